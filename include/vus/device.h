@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The vus device model: a PCI device served over one vfio-user socket.
+ *
+ * Life cycle
+ *   dev = vus_dev_new("name");
+ *   vus_dev_set_pci_id(), vus_dev_setup_region(), vus_dev_setup_irq(), ...
+ *   vus_dev_listen(dev, "/run/x.sock") or vus_dev_listen_fd(dev, fd);
+ *   vus_dev_run(dev)  -- or poll vus_dev_poll_fd() in your own loop and
+ *                        call vus_dev_process() when it is readable;
+ *   vus_dev_free(dev);
+ *
+ * Threads
+ *   Setup calls (set_*, setup_*) are made before vus_dev_listen*() from
+ *   one thread. The "loop thread" is whichever thread calls
+ *   vus_dev_process()/vus_dev_run(); every device callback runs there, one
+ *   at a time, in the order the client's commands arrived.
+ *   vus_irq_trigger(), vus_dma_read()/write() (see their notes),
+ *   vus_dma_*_async() and vus_dev_stop() may be called from any thread.
+ *
+ * Errors
+ *   Every int-returning call returns 0 (or a count) on success and a
+ *   negative errno on failure. Callbacks follow the same convention; the
+ *   errno a callback returns is the one the client receives.
+ *
+ * Client sessions (spec "Socket Disconnection Behavior")
+ *   One client at a time; a second connection is refused (closed) while
+ *   one is attached. When the client goes away the library unmaps every
+ *   DMA region (calling the dma unmap callback for each), closes every
+ *   IRQ eventfd, calls the reset callback with VUS_RESET_LOST_CONN, and
+ *   waits for the next client. Device state is the device's: keep it.
+ */
+#ifndef VUS_DEVICE_H
+#define VUS_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <vus/codec.h>
+#include <vus/proto.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vus_dev;
+
+/* ---- creation ------------------------------------------------------- */
+
+/* name is copied; used in logs. NULL on ENOMEM (errno set). */
+struct vus_dev *vus_dev_new(const char *name);
+/* Stops serving, closes the client, sockets and every fd the library holds.
+ * Unlinks the socket path if vus_dev_listen() created it. */
+void vus_dev_free(struct vus_dev *dev);
+const char *vus_dev_name(const struct vus_dev *dev);
+void vus_dev_set_private(struct vus_dev *dev, void *priv);
+void *vus_dev_private(const struct vus_dev *dev);
+
+/* ---- logging -------------------------------------------------------- */
+
+enum vus_log_level {
+	VUS_LOG_ERR = 3,
+	VUS_LOG_WARN = 4,
+	VUS_LOG_INFO = 6,
+	VUS_LOG_DEBUG = 7,
+	VUS_LOG_TRACE = 8, /* one decoded line per message in both directions */
+};
+typedef void (*vus_log_fn)(void *opaque, enum vus_log_level level, const char *msg);
+/* Default: stderr, level WARN. The level is checked before any formatting,
+ * so an untraced device pays one compare per message. */
+void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque, enum vus_log_level level);
+void vus_dev_set_log_level(struct vus_dev *dev, enum vus_log_level level);
+
+/* ---- PCI identity and config space ---------------------------------- */
+
+struct vus_pci_id {
+	uint16_t vendor, device;
+	uint16_t subsys_vendor, subsys;
+	uint32_t class_code; /* 24 bits: base class, sub class, prog-if */
+	uint8_t revision;
+};
+int vus_dev_set_pci_id(struct vus_dev *dev, const struct vus_pci_id *id);
+
+/* Config space size: 256 (conventional, the default) or 4096 (PCIe). */
+int vus_dev_set_config_size(struct vus_dev *dev, size_t size);
+/* INTx pin: 0 none (default), 1..4 = INTA..INTD. */
+int vus_dev_set_intx_pin(struct vus_dev *dev, uint8_t pin);
+
+/* ---- regions -------------------------------------------------------- */
+
+/* Access flags */
+#define VUS_REGION_READ        (1u << 0)
+#define VUS_REGION_WRITE       (1u << 1)
+#define VUS_REGION_RW          (VUS_REGION_READ | VUS_REGION_WRITE)
+/* BAR kind (regions 0-5); a 64-bit BAR makes the next index its upper half */
+#define VUS_REGION_BAR_IO       (1u << 8)
+#define VUS_REGION_BAR_MEM64    (1u << 9)
+#define VUS_REGION_BAR_PREFETCH (1u << 10)
+
+/*
+ * Region access callbacks. offset + count lie inside the region (checked
+ * by the library). Must handle every byte; return 0 or -errno.
+ */
+struct vus_region_ops {
+	int (*read)(struct vus_dev *dev, void *opaque, uint64_t offset, void *buf, uint32_t count);
+	int (*write)(struct vus_dev *dev, void *opaque, uint64_t offset, const void *buf,
+		     uint32_t count);
+};
+
+/*
+ * Define region index (0-5 BARs, 6 ROM, 8 VGA, >= 9 device-specific;
+ * 7 is the library's config space and is refused with -EINVAL).
+ * BAR and ROM sizes must be powers of two (-EINVAL). ops may be NULL if
+ * the region is backed by an fd (vus_dev_region_set_fd), in which case
+ * accesses are pread/pwrite on that fd.
+ */
+int vus_dev_setup_region(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags,
+			 const struct vus_region_ops *ops, void *opaque);
+
+/*
+ * Back a region by fd at fd_offset: region byte x is fd byte fd_offset + x.
+ * The library dup()s fd (the caller keeps its own). mmap: advertise the
+ * region as mmap-able (GET_REGION_INFO passes the fd to the client); areas
+ * (nr_areas > 0) restrict the mmap-able parts, the rest is trapped and
+ * goes through ops (or pread/pwrite). Offsets and sizes of areas must be
+ * page aligned and inside the region.
+ */
+int vus_dev_region_set_fd(struct vus_dev *dev, uint32_t index, int fd, uint64_t fd_offset,
+			  bool mmap, const struct vus_sparse_area *areas, uint32_t nr_areas);
+
+/* Mark a device-specific region (index >= 9) with a TYPE capability. */
+int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_t type,
+			    uint32_t subtype);
+
+/* ---- interrupts ----------------------------------------------------- */
+
+/*
+ * Number of vectors for an IRQ index: INTx 0/1 (needs a pin), MSI 0..32,
+ * MSI-X 0..2048, ERR and REQ 0/1.
+ */
+int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
+
+/*
+ * Raise vector of index: signals the client's eventfd. A masked vector is
+ * remembered as pending and delivered on unmask. Returns 0 when signalled
+ * or made pending, -ENOENT if the client assigned no eventfd, -EINVAL for
+ * a bad index/vector. Any thread.
+ */
+int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector);
+
+/*
+ * Take the client's eventfds for an index instead of having the library
+ * signal them (for a kernel-VFIO bridge: hand them to the kernel).
+ * cb runs on the loop thread for every SET_IRQS on the index; fds[i] is
+ * the fd for vector start + i or -1 (de-assign); the callback dup()s what
+ * it keeps. Its return value is the SET_IRQS result.
+ */
+typedef int (*vus_irq_passthrough_fn)(struct vus_dev *dev, void *opaque,
+				      const struct vus_irq_set *set, const int *fds,
+				      const uint8_t *bools);
+int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_passthrough_fn cb,
+				void *opaque);
+
+/* ---- DMA ------------------------------------------------------------ */
+
+struct vus_dma_region {
+	uint64_t iova;
+	uint64_t size;
+	uint32_t prot;      /* VUS_DMA_MAP_FLAG_READ | _WRITE */
+	void *vaddr;        /* host mapping of the client's fd, NULL if none */
+	int fd;             /* the client's fd (owned by the library), -1 if none */
+	uint64_t fd_offset;
+};
+
+/*
+ * Told of every map and unmap (e.g. to program an IOMMU). map runs after
+ * the region is in the table; returning -errno fails the DMA_MAP and
+ * removes it again. unmap runs before the mapping goes away and before
+ * the reply: the device must drop every pointer into it by then.
+ */
+struct vus_dma_ops {
+	int (*map)(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r);
+	void (*unmap)(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r);
+};
+int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *ops, void *opaque);
+
+/* Limits: most simultaneous maps (default 65535, advertised to the
+ * client as max_dma_maps) and most total mapped bytes (default 0 = no
+ * limit). Exceeding either fails DMA_MAP with -ENOSPC. */
+int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
+
+/*
+ * Host pointer for [iova, iova + len) if it lies inside one fd-backed map
+ * allowing prot; NULL with errno EFAULT (not mapped), ENOTSUP (mapped
+ * without fd: use vus_dma_read/write) or EACCES (prot). The pointer stays
+ * valid until the dma unmap callback for that region returns. Loop thread.
+ */
+void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32_t prot);
+
+/*
+ * Copy between guest memory and buf. fd-backed ranges are copied directly
+ * (any thread; a concurrent unmap waits for the copy). Ranges mapped
+ * without an fd go through DMA_READ/DMA_WRITE messages, chunked to the
+ * client's max_data_xfer_size: from a non-loop thread the call waits for
+ * the replies; from the loop thread it returns -EDEADLK (a VMM waiting
+ * for our reply to its register access would never answer; use the
+ * async form). -EFAULT: not mapped; -EACCES: prot; -ENOTCONN: no client.
+ */
+int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t len);
+int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
+
+/*
+ * Asynchronous copy: done(dev, arg, result) runs on the loop thread once
+ * the copy finished (result 0 or -errno). buf must stay valid until then.
+ * May be called from any thread; returns -errno if it could not start
+ * (done is then not called).
+ */
+typedef void (*vus_dma_done_fn)(struct vus_dev *dev, void *arg, int result);
+int vus_dma_read_async(struct vus_dev *dev, uint64_t iova, void *buf, size_t len,
+		       vus_dma_done_fn done, void *arg);
+int vus_dma_write_async(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len,
+			vus_dma_done_fn done, void *arg);
+
+/* Layout of server->client DMA_READ/WRITE messages (codec.h). Default AUTO. */
+int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout);
+/* The layout in use with the attached client (AUTO resolved), SPEC if none. */
+enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev);
+
+/* ---- reset ---------------------------------------------------------- */
+
+enum vus_reset_reason {
+	VUS_RESET_CLIENT = 1,    /* DEVICE_RESET command */
+	VUS_RESET_LOST_CONN = 2, /* client went away: quiesce, keep state */
+	VUS_RESET_FLR = 3,       /* function-level reset from config space */
+};
+typedef int (*vus_reset_fn)(struct vus_dev *dev, void *opaque, enum vus_reset_reason reason);
+/* Also sets VUS_DEVICE_FLAGS_RESET in DEVICE_GET_INFO. */
+int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque);
+
+/* ---- migration (v2: DEVICE_FEATURE, MIG_DATA_READ/WRITE) ------------ */
+
+struct vus_migration_ops {
+	uint64_t flags; /* VUS_MIGRATION_STOP_COPY [| VUS_MIGRATION_PRE_COPY] */
+	/* One direct arc of the spec's state machine; the library walks
+	 * longer requests arc by arc. -errno leaves the device in 'from'. */
+	int (*transition)(struct vus_dev *dev, void *opaque, enum vus_mig_state from,
+			  enum vus_mig_state to);
+	/* Fill up to len bytes of saved state; return the count; fewer than
+	 * len means no more for now (the end, in STOP_COPY). */
+	ssize_t (*save)(struct vus_dev *dev, void *opaque, void *buf, size_t len);
+	/* Consume all len bytes of saved state in RESUMING. */
+	int (*load)(struct vus_dev *dev, void *opaque, const void *buf, size_t len);
+};
+int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops, void *opaque);
+enum vus_mig_state vus_dev_mig_state(const struct vus_dev *dev);
+
+/* ---- serving -------------------------------------------------------- */
+
+/* Largest REGION/DMA/MIG data transfer accepted and advertised
+ * (max_data_xfer_size). Default 1 MiB; at most 64 MiB (QEMU's bound). */
+int vus_dev_set_max_data_xfer(struct vus_dev *dev, uint32_t bytes);
+
+/* Listen on a new AF_UNIX socket at path (mode 0600; see transport). */
+int vus_dev_listen(struct vus_dev *dev, const char *path);
+/* Serve an inherited listening socket (the spec's --fd). Takes ownership. */
+int vus_dev_listen_fd(struct vus_dev *dev, int fd);
+/* Serve one already-connected socket (e.g. one end of a socketpair). */
+int vus_dev_attach_fd(struct vus_dev *dev, int fd);
+
+/* An fd that polls readable whenever vus_dev_process() has work. */
+int vus_dev_poll_fd(const struct vus_dev *dev);
+/* Do all work that is ready without blocking. 0, or -errno on a fatal
+ * error of the listener (a client's errors only end that client). */
+int vus_dev_process(struct vus_dev *dev);
+/* Block in a loop until vus_dev_stop(). */
+int vus_dev_run(struct vus_dev *dev);
+/* Make vus_dev_run() return. Any thread; async-signal-safe. */
+void vus_dev_stop(struct vus_dev *dev);
+
+bool vus_dev_client_attached(const struct vus_dev *dev);
+
+/* ---- statistics ----------------------------------------------------- */
+
+struct vus_dev_stats {
+	uint64_t msgs[VUS_CMD_MAX + 1]; /* commands received, by number (0: unknown) */
+	uint64_t errors;                /* error replies sent */
+	uint64_t errnos[134];           /* error replies by errno (< 134) */
+	uint64_t bytes_in, bytes_out;   /* socket bytes */
+	uint64_t irqs;                  /* eventfd signals */
+	uint64_t dma_maps, dma_unmaps;
+	uint64_t dma_msgs;              /* DMA_READ/WRITE messages sent */
+	uint64_t clients;               /* clients served so far */
+	uint32_t cur_maps;
+	uint64_t cur_mapped_bytes;
+};
+void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VUS_DEVICE_H */

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Inside struct vus_dev (library-internal). Shared by the server-side
+ * modules; each module owns the fields and functions listed under it.
+ *
+ *   device.c    setup API, regions, lifetime            (device.h)
+ *   config.c    PCI config space (region 7)
+ *   irq.c       IRQ indices, SET_IRQS, trigger
+ *   serve.c     listener, epoll loop, sessions, wake-ups
+ *   dispatch.c  per-command handler table, replies, trace, stats
+ *   handlers.c  VERSION, GET_INFO, REGION_INFO, IO_FDS, IRQ_INFO, SET_IRQS,
+ *               REGION_READ/WRITE, WRITE_MULTI, RESET
+ *   dma_map.c   DMA map table (pure data structure + mmap)
+ *   dma.c       DMA_MAP/UNMAP handlers, translate, vus_dma_read/write(_async),
+ *               server->client DMA_READ/WRITE engine
+ *   migration.c DEVICE_FEATURE, MIG_DATA_READ/WRITE, state machine, dirty log
+ *   log.c       logging helpers
+ */
+#ifndef VUS_DEV_PRIV_H
+#define VUS_DEV_PRIV_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <vus/device.h>
+
+#include "dma_map.h"
+#include "transport.h"
+
+/* ---- log.c ---------------------------------------------------------- */
+
+struct vus_log {
+	vus_log_fn fn;
+	void *opaque;
+	enum vus_log_level level;
+};
+void vus_log_default(void *opaque, enum vus_log_level level, const char *msg);
+void vus_logf(const struct vus_dev *dev, enum vus_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The cheap check callers make before building a trace line. */
+#define VUS_LOG_ON(dev, lvl) ((lvl) <= (dev)->log.level)
+#define vus_log(dev, lvl, ...) \
+	do { if (VUS_LOG_ON(dev, lvl)) vus_logf(dev, lvl, __VA_ARGS__); } while (0)
+
+/* ---- device.c ------------------------------------------------------- */
+
+struct vus_region {
+	uint64_t size;            /* 0 = not implemented */
+	uint32_t flags;           /* VUS_REGION_* */
+	struct vus_region_ops ops;
+	void *opaque;
+	int fd;                   /* backing fd (library's dup) or -1 */
+	uint64_t fd_offset;
+	bool mmap;
+	struct vus_sparse_area *areas;
+	uint32_t nr_areas;
+	bool has_type;
+	uint32_t type, subtype;
+};
+
+/* Access region index at [offset, offset+count): bounds are checked here,
+ * then ops or pread/pwrite on the fd; config space goes to config.c. */
+int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+		      uint32_t count, bool is_write);
+
+/* ---- config.c ------------------------------------------------------- */
+
+struct vus_config {
+	size_t size;              /* 256 or 4096 */
+	uint8_t *bytes;           /* current values */
+	uint32_t bar_sizing[7];   /* BAR0-5 + ROM: register as written, for sizing */
+};
+/* Build the header from the PCI id and regions (at listen time). */
+int vus_config_init(struct vus_dev *dev);
+int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
+		      bool is_write);
+void vus_config_free(struct vus_dev *dev);
+
+/* ---- irq.c ---------------------------------------------------------- */
+
+struct vus_irq_vec {
+	int efd;                  /* client's eventfd or -1 */
+	bool masked;
+	bool pending;
+};
+struct vus_irq_index {
+	uint32_t count;
+	struct vus_irq_vec *vec;
+	vus_irq_passthrough_fn pt;
+	void *pt_opaque;
+};
+/* SET_IRQS after the codec's checks: index/range against the device. */
+int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, unsigned nfds,
+		const uint8_t *bools);
+/* GET_IRQ_INFO flags for an index. */
+uint32_t vus_irq_info_flags(const struct vus_dev *dev, uint32_t index);
+/* Close every eventfd (client gone), clear masks and pending. */
+void vus_irq_session_end(struct vus_dev *dev);
+void vus_irq_free(struct vus_dev *dev);
+
+/* ---- dma.c / dma_map.c ---------------------------------------------- */
+
+struct vus_dma_req;               /* one queued or in-flight DMA transfer */
+
+struct vus_dma {
+	struct vus_dma_table table;   /* dma_map.h; rwlock inside */
+	struct vus_dma_ops ops;
+	void *ops_opaque;
+	enum vus_dma_layout layout;   /* configured */
+	/* server->client message engine (loop thread unless noted) */
+	pthread_mutex_t qlock;        /* guards queue (any thread) */
+	struct vus_dma_req *queue_head, *queue_tail; /* submitted, not yet sent */
+	struct vus_dma_req *inflight; /* sent, awaiting replies */
+	uint16_t next_id;
+};
+int vus_dma_init(struct vus_dev *dev);
+void vus_dma_free(struct vus_dev *dev);
+/* Loop thread, on wake-up: send what other threads queued. */
+void vus_dma_kick(struct vus_dev *dev);
+/* A Reply-type message arrived (main or twin socket). Consumes m. */
+void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m);
+/* Client gone: fail every transfer with -ENOTCONN, unmap everything. */
+void vus_dma_session_end(struct vus_dev *dev);
+
+/* ---- migration.c ---------------------------------------------------- */
+
+struct vus_mig {
+	bool enabled;
+	struct vus_migration_ops ops;
+	void *opaque;
+	enum vus_mig_state state;
+	bool logging;
+	uint64_t log_pgsize;
+};
+/* Commands allowed in the current migration state (spec/libvfio-user). */
+bool vus_mig_allows(const struct vus_dev *dev, unsigned cmd);
+/* Mark [iova, iova+len) dirty if logging (called by dma.c on writes). */
+void vus_mig_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
+
+/* ---- serve.c -------------------------------------------------------- */
+
+struct vus_session {
+	bool attached;
+	bool negotiated;              /* VERSION done */
+	struct vus_conn conn;
+	struct vus_conn twin;         /* fd -1 unless twin_socket negotiated */
+	struct vus_version_msg client;
+	enum vus_dma_layout layout;   /* resolved for this client */
+	uint32_t client_max_xfer;     /* what the client accepts */
+	uint32_t client_max_fds;
+};
+/* Wake the loop thread (any thread): it will call vus_dma_kick(). */
+void vus_dev_wake(struct vus_dev *dev);
+/* Drop the client now (protocol error): session_end sequence. */
+void vus_session_close(struct vus_dev *dev, const char *why);
+/* Send a server->client command on the twin socket if negotiated, else
+ * the main socket. Loop thread. */
+int vus_session_send_request(struct vus_dev *dev, struct vus_hdr *h, const struct iovec *iov,
+			     int iovcnt);
+static inline bool vus_on_loop_thread(const struct vus_dev *dev);
+
+/* ---- dispatch.c ----------------------------------------------------- */
+
+/* A reply under construction: fixed part in small[], data by pointer. */
+struct vus_reply {
+	uint8_t small[512];
+	struct iovec iov[3];
+	int iovcnt;
+	int fds[2];
+	unsigned nfds;
+	void *heap;                   /* freed after sending */
+};
+/* Append bytes to the reply's iov list (no copy). */
+void vus_reply_add(struct vus_reply *r, const void *p, size_t len);
+/* Handlers: fill r and return 0, or return -errno for an error reply.
+ * fds in m they keep must be set to -1 in m->fds. */
+typedef int (*vus_handler_fn)(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r);
+/* Handle one command from the client (in order). */
+void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m);
+
+/* handlers.c / dma.c / migration.c export these for dispatch.c's table */
+int vus_h_version(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_dma_map(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_device_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_io_fds(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_irq_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_set_irqs(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_device_reset(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_write_multi(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+
+/* ---- the device ----------------------------------------------------- */
+
+struct vus_dev {
+	char *name;
+	void *priv;
+	struct vus_log log;
+
+	struct vus_pci_id id;
+	uint8_t intx_pin;
+	struct vus_config cfg;
+	struct vus_region *regions;   /* nr_regions entries, >= 9 */
+	uint32_t nr_regions;
+	struct vus_irq_index irqs[VUS_PCI_NUM_IRQS];
+	pthread_mutex_t irq_lock;     /* guards irqs[].vec state (trigger: any thread) */
+
+	struct vus_dma dma;
+	struct vus_mig mig;
+	vus_reset_fn reset_cb;
+	void *reset_opaque;
+	uint32_t max_xfer;            /* our max_data_xfer_size */
+
+	/* serve.c */
+	int listen_fd;                /* -1 if none */
+	char *listen_path;            /* set if we created the socket file */
+	int epfd;
+	int wake_fd;                  /* eventfd */
+	volatile int stop;
+	pthread_t loop_thread;
+	bool loop_thread_known;
+	struct vus_session sess;
+
+	pthread_mutex_t stats_lock;
+	struct vus_dev_stats stats;
+};
+
+static inline bool vus_on_loop_thread(const struct vus_dev *dev)
+{
+	return dev->loop_thread_known && pthread_equal(dev->loop_thread, pthread_self());
+}
+
+#endif /* VUS_DEV_PRIV_H */

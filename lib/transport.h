@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Framing of vfio-user messages on a stream socket (library-internal).
+ *
+ * Receive: one recvmsg() per call into a buffer that holds as many whole
+ * messages as arrived, so a small request costs one system call (the
+ * benchmark's 1.00x path). A message larger than the buffer grows it to
+ * the message's size (up to max_msg). A message above max_msg is skipped
+ * byte for byte (its body is drained, never parsed) and reported as
+ * -E2BIG with its header, so the stream never loses sync.
+ *
+ * fds: Linux delivers SCM_RIGHTS with the recvmsg that reads the first
+ * byte of the sendmsg() that carried them, and ends that recvmsg right
+ * after that skb. Senders attach fds to the sendmsg that carries a
+ * message's header (protocol-facts 1.3), so fds received by one recvmsg
+ * belong to the last message whose header *begins* in the bytes of that
+ * recvmsg. If no header begins there, the fds are closed as stray.
+ * MSG_CTRUNC: the fds that did arrive are closed and the message is
+ * marked with -EMSGSIZE (answered EINVAL by the server).
+ *
+ * Send: one sendmsg() per message (header + iovecs + fds), looping on
+ * partial writes; EAGAIN waits in poll() up to send_timeout_ms, then the
+ * connection is declared dead (-ETIMEDOUT).
+ *
+ * Not thread-safe: one thread owns a connection.
+ */
+#ifndef VUS_TRANSPORT_H
+#define VUS_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <vus/codec.h>
+#include <vus/proto.h>
+
+#define VUS_RX_BUF_MIN (64u * 1024u)
+
+struct vus_rx_msg {
+	struct vus_msg_view v;  /* header, payload (into the rx buffer), nfds */
+	int fds[VUS_MAX_FDS_PER_MSG];
+	int status;             /* 0, or -E2BIG (body skipped, v.payload NULL,
+				 * v.len 0), or -EMSGSIZE (control data truncated) */
+};
+
+struct vus_conn {
+	int fd;
+	uint32_t max_msg;        /* largest whole message accepted */
+	int send_timeout_ms;
+	uint8_t *buf;
+	size_t cap, start, end;  /* unparsed bytes are buf[start, end) */
+	size_t scan;             /* next header position not yet scanned for fds */
+	uint64_t skip;           /* bytes of an oversized body still to drain */
+	int pending_fds[VUS_MAX_FDS_PER_MSG];
+	unsigned npending;
+	size_t pending_pos;      /* header position the pending fds belong to */
+	bool pending_trunc;
+	bool msg_out;            /* a message was returned and not released */
+	size_t msg_len;
+	/* statistics */
+	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
+};
+
+/* Take ownership of a connected stream socket (made non-blocking). */
+int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg);
+/* Close the socket, close pending fds, free the buffer. Idempotent. */
+void vus_conn_close(struct vus_conn *c);
+
+/*
+ * Return the next whole message: 1 with *m filled, 0 if more bytes are
+ * needed (call again when the fd is readable), -ECONNRESET on orderly
+ * EOF, -EPROTO on a header that fails vus_hdr_check() with anything but
+ * -E2BIG (the stream cannot be trusted past it), other -errno from the
+ * socket. Messages already buffered are returned without a syscall.
+ * m->fds are owned by the caller: take the ones kept (set them to -1)
+ * and call vus_rx_msg_close_fds() for the rest.
+ * The payload stays valid until the next vus_conn_recv()/close.
+ */
+int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m);
+
+/* Close every fd still >= 0 in m->fds and set it to -1. */
+void vus_rx_msg_close_fds(struct vus_rx_msg *m);
+
+/* True when a whole message is already buffered (no syscall needed). */
+bool vus_conn_has_buffered(const struct vus_conn *c);
+
+/*
+ * Send header h (size is set here from the iovecs) plus iov[0..iovcnt)
+ * and nfds fds (attached to the first sendmsg, which holds the header).
+ */
+int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov,
+		  int iovcnt, const int *fds, unsigned nfds);
+
+/* Header-only error reply to request hdr (errno_val > 0). */
+int vus_conn_send_error(struct vus_conn *c, const struct vus_hdr *req, int errno_val);
+
+/* Reply to request req with payload iov (flags: REPLY). */
+int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
+			const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds);
+
+/* ---- listening sockets ---------------------------------------------- */
+
+/*
+ * Create an AF_UNIX stream listener at path. Refuses a path held by a live
+ * listener (-EADDRINUSE), replaces a stale socket file, refuses a path that
+ * is a symlink or not a socket (-EEXIST), never follows a symlink.
+ * mode: permission bits for the socket file (e.g. 0600).
+ */
+int vus_listen_path(const char *path, unsigned mode, int *out_fd);
+/* Check that fd is a listening AF_UNIX stream socket (the spec's --fd). */
+int vus_listen_fd_check(int fd);
+/* accept4 non-blocking + cloexec; -EAGAIN when nothing is pending. */
+int vus_accept(int lfd, int *out_fd);
+
+#endif /* VUS_TRANSPORT_H */
