@@ -135,10 +135,8 @@ struct vus_mig {
 	bool logging;
 	uint64_t log_pgsize;
 };
-/* Commands allowed in the current migration state (spec/libvfio-user). */
-bool vus_mig_allows(const struct vus_dev *dev, unsigned cmd);
-/* Mark [iova, iova+len) dirty if logging (called by dma.c on writes). */
-void vus_mig_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
+/* DEVICE_RESET: back to RUNNING (spec: reset recovers ERROR), stop logging. */
+void vus_mig_reset(struct vus_dev *dev);
 
 /* ---- serve.c -------------------------------------------------------- */
 

@@ -200,6 +200,14 @@ int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_
 void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32_t prot);
 
 /*
+ * Record a device write to [iova, iova + len) for migration's dirty-page
+ * log (DMA_LOGGING_*). vus_dma_write() and vus_dma_translate() with
+ * VUS_DMA_MAP_FLAG_WRITE do this themselves; call it after writing
+ * through a pointer obtained another way. Any thread; no-op unless logging.
+ */
+void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
+
+/*
  * Copy between guest memory and buf. fd-backed ranges are copied directly
  * (any thread; a concurrent unmap waits for the copy). Ranges mapped
  * without an fd go through DMA_READ/DMA_WRITE messages, chunked to the

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * testdev: an edu-like PCI device over vfio-user, for testing VMM device
+ * paths (config space, BARs, mmap, interrupts, DMA, migration) without
+ * hardware.
+ *
+ * PCI 1234:7e57, class ff0000 (unassigned), INTx pin A.
+ *
+ * BAR0  4 KiB memory, 32-bit registers (4-byte aligned accesses; other
+ *       sizes: EINVAL)
+ *   0x000 ID          RO  TESTDEV_ID
+ *   0x004 SCRATCH     RW
+ *   0x008 INVERT      RW  reads the bitwise inverse of the last write
+ *   0x010 IRQ_STATUS  RO  pending interrupt causes
+ *   0x014 IRQ_RAISE   WO  ORs the value into IRQ_STATUS and interrupts
+ *   0x018 IRQ_ACK     WO  clears the value's bits from IRQ_STATUS
+ *   0x020 DMA_SRC_LO / 0x024 DMA_SRC_HI
+ *   0x028 DMA_DST_LO / 0x02c DMA_DST_HI
+ *   0x030 DMA_LEN     bytes (<= TESTDEV_BAR1_SIZE)
+ *   0x034 DMA_CMD     WO  bit0 start, bit1 direction, bit2 interrupt on
+ *                         completion (IRQ_STATUS |= TESTDEV_IRQ_DMA)
+ *                         dir 0: guest IOVA SRC -> BAR1 offset DST
+ *                         dir 1: BAR1 offset SRC -> guest IOVA DST
+ *   0x038 DMA_STATUS  RO  bit0 busy, bit1 error; bits 16-31: errno of the
+ *                         last failed transfer
+ *   0x03c DMA_COUNT   RO  transfers completed
+ *   0x040 HOLE_HITS   RO  trapped accesses to BAR2's hole
+ *   0x044 RESETS      RO  client resets seen (VUS_RESET_CLIENT)
+ * BAR1  1 MiB memory, RAM served through callbacks (no mmap)
+ * BAR2  64 KiB memory, RAM in a memfd: mmap-able areas [0, 16 KiB) and
+ *       [32 KiB, 64 KiB); the hole [16 KiB, 32 KiB) is trapped (served by
+ *       callbacks from the same memory, counted in HOLE_HITS)
+ *
+ * Interrupt: INTx (vector 0). DMA runs through vus_dma_read/write_async,
+ * so guest memory mapped with or without fd both work.
+ * Reset (client): registers to power-on values, RAM kept. Lost
+ * connection: in-flight DMA is abandoned, state kept.
+ * Migration: STOP_COPY and PRE_COPY; the saved state is the registers,
+ * BAR1 and BAR2.
+ */
+#ifndef VUS_TESTDEV_H
+#define VUS_TESTDEV_H
+
+#include <stdint.h>
+
+#include <vus/device.h>
+
+#define TESTDEV_VENDOR 0x1234
+#define TESTDEV_DEVICE 0x7e57
+#define TESTDEV_CLASS  0xff0000
+#define TESTDEV_ID     0x7e570001u
+
+#define TESTDEV_BAR0_SIZE 0x1000u
+#define TESTDEV_BAR1_SIZE 0x100000u
+#define TESTDEV_BAR2_SIZE 0x10000u
+#define TESTDEV_BAR2_HOLE_OFF 0x4000u
+#define TESTDEV_BAR2_HOLE_END 0x8000u
+
+enum testdev_reg {
+	TESTDEV_REG_ID = 0x000,
+	TESTDEV_REG_SCRATCH = 0x004,
+	TESTDEV_REG_INVERT = 0x008,
+	TESTDEV_REG_IRQ_STATUS = 0x010,
+	TESTDEV_REG_IRQ_RAISE = 0x014,
+	TESTDEV_REG_IRQ_ACK = 0x018,
+	TESTDEV_REG_DMA_SRC_LO = 0x020,
+	TESTDEV_REG_DMA_SRC_HI = 0x024,
+	TESTDEV_REG_DMA_DST_LO = 0x028,
+	TESTDEV_REG_DMA_DST_HI = 0x02c,
+	TESTDEV_REG_DMA_LEN = 0x030,
+	TESTDEV_REG_DMA_CMD = 0x034,
+	TESTDEV_REG_DMA_STATUS = 0x038,
+	TESTDEV_REG_DMA_COUNT = 0x03c,
+	TESTDEV_REG_HOLE_HITS = 0x040,
+	TESTDEV_REG_RESETS = 0x044,
+};
+
+#define TESTDEV_DMA_START   (1u << 0)
+#define TESTDEV_DMA_TO_HOST (1u << 1)
+#define TESTDEV_DMA_IRQ     (1u << 2)
+#define TESTDEV_DMA_BUSY    (1u << 0)
+#define TESTDEV_DMA_ERROR   (1u << 1)
+#define TESTDEV_IRQ_DMA     0x100u
+
+struct testdev;
+
+/* Create a testdev named name: device set up, not yet listening. */
+int testdev_create(const char *name, struct testdev **out);
+/* The vus device, to listen on and run. */
+struct vus_dev *testdev_dev(struct testdev *td);
+/* Free the device (vus_dev_free) and the testdev's memory. */
+void testdev_free(struct testdev *td);
+
+#endif /* VUS_TESTDEV_H */
