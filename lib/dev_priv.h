@@ -11,9 +11,12 @@
  *   handlers.c  VERSION, GET_INFO, REGION_INFO, IO_FDS, IRQ_INFO, SET_IRQS,
  *               REGION_READ/WRITE, WRITE_MULTI, RESET
  *   dma_map.c   DMA map table (pure data structure + mmap)
- *   dma.c       DMA_MAP/UNMAP handlers, translate, vus_dma_read/write(_async),
- *               server->client DMA_READ/WRITE engine
- *   migration.c DEVICE_FEATURE, MIG_DATA_READ/WRITE, state machine, dirty log
+ *   dma_dirty.c dirty-page bitmaps over the map table       (dma_dirty.h)
+ *   dma.c       DMA_MAP/UNMAP handlers, translate, dirty mark, session end
+ *   dma_rw.c    vus_dma_read/write(_async), server->client DMA_READ/WRITE
+ *               engine (kick, replies)                      (dma_rw.h)
+ *   migration.c DEVICE_FEATURE, MIG_DATA_READ/WRITE, dirty-log features
+ *   migration_path.c  state-machine arcs and path search (migration_path.h)
  *   log.c       logging helpers
  */
 #ifndef VUS_DEV_PRIV_H
@@ -71,7 +74,8 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 struct vus_config {
 	size_t size;              /* 256 or 4096 */
 	uint8_t *bytes;           /* current values */
-	uint32_t bar_sizing[7];   /* BAR0-5 + ROM: register as written, for sizing */
+	uint8_t *wmask;           /* per byte: the bits a config write may change
+				   * (BAR sizing falls out of the BAR masks) */
 };
 /* Build the header from the PCI id and regions (at listen time). */
 int vus_config_init(struct vus_dev *dev);
@@ -91,12 +95,16 @@ struct vus_irq_index {
 	struct vus_irq_vec *vec;
 	vus_irq_passthrough_fn pt;
 	void *pt_opaque;
+	int resample_fd;          /* INTx only: UNMASK eventfd (in dev->epfd) or -1 */
 };
-/* SET_IRQS after the codec's checks: index/range against the device. */
+/* SET_IRQS after the codec's checks: index/range against the device.
+ * fds it keeps are set to -1 in fds[]; the caller closes the rest. */
 int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, unsigned nfds,
 		const uint8_t *bools);
 /* GET_IRQ_INFO flags for an index. */
 uint32_t vus_irq_info_flags(const struct vus_dev *dev, uint32_t index);
+/* The INTx resample fd polled readable (serve.c): consume it, unmask. */
+void vus_irq_resample(struct vus_dev *dev);
 /* Close every eventfd (client gone), clear masks and pending. */
 void vus_irq_session_end(struct vus_dev *dev);
 void vus_irq_free(struct vus_dev *dev);
@@ -141,7 +149,8 @@ void vus_mig_reset(struct vus_dev *dev);
 /* ---- serve.c -------------------------------------------------------- */
 
 struct vus_session {
-	bool attached;
+	bool attached;                /* written atomically: read by any thread */
+	bool closing;                 /* vus_session_close() under way */
 	bool negotiated;              /* VERSION done */
 	struct vus_conn conn;
 	struct vus_conn twin;         /* fd -1 unless twin_socket negotiated */
@@ -150,8 +159,15 @@ struct vus_session {
 	uint32_t client_max_xfer;     /* what the client accepts */
 	uint32_t client_max_fds;
 };
+/* vus_dev_new/free: the epoll set and the wake eventfd; free also ends
+ * the session and closes the listener. */
+int vus_serve_init(struct vus_dev *dev);
+void vus_serve_free(struct vus_dev *dev);
 /* Wake the loop thread (any thread): it will call vus_dma_kick(). */
 void vus_dev_wake(struct vus_dev *dev);
+/* VERSION with twin_socket: make a socketpair, keep one end as sess.twin
+ * (polled), *peer gets the end for the client (the caller closes it). */
+int vus_session_twin_open(struct vus_dev *dev, int *peer);
 /* Drop the client now (protocol error): session_end sequence. */
 void vus_session_close(struct vus_dev *dev, const char *why);
 /* Send a server->client command on the twin socket if negotiated, else

@@ -60,9 +60,14 @@ struct vus_conn {
 	size_t msg_len;
 	/* statistics */
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
+	uint64_t rx_syscalls;    /* recvmsg() calls made */
+	uint64_t stray_fds;      /* fds closed because no header owned them */
 };
 
-/* Take ownership of a connected stream socket (made non-blocking). */
+/*
+ * Take ownership of a connected stream socket (made non-blocking).
+ * On failure fd stays the caller's and c is safe to vus_conn_close().
+ */
 int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg);
 /* Close the socket, close pending fds, free the buffer. Idempotent. */
 void vus_conn_close(struct vus_conn *c);

@@ -185,7 +185,7 @@ int vus_device_reset_decode(const struct vus_msg_view *m);
 /*
  * DEVICE_FEATURE request: payload >= 8, argsz >= 8; flags: only the
  * feature index and GET/SET/PROBE bits; exactly one of GET and SET unless
- * PROBE is set; PROBE carries no data. *data/*data_len: bytes after the
+ * PROBE is set; PROBE carries no data. *data and *data_len: bytes after the
  * 8-byte head. Feature-specific data is checked by the decoders below.
  */
 int vus_device_feature_decode(const struct vus_msg_view *m, struct vus_device_feature *out,
@@ -243,7 +243,7 @@ int vus_irq_info_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
 
 /*
  * GET_REGION_INFO reply: payload >= 32; when CAPS is set the chain is
- * walked within min(argsz, payload): each header 8-byte aligned, inside
+ * walked within min(argsz, payload): each header 4-byte aligned, inside
  * the payload, strictly increasing offsets (no loops), known caps of the
  * right size. Sparse areas are copied into areas[0..areas_cap) and
  * caps->nr_areas gives the total (caps->areas = areas). -EINVAL on a bad
@@ -261,7 +261,7 @@ int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is_write,
 				   const struct vus_region_access *asked,
 				   const uint8_t **data, uint32_t *count);
 
-/* DEVICE_FEATURE reply: payload >= 8; *data/*data_len after the head. */
+/* DEVICE_FEATURE reply: payload >= 8; *data and *data_len after the head. */
 int vus_device_feature_reply_decode(const struct vus_msg_view *m, struct vus_device_feature *out,
 				    const uint8_t **data, size_t *data_len);
 

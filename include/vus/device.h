@@ -212,9 +212,12 @@ void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
  * (any thread; a concurrent unmap waits for the copy). Ranges mapped
  * without an fd go through DMA_READ/DMA_WRITE messages, chunked to the
  * client's max_data_xfer_size: from a non-loop thread the call waits for
- * the replies; from the loop thread it returns -EDEADLK (a VMM waiting
- * for our reply to its register access would never answer; use the
- * async form). -EFAULT: not mapped; -EACCES: prot; -ENOTCONN: no client.
+ * the replies (the loop must be running); from the loop thread it returns
+ * -EDEADLK (a VMM waiting for our reply to its register access would never
+ * answer; use the async form). -EFAULT: not mapped (with no client nothing
+ * is); -EACCES: prot; -ENOTCONN: the client went away before the copy
+ * finished; -EPROTO: a reply did not match its request; an error reply
+ * from the client: its errno.
  */
 int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t len);
 int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
@@ -223,7 +226,9 @@ int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t le
  * Asynchronous copy: done(dev, arg, result) runs on the loop thread once
  * the copy finished (result 0 or -errno). buf must stay valid until then.
  * May be called from any thread; returns -errno if it could not start
- * (done is then not called).
+ * (done is then not called). A range lying wholly in fd-backed maps is
+ * copied before the call returns, but done still runs later from the
+ * loop, never from inside the call, so device code is not re-entered.
  */
 typedef void (*vus_dma_done_fn)(struct vus_dev *dev, void *arg, int result);
 int vus_dma_read_async(struct vus_dev *dev, uint64_t iova, void *buf, size_t len,

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vus-bench: what vus costs on top of the socket it runs over.
+ *
+ * Every figure is paired with a baseline measured in the same run: a raw
+ * AF_UNIX ping-pong between two threads moving exactly the bytes of the
+ * vfio-user exchange (e.g. a 4-byte REGION_READ is a 32-byte request and
+ * a 36-byte reply). The ratio is what matters; absolute times depend on
+ * the machine and are never asserted.
+ *
+ * Both threads share one CPU by default (--cpus=same), like a VMM vCPU
+ * thread and a device thread on a busy host, and which keeps the numbers
+ * stable; --cpus=split puts them on two CPUs. Each figure is the median of
+ * several rounds after a warm-up round.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vus/client.h>
+#include <vus/device.h>
+
+#include "testdev.h"
+
+#ifndef VUS_VERSION
+#error "VUS_VERSION must come from the build (bench/CMakeLists.txt)"
+#endif
+
+#define HDR 16u
+#define ACCESS_HDR (HDR + 16u) /* header + struct vus_region_access */
+#define MAX_ROUNDS 9
+
+struct bench_opts {
+	unsigned long iters;  /* small-op iterations per round */
+	unsigned rounds;
+	bool split;
+	int cpu_client, cpu_server;
+};
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "vus-bench: %s: %s\n", what, strerror(err));
+	exit(1);
+}
+
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+	int rc;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (rc)
+		die("pinning a thread", rc);
+}
+
+/* The first (and, for split, second) CPU this process may run on: CPU 0
+ * unless a cpuset says otherwise. */
+static void pick_cpus(struct bench_opts *o)
+{
+	cpu_set_t set;
+	int cpu, found = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		die("sched_getaffinity", errno);
+	o->cpu_client = o->cpu_server = -1;
+	for (cpu = 0; cpu < CPU_SETSIZE && found < 2; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		if (found++ == 0)
+			o->cpu_client = cpu;
+		else
+			o->cpu_server = cpu;
+	}
+	if (!o->split || o->cpu_server < 0) {
+		if (o->split)
+			fprintf(stderr, "vus-bench: only one CPU available, using --cpus=same\n");
+		o->split = false;
+		o->cpu_server = o->cpu_client;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- raw ping-pong -------------------------------------------------- */
+
+static void write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("raw write", n < 0 ? errno : EPIPE);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* false on EOF before the first byte */
+static bool read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 && got == 0)
+			return false;
+		if (n <= 0)
+			die("raw read", n < 0 ? errno : ECONNRESET);
+		got += (size_t)n;
+	}
+	return true;
+}
+
+struct raw_peer {
+	int fd;
+	int cpu;
+	size_t req, rep;
+	char *buf;
+};
+
+static void *raw_echo(void *arg)
+{
+	struct raw_peer *p = arg;
+
+	pin_self(p->cpu);
+	while (read_full(p->fd, p->buf, p->req))
+		write_full(p->fd, p->buf, p->rep);
+	return NULL;
+}
+
+/* Median microseconds per round trip of req bytes out, rep bytes back. */
+static double raw_pingpong(const struct bench_opts *o, size_t req, size_t rep,
+			   unsigned long iters)
+{
+	size_t big = req > rep ? req : rep;
+	struct raw_peer peer = { .cpu = o->cpu_server, .req = req, .rep = rep };
+	double t[MAX_ROUNDS], t0;
+	pthread_t th;
+	unsigned r;
+	unsigned long i;
+	char *buf;
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair", errno);
+	buf = calloc(1, big);
+	peer.buf = calloc(1, big);
+	if (!buf || !peer.buf)
+		die("allocating buffers", ENOMEM);
+	peer.fd = sv[1];
+	rc = pthread_create(&th, NULL, raw_echo, &peer);
+	if (rc)
+		die("pthread_create", rc);
+	for (r = 0; r <= o->rounds; r++) { /* round 0 warms up */
+		t0 = now_us();
+		for (i = 0; i < iters; i++) {
+			write_full(sv[0], buf, req);
+			read_full(sv[0], buf, rep);
+		}
+		if (r)
+			t[r - 1] = (now_us() - t0) / (double)iters;
+	}
+	close(sv[0]);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	free(buf);
+	free(peer.buf);
+	return median(t, o->rounds);
+}
+
+/* ---- testdev served on a thread ------------------------------------- */
+
+struct served {
+	struct testdev *td;
+	struct vus_client *c;
+	pthread_t th;
+	int cpu;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct served *s = arg;
+	int rc;
+
+	pin_self(s->cpu);
+	rc = vus_dev_run(testdev_dev(s->td));
+	if (rc < 0)
+		fprintf(stderr, "vus-bench: vus_dev_run: %s\n", strerror(-rc));
+	return NULL;
+}
+
+static void served_start(const struct bench_opts *o, struct served *s)
+{
+	int sv[2], rc;
+
+	s->cpu = o->cpu_server;
+	rc = testdev_create("bench", &s->td);
+	if (rc < 0)
+		die("testdev_create", -rc);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair", errno);
+	rc = vus_dev_attach_fd(testdev_dev(s->td), sv[1]);
+	if (rc < 0)
+		die("vus_dev_attach_fd", -rc);
+	rc = pthread_create(&s->th, NULL, serve_thread, s);
+	if (rc)
+		die("pthread_create", rc);
+	rc = vus_client_connect_fd(sv[0], NULL, &s->c);
+	if (rc < 0)
+		die("vus_client_connect_fd", -rc);
+}
+
+static void served_stop(struct served *s)
+{
+	vus_client_close(s->c);
+	vus_dev_stop(testdev_dev(s->td));
+	pthread_join(s->th, NULL);
+	testdev_free(s->td);
+}
+
+enum op {
+	OP_READ4,
+	OP_WRITE4,
+	OP_POSTED4,
+	OP_WRITE_BIG,
+	OP_READ_BIG,
+};
+
+static void check(int rc, const char *what)
+{
+	if (rc < 0)
+		die(what, -rc);
+}
+
+/* One round of iters operations; returns microseconds per operation. */
+static double lib_round(struct served *s, enum op op, size_t size, void *big,
+			unsigned long iters)
+{
+	uint32_t v = 0x5a5a0000u, got;
+	unsigned long i;
+	double t0 = now_us();
+
+	for (i = 0; i < iters; i++) {
+		switch (op) {
+		case OP_READ4:
+			check(vus_client_region_read(s->c, 0, TESTDEV_REG_SCRATCH, &got, 4),
+			      "REGION_READ");
+			break;
+		case OP_WRITE4:
+			v++;
+			check(vus_client_region_write(s->c, 0, TESTDEV_REG_SCRATCH, &v, 4),
+			      "REGION_WRITE");
+			break;
+		case OP_POSTED4:
+			v++;
+			check(vus_client_region_write_posted(s->c, 0, TESTDEV_REG_SCRATCH, &v, 4),
+			      "posted REGION_WRITE");
+			break;
+		case OP_WRITE_BIG:
+			check(vus_client_region_write(s->c, 1, 0, big, size), "REGION_WRITE BAR1");
+			break;
+		case OP_READ_BIG:
+			check(vus_client_region_read(s->c, 1, 0, big, size), "REGION_READ BAR1");
+			break;
+		}
+	}
+	/* Posted writes are done once a later read is answered (the server
+	 * works in order, spec "Command Concurrency"); that read also proves
+	 * they all landed. */
+	if (op == OP_POSTED4 || op == OP_WRITE4) {
+		check(vus_client_region_read(s->c, 0, TESTDEV_REG_SCRATCH, &got, 4), "REGION_READ");
+		if (got != v) {
+			fprintf(stderr, "vus-bench: SCRATCH reads %#x after writing %#x\n", got, v);
+			exit(1);
+		}
+	}
+	return (now_us() - t0) / (double)iters;
+}
+
+static double lib_median(const struct bench_opts *o, struct served *s, enum op op, size_t size,
+			 void *big, unsigned long iters)
+{
+	double t[MAX_ROUNDS];
+	unsigned r;
+
+	lib_round(s, op, size, big, iters); /* warm-up */
+	for (r = 0; r < o->rounds; r++)
+		t[r] = lib_round(s, op, size, big, iters);
+	return median(t, o->rounds);
+}
+
+/* BAR1 must hold what was written: a wrong answer would make speed moot. */
+static void check_bar1(struct served *s, uint8_t *big, size_t size)
+{
+	uint8_t *back = malloc(size);
+	size_t i;
+
+	if (!back)
+		die("allocating buffers", ENOMEM);
+	for (i = 0; i < size; i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	check(vus_client_region_write(s->c, 1, 0, big, size), "REGION_WRITE BAR1");
+	check(vus_client_region_read(s->c, 1, 0, back, size), "REGION_READ BAR1");
+	if (memcmp(big, back, size)) {
+		fprintf(stderr, "vus-bench: BAR1 read back differs from what was written\n");
+		exit(1);
+	}
+	free(back);
+}
+
+/* ---- main ----------------------------------------------------------- */
+
+static void row(const char *name, unsigned long iters, double us, double floor_us)
+{
+	printf("%-34s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, us / floor_us);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vus-bench [--iters N] [--quick] [--cpus=same|split]\n"
+		"Measure vus against a raw AF_UNIX ping-pong of the same bytes.\n"
+		"  --iters N         small operations per round (default 20000; large\n"
+		"                    transfers use N/20 for 64 KiB and N/200 for 1 MiB)\n"
+		"  --quick           few iterations and 3 rounds (a smoke run)\n"
+		"  --cpus=same|split both threads on one CPU (default) or on two\n"
+		"  -h, --help        this text\n");
+}
+
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "iters", required_argument, NULL, 'i' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			errno = 0;
+			o->iters = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || o->iters == 0 || o->iters > 100000000) {
+				fprintf(stderr, "vus-bench: --iters: '%s' is not a count "
+					"between 1 and 100000000\n", optarg);
+				return 2;
+			}
+			break;
+		case 'q':
+			o->iters = 400;
+			o->rounds = 3;
+			break;
+		case 'c':
+			if (strcmp(optarg, "same") == 0) {
+				o->split = false;
+			} else if (strcmp(optarg, "split") == 0) {
+				o->split = true;
+			} else {
+				fprintf(stderr, "vus-bench: --cpus: '%s' is not same or split\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vus-bench: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return -1;
+}
+
+static unsigned long scaled(unsigned long iters, unsigned long div)
+{
+	return iters / div > 3 ? iters / div : 3;
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t big_sizes[] = { 64u << 10, 1u << 20 };
+	static const unsigned long big_div[] = { 20, 200 };
+	struct bench_opts o = { .iters = 20000, .rounds = 5 };
+	struct served s;
+	double floor_us, us, raw;
+	unsigned long n;
+	uint8_t *big;
+	char name[64];
+	size_t i, size;
+	int rc;
+
+	rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	pick_cpus(&o);
+	pin_self(o.cpu_client);
+	big = calloc(1, 1u << 20);
+	if (!big)
+		die("allocating buffers", ENOMEM);
+
+	printf("vus-bench %s: client on CPU %d, server on CPU %d (--cpus=%s); "
+	       "median of %u rounds after a warm-up\n",
+	       VUS_VERSION, o.cpu_client, o.cpu_server, o.split ? "split" : "same", o.rounds);
+	printf("%-34s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
+
+	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back */
+	floor_us = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + 4, o.iters);
+	row("raw ping-pong 32/36 B (floor)", o.iters, floor_us, floor_us);
+
+	served_start(&o, &s);
+	/* (b) (c) (d) */
+	us = lib_median(&o, &s, OP_READ4, 4, big, o.iters);
+	row("REGION_READ 4 B (BAR0 SCRATCH)", o.iters, us, floor_us);
+	us = lib_median(&o, &s, OP_WRITE4, 4, big, o.iters);
+	row("REGION_WRITE 4 B (BAR0 SCRATCH)", o.iters, us, floor_us);
+	us = lib_median(&o, &s, OP_POSTED4, 4, big, o.iters);
+	row("posted REGION_WRITE 4 B (+1 read)", o.iters, us, floor_us);
+
+	/* (e) bulk transfers against a raw ping-pong of the same sizes */
+	for (i = 0; i < sizeof(big_sizes) / sizeof(big_sizes[0]); i++) {
+		size = big_sizes[i];
+		n = scaled(o.iters, big_div[i]);
+		check_bar1(&s, big, size);
+
+		raw = raw_pingpong(&o, ACCESS_HDR + size, ACCESS_HDR, n);
+		us = lib_median(&o, &s, OP_WRITE_BIG, size, big, n);
+		snprintf(name, sizeof(name), "REGION_WRITE %zu KiB (BAR1)", size >> 10);
+		row(name, n, us, raw);
+
+		raw = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + size, n);
+		us = lib_median(&o, &s, OP_READ_BIG, size, big, n);
+		snprintf(name, sizeof(name), "REGION_READ %zu KiB (BAR1)", size >> 10);
+		row(name, n, us, raw);
+	}
+	served_stop(&s);
+	free(big);
+	printf("ratio = us/op divided by the raw ping-pong of the same bytes "
+	       "(posted writes: of the 32/36 B floor)\n");
+	return 0;
+}

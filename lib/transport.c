@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Framing of vfio-user messages on a stream socket; the contract is in
+ * transport.h. This file owns struct vus_conn's buffer and fd bookkeeping.
+ *
+ * Receive buffer: bytes buf[start, end) are not yet handed out. Every
+ * position below (start, end, scan, pending_pos) is an offset into buf,
+ * so compaction shifts them all together (shift_to_front()).
+ *
+ * fd ownership: an fd that arrives is, at every moment, in exactly one
+ * place: a local fd_batch, the pending slot, the caller's vus_rx_msg, or
+ * closed.
+ */
+#define _GNU_SOURCE /* IOV_MAX, MSG_CMSG_CLOEXEC */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+/* QEMU waits 5 s for a reply (x-msg-timeout, protocol-facts 1.7); a peer
+ * that does not drain its socket for that long is treated as dead. */
+#define SEND_TIMEOUT_MS_DEFAULT 5000
+
+/* iovecs handled without allocation by vus_conn_send (header + 7). */
+#define SEND_IOV_STACK 8
+
+#define FD_CTRL_LEN CMSG_SPACE(VUS_MAX_FDS_PER_MSG * sizeof(int))
+
+/* Control-message buffer, aligned for struct cmsghdr. */
+union fd_ctrl {
+	struct cmsghdr align;
+	char buf[FD_CTRL_LEN];
+};
+
+/* The fds that one recvmsg() brought. */
+struct fd_batch {
+	int fds[VUS_MAX_FDS_PER_MSG];
+	unsigned n;
+	bool trunc; /* MSG_CTRUNC: the fds that arrived are already closed */
+};
+
+static void close_fds(int *fds, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg)
+{
+	int fl;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	/* Sends poll() for room and receives must never block the loop. */
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+
+	c->buf = malloc(VUS_RX_BUF_MIN);
+	if (!c->buf)
+		return -ENOMEM;
+	c->cap = VUS_RX_BUF_MIN;
+	c->fd = fd;
+	c->max_msg = max_msg;
+	c->send_timeout_ms = SEND_TIMEOUT_MS_DEFAULT;
+	return 0;
+}
+
+static bool has_pending(const struct vus_conn *c)
+{
+	return c->npending > 0 || c->pending_trunc;
+}
+
+static void drop_pending(struct vus_conn *c)
+{
+	close_fds(c->pending_fds, c->npending);
+	c->npending = 0;
+	c->pending_trunc = false;
+}
+
+void vus_conn_close(struct vus_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	drop_pending(c);
+	free(c->buf);
+	c->buf = NULL;
+	c->cap = c->start = c->end = c->scan = 0;
+	c->skip = 0;
+	c->msg_out = false;
+	c->msg_len = 0;
+}
+
+void vus_rx_msg_close_fds(struct vus_rx_msg *m)
+{
+	close_fds(m->fds, VUS_MAX_FDS_PER_MSG);
+}
+
+/* ---- receive: one recvmsg() ------------------------------------------- */
+
+/*
+ * Take every SCM_RIGHTS fd out of msg (a peer may send several cmsgs).
+ * Anything beyond our capacity, and everything when the kernel reported
+ * MSG_CTRUNC, is closed: a message whose fds we could not all see is
+ * answered as a whole with an error (decisions.md "MSG_CTRUNC").
+ */
+static void collect_fds(struct msghdr *msg, struct fd_batch *b)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		const unsigned char *data = CMSG_DATA(cm);
+		size_t i, n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, data + i * sizeof(int), sizeof(fd));
+			if (b->n < VUS_MAX_FDS_PER_MSG) {
+				b->fds[b->n++] = fd;
+			} else {
+				close(fd);
+				b->trunc = true;
+			}
+		}
+	}
+	if (msg->msg_flags & MSG_CTRUNC)
+		b->trunc = true;
+	if (b->trunc) {
+		close_fds(b->fds, b->n);
+		b->n = 0;
+	}
+}
+
+/*
+ * One recvmsg() into dst[0, len). Returns the byte count (> 0), -EAGAIN
+ * when the socket is empty, -ECONNRESET on EOF, or another -errno. fds
+ * are in *b; the caller owns them.
+ */
+static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batch *b)
+{
+	union fd_ctrl ctrl;
+	struct iovec iov = { .iov_base = dst, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctrl.buf,
+		.msg_controllen = sizeof(ctrl.buf),
+	};
+	ssize_t n;
+
+	b->n = 0;
+	b->trunc = false;
+	do {
+		c->rx_syscalls++;
+		n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
+	collect_fds(&msg, b);
+	if (n == 0) {
+		/* Orderly EOF, possibly mid-message: the peer is gone. */
+		close_fds(b->fds, b->n);
+		b->n = 0;
+		return -ECONNRESET;
+	}
+	c->rx_bytes += (uint64_t)n;
+	return n;
+}
+
+static void stray(struct vus_conn *c, struct fd_batch *b)
+{
+	c->stray_fds += b->n;
+	close_fds(b->fds, b->n);
+	b->n = 0;
+}
+
+/* ---- receive: fd attribution ------------------------------------------ */
+
+/*
+ * Walk the message chain from the parse position and return the last
+ * header position in [a, end): the header that the fds of the recvmsg
+ * which read [a, end) belong to.
+ *
+ * Why the *last* header: Linux's unix_stream_read_generic() copies from
+ * successive skbs until the buffer is full or the queue is empty, but
+ * stops right after an skb that carried SCM_RIGHTS (one fd set per
+ * recvmsg). A sender attaches fds to the sendmsg() that starts with the
+ * message header (protocol-facts 1.3), and the kernel puts them on the
+ * first skb of that sendmsg. So the fd-carrying skb is the last one this
+ * recvmsg read, and it starts with its header: the last header beginning
+ * in these bytes. A header whose 16 bytes are not all here yet still
+ * begins here.
+ *
+ * c->scan remembers where the walk stopped so bytes are walked once; it is
+ * only advanced when fds arrive, so the fd-less fast path never walks.
+ */
+static bool last_header_in(struct vus_conn *c, size_t a, size_t *pos)
+{
+	size_t p = c->scan > c->start ? c->scan : c->start;
+	bool found = false;
+
+	while (p < c->end) {
+		struct vus_hdr h;
+
+		if (p >= a) {
+			*pos = p;
+			found = true;
+		}
+		if (c->end - p < VUS_HDR_SIZE)
+			break;
+		vus_hdr_decode(c->buf + p, &h);
+		/* An invalid size ends the chain: parse() reports -EPROTO there. */
+		if (h.size < VUS_HDR_SIZE || h.size > c->end - p)
+			break;
+		p += h.size;
+	}
+	c->scan = p;
+	return found;
+}
+
+/* ---- receive: parsing -------------------------------------------------- */
+
+static void rx_msg_reset(struct vus_rx_msg *m)
+{
+	unsigned i;
+
+	memset(&m->v, 0, sizeof(m->v));
+	for (i = 0; i < VUS_MAX_FDS_PER_MSG; i++)
+		m->fds[i] = -1;
+	m->status = 0;
+}
+
+/* Hand the pending fds to m if they belong to the header at start. */
+static void take_pending(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	if (!has_pending(c) || c->pending_pos != c->start)
+		return;
+	memcpy(m->fds, c->pending_fds, c->npending * sizeof(int));
+	m->v.nfds = c->npending;
+	if (c->pending_trunc)
+		m->status = -EMSGSIZE;
+	c->npending = 0;
+	c->pending_trunc = false;
+}
+
+/*
+ * The message at start, if it can be returned without more bytes:
+ * 1 (m filled), 0 (incomplete), -EPROTO (untrustworthy header).
+ */
+static int parse(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	size_t avail = c->end - c->start;
+	struct vus_hdr h;
+	size_t have;
+	int r;
+
+	if (avail < VUS_HDR_SIZE)
+		return 0;
+	vus_hdr_decode(c->buf + c->start, &h);
+	r = vus_hdr_check(&h, c->max_msg);
+	/* A command with the ERROR bit: framing is garbage (decisions.md). */
+	if (r == 0 && (h.flags & VUS_F_ERROR) && !vus_hdr_is_reply(&h))
+		r = -EINVAL;
+	if (r < 0 && r != -E2BIG)
+		return -EPROTO;
+	if (r == 0 && h.size > avail)
+		return 0;
+
+	m->v.hdr = h;
+	take_pending(c, m);
+	c->rx_msgs++;
+	if (r == 0) {
+		m->v.payload = c->buf + c->start + VUS_HDR_SIZE;
+		m->v.len = h.size - VUS_HDR_SIZE;
+		c->msg_out = true;
+		c->msg_len = h.size;
+		return 1;
+	}
+
+	/*
+	 * Oversized: drop what is buffered of it and drain the rest from the
+	 * socket without keeping it, so the next header is found where the
+	 * sender put it (decisions.md "size > max message").
+	 */
+	m->status = -E2BIG;
+	have = h.size < avail ? h.size : avail;
+	c->start += have;
+	c->skip = h.size - have;
+	if (c->skip)
+		c->scan = c->start; /* the chain resumes after the drained bytes */
+	return 1;
+}
+
+/* Read and discard the rest of an oversized body. 0 when done. */
+static int drain(struct vus_conn *c)
+{
+	while (c->skip > 0) {
+		struct fd_batch b;
+		size_t len = c->skip < c->cap ? (size_t)c->skip : c->cap;
+		ssize_t n;
+
+		/* skip > 0 only when the buffer is empty: use it as scratch. */
+		n = rx_once(c, c->buf, len, &b);
+		if (n < 0)
+			return (int)n;
+		/* Never more than skip bytes are read, so no header is among
+		 * them: any fds rode on body bytes. */
+		stray(c, &b);
+		c->skip -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Move buf[start, end) to the front of the buffer. */
+static void shift_to_front(struct vus_conn *c)
+{
+	size_t off = c->start;
+
+	if (off == 0)
+		return;
+	memmove(c->buf, c->buf + off, c->end - off);
+	c->end -= off;
+	c->start = 0;
+	c->scan = c->scan > off ? c->scan - off : 0;
+	if (has_pending(c))
+		c->pending_pos -= off; /* pending_pos >= start: it is unreturned */
+}
+
+/*
+ * Room for the rest of the message at start. Compacting before every read
+ * moves only the incomplete tail, and each byte at most once (it stays at
+ * the front until returned). The buffer grows to exactly the message size
+ * (<= max_msg: parse() returned anything larger) and is never shrunk, so
+ * a stream of large messages costs no allocation after the first.
+ */
+static int make_room(struct vus_conn *c)
+{
+	size_t need = VUS_HDR_SIZE;
+
+	shift_to_front(c);
+	if (c->end >= VUS_HDR_SIZE) {
+		struct vus_hdr h;
+
+		vus_hdr_decode(c->buf, &h);
+		need = h.size;
+	}
+	if (need > c->cap) {
+		uint8_t *nb = realloc(c->buf, need);
+
+		if (!nb)
+			return -ENOMEM;
+		c->buf = nb;
+		c->cap = need;
+	}
+	return 0;
+}
+
+/* Keep batch b for the header at pos until that message is returned. */
+static void keep_pending(struct vus_conn *c, size_t pos, struct fd_batch *b)
+{
+	memcpy(c->pending_fds, b->fds, b->n * sizeof(int));
+	c->npending = b->n;
+	c->pending_trunc = b->trunc;
+	c->pending_pos = pos;
+	b->n = 0;
+}
+
+/*
+ * Give the fds of the recvmsg that read [a, end) to their header.
+ *
+ * At most one batch is pending at a time, for the header at start: we
+ * only read when the message at start is incomplete, and every header
+ * before a pending one has been returned. A new batch for a later header
+ * means the walk passed the whole message at start, so that message is
+ * returnable now: parse it into m (taking its fds) and keep the new batch.
+ * Returns what parse() returned, or 0 when nothing was parsed.
+ */
+static int attribute(struct vus_conn *c, size_t a, struct fd_batch *b, struct vus_rx_msg *m)
+{
+	size_t pos;
+	int r = 0;
+
+	if (!last_header_in(c, a, &pos)) {
+		stray(c, b);
+		return 0;
+	}
+	if (has_pending(c))
+		r = parse(c, m);
+	if (has_pending(c)) {
+		/* parse() refused the header at start (-EPROTO). */
+		stray(c, b);
+		return r;
+	}
+	keep_pending(c, pos, b);
+	return r;
+}
+
+/*
+ * Syscalls: none when a whole message is buffered; one recvmsg() when
+ * that read brings one (the common case). Another read follows only when
+ * the previous one may have stopped early (buffer full, or the kernel
+ * ended it after an fd-carrying skb). So a 0 is only returned after the
+ * kernel had nothing more to give: safe for edge-triggered epoll.
+ */
+int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	int r;
+
+	rx_msg_reset(m);
+	if (c->fd < 0)
+		return -EBADF;
+	if (c->msg_out) {
+		c->start += c->msg_len;
+		c->msg_out = false;
+	}
+
+	r = drain(c);
+	if (r < 0)
+		return r == -EAGAIN ? 0 : r;
+
+	for (;;) {
+		struct fd_batch b;
+		size_t a, room;
+		ssize_t n;
+
+		r = parse(c, m);
+		if (r != 0)
+			return r;
+
+		r = make_room(c);
+		if (r < 0)
+			return r;
+		a = c->end;
+		room = c->cap - a;
+		n = rx_once(c, c->buf + a, room, &b);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		c->end += (size_t)n;
+
+		if (b.n > 0 || b.trunc) {
+			r = attribute(c, a, &b, m);
+			if (r != 0)
+				return r;
+			/* The kernel stopped after the fd skb: more may wait. */
+			continue;
+		}
+		/*
+		 * A short read without fds emptied the socket queue, so a
+		 * caller may wait for readability after a 0 (edge-triggered
+		 * too). A full read may have left bytes behind: read again.
+		 */
+		if ((size_t)n < room)
+			return parse(c, m);
+	}
+}
+
+bool vus_conn_has_buffered(const struct vus_conn *c)
+{
+	size_t pos = c->start + (c->msg_out ? c->msg_len : 0);
+	struct vus_hdr h;
+
+	if (c->end - pos < VUS_HDR_SIZE)
+		return false;
+	vus_hdr_decode(c->buf + pos, &h);
+	/* A header that fails the check is returned (-E2BIG/-EPROTO) at once. */
+	if (vus_hdr_check(&h, c->max_msg) < 0)
+		return true;
+	return h.size <= c->end - pos;
+}
+
+/* ---- send --------------------------------------------------------------- */
+
+/*
+ * Wait until the socket can take more bytes. The timeout counts time
+ * without progress, so a slow but live reader is not cut off; a negative
+ * send_timeout_ms waits forever.
+ */
+static int wait_writable(struct vus_conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+	struct timespec t0, now;
+	int left = c->send_timeout_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int r = poll(&pfd, 1, left);
+
+		if (r > 0)
+			return 0; /* POLLERR/POLLHUP: sendmsg() reports the error */
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+		if (c->send_timeout_ms >= 0) {
+			int64_t ms;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			ms = (int64_t)(now.tv_sec - t0.tv_sec) * 1000 +
+			     (now.tv_nsec - t0.tv_nsec) / 1000000;
+			if (ms >= c->send_timeout_ms)
+				return -ETIMEDOUT;
+			left = c->send_timeout_ms - (int)ms;
+		}
+	}
+}
+
+/* Drop the first n sent bytes from msg's iovec array. */
+static void advance_iov(struct msghdr *msg, size_t n)
+{
+	while (msg->msg_iovlen > 0 && n >= msg->msg_iov->iov_len) {
+		n -= msg->msg_iov->iov_len;
+		msg->msg_iov++;
+		msg->msg_iovlen--;
+	}
+	if (msg->msg_iovlen > 0) {
+		msg->msg_iov->iov_base = (uint8_t *)msg->msg_iov->iov_base + n;
+		msg->msg_iov->iov_len -= n;
+	}
+}
+
+static int send_all(struct vus_conn *c, struct iovec *v, int cnt, const int *fds, unsigned nfds)
+{
+	union fd_ctrl ctrl;
+	struct msghdr msg = { .msg_iov = v, .msg_iovlen = (size_t)cnt };
+
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctrl, 0, sizeof(ctrl));
+		msg.msg_control = ctrl.buf;
+		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+
+	while (msg.msg_iovlen > 0) {
+		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			int r;
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno; /* EPIPE, ECONNRESET, ... */
+			r = wait_writable(c);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		/* The fds went with the first bytes, i.e. with the header
+		 * (protocol-facts 1.3); the rest of the message carries none. */
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+		advance_iov(&msg, (size_t)n);
+	}
+	return 0;
+}
+
+int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov,
+		  int iovcnt, const int *fds, unsigned nfds)
+{
+	struct iovec stack_iov[SEND_IOV_STACK], *v = stack_iov;
+	uint8_t hdr[VUS_HDR_SIZE];
+	uint64_t total = VUS_HDR_SIZE;
+	int i, r;
+
+	if (c->fd < 0)
+		return -EBADF;
+	if (iovcnt < 0 || iovcnt >= IOV_MAX || (iovcnt > 0 && !iov) ||
+	    nfds > VUS_MAX_FDS_PER_MSG || (nfds > 0 && !fds))
+		return -EINVAL;
+	for (i = 0; i < iovcnt; i++) {
+		/* The header's size field is 32 bits (protocol-facts 2). */
+		if (iov[i].iov_len > UINT32_MAX - total)
+			return -EMSGSIZE;
+		total += iov[i].iov_len;
+	}
+	h->size = (uint32_t)total;
+	vus_hdr_encode(hdr, h);
+
+	if (iovcnt + 1 > SEND_IOV_STACK) {
+		v = calloc((size_t)iovcnt + 1, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+	}
+	v[0].iov_base = hdr;
+	v[0].iov_len = sizeof(hdr);
+	if (iovcnt > 0)
+		memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*v));
+
+	r = send_all(c, v, iovcnt + 1, fds, nfds);
+	if (v != stack_iov)
+		free(v);
+	if (r < 0)
+		return r;
+	c->tx_bytes += total;
+	c->tx_msgs++;
+	return 0;
+}
+
+int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
+			const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds)
+{
+	struct vus_hdr h = {
+		.id = req->id,
+		.cmd = req->cmd,
+		.flags = VUS_F_TYPE_REPLY,
+	};
+
+	return vus_conn_send(c, &h, iov, iovcnt, fds, nfds);
+}
+
+int vus_conn_send_error(struct vus_conn *c, const struct vus_hdr *req, int errno_val)
+{
+	struct vus_hdr h = {
+		.id = req->id,
+		.cmd = req->cmd,
+		.flags = VUS_F_TYPE_REPLY | VUS_F_ERROR,
+	};
+
+	/* QEMU reads an ERROR reply with error 0 as success (protocol-facts 1.6). */
+	if (errno_val <= 0)
+		errno_val = EINVAL;
+	h.error = (uint32_t)errno_val;
+	return vus_conn_send(c, &h, NULL, 0, NULL, 0);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * testdev internals, shared by its three files:
+ *   testdev.c      device setup, BAR0 registers, BAR1/BAR2 memory, reset
+ *   testdev_dma.c  the DMA engine (DMA_CMD)
+ *   testdev_mig.c  migration: save/load of registers, BAR1 and BAR2
+ *
+ * Threads: every entry point here runs on the vus loop thread (region
+ * callbacks, reset, migration callbacks and DMA completions all do, per
+ * device.h), so the state needs no lock.
+ */
+#ifndef VUS_TESTDEV_PRIV_H
+#define VUS_TESTDEV_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "testdev.h"
+
+/* The register file. Order and width are also the migration stream's
+ * register block (testdev_mig.c), so append only, and bump the stream
+ * version when this changes. */
+struct testdev_regs {
+	uint32_t scratch;
+	uint32_t invert;       /* last value written; reads return ~invert */
+	uint32_t irq_status;
+	uint32_t dma_src_lo, dma_src_hi;
+	uint32_t dma_dst_lo, dma_dst_hi;
+	uint32_t dma_len;
+	uint32_t dma_status;
+	uint32_t dma_count;
+	uint32_t hole_hits;
+	uint32_t resets;
+};
+#define TESTDEV_NR_REGS (sizeof(struct testdev_regs) / sizeof(uint32_t))
+
+struct testdev_xfer;     /* one DMA transfer in flight (testdev_dma.c) */
+
+/* Migration save/load state (testdev_mig.c). */
+struct testdev_mig {
+	uint8_t *save;         /* records not yet read by the client */
+	size_t save_len, save_pos;
+	uint8_t *load;         /* record being received */
+	size_t load_len;       /* bytes of it received so far */
+	bool load_complete;    /* a whole valid record is in load */
+	uint8_t *staged;       /* last complete record's payload, applied at
+				* RESUMING -> STOP */
+};
+
+struct testdev {
+	struct vus_dev *dev;
+	struct testdev_regs r;
+	uint8_t *bar1;         /* TESTDEV_BAR1_SIZE bytes, malloc'ed */
+	uint8_t *bar2;         /* TESTDEV_BAR2_SIZE bytes, mapping of bar2_fd */
+	int bar2_fd;           /* memfd, also handed to the client for mmap */
+	uint32_t dma_gen;      /* bumped by reset: older completions are stale */
+	struct testdev_xfer *xfers; /* transfers in flight, newest first */
+	struct testdev_mig mig;
+};
+
+/* Registers to power-on values (RAM kept; RESETS kept). */
+void testdev_regs_reset(struct testdev *td);
+/* OR bits into IRQ_STATUS and signal INTx vector 0. */
+void testdev_raise_irq(struct testdev *td, uint32_t bits);
+
+/* A write to DMA_CMD. */
+void testdev_dma_cmd(struct testdev *td, uint32_t cmd);
+/* Forget transfers in flight: their completions will change nothing. */
+void testdev_dma_abandon(struct testdev *td);
+/* Free the bookkeeping of transfers in flight (after vus_dev_free). */
+void testdev_dma_free(struct testdev *td);
+
+/* Register the migration callbacks. */
+int testdev_mig_setup(struct testdev *td);
+/* Drop save/load sessions (device reset or teardown). */
+void testdev_mig_clear(struct testdev *td);
+
+#endif /* VUS_TESTDEV_PRIV_H */

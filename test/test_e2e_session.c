@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * End to end sessions (spec "Socket Disconnection Behavior", decisions.md
+ * "Sessions"): disconnects at any byte, what survives a reconnect, fd
+ * hygiene over many sessions, one client at a time.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vus/client.h>
+#include <vus/codec.h>
+
+#include "fdcount.h"
+#include "raw.h"
+#include "test_server.h"
+
+#define IOVA 0x40000000ull
+
+static int setup(void **state)
+{
+	struct test_server *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	assert_int_equal(test_server_start(s, NULL), 0);
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct test_server *s = *state;
+
+	test_server_stop(s);
+	free(s);
+	return 0;
+}
+
+static bool efd_fired(int efd, int ms)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 1;
+}
+
+/* Connect, map twice, wire INTx; the caller closes the client. */
+static void busy_session(struct test_server *s, struct vus_client **out, int efd)
+{
+	const uint32_t rw = VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE;
+	struct vus_client_region r;
+	void *h;
+
+	assert_int_equal(test_connect(s, NULL, out), 0);
+	assert_int_equal(vus_client_dma_map(*out, IOVA, 0x10000, rw, true, &h), 0);
+	assert_int_equal(vus_client_dma_map(*out, IOVA + 0x10000, 0x10000, rw, false, &h), 0);
+	assert_int_equal(vus_client_set_irqs(*out, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
+					     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL), 0);
+	assert_int_equal(vus_client_region_info(*out, 2, &r), 0);
+	assert_true(r.fd >= 0);
+	close(r.fd);
+}
+
+/*
+ * Open a raw connection the server really serves (not one refused while
+ * the previous session is still being torn down: stats.clients grows),
+ * send bytes (after a VERSION if asked) with fds, and hang up.
+ */
+static void raw_session(struct test_server *s, bool version, const void *bytes, size_t len,
+			const int *fds, unsigned nfds)
+{
+	struct vus_dev_stats st;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		uint64_t clients;
+		int fd, i;
+
+		test_server_stats(s, &st);
+		clients = st.clients;
+		fd = raw_connect(s->path);
+		assert_true(fd >= 0);
+		if (version && raw_version(fd, 0, NULL, NULL) < 0) {
+			close(fd);
+			test_sleep_ms(10);
+			continue;
+		}
+		(void)raw_send_bytes(fd, bytes, len, fds, nfds);
+		close(fd);
+		for (i = 0; i < 50; i++) {
+			test_server_stats(s, &st);
+			if (st.clients > clients)
+				return;
+			test_sleep_ms(2);
+		}
+	}
+	fail_msg("the server never took the raw connection");
+}
+
+static void disconnect_mid_message(void **state)
+{
+	struct test_server *s = *state;
+	struct vus_client *c;
+	struct vus_hdr h = { .id = 1, .cmd = VUS_CMD_VERSION, .size = 16 + 200 };
+	uint8_t bytes[16 + 100];
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int base;
+
+	assert_true(efd >= 0);
+	busy_session(s, &c, efd);
+	test_reg_write(c, TESTDEV_REG_SCRATCH, 0x5eed);
+	vus_client_close(c);
+	assert_true(test_server_wait_maps(s, 0, 2000));
+	base = fdcount();
+
+	memset(bytes, 0, sizeof(bytes));
+	vus_hdr_encode(bytes, &h);
+	/* Half a header, then gone. */
+	raw_session(s, false, bytes, 8, NULL, 0);
+	/* A header and half its body, then gone. */
+	raw_session(s, false, bytes, sizeof(bytes), NULL, 0);
+	/* After VERSION: SET_IRQS header with an eventfd, part of the body. */
+	h = (struct vus_hdr){ .id = 2, .cmd = VUS_CMD_DEVICE_SET_IRQS, .size = 16 + 20 };
+	vus_hdr_encode(bytes, &h);
+	raw_session(s, true, bytes, 16 + 4, &efd, 1);
+	/* The server closed its ends and the eventfd copy it got. */
+	if (!fdcount_wait(base, 2000))
+		fail_msg("fd count %d after the raw sessions, %d before", fdcount(), base);
+
+	/* The device kept its state; the old client's maps and eventfd are gone. */
+	assert_int_equal(test_connect(s, NULL, &c), 0);
+	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x5eed);
+	assert_true(test_server_wait_maps(s, 0, 100));
+	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
+	assert_false(efd_fired(efd, 200));
+	/* The DMA windows are really gone: a DMA to them fails. */
+	assert_true(test_dma_run(c, IOVA, 0, 64, false) < 0);
+	vus_client_close(c);
+
+	/* And everything works again on a new session. */
+	busy_session(s, &c, efd);
+	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
+	/* INTx may still be masked from the raise above (auto-mask). */
+	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_NONE |
+					     VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL), 0);
+	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
+	assert_true(efd_fired(efd, 2000));
+	vus_client_close(c);
+	close(efd);
+}
+
+static void no_fd_growth(void **state)
+{
+	struct test_server *s = *state;
+	struct vus_client *c;
+	int base, i;
+
+	/* Warm-up: first-use allocations (e.g. epoll registrations). */
+	{
+		int efd = eventfd(0, EFD_CLOEXEC);
+
+		busy_session(s, &c, efd);
+		vus_client_close(c);
+		close(efd);
+		assert_true(test_server_wait_maps(s, 0, 2000));
+	}
+	/* Let the server finish closing the warm-up session. */
+	test_sleep_ms(50);
+	base = fdcount();
+	for (i = 0; i < 50; i++) {
+		int efd = eventfd(0, EFD_CLOEXEC);
+
+		assert_true(efd >= 0);
+		busy_session(s, &c, efd);
+		test_reg_write(c, TESTDEV_REG_SCRATCH, (uint32_t)i);
+		vus_client_close(c);
+		close(efd);
+	}
+	assert_true(test_server_wait_maps(s, 0, 2000));
+	/* The server closes the session's fds on its own thread. */
+	if (!fdcount_wait(base, 2000))
+		fail_msg("fd count %d after 50 sessions, %d before", fdcount(), base);
+	assert_int_equal(test_connect(s, NULL, &c), 0);
+	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 49);
+	vus_client_close(c);
+}
+
+static void second_client_refused(void **state)
+{
+	struct test_server *s = *state;
+	struct vus_client *a, *b;
+	struct vus_dev_stats st;
+	int fd;
+
+	assert_int_equal(test_connect(s, NULL, &a), 0);
+	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xa);
+
+	/* Accepted and closed at once (decisions.md "Sessions"). */
+	fd = raw_connect(s->path);
+	assert_true(fd >= 0);
+	assert_true(raw_closed_within(fd, 2000));
+	close(fd);
+	assert_true(vus_client_connect(s->path, NULL, &b) < 0);
+
+	/* The first keeps working. */
+	assert_int_equal(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xa);
+	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xb);
+	assert_int_equal(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xb);
+	test_server_stats(s, &st);
+	assert_int_equal(st.clients, 1);
+	vus_client_close(a);
+
+	/* Once it is gone, the next one gets in. */
+	assert_int_equal(test_connect(s, NULL, &b), 0);
+	assert_int_equal(test_reg_read(b, TESTDEV_REG_SCRATCH), 0xb);
+	vus_client_close(b);
+}
+
+/* The client sees a server that goes away as an error, not a hang. */
+static void server_gone(void **state)
+{
+	struct test_server *s = *state;
+	struct vus_client *c;
+	uint32_t v;
+
+	assert_int_equal(test_connect(s, NULL, &c), 0);
+	test_server_stop(s);
+	assert_true(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4) < 0);
+	vus_client_close(c);
+	/* teardown restarts nothing: stop is idempotent. */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(disconnect_mid_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_fd_growth, setup, teardown),
+		cmocka_unit_test_setup_teardown(second_client_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(server_gone, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
