@@ -4,10 +4,12 @@
  * loop that waits for a reply while serving the server's own requests.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,9 +63,9 @@ int vus_client_send_cmd(struct vus_client *c, uint16_t cmd, uint32_t flags,
  * was ready, -errno on failure.
  */
 static int pump(struct vus_client *c, struct vus_conn *conn, struct vus_rx_msg *m,
-		bool is_twin, int want_id, struct vus_rx_msg **done)
+		bool is_twin, int want_id, struct vus_rx_msg **done, bool block)
 {
-	int r = vus_conn_recv(conn, m);
+	int r = block ? vus_conn_recv_wait(conn, m) : vus_conn_recv(conn, m);
 
 	if (r <= 0)
 		return r;
@@ -115,28 +117,37 @@ static int wait_readable(struct vus_client *c, int64_t deadline, bool *in_main, 
  * until one was served), or timeout_ms passes. Returns 1 with *done set,
  * 0 on timeout, -errno on failure. *served counts requests served.
  *
- * poll() comes first unless a whole message is already buffered: the
- * reply to a command just sent is never there yet, so trying recvmsg()
- * first would only add a system call to every round trip.
+ * The reply to a command just sent is never there yet, so trying a
+ * non-blocking recvmsg() first would only add a system call. With one
+ * socket (no twin) and the default timeout, the wait is one blocking
+ * recvmsg() bounded by SO_RCVTIMEO (set at connect); otherwise poll()
+ * both sockets first. The blocking path may overrun the deadline by up
+ * to one timeout when a message trickles in.
  */
 static int receive(struct vus_client *c, int want_id, int timeout_ms,
 		   struct vus_rx_msg **done, unsigned *served)
 {
 	int64_t deadline = now_ms() + timeout_ms;
+	bool may_block = !c->twin_active && timeout_ms == c->timeout_ms;
 
 	*done = NULL;
 	for (;;) {
 		bool in_main = vus_conn_has_buffered(&c->conn);
 		bool in_twin = c->twin_active && vus_conn_has_buffered(&c->twin);
+		bool block = false;
 		int r;
 
-		if (!in_main && !in_twin) {
+		if (!in_main && !in_twin && may_block) {
+			if (now_ms() >= deadline)
+				return 0;
+			in_main = block = true;
+		} else if (!in_main && !in_twin) {
 			r = wait_readable(c, deadline, &in_main, &in_twin);
 			if (r <= 0)
 				return r;
 		}
 		if (in_main) {
-			r = pump(c, &c->conn, &c->rx, false, want_id, done);
+			r = pump(c, &c->conn, &c->rx, false, want_id, done, block);
 			if (r < 0)
 				return r;
 			if (*done)
@@ -144,7 +155,7 @@ static int receive(struct vus_client *c, int want_id, int timeout_ms,
 			*served += (unsigned)r;
 		}
 		if (in_twin) {
-			r = pump(c, &c->twin, &c->twin_rx, true, want_id, done);
+			r = pump(c, &c->twin, &c->twin_rx, true, want_id, done, false);
 			if (r < 0)
 				return r;
 			*served += (unsigned)r;
@@ -371,6 +382,27 @@ static void resolve_opts(struct vus_client *c, const struct vus_client_opts *o)
 	c->next_id = 1;
 }
 
+/*
+ * Without a twin socket every wait is on the main socket alone: make it
+ * blocking with the reply timeout as SO_RCVTIMEO/SO_SNDTIMEO, so a round
+ * trip costs sendmsg() + recvmsg() like a plain socket ping-pong
+ * (bench/). Non-blocking reads still pass MSG_DONTWAIT.
+ */
+static int blocking_waits(struct vus_client *c)
+{
+	struct timeval tv = {
+		.tv_sec = c->timeout_ms / 1000,
+		.tv_usec = (c->timeout_ms % 1000) * 1000,
+	};
+	int fl = fcntl(c->conn.fd, F_GETFL);
+
+	if (fl < 0 || fcntl(c->conn.fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+	    setsockopt(c->conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(c->conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
 int vus_client_connect_fd(int fd, const struct vus_client_opts *opts, struct vus_client **out)
 {
 	struct vus_client *c;
@@ -401,6 +433,8 @@ int vus_client_connect_fd(int fd, const struct vus_client_opts *opts, struct vus
 		return r;
 	}
 	r = negotiate(c, opts && opts->qemu_fingerprint);
+	if (r == 0 && !c->twin_active)
+		r = blocking_waits(c);
 	if (r < 0) {
 		vus_client_close(c);
 		return r;

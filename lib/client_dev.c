@@ -117,12 +117,13 @@ int vus_client_region_mmap(const struct vus_client_region *r, uint32_t area, voi
 	if (r->caps.sparse) {
 		if (area >= r->caps.nr_areas || area >= VUS_CLIENT_MAX_AREAS)
 			return -EINVAL;
+		const struct vus_sparse_area *a = &r->areas[area];
+
 		/* Areas lie inside the region (spec sparse mmap cap). */
-		if (r->areas[area].offset > size || r->areas[area].size > size - r->areas[area].offset)
+		if (a->offset > size || a->size > size - a->offset ||
+		    __builtin_add_overflow(off, a->offset, &off))
 			return -EINVAL;
-		if (__builtin_add_overflow(off, r->areas[area].offset, &off))
-			return -EINVAL;
-		size = r->areas[area].size;
+		size = a->size;
 	} else if (area != 0) {
 		return -EINVAL;
 	}

@@ -159,7 +159,8 @@ static void collect_fds(struct msghdr *msg, struct fd_batch *b)
  * when the socket is empty, -ECONNRESET on EOF, or another -errno. fds
  * are in *b; the caller owns them.
  */
-static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batch *b)
+static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batch *b,
+		       bool block)
 {
 	union fd_ctrl ctrl;
 	struct iovec iov = { .iov_base = dst, .iov_len = len };
@@ -175,7 +176,7 @@ static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batc
 	b->trunc = false;
 	do {
 		c->rx_syscalls++;
-		n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		n = recvmsg(c->fd, &msg, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
@@ -323,7 +324,7 @@ static int drain(struct vus_conn *c)
 		ssize_t n;
 
 		/* skip > 0 only when the buffer is empty: use it as scratch. */
-		n = rx_once(c, c->buf, len, &b);
+		n = rx_once(c, c->buf, len, &b, false);
 		if (n < 0)
 			return (int)n;
 		/* Never more than skip bytes are read, so no header is among
@@ -425,7 +426,7 @@ static int attribute(struct vus_conn *c, size_t a, struct fd_batch *b, struct vu
  * ended it after an fd-carrying skb). So a 0 is only returned after the
  * kernel had nothing more to give: safe for edge-triggered epoll.
  */
-int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m)
+static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 {
 	int r;
 
@@ -455,12 +456,14 @@ int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m)
 			return r;
 		a = c->end;
 		room = c->cap - a;
-		n = rx_once(c, c->buf + a, room, &b);
+		n = rx_once(c, c->buf + a, room, &b, block);
+		block = false; /* only the first read may wait */
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
 			return (int)n;
 		c->end += (size_t)n;
+		c->drained = (size_t)n < room && b.n == 0 && !b.trunc;
 
 		if (b.n > 0 || b.trunc) {
 			r = attribute(c, a, &b, m);
@@ -491,6 +494,21 @@ bool vus_conn_has_buffered(const struct vus_conn *c)
 	if (vus_hdr_check(&h, c->max_msg) < 0)
 		return true;
 	return h.size <= c->end - pos;
+}
+
+int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	return conn_recv(c, m, false);
+}
+
+int vus_conn_recv_wait(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	return conn_recv(c, m, true);
+}
+
+bool vus_conn_may_have_more(const struct vus_conn *c)
+{
+	return !c->drained || c->skip > 0 || vus_conn_has_buffered(c);
 }
 
 /* ---- send --------------------------------------------------------------- */

@@ -62,6 +62,7 @@ struct vus_conn {
 	uint64_t rx_bytes, tx_bytes, rx_msgs, tx_msgs;
 	uint64_t rx_syscalls;    /* recvmsg() calls made */
 	uint64_t stray_fds;      /* fds closed because no header owned them */
+	bool drained;            /* the last recvmsg() emptied the socket queue */
 };
 
 /*
@@ -84,11 +85,29 @@ void vus_conn_close(struct vus_conn *c);
  */
 int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m);
 
+/*
+ * vus_conn_recv(), but when no whole message is buffered the first
+ * recvmsg() may block: on a socket switched back to blocking mode with
+ * SO_RCVTIMEO, a synchronous caller waits for its reply in one system
+ * call instead of poll() + recvmsg() (the client library's fast path).
+ * On a non-blocking socket it behaves exactly like vus_conn_recv().
+ */
+int vus_conn_recv_wait(struct vus_conn *c, struct vus_rx_msg *m);
+
 /* Close every fd still >= 0 in m->fds and set it to -1. */
 void vus_rx_msg_close_fds(struct vus_rx_msg *m);
 
 /* True when a whole message is already buffered (no syscall needed). */
 bool vus_conn_has_buffered(const struct vus_conn *c);
+
+/*
+ * True when another vus_conn_recv() could return a message without the
+ * socket first polling readable: one is buffered, or the last recvmsg()
+ * may have left bytes in the kernel (it filled the buffer or stopped after
+ * an fd-carrying skb). A level-triggered poller that stops when this is
+ * false reads each burst with one recvmsg() and never spins on EAGAIN.
+ */
+bool vus_conn_may_have_more(const struct vus_conn *c);
 
 /*
  * Send header h (size is set here from the iovecs) plus iov[0..iovcnt)

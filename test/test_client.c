@@ -293,8 +293,8 @@ static void version_rejects(void **state)
 		{ "twin not offered", "{\"capabilities\":{\"twin_socket\":{\"supported\":true,"
 		  "\"fd_index\":0}}}", 0, 0, 0, true, false, 0, 0, -EPROTO },
 		{ "stray fd", srv_json, 0, 0, 0, true, false, 0, 0, -EPROTO },
-		{ "write_multiple not offered", "{\"capabilities\":{\"write_multiple\":true}}", 0, 0,
-		  0, false, false, 0, 0, -EPROTO },
+		{ "write_multiple not offered", "{\"capabilities\":{\"write_multiple\":true}}",
+		  0, 0, 0, false, false, 0, 0, -EPROTO },
 		{ "xfer above 64 MiB", "{\"capabilities\":{\"max_data_xfer_size\":134217728}}", 0,
 		  0, 0, false, false, 0, 0, -EPROTO },
 		{ "wrong id", srv_json, 0, 0, 0, false, false, 1, 0, -EPROTO },

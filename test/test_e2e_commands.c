@@ -521,6 +521,8 @@ static void migration(void **state)
 
 static void feature_errors(void **state)
 {
+	const uint32_t probe = VUS_FEATURE_MIG_DEVICE_STATE | VUS_DEVICE_FEATURE_PROBE |
+			       VUS_DEVICE_FEATURE_SET;
 	struct fx *f = *state;
 	uint64_t v;
 
@@ -530,9 +532,7 @@ static void feature_errors(void **state)
 	/* Unknown state. */
 	assert_int_equal(vus_client_mig_set_state(f->c, (enum vus_mig_state)99), -EINVAL);
 	/* PROBE of a supported operation echoes and succeeds. */
-	assert_int_equal(vus_client_device_feature(f->c, VUS_FEATURE_MIG_DEVICE_STATE |
-						   VUS_DEVICE_FEATURE_PROBE |
-						   VUS_DEVICE_FEATURE_SET, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(vus_client_device_feature(f->c, probe, NULL, 0, NULL, 0, NULL), 0);
 }
 
 int main(void)

@@ -166,7 +166,8 @@ void testdev_raise_irq(struct testdev *td, uint32_t bits)
 	(void)vus_irq_trigger(td->dev, VUS_PCI_INTX_IRQ, 0);
 }
 
-void testdev_regs_reset(struct testdev *td)
+/* Registers to power-on values; RAM and the RESETS count are kept. */
+static void testdev_regs_reset(struct testdev *td)
 {
 	uint32_t resets = td->r.resets;
 

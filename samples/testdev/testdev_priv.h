@@ -44,7 +44,7 @@ struct testdev_mig {
 	uint8_t *load;         /* record being received */
 	size_t load_len;       /* bytes of it received so far */
 	bool load_complete;    /* a whole valid record is in load */
-	uint8_t *staged;       /* last complete record's payload, applied at
+	uint8_t *staged;       /* last complete record, applied at
 				* RESUMING -> STOP */
 };
 
@@ -59,8 +59,6 @@ struct testdev {
 	struct testdev_mig mig;
 };
 
-/* Registers to power-on values (RAM kept; RESETS kept). */
-void testdev_regs_reset(struct testdev *td);
 /* OR bits into IRQ_STATUS and signal INTx vector 0. */
 void testdev_raise_irq(struct testdev *td, uint32_t bits);
 
