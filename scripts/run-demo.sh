@@ -10,7 +10,7 @@ source "$root/scripts/deps.sh"
 vus_install_deps
 
 cmake -S "$root" -B "$root/build"
-cmake --build "$root/build" -j"$(nproc)" --target vusd
+cmake --build "$root/build" -j"$(nproc)"
 
 cat <<MSG
 
