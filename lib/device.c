@@ -474,6 +474,19 @@ static int fd_io(int fd, uint64_t pos, uint8_t *p, uint32_t count, bool is_write
 	return 0;
 }
 
+/*
+ * Callbacks return 0 or -errno. A positive value (say, a byte count, as
+ * libvfio-user's callbacks return) must not pass for success: the handler
+ * would send a reply without its data. Answer EIO and say why.
+ */
+static int callback_result(const struct vus_dev *dev, uint32_t index, int rc)
+{
+	if (rc <= 0)
+		return rc;
+	vus_log(dev, VUS_LOG_WARN, "region %u callback returned %d, not 0 or -errno", index, rc);
+	return -EIO;
+}
+
 int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 		      uint32_t count, bool is_write)
 {
@@ -496,10 +509,9 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 
 	rd = r->ops.read;
 	wr = r->ops.write;
-	if (is_write && wr)
-		return wr(dev, r->opaque, offset, buf, count);
-	if (!is_write && rd)
-		return rd(dev, r->opaque, offset, buf, count);
+	if ((is_write && wr) || (!is_write && rd))
+		return callback_result(dev, index, is_write ? wr(dev, r->opaque, offset, buf, count) :
+							    rd(dev, r->opaque, offset, buf, count));
 	if (r->fd >= 0)
 		return fd_io(r->fd, r->fd_offset + offset, buf, count, is_write);
 	/* Readable or writable by its flags, yet nothing backs it. */

@@ -76,8 +76,10 @@ int vus_h_version(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 	ssize_t len;
 	int err, peer;
 
-	/* Negotiated once per connection (decisions.md "Framing"). */
-	if (s->negotiated)
+	/* Negotiated once per connection (decisions.md "Framing"). A VERSION
+	 * marked No_reply cannot negotiate: the client would never learn the
+	 * result, nor receive a twin socket's fd. */
+	if (s->negotiated || (m->v.hdr.flags & VUS_F_NO_REPLY))
 		return -EINVAL;
 	err = vus_version_decode(&m->v, &req);
 	if (err)

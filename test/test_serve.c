@@ -75,6 +75,21 @@ static void *loop(void *p)
 
 /* BAR0: 4 KiB memfd, mmap-able with two sparse areas; BAR1: I/O 16;
  * MSI-X 4; INTx; reset callback; 64 KiB max transfer. */
+/* Region 2 breaks the callback contract: it returns byte counts. */
+static int count_read(struct vus_dev *dev, void *opaque, uint64_t off, void *buf, uint32_t n)
+{
+	memset(buf, 0xab, n);
+	return (int)n;
+}
+
+static int count_write(struct vus_dev *dev, void *opaque, uint64_t off, const void *buf,
+		       uint32_t n)
+{
+	return (int)n;
+}
+
+static const struct vus_region_ops count_ops = { .read = count_read, .write = count_write };
+
 static struct vus_dev *make_dev(struct srv *s, bool with_reset)
 {
 	const uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -91,6 +106,7 @@ static struct vus_dev *make_dev(struct srv *s, bool with_reset)
 	assert_int_equal(vus_dev_setup_region(dev, 1, 16, VUS_REGION_RW | VUS_REGION_BAR_IO,
 					      NULL, NULL), 0);
 	assert_int_equal(vus_dev_region_set_fd(dev, 1, s->memfd, 0, false, NULL, 0), 0);
+	assert_int_equal(vus_dev_setup_region(dev, 2, 32, VUS_REGION_RW, &count_ops, NULL), 0);
 	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, 4), 0);
 	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1), 0);
 	assert_int_equal(vus_dev_set_max_data_xfer(dev, 65536), 0);
@@ -409,6 +425,53 @@ static void test_region_io(void **state)
 	expect_ok(&m, 57, VUS_CMD_REGION_READ);
 	assert_int_equal(m.len, 16 + 4096);
 	assert_memory_equal(m.payload + 16 + 8, "abcdefgh", 8);
+	raw_msg_free(&m);
+	srv_stop(&s);
+}
+
+/* A callback returning a positive count is a device bug: EIO, never a
+ * "success" reply that lacks its data. */
+static void test_callback_positive_return(void **state)
+{
+	struct vus_region_access ra = { .offset = 0, .region = 2, .count = 4 };
+	uint8_t wbuf[16 + 4] = { 0 };
+	struct raw_msg m;
+	struct srv s;
+
+	srv_start(&s, false);
+	negotiate(&s);
+	call(&s, 60, VUS_CMD_REGION_READ, &ra, sizeof(ra), &m);
+	expect_error(&m, 60, VUS_CMD_REGION_READ, EIO);
+	raw_msg_free(&m);
+	memcpy(wbuf, &ra, sizeof(ra));
+	call(&s, 61, VUS_CMD_REGION_WRITE, wbuf, sizeof(wbuf), &m);
+	expect_error(&m, 61, VUS_CMD_REGION_WRITE, EIO);
+	raw_msg_free(&m);
+	srv_stop(&s);
+}
+
+/* VERSION marked No_reply negotiates nothing (its result, and a twin
+ * socket's fd, could never reach the client) and is not answered. */
+static void test_version_no_reply(void **state)
+{
+	static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8,"
+				   "\"twin_socket\":{\"supported\":true}}}";
+	struct vus_device_info info = { .argsz = 16 };
+	uint8_t body[4 + sizeof(json)] = { 0 };
+	struct raw_msg m;
+	struct srv s;
+
+	srv_start(&s, false);
+	memcpy(body + 4, json, sizeof(json));
+	assert_int_equal(raw_send(s.fd, 70, VUS_CMD_VERSION, VUS_F_NO_REPLY, body, sizeof(body),
+				  NULL, 0), 0);
+	assert_true(raw_nothing_within(s.fd, 50));
+	call(&s, 71, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), &m);
+	expect_error(&m, 71, VUS_CMD_DEVICE_GET_INFO, EINVAL); /* still not negotiated */
+	raw_msg_free(&m);
+	negotiate(&s);
+	call(&s, 72, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), &m);
+	expect_ok(&m, 72, VUS_CMD_DEVICE_GET_INFO);
 	raw_msg_free(&m);
 	srv_stop(&s);
 }
@@ -754,6 +817,8 @@ int main(void)
 		cmocka_unit_test(test_no_reply),
 		cmocka_unit_test(test_fds_where_none_taken),
 		cmocka_unit_test(test_region_io),
+		cmocka_unit_test(test_callback_positive_return),
+		cmocka_unit_test(test_version_no_reply),
 		cmocka_unit_test(test_oversized_message),
 		cmocka_unit_test(test_region_info),
 		cmocka_unit_test(test_irqs_over_the_wire),

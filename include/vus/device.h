@@ -85,7 +85,8 @@ int vus_dev_set_pci_id(struct vus_dev *dev, const struct vus_pci_id *id);
 
 /* Config space size: 256 (conventional, the default) or 4096 (PCIe). */
 int vus_dev_set_config_size(struct vus_dev *dev, size_t size);
-/* INTx pin: 0 none (default), 1..4 = INTA..INTD. */
+/* INTx pin: 0 none (default), 1..4 = INTA..INTD. A pin brings its one
+ * INTx vector (QEMU enables INTx whenever the pin is set). */
 int vus_dev_set_intx_pin(struct vus_dev *dev, uint8_t pin);
 
 /* ---- regions -------------------------------------------------------- */
@@ -137,7 +138,8 @@ int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_t type,
 /* ---- interrupts ----------------------------------------------------- */
 
 /*
- * Number of vectors for an IRQ index: INTx 0/1 (needs a pin), MSI 0..32,
+ * Number of vectors for an IRQ index: INTx 0/1 (1 also sets pin INTA unless
+ * vus_dev_set_intx_pin() chose one; 0 clears the pin), MSI 0..32,
  * MSI-X 0..2048, ERR and REQ 0/1.
  */
 int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
@@ -187,8 +189,8 @@ struct vus_dma_ops {
 int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *ops, void *opaque);
 
 /* Limits: most simultaneous maps (default 65535, advertised to the
- * client as max_dma_maps) and most total mapped bytes (default 0 = no
- * limit). Exceeding either fails DMA_MAP with -ENOSPC. */
+ * client as max_dma_maps, capped at 65535) and most total mapped bytes
+ * (default 0 = no limit). Exceeding either fails DMA_MAP with -ENOSPC. */
 int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
 
 /*
@@ -211,13 +213,13 @@ void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
  * Copy between guest memory and buf. fd-backed ranges are copied directly
  * (any thread; a concurrent unmap waits for the copy). Ranges mapped
  * without an fd go through DMA_READ/DMA_WRITE messages, chunked to the
- * client's max_data_xfer_size: from a non-loop thread the call waits for
- * the replies (the loop must be running); from the loop thread it returns
- * -EDEADLK (a VMM waiting for our reply to its register access would never
- * answer; use the async form). -EFAULT: not mapped (with no client nothing
- * is); -EACCES: prot; -ENOTCONN: the client went away before the copy
- * finished; -EPROTO: a reply did not match its request; an error reply
- * from the client: its errno.
+ * smaller of the client's and our max_data_xfer_size: from a non-loop
+ * thread the call waits for the replies (the loop must be running); from
+ * the loop thread it returns -EDEADLK (a VMM waiting for our reply to its
+ * register access would never answer; use the async form). -EFAULT: not
+ * mapped (with no client nothing is); -EACCES: prot; -ENOTCONN: the client
+ * went away before the copy finished; -EPROTO: a reply did not match its
+ * request; an error reply from the client: its errno.
  */
 int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t len);
 int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
@@ -246,7 +248,8 @@ enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev);
 enum vus_reset_reason {
 	VUS_RESET_CLIENT = 1,    /* DEVICE_RESET command */
 	VUS_RESET_LOST_CONN = 2, /* client went away: quiesce, keep state */
-	VUS_RESET_FLR = 3,       /* function-level reset from config space */
+	VUS_RESET_FLR = 3,       /* function-level reset; not raised by the library
+				  * (its config space has no FLR capability) */
 };
 typedef int (*vus_reset_fn)(struct vus_dev *dev, void *opaque, enum vus_reset_reason reason);
 /* Also sets VUS_DEVICE_FLAGS_RESET in DEVICE_GET_INFO. */
@@ -309,6 +312,65 @@ struct vus_dev_stats {
 	uint64_t cur_mapped_bytes;
 };
 void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out);
+
+/* ---- introspection (vusd, vusctl) ---- */
+
+/*
+ * What a local tool (vusd's control socket) may see and do without being
+ * the device's vfio-user client. All of it needs a device that listens
+ * (vus_dev_listen*() built config space); before that: -ENODEV.
+ * Descriptions may be read from any thread (the layout is fixed once
+ * listening; IRQ state is read under the library's lock). Access and
+ * reset run device callbacks, so they belong to the loop thread (the one
+ * calling vus_dev_process()), which serializes them with the client's
+ * commands; from another thread while a loop thread is known: -EPERM.
+ */
+
+/* One region as set up by the device (not as a client would be told:
+ * MMAP here does not depend on the client taking fds). */
+struct vus_dev_region_desc {
+	uint64_t size;                       /* 0: not implemented */
+	uint32_t flags;                      /* VUS_REGION_* */
+	bool callbacks;                      /* has read or write callbacks */
+	bool fd_backed;                      /* backed by an fd */
+	bool mmap;                           /* offered to the client for mmap */
+	uint32_t nr_areas;                   /* sparse mmap areas; 0 with mmap: all */
+	const struct vus_sparse_area *areas; /* valid until vus_dev_free() */
+	bool has_type;
+	uint32_t type, subtype;
+};
+/* Number of region indices (>= 9). */
+uint32_t vus_dev_num_regions(const struct vus_dev *dev);
+/* -EINVAL for index >= vus_dev_num_regions(). */
+int vus_dev_region_desc(const struct vus_dev *dev, uint32_t index,
+			struct vus_dev_region_desc *out);
+
+/* One IRQ index: vectors, GET_IRQ_INFO flags, and the client's state. */
+struct vus_dev_irq_desc {
+	uint32_t count;     /* vectors (0: not implemented) */
+	uint32_t flags;     /* VUS_IRQ_INFO_* as GET_IRQ_INFO reports them */
+	uint32_t assigned;  /* vectors with a client eventfd */
+	uint32_t masked;    /* vectors masked */
+	uint32_t pending;   /* masked vectors with an interrupt waiting */
+	bool passthrough;   /* vus_dev_set_irq_passthrough() owns the fds */
+};
+/* -EINVAL for index >= VUS_PCI_NUM_IRQS. */
+int vus_dev_irq_desc(struct vus_dev *dev, uint32_t index, struct vus_dev_irq_desc *out);
+
+/*
+ * Read or write a region as a client's REGION_READ/WRITE would (same
+ * checks and errnos, config space included, -E2BIG above the device's
+ * max_data_xfer_size), but locally. The client, if
+ * one is attached, is not told: a write behind a VMM's back is the
+ * caller's responsibility.
+ */
+int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+			  uint32_t count, bool is_write);
+
+/* DEVICE_RESET done locally: PCI command register cleared, migration
+ * state back to RUNNING, reset callback with VUS_RESET_CLIENT. -EINVAL if
+ * the device has no reset callback. */
+int vus_dev_reset(struct vus_dev *dev);
 
 #ifdef __cplusplus
 }

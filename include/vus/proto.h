@@ -70,7 +70,8 @@ enum vus_cmd {
 #define VUS_DEFAULT_PGSIZES            4096u
 /* What vus advertises and accepts. QEMU refuses a server max_msg_fds > 16. */
 #define VUS_SERVER_MAX_MSG_FDS         16u
-/* Most fds any single message may carry into vus; more is a protocol error. */
+/* Most fds any single message may carry into vus; with more, all are closed
+ * and the message is answered EINVAL. */
 #define VUS_MAX_FDS_PER_MSG            64u
 /* QEMU refuses a server max_data_xfer_size above 64 MiB. */
 #define VUS_MAX_DATA_XFER_LIMIT        (64u << 20)

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vusd internals, shared by its files:
+ *
+ *   main.c         main(): command line or config file -> devices -> loop
+ *   cmdline.c      the command line
+ *   config.c       the JSON configuration file
+ *   devspec.c      device specifications: "TYPE,key=value..." and JSON
+ *                  objects checked against the option schemas
+ *   devtypes.c     the device-type registry (how to add a type: its top)
+ *   type_*.c       one device type each
+ *   devices.c      running devices: create, listen, watch, remove
+ *   loop.c         the libevent loop, signals, shutdown
+ *   control.c      the control socket: connections and framing
+ *   control_cmds.c daemon-wide requests (list, add, remove, stats, ...)
+ *   control_dev.c  requests addressed to one device (read, write, info, ...)
+ *   log.c          logging to stderr or syslog
+ *
+ * Threads (docs/control.md "Threads"): one libevent loop thread runs
+ * everything here -- every device's vus_dev_process(), the control
+ * socket, signals. Device code may run its own worker threads and call
+ * the library's any-thread functions (vus_irq_trigger(), vus_dma_*_async())
+ * from them; those wake the loop through the device's poll fd. Nothing in
+ * vusd itself is shared with such threads except the log (log.c).
+ */
+#ifndef VUSD_H
+#define VUSD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vus/device.h>
+
+#include "devtypes.h"
+
+struct event;
+struct event_base;
+struct json_object;
+struct vusd_control;
+
+/* Exit codes, also listed in --help. */
+enum {
+	VUSD_EXIT_OK = 0,      /* stopped by SIGTERM/SIGINT */
+	VUSD_EXIT_RUNTIME = 1, /* a listener failed while serving */
+	VUSD_EXIT_USAGE = 2,   /* bad command line or configuration */
+	VUSD_EXIT_SETUP = 3,   /* device creation, socket or event loop setup failed */
+};
+
+/* Socket files vusd creates are owner-only unless configured otherwise:
+ * the file's permissions are vfio-user's only access control (spec
+ * "Authentication"). */
+#define VUSD_DEFAULT_SOCKET_MODE 0600u
+
+/* ---- log.c ---------------------------------------------------------- */
+
+enum vusd_log_target {
+	VUSD_LOG_STDERR,
+	VUSD_LOG_SYSLOG,
+};
+void vusd_log_open(enum vusd_log_target target);
+void vusd_log_close(void);
+/* Any thread. */
+void vusd_log_set_level(enum vus_log_level level);
+enum vus_log_level vusd_log_level(void);
+void vusd_log(enum vus_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The vus_log_fn given to every device; opaque is the device's name. */
+void vusd_log_device(void *opaque, enum vus_log_level level, const char *msg);
+/* "err", "warn", "info", "debug", "trace" <-> levels. */
+extern const struct vusd_choice vusd_log_levels[];
+const char *vusd_log_level_name(enum vus_log_level level);
+
+/* ---- config.c ------------------------------------------------------- */
+
+struct vusd_config {
+	char *control;                 /* control socket path, NULL: none */
+	unsigned socket_mode;          /* default mode of sockets vusd creates */
+	int log_level;                 /* enum vus_log_level */
+	int log_target;                /* enum vusd_log_target */
+	struct vusd_spec *devices;
+	size_t nr_devices;
+};
+/* Defaults: no control socket, mode 0600, level info, stderr. */
+void vusd_config_init(struct vusd_config *cfg);
+/* Parse FILE into cfg (which holds the defaults). Errors name the file,
+ * the key and what was expected; -errno. */
+int vusd_config_load(const char *path, struct vusd_config *cfg, struct vusd_err *err);
+/* Append a device spec (taken over: *spec is cleared). Checks that its
+ * name and socket are not already used; where names the new one. */
+int vusd_config_add_device(struct vusd_config *cfg, struct vusd_spec *spec, const char *where,
+			   struct vusd_err *err);
+void vusd_config_free(struct vusd_config *cfg);
+
+/* ---- cmdline.c ------------------------------------------------------ */
+
+/* Parse argv into cfg (the --config file is loaded there too). Returns -1
+ * to go on, else the exit code (--help, --version, errors). */
+int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg);
+
+/* ---- devices.c ------------------------------------------------------ */
+
+struct vusd_dev {
+	struct vusd_dev *next;
+	struct vusd *d;
+	struct vusd_spec spec;         /* owned */
+	struct vusd_inst inst;         /* the type's device */
+	struct event *ev;              /* the device's poll fd */
+	bool created_socket;           /* spec.socket is ours to unlink */
+};
+
+struct vusd {
+	struct event_base *base;
+	struct vusd_dev *devs;         /* in the order added */
+	size_t nr_devs;
+	unsigned socket_mode;          /* default for devices added at run time */
+	struct vusd_control *ctl;      /* NULL without a control socket */
+	int exit_code;
+};
+
+/* Create the device spec describes, listen on its socket and watch it.
+ * Takes spec over on success (cleared); on failure it stays the caller's. */
+int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
+		 struct vusd_err *err);
+/* Stop watching, free the device (its client is dropped), unlink the
+ * socket vusd created. */
+void vusd_dev_remove(struct vusd *d, struct vusd_dev *vd);
+void vusd_dev_remove_all(struct vusd *d);
+struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
+/* Is path the socket of a device already? */
+bool vusd_dev_socket_used(struct vusd *d, const char *path);
+
+/* ---- loop.c --------------------------------------------------------- */
+
+/* Run until SIGTERM/SIGINT or a fatal listener error; the exit code. */
+int vusd_loop_run(struct vusd *d);
+/* Leave the loop with this exit code. */
+void vusd_loop_stop(struct vusd *d, int exit_code);
+
+/* ---- control.c ------------------------------------------------------ */
+
+/* Listen on path (mode) for control connections. */
+int vusd_control_open(struct vusd *d, const char *path, unsigned mode, struct vusd_err *err);
+/* Close every connection and the listener, unlink the socket. */
+void vusd_control_close(struct vusd *d);
+
+/* ---- control_cmds.c / control_dev.c --------------------------------- */
+
+/*
+ * One request, already parsed: fill reply (a JSON object the caller sends
+ * with "ok": true) and return 0, or return -errno with err set. Loop
+ * thread. vusd_control_dispatch() picks the handler by "cmd".
+ */
+typedef int (*vusd_ctl_fn)(struct vusd *d, struct json_object *req, struct json_object *reply,
+			   struct vusd_err *err);
+int vusd_control_dispatch(struct vusd *d, struct json_object *req, struct json_object *reply,
+			  struct vusd_err *err);
+
+int vusd_ctl_info(struct vusd *d, struct json_object *req, struct json_object *reply,
+		  struct vusd_err *err);
+int vusd_ctl_read(struct vusd *d, struct json_object *req, struct json_object *reply,
+		  struct vusd_err *err);
+int vusd_ctl_write(struct vusd *d, struct json_object *req, struct json_object *reply,
+		   struct vusd_err *err);
+int vusd_ctl_config(struct vusd *d, struct json_object *req, struct json_object *reply,
+		    struct vusd_err *err);
+int vusd_ctl_reset(struct vusd *d, struct json_object *req, struct json_object *reply,
+		   struct vusd_err *err);
+int vusd_ctl_device(struct vusd *d, struct json_object *req, struct json_object *reply,
+		    struct vusd_err *err);
+
+/* Request fields (control_cmds.c): -EINVAL with err naming the key. */
+int vusd_req_string(struct json_object *req, const char *key, bool required, const char **out,
+		    struct vusd_err *err);
+int vusd_req_uint(struct json_object *req, const char *key, bool required, uint64_t max,
+		  uint64_t *out, struct vusd_err *err);
+int vusd_req_bool(struct json_object *req, const char *key, bool *out, struct vusd_err *err);
+/* The device named by the request's "name": -ENOENT if none. */
+int vusd_req_device(struct vusd *d, struct json_object *req, struct vusd_dev **out,
+		    struct vusd_err *err);
+
+#endif /* VUSD_H */
