@@ -4,8 +4,10 @@
  * modules; each module owns the fields and functions listed under it.
  *
  *   device.c    setup API, regions, lifetime            (device.h)
- *   config.c    PCI config space (region 7)
+ *   config*.c   PCI config space (region 7), capabilities, the
+ *               MSI-X table/PBA in a BAR                    (pci_priv.h)
  *   irq.c       IRQ indices, SET_IRQS, trigger
+ *   irq_route.c vus_irq_raise/lower/intx_set_level          (pci_priv.h)
  *   serve.c     listener, epoll loop, sessions, wake-ups
  *   dispatch.c  per-command handler table, replies, trace, stats
  *   handlers.c  VERSION, GET_INFO, REGION_INFO, IO_FDS, IRQ_INFO, SET_IRQS,
@@ -31,6 +33,7 @@
 #include <vus/device.h>
 
 #include "dma_map.h"
+#include "pci_priv.h"
 #include "transport.h"
 
 /* ---- log.c ---------------------------------------------------------- */
@@ -43,8 +46,10 @@ struct vus_log {
 void vus_log_default(void *opaque, enum vus_log_level level, const char *msg);
 void vus_logf(const struct vus_dev *dev, enum vus_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* The cheap check callers make before building a trace line. */
-#define VUS_LOG_ON(dev, lvl) ((lvl) <= (dev)->log.level)
+/* The cheap check callers make before building a trace line. Atomic:
+ * the level may change (vusd's "log-level") while device worker threads
+ * log; relaxed, since a line more or less around the change is fine. */
+#define VUS_LOG_ON(dev, lvl) ((lvl) <= __atomic_load_n(&(dev)->log.level, __ATOMIC_RELAXED))
 #define vus_log(dev, lvl, ...) \
 	do { if (VUS_LOG_ON(dev, lvl)) vus_logf(dev, lvl, __VA_ARGS__); } while (0)
 
@@ -65,9 +70,14 @@ struct vus_region {
 };
 
 /* Access region index at [offset, offset+count): bounds are checked here,
- * then ops or pread/pwrite on the fd; config space goes to config.c. */
+ * then ops or pread/pwrite on the fd; config space goes to config.c, the
+ * MSI-X table and PBA to config_msix.c. */
 int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 		      uint32_t count, bool is_write);
+/* The device's part of a region: its ops, else its fd (the caller
+ * checked the bounds). */
+int vus_region_dev_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+			  uint32_t count, bool is_write);
 
 /* ---- config.c ------------------------------------------------------- */
 
@@ -76,11 +86,15 @@ struct vus_config {
 	uint8_t *bytes;           /* current values */
 	uint8_t *wmask;           /* per byte: the bits a config write may change
 				   * (BAR sizing falls out of the BAR masks) */
+	struct vus_pci pci;       /* capabilities, RW1C, interrupt routing */
 };
 /* Build the header from the PCI id and regions (at listen time). */
 int vus_config_init(struct vus_dev *dev);
 int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
 		      bool is_write);
+/* DEVICE_RESET / FLR: config space back to power-on values (PCIe link
+ * settings kept), INTx line and pending interrupts dropped. No callback. */
+void vus_config_reset(struct vus_dev *dev);
 void vus_config_free(struct vus_dev *dev);
 
 /* ---- irq.c ---------------------------------------------------------- */
@@ -123,6 +137,8 @@ struct vus_dma {
 	struct vus_dma_req *queue_head, *queue_tail; /* submitted, not yet sent */
 	struct vus_dma_req *inflight; /* sent, awaiting replies */
 	uint16_t next_id;
+	unsigned pending;             /* transfers needing messages, not finished (qlock) */
+	bool timer_armed;             /* the loop timer holds a reply deadline */
 };
 int vus_dma_init(struct vus_dev *dev);
 void vus_dma_free(struct vus_dev *dev);
@@ -130,6 +146,9 @@ void vus_dma_free(struct vus_dev *dev);
 void vus_dma_kick(struct vus_dev *dev);
 /* A Reply-type message arrived (main or twin socket). Consumes m. */
 void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m);
+/* The loop timer fired: end a session whose client left a request
+ * unanswered past the reply timeout (dma_rw.c). Loop thread. */
+void vus_dma_on_timer(struct vus_dev *dev);
 /* Client gone: fail every transfer with -ENOTCONN, unmap everything. */
 void vus_dma_session_end(struct vus_dev *dev);
 
@@ -158,6 +177,14 @@ struct vus_session {
 	enum vus_dma_layout layout;   /* resolved for this client */
 	uint32_t client_max_xfer;     /* what the client accepts */
 	uint32_t client_max_fds;
+	bool conn_out, twin_out;      /* EPOLLOUT armed: output queued */
+};
+/* device.h "limits"; defaults set by vus_serve_init(). */
+struct vus_limits {
+	unsigned max_fds;             /* fds accepted per message */
+	uint64_t out_queue;           /* bytes queued for a client that does not read */
+	uint32_t dma_pending;         /* server->client transfers not finished */
+	uint32_t dma_timeout_ms;      /* reply deadline; 0 = none */
 };
 /* vus_dev_new/free: the epoll set and the wake eventfd; free also ends
  * the session and closes the listener. */
@@ -174,6 +201,9 @@ void vus_session_close(struct vus_dev *dev, const char *why);
  * the main socket. Loop thread. */
 int vus_session_send_request(struct vus_dev *dev, struct vus_hdr *h, const struct iovec *iov,
 			     int iovcnt);
+/* Arm the loop's timerfd for CLOCK_MONOTONIC time deadline_ns (0
+ * disarms); on expiry the loop calls vus_dma_on_timer(). Loop thread. */
+void vus_loop_timer_arm(struct vus_dev *dev, uint64_t deadline_ns);
 static inline bool vus_on_loop_thread(const struct vus_dev *dev);
 
 /* ---- dispatch.c ----------------------------------------------------- */
@@ -238,6 +268,8 @@ struct vus_dev {
 	char *listen_path;            /* set if we created the socket file */
 	int epfd;
 	int wake_fd;                  /* eventfd */
+	int timer_fd;                 /* timerfd: DMA reply deadlines */
+	struct vus_limits limits;
 	volatile int stop;
 	pthread_t loop_thread;
 	bool loop_thread_known;

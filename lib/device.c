@@ -184,7 +184,7 @@ void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque, enum vus_
 
 void vus_dev_set_log_level(struct vus_dev *dev, enum vus_log_level level)
 {
-	dev->log.level = level;
+	__atomic_store_n(&dev->log.level, level, __ATOMIC_RELAXED);
 }
 
 /* ---- PCI identity --------------------------------------------------- */
@@ -491,8 +491,6 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 		      uint32_t count, bool is_write)
 {
 	const struct vus_region *r;
-	int (*rd)(struct vus_dev *, void *, uint64_t, void *, uint32_t);
-	int (*wr)(struct vus_dev *, void *, uint64_t, const void *, uint32_t);
 
 	/* decisions.md REGION_READ/WRITE: all of these are EINVAL. */
 	if (index >= dev->nr_regions)
@@ -506,6 +504,18 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 		return 0;
 	if (index == VUS_PCI_CONFIG_REGION)
 		return vus_config_access(dev, offset, buf, count, is_write);
+	/* The MSI-X table and PBA are the library's (config_msix.c). */
+	if (vus_msix_in_bar(dev, index))
+		return vus_msix_bar_access(dev, index, offset, buf, count, is_write);
+	return vus_region_dev_access(dev, index, offset, buf, count, is_write);
+}
+
+int vus_region_dev_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+			  uint32_t count, bool is_write)
+{
+	const struct vus_region *r = &dev->regions[index];
+	int (*rd)(struct vus_dev *, void *, uint64_t, void *, uint32_t);
+	int (*wr)(struct vus_dev *, void *, uint64_t, const void *, uint32_t);
 
 	rd = r->ops.read;
 	wr = r->ops.write;

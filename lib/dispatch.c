@@ -361,7 +361,14 @@ void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 	for (f = 0; f < r.nfds; f++)
 		close(r.fds[f]);
 	free(r.heap);
-	if (sent < 0) {
+	if (sent == -ENOBUFS) {
+		/* Sends never wait (serve.c): the queue limit is the bound. */
+		vus_log(dev, VUS_LOG_WARN,
+			"reply to %s id=%u: output queue over its limit (%llu bytes): "
+			"the client does not read its replies", vus_cmd_name(h.cmd), h.id,
+			(unsigned long long)dev->limits.out_queue);
+		vus_session_close(dev, "output queue full");
+	} else if (sent < 0) {
 		vus_log(dev, VUS_LOG_WARN, "reply to %s id=%u: %s", vus_cmd_name(h.cmd), h.id,
 			strerror(-sent));
 		vus_session_close(dev, "reply failed");

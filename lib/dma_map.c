@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dma_dirty.h"
@@ -99,15 +100,28 @@ static uint64_t page_size(void)
  * mmap() wants a page-aligned file offset; the client's offset need not
  * be (the spec does not require it), so map from the page below it and
  * point vaddr at the exact byte.
+ *
+ * mmap() accepts a range past the end of a file, and the first access
+ * there kills the server with SIGBUS (found by fuzz_dispatch): a window
+ * must lie inside its file. Only regular files (memfd, tmpfs, hugetlbfs)
+ * have a size to check; a client that shrinks the file after the map is
+ * not caught (docs/protocol.md section 6).
  */
 static int map_fd(struct vus_dma_region *r)
 {
 	uint64_t delta = r->fd_offset % page_size();
 	uint64_t len = r->size + delta;
+	struct stat st;
 	int prot = 0;
 	void *p;
 
 	if (len < r->size || len > SIZE_MAX || r->fd_offset - delta > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	if (fstat(r->fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) &&
+	    (st.st_size < 0 || r->fd_offset > (uint64_t)st.st_size ||
+	     r->size > (uint64_t)st.st_size - r->fd_offset))
 		return -EINVAL;
 	if (r->prot & VUS_DMA_MAP_FLAG_READ)
 		prot |= PROT_READ;

@@ -16,10 +16,21 @@
  * they stay until finished, then done() runs on the loop thread.
  * A request is finished when all of it was copied or sent and answered,
  * or when it failed and its outstanding chunks were answered.
+ *
+ * Limits (device.h "limits"): transfers that need messages count
+ * against limits.dma_pending from submission until done() (more: -EAGAIN,
+ * so a device thread gets backpressure instead of a queue that grows
+ * while the client is slow). Every chunk sent has a reply deadline
+ * (limits.dma_timeout_ms) watched by the loop's timerfd. The protocol has
+ * no way to cancel a request, and an id given up on could later match a
+ * reply to a new chunk that reused it; so an unanswered request is not
+ * retried or forgotten: the transfers fail with ETIMEDOUT and the session
+ * ends, freeing the ids and the window with it.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
@@ -34,6 +45,7 @@
 
 struct vus_dma_chunk {
 	uint64_t off;        /* into the request's buffer */
+	uint64_t deadline;   /* CLOCK_MONOTONIC ns for the reply; 0 = none */
 	uint32_t count;
 	uint16_t id;
 	bool busy;
@@ -47,6 +59,7 @@ struct vus_dma_req {
 	size_t pos;          /* bytes copied or sent so far */
 	int result;          /* 0 or the first error */
 	bool is_write;
+	bool counted;        /* holds a dma.pending slot */
 	unsigned nbusy;
 	struct vus_dma_chunk chunk[VUS_DMA_WINDOW];
 	vus_dma_done_fn done;
@@ -140,6 +153,38 @@ static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t l
 
 /* ---- the request queue ---------------------------------------------- */
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Take a pending slot for a transfer that needs messages (any thread). */
+static int reserve(struct vus_dev *dev)
+{
+	struct vus_dma *d = &dev->dma;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->qlock);
+	if (d->pending >= dev->limits.dma_pending)
+		rc = -EAGAIN;
+	else
+		d->pending++;
+	pthread_mutex_unlock(&d->qlock);
+	return rc;
+}
+
+static void unreserve(struct vus_dev *dev, unsigned n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&dev->dma.qlock);
+	dev->dma.pending -= n;
+	pthread_mutex_unlock(&dev->dma.qlock);
+}
+
 static struct vus_dma_req *req_new(uint64_t iova, const void *buf, size_t len, bool is_write,
 				   vus_dma_done_fn done, void *arg)
 {
@@ -195,6 +240,7 @@ static bool req_finished(const struct vus_dma_req *req)
 static void complete_finished(struct vus_dev *dev)
 {
 	struct vus_dma_req **pp = &dev->dma.inflight, *done = NULL, **done_tail = &done;
+	unsigned slots = 0;
 
 	while (*pp) {
 		struct vus_dma_req *req = *pp;
@@ -207,7 +253,10 @@ static void complete_finished(struct vus_dev *dev)
 		req->next = NULL;
 		*done_tail = req;
 		done_tail = &req->next;
+		slots += req->counted;
 	}
+	/* Slots first: a done() may submit the next transfer at once. */
+	unreserve(dev, slots);
 	while (done) {
 		struct vus_dma_req *req = done;
 
@@ -303,6 +352,15 @@ static int send_chunk(struct vus_dev *dev, struct vus_dma_req *req, uint64_t add
 	if (rc < 0)
 		return rc;
 	*c = (struct vus_dma_chunk){ .off = req->pos, .count = count, .id = h.id, .busy = true };
+	if (dev->limits.dma_timeout_ms) {
+		c->deadline = now_ns() + (uint64_t)dev->limits.dma_timeout_ms * 1000000u;
+		/* Deadlines only grow: an armed timer is already the earliest;
+		 * vus_dma_on_timer() moves it on. */
+		if (!d->timer_armed) {
+			vus_loop_timer_arm(dev, c->deadline);
+			d->timer_armed = true;
+		}
+	}
 	req->nbusy++;
 	pthread_mutex_lock(&dev->stats_lock);
 	dev->stats.dma_msgs++;
@@ -442,6 +500,45 @@ void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m)
 	vus_dma_kick(dev);
 }
 
+void vus_dma_on_timer(struct vus_dev *dev)
+{
+	struct vus_dma *d = &dev->dma;
+	const struct vus_dma_req *req;
+	uint64_t now = now_ns(), next = 0;
+	bool late = false, late_write = false;
+	uint16_t late_id = 0;
+	unsigned i;
+
+	d->timer_armed = false;
+	for (req = d->inflight; req; req = req->next) {
+		for (i = 0; i < VUS_DMA_WINDOW; i++) {
+			const struct vus_dma_chunk *c = &req->chunk[i];
+
+			if (!c->busy || !c->deadline)
+				continue;
+			if (c->deadline <= now) {
+				late = true;
+				late_id = c->id;
+				late_write = req->is_write;
+			} else if (!next || c->deadline < next) {
+				next = c->deadline;
+			}
+		}
+	}
+	if (late) {
+		vus_log(dev, VUS_LOG_WARN, "%s id %u unanswered for %u ms: ending the session",
+			vus_cmd_name(late_write ? VUS_CMD_DMA_WRITE : VUS_CMD_DMA_READ), late_id,
+			dev->limits.dma_timeout_ms);
+		vus_dma_rw_fail_all(dev, -ETIMEDOUT);
+		vus_session_close(dev, "DMA request timed out");
+		return;
+	}
+	if (next) {
+		vus_loop_timer_arm(dev, next);
+		d->timer_armed = true;
+	}
+}
+
 /* ---- the public calls ----------------------------------------------- */
 
 static bool range_wraps(uint64_t iova, size_t len)
@@ -479,14 +576,21 @@ static int dma_sync(struct vus_dev *dev, uint64_t iova, const void *buf, size_t 
 	if (vus_on_loop_thread(dev))
 		return -EDEADLK;
 
-	rc = pthread_cond_init(&w.cv, NULL);
+	rc = reserve(dev);
 	if (rc)
+		return rc;
+	rc = pthread_cond_init(&w.cv, NULL);
+	if (rc) {
+		unreserve(dev, 1);
 		return -rc;
+	}
 	req = req_new(iova, buf, len, is_write, waiter_done, &w);
 	if (!req) {
 		pthread_cond_destroy(&w.cv);
+		unreserve(dev, 1);
 		return -ENOMEM;
 	}
+	req->counted = true;
 	submit(dev, req);
 	pthread_mutex_lock(&dev->dma.qlock);
 	while (!w.finished)
@@ -505,7 +609,8 @@ static int dma_async(struct vus_dev *dev, uint64_t iova, const void *buf, size_t
 		     bool is_write, vus_dma_done_fn done, void *arg)
 {
 	struct vus_dma_req *req;
-	int rc = 0;
+	bool needs_msgs = false;
+	int rc;
 
 	if (!done)
 		return -EINVAL;
@@ -515,11 +620,22 @@ static int dma_async(struct vus_dev *dev, uint64_t iova, const void *buf, size_t
 		rc = try_direct(dev, iova, (uint8_t *)buf, len, is_write);
 		if (rc < 0)
 			return rc;
+		needs_msgs = rc == 1;
+	}
+	/* Only transfers waiting on the client count: a copy done here
+	 * just waits for its done() on the loop. */
+	if (needs_msgs) {
+		rc = reserve(dev);
+		if (rc)
+			return rc;
 	}
 	req = req_new(iova, buf, len, is_write, done, arg);
-	if (!req)
+	if (!req) {
+		unreserve(dev, needs_msgs);
 		return -ENOMEM;
-	if (rc == 0)
+	}
+	req->counted = needs_msgs;
+	if (!needs_msgs)
 		req->pos = len; /* copied: completes on the next kick */
 	submit(dev, req);
 	return 0;

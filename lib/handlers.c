@@ -344,8 +344,6 @@ int vus_h_write_multi(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 
 int vus_h_device_reset(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r)
 {
-	/* PCI Command register: a reset clears it (decoding off, no DMA). */
-	uint8_t zero[2] = { 0, 0 };
 	int err = vus_device_reset_decode(&m->v);
 
 	if (err)
@@ -353,7 +351,10 @@ int vus_h_device_reset(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_rep
 	/* No RESET flag in GET_INFO: like kernel vfio without reset_works. */
 	if (!dev->reset_cb)
 		return -EINVAL;
-	vus_config_access(dev, 0x04, zero, sizeof(zero), true);
+	/* Config space to power-on values: the Command register cleared
+	 * (decoding off, no DMA), MSI/MSI-X off as QEMU's emulation is after
+	 * its reset, the INTx line and pending interrupts dropped. */
+	vus_config_reset(dev);
 	vus_mig_reset(dev);
 	return dev->reset_cb(dev, dev->reset_opaque, VUS_RESET_CLIENT);
 }

@@ -96,19 +96,15 @@ int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, 
 
 int vus_dev_reset(struct vus_dev *dev)
 {
-	/* PCI Command register: a reset clears it (handlers.c DEVICE_RESET). */
-	uint8_t zero[2] = { 0, 0 };
-	int err;
-
 	if (!serving(dev))
 		return -ENODEV;
 	if (wrong_thread(dev))
 		return -EPERM;
 	if (!dev->reset_cb)
 		return -EINVAL;
-	err = vus_config_access(dev, 0x04, zero, sizeof(zero), true);
-	if (err)
-		return err;
+	/* Config space to power-on values, Command included (handlers.c
+	 * DEVICE_RESET). */
+	vus_config_reset(dev);
 	vus_mig_reset(dev);
 	return dev->reset_cb(dev, dev->reset_opaque, VUS_RESET_CLIENT);
 }

@@ -1,18 +1,28 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Interrupts: SET_IRQS and GET_IRQ_INFO semantics (decisions.md "SET_IRQS",
- * "GET_IRQ_INFO"; protocol-facts 3.8, 3.9, 4.4, 4.5) and vus_irq_trigger().
+ * "GET_IRQ_INFO"; protocol-facts 3.8, 3.9, 4.4, 4.5), vus_irq_trigger(),
+ * and delivery of what is owed once nothing blocks it.
  *
- * State per vector: the client's trigger eventfd, a mask bit and a pending
- * bit. dev->irq_lock guards all three, because the device may trigger from
- * any thread while the loop thread applies SET_IRQS. The vector tables
- * themselves are sized at setup time and never change while serving. The
- * INTx resample fd is touched by the loop thread only.
+ * State per vector: the client's trigger eventfd, the client's mask bit
+ * (SET_IRQS MASK/UNMASK, and INTx's auto-mask) and a pending bit (an
+ * interrupt that could not be delivered yet: MSI-X's PBA bit, MSI's
+ * Pending bit). dev->irq_lock guards all three, because the device may
+ * raise from any thread while the loop thread applies SET_IRQS and config
+ * writes. The vector tables are sized at setup time and never change
+ * while serving. The INTx resample fd is touched by the loop thread only.
+ *
+ * Delivery (vus_irq_update_locked) happens when a vector is owed (pending,
+ * or INTx's line is high) and neither the client's mask nor the guest's
+ * config (irq_route.c) blocks it, and an eventfd is there: on the event
+ * that owes it, on UNMASK, on a config write that unmasks, and when the
+ * client assigns the eventfd.
  *
  * INTx is level-triggered in PCI; like Linux vfio-pci, vus masks it after
  * each signal ("AUTOMASKED") until the client unmasks it: QEMU sends
  * SET_IRQS UNMASK on the guest's EOI, or KVM signals the resample eventfd
- * the client gave with UNMASK+EVENTFD (protocol-facts 4.5).
+ * the client gave with UNMASK+EVENTFD (protocol-facts 4.5); a line still
+ * high then signals again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -79,18 +89,38 @@ static int vec_trigger_locked(struct vus_dev *dev, uint32_t index, struct vus_ir
 	return vec_signal_locked(dev, index, v);
 }
 
-/* Unmasking delivers what arrived while masked. */
-static void vec_unmask_locked(struct vus_dev *dev, uint32_t index, struct vus_irq_vec *v)
+void vus_irq_update_locked(struct vus_dev *dev, uint32_t index, uint32_t vector)
 {
+	struct vus_irq_index *irq = &dev->irqs[index];
+	struct vus_irq_vec *v;
+	bool owed;
 	int err;
 
-	v->masked = false;
-	if (!v->pending || v->efd < 0)
+	if (vector >= irq->count)
+		return;
+	v = &irq->vec[vector];
+	owed = v->pending || (index == VUS_PCI_INTX_IRQ && vus_intx_line(dev));
+	if (!owed || v->masked || v->efd < 0 || vus_irq_blocked_by_pci(dev, index, vector))
 		return;
 	err = vec_signal_locked(dev, index, v);
 	if (err)
-		vus_log(dev, VUS_LOG_WARN, "irq %u: signalling pending interrupt: %s", index,
+		vus_log(dev, VUS_LOG_WARN, "irq %u.%u: signalling: %s", index, vector,
 			strerror(-err));
+}
+
+void vus_irq_update_index_locked(struct vus_dev *dev, uint32_t index)
+{
+	uint32_t i;
+
+	for (i = 0; i < dev->irqs[index].count; i++)
+		vus_irq_update_locked(dev, index, i);
+}
+
+/* Unmasking delivers what is owed. */
+static void vec_unmask_locked(struct vus_dev *dev, uint32_t index, uint32_t vector)
+{
+	dev->irqs[index].vec[vector].masked = false;
+	vus_irq_update_locked(dev, index, vector);
 }
 
 int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector)
@@ -170,7 +200,7 @@ void vus_irq_resample(struct vus_dev *dev)
 	if (read(irq->resample_fd, &val, sizeof(val)) != (ssize_t)sizeof(val))
 		return;
 	pthread_mutex_lock(&dev->irq_lock);
-	vec_unmask_locked(dev, VUS_PCI_INTX_IRQ, &irq->vec[0]);
+	vec_unmask_locked(dev, VUS_PCI_INTX_IRQ, 0);
 	pthread_mutex_unlock(&dev->irq_lock);
 }
 
@@ -212,6 +242,9 @@ static int assign(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, 
 		if (nfds) {
 			v->efd = fds[i];
 			fds[i] = -1;
+			/* Owed before it was wired: deliver now (QEMU wires
+			 * an MSI-X vector when the guest unmasks it). */
+			vus_irq_update_locked(dev, set->index, set->start + i);
 		}
 	}
 	pthread_mutex_unlock(&dev->irq_lock);
@@ -244,7 +277,7 @@ static int apply(struct vus_dev *dev, const struct vus_irq_set *set, const uint8
 			v->masked = true;
 			break;
 		default:
-			vec_unmask_locked(dev, set->index, v);
+			vec_unmask_locked(dev, set->index, set->start + i);
 			break;
 		}
 	}
@@ -331,6 +364,8 @@ void vus_irq_session_end(struct vus_dev *dev)
 	};
 	uint32_t i;
 
+	/* The next client may emulate the MSI-X table itself (QEMU). */
+	vus_msix_session_end(dev);
 	for (i = 0; i < VUS_PCI_NUM_IRQS; i++) {
 		struct vus_irq_index *irq = &dev->irqs[i];
 		struct vus_irq_set set = off;

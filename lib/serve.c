@@ -4,11 +4,17 @@
  *
  * dev->epfd holds every fd the loop waits on, each registered with its own
  * number as epoll data: the listener, the client socket, the twin socket,
- * the wake eventfd and the INTx resample fd (irq.c adds that one). An event
+ * the wake eventfd, the timerfd (reply deadlines of our DMA requests,
+ * dma_rw.c) and the INTx resample fd (irq.c adds that one). An event
  * is matched against the fds the device holds *now*, so a report for an
  * fd that was closed earlier in the same batch matches nothing, and a
  * stale report for a reused number is harmless: every handler copes with
  * "nothing to read".
+ *
+ * Sends never wait (one client that does not read must not stall
+ * the other devices of a loop): both sockets queue what the peer does not
+ * take at once (transport.h, queued mode) and are watched for EPOLLOUT
+ * while bytes wait. A queue over its limit ends the session.
  *
  * Session end (decisions.md "Sessions"): in-flight DMA fails with
  * ENOTCONN and every map goes (dma.c), IRQ eventfds close (irq.c), the
@@ -24,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "dev_priv.h"
@@ -35,6 +42,18 @@
 #define VUS_EPOLL_BATCH 8
 /* decisions.md "Framing": headroom for the fixed parts of a message. */
 #define VUS_MSG_HEADROOM (64u * 1024u)
+
+/*
+ * Defaults of device.h "limits" (docs/protocol.md section 6 says why).
+ * Output queue: 16 default-size messages; memory a client that stops
+ * reading can pin, not a rate. DMA: the pending bound is backpressure for
+ * device threads when the client is slow; the reply timeout reclaims a
+ * dead client, so it is generous: ending a session is worse than waiting.
+ */
+#define VUS_DEF_OUT_QUEUE (16u << 20)
+#define VUS_MIN_OUT_QUEUE 4096u
+#define VUS_DEF_DMA_PENDING 1024u
+#define VUS_DEF_DMA_TIMEOUT_MS 30000u
 
 static uint32_t max_msg(const struct vus_dev *dev)
 {
@@ -54,10 +73,41 @@ static void unwatch(struct vus_dev *dev, int fd)
 		epoll_ctl(dev->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/* Watch fd for EPOLLOUT too while its output queue holds bytes. */
+static void watch_out(struct vus_dev *dev, const struct vus_conn *c, bool *armed)
+{
+	bool want = vus_conn_out_pending(c);
+	struct epoll_event ev = {
+		.events = EPOLLIN | (want ? EPOLLOUT : 0),
+		.data.fd = c->fd,
+	};
+
+	if (c->fd < 0 || want == *armed)
+		return;
+	if (epoll_ctl(dev->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		vus_log(dev, VUS_LOG_ERR, "epoll (output): %s", strerror(errno));
+		return;
+	}
+	*armed = want;
+}
+
+static void sync_out(struct vus_dev *dev)
+{
+	watch_out(dev, &dev->sess.conn, &dev->sess.conn_out);
+	watch_out(dev, &dev->sess.twin, &dev->sess.twin_out);
+}
+
 int vus_serve_init(struct vus_dev *dev)
 {
 	int err;
 
+	dev->timer_fd = -1;
+	dev->limits = (struct vus_limits){
+		.max_fds = VUS_MAX_FDS_PER_MSG,
+		.out_queue = VUS_DEF_OUT_QUEUE,
+		.dma_pending = VUS_DEF_DMA_PENDING,
+		.dma_timeout_ms = VUS_DEF_DMA_TIMEOUT_MS,
+	};
 	dev->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (dev->epfd < 0)
 		return -errno;
@@ -69,8 +119,19 @@ int vus_serve_init(struct vus_dev *dev)
 	err = watch(dev, dev->wake_fd);
 	if (err)
 		goto err_wake;
+	dev->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dev->timer_fd < 0) {
+		err = -errno;
+		goto err_wake;
+	}
+	err = watch(dev, dev->timer_fd);
+	if (err)
+		goto err_timer;
 	return 0;
 
+err_timer:
+	close(dev->timer_fd);
+	dev->timer_fd = -1;
 err_wake:
 	close(dev->wake_fd);
 	dev->wake_fd = -1;
@@ -95,10 +156,53 @@ void vus_serve_free(struct vus_dev *dev)
 	}
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
+	if (dev->timer_fd >= 0)
+		close(dev->timer_fd);
 	if (dev->epfd >= 0)
 		close(dev->epfd);
 	dev->wake_fd = -1;
+	dev->timer_fd = -1;
 	dev->epfd = -1;
+}
+
+/* ---- limits (device.h) ---------------------------------------------- */
+
+static bool serving(const struct vus_dev *dev)
+{
+	return dev->listen_fd >= 0 || dev->sess.attached;
+}
+
+int vus_dev_set_max_msg_fds(struct vus_dev *dev, unsigned max_fds)
+{
+	if (serving(dev))
+		return -EBUSY;
+	/* Below what VERSION advertises, a client keeping to it would fail. */
+	if (max_fds < VUS_SERVER_MAX_MSG_FDS || max_fds > VUS_MAX_FDS_PER_MSG)
+		return -EINVAL;
+	dev->limits.max_fds = max_fds;
+	return 0;
+}
+
+int vus_dev_set_output_limit(struct vus_dev *dev, uint64_t bytes)
+{
+	if (serving(dev))
+		return -EBUSY;
+	if (bytes < VUS_MIN_OUT_QUEUE)
+		return -EINVAL;
+	dev->limits.out_queue = bytes;
+	return 0;
+}
+
+int vus_dev_set_dma_request_limits(struct vus_dev *dev, uint32_t max_pending,
+				   uint32_t timeout_ms)
+{
+	if (serving(dev))
+		return -EBUSY;
+	if (max_pending == 0)
+		return -EINVAL;
+	dev->limits.dma_pending = max_pending;
+	dev->limits.dma_timeout_ms = timeout_ms;
+	return 0;
 }
 
 /* ---- sessions ------------------------------------------------------- */
@@ -111,6 +215,9 @@ static int session_start(struct vus_dev *dev, int fd)
 	err = vus_conn_init(&s->conn, fd, max_msg(dev));
 	if (err)
 		return err;
+	s->conn.max_fds = dev->limits.max_fds;
+	vus_conn_set_out_limit(&s->conn, dev->limits.out_queue);
+	s->conn_out = false;
 	err = watch(dev, fd);
 	if (err) {
 		/* fd stays the caller's: detach it from the conn first. */
@@ -137,6 +244,9 @@ int vus_session_twin_open(struct vus_dev *dev, int *peer)
 	err = vus_conn_init(&s->twin, sv[0], max_msg(dev));
 	if (err)
 		goto err_pair;
+	s->twin.max_fds = dev->limits.max_fds;
+	vus_conn_set_out_limit(&s->twin, dev->limits.out_queue);
+	s->twin_out = false;
 	err = watch(dev, sv[0]);
 	if (err)
 		goto err_conn;
@@ -175,6 +285,7 @@ void vus_session_close(struct vus_dev *dev, const char *why)
 	vus_conn_close(&s->twin);
 	unwatch(dev, s->conn.fd);
 	vus_conn_close(&s->conn);
+	s->conn_out = s->twin_out = false;
 	s->negotiated = false;
 	memset(&s->client, 0, sizeof(s->client));
 	s->layout = VUS_DMA_LAYOUT_SPEC;
@@ -197,6 +308,10 @@ int vus_session_send_request(struct vus_dev *dev, struct vus_hdr *h, const struc
 		return -ENOTCONN;
 	c = s->twin.fd >= 0 ? &s->twin : &s->conn;
 	err = vus_conn_send(c, h, iov, iovcnt, NULL, 0);
+	if (err == -ENOBUFS)
+		vus_log(dev, VUS_LOG_WARN,
+			"output queue over its limit (%llu bytes): the client does not read",
+			(unsigned long long)dev->limits.out_queue);
 	if (err) {
 		/* A half-sent message leaves the stream unusable. Closing the
 		 * session here would pull it from under the caller (dma.c is
@@ -415,6 +530,51 @@ static void serve_twin(struct vus_dev *dev)
 		vus_dev_wake(dev);
 }
 
+/*
+ * A socket of the session reported events: EPOLLOUT writes queued bytes
+ * (an error there ends the session), anything else is input (or the
+ * EOF/error that recv reports).
+ */
+static void on_session_fd(struct vus_dev *dev, struct vus_conn *c, uint32_t events,
+			  void (*serve)(struct vus_dev *dev))
+{
+	if (events & EPOLLOUT) {
+		int err = vus_conn_flush(c);
+
+		if (err < 0) {
+			vus_log(dev, VUS_LOG_WARN, "%s socket: %s",
+				c == &dev->sess.conn ? "client" : "twin", strerror(-err));
+			vus_session_close(dev, "socket error");
+			return;
+		}
+	}
+	if (events & ~(uint32_t)EPOLLOUT)
+		serve(dev);
+}
+
+static void on_timer(struct vus_dev *dev)
+{
+	uint64_t n;
+
+	/* Non-blocking timerfd: EAGAIN when a re-arm raced the report. */
+	if (read(dev->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		vus_log(dev, VUS_LOG_WARN, "timer fd: %s", strerror(errno));
+	vus_dma_on_timer(dev);
+}
+
+void vus_loop_timer_arm(struct vus_dev *dev, uint64_t deadline_ns)
+{
+	struct itimerspec its = {
+		.it_value = {
+			.tv_sec = (time_t)(deadline_ns / 1000000000u),
+			.tv_nsec = (long)(deadline_ns % 1000000000u),
+		},
+	};
+
+	if (timerfd_settime(dev->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		vus_log(dev, VUS_LOG_ERR, "timer fd: %s", strerror(errno));
+}
+
 static void on_wake(struct vus_dev *dev)
 {
 	uint64_t v;
@@ -459,14 +619,18 @@ static int process(struct vus_dev *dev, int timeout_ms)
 
 		if (fd == dev->wake_fd)
 			on_wake(dev);
+		else if (fd == dev->timer_fd)
+			on_timer(dev);
 		else if (fd == dev->listen_fd)
 			err = on_listen(dev);
 		else if (fd == dev->sess.conn.fd)
-			serve_client(dev);
+			on_session_fd(dev, &dev->sess.conn, ev[i].events, serve_client);
 		else if (fd == dev->sess.twin.fd)
-			serve_twin(dev);
+			on_session_fd(dev, &dev->sess.twin, ev[i].events, serve_twin);
 		else if (fd == dev->irqs[VUS_PCI_INTX_IRQ].resample_fd)
 			vus_irq_resample(dev);
+		/* Whatever ran may have queued output. */
+		sync_out(dev);
 	}
 	return err;
 }

@@ -9,7 +9,14 @@
  *
  * fd ownership: an fd that arrives is, at every moment, in exactly one
  * place: a local fd_batch, the pending slot, the caller's vus_rx_msg, or
- * closed.
+ * closed. An fd queued for sending is our dup, held by its chunk until
+ * the sendmsg() that carries it (or vus_conn_close()).
+ *
+ * Output queue (queued mode): a list of chunks, each the unsent bytes of
+ * one or more whole messages. A message with fds gets a chunk of its own,
+ * so the sendmsg() carrying the fds holds no other message's header: a
+ * receiver gives fds to the last header beginning in its recvmsg()
+ * (protocol-facts 1.3; see last_header_in() below).
  */
 #define _GNU_SOURCE /* IOV_MAX, MSG_CMSG_CLOEXEC */
 #include <errno.h>
@@ -30,6 +37,18 @@
 
 /* iovecs handled without allocation by vus_conn_send (header + 7). */
 #define SEND_IOV_STACK 8
+
+/* Smallest chunk: small replies queued back to back share one. */
+#define OUT_CHUNK_MIN 4096u
+
+struct vus_out_chunk {
+	struct vus_out_chunk *next;
+	size_t cap, len, off;    /* data[off, len) is unsent */
+	size_t cost;             /* what it adds to out_bytes */
+	unsigned nfds;           /* fds for data[0]; 0 once sent */
+	int fds[VUS_MAX_FDS_PER_MSG];
+	uint8_t data[];
+};
 
 #define FD_CTRL_LEN CMSG_SPACE(VUS_MAX_FDS_PER_MSG * sizeof(int))
 
@@ -79,6 +98,7 @@ int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg)
 	c->cap = VUS_RX_BUF_MIN;
 	c->fd = fd;
 	c->max_msg = max_msg;
+	c->max_fds = VUS_MAX_FDS_PER_MSG;
 	c->send_timeout_ms = SEND_TIMEOUT_MS_DEFAULT;
 	return 0;
 }
@@ -95,12 +115,27 @@ static void drop_pending(struct vus_conn *c)
 	c->pending_trunc = false;
 }
 
+static void out_free_all(struct vus_conn *c)
+{
+	while (c->out_head) {
+		struct vus_out_chunk *k = c->out_head;
+
+		c->out_head = k->next;
+		close_fds(k->fds, k->nfds);
+		free(k);
+	}
+	c->out_tail = NULL;
+	c->out_bytes = 0;
+	c->out_fds = 0;
+}
+
 void vus_conn_close(struct vus_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	drop_pending(c);
+	out_free_all(c);
 	free(c->buf);
 	c->buf = NULL;
 	c->cap = c->start = c->end = c->scan = 0;
@@ -122,7 +157,7 @@ void vus_rx_msg_close_fds(struct vus_rx_msg *m)
  * MSG_CTRUNC, is closed: a message whose fds we could not all see is
  * answered as a whole with an error (decisions.md "MSG_CTRUNC").
  */
-static void collect_fds(struct msghdr *msg, struct fd_batch *b)
+static void collect_fds(const struct vus_conn *c, struct msghdr *msg, struct fd_batch *b)
 {
 	struct cmsghdr *cm;
 
@@ -138,7 +173,7 @@ static void collect_fds(struct msghdr *msg, struct fd_batch *b)
 			int fd;
 
 			memcpy(&fd, data + i * sizeof(int), sizeof(fd));
-			if (b->n < VUS_MAX_FDS_PER_MSG) {
+			if (b->n < c->max_fds && b->n < VUS_MAX_FDS_PER_MSG) {
 				b->fds[b->n++] = fd;
 			} else {
 				close(fd);
@@ -180,7 +215,7 @@ static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batc
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
-	collect_fds(&msg, b);
+	collect_fds(c, &msg, b);
 	if (n == 0) {
 		/* Orderly EOF, possibly mid-message: the peer is gone. */
 		close_fds(b->fds, b->n);
@@ -561,44 +596,195 @@ static void advance_iov(struct msghdr *msg, size_t n)
 	}
 }
 
-static int send_all(struct vus_conn *c, struct iovec *v, int cnt, const int *fds, unsigned nfds)
+/* Put nfds fds in msg's control data (ctrl is the buffer). */
+static void attach_fds(struct msghdr *msg, union fd_ctrl *ctrl, const int *fds, unsigned nfds)
 {
-	union fd_ctrl ctrl;
-	struct msghdr msg = { .msg_iov = v, .msg_iovlen = (size_t)cnt };
+	struct cmsghdr *cm;
 
-	if (nfds > 0) {
-		struct cmsghdr *cm;
+	memset(ctrl, 0, sizeof(*ctrl));
+	msg->msg_control = ctrl->buf;
+	msg->msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+	cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+}
 
-		memset(&ctrl, 0, sizeof(ctrl));
-		msg.msg_control = ctrl.buf;
-		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-
-	while (msg.msg_iovlen > 0) {
-		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+/*
+ * sendmsg() until msg is all out or the socket is full, never waiting:
+ * 0 when sent, -EAGAIN when the socket takes no more now, other -errno.
+ * *sent counts the bytes that went; the fds went with the first of them
+ * (protocol-facts 1.3), so the control data is dropped after that.
+ */
+static int send_some(struct vus_conn *c, struct msghdr *msg, size_t *sent)
+{
+	while (msg->msg_iovlen > 0) {
+		ssize_t n = sendmsg(c->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
-			int r;
-
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno; /* EPIPE, ECONNRESET, ... */
-			r = wait_writable(c);
-			if (r < 0)
-				return r;
-			continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -EAGAIN;
+			return -errno; /* EPIPE, ECONNRESET, ... */
 		}
-		/* The fds went with the first bytes, i.e. with the header
-		 * (protocol-facts 1.3); the rest of the message carries none. */
-		msg.msg_control = NULL;
-		msg.msg_controllen = 0;
-		advance_iov(&msg, (size_t)n);
+		msg->msg_control = NULL;
+		msg->msg_controllen = 0;
+		*sent += (size_t)n;
+		advance_iov(msg, (size_t)n);
+	}
+	return 0;
+}
+
+/* Blocking mode: wait (up to send_timeout_ms without progress) for room. */
+static int send_blocking(struct vus_conn *c, struct msghdr *msg)
+{
+	size_t sent = 0;
+
+	for (;;) {
+		int r = send_some(c, msg, &sent);
+
+		if (r != -EAGAIN)
+			return r;
+		r = wait_writable(c);
+		if (r < 0)
+			return r;
+	}
+}
+
+static void out_pop(struct vus_conn *c)
+{
+	struct vus_out_chunk *k = c->out_head;
+
+	c->out_head = k->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	c->out_bytes -= k->cost;
+	c->out_fds -= k->nfds;
+	close_fds(k->fds, k->nfds);
+	free(k);
+}
+
+static void copy_iov(uint8_t *dst, const struct msghdr *msg)
+{
+	size_t i;
+
+	for (i = 0; i < msg->msg_iovlen; i++) {
+		memcpy(dst, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+		dst += msg->msg_iov[i].iov_len;
+	}
+}
+
+/*
+ * Queue the len unsent bytes left in msg, with nfds fds (dup'ed: the
+ * caller keeps its own) if none of the message went yet. force: the
+ * queue was empty before this message, which is then accepted whatever
+ * its size (vus_conn_set_out_limit()).
+ */
+static int out_append(struct vus_conn *c, const struct msghdr *msg, size_t len, const int *fds,
+		      unsigned nfds, bool force)
+{
+	struct vus_out_chunk *k = c->out_tail;
+	size_t cap;
+	unsigned i;
+
+	/* Behind a chunk whose fds are still unsent, a header would share
+	 * their sendmsg(): the receiver would give them to it. */
+	if (nfds == 0 && k && k->nfds == 0 && k->cap - k->len >= len) {
+		copy_iov(k->data + k->len, msg);
+		k->len += len;
+		return 0;
+	}
+	cap = nfds || len > OUT_CHUNK_MIN ? len : OUT_CHUNK_MIN;
+	if (!force && (c->out_bytes + sizeof(*k) + cap > c->out_limit ||
+		       c->out_fds + nfds > VUS_OUT_MAX_FDS))
+		return -ENOBUFS;
+	k = malloc(sizeof(*k) + cap);
+	if (!k)
+		return -ENOMEM;
+	k->next = NULL;
+	k->cap = cap;
+	k->len = len;
+	k->off = 0;
+	k->cost = sizeof(*k) + cap;
+	for (k->nfds = 0; k->nfds < nfds; k->nfds++) {
+		k->fds[k->nfds] = fcntl(fds[k->nfds], F_DUPFD_CLOEXEC, 0);
+		if (k->fds[k->nfds] < 0) {
+			int err = -errno;
+
+			for (i = 0; i < k->nfds; i++)
+				close(k->fds[i]);
+			free(k);
+			return err;
+		}
+	}
+	copy_iov(k->data, msg);
+	if (c->out_tail)
+		c->out_tail->next = k;
+	else
+		c->out_head = k;
+	c->out_tail = k;
+	c->out_bytes += k->cost;
+	c->out_fds += k->nfds;
+	return 0;
+}
+
+/*
+ * Queued mode: whatever is queued goes first (order), then as much of
+ * this message as the socket takes; the rest is queued. Never waits.
+ */
+static int send_queued(struct vus_conn *c, struct msghdr *msg, size_t total, const int *fds,
+		       unsigned nfds)
+{
+	size_t sent = 0;
+	bool was_empty;
+	int r = vus_conn_flush(c);
+
+	if (r < 0)
+		return r;
+	was_empty = !c->out_head;
+	if (was_empty) {
+		r = send_some(c, msg, &sent);
+		if (r != -EAGAIN)
+			return r;
+	}
+	return out_append(c, msg, total - sent, sent ? NULL : fds, sent ? 0 : nfds, was_empty);
+}
+
+void vus_conn_set_out_limit(struct vus_conn *c, uint64_t limit)
+{
+	c->out_limit = limit;
+}
+
+int vus_conn_flush(struct vus_conn *c)
+{
+	while (c->out_head) {
+		struct vus_out_chunk *k = c->out_head;
+		struct iovec iov = { k->data + k->off, k->len - k->off };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		union fd_ctrl ctrl;
+		ssize_t n;
+
+		if (c->fd < 0)
+			return -EBADF;
+		if (k->nfds)
+			attach_fds(&msg, &ctrl, k->fds, k->nfds);
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		/* The fds went with the first byte; ours are dups. */
+		c->out_fds -= k->nfds;
+		close_fds(k->fds, k->nfds);
+		k->nfds = 0;
+		k->off += (size_t)n;
+		if (k->off == k->len)
+			out_pop(c);
 	}
 	return 0;
 }
@@ -607,8 +793,10 @@ int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov
 		  int iovcnt, const int *fds, unsigned nfds)
 {
 	struct iovec stack_iov[SEND_IOV_STACK], *v = stack_iov;
+	struct msghdr msg = { 0 };
 	uint8_t hdr[VUS_HDR_SIZE];
 	uint64_t total = VUS_HDR_SIZE;
+	union fd_ctrl ctrl;
 	int i, r;
 
 	if (c->fd < 0)
@@ -634,8 +822,15 @@ int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov
 	v[0].iov_len = sizeof(hdr);
 	if (iovcnt > 0)
 		memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*v));
+	msg.msg_iov = v;
+	msg.msg_iovlen = (size_t)iovcnt + 1;
+	if (nfds > 0)
+		attach_fds(&msg, &ctrl, fds, nfds);
 
-	r = send_all(c, v, iovcnt + 1, fds, nfds);
+	if (c->out_limit)
+		r = send_queued(c, &msg, (size_t)total, fds, nfds);
+	else
+		r = send_blocking(c, &msg);
 	if (v != stack_iov)
 		free(v);
 	if (r < 0)

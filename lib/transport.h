@@ -15,12 +15,21 @@
  * message's header (protocol-facts 1.3), so fds received by one recvmsg
  * belong to the last message whose header *begins* in the bytes of that
  * recvmsg. If no header begins there, the fds are closed as stray.
- * MSG_CTRUNC: the fds that did arrive are closed and the message is
- * marked with -EMSGSIZE (answered EINVAL by the server).
+ * MSG_CTRUNC, or more fds than max_fds: the fds that did arrive are
+ * closed and the message is marked with -EMSGSIZE (answered EINVAL by the
+ * server).
  *
- * Send: one sendmsg() per message (header + iovecs + fds), looping on
- * partial writes; EAGAIN waits in poll() up to send_timeout_ms, then the
- * connection is declared dead (-ETIMEDOUT).
+ * Send, two modes:
+ * - blocking (the default; the synchronous client library): one sendmsg()
+ *   per message (header + iovecs + fds), looping on partial writes;
+ *   EAGAIN waits in poll() up to send_timeout_ms, then the connection is
+ *   declared dead (-ETIMEDOUT).
+ * - queued (vus_conn_set_out_limit(); a server's loop, which must never
+ *   wait for one peer while others are ready): what the socket takes now
+ *   is written at once, the rest is copied into an output queue that
+ *   vus_conn_flush() writes when the socket polls writable. Messages leave
+ *   in the order they were sent, whole, each one's fds on its first byte.
+ *   The queue is bounded; past the bound a send fails -ENOBUFS.
  *
  * Not thread-safe: one thread owns a connection.
  */
@@ -44,10 +53,18 @@ struct vus_rx_msg {
 				 * v.len 0), or -EMSGSIZE (control data truncated) */
 };
 
+struct vus_out_chunk;
+
 struct vus_conn {
 	int fd;
 	uint32_t max_msg;        /* largest whole message accepted */
-	int send_timeout_ms;
+	unsigned max_fds;        /* fds accepted per message (<= VUS_MAX_FDS_PER_MSG) */
+	int send_timeout_ms;     /* blocking mode only */
+	/* queued mode: out_limit > 0 */
+	uint64_t out_limit;      /* most bytes held in the queue */
+	uint64_t out_bytes;      /* held now: data plus bookkeeping */
+	unsigned out_fds;        /* fds (our dups) waiting in the queue */
+	struct vus_out_chunk *out_head, *out_tail;
 	uint8_t *buf;
 	size_t cap, start, end;  /* unparsed bytes are buf[start, end) */
 	size_t scan;             /* next header position not yet scanned for fds */
@@ -112,9 +129,30 @@ bool vus_conn_may_have_more(const struct vus_conn *c);
 /*
  * Send header h (size is set here from the iovecs) plus iov[0..iovcnt)
  * and nfds fds (attached to the first sendmsg, which holds the header).
+ * The caller keeps its fds and buffers (a queued message holds copies).
+ * Queued mode: never waits; 0 once the message is sent or queued,
+ * -ENOBUFS (nothing sent) if queuing it would exceed the limit.
  */
 int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov,
 		  int iovcnt, const int *fds, unsigned nfds);
+
+/*
+ * Queued sends (see the top of this file) holding at most limit bytes
+ * (message bytes plus the queue's bookkeeping) and VUS_OUT_MAX_FDS fds.
+ * A message is always accepted into an empty queue, so one larger than
+ * the limit still goes out. limit 0: back to blocking sends (only with
+ * an empty queue).
+ */
+#define VUS_OUT_MAX_FDS 64u
+void vus_conn_set_out_limit(struct vus_conn *c, uint64_t limit);
+/* Write queued bytes until the socket is full or the queue empty:
+ * 0 (bytes may remain: wait for POLLOUT), or -errno from the socket. */
+int vus_conn_flush(struct vus_conn *c);
+/* True while queued bytes wait for the socket to take them. */
+static inline bool vus_conn_out_pending(const struct vus_conn *c)
+{
+	return c->out_head != NULL;
+}
 
 /* Header-only error reply to request hdr (errno_val > 0). */
 int vus_conn_send_error(struct vus_conn *c, const struct vus_hdr *req, int errno_val);

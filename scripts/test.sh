@@ -1,13 +1,57 @@
 #!/bin/bash
-# Build vus with warnings as errors and run the whole test suite.
-# Usage: scripts/test.sh   (from anywhere; builds into <repo>/build)
+# Build vus and run everything CI runs (from anywhere):
+#   1. the whole test suite, warnings as errors        (build/)
+#   2. the whole suite again under ASan + UBSan       (build-asan/)
+#   3. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
+# Usage: scripts/test.sh [normal] [asan] [fuzz]   (no argument: all three)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+stages=("$@")
+((${#stages[@]})) || stages=(normal asan fuzz)
+
+want() {
+	local s
+	for s in "${stages[@]}"; do
+		[[ $s == "$1" ]] && return 0
+	done
+	return 1
+}
+
+for s in "${stages[@]}"; do
+	case $s in
+	normal | asan | fuzz) ;;
+	*) echo "usage: $0 [normal] [asan] [fuzz]" >&2; exit 2 ;;
+	esac
+done
+
 # shellcheck source=scripts/deps.sh
 source "$root/scripts/deps.sh"
+# libFuzzer comes with clang's runtime libraries (Debian 12: clang 14).
+want fuzz && vus_deps+=(clang libclang-rt-14-dev)
 vus_install_deps
 
-cmake -S "$root" -B "$root/build" -DVUS_WERROR=ON
-cmake --build "$root/build" -j"$(nproc)"
-ctest --test-dir "$root/build" --output-on-failure -j2
+jobs=$(nproc)
+
+if want normal; then
+	echo "== tests"
+	cmake -S "$root" -B "$root/build" -DVUS_WERROR=ON
+	cmake --build "$root/build" -j"$jobs"
+	ctest --test-dir "$root/build" --output-on-failure -j2
+fi
+
+if want asan; then
+	echo "== tests under ASan + UBSan"
+	cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=ASan -DVUS_WERROR=ON
+	cmake --build "$root/build-asan" -j"$jobs"
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+		ctest --test-dir "$root/build-asan" --output-on-failure -j2
+fi
+
+if want fuzz; then
+	echo "== fuzzers, ${FUZZ_SECONDS:=25} s each"
+	CC=clang cmake -S "$root" -B "$root/build-fuzz" -DVUS_FUZZ=ON -DVUS_BUILD_TESTS=OFF \
+		-DVUS_WERROR=ON
+	FUZZ_SECONDS=$FUZZ_SECONDS cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz-run
+fi

@@ -258,8 +258,8 @@ static int load_object(const char *path, struct json_object *root, struct vusd_c
 int vusd_config_load(const char *path, struct vusd_config *cfg, struct vusd_err *err)
 {
 	struct json_object *root;
-	size_t len;
-	char *text;
+	char *text = NULL;
+	size_t len = 0;
 	int rc;
 
 	rc = slurp(path, &text, &len, err);

@@ -392,7 +392,9 @@ static int spec_finish(struct vusd_spec *s, const bool *seen, const char *where,
 	const struct vusd_opt *o;
 
 	for (o = s->type->opts; o && o->key; o++) {
-		if (o->required && (o - s->type->opts >= VUSD_OPTS_MAX || !seen[o - s->type->opts])) {
+		ptrdiff_t i = o - s->type->opts;
+
+		if (o->required && (i >= VUSD_OPTS_MAX || !seen[i])) {
 			vusd_errf(err, "%s: missing key \"%s\" (%s)", where, o->key, o->help);
 			return -EINVAL;
 		}
@@ -463,7 +465,7 @@ int vusd_spec_parse_json(struct json_object *obj, unsigned mode, const char *whe
 	if (!json_object_is_type(obj, json_type_object)) {
 		vusd_errf(err, "%s: expected an object {\"type\": ..., \"name\": ..., "
 			  "\"socket\": ...}, got %s", where,
-			  obj ? json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN) : "null");
+			  json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
 		return -EINVAL;
 	}
 	if (!json_object_object_get_ex(obj, "type", &type) ||

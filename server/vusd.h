@@ -115,6 +115,7 @@ struct vusd {
 	size_t nr_devs;
 	unsigned socket_mode;          /* default for devices added at run time */
 	struct vusd_control *ctl;      /* NULL without a control socket */
+	struct event *sig[2];          /* SIGTERM, SIGINT */
 	int exit_code;
 };
 
@@ -132,10 +133,13 @@ bool vusd_dev_socket_used(struct vusd *d, const char *path);
 
 /* ---- loop.c --------------------------------------------------------- */
 
+/* The event base, with SIGTERM/SIGINT handled from here on. */
+int vusd_loop_init(struct vusd *d);
 /* Run until SIGTERM/SIGINT or a fatal listener error; the exit code. */
 int vusd_loop_run(struct vusd *d);
 /* Leave the loop with this exit code. */
 void vusd_loop_stop(struct vusd *d, int exit_code);
+void vusd_loop_free(struct vusd *d);
 
 /* ---- control.c ------------------------------------------------------ */
 

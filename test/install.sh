@@ -31,7 +31,7 @@ TSan) san="-fsanitize=thread" ;;
 esac
 
 for f in include/vus/proto.h include/vus/codec.h include/vus/device.h include/vus/client.h \
-	 bin/vusd; do
+	 bin/vusd bin/vusctl; do
 	[[ -e $prefix/$f ]] || { echo "install: $f missing from the install tree" >&2; exit 1; }
 done
 libdir=$(dirname "$(find "$prefix" -name 'libvus.so' -print -quit)")
@@ -40,6 +40,8 @@ libdir=$(dirname "$(find "$prefix" -name 'libvus.so' -print -quit)")
 	{ echo "install: CMake package files missing" >&2; exit 1; }
 "$prefix/bin/vusd" --version | grep -q '^vusd (vus) ' ||
 	{ echo "install: vusd --version failed" >&2; exit 1; }
+"$prefix/bin/vusctl" --version | grep -q '^vusctl (vus) ' ||
+	{ echo "install: vusctl --version failed" >&2; exit 1; }
 
 mkdir -p "$tmp/consumer"
 cat >"$tmp/consumer/consumer.c" <<'C'

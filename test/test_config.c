@@ -3,7 +3,8 @@
  * PCI config space (lib/config.c) through region 7 accesses, as QEMU makes
  * them (protocol-facts 4.3, 4.6): BAR type bits, sizing by all-ones and
  * restore, the ROM BAR with and without a ROM, read-only fields, the
- * command register, unaligned and multi-byte accesses, 4096-byte space.
+ * command register, RW1C status bits, unaligned and multi-byte accesses,
+ * 4096-byte space, reset to power-on values.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -206,6 +207,56 @@ static void test_command_register(void **state)
 	vus_dev_free(dev);
 }
 
+static void test_status_rw1c(void **state)
+{
+	struct vus_dev *dev = vus_dev_new("cfg");
+
+	/* Nothing to set before config space exists. */
+	assert_non_null(dev);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x2000), -ENODEV);
+	vus_dev_free(dev);
+
+	dev = make_dev(0, 256);
+	/* The device reports errors; only RW1C bits may be set. */
+	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x2100), 0);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x07, 1, 0x80), 0);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x0010), -EINVAL);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x0008), -EINVAL);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x04, 2, 0x0001), -EINVAL);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x07, 2, 0x2000), -EINVAL);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 3, 0x2000), -EINVAL);
+	assert_int_equal(vus_dev_config_set_status(dev, 0xfe, 4, 0), -EINVAL);
+	assert_int_equal(rd(dev, 0x06, 2), 0xa100);
+	/* Writing 0 clears nothing; a 1 clears that bit only. */
+	wr(dev, 0x06, 2, 0x0000);
+	assert_int_equal(rd(dev, 0x06, 2), 0xa100);
+	wr(dev, 0x06, 2, 0x2000);
+	assert_int_equal(rd(dev, 0x06, 2), 0x8100);
+	/* A dword write of Command + Status, as a guest's RMW does: the
+	 * Status half clears what it sets. */
+	wr(dev, 0x04, 4, 0x81000006);
+	assert_int_equal(rd(dev, 0x04, 4), 0x00000006);
+	vus_dev_free(dev);
+}
+
+static void test_reset_to_power_on(void **state)
+{
+	struct vus_dev *dev = make_dev(64 * 1024, 256);
+	uint8_t before[256], after[256];
+
+	assert_int_equal(vus_region_access(dev, 7, 0, before, 256, false), 0);
+	wr(dev, 0x04, 2, 0x0547);
+	wr(dev, 0x0c, 1, 0x10);
+	wr(dev, 0x14, 4, 0xfebf0000);
+	wr(dev, 0x30, 4, 0xfffe0001);
+	wr(dev, 0x3c, 1, 0x0b);
+	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x4000), 0);
+	vus_config_reset(dev);
+	assert_int_equal(vus_region_access(dev, 7, 0, after, 256, false), 0);
+	assert_memory_equal(before, after, 256);
+	vus_dev_free(dev);
+}
+
 static void test_unaligned_and_multibyte(void **state)
 {
 	struct vus_dev *dev = make_dev(0, 256);
@@ -286,6 +337,8 @@ int main(void)
 		cmocka_unit_test(test_rom_bar),
 		cmocka_unit_test(test_read_only_fields),
 		cmocka_unit_test(test_command_register),
+		cmocka_unit_test(test_status_rw1c),
+		cmocka_unit_test(test_reset_to_power_on),
 		cmocka_unit_test(test_unaligned_and_multibyte),
 		cmocka_unit_test(test_extended_config),
 		cmocka_unit_test(test_config_setup_rules),

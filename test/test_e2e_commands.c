@@ -206,8 +206,8 @@ static void irq_info_all(void **state)
 		uint32_t flags, count;
 	} want[5] = {
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE | VUS_IRQ_INFO_AUTOMASKED, 1 },
-		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE, 0 },
-		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE, 0 },
+		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE, TESTDEV_MSI_VECTORS },
+		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE, TESTDEV_NR_VECTORS },
 		{ VUS_IRQ_INFO_EVENTFD, 0 },
 		{ VUS_IRQ_INFO_EVENTFD, 0 },
 	};
@@ -246,9 +246,9 @@ static void irq_intx(void **state)
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
 	assert_true(efd >= 0);
-	/* MSI has no vectors on testdev. */
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_MSI_IRQ, trig, 0, 1, &efd, NULL),
-			 -EINVAL);
+	/* testdev has TESTDEV_MSI_VECTORS MSI vectors: one more is refused. */
+	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_MSI_IRQ, trig, TESTDEV_MSI_VECTORS, 1,
+					     &efd, NULL), -EINVAL);
 	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, &efd, NULL), 0);
 
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x1);

@@ -398,6 +398,55 @@ static void test_out_of_range(void **state)
 	vus_dev_free(dev);
 }
 
+/*
+ * Every DATA x ACTION combination on every index, one vector, against
+ * decisions.md "SET_IRQS": MASK/UNMASK exist for INTx and MSI-X only (and
+ * not with EVENTFD, except INTx's resample fd); ERR and REQ take TRIGGER
+ * only; TRIGGER works everywhere.
+ */
+static void test_every_combination(void **state)
+{
+	static const uint32_t datas[] = { VUS_IRQ_SET_DATA_NONE, VUS_IRQ_SET_DATA_BOOL,
+					  VUS_IRQ_SET_DATA_EVENTFD };
+	static const uint32_t actions[] = { VUS_IRQ_SET_ACTION_MASK, VUS_IRQ_SET_ACTION_UNMASK,
+					    VUS_IRQ_SET_ACTION_TRIGGER };
+	static const uint32_t indices[] = { VUS_PCI_INTX_IRQ, VUS_PCI_MSI_IRQ, VUS_PCI_MSIX_IRQ,
+					    VUS_PCI_ERR_IRQ };
+	const uint8_t yes = 1;
+	struct vus_dev *dev = make_dev();
+	int before = fdcount();
+	size_t i, d, a;
+
+	for (i = 0; i < sizeof(indices) / sizeof(indices[0]); i++) {
+		for (d = 0; d < 3; d++) {
+			for (a = 0; a < 3; a++) {
+				uint32_t index = indices[i], data = datas[d], act = actions[a];
+				bool maskable = index == VUS_PCI_INTX_IRQ ||
+						index == VUS_PCI_MSIX_IRQ;
+				bool ok = act == VUS_IRQ_SET_ACTION_TRIGGER ||
+					  (maskable && data != VUS_IRQ_SET_DATA_EVENTFD) ||
+					  (index == VUS_PCI_INTX_IRQ &&
+					   act == VUS_IRQ_SET_ACTION_UNMASK);
+				int fd = data == VUS_IRQ_SET_DATA_EVENTFD ? new_efd() : -1;
+				int rc = set_irqs(dev, data | act, index, 0, 1, &fd, fd >= 0 ? 1 : 0,
+						  data == VUS_IRQ_SET_DATA_BOOL ? &yes : NULL);
+
+				if (rc != (ok ? 0 : -EINVAL))
+					fail_msg("index %u flags %#x: %d, want %d", index, data | act,
+						 rc, ok ? 0 : -EINVAL);
+				/* Taken (set to -1) only when kept. */
+				if (fd >= 0)
+					close(fd);
+			}
+		}
+		/* Disable the index: every fd it kept is closed. */
+		assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+					  indices[i], 0, 0, NULL, 0, NULL), 0);
+	}
+	assert_int_equal(fdcount(), before);
+	vus_dev_free(dev);
+}
+
 struct pt_log {
 	int calls;
 	struct vus_irq_set last;
@@ -579,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_intx_resample),
 		cmocka_unit_test(test_err_only_trigger),
 		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_every_combination),
 		cmocka_unit_test(test_passthrough),
 		cmocka_unit_test(test_session_end_closes_all),
 		cmocka_unit_test(test_trigger_threads),

@@ -71,6 +71,7 @@ typedef void (*vus_log_fn)(void *opaque, enum vus_log_level level, const char *m
 /* Default: stderr, level WARN. The level is checked before any formatting,
  * so an untraced device pays one compare per message. */
 void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque, enum vus_log_level level);
+/* Change the level while serving: any thread (vusd's "log-level"). */
 void vus_dev_set_log_level(struct vus_dev *dev, enum vus_log_level level);
 
 /* ---- PCI identity and config space ---------------------------------- */
@@ -165,6 +166,200 @@ typedef int (*vus_irq_passthrough_fn)(struct vus_dev *dev, void *opaque,
 int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_passthrough_fn cb,
 				void *opaque);
 
+/* ---- PCI capabilities ---- */
+
+/*
+ * The capability lists of config space, built by the library when the
+ * device starts listening. All of these are setup calls (-EBUSY once
+ * listening).
+ *
+ * offset: VUS_CAP_OFFSET_AUTO places the capability in the lowest free
+ * dword-aligned gap (standard: 0x40..0xff; extended: 0x100..0xfff), or
+ * give a dword-aligned fixed offset, which must not overlap another
+ * capability (-EBUSY) and must lie in that range (-EINVAL). Each returns
+ * the offset used (> 0) or -errno.
+ *
+ * The library links each list in ascending offset order (0x34 points at
+ * the lowest standard one; extended ones start at 0x100, behind an ID-0
+ * header if none was placed there), sets the Status register's
+ * Capabilities List bit, and keeps every capability's registers: a read-
+ * only field ignores writes. Extended capabilities and PCI Express need a
+ * 4096-byte config space: call vus_dev_set_config_size(dev, 4096) first
+ * (-EINVAL). PM, MSI, MSI-X, PCI Express and the Device Serial Number
+ * exist at most once (-EEXIST).
+ *
+ * QEMU emulates the MSI and MSI-X capabilities and the capability
+ * pointers itself but forwards every config write here first
+ * (protocol-facts 4.3, 4.4), so the library's copy stays the truth that
+ * interrupt routing (vus_irq_raise()) and other clients rely on.
+ */
+#define VUS_CAP_OFFSET_AUTO 0
+
+/*
+ * Power Management (PCI PM 1.2, version 3): D0 and D3hot (writes of D1/D2
+ * are ignored, as the spec requires for unsupported states), no PME.
+ * Without VUS_PM_NO_SOFT_RESET a D3hot -> D0 transition resets the
+ * function: config space back to power-on values and the reset callback
+ * with VUS_RESET_FLR.
+ */
+#define VUS_PM_NO_SOFT_RESET (1u << 0)
+int vus_dev_add_cap_pm(struct vus_dev *dev, uint16_t offset, uint32_t flags);
+
+/*
+ * MSI with nvec messages (1, 2, 4, 8, 16 or 32; sets the MSI index's
+ * vector count as vus_dev_setup_irq() would). Flags: 64-bit message
+ * address, per-vector masking (Mask and Pending bits registers).
+ */
+#define VUS_MSI_64BIT           (1u << 0)
+#define VUS_MSI_PER_VECTOR_MASK (1u << 1)
+int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec, uint32_t flags);
+
+/*
+ * MSI-X with nvec vectors (1..2048; sets the MSI-X index's vector count).
+ * The table (16 bytes per vector) and the PBA (one bit per vector, in
+ * qwords) live in memory BARs at 8-byte aligned offsets; the library
+ * serves those bytes itself (the device's region callbacks never see
+ * them) and hands the rest of the BAR to the device. A BAR the device did
+ * not set up is created: 32-bit memory, the smallest power of two >= 4 KiB
+ * holding them, reading 0 elsewhere. They must not overlap each other nor
+ * lie in an mmap-able page of the BAR (checked at listen time, -EINVAL).
+ * Table entries reset masked (PCI 3.0 6.8.2.9). QEMU emulates the table
+ * itself and never forwards table accesses (protocol-facts 4.4), masking
+ * vectors by re-wiring their eventfds instead: so the entries' Mask bits
+ * gate vus_irq_raise() only once the client has written the table in the
+ * current session; the Enable and Function Mask bits always do. The PBA
+ * shows every pending vector (QEMU forwards the guest's PBA reads).
+ */
+struct vus_msix_layout {
+	uint8_t table_bar;       /* 0-5 */
+	uint32_t table_offset;   /* 8-byte aligned */
+	uint8_t pba_bar;         /* 0-5 */
+	uint32_t pba_offset;     /* 8-byte aligned */
+};
+int vus_dev_add_cap_msix(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
+			 const struct vus_msix_layout *layout);
+
+/*
+ * PCI Express capability (version 2) of an endpoint. QEMU accepts only the
+ * endpoint types (protocol-facts 4.6). Link registers are consistent: the
+ * link trained at its maximum (Link Status = Link Capabilities, Supported
+ * Link Speeds covers the maximum speed); an RC-integrated endpoint has no
+ * link. With flr, Device Capabilities advertises FLR and writing Initiate
+ * FLR resets the function: config space to power-on values (Max Payload
+ * Size and ASPM Control kept, PCIe 6.6.2), the INTx line lowered, pending
+ * interrupts dropped, then the reset callback with VUS_RESET_FLR.
+ */
+enum vus_pcie_type {
+	VUS_PCIE_ENDPOINT = 0x0,
+	VUS_PCIE_LEGACY_ENDPOINT = 0x1,
+	VUS_PCIE_RC_ENDPOINT = 0x9,
+};
+struct vus_pcie_cfg {
+	enum vus_pcie_type type;
+	uint8_t max_payload;     /* Max_Payload_Size Supported: 0 = 128 B .. 5 = 4096 B */
+	uint8_t link_speed;      /* 1 = 2.5 GT/s, 2 = 5, 3 = 8, 4 = 16, 5 = 32, 6 = 64 */
+	uint8_t link_width;      /* lanes: 1, 2, 4, 8, 12, 16 or 32 */
+	bool flr;
+};
+int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset, const struct vus_pcie_cfg *cfg);
+
+/*
+ * Vendor-specific capability (ID 09h): len bytes in all (3..252, the
+ * 3-byte header included), then len - 3 device bytes initialised from
+ * data (NULL: zeros). Without ops those bytes are read-only; with ops
+ * every access to them goes to the callbacks instead (offset relative to
+ * the capability's start, 3 and up; loop thread, no library lock held).
+ */
+int vus_dev_add_cap_vendor(struct vus_dev *dev, uint16_t offset, uint8_t len, const void *data,
+			   const struct vus_region_ops *ops, void *opaque);
+
+/* Extended: Device Serial Number (ID 0003h), 64 bits. */
+int vus_dev_add_ext_cap_dsn(struct vus_dev *dev, uint16_t offset, uint64_t serial);
+
+/*
+ * Extended: Vendor-Specific (VSEC, ID 000Bh) with VSEC ID and revision:
+ * len bytes in all (12..4032, a multiple of 4, the 8 header bytes
+ * included); the device bytes behave as for vus_dev_add_cap_vendor()
+ * (offsets relative to the capability, 8 and up).
+ */
+int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uint16_t vsec_id,
+			       uint8_t vsec_rev, uint16_t len, const void *data,
+			       const struct vus_region_ops *ops, void *opaque);
+
+/*
+ * Set hardware-reported, software-cleared (RW1C) bits of config space
+ * from the device: the Status register's error bits (offset 0x06:
+ * 0x0100 Master Data Parity Error, 0x0800 Signaled Target Abort, 0x1000
+ * Received Target Abort, 0x2000 Received Master Abort, 0x4000 Signaled
+ * System Error, 0x8000 Detected Parity Error) or the PCI Express Device
+ * Status error bits (capability + 0x0a: 0x1 Correctable, 0x2 Non-Fatal,
+ * 0x4 Fatal, 0x8 Unsupported Request Detected). The guest clears them by
+ * writing 1. size 1, 2 or 4 at an offset aligned to it. -EINVAL if a bit
+ * is not RW1C there, -ENODEV before listening. Any thread.
+ */
+int vus_dev_config_set_status(struct vus_dev *dev, uint16_t offset, uint8_t size,
+			      uint32_t bits);
+
+/* ---- interrupts from the device ---- */
+
+/*
+ * The device's side of PCI interrupts: the device says "interrupt for
+ * vector N" and never needs to know whether the guest chose INTx, MSI or
+ * MSI-X; the library routes it by the guest's config space (the MSI-X
+ * and MSI enable bits, written by the client: QEMU forwards every config
+ * write, protocol-facts 4.3). All three may be called from any thread,
+ * also from inside device callbacks; they never call device code.
+ */
+
+/*
+ * The level-triggered INTx line (PCI INTx is a level): asserted stays
+ * asserted until deasserted. While asserted, the library signals the INTx
+ * eventfd once and auto-masks it (GET_IRQ_INFO AUTOMASKED); the client's
+ * UNMASK (SET_IRQS or the resample eventfd) signals again if the line is
+ * still asserted. Nothing is signalled while the Command register's
+ * INTx Disable bit is set or MSI/MSI-X is enabled (PCI 3.0 6.8: a function
+ * using MSI must not use INTx); clearing them delivers a line still high.
+ * Assigning the INTx eventfd while the line is high signals it too. The
+ * Status register's Interrupt Status bit (0x08) shows the line whatever
+ * the masks. Deasserting also withdraws every vus_irq_raise() that went to
+ * INTx. 0, or -EINVAL if the device has no INTx pin.
+ */
+int vus_irq_intx_set_level(struct vus_dev *dev, bool asserted);
+
+/*
+ * Message-style interrupt for vector N, routed to what the guest enabled:
+ *  - MSI-X (vector < its table size, else -EINVAL): delivered unless the
+ *    function is masked, the vector's table entry is masked (see
+ *    vus_dev_add_cap_msix()) or the client masked it (SET_IRQS MASK); a
+ *    masked vector's PBA bit is set and the interrupt is delivered when
+ *    the last mask goes away;
+ *  - else MSI: vector N of the messages the guest enabled (Multiple
+ *    Message Enable); a device with more vectors than were enabled shares
+ *    the last enabled one (PCI 3.0 6.8.3.4 lets a function with fewer
+ *    messages allocated than requested do so). With per-vector masking a
+ *    masked vector sets its Pending bit and is delivered on unmask;
+ *  - else INTx: asserts the line (vus_irq_intx_set_level()); the device
+ *    lowers it with vus_irq_lower() (or vus_irq_intx_set_level(false))
+ *    when its cause is acknowledged. The line stays high while any vector
+ *    raised onto it is not lowered.
+ * A vector whose eventfd the client has not assigned (yet) stays pending
+ * and is delivered when the client assigns one (QEMU wires MSI-X vectors
+ * only as the guest unmasks them, protocol-facts 4.4).
+ * 0 when delivered, made pending or asserted; -EINVAL for a vector beyond
+ * every index (max(MSI-X, MSI vectors, 1 with INTx)); -ENOENT when the
+ * guest enabled nothing that can carry it (MSI and MSI-X off, no INTx
+ * pin) or the chosen index is a passthrough one.
+ */
+int vus_irq_raise(struct vus_dev *dev, uint32_t vector);
+
+/*
+ * The cause of vector N went away: on INTx, drop this vector's hold on the
+ * line (deasserted once no raised vector and no set_level(true) holds it);
+ * on MSI/MSI-X, withdraw the interrupt if it is still pending (PCI lets a
+ * function clear a Pending bit whose cause is gone). 0 or -EINVAL.
+ */
+int vus_irq_lower(struct vus_dev *dev, uint32_t vector);
+
 /* ---- DMA ------------------------------------------------------------ */
 
 struct vus_dma_region {
@@ -248,8 +443,10 @@ enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev);
 enum vus_reset_reason {
 	VUS_RESET_CLIENT = 1,    /* DEVICE_RESET command */
 	VUS_RESET_LOST_CONN = 2, /* client went away: quiesce, keep state */
-	VUS_RESET_FLR = 3,       /* function-level reset; not raised by the library
-				  * (its config space has no FLR capability) */
+	VUS_RESET_FLR = 3,       /* function-level reset: Initiate FLR in the PCI
+				  * Express capability, or D3hot -> D0 without
+				  * No_Soft_Reset; config space is already back
+				  * to power-on values */
 };
 typedef int (*vus_reset_fn)(struct vus_dev *dev, void *opaque, enum vus_reset_reason reason);
 /* Also sets VUS_DEVICE_FLAGS_RESET in DEVICE_GET_INFO. */
@@ -371,6 +568,46 @@ int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, 
  * state back to RUNNING, reset callback with VUS_RESET_CLIENT. -EINVAL if
  * the device has no reset callback. */
 int vus_dev_reset(struct vus_dev *dev);
+
+/* ---- limits ---- */
+
+/*
+ * What one client can make the library hold or do, each with a clean
+ * error and the loop (and every other device on it) serving on. Set
+ * before vus_dev_listen*() / vus_dev_attach_fd(); -EBUSY after.
+ * docs/protocol.md section 6 lists every limit with its default.
+ * Elsewhere in this header: message size (vus_dev_set_max_data_xfer()),
+ * DMA maps and mapped bytes (vus_dev_set_dma_limits()); regions are the
+ * device's own setup (indices 0..99).
+ */
+
+/*
+ * Most fds one message may carry: with more, every fd is closed and the
+ * message answered EINVAL. 16 (what VERSION advertises as max_msg_fds)
+ * .. 64; default 64.
+ */
+int vus_dev_set_max_msg_fds(struct vus_dev *dev, unsigned max_fds);
+
+/*
+ * Most bytes held for a client that does not read what vus sends
+ * (replies, DMA requests; queue bookkeeping included), per socket.
+ * Sending never waits: what the socket does not take is queued and
+ * written as the client reads. A message that would take the queue past
+ * the limit ends the session (logged); one message is always accepted
+ * into an empty queue. >= 4096; default 16 MiB.
+ */
+int vus_dev_set_output_limit(struct vus_dev *dev, uint64_t bytes);
+
+/*
+ * Server->client DMA (vus_dma_read/write and their async forms) through
+ * maps without an fd: at most max_pending transfers (>= 1, default 1024)
+ * submitted and not yet finished; beyond that the calls return -EAGAIN.
+ * A DMA_READ/WRITE request the client leaves unanswered for timeout_ms
+ * (default 30000; 0 = wait forever) ends the session: transfers in
+ * flight fail with -ETIMEDOUT.
+ */
+int vus_dev_set_dma_request_limits(struct vus_dev *dev, uint32_t max_pending,
+				   uint32_t timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -45,7 +45,7 @@ static void bar0_set(struct testdev *td, uint64_t offset, uint32_t v)
 	case TESTDEV_REG_SCRATCH:    r->scratch = v; break;
 	case TESTDEV_REG_INVERT:     r->invert = v; break;
 	case TESTDEV_REG_IRQ_RAISE:  testdev_raise_irq(td, v); break;
-	case TESTDEV_REG_IRQ_ACK:    r->irq_status &= ~v; break;
+	case TESTDEV_REG_IRQ_ACK:    testdev_ack_irq(td, v); break;
 	case TESTDEV_REG_DMA_SRC_LO: r->dma_src_lo = v; break;
 	case TESTDEV_REG_DMA_SRC_HI: r->dma_src_hi = v; break;
 	case TESTDEV_REG_DMA_DST_LO: r->dma_dst_lo = v; break;
@@ -156,14 +156,51 @@ static const struct vus_region_ops bar2_ops = {
 
 /* ---- interrupts and reset ------------------------------------------- */
 
+/* The IRQ_STATUS bits a vector carries: bit b on vector b % 8. */
+static uint32_t vector_bits(uint32_t vector)
+{
+	uint32_t bits = 0, b;
+
+	for (b = vector; b < 32; b += TESTDEV_NR_VECTORS)
+		bits |= 1u << b;
+	return bits;
+}
+
 void testdev_raise_irq(struct testdev *td, uint32_t bits)
 {
-	if (!bits)
-		return;
+	uint32_t v;
+
 	td->r.irq_status |= bits;
-	/* -ENOENT (no eventfd assigned yet) is not an error for the device:
-	 * the cause stays visible in IRQ_STATUS, as on a line nobody enabled. */
-	(void)vus_irq_trigger(td->dev, VUS_PCI_INTX_IRQ, 0);
+	/* The library sends it as the guest chose: MSI-X, MSI or INTx. A
+	 * vector nobody can receive yet (-ENOENT) is not an error for the
+	 * device: the cause stays visible in IRQ_STATUS. */
+	for (v = 0; v < TESTDEV_NR_VECTORS; v++)
+		if (bits & vector_bits(v))
+			(void)vus_irq_raise(td->dev, v);
+}
+
+void testdev_ack_irq(struct testdev *td, uint32_t bits)
+{
+	uint32_t v;
+
+	td->r.irq_status &= ~bits;
+	/* A vector whose causes are all acknowledged lets go of the INTx
+	 * line (or withdraws a message still pending). */
+	for (v = 0; v < TESTDEV_NR_VECTORS; v++)
+		if ((bits & vector_bits(v)) && !(td->r.irq_status & vector_bits(v)))
+			(void)vus_irq_lower(td->dev, v);
+}
+
+void testdev_sync_irqs(struct testdev *td)
+{
+	uint32_t v;
+
+	for (v = 0; v < TESTDEV_NR_VECTORS; v++) {
+		if (td->r.irq_status & vector_bits(v))
+			(void)vus_irq_raise(td->dev, v);
+		else
+			(void)vus_irq_lower(td->dev, v);
+	}
 }
 
 /* Registers to power-on values; RAM and the RESETS count are kept. */
@@ -173,6 +210,7 @@ static void testdev_regs_reset(struct testdev *td)
 
 	memset(&td->r, 0, sizeof(td->r));
 	td->r.resets = resets;
+	testdev_sync_irqs(td);
 }
 
 static int testdev_reset(struct vus_dev *dev, void *opaque, enum vus_reset_reason reason)
@@ -218,6 +256,23 @@ static int testdev_alloc_ram(struct testdev *td)
 	return 0;
 }
 
+/* Power management, then MSI and MSI-X, placed automatically. */
+static int testdev_caps(struct vus_dev *dev)
+{
+	static const struct vus_msix_layout msix = {
+		.table_bar = 0, .table_offset = TESTDEV_MSIX_TABLE,
+		.pba_bar = 0, .pba_offset = TESTDEV_MSIX_PBA,
+	};
+	int rc;
+
+	if ((rc = vus_dev_add_cap_pm(dev, VUS_CAP_OFFSET_AUTO, VUS_PM_NO_SOFT_RESET)) < 0 ||
+	    (rc = vus_dev_add_cap_msi(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_MSI_VECTORS,
+				      VUS_MSI_64BIT | VUS_MSI_PER_VECTOR_MASK)) < 0 ||
+	    (rc = vus_dev_add_cap_msix(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_NR_VECTORS, &msix)) < 0)
+		return rc;
+	return 0;
+}
+
 static int testdev_setup(struct testdev *td)
 {
 	static const struct vus_pci_id id = {
@@ -242,6 +297,7 @@ static int testdev_setup(struct testdev *td)
 				       td)) < 0 ||
 	    (rc = vus_dev_region_set_fd(dev, 2, td->bar2_fd, 0, true, bar2_areas,
 					sizeof(bar2_areas) / sizeof(bar2_areas[0]))) < 0 ||
+	    (rc = testdev_caps(dev)) < 0 ||
 	    (rc = vus_dev_set_reset(dev, testdev_reset, td)) < 0 ||
 	    (rc = testdev_mig_setup(td)) < 0)
 		return rc;

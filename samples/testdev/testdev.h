@@ -4,7 +4,10 @@
  * paths (config space, BARs, mmap, interrupts, DMA, migration) without
  * hardware.
  *
- * PCI 1234:7e57, class ff0000 (unassigned), INTx pin A.
+ * PCI 1234:7e57, class ff0000 (unassigned), conventional (256-byte)
+ * config space with capabilities: Power Management (D0/D3hot,
+ * No_Soft_Reset), MSI (4 messages, 64-bit, per-vector masking) and MSI-X
+ * (8 vectors, table and PBA in BAR0), plus INTx pin A.
  *
  * BAR0  4 KiB memory, 32-bit registers (4-byte aligned accesses; other
  *       sizes: EINVAL)
@@ -26,15 +29,24 @@
  *   0x03c DMA_COUNT   RO  transfers completed
  *   0x040 HOLE_HITS   RO  trapped accesses to BAR2's hole
  *   0x044 RESETS      RO  client resets seen (VUS_RESET_CLIENT)
+ *   0x800 MSI-X table (8 x 16 bytes) and 0xc00 PBA: served by the
+ *         library; the rest of BAR0 reads 0
  * BAR1  1 MiB memory, RAM served through callbacks (no mmap)
  * BAR2  64 KiB memory, RAM in a memfd: mmap-able areas [0, 16 KiB) and
  *       [32 KiB, 64 KiB); the hole [16 KiB, 32 KiB) is trapped (served by
  *       callbacks from the same memory, counted in HOLE_HITS)
  *
- * Interrupt: INTx (vector 0). DMA runs through vus_dma_read/write_async,
- * so guest memory mapped with or without fd both work.
- * Reset (client): registers to power-on values, RAM kept. Lost
- * connection: in-flight DMA is abandoned, state kept.
+ * Interrupts: IRQ_STATUS bit b is a cause signalled on vector b % 8 (the
+ * DMA completion bit 8 on vector 0), raised when IRQ_RAISE (or a DMA)
+ * sets it and lowered when IRQ_ACK has cleared every bit of that vector.
+ * The library carries a vector as the guest enabled: MSI-X vector v, MSI
+ * message v (vectors beyond the enabled messages share the last one), or
+ * the INTx line, which stays asserted while any cause is set (level).
+ * DMA runs through vus_dma_read/write_async, so guest memory mapped with
+ * or without fd both work. A DMA that fails with EFAULT (nothing mapped)
+ * sets the config Status register's Received Master Abort bit (RW1C).
+ * Reset (client): registers to power-on values (causes dropped), RAM
+ * kept. Lost connection: in-flight DMA is abandoned, state kept.
  * Migration: STOP_COPY and PRE_COPY; the saved state is the registers,
  * BAR1 and BAR2.
  */
@@ -55,6 +67,13 @@
 #define TESTDEV_BAR2_SIZE 0x10000u
 #define TESTDEV_BAR2_HOLE_OFF 0x4000u
 #define TESTDEV_BAR2_HOLE_END 0x8000u
+
+#define TESTDEV_NR_VECTORS   8u      /* MSI-X vectors; IRQ_STATUS bit b -> b % 8 */
+#define TESTDEV_MSI_VECTORS  4u
+#define TESTDEV_MSIX_TABLE   0x800u  /* in BAR0 */
+#define TESTDEV_MSIX_PBA     0xc00u  /* in BAR0 */
+#define TESTDEV_CFG_STATUS   0x06u
+#define TESTDEV_STATUS_MASTER_ABORT 0x2000u
 
 enum testdev_reg {
 	TESTDEV_REG_ID = 0x000,

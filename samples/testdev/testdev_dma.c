@@ -40,6 +40,12 @@ static void dma_finish(struct testdev *td, uint32_t cmd, int result)
 	if (result < 0) {
 		r->dma_status = (r->dma_status & 0xffffu) | TESTDEV_DMA_ERROR |
 				((uint32_t)(-result & 0xffff) << 16);
+		/* Nothing mapped there: on a bus, the transaction would end
+		 * in a master abort, which the Status register records
+		 * (RW1C, the driver clears it). */
+		if (result == -EFAULT)
+			(void)vus_dev_config_set_status(td->dev, TESTDEV_CFG_STATUS, 2,
+							TESTDEV_STATUS_MASTER_ABORT);
 	} else {
 		r->dma_status &= ~TESTDEV_DMA_ERROR;
 		r->dma_count++;

@@ -192,6 +192,8 @@ static void record_apply(struct testdev *td, const uint8_t *rec)
 	p += TESTDEV_MIG_REGS;
 	memcpy(td->bar1, p, TESTDEV_BAR1_SIZE);
 	memcpy(td->bar2, p + TESTDEV_BAR1_SIZE, TESTDEV_BAR2_SIZE);
+	/* Causes that arrived pending hold their lines here too. */
+	testdev_sync_irqs(td);
 }
 
 /* RESUMING -> STOP: apply the last complete record. An empty stream

@@ -59,8 +59,13 @@ struct testdev {
 	struct testdev_mig mig;
 };
 
-/* OR bits into IRQ_STATUS and signal INTx vector 0. */
+/* OR bits into IRQ_STATUS and raise their vectors (testdev.h). */
 void testdev_raise_irq(struct testdev *td, uint32_t bits);
+/* Clear bits from IRQ_STATUS; lower vectors left without a cause. */
+void testdev_ack_irq(struct testdev *td, uint32_t bits);
+/* Raise every vector with a cause in IRQ_STATUS, lower the others
+ * (after IRQ_STATUS was replaced: reset, migration). */
+void testdev_sync_irqs(struct testdev *td);
 
 /* A write to DMA_CMD. */
 void testdev_dma_cmd(struct testdev *td, uint32_t cmd);

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vusd's command line. The spec's "Backend Program Conventions"
+ * (protocol-facts 1.1) for one device: --device TYPE with --socket-path
+ * PATH or an inherited listening socket --fd N (mutually exclusive).
+ * Many devices come from --config FILE; --control PATH opens the control
+ * socket. Command-line settings override the file's.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vusd.h"
+
+#ifndef VUS_VERSION
+#error "VUS_VERSION must come from the build (server/CMakeLists.txt)"
+#endif
+
+struct cmdline {
+	const char *config;
+	const char *device;
+	const char *socket_path;
+	const char *control;
+	int fd;
+	int layout;     /* -1: not given */
+	int level;      /* -1: not given */
+	bool syslog;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vusd --device TYPE[,key=value...] (--socket-path PATH | --fd N) [options]\n"
+		"       vusd --config FILE [options]\n"
+		"       vusd --control PATH [options]   (devices added at run time)\n"
+		"Serve emulated PCI devices over vfio-user (QEMU vfio-user-pci is the client).\n"
+		"\n"
+		"  -d, --device SPEC       serve one device: TYPE, then key=value options\n"
+		"  -s, --socket-path PATH  its socket, created mode 0600 (or its socket_mode) and\n"
+		"                          removed again when vusd exits\n"
+		"  -f, --fd N              serve the inherited listening socket N instead\n"
+		"      --dma-layout L      that device's DMA_READ/WRITE layout: auto (default;\n"
+		"                          QEMU's layout when the client looks like QEMU), spec, qemu\n"
+		"  -c, --config FILE       devices and settings from a JSON file\n"
+		"                          (docs/control.md; contrib/vusd.example.json)\n"
+		"  -C, --control PATH      control socket for vusctl (JSON requests, docs/control.md)\n"
+		"  -l, --log-level L       err, warn, info (default), debug, trace\n"
+		"  -t, --trace             same as --log-level trace: one line per message\n"
+		"      --syslog            log to syslog instead of stderr\n"
+		"  -h, --help              this text\n"
+		"  -V, --version           print the version\n"
+		"\n"
+		"Keys every device takes (key=value in --device, JSON keys in --config):\n");
+	for (const struct vusd_opt *o = vusd_common_opts; o->key; o++)
+		fprintf(f, "  %-14s %s\n", o->key, o->help);
+	fprintf(f, "\nDevice types and their own keys:\n");
+	vusd_types_print(f);
+	fprintf(f,
+		"\n"
+		"SIGTERM or SIGINT: stop, drop clients, remove the sockets vusd created.\n"
+		"Exit status: %d stopped by a signal, %d a listening socket failed while serving,\n"
+		"%d bad command line or configuration, %d device, socket or event loop setup failed.\n",
+		VUSD_EXIT_OK, VUSD_EXIT_RUNTIME, VUSD_EXIT_USAGE, VUSD_EXIT_SETUP);
+}
+
+static int parse_fd(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+static int choice(const struct vusd_choice *c, const char *opt, const char *arg, int *out)
+{
+	const struct vusd_choice *i;
+
+	for (i = c; i->name; i++) {
+		if (strcmp(i->name, arg) == 0) {
+			*out = i->value;
+			return 0;
+		}
+	}
+	fprintf(stderr, "vusd: %s: unknown value '%s' (", opt, arg);
+	for (i = c; i->name; i++)
+		fprintf(stderr, "%s%s", i == c ? "" : ", ", i->name);
+	fprintf(stderr, ")\n");
+	return -EINVAL;
+}
+
+static const struct vusd_choice layouts[] = {
+	{ "auto", VUS_DMA_LAYOUT_AUTO },
+	{ "spec", VUS_DMA_LAYOUT_SPEC },
+	{ "qemu", VUS_DMA_LAYOUT_QEMU },
+	{ NULL, 0 },
+};
+
+/* Returns -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, struct cmdline *cl)
+{
+	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG };
+	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "socket-path", required_argument, NULL, 's' },
+		{ "fd", required_argument, NULL, 'f' },
+		{ "dma-layout", required_argument, NULL, OPT_DMA_LAYOUT },
+		{ "config", required_argument, NULL, 'c' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "trace", no_argument, NULL, 't' },
+		{ "syslog", no_argument, NULL, OPT_SYSLOG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:s:f:c:C:l:thV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			cl->device = optarg;
+			break;
+		case 's':
+			cl->socket_path = optarg;
+			break;
+		case 'f':
+			if (parse_fd(optarg, &cl->fd) < 0) {
+				fprintf(stderr, "vusd: --fd: '%s' is not a file descriptor number\n",
+					optarg);
+				return VUSD_EXIT_USAGE;
+			}
+			break;
+		case OPT_DMA_LAYOUT:
+			if (choice(layouts, "--dma-layout", optarg, &cl->layout) < 0)
+				return VUSD_EXIT_USAGE;
+			break;
+		case 'c':
+			cl->config = optarg;
+			break;
+		case 'C':
+			cl->control = optarg;
+			break;
+		case 'l':
+			if (choice(vusd_log_levels, "--log-level", optarg, &cl->level) < 0)
+				return VUSD_EXIT_USAGE;
+			break;
+		case 't':
+			cl->level = VUS_LOG_TRACE;
+			break;
+		case OPT_SYSLOG:
+			cl->syslog = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return VUSD_EXIT_OK;
+		case 'V':
+			printf("vusd (vus) %s\n", VUS_VERSION);
+			return VUSD_EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'vusd --help'.\n");
+			return VUSD_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vusd: unexpected argument '%s'\n", argv[optind]);
+		return VUSD_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* --device SPEC with --socket-path / --fd / --dma-layout. */
+static int add_cmdline_device(const struct cmdline *cl, struct vusd_config *cfg)
+{
+	struct vusd_spec spec;
+	struct vusd_err err;
+	int given;
+
+	if (vusd_spec_parse_kv(cl->device, cfg->socket_mode, "--device", &spec, &err) < 0) {
+		fprintf(stderr, "vusd: %s\n", err.msg);
+		return VUSD_EXIT_USAGE;
+	}
+	given = !!spec.socket + !!cl->socket_path + (cl->fd >= 0);
+	if (given != 1) {
+		fprintf(stderr, "vusd: give exactly one of --socket-path, --fd and the "
+			"device's socket= key\n");
+		goto bad;
+	}
+	if (cl->socket_path && !(spec.socket = strdup(cl->socket_path))) {
+		fprintf(stderr, "vusd: out of memory\n");
+		goto bad;
+	}
+	spec.fd = cl->fd;
+	if (cl->layout >= 0)
+		spec.dma_layout = cl->layout;
+	if (vusd_config_add_device(cfg, &spec, "--device", &err) < 0) {
+		fprintf(stderr, "vusd: %s\n", err.msg);
+		goto bad;
+	}
+	return -1;
+bad:
+	vusd_spec_free(&spec);
+	return VUSD_EXIT_USAGE;
+}
+
+int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg)
+{
+	struct cmdline cl = { .fd = -1, .layout = -1, .level = -1 };
+	struct vusd_err err;
+	int rc;
+
+	rc = parse(argc, argv, &cl);
+	if (rc >= 0)
+		return rc;
+	if (!cl.device && (cl.socket_path || cl.fd >= 0 || cl.layout >= 0)) {
+		fprintf(stderr, "vusd: --socket-path, --fd and --dma-layout belong to --device\n");
+		return VUSD_EXIT_USAGE;
+	}
+	if (cl.config && vusd_config_load(cl.config, cfg, &err) < 0) {
+		fprintf(stderr, "vusd: %s\n", err.msg);
+		return VUSD_EXIT_USAGE;
+	}
+	if (cl.device) {
+		rc = add_cmdline_device(&cl, cfg);
+		if (rc >= 0)
+			return rc;
+	}
+	if (cl.control) {
+		free(cfg->control);
+		cfg->control = strdup(cl.control);
+		if (!cfg->control) {
+			fprintf(stderr, "vusd: out of memory\n");
+			return VUSD_EXIT_SETUP;
+		}
+	}
+	if (cl.level >= 0)
+		cfg->log_level = cl.level;
+	if (cl.syslog)
+		cfg->log_target = VUSD_LOG_SYSLOG;
+	if (!cfg->nr_devices && !cfg->control) {
+		fprintf(stderr, "vusd: nothing to serve: give --device, a --config file with "
+			"devices, or a --control socket to add them at run time\n");
+		return VUSD_EXIT_USAGE;
+	}
+	return -1;
+}

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Running devices: each is a vus device created by its type, listening on
+ * its own socket, with one libevent read event on its poll fd that runs
+ * vus_dev_process() (device.h "poll vus_dev_poll_fd() in your own loop").
+ *
+ * Sockets: vusd creates them itself (transport.h vus_listen_path), so the
+ * mode is the configured one from the start, a live server's path is
+ * refused, a stale socket file replaced and a symlink never followed; it
+ * then hands the listener to the device (vus_dev_listen_fd) and unlinks
+ * the path when the device goes. An inherited --fd socket is left alone.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport.h"
+#include "vusd.h"
+
+static void on_device(evutil_socket_t fd, short what, void *arg)
+{
+	struct vusd_dev *vd = arg;
+	int rc;
+
+	rc = vus_dev_process(vd->inst.dev);
+	if (rc < 0) {
+		vusd_log(VUS_LOG_ERR, "device %s: listening socket failed: %s", vd->spec.name,
+			 strerror(-rc));
+		vusd_loop_stop(vd->d, VUSD_EXIT_RUNTIME);
+	}
+}
+
+static int listen_socket(struct vusd_dev *vd, struct vusd_err *err)
+{
+	const struct vusd_spec *s = &vd->spec;
+	int fd, rc;
+
+	if (!s->socket) {
+		rc = vus_dev_listen_fd(vd->inst.dev, s->fd);
+		if (rc < 0)
+			vusd_errf(err, "--fd %d is not a usable listening socket: %s", s->fd,
+				  strerror(-rc));
+		return rc;
+	}
+	rc = vus_listen_path(s->socket, s->socket_mode, &fd);
+	if (rc == -EADDRINUSE) {
+		vusd_errf(err, "cannot listen on %s: another server is listening there",
+			  s->socket);
+		return rc;
+	}
+	if (rc == -EEXIST) {
+		vusd_errf(err, "cannot listen on %s: it exists and is not a socket (a symlink "
+			  "or another file); refusing to replace it", s->socket);
+		return rc;
+	}
+	if (rc < 0) {
+		vusd_errf(err, "cannot listen on %s: %s", s->socket, strerror(-rc));
+		return rc;
+	}
+	rc = vus_dev_listen_fd(vd->inst.dev, fd);
+	if (rc < 0) {
+		vusd_errf(err, "cannot serve %s: %s", s->socket, strerror(-rc));
+		unlink(s->socket);
+		close(fd);
+		return rc;
+	}
+	vd->created_socket = true;
+	return 0;
+}
+
+static void unlink_socket(struct vusd_dev *vd)
+{
+	/* Before the listener closes: from then on nobody can reach it, and
+	 * a new server binding the path meanwhile is not ours to remove. */
+	if (vd->created_socket && unlink(vd->spec.socket) < 0 && errno != ENOENT)
+		vusd_log(VUS_LOG_WARN, "device %s: cannot remove %s: %s", vd->spec.name,
+			 vd->spec.socket, strerror(errno));
+	vd->created_socket = false;
+}
+
+int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
+		 struct vusd_err *err)
+{
+	struct vusd_dev *vd, **tail;
+	int rc;
+
+	if (vusd_dev_find(d, spec->name)) {
+		vusd_errf(err, "a device named \"%s\" exists already", spec->name);
+		return -EEXIST;
+	}
+	if (spec->socket && vusd_dev_socket_used(d, spec->socket)) {
+		vusd_errf(err, "%s is the socket of another device already", spec->socket);
+		return -EEXIST;
+	}
+	vd = calloc(1, sizeof(*vd));
+	if (!vd) {
+		vusd_errf(err, "out of memory");
+		return -ENOMEM;
+	}
+	vd->d = d;
+	vd->spec = *spec;
+	err->msg[0] = '\0';
+	rc = spec->type->create(spec->name, spec->opts, &vd->inst, err);
+	if (rc < 0) {
+		if (!err->msg[0])
+			vusd_errf(err, "cannot create %s \"%s\": %s", spec->type->name, spec->name,
+				  strerror(-rc));
+		free(vd);
+		return rc;
+	}
+	vus_dev_set_log(vd->inst.dev, vusd_log_device, (void *)vus_dev_name(vd->inst.dev),
+			vusd_log_level());
+	rc = vus_dev_set_dma_layout(vd->inst.dev, spec->dma_layout);
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot set the DMA layout: %s", spec->name,
+			  strerror(-rc));
+		goto err_destroy;
+	}
+	rc = listen_socket(vd, err);
+	if (rc < 0)
+		goto err_destroy;
+	vd->ev = event_new(d->base, vus_dev_poll_fd(vd->inst.dev), EV_READ | EV_PERSIST,
+			   on_device, vd);
+	if (!vd->ev || event_add(vd->ev, NULL) < 0) {
+		vusd_errf(err, "device %s: cannot watch its poll fd", spec->name);
+		rc = -ENOMEM;
+		goto err_event;
+	}
+	for (tail = &d->devs; *tail; tail = &(*tail)->next)
+		;
+	*tail = vd;
+	d->nr_devs++;
+	memset(spec, 0, sizeof(*spec));
+	spec->fd = -1;
+	if (vd->spec.socket)
+		vusd_log(VUS_LOG_INFO, "serving %s \"%s\" on %s", vd->spec.type->name,
+			 vd->spec.name, vd->spec.socket);
+	else
+		vusd_log(VUS_LOG_INFO, "serving %s \"%s\" on fd %d", vd->spec.type->name,
+			 vd->spec.name, vd->spec.fd);
+	if (out)
+		*out = vd;
+	return 0;
+
+err_event:
+	if (vd->ev)
+		event_free(vd->ev);
+	unlink_socket(vd);
+err_destroy:
+	vd->spec.type->destroy(&vd->inst);
+	free(vd);
+	return rc;
+}
+
+void vusd_dev_remove(struct vusd *d, struct vusd_dev *vd)
+{
+	struct vusd_dev **p;
+
+	for (p = &d->devs; *p && *p != vd; p = &(*p)->next)
+		;
+	if (*p) {
+		*p = vd->next;
+		d->nr_devs--;
+	}
+	event_free(vd->ev);
+	unlink_socket(vd);
+	vusd_log(VUS_LOG_INFO, "removed %s \"%s\"", vd->spec.type->name, vd->spec.name);
+	/* Frees the vus device: its client is dropped (session end), its
+	 * listener closed. */
+	vd->spec.type->destroy(&vd->inst);
+	vusd_spec_free(&vd->spec);
+	free(vd);
+}
+
+void vusd_dev_remove_all(struct vusd *d)
+{
+	while (d->devs)
+		vusd_dev_remove(d, d->devs);
+}
+
+struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name)
+{
+	struct vusd_dev *vd;
+
+	for (vd = d->devs; vd; vd = vd->next)
+		if (strcmp(vd->spec.name, name) == 0)
+			return vd;
+	return NULL;
+}
+
+bool vusd_dev_socket_used(struct vusd *d, const char *path)
+{
+	struct vusd_dev *vd;
+
+	for (vd = d->devs; vd; vd = vd->next)
+		if (vd->spec.socket && strcmp(vd->spec.socket, path) == 0)
+			return true;
+	return false;
+}

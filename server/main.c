@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vusd: serve vus devices on vfio-user sockets.
+ *
+ * Configuration (command line, config file) -> the event loop with its
+ * signal handlers -> every configured device created and listening -> the
+ * control socket -> serve until SIGTERM/SIGINT -> tear down in reverse:
+ * control socket, devices (clients dropped, sockets unlinked), loop.
+ * Any setup failure undoes what was done and exits 3, so a half-started
+ * vusd never leaves socket files behind.
+ */
+#include <signal.h>
+#include <stdlib.h>
+
+#include "vusd.h"
+
+static int start(struct vusd *d, struct vusd_config *cfg)
+{
+	struct vusd_err err;
+	size_t i;
+
+	for (i = 0; i < cfg->nr_devices; i++) {
+		if (vusd_dev_add(d, &cfg->devices[i], NULL, &err) < 0) {
+			vusd_log(VUS_LOG_ERR, "%s", err.msg);
+			return -1;
+		}
+	}
+	if (cfg->control && vusd_control_open(d, cfg->control, cfg->socket_mode, &err) < 0) {
+		vusd_log(VUS_LOG_ERR, "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vusd_config cfg;
+	struct vusd d = { 0 };
+	int rc;
+
+	vusd_config_init(&cfg);
+	rc = vusd_cmdline(argc, argv, &cfg);
+	if (rc >= 0)
+		goto out_cfg;
+
+	/* A client vanishing mid-send must end that client, not vusd. */
+	signal(SIGPIPE, SIG_IGN);
+	vusd_log_set_level(cfg.log_level);
+	vusd_log_open(cfg.log_target);
+	d.socket_mode = cfg.socket_mode;
+
+	rc = VUSD_EXIT_SETUP;
+	if (vusd_loop_init(&d) == 0 && start(&d, &cfg) == 0)
+		rc = vusd_loop_run(&d);
+	vusd_control_close(&d);
+	vusd_dev_remove_all(&d);
+	vusd_loop_free(&d);
+	vusd_log_close();
+out_cfg:
+	vusd_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Commands on a device's own socket: vusctl is then the device's one
+ * vfio-user client (client.h), so this works with any vfio-user server,
+ * vusd or not -- but only while no VMM is attached (a vus server serves
+ * one client at a time and closes a second connection at once).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <vus/client.h>
+
+#include "vusctl.h"
+
+int vusctl_open(const struct vusctl *v, const char *path, struct vus_client **out)
+{
+	struct vus_client_opts opts = { .timeout_ms = v->timeout_ms };
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "vusctl: %s: %s%s\n", path, strerror(errno),
+			errno == ENOENT ? " (is the device server running?)" : "");
+		return VUSCTL_NO_SERVER;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "vusctl: %s is not a socket\n", path);
+		return VUSCTL_NOT_VUS;
+	}
+	rc = vus_client_connect(path, &opts, out);
+	switch (rc) {
+	case 0:
+		return VUSCTL_OK;
+	case -ECONNREFUSED:
+		fprintf(stderr, "vusctl: %s: nobody is listening there (a stale socket file "
+			"of a server that exited?)\n", path);
+		return VUSCTL_NO_SERVER;
+	case -EACCES:
+	case -EPERM:
+		fprintf(stderr, "vusctl: %s: %s (the socket file's permissions are "
+			"vfio-user's access control)\n", path, strerror(-rc));
+		return VUSCTL_NO_SERVER;
+	case -ECONNRESET:
+	case -EPIPE:
+		/* decisions.md "Sessions": a vus server accepts a second
+		 * connection and closes it at once. */
+		fprintf(stderr, "vusctl: %s: busy: the server closed the connection before "
+			"answering VERSION; another client (a VMM?) is attached and a vfio-user "
+			"device serves one client at a time. For a device vusd serves, go "
+			"through vusd instead: vusctl --control CTL ... NAME\n", path);
+		return VUSCTL_BUSY;
+	case -ETIMEDOUT:
+		fprintf(stderr, "vusctl: %s: no VERSION reply within %d ms: not a vfio-user "
+			"server?\n", path, v->timeout_ms);
+		return VUSCTL_NOT_VUS;
+	default:
+		fprintf(stderr, "vusctl: %s: not a vfio-user server (VERSION: %s)\n", path,
+			strerror(-rc));
+		return VUSCTL_NOT_VUS;
+	}
+}
+
+/* Report a failed request on an open connection. */
+static int failed(const char *path, const char *what, int rc)
+{
+	fprintf(stderr, "vusctl: %s: %s: %s\n", path, what, strerror(-rc));
+	return VUSCTL_FAILED;
+}
+
+/* ---- info ----------------------------------------------------------- */
+
+static uint32_t le(const uint8_t *p, unsigned n)
+{
+	uint32_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* The ids and BAR kinds from the PCI 3.0 type 0 header. */
+static struct json_object *pci_json(const uint8_t *h)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "vendor", json_object_new_int((int)le(h + 0x00, 2)));
+	json_object_object_add(o, "device", json_object_new_int((int)le(h + 0x02, 2)));
+	json_object_object_add(o, "revision", json_object_new_int(h[0x08]));
+	json_object_object_add(o, "class", json_object_new_int((int)le(h + 0x09, 3)));
+	json_object_object_add(o, "subsystem_vendor", json_object_new_int((int)le(h + 0x2c, 2)));
+	json_object_object_add(o, "subsystem", json_object_new_int((int)le(h + 0x2e, 2)));
+	return o;
+}
+
+/* BAR register bits (PCI 3.0 6.2.5.1): 0 I/O; 2:1 type, 2 = 64-bit; 3 prefetch. */
+static void bar_kind(struct json_object *o, uint32_t index, const uint8_t *h)
+{
+	uint32_t bar = le(h + 0x10 + 4 * index, 4);
+
+	if (bar & 1) {
+		json_object_object_add(o, "bar", json_object_new_string("io"));
+		return;
+	}
+	json_object_object_add(o, "bar", json_object_new_string((bar & 6) == 4 ? "mem64"
+									      : "mem32"));
+	if (bar & 8)
+		json_object_object_add(o, "prefetchable", json_object_new_boolean(1));
+}
+
+static struct json_object *region_json(const struct vus_client_region *r, const uint8_t *h)
+{
+	struct json_object *o = json_object_new_object(), *areas;
+	uint32_t i;
+
+	json_object_object_add(o, "index", json_object_new_int((int)r->info.index));
+	json_object_object_add(o, "size", json_object_new_uint64(r->info.size));
+	json_object_object_add(o, "read",
+			       json_object_new_boolean(r->info.flags & VUS_REGION_INFO_FLAG_READ));
+	json_object_object_add(o, "write",
+			       json_object_new_boolean(r->info.flags & VUS_REGION_INFO_FLAG_WRITE));
+	json_object_object_add(o, "mmap",
+			       json_object_new_boolean(r->info.flags & VUS_REGION_INFO_FLAG_MMAP));
+	/* A client sees an fd only with MMAP (spec GET_REGION_INFO). */
+	json_object_object_add(o, "fd_backed", json_object_new_boolean(r->fd >= 0));
+	if (h && r->info.index <= VUS_PCI_BAR5_REGION)
+		bar_kind(o, r->info.index, h);
+	if (r->caps.sparse) {
+		areas = json_object_new_array();
+		for (i = 0; i < r->caps.nr_areas; i++) {
+			struct json_object *a = json_object_new_object();
+
+			json_object_object_add(a, "offset",
+					       json_object_new_uint64(r->caps.areas[i].offset));
+			json_object_object_add(a, "size",
+					       json_object_new_uint64(r->caps.areas[i].size));
+			json_object_array_add(areas, a);
+		}
+		json_object_object_add(o, "areas", areas);
+	}
+	if (r->caps.has_type) {
+		json_object_object_add(o, "type", json_object_new_int64(r->caps.type));
+		json_object_object_add(o, "subtype", json_object_new_int64(r->caps.subtype));
+	}
+	return o;
+}
+
+struct json_object *vusctl_irq_json(const struct vus_irq_info *q)
+{
+	static const struct { uint32_t bit; const char *name; } bits[] = {
+		{ VUS_IRQ_INFO_EVENTFD, "eventfd" },
+		{ VUS_IRQ_INFO_MASKABLE, "maskable" },
+		{ VUS_IRQ_INFO_AUTOMASKED, "automasked" },
+		{ VUS_IRQ_INFO_NORESIZE, "noresize" },
+	};
+	struct json_object *o = json_object_new_object(), *flags = json_object_new_array();
+	size_t i;
+
+	json_object_object_add(o, "index", json_object_new_int((int)q->index));
+	json_object_object_add(o, "count", json_object_new_int64(q->count));
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (q->flags & bits[i].bit)
+			json_object_array_add(flags, json_object_new_string(bits[i].name));
+	json_object_object_add(o, "flags", flags);
+	return o;
+}
+
+/* The info object (docs/control.md "info") from the device itself. */
+static int describe(struct vus_client *c, const char *path, struct json_object **out)
+{
+	struct json_object *info, *regions, *irqs;
+	struct vus_client_region *r;
+	struct vus_device_info di;
+	struct vus_irq_info qi;
+	uint8_t h[0x30];
+	bool have_cfg;
+	uint32_t i;
+	int rc;
+
+	rc = vus_client_device_info(c, &di);
+	if (rc < 0)
+		return failed(path, "DEVICE_GET_INFO", rc);
+	r = malloc(sizeof(*r));
+	info = json_object_new_object();
+	regions = json_object_new_array();
+	irqs = json_object_new_array();
+	if (!r || !info || !regions || !irqs) {
+		rc = failed(path, "describe", -ENOMEM);
+		goto out;
+	}
+	json_object_object_add(info, "socket", json_object_new_string(path));
+	have_cfg = vus_client_region_read(c, VUS_PCI_CONFIG_REGION, 0, h, sizeof(h)) == 0;
+	if (have_cfg)
+		json_object_object_add(info, "pci", pci_json(h));
+	json_object_object_add(info, "reset",
+			       json_object_new_boolean(di.flags & VUS_DEVICE_FLAGS_RESET));
+	for (i = 0; i < di.num_regions; i++) {
+		rc = vus_client_region_info(c, i, r);
+		if (rc < 0) {
+			rc = failed(path, "DEVICE_GET_REGION_INFO", rc);
+			goto out;
+		}
+		if (r->fd >= 0)
+			close(r->fd);
+		if (r->info.size)
+			json_object_array_add(regions, region_json(r, have_cfg ? h : NULL));
+	}
+	for (i = 0; i < di.num_irqs; i++) {
+		rc = vus_client_irq_info(c, i, &qi);
+		if (rc < 0) {
+			rc = failed(path, "DEVICE_GET_IRQ_INFO", rc);
+			goto out;
+		}
+		if (qi.count)
+			json_object_array_add(irqs, vusctl_irq_json(&qi));
+	}
+	json_object_object_add(info, "regions", json_object_get(regions));
+	json_object_object_add(info, "irqs", json_object_get(irqs));
+	*out = json_object_get(info);
+	rc = VUSCTL_OK;
+out:
+	json_object_put(irqs);
+	json_object_put(regions);
+	json_object_put(info);
+	free(r);
+	return rc;
+}
+
+int vusctl_direct_info(const struct vusctl *v, int argc, char **argv)
+{
+	struct json_object *info = NULL;
+	struct vusctl_args a;
+	struct vus_client *c;
+	int rc;
+
+	if ((rc = vusctl_args(argc, argv, "info", "", 1, 1, &a)) >= 0 ||
+	    (rc = vusctl_open(v, a.pos[0], &c)) != VUSCTL_OK)
+		return rc;
+	rc = describe(c, a.pos[0], &info);
+	vus_client_close(c);
+	if (rc != VUSCTL_OK)
+		return rc;
+	if (v->json)
+		vusctl_print_json(info);
+	else
+		vusctl_print_info(info);
+	json_object_put(info);
+	return VUSCTL_OK;
+}
+
+/* ---- config space, read, write, reset ------------------------------- */
+
+int vusctl_direct_config(const struct vusctl *v, int argc, char **argv)
+{
+	struct vus_client_region r;
+	struct vusctl_args a;
+	struct vus_client *c;
+	uint8_t cfg[4096];
+	size_t len;
+	int rc;
+
+	if ((rc = vusctl_args(argc, argv, "config", "H", 1, 1, &a)) >= 0 ||
+	    (rc = vusctl_open(v, a.pos[0], &c)) != VUSCTL_OK)
+		return rc;
+	rc = vus_client_region_info(c, VUS_PCI_CONFIG_REGION, &r);
+	if (rc == 0 && r.fd >= 0)
+		close(r.fd);
+	if (rc == 0 && (r.info.size == 0 || r.info.size > sizeof(cfg)))
+		rc = -EPROTO;
+	if (rc < 0) {
+		vus_client_close(c);
+		return failed(a.pos[0], "config space region", rc);
+	}
+	/* lspci -x shows the standard header; -xxx/-xxxx all of it. */
+	len = a.header ? 64 : (size_t)r.info.size;
+	rc = vus_client_region_read(c, VUS_PCI_CONFIG_REGION, 0, cfg, len);
+	vus_client_close(c);
+	if (rc < 0)
+		return failed(a.pos[0], "reading config space", rc);
+	if (v->json) {
+		struct json_object *o = vusctl_data_json(VUS_PCI_CONFIG_REGION, 0, cfg, len);
+
+		vusctl_print_json(o);
+		json_object_put(o);
+	} else {
+		vusctl_print_config(a.pos[0], cfg, len);
+	}
+	return VUSCTL_OK;
+}
+
+/* REGION and OFFSET positional arguments (after the target). */
+static int region_offset(const char *cmd, char **pos, uint32_t *region, uint64_t *offset)
+{
+	if (!vusctl_parse_region(pos[0], region))
+		return vusctl_usage_error(cmd, "'%s' is not a region (0-99, bar0-bar5, rom, "
+					  "config, vga)", pos[0]);
+	if (!vusctl_parse_u64(pos[1], offset))
+		return vusctl_usage_error(cmd, "'%s' is not an offset", pos[1]);
+	return -1;
+}
+
+int vusctl_direct_read(const struct vusctl *v, int argc, char **argv)
+{
+	struct vusctl_args a;
+	struct vus_client *c;
+	uint64_t offset;
+	uint32_t region;
+	uint8_t *buf;
+	int rc;
+
+	if ((rc = vusctl_args(argc, argv, "read", "l", 3, 3, &a)) >= 0 ||
+	    (rc = region_offset("read", a.pos + 1, &region, &offset)) >= 0)
+		return rc;
+	if (!a.len_set)
+		a.len = 4;
+	if (a.len == 0 || a.len > (64u << 20))
+		return vusctl_usage_error("read", "--len: expected 1 to 64 MiB");
+	if ((rc = vusctl_open(v, a.pos[0], &c)) != VUSCTL_OK)
+		return rc;
+	buf = malloc(a.len);
+	rc = buf ? vus_client_region_read(c, region, offset, buf, a.len) : -ENOMEM;
+	vus_client_close(c);
+	if (rc < 0) {
+		free(buf);
+		return failed(a.pos[0], "REGION_READ", rc);
+	}
+	if (v->json) {
+		struct json_object *o = vusctl_data_json(region, offset, buf, a.len);
+
+		vusctl_print_json(o);
+		json_object_put(o);
+	} else {
+		vusctl_print_data(offset, buf, a.len);
+	}
+	free(buf);
+	return VUSCTL_OK;
+}
+
+int vusctl_direct_write(const struct vusctl *v, int argc, char **argv)
+{
+	struct vusctl_args a;
+	struct vus_client *c;
+	uint64_t offset;
+	uint32_t region;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if ((rc = vusctl_args(argc, argv, "write", "wxf", 4, 4, &a)) >= 0 ||
+	    (rc = region_offset("write", a.pos + 1, &region, &offset)) >= 0 ||
+	    (rc = vusctl_write_bytes(&a, a.pos[3], &buf, &len)) >= 0)
+		return rc;
+	rc = vusctl_open(v, a.pos[0], &c);
+	if (rc != VUSCTL_OK) {
+		free(buf);
+		return rc;
+	}
+	rc = vus_client_region_write(c, region, offset, buf, len);
+	vus_client_close(c);
+	free(buf);
+	if (rc < 0)
+		return failed(a.pos[0], "REGION_WRITE", rc);
+	if (v->json)
+		printf("{\"written\":%zu}\n", len);
+	return VUSCTL_OK;
+}
+
+int vusctl_direct_reset(const struct vusctl *v, int argc, char **argv)
+{
+	struct vusctl_args a;
+	struct vus_client *c;
+	int rc;
+
+	if ((rc = vusctl_args(argc, argv, "reset", "f", 1, 1, &a)) >= 0 ||
+	    (rc = vusctl_open(v, a.pos[0], &c)) != VUSCTL_OK)
+		return rc;
+	rc = vus_client_reset(c);
+	vus_client_close(c);
+	if (rc < 0)
+		return failed(a.pos[0], "DEVICE_RESET", rc);
+	if (v->json)
+		printf("{}\n");
+	return VUSCTL_OK;
+}

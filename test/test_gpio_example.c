@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vus-gpio-example (samples/gpio/example.c) as a user runs it: spawned with
+ * pipes on stdin and stdout, driven by the client library on its socket.
+ * Checks its stdout protocol ("ready", a "state" line per change, "error"),
+ * its stdin commands (set-input, get, quit), that an input set on stdin
+ * interrupts the client, and that quit and SIGTERM end it cleanly with
+ * the socket removed. Needs VUS_BUILD_DIR (ctest sets it) to find the
+ * program; skipped without it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gpio_server.h"
+
+struct ex {
+	pid_t pid;
+	int in;               /* its stdin */
+	int out;              /* its stdout */
+	char buf[4096];       /* stdout read so far, not yet taken as lines */
+	size_t len;
+	char dir[64], path[128];
+};
+
+static char prog[512];
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ex_start(struct ex *e, bool loopback)
+{
+	int in[2], out[2];
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->dir, sizeof(e->dir), "/tmp/vus-gpio-ex-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->path, sizeof(e->path), "%s/sock", e->dir);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	e->pid = fork();
+	assert_true(e->pid >= 0);
+	if (e->pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		execl(prog, prog, "--socket-path", e->path, loopback ? "--loopback" : NULL,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	e->in = in[1];
+	e->out = out[0];
+}
+
+/* The next stdout line (without '\n') within 5 s, or fail the test. */
+static void ex_line(struct ex *e, char *line, size_t cap)
+{
+	int64_t deadline = mono_ms() + 5000;
+	struct pollfd pfd = { .fd = e->out, .events = POLLIN };
+	char *nl;
+	ssize_t n;
+
+	while (!(nl = memchr(e->buf, '\n', e->len))) {
+		assert_true(e->len < sizeof(e->buf));
+		assert_int_equal(poll(&pfd, 1, (int)(deadline - mono_ms())), 1);
+		n = read(e->out, e->buf + e->len, sizeof(e->buf) - e->len);
+		assert_true(n > 0);
+		e->len += (size_t)n;
+	}
+	*nl = '\0';
+	assert_true((size_t)(nl - e->buf) < cap);
+	memcpy(line, e->buf, (size_t)(nl - e->buf) + 1);
+	e->len -= (size_t)(nl + 1 - e->buf);
+	memmove(e->buf, nl + 1, e->len);
+}
+
+static void ex_expect(struct ex *e, const char *want)
+{
+	char line[256];
+
+	ex_line(e, line, sizeof(line));
+	assert_string_equal(line, want);
+}
+
+static void ex_cmd(struct ex *e, const char *cmd)
+{
+	size_t len = strlen(cmd);
+
+	assert_int_equal(write(e->in, cmd, len), (ssize_t)len);
+}
+
+/* Wait for the program to exit; returns its exit status. */
+static int ex_wait(struct ex *e)
+{
+	int64_t deadline = mono_ms() + 5000;
+	int status;
+	pid_t r;
+
+	while ((r = waitpid(e->pid, &status, WNOHANG)) == 0) {
+		assert_true(mono_ms() < deadline);
+		usleep(5000);
+	}
+	assert_int_equal(r, e->pid);
+	close(e->in);
+	close(e->out);
+	assert_true(WIFEXITED(status));
+	/* vus_dev_free() removed the socket it made. */
+	assert_int_equal(access(e->path, F_OK), -1);
+	rmdir(e->dir);
+	return WEXITSTATUS(status);
+}
+
+static struct vus_client *ex_connect(struct ex *e)
+{
+	char line[256];
+	struct vus_client *c;
+
+	snprintf(line, sizeof(line), "ready %s", e->path);
+	ex_expect(e, line);
+	assert_int_equal(vus_client_connect(e->path, NULL, &c), 0);
+	return c;
+}
+
+static void test_stdin_stdout(void **state)
+{
+	struct vus_client *c;
+	struct ex e;
+	int efd;
+
+	if (!prog[0])
+		skip();
+	ex_start(&e, false);
+	c = ex_connect(&e);
+	efd = gpio_intx_assign(c);
+
+	gpio_wr(c, GPIO_REG_OUT0_7, 0x01);
+	ex_expect(&e, "state outputs=0x0001 inputs=0x0000 status=0x0 irq=0 filters=0");
+	(void)gpio_rd(c, GPIO_REG_IRQ_CTL);
+	ex_expect(&e, "state outputs=0x0001 inputs=0x0000 status=0x0 irq=1 filters=0");
+	/* An input set on stdin interrupts the client. */
+	ex_cmd(&e, "set-input 3 1\n");
+	ex_expect(&e, "state outputs=0x0001 inputs=0x0008 status=0x5 irq=1 filters=0");
+	assert_true(gpio_efd_wait(efd, 2000) > 0);
+	gpio_wr(c, GPIO_REG_IN0_7, 0);
+	ex_expect(&e, "state outputs=0x0001 inputs=0x0008 status=0x0 irq=1 filters=0");
+
+	/* Commands split across writes, two in one write, errors. */
+	ex_cmd(&e, "ge");
+	ex_cmd(&e, "t\nset-input 16 1\n");
+	ex_expect(&e, "state outputs=0x0001 inputs=0x0008 status=0x0 irq=1 filters=0");
+	ex_expect(&e, "error set-input 16: Invalid argument");
+	ex_cmd(&e, "set-input 3 2\nbogus\n\n");
+	ex_expect(&e, "error unknown command: set-input 3 2");
+	ex_expect(&e, "error unknown command: bogus");
+
+	ex_cmd(&e, "quit\n");
+	assert_int_equal(ex_wait(&e), 0);
+	vus_client_close(c);
+	close(efd);
+}
+
+static void test_loopback_and_sigterm(void **state)
+{
+	struct vus_client *c;
+	struct ex e;
+
+	if (!prog[0])
+		skip();
+	ex_start(&e, true);
+	c = ex_connect(&e);
+	ex_cmd(&e, "set-input 0 1\n");
+	ex_expect(&e, "error set-input 0: Device or resource busy");
+	gpio_wr(c, GPIO_REG_OUT8_15, 0x80);
+	ex_expect(&e, "state outputs=0x8000 inputs=0x8000 status=0x0 irq=0 filters=0");
+	/* stdin closed: the device keeps serving. */
+	close(e.in);
+	e.in = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_int_equal(gpio_rd(c, GPIO_REG_IN8_15), 0x80);
+	assert_int_equal(kill(e.pid, SIGTERM), 0);
+	assert_int_equal(ex_wait(&e), 0);
+	vus_client_close(c);
+}
+
+static void test_usage(void **state)
+{
+	char cmd[600];
+
+	if (!prog[0])
+		skip();
+	snprintf(cmd, sizeof(cmd), "%s >/dev/null 2>&1", prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+	snprintf(cmd, sizeof(cmd), "%s --socket-path /x extra >/dev/null 2>&1", prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+	snprintf(cmd, sizeof(cmd), "%s --help >/dev/null", prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	/* A socket that cannot be made: exit 1. */
+	snprintf(cmd, sizeof(cmd), "%s --socket-path /nonexistent/dir/sock </dev/null "
+		 ">/dev/null 2>&1", prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stdin_stdout),
+		cmocka_unit_test(test_loopback_and_sigterm),
+		cmocka_unit_test(test_usage),
+	};
+	const char *build = getenv("VUS_BUILD_DIR");
+
+	if (build)
+		snprintf(prog, sizeof(prog), "%s/bin/vus-gpio-example", build);
+	if (!build || access(prog, X_OK) != 0) {
+		printf("skipped: vus-gpio-example not found (VUS_BUILD_DIR=%s)\n",
+		       build ? build : "unset");
+		prog[0] = '\0';
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
