@@ -51,7 +51,9 @@ fi
 
 if want fuzz; then
 	echo "== fuzzers, ${FUZZ_SECONDS:=25} s each"
+	# Only the fuzzers and what they need are built; warnings are the
+	# gcc builds' business above, not clang's here.
 	CC=clang cmake -S "$root" -B "$root/build-fuzz" -DVUS_FUZZ=ON -DVUS_BUILD_TESTS=OFF \
-		-DVUS_WERROR=ON
+		-DVUS_WERROR=OFF
 	FUZZ_SECONDS=$FUZZ_SECONDS cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz-run
 fi
