@@ -355,7 +355,8 @@ void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 	} else if (err) {
 		sent = vus_conn_send_error(conn, &h, err);
 	} else {
-		sent = vus_conn_send_reply(conn, &h, r.iov, r.iovcnt, r.fds, r.nfds);
+		sent = vus_conn_send_reply_owned(conn, &h, r.iov, r.iovcnt, r.fds, r.nfds,
+						 &r.heap);
 	}
 
 	for (f = 0; f < r.nfds; f++)

@@ -43,12 +43,28 @@
 
 struct vus_out_chunk {
 	struct vus_out_chunk *next;
-	size_t cap, len, off;    /* data[off, len) is unsent */
+	size_t cap, len, off;    /* bytes()[off, len) is unsent */
 	size_t cost;             /* what it adds to out_bytes */
-	unsigned nfds;           /* fds for data[0]; 0 once sent */
+	unsigned nfds;           /* fds for the first byte; 0 once sent */
 	int fds[VUS_MAX_FDS_PER_MSG];
+	/* A big reply's unsent tail stays in the caller's malloc'ed buffer
+	 * (vus_conn_send_reply_owned) instead of being copied into data[]:
+	 * ext points at the tail, owned is what to free. */
+	const uint8_t *ext;
+	void *owned;
 	uint8_t data[];
 };
+
+static const uint8_t *chunk_bytes(const struct vus_out_chunk *k)
+{
+	return k->ext ? k->ext : k->data;
+}
+
+static void chunk_free(struct vus_out_chunk *k)
+{
+	free(k->owned);
+	free(k);
+}
 
 #define FD_CTRL_LEN CMSG_SPACE(VUS_MAX_FDS_PER_MSG * sizeof(int))
 
@@ -122,7 +138,7 @@ static void out_free_all(struct vus_conn *c)
 
 		c->out_head = k->next;
 		close_fds(k->fds, k->nfds);
-		free(k);
+		chunk_free(k);
 	}
 	c->out_tail = NULL;
 	c->out_bytes = 0;
@@ -663,7 +679,7 @@ static void out_pop(struct vus_conn *c)
 	c->out_bytes -= k->cost;
 	c->out_fds -= k->nfds;
 	close_fds(k->fds, k->nfds);
-	free(k);
+	chunk_free(k);
 }
 
 static void copy_iov(uint8_t *dst, const struct msghdr *msg)
@@ -708,6 +724,8 @@ static int out_append(struct vus_conn *c, const struct msghdr *msg, size_t len, 
 	k->len = len;
 	k->off = 0;
 	k->cost = sizeof(*k) + cap;
+	k->ext = NULL;
+	k->owned = NULL;
 	for (k->nfds = 0; k->nfds < nfds; k->nfds++) {
 		k->fds[k->nfds] = fcntl(fds[k->nfds], F_DUPFD_CLOEXEC, 0);
 		if (k->fds[k->nfds] < 0) {
@@ -730,12 +748,50 @@ static int out_append(struct vus_conn *c, const struct msghdr *msg, size_t len, 
 	return 0;
 }
 
+/* A caller's malloc'ed buffer the message's last iovec ends in. */
+struct owned_buf {
+	void **p;                /* *p = NULL once the queue took it */
+	const uint8_t *end;      /* end of the iovec that starts at *p */
+};
+
+/*
+ * Queue the unsent tail without copying when it lies wholly in the
+ * caller's owned buffer (one iovec left, ending where that buffer's iovec
+ * ends) and no fds wait: the chunk takes the buffer. 1 when taken.
+ */
+static int out_append_owned(struct vus_conn *c, const struct msghdr *msg, size_t len,
+			    struct owned_buf *ob, bool force)
+{
+	const struct iovec *v = msg->msg_iov;
+	struct vus_out_chunk *k;
+
+	if (!ob || !*ob->p || msg->msg_iovlen != 1 || len < OUT_CHUNK_MIN ||
+	    (const uint8_t *)v->iov_base < (const uint8_t *)*ob->p ||
+	    (const uint8_t *)v->iov_base + v->iov_len != ob->end)
+		return 0;
+	if (!force && c->out_bytes + sizeof(*k) + len > c->out_limit)
+		return -ENOBUFS;
+	k = malloc(sizeof(*k));
+	if (!k)
+		return 0; /* the copying path reports ENOMEM if it too fails */
+	*k = (struct vus_out_chunk){ .cap = len, .len = len, .cost = sizeof(*k) + len,
+				     .ext = v->iov_base, .owned = *ob->p };
+	*ob->p = NULL;
+	if (c->out_tail)
+		c->out_tail->next = k;
+	else
+		c->out_head = k;
+	c->out_tail = k;
+	c->out_bytes += k->cost;
+	return 1;
+}
+
 /*
  * Queued mode: whatever is queued goes first (order), then as much of
  * this message as the socket takes; the rest is queued. Never waits.
  */
 static int send_queued(struct vus_conn *c, struct msghdr *msg, size_t total, const int *fds,
-		       unsigned nfds)
+		       unsigned nfds, struct owned_buf *ob)
 {
 	size_t sent = 0;
 	bool was_empty;
@@ -749,6 +805,11 @@ static int send_queued(struct vus_conn *c, struct msghdr *msg, size_t total, con
 		if (r != -EAGAIN)
 			return r;
 	}
+	if (sent || !nfds) {
+		r = out_append_owned(c, msg, total - sent, ob, was_empty);
+		if (r)
+			return r < 0 ? r : 0;
+	}
 	return out_append(c, msg, total - sent, sent ? NULL : fds, sent ? 0 : nfds, was_empty);
 }
 
@@ -761,7 +822,7 @@ int vus_conn_flush(struct vus_conn *c)
 {
 	while (c->out_head) {
 		struct vus_out_chunk *k = c->out_head;
-		struct iovec iov = { k->data + k->off, k->len - k->off };
+		struct iovec iov = { (void *)(chunk_bytes(k) + k->off), k->len - k->off };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 		union fd_ctrl ctrl;
 		ssize_t n;
@@ -789,9 +850,10 @@ int vus_conn_flush(struct vus_conn *c)
 	return 0;
 }
 
-int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov,
-		  int iovcnt, const int *fds, unsigned nfds)
+static int conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov,
+		     int iovcnt, const int *fds, unsigned nfds, void **owned)
 {
+	struct owned_buf ob = { .p = owned }, *obp = NULL;
 	struct iovec stack_iov[SEND_IOV_STACK], *v = stack_iov;
 	struct msghdr msg = { 0 };
 	uint8_t hdr[VUS_HDR_SIZE];
@@ -826,9 +888,13 @@ int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov
 	msg.msg_iovlen = (size_t)iovcnt + 1;
 	if (nfds > 0)
 		attach_fds(&msg, &ctrl, fds, nfds);
+	if (owned && *owned && iovcnt > 0 && iov[iovcnt - 1].iov_base == *owned) {
+		ob.end = (const uint8_t *)*owned + iov[iovcnt - 1].iov_len;
+		obp = &ob;
+	}
 
 	if (c->out_limit)
-		r = send_queued(c, &msg, (size_t)total, fds, nfds);
+		r = send_queued(c, &msg, (size_t)total, fds, nfds, obp);
 	else
 		r = send_blocking(c, &msg);
 	if (v != stack_iov)
@@ -840,8 +906,15 @@ int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov
 	return 0;
 }
 
-int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
-			const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds)
+int vus_conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *iov,
+		  int iovcnt, const int *fds, unsigned nfds)
+{
+	return conn_send(c, h, iov, iovcnt, fds, nfds, NULL);
+}
+
+int vus_conn_send_reply_owned(struct vus_conn *c, const struct vus_hdr *req,
+			      const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds,
+			      void **owned)
 {
 	struct vus_hdr h = {
 		.id = req->id,
@@ -849,7 +922,13 @@ int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
 		.flags = VUS_F_TYPE_REPLY,
 	};
 
-	return vus_conn_send(c, &h, iov, iovcnt, fds, nfds);
+	return conn_send(c, &h, iov, iovcnt, fds, nfds, owned);
+}
+
+int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
+			const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds)
+{
+	return vus_conn_send_reply_owned(c, req, iov, iovcnt, fds, nfds, NULL);
 }
 
 int vus_conn_send_error(struct vus_conn *c, const struct vus_hdr *req, int errno_val)

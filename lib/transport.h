@@ -157,6 +157,18 @@ static inline bool vus_conn_out_pending(const struct vus_conn *c)
 /* Header-only error reply to request hdr (errno_val > 0). */
 int vus_conn_send_error(struct vus_conn *c, const struct vus_hdr *req, int errno_val);
 
+/*
+ * vus_conn_send_reply() for a reply whose last iovec starts at *owned, a
+ * malloc'ed buffer (a big REGION_READ's data): in queued mode, if the
+ * socket does not take the whole reply and the unsent tail lies inside
+ * that buffer, the queue keeps the buffer instead of copying the tail,
+ * frees it once sent, and sets *owned = NULL. Otherwise *owned is left
+ * for the caller to free.
+ */
+int vus_conn_send_reply_owned(struct vus_conn *c, const struct vus_hdr *req,
+			      const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds,
+			      void **owned);
+
 /* Reply to request req with payload iov (flags: REPLY). */
 int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
 			const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds);
