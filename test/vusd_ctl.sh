@@ -6,35 +6,10 @@
 # no-server and not-vfio-user exit codes; run-time add/remove; SIGTERM.
 set -euo pipefail
 
-bin=${VUS_BUILD_DIR:?VUS_BUILD_DIR must point at the build tree}/bin
-dir=$(mktemp -d /tmp/vus-test-ctl-XXXXXX)
-vusd_pid=
-watch_pid=
-cleanup() {
-	[[ -n $watch_pid ]] && kill "$watch_pid" 2>/dev/null
-	[[ -n $vusd_pid ]] && kill "$vusd_pid" 2>/dev/null && wait "$vusd_pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "vusd_ctl: $*" >&2; [[ -f $dir/vusd.log ]] && sed 's/^/  vusd: /' "$dir/vusd.log" >&2; exit 1; }
-
-ctl="$bin/vusctl --control $dir/ctl.sock"
-# run STATUS CMD...: run it, check the exit status, keep the output in $out
-run() {
-	local want=$1 status=0
-	shift
-	out=$("$@" 2>&1) || status=$?
-	[[ $status -eq $want ]] || fail "$* exited $status, expected $want: $out"
-}
-has() { grep -qE -- "$1" <<<"$out" || fail "expected /$1/ in: $out"; }
-wait_for() { # wait_for FILE PATTERN: up to 5 s
-	local i
-	for i in $(seq 100); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "no /$2/ in $1: $(cat "$1")"
-}
+name=vusd_ctl
+tag=ctl
+# shellcheck source=test/helpers/vusd_lib.bash
+source "$(dirname "$0")/helpers/vusd_lib.bash"
 
 cat >"$dir/vusd.json" <<JSON
 {
@@ -51,12 +26,12 @@ vusd_pid=$!
 wait_for "$dir/vusd.log" 'control socket on'
 
 # ---- the control socket: list, info by name --------------------------
-run 0 $ctl list
+run 0 "${ctl[@]}" list
 has '^td0 +testdev +- +.*/td0.sock$'
 has '^td1 +testdev +- +.*/td1.sock$'
-run 0 $ctl --json list
+run 0 "${ctl[@]}" --json list
 has '"devices":\[\{"name":"td0","type":"testdev"'
-run 0 $ctl info td1
+run 0 "${ctl[@]}" info td1
 has '^device td1 \(testdev\) on .*td1.sock, client attached: no$'
 has '^  BAR2 +size 0x10000 +rw mem32 callbacks fd-backed mmap \[0x0-0x4000\) \[0x8000-0x10000\)$'
 has 'INTx +1 vector eventfd maskable automasked; client eventfds 0'
@@ -73,9 +48,9 @@ has '"regions":\[\{"index":0,"size":4096,"read":true,"write":true'
 run 0 "$bin/vusctl" read "$dir/td0.sock" bar0 0
 has '^0x7e570001$'
 run 0 "$bin/vusctl" write "$dir/td0.sock" bar0 4 0xabcd
-run 0 $ctl read td0 bar0 4
+run 0 "${ctl[@]}" read td0 bar0 4
 has '^0x0000abcd$'
-run 0 $ctl --json read td0 0 4
+run 0 "${ctl[@]}" --json read td0 0 4
 has '"data":"cdab0000","value":43981'
 run 0 "$bin/vusctl" write "$dir/td0.sock" bar1 0x10 --hex 00112233445566778899
 run 0 "$bin/vusctl" read "$dir/td0.sock" bar1 0x10 --len 10
@@ -92,7 +67,7 @@ out=$(cat "$dir/cfg.txt")
 has '^00:00.0 '
 has '^00: 34 12 57 7e'
 has '^f0: '
-run 0 $ctl config td1 --header
+run 0 "${ctl[@]}" config td1 --header
 has '^30: '
 if command -v lspci >/dev/null; then
 	run 0 lspci -F "$dir/cfg.txt" -vvv -nn
@@ -102,7 +77,7 @@ if command -v lspci >/dev/null; then
 	# lspci reads back exactly the bytes vusctl printed
 	lspci -F "$dir/cfg.txt" -xxx 2>/dev/null | tail -n +2 >"$dir/lspci.txt"
 	tail -n +2 "$dir/cfg.txt" | diff -u - "$dir/lspci.txt" >&2 || fail "lspci -xxx differs"
-	$ctl config td1 >"$dir/cfg1.txt" || fail "config td1 exited $?"
+	"${ctl[@]}" config td1 >"$dir/cfg1.txt" || fail "config td1 exited $?"
 	run 0 lspci -F "$dir/cfg1.txt" -vv -nn
 	has 'Device \[1234:7e57\]'
 else
@@ -115,37 +90,37 @@ watch_pid=$!
 wait_for "$dir/watch.txt" '^watching [0-9]+ vectors?: INTx\[0\]'
 run 4 "$bin/vusctl" info "$dir/td0.sock"
 has 'busy: .*another client .* is attached'
-run 4 $ctl write td0 bar0 0x14 1
+run 4 "${ctl[@]}" write td0 bar0 0x14 1
 has 'has a client attached .*--force'
-run 0 $ctl write td0 bar0 0x14 1 --force
+run 0 "${ctl[@]}" write td0 bar0 0x14 1 --force
 wait_for "$dir/watch.txt" '^[0-9.]+ INTx\[0\]$'
-run 0 $ctl write td0 bar0 0x14 2 --force
+run 0 "${ctl[@]}" write td0 bar0 0x14 2 --force
 wait "$watch_pid" || fail "irqs --watch exited $?: $(cat "$dir/watch.txt")"
 watch_pid=
 [[ $(grep -cE '^[0-9.]+ INTx\[0\]$' "$dir/watch.txt") -eq 2 ]] || fail "watch: $(cat "$dir/watch.txt")"
-run 0 $ctl read td0 bar0 0x10
+run 0 "${ctl[@]}" read td0 bar0 0x10
 has '^0x00000003$'
-run 0 $ctl --json stats td0
+run 0 "${ctl[@]}" --json stats td0
 has '"irqs":([2-9]|[1-9][0-9]+)[,}]'
 has '"DEVICE_SET_IRQS":[0-9]'
 
 # ---- run-time add and remove, log level --------------------------------
-run 0 $ctl add "testdev,name=td2,socket=$dir/td2.sock"
+run 0 "${ctl[@]}" add "testdev,name=td2,socket=$dir/td2.sock"
 run 0 "$bin/vusctl" read "$dir/td2.sock" 0 0
 has '^0x7e570001$'
-run 1 $ctl add "testdev,name=td3,socket=$dir/td2.sock"
+run 1 "${ctl[@]}" add "testdev,name=td3,socket=$dir/td2.sock"
 has 'is the socket of another device'
-run 0 $ctl remove td2
+run 0 "${ctl[@]}" remove td2
 [[ ! -e $dir/td2.sock ]] || fail "td2.sock left behind"
-run 1 $ctl info td2
+run 1 "${ctl[@]}" info td2
 has 'no device named "td2"'
-run 0 $ctl log-level debug
+run 0 "${ctl[@]}" log-level debug
 has '^debug$'
-run 0 $ctl log-level
+run 0 "${ctl[@]}" log-level
 has '^debug$'
-run 1 $ctl testdev td0 anything
+run 1 "${ctl[@]}" testdev td0 anything
 has 'testdev has no device commands'
-run 0 $ctl types
+run 0 "${ctl[@]}" types
 has '^testdev: '
 
 # ---- wrong sockets ------------------------------------------------------

@@ -7,34 +7,10 @@
 # loopback refusing set-input, bad arguments.
 set -euo pipefail
 
-bin=${VUS_BUILD_DIR:?VUS_BUILD_DIR must point at the build tree}/bin
-dir=$(mktemp -d /tmp/vus-test-gpio-XXXXXX)
-vusd_pid=
-watch_pid=
-cleanup() {
-	[[ -n $watch_pid ]] && kill "$watch_pid" 2>/dev/null
-	[[ -n $vusd_pid ]] && kill "$vusd_pid" 2>/dev/null && wait "$vusd_pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "vusd_gpio: $*" >&2; [[ -f $dir/vusd.log ]] && sed 's/^/  vusd: /' "$dir/vusd.log" >&2; exit 1; }
-
-ctl="$bin/vusctl --control $dir/ctl.sock"
-run() { # run STATUS CMD...: check the exit status, keep the output in $out
-	local want=$1 status=0
-	shift
-	out=$("$@" 2>&1) || status=$?
-	[[ $status -eq $want ]] || fail "$* exited $status, expected $want: $out"
-}
-has() { grep -qE -- "$1" <<<"$out" || fail "expected /$1/ in: $out"; }
-wait_for() { # wait_for FILE PATTERN: up to 5 s
-	local i
-	for i in $(seq 100); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "no /$2/ in $1: $(cat "$1")"
-}
+name=vusd_gpio
+tag=gpio
+# shellcheck source=test/helpers/vusd_lib.bash
+source "$(dirname "$0")/helpers/vusd_lib.bash"
 
 cat >"$dir/vusd.json" <<JSON
 {
@@ -49,7 +25,7 @@ JSON
 vusd_pid=$!
 wait_for "$dir/vusd.log" 'control socket on'
 
-run 0 $ctl info g0
+run 0 "${ctl[@]}" info g0
 has '494f:0dc8'
 
 # The VMM attaches and wires INTx; the "guest" probes like Linux 6.1:
@@ -57,43 +33,43 @@ has '494f:0dc8'
 "$bin/vusctl" irqs "$dir/g0.sock" --watch --count 1 >"$dir/watch.txt" 2>&1 &
 watch_pid=$!
 wait_for "$dir/watch.txt" '^watching [0-9]+ vectors?: INTx\[0\]'
-run 0 $ctl write g0 bar2 3 0 --width 1 --force
-run 0 $ctl write g0 bar2 2 0 --width 1 --force
-run 0 $ctl write g0 bar2 1 0 --width 1 --force
-run 0 $ctl read g0 bar2 6 --len 1
+run 0 "${ctl[@]}" write g0 bar2 3 0 --width 1 --force
+run 0 "${ctl[@]}" write g0 bar2 2 0 --width 1 --force
+run 0 "${ctl[@]}" write g0 bar2 1 0 --width 1 --force
+run 0 "${ctl[@]}" read g0 bar2 6 --len 1
 has '^0x00$'
-run 0 $ctl read g0 bar2 2 --len 1
+run 0 "${ctl[@]}" read g0 bar2 2 --len 1
 
 # An input edge from outside: the client sees INTx, status says "mine".
-run 0 $ctl gpio g0 set-input 3 1
+run 0 "${ctl[@]}" gpio g0 set-input 3 1
 has '"?inputs"?[ :=]+8'
 wait_for "$dir/watch.txt" '^[0-9.]+ INTx\[0\]$'
 wait "$watch_pid" || fail "irqs --watch exited $?: $(cat "$dir/watch.txt")"
 watch_pid=
-run 0 $ctl read g0 bar2 6 --len 1
+run 0 "${ctl[@]}" read g0 bar2 6 --len 1
 has '^0x05$'
-run 0 $ctl read g0 bar2 1 --len 1
+run 0 "${ctl[@]}" read g0 bar2 1 --len 1
 has '^0x08$'
 
 # Outputs written by the guest are visible from outside.
-run 0 $ctl write g0 bar2 0 0x5a --width 1 --force
-run 0 $ctl write g0 bar2 4 0x81 --width 1 --force
-run 0 $ctl --json gpio g0 get-outputs
+run 0 "${ctl[@]}" write g0 bar2 0 0x5a --width 1 --force
+run 0 "${ctl[@]}" write g0 bar2 4 0x81 --width 1 --force
+run 0 "${ctl[@]}" --json gpio g0 get-outputs
 has '"outputs":33114[,}]'
 
 # Loopback: outputs drive inputs; inputs cannot be set from outside.
-run 0 $ctl write g1 bar2 0 0x0f --width 1
-run 0 $ctl --json gpio g1 get-inputs
+run 0 "${ctl[@]}" write g1 bar2 0 0x0f --width 1
+run 0 "${ctl[@]}" --json gpio g1 get-inputs
 has '"inputs":15[,}]'
-run 1 $ctl gpio g1 set-input 0 1
+run 1 "${ctl[@]}" gpio g1 set-input 0 1
 has 'loopback'
 
 # Bad arguments are refused with a usage line.
-run 1 $ctl gpio g0 set-input 16 1
+run 1 "${ctl[@]}" gpio g0 set-input 16 1
 has 'expected 0\.\.15'
-run 1 $ctl gpio g0 set-input 2 7
+run 1 "${ctl[@]}" gpio g0 set-input 2 7
 has 'expected 0 or 1'
-run 1 $ctl gpio g0 frobnicate
+run 1 "${ctl[@]}" gpio g0 frobnicate
 has 'usage: set-input N 0\|1'
 
 kill "$vusd_pid"
