@@ -31,6 +31,7 @@
 
 #include "fdcount.h"
 #include "raw.h"
+#include "vus_test.h"
 
 struct peer;
 typedef void (*peer_script)(struct peer *p);
@@ -772,5 +773,5 @@ int main(void)
 		cmocka_unit_test(process_idle),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

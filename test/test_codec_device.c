@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define RI_R VUS_REGION_INFO_FLAG_READ
 #define RI_W VUS_REGION_INFO_FLAG_WRITE
@@ -740,5 +741,5 @@ int main(void)
 		cmocka_unit_test(test_set_irqs),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

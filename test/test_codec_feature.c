@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define GET VUS_DEVICE_FEATURE_GET
 #define SET VUS_DEVICE_FEATURE_SET
@@ -308,5 +309,5 @@ int main(void)
 		cmocka_unit_test(test_mig_data),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 static void test_hdr_byte_layout(void **state)
 {
@@ -134,5 +135,5 @@ int main(void)
 		cmocka_unit_test(test_cmd_max_fds),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

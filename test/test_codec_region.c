@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define MAX_XFER 4096u
 
@@ -271,5 +272,5 @@ int main(void)
 		cmocka_unit_test(test_device_reset),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 /* QEMU 10.x's request JSON, byte for byte with its ", " / ": " spacing. */
 static const char qemu_json[] =
@@ -401,5 +402,5 @@ int main(void)
 		cmocka_unit_test(test_fingerprint),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

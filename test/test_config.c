@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "vus_test.h"
 
 static const struct vus_pci_id test_id = {
 	.vendor = 0x4e58, .device = 0x0001,
@@ -344,5 +345,5 @@ int main(void)
 		cmocka_unit_test(test_config_setup_rules),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "vus_test.h"
 
 static struct vus_dev *new_dev(size_t cfg_size)
 {
@@ -733,5 +734,5 @@ int main(void)
 		cmocka_unit_test(test_pcie_flr),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "vus_test.h"
 
 static struct vus_dev *new_dev(void)
 {
@@ -351,5 +352,5 @@ int main(void)
 		cmocka_unit_test(test_logging),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "rig.h"
+#include "vus_test.h"
 
 #define R  VUS_DMA_MAP_FLAG_READ
 #define W  VUS_DMA_MAP_FLAG_WRITE
@@ -784,5 +785,5 @@ int main(void)
 		cmocka_unit_test(test_disconnect_unmaps_with_callbacks),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 
 #include "dma_map.h"
 #include "fdcount.h"
+#include "vus_test.h"
 
 #define R  VUS_DMA_MAP_FLAG_READ
 #define W  VUS_DMA_MAP_FLAG_WRITE
@@ -437,5 +438,5 @@ int main(void)
 		cmocka_unit_test(test_fd_ownership),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <vus/client.h>
 
 #include "test_server.h"
+#include "vus_test.h"
 
 struct fx {
 	struct test_server srv;
@@ -149,5 +150,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(posted_writes, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

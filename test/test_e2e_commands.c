@@ -22,6 +22,7 @@
 
 #include "fdcount.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 struct fx {
 	struct test_server srv;
@@ -557,5 +558,5 @@ int main(void)
 #undef T
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 #define IOVA     0x10000000ull
 #define MAP_SIZE (256u * 1024u)
@@ -505,5 +506,5 @@ int main(void)
 		cmocka_unit_test(raw_twin),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

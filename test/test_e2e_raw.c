@@ -21,6 +21,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 struct fx {
 	struct test_server srv;
@@ -402,5 +403,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reset_with_payload, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

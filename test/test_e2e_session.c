@@ -24,6 +24,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 #define IOVA 0x40000000ull
 
@@ -248,5 +249,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(server_gone, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "gpio_server.h"
+#include "vus_test.h"
 
 /* Waits: a signal is written before the reply to the access (or before
  * gpio_set_input() returns) that caused it, so "none" needs little time. */
@@ -466,5 +467,5 @@ int main(void)
 		cmocka_unit_test(test_command_intx_disable),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "gpio_server.h"
+#include "vus_test.h"
 
 struct ex {
 	pid_t pid;
@@ -39,6 +40,7 @@ struct ex {
 };
 
 static char prog[512];
+static char skip_why[600]; /* why the tests skip when prog is empty */
 
 static int64_t mono_ms(void)
 {
@@ -149,7 +151,7 @@ static void test_stdin_stdout(void **state)
 	int efd;
 
 	if (!prog[0])
-		skip();
+		VUS_SKIP("%s", skip_why);
 	ex_start(&e, false);
 	c = ex_connect(&e);
 	efd = gpio_intx_assign(c);
@@ -186,7 +188,7 @@ static void test_loopback_and_sigterm(void **state)
 	struct ex e;
 
 	if (!prog[0])
-		skip();
+		VUS_SKIP("%s", skip_why);
 	ex_start(&e, true);
 	c = ex_connect(&e);
 	ex_cmd(&e, "set-input 0 1\n");
@@ -207,7 +209,7 @@ static void test_usage(void **state)
 	char cmd[600];
 
 	if (!prog[0])
-		skip();
+		VUS_SKIP("%s", skip_why);
 	snprintf(cmd, sizeof(cmd), "%s >/dev/null 2>&1", prog);
 	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
 	snprintf(cmd, sizeof(cmd), "%s --socket-path /x extra >/dev/null 2>&1", prog);
@@ -232,10 +234,10 @@ int main(void)
 	if (build)
 		snprintf(prog, sizeof(prog), "%s/bin/vus-gpio-example", build);
 	if (!build || access(prog, X_OK) != 0) {
-		printf("skipped: vus-gpio-example not found (VUS_BUILD_DIR=%s)\n",
-		       build ? build : "unset");
+		snprintf(skip_why, sizeof(skip_why),
+			 "vus-gpio-example not found (VUS_BUILD_DIR=%s)", build ? build : "unset");
 		prog[0] = '\0';
 	}
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "gpio_server.h"
+#include "vus_test.h"
 
 #define IRQ_MS    2000
 #define NO_IRQ_MS 50
@@ -377,5 +378,5 @@ int main(void)
 		cmocka_unit_test(test_outside_thread_hammer),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 #define NDEV        3
 #define TIMEOUT_MS  3000
@@ -595,5 +596,5 @@ int main(void)
 		cmocka_unit_test(map_past_file_end),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return VUS_RUN_TESTS(tests, setup, teardown);
 }

@@ -19,6 +19,7 @@
 
 #include "dev_priv.h"
 #include "fdcount.h"
+#include "vus_test.h"
 
 #define NVEC_MSI  4
 #define NVEC_MSIX 8
@@ -634,5 +635,5 @@ int main(void)
 		cmocka_unit_test(test_trigger_threads),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

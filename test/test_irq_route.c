@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "vus_test.h"
 
 #define NVEC_MSI  4
 #define NVEC_MSIX 8
@@ -516,5 +517,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_raise_from_threads, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "transport.h"
+#include "vus_test.h"
 
 #define TIMEOUT_MS 3000
 #define BAR0_SIZE  0x10000u
@@ -801,5 +802,5 @@ int main(void)
 		cmocka_unit_test(test_dma_timeout),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

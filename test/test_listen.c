@@ -25,6 +25,7 @@
 
 #include "fdcount.h"
 #include "transport.h"
+#include "vus_test.h"
 
 struct dir {
 	char path[64];
@@ -345,5 +346,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fd_check, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "dma_map.h"
 #include "migration_path.h"
 #include "rig.h"
+#include "vus_test.h"
 
 #define RW (VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE)
 #define PG 4096ull
@@ -860,5 +861,5 @@ int main(void)
 		cmocka_unit_test(test_dirty_logging_over_the_wire),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 #include <vus/device.h>
 
 #include "test_server.h"
+#include "vus_test.h"
 
 /* BAR0 of the device under test: writes act on the server side. */
 enum {
@@ -662,5 +663,5 @@ int main(void)
 		cmocka_unit_test(test_testdev_vectors),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

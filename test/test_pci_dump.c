@@ -27,6 +27,7 @@
 
 #include "dev_priv.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 struct sample {
 	const char *name;
@@ -272,5 +273,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--dump DIR]\n", argv[0]);
 		return 2;
 	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

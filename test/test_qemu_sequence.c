@@ -55,6 +55,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 /*
  * QEMU's caps_json() for VERSION (Q-PROXY; protocol-facts 3.2), in
@@ -1433,5 +1434,5 @@ int main(void)
 		cmocka_unit_test(qemu_sequence),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include "dev_priv.h"
 #include "fdcount.h"
 #include "raw.h"
+#include "vus_test.h"
 
 #define TIMEOUT_MS 2000
 /* What raw_version() sends when given no JSON (raw.h). */
@@ -830,5 +831,5 @@ int main(void)
 		cmocka_unit_test(test_trace_lines),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

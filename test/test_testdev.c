@@ -27,6 +27,7 @@
 #include <vus/device.h>
 
 #include "testdev.h"
+#include "vus_test.h"
 
 struct fx {
 	struct testdev *td;
@@ -595,5 +596,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_rejects_cut_record, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -28,6 +28,7 @@
 
 #include "fdcount.h"
 #include "transport.h"
+#include "vus_test.h"
 
 #define BIG_PAYLOAD (1u << 20)
 #define BIG_MAX_MSG (VUS_HDR_SIZE + BIG_PAYLOAD + 65536u)
@@ -1215,5 +1216,5 @@ int main(void)
 		cmocka_unit_test(test_send_reply_and_error),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include <vus/client.h>
 
 #include "testdev.h"
+#include "vus_test.h"
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusd-XXXXXX";
@@ -399,7 +400,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rc = VUS_RUN_TESTS(tests, NULL, NULL);
 	rmdir(tmpdir);
 	return rc;
 }

@@ -35,6 +35,7 @@
 #include <vus/client.h>
 
 #include "testdev.h"
+#include "vus_test.h"
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusdctl-XXXXXX";
@@ -574,7 +575,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, setup, teardown);
+	rc = VUS_RUN_TESTS(tests, setup, teardown);
 	snprintf(cfg, sizeof(cfg), "%s/c.json", tmpdir);
 	unlink(cfg);
 	rmdir(tmpdir);

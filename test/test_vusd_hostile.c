@@ -53,6 +53,7 @@
 
 #include "raw.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 #define NDEV        3
 #define GOOD        2          /* td2: the well-behaved client's device */
@@ -1160,7 +1161,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, setup, teardown);
+	rc = VUS_RUN_TESTS(tests, setup, teardown);
 	unlink(T.cfg);
 	unlink(T.log);
 	rmdir(tmpdir);
