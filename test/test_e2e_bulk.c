@@ -29,8 +29,8 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	assert_int_equal(test_server_start(&f->srv, NULL), 0);
-	assert_int_equal(test_connect(&f->srv, NULL, &f->c), 0);
+	ASSERT_OK(test_server_start(&f->srv, NULL));
+	ASSERT_OK(test_connect(&f->srv, NULL, &f->c));
 	*state = f;
 	return 0;
 }
@@ -70,8 +70,8 @@ static void mib_round_trips(void **state)
 	for (round = 0; round < 100; round++) {
 		pattern(out, TESTDEV_BAR1_SIZE, round);
 		memset(in, 0, TESTDEV_BAR1_SIZE);
-		assert_int_equal(vus_client_region_write(f->c, 1, 0, out, TESTDEV_BAR1_SIZE), 0);
-		assert_int_equal(vus_client_region_read(f->c, 1, 0, in, TESTDEV_BAR1_SIZE), 0);
+		ASSERT_OK(vus_client_region_write(f->c, 1, 0, out, TESTDEV_BAR1_SIZE));
+		ASSERT_OK(vus_client_region_read(f->c, 1, 0, in, TESTDEV_BAR1_SIZE));
 		if (memcmp(in, out, TESTDEV_BAR1_SIZE) != 0)
 			fail_msg("round %u: BAR1 read back differs", round);
 	}
@@ -92,22 +92,22 @@ static void split_transfers(void **state)
 	(void)f;
 	assert_non_null(out);
 	assert_non_null(in);
-	assert_int_equal(test_server_start(&small, &(struct test_server_opts){
-		.max_xfer = 64 * 1024 }), 0);
-	assert_int_equal(test_connect(&small, NULL, &c), 0);
-	assert_int_equal(vus_client_server_version(c)->caps.max_data_xfer_size, 64 * 1024);
+	ASSERT_OK(test_server_start(&small, &(struct test_server_opts){
+		.max_xfer = 64 * 1024 }));
+	ASSERT_OK(test_connect(&small, NULL, &c));
+	ASSERT_EQ(vus_client_server_version(c)->caps.max_data_xfer_size, 64 * 1024);
 	pattern(out, TESTDEV_BAR1_SIZE, 777);
 	test_server_stats(&small, &st0);
-	assert_int_equal(vus_client_region_write(c, 1, 0, out, TESTDEV_BAR1_SIZE), 0);
-	assert_int_equal(vus_client_region_read(c, 1, 0, in, TESTDEV_BAR1_SIZE), 0);
+	ASSERT_OK(vus_client_region_write(c, 1, 0, out, TESTDEV_BAR1_SIZE));
+	ASSERT_OK(vus_client_region_read(c, 1, 0, in, TESTDEV_BAR1_SIZE));
 	/* The server handles commands in order: once this is answered, the
 	 * accesses before it are counted. */
-	assert_int_equal(vus_client_device_info(c, &di), 0);
+	ASSERT_OK(vus_client_device_info(c, &di));
 	test_server_stats(&small, &st1);
 	assert_memory_equal(in, out, TESTDEV_BAR1_SIZE);
 	/* 16 chunks each way. */
-	assert_int_equal(st1.msgs[VUS_CMD_REGION_WRITE] - st0.msgs[VUS_CMD_REGION_WRITE], 16);
-	assert_int_equal(st1.msgs[VUS_CMD_REGION_READ] - st0.msgs[VUS_CMD_REGION_READ], 16);
+	ASSERT_EQ(st1.msgs[VUS_CMD_REGION_WRITE] - st0.msgs[VUS_CMD_REGION_WRITE], 16);
+	ASSERT_EQ(st1.msgs[VUS_CMD_REGION_READ] - st0.msgs[VUS_CMD_REGION_READ], 16);
 	vus_client_close(c);
 	test_server_stop(&small);
 	free(out);
@@ -122,24 +122,24 @@ static void posted_writes(void **state)
 	uint32_t v;
 
 	for (v = 1; v <= 1000; v++)
-		assert_int_equal(vus_client_region_write_posted(f->c, 0, TESTDEV_REG_SCRATCH, &v,
-								sizeof(v)), 0);
+		ASSERT_OK(vus_client_region_write_posted(f->c, 0, TESTDEV_REG_SCRATCH, &v,
+							 sizeof(v)));
 	/* In order: the read sees the last posted write. */
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
 	test_server_stats(&f->srv, &st);
 	assert_true(st.msgs[VUS_CMD_REGION_WRITE] >= 1000);
 	/* No reply to any posted write: nothing buffered in the client (it
 	 * would fail with -EPROTO on a reply nobody waits for) and nothing
 	 * left on the socket. */
-	assert_int_equal(vus_client_process(f->c, 100), 0);
-	assert_int_equal(poll(&pfd, 1, 100), 0);
+	ASSERT_OK(vus_client_process(f->c, 100));
+	ASSERT_OK(poll(&pfd, 1, 100));
 	/* A posted write with an error gets no reply either. */
 	v = 5;
-	assert_int_equal(vus_client_region_write_posted(f->c, 0, 2, &v, 2), 0);
-	assert_int_equal(vus_client_region_write_posted(f->c, 7, 1u << 20, &v, 4), 0);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
-	assert_int_equal(vus_client_process(f->c, 100), 0);
-	assert_int_equal(poll(&pfd, 1, 100), 0);
+	ASSERT_OK(vus_client_region_write_posted(f->c, 0, 2, &v, 2));
+	ASSERT_OK(vus_client_region_write_posted(f->c, 7, 1u << 20, &v, 4));
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
+	ASSERT_OK(vus_client_process(f->c, 100));
+	ASSERT_OK(poll(&pfd, 1, 100));
 }
 
 int main(void)

@@ -33,7 +33,7 @@ static int setup(void **state)
 	struct test_server *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	assert_int_equal(test_server_start(s, NULL), 0);
+	ASSERT_OK(test_server_start(s, NULL));
 	*state = s;
 	return 0;
 }
@@ -61,12 +61,12 @@ static void busy_session(struct test_server *s, struct vus_client **out, int efd
 	struct vus_client_region r;
 	void *h;
 
-	assert_int_equal(test_connect(s, NULL, out), 0);
-	assert_int_equal(vus_client_dma_map(*out, IOVA, 0x10000, rw, true, &h), 0);
-	assert_int_equal(vus_client_dma_map(*out, IOVA + 0x10000, 0x10000, rw, false, &h), 0);
-	assert_int_equal(vus_client_set_irqs(*out, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
-					     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL), 0);
-	assert_int_equal(vus_client_region_info(*out, 2, &r), 0);
+	ASSERT_OK(test_connect(s, NULL, out));
+	ASSERT_OK(vus_client_dma_map(*out, IOVA, 0x10000, rw, true, &h));
+	ASSERT_OK(vus_client_dma_map(*out, IOVA + 0x10000, 0x10000, rw, false, &h));
+	ASSERT_OK(vus_client_set_irqs(*out, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
+				      VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL));
+	ASSERT_OK(vus_client_region_info(*out, 2, &r));
 	assert_true(r.fd >= 0);
 	close(r.fd);
 }
@@ -138,8 +138,8 @@ static void disconnect_mid_message(void **state)
 		fail_msg("fd count %d after the raw sessions, %d before", fdcount(), base);
 
 	/* The device kept its state; the old client's maps and eventfd are gone. */
-	assert_int_equal(test_connect(s, NULL, &c), 0);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x5eed);
+	ASSERT_OK(test_connect(s, NULL, &c));
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x5eed);
 	assert_true(test_server_wait_maps(s, 0, 100));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
 	assert_false(efd_fired(efd, 200));
@@ -151,8 +151,8 @@ static void disconnect_mid_message(void **state)
 	busy_session(s, &c, efd);
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
 	/* INTx may still be masked from the raise above (auto-mask). */
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_NONE |
-					     VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_NONE |
+				      VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
 	assert_true(efd_fired(efd, 2000));
 	vus_client_close(c);
@@ -190,8 +190,8 @@ static void no_fd_growth(void **state)
 	/* The server closes the session's fds on its own thread. */
 	if (!fdcount_wait(base, 2000))
 		fail_msg("fd count %d after 50 sessions, %d before", fdcount(), base);
-	assert_int_equal(test_connect(s, NULL, &c), 0);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 49);
+	ASSERT_OK(test_connect(s, NULL, &c));
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 49);
 	vus_client_close(c);
 }
 
@@ -202,7 +202,7 @@ static void second_client_refused(void **state)
 	struct vus_dev_stats st;
 	int fd;
 
-	assert_int_equal(test_connect(s, NULL, &a), 0);
+	ASSERT_OK(test_connect(s, NULL, &a));
 	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xa);
 
 	/* Accepted and closed at once (decisions.md "Sessions"). */
@@ -213,16 +213,16 @@ static void second_client_refused(void **state)
 	assert_true(vus_client_connect(s->path, NULL, &b) < 0);
 
 	/* The first keeps working. */
-	assert_int_equal(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xa);
+	ASSERT_EQ(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xa);
 	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xb);
-	assert_int_equal(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xb);
+	ASSERT_EQ(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xb);
 	test_server_stats(s, &st);
-	assert_int_equal(st.clients, 1);
+	ASSERT_EQ(st.clients, 1);
 	vus_client_close(a);
 
 	/* Once it is gone, the next one gets in. */
-	assert_int_equal(test_connect(s, NULL, &b), 0);
-	assert_int_equal(test_reg_read(b, TESTDEV_REG_SCRATCH), 0xb);
+	ASSERT_OK(test_connect(s, NULL, &b));
+	ASSERT_EQ(test_reg_read(b, TESTDEV_REG_SCRATCH), 0xb);
 	vus_client_close(b);
 }
 
@@ -233,7 +233,7 @@ static void server_gone(void **state)
 	struct vus_client *c;
 	uint32_t v;
 
-	assert_int_equal(test_connect(s, NULL, &c), 0);
+	ASSERT_OK(test_connect(s, NULL, &c));
 	test_server_stop(s);
 	assert_true(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4) < 0);
 	vus_client_close(c);

@@ -58,8 +58,8 @@ static void ex_start(struct ex *e, bool loopback)
 	snprintf(e->dir, sizeof(e->dir), "/tmp/vus-gpio-ex-XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	snprintf(e->path, sizeof(e->path), "%s/sock", e->dir);
-	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	ASSERT_OK(pipe2(in, O_CLOEXEC));
+	ASSERT_OK(pipe2(out, O_CLOEXEC));
 	e->pid = fork();
 	assert_true(e->pid >= 0);
 	if (e->pid == 0) {
@@ -85,7 +85,7 @@ static void ex_line(struct ex *e, char *line, size_t cap)
 
 	while (!(nl = memchr(e->buf, '\n', e->len))) {
 		assert_true(e->len < sizeof(e->buf));
-		assert_int_equal(poll(&pfd, 1, (int)(deadline - mono_ms())), 1);
+		ASSERT_EQ(poll(&pfd, 1, (int)(deadline - mono_ms())), 1);
 		n = read(e->out, e->buf + e->len, sizeof(e->buf) - e->len);
 		assert_true(n > 0);
 		e->len += (size_t)n;
@@ -109,7 +109,7 @@ static void ex_cmd(struct ex *e, const char *cmd)
 {
 	size_t len = strlen(cmd);
 
-	assert_int_equal(write(e->in, cmd, len), (ssize_t)len);
+	ASSERT_EQ(write(e->in, cmd, len), (ssize_t)len);
 }
 
 /* Wait for the program to exit; returns its exit status. */
@@ -123,12 +123,12 @@ static int ex_wait(struct ex *e)
 		assert_true(mono_ms() < deadline);
 		usleep(5000);
 	}
-	assert_int_equal(r, e->pid);
+	ASSERT_EQ(r, e->pid);
 	close(e->in);
 	close(e->out);
 	assert_true(WIFEXITED(status));
 	/* vus_dev_free() removed the socket it made. */
-	assert_int_equal(access(e->path, F_OK), -1);
+	ASSERT_EQ(access(e->path, F_OK), -1);
 	rmdir(e->dir);
 	return WEXITSTATUS(status);
 }
@@ -140,7 +140,7 @@ static struct vus_client *ex_connect(struct ex *e)
 
 	snprintf(line, sizeof(line), "ready %s", e->path);
 	ex_expect(e, line);
-	assert_int_equal(vus_client_connect(e->path, NULL, &c), 0);
+	ASSERT_OK(vus_client_connect(e->path, NULL, &c));
 	return c;
 }
 
@@ -177,7 +177,7 @@ static void test_stdin_stdout(void **state)
 	ex_expect(&e, "error unknown command: bogus");
 
 	ex_cmd(&e, "quit\n");
-	assert_int_equal(ex_wait(&e), 0);
+	ASSERT_OK(ex_wait(&e));
 	vus_client_close(c);
 	close(efd);
 }
@@ -198,9 +198,9 @@ static void test_loopback_and_sigterm(void **state)
 	/* stdin closed: the device keeps serving. */
 	close(e.in);
 	e.in = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	assert_int_equal(gpio_rd(c, GPIO_REG_IN8_15), 0x80);
-	assert_int_equal(kill(e.pid, SIGTERM), 0);
-	assert_int_equal(ex_wait(&e), 0);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_IN8_15), 0x80);
+	ASSERT_OK(kill(e.pid, SIGTERM));
+	ASSERT_OK(ex_wait(&e));
 	vus_client_close(c);
 }
 
@@ -211,15 +211,15 @@ static void test_usage(void **state)
 	if (!prog[0])
 		VUS_SKIP("%s", skip_why);
 	snprintf(cmd, sizeof(cmd), "%s >/dev/null 2>&1", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+	ASSERT_EQ(WEXITSTATUS(system(cmd)), 2);
 	snprintf(cmd, sizeof(cmd), "%s --socket-path /x extra >/dev/null 2>&1", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+	ASSERT_EQ(WEXITSTATUS(system(cmd)), 2);
 	snprintf(cmd, sizeof(cmd), "%s --help >/dev/null", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	ASSERT_EQ(WEXITSTATUS(system(cmd)), 0);
 	/* A socket that cannot be made: exit 1. */
 	snprintf(cmd, sizeof(cmd), "%s --socket-path /nonexistent/dir/sock </dev/null "
 		 ">/dev/null 2>&1", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+	ASSERT_EQ(WEXITSTATUS(system(cmd)), 1);
 }
 
 int main(void)

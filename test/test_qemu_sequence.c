@@ -159,7 +159,7 @@ static uint16_t q_hdr(struct qemu *q, void *msg, uint16_t cmd, uint32_t size, ui
 static void q_send(struct qemu *q, const void *msg, uint32_t size, const int *fds,
 		   unsigned nfds)
 {
-	assert_int_equal(raw_send_bytes(q->fd, msg, size, fds, nfds), 0);
+	ASSERT_OK(raw_send_bytes(q->fd, msg, size, fds, nfds));
 }
 
 /*
@@ -182,7 +182,7 @@ static void check_reply(const struct qemu *q, const struct raw_msg *m, uint16_t 
 /* The next message must be the reply to id. */
 static void q_reply(struct qemu *q, uint16_t id, uint16_t cmd, uint32_t rsize, struct raw_msg *m)
 {
-	assert_int_equal(raw_recv(q->fd, m, 2000), 0);
+	ASSERT_OK(raw_recv(q->fd, m, 2000));
 	check_reply(q, m, id, cmd, rsize);
 }
 
@@ -222,12 +222,12 @@ static void q_region_read(struct qemu *q, uint32_t region, uint64_t off, void *d
 	/* A 32-byte request; the reply lands in a 32 + count buffer. */
 	memcpy(msg + VUS_HDR_SIZE, &ra, sizeof(ra));
 	q_call(q, VUS_CMD_REGION_READ, msg, sizeof(msg), NULL, 0, sizeof(msg) + count, &m);
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.nfds, 0);
 	/* QEMU takes a short count; vus returns all of it, echoed. */
-	assert_int_equal(m.len, sizeof(ra) + count);
-	assert_int_equal(raw_u64(&m, 0), off);
-	assert_int_equal(raw_u32(&m, 8), region);
-	assert_int_equal(raw_u32(&m, 12), count);
+	ASSERT_EQ(m.len, sizeof(ra) + count);
+	ASSERT_EQ(raw_u64(&m, 0), off);
+	ASSERT_EQ(raw_u32(&m, 8), region);
+	ASSERT_EQ(raw_u32(&m, 12), count);
 	memcpy(data, m.payload + sizeof(ra), count);
 	raw_msg_free(&m);
 }
@@ -254,11 +254,11 @@ static uint16_t q_region_write_send(struct qemu *q, uint32_t region, uint64_t of
 static void check_write_reply(const struct raw_msg *m, uint32_t region, uint64_t off,
 			      uint32_t count)
 {
-	assert_int_equal(m->nfds, 0);
-	assert_int_equal(m->len, sizeof(struct vus_region_access));
-	assert_int_equal(raw_u64(m, 0), off);
-	assert_int_equal(raw_u32(m, 8), region);
-	assert_int_equal(raw_u32(m, 12), count);
+	ASSERT_EQ(m->nfds, 0);
+	ASSERT_EQ(m->len, sizeof(struct vus_region_access));
+	ASSERT_EQ(raw_u64(m, 0), off);
+	ASSERT_EQ(raw_u32(m, 8), region);
+	ASSERT_EQ(raw_u32(m, 12), count);
 }
 
 /* Posted writes (NO_REPLY) are sent and forgotten: vfio_user_send_async. */
@@ -335,8 +335,8 @@ static void q_set_irqs(struct qemu *q, uint32_t flags, uint32_t index, uint32_t 
 
 	memcpy(msg + VUS_HDR_SIZE, &set, sizeof(set));
 	q_call(q, VUS_CMD_DEVICE_SET_IRQS, msg, sizeof(msg), fds, nfds, 0, &m);
-	assert_int_equal(m.hdr.size, VUS_HDR_SIZE);
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.hdr.size, VUS_HDR_SIZE);
+	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);
 }
 
@@ -349,11 +349,11 @@ static void q_irq_info(struct qemu *q, uint32_t index, struct vus_irq_info *out)
 	memcpy(msg + VUS_HDR_SIZE, &ii, sizeof(ii));
 	/* 32-byte request and reply buffer. */
 	q_call(q, VUS_CMD_DEVICE_GET_IRQ_INFO, msg, sizeof(msg), NULL, 0, 0, &m);
-	assert_int_equal(m.nfds, 0);
-	assert_int_equal(m.len, sizeof(ii));
+	ASSERT_EQ(m.nfds, 0);
+	ASSERT_EQ(m.len, sizeof(ii));
 	memcpy(out, m.payload, sizeof(*out));
-	assert_int_equal(out->argsz, sizeof(ii));
-	assert_int_equal(out->index, index);
+	ASSERT_EQ(out->argsz, sizeof(ii));
+	ASSERT_EQ(out->index, index);
 	raw_msg_free(&m);
 }
 
@@ -374,7 +374,7 @@ static bool efd_fired(int fd, int ms, uint64_t *count)
 
 	if (poll(&pfd, 1, ms) != 1)
 		return false;
-	assert_int_equal(read(fd, count, sizeof(*count)), sizeof(*count));
+	ASSERT_EQ(read(fd, count, sizeof(*count)), sizeof(*count));
 	return true;
 }
 
@@ -382,7 +382,7 @@ static void efd_signal(int fd)
 {
 	uint64_t one = 1;
 
-	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+	ASSERT_EQ(write(fd, &one, sizeof(one)), sizeof(one));
 }
 
 /* ---- 1. VERSION (Q-PROXY vfio_user_validate_version) ----------------- */
@@ -405,7 +405,7 @@ static void check_version_caps(struct qemu *q, const char *json)
 	assert_true(json_object_is_type(root, json_type_object));
 	/* Only "capabilities" at the top: anything else is a "spurious
 	 * capabilities" warning in QEMU. */
-	assert_int_equal(json_object_object_length(root), 1);
+	ASSERT_EQ(json_object_object_length(root), 1);
 	assert_true(json_object_object_get_ex(root, "capabilities", &caps));
 	assert_true(json_object_is_type(caps, json_type_object));
 
@@ -422,7 +422,7 @@ static void check_version_caps(struct qemu *q, const char *json)
 
 			/* No page size below 4 KiB; 0 trips QEMU's assert in
 			 * vfio_user_setup (Q-CONT). */
-			assert_int_equal(pg & (QEMU_DEF_PGSIZE - 1), 0);
+			ASSERT_EQ(pg & (QEMU_DEF_PGSIZE - 1), 0);
 			assert_true(pg != 0);
 		} else if (strcmp(key, "max_dma_maps") == 0) {
 			assert_true(json_uint(val) <= QEMU_DEF_MAP_MAX);
@@ -436,7 +436,7 @@ static void check_version_caps(struct qemu *q, const char *json)
 			 * QEMU checks it like this. */
 			assert_true(json_object_is_type(val, json_type_object));
 			if (json_object_object_get_ex(val, "pgsize", &v))
-				assert_int_equal(json_uint(v) & (QEMU_DEF_PGSIZE - 1), 0);
+				ASSERT_EQ(json_uint(v) & (QEMU_DEF_PGSIZE - 1), 0);
 			if (json_object_object_get_ex(val, "max_bitmap_size", &v))
 				assert_true(json_uint(v) <= QEMU_MAX_BITMAP);
 		} else {
@@ -465,17 +465,17 @@ static void q_version(struct qemu *q)
 	memcpy(msg + VUS_HDR_SIZE + sizeof(v), qemu_caps_json, jlen);
 	/* QEMU reuses its request buffer for the reply. */
 	q_call(q, VUS_CMD_VERSION, msg, size, NULL, 0, 0, &m);
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.nfds, 0);
 	assert_true(m.len > sizeof(v));
 	memcpy(&v, m.payload, sizeof(v));
-	assert_int_equal(v.major, 0);
-	assert_int_equal(v.minor, 0);
+	ASSERT_EQ(v.major, 0);
+	ASSERT_EQ(v.minor, 0);
 	/* "corrupt version reply" unless the last byte is NUL. */
 	json = (const char *)m.payload + sizeof(v);
 	n = m.len - sizeof(v);
-	assert_int_equal(json[n - 1], '\0');
+	ASSERT_EQ(json[n - 1], '\0');
 	/* One string, no embedded NUL cutting it short. */
-	assert_int_equal(strlen(json), n - 1);
+	ASSERT_EQ(strlen(json), n - 1);
 	check_version_caps(q, json);
 	raw_msg_free(&m);
 }
@@ -485,7 +485,7 @@ static void step1_version(struct qemu *q)
 	q_version(q);
 	/* vus offers what the client offered (decisions.md VERSION). */
 	assert_true(q->write_multi);
-	assert_int_equal(q->max_fds, VUS_SERVER_MAX_MSG_FDS);
+	ASSERT_EQ(q->max_fds, VUS_SERVER_MAX_MSG_FDS);
 	q_quiet(q);
 }
 
@@ -525,8 +525,8 @@ static void q_dma_map_reply(struct qemu *q, uint16_t id)
 	struct raw_msg m;
 
 	q_reply(q, id, VUS_CMD_DMA_MAP, VUS_HDR_SIZE + sizeof(struct vus_dma_map), &m);
-	assert_int_equal(m.hdr.size, VUS_HDR_SIZE);
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.hdr.size, VUS_HDR_SIZE);
+	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);
 }
 
@@ -545,7 +545,7 @@ static void step2_dma_map(struct qemu *q)
 	for (i = 0; i < sizeof(boot_maps) / sizeof(boot_maps[0]); i++)
 		q_dma_map_reply(q, ids[i]);
 	test_server_stats(&q->srv, &st);
-	assert_int_equal(st.cur_maps, 4);
+	ASSERT_EQ(st.cur_maps, 4);
 	q_quiet(q);
 }
 
@@ -559,12 +559,12 @@ static void step3_get_info(struct qemu *q)
 
 	memcpy(msg + VUS_HDR_SIZE, &di, sizeof(di));
 	q_call(q, VUS_CMD_DEVICE_GET_INFO, msg, sizeof(msg), NULL, 0, 0, &m);
-	assert_int_equal(m.nfds, 0);
-	assert_int_equal(m.len, sizeof(di));
+	ASSERT_EQ(m.nfds, 0);
+	ASSERT_EQ(m.len, sizeof(di));
 	memcpy(&q->info, m.payload, sizeof(q->info));
 	raw_msg_free(&m);
 
-	assert_int_equal(q->info.argsz, sizeof(di));
+	ASSERT_EQ(q->info.argsz, sizeof(di));
 	/* "this isn't a PCI device" otherwise; RESET makes QEMU reset it. */
 	assert_true(q->info.flags & VUS_DEVICE_FLAGS_PCI);
 	assert_true(q->info.flags & VUS_DEVICE_FLAGS_RESET);
@@ -598,7 +598,7 @@ static void parse_sparse(struct qemu *q, const struct raw_msg *m, const struct v
 		if (h.id == VUS_REGION_INFO_CAP_SPARSE_MMAP) {
 			uint32_t n = raw_u32(m, off + 8), i;
 
-			assert_int_equal(h.version, 1);
+			ASSERT_EQ(h.version, 1);
 			assert_true(n >= 1 && n <= 4);
 			assert_true(off + 16 + 16 * n <= ri->argsz && off + 16 + 16 * n <= m->len);
 			for (i = 0; i < n; i++) {
@@ -609,8 +609,8 @@ static void parse_sparse(struct qemu *q, const struct raw_msg *m, const struct v
 				 * (protocol-facts 6.4). */
 				assert_true(a.size > 0);
 				assert_true(a.offset <= ri->size && a.size <= ri->size - a.offset);
-				assert_int_equal(a.offset % 4096, 0);
-				assert_int_equal(a.size % 4096, 0);
+				ASSERT_EQ(a.offset % 4096, 0);
+				ASSERT_EQ(a.size % 4096, 0);
 				q->area[q->nr_areas++] = a;
 			}
 		}
@@ -646,10 +646,10 @@ static void check_areas(struct qemu *q, uint32_t index)
 		memcpy(p, &pat, 4);
 		memcpy(p + last, &pat, 4);
 		q_region_read(q, index, q->area[i].offset, &back, 4);
-		assert_int_equal(back, pat);
+		ASSERT_EQ(back, pat);
 		back = 0;
 		q_region_read(q, index, q->area[i].offset + last, &back, 4);
-		assert_int_equal(back, pat);
+		ASSERT_EQ(back, pat);
 	}
 }
 
@@ -671,15 +671,15 @@ static void q_region_info(struct qemu *q, uint32_t index)
 		       VUS_HDR_SIZE + argsz, &m);
 		assert_true(m.len >= sizeof(*ri));
 		memcpy(ri, m.payload, sizeof(*ri));
-		assert_int_equal(ri->index, index);
+		ASSERT_EQ(ri->index, index);
 		/* At most the one fd QEMU passes room for, only with MMAP. */
 		assert_true(m.nfds <= 1);
-		assert_int_equal(m.nfds == 1, !!(ri->flags & VUS_REGION_INFO_FLAG_MMAP));
+		ASSERT_EQ(m.nfds == 1, !!(ri->flags & VUS_REGION_INFO_FLAG_MMAP));
 
 		if (ri->argsz > argsz) {
 			/* Too small: QEMU closes the fd of the short reply
 			 * and asks again with the size the server wants. */
-			assert_int_equal(asks, 1);
+			ASSERT_EQ(asks, 1);
 			assert_true(ri->argsz <= 4096);
 			argsz = ri->argsz;
 			raw_msg_free(&m);
@@ -688,11 +688,11 @@ static void q_region_info(struct qemu *q, uint32_t index)
 		if (ri->flags & VUS_REGION_INFO_FLAG_CAPS)
 			assert_true(ri->cap_offset >= sizeof(*ri) && ri->cap_offset <= ri->argsz);
 		else
-			assert_int_equal(ri->argsz, sizeof(*ri));
+			ASSERT_EQ(ri->argsz, sizeof(*ri));
 		if (index == 2) {
 			assert_true(ri->flags & VUS_REGION_INFO_FLAG_CAPS);
 			parse_sparse(q, &m, ri);
-			assert_int_equal(q->nr_areas, 2);
+			ASSERT_EQ(q->nr_areas, 2);
 			map_areas(q, m.fds[0], ri);
 		}
 		raw_msg_free(&m);
@@ -711,27 +711,27 @@ static void step4_region_info(struct qemu *q)
 
 	/* testdev (testdev.h): BAR0 4 KiB, BAR1 1 MiB, BAR2 64 KiB mmap-able
 	 * in two areas, no BAR3-5, conventional config space. */
-	assert_int_equal(q->reg[0].size, TESTDEV_BAR0_SIZE);
-	assert_int_equal(q->reg[0].flags, rw);
-	assert_int_equal(q->reg[1].size, TESTDEV_BAR1_SIZE);
-	assert_int_equal(q->reg[1].flags, rw);
-	assert_int_equal(q->reg[2].size, TESTDEV_BAR2_SIZE);
-	assert_int_equal(q->reg[2].flags,
-			 rw | VUS_REGION_INFO_FLAG_MMAP | VUS_REGION_INFO_FLAG_CAPS);
-	assert_int_equal(q->area[0].offset, 0);
-	assert_int_equal(q->area[0].size, TESTDEV_BAR2_HOLE_OFF);
-	assert_int_equal(q->area[1].offset, TESTDEV_BAR2_HOLE_END);
-	assert_int_equal(q->area[1].size, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
+	ASSERT_EQ(q->reg[0].size, TESTDEV_BAR0_SIZE);
+	ASSERT_EQ(q->reg[0].flags, rw);
+	ASSERT_EQ(q->reg[1].size, TESTDEV_BAR1_SIZE);
+	ASSERT_EQ(q->reg[1].flags, rw);
+	ASSERT_EQ(q->reg[2].size, TESTDEV_BAR2_SIZE);
+	ASSERT_EQ(q->reg[2].flags,
+		  rw | VUS_REGION_INFO_FLAG_MMAP | VUS_REGION_INFO_FLAG_CAPS);
+	ASSERT_EQ(q->area[0].offset, 0);
+	ASSERT_EQ(q->area[0].size, TESTDEV_BAR2_HOLE_OFF);
+	ASSERT_EQ(q->area[1].offset, TESTDEV_BAR2_HOLE_END);
+	ASSERT_EQ(q->area[1].size, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
 	for (i = 3; i <= 5; i++) {
-		assert_int_equal(q->reg[i].size, 0);
-		assert_int_equal(q->reg[i].flags, 0);
+		ASSERT_EQ(q->reg[i].size, 0);
+		ASSERT_EQ(q->reg[i].flags, 0);
 	}
 	assert_true(q->reg[VUS_PCI_CONFIG_REGION].size == 256 ||
 		    q->reg[VUS_PCI_CONFIG_REGION].size == 4096);
-	assert_int_equal(q->reg[VUS_PCI_CONFIG_REGION].flags, rw);
+	ASSERT_EQ(q->reg[VUS_PCI_CONFIG_REGION].flags, rw);
 	/* BARs must be powers of two for QEMU's PCI core. */
 	for (i = 0; i <= 5; i++)
-		assert_int_equal(q->reg[i].size & (q->reg[i].size - 1), 0);
+		ASSERT_EQ(q->reg[i].size & (q->reg[i].size - 1), 0);
 	q_quiet(q);
 }
 
@@ -759,7 +759,7 @@ static void check_bar(struct qemu *q, unsigned i)
 
 	if (bar & 0x1) {
 		/* I/O: bit 1 reserved, size within the 256-byte I/O limit. */
-		assert_int_equal(bar & 0x2, 0);
+		ASSERT_EQ(bar & 0x2, 0);
 		assert_true(size >= 4 && size <= 256);
 	} else {
 		uint32_t type = (bar >> 1) & 0x3;
@@ -769,7 +769,7 @@ static void check_bar(struct qemu *q, unsigned i)
 		assert_true(type == 0 || type == 2);
 		if (type == 2) {
 			assert_true(i < 5);
-			assert_int_equal(q->reg[i + 1].size, 0);
+			ASSERT_EQ(q->reg[i + 1].size, 0);
 		}
 		assert_true(size >= 16);
 	}
@@ -780,10 +780,10 @@ static void check_bar(struct qemu *q, unsigned i)
 	cfg_write(q, off, bar, 4);
 	want = (uint32_t)~(size - 1);
 	if (bar & 0x1)
-		assert_int_equal(sized, (want & ~0x3u) | (bar & 0x3u));
+		ASSERT_EQ(sized, (want & ~0x3u) | (bar & 0x3u));
 	else
-		assert_int_equal(sized, (want & ~0xfu) | (bar & 0xfu));
-	assert_int_equal(cfg_read(q, off, 4), bar);
+		ASSERT_EQ(sized, (want & ~0xfu) | (bar & 0xfu));
+	ASSERT_EQ(cfg_read(q, off, 4), bar);
 }
 
 static void step6_config(struct qemu *q)
@@ -797,17 +797,17 @@ static void step6_config(struct qemu *q)
 	assert_non_null(cfg);
 	/* One REGION_READ of the whole of it. */
 	q_region_read(q, VUS_PCI_CONFIG_REGION, 0, cfg, count);
-	assert_int_equal(cfg[CFG_VENDOR] | cfg[CFG_VENDOR + 1] << 8, TESTDEV_VENDOR);
-	assert_int_equal(cfg[CFG_DEVICE] | cfg[CFG_DEVICE + 1] << 8, TESTDEV_DEVICE);
-	assert_int_equal(cfg[CFG_CLASS] | cfg[CFG_CLASS + 1] << 8 | cfg[CFG_CLASS + 2] << 16,
-			 TESTDEV_CLASS);
+	ASSERT_EQ(cfg[CFG_VENDOR] | cfg[CFG_VENDOR + 1] << 8, TESTDEV_VENDOR);
+	ASSERT_EQ(cfg[CFG_DEVICE] | cfg[CFG_DEVICE + 1] << 8, TESTDEV_DEVICE);
+	ASSERT_EQ(cfg[CFG_CLASS] | cfg[CFG_CLASS + 1] << 8 | cfg[CFG_CLASS + 2] << 16,
+		  TESTDEV_CLASS);
 	/* Type 0 layout; QEMU owns bit 7 (multifunction). */
-	assert_int_equal(cfg[CFG_HDR_TYPE] & 0x7f, 0);
+	ASSERT_EQ(cfg[CFG_HDR_TYPE] & 0x7f, 0);
 	status = (uint16_t)(cfg[CFG_STATUS] | cfg[CFG_STATUS + 1] << 8);
 	/* QEMU walks capabilities only with the Capabilities List bit. */
 	if (status & STATUS_CAP_LIST)
 		assert_true(cfg[CFG_CAP_PTR] >= 0x40);
-	assert_int_equal(cfg[CFG_INT_PIN], 1);
+	ASSERT_EQ(cfg[CFG_INT_PIN], 1);
 	free(cfg);
 
 	/* vfio_pci_size_rom(): read, write the ROM address mask, read,
@@ -816,8 +816,8 @@ static void step6_config(struct qemu *q)
 	cfg_write(q, CFG_ROM, ROM_ADDR_MASK, 4);
 	rom = cfg_read(q, CFG_ROM, 4);
 	cfg_write(q, CFG_ROM, orig, 4);
-	assert_int_equal(rom, 0);
-	assert_int_equal(orig, 0);
+	ASSERT_EQ(rom, 0);
+	ASSERT_EQ(orig, 0);
 
 	/* vfio_bar_prepare(): each implemented BAR register. */
 	for (i = 0; i <= 5; i++)
@@ -825,7 +825,7 @@ static void step6_config(struct qemu *q)
 			check_bar(q, i);
 	/* testdev's BARs are 32-bit non-prefetchable memory. */
 	for (i = 0; i <= 2; i++)
-		assert_int_equal(cfg_read(q, CFG_BAR0 + 4 * i, 4) & 0xfu, 0);
+		ASSERT_EQ(cfg_read(q, CFG_BAR0 + 4 * i, 4) & 0xfu, 0);
 	q_quiet(q);
 }
 
@@ -837,7 +837,7 @@ static void intx_enable(struct qemu *q)
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
 
 	/* The pin, a 1-byte config read (not emulated by QEMU). */
-	assert_int_equal(cfg_read(q, CFG_INT_PIN, 1), 1);
+	ASSERT_EQ(cfg_read(q, CFG_INT_PIN, 1), 1);
 	q->intx_efd = new_eventfd();
 	q_set_irqs(q, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, VUS_PCI_INTX_IRQ,
 		   0, 1, &q->intx_efd, 1);
@@ -873,20 +873,20 @@ static void step7_interrupts(struct qemu *q)
 	uint64_t n;
 
 	q_irq_info(q, VUS_PCI_INTX_IRQ, &ii);
-	assert_int_equal(ii.count, 1);
-	assert_int_equal(ii.flags, VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE |
-				   VUS_IRQ_INFO_AUTOMASKED);
+	ASSERT_EQ(ii.count, 1);
+	ASSERT_EQ(ii.flags, VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE |
+			    VUS_IRQ_INFO_AUTOMASKED);
 	/* vfio_pci_interrupt_setup() reads the pin, then enables INTx. */
-	assert_int_equal(cfg_read(q, CFG_INT_PIN, 1), 1);
+	ASSERT_EQ(cfg_read(q, CFG_INT_PIN, 1), 1);
 	intx_enable(q);
 	assert_false(efd_fired(q->intx_efd, 0, &n));
 
 	q_irq_info(q, VUS_PCI_MSI_IRQ, &ii);
 	assert_true(ii.flags & VUS_IRQ_INFO_EVENTFD);
-	assert_int_equal(ii.count, TESTDEV_MSI_VECTORS);
+	ASSERT_EQ(ii.count, TESTDEV_MSI_VECTORS);
 	q_irq_info(q, VUS_PCI_MSIX_IRQ, &ii);
 	assert_true(ii.flags & VUS_IRQ_INFO_EVENTFD);
-	assert_int_equal(ii.count, TESTDEV_NR_VECTORS);
+	ASSERT_EQ(ii.count, TESTDEV_NR_VECTORS);
 
 	/* vfio_pci_register_err_notifier(): only with one ERR vector. */
 	if (q->err_count == 1) {
@@ -919,16 +919,16 @@ static void step8_reset(struct qemu *q)
 	 * with a 2-byte COMMAND read-modify-write. */
 	intx_disable(q);
 	cmd = cfg_read(q, CFG_COMMAND, 2);
-	assert_int_equal(cmd, CMD_MEMORY | CMD_MASTER | CMD_SERR);
+	ASSERT_EQ(cmd, CMD_MEMORY | CMD_MASTER | CMD_SERR);
 	cmd &= ~(CMD_IO | CMD_MEMORY | CMD_MASTER | CMD_INTX_DIS);
 	cfg_write(q, CFG_COMMAND, cmd, 2);
-	assert_int_equal(cfg_read(q, CFG_COMMAND, 2), CMD_SERR);
+	ASSERT_EQ(cfg_read(q, CFG_COMMAND, 2), CMD_SERR);
 
 	/* vfio_user_device_reset(): a bare header; QEMU's reply buffer is
 	 * exactly 16 bytes (protocol-facts 3.12). */
 	q_call(q, VUS_CMD_DEVICE_RESET, msg, sizeof(msg), NULL, 0, 0, &m);
-	assert_int_equal(m.hdr.size, VUS_HDR_SIZE);
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.hdr.size, VUS_HDR_SIZE);
+	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);
 
 	/* vfio_pci_post_reset(): INTx back on, then 0 into each BAR
@@ -938,15 +938,15 @@ static void step8_reset(struct qemu *q)
 		cfg_write(q, CFG_BAR0 + 4 * i, 0, 4);
 	for (i = 0; i <= 5; i++)
 		if (q->reg[i].size)
-			assert_int_equal(cfg_read(q, CFG_BAR0 + 4 * i, 4) & ~0xfu, 0);
+			ASSERT_EQ(cfg_read(q, CFG_BAR0 + 4 * i, 4) & ~0xfu, 0);
 
 	/* The reset reached the device, cleared what pre_reset left in
 	 * COMMAND (decisions.md DEVICE_RESET), and nothing failed. */
-	assert_int_equal(bar0_read(q, TESTDEV_REG_RESETS), 1);
-	assert_int_equal(cfg_read(q, CFG_COMMAND, 2), 0);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_RESETS), 1);
+	ASSERT_EQ(cfg_read(q, CFG_COMMAND, 2), 0);
 	test_server_stats(&q->srv, &st);
-	assert_int_equal(st.errors, st0.errors);
-	assert_int_equal(st.msgs[VUS_CMD_DEVICE_RESET], st0.msgs[VUS_CMD_DEVICE_RESET] + 1);
+	ASSERT_EQ(st.errors, st0.errors);
+	ASSERT_EQ(st.msgs[VUS_CMD_DEVICE_RESET], st0.msgs[VUS_CMD_DEVICE_RESET] + 1);
 	q_quiet(q);
 }
 
@@ -979,7 +979,7 @@ static void steady_posted(struct qemu *q)
 	for (i = 0; i < 16; i++)
 		bar0_write(q, TESTDEV_REG_SCRATCH, 0x1000u + i, true);
 	q_quiet(q);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_SCRATCH), 0x1000u + 15);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_SCRATCH), 0x1000u + 15);
 
 	/* 200 batched 4-byte writes alternating SCRATCH and INVERT. */
 	memset(w, 0, sizeof(w));
@@ -997,12 +997,12 @@ static void steady_posted(struct qemu *q)
 	assert_true(q->write_multi);
 	q_write_multi(q, w, VUS_WRITE_MULTI_MAX);
 	q_quiet(q);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_SCRATCH), last_scratch);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_INVERT), ~last_invert);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_SCRATCH), last_scratch);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_INVERT), ~last_invert);
 
 	q->scratch = 0x600dcafeu;
 	bar0_write(q, TESTDEV_REG_SCRATCH, q->scratch, true);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_SCRATCH), q->scratch);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_SCRATCH), q->scratch);
 	q_quiet(q);
 }
 
@@ -1012,10 +1012,10 @@ static void steady_intx(struct qemu *q)
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
 	uint64_t n;
 
-	assert_int_equal(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0);
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x1, false);
 	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	assert_int_equal(n, 1);
+	ASSERT_EQ(n, 1);
 
 	/* Masked now: a second cause waits for the unmask. */
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x2, false);
@@ -1023,23 +1023,23 @@ static void steady_intx(struct qemu *q)
 	/* The guest's EOI without KVM: SET_IRQS UNMASK start 0 count 1. */
 	q_set_irqs(q, unmask, VUS_PCI_INTX_IRQ, 0, 1, NULL, 0);
 	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	assert_int_equal(n, 1);
+	ASSERT_EQ(n, 1);
 
 	/* Masked again; with KVM the EOI arrives on the resample eventfd. */
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x4, false);
 	assert_false(efd_fired(q->intx_efd, 50, &n));
 	efd_signal(q->resample_efd);
 	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	assert_int_equal(n, 1);
+	ASSERT_EQ(n, 1);
 	/* INTx is a level: no cause acknowledged yet, so the line is still
 	 * asserted and an EOI delivers it again (vus_irq_intx_set_level). */
 	efd_signal(q->resample_efd);
 	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	assert_int_equal(n, 1);
+	ASSERT_EQ(n, 1);
 
-	assert_int_equal(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0x7);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0x7);
 	bar0_write(q, TESTDEV_REG_IRQ_ACK, 0x7, false);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0);
 	/* Acknowledged: the line is low, an EOI delivers nothing. */
 	efd_signal(q->resample_efd);
 	assert_false(efd_fired(q->intx_efd, 50, &n));
@@ -1073,7 +1073,7 @@ static void q_reply_or_request(struct qemu *q, uint16_t id, uint16_t cmd, uint32
 	for (;;) {
 		struct raw_msg m;
 
-		assert_int_equal(raw_recv(q->fd, &m, 2000), 0);
+		ASSERT_OK(raw_recv(q->fd, &m, 2000));
 		if ((m.hdr.flags & VUS_F_TYPE_MASK) == VUS_F_TYPE_COMMAND) {
 			assert_false(*have_req);
 			*req = m;
@@ -1124,8 +1124,8 @@ static void dma_wait_idle(struct qemu *q, uint32_t count0)
 		assert_true(t.tv_sec - t0.tv_sec < 3);
 		test_sleep_ms(1);
 	}
-	assert_int_equal(st & TESTDEV_DMA_ERROR, 0);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_DMA_COUNT), count0 + 1);
+	ASSERT_EQ(st & TESTDEV_DMA_ERROR, 0);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_DMA_COUNT), count0 + 1);
 }
 
 /* A vCPU's MMIO read while the server's DMA request is unanswered: QEMU
@@ -1153,13 +1153,13 @@ static void serve_dma_write(struct qemu *q, struct raw_msg *req, uint64_t iova, 
 	struct vus_hdr h = req->hdr;
 	uint8_t msg[VUS_HDR_SIZE];
 
-	assert_int_equal(req->hdr.cmd, VUS_CMD_DMA_WRITE);
-	assert_int_equal(req->hdr.flags, VUS_F_TYPE_COMMAND);
-	assert_int_equal(req->hdr.error, 0);
-	assert_int_equal(req->nfds, 0);
-	assert_int_equal(req->hdr.size, VUS_HDR_SIZE + VUS_DMA_RW_QEMU_FIXED + len);
-	assert_int_equal(raw_u64(req, 0), iova);
-	assert_int_equal(raw_u32(req, 8), len);
+	ASSERT_EQ(req->hdr.cmd, VUS_CMD_DMA_WRITE);
+	ASSERT_EQ(req->hdr.flags, VUS_F_TYPE_COMMAND);
+	ASSERT_EQ(req->hdr.error, 0);
+	ASSERT_EQ(req->nfds, 0);
+	ASSERT_EQ(req->hdr.size, VUS_HDR_SIZE + VUS_DMA_RW_QEMU_FIXED + len);
+	ASSERT_EQ(raw_u64(req, 0), iova);
+	ASSERT_EQ(raw_u32(req, 8), len);
 	memcpy(anon_at(q, iova, len), req->payload + VUS_DMA_RW_QEMU_DATA_OFF, len);
 
 	h.flags = VUS_F_TYPE_REPLY;
@@ -1179,13 +1179,13 @@ static void serve_dma_read(struct qemu *q, struct raw_msg *req, uint64_t iova, u
 	struct vus_hdr h = req->hdr;
 
 	assert_non_null(msg);
-	assert_int_equal(req->hdr.cmd, VUS_CMD_DMA_READ);
-	assert_int_equal(req->hdr.flags, VUS_F_TYPE_COMMAND);
-	assert_int_equal(req->hdr.error, 0);
-	assert_int_equal(req->nfds, 0);
+	ASSERT_EQ(req->hdr.cmd, VUS_CMD_DMA_READ);
+	ASSERT_EQ(req->hdr.flags, VUS_F_TYPE_COMMAND);
+	ASSERT_EQ(req->hdr.error, 0);
+	ASSERT_EQ(req->nfds, 0);
 	assert_true(req->hdr.size >= VUS_HDR_SIZE + VUS_DMA_RW_QEMU_FIXED);
-	assert_int_equal(raw_u64(req, 0), iova);
-	assert_int_equal(raw_u32(req, 8), len);
+	ASSERT_EQ(raw_u64(req, 0), iova);
+	ASSERT_EQ(raw_u32(req, 8), len);
 
 	h.flags = VUS_F_TYPE_REPLY;
 	h.size = size;
@@ -1242,7 +1242,7 @@ static void step10_dma(struct qemu *q)
 	n = bar0_read(q, TESTDEV_REG_DMA_COUNT);
 	dma_start(q, bar1_a, anon_dst, DMA_LEN, TESTDEV_DMA_TO_HOST, &req, &have_req);
 	if (!have_req)
-		assert_int_equal(raw_recv(q->fd, &req, 2000), 0);
+		ASSERT_OK(raw_recv(q->fd, &req, 2000));
 	vcpu_read_during_dma(q);
 	serve_dma_write(q, &req, anon_dst, DMA_LEN);
 	dma_wait_idle(q, n);
@@ -1255,7 +1255,7 @@ static void step10_dma(struct qemu *q)
 	n = bar0_read(q, TESTDEV_REG_DMA_COUNT);
 	dma_start(q, anon_src, bar1_b, DMA_LEN, 0, &req, &have_req);
 	if (!have_req)
-		assert_int_equal(raw_recv(q->fd, &req, 2000), 0);
+		ASSERT_OK(raw_recv(q->fd, &req, 2000));
 	vcpu_read_during_dma(q);
 	serve_dma_read(q, &req, anon_src, DMA_LEN);
 	dma_wait_idle(q, n);
@@ -1267,12 +1267,12 @@ static void step10_dma(struct qemu *q)
 	assert_false(have_req);
 	dma_wait_idle(q, n);
 	assert_memory_equal(q->ram + ram_dst, b, DMA_LEN);
-	assert_int_equal(q->ram[ram_dst - 1], 0);
-	assert_int_equal(q->ram[ram_dst + DMA_LEN], 0);
+	ASSERT_EQ(q->ram[ram_dst - 1], 0);
+	ASSERT_EQ(q->ram[ram_dst + DMA_LEN], 0);
 
 	test_server_stats(&q->srv, &st);
-	assert_int_equal(st.dma_msgs, st0.dma_msgs + 2);
-	assert_int_equal(st.errors, st0.errors);
+	ASSERT_EQ(st.dma_msgs, st0.dma_msgs + 2);
+	ASSERT_EQ(st.errors, st0.errors);
 	q_quiet(q);
 }
 
@@ -1298,7 +1298,7 @@ static void q_dma_unmap_reply(struct qemu *q, uint16_t id)
 	q_reply(q, id, VUS_CMD_DMA_UNMAP, VUS_HDR_SIZE + sizeof(struct vus_dma_unmap), &m);
 	assert_true(m.hdr.size == VUS_HDR_SIZE ||
 		    m.hdr.size == VUS_HDR_SIZE + sizeof(struct vus_dma_unmap));
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);
 }
 
@@ -1345,11 +1345,11 @@ static void step12_reconnect(struct qemu *q)
 	q_version(q);
 	/* Device state survives the lost connection (spec "Socket
 	 * Disconnection Behavior"). */
-	assert_int_equal(bar0_read(q, TESTDEV_REG_SCRATCH), q->scratch);
-	assert_int_equal(bar0_read(q, TESTDEV_REG_RESETS), 1);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_SCRATCH), q->scratch);
+	ASSERT_EQ(bar0_read(q, TESTDEV_REG_RESETS), 1);
 	test_server_stats(&q->srv, &st);
-	assert_int_equal(st.clients, 2);
-	assert_int_equal(st.errors, 0);
+	ASSERT_EQ(st.clients, 2);
+	ASSERT_EQ(st.errors, 0);
 	q_quiet(q);
 }
 
@@ -1359,7 +1359,7 @@ static void setup_guest_ram(struct qemu *q)
 {
 	q->ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
 	assert_true(q->ram_fd >= 0);
-	assert_int_equal(ftruncate(q->ram_fd, RAM_SIZE), 0);
+	ASSERT_OK(ftruncate(q->ram_fd, RAM_SIZE));
 	q->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, q->ram_fd, 0);
 	assert_true(q->ram != MAP_FAILED);
 	q->anon = calloc(1, GUEST_ANON_SZ);
@@ -1393,7 +1393,7 @@ static void qemu_sequence(void **state)
 	assert_true(fds0 > 0);
 	q->intx_efd = q->resample_efd = -1;
 	setup_guest_ram(q);
-	assert_int_equal(test_server_start(&q->srv, NULL), 0);
+	ASSERT_OK(test_server_start(&q->srv, NULL));
 	q->fd = raw_connect(q->srv.path);
 	assert_true(q->fd >= 0);
 

@@ -436,7 +436,7 @@ static bool probing;
 static void probe_start(void)
 {
 	memset(&P, 0, sizeof(P));
-	assert_int_equal(pthread_create(&P.th, NULL, probe_main, &P), 0);
+	ASSERT_OK(pthread_create(&P.th, NULL, probe_main, &P));
 	probing = true;
 }
 
@@ -548,9 +548,9 @@ static void after_attack(int n)
 
 		wait_detached(i);
 		c = connect_retry(i);
-		assert_int_equal(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-		assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &got, 4), 0);
-		assert_int_equal(got, v);
+		ASSERT_OK(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+		ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &got, 4));
+		ASSERT_EQ(got, v);
 		vus_client_close(c);
 		wait_detached(i);
 	}
@@ -635,9 +635,9 @@ static void half_header(void **state)
 	vus_hdr_encode(hb, &h);
 	probe_start();
 	a = hold(attacker(0));
-	assert_int_equal(raw_send_bytes(a, hb, 8, NULL, 0), 0);
+	ASSERT_OK(raw_send_bytes(a, hb, 8, NULL, 0));
 	b = hold(raw_connect(T.sock[1]));
-	assert_int_equal(raw_send_bytes(b, hb, 5, NULL, 0), 0);
+	ASSERT_OK(raw_send_bytes(b, hb, 5, NULL, 0));
 	late = hold(raw_connect(T.sock[0]));
 	assert_true(raw_closed_within(late, bound(SETTLE_MS)));
 	release(late);
@@ -682,7 +682,7 @@ static void disconnect_mid_body(void **state)
 	int mfd = memfd_create("guest", MFD_CLOEXEC);
 
 	assert_true(mfd >= 0);
-	assert_int_equal(ftruncate(mfd, 4096), 0);
+	ASSERT_OK(ftruncate(mfd, 4096));
 	memcpy(body, &ra, sizeof(ra));
 	probe_start();
 	for (i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++) {
@@ -692,16 +692,16 @@ static void disconnect_mid_body(void **state)
 		int fd = hold(rounds[i].negotiate ? attacker(0) : raw_connect(T.sock[0]));
 
 		vus_hdr_encode(hb, &h);
-		assert_int_equal(raw_send_bytes(fd, hb, sizeof(hb), rounds[i].fd ? &mfd : NULL,
-						rounds[i].fd), 0);
-		assert_int_equal(raw_send_bytes(fd, body, rounds[i].sent, NULL, 0), 0);
+		ASSERT_OK(raw_send_bytes(fd, hb, sizeof(hb), rounds[i].fd ? &mfd : NULL,
+					 rounds[i].fd));
+		ASSERT_OK(raw_send_bytes(fd, body, rounds[i].sent, NULL, 0));
 		if (rounds[i].err) {
 			struct raw_msg m;
 
-			assert_int_equal(raw_recv(fd, &m, bound(SETTLE_MS)), 0);
-			assert_int_equal(m.hdr.id, i);
-			assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-			assert_int_equal(m.hdr.error, rounds[i].err);
+			ASSERT_OK(raw_recv(fd, &m, bound(SETTLE_MS)));
+			ASSERT_EQ(m.hdr.id, i);
+			ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+			ASSERT_EQ(m.hdr.error, rounds[i].err);
 			raw_msg_free(&m);
 		}
 		/* Still waiting for the rest. */
@@ -769,7 +769,7 @@ static void never_reads(void **state)
 	assert_false(pipeline_reads(fd, &sent, 8, deadline));
 	cpu = vusd_cpu_ms();
 	pfd = (struct pollfd){ .fd = fd, .events = 0 };
-	assert_int_equal(poll(&pfd, 1, STALL_MS), 0);
+	ASSERT_OK(poll(&pfd, 1, STALL_MS));
 	assert_stall_idle("never reads, 8 MiB unread", vusd_cpu_ms() - cpu);
 	assert_true(dev_state(0, NULL));
 
@@ -842,11 +842,11 @@ static void stray_fds(void **state)
 
 	/* Before VERSION: a VERSION carrying an fd is refused, not taken. */
 	fd = hold(raw_connect(T.sock[0]));
-	assert_int_equal(raw_call(fd, 1, VUS_CMD_VERSION, ver, sizeof(ver), efd, 1, &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-	assert_int_equal(m.hdr.error, EINVAL);
+	ASSERT_OK(raw_call(fd, 1, VUS_CMD_VERSION, ver, sizeof(ver), efd, 1, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+	ASSERT_ERR(m.hdr.error, EINVAL);
 	raw_msg_free(&m);
-	assert_int_equal(raw_version(fd, 0, NULL, NULL), 0);
+	ASSERT_OK(raw_version(fd, 0, NULL, NULL));
 	with_session = settle_fds(-1);
 
 	probe_start();
@@ -854,24 +854,23 @@ static void stray_fds(void **state)
 		size_t k = (size_t)i % (sizeof(msgs) / sizeof(msgs[0]));
 		unsigned nfds = msgs[k].nfds ? msgs[k].nfds : 1 + (unsigned)i % 4;
 
-		assert_int_equal(raw_call(fd, (uint16_t)(100 + i), msgs[k].cmd, msgs[k].p,
-					  msgs[k].len, efd, nfds, &m), 0);
-		assert_int_equal(m.hdr.id, 100 + i);
-		assert_int_equal(m.hdr.cmd, msgs[k].cmd);
-		assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-		assert_int_equal(m.hdr.error, msgs[k].err);
-		assert_int_equal(m.nfds, 0);
+		ASSERT_OK(raw_call(fd, (uint16_t)(100 + i), msgs[k].cmd, msgs[k].p,
+				   msgs[k].len, efd, nfds, &m));
+		ASSERT_EQ(m.hdr.id, 100 + i);
+		ASSERT_EQ(m.hdr.cmd, msgs[k].cmd);
+		ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+		ASSERT_EQ(m.hdr.error, msgs[k].err);
+		ASSERT_EQ(m.nfds, 0);
 		raw_msg_free(&m);
 	}
 	/* The connection still serves: GET_INFO, and SCRATCH untouched by
 	 * the refused write. */
-	assert_int_equal(raw_call(fd, 300, VUS_CMD_DEVICE_GET_INFO, &di, sizeof(di), NULL, 0, &m),
-			 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, 300, VUS_CMD_DEVICE_GET_INFO, &di, sizeof(di), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	assert_true(raw_u32(&m, 8) >= 9);
 	raw_msg_free(&m);
-	assert_int_equal(raw_call(fd, 301, VUS_CMD_REGION_READ, &rd, sizeof(rd), NULL, 0, &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, 301, VUS_CMD_REGION_READ, &rd, sizeof(rd), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	assert_int_not_equal(raw_u32(&m, 16), v);
 	raw_msg_free(&m);
 	probe_finish("stray fds");
@@ -1027,9 +1026,9 @@ static void random_bytes(void **state)
 	}
 	probe_start();
 	for (i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&f[i].th, NULL, flood_main, &f[i]), 0);
+		ASSERT_OK(pthread_create(&f[i].th, NULL, flood_main, &f[i]));
 	for (i = 0; i < 2; i++)
-		assert_int_equal(pthread_join(f[i].th, NULL), 0);
+		ASSERT_OK(pthread_join(f[i].th, NULL));
 	probe_finish("random bytes");
 	for (i = 0; i < 2; i++) {
 		dev_state(i, &after[i]);
@@ -1040,7 +1039,7 @@ static void random_bytes(void **state)
 			(long long)(now_us() - t0) / 1000);
 		if (f[i].err[0])
 			fail_msg("%s", f[i].err);
-		assert_int_equal(f[i].done, CONNECTIONS / 2);
+		ASSERT_EQ(f[i].done, CONNECTIONS / 2);
 		/* A good share met a session, not only "one client at a time"
 		 * (how many depends on how the closes and accepts interleave). */
 		assert_true(after[i] - before[i] >= CONNECTIONS / 20);
@@ -1111,7 +1110,7 @@ static int teardown(void **state)
 	pid_t r = -1;
 
 	if (T.pid > 0) {
-		assert_int_equal(kill(T.pid, SIGTERM), 0);
+		ASSERT_OK(kill(T.pid, SIGTERM));
 		while ((r = waitpid(T.pid, &status, WNOHANG)) == 0 && now_us() < deadline)
 			sleep_ms(10);
 		if (r == 0) {
@@ -1133,9 +1132,9 @@ static int teardown(void **state)
 		fail_msg("vusd after SIGTERM: %s", r == 0 ? "still running after the bound" :
 			 r < 0 ? "died before" : why);
 	}
-	assert_int_equal(access(T.ctl, F_OK), -1);
+	ASSERT_EQ(access(T.ctl, F_OK), -1);
 	for (i = 0; i < NDEV; i++)
-		assert_int_equal(access(T.sock[i], F_OK), -1);
+		ASSERT_EQ(access(T.sock[i], F_OK), -1);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "gpio_server.h"
+#include "vus_test.h"
 
 static void *server_main(void *arg)
 {
@@ -30,11 +31,11 @@ void gpio_server_start(struct gpio_server *s, const struct gpio_opts *opts)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/vus-gpio-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
-	assert_int_equal(gpio_create("gpio", opts, &s->g), 0);
+	ASSERT_OK(gpio_create("gpio", opts, &s->g));
 	s->dev = gpio_dev(s->g);
 	vus_dev_set_log_level(s->dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_listen(s->dev, s->path), 0);
-	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+	ASSERT_OK(vus_dev_listen(s->dev, s->path));
+	ASSERT_OK(pthread_create(&s->thread, NULL, server_main, s));
 	s->running = true;
 }
 
@@ -75,7 +76,7 @@ struct vus_client *gpio_server_connect(struct gpio_server *s)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	assert_int_equal(r, 0);
+	ASSERT_OK(r);
 	return c;
 }
 
@@ -83,13 +84,13 @@ uint8_t gpio_rd(struct vus_client *c, uint32_t off)
 {
 	uint8_t v = 0xee;
 
-	assert_int_equal(vus_client_region_read(c, GPIO_BAR, off, &v, 1), 0);
+	ASSERT_OK(vus_client_region_read(c, GPIO_BAR, off, &v, 1));
 	return v;
 }
 
 void gpio_wr(struct vus_client *c, uint32_t off, uint8_t v)
 {
-	assert_int_equal(vus_client_region_write(c, GPIO_BAR, off, &v, 1), 0);
+	ASSERT_OK(vus_client_region_write(c, GPIO_BAR, off, &v, 1));
 }
 
 int gpio_intx_assign(struct vus_client *c)
@@ -97,19 +98,17 @@ int gpio_intx_assign(struct vus_client *c)
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
 	assert_true(efd >= 0);
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
-					     VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-					     0, 1, &efd, NULL),
-			 0);
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+				      0, 1, &efd, NULL));
 	return efd;
 }
 
 void gpio_intx_unmask(struct vus_client *c)
 {
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
-					     VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0,
-					     1, NULL, NULL),
-			 0);
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0,
+				      1, NULL, NULL));
 }
 
 uint64_t gpio_efd_wait(int efd, int ms)
@@ -123,6 +122,6 @@ uint64_t gpio_efd_wait(int efd, int ms)
 	} while (r < 0 && errno == EINTR);
 	if (r != 1)
 		return 0;
-	assert_int_equal(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_EQ(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
 	return v;
 }

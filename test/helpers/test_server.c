@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "test_server.h"
+#include "vus_test.h"
 
 void test_sleep_ms(int ms)
 {
@@ -133,13 +134,13 @@ uint32_t test_reg_read(struct vus_client *c, uint32_t reg)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(vus_client_region_read(c, 0, reg, &v, sizeof(v)), 0);
+	ASSERT_OK(vus_client_region_read(c, 0, reg, &v, sizeof(v)));
 	return v;
 }
 
 void test_reg_write(struct vus_client *c, uint32_t reg, uint32_t val)
 {
-	assert_int_equal(vus_client_region_write(c, 0, reg, &val, sizeof(val)), 0);
+	ASSERT_OK(vus_client_region_write(c, 0, reg, &val, sizeof(val)));
 }
 
 int test_dma_run(struct vus_client *c, uint64_t src, uint64_t dst, uint32_t len,
@@ -168,6 +169,6 @@ int test_dma_run(struct vus_client *c, uint64_t src, uint64_t dst, uint32_t len,
 	}
 	if (st & TESTDEV_DMA_ERROR)
 		return -(int)(st >> 16);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_DMA_COUNT), count0 + 1);
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_DMA_COUNT), count0 + 1);
 	return 0;
 }
