@@ -33,6 +33,9 @@
  * reply desynchronises the stream), matches replies by id (an unknown id,
  * e.g. a reply to a NO_REPLY command, is fatal) and accepts fds only on
  * GET_REGION_INFO. After every step the socket must be silent.
+ *
+ * Each step is its own cmocka test (see "one cmocka test per step" at the
+ * end), so an early failure does not hide the later steps.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1379,59 +1382,122 @@ static void teardown_qemu(struct qemu *q)
 		close(q->intx_efd);
 	if (q->resample_efd >= 0)
 		close(q->resample_efd);
-	munmap(q->ram, RAM_SIZE);
-	close(q->ram_fd);
+	if (q->ram && q->ram != MAP_FAILED)
+		munmap(q->ram, RAM_SIZE);
+	if (q->ram_fd >= 0)
+		close(q->ram_fd);
 	free(q->anon);
 }
 
-static void qemu_sequence(void **state)
-{
-	struct qemu *q = calloc(1, sizeof(*q));
-	int fds0 = fdcount();
+/*
+ * One cmocka test per step, so that a failing step does not hide the
+ * others. Each step's fixture starts a fresh testdev and a fresh
+ * connection and runs, in QEMU's order, the earlier steps whose state the
+ * step needs (needs: a bit per step); a failure there is reported as
+ * the test's, labelled "precondition <step>". Step 12 needs every
+ * earlier step: it is the whole sequence on one connection, as QEMU runs
+ * it, before it reconnects.
+ */
+struct step {
+	const char *name;
+	void (*run)(struct qemu *q);
+	unsigned needs; /* bit n-1: step n */
+};
 
-	assert_non_null(q);
-	assert_true(fds0 > 0);
-	q->intx_efd = q->resample_efd = -1;
+#define S(n) (1u << ((n) - 1))
+
+static const struct step steps[] = {
+	{ "1 VERSION", step1_version, 0 },
+	{ "2 DMA_MAP", step2_dma_map, S(1) },
+	{ "3 GET_INFO", step3_get_info, S(1) },
+	{ "4 REGION_INFO", step4_region_info, S(1) },
+	{ "5 IRQ_INFO(ERR)", step5_err_info, S(1) },
+	/* BAR sizes from GET_REGION_INFO */
+	{ "6 config space", step6_config, S(1) | S(4) },
+	/* the ERR vector count */
+	{ "7 INTx enable", step7_interrupts, S(1) | S(5) },
+	/* BAR sizes, INTx on (pre_reset turns it off) */
+	{ "8 reset", step8_reset, S(1) | S(4) | S(5) | S(7) },
+	/* write_multiple, BAR2's mmap, INTx on */
+	{ "9 steady state", step9_steady, S(1) | S(4) | S(5) | S(7) },
+	/* guest RAM mapped */
+	{ "10 DMA", step10_dma, S(1) | S(2) },
+	/* the boot maps and the hot-plugged one */
+	{ "11 DMA_UNMAP", step11_dma_unmap, S(1) | S(2) | S(10) },
+	/* everything: the device state a reconnecting QEMU finds */
+	{ "12 reconnect", step12_reconnect, S(12) - 1 },
+};
+
+struct fixture {
+	struct qemu q;
+	const struct step *step;
+	int fds0;
+	bool done; /* run_step returned: else it failed in q.step */
+	char label[64]; /* q.step of a precondition */
+};
+
+/* A fresh testdev, guest RAM and QEMU's connection. */
+static int fresh_testdev(void **state)
+{
+	const struct step *step = *state;
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct qemu *q;
+
+	assert_non_null(f);
+	f->step = step;
+	f->fds0 = fdcount();
+	ASSERT_NONNEG(f->fds0);
+	*state = f;
+	q = &f->q;
+	q->intx_efd = q->resample_efd = q->ram_fd = q->fd = -1;
 	setup_guest_ram(q);
 	ASSERT_OK(test_server_start(&q->srv, NULL));
 	q->fd = raw_connect(q->srv.path);
-	assert_true(q->fd >= 0);
+	ASSERT_NONNEG(q->fd);
+	return 0;
+}
 
-	q->step = "1 VERSION";
-	step1_version(q);
-	q->step = "2 DMA_MAP";
-	step2_dma_map(q);
-	q->step = "3 GET_INFO";
-	step3_get_info(q);
-	q->step = "4 REGION_INFO";
-	step4_region_info(q);
-	q->step = "5 IRQ_INFO(ERR)";
-	step5_err_info(q);
-	q->step = "6 config space";
-	step6_config(q);
-	q->step = "7 INTx enable";
-	step7_interrupts(q);
-	q->step = "8 reset";
-	step8_reset(q);
-	q->step = "9 steady state";
-	step9_steady(q);
-	q->step = "10 DMA";
-	step10_dma(q);
-	q->step = "11 DMA_UNMAP";
-	step11_dma_unmap(q);
-	q->step = "12 reconnect";
-	step12_reconnect(q);
+/* The earlier steps the step needs, in QEMU's order, then the step. */
+static void run_step(void **state)
+{
+	struct fixture *f = *state;
+	size_t i;
 
-	teardown_qemu(q);
-	free(q);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (!(f->step->needs & (1u << i)))
+			continue;
+		snprintf(f->label, sizeof(f->label), "precondition %s", steps[i].name);
+		f->q.step = f->label;
+		steps[i].run(&f->q);
+	}
+	f->q.step = f->step->name;
+	f->step->run(&f->q);
+	f->done = true;
+}
+
+static int finish(void **state)
+{
+	struct fixture *f = *state;
+	int fds0 = f->fds0;
+
+	if (!f->done && f->q.step)
+		print_error("the failure above is in step %s\n", f->q.step);
+	teardown_qemu(&f->q);
+	free(f);
 	/* Every fd the server took from us (memfd, eventfds) is closed. */
 	assert_true(fdcount_wait(fds0, 1000));
+	return 0;
 }
+
+#define STEP(i)                                                                        \
+	{ .name = steps[(i) - 1].name, .test_func = run_step, .setup_func = fresh_testdev,   \
+	  .teardown_func = finish, .initial_state = (void *)&steps[(i) - 1] }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(qemu_sequence),
+		STEP(1), STEP(2), STEP(3), STEP(4), STEP(5), STEP(6),
+		STEP(7), STEP(8), STEP(9), STEP(10), STEP(11), STEP(12),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);
