@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Logging: a level check before any formatting (device.h: "an untraced
- * device pays one compare per message"), then one line to the device's
- * log function.
+ * Logging (log.h): one formatted line to the log function.
  */
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "dev_priv.h"
+#include "log.h"
 
 /* Longer lines are cut; a trace line is well under this. */
 #define VUS_LOG_LINE_MAX 1024
@@ -39,15 +37,15 @@ void vus_log_default(void *opaque, enum vus_log_level level, const char *msg)
 	fprintf(stderr, "vus[%s] %s: %s\n", name, level_name(level), msg);
 }
 
-void vus_logf(const struct vus_dev *dev, enum vus_log_level level, const char *fmt, ...)
+void vus_log_emit(const struct vus_log *log, enum vus_log_level level, const char *fmt, ...)
 {
 	char line[VUS_LOG_LINE_MAX];
 	va_list ap;
 
-	if (!VUS_LOG_ON(dev, level) || !dev->log.fn)
+	if (!VUS_LOG_TO_ON(log, level) || !log->fn)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	dev->log.fn(dev->log.opaque, level, line);
+	log->fn(log->opaque, level, line);
 }

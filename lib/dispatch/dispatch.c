@@ -45,14 +45,6 @@ static const vus_handler_fn handlers[VUS_CMD_MAX + 1] = {
 	[VUS_CMD_MIG_DATA_WRITE] = vus_h_mig_data_write,
 };
 
-void vus_reply_add(struct vus_reply *r, const void *p, size_t len)
-{
-	assert(r->iovcnt < (int)(sizeof(r->iov) / sizeof(r->iov[0])));
-	r->iov[r->iovcnt].iov_base = (void *)p;
-	r->iov[r->iovcnt].iov_len = len;
-	r->iovcnt++;
-}
-
 static const char *errno_name(int e)
 {
 	const char *n = strerrorname_np(e);
@@ -296,82 +288,54 @@ static int wire_errno(const struct vus_dev *dev, int rc)
 
 static void count(struct vus_dev *dev, const struct vus_hdr *h, uint64_t out, int err)
 {
-	pthread_mutex_lock(&dev->stats_lock);
-	dev->stats.msgs[h->cmd <= VUS_CMD_MAX ? h->cmd : 0]++;
-	dev->stats.bytes_in += h->size;
-	dev->stats.bytes_out += out;
+	struct vus_counters *c = &dev->stats;
+
+	pthread_mutex_lock(&c->lock);
+	c->msgs[h->cmd <= VUS_CMD_MAX ? h->cmd : 0]++;
+	c->bytes_in += h->size;
+	c->bytes_out += out;
 	if (out && err) {
-		dev->stats.errors++;
-		if ((size_t)err < sizeof(dev->stats.errnos) / sizeof(dev->stats.errnos[0]))
-			dev->stats.errnos[err]++;
+		c->errors++;
+		if (err < VUS_STATS_ERRNO_MAX)
+			c->errnos[err]++;
 	}
-	pthread_mutex_unlock(&dev->stats_lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 {
 	const struct vus_hdr h = m->v.hdr;
-	struct vus_conn *conn = &dev->sess.conn;
 	struct vus_reply r;
-	uint64_t out = 0;
-	int rc, err = 0, sent = 0, i;
-	unsigned f;
+	uint64_t out;
+	int rc, err = 0;
 
 	/* An answer to one of our DMA_READ/WRITE requests (decisions.md). */
 	if (vus_hdr_is_reply(&h)) {
 		vus_log(dev, VUS_LOG_TRACE, "rx %s id=%u reply size=%" PRIu32,
 			vus_cmd_name(h.cmd), h.id, h.size);
-		pthread_mutex_lock(&dev->stats_lock);
-		dev->stats.bytes_in += h.size;
-		pthread_mutex_unlock(&dev->stats_lock);
+		vus_counters_add(&dev->stats, &dev->stats.bytes_in, h.size);
 		vus_dma_on_reply(dev, m);
 		return;
 	}
 	if (VUS_LOG_ON(dev, VUS_LOG_TRACE))
 		trace_rx(dev, m);
 
-	r.iovcnt = 0;
-	r.nfds = 0;
-	r.heap = NULL;
+	vus_reply_init(&r);
 	rc = run(dev, m, &r);
 	vus_rx_msg_close_fds(m);
 	if (rc < 0)
 		err = wire_errno(dev, rc);
 
-	if (!(h.flags & VUS_F_NO_REPLY)) {
-		out = VUS_HDR_SIZE;
-		for (i = 0; !err && i < r.iovcnt; i++)
-			out += r.iov[i].iov_len;
-	}
+	out = vus_reply_size(&h, &r, err);
 	/* Before sending: once the client has the reply, its trace line and
 	 * statistics exist (a failed send ends the session anyway). */
 	if (VUS_LOG_ON(dev, VUS_LOG_TRACE))
 		trace_tx(dev, &h, out, err);
 	count(dev, &h, out, err);
-	if (h.flags & VUS_F_NO_REPLY) {
-		if (err)
-			vus_log(dev, VUS_LOG_DEBUG, "%s id=%u failed, no reply wanted: %s",
-				vus_cmd_name(h.cmd), h.id, errno_name(err));
-	} else if (err) {
-		sent = vus_conn_send_error(conn, &h, err);
-	} else {
-		sent = vus_conn_send_reply_owned(conn, &h, r.iov, r.iovcnt, r.fds, r.nfds,
-						 &r.heap);
-	}
-
-	for (f = 0; f < r.nfds; f++)
-		close(r.fds[f]);
-	free(r.heap);
-	if (sent == -ENOBUFS) {
-		/* Sends never wait (serve.c): the queue limit is the bound. */
-		vus_log(dev, VUS_LOG_WARN,
-			"reply to %s id=%u: output queue over its limit (%llu bytes): "
-			"the client does not read its replies", vus_cmd_name(h.cmd), h.id,
-			(unsigned long long)dev->limits.out_queue);
-		vus_session_close(dev, "output queue full");
-	} else if (sent < 0) {
-		vus_log(dev, VUS_LOG_WARN, "reply to %s id=%u: %s", vus_cmd_name(h.cmd), h.id,
-			strerror(-sent));
-		vus_session_close(dev, "reply failed");
-	}
+	if ((h.flags & VUS_F_NO_REPLY) && err)
+		vus_log(dev, VUS_LOG_DEBUG, "%s id=%u failed, no reply wanted: %s",
+			vus_cmd_name(h.cmd), h.id, errno_name(err));
+	/* The session sends, owns r's fds and buffer, and ends itself if the
+	 * reply cannot go out. */
+	vus_session_reply(&dev->sess, &h, &r, err);
 }

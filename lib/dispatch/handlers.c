@@ -97,7 +97,7 @@ int vus_h_version(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 		return (int)len;
 
 	if (rep.caps.twin_socket) {
-		err = vus_session_twin_open(dev, &peer);
+		err = vus_session_twin_open(&dev->sess, &peer);
 		if (err)
 			return err;
 		r->fds[0] = peer;

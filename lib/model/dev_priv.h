@@ -33,25 +33,11 @@
 #include <vus/device.h>
 
 #include "dma_map.h"
+#include "log.h"
 #include "pci_priv.h"
+#include "session.h"
+#include "stats.h"
 #include "transport.h"
-
-/* ---- log.c ---------------------------------------------------------- */
-
-struct vus_log {
-	vus_log_fn fn;
-	void *opaque;
-	enum vus_log_level level;
-};
-void vus_log_default(void *opaque, enum vus_log_level level, const char *msg);
-void vus_logf(const struct vus_dev *dev, enum vus_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* The cheap check callers make before building a trace line. Atomic:
- * the level may change (vusd's "log-level") while device worker threads
- * log; relaxed, since a line more or less around the change is fine. */
-#define VUS_LOG_ON(dev, lvl) ((lvl) <= __atomic_load_n(&(dev)->log.level, __ATOMIC_RELAXED))
-#define vus_log(dev, lvl, ...) \
-	do { if (VUS_LOG_ON(dev, lvl)) vus_logf(dev, lvl, __VA_ARGS__); } while (0)
 
 /* ---- device.c ------------------------------------------------------- */
 
@@ -69,7 +55,14 @@ struct vus_region {
 	uint32_t type, subtype;
 };
 
-/* Access region index at [offset, offset+count): bounds are checked here,
+/* region.c: the table (vus_dev_new/free), and vus_dev_setup_region()
+ * without the "not listening yet" check, for the MSI-X capability. */
+int vus_regions_init(struct vus_dev *dev);
+void vus_regions_free(struct vus_dev *dev);
+int vus_region_add(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags,
+		   const struct vus_region_ops *ops, void *opaque);
+
+/* access.c: access region index at [offset, offset+count): bounds are checked here,
  * then ops or pread/pwrite on the fd; config space goes to config.c, the
  * MSI-X table and PBA to config_msix.c. */
 int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
@@ -111,6 +104,9 @@ struct vus_irq_index {
 	void *pt_opaque;
 	int resample_fd;          /* INTx only: UNMASK eventfd (in dev->epfd) or -1 */
 };
+/* irq_setup.c: vus_dev_setup_irq() without the "not listening yet"
+ * check, for the MSI and MSI-X capabilities. */
+int vus_irq_setup_index(struct vus_dev *dev, uint32_t index, uint32_t count);
 /* SET_IRQS after the codec's checks: index/range against the device.
  * fds it keeps are set to -1 in fds[]; the caller closes the rest. */
 int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, unsigned nfds,
@@ -127,6 +123,17 @@ void vus_irq_free(struct vus_dev *dev);
 
 struct vus_dma_req;               /* one queued or in-flight DMA transfer */
 
+/* What the DMA engine needs from the loop that runs it, given by serve/
+ * at vus_dma_init(): the engine never calls up into the loop itself. */
+struct vus_dma_loop {
+	/* Any thread: have the loop thread call vus_dma_kick() soon. */
+	void (*wake)(void *opaque);
+	/* Loop thread: call vus_dma_on_timer() at CLOCK_MONOTONIC time
+	 * deadline_ns (0 disarms). */
+	void (*timer_arm)(void *opaque, uint64_t deadline_ns);
+	void *opaque;
+};
+
 struct vus_dma {
 	struct vus_dma_table table;   /* dma_map.h; rwlock inside */
 	struct vus_dma_ops ops;
@@ -139,8 +146,9 @@ struct vus_dma {
 	uint16_t next_id;
 	unsigned pending;             /* transfers needing messages, not finished (qlock) */
 	bool timer_armed;             /* the loop timer holds a reply deadline */
+	struct vus_dma_loop loop;
 };
-int vus_dma_init(struct vus_dev *dev);
+int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop);
 void vus_dma_free(struct vus_dev *dev);
 /* Loop thread, on wake-up: send what other threads queued. */
 void vus_dma_kick(struct vus_dev *dev);
@@ -149,7 +157,8 @@ void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m);
 /* The loop timer fired: end a session whose client left a request
  * unanswered past the reply timeout (dma_rw.c). Loop thread. */
 void vus_dma_on_timer(struct vus_dev *dev);
-/* Client gone: fail every transfer with -ENOTCONN, unmap everything. */
+/* Client gone (session end): fail every transfer with -ENOTCONN, unmap
+ * everything. Migration's part is vus_mig_session_end(). */
 void vus_dma_session_end(struct vus_dev *dev);
 
 /* ---- migration.c ---------------------------------------------------- */
@@ -164,21 +173,12 @@ struct vus_mig {
 };
 /* DEVICE_RESET: back to RUNNING (spec: reset recovers ERROR), stop logging. */
 void vus_mig_reset(struct vus_dev *dev);
+/* Client gone (session end, after vus_dma_session_end()): stop dirty
+ * logging; the migration state stays for the next client. */
+void vus_mig_session_end(struct vus_dev *dev);
 
-/* ---- serve.c -------------------------------------------------------- */
+/* ---- serve/ -------------------------------------------------------- */
 
-struct vus_session {
-	bool attached;                /* written atomically: read by any thread */
-	bool closing;                 /* vus_session_close() under way */
-	bool negotiated;              /* VERSION done */
-	struct vus_conn conn;
-	struct vus_conn twin;         /* fd -1 unless twin_socket negotiated */
-	struct vus_version_msg client;
-	enum vus_dma_layout layout;   /* resolved for this client */
-	uint32_t client_max_xfer;     /* what the client accepts */
-	uint32_t client_max_fds;
-	bool conn_out, twin_out;      /* EPOLLOUT armed: output queued */
-};
 /* device.h "limits"; defaults set by vus_serve_init(). */
 struct vus_limits {
 	unsigned max_fds;             /* fds accepted per message */
@@ -186,41 +186,12 @@ struct vus_limits {
 	uint32_t dma_pending;         /* server->client transfers not finished */
 	uint32_t dma_timeout_ms;      /* reply deadline; 0 = none */
 };
-/* vus_dev_new/free: the epoll set and the wake eventfd; free also ends
- * the session and closes the listener. */
-int vus_serve_init(struct vus_dev *dev);
-void vus_serve_free(struct vus_dev *dev);
-/* Wake the loop thread (any thread): it will call vus_dma_kick(). */
-void vus_dev_wake(struct vus_dev *dev);
-/* VERSION with twin_socket: make a socketpair, keep one end as sess.twin
- * (polled), *peer gets the end for the client (the caller closes it). */
-int vus_session_twin_open(struct vus_dev *dev, int *peer);
-/* Drop the client now (protocol error): session_end sequence. */
-void vus_session_close(struct vus_dev *dev, const char *why);
-/* Send a server->client command on the twin socket if negotiated, else
- * the main socket. Loop thread. */
-int vus_session_send_request(struct vus_dev *dev, struct vus_hdr *h, const struct iovec *iov,
-			     int iovcnt);
-/* Arm the loop's timerfd for CLOCK_MONOTONIC time deadline_ns (0
- * disarms); on expiry the loop calls vus_dma_on_timer(). Loop thread. */
-void vus_loop_timer_arm(struct vus_dev *dev, uint64_t deadline_ns);
 static inline bool vus_on_loop_thread(const struct vus_dev *dev);
 
 /* ---- dispatch.c ----------------------------------------------------- */
 
-/* A reply under construction: fixed part in small[], data by pointer. */
-struct vus_reply {
-	uint8_t small[512];
-	struct iovec iov[3];
-	int iovcnt;
-	int fds[2];
-	unsigned nfds;
-	void *heap;                   /* freed after sending */
-};
-/* Append bytes to the reply's iov list (no copy). */
-void vus_reply_add(struct vus_reply *r, const void *p, size_t len);
-/* Handlers: fill r and return 0, or return -errno for an error reply.
- * fds in m they keep must be set to -1 in m->fds. */
+/* Handlers: fill r (session.h) and return 0, or return -errno for an
+ * error reply. fds in m they keep must be set to -1 in m->fds. */
 typedef int (*vus_handler_fn)(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r);
 /* Handle one command from the client (in order). */
 void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m);
@@ -263,7 +234,7 @@ struct vus_dev {
 	void *reset_opaque;
 	uint32_t max_xfer;            /* our max_data_xfer_size */
 
-	/* serve.c */
+	/* serve/ */
 	int listen_fd;                /* -1 if none */
 	char *listen_path;            /* set if we created the socket file */
 	int epfd;
@@ -275,9 +246,14 @@ struct vus_dev {
 	bool loop_thread_known;
 	struct vus_session sess;
 
-	pthread_mutex_t stats_lock;
-	struct vus_dev_stats stats;
+	struct vus_counters stats;
 };
+
+/* Listening built config space: the layout the client sees is fixed. */
+static inline bool vus_dev_started(const struct vus_dev *dev)
+{
+	return dev->cfg.bytes != NULL;
+}
 
 static inline bool vus_on_loop_thread(const struct vus_dev *dev)
 {

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Serving: the listener, the epoll loop and client sessions.
+ * Serving, the top of the library: the listener, the epoll loop that
+ * feeds a session's messages to dispatch and its DMA replies to the DMA
+ * engine, the loop's wake-up and timer (given to the DMA engine as
+ * struct vus_dma_loop), and what a session end drops (session_ended).
  *
  * dev->epfd holds every fd the loop waits on, each registered with its own
  * number as epoll data: the listener, the client socket, the twin socket,
@@ -11,10 +14,8 @@
  * stale report for a reused number is harmless: every handler copes with
  * "nothing to read".
  *
- * Sends never wait (one client that does not read must not stall
- * the other devices of a loop): both sockets queue what the peer does not
- * take at once (transport.h, queued mode) and are watched for EPOLLOUT
- * while bytes wait. A queue over its limit ends the session.
+ * Sends never wait; the session (session/session.c) queues and watches
+ * for EPOLLOUT.
  *
  * Session end (decisions.md "Sessions"): in-flight DMA fails with
  * ENOTCONN and every map goes (dma.c), IRQ eventfds close (irq.c), the
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "serve.h"
 
 /* Messages handled per readiness report before other fds get a turn. */
 #define VUS_MSGS_PER_CALL 256
@@ -73,28 +75,26 @@ static void unwatch(struct vus_dev *dev, int fd)
 		epoll_ctl(dev->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-/* Watch fd for EPOLLOUT too while its output queue holds bytes. */
-static void watch_out(struct vus_dev *dev, const struct vus_conn *c, bool *armed)
+/*
+ * The session's on_end hook: what the layers above the session hold for
+ * this client goes (docs/architecture.md "Session end"): in-flight DMA
+ * fails with ENOTCONN and every map goes, dirty logging stops, IRQ
+ * eventfds close, the device hears VUS_RESET_LOST_CONN. Device and
+ * migration state stay for the next client.
+ */
+static void session_ended(void *opaque)
 {
-	bool want = vus_conn_out_pending(c);
-	struct epoll_event ev = {
-		.events = EPOLLIN | (want ? EPOLLOUT : 0),
-		.data.fd = c->fd,
-	};
+	struct vus_dev *dev = opaque;
+	int err;
 
-	if (c->fd < 0 || want == *armed)
-		return;
-	if (epoll_ctl(dev->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-		vus_log(dev, VUS_LOG_ERR, "epoll (output): %s", strerror(errno));
-		return;
+	vus_dma_session_end(dev);
+	vus_mig_session_end(dev);
+	vus_irq_session_end(dev);
+	if (dev->reset_cb) {
+		err = dev->reset_cb(dev, dev->reset_opaque, VUS_RESET_LOST_CONN);
+		if (err)
+			vus_log(dev, VUS_LOG_WARN, "reset (lost connection): %s", strerror(-err));
 	}
-	*armed = want;
-}
-
-static void sync_out(struct vus_dev *dev)
-{
-	watch_out(dev, &dev->sess.conn, &dev->sess.conn_out);
-	watch_out(dev, &dev->sess.twin, &dev->sess.twin_out);
 }
 
 int vus_serve_init(struct vus_dev *dev)
@@ -127,6 +127,7 @@ int vus_serve_init(struct vus_dev *dev)
 	err = watch(dev, dev->timer_fd);
 	if (err)
 		goto err_timer;
+	vus_session_init(&dev->sess, dev->epfd, &dev->log, &dev->stats, session_ended, dev);
 	return 0;
 
 err_timer:
@@ -143,7 +144,7 @@ err_ep:
 
 void vus_serve_free(struct vus_dev *dev)
 {
-	vus_session_close(dev, "device freed");
+	vus_session_end(&dev->sess, "device freed");
 	if (dev->listen_fd >= 0) {
 		unwatch(dev, dev->listen_fd);
 		close(dev->listen_fd);
@@ -205,130 +206,20 @@ int vus_dev_set_dma_request_limits(struct vus_dev *dev, uint32_t max_pending,
 	return 0;
 }
 
-/* ---- sessions ------------------------------------------------------- */
+bool vus_dev_client_attached(const struct vus_dev *dev)
+{
+	return vus_session_attached(&dev->sess);
+}
 
 static int session_start(struct vus_dev *dev, int fd)
 {
-	struct vus_session *s = &dev->sess;
-	int err;
+	const struct vus_session_limits lim = {
+		.max_msg = max_msg(dev),
+		.max_fds = dev->limits.max_fds,
+		.out_queue = dev->limits.out_queue,
+	};
 
-	err = vus_conn_init(&s->conn, fd, max_msg(dev));
-	if (err)
-		return err;
-	s->conn.max_fds = dev->limits.max_fds;
-	vus_conn_set_out_limit(&s->conn, dev->limits.out_queue);
-	s->conn_out = false;
-	err = watch(dev, fd);
-	if (err) {
-		/* fd stays the caller's: detach it from the conn first. */
-		s->conn.fd = -1;
-		vus_conn_close(&s->conn);
-		return err;
-	}
-	s->negotiated = false;
-	__atomic_store_n(&s->attached, true, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&dev->stats_lock);
-	dev->stats.clients++;
-	pthread_mutex_unlock(&dev->stats_lock);
-	vus_log(dev, VUS_LOG_INFO, "client attached");
-	return 0;
-}
-
-int vus_session_twin_open(struct vus_dev *dev, int *peer)
-{
-	struct vus_session *s = &dev->sess;
-	int sv[2], err;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	err = vus_conn_init(&s->twin, sv[0], max_msg(dev));
-	if (err)
-		goto err_pair;
-	s->twin.max_fds = dev->limits.max_fds;
-	vus_conn_set_out_limit(&s->twin, dev->limits.out_queue);
-	s->twin_out = false;
-	err = watch(dev, sv[0]);
-	if (err)
-		goto err_conn;
-	*peer = sv[1];
-	return 0;
-
-err_conn:
-	s->twin.fd = -1;
-	vus_conn_close(&s->twin);
-err_pair:
-	close(sv[0]);
-	close(sv[1]);
-	return err;
-}
-
-void vus_session_close(struct vus_dev *dev, const char *why)
-{
-	struct vus_session *s = &dev->sess;
-	int err;
-
-	if (!s->attached || s->closing)
-		return;
-	vus_log(dev, VUS_LOG_INFO, "client session ends: %s", why);
-	/* First, so nothing below (a DMA completion starting another
-	 * transfer, say) sends to this client again or re-enters. */
-	s->closing = true;
-	s->negotiated = false;
-	vus_dma_session_end(dev);
-	vus_irq_session_end(dev);
-	if (dev->reset_cb) {
-		err = dev->reset_cb(dev, dev->reset_opaque, VUS_RESET_LOST_CONN);
-		if (err)
-			vus_log(dev, VUS_LOG_WARN, "reset (lost connection): %s", strerror(-err));
-	}
-	unwatch(dev, s->twin.fd);
-	vus_conn_close(&s->twin);
-	unwatch(dev, s->conn.fd);
-	vus_conn_close(&s->conn);
-	s->conn_out = s->twin_out = false;
-	s->negotiated = false;
-	memset(&s->client, 0, sizeof(s->client));
-	s->layout = VUS_DMA_LAYOUT_SPEC;
-	s->client_max_xfer = 0;
-	s->client_max_fds = 0;
-	s->closing = false;
-	/* Last: whoever sees "detached" sees the whole teardown done. */
-	__atomic_store_n(&s->attached, false, __ATOMIC_RELEASE);
-}
-
-int vus_session_send_request(struct vus_dev *dev, struct vus_hdr *h, const struct iovec *iov,
-			     int iovcnt)
-{
-	struct vus_session *s = &dev->sess;
-	struct vus_conn *c;
-	int err;
-
-	/* Before VERSION there is no agreed format, while closing no peer. */
-	if (!s->attached || s->closing || !s->negotiated)
-		return -ENOTCONN;
-	c = s->twin.fd >= 0 ? &s->twin : &s->conn;
-	err = vus_conn_send(c, h, iov, iovcnt, NULL, 0);
-	if (err == -ENOBUFS)
-		vus_log(dev, VUS_LOG_WARN,
-			"output queue over its limit (%llu bytes): the client does not read",
-			(unsigned long long)dev->limits.out_queue);
-	if (err) {
-		/* A half-sent message leaves the stream unusable. Closing the
-		 * session here would pull it from under the caller (dma.c is
-		 * mid-queue); shutdown makes the loop see EOF and end it at
-		 * its next turn. */
-		shutdown(c->fd, SHUT_RDWR);
-		return err;
-	}
-	pthread_mutex_lock(&dev->stats_lock);
-	dev->stats.bytes_out += h->size;
-	pthread_mutex_unlock(&dev->stats_lock);
-	return 0;
-}
-
-bool vus_dev_client_attached(const struct vus_dev *dev)
-{
-	return __atomic_load_n(&dev->sess.attached, __ATOMIC_ACQUIRE);
+	return vus_session_start(&dev->sess, fd, &lim);
 }
 
 /* ---- listening ------------------------------------------------------ */
@@ -447,87 +338,51 @@ static int on_listen(struct vus_dev *dev)
 
 /* ---- the loop ------------------------------------------------------- */
 
-static void recv_failed(struct vus_dev *dev, const char *sock, int err)
-{
-	if (err == -ECONNRESET) {
-		vus_session_close(dev, "client disconnected");
-		return;
-	}
-	vus_log(dev, VUS_LOG_WARN, "%s socket: %s", sock,
-		err == -EPROTO ? "malformed header, stream lost" : strerror(-err));
-	vus_session_close(dev, err == -EPROTO ? "protocol error" : "socket error");
-}
-
 static void serve_client(struct vus_dev *dev)
 {
+	struct vus_session *s = &dev->sess;
 	struct vus_rx_msg m;
-	int i, rc;
+	int i;
 
 	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
 		/* One recvmsg() per wake-up: once the socket queue was seen
 		 * empty, the level-triggered epoll reports new bytes, so an
 		 * extra read here would only cost an EAGAIN round trip into
 		 * the kernel on every request (see bench/). */
-		if (i > 0 && !vus_conn_may_have_more(&dev->sess.conn))
+		if (i > 0 && !vus_conn_may_have_more(&s->conn))
 			return;
-		rc = vus_conn_recv(&dev->sess.conn, &m);
-		if (rc == 0)
+		if (vus_session_recv(s, &s->conn, &m) <= 0)
 			return;
-		if (rc < 0) {
-			recv_failed(dev, "client", rc);
-			return;
-		}
 		vus_dispatch(dev, &m);
-		if (!dev->sess.attached)
+		if (!s->attached)
 			return;
 	}
 	/* Whole messages may wait in our buffer with the socket drained, so
 	 * epoll would not report them: keep the poll fd readable instead of
 	 * stalling them, after giving the other fds their turn. */
-	if (vus_conn_has_buffered(&dev->sess.conn))
-		vus_dev_wake(dev);
+	if (vus_conn_has_buffered(&s->conn))
+		vus_loop_wake(dev);
 }
 
-/*
- * The twin socket carries our DMA requests and the client's replies
- * (spec VERSION "twin_socket"). A command arriving there is a client that
- * does not follow the protocol: like other violations the session ends,
- * rather than answering on a channel the client does not read replies on.
- */
+/* The twin socket carries our DMA requests and the client's replies
+ * (spec VERSION "twin_socket"); the session lets only replies through. */
 static void serve_twin(struct vus_dev *dev)
 {
 	struct vus_session *s = &dev->sess;
 	struct vus_rx_msg m;
-	int i, rc;
+	int i;
 
 	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
 		if (i > 0 && !vus_conn_may_have_more(&s->twin))
 			return;
-		rc = vus_conn_recv(&s->twin, &m);
-		if (rc == 0)
+		if (vus_session_recv(s, &s->twin, &m) <= 0)
 			return;
-		if (rc < 0) {
-			recv_failed(dev, "twin", rc);
-			return;
-		}
-		pthread_mutex_lock(&dev->stats_lock);
-		dev->stats.bytes_in += m.v.hdr.size;
-		pthread_mutex_unlock(&dev->stats_lock);
-		if (!vus_hdr_is_reply(&m.v.hdr)) {
-			vus_rx_msg_close_fds(&m);
-			vus_log(dev, VUS_LOG_WARN, "command %s on the twin socket",
-				vus_cmd_name(m.v.hdr.cmd));
-			vus_session_close(dev, "protocol error");
-			return;
-		}
-		vus_log(dev, VUS_LOG_TRACE, "rx %s id=%u reply size=%u (twin)",
-			vus_cmd_name(m.v.hdr.cmd), m.v.hdr.id, m.v.hdr.size);
 		vus_dma_on_reply(dev, &m);
 		if (!s->attached)
 			return;
 	}
 	if (vus_conn_has_buffered(&s->twin))
-		vus_dev_wake(dev);
+		vus_loop_wake(dev);
 }
 
 /*
@@ -538,16 +393,8 @@ static void serve_twin(struct vus_dev *dev)
 static void on_session_fd(struct vus_dev *dev, struct vus_conn *c, uint32_t events,
 			  void (*serve)(struct vus_dev *dev))
 {
-	if (events & EPOLLOUT) {
-		int err = vus_conn_flush(c);
-
-		if (err < 0) {
-			vus_log(dev, VUS_LOG_WARN, "%s socket: %s",
-				c == &dev->sess.conn ? "client" : "twin", strerror(-err));
-			vus_session_close(dev, "socket error");
-			return;
-		}
-	}
+	if ((events & EPOLLOUT) && vus_session_flush(&dev->sess, c) < 0)
+		return;
 	if (events & ~(uint32_t)EPOLLOUT)
 		serve(dev);
 }
@@ -562,8 +409,9 @@ static void on_timer(struct vus_dev *dev)
 	vus_dma_on_timer(dev);
 }
 
-void vus_loop_timer_arm(struct vus_dev *dev, uint64_t deadline_ns)
+void vus_loop_timer_arm(void *opaque, uint64_t deadline_ns)
 {
+	struct vus_dev *dev = opaque;
 	struct itimerspec its = {
 		.it_value = {
 			.tv_sec = (time_t)(deadline_ns / 1000000000u),
@@ -630,7 +478,7 @@ static int process(struct vus_dev *dev, int timeout_ms)
 		else if (fd == dev->irqs[VUS_PCI_INTX_IRQ].resample_fd)
 			vus_irq_resample(dev);
 		/* Whatever ran may have queued output. */
-		sync_out(dev);
+		vus_session_sync_out(&dev->sess);
 	}
 	return err;
 }
@@ -652,8 +500,9 @@ int vus_dev_run(struct vus_dev *dev)
 	return err;
 }
 
-void vus_dev_wake(struct vus_dev *dev)
+void vus_loop_wake(void *opaque)
 {
+	struct vus_dev *dev = opaque;
 	uint64_t one = 1;
 	ssize_t n;
 
@@ -667,6 +516,6 @@ void vus_dev_stop(struct vus_dev *dev)
 	int saved = errno; /* may run in a signal handler */
 
 	__atomic_store_n(&dev->stop, 1, __ATOMIC_RELEASE);
-	vus_dev_wake(dev);
+	vus_loop_wake(dev);
 	errno = saved;
 }

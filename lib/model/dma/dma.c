@@ -11,11 +11,10 @@
 #include "dev_priv.h"
 #include "dma_dirty.h"
 #include "dma_rw.h"
-#include "migration_priv.h"
 
 #define VUS_DMA_PROT_ALL (VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE)
 
-int vus_dma_init(struct vus_dev *dev)
+int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop)
 {
 	struct vus_dma *d = &dev->dma;
 	int rc;
@@ -30,6 +29,7 @@ int vus_dma_init(struct vus_dev *dev)
 		return -rc;
 	}
 	d->layout = VUS_DMA_LAYOUT_AUTO;
+	d->loop = *loop;
 	return 0;
 }
 
@@ -88,12 +88,14 @@ enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev)
  * writer, so n and total_bytes are stable here. */
 static void stats_update(struct vus_dev *dev, uint64_t maps, uint64_t unmaps)
 {
-	pthread_mutex_lock(&dev->stats_lock);
-	dev->stats.dma_maps += maps;
-	dev->stats.dma_unmaps += unmaps;
-	dev->stats.cur_maps = dev->dma.table.n;
-	dev->stats.cur_mapped_bytes = dev->dma.table.total_bytes;
-	pthread_mutex_unlock(&dev->stats_lock);
+	struct vus_counters *c = &dev->stats;
+
+	pthread_mutex_lock(&c->lock);
+	c->dma_maps += maps;
+	c->dma_unmaps += unmaps;
+	c->cur_maps = dev->dma.table.n;
+	c->cur_mapped_bytes = dev->dma.table.total_bytes;
+	pthread_mutex_unlock(&c->lock);
 }
 
 struct unmap_ctx {
@@ -219,5 +221,4 @@ void vus_dma_session_end(struct vus_dev *dev)
 	vus_dma_rw_fail_all(dev, -ENOTCONN);
 	vus_dma_table_remove_all(&dev->dma.table, unmap_cb, &c);
 	stats_update(dev, 0, c.count);
-	vus_mig_session_end(dev);
 }

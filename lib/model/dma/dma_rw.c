@@ -212,7 +212,7 @@ static void submit(struct vus_dev *dev, struct vus_dma_req *req)
 		d->queue_head = req;
 	d->queue_tail = req;
 	pthread_mutex_unlock(&d->qlock);
-	vus_dev_wake(dev);
+	d->loop.wake(d->loop.opaque);
 }
 
 /* Loop thread: append what other threads queued to the in-flight list. */
@@ -348,7 +348,7 @@ static int send_chunk(struct vus_dev *dev, struct vus_dma_req *req, uint64_t add
 	if (plen > off + body)
 		iov[n++] = (struct iovec){ (void *)pad, plen - off - body };
 
-	rc = vus_session_send_request(dev, &h, iov, n);
+	rc = vus_session_send_request(&dev->sess, &h, iov, n);
 	if (rc < 0)
 		return rc;
 	*c = (struct vus_dma_chunk){ .off = req->pos, .count = count, .id = h.id, .busy = true };
@@ -357,14 +357,12 @@ static int send_chunk(struct vus_dev *dev, struct vus_dma_req *req, uint64_t add
 		/* Deadlines only grow: an armed timer is already the earliest;
 		 * vus_dma_on_timer() moves it on. */
 		if (!d->timer_armed) {
-			vus_loop_timer_arm(dev, c->deadline);
+			d->loop.timer_arm(d->loop.opaque, c->deadline);
 			d->timer_armed = true;
 		}
 	}
 	req->nbusy++;
-	pthread_mutex_lock(&dev->stats_lock);
-	dev->stats.dma_msgs++;
-	pthread_mutex_unlock(&dev->stats_lock);
+	vus_counters_add(&dev->stats, &dev->stats.dma_msgs, 1);
 	return 0;
 }
 
@@ -530,11 +528,11 @@ void vus_dma_on_timer(struct vus_dev *dev)
 			vus_cmd_name(late_write ? VUS_CMD_DMA_WRITE : VUS_CMD_DMA_READ), late_id,
 			dev->limits.dma_timeout_ms);
 		vus_dma_rw_fail_all(dev, -ETIMEDOUT);
-		vus_session_close(dev, "DMA request timed out");
+		vus_session_end(&dev->sess, "DMA request timed out");
 		return;
 	}
 	if (next) {
-		vus_loop_timer_arm(dev, next);
+		d->loop.timer_arm(d->loop.opaque, next);
 		d->timer_armed = true;
 	}
 }

@@ -72,9 +72,7 @@ static int vec_signal_locked(struct vus_dev *dev, uint32_t index, struct vus_irq
 	v->pending = false;
 	if (index == VUS_PCI_INTX_IRQ)
 		v->masked = true;
-	pthread_mutex_lock(&dev->stats_lock);
-	dev->stats.irqs++;
-	pthread_mutex_unlock(&dev->stats_lock);
+	vus_counters_add(&dev->stats, &dev->stats.irqs, 1);
 	return 0;
 }
 

@@ -14,7 +14,6 @@
 #include "dev_priv.h"
 #include "dma_dirty.h"
 #include "migration_path.h"
-#include "migration_priv.h"
 
 /*
  * Largest DMA_LOGGING_REPORT bitmap built for one request: QEMU's

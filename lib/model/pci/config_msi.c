@@ -71,7 +71,7 @@ int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec, uin
 	off = vus_cap_add(dev, VUS_CAPK_MSI, false, offset, len, NULL);
 	if (off < 0)
 		return off;
-	err = vus_dev_setup_irq(dev, VUS_PCI_MSI_IRQ, nvec);
+	err = vus_irq_setup_index(dev, VUS_PCI_MSI_IRQ, nvec);
 	if (err) {
 		vus_cap_del(dev, (uint16_t)off);
 		return err;

@@ -78,7 +78,7 @@ int vus_dev_add_cap_msix(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
 	off = vus_cap_add(dev, VUS_CAPK_MSIX, false, offset, MSIX_LEN, NULL);
 	if (off < 0)
 		return off;
-	err = vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, nvec);
+	err = vus_irq_setup_index(dev, VUS_PCI_MSIX_IRQ, nvec);
 	if (err) {
 		vus_cap_del(dev, (uint16_t)off);
 		return err;
@@ -134,7 +134,7 @@ static int prepare_bar(struct vus_dev *dev, uint8_t bar)
 	if (!r->size) {
 		while (size < need)
 			size <<= 1;
-		return vus_dev_setup_region(dev, bar, size, VUS_REGION_RW, NULL, NULL);
+		return vus_region_add(dev, bar, size, VUS_REGION_RW, NULL, NULL);
 	}
 	if ((r->flags & VUS_REGION_BAR_IO) || (r->flags & VUS_REGION_RW) != VUS_REGION_RW ||
 	    need > r->size) {
