@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Client DMA: "guest memory" windows in memfds, DMA_MAP/DMA_UNMAP, and
- * serving the server's DMA_READ/DMA_WRITE requests from those windows in
- * the spec's or QEMU's layout (protocol-facts 3.11).
+ * Client DMA: the table of "guest memory" windows, and serving the
+ * server's DMA_READ/DMA_WRITE requests from those windows in the spec's
+ * or QEMU's layout (protocol-facts 3.11). Below the reply wait loop
+ * (client_conn.c), which serves these requests while it waits; the
+ * DMA_MAP/DMA_UNMAP commands that fill the table are client_dma_map.c.
  */
 #define _GNU_SOURCE /* memfd_create, reallocarray */
 #include <errno.h>
@@ -31,7 +33,7 @@ static struct vus_client_map *map_find(struct vus_client *c, uint64_t addr, uint
 	return NULL;
 }
 
-static int map_add(struct vus_client *c, const struct vus_client_map *mp)
+int vus_client_map_add(struct vus_client *c, const struct vus_client_map *mp)
 {
 	if (c->nmaps == c->maps_cap) {
 		uint32_t cap = c->maps_cap ? c->maps_cap * 2 : 8;
@@ -46,7 +48,7 @@ static int map_add(struct vus_client *c, const struct vus_client_map *mp)
 	return 0;
 }
 
-static void map_del(struct vus_client *c, uint32_t i)
+void vus_client_map_del(struct vus_client *c, uint32_t i)
 {
 	munmap(c->maps[i].host, c->maps[i].size);
 	c->maps[i] = c->maps[--c->nmaps];
@@ -55,107 +57,7 @@ static void map_del(struct vus_client *c, uint32_t i)
 void vus_client_maps_free_all(struct vus_client *c)
 {
 	while (c->nmaps)
-		map_del(c, c->nmaps - 1);
-}
-
-/* ---- DMA_MAP / DMA_UNMAP -------------------------------------------- */
-
-int vus_client_dma_map(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t prot,
-		       bool with_fd, void **host)
-{
-	struct vus_dma_map req = {
-		.argsz = sizeof(req),
-		.flags = prot,
-		.addr = iova,
-		.size = size,
-	};
-	struct iovec iov = { &req, sizeof(req) };
-	struct vus_client_map mp = { .iova = iova, .size = size, .prot = prot };
-	void *p;
-	int fd, r;
-
-	if (!c || !host || size == 0 || size > SIZE_MAX || size > (uint64_t)INT64_MAX ||
-	    __builtin_add_overflow(iova, size, &(uint64_t){ 0 }))
-		return -EINVAL;
-	fd = memfd_create("vus-client-dma", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0) {
-		r = -errno;
-		goto close_fd;
-	}
-	/* The VMM's own view of guest memory is always read-write; prot is
-	 * what the server may do. */
-	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto close_fd;
-	}
-	mp.host = p;
-	/* In the table before the request goes out: the server may DMA into
-	 * it as soon as it has processed the map. */
-	r = map_add(c, &mp);
-	if (r < 0)
-		goto unmap;
-	r = vus_client_call_empty(c, VUS_CMD_DMA_MAP, &iov, 1, with_fd ? &fd : NULL,
-				  with_fd ? 1 : 0);
-	if (r < 0)
-		goto del;
-	/* The server holds its own copy of the fd; our mapping stays. */
-	close(fd);
-	*host = p;
-	return 0;
-del:
-	/* Entries may have moved while requests were served; find ours. */
-	for (uint32_t i = 0; i < c->nmaps; i++) {
-		if (c->maps[i].host == p) {
-			c->maps[i] = c->maps[--c->nmaps];
-			break;
-		}
-	}
-unmap:
-	munmap(p, (size_t)size);
-close_fd:
-	close(fd);
-	return r;
-}
-
-int vus_client_dma_unmap(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t flags)
-{
-	struct vus_dma_unmap req = {
-		.argsz = sizeof(req),
-		.flags = flags,
-		.addr = iova,
-		.size = size,
-	};
-	struct iovec iov = { &req, sizeof(req) };
-	struct vus_dma_unmap echo;
-	struct vus_rx_msg *m;
-	uint32_t i;
-	int r;
-
-	if (!c)
-		return -EINVAL;
-	r = vus_client_call(c, VUS_CMD_DMA_UNMAP, &iov, 1, NULL, 0, 0, &m);
-	if (r < 0)
-		return r;
-	/* Reply: the 24-byte request struct echoed (spec DMA_UNMAP); the
-	 * request decoder checks the same fields. */
-	if (m->v.len != sizeof(echo) || vus_dma_unmap_decode(&m->v, &echo) < 0 ||
-	    echo.addr != iova || echo.size != size || echo.flags != flags)
-		return -EPROTO;
-	/* The server dropped every reference before replying: free now. */
-	if (flags & VUS_DMA_UNMAP_FLAG_ALL) {
-		vus_client_maps_free_all(c);
-		return 0;
-	}
-	for (i = 0; i < c->nmaps; i++) {
-		if (c->maps[i].iova == iova && c->maps[i].size == size) {
-			map_del(c, i);
-			break;
-		}
-	}
-	return 0;
+		vus_client_map_del(c, c->nmaps - 1);
 }
 
 /* ---- serving DMA_READ / DMA_WRITE ------------------------------------ */

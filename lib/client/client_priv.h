@@ -5,7 +5,8 @@
  *
  *   client_conn.c  connect, VERSION, message ids, the reply wait loop
  *   client_dev.c   device/region/irq info, region access, reset, SET_IRQS
- *   client_dma.c   DMA maps in memfds, serving DMA_READ/DMA_WRITE
+ *   client_dma.c   the window table, serving DMA_READ/DMA_WRITE
+ *   client_dma_map.c  DMA_MAP/DMA_UNMAP of windows in memfds
  *   client_mig.c   DEVICE_FEATURE, MIG_DATA_READ/WRITE
  *   client_raw.c   arbitrary messages for wire-level tests
  *
@@ -107,5 +108,9 @@ int vus_client_reply_errno(const struct vus_hdr *h);
 int vus_client_serve(struct vus_client *c, struct vus_conn *conn, struct vus_rx_msg *m);
 /* Unmap and forget every DMA window (close, or after UNMAP ALL). */
 void vus_client_maps_free_all(struct vus_client *c);
+/* The window table (client_dma.c): add a copy of mp, or drop window i
+ * (munmap). */
+int vus_client_map_add(struct vus_client *c, const struct vus_client_map *mp);
+void vus_client_map_del(struct vus_client *c, uint32_t i);
 
 #endif /* VUS_CLIENT_PRIV_H */

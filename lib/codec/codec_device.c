@@ -356,7 +356,7 @@ int vus_irq_set_decode(const struct vus_msg_view *m, struct vus_irq_set *out,
 		return -EINVAL;
 	data = out->flags & VUS_IRQ_SET_DATA_MASK;
 	action = out->flags & VUS_IRQ_SET_ACTION_MASK_ALL;
-	if (out->flags != (data | action) || !is_pow2(data) || !is_pow2(action))
+	if (out->flags != (data | action) || !vus_is_pow2(data) || !vus_is_pow2(action))
 		return -EINVAL;
 	if (__builtin_add_overflow(out->start, out->count, &end))
 		return -EINVAL;

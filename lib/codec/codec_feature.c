@@ -83,7 +83,7 @@ int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
 	out->num_ranges = get_u32(data + offsetof(struct vus_feature_dma_logging_control,
 						  num_ranges));
 	out->reserved = get_u32(data + offsetof(struct vus_feature_dma_logging_control, reserved));
-	if (!is_pow2(out->page_size) || out->page_size < LOGGING_MIN_PAGE_SIZE)
+	if (!vus_is_pow2(out->page_size) || out->page_size < LOGGING_MIN_PAGE_SIZE)
 		return -EINVAL;
 	if ((len - head) % rsz != 0 || (len - head) / rsz != out->num_ranges)
 		return -EINVAL;
@@ -116,7 +116,7 @@ int vus_feature_logging_report_decode(const uint8_t *data, size_t len,
 	out->length = get_u64(data + offsetof(struct vus_feature_dma_logging_report, length));
 	out->page_size = get_u64(data + offsetof(struct vus_feature_dma_logging_report,
 						 page_size));
-	if (!is_pow2(out->page_size) || out->length == 0 || !range_ok(out->iova, out->length))
+	if (!vus_is_pow2(out->page_size) || out->length == 0 || !range_ok(out->iova, out->length))
 		return -EINVAL;
 	return 0;
 }

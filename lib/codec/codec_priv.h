@@ -17,6 +17,8 @@
 
 #include <vus/codec.h>
 
+#include "bits.h"
+
 static inline uint16_t get_u16(const uint8_t *p)
 {
 	uint16_t v;
@@ -66,11 +68,6 @@ static inline bool range_ok(uint64_t start, uint64_t len)
 	uint64_t end;
 
 	return !__builtin_add_overflow(start, len, &end);
-}
-
-static inline bool is_pow2(uint64_t v)
-{
-	return v != 0 && (v & (v - 1)) == 0;
 }
 
 #endif /* VUS_CODEC_PRIV_H */

@@ -5,17 +5,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bits.h"
 #include "dma_dirty.h"
 
-static inline unsigned shift_of(uint64_t pgsize)
-{
-	return (unsigned)__builtin_ctzll(pgsize);
-}
-
-static inline bool is_pow2(uint64_t x)
-{
-	return x && !(x & (x - 1));
-}
 
 /* Set bits [first, last] of bm; atomic where other readers may set too. */
 static void bits_set(uint64_t *bm, uint64_t first, uint64_t last, bool atomic)
@@ -36,24 +28,13 @@ static void bits_set(uint64_t *bm, uint64_t first, uint64_t last, bool atomic)
 	}
 }
 
-uint64_t *vus_dma_dirty_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
-{
-	unsigned s = shift_of(pgsize);
-	uint64_t pages = ((iova + (size - 1)) >> s) - (iova >> s) + 1;
-	uint64_t words = pages / 64 + (pages % 64 != 0);
-
-	if (words > SIZE_MAX / sizeof(uint64_t))
-		return NULL;
-	return calloc((size_t)words, sizeof(uint64_t));
-}
-
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 {
 	uint64_t **dirty = NULL;
 	uint32_t i;
 	int rc = 0;
 
-	if (!is_pow2(pgsize))
+	if (!vus_is_pow2(pgsize))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&t->lock);
 	if (vus_dma_dirty_logging(t)) {
@@ -70,7 +51,7 @@ int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 	for (i = 0; i < t->n; i++) {
 		if (!t->r[i].vaddr)
 			continue; /* fd-less: the client sees those writes itself */
-		dirty[i] = vus_dma_dirty_alloc(t->r[i].iova, t->r[i].size, pgsize);
+		dirty[i] = vus_dma_bitmap_alloc(t->r[i].iova, t->r[i].size, pgsize);
 		if (!dirty[i]) {
 			rc = -ENOMEM;
 			goto out_free;
@@ -112,7 +93,7 @@ void vus_dma_dirty_mark_locked(struct vus_dma_table *t, uint64_t iova, uint64_t 
 
 	if (!t->dirty || !len)
 		return;
-	s = shift_of(t->dirty_pgsize);
+	s = vus_log2_pow2(t->dirty_pgsize);
 	last = iova + (len - 1);
 	if (last < iova)
 		last = UINT64_MAX;
@@ -176,7 +157,7 @@ int vus_dma_dirty_report(struct vus_dma_table *t, uint64_t iova, uint64_t len, u
 	unsigned s;
 	int rc = 0;
 
-	if (!len || !is_pow2(pgsize))
+	if (!len || !vus_is_pow2(pgsize))
 		return -EINVAL;
 	/* Write lock: readers set bits concurrently, and we clear them. */
 	pthread_rwlock_wrlock(&t->lock);
@@ -188,11 +169,11 @@ int vus_dma_dirty_report(struct vus_dma_table *t, uint64_t iova, uint64_t len, u
 	log = t->dirty ? t->dirty[r - t->r] : NULL;
 	if (!log)
 		goto out; /* fd-less window: nothing is ever logged */
-	s = shift_of(t->dirty_pgsize);
+	s = vus_log2_pow2(t->dirty_pgsize);
 	base = r->iova >> s;
 	last_byte = iova + (len - 1);
 	fold(log, base, (iova >> s) - base, (last_byte >> s) - base, s, iova, last_byte,
-	     shift_of(pgsize), out);
+	     vus_log2_pow2(pgsize), out);
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return rc;

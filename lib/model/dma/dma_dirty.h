@@ -24,9 +24,6 @@
 
 #include "dma_map.h"
 
-/* Index of the first window whose last byte is >= iova (t->n if none).
- * Caller holds the lock. Implemented in dma_map.c. */
-uint32_t vus_dma_table_lower(const struct vus_dma_table *t, uint64_t iova);
 
 /*
  * Start logging at page size pgsize (power of two, else -EINVAL): a bitmap
@@ -37,14 +34,6 @@ uint32_t vus_dma_table_lower(const struct vus_dma_table *t, uint64_t iova);
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize);
 /* Stop logging and free the bitmaps. Idempotent. */
 void vus_dma_dirty_stop(struct vus_dma_table *t);
-static inline bool vus_dma_dirty_logging(const struct vus_dma_table *t)
-{
-	return t->dirty_pgsize != 0;
-}
-
-/* Zeroed bitmap for a window [iova, iova + size) at page size pgsize,
- * NULL on ENOMEM. Used by dma_map.c when a window is added while logging. */
-uint64_t *vus_dma_dirty_alloc(uint64_t iova, uint64_t size, uint64_t pgsize);
 
 /* Mark [iova, iova + len) written (parts outside windows are ignored).
  * No-op unless logging. Caller holds the read (or write) lock. */

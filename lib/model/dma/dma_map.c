@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dma_dirty.h"
+#include "bits.h"
 #include "dma_map.h"
 
 #define VUS_DMA_PROT_ALL (VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE)
@@ -25,6 +25,17 @@
 static inline uint64_t win_last(const struct vus_dma_region *r)
 {
 	return r->iova + (r->size - 1);
+}
+
+uint64_t *vus_dma_bitmap_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
+{
+	unsigned s = vus_log2_pow2(pgsize);
+	uint64_t pages = ((iova + (size - 1)) >> s) - (iova >> s) + 1;
+	uint64_t words = pages / 64 + (pages % 64 != 0);
+
+	if (words > SIZE_MAX / sizeof(uint64_t))
+		return NULL;
+	return calloc((size_t)words, sizeof(uint64_t));
 }
 
 int vus_dma_table_init(struct vus_dma_table *t, uint32_t max_maps, uint64_t max_bytes)
@@ -220,7 +231,7 @@ int vus_dma_table_add(struct vus_dma_table *t, uint64_t iova, uint64_t size, uin
 		if (rc)
 			goto out_unlock;
 		if (vus_dma_dirty_logging(t)) {
-			bitmap = vus_dma_dirty_alloc(iova, size, t->dirty_pgsize);
+			bitmap = vus_dma_bitmap_alloc(iova, size, t->dirty_pgsize);
 			if (!bitmap) {
 				rc = -ENOMEM;
 				goto out_unmap;
@@ -319,7 +330,8 @@ void vus_dma_table_remove_all(struct vus_dma_table *t,
 
 void vus_dma_table_destroy(struct vus_dma_table *t)
 {
+	/* remove_all freed the bitmaps; logging ends with the table. */
 	vus_dma_table_remove_all(t, NULL, NULL);
-	vus_dma_dirty_stop(t);
+	t->dirty_pgsize = 0;
 	pthread_rwlock_destroy(&t->lock);
 }

@@ -36,6 +36,16 @@ struct vus_dma_table {
 	uint64_t dirty_pgsize;
 };
 
+/* Logging dirty pages (dma_dirty.h starts and stops it; the table keeps
+ * one bitmap per window while it does). */
+static inline bool vus_dma_dirty_logging(const struct vus_dma_table *t)
+{
+	return t->dirty_pgsize != 0;
+}
+/* Zeroed bitmap for a window [iova, iova + size) at page size pgsize (a
+ * power of two), NULL on ENOMEM. */
+uint64_t *vus_dma_bitmap_alloc(uint64_t iova, uint64_t size, uint64_t pgsize);
+
 int vus_dma_table_init(struct vus_dma_table *t, uint32_t max_maps, uint64_t max_bytes);
 /* Unmaps everything (no callbacks) and frees. */
 void vus_dma_table_destroy(struct vus_dma_table *t);
@@ -56,4 +66,7 @@ void vus_dma_table_remove_all(struct vus_dma_table *t,
  */
 const struct vus_dma_region *vus_dma_table_find(const struct vus_dma_table *t, uint64_t iova,
 						uint64_t len, uint64_t *off);
+/* Index of the first window whose last byte is >= iova (t->n if none).
+ * Caller holds the lock. */
+uint32_t vus_dma_table_lower(const struct vus_dma_table *t, uint64_t iova);
 #endif /* VUS_DMA_MAP_H */

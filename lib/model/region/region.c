@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bits.h"
 #include "dev_priv.h"
 
 /* QEMU refuses a device with num_regions > 100 (protocol-facts 4.6). */
@@ -28,10 +29,6 @@
 
 #define REGION_BAR_KIND (VUS_REGION_BAR_IO | VUS_REGION_BAR_MEM64 | VUS_REGION_BAR_PREFETCH)
 
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
 
 static void region_init(struct vus_region *r)
 {
@@ -80,11 +77,11 @@ void vus_regions_free(struct vus_dev *dev)
 static int check_bar(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags)
 {
 	if (index == VUS_PCI_ROM_REGION)
-		return is_pow2(size) && size <= VUS_MAX_BAR32 ? 0 : -EINVAL;
+		return vus_is_pow2(size) && size <= VUS_MAX_BAR32 ? 0 : -EINVAL;
 	if ((flags & VUS_REGION_BAR_IO) &&
 	    (flags & (VUS_REGION_BAR_MEM64 | VUS_REGION_BAR_PREFETCH)))
 		return -EINVAL;
-	if (!is_pow2(size))
+	if (!vus_is_pow2(size))
 		return -EINVAL;
 	if ((flags & VUS_REGION_BAR_IO) && size > VUS_MAX_IO_BAR)
 		return -EINVAL;
