@@ -1,25 +1,24 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Inside struct vus_dev (library-internal). Shared by the server-side
- * modules; each module owns the fields and functions listed under it.
+ * Inside struct vus_dev (library-internal). Shared by the device model
+ * and the layers above it (dispatch/, serve/); each module owns the
+ * fields and functions listed under it. docs/architecture.md gives the
+ * layers and who may call whom.
  *
- *   device.c    setup API, regions, lifetime            (device.h)
- *   config*.c   PCI config space (region 7), capabilities, the
- *               MSI-X table/PBA in a BAR                    (pci_priv.h)
- *   irq.c       IRQ indices, SET_IRQS, trigger
- *   irq_route.c vus_irq_raise/lower/intx_set_level          (pci_priv.h)
- *   serve.c     listener, epoll loop, sessions, wake-ups
- *   dispatch.c  per-command handler table, replies, trace, stats
- *   handlers.c  VERSION, GET_INFO, REGION_INFO, IO_FDS, IRQ_INFO, SET_IRQS,
- *               REGION_READ/WRITE, WRITE_MULTI, RESET
- *   dma_map.c   DMA map table (pure data structure + mmap)
- *   dma_dirty.c dirty-page bitmaps over the map table       (dma_dirty.h)
- *   dma.c       DMA_MAP/UNMAP handlers, translate, dirty mark, session end
- *   dma_rw.c    vus_dma_read/write(_async), server->client DMA_READ/WRITE
- *               engine (kick, replies)                      (dma_rw.h)
- *   migration.c DEVICE_FEATURE, MIG_DATA_READ/WRITE, dirty-log features
- *   migration_path.c  state-machine arcs and path search (migration_path.h)
- *   log.c       logging helpers
+ *   model/device.c     settings: name, log, PCI id, reset, limits, stats
+ *   model/access.c     region access: bounds, then config/MSI-X/device
+ *   model/introspect.c descriptions and access for local tools
+ *   model/region/      the region table and the device's part of access
+ *   model/pci/         config space (region 7), capabilities, the MSI-X
+ *                      table/PBA in a BAR                     (pci_priv.h)
+ *   model/irq/         IRQ setup, SET_IRQS, trigger, routing  (pci_priv.h)
+ *   model/dma/         DMA_MAP/UNMAP handlers, the map table (dma_map.h),
+ *                      dirty bitmaps (dma_dirty.h), server->client DMA
+ *   model/migration/   DEVICE_FEATURE, MIG_DATA_*, state machine
+ *   dispatch/          per-command handler table, trace, counters;
+ *                      handlers.c: the non-DMA, non-migration commands
+ *   serve/             the loop, listening, limits, new/free
+ *   session/ (below)   the client's sockets, replies, session end
  */
 #ifndef VUS_DEV_PRIV_H
 #define VUS_DEV_PRIV_H
