@@ -21,7 +21,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,6 +28,7 @@
 #include <vus/client.h>
 #include <vus/codec.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "vus_test.h"
@@ -649,14 +649,6 @@ static void script_idle_requests(struct peer *p)
 			   0) == 0);
 }
 
-static int64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void process_idle(void **state)
 {
 	struct vus_client *c;
@@ -668,10 +660,10 @@ static void process_idle(void **state)
 	ASSERT_OK(peer_start(&p, NULL, &c));
 	ASSERT_OK(vus_client_dma_map(c, 0x2000, 0x1000, VUS_DMA_MAP_FLAG_WRITE, false,
 				     (void **)&host));
-	t0 = ms_now();
+	t0 = test_now_ms();
 	/* Returns once one was served, not at the timeout. */
 	ASSERT_EQ(vus_client_process(c, 5000), 1);
-	assert_true(ms_now() - t0 < 2500);
+	assert_true(test_now_ms() - t0 < 2500);
 	assert_memory_equal(host, "wxyz", 4);
 	ASSERT_EQ(vus_client_dma_requests(c), 1);
 	ASSERT_OK(vus_client_process(c, 0));

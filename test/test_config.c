@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "pci_regs.h"
 #include "vus_test.h"
 
 static const struct vus_pci_id test_id = {
@@ -78,14 +79,14 @@ static void test_header_fields(void **state)
 
 	ASSERT_EQ(rd(dev, 0x00, 2), 0x4e58);
 	ASSERT_EQ(rd(dev, 0x02, 2), 0x0001);
-	ASSERT_EQ(rd(dev, 0x04, 2), 0);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0);
 	/* No capabilities: status bit 4 clear, pointer 0. */
-	ASSERT_EQ(rd(dev, 0x06, 2), 0);
-	ASSERT_EQ(rd(dev, 0x34, 1), 0);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0);
+	ASSERT_EQ(rd(dev, CFG_CAP_PTR, 1), 0);
 	ASSERT_EQ(rd(dev, 0x08, 4), 0x01080203);
-	ASSERT_EQ(rd(dev, 0x0e, 1), 0);
+	ASSERT_EQ(rd(dev, CFG_HDR_TYPE, 1), 0);
 	ASSERT_EQ(rd(dev, 0x2c, 4), 0x11001af4);
-	ASSERT_EQ(rd(dev, 0x3d, 1), 1);
+	ASSERT_EQ(rd(dev, CFG_INT_PIN, 1), 1);
 	ASSERT_EQ(dev->regions[VUS_PCI_CONFIG_REGION].size, 256);
 	vus_dev_free(dev);
 }
@@ -193,15 +194,15 @@ static void test_command_register(void **state)
 {
 	struct vus_dev *dev = make_dev(0, 256);
 
-	wr(dev, 0x04, 2, 0xffff);
+	wr(dev, CFG_COMMAND, 2, 0xffff);
 	/* I/O, memory, bus master, parity, SERR, INTx disable. */
-	ASSERT_EQ(rd(dev, 0x04, 2), 0x0547);
-	ASSERT_EQ(rd(dev, 0x06, 2), 0);
-	wr(dev, 0x04, 2, 0x0006);
-	ASSERT_EQ(rd(dev, 0x04, 2), 0x0006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0x0547);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0);
+	wr(dev, CFG_COMMAND, 2, 0x0006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0x0006);
 	/* A dword write at 0x04 also hits Status, which ignores it. */
-	wr(dev, 0x04, 4, 0xffff0400);
-	ASSERT_EQ(rd(dev, 0x04, 4), 0x00000400);
+	wr(dev, CFG_COMMAND, 4, 0xffff0400);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 4), 0x00000400);
 	/* Interrupt line is read/write, the pin next to it is not. */
 	wr(dev, 0x3c, 2, 0xff0b);
 	ASSERT_EQ(rd(dev, 0x3c, 2), 0x010b);
@@ -214,29 +215,29 @@ static void test_status_rw1c(void **state)
 
 	/* Nothing to set before config space exists. */
 	assert_non_null(dev);
-	ASSERT_ERR(vus_dev_config_set_status(dev, 0x06, 2, 0x2000), -ENODEV);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x2000), -ENODEV);
 	vus_dev_free(dev);
 
 	dev = make_dev(0, 256);
 	/* The device reports errors; only RW1C bits may be set. */
-	ASSERT_OK(vus_dev_config_set_status(dev, 0x06, 2, 0x2100));
+	ASSERT_OK(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x2100));
 	ASSERT_OK(vus_dev_config_set_status(dev, 0x07, 1, 0x80));
-	ASSERT_ERR(vus_dev_config_set_status(dev, 0x06, 2, 0x0010), -EINVAL);
-	ASSERT_ERR(vus_dev_config_set_status(dev, 0x06, 2, 0x0008), -EINVAL);
-	ASSERT_ERR(vus_dev_config_set_status(dev, 0x04, 2, 0x0001), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x0010), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x0008), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_COMMAND, 2, 0x0001), -EINVAL);
 	ASSERT_ERR(vus_dev_config_set_status(dev, 0x07, 2, 0x2000), -EINVAL);
-	ASSERT_ERR(vus_dev_config_set_status(dev, 0x06, 3, 0x2000), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 3, 0x2000), -EINVAL);
 	ASSERT_ERR(vus_dev_config_set_status(dev, 0xfe, 4, 0), -EINVAL);
-	ASSERT_EQ(rd(dev, 0x06, 2), 0xa100);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0xa100);
 	/* Writing 0 clears nothing; a 1 clears that bit only. */
-	wr(dev, 0x06, 2, 0x0000);
-	ASSERT_EQ(rd(dev, 0x06, 2), 0xa100);
-	wr(dev, 0x06, 2, 0x2000);
-	ASSERT_EQ(rd(dev, 0x06, 2), 0x8100);
+	wr(dev, CFG_STATUS, 2, 0x0000);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0xa100);
+	wr(dev, CFG_STATUS, 2, 0x2000);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0x8100);
 	/* A dword write of Command + Status, as a guest's RMW does: the
 	 * Status half clears what it sets. */
-	wr(dev, 0x04, 4, 0x81000006);
-	ASSERT_EQ(rd(dev, 0x04, 4), 0x00000006);
+	wr(dev, CFG_COMMAND, 4, 0x81000006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 4), 0x00000006);
 	vus_dev_free(dev);
 }
 
@@ -246,12 +247,12 @@ static void test_reset_to_power_on(void **state)
 	uint8_t before[256], after[256];
 
 	ASSERT_OK(vus_region_access(dev, 7, 0, before, 256, false));
-	wr(dev, 0x04, 2, 0x0547);
+	wr(dev, CFG_COMMAND, 2, 0x0547);
 	wr(dev, 0x0c, 1, 0x10);
 	wr(dev, 0x14, 4, 0xfebf0000);
 	wr(dev, 0x30, 4, 0xfffe0001);
 	wr(dev, 0x3c, 1, 0x0b);
-	ASSERT_OK(vus_dev_config_set_status(dev, 0x06, 2, 0x4000));
+	ASSERT_OK(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x4000));
 	vus_config_reset(dev);
 	ASSERT_OK(vus_region_access(dev, 7, 0, after, 256, false));
 	assert_memory_equal(before, after, 256);
@@ -277,7 +278,7 @@ static void test_unaligned_and_multibyte(void **state)
 	memset(buf, 0xff, sizeof(buf));
 	ASSERT_OK(vus_region_access(dev, 7, 0, buf, sizeof(buf), true));
 	ASSERT_EQ(rd(dev, 0x00, 4), 0x00014e58);
-	ASSERT_EQ(rd(dev, 0x04, 4), 0x00000547);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 4), 0x00000547);
 	ASSERT_EQ(rd(dev, 0x0c, 1), 0xff);
 	ASSERT_EQ(rd(dev, 0x10, 4), 0xffffff01);
 	ASSERT_EQ(rd(dev, 0x18, 4), 0x0000000c);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "pci_regs.h"
 #include "vus_test.h"
 
 static struct vus_dev *new_dev(size_t cfg_size)
@@ -53,9 +54,9 @@ static unsigned walk_std(struct vus_dev *dev, uint8_t *ids, unsigned *offs)
 {
 	unsigned n = 0, off;
 
-	if (!(rd(dev, 0x06, 2) & 0x10))
+	if (!(rd(dev, CFG_STATUS, 2) & STATUS_CAP_LIST))
 		return 0;
-	for (off = rd(dev, 0x34, 1); off; off = rd(dev, off + 1, 1)) {
+	for (off = rd(dev, CFG_CAP_PTR, 1); off; off = rd(dev, off + 1, 1)) {
 		assert_true(off >= 0x40 && off % 4 == 0 && n < 48);
 		ids[n] = (uint8_t)rd(dev, off, 1);
 		offs[n++] = off;
@@ -111,10 +112,10 @@ static void test_auto_placement_and_chain(void **state)
 	ASSERT_EQ(ids[4], 0x09);
 	ASSERT_EQ(offs[4], 0xf0);
 	/* Capabilities List bit, read-only like the pointers. */
-	ASSERT_EQ(rd(dev, 0x06, 2), 0x0010);
-	wr(dev, 0x06, 2, 0xffff);
-	ASSERT_EQ(rd(dev, 0x06, 2), 0x0010);
-	wr(dev, 0x34, 1, 0x80);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0x0010);
+	wr(dev, CFG_STATUS, 2, 0xffff);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0x0010);
+	wr(dev, CFG_CAP_PTR, 1, 0x80);
 	wr(dev, 0x41, 1, 0x00);
 	ASSERT_EQ(walk_std(dev, ids, offs), 5);
 	/* Vendor bytes: ID, next, length, data; read-only. */
@@ -208,7 +209,7 @@ static void test_extended_list(void **state)
 	wr(dev, 0x204, 4, 0);
 	ASSERT_EQ(rd(dev, 0x204, 4), 0x89abcdef);
 	/* No standard capabilities: the bit stays clear. */
-	ASSERT_EQ(rd(dev, 0x06, 2) & 0x10, 0);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2) & STATUS_CAP_LIST, 0);
 	vus_dev_free(dev);
 
 	/* Automatic placement starts at 0x100. */
@@ -337,7 +338,7 @@ static void test_pm(void **state)
 	/* D1 and D2 are not supported: the write is discarded. */
 	wr(dev, pm + 4, 2, 0x0001);
 	ASSERT_EQ(rd(dev, pm + 4, 2), 0);
-	wr(dev, 0x04, 2, 0x0006);
+	wr(dev, CFG_COMMAND, 2, 0x0006);
 	wr(dev, pm + 4, 2, 0xffff);                            /* D3hot; nothing else sticks */
 	ASSERT_EQ(rd(dev, pm + 4, 2), 0x0003);
 	wr(dev, pm + 4, 2, 0x0002);
@@ -346,7 +347,7 @@ static void test_pm(void **state)
 	wr(dev, pm + 4, 2, 0x0000);
 	ASSERT_EQ(r.flr, 1);
 	ASSERT_EQ(rd(dev, pm + 4, 2), 0);
-	ASSERT_EQ(rd(dev, 0x04, 2), 0);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0);
 	/* D0 -> D0 is no transition. */
 	wr(dev, pm + 4, 2, 0x0000);
 	ASSERT_EQ(r.flr, 1);
@@ -358,11 +359,11 @@ static void test_pm(void **state)
 	pm = vus_dev_add_cap_pm(dev, 0x80, VUS_PM_NO_SOFT_RESET);
 	ASSERT_OK(vus_config_init(dev));
 	ASSERT_EQ(rd(dev, pm + 4, 2), 0x0008);
-	wr(dev, 0x04, 2, 0x0006);
+	wr(dev, CFG_COMMAND, 2, 0x0006);
 	wr(dev, pm + 4, 2, 0x0003);
 	wr(dev, pm + 4, 2, 0x0000);
 	ASSERT_EQ(r.flr, 0);
-	ASSERT_EQ(rd(dev, 0x04, 2), 0x0006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0x0006);
 	ASSERT_EQ(rd(dev, pm + 4, 2), 0x0008);
 	vus_dev_free(dev);
 }
@@ -677,20 +678,20 @@ static void test_pcie_flr(void **state)
 	m = vus_dev_add_cap_msi(dev, VUS_CAP_OFFSET_AUTO, 1, 0);
 	assert_true(e > 0 && m > 0);
 	ASSERT_OK(vus_config_init(dev));
-	wr(dev, 0x04, 2, 0x0406);
+	wr(dev, CFG_COMMAND, 2, 0x0406);
 	wr(dev, 0x3c, 1, 0x0b);
 	wr(dev, m + 2, 2, 0x0001);
 	wr(dev, e + 8, 2, 0x2830);                    /* MPS 256 B */
 	wr(dev, e + 0x10, 2, 0x0042);                 /* ASPM L1, common clock */
 	ASSERT_OK(vus_irq_intx_set_level(dev, true));
-	ASSERT_EQ(rd(dev, 0x06, 2) & 0x8, 0x8);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Initiate FLR reads 0 and resets the function. */
 	wr(dev, e + 8, 2, 0xa830);
 	ASSERT_EQ(r.flr, 1);
-	ASSERT_EQ(rd(dev, 0x04, 2), 0);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0);
 	ASSERT_EQ(rd(dev, 0x3c, 1), 0);
 	ASSERT_EQ(rd(dev, m + 2, 2), 0);
-	ASSERT_EQ(rd(dev, 0x06, 2) & 0x8, 0);  /* the INTx line dropped */
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2) & STATUS_INTX, 0);  /* the INTx line dropped */
 	/* Link settings survive an FLR; the rest of Device Control not. */
 	ASSERT_EQ(rd(dev, e + 8, 2), 0x2830);
 	ASSERT_EQ(rd(dev, e + 0x10, 2), 0x0002);
@@ -712,10 +713,10 @@ static void test_pcie_flr(void **state)
 	}
 	ASSERT_OK(vus_config_init(dev));
 	ASSERT_EQ(rd(dev, e + 4, 4) & 0x10000000, 0);
-	wr(dev, 0x04, 2, 0x0002);
+	wr(dev, CFG_COMMAND, 2, 0x0002);
 	wr(dev, e + 8, 2, 0x8000);
 	ASSERT_EQ(r.flr, 0);
-	ASSERT_EQ(rd(dev, 0x04, 2), 0x0002);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0x0002);
 	vus_dev_free(dev);
 }
 

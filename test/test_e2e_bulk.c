@@ -16,34 +16,9 @@
 
 #include <vus/client.h>
 
+#include "fixture.h"
 #include "test_server.h"
 #include "vus_test.h"
-
-struct fx {
-	struct test_server srv;
-	struct vus_client *c;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	ASSERT_OK(test_server_start(&f->srv, NULL));
-	ASSERT_OK(test_connect(&f->srv, NULL, &f->c));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	vus_client_close(f->c);
-	test_server_stop(&f->srv);
-	free(f);
-	return 0;
-}
 
 /* Distinct data per round: a word pattern seeded by the round number. */
 static void pattern(uint8_t *p, size_t n, uint32_t round)
@@ -61,7 +36,7 @@ static void pattern(uint8_t *p, size_t n, uint32_t round)
 
 static void mib_round_trips(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint8_t *out = malloc(TESTDEV_BAR1_SIZE), *in = malloc(TESTDEV_BAR1_SIZE);
 	uint32_t round;
 
@@ -82,7 +57,7 @@ static void mib_round_trips(void **state)
 /* A 1 MiB access split by the client when the server allows less. */
 static void split_transfers(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct test_server small;
 	struct vus_client *c;
 	struct vus_dev_stats st0, st1;
@@ -116,7 +91,7 @@ static void split_transfers(void **state)
 
 static void posted_writes(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct pollfd pfd = { .fd = vus_client_fd(f->c), .events = POLLIN };
 	struct vus_dev_stats st;
 	uint32_t v;
@@ -145,9 +120,9 @@ static void posted_writes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(mib_round_trips, setup, teardown),
-		cmocka_unit_test_setup_teardown(split_transfers, setup, teardown),
-		cmocka_unit_test_setup_teardown(posted_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(mib_round_trips, test_fx_client, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(split_transfers, test_fx_client, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(posted_writes, test_fx_client, test_fx_teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

@@ -5,7 +5,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,41 +19,18 @@
 
 #include <vus/client.h>
 
+#include "efd.h"
 #include "fdcount.h"
+#include "fixture.h"
+#include "pci_regs.h"
 #include "test_server.h"
 #include "vus_test.h"
-
-struct fx {
-	struct test_server srv;
-	struct vus_client *c;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	ASSERT_OK(test_server_start(&f->srv, NULL));
-	ASSERT_OK(test_connect(&f->srv, NULL, &f->c));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	vus_client_close(f->c);
-	test_server_stop(&f->srv);
-	free(f);
-	return 0;
-}
 
 /* ---- VERSION -------------------------------------------------------- */
 
 static void version_plain(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	const struct vus_version_msg *v = vus_client_server_version(f->c);
 
 	ASSERT_EQ(v->major, 0);
@@ -73,7 +49,7 @@ static void version_plain(void **state)
 
 static void version_minor_and_offers(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_opts o = { .minor = 7, .write_multiple = true, .twin_socket = true };
 	const struct vus_version_msg *v;
 	struct vus_client *c;
@@ -97,7 +73,7 @@ static void version_minor_and_offers(void **state)
 
 static void version_qemu(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_opts o = { .qemu_fingerprint = true };
 	const struct vus_version_msg *v;
 
@@ -125,7 +101,7 @@ static void version_qemu(void **state)
 
 static void device_info(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_device_info di;
 
 	ASSERT_OK(vus_client_device_info(f->c, &di));
@@ -137,7 +113,7 @@ static void device_info(void **state)
 
 static void region_info_all(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_region r;
 	void *p;
 	size_t len;
@@ -212,7 +188,7 @@ static void irq_info_all(void **state)
 		{ VUS_IRQ_INFO_EVENTFD, 0 },
 		{ VUS_IRQ_INFO_EVENTFD, 0 },
 	};
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_irq_info ii;
 	uint32_t i;
 
@@ -226,44 +202,30 @@ static void irq_info_all(void **state)
 	ASSERT_ERR(vus_client_irq_info(f->c, 5, &ii), -EINVAL);
 }
 
-/* True if efd becomes readable within ms; its counter is then consumed. */
-static bool efd_fired(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	uint64_t v;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return false;
-	ASSERT_EQ(read(efd, &v, sizeof(v)), sizeof(v));
-	assert_true(v >= 1);
-	return true;
-}
-
 static void irq_intx(void **state)
 {
 	const uint32_t trig = VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER;
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
-	struct fx *f = *state;
-	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct test_fx *f = *state;
+	int efd = efd_new();
 
-	assert_true(efd >= 0);
 	/* testdev has TESTDEV_MSI_VECTORS MSI vectors: one more is refused. */
 	ASSERT_ERR(vus_client_set_irqs(f->c, VUS_PCI_MSI_IRQ, trig, TESTDEV_MSI_VECTORS, 1,
 				       &efd, NULL), -EINVAL);
 	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, &efd, NULL));
 
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x1);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0x1);
 
 	/* INTx masked itself after firing: a second cause stays pending. */
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x2);
-	assert_false(efd_fired(efd, 200));
+	assert_false(efd_wait(efd, 200));
 	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0x3);
 
 	/* UNMASK (what QEMU sends on EOI) delivers the pending interrupt. */
 	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL, NULL));
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 
 	test_reg_write(f->c, TESTDEV_REG_IRQ_ACK, 0x3);
 	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0);
@@ -272,13 +234,13 @@ static void irq_intx(void **state)
 	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, NULL, NULL));
 	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL, NULL));
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x4);
-	assert_false(efd_fired(efd, 200));
+	assert_false(efd_wait(efd, 200));
 	close(efd);
 }
 
 static void region_io_fds(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_region_io_fds req = { .argsz = 16, .index = 2 }, rep;
 	struct vus_hdr rh;
 	size_t len = 0;
@@ -303,7 +265,7 @@ static void region_io_fds(void **state)
 
 static void device_reset(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint32_t resets = test_reg_read(f->c, TESTDEV_REG_RESETS);
 
 	test_reg_write(f->c, TESTDEV_REG_SCRATCH, 0x12345678);
@@ -317,7 +279,7 @@ static void device_reset(void **state)
 
 static void config_space(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint8_t cfg[64];
 	uint16_t v16;
 	uint32_t class_code;
@@ -334,7 +296,7 @@ static void config_space(void **state)
 	memcpy(&v16, cfg + 0x2e, 2);
 	ASSERT_EQ(v16, TESTDEV_DEVICE);
 	/* Single-byte read of the interrupt pin: INTA. */
-	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0x3d, cfg, 1));
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, CFG_INT_PIN, cfg, 1));
 	ASSERT_EQ(cfg[0], 1);
 	/* Past the end of config space. */
 	ASSERT_ERR(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 4096, cfg, 4),
@@ -343,7 +305,7 @@ static void config_space(void **state)
 
 static void bar0_registers(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint16_t half = 0;
 
 	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_ID), TESTDEV_ID);
@@ -359,7 +321,7 @@ static void bar0_registers(void **state)
 
 static void bar2_mmap(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_region r;
 	uint8_t *a0, *a1, buf[64];
 	size_t l0, l1;
@@ -401,7 +363,7 @@ static void bar2_mmap(void **state)
 
 static void write_multi(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_opts o = { .write_multiple = true };
 	struct vus_write_multi_entry e[2] = {
 		{ .offset = TESTDEV_REG_SCRATCH, .region = 0, .count = 4 },
@@ -438,7 +400,7 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 
 static void migration(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct test_server dst;
 	struct vus_client *c2;
 	enum vus_mig_state st;
@@ -523,7 +485,7 @@ static void feature_errors(void **state)
 {
 	const uint32_t probe = VUS_FEATURE_MIG_DEVICE_STATE | VUS_DEVICE_FEATURE_PROBE |
 			       VUS_DEVICE_FEATURE_SET;
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint64_t v;
 
 	/* Unknown feature: ENOTTY (kernel ioctl convention, decisions.md). */
@@ -538,7 +500,7 @@ static void feature_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, test_fx_client, test_fx_teardown)
 		T(version_plain),
 		T(version_minor_and_offers),
 		T(version_qemu),

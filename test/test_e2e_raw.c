@@ -19,47 +19,10 @@
 #include <vus/codec.h>
 
 #include "fdcount.h"
+#include "fixture.h"
 #include "raw.h"
 #include "test_server.h"
 #include "vus_test.h"
-
-struct fx {
-	struct test_server srv;
-	int fd;
-};
-
-static int setup_raw(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	ASSERT_OK(test_server_start(&f->srv, NULL));
-	f->fd = raw_connect(f->srv.path);
-	assert_true(f->fd >= 0);
-	*state = f;
-	return 0;
-}
-
-static int setup(void **state)
-{
-	struct fx *f;
-
-	setup_raw(state);
-	f = *state;
-	ASSERT_OK(raw_version(f->fd, 0, NULL, NULL));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f->fd >= 0)
-		close(f->fd);
-	test_server_stop(&f->srv);
-	free(f);
-	return 0;
-}
 
 /* Expect an error reply to (id, cmd): header only, REPLY|ERROR, errno. */
 static void expect_error(int fd, uint16_t id, uint16_t cmd, int err)
@@ -93,7 +56,7 @@ static void expect_in_sync(int fd, uint16_t id)
 
 static void before_version(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_device_info di = { .argsz = 16 };
 
 	ASSERT_OK(raw_send(f->fd, 3, VUS_CMD_DEVICE_GET_INFO, 0, &di, sizeof(di), NULL, 0));
@@ -112,7 +75,7 @@ static void before_version(void **state)
 
 static void bad_version(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint8_t v[64] = { 0 };
 
 	/* Major 1. */
@@ -136,7 +99,7 @@ static void bad_version(void **state)
 
 static void no_reply_errors(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_region_access a = { .offset = 0, .region = 99, .count = 4 };
 	uint8_t w[20] = { 0 };
 
@@ -156,7 +119,7 @@ static void no_reply_errors(void **state)
 static void unknown_commands(void **state)
 {
 	static const uint16_t cmds[] = { 0, VUS_CMD_DMA_READ, VUS_CMD_DMA_WRITE, 14, 19, 99 };
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint8_t body[40];
 	size_t i;
 
@@ -173,7 +136,7 @@ static void unknown_commands(void **state)
 
 static void unexpected_fds(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_device_info di = { .argsz = 16 };
 	int efd[2] = { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) };
 	int base;
@@ -200,7 +163,7 @@ static void unexpected_fds(void **state)
 
 static void short_size_closes(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_hdr h = { .id = 1, .cmd = VUS_CMD_DEVICE_GET_INFO, .size = 8 };
 	uint8_t b[16];
 
@@ -211,7 +174,7 @@ static void short_size_closes(void **state)
 
 static void bad_type_closes(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_hdr h = { .id = 1, .cmd = VUS_CMD_DEVICE_RESET, .size = 16, .flags = 2 };
 	uint8_t b[16];
 
@@ -222,7 +185,7 @@ static void bad_type_closes(void **state)
 
 static void error_bit_command_closes(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_hdr h = { .id = 1, .cmd = VUS_CMD_DEVICE_RESET, .size = 16,
 			     .flags = VUS_F_ERROR };
 	uint8_t b[16];
@@ -234,7 +197,7 @@ static void error_bit_command_closes(void **state)
 
 static void oversized(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	const size_t n = 2u << 20;
 	uint8_t *p = calloc(1, n);
 	struct vus_region_access a = { .offset = 0, .region = 1, .count = (uint32_t)(n - 16) };
@@ -255,7 +218,7 @@ static void oversized(void **state)
 
 static void short_write_payload(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_region_access a = { .offset = TESTDEV_REG_SCRATCH, .region = 0, .count = 8 };
 	uint8_t w[20];
 	struct raw_msg m;
@@ -279,7 +242,7 @@ static void short_write_payload(void **state)
 
 static void dma_map_errors(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_dma_map m = { .argsz = 32, .flags = 3, .addr = 0x1000, .size = 0x2000 };
 	struct vus_dma_unmap u = { .argsz = 24, .addr = 0x8000, .size = 0x1000 };
 	struct raw_msg r;
@@ -322,7 +285,7 @@ static void dma_map_errors(void **state)
 
 static void region_info_short_argsz(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_region_info ri = { .argsz = 32, .index = 2 };
 	struct raw_msg r;
 	uint32_t full;
@@ -367,7 +330,7 @@ static void region_info_short_argsz(void **state)
 
 static void reset_with_payload(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint32_t junk = 0;
 	struct raw_msg r;
 
@@ -384,19 +347,19 @@ static void reset_with_payload(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(before_version, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(bad_version, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(no_reply_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(unknown_commands, setup, teardown),
-		cmocka_unit_test_setup_teardown(unexpected_fds, setup, teardown),
-		cmocka_unit_test_setup_teardown(short_size_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_type_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(error_bit_command_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(oversized, setup, teardown),
-		cmocka_unit_test_setup_teardown(short_write_payload, setup, teardown),
-		cmocka_unit_test_setup_teardown(dma_map_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(region_info_short_argsz, setup, teardown),
-		cmocka_unit_test_setup_teardown(reset_with_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(before_version, test_fx_raw, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(bad_version, test_fx_raw, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(no_reply_errors, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(unknown_commands, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(unexpected_fds, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(short_size_closes, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(bad_type_closes, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(error_bit_command_closes, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(oversized, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(short_write_payload, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(dma_map_errors, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(region_info_short_argsz, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(reset_with_payload, test_fx_raw_version, test_fx_teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

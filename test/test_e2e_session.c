@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +20,7 @@
 #include <vus/client.h>
 #include <vus/codec.h>
 
+#include "efd.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "test_server.h"
@@ -45,13 +45,6 @@ static int teardown(void **state)
 	test_server_stop(s);
 	free(s);
 	return 0;
-}
-
-static bool efd_fired(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-
-	return poll(&pfd, 1, ms) == 1;
 }
 
 /* Connect, map twice, wire INTx; the caller closes the client. */
@@ -113,10 +106,9 @@ static void disconnect_mid_message(void **state)
 	struct vus_client *c;
 	struct vus_hdr h = { .id = 1, .cmd = VUS_CMD_VERSION, .size = 16 + 200 };
 	uint8_t bytes[16 + 100];
-	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int efd = efd_new();
 	int base;
 
-	assert_true(efd >= 0);
 	busy_session(s, &c, efd);
 	test_reg_write(c, TESTDEV_REG_SCRATCH, 0x5eed);
 	vus_client_close(c);
@@ -142,7 +134,7 @@ static void disconnect_mid_message(void **state)
 	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x5eed);
 	assert_true(test_server_wait_maps(s, 0, 100));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
-	assert_false(efd_fired(efd, 200));
+	assert_false(efd_wait(efd, 200));
 	/* The DMA windows are really gone: a DMA to them fails. */
 	assert_true(test_dma_run(c, IOVA, 0, 64, false) < 0);
 	vus_client_close(c);
@@ -154,7 +146,7 @@ static void disconnect_mid_message(void **state)
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_NONE |
 				      VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	vus_client_close(c);
 	close(efd);
 }

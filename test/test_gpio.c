@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "gpio_server.h"
+#include "pci_regs.h"
 #include "vus_test.h"
 
 /* Waits: a signal is written before the reply to the access (or before
@@ -131,7 +132,7 @@ static void test_identity(void **state)
 	ASSERT_EQ(cfg_read(f.c, 0x00, 2), GPIO_VENDOR);
 	ASSERT_EQ(cfg_read(f.c, 0x02, 2), GPIO_DEVICE);
 	ASSERT_EQ(cfg_read(f.c, 0x18, 4) & 1, 1);
-	ASSERT_EQ(cfg_read(f.c, 0x3d, 1), 1);
+	ASSERT_EQ(cfg_read(f.c, CFG_INT_PIN, 1), 1);
 	ASSERT_EQ(cfg_read(f.c, 0x06, 2) & 0x10, 0);
 	ASSERT_OK(vus_client_irq_info(f.c, VUS_PCI_INTX_IRQ, &ii));
 	ASSERT_EQ(ii.count, 1);

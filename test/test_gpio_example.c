@@ -22,11 +22,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
 #include "vus_test.h"
 
@@ -41,14 +41,6 @@ struct ex {
 
 static char prog[512];
 static char skip_why[600]; /* why the tests skip when prog is empty */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void ex_start(struct ex *e, bool loopback)
 {
@@ -78,14 +70,14 @@ static void ex_start(struct ex *e, bool loopback)
 /* The next stdout line (without '\n') within 5 s, or fail the test. */
 static void ex_line(struct ex *e, char *line, size_t cap)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000;
 	struct pollfd pfd = { .fd = e->out, .events = POLLIN };
 	char *nl;
 	ssize_t n;
 
 	while (!(nl = memchr(e->buf, '\n', e->len))) {
 		assert_true(e->len < sizeof(e->buf));
-		ASSERT_EQ(poll(&pfd, 1, (int)(deadline - mono_ms())), 1);
+		ASSERT_EQ(poll(&pfd, 1, (int)(deadline - test_now_ms())), 1);
 		n = read(e->out, e->buf + e->len, sizeof(e->buf) - e->len);
 		assert_true(n > 0);
 		e->len += (size_t)n;
@@ -115,12 +107,12 @@ static void ex_cmd(struct ex *e, const char *cmd)
 /* Wait for the program to exit; returns its exit status. */
 static int ex_wait(struct ex *e)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000;
 	int status;
 	pid_t r;
 
 	while ((r = waitpid(e->pid, &status, WNOHANG)) == 0) {
-		assert_true(mono_ms() < deadline);
+		assert_true(test_now_ms() < deadline);
 		usleep(5000);
 	}
 	ASSERT_EQ(r, e->pid);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
 #include "vus_test.h"
 
@@ -31,21 +32,13 @@ static struct gpio_state snap(struct gpio *g)
 	return st;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void wait_detached(struct gpio_server *s)
 {
-	int64_t deadline = mono_ms() + 2000;
+	int64_t deadline = test_now_ms() + 2000;
 	struct timespec pause = { 0, 5 * 1000000L };
 
 	while (vus_dev_client_attached(s->dev)) {
-		assert_true(mono_ms() < deadline);
+		assert_true(test_now_ms() < deadline);
 		nanosleep(&pause, NULL);
 	}
 }

@@ -25,7 +25,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,6 +32,7 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "testdev.h"
@@ -61,21 +61,6 @@ struct loop {
 
 static struct loop L;
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 {
 	(void)opaque;
@@ -89,7 +74,7 @@ static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 
 static bool logged(const char *s, int ms)
 {
-	int64_t deadline = now_us() + (int64_t)ms * 1000;
+	int64_t deadline = test_now_us() + (int64_t)ms * 1000;
 
 	for (;;) {
 		bool found = false;
@@ -99,9 +84,9 @@ static bool logged(const char *s, int ms)
 		for (i = 0; i < L.nwarn && !found; i++)
 			found = strstr(L.warn[i], s) != NULL;
 		pthread_mutex_unlock(&L.lock);
-		if (found || now_us() >= deadline)
+		if (found || test_now_us() >= deadline)
 			return found;
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 }
 
@@ -121,9 +106,9 @@ static void *loop_main(void *arg)
 
 			if (k == NDEV)
 				return NULL;
-			t0 = now_us();
+			t0 = test_now_us();
 			vus_dev_process(L.dev[k]);
-			dt = now_us() - t0;
+			dt = test_now_us() - t0;
 			pthread_mutex_lock(&L.lock);
 			if (dt > L.max_turn_us)
 				L.max_turn_us = dt;
@@ -192,7 +177,7 @@ static int teardown(void **state)
 static struct vus_client *good_client(int dev)
 {
 	const struct vus_client_opts opts = { .timeout_ms = 2000 };
-	int64_t deadline = now_us() + TIMEOUT_MS * 1000;
+	int64_t deadline = test_now_us() + TIMEOUT_MS * 1000;
 	struct vus_client *c;
 
 	for (;;) {
@@ -202,8 +187,8 @@ static struct vus_client *good_client(int dev)
 			return c;
 		/* Refused while the previous client is torn down. */
 		assert_true(r == -ECONNRESET || r == -EPIPE || r == -ETIMEDOUT);
-		assert_true(now_us() < deadline);
-		sleep_ms(5);
+		assert_true(test_now_us() < deadline);
+		test_sleep_ms(5);
 	}
 }
 
@@ -236,7 +221,7 @@ static void after_attack(int fd_base)
 
 static int connect_a(void)
 {
-	int64_t deadline = now_us() + TIMEOUT_MS * 1000;
+	int64_t deadline = test_now_us() + TIMEOUT_MS * 1000;
 
 	for (;;) {
 		int fd = raw_connect(L.path[0]);
@@ -245,8 +230,8 @@ static int connect_a(void)
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
-		assert_true(now_us() < deadline);
-		sleep_ms(5);
+		assert_true(test_now_us() < deadline);
+		test_sleep_ms(5);
 	}
 }
 
@@ -262,7 +247,7 @@ static void half_header(void **state)
 	ASSERT_OK(raw_send_bytes(fd, half, sizeof(half), NULL, 0));
 	for (i = 0; i < 20; i++)
 		good_io(b, (uint32_t)i);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	good_io(b, 77);
 	/* Still attached (nothing to answer yet); the device waits. */
 	assert_true(raw_nothing_within(fd, 50));
@@ -320,7 +305,7 @@ static void never_reads(void **state)
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
 			closed = true;
 		else if (n < 0)
-			sleep_ms(2); /* our send buffer is full: the server is behind */
+			test_sleep_ms(2); /* our send buffer is full: the server is behind */
 		else
 			sent++;
 		if (i % 20 == 0)
@@ -416,7 +401,7 @@ static void random_connections(void **state)
 	struct vus_client *b = good_client(1);
 	struct flood f = { 0 };
 	pthread_t th;
-	int64_t t0 = now_us();
+	int64_t t0 = test_now_us();
 	int base = fdcount(), ios = 0;
 	bool running = true;
 	struct vus_dev_stats st;
@@ -429,7 +414,7 @@ static void random_connections(void **state)
 	/* B is served all along: one round trip per 10 ms until done. */
 	while (running) {
 		good_io(b, (uint32_t)ios++);
-		sleep_ms(10);
+		test_sleep_ms(10);
 		running = __atomic_load_n(&f.done, __ATOMIC_RELAXED) < CONNECTIONS &&
 			  __atomic_load_n(&f.err, __ATOMIC_RELAXED) == 0;
 	}
@@ -440,11 +425,11 @@ static void random_connections(void **state)
 	vus_dev_get_stats(L.dev[0], &st);
 	fprintf(stderr, "sessions %llu, commands %llu, errors %llu in %lld ms\n",
 		(unsigned long long)(st.clients - clients0), (unsigned long long)st.msgs[0],
-		(unsigned long long)st.errors, (long long)(now_us() - t0) / 1000);
+		(unsigned long long)st.errors, (long long)(test_now_us() - t0) / 1000);
 	assert_true(st.clients - clients0 >= CONNECTIONS / 2);
 	assert_true(ios > 0);
 	/* Bounded: the whole flood is well under the suite's budget. */
-	assert_true(now_us() - t0 < 45 * 1000000ll);
+	assert_true(test_now_us() - t0 < 45 * 1000000ll);
 	vus_client_close(b);
 	after_attack(base);
 }
@@ -572,7 +557,7 @@ static void map_past_file_end(void **state)
 		raw_msg_free(&m);
 		if (!(status & TESTDEV_DMA_BUSY))
 			break;
-		sleep_ms(2);
+		test_sleep_ms(2);
 	}
 	ASSERT_EQ(status, 0);
 	memcpy(rr, &(uint32_t){ TESTDEV_REG_DMA_COUNT }, 4);

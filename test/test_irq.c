@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "efd.h"
 #include "fdcount.h"
 #include "vus_test.h"
 
@@ -35,26 +36,6 @@ static struct vus_dev *make_dev(void)
 	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, NVEC_MSIX));
 	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_ERR_IRQ, 1));
 	return dev;
-}
-
-static int new_efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* The eventfd's counter, which reading resets; 0 if nothing came. */
-static uint64_t efd_take(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v)) {
-		ASSERT_ERR(errno, EAGAIN);
-		return 0;
-	}
-	return v;
 }
 
 static bool fd_open(int fd)
@@ -139,13 +120,13 @@ static void test_assign_and_trigger(void **state)
 	int efd[4], i;
 
 	for (i = 0; i < 4; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, 4, efd, NULL);
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 2));
-	ASSERT_EQ(efd_take(efd[2]), 1);
-	ASSERT_EQ(efd_take(efd[0]), 0);
-	ASSERT_EQ(efd_take(efd[1]), 0);
-	ASSERT_EQ(efd_take(efd[3]), 0);
+	ASSERT_EQ(efd_wait(efd[2], 0), 1);
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 0);
+	ASSERT_EQ(efd_wait(efd[3], 0), 0);
 	/* No eventfd assigned, bad vector, bad index. */
 	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 5), -ENOENT);
 	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, NVEC_MSIX), -EINVAL);
@@ -161,15 +142,15 @@ static void test_assign_and_trigger(void **state)
 static void test_reassign_closes_old(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int a = new_efd(), b = new_efd(), dup_a, dup_b;
+	int a = efd_new(), b = efd_new(), dup_a, dup_b;
 
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, 1, &a, &dup_a);
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, 1, &b, &dup_b);
 	assert_false(fd_open(dup_a));
 	assert_true(fd_open(dup_b));
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0));
-	ASSERT_EQ(efd_take(a), 0);
-	ASSERT_EQ(efd_take(b), 1);
+	ASSERT_EQ(efd_wait(a, 0), 0);
+	ASSERT_EQ(efd_wait(b, 0), 1);
 	vus_dev_free(dev);
 	assert_false(fd_open(dup_b));
 	close(a);
@@ -182,7 +163,7 @@ static void test_deassign_range(void **state)
 	int efd[NVEC_MSIX], dups[NVEC_MSIX], i;
 
 	for (i = 0; i < NVEC_MSIX; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, efd, dups);
 	/* EVENTFD with no fds: de-assign vectors 2..4. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
@@ -192,7 +173,7 @@ static void test_deassign_range(void **state)
 
 		ASSERT_EQ(fd_open(dups[i]), !gone);
 		ASSERT_EQ(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, i), gone ? -ENOENT : 0);
-		ASSERT_EQ(efd_take(efd[i]), gone ? 0 : 1);
+		ASSERT_EQ(efd_wait(efd[i], 0), gone ? 0 : 1);
 	}
 	vus_dev_free(dev);
 	for (i = 0; i < NVEC_MSIX; i++)
@@ -205,7 +186,7 @@ static void test_disable_all(void **state)
 	int efd[NVEC_MSI], dups[NVEC_MSI], i;
 
 	for (i = 0; i < NVEC_MSI; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSI_IRQ, 0, NVEC_MSI, efd, dups);
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
 			   VUS_PCI_MSI_IRQ, 0, 0, NULL, 0, NULL));
@@ -233,20 +214,20 @@ static void test_loopback_trigger(void **state)
 	int efd[NVEC_MSI], i;
 
 	for (i = 0; i < NVEC_MSI; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSI_IRQ, 0, NVEC_MSI, efd, NULL);
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
 			   VUS_PCI_MSI_IRQ, 1, 2, NULL, 0, NULL));
-	ASSERT_EQ(efd_take(efd[0]), 0);
-	ASSERT_EQ(efd_take(efd[1]), 1);
-	ASSERT_EQ(efd_take(efd[2]), 1);
-	ASSERT_EQ(efd_take(efd[3]), 0);
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 1);
+	ASSERT_EQ(efd_wait(efd[2], 0), 1);
+	ASSERT_EQ(efd_wait(efd[3], 0), 0);
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_BOOL | VUS_IRQ_SET_ACTION_TRIGGER,
 			   VUS_PCI_MSI_IRQ, 1, 3, NULL, 0, bools));
-	ASSERT_EQ(efd_take(efd[0]), 0);
-	ASSERT_EQ(efd_take(efd[1]), 1);
-	ASSERT_EQ(efd_take(efd[2]), 0);
-	ASSERT_EQ(efd_take(efd[3]), 1);
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 1);
+	ASSERT_EQ(efd_wait(efd[2], 0), 0);
+	ASSERT_EQ(efd_wait(efd[3], 0), 1);
 	/* A vector without an eventfd is skipped, not an error. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
 			   VUS_PCI_MSIX_IRQ, 0, 1, NULL, 0, NULL));
@@ -259,24 +240,24 @@ static void test_mask_pending_unmask(void **state)
 {
 	struct vus_dev *dev = make_dev();
 	const uint8_t yes = 1;
-	int efd = new_efd();
+	int efd = efd_new();
 
 	assign(dev, VUS_PCI_MSIX_IRQ, 1, 1, &efd, NULL);
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
 			   VUS_PCI_MSIX_IRQ, 1, 1, NULL, 0, NULL));
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
-	ASSERT_EQ(efd_take(efd), 0);
+	ASSERT_EQ(efd_wait(efd, 0), 0);
 	assert_true(dev->irqs[VUS_PCI_MSIX_IRQ].vec[1].pending);
 	/* Unmask delivers the pending interrupt once. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_BOOL | VUS_IRQ_SET_ACTION_UNMASK,
 			   VUS_PCI_MSIX_IRQ, 1, 1, NULL, 0, &yes));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	assert_false(dev->irqs[VUS_PCI_MSIX_IRQ].vec[1].pending);
 	/* Unmasked MSI-X stays unmasked after a trigger. */
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
-	ASSERT_EQ(efd_take(efd), 2);
+	ASSERT_EQ(efd_wait(efd, 0), 2);
 	/* Masked without an eventfd: still pending, reported as success. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
 			   VUS_PCI_MSIX_IRQ, 6, 1, NULL, 0, NULL));
@@ -291,23 +272,23 @@ static void test_mask_pending_unmask(void **state)
 static void test_intx_automask(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd();
+	int efd = efd_new();
 
 	assign(dev, VUS_PCI_INTX_IRQ, 0, 1, &efd, NULL);
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* Masked by its own signal until the client unmasks. */
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
-	ASSERT_EQ(efd_take(efd), 0);
+	ASSERT_EQ(efd_wait(efd, 0), 0);
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
 			   VUS_PCI_INTX_IRQ, 0, 1, NULL, 0, NULL));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* The re-signal masked it again; nothing pending now. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
 			   VUS_PCI_INTX_IRQ, 0, 1, NULL, 0, NULL));
-	ASSERT_EQ(efd_take(efd), 0);
+	ASSERT_EQ(efd_wait(efd, 0), 0);
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	vus_dev_free(dev);
 	close(efd);
 }
@@ -316,7 +297,7 @@ static void test_intx_automask(void **state)
 static void test_intx_resample(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd(), rfd = new_efd(), fds[1];
+	int efd = efd_new(), rfd = efd_new(), fds[1];
 	uint64_t one = 1;
 
 	assign(dev, VUS_PCI_INTX_IRQ, 0, 1, &efd, NULL);
@@ -326,16 +307,16 @@ static void test_intx_resample(void **state)
 	ASSERT_EQ(fds[0], -1);
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* Nothing to do yet: the loop finds no work for the resample fd. */
 	ASSERT_OK(vus_dev_process(dev));
-	ASSERT_EQ(efd_take(efd), 0);
+	ASSERT_EQ(efd_wait(efd, 0), 0);
 	/* The guest's EOI: KVM signals the resample fd; the loop unmasks
 	 * and the pending interrupt is delivered. */
 	ASSERT_EQ(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
 	ASSERT_OK(vus_dev_process(dev));
-	ASSERT_EQ(efd_take(efd), 1);
-	ASSERT_EQ(efd_take(rfd), 0); /* consumed by the library */
+	ASSERT_EQ(efd_wait(efd, 0), 1);
+	ASSERT_EQ(efd_wait(rfd, 0), 0); /* consumed by the library */
 	/* Resample only exists for INTx; MASK+EVENTFD never. */
 	fds[0] = dup(rfd);
 	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
@@ -356,7 +337,7 @@ static void test_intx_resample(void **state)
 static void test_err_only_trigger(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd();
+	int efd = efd_new();
 
 	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
 			    VUS_PCI_ERR_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
@@ -364,7 +345,7 @@ static void test_err_only_trigger(void **state)
 			    VUS_PCI_REQ_IRQ, 0, 0, NULL, 0, NULL), -EINVAL);
 	assign(dev, VUS_PCI_ERR_IRQ, 0, 1, &efd, NULL);
 	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_ERR_IRQ, 0));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	vus_dev_free(dev);
 	close(efd);
 }
@@ -428,7 +409,7 @@ static void test_every_combination(void **state)
 					  (maskable && data != VUS_IRQ_SET_DATA_EVENTFD) ||
 					  (index == VUS_PCI_INTX_IRQ &&
 					   act == VUS_IRQ_SET_ACTION_UNMASK);
-				int fd = data == VUS_IRQ_SET_DATA_EVENTFD ? new_efd() : -1;
+				int fd = data == VUS_IRQ_SET_DATA_EVENTFD ? efd_new() : -1;
 				int rc = set_irqs(dev, data | act, index, 0, 1, &fd, fd >= 0 ? 1 : 0,
 						  data == VUS_IRQ_SET_DATA_BOOL ? &yes : NULL);
 
@@ -480,7 +461,7 @@ static void test_passthrough(void **state)
 {
 	struct pt_log log = { .kept = -1 };
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd(), fds[2];
+	int efd = efd_new(), fds[2];
 	uint64_t one = 1;
 
 	ASSERT_OK(vus_dev_set_irq_passthrough(dev, VUS_PCI_MSIX_IRQ, pt_cb, &log));
@@ -500,7 +481,7 @@ static void test_passthrough(void **state)
 	close(fds[1]);
 	/* What the device kept works. */
 	ASSERT_EQ(write(log.kept, &one, sizeof(one)), (ssize_t)sizeof(one));
-	ASSERT_EQ(efd_take(efd), 1);
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* The library signals nothing on a passthrough index. */
 	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0), -ENOENT);
 	/* De-assign: -1 per vector. */
@@ -530,10 +511,10 @@ static void test_session_end_closes_all(void **state)
 {
 	int before = fdcount();
 	struct vus_dev *dev = make_dev();
-	int efd[NVEC_MSIX], dups[NVEC_MSIX], rfd = new_efd(), fds[1], i;
+	int efd[NVEC_MSIX], dups[NVEC_MSIX], rfd = efd_new(), fds[1], i;
 
 	for (i = 0; i < NVEC_MSIX; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, efd, dups);
 	assign(dev, VUS_PCI_INTX_IRQ, 0, 1, efd, NULL);
 	fds[0] = dup(rfd);
@@ -592,7 +573,7 @@ static void test_trigger_threads(void **state)
 	void *ret;
 
 	for (i = 0; i < TRIG_THREADS; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, TRIG_THREADS, efd, NULL);
 	for (i = 0; i < TRIG_THREADS; i++) {
 		args[i].dev = dev;
@@ -604,7 +585,7 @@ static void test_trigger_threads(void **state)
 	for (i = 0; i < TRIG_THREADS; i++) {
 		ASSERT_OK(pthread_join(t[i], &ret));
 		assert_null(ret);
-		total += efd_take(efd[i]);
+		total += efd_wait(efd[i], 0);
 	}
 	vus_dev_get_stats(dev, &st);
 	ASSERT_EQ(st.irqs, total);

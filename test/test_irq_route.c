@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "efd.h"
 #include "vus_test.h"
 
 #define NVEC_MSI  4
@@ -40,24 +41,6 @@ struct fx {
 	int msi_efd[NVEC_MSI];
 	int msix_efd[NVEC_MSIX];
 };
-
-static int new_efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* The eventfd's counter, which reading resets; 0 if nothing came. */
-static uint64_t efd_take(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-		return 0;
-	return v;
-}
 
 static uint32_t cfg_rd(struct fx *f, unsigned off, unsigned len)
 {
@@ -141,11 +124,11 @@ static int setup(void **state)
 	ASSERT_EQ(f->msi, 0x48);
 	ASSERT_EQ(f->msix, 0x60);
 	ASSERT_OK(vus_config_init(f->dev));
-	f->intx = new_efd();
+	f->intx = efd_new();
 	for (i = 0; i < NVEC_MSI; i++)
-		f->msi_efd[i] = new_efd();
+		f->msi_efd[i] = efd_new();
 	for (i = 0; i < NVEC_MSIX; i++)
-		f->msix_efd[i] = new_efd();
+		f->msix_efd[i] = efd_new();
 	wire(f->dev, VUS_PCI_INTX_IRQ, 0, 1, &f->intx);
 	*state = f;
 	return 0;
@@ -185,22 +168,22 @@ static void test_intx_level(void **state)
 
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Auto-masked: asserting again sends nothing. */
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* The guest's EOI unmasks; the line is still high: again. */
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	/* Lowered: the next unmask has nothing to deliver. */
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* Raised after the unmask: delivered at once. */
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 }
 
@@ -210,18 +193,18 @@ static void test_intx_disable_bit(void **state)
 
 	cfg_wr(f, CMD, 2, CMD_INTX_DISABLE);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* Interrupt Status shows the line whatever the disable bit. */
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Clearing INTx Disable with the line high delivers it. */
 	cfg_wr(f, CMD, 2, 0);
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	/* Dropped before it is enabled again: nothing on enabling. */
 	cfg_wr(f, CMD, 2, CMD_INTX_DISABLE);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 	cfg_wr(f, CMD, 2, 0);
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 }
 
 static void test_intx_wired_late(void **state)
@@ -233,9 +216,9 @@ static void test_intx_wired_late(void **state)
 	ASSERT_OK(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
 			   VUS_PCI_INTX_IRQ, 0, 0, NULL, 0));
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	wire(f->dev, VUS_PCI_INTX_IRQ, 0, 1, &f->intx);
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 }
 
@@ -246,19 +229,19 @@ static void test_intx_vectors_share_line(void **state)
 	/* Neither MSI nor MSI-X enabled: vectors go to INTx. */
 	ASSERT_OK(vus_irq_raise(f->dev, 0));
 	ASSERT_OK(vus_irq_raise(f->dev, 5));
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	/* One cause acknowledged, the other still holds the line. */
 	ASSERT_OK(vus_irq_lower(f->dev, 0));
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_OK(vus_irq_lower(f->dev, 5));
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* set_level(false) drops every vector's hold too. */
 	ASSERT_OK(vus_irq_raise(f->dev, 7));
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	/* Vectors beyond every index. */
@@ -276,17 +259,17 @@ static void test_msix_function_mask_pba(void **state)
 	msix_ctl(f, true, true);
 	/* MSI-X on: INTx is not used, the vector goes to MSI-X. */
 	ASSERT_OK(vus_irq_raise(f->dev, 3));
-	ASSERT_EQ(efd_take(f->msix_efd[3]), 0);
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[3], 0), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 3);
 	/* Function mask off: delivered, PBA bit cleared. */
 	msix_ctl(f, true, false);
-	ASSERT_EQ(efd_take(f->msix_efd[3]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[3], 0), 1);
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	/* Unmasked: straight through, repeatedly. */
 	ASSERT_OK(vus_irq_raise(f->dev, 3));
 	ASSERT_OK(vus_irq_raise(f->dev, 3));
-	ASSERT_EQ(efd_take(f->msix_efd[3]), 2);
+	ASSERT_EQ(efd_wait(f->msix_efd[3], 0), 2);
 	/* PBA writes are ignored (read-only). */
 	msix_ctl(f, true, true);
 	ASSERT_OK(vus_irq_raise(f->dev, 1));
@@ -296,7 +279,7 @@ static void test_msix_function_mask_pba(void **state)
 	ASSERT_OK(vus_irq_lower(f->dev, 1));
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	msix_ctl(f, true, false);
-	ASSERT_EQ(efd_take(f->msix_efd[1]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[1], 0), 0);
 }
 
 static void test_msix_table_mask(void **state)
@@ -311,7 +294,7 @@ static void test_msix_table_mask(void **state)
 	for (v = 0; v < NVEC_MSIX; v++)
 		ASSERT_EQ(bar_rd(f, v * 16 + 12), 1);
 	ASSERT_OK(vus_irq_raise(f->dev, 2));
-	ASSERT_EQ(efd_take(f->msix_efd[2]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[2], 0), 1);
 	/* A client that programs the table: address, data, unmask 2. */
 	bar_wr(f, 2 * 16 + 0, 0xfee00003);
 	bar_wr(f, 2 * 16 + 4, 0x1);
@@ -321,24 +304,24 @@ static void test_msix_table_mask(void **state)
 	ASSERT_EQ(bar_rd(f, 2 * 16 + 8), 0x4041);
 	/* Table masks now count: vector 5 is still masked. */
 	ASSERT_OK(vus_irq_raise(f->dev, 5));
-	ASSERT_EQ(efd_take(f->msix_efd[5]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[5], 0), 0);
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 5);
 	bar_wr(f, 5 * 16 + 12, 0xfffffffe);
 	ASSERT_EQ(bar_rd(f, 5 * 16 + 12), 0);  /* reserved bits read 0 */
-	ASSERT_EQ(efd_take(f->msix_efd[5]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[5], 0), 1);
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	/* Vector 2 was never unmasked in the table. */
 	ASSERT_OK(vus_irq_raise(f->dev, 2));
-	ASSERT_EQ(efd_take(f->msix_efd[2]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[2], 0), 0);
 	bar_wr(f, 2 * 16 + 12, 0);
-	ASSERT_EQ(efd_take(f->msix_efd[2]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[2], 0), 1);
 	/* A new client starts over (it may emulate the table itself). */
 	vus_irq_session_end(f->dev);
 	wire(f->dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, f->msix_efd);
 	bar_wr(f, 6 * 16 + 12, 1);
 	vus_msix_session_end(f->dev);
 	ASSERT_OK(vus_irq_raise(f->dev, 6));
-	ASSERT_EQ(efd_take(f->msix_efd[6]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[6], 0), 1);
 }
 
 static void test_msix_client_mask_and_unwired(void **state)
@@ -353,28 +336,28 @@ static void test_msix_client_mask_and_unwired(void **state)
 	ASSERT_OK(vus_irq_raise(f->dev, 4));
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 4);
 	wire(f->dev, VUS_PCI_MSIX_IRQ, 4, 1, &f->msix_efd[4]);
-	ASSERT_EQ(efd_take(f->msix_efd[4]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 1);
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	/* SET_IRQS MASK (QEMU's "individually mask MSI-X" patch): pending
 	 * shows in the PBA, UNMASK delivers. */
 	ASSERT_OK(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
 			   VUS_PCI_MSIX_IRQ, 4, 1, NULL, 0));
 	ASSERT_OK(vus_irq_raise(f->dev, 4));
-	ASSERT_EQ(efd_take(f->msix_efd[4]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 0);
 	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 4);
 	/* Unmasking in the client while the function is masked: still
 	 * pending until the guest's mask goes too. */
 	msix_ctl(f, true, true);
 	unmask(f->dev, VUS_PCI_MSIX_IRQ, 4);
-	ASSERT_EQ(efd_take(f->msix_efd[4]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 0);
 	msix_ctl(f, true, false);
-	ASSERT_EQ(efd_take(f->msix_efd[4]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 1);
 	/* MSI-X off again: the same vector now drives the INTx line. */
 	msix_ctl(f, false, false);
 	ASSERT_EQ(cfg_rd(f, f->msix + 2, 2), NVEC_MSIX - 1);
 	ASSERT_OK(vus_irq_raise(f->dev, 4));
-	ASSERT_EQ(efd_take(f->msix_efd[4]), 0);
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_OK(vus_irq_lower(f->dev, 4));
 	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 }
@@ -389,20 +372,20 @@ static void test_msi_route(void **state)
 	wire(f->dev, VUS_PCI_MSI_IRQ, 0, 2, f->msi_efd);
 	msi_enable(f, 1, true);                  /* 2 of 4 messages */
 	ASSERT_OK(vus_irq_raise(f->dev, 0));
-	ASSERT_EQ(efd_take(f->msi_efd[0]), 1);
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->msi_efd[0], 0), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* Vectors 2 and 3 share the last enabled message. */
 	ASSERT_OK(vus_irq_raise(f->dev, 3));
-	ASSERT_EQ(efd_take(f->msi_efd[1]), 1);
+	ASSERT_EQ(efd_wait(f->msi_efd[1], 0), 1);
 	/* Per-vector mask: Pending bit set, delivered on unmask. */
 	cfg_wr(f, mask, 4, 0x1);
 	ASSERT_OK(vus_irq_raise(f->dev, 0));
-	ASSERT_EQ(efd_take(f->msi_efd[0]), 0);
+	ASSERT_EQ(efd_wait(f->msi_efd[0], 0), 0);
 	ASSERT_EQ(cfg_rd(f, pend, 4), 0x1);
 	cfg_wr(f, pend, 4, 0);                   /* read-only */
 	ASSERT_EQ(cfg_rd(f, pend, 4), 0x1);
 	cfg_wr(f, mask, 4, 0);
-	ASSERT_EQ(efd_take(f->msi_efd[0]), 1);
+	ASSERT_EQ(efd_wait(f->msi_efd[0], 0), 1);
 	ASSERT_EQ(cfg_rd(f, pend, 4), 0);
 	/* Mask bits exist only for the function's 4 vectors. */
 	cfg_wr(f, mask, 4, 0xffffffff);
@@ -411,9 +394,9 @@ static void test_msi_route(void **state)
 	/* MSI and INTx: the pin is not used while MSI is on; turning MSI
 	 * off with the line high delivers INTx. */
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
-	ASSERT_EQ(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	msi_enable(f, 1, false);
-	ASSERT_EQ(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 	/* The client cannot MASK MSI (GET_IRQ_INFO: not MASKABLE). */
 	ASSERT_ERR(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
@@ -495,7 +478,7 @@ static void test_raise_from_threads(void **state)
 	for (i = 0; i < RAISERS; i++) {
 		ASSERT_OK(pthread_join(t[i], NULL));
 		ASSERT_EQ(r[i].bad, 0);
-		got = efd_take(f->msix_efd[i]);
+		got = efd_wait(f->msix_efd[i], 0);
 		/* Masked raises coalesce into one pending delivery. */
 		assert_true(got >= 1 && got <= RAISES);
 	}

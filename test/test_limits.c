@@ -22,13 +22,13 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <vus/device.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "transport.h"
@@ -54,21 +54,6 @@ struct lim {
 	uint16_t next_id;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 {
 	struct lim *l = opaque;
@@ -84,7 +69,7 @@ static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 /* True once a WARN/ERR line containing s was logged (waits up to ms). */
 static bool logged(struct lim *l, const char *s, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = test_now_ms() + ms;
 
 	for (;;) {
 		bool found = false;
@@ -96,12 +81,12 @@ static bool logged(struct lim *l, const char *s, int ms)
 		pthread_mutex_unlock(&l->lock);
 		if (found)
 			return true;
-		if (now_ms() >= deadline) {
+		if (test_now_ms() >= deadline) {
 			for (i = 0; i < l->nwarn; i++)
 				fprintf(stderr, "logged: %s\n", l->warn[i]);
 			return false;
 		}
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 }
 
@@ -171,7 +156,7 @@ static void lim_stop(struct lim *l)
  * still being torn down (a second connection is closed at once). */
 static int lim_client(struct lim *l)
 {
-	int64_t deadline = now_ms() + TIMEOUT_MS;
+	int64_t deadline = test_now_ms() + TIMEOUT_MS;
 
 	for (;;) {
 		int fd = raw_connect(l->path);
@@ -180,8 +165,8 @@ static int lim_client(struct lim *l)
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
-		assert_true(now_ms() < deadline);
-		sleep_ms(5);
+		assert_true(test_now_ms() < deadline);
+		test_sleep_ms(5);
 	}
 }
 
@@ -530,7 +515,7 @@ static void test_output_queue_order(void **state)
 	lim_start(&l, NULL);
 	fd = lim_client(&l);
 	ASSERT_OK(send_reads(fd, 1000, N, COUNT));
-	sleep_ms(100); /* let the server queue what the socket does not take */
+	test_sleep_ms(100); /* let the server queue what the socket does not take */
 	for (i = 0; i < N; i++) {
 		struct raw_msg m;
 
@@ -663,7 +648,7 @@ static void dma_done(struct vus_dev *dev, void *arg, int result)
 
 static bool dma_done_wait(struct lim *l, int n, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = test_now_ms() + ms;
 
 	for (;;) {
 		int got;
@@ -673,9 +658,9 @@ static bool dma_done_wait(struct lim *l, int n, int ms)
 		pthread_mutex_unlock(&l->lock);
 		if (got >= n)
 			return true;
-		if (now_ms() >= deadline)
+		if (test_now_ms() >= deadline)
 			return false;
-		sleep_ms(2);
+		test_sleep_ms(2);
 	}
 }
 
@@ -759,13 +744,13 @@ static void test_dma_timeout(void **state)
 	lim_start(&l, timeout200);
 	fd = lim_client(&l);
 	ASSERT_OK(dma_map(&l, fd, IOVA, 4096));
-	t0 = now_ms();
+	t0 = test_now_ms();
 	ASSERT_OK(vus_dma_read_async(l.dev, IOVA, buf, sizeof(buf), dma_done, NULL));
 	ASSERT_OK(raw_recv(fd, &req, TIMEOUT_MS));
 	ASSERT_EQ(req.hdr.cmd, VUS_CMD_DMA_READ);
 	raw_msg_free(&req);
 	assert_true(dma_done_wait(&l, 1, TIMEOUT_MS));
-	assert_true(now_ms() - t0 >= 190);
+	assert_true(test_now_ms() - t0 >= 190);
 	ASSERT_ERR(l.dma_result[0], -ETIMEDOUT);
 	assert_true(logged(&l, "unanswered for 200 ms", TIMEOUT_MS));
 	assert_true(raw_closed_within(fd, TIMEOUT_MS));
@@ -780,7 +765,7 @@ static void test_dma_timeout(void **state)
 	ASSERT_EQ(l.dma_result[1], 0);
 	ASSERT_EQ(buf[0], 0x44);
 	/* Well past the first deadline: the old timer did not end this one. */
-	sleep_ms(300);
+	test_sleep_ms(300);
 	still_serving(&l, fd);
 	close(fd);
 	lim_stop(&l);

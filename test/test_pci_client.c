@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +31,8 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "efd.h"
+#include "pci_regs.h"
 #include "test_server.h"
 #include "vus_test.h"
 
@@ -53,11 +54,6 @@ enum {
 #define PBA_OFF   0x800u
 #define DSN       0x0011223344556677ull
 
-#define CFG_COMMAND 0x04
-#define CFG_STATUS 0x06
-#define CFG_ROM 0x30
-#define STATUS_INTX 0x0008u
-#define ROM_ADDR_MASK 0xfffff800u   /* QEMU's PCI_ROM_ADDRESS_MASK */
 
 struct pdev {
 	struct vus_dev *dev;
@@ -232,26 +228,6 @@ static uint32_t dev_reg(struct pdev *p, uint32_t reg)
 	return v;
 }
 
-static int new_efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* The eventfd's count within ms (consumed), 0 if it stayed quiet. */
-static uint64_t fired(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	uint64_t v;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return 0;
-	ASSERT_EQ(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	return v;
-}
-
 static void set_irqs(struct pdev *p, uint32_t index, uint32_t flags, uint32_t start,
 		     uint32_t count, const int *fds)
 {
@@ -404,11 +380,11 @@ static void test_msix_mask_pending_unmask(void **state)
 {
 	const uint32_t trig = VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER;
 	struct pdev *p = *state;
-	int efd[4], intx = new_efd(), i;
+	int efd[4], intx = efd_new(), i;
 	uint32_t v;
 
 	for (i = 0; i < 4; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	set_irqs(p, VUS_PCI_INTX_IRQ, trig, 0, 1, &intx);
 	/* vfio_msix_enable(): INTx off, MSI-X on with the function masked
 	 * while the guest programs it, then vector 0 with no fd. */
@@ -420,33 +396,33 @@ static void test_msix_mask_pending_unmask(void **state)
 	dev_do(p, REG_RAISE, 2);
 	ASSERT_EQ(pba(p), 1u << 2);
 	set_irqs(p, VUS_PCI_MSIX_IRQ, trig, 0, 4, efd);
-	ASSERT_EQ(fired(efd[2], 0), 0);               /* function still masked */
+	ASSERT_EQ(efd_wait(efd[2], 0), 0);               /* function still masked */
 	msix_ctl(p, 0x8000);
-	ASSERT_EQ(fired(efd[2], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[2], 1000), 1);
 	ASSERT_EQ(pba(p), 0);
-	ASSERT_EQ(fired(intx, 0), 0);
+	ASSERT_EQ(efd_wait(intx, 0), 0);
 
 	/* The client masks vector 1 (SET_IRQS MASK): pending, PBA, UNMASK. */
 	set_irqs(p, VUS_PCI_MSIX_IRQ, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK, 1, 1,
 		 NULL);
 	dev_do(p, REG_RAISE, 1);
 	dev_do(p, REG_RAISE, 1);
-	ASSERT_EQ(fired(efd[1], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 0);
 	ASSERT_EQ(pba(p), 1u << 1);
 	set_irqs(p, VUS_PCI_MSIX_IRQ, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 1, 1,
 		 NULL);
-	ASSERT_EQ(fired(efd[1], 1000), 1);            /* once: coalesced */
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);            /* once: coalesced */
 	ASSERT_EQ(pba(p), 0);
 
 	/* A client that drives the table: entry 3's Mask bit counts. */
 	v = 0xfee00000;
 	ASSERT_OK(vus_client_region_write(p->c, MSIX_BAR, 3 * 16, &v, 4));
 	dev_do(p, REG_RAISE, 3);
-	ASSERT_EQ(fired(efd[3], 0), 0);
+	ASSERT_EQ(efd_wait(efd[3], 0), 0);
 	ASSERT_EQ(pba(p), 1u << 3);
 	v = 0;
 	ASSERT_OK(vus_client_region_write(p->c, MSIX_BAR, 3 * 16 + 12, &v, 4));
-	ASSERT_EQ(fired(efd[3], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[3], 1000), 1);
 	ASSERT_OK(vus_client_region_read(p->c, MSIX_BAR, 3 * 16, &v, 4));
 	ASSERT_EQ(v, 0xfee00000);
 	/* The guest's PBA writes are dropped. */
@@ -468,7 +444,7 @@ static void test_msi_through_client(void **state)
 	int efd[NVEC_MSI], i;
 
 	for (i = 0; i < (int)NVEC_MSI; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	/* vfio_msi_enable(): the guest enabled 4 messages; all at once
 	 * (NORESIZE). */
 	cfg_wr(p, p->msi + 4, 4, 0xfee00000);
@@ -476,14 +452,14 @@ static void test_msi_through_client(void **state)
 	cfg_wr(p, p->msi + 2, 2, 0x0021);
 	set_irqs(p, VUS_PCI_MSI_IRQ, trig, 0, NVEC_MSI, efd);
 	dev_do(p, REG_RAISE, 1);
-	ASSERT_EQ(fired(efd[1], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);
 	/* The guest masks message 1 in the capability: Pending, unmask. */
 	cfg_wr(p, p->msi + 0x10, 4, 0x2);
 	dev_do(p, REG_RAISE, 1);
 	ASSERT_EQ(cfg_rd(p, p->msi + 0x14, 4), 0x2);
-	ASSERT_EQ(fired(efd[1], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 0);
 	cfg_wr(p, p->msi + 0x10, 4, 0);
-	ASSERT_EQ(fired(efd[1], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);
 	ASSERT_EQ(cfg_rd(p, p->msi + 0x14, 4), 0);
 	for (i = 0; i < (int)NVEC_MSI; i++)
 		close(efd[i]);
@@ -493,43 +469,43 @@ static void test_intx_automask_unmask(void **state)
 {
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
 	struct pdev *p = *state;
-	int efd = new_efd(), rfd = new_efd();
+	int efd = efd_new(), rfd = efd_new();
 	uint64_t one = 1;
 
 	set_irqs(p, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1,
 		 &efd);
 	dev_do(p, REG_LEVEL, 1);
-	ASSERT_EQ(fired(efd, 1000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
 	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Auto-masked until the guest's EOI. */
 	dev_do(p, REG_LEVEL, 1);
-	ASSERT_EQ(fired(efd, 50), 0);
+	ASSERT_EQ(efd_wait(efd, 50), 0);
 	/* vfio_intx_eoi(): UNMASK; the line is still high, so it fires. */
 	set_irqs(p, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL);
-	ASSERT_EQ(fired(efd, 1000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
 	/* The cause is acknowledged: the next EOI finds nothing. */
 	dev_do(p, REG_LEVEL, 0);
 	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, 0);
 	set_irqs(p, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL);
-	ASSERT_EQ(fired(efd, 50), 0);
+	ASSERT_EQ(efd_wait(efd, 50), 0);
 
 	/* With KVM: the resample eventfd is the unmask (vfio_intx_enable_kvm). */
 	set_irqs(p, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK, 0,
 		 1, &rfd);
 	dev_do(p, REG_RAISE, 0);
-	ASSERT_EQ(fired(efd, 1000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
 	ASSERT_EQ(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
-	ASSERT_EQ(fired(efd, 2000), 1);
+	ASSERT_EQ(efd_wait(efd, 2000), 1);
 	dev_do(p, REG_LOWER, 0);
 	ASSERT_EQ(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
-	ASSERT_EQ(fired(efd, 100), 0);
+	ASSERT_EQ(efd_wait(efd, 100), 0);
 	/* INTx Disable set by the guest: asserting signals nothing. */
 	cfg_wr(p, CFG_COMMAND, 2, 0x0400);
 	dev_do(p, REG_LEVEL, 1);
-	ASSERT_EQ(fired(efd, 50), 0);
+	ASSERT_EQ(efd_wait(efd, 50), 0);
 	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	cfg_wr(p, CFG_COMMAND, 2, 0);
-	ASSERT_EQ(fired(efd, 1000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
 	dev_do(p, REG_LEVEL, 0);
 	close(efd);
 	close(rfd);
@@ -598,7 +574,7 @@ static void test_testdev_vectors(void **state)
 	ASSERT_OK(test_server_start(&s, NULL));
 	ASSERT_OK(test_connect(&s, NULL, &c));
 	for (i = 0; i < (int)TESTDEV_NR_VECTORS; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	msix = find_cap(c, 0x11);
 	msi = find_cap(c, 0x05);
 	assert_true(find_cap(c, 0x01) > 0);
@@ -609,9 +585,9 @@ static void test_testdev_vectors(void **state)
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_MSIX_IRQ, trig, 0, TESTDEV_NR_VECTORS,
 				      efd, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 0x24);
-	ASSERT_EQ(fired(efd[2], 1000), 1);
-	ASSERT_EQ(fired(efd[5], 1000), 1);
-	ASSERT_EQ(fired(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[2], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[5], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
 	/* Function masked: pending in the PBA (BAR0 0xc00) until unmasked;
 	 * the DMA completion bit (8) rides on vector 0. */
 	ctl = 0xc000;
@@ -625,8 +601,8 @@ static void test_testdev_vectors(void **state)
 	ASSERT_EQ(pending, 0x01);
 	ctl = 0x8000;
 	ASSERT_OK(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2));
-	ASSERT_EQ(fired(efd[0], 1000), 1);
-	ASSERT_EQ(fired(efd[7], 0), 0);
+	ASSERT_EQ(efd_wait(efd[0], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[7], 0), 0);
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
 
 	/* MSI with 4 messages: bit 6 -> vector 6, beyond the enabled
@@ -638,8 +614,8 @@ static void test_testdev_vectors(void **state)
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_MSI_IRQ, trig, 0, TESTDEV_MSI_VECTORS,
 				      efd, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 0x42);
-	ASSERT_EQ(fired(efd[1], 1000), 1);
-	ASSERT_EQ(fired(efd[3], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[3], 1000), 1);
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
 	vus_client_close(c);
 	test_server_stop(&s);

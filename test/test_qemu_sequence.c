@@ -39,7 +39,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -49,13 +48,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "clock.h"
+#include "efd.h"
 #include "fdcount.h"
+#include "pci_regs.h"
 #include "raw.h"
 #include "test_server.h"
 #include "vus_test.h"
@@ -80,24 +81,7 @@ static const char qemu_caps_json[] =
 #define QEMU_MAX_REGIONS  100u
 #define QEMU_MAX_IRQS     50u
 
-/* Config space offsets (PCI Local Bus 3.0, 6.1). */
-#define CFG_VENDOR   0x00
-#define CFG_DEVICE   0x02
-#define CFG_COMMAND  0x04
-#define CFG_STATUS   0x06
-#define CFG_CLASS    0x09
-#define CFG_HDR_TYPE 0x0e
-#define CFG_BAR0     0x10
-#define CFG_ROM      0x30
-#define CFG_CAP_PTR  0x34
-#define CFG_INT_PIN  0x3d
-#define CMD_IO       0x0001u
-#define CMD_MEMORY   0x0002u
-#define CMD_MASTER   0x0004u
-#define CMD_SERR     0x0100u
-#define CMD_INTX_DIS 0x0400u
-#define STATUS_CAP_LIST 0x0010u
-#define ROM_ADDR_MASK 0xfffff800u /* QEMU's PCI_ROM_ADDRESS_MASK */
+/* Config space registers: pci_regs.h. */
 
 /* Guest memory layout, like a small PC (protocol-facts 6.2 step 3). */
 #define RAM_SIZE   0x200000u   /* the memfd backing guest RAM */
@@ -358,34 +342,6 @@ static void q_irq_info(struct qemu *q, uint32_t index, struct vus_irq_info *out)
 	ASSERT_EQ(out->argsz, sizeof(ii));
 	ASSERT_EQ(out->index, index);
 	raw_msg_free(&m);
-}
-
-/* ---- eventfds ------------------------------------------------------- */
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* True if the eventfd was signalled within ms; consumes the count. */
-static bool efd_fired(int fd, int ms, uint64_t *count)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	if (poll(&pfd, 1, ms) != 1)
-		return false;
-	ASSERT_EQ(read(fd, count, sizeof(*count)), sizeof(*count));
-	return true;
-}
-
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	ASSERT_EQ(write(fd, &one, sizeof(one)), sizeof(one));
 }
 
 /* ---- 1. VERSION (Q-PROXY vfio_user_validate_version) ----------------- */
@@ -841,12 +797,12 @@ static void intx_enable(struct qemu *q)
 
 	/* The pin, a 1-byte config read (not emulated by QEMU). */
 	ASSERT_EQ(cfg_read(q, CFG_INT_PIN, 1), 1);
-	q->intx_efd = new_eventfd();
+	q->intx_efd = efd_new();
 	q_set_irqs(q, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, VUS_PCI_INTX_IRQ,
 		   0, 1, &q->intx_efd, 1);
 	/* With KVM irqfd + resample: mask, give the resample fd, unmask. */
 	q_set_irqs(q, kvm_mask, VUS_PCI_INTX_IRQ, 0, 1, NULL, 0);
-	q->resample_efd = new_eventfd();
+	q->resample_efd = efd_new();
 	q_set_irqs(q, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK, VUS_PCI_INTX_IRQ, 0,
 		   1, &q->resample_efd, 1);
 	q_set_irqs(q, unmask, VUS_PCI_INTX_IRQ, 0, 1, NULL, 0);
@@ -873,7 +829,6 @@ static void intx_disable(struct qemu *q)
 static void step7_interrupts(struct qemu *q)
 {
 	struct vus_irq_info ii;
-	uint64_t n;
 
 	q_irq_info(q, VUS_PCI_INTX_IRQ, &ii);
 	ASSERT_EQ(ii.count, 1);
@@ -882,7 +837,7 @@ static void step7_interrupts(struct qemu *q)
 	/* vfio_pci_interrupt_setup() reads the pin, then enables INTx. */
 	ASSERT_EQ(cfg_read(q, CFG_INT_PIN, 1), 1);
 	intx_enable(q);
-	assert_false(efd_fired(q->intx_efd, 0, &n));
+	ASSERT_EQ(efd_wait(q->intx_efd, 0), 0);
 
 	q_irq_info(q, VUS_PCI_MSI_IRQ, &ii);
 	assert_true(ii.flags & VUS_IRQ_INFO_EVENTFD);
@@ -893,7 +848,7 @@ static void step7_interrupts(struct qemu *q)
 
 	/* vfio_pci_register_err_notifier(): only with one ERR vector. */
 	if (q->err_count == 1) {
-		int efd = new_eventfd();
+		int efd = efd_new();
 
 		q_set_irqs(q, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
 			   VUS_PCI_ERR_IRQ, 0, 1, &efd, 1);
@@ -1013,46 +968,41 @@ static void steady_posted(struct qemu *q)
 static void steady_intx(struct qemu *q)
 {
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
-	uint64_t n;
 
 	ASSERT_EQ(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0);
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x1, false);
-	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	ASSERT_EQ(n, 1);
+	ASSERT_EQ(efd_wait(q->intx_efd, 2000), 1);
 
 	/* Masked now: a second cause waits for the unmask. */
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x2, false);
-	assert_false(efd_fired(q->intx_efd, 50, &n));
+	ASSERT_EQ(efd_wait(q->intx_efd, 50), 0);
 	/* The guest's EOI without KVM: SET_IRQS UNMASK start 0 count 1. */
 	q_set_irqs(q, unmask, VUS_PCI_INTX_IRQ, 0, 1, NULL, 0);
-	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	ASSERT_EQ(n, 1);
+	ASSERT_EQ(efd_wait(q->intx_efd, 2000), 1);
 
 	/* Masked again; with KVM the EOI arrives on the resample eventfd. */
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x4, false);
-	assert_false(efd_fired(q->intx_efd, 50, &n));
+	ASSERT_EQ(efd_wait(q->intx_efd, 50), 0);
 	efd_signal(q->resample_efd);
-	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	ASSERT_EQ(n, 1);
+	ASSERT_EQ(efd_wait(q->intx_efd, 2000), 1);
 	/* INTx is a level: no cause acknowledged yet, so the line is still
 	 * asserted and an EOI delivers it again (vus_irq_intx_set_level). */
 	efd_signal(q->resample_efd);
-	assert_true(efd_fired(q->intx_efd, 2000, &n));
-	ASSERT_EQ(n, 1);
+	ASSERT_EQ(efd_wait(q->intx_efd, 2000), 1);
 
 	ASSERT_EQ(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0x7);
 	bar0_write(q, TESTDEV_REG_IRQ_ACK, 0x7, false);
 	ASSERT_EQ(bar0_read(q, TESTDEV_REG_IRQ_STATUS), 0);
 	/* Acknowledged: the line is low, an EOI delivers nothing. */
 	efd_signal(q->resample_efd);
-	assert_false(efd_fired(q->intx_efd, 50, &n));
+	ASSERT_EQ(efd_wait(q->intx_efd, 50), 0);
 	/* The last resample unmasked the line: the next cause fires. */
 	bar0_write(q, TESTDEV_REG_IRQ_RAISE, 0x8, false);
-	assert_true(efd_fired(q->intx_efd, 2000, &n));
+	assert_true(efd_wait(q->intx_efd, 2000) > 0);
 	/* A guest's handler acknowledges the cause, then EOIs. */
 	bar0_write(q, TESTDEV_REG_IRQ_ACK, 0x8, false);
 	q_set_irqs(q, unmask, VUS_PCI_INTX_IRQ, 0, 1, NULL, 0);
-	assert_false(efd_fired(q->intx_efd, 20, &n));
+	ASSERT_EQ(efd_wait(q->intx_efd, 20), 0);
 	q_quiet(q);
 }
 
@@ -1115,16 +1065,14 @@ static void dma_start(struct qemu *q, uint64_t src, uint64_t dst, uint32_t len, 
 /* Poll DMA_STATUS (as a driver would) until the engine is idle. */
 static void dma_wait_idle(struct qemu *q, uint32_t count0)
 {
-	struct timespec t0, t;
+	int64_t deadline = test_now_ms() + 3000;
 	uint32_t st;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		st = bar0_read(q, TESTDEV_REG_DMA_STATUS);
 		if (!(st & TESTDEV_DMA_BUSY))
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		assert_true(t.tv_sec - t0.tv_sec < 3);
+		assert_true(test_now_ms() < deadline);
 		test_sleep_ms(1);
 	}
 	ASSERT_EQ(st & TESTDEV_DMA_ERROR, 0);
@@ -1327,20 +1275,18 @@ static void step11_dma_unmap(struct qemu *q)
 
 static void step12_reconnect(struct qemu *q)
 {
-	struct timespec t0, t;
+	int64_t deadline = test_now_ms() + 3000;
 	struct vus_dev_stats st;
 
 	close(q->fd);
 	q->fd = -1;
 	/* The server refuses (accepts and closes) while it still tears the
 	 * old session down; a new QEMU would simply fail, we retry. */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		test_server_stats(&q->srv, &st);
 		if (st.clients == 1 && !vus_dev_client_attached(q->srv.dev))
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		assert_true(t.tv_sec - t0.tv_sec < 3);
+		assert_true(test_now_ms() < deadline);
 		test_sleep_ms(2);
 	}
 	q->fd = raw_connect(q->srv.path);
@@ -1360,9 +1306,7 @@ static void step12_reconnect(struct qemu *q)
 
 static void setup_guest_ram(struct qemu *q)
 {
-	q->ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
-	assert_true(q->ram_fd >= 0);
-	ASSERT_OK(ftruncate(q->ram_fd, RAM_SIZE));
+	q->ram_fd = memfd_new(RAM_SIZE);
 	q->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, q->ram_fd, 0);
 	assert_true(q->ram != MAP_FAILED);
 	q->anon = calloc(1, GUEST_ANON_SZ);

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "efd.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "vus_test.h"
@@ -564,7 +565,7 @@ static void test_irqs_over_the_wire(void **state)
 	struct pollfd pfd;
 	struct raw_msg m;
 	struct srv s;
-	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int efd = efd_new();
 	uint64_t v;
 
 	srv_start(&s, false);

@@ -26,6 +26,7 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "efd.h"
 #include "testdev.h"
 #include "vus_test.h"
 
@@ -202,16 +203,6 @@ static void test_bar2_sparse(void **state)
 
 /* ---- interrupts ----------------------------------------------------- */
 
-static bool efd_fired(int efd, int timeout_ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t n;
-
-	if (poll(&p, 1, timeout_ms) != 1)
-		return false;
-	return read(efd, &n, sizeof(n)) == sizeof(n) && n > 0;
-}
-
 static int intx_eventfd(struct fx *f)
 {
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -236,7 +227,7 @@ static void test_irq_raise_ack(void **state)
 	int efd = intx_eventfd(f);
 
 	wr(f, TESTDEV_REG_IRQ_RAISE, 0x5);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), 0x5);
 	wr(f, TESTDEV_REG_IRQ_ACK, 0x1);
 	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), 0x4);
@@ -246,7 +237,7 @@ static void test_irq_raise_ack(void **state)
 	/* INTx is auto-masked after a trigger; the unmask lets the next one in. */
 	intx_unmask(f);
 	wr(f, TESTDEV_REG_IRQ_RAISE, 0x2);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	close(efd);
 }
 
@@ -302,7 +293,7 @@ static void dma_roundtrip(struct fx *f, bool with_fd)
 		    TESTDEV_DMA_START | TESTDEV_DMA_IRQ);
 	ASSERT_EQ(dma_wait(f) & TESTDEV_DMA_ERROR, 0);
 	ASSERT_EQ(rd(f, TESTDEV_REG_DMA_COUNT), 1);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), TESTDEV_IRQ_DMA);
 	bar1 = malloc(len);
 	assert_non_null(bar1);

@@ -21,11 +21,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
+#include "efd.h"
 #include "fdcount.h"
 #include "transport.h"
 #include "vus_test.h"
@@ -166,22 +167,6 @@ static bool same_file(int a, int b)
 	ASSERT_OK(fstat(a, &sa));
 	ASSERT_OK(fstat(b, &sb));
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-static int new_memfd(void)
-{
-	int fd = memfd_create("vus-test", MFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
 }
 
 /* A peer thread writing a byte stream in random pieces. */
@@ -374,7 +359,7 @@ static void test_fd_one_and_three(void **state)
 	struct vus_hdr h = { .id = 9, .cmd = VUS_CMD_DEVICE_SET_IRQS };
 	uint8_t payload[20] = { 1, 2, 3 };
 	struct iovec iov = { payload, sizeof(payload) };
-	int fds[3] = { new_memfd(), new_memfd(), new_memfd() };
+	int fds[3] = { memfd_new(0), memfd_new(0), memfd_new(0) };
 	unsigned i;
 
 	pair_open(&p, 4096);
@@ -419,7 +404,7 @@ static void test_fd_back_to_back(void **state)
 	uint8_t a[64], b[64];
 	size_t alen = make_msg(a, 1, VUS_CMD_DMA_MAP, 0, 32, 1);
 	size_t blen = make_msg(b, 2, VUS_CMD_DMA_MAP, 0, 32, 2);
-	int fa = new_memfd(), fb = new_memfd();
+	int fa = memfd_new(0), fb = memfd_new(0);
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, alen, &fa, 1);
@@ -455,7 +440,7 @@ static void test_fd_after_partial(void **state)
 	uint8_t a[256], b[64];
 	size_t alen = make_msg(a, 1, VUS_CMD_REGION_WRITE, 0, 200, 1);
 	size_t blen = make_msg(b, 2, VUS_CMD_DMA_MAP, 0, 32, 2);
-	int fb = new_memfd();
+	int fb = memfd_new(0);
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, 20, NULL, 0);
@@ -492,7 +477,7 @@ static void test_fd_pending_and_next(void **state)
 	uint8_t a[1100], b[64];
 	size_t alen = make_msg(a, 1, VUS_CMD_DEVICE_SET_IRQS, 0, 1000, 1);
 	size_t blen = make_msg(b, 2, VUS_CMD_DMA_MAP, 0, 32, 2);
-	int fa[2] = { new_memfd(), new_memfd() }, fb = new_memfd();
+	int fa[2] = { memfd_new(0), memfd_new(0) }, fb = memfd_new(0);
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, 116, fa, 2);
@@ -534,7 +519,7 @@ static void test_fd_header_at_buffer_edge(void **state)
 	struct pair p;
 	struct vus_rx_msg m;
 	size_t alen, blen;
-	int fb = new_memfd();
+	int fb = memfd_new(0);
 
 	assert_non_null(a);
 	alen = make_msg(a, 1, VUS_CMD_REGION_WRITE, 0, alen_want - VUS_HDR_SIZE, 1);
@@ -571,7 +556,7 @@ static void test_fd_on_body_is_stray(void **state)
 	struct vus_rx_msg m;
 	uint8_t a[256];
 	size_t alen = make_msg(a, 1, VUS_CMD_REGION_WRITE, 0, 200, 1);
-	int fa = new_memfd(), fx = new_memfd(), fy = new_memfd();
+	int fa = memfd_new(0), fx = memfd_new(0), fy = memfd_new(0);
 
 	pair_open(&p, 4096);
 	/* Header alone, then body bytes with an fd. */
@@ -615,7 +600,7 @@ static void test_fd_ctrunc(void **state)
 	int fds[NFDS];
 	unsigned i;
 
-	fds[0] = new_memfd();
+	fds[0] = memfd_new(0);
 	for (i = 1; i < NFDS; i++) {
 		fds[i] = dup(fds[0]);
 		assert_true(fds[i] >= 0);
@@ -651,7 +636,7 @@ static void test_fd_two_cmsgs(void **state)
 	struct vus_rx_msg m;
 	uint8_t a[64];
 	size_t alen = make_msg(a, 3, VUS_CMD_DEVICE_SET_IRQS, 0, 20, 3);
-	int fds[3] = { new_memfd(), new_memfd(), new_memfd() };
+	int fds[3] = { memfd_new(0), memfd_new(0), memfd_new(0) };
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(int))];
@@ -739,7 +724,7 @@ static void test_oversized_buffered(void **state)
 	struct pair p;
 	struct vus_rx_msg m;
 	size_t len = make_msg(buf, 1, VUS_CMD_REGION_WRITE, 0, 1000, 1);
-	int fd = new_memfd();
+	int fd = memfd_new(0);
 
 	len += make_msg(buf + len, 2, VUS_CMD_REGION_READ, 0, 16, 2);
 	pair_open(&p, 100);
@@ -914,7 +899,7 @@ static void test_send_slow_reader(void **state)
 	struct vus_hdr got;
 	struct iovec iov[2];
 	struct pair p;
-	int fd = new_memfd();
+	int fd = memfd_new(0);
 	size_t i;
 	void *ret;
 
@@ -1056,9 +1041,9 @@ static void test_send_timeout(void **state)
 	assert_non_null(data);
 	pair_open(&p, 4096);
 	p.c.send_timeout_ms = 100;
-	t0 = now_ms();
+	t0 = ((double)test_now_us() / 1000.0);
 	ASSERT_ERR(vus_conn_send(&p.c, &h, &iov, 1, NULL, 0), -ETIMEDOUT);
-	dt = now_ms() - t0;
+	dt = ((double)test_now_us() / 1000.0) - t0;
 	assert_true(dt >= 90.0);
 	assert_true(dt < 3000.0);
 	ASSERT_EQ(p.c.tx_msgs, 0);

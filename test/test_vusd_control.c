@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,6 +33,8 @@
 
 #include <vus/client.h>
 
+#include "clock.h"
+#include "efd.h"
 #include "testdev.h"
 #include "vus_test.h"
 
@@ -41,13 +42,6 @@ static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusdctl-XXXXXX";
 static char ctl_path[100], sock0[100];
 static pid_t vusd_pid;
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static int ctl_connect(void)
 {
@@ -61,7 +55,7 @@ static int ctl_connect(void)
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		close(fd);
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	fail_msg("cannot connect to %s", ctl_path);
 	return -1;
@@ -162,7 +156,7 @@ static struct vus_client *connect_retry(const char *path)
 		rc = vus_client_connect(path, NULL, &c);
 		if (rc == 0)
 			return c;
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	fail_msg("cannot connect to %s: %s", path, strerror(-rc));
 	return NULL;
@@ -194,7 +188,7 @@ static int settled_fds(pid_t pid, int want)
 	int i, n = count_fds(pid), m;
 
 	for (i = 0; i < 100; i++) {
-		sleep_ms(20);
+		test_sleep_ms(20);
 		m = count_fds(pid);
 		if (m == n && (want < 0 || m == want))
 			return m;
@@ -224,7 +218,7 @@ static void wait_detached(const char *name)
 		json_object_put(r);
 		if (!attached)
 			return;
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	fail_msg("%s still has a client", name);
 }
@@ -403,7 +397,7 @@ static void test_attached_device(void **state)
 	assert_string_equal(json_object_get_string(get(r, "data")), "ed5e0000");
 	json_object_put(r);
 
-	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	efd = efd_new();
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
 				      VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL));
 	r = request("{\"cmd\":\"write\",\"name\":\"td0\",\"region\":0,\"offset\":20,"

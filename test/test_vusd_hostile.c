@@ -42,7 +42,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -51,6 +50,7 @@
 #include <vus/client.h>
 #include <vus/codec.h>
 
+#include "clock.h"
 #include "raw.h"
 #include "testdev.h"
 #include "vus_test.h"
@@ -85,21 +85,6 @@ static struct {
 	int base_fds;              /* vusd's fds: td2 attached, nothing else */
 	struct vus_client *good;   /* td2's client, the whole run */
 } T = { .pid = -1 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* A bound in ms, scaled for sanitizer builds. */
 static int bound(int ms)
@@ -207,15 +192,15 @@ static int count_fds(void)
  */
 static int settle_fds(int want)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	int n = count_fds(), still = 0;
 
-	while (now_us() < deadline) {
+	while (test_now_us() < deadline) {
 		int m;
 
 		if (want >= 0 && n == want)
 			return n;
-		sleep_ms(20);
+		test_sleep_ms(20);
 		m = count_fds();
 		still = m == n ? still + 1 : 0;
 		n = m;
@@ -234,7 +219,7 @@ static int settle_fds(int want)
 static struct json_object *ctl_try(const char *line, int timeout_ms, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = test_now_us() + (int64_t)timeout_ms * 1000;
 	struct json_object *r = NULL;
 	size_t len = 0, n = strlen(line);
 	char buf[1 << 15];
@@ -252,7 +237,7 @@ static struct json_object *ctl_try(const char *line, int timeout_ms, char *err, 
 	}
 	while (!memchr(buf, '\n', len)) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (deadline - now_us()) / 1000;
+		int64_t left = (deadline - test_now_us()) / 1000;
 		ssize_t got;
 
 		if (len >= sizeof(buf) - 1) {
@@ -329,13 +314,13 @@ static bool dev_state(int i, uint64_t *clients)
 /* vusd ends a session when its loop sees the EOF (or the violation). */
 static void wait_detached(int i)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 
 	while (dev_state(i, NULL)) {
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("td%d still has a client %d ms after the attacker left", i,
 				 bound(SETTLE_MS));
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 }
 
@@ -386,14 +371,14 @@ static void probe_run(struct probe *p)
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t n = __atomic_load_n(&p->ios, __ATOMIC_RELAXED);
 		uint32_t got = 0;
-		int64_t t0 = now_us(), dt;
+		int64_t t0 = test_now_us(), dt;
 		int rc;
 
 		v++;
 		rc = vus_client_region_write(T.good, 0, TESTDEV_REG_SCRATCH, &v, 4);
 		if (rc == 0)
 			rc = vus_client_region_read(T.good, 0, TESTDEV_REG_SCRATCH, &got, 4);
-		dt = now_us() - t0;
+		dt = test_now_us() - t0;
 		if (rc < 0 || got != v) {
 			snprintf(p->err, sizeof(p->err),
 				 "td2 round trip %llu: %s (wrote 0x%x, read 0x%x) after %lld us",
@@ -407,15 +392,15 @@ static void probe_run(struct probe *p)
 		if (n % 4 == 0) {
 			uint64_t k = __atomic_load_n(&p->ctls, __ATOMIC_RELAXED);
 
-			t0 = now_us();
+			t0 = test_now_us();
 			if (probe_ctl(p, lines[k % 2]) < 0)
 				return;
-			dt = now_us() - t0;
+			dt = test_now_us() - t0;
 			if (dt > p->max_ctl_us)
 				p->max_ctl_us = dt;
 			__atomic_store_n(&p->ctls, k + 1, __ATOMIC_RELEASE);
 		}
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 }
 
@@ -490,12 +475,12 @@ static int test_teardown(void **state)
  */
 static void probe_finish(const char *what)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 
 	while ((__atomic_load_n(&P.ios, __ATOMIC_ACQUIRE) < 2 ||
-		__atomic_load_n(&P.ctls, __ATOMIC_ACQUIRE) < 1) && now_us() < deadline &&
+		__atomic_load_n(&P.ctls, __ATOMIC_ACQUIRE) < 1) && test_now_us() < deadline &&
 	       !__atomic_load_n(&P.done, __ATOMIC_ACQUIRE))
-		sleep_ms(5);
+		test_sleep_ms(5);
 	probe_stop();
 	fprintf(stderr, "%s: td2 %llu round trips (longest %.1f ms), %llu control requests "
 		"(longest %.1f ms); bound %d ms\n", what, (unsigned long long)P.ios,
@@ -517,7 +502,7 @@ static void probe_finish(const char *what)
 static struct vus_client *connect_retry(int i)
 {
 	const struct vus_client_opts opts = { .timeout_ms = bound(SETTLE_MS) };
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	struct vus_client *c = NULL;
 	int rc;
 
@@ -525,10 +510,10 @@ static struct vus_client *connect_retry(int i)
 		rc = vus_client_connect(T.sock[i], &opts, &c);
 		if (rc == 0)
 			return c;
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("td%d: no client accepted within %d ms: %s", i, bound(SETTLE_MS),
 				 strerror(-rc));
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 }
 
@@ -564,7 +549,7 @@ static void after_attack(int n)
  * previous session ends: a second client is closed at once). */
 static int attacker(int i)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 
 	for (;;) {
 		int fd = raw_connect(T.sock[i]);
@@ -573,9 +558,9 @@ static int attacker(int i)
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("td%d: no VERSION reply within %d ms", i, bound(SETTLE_MS));
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 }
 
@@ -730,7 +715,7 @@ static bool pipeline_reads(int fd, int *sent, int upto, int64_t deadline)
 					   .size = sizeof(msg) };
 		ssize_t n;
 
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("%d requests sent in %d ms", *sent, bound(NEVER_READS_MS));
 		vus_hdr_encode(msg, &h);
 		memcpy(msg + VUS_HDR_SIZE, &ra, sizeof(ra));
@@ -740,7 +725,7 @@ static bool pipeline_reads(int fd, int *sent, int upto, int64_t deadline)
 		else if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
 			return true;
 		else if (n < 0 && errno == EAGAIN)
-			sleep_ms(2);
+			test_sleep_ms(2);
 		else
 			fail_msg("send: %zd, %s", n, strerror(errno));
 		/* POLLHUP: vusd closed its end (we read nothing). */
@@ -758,7 +743,7 @@ static bool pipeline_reads(int fd, int *sent, int upto, int64_t deadline)
  */
 static void never_reads(void **state)
 {
-	int64_t deadline = now_us() + (int64_t)bound(NEVER_READS_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(NEVER_READS_MS) * 1000;
 	struct pollfd pfd;
 	int64_t cpu;
 	int fd, sent = 0;
@@ -775,8 +760,8 @@ static void never_reads(void **state)
 
 	/* 64 MiB asked for in all: four times the limit. */
 	hup = pipeline_reads(fd, &sent, 64, deadline);
-	while (!hup && now_us() < deadline) {
-		int64_t left = (deadline - now_us()) / 1000;
+	while (!hup && test_now_us() < deadline) {
+		int64_t left = (deadline - test_now_us()) / 1000;
 
 		hup = poll(&pfd, 1, (int)left) == 1 && (pfd.revents & POLLHUP);
 	}
@@ -965,7 +950,7 @@ static void *flood_main(void *arg)
 		unsigned nfds = (kind >> 8) % 4 == 0 ? 1 + (unsigned)((kind >> 16) % 3) : 0;
 		int fd, rc;
 
-		if (now_us() > f->deadline_us) {
+		if (test_now_us() > f->deadline_us) {
 			snprintf(f->err, sizeof(f->err), "td%d: %u of %u connections in the time",
 				 f->dev, c, f->n);
 			break;
@@ -1013,7 +998,7 @@ static void random_bytes(void **state)
 {
 	struct flood f[2];
 	uint64_t before[2], after[2];
-	int64_t t0 = now_us();
+	int64_t t0 = test_now_us();
 	int i;
 
 	for (i = 0; i < 2; i++) {
@@ -1036,7 +1021,7 @@ static void random_bytes(void **state)
 			"for vusd's close), %llu sessions, in %lld ms\n", i, f[i].done,
 			f[i].with_fds, f[i].refused, f[i].waited,
 			(unsigned long long)(after[i] - before[i]),
-			(long long)(now_us() - t0) / 1000);
+			(long long)(test_now_us() - t0) / 1000);
 		if (f[i].err[0])
 			fail_msg("%s", f[i].err);
 		ASSERT_EQ(f[i].done, CONNECTIONS / 2);
@@ -1084,13 +1069,13 @@ static int setup(void **state)
 		_exit(127);
 	}
 	/* td2's client, once vusd is up: the well-behaved side of every attack. */
-	deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	while ((rc = vus_client_connect(T.sock[GOOD], &opts, &T.good)) < 0) {
 		assert_vusd_alive();
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("vusd: td2 not served within %d ms: %s", bound(SETTLE_MS),
 				 strerror(-rc));
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	assert_false(dev_state(0, NULL));
 	assert_false(dev_state(1, NULL));
@@ -1103,7 +1088,7 @@ static int setup(void **state)
 /* SIGTERM: vusd drops td2's client, exits 0, removes every socket file. */
 static int teardown(void **state)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	char why[96];
 	uint32_t v;
 	int status = 0, i;
@@ -1111,8 +1096,8 @@ static int teardown(void **state)
 
 	if (T.pid > 0) {
 		ASSERT_OK(kill(T.pid, SIGTERM));
-		while ((r = waitpid(T.pid, &status, WNOHANG)) == 0 && now_us() < deadline)
-			sleep_ms(10);
+		while ((r = waitpid(T.pid, &status, WNOHANG)) == 0 && test_now_us() < deadline)
+			test_sleep_ms(10);
 		if (r == 0) {
 			kill(T.pid, SIGKILL);
 			waitpid(T.pid, &status, 0);

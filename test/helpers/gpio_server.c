@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
 #include "vus_test.h"
 
@@ -52,17 +53,9 @@ void gpio_server_stop(struct gpio_server *s)
 	rmdir(s->dir);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct vus_client *gpio_server_connect(struct gpio_server *s)
 {
-	int64_t deadline = mono_ms() + 2000;
+	int64_t deadline = test_now_ms() + 2000;
 	struct timespec pause = { 0, 5 * 1000000L };
 	struct vus_client *c = NULL;
 	int r;
@@ -72,7 +65,7 @@ struct vus_client *gpio_server_connect(struct gpio_server *s)
 		/* Refused while the previous client is being torn down: the
 		 * server accepts and closes at once (device.h). */
 		if (r == 0 || (r != -ECONNRESET && r != -EPIPE && r != -ETIMEDOUT) ||
-		    mono_ms() >= deadline)
+		    test_now_ms() >= deadline)
 			break;
 		nanosleep(&pause, NULL);
 	}
