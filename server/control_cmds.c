@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <vus/codec.h>
 
 #include "vusd.h"
 
