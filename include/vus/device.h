@@ -496,10 +496,14 @@ VUS_API bool vus_dev_client_attached(const struct vus_dev *dev);
 
 /* ---- statistics ----------------------------------------------------- */
 
+/*
+ * Counters since vus_dev_new(); any thread. The struct holds one value
+ * per counter and nothing sized by the library's tables: counts by
+ * command and by errno are read one at a time below, so the library may
+ * count more commands or errnos without changing this layout.
+ */
 struct vus_dev_stats {
-	uint64_t msgs[VUS_CMD_MAX + 1]; /* commands received, by number (0: unknown) */
 	uint64_t errors;                /* error replies sent */
-	uint64_t errnos[134];           /* error replies by errno (< 134) */
 	uint64_t bytes_in, bytes_out;   /* socket bytes */
 	uint64_t irqs;                  /* eventfd signals */
 	uint64_t dma_maps, dma_unmaps;
@@ -509,6 +513,11 @@ struct vus_dev_stats {
 	uint64_t cur_mapped_bytes;
 };
 VUS_API void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out);
+/* Commands received with number cmd; cmd 0 counts those with a number
+ * the library does not know. 0 for any other cmd. */
+VUS_API uint64_t vus_dev_stat_cmd(const struct vus_dev *dev, unsigned cmd);
+/* Error replies sent with errno err (> 0). */
+VUS_API uint64_t vus_dev_stat_errno(const struct vus_dev *dev, int err);
 
 /* ---- introspection (vusd, vusctl) ---- */
 
