@@ -2,13 +2,16 @@
 # Build vus and run everything CI runs (from anywhere):
 #   1. the whole test suite, warnings as errors        (build/)
 #   2. the whole suite again under ASan + UBSan       (build-asan/)
-#   3. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
-# Usage: scripts/test.sh [normal] [asan] [fuzz]   (no argument: all three)
+#   3. the whole suite again under TSan               (build-tsan/)
+#   4. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
+# The sanitizer stages leave out the guest tests (label "guest": QEMU
+# booting Linux under TCG; they run once, in stage 1).
+# Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz]   (no argument: all)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 stages=("$@")
-((${#stages[@]})) || stages=(normal asan fuzz)
+((${#stages[@]})) || stages=(normal asan tsan fuzz)
 
 want() {
 	local s
@@ -20,8 +23,8 @@ want() {
 
 for s in "${stages[@]}"; do
 	case $s in
-	normal | asan | fuzz) ;;
-	*) echo "usage: $0 [normal] [asan] [fuzz]" >&2; exit 2 ;;
+	normal | asan | tsan | fuzz) ;;
+	*) echo "usage: $0 [normal] [asan] [tsan] [fuzz]" >&2; exit 2 ;;
 	esac
 done
 
@@ -47,6 +50,14 @@ if want asan; then
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
 		ctest --test-dir "$root/build-asan" --output-on-failure -j2 -LE guest
+fi
+
+if want tsan; then
+	echo "== tests under TSan"
+	cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=TSan -DVUS_WERROR=ON
+	cmake --build "$root/build-tsan" -j"$jobs"
+	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+		ctest --test-dir "$root/build-tsan" --output-on-failure -j2 -LE guest
 fi
 
 if want fuzz; then
