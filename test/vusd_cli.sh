@@ -34,7 +34,7 @@ expect vusd 2 "--log-level: unknown value 'loud'" --device testdev --fd 3 --log-
 expect vusd 2 "unexpected argument 'extra'" --device testdev --fd 3 extra
 expect vusd 2 'Try' --bogus
 expect vusd 2 '/nonexistent.json: cannot open' --config /nonexistent.json
-expect vusd 3 'cannot listen on /nonexistent-dir/s.sock' --device testdev \
+expect vusd 3 'cannot listen on /nonexistent-dir/s.sock: its directory does not exist' --device testdev \
 	--socket-path /nonexistent-dir/s.sock
 # Several --device options (issue 16): each takes the --socket-path/--fd
 # after it; a second one for the same device is refused, never replaces.
