@@ -2,14 +2,17 @@
 # Build vus and run everything CI runs (from anywhere):
 #   1. the whole test suite, warnings as errors        (build/)
 #   2. the whole suite again under ASan + UBSan       (build-asan/)
+#   3. the whole suite again under TSan               (build-tsan/)
+#   4. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
 #   after each ctest stage: the skipped tests with their reasons
-#   3. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
-# Usage: scripts/test.sh [normal] [asan] [fuzz]   (no argument: all three)
+# The sanitizer stages leave out the guest tests (label "guest": QEMU
+# booting Linux under TCG; they run once, in stage 1).
+# Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz]   (no argument: all)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 stages=("$@")
-((${#stages[@]})) || stages=(normal asan fuzz)
+((${#stages[@]})) || stages=(normal asan tsan fuzz)
 
 want() {
 	local s
@@ -21,8 +24,8 @@ want() {
 
 for s in "${stages[@]}"; do
 	case $s in
-	normal | asan | fuzz) ;;
-	*) echo "usage: $0 [normal] [asan] [fuzz]" >&2; exit 2 ;;
+	normal | asan | tsan | fuzz) ;;
+	*) echo "usage: $0 [normal] [asan] [tsan] [fuzz]" >&2; exit 2 ;;
 	esac
 done
 
@@ -58,6 +61,14 @@ if want asan; then
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
 		run_ctest "$root/build-asan" -LE guest
+fi
+
+if want tsan; then
+	echo "== tests under TSan"
+	cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=TSan -DVUS_WERROR=ON
+	cmake --build "$root/build-tsan" -j"$jobs"
+	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+		run_ctest "$root/build-tsan" -LE guest
 fi
 
 if want fuzz; then
