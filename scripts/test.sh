@@ -4,6 +4,7 @@
 #   2. the whole suite again under ASan + UBSan       (build-asan/)
 #   3. the whole suite again under TSan               (build-tsan/)
 #   4. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
+#   after each ctest stage: the skipped tests with their reasons
 # The sanitizer stages leave out the guest tests (label "guest": QEMU
 # booting Linux under TCG; they run once, in stage 1).
 # Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz]   (no argument: all)
@@ -36,11 +37,21 @@ vus_install_deps
 
 jobs=$(nproc)
 
+# run_ctest BUILD_DIR CTEST_ARGS...: the suite, then the list of skipped
+# tests with their reasons (scripts/ctest_skips.sh); fails if either fails.
+run_ctest() {
+	local dir=$1 rc=0 skips=0
+	shift
+	ctest --test-dir "$dir" --output-on-failure -j2 "$@" 2>&1 | tee "$dir/ctest.out" || rc=$?
+	"$root/scripts/ctest_skips.sh" "$dir" "$dir/ctest.out" || skips=$?
+	((rc == 0 && skips == 0))
+}
+
 if want normal; then
 	echo "== tests"
 	cmake -S "$root" -B "$root/build" -DVUS_WERROR=ON
 	cmake --build "$root/build" -j"$jobs"
-	ctest --test-dir "$root/build" --output-on-failure -j2
+	run_ctest "$root/build"
 fi
 
 if want asan; then
@@ -49,7 +60,7 @@ if want asan; then
 	cmake --build "$root/build-asan" -j"$jobs"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-		ctest --test-dir "$root/build-asan" --output-on-failure -j2 -LE guest
+		run_ctest "$root/build-asan" -LE guest
 fi
 
 if want tsan; then
@@ -57,7 +68,7 @@ if want tsan; then
 	cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=TSan -DVUS_WERROR=ON
 	cmake --build "$root/build-tsan" -j"$jobs"
 	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-		ctest --test-dir "$root/build-tsan" --output-on-failure -j2 -LE guest
+		run_ctest "$root/build-tsan" -LE guest
 fi
 
 if want fuzz; then

@@ -26,6 +26,7 @@
 
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 #define ROUNDS 200
 
@@ -34,7 +35,7 @@ static int setup(void **state)
 	struct test_server *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	assert_int_equal(test_server_start(s, NULL), 0);
+	ASSERT_OK(test_server_start(s, NULL));
 	*state = s;
 	return 0;
 }
@@ -117,5 +118,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(silent_client_then_real_one, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }
