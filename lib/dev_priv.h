@@ -33,6 +33,7 @@
 #include <vus/device.h>
 
 #include "dma_map.h"
+#include "ratelimit.h"
 #include "pci_priv.h"
 #include "transport.h"
 
@@ -139,6 +140,8 @@ struct vus_dma {
 	uint16_t next_id;
 	unsigned pending;             /* transfers needing messages, not finished (qlock) */
 	bool timer_armed;             /* the loop timer holds a reply deadline */
+	struct vus_ratelimit stray;   /* replies to no request of ours (loop thread) */
+	int faulted;                  /* atomic: a copy met SIGBUS (dma_guard.h) */
 };
 int vus_dma_init(struct vus_dev *dev);
 void vus_dma_free(struct vus_dev *dev);

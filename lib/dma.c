@@ -10,6 +10,7 @@
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
+#include "dma_guard.h"
 #include "dma_rw.h"
 #include "migration_priv.h"
 
@@ -122,6 +123,9 @@ int vus_h_dma_map(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 	if (rc)
 		return rc;
 	fd = m->v.nfds ? m->fds[0] : -1;
+	/* Copies through this mapping must survive a shrinking file. */
+	if (fd >= 0 && (rc = vus_dma_guard_install()) < 0)
+		return rc;
 	rc = vus_dma_table_add(&dev->dma.table, dm.addr, dm.size, dm.flags, fd, dm.offset, &reg);
 	if (rc) {
 		vus_log(dev, VUS_LOG_DEBUG, "DMA_MAP %#llx+%#llx refused (%d)",
@@ -219,5 +223,7 @@ void vus_dma_session_end(struct vus_dev *dev)
 	vus_dma_rw_fail_all(dev, -ENOTCONN);
 	vus_dma_table_remove_all(&dev->dma.table, unmap_cb, &c);
 	stats_update(dev, 0, c.count);
+	vus_ratelimit_reset(&dev->dma.stray);
+	__atomic_store_n(&dev->dma.faulted, 0, __ATOMIC_RELEASE);
 	vus_mig_session_end(dev);
 }

@@ -287,7 +287,7 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 				  dev->mig.state != VUS_MIG_STATE_STOP_COPY))
 		return -EINVAL;
 
-	buf = malloc(md.size ? md.size : 1);
+	buf = calloc(1, md.size ? md.size : 1); /* zeroed: see vus_h_region_read() */
 	if (!buf)
 		return -ENOMEM;
 	n = md.size ? dev->mig.ops.save(dev, dev->mig.opaque, buf, md.size) : 0;

@@ -582,6 +582,9 @@ static void on_wake(struct vus_dev *dev)
 	/* Non-blocking eventfd: one read resets it. */
 	if (read(dev->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vus_log(dev, VUS_LOG_WARN, "wake fd: %s", strerror(errno));
+	/* A copy met SIGBUS in the client's memory (dma_guard.h). */
+	if (__atomic_exchange_n(&dev->dma.faulted, 0, __ATOMIC_ACQ_REL))
+		vus_session_close(dev, "client memory faulted (SIGBUS)");
 	vus_dma_kick(dev);
 	if (dev->sess.attached && vus_conn_has_buffered(&dev->sess.conn))
 		serve_client(dev);
