@@ -552,10 +552,14 @@ int vus_dev_set_max_data_xfer(struct vus_dev *dev, uint32_t bytes)
 
 void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 {
-	/* The lock is logically not part of the device's value. */
+	/* The locks are logically not part of the device's value. */
 	pthread_mutex_t *lock = (pthread_mutex_t *)&dev->stats_lock;
+	pthread_rwlock_t *tlock = (pthread_rwlock_t *)&dev->dma.table.lock;
 
 	pthread_mutex_lock(lock);
 	*out = dev->stats;
 	pthread_mutex_unlock(lock);
+	pthread_rwlock_rdlock(tlock);
+	out->cur_dirty_bytes = dev->dma.table.dirty_bytes;
+	pthread_rwlock_unlock(tlock);
 }

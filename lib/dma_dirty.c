@@ -36,20 +36,26 @@ static void bits_set(uint64_t *bm, uint64_t first, uint64_t last, bool atomic)
 	}
 }
 
-uint64_t *vus_dma_dirty_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
+uint64_t vus_dma_dirty_log_bytes(uint64_t iova, uint64_t size, uint64_t pgsize)
 {
 	unsigned s = shift_of(pgsize);
 	uint64_t pages = ((iova + (size - 1)) >> s) - (iova >> s) + 1;
-	uint64_t words = pages / 64 + (pages % 64 != 0);
 
-	if (words > SIZE_MAX / sizeof(uint64_t))
+	return (pages / 64 + (pages % 64 != 0)) * sizeof(uint64_t);
+}
+
+uint64_t *vus_dma_dirty_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
+{
+	uint64_t bytes = vus_dma_dirty_log_bytes(iova, size, pgsize);
+
+	if (bytes > SIZE_MAX)
 		return NULL;
-	return calloc((size_t)words, sizeof(uint64_t));
+	return calloc(1, (size_t)bytes);
 }
 
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 {
-	uint64_t **dirty = NULL;
+	uint64_t **dirty = NULL, need = 0;
 	uint32_t i;
 	int rc = 0;
 
@@ -58,6 +64,13 @@ int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 	pthread_rwlock_wrlock(&t->lock);
 	if (vus_dma_dirty_logging(t)) {
 		rc = t->dirty_pgsize == pgsize ? 0 : -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < t->n; i++)
+		if (t->r[i].vaddr)
+			need += vus_dma_dirty_log_bytes(t->r[i].iova, t->r[i].size, pgsize);
+	if (t->max_dirty_bytes && need > t->max_dirty_bytes) {
+		rc = -ENOMEM;
 		goto out;
 	}
 	if (t->cap) {
@@ -78,6 +91,7 @@ int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 	}
 	t->dirty = dirty;
 	t->dirty_pgsize = pgsize;
+	t->dirty_bytes = need;
 	goto out;
 
 out_free:
@@ -101,6 +115,7 @@ void vus_dma_dirty_stop(struct vus_dma_table *t)
 		t->dirty = NULL;
 	}
 	t->dirty_pgsize = 0;
+	t->dirty_bytes = 0;
 	pthread_rwlock_unlock(&t->lock);
 }
 

@@ -32,7 +32,10 @@ uint32_t vus_dma_table_lower(const struct vus_dma_table *t, uint64_t iova);
  * Start logging at page size pgsize (power of two, else -EINVAL): a bitmap
  * for every window with a host mapping, and for every such window added
  * later. Already logging at the same page size: 0, log kept (libvfio-user
- * does the same); at another page size: -EINVAL. -ENOMEM.
+ * does the same); at another page size: -EINVAL. -ENOMEM, also when the
+ * bitmaps would exceed t->max_dirty_bytes: that budget bounds both the
+ * memory and the work of every later DMA_LOGGING_REPORT, which reads at
+ * most the log of one window (docs/security.md section 2).
  */
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize);
 /* Stop logging and free the bitmaps. Idempotent. */
@@ -41,6 +44,9 @@ static inline bool vus_dma_dirty_logging(const struct vus_dma_table *t)
 {
 	return t->dirty_pgsize != 0;
 }
+
+/* Bytes of the log bitmap of a window [iova, iova + size) at pgsize. */
+uint64_t vus_dma_dirty_log_bytes(uint64_t iova, uint64_t size, uint64_t pgsize);
 
 /* Zeroed bitmap for a window [iova, iova + size) at page size pgsize,
  * NULL on ENOMEM. Used by dma_map.c when a window is added while logging. */

@@ -24,6 +24,10 @@
 
 #include <vus/device.h>
 
+/* Dirty-log bitmaps a device may hold by default: QEMU's max_bitmap_size
+ * (vus_dev_set_dirty_log_limit()). */
+#define VUS_DEFAULT_DIRTY_LOG_MAX (256ull << 20)
+
 struct vus_dma_table {
 	pthread_rwlock_t lock;
 	struct vus_dma_region *r;     /* sorted by iova, non-overlapping */
@@ -34,6 +38,8 @@ struct vus_dma_table {
 	/* dirty logging (migration.c): one bitmap per region, or NULL */
 	uint64_t **dirty;
 	uint64_t dirty_pgsize;
+	uint64_t dirty_bytes;         /* held by the bitmaps */
+	uint64_t max_dirty_bytes;     /* 0 = unlimited; beyond: -ENOMEM */
 };
 
 int vus_dma_table_init(struct vus_dma_table *t, uint32_t max_maps, uint64_t max_bytes);
