@@ -227,7 +227,9 @@ static int ctl_add(struct vusd *d, struct json_object *req, struct json_object *
 		vusd_spec_free(&spec);
 		return -EINVAL;
 	}
-	rc = vusd_dev_add(d, &spec, &vd, err);
+	rc = vusd_ctl_check_add(d, &spec, err);
+	if (rc == 0)
+		rc = vusd_dev_add(d, &spec, &vd, err);
 	if (rc < 0) {
 		vusd_spec_free(&spec);
 		return rc;
@@ -265,6 +267,7 @@ static struct json_object *stats_json(struct vusd_dev *vd)
 	if (!o)
 		return NULL;
 	vus_dev_get_stats(vd->inst.dev, &st);
+	json_object_object_add(o, "budget", vusd_budget_json(&vd->d->budget, &st));
 	msgs = json_object_new_object();
 	for (i = 0; i <= VUS_CMD_MAX; i++)
 		if (st.msgs[i])
@@ -387,6 +390,16 @@ static int check_keys(const struct ctl_cmd *c, struct json_object *req, struct v
 		}
 	}
 	return 0;
+}
+
+bool vusd_control_known(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < NR_CMDS; i++)
+		if (strcmp(cmds[i].name, cmd) == 0)
+			return true;
+	return false;
 }
 
 int vusd_control_dispatch(struct vusd *d, struct json_object *req, struct json_object *reply,
