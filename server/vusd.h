@@ -100,8 +100,6 @@ int vusd_ctl_authorize(const struct vusd_peer *peer, struct json_object *req,
 		       struct vusd_err *err);
 /* May the request's peer (d->peer) add a device with this socket? */
 int vusd_ctl_check_add(const struct vusd *d, const struct vusd_spec *spec, struct vusd_err *err);
-/* Is cmd a control request (control_cmds.c)? */
-bool vusd_control_known(const char *cmd);
 
 /* ---- budget.c ------------------------------------------------------- */
 
