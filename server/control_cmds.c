@@ -290,7 +290,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "stats", ctl_stats, { "name", NULL } },
 	{ "log-level", ctl_log_level, { "level", NULL } },
 	{ "info", vusd_ctl_info, { "name", NULL } },
-	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", NULL } },
+	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", "force", NULL } },
 	{ "write", vusd_ctl_write, { "name", "region", "offset", "data", "force", NULL } },
 	{ "config", vusd_ctl_config, { "name", NULL } },
 	{ "reset", vusd_ctl_reset, { "name", "force", NULL } },
