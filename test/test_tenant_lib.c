@@ -32,6 +32,7 @@
 #include <vus/device.h>
 
 #include "raw.h"
+#include "vus_test.h"
 #include "rig.h"
 #include "test_server.h"
 
@@ -226,5 +227,5 @@ int main(void)
 		cmocka_unit_test(truncated_memfd),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

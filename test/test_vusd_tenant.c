@@ -55,6 +55,7 @@
 #include <vus/codec.h>
 
 #include "raw.h"
+#include "vus_test.h"
 #include "test_server.h"
 #include "testdev.h"
 
@@ -744,5 +745,5 @@ int main(void)
 		cmocka_unit_test_teardown(stray_replies, test_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return VUS_RUN_TESTS(tests, group_setup, group_teardown);
 }
