@@ -62,6 +62,7 @@ struct nvme_drv {
 	uint64_t id_ctrl_iova;
 	int efd[MAX_VEC];
 	unsigned nvec;
+	uint32_t msix;   /* MSI-X capability offset, 0: none used */
 	struct cq *cqs[MAX_QID];
 	struct sq *sqs[MAX_QID];
 	/* Doorbell Buffer Config (5.8): shadow doorbells and EventIdx. */
@@ -1002,36 +1003,50 @@ static uint32_t find_msix(struct nvme_drv *d)
 	return 0;
 }
 
-static int pci_setup(struct nvme_drv *d)
+/* Memory space and bus master on (PCI 3.0 6.2.2: a device may refuse
+ * DMA and MSI-X without bus mastering), MSI-X enabled when in use. */
+int nvme_drv_pci_restore(struct nvme_drv *d)
 {
 	uint16_t cmd = 0, ctl = 0;
+	int r;
+
+	r = cfg16(d, 0x04, &cmd);
+	if (r == 0)
+		r = cfg16_write(d, 0x04, cmd | 0x6);
+	if (r < 0 || !d->msix)
+		return r;
+	r = cfg16(d, d->msix + 2, &ctl);
+	if (r == 0)
+		r = cfg16_write(d, d->msix + 2, (uint16_t)((ctl & ~0x4000u) | 0x8000u));
+	return r;
+}
+
+static int pci_setup(struct nvme_drv *d)
+{
+	uint16_t ctl = 0;
 	uint32_t msix;
 	unsigned n, i;
 	int r;
 
-	/* Memory space and bus master (PCI 3.0 6.2.2): a device may refuse
-	 * DMA and MSI-X without bus mastering. */
-	r = cfg16(d, 0x04, &cmd);
-	if (r == 0)
-		r = cfg16_write(d, 0x04, cmd | 0x6);
-	if (r < 0 || !d->opts.irq)
-		return r;
-	msix = find_msix(d);
-	if (!msix || cfg16(d, msix + 2, &ctl) < 0)
-		return -ENOTSUP;
-	n = (ctl & 0x7ffu) + 1;
-	if (n > MAX_VEC)
-		n = MAX_VEC;
-	for (i = 0; i < n; i++) {
-		d->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (d->efd[i] < 0)
-			return -errno;
-		d->nvec = i + 1;
+	if (d->opts.irq) {
+		msix = find_msix(d);
+		if (!msix || cfg16(d, msix + 2, &ctl) < 0)
+			return -ENOTSUP;
+		n = (ctl & 0x7ffu) + 1;
+		if (n > MAX_VEC)
+			n = MAX_VEC;
+		for (i = 0; i < n; i++) {
+			d->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			if (d->efd[i] < 0)
+				return -errno;
+			d->nvec = i + 1;
+		}
+		r = d->tr.ops->set_msix(d->tr.ctx, n, d->efd);
+		if (r < 0)
+			return r;
+		d->msix = msix;
 	}
-	r = d->tr.ops->set_msix(d->tr.ctx, n, d->efd);
-	if (r == 0)
-		r = cfg16_write(d, msix + 2, (uint16_t)((ctl & ~0x4000u) | 0x8000u));
-	return r;
+	return nvme_drv_pci_restore(d);
 }
 
 /* ---- open/close --------------------------------------------------------------- */

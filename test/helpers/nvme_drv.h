@@ -431,6 +431,9 @@ int nvme_drv_rw_cmd(struct nvme_drv *d, struct nvme_drv_cmd *cmd, uint8_t opc, u
 int nvme_drv_disable(struct nvme_drv *d);
 /* Admin queue re-programmed, CC.EN = 1, wait CSTS.RDY = 1. */
 int nvme_drv_enable(struct nvme_drv *d);
+/* PCI command register (memory, bus master) and MSI-X enable set again,
+ * after a reset that cleared them (vfio-user DEVICE_RESET, FLR). */
+int nvme_drv_pci_restore(struct nvme_drv *d);
 /* CC.SHN = normal, wait CSTS.SHST = complete. */
 int nvme_drv_shutdown(struct nvme_drv *d);
 

@@ -73,8 +73,7 @@ void nvme_rig_start(struct nvme_rig *r, const struct nvme_rig_opts *opts)
 		r->emu_opts.mdts = opts->emu.mdts;
 	if (opts->emu.file)
 		r->emu_opts.file = opts->emu.file;
-	if (opts->emu.serial)
-		r->emu_opts.serial = opts->emu.serial;
+	r->emu_opts.serial = opts->emu.serial ? opts->emu.serial : NVME_RIG_SERIAL;
 	snprintf(r->dir, sizeof(r->dir), "/tmp/vus-nvme-XXXXXX");
 	assert_non_null(mkdtemp(r->dir));
 	snprintf(r->path, sizeof(r->path), "%s/sock", r->dir);

@@ -18,6 +18,8 @@
 #include "nvme_drv.h"
 #include "nvme_emu.h"
 
+#define NVME_RIG_SERIAL "VUSTEST42" /* the serial number unless one is given */
+
 struct nvme_rig_opts {
 	struct nvme_emu_opts emu; /* zeroed: nvme_emu_opts_default() */
 	bool no_fd;               /* DMA_MAP without fds: DMA by messages */
