@@ -151,19 +151,39 @@ static void test_identify_lists(void **state)
 	nvme_rig_stop(&r);
 }
 
-/* Set then Get: the value reads back. */
-static void feat_round_trip(struct nvme_rig *r, uint8_t fid, uint32_t val)
+static int feat_cmd(struct nvme_rig *r, uint8_t opc, uint32_t nsid, uint8_t fid, uint32_t cdw11,
+		    uint32_t *dw0)
+{
+	struct nvme_drv_cmd cmd = { .sqe = { .opc = opc, .nsid = nsid, .cdw10 = fid,
+					     .cdw11 = cdw11 } };
+	struct nvd_cqe cqe;
+	int s = nvme_drv_exec(r->d, 0, &cmd, &cqe);
+
+	if (s >= 0 && dw0)
+		*dw0 = cqe.dw0;
+	return s;
+}
+
+/* Set then Get: the value reads back. nsid: 0, or the namespace for the
+ * namespace-specific features (Error Recovery, Write Protect...). */
+static void feat_round_trip_ns(struct nvme_rig *r, uint32_t nsid, uint8_t fid, uint32_t val)
 {
 	uint32_t dw0 = 0;
-	int s = nvme_drv_set_features(r->d, fid, val, NULL);
+	int s = feat_cmd(r, NVD_ADM_SET_FEATURES, nsid, fid, val, NULL);
 
 	if (s != 0)
-		fail_msg("Set Features FID 0x%02x cdw11 0x%08x: status 0x%x", fid, val, s);
-	s = nvme_drv_get_features(r->d, fid, 0, &dw0);
+		fail_msg("Set Features FID 0x%02x NSID %u cdw11 0x%08x: status 0x%x", fid, nsid, val,
+			 s);
+	s = feat_cmd(r, NVD_ADM_GET_FEATURES, nsid, fid, 0, &dw0);
 	if (s != 0)
-		fail_msg("Get Features FID 0x%02x: status 0x%x", fid, s);
+		fail_msg("Get Features FID 0x%02x NSID %u: status 0x%x", fid, nsid, s);
 	if (dw0 != val)
 		fail_msg("Get Features FID 0x%02x: 0x%08x, set 0x%08x", fid, dw0, val);
+}
+
+static void feat_round_trip(struct nvme_rig *r, uint8_t fid, uint32_t val)
+{
+	feat_round_trip_ns(r, 0, fid, val);
 }
 
 static int feat_buf(struct nvme_rig *r, bool set, uint8_t fid, void *data, uint32_t len)
@@ -199,7 +219,7 @@ static void test_features(void **state)
 	feat_round_trip(&r, NVD_FEAT_ARBITRATION, 0x03020102);
 	feat_round_trip(&r, NVD_FEAT_POWER_MGMT, 0);
 	feat_round_trip(&r, NVD_FEAT_TEMP_THRESH, 0x0160);
-	feat_round_trip(&r, NVD_FEAT_ERR_RECOVERY, 5);
+	feat_round_trip_ns(&r, 1, NVD_FEAT_ERR_RECOVERY, 5); /* per namespace */
 	feat_round_trip(&r, NVD_FEAT_IRQ_COALESCE, 0x0a05);
 	feat_round_trip(&r, NVD_FEAT_WRITE_ATOMIC, 1);
 	feat_round_trip(&r, NVD_FEAT_ASYNC_EVENT, 0x1f);
@@ -336,6 +356,19 @@ static void test_abort(void **state)
 	assert_int_equal(cqe.dw0 & 1, 1);
 	/* The queue still works. */
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 1, iova, r.lba, NVME_DRV_PRP));
+	/* A held Asynchronous Event Request can be aborted: it completes
+	 * with Command Abort Requested, the Abort with bit 0 clear. */
+	{
+		struct nvme_drv_cmd aer = { .sqe = { .opc = NVD_ADM_ASYNC_EVENT } };
+		uint16_t aer_cid;
+
+		assert_int_equal(nvme_drv_submit(r.d, 0, &aer, &aer_cid), 0);
+		cmd = (struct nvme_drv_cmd){ .sqe = { .opc = NVD_ADM_ABORT,
+						      .cdw10 = (uint32_t)aer_cid << 16 } };
+		assert_nvme_ok(nvme_drv_exec(r.d, 0, &cmd, &cqe));
+		assert_int_equal(cqe.dw0 & 1, 0);
+		assert_nvme_status(nvme_drv_wait(r.d, 0, aer_cid, NULL), 0, NVD_SC_ABORT_REQ);
+	}
 	nvme_drv_free(r.d, b, 4096);
 	nvme_rig_stop(&r);
 }

@@ -142,3 +142,21 @@ void nvme_rig_pattern(void *buf, size_t len, uint32_t seed)
 	for (i = len / 4 * 4; i < len; i++)
 		((uint8_t *)buf)[i] = (uint8_t)(x >> (8 * (i % 4)));
 }
+
+bool nvme_rig_known(int got, int sct, int sc, const char *issue, const char *what)
+{
+	if (got >= 0 && NVD_STATUS_CODE(got) == NVD_STATUS(sct, sc))
+		return false;
+	print_message("KNOWN ISSUE %s: %s: expected SCT %d SC 0x%02x, got %s %d (SCT %d SC 0x%02x)\n",
+		      issue, what, sct, sc, got < 0 ? "errno" : "status", got < 0 ? -got : got,
+		      got < 0 ? -1 : (int)NVD_SCT(got), got < 0 ? 0 : (int)NVD_SC(got));
+	return true;
+}
+
+void nvme_rig_skip_known(struct nvme_rig *r, bool known)
+{
+	if (!known)
+		return;
+	nvme_rig_stop(r);
+	skip();
+}
