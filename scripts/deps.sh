@@ -4,7 +4,7 @@
 # missing and fails. Sourced or run by run-demo.sh and test.sh.
 set -euo pipefail
 
-vus_deps=(cmake gcc pkg-config libjson-c-dev libevent-dev libcmocka-dev pciutils)
+vus_deps=(cmake gcc pkg-config libjson-c-dev libevent-dev libcmocka-dev pciutils help2man)
 
 vus_install_deps() {
 	local missing=() p

@@ -298,7 +298,38 @@ int vus_dev_attach_fd(struct vus_dev *dev, int fd)
 	return session_start(dev, fd);
 }
 
-/* Accept what is pending; a second client is closed at once. */
+static void serve_client(struct vus_dev *dev);
+
+/*
+ * Has the attached client gone, although its EOF is not handled yet? A
+ * client that closes and at once connects again (QEMU after `vusctl
+ * info`) can be accepted before its old socket's hang-up is read; the
+ * kernel marks the old socket hung up inside the peer's close(), before
+ * its connect() returns, so poll() here sees it.
+ */
+static bool client_hung_up(const struct vus_dev *dev)
+{
+	struct pollfd p = { .fd = dev->sess.conn.fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* End a session whose client has hung up: what it sent before leaving is
+ * handled first, in order (its replies go nowhere), then its EOF ends it.
+ * A hung-up peer sends nothing more, so this ends. */
+static void finish_hung_up(struct vus_dev *dev)
+{
+	while (dev->sess.attached && !dev->sess.closing) {
+		serve_client(dev);
+		if (dev->sess.attached && !vus_conn_has_buffered(&dev->sess.conn) &&
+		    !client_hung_up(dev))
+			return; /* not gone after all: keep it */
+	}
+}
+
+/* Accept what is pending; a second client is closed at once, unless the
+ * first has hung up: then its session ends and the new one is served
+ * (docs/protocol.md section 1.1). */
 static int on_listen(struct vus_dev *dev)
 {
 	int i, fd, err;
@@ -322,6 +353,8 @@ static int on_listen(struct vus_dev *dev)
 			vus_log(dev, VUS_LOG_WARN, "accept: %s", strerror(-err));
 			return 0;
 		}
+		if (dev->sess.attached && client_hung_up(dev))
+			finish_hung_up(dev);
 		if (dev->sess.attached) {
 			vus_log(dev, VUS_LOG_INFO, "refused a second client: one at a time");
 			close(fd);
