@@ -28,6 +28,7 @@ source "$src/test/helpers/guest_lib.bash"
 rounds=${1:-1}
 secs=${2:-5}
 size_mb=64
+guest_need_qemu
 vusd=$GUEST_BUILD/bin/vusd
 [ -x "$vusd" ] || guest_fail "$vusd is not built"
 "$vusd" --help 2>&1 | grep -qE '^  nvme ' || guest_skip "vusd has no nvme device type"

@@ -28,6 +28,7 @@ src=${VUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 # shellcheck source=test/helpers/guest_lib.bash
 source "$src/test/helpers/guest_lib.bash"
 
+guest_need_qemu
 vusd=$GUEST_BUILD/bin/vusd
 [ -x "$vusd" ] || guest_fail "$vusd is not built"
 "$vusd" --help 2>&1 | grep -qE '^  nvme ' || guest_skip "vusd has no nvme device type"

@@ -431,5 +431,5 @@ int main(void)
 		cmocka_unit_test(test_dbbuf),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

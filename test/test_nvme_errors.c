@@ -546,5 +546,5 @@ int main(void)
 		cmocka_unit_test(test_garbage_sqes),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

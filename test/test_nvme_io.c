@@ -528,5 +528,5 @@ int main(void)
 		cmocka_unit_test(test_edges_and_4k),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

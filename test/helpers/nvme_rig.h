@@ -17,6 +17,7 @@
 
 #include "nvme_drv.h"
 #include "nvme_emu.h"
+#include "vus_test.h"
 
 #define NVME_RIG_SERIAL "VUSTEST42" /* the serial number unless one is given */
 
@@ -70,7 +71,8 @@ void nvme_rig_pattern(void *buf, size_t len, uint32_t seed);
  * A check that the controller is known to fail (docs/nvme-testing.md,
  * "Known issues", names it): true, with a "KNOWN ISSUE" line saying what
  * was expected and what came, when the status differs. The test finishes
- * its other checks, then reports itself skipped (nvme_rig_skip_known), so
+ * its other checks, then reports itself skipped (nvme_rig_skip_known:
+ * VUS_SKIP, the program exits 77), so
  * the deviation shows in every run without failing CI; once the
  * controller is fixed the check simply passes.
  */
