@@ -154,7 +154,9 @@ static int ctl_add(struct vusd *d, struct json_object *req, struct json_object *
 		vusd_spec_free(&spec);
 		return -EINVAL;
 	}
-	rc = vusd_dev_add(d, &spec, &vd, err);
+	rc = vusd_ctl_check_add(d, &spec, err);
+	if (rc == 0)
+		rc = vusd_dev_add(d, &spec, &vd, err);
 	if (rc < 0) {
 		vusd_spec_free(&spec);
 		return rc;
@@ -192,6 +194,7 @@ static struct json_object *stats_json(struct vusd_dev *vd)
 	if (!o)
 		return NULL;
 	vus_dev_get_stats(vd->inst.dev, &st);
+	json_object_object_add(o, "budget", vusd_budget_json(&vd->d->budget, &st));
 	msgs = json_object_new_object();
 	for (i = 0; i <= VUS_CMD_MAX; i++) {
 		uint64_t n = vus_dev_stat_cmd(vd->inst.dev, (unsigned)i);
@@ -295,7 +298,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "stats", ctl_stats, { "name", NULL } },
 	{ "log-level", ctl_log_level, { "level", NULL } },
 	{ "info", vusd_ctl_info, { "name", NULL } },
-	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", NULL } },
+	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", "force", NULL } },
 	{ "write", vusd_ctl_write, { "name", "region", "offset", "data", "force", NULL } },
 	{ "config", vusd_ctl_config, { "name", NULL } },
 	{ "reset", vusd_ctl_reset, { "name", "force", NULL } },

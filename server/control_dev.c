@@ -123,6 +123,28 @@ static int refuse_attached(struct vusd_dev *vd, const char *what, bool force,
 	return 0;
 }
 
+/*
+ * A read served by the device's read callback may change its state (a
+ * gpio read enables interrupts, a FIFO pops, a hole counts its hits):
+ * with a client attached that needs force, like a write. Config space
+ * (the library's) and regions without callbacks (read from their fd)
+ * are pure reads (docs/control.md "read").
+ */
+static int refuse_side_effects(struct vusd_dev *vd, uint32_t region, bool force,
+			       struct vusd_err *err)
+{
+	struct vus_dev_region_desc rd;
+
+	if (force || !vus_dev_client_attached(vd->inst.dev) || region == VUS_PCI_CONFIG_REGION)
+		return 0;
+	if (vus_dev_region_desc(vd->inst.dev, region, &rd) == 0 && !rd.callbacks)
+		return 0;
+	vusd_errf(err, "device \"%s\" has a client attached (a VMM?) and region %u is served "
+		  "by the device's read callback, which may have side effects: repeat with "
+		  "\"force\": true (vusctl --force)", vd->spec.name, region);
+	return -EBUSY;
+}
+
 int vusd_ctl_read(struct vusd *d, struct json_object *req, struct json_object *reply,
 		  struct vusd_err *err)
 {
@@ -130,11 +152,14 @@ int vusd_ctl_read(struct vusd *d, struct json_object *req, struct json_object *r
 	uint64_t offset, len = 4;
 	uint32_t region;
 	uint8_t *buf;
+	bool force;
 	int rc;
 
 	if ((rc = vusd_req_device(d, req, &vd, err)) < 0 ||
 	    (rc = req_where(vd, req, &region, &offset, err)) < 0 ||
-	    (rc = vusd_req_uint(req, "len", false, VUSD_CTL_ACCESS_MAX, &len, err)) < 0)
+	    (rc = vusd_req_uint(req, "len", false, VUSD_CTL_ACCESS_MAX, &len, err)) < 0 ||
+	    (rc = vusd_req_bool(req, "force", &force, err)) < 0 ||
+	    (rc = refuse_side_effects(vd, region, force, err)) < 0)
 		return rc;
 	buf = malloc(len ? len : 1);
 	if (!buf)

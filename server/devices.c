@@ -127,6 +127,11 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 			  strerror(-rc));
 		goto err_destroy;
 	}
+	rc = vusd_budget_apply(vd->inst.dev, &d->budget);
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot set its budget: %s", spec->name, strerror(-rc));
+		goto err_destroy;
+	}
 	rc = listen_socket(vd, err);
 	if (rc < 0)
 		goto err_destroy;

@@ -394,6 +394,24 @@ VUS_API int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *o
 VUS_API int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
 
 /*
+ * Most bytes of dirty-log bitmaps (one bit per logged page of every
+ * fd-backed window while DMA_LOGGING is on; 0 = no limit; default
+ * 256 MiB, QEMU's max_bitmap_size). A DMA_LOGGING_START, or a DMA_MAP
+ * while logging, that would exceed it fails with -ENOMEM; a
+ * DMA_LOGGING_REPORT whose bitmap would exceed it with -E2BIG. It bounds
+ * the work of one REPORT too (docs/security.md section 2).
+ */
+int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
+
+/*
+ * A DMA_MAP's fd is refused with -EMFILE (and closed) when keeping it
+ * would leave the process fewer than VUS_FD_RESERVE free fds below its
+ * RLIMIT_NOFILE (at least 1/16 of the limit): one client cannot take the
+ * fds every other device needs to accept and serve its clients.
+ */
+#define VUS_FD_RESERVE 64
+
+/*
  * Host pointer for [iova, iova + len) if it lies inside one fd-backed map
  * allowing prot; NULL with errno EFAULT (not mapped), ENOTSUP (mapped
  * without fd: use vus_dma_read/write) or EACCES (prot). The pointer stays
@@ -517,6 +535,7 @@ struct vus_dev_stats {
 	uint64_t clients;               /* clients served so far */
 	uint32_t cur_maps;
 	uint64_t cur_mapped_bytes;
+	uint64_t cur_dirty_bytes;       /* dirty-log bitmaps held (while logging) */
 };
 VUS_API void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out);
 /* Commands received with number cmd; cmd 0 counts those with a number

@@ -101,8 +101,9 @@ int vus_dev_set_max_data_xfer(struct vus_dev *dev, uint32_t bytes)
 
 void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 {
-	/* The lock is logically not part of the device's value. */
+	/* The locks are logically not part of the device's value. */
 	struct vus_counters *c = (struct vus_counters *)&dev->stats;
+	pthread_rwlock_t *tlock = (pthread_rwlock_t *)&dev->dma.table.lock;
 
 	pthread_mutex_lock(&c->lock);
 	out->errors = c->errors;
@@ -116,6 +117,9 @@ void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 	out->cur_maps = (uint32_t)c->cur_maps;
 	out->cur_mapped_bytes = c->cur_mapped_bytes;
 	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_rdlock(tlock);
+	out->cur_dirty_bytes = dev->dma.table.dirty_bytes;
+	pthread_rwlock_unlock(tlock);
 }
 
 /* One counter of an array, under the lock; 0 outside it. */
