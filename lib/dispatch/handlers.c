@@ -6,7 +6,7 @@
  *
  * Each decodes with the codec (which checks every field against the
  * payload), checks the result against the device, and fills the reply
- * (dev_priv.h "dispatch.c" for the ownership rules). Errnos follow
+ * (session/reply.c and dispatch.c for the ownership rules). Errnos follow
  * the failure tables of docs/protocol.md 3.
  */
 #define _GNU_SOURCE

@@ -91,7 +91,7 @@ int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout)
 
 enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev)
 {
-	/* serve.c resolves AUTO into sess.layout at VERSION. */
+	/* VERSION (handlers.c) resolves AUTO into sess.layout. */
 	if (dev->sess.attached && dev->sess.negotiated)
 		return dev->sess.layout;
 	return VUS_DMA_LAYOUT_SPEC;

@@ -105,7 +105,7 @@ static void init_bars(struct vus_dev *dev)
 	for (i = VUS_PCI_BAR0_REGION; i <= VUS_PCI_BAR5_REGION; i++) {
 		const struct vus_region *r = &dev->regions[i];
 		unsigned off = CFG_BAR0 + 4 * i;
-		/* Sizes are powers of two (device.c), so this keeps the
+		/* Sizes are powers of two (region.c), so this keeps the
 		 * address bits a BAR of that size can decode. */
 		uint64_t addr = ~(r->size - 1);
 
@@ -244,7 +244,7 @@ static int device_run(struct vus_dev *dev, const struct vus_cap *cap, unsigned o
 			  : cap->ops.read(dev, cap->opaque, rel, p, len);
 
 	/* The region convention: 0 or -errno; anything else is the
-	 * device's bug, not a success (device.c callback_result). */
+	 * device's bug, not a success (region.c callback_result). */
 	return rc > 0 ? -EIO : rc;
 }
 
