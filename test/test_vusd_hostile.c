@@ -22,7 +22,6 @@
  * file in the test's directory; its tail is printed when vusd fails.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -51,6 +50,7 @@
 #include <vus/codec.h>
 
 #include "clock.h"
+#include "fdcount.h"
 #include "raw.h"
 #include "testdev.h"
 #include "vus_test.h"
@@ -170,18 +170,10 @@ static void assert_vusd_alive(void)
 
 static int count_fds(void)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
+	int n = fdcount_pid(T.pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.pid);
-	d = opendir(path);
-	if (!d)
-		fail_msg("%s: %s", path, strerror(errno));
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
+	if (n < 0)
+		fail_msg("/proc/%d/fd: %s", (int)T.pid, strerror(-n));
 	return n;
 }
 
