@@ -867,12 +867,14 @@ static void step8_reset(struct qemu *q)
 	struct vus_dev_stats st0, st;
 	uint8_t msg[VUS_HDR_SIZE];
 	struct raw_msg m;
+	uint64_t resets0;
 	uint32_t cmd;
 	unsigned i;
 
 	/* The guest had enabled decoding, bus mastering and SERR#. */
 	cfg_write(q, CFG_COMMAND, CMD_MEMORY | CMD_MASTER | CMD_SERR, 2);
 	test_server_stats(&q->srv, &st0);
+	resets0 = vus_dev_stat_cmd(q->srv.dev, VUS_CMD_DEVICE_RESET);
 
 	/* vfio_pci_pre_reset(): interrupts off, then stop DMA and decoding
 	 * with a 2-byte COMMAND read-modify-write. */
@@ -905,7 +907,7 @@ static void step8_reset(struct qemu *q)
 	ASSERT_EQ(cfg_read(q, CFG_COMMAND, 2), 0);
 	test_server_stats(&q->srv, &st);
 	ASSERT_EQ(st.errors, st0.errors);
-	ASSERT_EQ(st.msgs[VUS_CMD_DEVICE_RESET], st0.msgs[VUS_CMD_DEVICE_RESET] + 1);
+	ASSERT_EQ(vus_dev_stat_cmd(q->srv.dev, VUS_CMD_DEVICE_RESET), resets0 + 1);
 	q_quiet(q);
 }
 

@@ -321,9 +321,9 @@ static void test_unknown_commands(void **state)
 	raw_msg_free(&m);
 	assert_true(fdcount_wait(before - 1, TIMEOUT_MS));
 	vus_dev_get_stats(s.dev, &st);
-	ASSERT_EQ(st.msgs[0], 4);          /* 0, 19 twice, 0xffff */
-	ASSERT_EQ(st.msgs[VUS_CMD_DMA_READ], 1);
-	ASSERT_EQ(st.errnos[ENOSYS], 7);
+	ASSERT_EQ(vus_dev_stat_cmd(s.dev, 0), 4);          /* 0, 19 twice, 0xffff */
+	ASSERT_EQ(vus_dev_stat_cmd(s.dev, VUS_CMD_DMA_READ), 1);
+	ASSERT_EQ(vus_dev_stat_errno(s.dev, ENOSYS), 7);
 	srv_stop(&s);
 }
 
