@@ -57,6 +57,8 @@ expect 1 'minus\(2\) == 0 failed: -2 \(0xfffffffffffffffe\) != 0' \
 	"ASSERT_EQ" "$st" fail-eq
 expect 1 'minus\(EBADF\) is -9 \(-EBADF: Bad file descriptor\), expected >= 0' \
 	"ASSERT_NONNEG" "$st" fail-nonneg
+expect 1 'minus\(-EAGAIN\) is 11 \(as an errno: EAGAIN\), expected 0' \
+	"ASSERT_OK, positive errno" "$st" fail-pos
 
 # ---- 2. this tree's skips, forced ---------------------------------------
 expect 77 '^skipped: .*vus-gpio-example not found' "test_gpio_example without its program" \

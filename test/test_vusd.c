@@ -42,7 +42,7 @@ static pid_t spawn_vusd(char *const argv[], int keep_fd, const char *err_path)
 {
 	pid_t pid = fork();
 
-	assert_true(pid >= 0);
+	ASSERT_NONNEG(pid);
 	if (pid == 0) {
 		/* A failed assertion ends this process: vusd goes with it. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -153,7 +153,7 @@ static void test_inherited_fd_and_sigint(void **state)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/fd.sock", tmpdir);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(lfd >= 0);
+	ASSERT_NONNEG(lfd);
 	ASSERT_OK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
 	ASSERT_OK(listen(lfd, 1));
 
@@ -175,7 +175,7 @@ static void test_fd_not_a_socket(void **state)
 	int fd = open("/dev/null", O_RDONLY);
 	pid_t pid;
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	char *argv[] = { "vusd", "--device", "testdev", "--fd", "3", NULL };
 	pid = spawn_vusd(argv, fd, "/dev/null");
 	close(fd);

@@ -52,7 +52,7 @@ static int ctl_connect(void)
 	memcpy(sa.sun_path, ctl_path, sizeof(ctl_path));
 	for (i = 0; i < 500; i++) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		close(fd);
@@ -94,7 +94,7 @@ static ssize_t recv_all(int fd, char *buf, size_t cap)
 	for (;;) {
 		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
 		n = recv(fd, buf + len, cap - 1 - len, 0);
-		assert_true(n >= 0);
+		ASSERT_NONNEG(n);
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -208,7 +208,7 @@ static int setup(void **state)
 		"\"type\":\"testdev\",\"socket\":\"%s\"}]}\n", ctl_path, sock0);
 	fclose(f);
 	vusd_pid = fork();
-	assert_true(vusd_pid >= 0);
+	ASSERT_NONNEG(vusd_pid);
 	if (vusd_pid == 0) {
 		/* A failed assertion ends this process: vusd goes with it. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -149,7 +149,7 @@ int test_dma_run(struct vus_client *c, uint64_t src, uint64_t dst, uint32_t len,
 			break;
 		if (test_now_ms() >= deadline)
 			return -ETIMEDOUT;
-		assert_true(vus_client_process(c, 1) >= 0);
+		ASSERT_NONNEG(vus_client_process(c, 1));
 	}
 	if (st & TESTDEV_DMA_ERROR)
 		return -(int)(st >> 16);
