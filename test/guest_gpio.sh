@@ -26,7 +26,8 @@ example=$GUEST_BUILD/bin/vus-gpio-example
 guest_init
 
 work=$(mktemp -d "$GUEST_BUILD/guest-gpio.XXXXXX")
-trap 'guest_cleanup; rm -rf "$work"' EXIT
+sockdir=
+trap 'guest_cleanup; rm -rf "$work" ${sockdir:+"$sockdir"}' EXIT
 
 root=$(guest_root_new "$work/root")
 guest_add_module "$root" gpio-pci-idio-16
@@ -58,7 +59,10 @@ guest_pack "$root" "$work/initrd.gz"
 
 # ---- the device, then the guest --------------------------------------
 
-sock=$work/gpio.sock
+# The socket lives in /tmp: a path under the build tree can pass the 108
+# bytes of sun_path when the clone's path is long (issue 16).
+sockdir=$(mktemp -d /tmp/vus-guest-gpio-XXXXXX)
+sock=$sockdir/gpio.sock
 ctl=$work/ctl
 devlog=$work/device.log
 mkfifo "$ctl"
