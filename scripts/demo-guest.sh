@@ -24,10 +24,9 @@ start=$SECONDS
 echo "demo: preparing the guest (Debian's kernel and busybox)"
 guest_init
 work=$(mktemp -d "$GUEST_BUILD/demo-guest.XXXXXX")
-# Sockets in /tmp: under a long clone path they would pass sun_path's 108 bytes.
-socks=$(mktemp -d /tmp/vus-demo-XXXXXX)
+socks=$GUEST_SOCKS # short: a socket path must fit in 108 bytes
 tail_pid=
-trap '[[ -z $tail_pid ]] || kill "$tail_pid" 2>/dev/null; guest_cleanup; rm -rf "$work" "$socks"' EXIT
+trap '[[ -z $tail_pid ]] || kill "$tail_pid" 2>/dev/null; guest_cleanup; rm -rf "$work"' EXIT
 
 rootfs=$(guest_root_new "$work/root")
 guest_add_module "$rootfs" gpio-pci-idio-16

@@ -26,8 +26,7 @@ example=$GUEST_BUILD/bin/vus-gpio-example
 guest_init
 
 work=$(mktemp -d "$GUEST_BUILD/guest-gpio.XXXXXX")
-sockdir=
-trap 'guest_cleanup; rm -rf "$work" ${sockdir:+"$sockdir"}' EXIT
+trap 'guest_cleanup; rm -rf "$work"' EXIT
 
 root=$(guest_root_new "$work/root")
 guest_add_module "$root" gpio-pci-idio-16
@@ -59,10 +58,7 @@ guest_pack "$root" "$work/initrd.gz"
 
 # ---- the device, then the guest --------------------------------------
 
-# The socket lives in /tmp: a path under the build tree can pass the 108
-# bytes of sun_path when the clone's path is long (issue 16).
-sockdir=$(mktemp -d /tmp/vus-guest-gpio-XXXXXX)
-sock=$sockdir/gpio.sock
+sock=$GUEST_SOCKS/gpio.sock
 ctl=$work/ctl
 devlog=$work/device.log
 mkfifo "$ctl"
