@@ -256,12 +256,17 @@ static int testdev_alloc_ram(struct testdev *td)
 	return 0;
 }
 
-/* Power management, then MSI and MSI-X, placed automatically. */
-static int testdev_caps(struct vus_dev *dev)
+/* Power management, then MSI and MSI-X, placed automatically; the PCI
+ * Express variant adds its capability and the extended ones. */
+static int testdev_caps(struct vus_dev *dev, bool pcie)
 {
 	static const struct vus_msix_layout msix = {
 		.table_bar = 0, .table_offset = TESTDEV_MSIX_TABLE,
 		.pba_bar = 0, .pba_offset = TESTDEV_MSIX_PBA,
+	};
+	static const struct vus_pcie_cfg pcie_cfg = {
+		.type = VUS_PCIE_ENDPOINT, .max_payload = 1, .link_speed = 1, .link_width = 1,
+		.flr = true,
 	};
 	int rc;
 
@@ -270,16 +275,22 @@ static int testdev_caps(struct vus_dev *dev)
 				      VUS_MSI_64BIT | VUS_MSI_PER_VECTOR_MASK)) < 0 ||
 	    (rc = vus_dev_add_cap_msix(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_NR_VECTORS, &msix)) < 0)
 		return rc;
+	if (!pcie)
+		return 0;
+	if ((rc = vus_dev_add_cap_pcie(dev, VUS_CAP_OFFSET_AUTO, &pcie_cfg)) < 0 ||
+	    (rc = vus_dev_add_ext_cap_aer(dev, VUS_CAP_OFFSET_AUTO)) < 0 ||
+	    (rc = vus_dev_add_ext_cap_dsn(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_DSN)) < 0)
+		return rc;
 	return 0;
 }
 
-static int testdev_setup(struct testdev *td)
+static int testdev_setup(struct testdev *td, bool pcie)
 {
-	static const struct vus_pci_id id = {
+	struct vus_pci_id id = {
 		.vendor = TESTDEV_VENDOR,
-		.device = TESTDEV_DEVICE,
+		.device = pcie ? TESTDEV_DEVICE_PCIE : TESTDEV_DEVICE,
 		.subsys_vendor = TESTDEV_VENDOR,
-		.subsys = TESTDEV_DEVICE,
+		.subsys = pcie ? TESTDEV_DEVICE_PCIE : TESTDEV_DEVICE,
 		.class_code = TESTDEV_CLASS,
 		.revision = TESTDEV_ID & 0xff,
 	};
@@ -287,6 +298,7 @@ static int testdev_setup(struct testdev *td)
 	int rc;
 
 	if ((rc = vus_dev_set_pci_id(dev, &id)) < 0 ||
+	    (pcie && (rc = vus_dev_set_config_size(dev, 4096)) < 0) ||
 	    (rc = vus_dev_set_intx_pin(dev, 1)) < 0 ||
 	    (rc = vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1)) < 0 ||
 	    (rc = vus_dev_setup_region(dev, 0, TESTDEV_BAR0_SIZE, VUS_REGION_RW, &bar0_ops,
@@ -297,7 +309,7 @@ static int testdev_setup(struct testdev *td)
 				       td)) < 0 ||
 	    (rc = vus_dev_region_set_fd(dev, 2, td->bar2_fd, 0, true, bar2_areas,
 					sizeof(bar2_areas) / sizeof(bar2_areas[0]))) < 0 ||
-	    (rc = testdev_caps(dev)) < 0 ||
+	    (rc = testdev_caps(dev, pcie)) < 0 ||
 	    (rc = vus_dev_set_reset(dev, testdev_reset, td)) < 0 ||
 	    (rc = testdev_mig_setup(td)) < 0)
 		return rc;
@@ -305,6 +317,12 @@ static int testdev_setup(struct testdev *td)
 }
 
 int testdev_create(const char *name, struct testdev **out)
+{
+	return testdev_create_opts(name, NULL, out);
+}
+
+int testdev_create_opts(const char *name, const struct testdev_opts *opts,
+			struct testdev **out)
 {
 	struct testdev *td;
 	int rc;
@@ -322,7 +340,7 @@ int testdev_create(const char *name, struct testdev **out)
 		goto fail;
 	}
 	vus_dev_set_private(td->dev, td);
-	rc = testdev_setup(td);
+	rc = testdev_setup(td, opts && opts->pcie);
 	if (rc < 0)
 		goto fail;
 	*out = td;
