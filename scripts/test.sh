@@ -2,13 +2,17 @@
 # Build vus and run everything CI runs (from anywhere):
 #   1. the whole test suite, warnings as errors        (build/)
 #   2. the whole suite again under ASan + UBSan       (build-asan/)
-#   3. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
-# Usage: scripts/test.sh [normal] [asan] [fuzz]   (no argument: all three)
+#   3. the whole suite again under TSan               (build-tsan/)
+#   4. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
+#   after each ctest stage: the skipped tests with their reasons
+# The sanitizer stages leave out the guest tests (label "guest": QEMU
+# booting Linux under TCG; they run once, in stage 1).
+# Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz]   (no argument: all)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 stages=("$@")
-((${#stages[@]})) || stages=(normal asan fuzz)
+((${#stages[@]})) || stages=(normal asan tsan fuzz)
 
 want() {
 	local s
@@ -20,8 +24,8 @@ want() {
 
 for s in "${stages[@]}"; do
 	case $s in
-	normal | asan | fuzz) ;;
-	*) echo "usage: $0 [normal] [asan] [fuzz]" >&2; exit 2 ;;
+	normal | asan | tsan | fuzz) ;;
+	*) echo "usage: $0 [normal] [asan] [tsan] [fuzz]" >&2; exit 2 ;;
 	esac
 done
 
@@ -33,11 +37,21 @@ vus_install_deps
 
 jobs=$(nproc)
 
+# run_ctest BUILD_DIR CTEST_ARGS...: the suite, then the list of skipped
+# tests with their reasons (scripts/ctest_skips.sh); fails if either fails.
+run_ctest() {
+	local dir=$1 rc=0 skips=0
+	shift
+	ctest --test-dir "$dir" --output-on-failure -j2 "$@" 2>&1 | tee "$dir/ctest.out" || rc=$?
+	"$root/scripts/ctest_skips.sh" "$dir" "$dir/ctest.out" || skips=$?
+	((rc == 0 && skips == 0))
+}
+
 if want normal; then
 	echo "== tests"
 	cmake -S "$root" -B "$root/build" -DVUS_WERROR=ON
 	cmake --build "$root/build" -j"$jobs"
-	ctest --test-dir "$root/build" --output-on-failure -j2
+	run_ctest "$root/build"
 fi
 
 if want asan; then
@@ -46,7 +60,15 @@ if want asan; then
 	cmake --build "$root/build-asan" -j"$jobs"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-		ctest --test-dir "$root/build-asan" --output-on-failure -j2 -LE guest
+		run_ctest "$root/build-asan" -LE guest
+fi
+
+if want tsan; then
+	echo "== tests under TSan"
+	cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=TSan -DVUS_WERROR=ON
+	cmake --build "$root/build-tsan" -j"$jobs"
+	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+		run_ctest "$root/build-tsan" -LE guest
 fi
 
 if want fuzz; then

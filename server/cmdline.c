@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vusd's command line. The spec's "Backend Program Conventions"
- * (protocol-facts 1.1) for one device: --device TYPE with --socket-path
- * PATH or an inherited listening socket --fd N (mutually exclusive).
- * Many devices come from --config FILE; --control PATH opens the control
- * socket. Command-line settings override the file's.
+ * (docs/control.md "Command line") for one device: --device TYPE with
+ * --socket-path PATH or an inherited listening socket --fd N (mutually
+ * exclusive). --device may be repeated: --socket-path, --fd and
+ * --dma-layout belong to the --device before them (those given before the
+ * first --device belong to it), and giving one twice for the same device
+ * is an error rather than a silent replacement. More devices come from
+ * --config FILE; --control PATH opens the control socket. Command-line
+ * settings override the file's.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,13 +23,22 @@
 #error "VUS_VERSION must come from the build (server/CMakeLists.txt)"
 #endif
 
-struct cmdline {
-	const char *config;
+/* One --device and the options that belong to it. */
+struct cmdline_dev {
 	const char *device;
 	const char *socket_path;
-	const char *control;
-	int fd;
+	int fd;         /* -1: not given */
 	int layout;     /* -1: not given */
+};
+
+/* More than anyone types; a config file serves any number. */
+#define CMDLINE_MAX_DEVICES 64
+
+struct cmdline {
+	const char *config;
+	const char *control;
+	struct cmdline_dev devs[CMDLINE_MAX_DEVICES];
+	size_t nr_devs; /* devs[nr_devs - 1] is the one options go to */
 	int level;      /* -1: not given */
 	bool syslog;
 };
@@ -34,16 +47,19 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vusd --device TYPE[,key=value...] (--socket-path PATH | --fd N) [options]\n"
+		"       vusd --device SPEC --socket-path PATH --device SPEC --socket-path PATH ...\n"
 		"       vusd --config FILE [options]\n"
 		"       vusd --control PATH [options]   (devices added at run time)\n"
 		"Serve emulated PCI devices over vfio-user (QEMU vfio-user-pci is the client).\n"
 		"\n"
-		"  -d, --device SPEC       serve one device: TYPE, then key=value options\n"
+		"  -d, --device SPEC       serve a device: TYPE, then key=value options; repeat\n"
+		"                          for more devices (each with name= if of one type)\n"
 		"  -s, --socket-path PATH  its socket, created mode 0600 (or its socket_mode) and\n"
 		"                          removed again when vusd exits\n"
 		"  -f, --fd N              serve the inherited listening socket N instead\n"
 		"      --dma-layout L      that device's DMA_READ/WRITE layout: auto (default;\n"
 		"                          QEMU's layout when the client looks like QEMU), spec, qemu\n"
+		"                          (--socket-path, --fd, --dma-layout: the --device before)\n"
 		"  -c, --config FILE       devices and settings from a JSON file\n"
 		"                          (docs/control.md; contrib/vusd.example.json)\n"
 		"  -C, --control PATH      control socket for vusctl (JSON requests, docs/control.md)\n"
@@ -103,6 +119,19 @@ static const struct vusd_choice layouts[] = {
 	{ NULL, 0 },
 };
 
+/* A second --socket-path (or --fd, --dma-layout) for one device used to
+ * replace the first without a word; now it is refused, naming the device. */
+static int twice(const struct cmdline_dev *cur, const char *opt)
+{
+	bool sock = strcmp(opt, "--dma-layout") != 0;
+
+	fprintf(stderr, "vusd: --device %s: %s; to serve another device, give another "
+		"--device before its %s\n", cur->device ? cur->device : "(none yet)",
+		sock ? "give exactly one of --socket-path, --fd and the device's socket= key"
+		     : "--dma-layout given twice", opt);
+	return VUSD_EXIT_USAGE;
+}
+
 /* Returns -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, struct cmdline *cl)
 {
@@ -121,26 +150,43 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	struct cmdline_dev *cur = &cl->devs[0];
+	int c, v;
 
 	while ((c = getopt_long(argc, argv, "d:s:f:c:C:l:thV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			cl->device = optarg;
+			if (cur->device) {
+				if (cl->nr_devs == CMDLINE_MAX_DEVICES) {
+					fprintf(stderr, "vusd: more than %d --device options; "
+						"list the devices in a --config file\n",
+						CMDLINE_MAX_DEVICES);
+					return VUSD_EXIT_USAGE;
+				}
+				cur = &cl->devs[cl->nr_devs++];
+			}
+			cur->device = optarg;
 			break;
 		case 's':
-			cl->socket_path = optarg;
+			if (cur->socket_path || cur->fd >= 0)
+				return twice(cur, "--socket-path");
+			cur->socket_path = optarg;
 			break;
 		case 'f':
-			if (parse_fd(optarg, &cl->fd) < 0) {
+			if (cur->socket_path || cur->fd >= 0)
+				return twice(cur, "--fd");
+			if (parse_fd(optarg, &cur->fd) < 0) {
 				fprintf(stderr, "vusd: --fd: '%s' is not a file descriptor number\n",
 					optarg);
 				return VUSD_EXIT_USAGE;
 			}
 			break;
 		case OPT_DMA_LAYOUT:
-			if (choice(layouts, "--dma-layout", optarg, &cl->layout) < 0)
+			if (cur->layout >= 0)
+				return twice(cur, "--dma-layout");
+			if (choice(layouts, "--dma-layout", optarg, &v) < 0)
 				return VUSD_EXIT_USAGE;
+			cur->layout = v;
 			break;
 		case 'c':
 			cl->config = optarg;
@@ -177,20 +223,28 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 }
 
 /* --device SPEC with --socket-path / --fd / --dma-layout. */
-static int add_cmdline_device(const struct cmdline *cl, struct vusd_config *cfg)
+static int add_cmdline_device(const struct cmdline_dev *cl, size_t nth, size_t count,
+			      struct vusd_config *cfg)
 {
 	struct vusd_spec spec;
 	struct vusd_err err;
+	char where[64];
 	int given;
 
-	if (vusd_spec_parse_kv(cl->device, cfg->socket_mode, "--device", &spec, &err) < 0) {
+	/* Errors say "--device: ..." for the usual one device, and which one
+	 * when there are several. */
+	if (count == 1)
+		snprintf(where, sizeof(where), "--device");
+	else
+		snprintf(where, sizeof(where), "--device #%zu (%.32s)", nth + 1, cl->device);
+	if (vusd_spec_parse_kv(cl->device, cfg->socket_mode, where, &spec, &err) < 0) {
 		fprintf(stderr, "vusd: %s\n", err.msg);
 		return VUSD_EXIT_USAGE;
 	}
 	given = !!spec.socket + !!cl->socket_path + (cl->fd >= 0);
 	if (given != 1) {
-		fprintf(stderr, "vusd: give exactly one of --socket-path, --fd and the "
-			"device's socket= key\n");
+		fprintf(stderr, "vusd: %s: give exactly one of --socket-path, --fd and the "
+			"device's socket= key\n", where);
 		goto bad;
 	}
 	if (cl->socket_path && !(spec.socket = strdup(cl->socket_path))) {
@@ -200,7 +254,7 @@ static int add_cmdline_device(const struct cmdline *cl, struct vusd_config *cfg)
 	spec.fd = cl->fd;
 	if (cl->layout >= 0)
 		spec.dma_layout = cl->layout;
-	if (vusd_config_add_device(cfg, &spec, "--device", &err) < 0) {
+	if (vusd_config_add_device(cfg, &spec, where, &err) < 0) {
 		fprintf(stderr, "vusd: %s\n", err.msg);
 		goto bad;
 	}
@@ -212,23 +266,33 @@ bad:
 
 int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg)
 {
-	struct cmdline cl = { .fd = -1, .layout = -1, .level = -1 };
+	struct cmdline cl;
 	struct vusd_err err;
+	size_t i;
 	int rc;
 
+	memset(&cl, 0, sizeof(cl));
+	cl.level = -1;
+	cl.nr_devs = 1;
+	for (i = 0; i < CMDLINE_MAX_DEVICES; i++)
+		cl.devs[i] = (struct cmdline_dev){ .fd = -1, .layout = -1 };
 	rc = parse(argc, argv, &cl);
 	if (rc >= 0)
 		return rc;
-	if (!cl.device && (cl.socket_path || cl.fd >= 0 || cl.layout >= 0)) {
-		fprintf(stderr, "vusd: --socket-path, --fd and --dma-layout belong to --device\n");
-		return VUSD_EXIT_USAGE;
+	if (!cl.devs[0].device) {
+		if (cl.devs[0].socket_path || cl.devs[0].fd >= 0 || cl.devs[0].layout >= 0) {
+			fprintf(stderr, "vusd: --socket-path, --fd and --dma-layout belong to "
+				"--device\n");
+			return VUSD_EXIT_USAGE;
+		}
+		cl.nr_devs = 0;
 	}
 	if (cl.config && vusd_config_load(cl.config, cfg, &err) < 0) {
 		fprintf(stderr, "vusd: %s\n", err.msg);
 		return VUSD_EXIT_USAGE;
 	}
-	if (cl.device) {
-		rc = add_cmdline_device(&cl, cfg);
+	for (i = 0; i < cl.nr_devs; i++) {
+		rc = add_cmdline_device(&cl.devs[i], i, cl.nr_devs, cfg);
 		if (rc >= 0)
 			return rc;
 	}

@@ -238,16 +238,45 @@ static void on_write(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * At EOF a last request may lack its newline (`printf '{"cmd":"list"}' |
+ * socat - UNIX:ctl.sock`, a script's echo -n): the end of the stream ends
+ * the line, so it is answered like any other.
+ */
+static void last_line(struct ctl_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len;
+	char *line;
+
+	if (c->closing || c->paused || !skip_blank_expect_object(in) ||
+	    !(len = evbuffer_get_length(in)))
+		return; /* nothing left, or on_read already refused it */
+	line = malloc(len + 1);
+	if (!line) {
+		fail_conn(c, -ENOMEM, "out of memory");
+		return;
+	}
+	evbuffer_remove(in, line, len);
+	line[len] = '\0';
+	handle_line(c, line, len);
+	free(line);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_conn *c = arg;
 
 	/* A peer that shut down its sending side after its requests (as
-	 * `socat` does) still reads the replies: send them, then close. */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    evbuffer_get_length(bufferevent_get_output(bev))) {
-		c->closing = true;
-		return;
+	 * `socat` and vusctl do) still reads the replies: send them, then
+	 * close. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		/* Whole lines were handled as they came (on_read). */
+		last_line(c);
+		if (evbuffer_get_length(bufferevent_get_output(bev))) {
+			c->closing = true;
+			return;
+		}
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		conn_free(c);

@@ -55,6 +55,14 @@ static int listen_socket(struct vusd_dev *vd, struct vusd_err *err)
 			  "or another file); refusing to replace it", s->socket);
 		return rc;
 	}
+	if (rc == -ENOENT) {
+		/* The example configuration's /run/vus is made by the systemd
+		 * unit (RuntimeDirectory=); by hand it must be made first. */
+		vusd_errf(err, "cannot listen on %s: its directory does not exist (create "
+			  "it first, e.g. mkdir -p -m 0750 DIR; contrib/vusd.service creates "
+			  "/run/vus)", s->socket);
+		return rc;
+	}
 	if (rc < 0) {
 		vusd_errf(err, "cannot listen on %s: %s", s->socket, strerror(-rc));
 		return rc;

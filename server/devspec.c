@@ -43,15 +43,6 @@ const struct vusd_opt vusd_common_opts[] = {
 	{ .key = NULL },
 };
 
-void vusd_errf(struct vusd_err *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-}
-
 bool vusd_name_valid(const char *name)
 {
 	size_t i, len = strlen(name);

@@ -34,6 +34,34 @@ for f in include/vus/proto.h include/vus/codec.h include/vus/device.h include/vu
 	 bin/vusd bin/vusctl; do
 	[[ -e $prefix/$f ]] || { echo "install: $f missing from the install tree" >&2; exit 1; }
 done
+# What a packager expects besides (issue 16): docs, the example
+# configuration, the systemd unit with this prefix's paths, man pages
+# (when help2man was there at build time), bash completion.
+for f in share/doc/vus/README.md share/doc/vus/control.md share/doc/vus/protocol.md \
+	 share/doc/vus/qemu.md share/doc/vus/vusd.example.json lib/systemd/system/vusd.service \
+	 share/bash-completion/completions/vusctl; do
+	[[ -e $prefix/$f ]] || { echo "install: $f missing from the install tree" >&2; exit 1; }
+done
+unit=$prefix/lib/systemd/system/vusd.service
+grep -qx "ExecStart=$prefix/bin/vusd --config /etc/vus/vusd.json" "$unit" ||
+	{ echo "install: the unit's ExecStart is not $prefix/bin/vusd:" >&2; grep ExecStart "$unit" >&2; exit 1; }
+grep -qx 'RuntimeDirectory=vus' "$unit" || { echo "install: no RuntimeDirectory=vus" >&2; exit 1; }
+# Every file:// the unit's Documentation= names is installed.
+for doc in $(sed -n 's/^Documentation=//p' "$unit"); do
+	case $doc in
+	file://*) [[ -f ${doc#file://} ]] || { echo "install: unit documents $doc, not installed" >&2; exit 1; } ;;
+	man:*) page=${doc#man:}; page=${page%(1)}
+		if grep -q '^HELP2MAN:FILEPATH=/' "$build/CMakeCache.txt"; then
+			[[ -s $prefix/share/man/man1/$page.1 ]] ||
+				{ echo "install: unit documents $doc, no man page" >&2; exit 1; }
+			grep -q -- '--socket-path' "$prefix/share/man/man1/vusd.1" ||
+				{ echo "install: vusd.1 does not hold vusd --help" >&2; exit 1; }
+		fi ;;
+	esac
+done
+bash -n "$prefix/share/bash-completion/completions/vusctl" ||
+	{ echo "install: the bash completion does not parse" >&2; exit 1; }
+
 libdir=$(dirname "$(find "$prefix" -name 'libvus.so' -print -quit)")
 [[ -f $libdir/pkgconfig/libvus.pc ]] || { echo "install: libvus.pc missing" >&2; exit 1; }
 [[ -f $libdir/cmake/vus/vusConfig.cmake && -f $libdir/cmake/vus/vusConfigVersion.cmake ]] ||

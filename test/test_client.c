@@ -21,7 +21,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,8 +28,10 @@
 #include <vus/client.h>
 #include <vus/codec.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
+#include "vus_test.h"
 
 struct peer;
 typedef void (*peer_script)(struct peer *p);
@@ -59,11 +60,19 @@ struct peer {
 	} msgs[16];
 };
 
+/* The file's base name and a bounded condition text: __FILE__ holds the
+ * clone's path, of any length, and -Werror=format-truncation would stop
+ * the build of a clone in a long directory (issue 16). */
+#ifdef __FILE_NAME__
+#define PCHECK_FILE __FILE_NAME__
+#else
+#define PCHECK_FILE "test_client.c"
+#endif
 #define PCHECK(p, cond)                                                                   \
 	do {                                                                              \
 		if (!(cond) && !(p)->err[0])                                              \
-			snprintf((p)->err, sizeof((p)->err), "peer %s:%d: %s", __FILE__,  \
-				 __LINE__, #cond);                                        \
+			snprintf((p)->err, sizeof((p)->err), "peer %s:%d: %.160s",        \
+				 PCHECK_FILE, __LINE__, #cond);                           \
 	} while (0)
 
 /* Read the client's VERSION and answer as the scenario says. */
@@ -167,9 +176,9 @@ static int peer_start(struct peer *p, const struct vus_client_opts *o, struct vu
 {
 	int sv[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	p->fd = sv[1];
-	assert_int_equal(pthread_create(&p->thread, NULL, peer_main, p), 0);
+	ASSERT_OK(pthread_create(&p->thread, NULL, peer_main, p));
 	return vus_client_connect_fd(sv[0], o, c);
 }
 
@@ -199,51 +208,51 @@ static void version_request(void **state)
 
 	/* Defaults. */
 	peer_init(&p, NULL, "{}");
-	assert_int_equal(peer_start(&p, NULL, &c), 0);
+	ASSERT_OK(peer_start(&p, NULL, &c));
 	/* The server said nothing: spec defaults (max_msg_fds 1). */
 	sv = vus_client_server_version(c);
-	assert_int_equal(sv->caps.max_msg_fds, 1);
-	assert_int_equal(sv->caps.max_data_xfer_size, 1048576);
+	ASSERT_EQ(sv->caps.max_msg_fds, 1);
+	ASSERT_EQ(sv->caps.max_data_xfer_size, 1048576);
 	assert_false(vus_client_twin_active(c));
 	vus_client_close(c);
 	peer_finish(&p);
-	assert_int_equal(p.req.major, 0);
-	assert_int_equal(p.req.minor, 0);
-	assert_int_equal(p.req.caps.present, VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER);
-	assert_int_equal(p.req.caps.max_msg_fds, 16);
-	assert_int_equal(p.req.caps.max_data_xfer_size, 1048576);
+	ASSERT_EQ(p.req.major, 0);
+	ASSERT_EQ(p.req.minor, 0);
+	ASSERT_EQ(p.req.caps.present, VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER);
+	ASSERT_EQ(p.req.caps.max_msg_fds, 16);
+	ASSERT_EQ(p.req.caps.max_data_xfer_size, 1048576);
 
 	/* QEMU's exact set (twin_socket is ignored: QEMU never offers it). */
 	peer_init(&p, NULL, "{}");
-	assert_int_equal(peer_start(&p, &qemu, &c), 0);
+	ASSERT_OK(peer_start(&p, &qemu, &c));
 	vus_client_close(c);
 	peer_finish(&p);
-	assert_int_equal(p.req.minor, 0);
-	assert_int_equal(p.req.caps.present,
-			 VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER | VUS_CAP_MAX_DMA_MAPS |
-			 VUS_CAP_PGSIZES | VUS_CAP_WRITE_MULTIPLE | VUS_CAP_MIGRATION);
-	assert_int_equal(p.req.caps.max_msg_fds, 16);
-	assert_int_equal(p.req.caps.max_data_xfer_size, 1048576);
-	assert_int_equal(p.req.caps.max_dma_maps, 65535);
-	assert_int_equal(p.req.caps.pgsizes, 4096);
+	ASSERT_EQ(p.req.minor, 0);
+	ASSERT_EQ(p.req.caps.present,
+		  VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER | VUS_CAP_MAX_DMA_MAPS |
+		  VUS_CAP_PGSIZES | VUS_CAP_WRITE_MULTIPLE | VUS_CAP_MIGRATION);
+	ASSERT_EQ(p.req.caps.max_msg_fds, 16);
+	ASSERT_EQ(p.req.caps.max_data_xfer_size, 1048576);
+	ASSERT_EQ(p.req.caps.max_dma_maps, 65535);
+	ASSERT_EQ(p.req.caps.pgsizes, 4096);
 	assert_true(p.req.caps.write_multiple);
-	assert_int_equal(p.req.caps.mig_pgsize, 4096);
-	assert_int_equal(p.req.caps.mig_max_bitmap_size, 268435456);
+	ASSERT_EQ(p.req.caps.mig_pgsize, 4096);
+	ASSERT_EQ(p.req.caps.mig_max_bitmap_size, 268435456);
 	assert_true(vus_version_looks_like_qemu(&p.req));
 
 	/* Everything as asked. */
 	peer_init(&p, NULL, "{\"capabilities\":{\"write_multiple\":true}}");
 	p.reply_minor = 3;
-	assert_int_equal(peer_start(&p, &custom, &c), 0);
-	assert_int_equal(vus_client_server_version(c)->minor, 3);
+	ASSERT_OK(peer_start(&p, &custom, &c));
+	ASSERT_EQ(vus_client_server_version(c)->minor, 3);
 	vus_client_close(c);
 	peer_finish(&p);
-	assert_int_equal(p.req.minor, 3);
-	assert_int_equal(p.req.caps.max_msg_fds, 4);
-	assert_int_equal(p.req.caps.max_data_xfer_size, 4096);
+	ASSERT_EQ(p.req.minor, 3);
+	ASSERT_EQ(p.req.caps.max_msg_fds, 4);
+	ASSERT_EQ(p.req.caps.max_data_xfer_size, 4096);
 	assert_true(p.req.caps.present & VUS_CAP_TWIN_SOCKET);
 	assert_true(p.req.caps.twin_socket);
-	assert_int_equal(p.req.caps.twin_fd_index, -1);
+	ASSERT_EQ(p.req.caps.twin_fd_index, -1);
 	assert_true(p.req.caps.write_multiple);
 	assert_false(vus_version_looks_like_qemu(&p.req));
 }
@@ -255,7 +264,7 @@ static void version_no_json(void **state)
 
 	/* JSON is optional (spec VERSION): a bare 4-byte reply is fine. */
 	peer_init(&p, NULL, NULL);
-	assert_int_equal(peer_start(&p, NULL, &c), 0);
+	ASSERT_OK(peer_start(&p, NULL, &c));
 	assert_false(vus_client_server_version(c)->has_json);
 	vus_client_close(c);
 	peer_finish(&p);
@@ -330,7 +339,7 @@ static void version_rejects(void **state)
 			close(efd);
 	}
 	/* Every socket and received fd closed. */
-	assert_int_equal(fdcount(), base);
+	ASSERT_EQ(fdcount(), base);
 }
 
 static void twin_accepted(void **state)
@@ -340,11 +349,11 @@ static void twin_accepted(void **state)
 	struct peer p;
 	int tp[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tp), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tp));
 	peer_init(&p, NULL, "{\"capabilities\":{\"twin_socket\":{\"supported\":true,"
 		  "\"fd_index\":0}}}");
 	p.reply_fd = tp[1];
-	assert_int_equal(peer_start(&p, &o, &c), 0);
+	ASSERT_OK(peer_start(&p, &o, &c));
 	close(tp[1]);
 	assert_true(vus_client_twin_active(c));
 	vus_client_close(c);
@@ -382,44 +391,44 @@ static void set_irqs_chunks(void **state)
 		fds[i] = eventfd(0, EFD_CLOEXEC);
 	fds[2] = -1;
 	peer_init(&p, script_ack_all, "{\"capabilities\":{\"max_msg_fds\":2}}");
-	assert_int_equal(peer_start(&p, NULL, &c), 0);
+	ASSERT_OK(peer_start(&p, NULL, &c));
 	/* [a b] [-1] [c d] */
-	assert_int_equal(vus_client_set_irqs(c, 1, trig, 10, 5, fds, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(c, 1, trig, 10, 5, fds, NULL));
 	/* De-assign: one message, no fds. */
-	assert_int_equal(vus_client_set_irqs(c, 1, trig, 0, 32, NULL, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(c, 1, trig, 0, 32, NULL, NULL));
 	/* BOOL: the bytes inline. */
-	assert_int_equal(vus_client_set_irqs(c, 1, VUS_IRQ_SET_DATA_BOOL |
-					     VUS_IRQ_SET_ACTION_TRIGGER, 1, 3,
-					     NULL, (const uint8_t[]){ 1, 0, 1 }), 0);
+	ASSERT_OK(vus_client_set_irqs(c, 1, VUS_IRQ_SET_DATA_BOOL |
+				      VUS_IRQ_SET_ACTION_TRIGGER, 1, 3,
+				      NULL, (const uint8_t[]){ 1, 0, 1 }));
 	/* The end marker for the script. */
-	assert_int_equal(vus_client_raw(c, VUS_CMD_DEVICE_RESET, VUS_F_NO_REPLY, NULL, 0, NULL, 0,
-					NULL, NULL, 0, NULL), 0);
+	ASSERT_OK(vus_client_raw(c, VUS_CMD_DEVICE_RESET, VUS_F_NO_REPLY, NULL, 0, NULL, 0,
+				 NULL, NULL, 0, NULL));
 	vus_client_close(c);
 	peer_finish(&p);
 
-	assert_int_equal(p.nmsgs, 6);
+	ASSERT_EQ(p.nmsgs, 6);
 	{
 		static const uint32_t start[] = { 10, 12, 13, 0 }, count[] = { 2, 1, 2, 32 };
 		static const unsigned nfds[] = { 2, 0, 2, 0 };
 
 		for (i = 0; i < 4; i++) {
-			assert_int_equal(p.msgs[i].hdr.cmd, VUS_CMD_DEVICE_SET_IRQS);
+			ASSERT_EQ(p.msgs[i].hdr.cmd, VUS_CMD_DEVICE_SET_IRQS);
 			/* QEMU's shape: argsz 20, no inline fd array (protocol-facts 6.6). */
-			assert_int_equal(p.msgs[i].hdr.size, 36);
+			ASSERT_EQ(p.msgs[i].hdr.size, 36);
 			memcpy(v, p.msgs[i].payload, 20);
-			assert_int_equal(v[0], 20);
-			assert_int_equal(v[1], trig);
-			assert_int_equal(v[2], 1);
-			assert_int_equal(v[3], start[i]);
-			assert_int_equal(v[4], count[i]);
-			assert_int_equal(p.msgs[i].nfds, nfds[i]);
+			ASSERT_EQ(v[0], 20);
+			ASSERT_EQ(v[1], trig);
+			ASSERT_EQ(v[2], 1);
+			ASSERT_EQ(v[3], start[i]);
+			ASSERT_EQ(v[4], count[i]);
+			ASSERT_EQ(p.msgs[i].nfds, nfds[i]);
 		}
 	}
-	assert_int_equal(p.msgs[4].hdr.size, 16 + 20 + 3);
+	ASSERT_EQ(p.msgs[4].hdr.size, 16 + 20 + 3);
 	memcpy(v, p.msgs[4].payload, 20);
-	assert_int_equal(v[0], 23);
+	ASSERT_EQ(v[0], 23);
 	assert_memory_equal(p.msgs[4].payload + 20, ((const uint8_t[]){ 1, 0, 1 }), 3);
-	assert_int_equal(p.msgs[5].hdr.flags, VUS_F_NO_REPLY);
+	ASSERT_EQ(p.msgs[5].hdr.flags, VUS_F_NO_REPLY);
 	for (i = 0; i < 5; i++) {
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -481,23 +490,23 @@ static void region_info_reask(void **state)
 	peer_init(&p, script_region_info, srv_json);
 	p.aux_fd = memfd_create("peer-region", MFD_CLOEXEC);
 	assert_true(p.aux_fd >= 0);
-	assert_int_equal(ftruncate(p.aux_fd, 0x2000), 0);
-	assert_int_equal(peer_start(&p, NULL, &c), 0);
+	ASSERT_OK(ftruncate(p.aux_fd, 0x2000));
+	ASSERT_OK(peer_start(&p, NULL, &c));
 	base = fdcount();
-	assert_int_equal(vus_client_region_info(c, 2, &r), 0);
-	assert_int_equal(r.info.argsz, 64);
+	ASSERT_OK(vus_client_region_info(c, 2, &r));
+	ASSERT_EQ(r.info.argsz, 64);
 	assert_true(r.caps.sparse);
-	assert_int_equal(r.caps.nr_areas, 1);
+	ASSERT_EQ(r.caps.nr_areas, 1);
 	assert_true(r.fd >= 0);
 	/* Only the second answer's fd is left open. */
-	assert_int_equal(fdcount(), base + 1);
-	assert_int_equal(vus_client_region_mmap(&r, 0, (void **)&map, &len), 0);
-	assert_int_equal(len, 0x1000);
+	ASSERT_EQ(fdcount(), base + 1);
+	ASSERT_OK(vus_client_region_mmap(&r, 0, (void **)&map, &len));
+	ASSERT_EQ(len, 0x1000);
 	munmap(map, len);
 	close(r.fd);
 	/* IRQ_INFO with an fd attached: refused, fd closed. */
-	assert_int_equal(vus_client_irq_info(c, 0, &ii), -EPROTO);
-	assert_int_equal(fdcount(), base);
+	ASSERT_ERR(vus_client_irq_info(c, 0, &ii), -EPROTO);
+	ASSERT_EQ(fdcount(), base);
 	vus_client_close(c);
 	peer_finish(&p);
 	close(p.aux_fd);
@@ -597,21 +606,21 @@ static void requests_and_replies(void **state)
 	uint8_t *host;
 
 	peer_init(&p, script_requests, srv_json);
-	assert_int_equal(peer_start(&p, &o, &c), 0);
-	assert_int_equal(vus_client_dma_map(c, 0x1000, 0x1000, VUS_DMA_MAP_FLAG_READ |
-					    VUS_DMA_MAP_FLAG_WRITE, false, (void **)&host), 0);
-	assert_int_equal(vus_client_device_info(c, &di), 0);
-	assert_int_equal(di.num_regions, 9);
+	ASSERT_OK(peer_start(&p, &o, &c));
+	ASSERT_OK(vus_client_dma_map(c, 0x1000, 0x1000, VUS_DMA_MAP_FLAG_READ |
+				     VUS_DMA_MAP_FLAG_WRITE, false, (void **)&host));
+	ASSERT_OK(vus_client_device_info(c, &di));
+	ASSERT_EQ(di.num_regions, 9);
 	assert_memory_equal(host + 4, "ABCDEFGH", 8);
 	/* DMA_READ x2 + DMA_WRITE (the ENOSYS one is not a DMA request). */
-	assert_int_equal(vus_client_dma_requests(c), 3);
-	assert_int_equal(vus_client_reset(c), -ENOTTY);
-	assert_int_equal(vus_client_reset(c), -EINVAL);
-	assert_int_equal(vus_client_reset(c), -EINVAL);
-	assert_int_equal(vus_client_device_info(c, &di), -EPROTO);
-	assert_int_equal(vus_client_reset(c), -ETIMEDOUT);
+	ASSERT_EQ(vus_client_dma_requests(c), 3);
+	ASSERT_ERR(vus_client_reset(c), -ENOTTY);
+	ASSERT_ERR(vus_client_reset(c), -EINVAL);
+	ASSERT_ERR(vus_client_reset(c), -EINVAL);
+	ASSERT_ERR(vus_client_device_info(c, &di), -EPROTO);
+	ASSERT_ERR(vus_client_reset(c), -ETIMEDOUT);
 	/* The answer to this one has the wrong id. */
-	assert_int_equal(vus_client_reset(c), -EPROTO);
+	ASSERT_ERR(vus_client_reset(c), -EPROTO);
 	vus_client_close(c);
 	peer_finish(&p);
 }
@@ -648,14 +657,6 @@ static void script_idle_requests(struct peer *p)
 			   0) == 0);
 }
 
-static int64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void process_idle(void **state)
 {
 	struct vus_client *c;
@@ -664,20 +665,20 @@ static void process_idle(void **state)
 	int64_t t0;
 
 	peer_init(&p, script_idle_requests, srv_json);
-	assert_int_equal(peer_start(&p, NULL, &c), 0);
-	assert_int_equal(vus_client_dma_map(c, 0x2000, 0x1000, VUS_DMA_MAP_FLAG_WRITE, false,
-					    (void **)&host), 0);
-	t0 = ms_now();
+	ASSERT_OK(peer_start(&p, NULL, &c));
+	ASSERT_OK(vus_client_dma_map(c, 0x2000, 0x1000, VUS_DMA_MAP_FLAG_WRITE, false,
+				     (void **)&host));
+	t0 = test_now_ms();
 	/* Returns once one was served, not at the timeout. */
-	assert_int_equal(vus_client_process(c, 5000), 1);
-	assert_true(ms_now() - t0 < 2500);
+	ASSERT_EQ(vus_client_process(c, 5000), 1);
+	assert_true(test_now_ms() - t0 < 2500);
 	assert_memory_equal(host, "wxyz", 4);
-	assert_int_equal(vus_client_dma_requests(c), 1);
-	assert_int_equal(vus_client_process(c, 0), 0);
-	assert_int_equal(vus_client_raw(c, VUS_CMD_DEVICE_RESET, VUS_F_NO_REPLY, NULL, 0, NULL, 0,
-					NULL, NULL, 0, NULL), 0);
-	assert_int_equal(vus_client_process(c, 2000), -EPROTO);
-	assert_int_equal(vus_client_process(c, -1), -EINVAL);
+	ASSERT_EQ(vus_client_dma_requests(c), 1);
+	ASSERT_OK(vus_client_process(c, 0));
+	ASSERT_OK(vus_client_raw(c, VUS_CMD_DEVICE_RESET, VUS_F_NO_REPLY, NULL, 0, NULL, 0,
+				 NULL, NULL, 0, NULL));
+	ASSERT_ERR(vus_client_process(c, 2000), -EPROTO);
+	ASSERT_ERR(vus_client_process(c, -1), -EINVAL);
 	vus_client_close(c);
 	peer_finish(&p);
 }
@@ -741,17 +742,17 @@ static void region_access_split(void **state)
 
 	assert_non_null(buf);
 	peer_init(&p, script_region_access, "{\"capabilities\":{\"max_data_xfer_size\":4096}}");
-	assert_int_equal(peer_start(&p, NULL, &c), 0);
-	assert_int_equal(vus_client_region_read(c, 1, 0x100, buf, 10000), 0);
+	ASSERT_OK(peer_start(&p, NULL, &c));
+	ASSERT_OK(vus_client_region_read(c, 1, 0x100, buf, 10000));
 	for (i = 0; i < 10000; i++) {
 		if (buf[i] != 'a' + i / 4096)
 			fail_msg("byte %d: %c", i, buf[i]);
 	}
-	assert_int_equal(vus_client_region_write(c, 1, 0, buf, 4097), 0);
-	assert_int_equal(vus_client_region_read(c, 0, 0, &v, 4), -EIO);
-	assert_int_equal(vus_client_region_read(c, 0, 0, &v, 4), -EPROTO);
+	ASSERT_OK(vus_client_region_write(c, 1, 0, buf, 4097));
+	ASSERT_ERR(vus_client_region_read(c, 0, 0, &v, 4), -EIO);
+	ASSERT_ERR(vus_client_region_read(c, 0, 0, &v, 4), -EPROTO);
 	/* Not offered, not allowed. */
-	assert_int_equal(vus_client_region_write_multi(c, &(struct vus_write_multi_entry){
+	ASSERT_ERR(vus_client_region_write_multi(c, &(struct vus_write_multi_entry){
 		.count = 4 }, 1), -ENOTSUP);
 	vus_client_close(c);
 	peer_finish(&p);
@@ -772,5 +773,5 @@ int main(void)
 		cmocka_unit_test(process_idle),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define RI_R VUS_REGION_INFO_FLAG_READ
 #define RI_W VUS_REGION_INFO_FLAG_WRITE
@@ -192,12 +193,12 @@ static void expect_cap_hdr(const uint8_t *b, uint32_t off, uint16_t id, uint32_t
 static void expect_ri_head(const uint8_t *b, uint32_t argsz, uint32_t flags,
 			   uint32_t cap_offset, const struct vus_region_info *ri)
 {
-	assert_int_equal(get_u32(b + 0), argsz);
-	assert_int_equal(get_u32(b + 4), flags);
-	assert_int_equal(get_u32(b + 8), ri->index);
-	assert_int_equal(get_u32(b + 12), cap_offset);
-	assert_int_equal(get_u64(b + 16), ri->size);
-	assert_int_equal(get_u64(b + 24), ri->offset);
+	ASSERT_EQ(get_u32(b + 0), argsz);
+	ASSERT_EQ(get_u32(b + 4), flags);
+	ASSERT_EQ(get_u32(b + 8), ri->index);
+	ASSERT_EQ(get_u32(b + 12), cap_offset);
+	ASSERT_EQ(get_u64(b + 16), ri->size);
+	ASSERT_EQ(get_u64(b + 24), ri->offset);
 }
 
 static void test_region_info_encode_all_caps(void **state)
@@ -212,19 +213,19 @@ static void test_region_info_encode_all_caps(void **state)
 	ssize_t n = vus_region_info_reply_encode(buf + 1, sizeof(buf) - 1, 104, &bar0, &caps, &fd);
 	const uint8_t *b = buf + 1;
 
-	assert_int_equal(n, 104);
+	ASSERT_EQ(n, 104);
 	assert_true(fd);
 	expect_ri_head(b, 104, RI_R | RI_W | RI_MMAP | RI_CAPS, 32, &bar0);
 	expect_cap_hdr(b, 32, VUS_REGION_INFO_CAP_SPARSE_MMAP, 80);
-	assert_int_equal(get_u32(b + 40), 2);
-	assert_int_equal(get_u32(b + 44), 0);
-	assert_int_equal(get_u64(b + 48), 0);
-	assert_int_equal(get_u64(b + 56), 0x1000);
-	assert_int_equal(get_u64(b + 64), 0x3000);
-	assert_int_equal(get_u64(b + 72), 0x1000);
+	ASSERT_EQ(get_u32(b + 40), 2);
+	ASSERT_EQ(get_u32(b + 44), 0);
+	ASSERT_EQ(get_u64(b + 48), 0);
+	ASSERT_EQ(get_u64(b + 56), 0x1000);
+	ASSERT_EQ(get_u64(b + 64), 0x3000);
+	ASSERT_EQ(get_u64(b + 72), 0x1000);
 	expect_cap_hdr(b, 80, VUS_REGION_INFO_CAP_TYPE, 96);
-	assert_int_equal(get_u32(b + 88), 0x8086);
-	assert_int_equal(get_u32(b + 92), 5);
+	ASSERT_EQ(get_u32(b + 88), 0x8086);
+	ASSERT_EQ(get_u32(b + 92), 5);
 	expect_cap_hdr(b, 96, VUS_REGION_INFO_CAP_MSIX_MAPPABLE, 0);
 }
 
@@ -263,16 +264,16 @@ static void test_region_info_encode_no_caps(void **state)
 	uint8_t b[32];
 	bool fd = true;
 
-	assert_int_equal(vus_region_info_reply_encode(b, sizeof(b), 32, &cfg, NULL, &fd), 32);
+	ASSERT_EQ(vus_region_info_reply_encode(b, sizeof(b), 32, &cfg, NULL, &fd), 32);
 	expect_ri_head(b, 32, RI_R | RI_W, 0, &cfg);
 	assert_false(fd);
-	assert_int_equal(vus_region_info_reply_encode(b, sizeof(b), 32, &cfg, &none, &fd), 32);
+	ASSERT_EQ(vus_region_info_reply_encode(b, sizeof(b), 32, &cfg, &none, &fd), 32);
 	expect_ri_head(b, 32, RI_R | RI_W, 0, &cfg);
 	/* MMAP without caps: the fd goes along. */
-	assert_int_equal(vus_region_info_reply_encode(b, sizeof(b), 32, &bar0, NULL, &fd), 32);
+	ASSERT_EQ(vus_region_info_reply_encode(b, sizeof(b), 32, &bar0, NULL, &fd), 32);
 	expect_ri_head(b, 32, bar0.flags, 0, &bar0);
 	assert_true(fd);
-	assert_int_equal(vus_region_info_reply_encode(b, 31, 32, &bar0, NULL, &fd), -ENOSPC);
+	ASSERT_ERR(vus_region_info_reply_encode(b, 31, 32, &bar0, NULL, &fd), -ENOSPC);
 }
 
 static void test_region_info_encode_truncated(void **state)
@@ -285,17 +286,17 @@ static void test_region_info_encode_truncated(void **state)
 	for (uint32_t argsz = 32; argsz < 80; argsz++) {
 		fd = true;
 		memset(b, 0xaa, sizeof(b));
-		assert_int_equal(vus_region_info_reply_encode(b, sizeof(b), argsz, &bar0, &caps,
-							      &fd), 32);
+		ASSERT_EQ(vus_region_info_reply_encode(b, sizeof(b), argsz, &bar0, &caps,
+						       &fd), 32);
 		expect_ri_head(b, 80, RI_R | RI_W, 0, &bar0);
 		assert_false(fd);
-		assert_int_equal(b[32], 0xaa); /* nothing past the struct */
+		ASSERT_EQ(b[32], 0xaa); /* nothing past the struct */
 	}
-	assert_int_equal(vus_region_info_reply_encode(b, 32, 79, &bar0, &caps, &fd), 32);
-	assert_int_equal(vus_region_info_reply_encode(b, 31, 79, &bar0, &caps, &fd), -ENOSPC);
+	ASSERT_EQ(vus_region_info_reply_encode(b, 32, 79, &bar0, &caps, &fd), 32);
+	ASSERT_ERR(vus_region_info_reply_encode(b, 31, 79, &bar0, &caps, &fd), -ENOSPC);
 	/* Full size: needs the whole buffer. */
-	assert_int_equal(vus_region_info_reply_encode(b, 79, 80, &bar0, &caps, &fd), -ENOSPC);
-	assert_int_equal(vus_region_info_reply_encode(b, 80, 80, &bar0, &caps, &fd), 80);
+	ASSERT_ERR(vus_region_info_reply_encode(b, 79, 80, &bar0, &caps, &fd), -ENOSPC);
+	ASSERT_EQ(vus_region_info_reply_encode(b, 80, 80, &bar0, &caps, &fd), 80);
 	assert_true(fd);
 }
 
@@ -307,8 +308,8 @@ static void test_region_info_encode_too_many_areas(void **state)
 	uint8_t b[64];
 	bool fd;
 
-	assert_int_equal(vus_region_info_reply_encode(b, sizeof(b), UINT32_MAX, &bar0, &caps, &fd),
-			 -ENOSPC);
+	ASSERT_ERR(vus_region_info_reply_encode(b, sizeof(b), UINT32_MAX, &bar0, &caps, &fd),
+		   -ENOSPC);
 }
 
 /* ---- GET_REGION_INFO reply decode ----------------------------------- */
@@ -354,22 +355,22 @@ static void test_region_info_round_trip(void **state)
 
 		assert_true(n >= 32);
 		expect_rc(cases[i].name, decode_ri(b, (size_t)n, fd, &got, &out, areas, 8), 0);
-		assert_int_equal(got.argsz, n);
-		assert_int_equal(got.index, ri.index);
-		assert_int_equal(got.size, ri.size);
-		assert_int_equal(got.offset, ri.offset);
-		assert_int_equal(got.flags & ~RI_CAPS, ri.flags);
-		assert_int_equal(out.sparse, in->sparse);
-		assert_int_equal(out.nr_areas, in->nr_areas);
+		ASSERT_EQ(got.argsz, n);
+		ASSERT_EQ(got.index, ri.index);
+		ASSERT_EQ(got.size, ri.size);
+		ASSERT_EQ(got.offset, ri.offset);
+		ASSERT_EQ(got.flags & ~RI_CAPS, ri.flags);
+		ASSERT_EQ(out.sparse, in->sparse);
+		ASSERT_EQ(out.nr_areas, in->nr_areas);
 		assert_ptr_equal(out.areas, areas);
 		for (uint32_t a = 0; a < in->nr_areas; a++) {
-			assert_int_equal(areas[a].offset, in->areas[a].offset);
-			assert_int_equal(areas[a].size, in->areas[a].size);
+			ASSERT_EQ(areas[a].offset, in->areas[a].offset);
+			ASSERT_EQ(areas[a].size, in->areas[a].size);
 		}
-		assert_int_equal(out.has_type, in->has_type);
+		ASSERT_EQ(out.has_type, in->has_type);
 		if (in->has_type)
 			assert_true(out.type == in->type && out.subtype == in->subtype);
-		assert_int_equal(out.msix_mappable, in->msix_mappable);
+		ASSERT_EQ(out.msix_mappable, in->msix_mappable);
 	}
 }
 
@@ -622,22 +623,22 @@ static void test_region_info_decode_areas_and_fds(void **state)
 	struct vus_region_info ri;
 
 	build_chain(&r, CH_SPARSE_OK);
-	assert_int_equal(decode_ri(r.b, r.len, 0, &ri, &caps, areas, 2), 0);
-	assert_int_equal(caps.nr_areas, 2);
+	ASSERT_OK(decode_ri(r.b, r.len, 0, &ri, &caps, areas, 2));
+	ASSERT_EQ(caps.nr_areas, 2);
 	assert_true(areas[1].offset == 0x1000 && areas[1].size == 0x1000);
 	/* Too small an array: -ENOSPC, the total, and what fitted. */
 	memset(areas, 0, sizeof(areas));
-	assert_int_equal(decode_ri(r.b, r.len, 0, &ri, &caps, areas, 1), -ENOSPC);
-	assert_int_equal(caps.nr_areas, 2);
+	ASSERT_ERR(decode_ri(r.b, r.len, 0, &ri, &caps, areas, 1), -ENOSPC);
+	ASSERT_EQ(caps.nr_areas, 2);
 	assert_true(areas[0].offset == 0x1000 && areas[0].size == 0x1000);
 	assert_true(areas[1].offset == 0 && areas[1].size == 0);
-	assert_int_equal(decode_ri(r.b, r.len, 0, &ri, &caps, NULL, 0), -ENOSPC);
+	ASSERT_ERR(decode_ri(r.b, r.len, 0, &ri, &caps, NULL, 0), -ENOSPC);
 	/* Malformed wins over -ENOSPC. */
 	build_chain(&r, CH_AREA_BEYOND_REGION);
-	assert_int_equal(decode_ri(r.b, r.len, 0, &ri, &caps, NULL, 0), -EINVAL);
+	ASSERT_ERR(decode_ri(r.b, r.len, 0, &ri, &caps, NULL, 0), -EINVAL);
 	/* At most one fd. */
 	build_chain(&r, CH_TWO_FDS);
-	assert_int_equal(decode_ri(r.b, r.len, 2, &ri, &caps, areas, 2), -EINVAL);
+	ASSERT_ERR(decode_ri(r.b, r.len, 2, &ri, &caps, areas, 2), -EINVAL);
 }
 
 /* ---- SET_IRQS ------------------------------------------------------- */
@@ -713,8 +714,8 @@ static void test_set_irqs(void **state)
 				    out.count == cases[i].count);
 			if (cases[i].flags & BOOL) {
 				assert_ptr_equal(bools, m.payload + 20);
-				assert_int_equal(bools[0], 20);
-				assert_int_equal(bools[3], 23);
+				ASSERT_EQ(bools[0], 20);
+				ASSERT_EQ(bools[3], 23);
 			} else {
 				assert_null(bools);
 			}
@@ -740,5 +741,5 @@ int main(void)
 		cmocka_unit_test(test_set_irqs),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define RW (VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE)
 
@@ -54,11 +55,11 @@ static void test_dma_map(void **state)
 		tview_free(&m);
 		expect_rc(cases[i].name, rc, cases[i].rc);
 		if (rc == 0) {
-			assert_int_equal(out.argsz, cases[i].argsz);
-			assert_int_equal(out.flags, cases[i].flags);
-			assert_int_equal(out.offset, cases[i].offset);
-			assert_int_equal(out.addr, cases[i].addr);
-			assert_int_equal(out.size, cases[i].size);
+			ASSERT_EQ(out.argsz, cases[i].argsz);
+			ASSERT_EQ(out.flags, cases[i].flags);
+			ASSERT_EQ(out.offset, cases[i].offset);
+			ASSERT_EQ(out.addr, cases[i].addr);
+			ASSERT_EQ(out.size, cases[i].size);
 		}
 	}
 }
@@ -108,10 +109,10 @@ static void test_dma_unmap(void **state)
 		tview_free(&m);
 		expect_rc(cases[i].name, rc, cases[i].rc);
 		if (rc == 0) {
-			assert_int_equal(out.argsz, cases[i].argsz);
-			assert_int_equal(out.flags, cases[i].flags);
-			assert_int_equal(out.addr, cases[i].addr);
-			assert_int_equal(out.size, cases[i].size);
+			ASSERT_EQ(out.argsz, cases[i].argsz);
+			ASSERT_EQ(out.flags, cases[i].flags);
+			ASSERT_EQ(out.addr, cases[i].addr);
+			ASSERT_EQ(out.size, cases[i].size);
 		}
 	}
 }
@@ -123,5 +124,5 @@ int main(void)
 		cmocka_unit_test(test_dma_unmap),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define SPEC VUS_DMA_LAYOUT_SPEC
 #define QEMU VUS_DMA_LAYOUT_QEMU
@@ -15,16 +16,16 @@ static const uint64_t ADDR = 0x1122334455667788ull;
 
 static void test_sizes(void **state)
 {
-	assert_int_equal(vus_dma_rw_data_off(SPEC), 16);
-	assert_int_equal(vus_dma_rw_data_off(QEMU), 12);
-	assert_int_equal(vus_dma_rw_data_off(VUS_DMA_LAYOUT_AUTO), 16);
-	assert_int_equal(vus_dma_rw_payload_len(SPEC, 0), 16);
-	assert_int_equal(vus_dma_rw_payload_len(QEMU, 0), 16);
-	assert_int_equal(vus_dma_rw_payload_len(SPEC, 100), 116);
+	ASSERT_EQ(vus_dma_rw_data_off(SPEC), 16);
+	ASSERT_EQ(vus_dma_rw_data_off(QEMU), 12);
+	ASSERT_EQ(vus_dma_rw_data_off(VUS_DMA_LAYOUT_AUTO), 16);
+	ASSERT_EQ(vus_dma_rw_payload_len(SPEC, 0), 16);
+	ASSERT_EQ(vus_dma_rw_payload_len(QEMU, 0), 16);
+	ASSERT_EQ(vus_dma_rw_payload_len(SPEC, 100), 116);
 	/* QEMU: message = 32 + count (12 fixed + data + 4 pad after the header). */
-	assert_int_equal(VUS_HDR_SIZE + vus_dma_rw_payload_len(QEMU, 100), 32 + 100);
-	assert_int_equal(vus_dma_rw_payload_len(SPEC, UINT64_MAX), SIZE_MAX);
-	assert_int_equal(vus_dma_rw_payload_len(QEMU, UINT64_MAX - 15), SIZE_MAX);
+	ASSERT_EQ(VUS_HDR_SIZE + vus_dma_rw_payload_len(QEMU, 100), 32 + 100);
+	ASSERT_EQ(vus_dma_rw_payload_len(SPEC, UINT64_MAX), SIZE_MAX);
+	ASSERT_EQ(vus_dma_rw_payload_len(QEMU, UINT64_MAX - 15), SIZE_MAX);
 }
 
 /* A DMA_WRITE request with data "ABCDEFGH", built as the engine would. */
@@ -53,25 +54,25 @@ static void test_encode_bytes(void **state)
 	};
 	uint8_t p[40];
 
-	assert_int_equal(build_write(p, SPEC, ADDR), 24);
+	ASSERT_EQ(build_write(p, SPEC, ADDR), 24);
 	assert_memory_equal(p, spec_write, 24);
-	assert_int_equal(build_write(p, QEMU, ADDR), 24);
+	ASSERT_EQ(build_write(p, QEMU, ADDR), 24);
 	assert_memory_equal(p, qemu_write, 24);
 	/* QEMU's message: data at message byte 28, size 32 + count. */
-	assert_int_equal(memcmp(p + 28 - VUS_HDR_SIZE, "ABCDEFGH", 8), 0);
+	ASSERT_EQ(memcmp(p + 28 - VUS_HDR_SIZE, "ABCDEFGH", 8), 0);
 
 	/* encode touches only the fixed part: 16 bytes (spec), 12 (QEMU). */
 	memset(p, 0xee, sizeof(p));
 	vus_dma_rw_encode(p, SPEC, ADDR, 0x0102030405060708ull);
-	assert_int_equal(get_u64(p), ADDR);
-	assert_int_equal(get_u64(p + 8), 0x0102030405060708ull);
-	assert_int_equal(p[16], 0xee);
+	ASSERT_EQ(get_u64(p), ADDR);
+	ASSERT_EQ(get_u64(p + 8), 0x0102030405060708ull);
+	ASSERT_EQ(p[16], 0xee);
 	memset(p, 0xee, sizeof(p));
 	vus_dma_rw_encode(p + 1, QEMU, ADDR, 0x0102030405060708ull);
-	assert_int_equal(p[0], 0xee);
-	assert_int_equal(get_u64(p + 1), ADDR);
-	assert_int_equal(get_u32(p + 9), 0x05060708);
-	assert_int_equal(p[13], 0xee);
+	ASSERT_EQ(p[0], 0xee);
+	ASSERT_EQ(get_u64(p + 1), ADDR);
+	ASSERT_EQ(get_u32(p + 9), 0x05060708);
+	ASSERT_EQ(p[13], 0xee);
 }
 
 /* The two READ requests are the same 16 bytes on a little-endian host. */
@@ -83,12 +84,11 @@ static void test_read_requests_compatible(void **state)
 	memset(qemu, 0, sizeof(qemu));
 	vus_dma_rw_encode(spec, SPEC, ADDR, 4096);
 	vus_dma_rw_encode(qemu, QEMU, ADDR, 4096);
-	assert_int_equal(vus_dma_rw_payload_len(SPEC, 0), vus_dma_rw_payload_len(QEMU, 0));
+	ASSERT_EQ(vus_dma_rw_payload_len(SPEC, 0), vus_dma_rw_payload_len(QEMU, 0));
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	assert_memory_equal(spec, qemu, 16);
 #else
-	print_message("big-endian host: the layouts' counts differ, nothing to compare\n");
-	skip();
+	VUS_SKIP("big-endian host: the layouts' counts differ, nothing to compare");
 #endif
 }
 
@@ -145,13 +145,13 @@ static void test_req_decode(void **state)
 		rc = vus_dma_rw_req_decode(&m, cases[i].l, cases[i].write, MAX_XFER, &out, &data);
 		expect_rc(cases[i].name, rc, cases[i].rc);
 		if (rc == 0) {
-			assert_int_equal(out.addr, cases[i].addr);
-			assert_int_equal(out.count, cases[i].count);
+			ASSERT_EQ(out.addr, cases[i].addr);
+			ASSERT_EQ(out.count, cases[i].count);
 			if (cases[i].write) {
 				size_t off = cases[i].l == QEMU ? 12 : 16;
 
 				assert_ptr_equal(data, m.payload + off);
-				assert_int_equal(data[0], 0x30 + off);
+				ASSERT_EQ(data[0], 0x30 + off);
 			} else {
 				assert_null(data);
 			}
@@ -219,7 +219,7 @@ static void test_reply_decode(void **state)
 			size_t off = cases[i].l == QEMU ? 12 : 16;
 
 			assert_ptr_equal(data, m.payload + off);
-			assert_int_equal(data[0], 0x60 + off);
+			ASSERT_EQ(data[0], 0x60 + off);
 		}
 		tview_free(&m);
 	}
@@ -243,26 +243,26 @@ static void test_round_trip(void **state)
 		memset(req, 0, sizeof(req));
 		vus_dma_rw_encode(req, l, 0x7000, 40);
 		m = tview(req, vus_dma_rw_payload_len(l, 0), 0);
-		assert_int_equal(vus_dma_rw_req_decode(&m, l, false, MAX_XFER, &got, &data), 0);
+		ASSERT_OK(vus_dma_rw_req_decode(&m, l, false, MAX_XFER, &got, &data));
 		tview_free(&m);
 		assert_true(got.addr == 0x7000 && got.count == 40);
 
 		len = vus_dma_rw_payload_len(l, got.count);
-		assert_int_equal(len, sizeof(reply));
+		ASSERT_EQ(len, sizeof(reply));
 		memset(reply, 0, sizeof(reply));
 		vus_dma_rw_encode(reply, l, got.addr, got.count);
 		for (size_t k = 0; k < 40; k++)
 			reply[off + k] = (uint8_t)(200 + k);
 		m = tview(reply, len, 0);
-		assert_int_equal(vus_dma_rw_reply_decode(&m, l, false, 0x7000, 40, &data), 0);
+		ASSERT_OK(vus_dma_rw_reply_decode(&m, l, false, 0x7000, 40, &data));
 		for (size_t k = 0; k < 40; k++)
-			assert_int_equal(data[k], (uint8_t)(200 + k));
+			ASSERT_EQ(data[k], (uint8_t)(200 + k));
 		tview_free(&m);
 
 		/* DMA_WRITE of "ABCDEFGH" */
 		len = build_write(reply, l, 0x9000);
 		m = tview(reply, len, 0);
-		assert_int_equal(vus_dma_rw_req_decode(&m, l, true, MAX_XFER, &got, &data), 0);
+		ASSERT_OK(vus_dma_rw_req_decode(&m, l, true, MAX_XFER, &got, &data));
 		assert_true(got.addr == 0x9000 && got.count == 8);
 		assert_memory_equal(data, "ABCDEFGH", 8);
 		tview_free(&m);
@@ -270,7 +270,7 @@ static void test_round_trip(void **state)
 		len = l == QEMU ? 0 : 16;
 		vus_dma_rw_encode(req, l, 0x9000, 8);
 		m = tview(req, len, 0);
-		assert_int_equal(vus_dma_rw_reply_decode(&m, l, true, 0x9000, 8, &data), 0);
+		ASSERT_OK(vus_dma_rw_reply_decode(&m, l, true, 0x9000, 8, &data));
 		tview_free(&m);
 	}
 }
@@ -286,5 +286,5 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define GET VUS_DEVICE_FEATURE_GET
 #define SET VUS_DEVICE_FEATURE_SET
@@ -51,9 +52,9 @@ static void test_device_feature(void **state)
 		if (rc == 0) {
 			assert_true(out.argsz == cases[i].argsz && out.flags == cases[i].flags);
 			assert_ptr_equal(data, m.payload + 8);
-			assert_int_equal(dlen, cases[i].len - 8);
+			ASSERT_EQ(dlen, cases[i].len - 8);
 			if (dlen)
-				assert_int_equal(get_u32(data), 0xcafe);
+				ASSERT_EQ(get_u32(data), 0xcafe);
 		}
 		tview_free(&m);
 	}
@@ -71,22 +72,22 @@ static void test_device_feature_reply(void **state)
 	put_u32(b + 4, GET | VUS_FEATURE_MIGRATION);
 	put_u64(b + 8, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
 	m = tview(b, 16, 0);
-	assert_int_equal(vus_device_feature_reply_decode(&m, &out, &data, &dlen), 0);
+	ASSERT_OK(vus_device_feature_reply_decode(&m, &out, &data, &dlen));
 	assert_true(out.argsz == 16 && out.flags == (GET | VUS_FEATURE_MIGRATION));
-	assert_int_equal(dlen, 8);
-	assert_int_equal(get_u64(data), VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
+	ASSERT_EQ(dlen, 8);
+	ASSERT_EQ(get_u64(data), VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
 	tview_free(&m);
 
 	m = tview(b, 8, 0);
-	assert_int_equal(vus_device_feature_reply_decode(&m, &out, &data, &dlen), 0);
-	assert_int_equal(dlen, 0);
+	ASSERT_OK(vus_device_feature_reply_decode(&m, &out, &data, &dlen));
+	ASSERT_EQ(dlen, 0);
 	tview_free(&m);
 
 	m = tview(b, 7, 0);
-	assert_int_equal(vus_device_feature_reply_decode(&m, &out, &data, &dlen), -EINVAL);
+	ASSERT_ERR(vus_device_feature_reply_decode(&m, &out, &data, &dlen), -EINVAL);
 	tview_free(&m);
 	m = tview(b, 16, 1);
-	assert_int_equal(vus_device_feature_reply_decode(&m, &out, &data, &dlen), -EINVAL);
+	ASSERT_ERR(vus_device_feature_reply_decode(&m, &out, &data, &dlen), -EINVAL);
 	tview_free(&m);
 }
 
@@ -102,7 +103,7 @@ static void test_mig_state(void **state)
 		d = tdata(b, 8);
 		rc = vus_feature_mig_state_decode(d, 8, &out);
 		tdata_free(d);
-		assert_int_equal(rc, s < VUS_MIG_STATE_NR ? 0 : -EINVAL);
+		ASSERT_EQ(rc, s < VUS_MIG_STATE_NR ? 0 : -EINVAL);
 		if (rc == 0)
 			assert_true(out.device_state == s && out.data_fd == 0x77);
 	}
@@ -111,7 +112,7 @@ static void test_mig_state(void **state)
 		struct vus_feature_mig_state out;
 
 		if (len != 8)
-			assert_int_equal(vus_feature_mig_state_decode(d, len, &out), -EINVAL);
+			ASSERT_ERR(vus_feature_mig_state_decode(d, len, &out), -EINVAL);
 		tdata_free(d);
 	}
 }
@@ -166,15 +167,15 @@ static void test_logging_start(void **state)
 		rc = vus_feature_logging_start_decode(d, cases[i].len, &out);
 		expect_rc(cases[i].name, rc, cases[i].rc);
 		if (rc == 0) {
-			assert_int_equal(out.page_size, cases[i].page_size);
-			assert_int_equal(out.num_ranges, cases[i].num_ranges);
+			ASSERT_EQ(out.page_size, cases[i].page_size);
+			ASSERT_EQ(out.num_ranges, cases[i].num_ranges);
 			for (uint32_t r = 0; r < out.num_ranges; r++) {
 				struct vus_dma_logging_range got;
 				bool last = r + 1 == out.num_ranges;
 
 				vus_dma_logging_range(d, r, &got);
-				assert_int_equal(got.iova, last ? cases[i].iova : 0x1000000 * r);
-				assert_int_equal(got.length, last ? cases[i].length : 0x2000);
+				ASSERT_EQ(got.iova, last ? cases[i].iova : 0x1000000 * r);
+				ASSERT_EQ(got.length, last ? cases[i].length : 0x2000);
 			}
 		}
 		tdata_free(d);
@@ -291,7 +292,7 @@ static void test_mig_data(void **state)
 			if (cases[i].op != MIG_READ)
 				assert_ptr_equal(data, m.payload + 8);
 			if (cases[i].op != MIG_READ && out.size)
-				assert_int_equal(data[0], 0x48);
+				ASSERT_EQ(data[0], 0x48);
 		}
 		tview_free(&m);
 	}
@@ -308,5 +309,5 @@ int main(void)
 		cmocka_unit_test(test_mig_data),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 static void test_hdr_byte_layout(void **state)
 {
@@ -22,14 +23,14 @@ static void test_hdr_byte_layout(void **state)
 	put_u32(want + 8, 0x21);
 	put_u32(want + 12, EINVAL);
 	assert_memory_equal(b + 1, want, sizeof(want));
-	assert_int_equal(b[0], 0xee);
+	ASSERT_EQ(b[0], 0xee);
 
 	vus_hdr_decode(b + 1, &back);
-	assert_int_equal(back.id, h.id);
-	assert_int_equal(back.cmd, h.cmd);
-	assert_int_equal(back.size, h.size);
-	assert_int_equal(back.flags, h.flags);
-	assert_int_equal(back.error, h.error);
+	ASSERT_EQ(back.id, h.id);
+	ASSERT_EQ(back.cmd, h.cmd);
+	ASSERT_EQ(back.size, h.size);
+	ASSERT_EQ(back.flags, h.flags);
+	ASSERT_EQ(back.error, h.error);
 	assert_true(vus_hdr_is_reply(&back));
 }
 
@@ -71,7 +72,7 @@ static void test_hdr_unknown_cmd_passes(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(cmds); i++) {
 		struct vus_hdr h = { .cmd = cmds[i], .size = 16 };
 
-		assert_int_equal(vus_hdr_check(&h, 16), 0);
+		ASSERT_OK(vus_hdr_check(&h, 16));
 	}
 }
 
@@ -120,8 +121,8 @@ static void test_cmd_max_fds(void **state)
 			fail_msg("cmd %u: %u/%u, want %u/%u", cmd, vus_cmd_max_fds(cmd, false),
 				 vus_cmd_max_fds(cmd, true), want_cmd, want_reply);
 	}
-	assert_int_equal(vus_cmd_max_fds(~0u, false), 0);
-	assert_int_equal(vus_cmd_max_fds(~0u, true), 0);
+	ASSERT_EQ(vus_cmd_max_fds(~0u, false), 0);
+	ASSERT_EQ(vus_cmd_max_fds(~0u, true), 0);
 }
 
 int main(void)
@@ -134,5 +135,5 @@ int main(void)
 		cmocka_unit_test(test_cmd_max_fds),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

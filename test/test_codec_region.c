@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 #define MAX_XFER 4096u
 
@@ -66,7 +67,7 @@ static void test_region_access_decode(void **state)
 			if (cases[i].write) {
 				assert_ptr_equal(data, m.payload + 16);
 				if (cases[i].count)
-					assert_int_equal(data[0], (uint8_t)(16 * 7));
+					ASSERT_EQ(data[0], (uint8_t)(16 * 7));
 			} else {
 				assert_null(data);
 			}
@@ -120,13 +121,13 @@ static void test_region_access_reply(void **state)
 		rc = vus_region_access_reply_decode(&m, cases[i].write, &asked, &data, &count);
 		expect_rc(cases[i].name, rc, cases[i].rc);
 		if (rc == 0) {
-			assert_int_equal(count, cases[i].count);
+			ASSERT_EQ(count, cases[i].count);
 			if (cases[i].write) {
 				assert_null(data);
 			} else {
 				assert_ptr_equal(data, m.payload + 16);
 				if (cases[i].count)
-					assert_int_equal(data[0], 0xa0 + 16);
+					ASSERT_EQ(data[0], 0xa0 + 16);
 			}
 		}
 		tview_free(&m);
@@ -207,16 +208,16 @@ static void test_write_multi(void **state)
 		rc = vus_write_multi_decode(&m, VUS_WRITE_MULTI_MAX, &n);
 		expect_rc(cases[i].name, rc, cases[i].rc);
 		if (rc == 0) {
-			assert_int_equal(n, cases[i].wr_cnt);
+			ASSERT_EQ(n, cases[i].wr_cnt);
 			for (uint64_t e = 0; e < n; e++) {
 				struct vus_write_multi_entry out;
 
 				vus_write_multi_entry(&m, e, &out);
-				assert_int_equal(out.offset, 0x1000 + 4 * e);
-				assert_int_equal(out.region, e % 6);
-				assert_int_equal(out.count, 1 + e % 8);
+				ASSERT_EQ(out.offset, 0x1000 + 4 * e);
+				ASSERT_EQ(out.region, e % 6);
+				ASSERT_EQ(out.count, 1 + e % 8);
 				for (unsigned k = 0; k < 8; k++)
-					assert_int_equal(out.data[k], (uint8_t)(e + k));
+					ASSERT_EQ(out.data[k], (uint8_t)(e + k));
 			}
 		}
 		tview_free(&m);
@@ -231,7 +232,7 @@ static void test_write_multi_short(void **state)
 	for (size_t len = 0; len < 8; len++) {
 		struct vus_msg_view m = tview(b, len, 0);
 
-		assert_int_equal(vus_write_multi_decode(&m, VUS_WRITE_MULTI_MAX, &n), -EINVAL);
+		ASSERT_ERR(vus_write_multi_decode(&m, VUS_WRITE_MULTI_MAX, &n), -EINVAL);
 		tview_free(&m);
 	}
 }
@@ -271,5 +272,5 @@ int main(void)
 		cmocka_unit_test(test_device_reset),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "codec_test.h"
+#include "vus_test.h"
 
 /* QEMU 10.x's request JSON, byte for byte with its ", " / ": " spacing. */
 static const char qemu_json[] =
@@ -74,9 +75,9 @@ static void test_qemu_json(void **state)
 					  268435456);
 	struct vus_version_msg v;
 
-	assert_int_equal(decode_str(0, qemu_json, &v), 0);
-	assert_int_equal(v.major, 0);
-	assert_int_equal(v.minor, 0);
+	ASSERT_OK(decode_str(0, qemu_json, &v));
+	ASSERT_EQ(v.major, 0);
+	ASSERT_EQ(v.minor, 0);
 	assert_true(v.has_json);
 	assert_caps("qemu", &v.caps, &want);
 	assert_true(vus_version_looks_like_qemu(&v));
@@ -88,12 +89,12 @@ static void test_lvu_client_json(void **state)
 					  D_MAPS, D_PGS, false, -1, false, 0, 0);
 	struct vus_version_msg v;
 
-	assert_int_equal(decode_str(2, lvu_client_json, &v), 0);
-	assert_int_equal(v.minor, 2);
+	ASSERT_OK(decode_str(2, lvu_client_json, &v));
+	ASSERT_EQ(v.minor, 2);
 	assert_caps("libvfio-user client", &v.caps, &want);
 	assert_false(vus_version_looks_like_qemu(&v));
 	/* Not QEMU even at minor 0: no "migration" object. */
-	assert_int_equal(decode_str(0, lvu_client_json, &v), 0);
+	ASSERT_OK(decode_str(0, lvu_client_json, &v));
 	assert_false(vus_version_looks_like_qemu(&v));
 }
 
@@ -102,8 +103,8 @@ static void test_no_json(void **state)
 	const struct vus_caps want = CAPS_DEFAULT;
 	struct vus_version_msg v;
 
-	assert_int_equal(decode_raw(7, "", 0, 0, &v), 0);
-	assert_int_equal(v.minor, 7);
+	ASSERT_OK(decode_raw(7, "", 0, 0, &v));
+	ASSERT_EQ(v.minor, 7);
 	assert_false(v.has_json);
 	assert_caps("no json", &v.caps, &want);
 	assert_false(vus_version_looks_like_qemu(&v));
@@ -117,11 +118,11 @@ static void test_short_payload_and_fds(void **state)
 	for (size_t len = 0; len < 4; len++) {
 		struct vus_msg_view m = tview(bytes, len, 0);
 
-		assert_int_equal(vus_version_decode(&m, &v), -EINVAL);
+		ASSERT_ERR(vus_version_decode(&m, &v), -EINVAL);
 		tview_free(&m);
 	}
-	assert_int_equal(decode_raw(0, "{}", 3, 1, &v), -EINVAL);
-	assert_int_equal(decode_raw(0, "", 0, 1, &v), -EINVAL);
+	ASSERT_ERR(decode_raw(0, "{}", 3, 1, &v), -EINVAL);
+	ASSERT_ERR(decode_raw(0, "", 0, 1, &v), -EINVAL);
 }
 
 static void test_good_json(void **state)
@@ -265,8 +266,8 @@ static void expect_encoded(const char *name, const struct vus_version_msg *v, co
 	ssize_t n = vus_version_encode(buf + 1, sizeof(buf) - 1, v);
 
 	expect_rc(name, n, (ssize_t)want);
-	assert_int_equal(get_u16(buf + 1), v->major);
-	assert_int_equal(get_u16(buf + 3), v->minor);
+	ASSERT_EQ(get_u16(buf + 1), v->major);
+	ASSERT_EQ(get_u16(buf + 3), v->minor);
 	if (json) {
 		if (memcmp(buf + 5, json, strlen(json) + 1) != 0)
 			fail_msg("%s: encoded %.*s\nwant    %s", name, (int)(n - 4), buf + 5, json);
@@ -351,11 +352,11 @@ static void test_round_trip(void **state)
 
 		snprintf(name, sizeof(name), "round trip %zu", i);
 		assert_true(n > 4);
-		assert_int_equal(buf[n - 1], '\0');
+		ASSERT_EQ(buf[n - 1], '\0');
 		m = tview(buf, (size_t)n, 0);
 		expect_rc(name, vus_version_decode(&m, &out), 0);
 		tview_free(&m);
-		assert_int_equal(out.minor, in.minor);
+		ASSERT_EQ(out.minor, in.minor);
 		assert_true(out.has_json);
 		assert_caps(name, &out.caps, &in.caps);
 	}
@@ -401,5 +402,5 @@ int main(void)
 		cmocka_unit_test(test_fingerprint),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

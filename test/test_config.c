@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "pci_regs.h"
+#include "vus_test.h"
 
 static const struct vus_pci_id test_id = {
 	.vendor = 0x4e58, .device = 0x0001,
@@ -29,7 +31,7 @@ static uint32_t rd(struct vus_dev *dev, uint64_t off, uint32_t len)
 	uint8_t b[4] = { 0 };
 	uint32_t v = 0, i;
 
-	assert_int_equal(vus_region_access(dev, VUS_PCI_CONFIG_REGION, off, b, len, false), 0);
+	ASSERT_OK(vus_region_access(dev, VUS_PCI_CONFIG_REGION, off, b, len, false));
 	for (i = 0; i < len; i++)
 		v |= (uint32_t)b[i] << (8 * i);
 	return v;
@@ -42,7 +44,7 @@ static void wr(struct vus_dev *dev, uint64_t off, uint32_t len, uint32_t v)
 
 	for (i = 0; i < len; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
-	assert_int_equal(vus_region_access(dev, VUS_PCI_CONFIG_REGION, off, b, len, true), 0);
+	ASSERT_OK(vus_region_access(dev, VUS_PCI_CONFIG_REGION, off, b, len, true));
 }
 
 /* BAR0 I/O 256, BAR1 mem32 4K, BAR2/3 mem64 prefetch 8 GiB,
@@ -53,21 +55,21 @@ static struct vus_dev *make_dev(uint64_t rom_size, size_t cfg_size)
 
 	assert_non_null(dev);
 	vus_dev_set_log_level(dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_set_pci_id(dev, &test_id), 0);
-	assert_int_equal(vus_dev_set_config_size(dev, cfg_size), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 0, 256, VUS_REGION_RW | VUS_REGION_BAR_IO,
-					      NULL, NULL), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 1, 4096, VUS_REGION_RW, NULL, NULL), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 2, 8ull << 30, VUS_REGION_RW |
-					      VUS_REGION_BAR_MEM64 | VUS_REGION_BAR_PREFETCH,
-					      NULL, NULL), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 4, 65536, VUS_REGION_RW |
-					      VUS_REGION_BAR_PREFETCH, NULL, NULL), 0);
+	ASSERT_OK(vus_dev_set_pci_id(dev, &test_id));
+	ASSERT_OK(vus_dev_set_config_size(dev, cfg_size));
+	ASSERT_OK(vus_dev_setup_region(dev, 0, 256, VUS_REGION_RW | VUS_REGION_BAR_IO,
+				       NULL, NULL));
+	ASSERT_OK(vus_dev_setup_region(dev, 1, 4096, VUS_REGION_RW, NULL, NULL));
+	ASSERT_OK(vus_dev_setup_region(dev, 2, 8ull << 30, VUS_REGION_RW |
+				       VUS_REGION_BAR_MEM64 | VUS_REGION_BAR_PREFETCH,
+				       NULL, NULL));
+	ASSERT_OK(vus_dev_setup_region(dev, 4, 65536, VUS_REGION_RW |
+				       VUS_REGION_BAR_PREFETCH, NULL, NULL));
 	if (rom_size)
-		assert_int_equal(vus_dev_setup_region(dev, VUS_PCI_ROM_REGION, rom_size,
-						      VUS_REGION_READ, NULL, NULL), 0);
-	assert_int_equal(vus_dev_set_intx_pin(dev, 1), 0);
-	assert_int_equal(vus_config_init(dev), 0);
+		ASSERT_OK(vus_dev_setup_region(dev, VUS_PCI_ROM_REGION, rom_size,
+					       VUS_REGION_READ, NULL, NULL));
+	ASSERT_OK(vus_dev_set_intx_pin(dev, 1));
+	ASSERT_OK(vus_config_init(dev));
 	return dev;
 }
 
@@ -75,17 +77,17 @@ static void test_header_fields(void **state)
 {
 	struct vus_dev *dev = make_dev(0, 256);
 
-	assert_int_equal(rd(dev, 0x00, 2), 0x4e58);
-	assert_int_equal(rd(dev, 0x02, 2), 0x0001);
-	assert_int_equal(rd(dev, 0x04, 2), 0);
+	ASSERT_EQ(rd(dev, 0x00, 2), 0x4e58);
+	ASSERT_EQ(rd(dev, 0x02, 2), 0x0001);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0);
 	/* No capabilities: status bit 4 clear, pointer 0. */
-	assert_int_equal(rd(dev, 0x06, 2), 0);
-	assert_int_equal(rd(dev, 0x34, 1), 0);
-	assert_int_equal(rd(dev, 0x08, 4), 0x01080203);
-	assert_int_equal(rd(dev, 0x0e, 1), 0);
-	assert_int_equal(rd(dev, 0x2c, 4), 0x11001af4);
-	assert_int_equal(rd(dev, 0x3d, 1), 1);
-	assert_int_equal(dev->regions[VUS_PCI_CONFIG_REGION].size, 256);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0);
+	ASSERT_EQ(rd(dev, CFG_CAP_PTR, 1), 0);
+	ASSERT_EQ(rd(dev, 0x08, 4), 0x01080203);
+	ASSERT_EQ(rd(dev, CFG_HDR_TYPE, 1), 0);
+	ASSERT_EQ(rd(dev, 0x2c, 4), 0x11001af4);
+	ASSERT_EQ(rd(dev, CFG_INT_PIN, 1), 1);
+	ASSERT_EQ(dev->regions[VUS_PCI_CONFIG_REGION].size, 256);
 	vus_dev_free(dev);
 }
 
@@ -93,12 +95,12 @@ static void test_bar_types(void **state)
 {
 	struct vus_dev *dev = make_dev(0, 256);
 
-	assert_int_equal(rd(dev, 0x10, 4), 0x1);       /* I/O */
-	assert_int_equal(rd(dev, 0x14, 4), 0x0);       /* 32-bit memory */
-	assert_int_equal(rd(dev, 0x18, 4), 0xc);       /* 64-bit, prefetchable */
-	assert_int_equal(rd(dev, 0x1c, 4), 0x0);       /* its upper half */
-	assert_int_equal(rd(dev, 0x20, 4), 0x8);       /* 32-bit prefetchable */
-	assert_int_equal(rd(dev, 0x24, 4), 0x0);       /* unimplemented */
+	ASSERT_EQ(rd(dev, 0x10, 4), 0x1);       /* I/O */
+	ASSERT_EQ(rd(dev, 0x14, 4), 0x0);       /* 32-bit memory */
+	ASSERT_EQ(rd(dev, 0x18, 4), 0xc);       /* 64-bit, prefetchable */
+	ASSERT_EQ(rd(dev, 0x1c, 4), 0x0);       /* its upper half */
+	ASSERT_EQ(rd(dev, 0x20, 4), 0x8);       /* 32-bit prefetchable */
+	ASSERT_EQ(rd(dev, 0x24, 4), 0x0);       /* unimplemented */
 	vus_dev_free(dev);
 }
 
@@ -110,7 +112,7 @@ static uint32_t size_bar(struct vus_dev *dev, uint64_t off)
 	wr(dev, off, 4, 0xffffffff);
 	mask = rd(dev, off, 4);
 	wr(dev, off, 4, orig);
-	assert_int_equal(rd(dev, off, 4), orig);
+	ASSERT_EQ(rd(dev, off, 4), orig);
 	return mask;
 }
 
@@ -118,22 +120,22 @@ static void test_bar_sizing(void **state)
 {
 	struct vus_dev *dev = make_dev(0, 256);
 
-	assert_int_equal(size_bar(dev, 0x10), 0xffffff01);  /* 256 bytes of I/O */
-	assert_int_equal(size_bar(dev, 0x14), 0xfffff000);  /* 4 KiB */
+	ASSERT_EQ(size_bar(dev, 0x10), 0xffffff01);  /* 256 bytes of I/O */
+	ASSERT_EQ(size_bar(dev, 0x14), 0xfffff000);  /* 4 KiB */
 	/* 8 GiB: the low register has no address bits left. */
-	assert_int_equal(size_bar(dev, 0x18), 0x0000000c);
-	assert_int_equal(size_bar(dev, 0x1c), 0xfffffffe);
-	assert_int_equal(size_bar(dev, 0x20), 0xffff0008);
-	assert_int_equal(size_bar(dev, 0x24), 0);
+	ASSERT_EQ(size_bar(dev, 0x18), 0x0000000c);
+	ASSERT_EQ(size_bar(dev, 0x1c), 0xfffffffe);
+	ASSERT_EQ(size_bar(dev, 0x20), 0xffff0008);
+	ASSERT_EQ(size_bar(dev, 0x24), 0);
 
 	/* An address sticks, minus the bits below the size. */
 	wr(dev, 0x14, 4, 0xfebf1234);
-	assert_int_equal(rd(dev, 0x14, 4), 0xfebf1000);
+	ASSERT_EQ(rd(dev, 0x14, 4), 0xfebf1000);
 	wr(dev, 0x10, 4, 0x0000c0ff);
-	assert_int_equal(rd(dev, 0x10, 4), 0x0000c001);
+	ASSERT_EQ(rd(dev, 0x10, 4), 0x0000c001);
 	/* After reset QEMU writes 0 to every BAR (protocol-facts 4.6). */
 	wr(dev, 0x14, 4, 0);
-	assert_int_equal(rd(dev, 0x14, 4), 0);
+	ASSERT_EQ(rd(dev, 0x14, 4), 0);
 	vus_dev_free(dev);
 }
 
@@ -143,25 +145,25 @@ static void test_rom_bar(void **state)
 
 	/* No ROM: reads 0 whatever is written, which QEMU reads as none. */
 	wr(dev, 0x30, 4, 0xfffff800);
-	assert_int_equal(rd(dev, 0x30, 4), 0);
+	ASSERT_EQ(rd(dev, 0x30, 4), 0);
 	wr(dev, 0x30, 4, 0xffffffff);
-	assert_int_equal(rd(dev, 0x30, 4), 0);
+	ASSERT_EQ(rd(dev, 0x30, 4), 0);
 	vus_dev_free(dev);
 
 	dev = make_dev(64 * 1024, 256);
-	assert_int_equal(rd(dev, 0x30, 4), 0);
+	ASSERT_EQ(rd(dev, 0x30, 4), 0);
 	wr(dev, 0x30, 4, 0xfffff800);
-	assert_int_equal(rd(dev, 0x30, 4), 0xffff0000);
+	ASSERT_EQ(rd(dev, 0x30, 4), 0xffff0000);
 	wr(dev, 0x30, 4, 0xffffffff);
-	assert_int_equal(rd(dev, 0x30, 4), 0xffff0001);  /* enable bit is writable */
+	ASSERT_EQ(rd(dev, 0x30, 4), 0xffff0001);  /* enable bit is writable */
 	wr(dev, 0x30, 4, 0);
-	assert_int_equal(rd(dev, 0x30, 4), 0);
+	ASSERT_EQ(rd(dev, 0x30, 4), 0);
 	vus_dev_free(dev);
 
 	/* A ROM below 2 KiB still decodes 2 KiB. */
 	dev = make_dev(1024, 256);
 	wr(dev, 0x30, 4, 0xfffff800);
-	assert_int_equal(rd(dev, 0x30, 4), 0xfffff800);
+	ASSERT_EQ(rd(dev, 0x30, 4), 0xfffff800);
 	vus_dev_free(dev);
 }
 
@@ -173,18 +175,18 @@ static void test_read_only_fields(void **state)
 	uint8_t before[256], after[256];
 	size_t i;
 
-	assert_int_equal(vus_region_access(dev, 7, 0, before, 256, false), 0);
+	ASSERT_OK(vus_region_access(dev, 7, 0, before, 256, false));
 	for (i = 0; i < sizeof(ro); i++)
 		wr(dev, ro[i], 1, 0xa5);
 	wr(dev, 0x00, 4, 0xffffffff);
-	assert_int_equal(vus_region_access(dev, 7, 0, after, 256, false), 0);
+	ASSERT_OK(vus_region_access(dev, 7, 0, after, 256, false));
 	for (i = 0; i < sizeof(ro); i++)
-		assert_int_equal(after[ro[i]], before[ro[i]]);
+		ASSERT_EQ(after[ro[i]], before[ro[i]]);
 	/* Undefined registers are read-only zero: the write is accepted. */
 	wr(dev, 0x40, 4, 0xffffffff);
 	wr(dev, 0xfc, 4, 0xffffffff);
-	assert_int_equal(rd(dev, 0x40, 4), 0);
-	assert_int_equal(rd(dev, 0xfc, 4), 0);
+	ASSERT_EQ(rd(dev, 0x40, 4), 0);
+	ASSERT_EQ(rd(dev, 0xfc, 4), 0);
 	vus_dev_free(dev);
 }
 
@@ -192,18 +194,18 @@ static void test_command_register(void **state)
 {
 	struct vus_dev *dev = make_dev(0, 256);
 
-	wr(dev, 0x04, 2, 0xffff);
+	wr(dev, CFG_COMMAND, 2, 0xffff);
 	/* I/O, memory, bus master, parity, SERR, INTx disable. */
-	assert_int_equal(rd(dev, 0x04, 2), 0x0547);
-	assert_int_equal(rd(dev, 0x06, 2), 0);
-	wr(dev, 0x04, 2, 0x0006);
-	assert_int_equal(rd(dev, 0x04, 2), 0x0006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0x0547);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0);
+	wr(dev, CFG_COMMAND, 2, 0x0006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 2), 0x0006);
 	/* A dword write at 0x04 also hits Status, which ignores it. */
-	wr(dev, 0x04, 4, 0xffff0400);
-	assert_int_equal(rd(dev, 0x04, 4), 0x00000400);
+	wr(dev, CFG_COMMAND, 4, 0xffff0400);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 4), 0x00000400);
 	/* Interrupt line is read/write, the pin next to it is not. */
 	wr(dev, 0x3c, 2, 0xff0b);
-	assert_int_equal(rd(dev, 0x3c, 2), 0x010b);
+	ASSERT_EQ(rd(dev, 0x3c, 2), 0x010b);
 	vus_dev_free(dev);
 }
 
@@ -213,29 +215,29 @@ static void test_status_rw1c(void **state)
 
 	/* Nothing to set before config space exists. */
 	assert_non_null(dev);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x2000), -ENODEV);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x2000), -ENODEV);
 	vus_dev_free(dev);
 
 	dev = make_dev(0, 256);
 	/* The device reports errors; only RW1C bits may be set. */
-	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x2100), 0);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x07, 1, 0x80), 0);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x0010), -EINVAL);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x0008), -EINVAL);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x04, 2, 0x0001), -EINVAL);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x07, 2, 0x2000), -EINVAL);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 3, 0x2000), -EINVAL);
-	assert_int_equal(vus_dev_config_set_status(dev, 0xfe, 4, 0), -EINVAL);
-	assert_int_equal(rd(dev, 0x06, 2), 0xa100);
+	ASSERT_OK(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x2100));
+	ASSERT_OK(vus_dev_config_set_status(dev, 0x07, 1, 0x80));
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x0010), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x0008), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_COMMAND, 2, 0x0001), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, 0x07, 2, 0x2000), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, CFG_STATUS, 3, 0x2000), -EINVAL);
+	ASSERT_ERR(vus_dev_config_set_status(dev, 0xfe, 4, 0), -EINVAL);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0xa100);
 	/* Writing 0 clears nothing; a 1 clears that bit only. */
-	wr(dev, 0x06, 2, 0x0000);
-	assert_int_equal(rd(dev, 0x06, 2), 0xa100);
-	wr(dev, 0x06, 2, 0x2000);
-	assert_int_equal(rd(dev, 0x06, 2), 0x8100);
+	wr(dev, CFG_STATUS, 2, 0x0000);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0xa100);
+	wr(dev, CFG_STATUS, 2, 0x2000);
+	ASSERT_EQ(rd(dev, CFG_STATUS, 2), 0x8100);
 	/* A dword write of Command + Status, as a guest's RMW does: the
 	 * Status half clears what it sets. */
-	wr(dev, 0x04, 4, 0x81000006);
-	assert_int_equal(rd(dev, 0x04, 4), 0x00000006);
+	wr(dev, CFG_COMMAND, 4, 0x81000006);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 4), 0x00000006);
 	vus_dev_free(dev);
 }
 
@@ -244,15 +246,15 @@ static void test_reset_to_power_on(void **state)
 	struct vus_dev *dev = make_dev(64 * 1024, 256);
 	uint8_t before[256], after[256];
 
-	assert_int_equal(vus_region_access(dev, 7, 0, before, 256, false), 0);
-	wr(dev, 0x04, 2, 0x0547);
+	ASSERT_OK(vus_region_access(dev, 7, 0, before, 256, false));
+	wr(dev, CFG_COMMAND, 2, 0x0547);
 	wr(dev, 0x0c, 1, 0x10);
 	wr(dev, 0x14, 4, 0xfebf0000);
 	wr(dev, 0x30, 4, 0xfffe0001);
 	wr(dev, 0x3c, 1, 0x0b);
-	assert_int_equal(vus_dev_config_set_status(dev, 0x06, 2, 0x4000), 0);
+	ASSERT_OK(vus_dev_config_set_status(dev, CFG_STATUS, 2, 0x4000));
 	vus_config_reset(dev);
-	assert_int_equal(vus_region_access(dev, 7, 0, after, 256, false), 0);
+	ASSERT_OK(vus_region_access(dev, 7, 0, after, 256, false));
 	assert_memory_equal(before, after, 256);
 	vus_dev_free(dev);
 }
@@ -263,32 +265,32 @@ static void test_unaligned_and_multibyte(void **state)
 	uint8_t buf[64], all[256];
 
 	/* 3 bytes across vendor and device ID. */
-	assert_int_equal(rd(dev, 0x01, 3), 0x00014e);
+	ASSERT_EQ(rd(dev, 0x01, 3), 0x00014e);
 	/* 2 bytes straddling the BAR1 register's first two bytes: the
 	 * low 12 bits are below the 4 KiB size. */
 	wr(dev, 0x15, 2, 0xffff);
-	assert_int_equal(rd(dev, 0x14, 4), 0x00fff000);
+	ASSERT_EQ(rd(dev, 0x14, 4), 0x00fff000);
 	/* One byte in the middle of a BAR. */
 	wr(dev, 0x16, 1, 0xab);
-	assert_int_equal(rd(dev, 0x14, 4), 0x00abf000);
+	ASSERT_EQ(rd(dev, 0x14, 4), 0x00abf000);
 	/* A 64-byte write of all-ones over the whole header equals every
 	 * mask, type bits kept. */
 	memset(buf, 0xff, sizeof(buf));
-	assert_int_equal(vus_region_access(dev, 7, 0, buf, sizeof(buf), true), 0);
-	assert_int_equal(rd(dev, 0x00, 4), 0x00014e58);
-	assert_int_equal(rd(dev, 0x04, 4), 0x00000547);
-	assert_int_equal(rd(dev, 0x0c, 1), 0xff);
-	assert_int_equal(rd(dev, 0x10, 4), 0xffffff01);
-	assert_int_equal(rd(dev, 0x18, 4), 0x0000000c);
-	assert_int_equal(rd(dev, 0x1c, 4), 0xfffffffe);
-	assert_int_equal(rd(dev, 0x3c, 4), 0x000001ff);
+	ASSERT_OK(vus_region_access(dev, 7, 0, buf, sizeof(buf), true));
+	ASSERT_EQ(rd(dev, 0x00, 4), 0x00014e58);
+	ASSERT_EQ(rd(dev, CFG_COMMAND, 4), 0x00000547);
+	ASSERT_EQ(rd(dev, 0x0c, 1), 0xff);
+	ASSERT_EQ(rd(dev, 0x10, 4), 0xffffff01);
+	ASSERT_EQ(rd(dev, 0x18, 4), 0x0000000c);
+	ASSERT_EQ(rd(dev, 0x1c, 4), 0xfffffffe);
+	ASSERT_EQ(rd(dev, 0x3c, 4), 0x000001ff);
 	/* The whole space in one read, as QEMU does at realize. */
-	assert_int_equal(vus_region_access(dev, 7, 0, all, 256, false), 0);
-	assert_int_equal(all[0x10], 0x01);
+	ASSERT_OK(vus_region_access(dev, 7, 0, all, 256, false));
+	ASSERT_EQ(all[0x10], 0x01);
 	/* Out of bounds, and an offset + count that would wrap. */
-	assert_int_equal(vus_region_access(dev, 7, 255, buf, 2, false), -EINVAL);
-	assert_int_equal(vus_region_access(dev, 7, UINT64_MAX, buf, 2, true), -EINVAL);
-	assert_int_equal(vus_config_access(dev, 256, buf, 1, false), -EINVAL);
+	ASSERT_ERR(vus_region_access(dev, 7, 255, buf, 2, false), -EINVAL);
+	ASSERT_ERR(vus_region_access(dev, 7, UINT64_MAX, buf, 2, true), -EINVAL);
+	ASSERT_ERR(vus_config_access(dev, 256, buf, 1, false), -EINVAL);
 	vus_dev_free(dev);
 }
 
@@ -297,16 +299,16 @@ static void test_extended_config(void **state)
 	struct vus_dev *dev = make_dev(0, 4096);
 	uint8_t big[4096];
 
-	assert_int_equal(dev->regions[VUS_PCI_CONFIG_REGION].size, 4096);
-	assert_int_equal(rd(dev, 0x00, 2), 0x4e58);
+	ASSERT_EQ(dev->regions[VUS_PCI_CONFIG_REGION].size, 4096);
+	ASSERT_EQ(rd(dev, 0x00, 2), 0x4e58);
 	/* No extended capabilities: the first dword at 0x100 is 0. */
-	assert_int_equal(rd(dev, 0x100, 4), 0);
+	ASSERT_EQ(rd(dev, 0x100, 4), 0);
 	wr(dev, 0x100, 4, 0xffffffff);
-	assert_int_equal(rd(dev, 0x100, 4), 0);
+	ASSERT_EQ(rd(dev, 0x100, 4), 0);
 	wr(dev, 0xffd, 3, 0xffffff);
-	assert_int_equal(rd(dev, 0xffc, 4), 0);
-	assert_int_equal(vus_region_access(dev, 7, 0, big, sizeof(big), false), 0);
-	assert_int_equal(vus_region_access(dev, 7, 4095, big, 2, false), -EINVAL);
+	ASSERT_EQ(rd(dev, 0xffc, 4), 0);
+	ASSERT_OK(vus_region_access(dev, 7, 0, big, sizeof(big), false));
+	ASSERT_ERR(vus_region_access(dev, 7, 4095, big, 2, false), -EINVAL);
 	vus_dev_free(dev);
 }
 
@@ -315,16 +317,16 @@ static void test_config_setup_rules(void **state)
 	struct vus_dev *dev = vus_dev_new("cfg");
 
 	assert_non_null(dev);
-	assert_int_equal(vus_dev_set_config_size(dev, 512), -EINVAL);
-	assert_int_equal(vus_dev_set_intx_pin(dev, 5), -EINVAL);
-	assert_int_equal(vus_config_init(dev), 0);
+	ASSERT_ERR(vus_dev_set_config_size(dev, 512), -EINVAL);
+	ASSERT_ERR(vus_dev_set_intx_pin(dev, 5), -EINVAL);
+	ASSERT_OK(vus_config_init(dev));
 	/* Built: the layout is frozen. */
-	assert_int_equal(vus_dev_set_config_size(dev, 4096), -EBUSY);
-	assert_int_equal(vus_dev_set_pci_id(dev, &test_id), -EBUSY);
+	ASSERT_ERR(vus_dev_set_config_size(dev, 4096), -EBUSY);
+	ASSERT_ERR(vus_dev_set_pci_id(dev, &test_id), -EBUSY);
 	/* Init again keeps the state. */
 	wr(dev, 0x3c, 1, 0x0a);
-	assert_int_equal(vus_config_init(dev), 0);
-	assert_int_equal(rd(dev, 0x3c, 1), 0x0a);
+	ASSERT_OK(vus_config_init(dev));
+	ASSERT_EQ(rd(dev, 0x3c, 1), 0x0a);
 	vus_dev_free(dev);
 }
 
@@ -344,5 +346,5 @@ int main(void)
 		cmocka_unit_test(test_config_setup_rules),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

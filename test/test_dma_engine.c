@@ -23,6 +23,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "rig.h"
+#include "vus_test.h"
 
 #define R  VUS_DMA_MAP_FLAG_READ
 #define W  VUS_DMA_MAP_FLAG_WRITE
@@ -47,7 +48,7 @@ static int memfd(size_t size)
 	int fd = memfd_create("dma-engine", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	ASSERT_OK(ftruncate(fd, (off_t)size));
 	return fd;
 }
 
@@ -56,11 +57,11 @@ static int map_windows(struct rig *r)
 {
 	int fd = memfd(WIN_SIZE), dup1 = dup(fd), ro = memfd(0x1000);
 
-	assert_int_equal(rig_dma_map(r, FD_IOVA, WIN_SIZE, RW, dup1, 0), 0);
+	ASSERT_OK(rig_dma_map(r, FD_IOVA, WIN_SIZE, RW, dup1, 0));
 	close(dup1);
-	assert_int_equal(rig_dma_map(r, FDLESS_IOVA, WIN_SIZE, RW, -1, 0), 0);
-	assert_int_equal(rig_dma_map(r, RO_IOVA, 0x1000, R, -1, 0), 0);
-	assert_int_equal(rig_dma_map(r, RO_FD_IOVA, 0x1000, R, ro, 0), 0);
+	ASSERT_OK(rig_dma_map(r, FDLESS_IOVA, WIN_SIZE, RW, -1, 0));
+	ASSERT_OK(rig_dma_map(r, RO_IOVA, 0x1000, R, -1, 0));
+	ASSERT_OK(rig_dma_map(r, RO_FD_IOVA, 0x1000, R, ro, 0));
 	close(ro);
 	return fd;
 }
@@ -99,7 +100,7 @@ static void worker_start(struct worker *w, struct vus_dev *dev, bool is_write, u
 {
 	*w = (struct worker){ .dev = dev, .is_write = is_write, .iova = iova, .buf = buf,
 			      .len = len, .rc = 1 };
-	assert_int_equal(pthread_create(&w->th, NULL, worker_main, w), 0);
+	ASSERT_OK(pthread_create(&w->th, NULL, worker_main, w));
 }
 
 static int worker_join(struct worker *w)
@@ -116,21 +117,21 @@ static void recv_req(struct rig *r, bool qemu, unsigned cmd, uint64_t addr, uint
 {
 	size_t data = cmd == VUS_CMD_DMA_WRITE ? count : 0;
 
-	assert_int_equal(raw_recv(r->peer, m, 5000), 0);
-	assert_int_equal(m->hdr.cmd, cmd);
+	ASSERT_OK(raw_recv(r->peer, m, 5000));
+	ASSERT_EQ(m->hdr.cmd, cmd);
 	/* A command wanting a reply: never NO_REPLY, never ERROR. */
-	assert_int_equal(m->hdr.flags, VUS_F_TYPE_COMMAND);
-	assert_int_equal(m->hdr.error, 0);
-	assert_int_equal(m->nfds, 0);
+	ASSERT_EQ(m->hdr.flags, VUS_F_TYPE_COMMAND);
+	ASSERT_EQ(m->hdr.error, 0);
+	ASSERT_EQ(m->nfds, 0);
 	/* Both layouts: 16 fixed payload bytes plus the data. */
-	assert_int_equal(m->len, 16 + data);
-	assert_int_equal(raw_u64(m, 0), addr);
+	ASSERT_EQ(m->len, 16 + data);
+	ASSERT_EQ(raw_u64(m, 0), addr);
 	if (qemu) {
-		assert_int_equal(raw_u32(m, 8), count);
+		ASSERT_EQ(raw_u32(m, 8), count);
 		/* QEMU's struct is padded: 4 zero bytes after the data. */
-		assert_int_equal(raw_u32(m, 12 + data), 0);
+		ASSERT_EQ(raw_u32(m, 12 + data), 0);
 	} else {
-		assert_int_equal(raw_u64(m, 8), count);
+		ASSERT_EQ(raw_u64(m, 8), count);
 	}
 }
 
@@ -142,8 +143,8 @@ static const uint8_t *req_data(const struct raw_msg *m, bool qemu)
 static void reply_write(struct rig *r, const struct raw_msg *req, bool qemu)
 {
 	/* Spec: the 16-byte echo; QEMU: a bare header. */
-	assert_int_equal(raw_send(r->peer, req->hdr.id, VUS_CMD_DMA_WRITE, VUS_F_TYPE_REPLY,
-				  req->payload, qemu ? 0 : 16, NULL, 0), 0);
+	ASSERT_OK(raw_send(r->peer, req->hdr.id, VUS_CMD_DMA_WRITE, VUS_F_TYPE_REPLY,
+			   req->payload, qemu ? 0 : 16, NULL, 0));
 }
 
 static void reply_read(struct rig *r, const struct raw_msg *req, bool qemu, const uint8_t *data)
@@ -155,8 +156,8 @@ static void reply_read(struct rig *r, const struct raw_msg *req, bool qemu, cons
 	assert_non_null(p);
 	memcpy(p, req->payload, off);
 	memcpy(p + off, data, count);
-	assert_int_equal(raw_send(r->peer, req->hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY, p,
-				  16 + count, NULL, 0), 0);
+	ASSERT_OK(raw_send(r->peer, req->hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY, p,
+			   16 + count, NULL, 0));
 	free(p);
 }
 
@@ -169,7 +170,7 @@ static void reply_error(struct rig *r, const struct raw_msg *req, uint32_t err)
 	};
 
 	vus_hdr_encode(h, &hdr);
-	assert_int_equal(raw_send_bytes(r->peer, h, sizeof(h), NULL, 0), 0);
+	ASSERT_OK(raw_send_bytes(r->peer, h, sizeof(h), NULL, 0));
 }
 
 /* ---- transfers over messages ---------------------------------------- */
@@ -185,9 +186,9 @@ static void sync_roundtrip(bool qemu)
 	int fd;
 
 	if (qemu)
-		assert_int_equal(vus_dev_set_dma_layout(dev, VUS_DMA_LAYOUT_QEMU), 0);
+		ASSERT_OK(vus_dev_set_dma_layout(dev, VUS_DMA_LAYOUT_QEMU));
 	rig_start(&r, dev, json_1k);
-	assert_int_equal(vus_dev_dma_layout(dev), qemu ? VUS_DMA_LAYOUT_QEMU : VUS_DMA_LAYOUT_SPEC);
+	ASSERT_EQ(vus_dev_dma_layout(dev), qemu ? VUS_DMA_LAYOUT_QEMU : VUS_DMA_LAYOUT_SPEC);
 	fd = map_windows(&r);
 	for (i = 0; i < sizeof(out); i++)
 		out[i] = pat(i, 1);
@@ -204,7 +205,7 @@ static void sync_roundtrip(bool qemu)
 		reply_write(&r, &m[i], qemu);
 		raw_msg_free(&m[i]);
 	}
-	assert_int_equal(worker_join(&w), 0);
+	ASSERT_OK(worker_join(&w));
 	assert_memory_equal(host, out, sizeof(out));
 
 	worker_start(&w, dev, false, FDLESS_IOVA + 100, in, sizeof(in));
@@ -216,9 +217,9 @@ static void sync_roundtrip(bool qemu)
 		reply_read(&r, &m[i], qemu, host + i * 1024);
 		raw_msg_free(&m[i]);
 	}
-	assert_int_equal(worker_join(&w), 0);
+	ASSERT_OK(worker_join(&w));
 	assert_memory_equal(in, out, sizeof(in));
-	assert_int_equal(dma_msgs(dev), 6);
+	ASSERT_EQ(dma_msgs(dev), 6);
 
 	close(fd);
 	rig_stop(&r);
@@ -243,14 +244,14 @@ static void test_auto_layout_follows_qemu_fingerprint(void **state)
 	struct rig r;
 
 	rig_start(&r, dev, raw_qemu_version_json);
-	assert_int_equal(vus_dev_dma_layout(dev), VUS_DMA_LAYOUT_QEMU);
+	ASSERT_EQ(vus_dev_dma_layout(dev), VUS_DMA_LAYOUT_QEMU);
 	close(map_windows(&r));
 	worker_start(&w, dev, true, FDLESS_IOVA, out, sizeof(out));
 	recv_req(&r, true, VUS_CMD_DMA_WRITE, FDLESS_IOVA, sizeof(out), &m);
 	assert_memory_equal(req_data(&m, true), out, sizeof(out));
 	reply_write(&r, &m, true);
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), 0);
+	ASSERT_OK(worker_join(&w));
 	rig_stop(&r);
 }
 
@@ -279,8 +280,8 @@ static void test_window_of_four_in_flight(void **state)
 			got++;
 		}
 	}
-	assert_int_equal(worker_join(&w), 0);
-	assert_int_equal(dma_msgs(dev), 10);
+	ASSERT_OK(worker_join(&w));
+	ASSERT_EQ(dma_msgs(dev), 10);
 	rig_stop(&r);
 }
 
@@ -306,9 +307,9 @@ static void test_error_reply_stops_transfer(void **state)
 		reply_read(&r, &m[i], false, zero);
 	for (i = 0; i < 4; i++)
 		raw_msg_free(&m[i]);
-	assert_int_equal(worker_join(&w), -EFAULT);
+	ASSERT_ERR(worker_join(&w), -EFAULT);
 	assert_true(raw_nothing_within(r.peer, 50));
-	assert_int_equal(dma_msgs(dev), 4);
+	ASSERT_EQ(dma_msgs(dev), 4);
 	rig_stop(&r);
 }
 
@@ -326,11 +327,11 @@ static void test_mismatched_replies(void **state)
 	/* A reply nobody asked for is dropped; the real one still counts. */
 	worker_start(&w, dev, false, FDLESS_IOVA, in, sizeof(in));
 	recv_req(&r, false, VUS_CMD_DMA_READ, FDLESS_IOVA, sizeof(in), &m);
-	assert_int_equal(raw_send(r.peer, (uint16_t)(m.hdr.id + 1000), VUS_CMD_DMA_READ,
-				  VUS_F_TYPE_REPLY, bad, sizeof(bad), NULL, 0), 0);
+	ASSERT_OK(raw_send(r.peer, (uint16_t)(m.hdr.id + 1000), VUS_CMD_DMA_READ,
+			   VUS_F_TYPE_REPLY, bad, sizeof(bad), NULL, 0));
 	reply_read(&r, &m, false, data);
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), 0);
+	ASSERT_OK(worker_join(&w));
 	assert_memory_equal(in, data, sizeof(in));
 
 	/* Echo of another address: EPROTO (decisions.md). */
@@ -339,25 +340,25 @@ static void test_mismatched_replies(void **state)
 	rig_put_u64(m.payload, FDLESS_IOVA + 8);
 	reply_read(&r, &m, false, data);
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), -EPROTO);
+	ASSERT_ERR(worker_join(&w), -EPROTO);
 
 	/* The right id under the wrong command. */
 	worker_start(&w, dev, true, FDLESS_IOVA, data, sizeof(data));
 	recv_req(&r, false, VUS_CMD_DMA_WRITE, FDLESS_IOVA, sizeof(data), &m);
-	assert_int_equal(raw_send(r.peer, m.hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY,
-				  m.payload, 16, NULL, 0), 0);
+	ASSERT_OK(raw_send(r.peer, m.hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY,
+			   m.payload, 16, NULL, 0));
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), -EPROTO);
+	ASSERT_ERR(worker_join(&w), -EPROTO);
 
 	/* A spec-layout DMA_WRITE answered QEMU-style (bare header). */
 	worker_start(&w, dev, true, FDLESS_IOVA, data, sizeof(data));
 	recv_req(&r, false, VUS_CMD_DMA_WRITE, FDLESS_IOVA, sizeof(data), &m);
 	reply_write(&r, &m, true);
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), -EPROTO);
+	ASSERT_ERR(worker_join(&w), -EPROTO);
 
 	/* The session survives all of it. */
-	assert_int_equal(rig_dma_map(&r, 0x900000, 0x1000, RW, -1, 0), 0);
+	ASSERT_OK(rig_dma_map(&r, 0x900000, 0x1000, RW, -1, 0));
 	rig_stop(&r);
 }
 
@@ -378,7 +379,7 @@ static void test_disconnect_fails_with_enotconn(void **state)
 	raw_msg_free(&m);
 	close(r.peer);
 	r.peer = -1;
-	assert_int_equal(worker_join(&w), -ENOTCONN);
+	ASSERT_ERR(worker_join(&w), -ENOTCONN);
 	/* Every map went with the client. */
 	for (i = 0; i < 200; i++) {
 		vus_dev_get_stats(dev, &st);
@@ -386,10 +387,10 @@ static void test_disconnect_fails_with_enotconn(void **state)
 			break;
 		usleep(10000);
 	}
-	assert_int_equal(st.cur_maps, 0);
-	assert_int_equal(st.cur_mapped_bytes, 0);
+	ASSERT_EQ(st.cur_maps, 0);
+	ASSERT_EQ(st.cur_mapped_bytes, 0);
 	/* With nothing mapped any more, a copy finds no window. */
-	assert_int_equal(vus_dma_read(dev, FDLESS_IOVA, in, sizeof(in)), -EFAULT);
+	ASSERT_ERR(vus_dma_read(dev, FDLESS_IOVA, in, sizeof(in)), -EFAULT);
 	rig_stop(&r);
 }
 
@@ -414,22 +415,22 @@ static void test_split_fd_and_fdless(void **state)
 	assert_memory_equal(req_data(&m, false), out + 0x1000, 0x1000);
 	reply_write(&r, &m, false);
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), 0);
-	assert_int_equal(pread(fd, file, sizeof(file), 0x3000), (ssize_t)sizeof(file));
+	ASSERT_OK(worker_join(&w));
+	ASSERT_EQ(pread(fd, file, sizeof(file), 0x3000), (ssize_t)sizeof(file));
 	assert_memory_equal(file, out, sizeof(file));
 
 	worker_start(&w, dev, false, FD_IOVA + 0x3000, in, sizeof(in));
 	recv_req(&r, false, VUS_CMD_DMA_READ, FDLESS_IOVA, 0x1000, &m);
 	reply_read(&r, &m, false, out + 0x1000);
 	raw_msg_free(&m);
-	assert_int_equal(worker_join(&w), 0);
+	ASSERT_OK(worker_join(&w));
 	assert_memory_equal(in, out, sizeof(in));
-	assert_int_equal(dma_msgs(dev), 2);
+	ASSERT_EQ(dma_msgs(dev), 2);
 
 	/* Wholly fd-backed: no message at all. */
-	assert_int_equal(vus_dma_read(dev, FD_IOVA + 0x3000, in, 0x1000), 0);
+	ASSERT_OK(vus_dma_read(dev, FD_IOVA + 0x3000, in, 0x1000));
 	assert_memory_equal(in, out, 0x1000);
-	assert_int_equal(dma_msgs(dev), 2);
+	ASSERT_EQ(dma_msgs(dev), 2);
 	close(fd);
 	rig_stop(&r);
 }
@@ -450,19 +451,19 @@ static void test_refusals(void **state)
 	rig_start(&r, dev, NULL);
 	close(map_windows(&r));
 	done_calls = 0;
-	assert_int_equal(vus_dma_read(dev, 0x50000, buf, 16), -EFAULT);
+	ASSERT_ERR(vus_dma_read(dev, 0x50000, buf, 16), -EFAULT);
 	/* Mapped up to a point, then a gap. */
-	assert_int_equal(vus_dma_read(dev, FDLESS_IOVA + WIN_SIZE - 8, buf, 16), -EFAULT);
-	assert_int_equal(vus_dma_write(dev, RO_IOVA, buf, 16), -EACCES);
-	assert_int_equal(vus_dma_write(dev, RO_FD_IOVA, buf, 16), -EACCES);
-	assert_int_equal(vus_dma_read(dev, UINT64_MAX - 4, buf, 16), -EFAULT);
-	assert_int_equal(vus_dma_read(dev, 0x50000, buf, 0), 0);
-	assert_int_equal(vus_dma_read_async(dev, 0x50000, buf, 16, never_done, NULL), -EFAULT);
-	assert_int_equal(vus_dma_write_async(dev, RO_FD_IOVA, buf, 16, never_done, NULL), -EACCES);
-	assert_int_equal(vus_dma_read_async(dev, FD_IOVA, buf, 16, NULL, NULL), -EINVAL);
+	ASSERT_ERR(vus_dma_read(dev, FDLESS_IOVA + WIN_SIZE - 8, buf, 16), -EFAULT);
+	ASSERT_ERR(vus_dma_write(dev, RO_IOVA, buf, 16), -EACCES);
+	ASSERT_ERR(vus_dma_write(dev, RO_FD_IOVA, buf, 16), -EACCES);
+	ASSERT_ERR(vus_dma_read(dev, UINT64_MAX - 4, buf, 16), -EFAULT);
+	ASSERT_OK(vus_dma_read(dev, 0x50000, buf, 0));
+	ASSERT_ERR(vus_dma_read_async(dev, 0x50000, buf, 16, never_done, NULL), -EFAULT);
+	ASSERT_ERR(vus_dma_write_async(dev, RO_FD_IOVA, buf, 16, never_done, NULL), -EACCES);
+	ASSERT_ERR(vus_dma_read_async(dev, FD_IOVA, buf, 16, NULL, NULL), -EINVAL);
 	assert_true(raw_nothing_within(r.peer, 50));
 	rig_stop(&r);
-	assert_int_equal(done_calls, 0);
+	ASSERT_EQ(done_calls, 0);
 }
 
 static void test_translate(void **state)
@@ -478,18 +479,18 @@ static void test_translate(void **state)
 	p = vus_dma_translate(dev, FD_IOVA + 0x10, 0x100, RW);
 	assert_non_null(p);
 	*p = byte;
-	assert_int_equal(pread(fd, &got, 1, 0x10), 1);
-	assert_int_equal(got, byte);
+	ASSERT_EQ(pread(fd, &got, 1, 0x10), 1);
+	ASSERT_EQ(got, byte);
 	errno = 0;
 	assert_null(vus_dma_translate(dev, FDLESS_IOVA, 16, R));
-	assert_int_equal(errno, ENOTSUP);
+	ASSERT_ERR(errno, ENOTSUP);
 	assert_null(vus_dma_translate(dev, RO_FD_IOVA, 16, W));
-	assert_int_equal(errno, EACCES);
+	ASSERT_ERR(errno, EACCES);
 	assert_non_null(vus_dma_translate(dev, RO_FD_IOVA, 16, R));
 	assert_null(vus_dma_translate(dev, FD_IOVA + WIN_SIZE - 8, 16, R));
-	assert_int_equal(errno, EFAULT);
+	ASSERT_ERR(errno, EFAULT);
 	assert_null(vus_dma_translate(dev, FD_IOVA, 16, 4));
-	assert_int_equal(errno, EINVAL);
+	ASSERT_ERR(errno, EINVAL);
 	close(fd);
 	rig_stop(&r);
 }
@@ -571,7 +572,7 @@ static void test_loop_thread_rules(void **state)
 	int fd, i;
 
 	memset(&lc, 0, sizeof(lc));
-	assert_int_equal(vus_dev_setup_region(dev, 0, 0x1000, VUS_REGION_RW, &ops, NULL), 0);
+	ASSERT_OK(vus_dev_setup_region(dev, 0, 0x1000, VUS_REGION_RW, &ops, NULL));
 	rig_start(&r, dev, NULL);
 	fd = map_windows(&r);
 	for (i = 0; i < 64; i++)
@@ -582,17 +583,17 @@ static void test_loop_thread_rules(void **state)
 	rig_put_u64(wr, 0);
 	rig_put_u32(wr + 8, 0);
 	rig_put_u32(wr + 12, 4);
-	assert_int_equal(raw_send(r.peer, 0x77, VUS_CMD_REGION_WRITE, VUS_F_TYPE_COMMAND, wr,
-				  sizeof(wr), NULL, 0), 0);
+	ASSERT_OK(raw_send(r.peer, 0x77, VUS_CMD_REGION_WRITE, VUS_F_TYPE_COMMAND, wr,
+			   sizeof(wr), NULL, 0));
 	while (!replied || !requested) {
-		assert_int_equal(raw_recv(r.peer, &m, 5000), 0);
+		ASSERT_OK(raw_recv(r.peer, &m, 5000));
 		if ((m.hdr.flags & VUS_F_TYPE_MASK) == VUS_F_TYPE_REPLY) {
-			assert_int_equal(m.hdr.id, 0x77);
-			assert_int_equal(m.hdr.flags & VUS_F_ERROR, 0);
+			ASSERT_EQ(m.hdr.id, 0x77);
+			ASSERT_EQ(m.hdr.flags & VUS_F_ERROR, 0);
 			replied = true;
 		} else {
-			assert_int_equal(m.hdr.cmd, VUS_CMD_DMA_READ);
-			assert_int_equal(raw_u64(&m, 0), FDLESS_IOVA);
+			ASSERT_EQ(m.hdr.cmd, VUS_CMD_DMA_READ);
+			ASSERT_EQ(raw_u64(&m, 0), FDLESS_IOVA);
 			reply = m;
 			m.payload = NULL;
 			requested = true;
@@ -601,28 +602,28 @@ static void test_loop_thread_rules(void **state)
 	}
 	/* A synchronous copy needing messages would wait for a reply the
 	 * loop itself must read: refused. fd-backed copies just happen. */
-	assert_int_equal(lc.sync_fdless, -EDEADLK);
-	assert_int_equal(lc.sync_fd, 0);
-	assert_int_equal(lc.async_fd, 0);
-	assert_int_equal(lc.async_fdless, 0);
+	ASSERT_EQ(lc.sync_fdless, -EDEADLK);
+	ASSERT_EQ(lc.sync_fd, 0);
+	ASSERT_EQ(lc.async_fd, 0);
+	ASSERT_EQ(lc.async_fdless, 0);
 
 	/* The fd-backed async copy completes on the loop, never inside the call. */
 	assert_true(wait_called(&lc.fd_done));
 	assert_false(lc.fd_done.during_call);
-	assert_int_equal(lc.fd_done.result, 0);
+	ASSERT_EQ(lc.fd_done.result, 0);
 	assert_true(pthread_equal(lc.fd_done.thread, lc.loop));
-	assert_int_equal(pread(fd, file, sizeof(file), 0x100), (ssize_t)sizeof(file));
+	ASSERT_EQ(pread(fd, file, sizeof(file), 0x100), (ssize_t)sizeof(file));
 	assert_memory_equal(file, lc.wdata, sizeof(file));
 
-	assert_int_equal(__atomic_load_n(&lc.fdless_done.called, __ATOMIC_ACQUIRE), 0);
+	ASSERT_EQ(__atomic_load_n(&lc.fdless_done.called, __ATOMIC_ACQUIRE), 0);
 	reply_read(&r, &reply, false, data);
 	free(reply.payload);
 	assert_true(wait_called(&lc.fdless_done));
-	assert_int_equal(lc.fdless_done.result, 0);
+	ASSERT_EQ(lc.fdless_done.result, 0);
 	assert_true(pthread_equal(lc.fdless_done.thread, lc.loop));
 	assert_memory_equal(lc.async_buf, data, sizeof(data));
-	assert_int_equal(lc.fdless_done.called, 1);
-	assert_int_equal(lc.fd_done.called, 1);
+	ASSERT_EQ(lc.fdless_done.called, 1);
+	ASSERT_EQ(lc.fd_done.called, 1);
 	close(fd);
 	rig_stop(&r);
 }
@@ -677,64 +678,64 @@ static void test_map_unmap_handlers(void **state)
 	struct rig r;
 	int base, fd;
 
-	assert_int_equal(vus_dev_set_dma_ops(dev, &ops, &l), 0);
-	assert_int_equal(vus_dev_set_dma_limits(dev, 3, 0x10000), 0);
-	assert_int_equal(vus_dev_set_dma_limits(dev, 0, 0), -EINVAL);
+	ASSERT_OK(vus_dev_set_dma_ops(dev, &ops, &l));
+	ASSERT_OK(vus_dev_set_dma_limits(dev, 3, 0x10000));
+	ASSERT_ERR(vus_dev_set_dma_limits(dev, 0, 0), -EINVAL);
 	rig_start(&r, dev, NULL);
 	base = fdcount();
 
 	/* The device refuses a map: its errno, the fd closed, nothing kept. */
 	fd = memfd(0x1000);
 	l.fail_map = -EPERM;
-	assert_int_equal(rig_dma_map(&r, 0x1000, 0x1000, RW, fd, 0), -EPERM);
-	assert_int_equal(l.unmaps, 0);
+	ASSERT_ERR(rig_dma_map(&r, 0x1000, 0x1000, RW, fd, 0), -EPERM);
+	ASSERT_EQ(l.unmaps, 0);
 	close(fd);
 	assert_true(fdcount_wait(base, 1000));
-	assert_int_equal(rig_dma_map(&r, 0x1000, 0x1000, RW, -1, 0), 0);
+	ASSERT_OK(rig_dma_map(&r, 0x1000, 0x1000, RW, -1, 0));
 
 	/* Errnos of the table (decisions.md DMA_MAP). */
-	assert_int_equal(rig_dma_map(&r, 0x1800, 0x1000, RW, -1, 0), -EEXIST);
-	assert_int_equal(rig_dma_map(&r, 0x8000, 0x1000, 0, -1, 0), -EINVAL);
-	assert_int_equal(rig_dma_map(&r, 0x100000, 0x10000, RW, -1, 0), -ENOSPC);
+	ASSERT_ERR(rig_dma_map(&r, 0x1800, 0x1000, RW, -1, 0), -EEXIST);
+	ASSERT_ERR(rig_dma_map(&r, 0x8000, 0x1000, 0, -1, 0), -EINVAL);
+	ASSERT_ERR(rig_dma_map(&r, 0x100000, 0x10000, RW, -1, 0), -ENOSPC);
 	fd = memfd(0x1000);
-	assert_int_equal(rig_dma_map(&r, 0x2000, 0x1000, RW, fd, 0), 0);
-	assert_int_equal(rig_dma_map(&r, 0x3000, 0x1000, RW, -1, 0), 0);
-	assert_int_equal(rig_dma_map(&r, 0x4000, 0x1000, RW, -1, 0), -ENOSPC);
-	assert_int_equal(l.maps, 3);
+	ASSERT_OK(rig_dma_map(&r, 0x2000, 0x1000, RW, fd, 0));
+	ASSERT_OK(rig_dma_map(&r, 0x3000, 0x1000, RW, -1, 0));
+	ASSERT_ERR(rig_dma_map(&r, 0x4000, 0x1000, RW, -1, 0), -ENOSPC);
+	ASSERT_EQ(l.maps, 3);
 	vus_dev_get_stats(dev, &st);
-	assert_int_equal(st.dma_maps, 3);
-	assert_int_equal(st.cur_maps, 3);
-	assert_int_equal(st.cur_mapped_bytes, 0x3000);
+	ASSERT_EQ(st.dma_maps, 3);
+	ASSERT_EQ(st.cur_maps, 3);
+	ASSERT_EQ(st.cur_mapped_bytes, 0x3000);
 
 	/* Exact match only; the reply echoes 24 bytes with argsz 24. */
 	unmap_payload(p, 64, 0, 0x2000, 0x800);
 	rig_expect(&r, VUS_CMD_DMA_UNMAP, p, 24, NULL, 0, ENOENT);
 	unmap_payload(p, 64, 0, 0x2000, 0x1000);
 	rig_call(&r, VUS_CMD_DMA_UNMAP, p, 24, NULL, 0, &m);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.len, 24);
-	assert_int_equal(raw_u32(&m, 0), 24);
-	assert_int_equal(raw_u32(&m, 4), 0);
-	assert_int_equal(raw_u64(&m, 8), 0x2000);
-	assert_int_equal(raw_u64(&m, 16), 0x1000);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, 24);
+	ASSERT_EQ(raw_u32(&m, 0), 24);
+	ASSERT_EQ(raw_u32(&m, 4), 0);
+	ASSERT_EQ(raw_u64(&m, 8), 0x2000);
+	ASSERT_EQ(raw_u64(&m, 16), 0x1000);
 	raw_msg_free(&m);
-	assert_int_equal(l.unmaps, 1);
-	assert_int_equal(l.last_unmap_iova, 0x2000);
+	ASSERT_EQ(l.unmaps, 1);
+	ASSERT_EQ(l.last_unmap_iova, 0x2000);
 	assert_true(l.unmap_saw_mapping);
 	/* The fd went with the window, before the reply. */
 	close(fd);
-	assert_int_equal(fdcount(), base);
+	ASSERT_EQ(fdcount(), base);
 
 	/* ALL (QEMU's whole-space unmap); GET_DIRTY_BITMAP is retired. */
 	unmap_payload(p, 24, VUS_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, 0x1000, 0x1000);
 	rig_expect(&r, VUS_CMD_DMA_UNMAP, p, 24, NULL, 0, ENOTSUP);
 	unmap_payload(p, 24, VUS_DMA_UNMAP_FLAG_ALL, 0, 0);
 	rig_expect(&r, VUS_CMD_DMA_UNMAP, p, 24, NULL, 0, 0);
-	assert_int_equal(l.unmaps, 3);
+	ASSERT_EQ(l.unmaps, 3);
 	vus_dev_get_stats(dev, &st);
-	assert_int_equal(st.dma_unmaps, 3);
-	assert_int_equal(st.cur_maps, 0);
-	assert_int_equal(st.cur_mapped_bytes, 0);
+	ASSERT_EQ(st.dma_unmaps, 3);
+	ASSERT_EQ(st.cur_maps, 0);
+	ASSERT_EQ(st.cur_mapped_bytes, 0);
 	rig_stop(&r);
 }
 
@@ -747,7 +748,7 @@ static void test_disconnect_unmaps_with_callbacks(void **state)
 	struct vus_dev_stats st;
 	struct rig r;
 
-	assert_int_equal(vus_dev_set_dma_ops(dev, &ops, &l), 0);
+	ASSERT_OK(vus_dev_set_dma_ops(dev, &ops, &l));
 	rig_start(&r, dev, NULL);
 	close(map_windows(&r));
 	close(r.peer);
@@ -759,11 +760,11 @@ static void test_disconnect_unmaps_with_callbacks(void **state)
 			break;
 		usleep(10000);
 	}
-	assert_int_equal(st.cur_maps, 0);
+	ASSERT_EQ(st.cur_maps, 0);
 	rig_stop(&r);
-	assert_int_equal(l.maps, 4);
-	assert_int_equal(l.unmaps, 4);
-	assert_int_equal(fdcount(), base);
+	ASSERT_EQ(l.maps, 4);
+	ASSERT_EQ(l.unmaps, 4);
+	ASSERT_EQ(fdcount(), base);
 }
 
 int main(void)
@@ -784,5 +785,5 @@ int main(void)
 		cmocka_unit_test(test_disconnect_unmaps_with_callbacks),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

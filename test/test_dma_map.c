@@ -20,6 +20,7 @@
 
 #include "dma_map.h"
 #include "fdcount.h"
+#include "vus_test.h"
 
 #define R  VUS_DMA_MAP_FLAG_READ
 #define W  VUS_DMA_MAP_FLAG_WRITE
@@ -31,7 +32,7 @@ static struct vus_dma_table *new_table(uint32_t max_maps, uint64_t max_bytes)
 	struct vus_dma_table *t = malloc(sizeof(*t));
 
 	assert_non_null(t);
-	assert_int_equal(vus_dma_table_init(t, max_maps, max_bytes), 0);
+	ASSERT_OK(vus_dma_table_init(t, max_maps, max_bytes));
 	return t;
 }
 
@@ -57,7 +58,7 @@ static int make_memfd(size_t size)
 	assert_true(fd >= 0);
 	for (i = 0; i < size; i++)
 		buf[i] = pattern(i);
-	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
+	ASSERT_EQ(pwrite(fd, buf, size, 0), (ssize_t)size);
 	free(buf);
 	return fd;
 }
@@ -102,30 +103,30 @@ static void test_add_find_sorted(void **state)
 	uint32_t i;
 
 	for (i = 0; i < sizeof(iovas) / sizeof(iovas[0]); i++) {
-		assert_int_equal(vus_dma_table_add(t, iovas[i], 0x8000, RW, -1, 0, &out), 0);
-		assert_int_equal(out.iova, iovas[i]);
+		ASSERT_OK(vus_dma_table_add(t, iovas[i], 0x8000, RW, -1, 0, &out));
+		ASSERT_EQ(out.iova, iovas[i]);
 		assert_null(out.vaddr);
-		assert_int_equal(out.fd, -1);
+		ASSERT_EQ(out.fd, -1);
 	}
-	assert_int_equal(t->n, 6);
-	assert_int_equal(t->total_bytes, 6 * 0x8000);
+	ASSERT_EQ(t->n, 6);
+	ASSERT_EQ(t->total_bytes, 6 * 0x8000);
 	for (i = 1; i < t->n; i++)
 		assert_true(t->r[i - 1].iova < t->r[i].iova);
 
 	r = vus_dma_table_find(t, 0x30000, 0x8000, &off);
 	assert_non_null(r);
-	assert_int_equal(r->iova, 0x30000);
-	assert_int_equal(off, 0);
+	ASSERT_EQ(r->iova, 0x30000);
+	ASSERT_EQ(off, 0);
 	r = vus_dma_table_find(t, 0x37fff, 1, &off);
 	assert_non_null(r);
-	assert_int_equal(off, 0x7fff);
+	ASSERT_EQ(off, 0x7fff);
 	/* One byte past a window, a gap, a range running off the end. */
 	assert_null(vus_dma_table_find(t, 0x38000, 1, &off));
 	assert_null(vus_dma_table_find(t, 0x0, 1, &off));
 	assert_null(vus_dma_table_find(t, 0x37000, 0x2000, &off));
 	assert_null(vus_dma_table_find(t, 0xa0000, 1, &off));
 	/* Adjacent windows do not make one: a range spanning both is refused. */
-	assert_int_equal(vus_dma_table_add(t, 0x38000, 0x8000, RW, -1, 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x38000, 0x8000, RW, -1, 0, NULL));
 	assert_null(vus_dma_table_find(t, 0x37000, 0x2000, &off));
 	/* Lengths that wrap the address space. */
 	assert_null(vus_dma_table_find(t, 0x30000, UINT64_MAX, &off));
@@ -137,11 +138,11 @@ static void test_window_at_top_of_space(void **state)
 	struct vus_dma_table *t = new_table(8, 0);
 	uint64_t off;
 
-	assert_int_equal(vus_dma_table_add(t, UINT64_MAX - 0xfff, 0x1000, RW, -1, 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(t, UINT64_MAX - 0xfff, 0x1000, RW, -1, 0, NULL));
 	assert_non_null(vus_dma_table_find(t, UINT64_MAX, 1, &off));
-	assert_int_equal(off, 0xfff);
-	assert_int_equal(vus_dma_table_add(t, UINT64_MAX - 0xfff, 0x1001, RW, -1, 0, NULL),
-			 -EINVAL);
+	ASSERT_EQ(off, 0xfff);
+	ASSERT_ERR(vus_dma_table_add(t, UINT64_MAX - 0xfff, 0x1001, RW, -1, 0, NULL),
+		   -EINVAL);
 	free_table(t);
 }
 
@@ -149,12 +150,12 @@ static void test_bad_args(void **state)
 {
 	struct vus_dma_table *t = new_table(8, 0);
 
-	assert_int_equal(vus_dma_table_add(t, 0x1000, 0, RW, -1, 0, NULL), -EINVAL);
+	ASSERT_ERR(vus_dma_table_add(t, 0x1000, 0, RW, -1, 0, NULL), -EINVAL);
 	/* A window nobody may access (the kernel's MAP_DMA refuses it too). */
-	assert_int_equal(vus_dma_table_add(t, 0x1000, 0x1000, 0, -1, 0, NULL), -EINVAL);
-	assert_int_equal(vus_dma_table_add(t, 0x1000, 0x1000, RW | 4, -1, 0, NULL), -EINVAL);
-	assert_int_equal(vus_dma_table_add(t, 0x1000, 0x1000, RW, -1, 0x1000, NULL), -EINVAL);
-	assert_int_equal(t->n, 0);
+	ASSERT_ERR(vus_dma_table_add(t, 0x1000, 0x1000, 0, -1, 0, NULL), -EINVAL);
+	ASSERT_ERR(vus_dma_table_add(t, 0x1000, 0x1000, RW | 4, -1, 0, NULL), -EINVAL);
+	ASSERT_ERR(vus_dma_table_add(t, 0x1000, 0x1000, RW, -1, 0x1000, NULL), -EINVAL);
+	ASSERT_EQ(t->n, 0);
 	free_table(t);
 }
 
@@ -174,16 +175,16 @@ static void test_overlap_eexist(void **state)
 	struct vus_dma_table *t = new_table(64, 0);
 	size_t i;
 
-	assert_int_equal(vus_dma_table_add(t, 0x10000, 0x10000, RW, -1, 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x10000, 0x10000, RW, -1, 0, NULL));
 	for (i = 0; i < sizeof(clash) / sizeof(clash[0]); i++)
-		assert_int_equal(vus_dma_table_add(t, clash[i].iova, clash[i].size, RW, -1, 0, NULL),
-				 -EEXIST);
+		ASSERT_ERR(vus_dma_table_add(t, clash[i].iova, clash[i].size, RW, -1, 0, NULL),
+			   -EEXIST);
 	/* Touching on either side is fine. */
-	assert_int_equal(vus_dma_table_add(t, 0x0f000, 0x1000, RW, -1, 0, NULL), 0);
-	assert_int_equal(vus_dma_table_add(t, 0x20000, 0x1000, RW, -1, 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x0f000, 0x1000, RW, -1, 0, NULL));
+	ASSERT_OK(vus_dma_table_add(t, 0x20000, 0x1000, RW, -1, 0, NULL));
 	/* Overlapping two windows at once. */
-	assert_int_equal(vus_dma_table_add(t, 0x0f800, 0x20000, RW, -1, 0, NULL), -EEXIST);
-	assert_int_equal(t->n, 3);
+	ASSERT_ERR(vus_dma_table_add(t, 0x0f800, 0x20000, RW, -1, 0, NULL), -EEXIST);
+	ASSERT_EQ(t->n, 3);
 	free_table(t);
 }
 
@@ -201,27 +202,27 @@ static void test_remove_exact_only(void **state)
 {
 	struct vus_dma_table *t = new_table(64, 0);
 
-	assert_int_equal(vus_dma_table_add(t, 0x10000, 0x10000, RW, -1, 0, NULL), 0);
-	assert_int_equal(vus_dma_table_add(t, 0x20000, 0x10000, RW, -1, 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x10000, 0x10000, RW, -1, 0, NULL));
+	ASSERT_OK(vus_dma_table_add(t, 0x20000, 0x10000, RW, -1, 0, NULL));
 	cb_calls = 0;
 	/* Partial, superset, shifted, spanning both, nothing there. */
-	assert_int_equal(vus_dma_table_remove(t, 0x10000, 0x8000, count_cb, &cb_calls), -ENOENT);
-	assert_int_equal(vus_dma_table_remove(t, 0x18000, 0x8000, count_cb, &cb_calls), -ENOENT);
-	assert_int_equal(vus_dma_table_remove(t, 0x0f000, 0x11000, count_cb, &cb_calls), -ENOENT);
-	assert_int_equal(vus_dma_table_remove(t, 0x10000, 0x20000, count_cb, &cb_calls), -ENOENT);
-	assert_int_equal(vus_dma_table_remove(t, 0x40000, 0x10000, count_cb, &cb_calls), -ENOENT);
-	assert_int_equal(cb_calls, 0);
-	assert_int_equal(t->n, 2);
+	ASSERT_ERR(vus_dma_table_remove(t, 0x10000, 0x8000, count_cb, &cb_calls), -ENOENT);
+	ASSERT_ERR(vus_dma_table_remove(t, 0x18000, 0x8000, count_cb, &cb_calls), -ENOENT);
+	ASSERT_ERR(vus_dma_table_remove(t, 0x0f000, 0x11000, count_cb, &cb_calls), -ENOENT);
+	ASSERT_ERR(vus_dma_table_remove(t, 0x10000, 0x20000, count_cb, &cb_calls), -ENOENT);
+	ASSERT_ERR(vus_dma_table_remove(t, 0x40000, 0x10000, count_cb, &cb_calls), -ENOENT);
+	ASSERT_EQ(cb_calls, 0);
+	ASSERT_EQ(t->n, 2);
 
-	assert_int_equal(vus_dma_table_remove(t, 0x20000, 0x10000, count_cb, &cb_calls), 0);
-	assert_int_equal(cb_calls, 1);
-	assert_int_equal(cb_last_iova, 0x20000);
-	assert_int_equal(t->n, 1);
-	assert_int_equal(t->total_bytes, 0x10000);
-	assert_int_equal(vus_dma_table_remove(t, 0x20000, 0x10000, NULL, NULL), -ENOENT);
-	assert_int_equal(vus_dma_table_remove(t, 0x10000, 0x10000, NULL, NULL), 0);
-	assert_int_equal(t->n, 0);
-	assert_int_equal(t->total_bytes, 0);
+	ASSERT_OK(vus_dma_table_remove(t, 0x20000, 0x10000, count_cb, &cb_calls));
+	ASSERT_EQ(cb_calls, 1);
+	ASSERT_EQ(cb_last_iova, 0x20000);
+	ASSERT_EQ(t->n, 1);
+	ASSERT_EQ(t->total_bytes, 0x10000);
+	ASSERT_ERR(vus_dma_table_remove(t, 0x20000, 0x10000, NULL, NULL), -ENOENT);
+	ASSERT_OK(vus_dma_table_remove(t, 0x10000, 0x10000, NULL, NULL));
+	ASSERT_EQ(t->n, 0);
+	ASSERT_EQ(t->total_bytes, 0);
 	free_table(t);
 }
 
@@ -231,23 +232,23 @@ static void test_limits_enospc(void **state)
 	uint64_t i;
 
 	for (i = 0; i < 3; i++)
-		assert_int_equal(vus_dma_table_add(t, i << 20, 0x1000, RW, -1, 0, NULL), 0);
-	assert_int_equal(vus_dma_table_add(t, 10ull << 20, 0x1000, RW, -1, 0, NULL), -ENOSPC);
+		ASSERT_OK(vus_dma_table_add(t, i << 20, 0x1000, RW, -1, 0, NULL));
+	ASSERT_ERR(vus_dma_table_add(t, 10ull << 20, 0x1000, RW, -1, 0, NULL), -ENOSPC);
 	/* The count is checked after overlap: an overlap still says EEXIST. */
-	assert_int_equal(vus_dma_table_add(t, 0, 0x1000, RW, -1, 0, NULL), -EEXIST);
-	assert_int_equal(vus_dma_table_remove(t, 1 << 20, 0x1000, NULL, NULL), 0);
-	assert_int_equal(vus_dma_table_add(t, 10ull << 20, 0x1000, RW, -1, 0, NULL), 0);
+	ASSERT_ERR(vus_dma_table_add(t, 0, 0x1000, RW, -1, 0, NULL), -EEXIST);
+	ASSERT_OK(vus_dma_table_remove(t, 1 << 20, 0x1000, NULL, NULL));
+	ASSERT_OK(vus_dma_table_add(t, 10ull << 20, 0x1000, RW, -1, 0, NULL));
 	free_table(t);
 
 	t = new_table(100, 0x10000);
-	assert_int_equal(vus_dma_table_add(t, 0, 0xc000, RW, -1, 0, NULL), 0);
-	assert_int_equal(vus_dma_table_add(t, 0x100000, 0x4001, RW, -1, 0, NULL), -ENOSPC);
-	assert_int_equal(vus_dma_table_add(t, 0x100000, 0x4000, RW, -1, 0, NULL), 0);
-	assert_int_equal(vus_dma_table_add(t, 0x200000, 1, RW, -1, 0, NULL), -ENOSPC);
+	ASSERT_OK(vus_dma_table_add(t, 0, 0xc000, RW, -1, 0, NULL));
+	ASSERT_ERR(vus_dma_table_add(t, 0x100000, 0x4001, RW, -1, 0, NULL), -ENOSPC);
+	ASSERT_OK(vus_dma_table_add(t, 0x100000, 0x4000, RW, -1, 0, NULL));
+	ASSERT_ERR(vus_dma_table_add(t, 0x200000, 1, RW, -1, 0, NULL), -ENOSPC);
 	/* A single window bigger than the limit, with huge sizes near 2^64. */
 	free_table(t);
 	t = new_table(100, 0x10000);
-	assert_int_equal(vus_dma_table_add(t, 0, UINT64_MAX, RW, -1, 0, NULL), -ENOSPC);
+	ASSERT_ERR(vus_dma_table_add(t, 0, UINT64_MAX, RW, -1, 0, NULL), -ENOSPC);
 	free_table(t);
 }
 
@@ -261,17 +262,16 @@ static void test_many_windows(void **state)
 	for (i = 0; i < 1000; i++) {
 		uint32_t k = (i * 617) % 1000; /* 617 is prime to 1000: a permutation */
 
-		assert_int_equal(vus_dma_table_add(t, (uint64_t)k * 0x2000, 0x1000, RW, -1, 0, NULL),
-				 0);
+		ASSERT_OK(vus_dma_table_add(t, (uint64_t)k * 0x2000, 0x1000, RW, -1, 0, NULL));
 	}
 	for (i = 0; i < 1000; i++) {
 		assert_non_null(vus_dma_table_find(t, (uint64_t)i * 0x2000 + 0x800, 1, &off));
-		assert_int_equal(off, 0x800);
+		ASSERT_EQ(off, 0x800);
 		assert_null(vus_dma_table_find(t, (uint64_t)i * 0x2000 + 0x1000, 1, &off));
 	}
 	for (i = 0; i < 1000; i += 2)
-		assert_int_equal(vus_dma_table_remove(t, (uint64_t)i * 0x2000, 0x1000, NULL, NULL), 0);
-	assert_int_equal(t->n, 500);
+		ASSERT_OK(vus_dma_table_remove(t, (uint64_t)i * 0x2000, 0x1000, NULL, NULL));
+	ASSERT_EQ(t->n, 500);
 	for (i = 1; i < t->n; i++)
 		assert_true(t->r[i - 1].iova < t->r[i].iova);
 	free_table(t);
@@ -290,19 +290,19 @@ static void test_mmap_offset_contents(void **state)
 	uint8_t b;
 	size_t i;
 
-	assert_int_equal(vus_dma_table_add(t, 0x100000, 4 * PG, RW, fd, 3 * PG, &out), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x100000, 4 * PG, RW, fd, 3 * PG, &out));
 	assert_non_null(out.vaddr);
-	assert_int_equal(out.fd, fd);
-	assert_int_equal(out.fd_offset, 3 * PG);
+	ASSERT_EQ(out.fd, fd);
+	ASSERT_EQ(out.fd_offset, 3 * PG);
 	r = vus_dma_table_find(t, 0x100000 + 10, 100, &off);
 	assert_non_null(r);
 	p = (uint8_t *)r->vaddr + off;
 	for (i = 0; i < 100; i++)
-		assert_int_equal(p[i], pattern(3 * PG + 10 + i));
+		ASSERT_EQ(p[i], pattern(3 * PG + 10 + i));
 	/* MAP_SHARED: a write through the window is the file's. */
 	p[0] = 0xaa;
-	assert_int_equal(pread(fd, &b, 1, 3 * PG + 10), 1);
-	assert_int_equal(b, 0xaa);
+	ASSERT_EQ(pread(fd, &b, 1, 3 * PG + 10), 1);
+	ASSERT_EQ(b, 0xaa);
 	free_table(t);
 	assert_false(fd_open(fd));
 }
@@ -316,11 +316,11 @@ static void test_mmap_unaligned_offset(void **state)
 	const uint8_t *p;
 	size_t i;
 
-	assert_int_equal(vus_dma_table_add(t, 0x2000, 100, R, fd, PG + 123, &out), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x2000, 100, R, fd, PG + 123, &out));
 	p = out.vaddr;
 	for (i = 0; i < 100; i++)
-		assert_int_equal(p[i], pattern(PG + 123 + i));
-	assert_int_equal(vus_dma_table_remove(t, 0x2000, 100, NULL, NULL), 0);
+		ASSERT_EQ(p[i], pattern(PG + 123 + i));
+	ASSERT_OK(vus_dma_table_remove(t, 0x2000, 100, NULL, NULL));
 	assert_false(fd_open(fd));
 	free_table(t);
 }
@@ -332,15 +332,15 @@ static void test_mmap_prot(void **state)
 	int fd1 = make_memfd(2 * PG), fd2 = make_memfd(2 * PG);
 	char perms[5];
 
-	assert_int_equal(vus_dma_table_add(t, 0x10000, 2 * PG, R, fd1, 0, &ro), 0);
-	assert_int_equal(vus_dma_table_add(t, 0x20000, 2 * PG, RW, fd2, 0, &rw), 0);
+	ASSERT_OK(vus_dma_table_add(t, 0x10000, 2 * PG, R, fd1, 0, &ro));
+	ASSERT_OK(vus_dma_table_add(t, 0x20000, 2 * PG, RW, fd2, 0, &rw));
 	/* A READ-only window is mapped without PROT_WRITE: a device bug
 	 * writing through it faults instead of corrupting guest memory. */
 	maps_perms(ro.vaddr, perms);
 	assert_string_equal(perms, "r--s");
 	maps_perms(rw.vaddr, perms);
 	assert_string_equal(perms, "rw-s");
-	assert_int_equal(ro.prot, R);
+	ASSERT_EQ(ro.prot, R);
 	free_table(t);
 }
 
@@ -358,15 +358,15 @@ static void test_mmap_failure_keeps_fd(void **state)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		ro = open(path, O_RDONLY | O_CLOEXEC);
 		assert_true(ro >= 0);
-		assert_int_equal(vus_dma_table_add(t, 0x1000, PG, RW, ro, 0, NULL), -EACCES);
+		ASSERT_ERR(vus_dma_table_add(t, 0x1000, PG, RW, ro, 0, NULL), -EACCES);
 		assert_true(fd_open(ro));
-		assert_int_equal(vus_dma_table_add(t, 0x1000, PG, R, ro, 0, NULL), 0);
+		ASSERT_OK(vus_dma_table_add(t, 0x1000, PG, R, ro, 0, NULL));
 	}
 	/* A pipe cannot be mapped at all. */
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-	assert_int_equal(vus_dma_table_add(t, 0x10000, PG, R, pfd[0], 0, NULL), -ENODEV);
+	ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+	ASSERT_ERR(vus_dma_table_add(t, 0x10000, PG, R, pfd[0], 0, NULL), -ENODEV);
 	assert_true(fd_open(pfd[0]));
-	assert_int_equal(t->n, 1);
+	ASSERT_EQ(t->n, 1);
 	close(pfd[0]);
 	close(pfd[1]);
 	close(fd);
@@ -381,7 +381,7 @@ static void read_in_cb(const struct vus_dma_region *r, void *arg)
 	int *calls = arg;
 
 	if (r->fd >= 0)
-		assert_int_equal(((const uint8_t *)r->vaddr)[1], pattern(1));
+		ASSERT_EQ(((const uint8_t *)r->vaddr)[1], pattern(1));
 	else
 		assert_null(r->vaddr);
 	(*calls)++;
@@ -397,27 +397,27 @@ static void test_fd_ownership(void **state)
 	for (i = 0; i < 8; i++) {
 		int fd = make_memfd(PG);
 
-		assert_int_equal(vus_dma_table_add(t, (uint64_t)i << 16, PG, RW, fd, 0, NULL), 0);
+		ASSERT_OK(vus_dma_table_add(t, (uint64_t)i << 16, PG, RW, fd, 0, NULL));
 	}
-	assert_int_equal(vus_dma_table_add(t, 1ull << 30, PG, RW, -1, 0, NULL), 0);
-	assert_int_equal(fdcount(), base + 8);
-	assert_int_equal(vus_dma_table_remove(t, 0, PG, read_in_cb, &calls), 0);
-	assert_int_equal(fdcount(), base + 7);
+	ASSERT_OK(vus_dma_table_add(t, 1ull << 30, PG, RW, -1, 0, NULL));
+	ASSERT_EQ(fdcount(), base + 8);
+	ASSERT_OK(vus_dma_table_remove(t, 0, PG, read_in_cb, &calls));
+	ASSERT_EQ(fdcount(), base + 7);
 	vus_dma_table_remove_all(t, read_in_cb, &calls);
-	assert_int_equal(calls, 1 + 8);
-	assert_int_equal(t->n, 0);
-	assert_int_equal(t->total_bytes, 0);
-	assert_int_equal(fdcount(), base);
+	ASSERT_EQ(calls, 1 + 8);
+	ASSERT_EQ(t->n, 0);
+	ASSERT_EQ(t->total_bytes, 0);
+	ASSERT_EQ(fdcount(), base);
 
 	/* The table is usable after remove_all, and destroy closes what is left. */
 	for (i = 0; i < 3; i++) {
 		int fd = make_memfd(PG);
 
-		assert_int_equal(vus_dma_table_add(t, (uint64_t)i << 16, PG, RW, fd, 0, NULL), 0);
+		ASSERT_OK(vus_dma_table_add(t, (uint64_t)i << 16, PG, RW, fd, 0, NULL));
 	}
-	assert_int_equal(fdcount(), base + 3);
+	ASSERT_EQ(fdcount(), base + 3);
 	free_table(t);
-	assert_int_equal(fdcount(), base);
+	ASSERT_EQ(fdcount(), base);
 }
 
 int main(void)
@@ -437,5 +437,5 @@ int main(void)
 		cmocka_unit_test(test_fd_ownership),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -16,33 +16,9 @@
 
 #include <vus/client.h>
 
+#include "fixture.h"
 #include "test_server.h"
-
-struct fx {
-	struct test_server srv;
-	struct vus_client *c;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(test_server_start(&f->srv, NULL), 0);
-	assert_int_equal(test_connect(&f->srv, NULL, &f->c), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	vus_client_close(f->c);
-	test_server_stop(&f->srv);
-	free(f);
-	return 0;
-}
+#include "vus_test.h"
 
 /* Distinct data per round: a word pattern seeded by the round number. */
 static void pattern(uint8_t *p, size_t n, uint32_t round)
@@ -60,7 +36,7 @@ static void pattern(uint8_t *p, size_t n, uint32_t round)
 
 static void mib_round_trips(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint8_t *out = malloc(TESTDEV_BAR1_SIZE), *in = malloc(TESTDEV_BAR1_SIZE);
 	uint32_t round;
 
@@ -69,8 +45,8 @@ static void mib_round_trips(void **state)
 	for (round = 0; round < 100; round++) {
 		pattern(out, TESTDEV_BAR1_SIZE, round);
 		memset(in, 0, TESTDEV_BAR1_SIZE);
-		assert_int_equal(vus_client_region_write(f->c, 1, 0, out, TESTDEV_BAR1_SIZE), 0);
-		assert_int_equal(vus_client_region_read(f->c, 1, 0, in, TESTDEV_BAR1_SIZE), 0);
+		ASSERT_OK(vus_client_region_write(f->c, 1, 0, out, TESTDEV_BAR1_SIZE));
+		ASSERT_OK(vus_client_region_read(f->c, 1, 0, in, TESTDEV_BAR1_SIZE));
 		if (memcmp(in, out, TESTDEV_BAR1_SIZE) != 0)
 			fail_msg("round %u: BAR1 read back differs", round);
 	}
@@ -81,7 +57,7 @@ static void mib_round_trips(void **state)
 /* A 1 MiB access split by the client when the server allows less. */
 static void split_transfers(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct test_server small;
 	struct vus_client *c;
 	struct vus_dev_stats st0, st1;
@@ -91,22 +67,22 @@ static void split_transfers(void **state)
 	(void)f;
 	assert_non_null(out);
 	assert_non_null(in);
-	assert_int_equal(test_server_start(&small, &(struct test_server_opts){
-		.max_xfer = 64 * 1024 }), 0);
-	assert_int_equal(test_connect(&small, NULL, &c), 0);
-	assert_int_equal(vus_client_server_version(c)->caps.max_data_xfer_size, 64 * 1024);
+	ASSERT_OK(test_server_start(&small, &(struct test_server_opts){
+		.max_xfer = 64 * 1024 }));
+	ASSERT_OK(test_connect(&small, NULL, &c));
+	ASSERT_EQ(vus_client_server_version(c)->caps.max_data_xfer_size, 64 * 1024);
 	pattern(out, TESTDEV_BAR1_SIZE, 777);
 	test_server_stats(&small, &st0);
-	assert_int_equal(vus_client_region_write(c, 1, 0, out, TESTDEV_BAR1_SIZE), 0);
-	assert_int_equal(vus_client_region_read(c, 1, 0, in, TESTDEV_BAR1_SIZE), 0);
+	ASSERT_OK(vus_client_region_write(c, 1, 0, out, TESTDEV_BAR1_SIZE));
+	ASSERT_OK(vus_client_region_read(c, 1, 0, in, TESTDEV_BAR1_SIZE));
 	/* The server handles commands in order: once this is answered, the
 	 * accesses before it are counted. */
-	assert_int_equal(vus_client_device_info(c, &di), 0);
+	ASSERT_OK(vus_client_device_info(c, &di));
 	test_server_stats(&small, &st1);
 	assert_memory_equal(in, out, TESTDEV_BAR1_SIZE);
 	/* 16 chunks each way. */
-	assert_int_equal(st1.msgs[VUS_CMD_REGION_WRITE] - st0.msgs[VUS_CMD_REGION_WRITE], 16);
-	assert_int_equal(st1.msgs[VUS_CMD_REGION_READ] - st0.msgs[VUS_CMD_REGION_READ], 16);
+	ASSERT_EQ(st1.msgs[VUS_CMD_REGION_WRITE] - st0.msgs[VUS_CMD_REGION_WRITE], 16);
+	ASSERT_EQ(st1.msgs[VUS_CMD_REGION_READ] - st0.msgs[VUS_CMD_REGION_READ], 16);
 	vus_client_close(c);
 	test_server_stop(&small);
 	free(out);
@@ -115,39 +91,39 @@ static void split_transfers(void **state)
 
 static void posted_writes(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct pollfd pfd = { .fd = vus_client_fd(f->c), .events = POLLIN };
 	struct vus_dev_stats st;
 	uint32_t v;
 
 	for (v = 1; v <= 1000; v++)
-		assert_int_equal(vus_client_region_write_posted(f->c, 0, TESTDEV_REG_SCRATCH, &v,
-								sizeof(v)), 0);
+		ASSERT_OK(vus_client_region_write_posted(f->c, 0, TESTDEV_REG_SCRATCH, &v,
+							 sizeof(v)));
 	/* In order: the read sees the last posted write. */
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
 	test_server_stats(&f->srv, &st);
 	assert_true(st.msgs[VUS_CMD_REGION_WRITE] >= 1000);
 	/* No reply to any posted write: nothing buffered in the client (it
 	 * would fail with -EPROTO on a reply nobody waits for) and nothing
 	 * left on the socket. */
-	assert_int_equal(vus_client_process(f->c, 100), 0);
-	assert_int_equal(poll(&pfd, 1, 100), 0);
+	ASSERT_OK(vus_client_process(f->c, 100));
+	ASSERT_OK(poll(&pfd, 1, 100));
 	/* A posted write with an error gets no reply either. */
 	v = 5;
-	assert_int_equal(vus_client_region_write_posted(f->c, 0, 2, &v, 2), 0);
-	assert_int_equal(vus_client_region_write_posted(f->c, 7, 1u << 20, &v, 4), 0);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
-	assert_int_equal(vus_client_process(f->c, 100), 0);
-	assert_int_equal(poll(&pfd, 1, 100), 0);
+	ASSERT_OK(vus_client_region_write_posted(f->c, 0, 2, &v, 2));
+	ASSERT_OK(vus_client_region_write_posted(f->c, 7, 1u << 20, &v, 4));
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
+	ASSERT_OK(vus_client_process(f->c, 100));
+	ASSERT_OK(poll(&pfd, 1, 100));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(mib_round_trips, setup, teardown),
-		cmocka_unit_test_setup_teardown(split_transfers, setup, teardown),
-		cmocka_unit_test_setup_teardown(posted_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(mib_round_trips, test_fx_client, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(split_transfers, test_fx_client, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(posted_writes, test_fx_client, test_fx_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

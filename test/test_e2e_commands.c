@@ -5,7 +5,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,49 +19,27 @@
 
 #include <vus/client.h>
 
+#include "efd.h"
 #include "fdcount.h"
+#include "fixture.h"
+#include "pci_regs.h"
 #include "test_server.h"
-
-struct fx {
-	struct test_server srv;
-	struct vus_client *c;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(test_server_start(&f->srv, NULL), 0);
-	assert_int_equal(test_connect(&f->srv, NULL, &f->c), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	vus_client_close(f->c);
-	test_server_stop(&f->srv);
-	free(f);
-	return 0;
-}
+#include "vus_test.h"
 
 /* ---- VERSION -------------------------------------------------------- */
 
 static void version_plain(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	const struct vus_version_msg *v = vus_client_server_version(f->c);
 
-	assert_int_equal(v->major, 0);
-	assert_int_equal(v->minor, 0);
+	ASSERT_EQ(v->major, 0);
+	ASSERT_EQ(v->minor, 0);
 	assert_true(v->has_json);
 	assert_true(v->caps.present & VUS_CAP_MAX_MSG_FDS);
-	assert_int_equal(v->caps.max_msg_fds, 16);
+	ASSERT_EQ(v->caps.max_msg_fds, 16);
 	assert_true(v->caps.present & VUS_CAP_MAX_XFER);
-	assert_int_equal(v->caps.max_data_xfer_size, 1048576);
+	ASSERT_EQ(v->caps.max_data_xfer_size, 1048576);
 	/* Not offered, so not in the reply (decisions.md VERSION). */
 	assert_false(v->caps.present & VUS_CAP_WRITE_MULTIPLE);
 	assert_false(v->caps.present & VUS_CAP_TWIN_SOCKET);
@@ -72,48 +49,48 @@ static void version_plain(void **state)
 
 static void version_minor_and_offers(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_opts o = { .minor = 7, .write_multiple = true, .twin_socket = true };
 	const struct vus_version_msg *v;
 	struct vus_client *c;
 
 	vus_client_close(f->c);
 	f->c = NULL;
-	assert_int_equal(test_connect(&f->srv, &o, &c), 0);
+	ASSERT_OK(test_connect(&f->srv, &o, &c));
 	f->c = c;
 	v = vus_client_server_version(c);
 	/* minor = min(client, 2) */
-	assert_int_equal(v->minor, 2);
+	ASSERT_EQ(v->minor, 2);
 	assert_true(v->caps.present & VUS_CAP_WRITE_MULTIPLE);
 	assert_true(v->caps.write_multiple);
 	assert_true(v->caps.present & VUS_CAP_TWIN_SOCKET);
 	assert_true(v->caps.twin_socket);
-	assert_int_equal(v->caps.twin_fd_index, 0);
+	ASSERT_EQ(v->caps.twin_fd_index, 0);
 	assert_true(vus_client_twin_active(c));
 	/* The connection is usable. */
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_ID), TESTDEV_ID);
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_ID), TESTDEV_ID);
 }
 
 static void version_qemu(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_opts o = { .qemu_fingerprint = true };
 	const struct vus_version_msg *v;
 
 	vus_client_close(f->c);
 	f->c = NULL;
-	assert_int_equal(test_connect(&f->srv, &o, &f->c), 0);
+	ASSERT_OK(test_connect(&f->srv, &o, &f->c));
 	v = vus_client_server_version(f->c);
-	assert_int_equal(v->major, 0);
-	assert_int_equal(v->minor, 0);
+	ASSERT_EQ(v->major, 0);
+	ASSERT_EQ(v->minor, 0);
 	/* QEMU's request is long enough for the whole set. */
 	assert_true(v->caps.present & VUS_CAP_MAX_MSG_FDS);
-	assert_int_equal(v->caps.max_msg_fds, 16);
-	assert_int_equal(v->caps.max_data_xfer_size, 1048576);
+	ASSERT_EQ(v->caps.max_msg_fds, 16);
+	ASSERT_EQ(v->caps.max_data_xfer_size, 1048576);
 	assert_true(v->caps.present & VUS_CAP_MAX_DMA_MAPS);
-	assert_int_equal(v->caps.max_dma_maps, 65535);
+	ASSERT_EQ(v->caps.max_dma_maps, 65535);
 	assert_true(v->caps.present & VUS_CAP_PGSIZES);
-	assert_int_equal(v->caps.pgsizes, 4096);
+	ASSERT_EQ(v->caps.pgsizes, 4096);
 	assert_true(v->caps.present & VUS_CAP_WRITE_MULTIPLE);
 	assert_true(v->caps.write_multiple);
 	assert_false(v->caps.present & VUS_CAP_MIGRATION);
@@ -124,80 +101,80 @@ static void version_qemu(void **state)
 
 static void device_info(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_device_info di;
 
-	assert_int_equal(vus_client_device_info(f->c, &di), 0);
-	assert_int_equal(di.argsz, 16);
-	assert_int_equal(di.flags, VUS_DEVICE_FLAGS_PCI | VUS_DEVICE_FLAGS_RESET);
-	assert_int_equal(di.num_regions, 9);
-	assert_int_equal(di.num_irqs, 5);
+	ASSERT_OK(vus_client_device_info(f->c, &di));
+	ASSERT_EQ(di.argsz, 16);
+	ASSERT_EQ(di.flags, VUS_DEVICE_FLAGS_PCI | VUS_DEVICE_FLAGS_RESET);
+	ASSERT_EQ(di.num_regions, 9);
+	ASSERT_EQ(di.num_irqs, 5);
 }
 
 static void region_info_all(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_region r;
 	void *p;
 	size_t len;
 	uint32_t i;
 
 	/* BAR0: registers, trapped. */
-	assert_int_equal(vus_client_region_info(f->c, 0, &r), 0);
-	assert_int_equal(r.info.index, 0);
-	assert_int_equal(r.info.size, TESTDEV_BAR0_SIZE);
-	assert_int_equal(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
-	assert_int_equal(r.info.argsz, 32);
-	assert_int_equal(r.fd, -1);
+	ASSERT_OK(vus_client_region_info(f->c, 0, &r));
+	ASSERT_EQ(r.info.index, 0);
+	ASSERT_EQ(r.info.size, TESTDEV_BAR0_SIZE);
+	ASSERT_EQ(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(r.info.argsz, 32);
+	ASSERT_EQ(r.fd, -1);
 
 	/* BAR1: RAM through callbacks, no mmap. */
-	assert_int_equal(vus_client_region_info(f->c, 1, &r), 0);
-	assert_int_equal(r.info.size, TESTDEV_BAR1_SIZE);
-	assert_int_equal(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
-	assert_int_equal(r.fd, -1);
+	ASSERT_OK(vus_client_region_info(f->c, 1, &r));
+	ASSERT_EQ(r.info.size, TESTDEV_BAR1_SIZE);
+	ASSERT_EQ(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(r.fd, -1);
 	assert_false(r.caps.sparse);
-	assert_int_equal(vus_client_region_mmap(&r, 0, &p, &len), -EINVAL);
+	ASSERT_ERR(vus_client_region_mmap(&r, 0, &p, &len), -EINVAL);
 
 	/* BAR2: memfd with two mmap-able areas around a trapped hole. */
-	assert_int_equal(vus_client_region_info(f->c, 2, &r), 0);
-	assert_int_equal(r.info.size, TESTDEV_BAR2_SIZE);
-	assert_int_equal(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE |
-				       VUS_REGION_INFO_FLAG_MMAP | VUS_REGION_INFO_FLAG_CAPS);
+	ASSERT_OK(vus_client_region_info(f->c, 2, &r));
+	ASSERT_EQ(r.info.size, TESTDEV_BAR2_SIZE);
+	ASSERT_EQ(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE |
+				VUS_REGION_INFO_FLAG_MMAP | VUS_REGION_INFO_FLAG_CAPS);
 	/* 32 + sparse cap with two areas (16 + 2 * 16) */
-	assert_int_equal(r.info.argsz, 32 + 16 + 32);
-	assert_int_equal(r.info.cap_offset, 32);
+	ASSERT_EQ(r.info.argsz, 32 + 16 + 32);
+	ASSERT_EQ(r.info.cap_offset, 32);
 	assert_true(r.fd >= 0);
 	assert_true(r.caps.sparse);
-	assert_int_equal(r.caps.nr_areas, 2);
-	assert_int_equal(r.areas[0].offset, 0);
-	assert_int_equal(r.areas[0].size, TESTDEV_BAR2_HOLE_OFF);
-	assert_int_equal(r.areas[1].offset, TESTDEV_BAR2_HOLE_END);
-	assert_int_equal(r.areas[1].size, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
+	ASSERT_EQ(r.caps.nr_areas, 2);
+	ASSERT_EQ(r.areas[0].offset, 0);
+	ASSERT_EQ(r.areas[0].size, TESTDEV_BAR2_HOLE_OFF);
+	ASSERT_EQ(r.areas[1].offset, TESTDEV_BAR2_HOLE_END);
+	ASSERT_EQ(r.areas[1].size, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
 	assert_false(r.caps.has_type);
 	close(r.fd);
 
 	/* BAR3-5, ROM: not implemented. */
 	for (i = 3; i <= 6; i++) {
-		assert_int_equal(vus_client_region_info(f->c, i, &r), 0);
-		assert_int_equal(r.info.index, i);
-		assert_int_equal(r.info.size, 0);
-		assert_int_equal(r.info.flags, 0);
-		assert_int_equal(r.fd, -1);
+		ASSERT_OK(vus_client_region_info(f->c, i, &r));
+		ASSERT_EQ(r.info.index, i);
+		ASSERT_EQ(r.info.size, 0);
+		ASSERT_EQ(r.info.flags, 0);
+		ASSERT_EQ(r.fd, -1);
 	}
 
 	/* Config space: read-write, 256 or 4096 bytes, not mmap-able. */
-	assert_int_equal(vus_client_region_info(f->c, 7, &r), 0);
+	ASSERT_OK(vus_client_region_info(f->c, 7, &r));
 	assert_true(r.info.size == 256 || r.info.size == 4096);
-	assert_int_equal(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
-	assert_int_equal(r.fd, -1);
+	ASSERT_EQ(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(r.fd, -1);
 
 	/* VGA: none. */
-	assert_int_equal(vus_client_region_info(f->c, 8, &r), 0);
-	assert_int_equal(r.info.size, 0);
-	assert_int_equal(r.info.flags, 0);
+	ASSERT_OK(vus_client_region_info(f->c, 8, &r));
+	ASSERT_EQ(r.info.size, 0);
+	ASSERT_EQ(r.info.flags, 0);
 
 	/* Past the last region. */
-	assert_int_equal(vus_client_region_info(f->c, 9, &r), -EINVAL);
+	ASSERT_ERR(vus_client_region_info(f->c, 9, &r), -EINVAL);
 }
 
 static void irq_info_all(void **state)
@@ -212,188 +189,173 @@ static void irq_info_all(void **state)
 		/* REQ: one vector on every device, as kernel vfio-pci. */
 		{ VUS_IRQ_INFO_EVENTFD, 1 },
 	};
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_irq_info ii;
 	uint32_t i;
 
 	for (i = 0; i < 5; i++) {
-		assert_int_equal(vus_client_irq_info(f->c, i, &ii), 0);
-		assert_int_equal(ii.argsz, 16);
-		assert_int_equal(ii.index, i);
-		assert_int_equal(ii.flags, want[i].flags);
-		assert_int_equal(ii.count, want[i].count);
+		ASSERT_OK(vus_client_irq_info(f->c, i, &ii));
+		ASSERT_EQ(ii.argsz, 16);
+		ASSERT_EQ(ii.index, i);
+		ASSERT_EQ(ii.flags, want[i].flags);
+		ASSERT_EQ(ii.count, want[i].count);
 	}
-	assert_int_equal(vus_client_irq_info(f->c, 5, &ii), -EINVAL);
-}
-
-/* True if efd becomes readable within ms; its counter is then consumed. */
-static bool efd_fired(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	uint64_t v;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return false;
-	assert_int_equal(read(efd, &v, sizeof(v)), sizeof(v));
-	assert_true(v >= 1);
-	return true;
+	ASSERT_ERR(vus_client_irq_info(f->c, 5, &ii), -EINVAL);
 }
 
 static void irq_intx(void **state)
 {
 	const uint32_t trig = VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER;
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
-	struct fx *f = *state;
-	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct test_fx *f = *state;
+	int efd = efd_new();
 
-	assert_true(efd >= 0);
 	/* testdev has TESTDEV_MSI_VECTORS MSI vectors: one more is refused. */
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_MSI_IRQ, trig, TESTDEV_MSI_VECTORS, 1,
-					     &efd, NULL), -EINVAL);
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, &efd, NULL), 0);
+	ASSERT_ERR(vus_client_set_irqs(f->c, VUS_PCI_MSI_IRQ, trig, TESTDEV_MSI_VECTORS, 1,
+				       &efd, NULL), -EINVAL);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, &efd, NULL));
 
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x1);
-	assert_true(efd_fired(efd, 2000));
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0x1);
+	assert_true(efd_wait(efd, 2000));
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0x1);
 
 	/* INTx masked itself after firing: a second cause stays pending. */
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x2);
-	assert_false(efd_fired(efd, 200));
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0x3);
+	assert_false(efd_wait(efd, 200));
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0x3);
 
 	/* UNMASK (what QEMU sends on EOI) delivers the pending interrupt. */
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL, NULL), 0);
-	assert_true(efd_fired(efd, 2000));
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL, NULL));
+	assert_true(efd_wait(efd, 2000));
 
 	test_reg_write(f->c, TESTDEV_REG_IRQ_ACK, 0x3);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 0);
 
 	/* De-assign (no fds), unmask: nothing reaches the old eventfd. */
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, NULL, NULL), 0);
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, trig, 0, 1, NULL, NULL));
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL, NULL));
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 0x4);
-	assert_false(efd_fired(efd, 200));
+	assert_false(efd_wait(efd, 200));
 	close(efd);
 }
 
 static void region_io_fds(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_region_io_fds req = { .argsz = 16, .index = 2 }, rep;
 	struct vus_hdr rh;
 	size_t len = 0;
 	int before = fdcount();
 
-	assert_int_equal(vus_client_raw(f->c, VUS_CMD_DEVICE_GET_REGION_IO_FDS, 0, &req,
-					sizeof(req), NULL, 0, &rh, &rep, sizeof(rep), &len), 0);
-	assert_int_equal(rh.cmd, VUS_CMD_DEVICE_GET_REGION_IO_FDS);
-	assert_int_equal(rh.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(len, 16);
-	assert_int_equal(rep.argsz, 16);
-	assert_int_equal(rep.index, 2);
-	assert_int_equal(rep.count, 0);
+	ASSERT_OK(vus_client_raw(f->c, VUS_CMD_DEVICE_GET_REGION_IO_FDS, 0, &req,
+				 sizeof(req), NULL, 0, &rh, &rep, sizeof(rep), &len));
+	ASSERT_EQ(rh.cmd, VUS_CMD_DEVICE_GET_REGION_IO_FDS);
+	ASSERT_EQ(rh.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(len, 16);
+	ASSERT_EQ(rep.argsz, 16);
+	ASSERT_EQ(rep.index, 2);
+	ASSERT_EQ(rep.count, 0);
 	/* No fds came with it (the client closes any; none may appear). */
-	assert_int_equal(fdcount(), before);
+	ASSERT_EQ(fdcount(), before);
 
 	req.index = 9;
-	assert_int_equal(vus_client_raw(f->c, VUS_CMD_DEVICE_GET_REGION_IO_FDS, 0, &req,
-					sizeof(req), NULL, 0, &rh, NULL, 0, &len), -EINVAL);
-	assert_int_equal(len, 0);
+	ASSERT_ERR(vus_client_raw(f->c, VUS_CMD_DEVICE_GET_REGION_IO_FDS, 0, &req,
+				  sizeof(req), NULL, 0, &rh, NULL, 0, &len), -EINVAL);
+	ASSERT_EQ(len, 0);
 }
 
 static void device_reset(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint32_t resets = test_reg_read(f->c, TESTDEV_REG_RESETS);
 
 	test_reg_write(f->c, TESTDEV_REG_SCRATCH, 0x12345678);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 0x12345678);
-	assert_int_equal(vus_client_reset(f->c), 0);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_RESETS), resets + 1);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 0);
-	assert_int_equal(vus_client_reset(f->c), 0);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_RESETS), resets + 2);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 0x12345678);
+	ASSERT_OK(vus_client_reset(f->c));
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_RESETS), resets + 1);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 0);
+	ASSERT_OK(vus_client_reset(f->c));
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_RESETS), resets + 2);
 }
 
 static void config_space(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint8_t cfg[64];
 	uint16_t v16;
 	uint32_t class_code;
 
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, sizeof(cfg)),
-			 0);
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, sizeof(cfg)));
 	memcpy(&v16, cfg + 0x00, 2);
-	assert_int_equal(v16, TESTDEV_VENDOR);
+	ASSERT_EQ(v16, TESTDEV_VENDOR);
 	memcpy(&v16, cfg + 0x02, 2);
-	assert_int_equal(v16, TESTDEV_DEVICE);
+	ASSERT_EQ(v16, TESTDEV_DEVICE);
 	class_code = (uint32_t)cfg[0x0b] << 16 | (uint32_t)cfg[0x0a] << 8 | cfg[0x09];
-	assert_int_equal(class_code, TESTDEV_CLASS);
+	ASSERT_EQ(class_code, TESTDEV_CLASS);
 	memcpy(&v16, cfg + 0x2c, 2);
-	assert_int_equal(v16, TESTDEV_VENDOR);
+	ASSERT_EQ(v16, TESTDEV_VENDOR);
 	memcpy(&v16, cfg + 0x2e, 2);
-	assert_int_equal(v16, TESTDEV_DEVICE);
+	ASSERT_EQ(v16, TESTDEV_DEVICE);
 	/* Single-byte read of the interrupt pin: INTA. */
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0x3d, cfg, 1), 0);
-	assert_int_equal(cfg[0], 1);
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, CFG_INT_PIN, cfg, 1));
+	ASSERT_EQ(cfg[0], 1);
 	/* Past the end of config space. */
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 4096, cfg, 4),
-			 -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 4096, cfg, 4),
+		   -EINVAL);
 }
 
 static void bar0_registers(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint16_t half = 0;
 
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_ID), TESTDEV_ID);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_ID), TESTDEV_ID);
 	test_reg_write(f->c, TESTDEV_REG_INVERT, 0x00ff00ffu);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_INVERT), 0xff00ff00u);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_INVERT), 0xff00ff00u);
 	/* testdev takes 4-byte accesses only; its errno reaches us. */
-	assert_int_equal(vus_client_region_read(f->c, 0, 0, &half, 2), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f->c, 0, 0, &half, 2), -EINVAL);
 	/* Out of the region. */
-	assert_int_equal(vus_client_region_read(f->c, 0, TESTDEV_BAR0_SIZE, &half, 2), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f->c, 0, TESTDEV_BAR0_SIZE, &half, 2), -EINVAL);
 	/* Count 0 succeeds (decisions.md REGION_READ/WRITE). */
-	assert_int_equal(vus_client_region_read(f->c, 0, 0, NULL, 0), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 0, 0, NULL, 0));
 }
 
 static void bar2_mmap(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_region r;
 	uint8_t *a0, *a1, buf[64];
 	size_t l0, l1;
 	uint32_t hits;
 	unsigned i;
 
-	assert_int_equal(vus_client_region_info(f->c, 2, &r), 0);
-	assert_int_equal(vus_client_region_mmap(&r, 0, (void **)&a0, &l0), 0);
-	assert_int_equal(l0, TESTDEV_BAR2_HOLE_OFF);
-	assert_int_equal(vus_client_region_mmap(&r, 1, (void **)&a1, &l1), 0);
-	assert_int_equal(l1, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
-	assert_int_equal(vus_client_region_mmap(&r, 2, (void **)&a1, &l1), -EINVAL);
+	ASSERT_OK(vus_client_region_info(f->c, 2, &r));
+	ASSERT_OK(vus_client_region_mmap(&r, 0, (void **)&a0, &l0));
+	ASSERT_EQ(l0, TESTDEV_BAR2_HOLE_OFF);
+	ASSERT_OK(vus_client_region_mmap(&r, 1, (void **)&a1, &l1));
+	ASSERT_EQ(l1, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
+	ASSERT_ERR(vus_client_region_mmap(&r, 2, (void **)&a1, &l1), -EINVAL);
 
 	/* Writes through the mapping are seen by REGION_READ. */
 	for (i = 0; i < sizeof(buf); i++)
 		a0[0x100 + i] = (uint8_t)(i * 7 + 1);
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(vus_client_region_read(f->c, 2, 0x100, buf, sizeof(buf)), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 2, 0x100, buf, sizeof(buf)));
 	assert_memory_equal(buf, a0 + 0x100, sizeof(buf));
 
 	/* REGION_WRITE is seen through the second area's mapping. */
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(0xa5 ^ i);
-	assert_int_equal(vus_client_region_write(f->c, 2, TESTDEV_BAR2_HOLE_END + 0x10, buf,
-						 sizeof(buf)), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 2, TESTDEV_BAR2_HOLE_END + 0x10, buf,
+					  sizeof(buf)));
 	assert_memory_equal(a1 + 0x10, buf, sizeof(buf));
 
 	/* The hole is trapped and counted. */
 	hits = test_reg_read(f->c, TESTDEV_REG_HOLE_HITS);
-	assert_int_equal(vus_client_region_write(f->c, 2, TESTDEV_BAR2_HOLE_OFF, buf, 8), 0);
-	assert_int_equal(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_OFF, buf + 8, 8), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 2, TESTDEV_BAR2_HOLE_OFF, buf, 8));
+	ASSERT_OK(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_OFF, buf + 8, 8));
 	assert_memory_equal(buf, buf + 8, 8);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_HOLE_HITS), hits + 2);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_HOLE_HITS), hits + 2);
 
 	munmap(a0, l0);
 	munmap(a1, l1);
@@ -402,7 +364,7 @@ static void bar2_mmap(void **state)
 
 static void write_multi(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct vus_client_opts o = { .write_multiple = true };
 	struct vus_write_multi_entry e[2] = {
 		{ .offset = TESTDEV_REG_SCRATCH, .region = 0, .count = 4 },
@@ -413,14 +375,14 @@ static void write_multi(void **state)
 	memcpy(e[0].data, &v1, 4);
 	memcpy(e[1].data, &v2, 4);
 	/* Not offered on this connection. */
-	assert_int_equal(vus_client_region_write_multi(f->c, e, 2), -ENOTSUP);
+	ASSERT_ERR(vus_client_region_write_multi(f->c, e, 2), -ENOTSUP);
 	vus_client_close(f->c);
 	f->c = NULL;
-	assert_int_equal(test_connect(&f->srv, &o, &f->c), 0);
-	assert_int_equal(vus_client_region_write_multi(f->c, e, 2), 0);
+	ASSERT_OK(test_connect(&f->srv, &o, &f->c));
+	ASSERT_OK(vus_client_region_write_multi(f->c, e, 2));
 	/* Processed in order before the read (spec "Command Concurrency"). */
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_SCRATCH), v1);
-	assert_int_equal(test_reg_read(f->c, TESTDEV_REG_INVERT), ~v2);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), v1);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_INVERT), ~v2);
 }
 
 /* ---- migration ------------------------------------------------------ */
@@ -439,7 +401,7 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 
 static void migration(void **state)
 {
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	struct test_server dst;
 	struct vus_client *c2;
 	enum vus_mig_state st;
@@ -458,59 +420,59 @@ static void migration(void **state)
 
 	/* Source: some state to carry over. */
 	test_reg_write(f->c, TESTDEV_REG_SCRATCH, 0xfeedbeef);
-	assert_int_equal(vus_client_region_write(f->c, 1, 0, bar1, TESTDEV_BAR1_SIZE), 0);
-	assert_int_equal(vus_client_region_write(f->c, 2, 0x9000, bar2, sizeof(bar2)), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0, bar1, TESTDEV_BAR1_SIZE));
+	ASSERT_OK(vus_client_region_write(f->c, 2, 0x9000, bar2, sizeof(bar2)));
 
-	assert_int_equal(vus_client_device_feature(f->c, VUS_FEATURE_MIGRATION |
-						   VUS_DEVICE_FEATURE_GET, NULL, 0, &mflags,
-						   sizeof(mflags), &out_len), 0);
-	assert_int_equal(out_len, 8);
-	assert_int_equal(mflags, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
-	assert_int_equal(vus_client_mig_get_state(f->c, &st), 0);
-	assert_int_equal(st, VUS_MIG_STATE_RUNNING);
+	ASSERT_OK(vus_client_device_feature(f->c, VUS_FEATURE_MIGRATION |
+					    VUS_DEVICE_FEATURE_GET, NULL, 0, &mflags,
+					    sizeof(mflags), &out_len));
+	ASSERT_EQ(out_len, 8);
+	ASSERT_EQ(mflags, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
+	ASSERT_OK(vus_client_mig_get_state(f->c, &st));
+	ASSERT_EQ(st, VUS_MIG_STATE_RUNNING);
 	/* No data outside the saving states. */
-	assert_int_equal(vus_client_mig_data_read(f->c, bar2_back, 16, &got), -EINVAL);
+	ASSERT_ERR(vus_client_mig_data_read(f->c, bar2_back, 16, &got), -EINVAL);
 
 	/* RUNNING -> STOP_COPY (walks through STOP). */
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY), 0);
-	assert_int_equal(vus_client_mig_get_state(f->c, &st), 0);
-	assert_int_equal(st, VUS_MIG_STATE_STOP_COPY);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY));
+	ASSERT_OK(vus_client_mig_get_state(f->c, &st));
+	ASSERT_EQ(st, VUS_MIG_STATE_STOP_COPY);
 	do {
 		if (cap - len < MIG_CHUNK) {
 			cap = cap ? cap * 2 : 4 * MIG_CHUNK;
 			stream = realloc(stream, cap);
 			assert_non_null(stream);
 		}
-		assert_int_equal(vus_client_mig_data_read(f->c, stream + len, MIG_CHUNK, &got), 0);
+		ASSERT_OK(vus_client_mig_data_read(f->c, stream + len, MIG_CHUNK, &got));
 		assert_true(got <= MIG_CHUNK);
 		len += got;
 	} while (got == MIG_CHUNK);
 	/* Registers, BAR1 and BAR2 at least. */
 	assert_true(len > TESTDEV_BAR1_SIZE + TESTDEV_BAR2_SIZE);
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP), 0);
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RUNNING), 0);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RUNNING));
 
 	/* Destination: a second testdev. */
-	assert_int_equal(test_server_start(&dst, NULL), 0);
-	assert_int_equal(test_connect(&dst, NULL, &c2), 0);
-	assert_int_equal(test_reg_read(c2, TESTDEV_REG_SCRATCH), 0);
+	ASSERT_OK(test_server_start(&dst, NULL));
+	ASSERT_OK(test_connect(&dst, NULL, &c2));
+	ASSERT_EQ(test_reg_read(c2, TESTDEV_REG_SCRATCH), 0);
 	/* Writes only in RESUMING. */
-	assert_int_equal(vus_client_mig_data_write(c2, stream, 16), -EINVAL);
-	assert_int_equal(vus_client_mig_set_state(c2, VUS_MIG_STATE_RESUMING), 0);
+	ASSERT_ERR(vus_client_mig_data_write(c2, stream, 16), -EINVAL);
+	ASSERT_OK(vus_client_mig_set_state(c2, VUS_MIG_STATE_RESUMING));
 	for (off = 0; off < len; off += MIG_CHUNK) {
 		uint32_t n = len - off < MIG_CHUNK ? (uint32_t)(len - off) : MIG_CHUNK;
 
-		assert_int_equal(vus_client_mig_data_write(c2, stream + off, n), 0);
+		ASSERT_OK(vus_client_mig_data_write(c2, stream + off, n));
 	}
-	assert_int_equal(vus_client_mig_set_state(c2, VUS_MIG_STATE_STOP), 0);
-	assert_int_equal(vus_client_mig_set_state(c2, VUS_MIG_STATE_RUNNING), 0);
-	assert_int_equal(vus_client_mig_get_state(c2, &st), 0);
-	assert_int_equal(st, VUS_MIG_STATE_RUNNING);
+	ASSERT_OK(vus_client_mig_set_state(c2, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(c2, VUS_MIG_STATE_RUNNING));
+	ASSERT_OK(vus_client_mig_get_state(c2, &st));
+	ASSERT_EQ(st, VUS_MIG_STATE_RUNNING);
 
-	assert_int_equal(test_reg_read(c2, TESTDEV_REG_SCRATCH), 0xfeedbeef);
-	assert_int_equal(vus_client_region_read(c2, 1, 0, back, TESTDEV_BAR1_SIZE), 0);
+	ASSERT_EQ(test_reg_read(c2, TESTDEV_REG_SCRATCH), 0xfeedbeef);
+	ASSERT_OK(vus_client_region_read(c2, 1, 0, back, TESTDEV_BAR1_SIZE));
 	assert_memory_equal(back, bar1, TESTDEV_BAR1_SIZE);
-	assert_int_equal(vus_client_region_read(c2, 2, 0x9000, bar2_back, sizeof(bar2_back)), 0);
+	ASSERT_OK(vus_client_region_read(c2, 2, 0x9000, bar2_back, sizeof(bar2_back)));
 	assert_memory_equal(bar2_back, bar2, sizeof(bar2));
 
 	vus_client_close(c2);
@@ -524,22 +486,22 @@ static void feature_errors(void **state)
 {
 	const uint32_t probe = VUS_FEATURE_MIG_DEVICE_STATE | VUS_DEVICE_FEATURE_PROBE |
 			       VUS_DEVICE_FEATURE_SET;
-	struct fx *f = *state;
+	struct test_fx *f = *state;
 	uint64_t v;
 
 	/* Unknown feature: ENOTTY (kernel ioctl convention, decisions.md). */
-	assert_int_equal(vus_client_device_feature(f->c, 0x55 | VUS_DEVICE_FEATURE_GET, NULL, 0,
-						   &v, sizeof(v), NULL), -ENOTTY);
+	ASSERT_ERR(vus_client_device_feature(f->c, 0x55 | VUS_DEVICE_FEATURE_GET, NULL, 0,
+					     &v, sizeof(v), NULL), -ENOTTY);
 	/* Unknown state. */
-	assert_int_equal(vus_client_mig_set_state(f->c, (enum vus_mig_state)99), -EINVAL);
+	ASSERT_ERR(vus_client_mig_set_state(f->c, (enum vus_mig_state)99), -EINVAL);
 	/* PROBE of a supported operation echoes and succeeds. */
-	assert_int_equal(vus_client_device_feature(f->c, probe, NULL, 0, NULL, 0, NULL), 0);
+	ASSERT_OK(vus_client_device_feature(f->c, probe, NULL, 0, NULL, 0, NULL));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, test_fx_client, test_fx_teardown)
 		T(version_plain),
 		T(version_minor_and_offers),
 		T(version_qemu),
@@ -558,5 +520,5 @@ int main(void)
 #undef T
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

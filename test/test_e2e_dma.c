@@ -21,6 +21,7 @@
 
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 #define IOVA     0x10000000ull
 #define MAP_SIZE (256u * 1024u)
@@ -48,33 +49,33 @@ static void dma_both_ways(struct test_server *s, struct vus_client *c, bool with
 	assert_non_null(b);
 	assert_non_null(back);
 	assert_true(to_off + len + 1 <= MAP_SIZE && len < to_off);
-	assert_int_equal(vus_client_dma_map(c, IOVA, MAP_SIZE, VUS_DMA_MAP_FLAG_READ |
-					    VUS_DMA_MAP_FLAG_WRITE, with_fd, (void **)&host), 0);
+	ASSERT_OK(vus_client_dma_map(c, IOVA, MAP_SIZE, VUS_DMA_MAP_FLAG_READ |
+				     VUS_DMA_MAP_FLAG_WRITE, with_fd, (void **)&host));
 	assert_true(test_server_wait_maps(s, 1, 1000));
 
 	/* guest -> BAR1 */
 	pattern(a, len, 0x11);
 	memcpy(host, a, len);
-	assert_int_equal(test_dma_run(c, IOVA, 0x1000, len, false), 0);
-	assert_int_equal(vus_client_region_read(c, 1, 0x1000, back, len), 0);
+	ASSERT_OK(test_dma_run(c, IOVA, 0x1000, len, false));
+	ASSERT_OK(vus_client_region_read(c, 1, 0x1000, back, len));
 	assert_memory_equal(back, a, len);
 
 	/* BAR1 -> guest, unshifted: the byte before and after stay 0. */
 	pattern(b, len, 0x77);
-	assert_int_equal(vus_client_region_write(c, 1, 0x40000, b, len), 0);
-	assert_int_equal(test_dma_run(c, 0x40000, IOVA + to_off, len, true), 0);
+	ASSERT_OK(vus_client_region_write(c, 1, 0x40000, b, len));
+	ASSERT_OK(test_dma_run(c, 0x40000, IOVA + to_off, len, true));
 	assert_memory_equal(host + to_off, b, len);
-	assert_int_equal(host[to_off - 1], 0);
-	assert_int_equal(host[to_off + len], 0);
+	ASSERT_EQ(host[to_off - 1], 0);
+	ASSERT_EQ(host[to_off + len], 0);
 
 	/* fd-backed windows are copied by the server itself; the others
 	 * need our answers. */
 	if (with_fd)
-		assert_int_equal(vus_client_dma_requests(c), req0);
+		ASSERT_EQ(vus_client_dma_requests(c), req0);
 	else
 		assert_true(vus_client_dma_requests(c) >= req0 + 2);
 
-	assert_int_equal(vus_client_dma_unmap(c, IOVA, MAP_SIZE, 0), 0);
+	ASSERT_OK(vus_client_dma_unmap(c, IOVA, MAP_SIZE, 0));
 	assert_true(test_server_wait_maps(s, 0, 1000));
 	free(a);
 	free(b);
@@ -88,9 +89,9 @@ static void run_layout(enum vus_dma_layout srv_layout, const struct vus_client_o
 	struct test_server s;
 	struct vus_client *c;
 
-	assert_int_equal(test_server_start(&s, &(struct test_server_opts){
-		.layout = srv_layout }), 0);
-	assert_int_equal(test_connect(&s, o, &c), 0);
+	ASSERT_OK(test_server_start(&s, &(struct test_server_opts){
+		.layout = srv_layout }));
+	ASSERT_OK(test_connect(&s, o, &c));
 	dma_both_ways(&s, c, with_fd, len);
 	vus_client_close(c);
 	test_server_stop(&s);
@@ -134,8 +135,8 @@ static void twin_socket(void **state)
 	struct test_server s;
 	struct vus_client *c;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
-	assert_int_equal(test_connect(&s, &o, &c), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
+	ASSERT_OK(test_connect(&s, &o, &c));
 	assert_true(vus_client_twin_active(c));
 	dma_both_ways(&s, c, false, 8192);
 	dma_both_ways(&s, c, true, 8192);
@@ -151,8 +152,8 @@ static void chunked(void **state)
 	struct vus_client *c;
 	uint64_t req0;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
-	assert_int_equal(test_connect(&s, &o, &c), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
+	ASSERT_OK(test_connect(&s, &o, &c));
 	test_server_stats(&s, &st0);
 	req0 = vus_client_dma_requests(c);
 	dma_both_ways(&s, c, false, 32 * 1024);
@@ -172,18 +173,18 @@ static void prot_read_only(void **state)
 	uint8_t *host;
 	int r;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
-	assert_int_equal(test_connect(&s, NULL, &c), 0);
-	assert_int_equal(vus_client_dma_map(c, IOVA, MAP_SIZE, VUS_DMA_MAP_FLAG_READ, false,
-					    (void **)&host), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
+	ASSERT_OK(test_connect(&s, NULL, &c));
+	ASSERT_OK(vus_client_dma_map(c, IOVA, MAP_SIZE, VUS_DMA_MAP_FLAG_READ, false,
+				     (void **)&host));
 	memset(host, 0x5a, 64);
-	assert_int_equal(test_dma_run(c, IOVA, 0, 64, false), 0);
+	ASSERT_OK(test_dma_run(c, IOVA, 0, 64, false));
 	r = test_dma_run(c, 0, IOVA, 64, true);
 	/* The server checks prot itself (device.h vus_dma_write). */
-	assert_int_equal(r, -EACCES);
-	assert_int_equal(host[0], 0x5a);
+	ASSERT_ERR(r, -EACCES);
+	ASSERT_EQ(host[0], 0x5a);
 	/* Unmapped IOVA. */
-	assert_int_equal(test_dma_run(c, IOVA + MAP_SIZE, 0, 64, false), -EFAULT);
+	ASSERT_ERR(test_dma_run(c, IOVA + MAP_SIZE, 0, 64, false), -EFAULT);
 	vus_client_close(c);
 	test_server_stop(&s);
 }
@@ -196,21 +197,21 @@ static void unmap_rules(void **state)
 	struct vus_client *c;
 	void *h1, *h2, *h3;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
-	assert_int_equal(test_connect(&s, NULL, &c), 0);
-	assert_int_equal(vus_client_dma_map(c, IOVA, MAP_SIZE, rw, true, &h1), 0);
-	assert_int_equal(vus_client_dma_map(c, IOVA + MAP_SIZE, MAP_SIZE, rw, false, &h2), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
+	ASSERT_OK(test_connect(&s, NULL, &c));
+	ASSERT_OK(vus_client_dma_map(c, IOVA, MAP_SIZE, rw, true, &h1));
+	ASSERT_OK(vus_client_dma_map(c, IOVA + MAP_SIZE, MAP_SIZE, rw, false, &h2));
 	/* Overlap refused; the client keeps no memory for it. */
-	assert_int_equal(vus_client_dma_map(c, IOVA + 4096, 4096, rw, false, &h3), -EEXIST);
-	assert_int_equal(vus_client_dma_unmap(c, IOVA, 4096, 0), -ENOENT);
+	ASSERT_ERR(vus_client_dma_map(c, IOVA + 4096, 4096, rw, false, &h3), -EEXIST);
+	ASSERT_ERR(vus_client_dma_unmap(c, IOVA, 4096, 0), -ENOENT);
 	assert_true(test_server_wait_maps(&s, 2, 1000));
-	assert_int_equal(test_dma_run(c, IOVA + MAP_SIZE, 0, 4096, false), 0);
-	assert_int_equal(vus_client_dma_unmap(c, 0, 0, VUS_DMA_UNMAP_FLAG_ALL), 0);
+	ASSERT_OK(test_dma_run(c, IOVA + MAP_SIZE, 0, 4096, false));
+	ASSERT_OK(vus_client_dma_unmap(c, 0, 0, VUS_DMA_UNMAP_FLAG_ALL));
 	assert_true(test_server_wait_maps(&s, 0, 1000));
-	assert_int_equal(test_dma_run(c, IOVA + MAP_SIZE, 0, 4096, false), -EFAULT);
+	ASSERT_ERR(test_dma_run(c, IOVA + MAP_SIZE, 0, 4096, false), -EFAULT);
 	/* The same range can be mapped again. */
-	assert_int_equal(vus_client_dma_map(c, IOVA, MAP_SIZE, rw, false, &h1), 0);
-	assert_int_equal(test_dma_run(c, IOVA, 0, 4096, false), 0);
+	ASSERT_OK(vus_client_dma_map(c, IOVA, MAP_SIZE, rw, false, &h1));
+	ASSERT_OK(test_dma_run(c, IOVA, 0, 4096, false));
 	vus_client_close(c);
 	test_server_stop(&s);
 }
@@ -227,9 +228,8 @@ static void raw_region_write32(int fd, uint32_t reg, uint32_t val)
 	} __attribute__((packed)) w = { { reg, 0, 4 }, val };
 	struct raw_msg m;
 
-	assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_REGION_WRITE, &w, sizeof(w), NULL, 0, &m),
-			 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_REGION_WRITE, &w, sizeof(w), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	raw_msg_free(&m);
 }
 
@@ -239,10 +239,9 @@ static uint32_t raw_region_read32(int fd, uint32_t reg)
 	struct raw_msg m;
 	uint32_t v;
 
-	assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_REGION_READ, &a, sizeof(a), NULL, 0, &m),
-			 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.len, 20);
+	ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_REGION_READ, &a, sizeof(a), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, 20);
 	v = raw_u32(&m, 16);
 	raw_msg_free(&m);
 	return v;
@@ -263,19 +262,19 @@ static void kick_and_get_request(int fd, uint32_t cmd_bits, uint16_t want_cmd,
 	bool got_reply = false, got_req = false;
 	struct raw_msg m;
 
-	assert_int_equal(raw_send(fd, id, VUS_CMD_REGION_WRITE, 0, &w, sizeof(w), NULL, 0), 0);
+	ASSERT_OK(raw_send(fd, id, VUS_CMD_REGION_WRITE, 0, &w, sizeof(w), NULL, 0));
 	while (!got_reply || !got_req) {
-		assert_int_equal(raw_recv(fd, &m, 2000), 0);
+		ASSERT_OK(raw_recv(fd, &m, 2000));
 		if ((m.hdr.flags & VUS_F_TYPE_MASK) == VUS_F_TYPE_REPLY) {
 			assert_false(got_reply);
-			assert_int_equal(m.hdr.id, id);
-			assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+			ASSERT_EQ(m.hdr.id, id);
+			ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 			got_reply = true;
 			raw_msg_free(&m);
 		} else {
 			assert_false(got_req);
-			assert_int_equal(m.hdr.cmd, want_cmd);
-			assert_int_equal(m.nfds, 0);
+			ASSERT_EQ(m.hdr.cmd, want_cmd);
+			ASSERT_EQ(m.nfds, 0);
 			got_req = true;
 			*req = m;
 		}
@@ -290,7 +289,7 @@ static void raw_wait_dma_done(int fd)
 	for (i = 0; i < 1000; i++) {
 		st = raw_region_read32(fd, TESTDEV_REG_DMA_STATUS);
 		if (!(st & TESTDEV_DMA_BUSY)) {
-			assert_int_equal(st & TESTDEV_DMA_ERROR, 0);
+			ASSERT_EQ(st & TESTDEV_DMA_ERROR, 0);
 			return;
 		}
 		test_sleep_ms(1);
@@ -319,18 +318,17 @@ static void raw_layout(bool qemu)
 	size_t i;
 	int fd;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
 	fd = raw_connect(s.path);
 	assert_true(fd >= 0);
-	assert_int_equal(raw_version(fd, 0, qemu ? raw_qemu_version_json : NULL, &m), 0);
+	ASSERT_OK(raw_version(fd, 0, qemu ? raw_qemu_version_json : NULL, &m));
 	/* QEMU reads the reply into its request's buffer (protocol-facts 3.2). */
 	if (qemu)
 		assert_true(m.hdr.size <= 16 + 4 + strlen(raw_qemu_version_json) + 1);
 	raw_msg_free(&m);
-	assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_DMA_MAP, &map, sizeof(map), NULL, 0, &m),
-			 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.hdr.size, 16);
+	ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_DMA_MAP, &map, sizeof(map), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.hdr.size, 16);
 	raw_msg_free(&m);
 
 	/* BAR1 -> guest: a DMA_WRITE request. */
@@ -343,9 +341,9 @@ static void raw_layout(bool qemu)
 		} __attribute__((packed)) w = { { 0x100, 1, sizeof(data) }, { 0 } };
 
 		memcpy(w.d, data, sizeof(data));
-		assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_REGION_WRITE, &w, sizeof(w), NULL,
-					  0, &m), 0);
-		assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+		ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_REGION_WRITE, &w, sizeof(w), NULL,
+				   0, &m));
+		ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 		raw_msg_free(&m);
 	}
 	raw_region_write32(fd, TESTDEV_REG_DMA_SRC_LO, 0x100);
@@ -354,23 +352,23 @@ static void raw_layout(bool qemu)
 	raw_region_write32(fd, TESTDEV_REG_DMA_DST_HI, 0);
 	raw_region_write32(fd, TESTDEV_REG_DMA_LEN, n_out);
 	kick_and_get_request(fd, TESTDEV_DMA_START | TESTDEV_DMA_TO_HOST, VUS_CMD_DMA_WRITE, &req);
-	assert_int_equal(req.hdr.flags, VUS_F_TYPE_COMMAND);
-	assert_int_equal(req.hdr.size, 32 + n_out);
-	assert_int_equal(raw_u64(&req, 0), iova);
+	ASSERT_EQ(req.hdr.flags, VUS_F_TYPE_COMMAND);
+	ASSERT_EQ(req.hdr.size, 32 + n_out);
+	ASSERT_EQ(raw_u64(&req, 0), iova);
 	if (qemu) {
-		assert_int_equal(raw_u32(&req, 8), n_out);
+		ASSERT_EQ(raw_u32(&req, 8), n_out);
 		/* 4 pad bytes after the data */
-		assert_int_equal(raw_u32(&req, 12 + n_out), 0);
+		ASSERT_EQ(raw_u32(&req, 12 + n_out), 0);
 	} else {
-		assert_int_equal(raw_u64(&req, 8), n_out);
+		ASSERT_EQ(raw_u64(&req, 8), n_out);
 	}
 	assert_memory_equal(req.payload + (data_at - 16), data, n_out);
 	/* Answer: QEMU's is a bare header; the spec's echoes addr, count. */
 	{
 		struct vus_dma_rw echo = { iova, n_out };
 
-		assert_int_equal(raw_send(fd, req.hdr.id, VUS_CMD_DMA_WRITE, VUS_F_TYPE_REPLY,
-					  &echo, qemu ? 0 : sizeof(echo), NULL, 0), 0);
+		ASSERT_OK(raw_send(fd, req.hdr.id, VUS_CMD_DMA_WRITE, VUS_F_TYPE_REPLY,
+				   &echo, qemu ? 0 : sizeof(echo), NULL, 0));
 	}
 	raw_msg_free(&req);
 	raw_wait_dma_done(fd);
@@ -382,11 +380,11 @@ static void raw_layout(bool qemu)
 	raw_region_write32(fd, TESTDEV_REG_DMA_LEN, n_in);
 	kick_and_get_request(fd, TESTDEV_DMA_START, VUS_CMD_DMA_READ, &req);
 	/* Both layouts: a 32-byte request, count in the low 32 bits. */
-	assert_int_equal(req.hdr.size, 32);
-	assert_int_equal(raw_u64(&req, 0), iova + 0x40);
-	assert_int_equal(raw_u32(&req, 8), n_in);
+	ASSERT_EQ(req.hdr.size, 32);
+	ASSERT_EQ(raw_u64(&req, 0), iova + 0x40);
+	ASSERT_EQ(raw_u32(&req, 8), n_in);
 	if (!qemu)
-		assert_int_equal(raw_u64(&req, 8), n_in);
+		ASSERT_EQ(raw_u64(&req, 8), n_in);
 	for (i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(0x31 * i + 5);
 	memset(reply, 0, sizeof(reply));
@@ -397,16 +395,16 @@ static void raw_layout(bool qemu)
 		memcpy(reply + 8, &(uint64_t){ n_in }, 8);
 	memcpy(reply + (data_at - 16), in, n_in);
 	/* Both come to 16 + count payload bytes. */
-	assert_int_equal(raw_send(fd, req.hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY, reply,
-				  16 + n_in, NULL, 0), 0);
+	ASSERT_OK(raw_send(fd, req.hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY, reply,
+			   16 + n_in, NULL, 0));
 	raw_msg_free(&req);
 	raw_wait_dma_done(fd);
 	{
 		struct vus_region_access a = { 0x800, 1, n_in };
 
-		assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_REGION_READ, &a, sizeof(a), NULL, 0,
-					  &m), 0);
-		assert_int_equal(m.len, 16 + n_in);
+		ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_REGION_READ, &a, sizeof(a), NULL, 0,
+				   &m));
+		ASSERT_EQ(m.len, 16 + n_in);
 		memcpy(back, m.payload + 16, n_in);
 		raw_msg_free(&m);
 		assert_memory_equal(back, in, n_in);
@@ -438,37 +436,36 @@ static void raw_twin(void **state)
 	struct raw_msg m;
 	int fd, twin;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
 	fd = raw_connect(s.path);
 	assert_true(fd >= 0);
-	assert_int_equal(raw_version(fd, 2, json, &m), 0);
-	assert_int_equal(m.nfds, 1);
+	ASSERT_OK(raw_version(fd, 2, json, &m));
+	ASSERT_EQ(m.nfds, 1);
 	assert_non_null(strstr((const char *)m.payload + 4, "\"fd_index\":0"));
 	twin = m.fds[0];
 	m.nfds = 0;
 	raw_msg_free(&m);
 
-	assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_DMA_MAP, &map, sizeof(map), NULL, 0, &m),
-			 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_DMA_MAP, &map, sizeof(map), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	raw_msg_free(&m);
 	raw_region_write32(fd, TESTDEV_REG_DMA_SRC_LO, 0);
 	raw_region_write32(fd, TESTDEV_REG_DMA_SRC_HI, 0);
 	raw_region_write32(fd, TESTDEV_REG_DMA_DST_LO, (uint32_t)iova);
 	raw_region_write32(fd, TESTDEV_REG_DMA_DST_HI, 0);
 	raw_region_write32(fd, TESTDEV_REG_DMA_LEN, 8);
-	assert_int_equal(raw_call(fd, raw_id++, VUS_CMD_REGION_WRITE, &kick, sizeof(kick), NULL, 0,
-				  &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, raw_id++, VUS_CMD_REGION_WRITE, &kick, sizeof(kick), NULL, 0,
+			   &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	raw_msg_free(&m);
-	assert_int_equal(raw_recv(twin, &m, 2000), 0);
-	assert_int_equal(m.hdr.cmd, VUS_CMD_DMA_WRITE);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_COMMAND);
-	assert_int_equal(m.hdr.size, 32 + 8);
-	assert_int_equal(raw_u64(&m, 0), iova);
-	assert_int_equal(raw_u64(&m, 8), 8);
-	assert_int_equal(raw_send(twin, m.hdr.id, VUS_CMD_DMA_WRITE, VUS_F_TYPE_REPLY, &echo,
-				  sizeof(echo), NULL, 0), 0);
+	ASSERT_OK(raw_recv(twin, &m, 2000));
+	ASSERT_EQ(m.hdr.cmd, VUS_CMD_DMA_WRITE);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_COMMAND);
+	ASSERT_EQ(m.hdr.size, 32 + 8);
+	ASSERT_EQ(raw_u64(&m, 0), iova);
+	ASSERT_EQ(raw_u64(&m, 8), 8);
+	ASSERT_OK(raw_send(twin, m.hdr.id, VUS_CMD_DMA_WRITE, VUS_F_TYPE_REPLY, &echo,
+			   sizeof(echo), NULL, 0));
 	raw_msg_free(&m);
 	raw_wait_dma_done(fd);
 	/* Nothing came on the main socket. */
@@ -505,5 +502,5 @@ int main(void)
 		cmocka_unit_test(raw_twin),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,9 +20,11 @@
 #include <vus/client.h>
 #include <vus/codec.h>
 
+#include "efd.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 #define IOVA 0x40000000ull
 
@@ -32,7 +33,7 @@ static int setup(void **state)
 	struct test_server *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	assert_int_equal(test_server_start(s, NULL), 0);
+	ASSERT_OK(test_server_start(s, NULL));
 	*state = s;
 	return 0;
 }
@@ -46,13 +47,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static bool efd_fired(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-
-	return poll(&pfd, 1, ms) == 1;
-}
-
 /* Connect, map twice, wire INTx; the caller closes the client. */
 static void busy_session(struct test_server *s, struct vus_client **out, int efd)
 {
@@ -60,12 +54,12 @@ static void busy_session(struct test_server *s, struct vus_client **out, int efd
 	struct vus_client_region r;
 	void *h;
 
-	assert_int_equal(test_connect(s, NULL, out), 0);
-	assert_int_equal(vus_client_dma_map(*out, IOVA, 0x10000, rw, true, &h), 0);
-	assert_int_equal(vus_client_dma_map(*out, IOVA + 0x10000, 0x10000, rw, false, &h), 0);
-	assert_int_equal(vus_client_set_irqs(*out, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
-					     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL), 0);
-	assert_int_equal(vus_client_region_info(*out, 2, &r), 0);
+	ASSERT_OK(test_connect(s, NULL, out));
+	ASSERT_OK(vus_client_dma_map(*out, IOVA, 0x10000, rw, true, &h));
+	ASSERT_OK(vus_client_dma_map(*out, IOVA + 0x10000, 0x10000, rw, false, &h));
+	ASSERT_OK(vus_client_set_irqs(*out, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
+				      VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL));
+	ASSERT_OK(vus_client_region_info(*out, 2, &r));
 	assert_true(r.fd >= 0);
 	close(r.fd);
 }
@@ -112,10 +106,9 @@ static void disconnect_mid_message(void **state)
 	struct vus_client *c;
 	struct vus_hdr h = { .id = 1, .cmd = VUS_CMD_VERSION, .size = 16 + 200 };
 	uint8_t bytes[16 + 100];
-	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int efd = efd_new();
 	int base;
 
-	assert_true(efd >= 0);
 	busy_session(s, &c, efd);
 	test_reg_write(c, TESTDEV_REG_SCRATCH, 0x5eed);
 	vus_client_close(c);
@@ -137,11 +130,11 @@ static void disconnect_mid_message(void **state)
 		fail_msg("fd count %d after the raw sessions, %d before", fdcount(), base);
 
 	/* The device kept its state; the old client's maps and eventfd are gone. */
-	assert_int_equal(test_connect(s, NULL, &c), 0);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x5eed);
+	ASSERT_OK(test_connect(s, NULL, &c));
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x5eed);
 	assert_true(test_server_wait_maps(s, 0, 100));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
-	assert_false(efd_fired(efd, 200));
+	assert_false(efd_wait(efd, 200));
 	/* The DMA windows are really gone: a DMA to them fails. */
 	assert_true(test_dma_run(c, IOVA, 0, 64, false) < 0);
 	vus_client_close(c);
@@ -150,10 +143,10 @@ static void disconnect_mid_message(void **state)
 	busy_session(s, &c, efd);
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
 	/* INTx may still be masked from the raise above (auto-mask). */
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_NONE |
-					     VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_NONE |
+				      VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 1);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	vus_client_close(c);
 	close(efd);
 }
@@ -189,8 +182,8 @@ static void no_fd_growth(void **state)
 	/* The server closes the session's fds on its own thread. */
 	if (!fdcount_wait(base, 2000))
 		fail_msg("fd count %d after 50 sessions, %d before", fdcount(), base);
-	assert_int_equal(test_connect(s, NULL, &c), 0);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 49);
+	ASSERT_OK(test_connect(s, NULL, &c));
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 49);
 	vus_client_close(c);
 }
 
@@ -201,7 +194,7 @@ static void second_client_refused(void **state)
 	struct vus_dev_stats st;
 	int fd;
 
-	assert_int_equal(test_connect(s, NULL, &a), 0);
+	ASSERT_OK(test_connect(s, NULL, &a));
 	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xa);
 
 	/* Accepted and closed at once (decisions.md "Sessions"). */
@@ -212,16 +205,16 @@ static void second_client_refused(void **state)
 	assert_true(vus_client_connect(s->path, NULL, &b) < 0);
 
 	/* The first keeps working. */
-	assert_int_equal(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xa);
+	ASSERT_EQ(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xa);
 	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xb);
-	assert_int_equal(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xb);
+	ASSERT_EQ(test_reg_read(a, TESTDEV_REG_SCRATCH), 0xb);
 	test_server_stats(s, &st);
-	assert_int_equal(st.clients, 1);
+	ASSERT_EQ(st.clients, 1);
 	vus_client_close(a);
 
 	/* Once it is gone, the next one gets in. */
-	assert_int_equal(test_connect(s, NULL, &b), 0);
-	assert_int_equal(test_reg_read(b, TESTDEV_REG_SCRATCH), 0xb);
+	ASSERT_OK(test_connect(s, NULL, &b));
+	ASSERT_EQ(test_reg_read(b, TESTDEV_REG_SCRATCH), 0xb);
 	vus_client_close(b);
 }
 
@@ -232,7 +225,7 @@ static void server_gone(void **state)
 	struct vus_client *c;
 	uint32_t v;
 
-	assert_int_equal(test_connect(s, NULL, &c), 0);
+	ASSERT_OK(test_connect(s, NULL, &c));
 	test_server_stop(s);
 	assert_true(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4) < 0);
 	vus_client_close(c);
@@ -248,5 +241,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(server_gone, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -21,6 +21,8 @@
 #include <cmocka.h>
 
 #include "gpio_server.h"
+#include "pci_regs.h"
+#include "vus_test.h"
 
 /* Waits: a signal is written before the reply to the access (or before
  * gpio_set_input() returns) that caused it, so "none" needs little time. */
@@ -54,7 +56,7 @@ static void expect_irq(struct fx *f)
 
 static void expect_no_irq(struct fx *f)
 {
-	assert_int_equal(gpio_efd_wait(f->efd, NO_IRQ_MS), 0);
+	ASSERT_EQ(gpio_efd_wait(f->efd, NO_IRQ_MS), 0);
 }
 
 static struct gpio_state snap(struct fx *f)
@@ -99,7 +101,7 @@ static uint32_t cfg_read(struct vus_client *c, uint32_t off, size_t n)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off, &v, n), 0);
+	ASSERT_OK(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off, &v, n));
 	return v;
 }
 
@@ -112,32 +114,32 @@ static void test_identity(void **state)
 	uint32_t i;
 
 	fx_start(&f);
-	assert_int_equal(vus_client_device_info(f.c, &di), 0);
+	ASSERT_OK(vus_client_device_info(f.c, &di));
 	assert_true(di.flags & VUS_DEVICE_FLAGS_PCI);
 	assert_true(di.flags & VUS_DEVICE_FLAGS_RESET);
-	assert_int_equal(vus_client_region_info(f.c, GPIO_BAR, &r), 0);
-	assert_int_equal(r.info.size, 256);
-	assert_int_equal(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
-	assert_int_equal(r.fd, -1);
+	ASSERT_OK(vus_client_region_info(f.c, GPIO_BAR, &r));
+	ASSERT_EQ(r.info.size, 256);
+	ASSERT_EQ(r.info.flags, VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(r.fd, -1);
 	for (i = 0; i < 6; i++) {
 		if (i == GPIO_BAR)
 			continue;
-		assert_int_equal(vus_client_region_info(f.c, i, &r), 0);
-		assert_int_equal(r.info.size, 0);
+		ASSERT_OK(vus_client_region_info(f.c, i, &r));
+		ASSERT_EQ(r.info.size, 0);
 	}
 	/* Config space: IDs, BAR2 an I/O BAR, INTA, no capability list
 	 * (so no MSI/MSI-X: the driver requests the legacy line). */
-	assert_int_equal(cfg_read(f.c, 0x00, 2), GPIO_VENDOR);
-	assert_int_equal(cfg_read(f.c, 0x02, 2), GPIO_DEVICE);
-	assert_int_equal(cfg_read(f.c, 0x18, 4) & 1, 1);
-	assert_int_equal(cfg_read(f.c, 0x3d, 1), 1);
-	assert_int_equal(cfg_read(f.c, 0x06, 2) & 0x10, 0);
-	assert_int_equal(vus_client_irq_info(f.c, VUS_PCI_INTX_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 1);
-	assert_int_equal(vus_client_irq_info(f.c, VUS_PCI_MSI_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 0);
-	assert_int_equal(vus_client_irq_info(f.c, VUS_PCI_MSIX_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 0);
+	ASSERT_EQ(cfg_read(f.c, 0x00, 2), GPIO_VENDOR);
+	ASSERT_EQ(cfg_read(f.c, 0x02, 2), GPIO_DEVICE);
+	ASSERT_EQ(cfg_read(f.c, 0x18, 4) & 1, 1);
+	ASSERT_EQ(cfg_read(f.c, CFG_INT_PIN, 1), 1);
+	ASSERT_EQ(cfg_read(f.c, 0x06, 2) & 0x10, 0);
+	ASSERT_OK(vus_client_irq_info(f.c, VUS_PCI_INTX_IRQ, &ii));
+	ASSERT_EQ(ii.count, 1);
+	ASSERT_OK(vus_client_irq_info(f.c, VUS_PCI_MSI_IRQ, &ii));
+	ASSERT_EQ(ii.count, 0);
+	ASSERT_OK(vus_client_irq_info(f.c, VUS_PCI_MSIX_IRQ, &ii));
+	ASSERT_EQ(ii.count, 0);
 	fx_stop(&f);
 }
 
@@ -149,28 +151,28 @@ static void test_outputs_inputs(void **state)
 
 	fx_start(&f);
 	gpio_wr(f.c, GPIO_REG_OUT0_7, 0xa5);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_OUT0_7), 0xa5);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_OUT8_15), 0x00);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_OUT0_7), 0xa5);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_OUT8_15), 0x00);
 	gpio_wr(f.c, GPIO_REG_OUT8_15, 0x3c);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_OUT0_7), 0xa5);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_OUT8_15), 0x3c);
-	assert_int_equal(gpio_get_outputs(f.s.g), 0x3ca5);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_OUT0_7), 0xa5);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_OUT8_15), 0x3c);
+	ASSERT_EQ(gpio_get_outputs(f.s.g), 0x3ca5);
 	/* Outputs do not reach the inputs without loopback. */
-	assert_int_equal(gpio_get_inputs(f.s.g), 0);
+	ASSERT_EQ(gpio_get_inputs(f.s.g), 0);
 
-	assert_int_equal(gpio_set_inputs(f.s.g, 0xffff, 0x1234), 0);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_IN0_7), 0x34);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_IN8_15), 0x12);
-	assert_int_equal(gpio_set_input(f.s.g, 15, true), 0);
-	assert_int_equal(gpio_set_input(f.s.g, 2, false), 0);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_IN0_7), 0x30);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_IN8_15), 0x92);
-	assert_int_equal(gpio_set_input(f.s.g, 16, true), -EINVAL);
+	ASSERT_OK(gpio_set_inputs(f.s.g, 0xffff, 0x1234));
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_IN0_7), 0x34);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_IN8_15), 0x12);
+	ASSERT_OK(gpio_set_input(f.s.g, 15, true));
+	ASSERT_OK(gpio_set_input(f.s.g, 2, false));
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_IN0_7), 0x30);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_IN8_15), 0x92);
+	ASSERT_ERR(gpio_set_input(f.s.g, 16, true), -EINVAL);
 	/* Writes to the input offsets do not change the inputs: 1 clears the
 	 * interrupt, 5 is unused. */
 	gpio_wr(f.c, GPIO_REG_IN0_7, 0xff);
 	gpio_wr(f.c, GPIO_REG_IN8_15, 0x00);
-	assert_int_equal(gpio_get_inputs(f.s.g), 0x9230);
+	ASSERT_EQ(gpio_get_inputs(f.s.g), 0x9230);
 	fx_stop(&f);
 }
 
@@ -186,25 +188,25 @@ static void test_control_registers(void **state)
 	assert_false(snap(&f).irq_enabled);
 	assert_false(snap(&f).filters);
 	/* Read of 3 activates the filters, a write deactivates them. */
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_FILTER), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_FILTER), 0);
 	assert_true(snap(&f).filters);
 	gpio_wr(f.c, GPIO_REG_FILTER, 0xff);
 	assert_false(snap(&f).filters);
 	/* Read of 2 enables the interrupt, a write disables it. */
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_IRQ_CTL), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_IRQ_CTL), 0);
 	assert_true(snap(&f).irq_enabled);
 	gpio_wr(f.c, GPIO_REG_IRQ_CTL, 0x5a);
 	assert_false(snap(&f).irq_enabled);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 
 	/* Unused offsets read 0 and ignore writes, as does the status. */
 	gpio_wr(f.c, GPIO_REG_OUT0_7, 0x11);
-	assert_int_equal(gpio_set_inputs(f.s.g, 0xffff, 0x2222), 0);
+	ASSERT_OK(gpio_set_inputs(f.s.g, 0xffff, 0x2222));
 	before = snap(&f);
 	gpio_wr(f.c, GPIO_REG_STATUS, 0xff);
 	for (i = 0; i < sizeof(unused) / sizeof(unused[0]); i++) {
 		gpio_wr(f.c, unused[i], 0xff);
-		assert_int_equal(gpio_rd(f.c, unused[i]), 0);
+		ASSERT_EQ(gpio_rd(f.c, unused[i]), 0);
 	}
 	after = snap(&f);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -217,11 +219,11 @@ static void test_byte_access_only(void **state)
 	struct fx f;
 
 	fx_start(&f);
-	assert_int_equal(vus_client_region_read(f.c, GPIO_BAR, 0, buf, 2), -EINVAL);
-	assert_int_equal(vus_client_region_read(f.c, GPIO_BAR, 0, buf, 4), -EINVAL);
-	assert_int_equal(vus_client_region_write(f.c, GPIO_BAR, 0, buf, 2), -EINVAL);
-	assert_int_equal(vus_client_region_write(f.c, GPIO_BAR, 0, buf, 4), -EINVAL);
-	assert_int_equal(vus_client_region_read(f.c, GPIO_BAR, 0x100, buf, 1), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f.c, GPIO_BAR, 0, buf, 2), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f.c, GPIO_BAR, 0, buf, 4), -EINVAL);
+	ASSERT_ERR(vus_client_region_write(f.c, GPIO_BAR, 0, buf, 2), -EINVAL);
+	ASSERT_ERR(vus_client_region_write(f.c, GPIO_BAR, 0, buf, 4), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f.c, GPIO_BAR, 0x100, buf, 1), -EINVAL);
 	/* A refused wide read of 0..3 had no side effect on 2 or 3. */
 	assert_false(snap(&f).irq_enabled);
 	assert_false(snap(&f).filters);
@@ -243,7 +245,7 @@ static void *toggle_later(void *arg)
 	struct timespec ts = { 0, (long)t->delay_ms * 1000000L };
 
 	nanosleep(&ts, NULL);
-	assert_int_equal(gpio_set_input(t->g, t->line, t->level), 0);
+	ASSERT_OK(gpio_set_input(t->g, t->line, t->level));
 	return NULL;
 }
 
@@ -254,19 +256,19 @@ static void test_linux61_probe_and_irq(void **state)
 	struct fx f;
 
 	fx_start(&f);
-	assert_int_equal(gpio_set_input(f.s.g, 3, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 3, true));
 	linux61_probe(f.c);
 	assert_false(snap(&f).irq_enabled);
 	assert_false(snap(&f).filters);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 	/* Edges before any line is unmasked: nothing latched, no signal. */
-	assert_int_equal(gpio_set_input(f.s.g, 3, false), 0);
-	assert_int_equal(gpio_set_input(f.s.g, 3, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 3, false));
+	ASSERT_OK(gpio_set_input(f.s.g, 3, true));
 	expect_no_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 
 	/* First line unmasked (gpiomon, both edges): the read of 2. */
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_IRQ_CTL), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_IRQ_CTL), 0);
 	assert_true(snap(&f).irq_enabled);
 	expect_no_irq(&f);
 	/* A shared line's other device interrupting: the handler must see
@@ -275,27 +277,27 @@ static void test_linux61_probe_and_irq(void **state)
 
 	/* Input 3 falls, driven from another thread while we wait. */
 	t = (struct toggler){ .g = f.s.g, .line = 3, .level = false, .delay_ms = 20 };
-	assert_int_equal(pthread_create(&th, NULL, toggle_later, &t), 0);
+	ASSERT_OK(pthread_create(&th, NULL, toggle_later, &t));
 	expect_irq(&f);
 	pthread_join(th, NULL);
-	assert_int_equal(linux61_handler(f.c), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(linux61_handler(f.c), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 	/* EOI: QEMU unmasks; the level is down, so no second signal. */
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
 
 	/* The next edge interrupts again, on the other bank too. */
-	assert_int_equal(gpio_set_input(f.s.g, 11, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 11, true));
 	expect_irq(&f);
-	assert_int_equal(linux61_handler(f.c), GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(linux61_handler(f.c), GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
 
 	/* Last line masked: the write to 2; edges are silent again. */
 	gpio_wr(f.c, GPIO_REG_IRQ_CTL, 0);
-	assert_int_equal(gpio_set_input(f.s.g, 11, false), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 11, false));
 	expect_no_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 	fx_stop(&f);
 }
 
@@ -309,13 +311,13 @@ static void test_level_while_masked(void **state)
 	fx_start(&f);
 	linux61_probe(f.c);
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
-	assert_int_equal(gpio_set_input(f.s.g, 0, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 0, true));
 	expect_irq(&f);
-	assert_int_equal(gpio_set_input(f.s.g, 1, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 1, true));
 	expect_no_irq(&f); /* auto-masked */
 	gpio_intx_unmask(f.c);
 	expect_irq(&f);    /* still asserted */
-	assert_int_equal(linux61_handler(f.c), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(linux61_handler(f.c), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
 	/* A spurious unmask with nothing pending stays silent. */
@@ -339,28 +341,28 @@ static void test_regmap_variant(void **state)
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
 	expect_no_irq(&f);
 	/* regmap-irq: status & bit 2 (all 16 inputs) == 0 means IRQ_NONE. */
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS) & GPIO_STATUS_PENDING, 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS) & GPIO_STATUS_PENDING, 0);
 
-	assert_int_equal(gpio_set_input(f.s.g, 12, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 12, true));
 	expect_irq(&f);
 	assert_true(gpio_rd(f.c, GPIO_REG_STATUS) & GPIO_STATUS_PENDING);
 	/* Ack: regmap writes the status bits it handled to offset 1. */
 	gpio_wr(f.c, GPIO_REG_IN0_7, GPIO_STATUS_PENDING);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
 
 	/* All masked: write to 2; edges are silent. */
 	gpio_wr(f.c, GPIO_REG_IRQ_CTL, 0);
-	assert_int_equal(gpio_set_input(f.s.g, 12, false), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 12, false));
 	expect_no_irq(&f);
 	/* Unmasked again: clear, enable; nothing was latched meanwhile. */
 	gpio_wr(f.c, GPIO_REG_IN0_7, 0);
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
 	expect_no_irq(&f);
-	assert_int_equal(gpio_set_input(f.s.g, 4, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 4, true));
 	expect_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
 	fx_stop(&f);
 }
 
@@ -372,36 +374,36 @@ static void test_status_and_clear(void **state)
 
 	fx_start(&f);
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
-	assert_int_equal(gpio_set_input(f.s.g, 0, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 0, true));
 	expect_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0x5);
-	assert_int_equal(gpio_set_input(f.s.g, 9, true), 0);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0x7);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0x5);
+	ASSERT_OK(gpio_set_input(f.s.g, 9, true));
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0x7);
 	/* Reading the status does not clear it; any write to 1 does. */
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0x7);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0x7);
 	gpio_wr(f.c, GPIO_REG_IN0_7, 0x42);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
 
 	/* Both banks in one change: inputs 0 and 9 fall. */
-	assert_int_equal(gpio_set_inputs(f.s.g, 0x0201, 0x0000), 0);
+	ASSERT_OK(gpio_set_inputs(f.s.g, 0x0201, 0x0000));
 	expect_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0x7);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0x7);
 	gpio_wr(f.c, GPIO_REG_IN0_7, 0);
 
 	/* Setting an input to the level it has is no edge. */
 	gpio_intx_unmask(f.c);
-	assert_int_equal(gpio_set_input(f.s.g, 8, false), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 8, false));
 	expect_no_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 
 	/* Disabling keeps a latched status but drops the line; enabling
 	 * again raises it. */
-	assert_int_equal(gpio_set_input(f.s.g, 8, true), 0);
+	ASSERT_OK(gpio_set_input(f.s.g, 8, true));
 	expect_irq(&f);
 	gpio_wr(f.c, GPIO_REG_IRQ_CTL, 0);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0x6);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0x6);
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
@@ -419,11 +421,11 @@ static void test_no_irq_when_disabled(void **state)
 
 	fx_start(&f);
 	for (i = 0; i < 32; i++)
-		assert_int_equal(gpio_set_input(f.s.g, i % 16, !(i & 16)), 0);
+		ASSERT_OK(gpio_set_input(f.s.g, i % 16, !(i & 16)));
 	expect_no_irq(&f);
 	gpio_intx_unmask(f.c);
 	expect_no_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0);
 	assert_false(linux61_mine(gpio_rd(f.c, GPIO_REG_STATUS)));
 	/* Enabling afterwards finds nothing latched. */
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
@@ -441,12 +443,12 @@ static void test_command_intx_disable(void **state)
 	fx_start(&f);
 	(void)gpio_rd(f.c, GPIO_REG_IRQ_CTL);
 	cmd = (uint16_t)cfg_read(f.c, 0x04, 2) | 0x400;
-	assert_int_equal(vus_client_region_write(f.c, VUS_PCI_CONFIG_REGION, 0x04, &cmd, 2), 0);
-	assert_int_equal(gpio_set_input(f.s.g, 5, true), 0);
+	ASSERT_OK(vus_client_region_write(f.c, VUS_PCI_CONFIG_REGION, 0x04, &cmd, 2));
+	ASSERT_OK(gpio_set_input(f.s.g, 5, true));
 	expect_no_irq(&f);
-	assert_int_equal(gpio_rd(f.c, GPIO_REG_STATUS), 0x5);
+	ASSERT_EQ(gpio_rd(f.c, GPIO_REG_STATUS), 0x5);
 	cmd &= (uint16_t)~0x400;
-	assert_int_equal(vus_client_region_write(f.c, VUS_PCI_CONFIG_REGION, 0x04, &cmd, 2), 0);
+	ASSERT_OK(vus_client_region_write(f.c, VUS_PCI_CONFIG_REGION, 0x04, &cmd, 2));
 	expect_irq(&f);
 	fx_stop(&f);
 }
@@ -466,5 +468,5 @@ int main(void)
 		cmocka_unit_test(test_command_intx_disable),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

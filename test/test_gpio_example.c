@@ -22,12 +22,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
+#include "vus_test.h"
 
 struct ex {
 	pid_t pid;
@@ -39,14 +40,7 @@ struct ex {
 };
 
 static char prog[512];
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static char skip_why[600]; /* why the tests skip when prog is empty */
 
 static void ex_start(struct ex *e, bool loopback)
 {
@@ -56,8 +50,8 @@ static void ex_start(struct ex *e, bool loopback)
 	snprintf(e->dir, sizeof(e->dir), "/tmp/vus-gpio-ex-XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	snprintf(e->path, sizeof(e->path), "%s/sock", e->dir);
-	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	ASSERT_OK(pipe2(in, O_CLOEXEC));
+	ASSERT_OK(pipe2(out, O_CLOEXEC));
 	e->pid = fork();
 	assert_true(e->pid >= 0);
 	if (e->pid == 0) {
@@ -76,14 +70,14 @@ static void ex_start(struct ex *e, bool loopback)
 /* The next stdout line (without '\n') within 5 s, or fail the test. */
 static void ex_line(struct ex *e, char *line, size_t cap)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000;
 	struct pollfd pfd = { .fd = e->out, .events = POLLIN };
 	char *nl;
 	ssize_t n;
 
 	while (!(nl = memchr(e->buf, '\n', e->len))) {
 		assert_true(e->len < sizeof(e->buf));
-		assert_int_equal(poll(&pfd, 1, (int)(deadline - mono_ms())), 1);
+		ASSERT_EQ(poll(&pfd, 1, (int)(deadline - test_now_ms())), 1);
 		n = read(e->out, e->buf + e->len, sizeof(e->buf) - e->len);
 		assert_true(n > 0);
 		e->len += (size_t)n;
@@ -107,26 +101,26 @@ static void ex_cmd(struct ex *e, const char *cmd)
 {
 	size_t len = strlen(cmd);
 
-	assert_int_equal(write(e->in, cmd, len), (ssize_t)len);
+	ASSERT_EQ(write(e->in, cmd, len), (ssize_t)len);
 }
 
 /* Wait for the program to exit; returns its exit status. */
 static int ex_wait(struct ex *e)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000;
 	int status;
 	pid_t r;
 
 	while ((r = waitpid(e->pid, &status, WNOHANG)) == 0) {
-		assert_true(mono_ms() < deadline);
+		assert_true(test_now_ms() < deadline);
 		usleep(5000);
 	}
-	assert_int_equal(r, e->pid);
+	ASSERT_EQ(r, e->pid);
 	close(e->in);
 	close(e->out);
 	assert_true(WIFEXITED(status));
 	/* vus_dev_free() removed the socket it made. */
-	assert_int_equal(access(e->path, F_OK), -1);
+	ASSERT_EQ(access(e->path, F_OK), -1);
 	rmdir(e->dir);
 	return WEXITSTATUS(status);
 }
@@ -138,7 +132,7 @@ static struct vus_client *ex_connect(struct ex *e)
 
 	snprintf(line, sizeof(line), "ready %s", e->path);
 	ex_expect(e, line);
-	assert_int_equal(vus_client_connect(e->path, NULL, &c), 0);
+	ASSERT_OK(vus_client_connect(e->path, NULL, &c));
 	return c;
 }
 
@@ -149,7 +143,7 @@ static void test_stdin_stdout(void **state)
 	int efd;
 
 	if (!prog[0])
-		skip();
+		VUS_SKIP("%s", skip_why);
 	ex_start(&e, false);
 	c = ex_connect(&e);
 	efd = gpio_intx_assign(c);
@@ -175,7 +169,7 @@ static void test_stdin_stdout(void **state)
 	ex_expect(&e, "error unknown command: bogus");
 
 	ex_cmd(&e, "quit\n");
-	assert_int_equal(ex_wait(&e), 0);
+	ASSERT_OK(ex_wait(&e));
 	vus_client_close(c);
 	close(efd);
 }
@@ -186,7 +180,7 @@ static void test_loopback_and_sigterm(void **state)
 	struct ex e;
 
 	if (!prog[0])
-		skip();
+		VUS_SKIP("%s", skip_why);
 	ex_start(&e, true);
 	c = ex_connect(&e);
 	ex_cmd(&e, "set-input 0 1\n");
@@ -196,28 +190,49 @@ static void test_loopback_and_sigterm(void **state)
 	/* stdin closed: the device keeps serving. */
 	close(e.in);
 	e.in = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	assert_int_equal(gpio_rd(c, GPIO_REG_IN8_15), 0x80);
-	assert_int_equal(kill(e.pid, SIGTERM), 0);
-	assert_int_equal(ex_wait(&e), 0);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_IN8_15), 0x80);
+	ASSERT_OK(kill(e.pid, SIGTERM));
+	ASSERT_OK(ex_wait(&e));
 	vus_client_close(c);
+}
+
+/* Exit status of prog with args, stdin, stdout and stderr on /dev/null.
+ * No shell: the build tree's path may hold spaces (issue 16). */
+static int run_status(const char *const args[])
+{
+	const char *argv[8] = { prog };
+	int st, nul, i;
+	pid_t pid;
+
+	for (i = 0; args[i] && i < 6; i++)
+		argv[i + 1] = args[i];
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		nul = open("/dev/null", O_RDWR);
+		if (nul < 0)
+			_exit(126);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
 }
 
 static void test_usage(void **state)
 {
-	char cmd[600];
-
 	if (!prog[0])
-		skip();
-	snprintf(cmd, sizeof(cmd), "%s >/dev/null 2>&1", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
-	snprintf(cmd, sizeof(cmd), "%s --socket-path /x extra >/dev/null 2>&1", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
-	snprintf(cmd, sizeof(cmd), "%s --help >/dev/null", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+		VUS_SKIP("%s", skip_why);
+	ASSERT_EQ(run_status((const char *[]){ NULL }), 2);
+	ASSERT_EQ(run_status((const char *[]){ "--socket-path", "/x", "extra", NULL }), 2);
+	ASSERT_EQ(run_status((const char *[]){ "--help", NULL }), 0);
 	/* A socket that cannot be made: exit 1. */
-	snprintf(cmd, sizeof(cmd), "%s --socket-path /nonexistent/dir/sock </dev/null "
-		 ">/dev/null 2>&1", prog);
-	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+	ASSERT_EQ(run_status((const char *[]){ "--socket-path", "/nonexistent/dir/sock",
+						      NULL }), 1);
 }
 
 int main(void)
@@ -232,10 +247,10 @@ int main(void)
 	if (build)
 		snprintf(prog, sizeof(prog), "%s/bin/vus-gpio-example", build);
 	if (!build || access(prog, X_OK) != 0) {
-		printf("skipped: vus-gpio-example not found (VUS_BUILD_DIR=%s)\n",
-		       build ? build : "unset");
+		snprintf(skip_why, sizeof(skip_why),
+			 "vus-gpio-example not found (VUS_BUILD_DIR=%s)", build ? build : "unset");
 		prog[0] = '\0';
 	}
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -17,7 +17,9 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
+#include "vus_test.h"
 
 #define IRQ_MS    2000
 #define NO_IRQ_MS 50
@@ -30,21 +32,13 @@ static struct gpio_state snap(struct gpio *g)
 	return st;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void wait_detached(struct gpio_server *s)
 {
-	int64_t deadline = mono_ms() + 2000;
+	int64_t deadline = test_now_ms() + 2000;
 	struct timespec pause = { 0, 5 * 1000000L };
 
 	while (vus_dev_client_attached(s->dev)) {
-		assert_true(mono_ms() < deadline);
+		assert_true(test_now_ms() < deadline);
 		nanosleep(&pause, NULL);
 	}
 }
@@ -65,7 +59,7 @@ static void test_state_across_reconnect(void **state)
 	gpio_wr(c, GPIO_REG_OUT8_15, 0xbe);
 	(void)gpio_rd(c, GPIO_REG_FILTER);
 	(void)gpio_rd(c, GPIO_REG_IRQ_CTL);
-	assert_int_equal(gpio_set_input(s.g, 7, true), 0);
+	ASSERT_OK(gpio_set_input(s.g, 7, true));
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
 	/* The client goes away with the interrupt unhandled. */
 	vus_client_close(c);
@@ -73,25 +67,25 @@ static void test_state_across_reconnect(void **state)
 	wait_detached(&s);
 
 	st = snap(s.g);
-	assert_int_equal(st.outputs, 0xbeef);
-	assert_int_equal(st.inputs, 0x0080);
-	assert_int_equal(st.status, GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(st.outputs, 0xbeef);
+	ASSERT_EQ(st.inputs, 0x0080);
+	ASSERT_EQ(st.status, GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
 	assert_true(st.irq_enabled);
 	assert_true(st.filters);
 
 	c = gpio_server_connect(&s);
-	assert_int_equal(gpio_rd(c, GPIO_REG_OUT0_7), 0xef);
-	assert_int_equal(gpio_rd(c, GPIO_REG_OUT8_15), 0xbe);
-	assert_int_equal(gpio_rd(c, GPIO_REG_IN0_7), 0x80);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_OUT0_7), 0xef);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_OUT8_15), 0xbe);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_IN0_7), 0x80);
 	/* The line is still high: the new client's eventfd hears it. */
 	efd = gpio_intx_assign(c);
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
-	assert_int_equal(gpio_rd(c, GPIO_REG_STATUS), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_STATUS), GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
 	gpio_wr(c, GPIO_REG_IN0_7, 0);
 	gpio_intx_unmask(c);
-	assert_int_equal(gpio_efd_wait(efd, NO_IRQ_MS), 0);
+	ASSERT_EQ(gpio_efd_wait(efd, NO_IRQ_MS), 0);
 	/* Still enabled: the next edge interrupts the new client. */
-	assert_int_equal(gpio_set_input(s.g, 7, false), 0);
+	ASSERT_OK(gpio_set_input(s.g, 7, false));
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
 	vus_client_close(c);
 	close(efd);
@@ -111,22 +105,22 @@ static void test_client_reset(void **state)
 	gpio_wr(c, GPIO_REG_OUT0_7, 0x12);
 	(void)gpio_rd(c, GPIO_REG_FILTER);
 	(void)gpio_rd(c, GPIO_REG_IRQ_CTL);
-	assert_int_equal(gpio_set_inputs(s.g, 0xffff, 0x8001), 0);
+	ASSERT_OK(gpio_set_inputs(s.g, 0xffff, 0x8001));
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
 
-	assert_int_equal(vus_client_reset(c), 0);
+	ASSERT_OK(vus_client_reset(c));
 	st = snap(s.g);
-	assert_int_equal(st.outputs, 0);
-	assert_int_equal(st.inputs, 0x8001); /* wired outside the board */
-	assert_int_equal(st.status, 0);
+	ASSERT_EQ(st.outputs, 0);
+	ASSERT_EQ(st.inputs, 0x8001); /* wired outside the board */
+	ASSERT_EQ(st.status, 0);
 	assert_false(st.irq_enabled);
 	assert_false(st.filters);
 	/* The line went down with the reset: an unmask brings nothing, and
 	 * edges are silent until the driver enables again. */
 	gpio_intx_unmask(c);
-	assert_int_equal(gpio_efd_wait(efd, NO_IRQ_MS), 0);
-	assert_int_equal(gpio_set_input(s.g, 0, false), 0);
-	assert_int_equal(gpio_efd_wait(efd, NO_IRQ_MS), 0);
+	ASSERT_EQ(gpio_efd_wait(efd, NO_IRQ_MS), 0);
+	ASSERT_OK(gpio_set_input(s.g, 0, false));
+	ASSERT_EQ(gpio_efd_wait(efd, NO_IRQ_MS), 0);
 	vus_client_close(c);
 	close(efd);
 	gpio_server_stop(&s);
@@ -145,32 +139,32 @@ static void test_loopback(void **state)
 	c = gpio_server_connect(&s);
 	efd = gpio_intx_assign(c);
 	assert_true(snap(s.g).loopback);
-	assert_int_equal(gpio_set_input(s.g, 0, true), -EBUSY);
-	assert_int_equal(gpio_set_inputs(s.g, 1, 1), -EBUSY);
+	ASSERT_ERR(gpio_set_input(s.g, 0, true), -EBUSY);
+	ASSERT_ERR(gpio_set_inputs(s.g, 1, 1), -EBUSY);
 
 	/* Outputs drive the inputs; with the interrupt off, silently. */
 	gpio_wr(c, GPIO_REG_OUT0_7, 0x5a);
-	assert_int_equal(gpio_rd(c, GPIO_REG_IN0_7), 0x5a);
-	assert_int_equal(gpio_rd(c, GPIO_REG_IN8_15), 0x00);
-	assert_int_equal(gpio_efd_wait(efd, NO_IRQ_MS), 0);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_IN0_7), 0x5a);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_IN8_15), 0x00);
+	ASSERT_EQ(gpio_efd_wait(efd, NO_IRQ_MS), 0);
 
 	/* Enabled: an output change is an input edge. */
 	(void)gpio_rd(c, GPIO_REG_IRQ_CTL);
 	gpio_wr(c, GPIO_REG_OUT8_15, 0x80);
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
-	assert_int_equal(gpio_rd(c, GPIO_REG_STATUS), GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
-	assert_int_equal(gpio_get_inputs(s.g), 0x805a);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_STATUS), GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(gpio_get_inputs(s.g), 0x805a);
 	gpio_wr(c, GPIO_REG_IN0_7, 0);
 	gpio_intx_unmask(c);
 	/* Rewriting the same value is no edge. */
 	gpio_wr(c, GPIO_REG_OUT8_15, 0x80);
-	assert_int_equal(gpio_efd_wait(efd, NO_IRQ_MS), 0);
+	ASSERT_EQ(gpio_efd_wait(efd, NO_IRQ_MS), 0);
 
 	/* Reset: the outputs go to 0 and take the inputs with them. */
-	assert_int_equal(vus_client_reset(c), 0);
-	assert_int_equal(gpio_get_outputs(s.g), 0);
-	assert_int_equal(gpio_get_inputs(s.g), 0);
-	assert_int_equal(snap(s.g).status, 0);
+	ASSERT_OK(vus_client_reset(c));
+	ASSERT_EQ(gpio_get_outputs(s.g), 0);
+	ASSERT_EQ(gpio_get_inputs(s.g), 0);
+	ASSERT_EQ(snap(s.g).status, 0);
 	vus_client_close(c);
 	close(efd);
 	gpio_server_stop(&s);
@@ -194,48 +188,48 @@ static void test_save_restore(void **state)
 	gpio_wr(c, GPIO_REG_OUT8_15, 0x12);
 	(void)gpio_rd(c, GPIO_REG_FILTER);
 	(void)gpio_rd(c, GPIO_REG_IRQ_CTL);
-	assert_int_equal(gpio_set_input(s.g, 9, true), 0);
+	ASSERT_OK(gpio_set_input(s.g, 9, true));
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
 
-	assert_int_equal(gpio_save(s.g, blob, GPIO_SAVE_SIZE - 1), -ENOSPC);
-	assert_int_equal(gpio_save(s.g, blob, sizeof(blob)), GPIO_SAVE_SIZE);
+	ASSERT_ERR(gpio_save(s.g, blob, GPIO_SAVE_SIZE - 1), -ENOSPC);
+	ASSERT_EQ(gpio_save(s.g, blob, sizeof(blob)), GPIO_SAVE_SIZE);
 	/* The layout gpio.h documents. */
 	assert_memory_equal(blob, "IDIO", 4);
-	assert_int_equal(blob[4] | blob[5] << 8, 1);
-	assert_int_equal(blob[6], 3);
-	assert_int_equal(blob[8] | blob[9] << 8, 0x1234);
-	assert_int_equal(blob[10] | blob[11] << 8, 0x0200);
-	assert_int_equal(blob[12], GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(blob[4] | blob[5] << 8, 1);
+	ASSERT_EQ(blob[6], 3);
+	ASSERT_EQ(blob[8] | blob[9] << 8, 0x1234);
+	ASSERT_EQ(blob[10] | blob[11] << 8, 0x0200);
+	ASSERT_EQ(blob[12], GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
 
 	/* Into a fresh device (not serving): the same state. */
-	assert_int_equal(gpio_create("copy", NULL, &g2), 0);
-	assert_int_equal(gpio_restore(g2, blob, GPIO_SAVE_SIZE), 0);
+	ASSERT_OK(gpio_create("copy", NULL, &g2));
+	ASSERT_OK(gpio_restore(g2, blob, GPIO_SAVE_SIZE));
 	a = snap(s.g);
 	b = snap(g2);
 	assert_memory_equal(&a, &b, sizeof(a));
 
 	/* Hostile blobs are refused and change nothing. */
-	assert_int_equal(gpio_restore(g2, blob, GPIO_SAVE_SIZE - 1), -EINVAL);
-	assert_int_equal(gpio_restore(g2, blob, GPIO_SAVE_SIZE + 1), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, blob, GPIO_SAVE_SIZE - 1), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, blob, GPIO_SAVE_SIZE + 1), -EINVAL);
 	memcpy(bad, blob, sizeof(bad));
 	bad[0] ^= 1;                               /* magic */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	memcpy(bad, blob, sizeof(bad));
 	bad[4] = 2;                                /* version */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	memcpy(bad, blob, sizeof(bad));
 	bad[6] |= 4;                               /* unknown flag */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	memcpy(bad, blob, sizeof(bad));
 	bad[12] = GPIO_STATUS_PENDING;             /* pending without a bank */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	bad[12] = GPIO_STATUS_IN0_7;               /* a bank without pending */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	bad[12] = 0x0f;                            /* unknown status bit */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	memcpy(bad, blob, sizeof(bad));
 	bad[15] = 1;                               /* reserved */
-	assert_int_equal(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
+	ASSERT_ERR(gpio_restore(g2, bad, sizeof(bad)), -EINVAL);
 	b = snap(g2);
 	assert_memory_equal(&a, &b, sizeof(a));
 	gpio_free(g2);
@@ -244,8 +238,8 @@ static void test_save_restore(void **state)
 	{
 		struct gpio_opts lo = { .loopback = true };
 
-		assert_int_equal(gpio_create("lo", &lo, &g2), 0);
-		assert_int_equal(gpio_restore(g2, blob, GPIO_SAVE_SIZE), -EINVAL);
+		ASSERT_OK(gpio_create("lo", &lo, &g2));
+		ASSERT_ERR(gpio_restore(g2, blob, GPIO_SAVE_SIZE), -EINVAL);
 		gpio_free(g2);
 	}
 
@@ -253,12 +247,12 @@ static void test_save_restore(void **state)
 	 * reaches the client (line high again). */
 	gpio_wr(c, GPIO_REG_IN0_7, 0);
 	gpio_intx_unmask(c);
-	assert_int_equal(vus_client_reset(c), 0);
-	assert_int_equal(gpio_efd_wait(efd, NO_IRQ_MS), 0);
-	assert_int_equal(gpio_restore(s.g, blob, GPIO_SAVE_SIZE), 0);
+	ASSERT_OK(vus_client_reset(c));
+	ASSERT_EQ(gpio_efd_wait(efd, NO_IRQ_MS), 0);
+	ASSERT_OK(gpio_restore(s.g, blob, GPIO_SAVE_SIZE));
 	assert_true(gpio_efd_wait(efd, IRQ_MS) > 0);
-	assert_int_equal(gpio_rd(c, GPIO_REG_OUT8_15), 0x12);
-	assert_int_equal(gpio_rd(c, GPIO_REG_STATUS), GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_OUT8_15), 0x12);
+	ASSERT_EQ(gpio_rd(c, GPIO_REG_STATUS), GPIO_STATUS_IN8_15 | GPIO_STATUS_PENDING);
 	vus_client_close(c);
 	close(efd);
 	gpio_server_stop(&s);
@@ -298,13 +292,13 @@ static void test_notify(void **state)
 	vus_client_close(c);
 	gpio_server_stop(&s);                  /* no call after the loop ends */
 
-	assert_int_equal(seen.n, 3);
+	ASSERT_EQ(seen.n, 3);
 	assert_true(seen.st[0].irq_enabled);
-	assert_int_equal(seen.st[0].outputs, 0);
-	assert_int_equal(seen.st[1].outputs, 1);
-	assert_int_equal(seen.st[1].inputs, 1);
-	assert_int_equal(seen.st[1].status, GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
-	assert_int_equal(seen.st[2].status, 0);
+	ASSERT_EQ(seen.st[0].outputs, 0);
+	ASSERT_EQ(seen.st[1].outputs, 1);
+	ASSERT_EQ(seen.st[1].inputs, 1);
+	ASSERT_EQ(seen.st[1].status, GPIO_STATUS_IN0_7 | GPIO_STATUS_PENDING);
+	ASSERT_EQ(seen.st[2].status, 0);
 }
 
 /* ---- an outside thread against the loop ----------------------------- */
@@ -320,7 +314,7 @@ static void *hammer_inputs(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < h->rounds; i++)
-		assert_int_equal(gpio_set_input(h->g, i % 16, (i / 16) & 1), 0);
+		ASSERT_OK(gpio_set_input(h->g, i % 16, (i / 16) & 1));
 	return NULL;
 }
 
@@ -342,7 +336,7 @@ static void test_outside_thread_hammer(void **state)
 	efd = gpio_intx_assign(c);
 	(void)gpio_rd(c, GPIO_REG_IRQ_CTL);
 	h = (struct hammer){ .g = s.g, .rounds = 4000 };
-	assert_int_equal(pthread_create(&th, NULL, hammer_inputs, &h), 0);
+	ASSERT_OK(pthread_create(&th, NULL, hammer_inputs, &h));
 	while (gpio_efd_wait(efd, 200) > 0) {
 		status = gpio_rd(c, GPIO_REG_STATUS);
 		if (status & GPIO_STATUS_PENDING) {
@@ -360,7 +354,7 @@ static void test_outside_thread_hammer(void **state)
 		assert_true(gpio_efd_wait(efd, 0) > 0);
 	/* Round 3999: line 15, level (3999 / 16) & 1 = 1; 0-14 went to 1
 	 * in the same block of 16. */
-	assert_int_equal(gpio_get_inputs(s.g), 0xffff);
+	ASSERT_EQ(gpio_get_inputs(s.g), 0xffff);
 	vus_client_close(c);
 	close(efd);
 	gpio_server_stop(&s);
@@ -377,5 +371,5 @@ int main(void)
 		cmocka_unit_test(test_outside_thread_hammer),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

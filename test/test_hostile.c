@@ -25,7 +25,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,9 +32,11 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 #define NDEV        3
 #define TIMEOUT_MS  3000
@@ -60,21 +61,6 @@ struct loop {
 
 static struct loop L;
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 {
 	(void)opaque;
@@ -88,7 +74,7 @@ static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 
 static bool logged(const char *s, int ms)
 {
-	int64_t deadline = now_us() + (int64_t)ms * 1000;
+	int64_t deadline = test_now_us() + (int64_t)ms * 1000;
 
 	for (;;) {
 		bool found = false;
@@ -98,9 +84,9 @@ static bool logged(const char *s, int ms)
 		for (i = 0; i < L.nwarn && !found; i++)
 			found = strstr(L.warn[i], s) != NULL;
 		pthread_mutex_unlock(&L.lock);
-		if (found || now_us() >= deadline)
+		if (found || test_now_us() >= deadline)
 			return found;
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 }
 
@@ -120,9 +106,9 @@ static void *loop_main(void *arg)
 
 			if (k == NDEV)
 				return NULL;
-			t0 = now_us();
+			t0 = test_now_us();
 			vus_dev_process(L.dev[k]);
-			dt = now_us() - t0;
+			dt = test_now_us() - t0;
 			pthread_mutex_lock(&L.lock);
 			if (dt > L.max_turn_us)
 				L.max_turn_us = dt;
@@ -145,16 +131,16 @@ static int setup(void **state)
 
 		snprintf(name, sizeof(name), "dev%d", i);
 		snprintf(L.path[i], sizeof(L.path[i]), "%s/%s", L.dir, name);
-		assert_int_equal(testdev_create(name, &L.td[i]), 0);
+		ASSERT_OK(testdev_create(name, &L.td[i]));
 		L.dev[i] = testdev_dev(L.td[i]);
 		if (i == 0) {
 			vus_dev_set_log(L.dev[i], on_log, NULL, VUS_LOG_WARN);
 			/* Small, so the never-reading client hits it quickly. */
-			assert_int_equal(vus_dev_set_output_limit(L.dev[i], 256 * 1024), 0);
+			ASSERT_OK(vus_dev_set_output_limit(L.dev[i], 256 * 1024));
 		} else {
 			vus_dev_set_log_level(L.dev[i], VUS_LOG_ERR);
 		}
-		assert_int_equal(vus_dev_listen(L.dev[i], L.path[i]), 0);
+		ASSERT_OK(vus_dev_listen(L.dev[i], L.path[i]));
 	}
 	L.stop_fd = eventfd(0, EFD_CLOEXEC);
 	assert_true(L.stop_fd >= 0);
@@ -164,9 +150,9 @@ static int setup(void **state)
 		struct epoll_event e = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
 		int fd = i < NDEV ? vus_dev_poll_fd(L.dev[i]) : L.stop_fd;
 
-		assert_int_equal(epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &e), 0);
+		ASSERT_OK(epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &e));
 	}
-	assert_int_equal(pthread_create(&L.thread, NULL, loop_main, NULL), 0);
+	ASSERT_OK(pthread_create(&L.thread, NULL, loop_main, NULL));
 	return 0;
 }
 
@@ -175,7 +161,7 @@ static int teardown(void **state)
 	uint64_t one = 1;
 	int i;
 
-	assert_int_equal(write(L.stop_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ASSERT_EQ(write(L.stop_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
 	pthread_join(L.thread, NULL);
 	close(L.stop_fd);
 	close(L.ep);
@@ -191,7 +177,7 @@ static int teardown(void **state)
 static struct vus_client *good_client(int dev)
 {
 	const struct vus_client_opts opts = { .timeout_ms = 2000 };
-	int64_t deadline = now_us() + TIMEOUT_MS * 1000;
+	int64_t deadline = test_now_us() + TIMEOUT_MS * 1000;
 	struct vus_client *c;
 
 	for (;;) {
@@ -201,8 +187,8 @@ static struct vus_client *good_client(int dev)
 			return c;
 		/* Refused while the previous client is torn down. */
 		assert_true(r == -ECONNRESET || r == -EPIPE || r == -ETIMEDOUT);
-		assert_true(now_us() < deadline);
-		sleep_ms(5);
+		assert_true(test_now_us() < deadline);
+		test_sleep_ms(5);
 	}
 }
 
@@ -212,9 +198,9 @@ static void good_io(struct vus_client *c, uint32_t v)
 {
 	uint32_t got = 0;
 
-	assert_int_equal(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &got, 4), 0);
-	assert_int_equal(got, v);
+	ASSERT_OK(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &got, 4));
+	ASSERT_EQ(got, v);
 }
 
 /* Device A serves a new client, and the loop never took long. */
@@ -235,7 +221,7 @@ static void after_attack(int fd_base)
 
 static int connect_a(void)
 {
-	int64_t deadline = now_us() + TIMEOUT_MS * 1000;
+	int64_t deadline = test_now_us() + TIMEOUT_MS * 1000;
 
 	for (;;) {
 		int fd = raw_connect(L.path[0]);
@@ -244,8 +230,8 @@ static int connect_a(void)
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
-		assert_true(now_us() < deadline);
-		sleep_ms(5);
+		assert_true(test_now_us() < deadline);
+		test_sleep_ms(5);
 	}
 }
 
@@ -258,10 +244,10 @@ static void half_header(void **state)
 	int base = fdcount();
 	int fd = connect_a(), i;
 
-	assert_int_equal(raw_send_bytes(fd, half, sizeof(half), NULL, 0), 0);
+	ASSERT_OK(raw_send_bytes(fd, half, sizeof(half), NULL, 0));
 	for (i = 0; i < 20; i++)
 		good_io(b, (uint32_t)i);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	good_io(b, 77);
 	/* Still attached (nothing to answer yet); the device waits. */
 	assert_true(raw_nothing_within(fd, 50));
@@ -284,8 +270,8 @@ static void disconnect_mid_body(void **state)
 		h.size = round ? (64u << 20) : (uint32_t)(VUS_HDR_SIZE + sizeof(body) * 2);
 		fd = connect_a();
 		vus_hdr_encode(hb, &h);
-		assert_int_equal(raw_send_bytes(fd, hb, sizeof(hb), NULL, 0), 0);
-		assert_int_equal(raw_send_bytes(fd, body, sizeof(body), NULL, 0), 0);
+		ASSERT_OK(raw_send_bytes(fd, hb, sizeof(hb), NULL, 0));
+		ASSERT_OK(raw_send_bytes(fd, body, sizeof(body), NULL, 0));
 		good_io(b, 1);
 		close(fd);
 		good_io(b, 2);
@@ -319,7 +305,7 @@ static void never_reads(void **state)
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
 			closed = true;
 		else if (n < 0)
-			sleep_ms(2); /* our send buffer is full: the server is behind */
+			test_sleep_ms(2); /* our send buffer is full: the server is behind */
 		else
 			sent++;
 		if (i % 20 == 0)
@@ -415,7 +401,7 @@ static void random_connections(void **state)
 	struct vus_client *b = good_client(1);
 	struct flood f = { 0 };
 	pthread_t th;
-	int64_t t0 = now_us();
+	int64_t t0 = test_now_us();
 	int base = fdcount(), ios = 0;
 	bool running = true;
 	struct vus_dev_stats st;
@@ -424,26 +410,26 @@ static void random_connections(void **state)
 	vus_dev_get_stats(L.dev[0], &st);
 	clients0 = st.clients;
 
-	assert_int_equal(pthread_create(&th, NULL, flood_main, &f), 0);
+	ASSERT_OK(pthread_create(&th, NULL, flood_main, &f));
 	/* B is served all along: one round trip per 10 ms until done. */
 	while (running) {
 		good_io(b, (uint32_t)ios++);
-		sleep_ms(10);
+		test_sleep_ms(10);
 		running = __atomic_load_n(&f.done, __ATOMIC_RELAXED) < CONNECTIONS &&
 			  __atomic_load_n(&f.err, __ATOMIC_RELAXED) == 0;
 	}
 	pthread_join(th, NULL);
-	assert_int_equal(f.err, 0);
-	assert_int_equal(f.done, CONNECTIONS);
+	ASSERT_EQ(f.err, 0);
+	ASSERT_EQ(f.done, CONNECTIONS);
 	/* Most connections became sessions (the rest met one attached). */
 	vus_dev_get_stats(L.dev[0], &st);
 	fprintf(stderr, "sessions %llu, commands %llu, errors %llu in %lld ms\n",
 		(unsigned long long)(st.clients - clients0), (unsigned long long)st.msgs[0],
-		(unsigned long long)st.errors, (long long)(now_us() - t0) / 1000);
+		(unsigned long long)st.errors, (long long)(test_now_us() - t0) / 1000);
 	assert_true(st.clients - clients0 >= CONNECTIONS / 2);
 	assert_true(ios > 0);
 	/* Bounded: the whole flood is well under the suite's budget. */
-	assert_true(now_us() - t0 < 45 * 1000000ll);
+	assert_true(test_now_us() - t0 < 45 * 1000000ll);
 	vus_client_close(b);
 	after_attack(base);
 }
@@ -469,10 +455,10 @@ static void stray_fds(void **state)
 		const void *p = i % 2 ? (const void *)&info : rr;
 		size_t len = i % 2 ? sizeof(info) : sizeof(rr);
 
-		assert_int_equal(raw_call(fd, (uint16_t)i, cmd, p, len, efd, 1 + i % 3, &m), 0);
-		assert_int_equal(m.hdr.id, i);
-		assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-		assert_int_equal(m.hdr.error, EINVAL);
+		ASSERT_OK(raw_call(fd, (uint16_t)i, cmd, p, len, efd, 1 + i % 3, &m));
+		ASSERT_EQ(m.hdr.id, i);
+		ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+		ASSERT_ERR(m.hdr.error, EINVAL);
 		raw_msg_free(&m);
 		if (i % 10 == 0)
 			good_io(b, (uint32_t)i);
@@ -487,14 +473,14 @@ static void stray_fds(void **state)
 		memcpy(map + 4, &prot, 4);
 		memcpy(map + 16, &iova, 8);
 		memcpy(map + 24, &size, 8);
-		assert_int_equal(raw_call(fd, 99, VUS_CMD_DMA_MAP, map, sizeof(map), efd, 2, &m), 0);
-		assert_int_equal(m.hdr.error, EINVAL);
+		ASSERT_OK(raw_call(fd, 99, VUS_CMD_DMA_MAP, map, sizeof(map), efd, 2, &m));
+		ASSERT_ERR(m.hdr.error, EINVAL);
 		raw_msg_free(&m);
 	}
 	/* The connection is still good. */
-	assert_int_equal(raw_call(fd, 100, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), NULL, 0,
-				  &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, 100, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), NULL, 0,
+			   &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	raw_msg_free(&m);
 	for (i = 0; i < 3; i++)
 		close(efd[i]);
@@ -516,7 +502,7 @@ static int map_fd(int fd, int mfd, uint64_t offset, uint64_t iova, uint64_t size
 	memcpy(map + 8, &offset, 8);
 	memcpy(map + 16, &iova, 8);
 	memcpy(map + 24, &size, 8);
-	assert_int_equal(raw_call(fd, 7, VUS_CMD_DMA_MAP, map, sizeof(map), &mfd, 1, &m), 0);
+	ASSERT_OK(raw_call(fd, 7, VUS_CMD_DMA_MAP, map, sizeof(map), &mfd, 1, &m));
 	err = (m.hdr.flags & VUS_F_ERROR) ? (int)m.hdr.error : 0;
 	raw_msg_free(&m);
 	return err;
@@ -530,8 +516,8 @@ static void reg_write(int fd, uint32_t reg, uint32_t v)
 	memcpy(p, &reg, 4);
 	p[12] = 4;
 	memcpy(p + 16, &v, 4);
-	assert_int_equal(raw_call(fd, 8, VUS_CMD_REGION_WRITE, p, sizeof(p), NULL, 0, &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_call(fd, 8, VUS_CMD_REGION_WRITE, p, sizeof(p), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
 	raw_msg_free(&m);
 }
 
@@ -551,11 +537,11 @@ static void map_past_file_end(void **state)
 	int i;
 
 	assert_true(mfd >= 0);
-	assert_int_equal(ftruncate(mfd, 8192), 0);
-	assert_int_equal(map_fd(fd, mfd, 0, 0x10000, 16384), EINVAL);
-	assert_int_equal(map_fd(fd, mfd, 4096, 0x10000, 8192), EINVAL);
-	assert_int_equal(map_fd(fd, mfd, 8192, 0x10000, 1), EINVAL);
-	assert_int_equal(map_fd(fd, mfd, 4096, 0x10000, 4096), 0);
+	ASSERT_OK(ftruncate(mfd, 8192));
+	ASSERT_ERR(map_fd(fd, mfd, 0, 0x10000, 16384), EINVAL);
+	ASSERT_ERR(map_fd(fd, mfd, 4096, 0x10000, 8192), EINVAL);
+	ASSERT_ERR(map_fd(fd, mfd, 8192, 0x10000, 1), EINVAL);
+	ASSERT_OK(map_fd(fd, mfd, 4096, 0x10000, 4096));
 	close(mfd);
 
 	/* testdev copies the whole mapped page into BAR1 and back out. */
@@ -566,19 +552,18 @@ static void map_past_file_end(void **state)
 	rr[12] = 4;
 	for (i = 0; i < 100; i++) {
 		memcpy(rr, &(uint32_t){ TESTDEV_REG_DMA_STATUS }, 4);
-		assert_int_equal(raw_call(fd, 9, VUS_CMD_REGION_READ, rr, sizeof(rr), NULL, 0, &m),
-				 0);
+		ASSERT_OK(raw_call(fd, 9, VUS_CMD_REGION_READ, rr, sizeof(rr), NULL, 0, &m));
 		status = raw_u32(&m, 16);
 		raw_msg_free(&m);
 		if (!(status & TESTDEV_DMA_BUSY))
 			break;
-		sleep_ms(2);
+		test_sleep_ms(2);
 	}
-	assert_int_equal(status, 0);
+	ASSERT_EQ(status, 0);
 	memcpy(rr, &(uint32_t){ TESTDEV_REG_DMA_COUNT }, 4);
-	assert_int_equal(raw_call(fd, 9, VUS_CMD_REGION_READ, rr, sizeof(rr), NULL, 0, &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(raw_u32(&m, 16), 1);
+	ASSERT_OK(raw_call(fd, 9, VUS_CMD_REGION_READ, rr, sizeof(rr), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(raw_u32(&m, 16), 1);
 	raw_msg_free(&m);
 	close(fd);
 	after_attack(base);
@@ -595,5 +580,5 @@ int main(void)
 		cmocka_unit_test(map_past_file_end),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return VUS_RUN_TESTS(tests, setup, teardown);
 }

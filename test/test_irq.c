@@ -18,7 +18,9 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "efd.h"
 #include "fdcount.h"
+#include "vus_test.h"
 
 #define NVEC_MSI  4
 #define NVEC_MSIX 8
@@ -29,31 +31,11 @@ static struct vus_dev *make_dev(void)
 
 	assert_non_null(dev);
 	vus_dev_set_log_level(dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_set_intx_pin(dev, 1), 0);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_MSI_IRQ, NVEC_MSI), 0);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, NVEC_MSIX), 0);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_ERR_IRQ, 1), 0);
+	ASSERT_OK(vus_dev_set_intx_pin(dev, 1));
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_MSI_IRQ, NVEC_MSI));
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, NVEC_MSIX));
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_ERR_IRQ, 1));
 	return dev;
-}
-
-static int new_efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* The eventfd's counter, which reading resets; 0 if nothing came. */
-static uint64_t efd_take(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v)) {
-		assert_int_equal(errno, EAGAIN);
-		return 0;
-	}
-	return v;
 }
 
 static bool fd_open(int fd)
@@ -88,24 +70,24 @@ static void assign(struct vus_dev *dev, uint32_t index, uint32_t start, uint32_t
 		if (dups)
 			dups[i] = fds[i];
 	}
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  index, start, count, fds, count, NULL), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			   index, start, count, fds, count, NULL));
 	for (i = 0; i < count; i++)
-		assert_int_equal(fds[i], -1); /* taken */
+		ASSERT_EQ(fds[i], -1); /* taken */
 }
 
 static void test_info_flags(void **state)
 {
 	struct vus_dev *dev = make_dev();
 
-	assert_int_equal(vus_irq_info_flags(dev, VUS_PCI_INTX_IRQ),
-			 VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE | VUS_IRQ_INFO_AUTOMASKED);
-	assert_int_equal(vus_irq_info_flags(dev, VUS_PCI_MSI_IRQ),
-			 VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE);
-	assert_int_equal(vus_irq_info_flags(dev, VUS_PCI_MSIX_IRQ),
-			 VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE);
-	assert_int_equal(vus_irq_info_flags(dev, VUS_PCI_ERR_IRQ), VUS_IRQ_INFO_EVENTFD);
-	assert_int_equal(vus_irq_info_flags(dev, VUS_PCI_REQ_IRQ), VUS_IRQ_INFO_EVENTFD);
+	ASSERT_EQ(vus_irq_info_flags(dev, VUS_PCI_INTX_IRQ),
+		  VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE | VUS_IRQ_INFO_AUTOMASKED);
+	ASSERT_EQ(vus_irq_info_flags(dev, VUS_PCI_MSI_IRQ),
+		  VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE);
+	ASSERT_EQ(vus_irq_info_flags(dev, VUS_PCI_MSIX_IRQ),
+		  VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE);
+	ASSERT_EQ(vus_irq_info_flags(dev, VUS_PCI_ERR_IRQ), VUS_IRQ_INFO_EVENTFD);
+	ASSERT_EQ(vus_irq_info_flags(dev, VUS_PCI_REQ_IRQ), VUS_IRQ_INFO_EVENTFD);
 	vus_dev_free(dev);
 }
 
@@ -114,20 +96,20 @@ static void test_setup_limits(void **state)
 	struct vus_dev *dev = vus_dev_new("irq");
 
 	assert_non_null(dev);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_MSI_IRQ, 33), -EINVAL);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, 2049), -EINVAL);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_ERR_IRQ, 2), -EINVAL);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 2), -EINVAL);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_NUM_IRQS, 1), -EINVAL);
+	ASSERT_ERR(vus_dev_setup_irq(dev, VUS_PCI_MSI_IRQ, 33), -EINVAL);
+	ASSERT_ERR(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, 2049), -EINVAL);
+	ASSERT_ERR(vus_dev_setup_irq(dev, VUS_PCI_ERR_IRQ, 2), -EINVAL);
+	ASSERT_ERR(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 2), -EINVAL);
+	ASSERT_ERR(vus_dev_setup_irq(dev, VUS_PCI_NUM_IRQS, 1), -EINVAL);
 	/* An INTx vector brings a pin, and a pin its vector. */
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1), 0);
-	assert_int_equal(dev->intx_pin, 1);
-	assert_int_equal(vus_dev_set_intx_pin(dev, 0), 0);
-	assert_int_equal(dev->irqs[VUS_PCI_INTX_IRQ].count, 0);
-	assert_int_equal(vus_dev_set_intx_pin(dev, 3), 0);
-	assert_int_equal(dev->irqs[VUS_PCI_INTX_IRQ].count, 1);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1), 0);
-	assert_int_equal(dev->intx_pin, 3);
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1));
+	ASSERT_EQ(dev->intx_pin, 1);
+	ASSERT_OK(vus_dev_set_intx_pin(dev, 0));
+	ASSERT_EQ(dev->irqs[VUS_PCI_INTX_IRQ].count, 0);
+	ASSERT_OK(vus_dev_set_intx_pin(dev, 3));
+	ASSERT_EQ(dev->irqs[VUS_PCI_INTX_IRQ].count, 1);
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1));
+	ASSERT_EQ(dev->intx_pin, 3);
 	vus_dev_free(dev);
 }
 
@@ -138,20 +120,20 @@ static void test_assign_and_trigger(void **state)
 	int efd[4], i;
 
 	for (i = 0; i < 4; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, 4, efd, NULL);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 2), 0);
-	assert_int_equal(efd_take(efd[2]), 1);
-	assert_int_equal(efd_take(efd[0]), 0);
-	assert_int_equal(efd_take(efd[1]), 0);
-	assert_int_equal(efd_take(efd[3]), 0);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 2));
+	ASSERT_EQ(efd_wait(efd[2], 0), 1);
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 0);
+	ASSERT_EQ(efd_wait(efd[3], 0), 0);
 	/* No eventfd assigned, bad vector, bad index. */
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 5), -ENOENT);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, NVEC_MSIX), -EINVAL);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_NUM_IRQS, 0), -EINVAL);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_REQ_IRQ, 0), -EINVAL);
+	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 5), -ENOENT);
+	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, NVEC_MSIX), -EINVAL);
+	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_NUM_IRQS, 0), -EINVAL);
+	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_REQ_IRQ, 0), -EINVAL);
 	vus_dev_get_stats(dev, &st);
-	assert_int_equal(st.irqs, 1);
+	ASSERT_EQ(st.irqs, 1);
 	vus_dev_free(dev);
 	for (i = 0; i < 4; i++)
 		close(efd[i]);
@@ -160,15 +142,15 @@ static void test_assign_and_trigger(void **state)
 static void test_reassign_closes_old(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int a = new_efd(), b = new_efd(), dup_a, dup_b;
+	int a = efd_new(), b = efd_new(), dup_a, dup_b;
 
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, 1, &a, &dup_a);
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, 1, &b, &dup_b);
 	assert_false(fd_open(dup_a));
 	assert_true(fd_open(dup_b));
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0), 0);
-	assert_int_equal(efd_take(a), 0);
-	assert_int_equal(efd_take(b), 1);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0));
+	ASSERT_EQ(efd_wait(a, 0), 0);
+	ASSERT_EQ(efd_wait(b, 0), 1);
 	vus_dev_free(dev);
 	assert_false(fd_open(dup_b));
 	close(a);
@@ -181,17 +163,17 @@ static void test_deassign_range(void **state)
 	int efd[NVEC_MSIX], dups[NVEC_MSIX], i;
 
 	for (i = 0; i < NVEC_MSIX; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, efd, dups);
 	/* EVENTFD with no fds: de-assign vectors 2..4. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSIX_IRQ, 2, 3, NULL, 0, NULL), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSIX_IRQ, 2, 3, NULL, 0, NULL));
 	for (i = 0; i < NVEC_MSIX; i++) {
 		bool gone = i >= 2 && i <= 4;
 
-		assert_int_equal(fd_open(dups[i]), !gone);
-		assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, i), gone ? -ENOENT : 0);
-		assert_int_equal(efd_take(efd[i]), gone ? 0 : 1);
+		ASSERT_EQ(fd_open(dups[i]), !gone);
+		ASSERT_EQ(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, i), gone ? -ENOENT : 0);
+		ASSERT_EQ(efd_wait(efd[i], 0), gone ? 0 : 1);
 	}
 	vus_dev_free(dev);
 	for (i = 0; i < NVEC_MSIX; i++)
@@ -204,22 +186,22 @@ static void test_disable_all(void **state)
 	int efd[NVEC_MSI], dups[NVEC_MSI], i;
 
 	for (i = 0; i < NVEC_MSI; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSI_IRQ, 0, NVEC_MSI, efd, dups);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 0, 0, NULL, 0, NULL), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSI_IRQ, 0, 0, NULL, 0, NULL));
 	for (i = 0; i < NVEC_MSI; i++) {
 		assert_false(fd_open(dups[i]));
-		assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSI_IRQ, i), -ENOENT);
+		ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSI_IRQ, i), -ENOENT);
 	}
 	/* Allowed on an index without vectors (REQ here). */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_REQ_IRQ, 0, 0, NULL, 0, NULL), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_REQ_IRQ, 0, 0, NULL, 0, NULL));
 	/* count 0 means "all" only as NONE|TRIGGER from start 0. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 1, 0, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 0, 0, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_MSI_IRQ, 1, 0, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_MSIX_IRQ, 0, 0, NULL, 0, NULL), -EINVAL);
 	vus_dev_free(dev);
 	for (i = 0; i < NVEC_MSI; i++)
 		close(efd[i]);
@@ -232,23 +214,23 @@ static void test_loopback_trigger(void **state)
 	int efd[NVEC_MSI], i;
 
 	for (i = 0; i < NVEC_MSI; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSI_IRQ, 0, NVEC_MSI, efd, NULL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 1, 2, NULL, 0, NULL), 0);
-	assert_int_equal(efd_take(efd[0]), 0);
-	assert_int_equal(efd_take(efd[1]), 1);
-	assert_int_equal(efd_take(efd[2]), 1);
-	assert_int_equal(efd_take(efd[3]), 0);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_BOOL | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 1, 3, NULL, 0, bools), 0);
-	assert_int_equal(efd_take(efd[0]), 0);
-	assert_int_equal(efd_take(efd[1]), 1);
-	assert_int_equal(efd_take(efd[2]), 0);
-	assert_int_equal(efd_take(efd[3]), 1);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSI_IRQ, 1, 2, NULL, 0, NULL));
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 1);
+	ASSERT_EQ(efd_wait(efd[2], 0), 1);
+	ASSERT_EQ(efd_wait(efd[3], 0), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_BOOL | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSI_IRQ, 1, 3, NULL, 0, bools));
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[1], 0), 1);
+	ASSERT_EQ(efd_wait(efd[2], 0), 0);
+	ASSERT_EQ(efd_wait(efd[3], 0), 1);
 	/* A vector without an eventfd is skipped, not an error. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSIX_IRQ, 0, 1, NULL, 0, NULL), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSIX_IRQ, 0, 1, NULL, 0, NULL));
 	vus_dev_free(dev);
 	for (i = 0; i < NVEC_MSI; i++)
 		close(efd[i]);
@@ -258,31 +240,31 @@ static void test_mask_pending_unmask(void **state)
 {
 	struct vus_dev *dev = make_dev();
 	const uint8_t yes = 1;
-	int efd = new_efd();
+	int efd = efd_new();
 
 	assign(dev, VUS_PCI_MSIX_IRQ, 1, 1, &efd, NULL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 1, 1, NULL, 0, NULL), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1), 0);
-	assert_int_equal(efd_take(efd), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			   VUS_PCI_MSIX_IRQ, 1, 1, NULL, 0, NULL));
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
+	ASSERT_EQ(efd_wait(efd, 0), 0);
 	assert_true(dev->irqs[VUS_PCI_MSIX_IRQ].vec[1].pending);
 	/* Unmask delivers the pending interrupt once. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_BOOL | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_MSIX_IRQ, 1, 1, NULL, 0, &yes), 0);
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_BOOL | VUS_IRQ_SET_ACTION_UNMASK,
+			   VUS_PCI_MSIX_IRQ, 1, 1, NULL, 0, &yes));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	assert_false(dev->irqs[VUS_PCI_MSIX_IRQ].vec[1].pending);
 	/* Unmasked MSI-X stays unmasked after a trigger. */
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1), 0);
-	assert_int_equal(efd_take(efd), 2);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 1));
+	ASSERT_EQ(efd_wait(efd, 0), 2);
 	/* Masked without an eventfd: still pending, reported as success. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 6, 1, NULL, 0, NULL), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 6), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			   VUS_PCI_MSIX_IRQ, 6, 1, NULL, 0, NULL));
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 6));
 	/* MSI is not maskable (GET_IRQ_INFO says so). */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSI_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_MSI_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
 	vus_dev_free(dev);
 	close(efd);
 }
@@ -290,23 +272,23 @@ static void test_mask_pending_unmask(void **state)
 static void test_intx_automask(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd();
+	int efd = efd_new();
 
 	assign(dev, VUS_PCI_INTX_IRQ, 0, 1, &efd, NULL);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0), 0);
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* Masked by its own signal until the client unmasks. */
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0), 0);
-	assert_int_equal(efd_take(efd), 0);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_INTX_IRQ, 0, 1, NULL, 0, NULL), 0);
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
+	ASSERT_EQ(efd_wait(efd, 0), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
+			   VUS_PCI_INTX_IRQ, 0, 1, NULL, 0, NULL));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* The re-signal masked it again; nothing pending now. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_INTX_IRQ, 0, 1, NULL, 0, NULL), 0);
-	assert_int_equal(efd_take(efd), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0), 0);
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
+			   VUS_PCI_INTX_IRQ, 0, 1, NULL, 0, NULL));
+	ASSERT_EQ(efd_wait(efd, 0), 0);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	vus_dev_free(dev);
 	close(efd);
 }
@@ -315,38 +297,38 @@ static void test_intx_automask(void **state)
 static void test_intx_resample(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd(), rfd = new_efd(), fds[1];
+	int efd = efd_new(), rfd = efd_new(), fds[1];
 	uint64_t one = 1;
 
 	assign(dev, VUS_PCI_INTX_IRQ, 0, 1, &efd, NULL);
 	fds[0] = dup(rfd);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL), 0);
-	assert_int_equal(fds[0], -1);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0), 0);
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
+			   VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL));
+	ASSERT_EQ(fds[0], -1);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_INTX_IRQ, 0));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* Nothing to do yet: the loop finds no work for the resample fd. */
-	assert_int_equal(vus_dev_process(dev), 0);
-	assert_int_equal(efd_take(efd), 0);
+	ASSERT_OK(vus_dev_process(dev));
+	ASSERT_EQ(efd_wait(efd, 0), 0);
 	/* The guest's EOI: KVM signals the resample fd; the loop unmasks
 	 * and the pending interrupt is delivered. */
-	assert_int_equal(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
-	assert_int_equal(vus_dev_process(dev), 0);
-	assert_int_equal(efd_take(efd), 1);
-	assert_int_equal(efd_take(rfd), 0); /* consumed by the library */
+	ASSERT_EQ(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ASSERT_OK(vus_dev_process(dev));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
+	ASSERT_EQ(efd_wait(rfd, 0), 0); /* consumed by the library */
 	/* Resample only exists for INTx; MASK+EVENTFD never. */
 	fds[0] = dup(rfd);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_MSIX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
+			    VUS_PCI_MSIX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
 	assert_true(fds[0] >= 0);
 	close(fds[0]);
 	/* Disabling INTx drops the resample fd too. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_INTX_IRQ, 0, 0, NULL, 0, NULL), 0);
-	assert_int_equal(dev->irqs[VUS_PCI_INTX_IRQ].resample_fd, -1);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_INTX_IRQ, 0, 0, NULL, 0, NULL));
+	ASSERT_EQ(dev->irqs[VUS_PCI_INTX_IRQ].resample_fd, -1);
 	vus_dev_free(dev);
 	close(efd);
 	close(rfd);
@@ -355,15 +337,15 @@ static void test_intx_resample(void **state)
 static void test_err_only_trigger(void **state)
 {
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd();
+	int efd = efd_new();
 
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_ERR_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_REQ_IRQ, 0, 0, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_ERR_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
+			    VUS_PCI_REQ_IRQ, 0, 0, NULL, 0, NULL), -EINVAL);
 	assign(dev, VUS_PCI_ERR_IRQ, 0, 1, &efd, NULL);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_ERR_IRQ, 0), 0);
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_ERR_IRQ, 0));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	vus_dev_free(dev);
 	close(efd);
 }
@@ -373,26 +355,26 @@ static void test_out_of_range(void **state)
 	struct vus_dev *dev = make_dev();
 	int p[2], fds[2];
 
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 3, 2, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, UINT32_MAX, 1, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_NUM_IRQS, 0, 1, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_REQ_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_MSI_IRQ, 3, 2, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_MSI_IRQ, UINT32_MAX, 1, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_NUM_IRQS, 0, 1, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_REQ_IRQ, 0, 1, NULL, 0, NULL), -EINVAL);
 	/* Only eventfds are taken: a pipe could block the signalling
 	 * thread. The fds stay the caller's. */
-	assert_int_equal(pipe(p), 0);
+	ASSERT_OK(pipe(p));
 	fds[0] = p[0];
 	fds[1] = p[1];
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 0, 2, fds, 2, NULL), -EINVAL);
-	assert_int_equal(fds[0], p[0]);
-	assert_int_equal(fds[1], p[1]);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_MSI_IRQ, 0, 2, fds, 2, NULL), -EINVAL);
+	ASSERT_EQ(fds[0], p[0]);
+	ASSERT_EQ(fds[1], p[1]);
 	/* fds must match count. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSI_IRQ, 0, 3, fds, 2, NULL), -EINVAL);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			    VUS_PCI_MSI_IRQ, 0, 3, fds, 2, NULL), -EINVAL);
 	close(p[0]);
 	close(p[1]);
 	vus_dev_free(dev);
@@ -427,7 +409,7 @@ static void test_every_combination(void **state)
 					  (maskable && data != VUS_IRQ_SET_DATA_EVENTFD) ||
 					  (index == VUS_PCI_INTX_IRQ &&
 					   act == VUS_IRQ_SET_ACTION_UNMASK);
-				int fd = data == VUS_IRQ_SET_DATA_EVENTFD ? new_efd() : -1;
+				int fd = data == VUS_IRQ_SET_DATA_EVENTFD ? efd_new() : -1;
 				int rc = set_irqs(dev, data | act, index, 0, 1, &fd, fd >= 0 ? 1 : 0,
 						  data == VUS_IRQ_SET_DATA_BOOL ? &yes : NULL);
 
@@ -440,10 +422,10 @@ static void test_every_combination(void **state)
 			}
 		}
 		/* Disable the index: every fd it kept is closed. */
-		assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-					  indices[i], 0, 0, NULL, 0, NULL), 0);
+		ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+				   indices[i], 0, 0, NULL, 0, NULL));
 	}
-	assert_int_equal(fdcount(), before);
+	ASSERT_EQ(fdcount(), before);
 	vus_dev_free(dev);
 }
 
@@ -479,47 +461,47 @@ static void test_passthrough(void **state)
 {
 	struct pt_log log = { .kept = -1 };
 	struct vus_dev *dev = make_dev();
-	int efd = new_efd(), fds[2];
+	int efd = efd_new(), fds[2];
 	uint64_t one = 1;
 
-	assert_int_equal(vus_dev_set_irq_passthrough(dev, VUS_PCI_MSIX_IRQ, pt_cb, &log), 0);
-	assert_int_equal(vus_dev_set_irq_passthrough(dev, 9, pt_cb, &log), -EINVAL);
+	ASSERT_OK(vus_dev_set_irq_passthrough(dev, VUS_PCI_MSIX_IRQ, pt_cb, &log));
+	ASSERT_ERR(vus_dev_set_irq_passthrough(dev, 9, pt_cb, &log), -EINVAL);
 	fds[0] = dup(efd);
 	fds[1] = dup(efd);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSIX_IRQ, 0, 2, fds, 2, NULL), 0);
-	assert_int_equal(log.calls, 1);
-	assert_int_equal(log.last.start, 0);
-	assert_int_equal(log.last.count, 2);
-	assert_int_equal(log.fds[0], fds[0]);
-	assert_int_equal(log.fds[1], fds[1]);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSIX_IRQ, 0, 2, fds, 2, NULL));
+	ASSERT_EQ(log.calls, 1);
+	ASSERT_EQ(log.last.start, 0);
+	ASSERT_EQ(log.last.count, 2);
+	ASSERT_EQ(log.fds[0], fds[0]);
+	ASSERT_EQ(log.fds[1], fds[1]);
 	/* The library did not take them: the caller closes them. */
 	assert_true(fds[0] >= 0 && fds[1] >= 0);
 	close(fds[0]);
 	close(fds[1]);
 	/* What the device kept works. */
-	assert_int_equal(write(log.kept, &one, sizeof(one)), (ssize_t)sizeof(one));
-	assert_int_equal(efd_take(efd), 1);
+	ASSERT_EQ(write(log.kept, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ASSERT_EQ(efd_wait(efd, 0), 1);
 	/* The library signals nothing on a passthrough index. */
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0), -ENOENT);
+	ASSERT_ERR(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0), -ENOENT);
 	/* De-assign: -1 per vector. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSIX_IRQ, 3, 2, NULL, 0, NULL), 0);
-	assert_int_equal(log.calls, 2);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSIX_IRQ, 3, 2, NULL, 0, NULL));
+	ASSERT_EQ(log.calls, 2);
 	assert_true(log.had_fds);
-	assert_int_equal(log.fds[0], -1);
-	assert_int_equal(log.fds[1], -1);
+	ASSERT_EQ(log.fds[0], -1);
+	ASSERT_EQ(log.fds[1], -1);
 	/* The callback's error is the result; validation comes first. */
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 7, 1, NULL, 0, NULL), -EBUSY);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 8, 1, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(log.calls, 3);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_MSIX_IRQ, 7, 1, NULL, 0, NULL), -EBUSY);
+	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_MSIX_IRQ, 8, 1, NULL, 0, NULL), -EINVAL);
+	ASSERT_EQ(log.calls, 3);
 	/* Session end: the device is told to disable the index. */
 	vus_irq_session_end(dev);
-	assert_int_equal(log.calls, 4);
-	assert_int_equal(log.last.count, 0);
-	assert_int_equal(log.last.flags, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER);
+	ASSERT_EQ(log.calls, 4);
+	ASSERT_EQ(log.last.count, 0);
+	ASSERT_EQ(log.last.flags, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER);
 	vus_dev_free(dev);
 	close(log.kept);
 	close(efd);
@@ -529,18 +511,18 @@ static void test_session_end_closes_all(void **state)
 {
 	int before = fdcount();
 	struct vus_dev *dev = make_dev();
-	int efd[NVEC_MSIX], dups[NVEC_MSIX], rfd = new_efd(), fds[1], i;
+	int efd[NVEC_MSIX], dups[NVEC_MSIX], rfd = efd_new(), fds[1], i;
 
 	for (i = 0; i < NVEC_MSIX; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, efd, dups);
 	assign(dev, VUS_PCI_INTX_IRQ, 0, 1, efd, NULL);
 	fds[0] = dup(rfd);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
-				  VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL), 0);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 0, 4, NULL, 0, NULL), 0);
-	assert_int_equal(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK,
+			   VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL));
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			   VUS_PCI_MSIX_IRQ, 0, 4, NULL, 0, NULL));
+	ASSERT_OK(vus_irq_trigger(dev, VUS_PCI_MSIX_IRQ, 0));
 
 	vus_irq_session_end(dev);
 	for (i = 0; i < NVEC_MSIX; i++) {
@@ -548,13 +530,13 @@ static void test_session_end_closes_all(void **state)
 		assert_false(dev->irqs[VUS_PCI_MSIX_IRQ].vec[i].masked);
 		assert_false(dev->irqs[VUS_PCI_MSIX_IRQ].vec[i].pending);
 	}
-	assert_int_equal(dev->irqs[VUS_PCI_INTX_IRQ].resample_fd, -1);
-	assert_int_equal(dev->irqs[VUS_PCI_INTX_IRQ].vec[0].efd, -1);
+	ASSERT_EQ(dev->irqs[VUS_PCI_INTX_IRQ].resample_fd, -1);
+	ASSERT_EQ(dev->irqs[VUS_PCI_INTX_IRQ].vec[0].efd, -1);
 	vus_dev_free(dev);
 	for (i = 0; i < NVEC_MSIX; i++)
 		close(efd[i]);
 	close(rfd);
-	assert_int_equal(fdcount(), before);
+	ASSERT_EQ(fdcount(), before);
 }
 
 /* Triggers from several threads while the loop re-assigns (TSan food). */
@@ -591,23 +573,23 @@ static void test_trigger_threads(void **state)
 	void *ret;
 
 	for (i = 0; i < TRIG_THREADS; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	assign(dev, VUS_PCI_MSIX_IRQ, 0, TRIG_THREADS, efd, NULL);
 	for (i = 0; i < TRIG_THREADS; i++) {
 		args[i].dev = dev;
 		args[i].vector = (uint32_t)i;
-		assert_int_equal(pthread_create(&t[i], NULL, trigger_thread, &args[i]), 0);
+		ASSERT_OK(pthread_create(&t[i], NULL, trigger_thread, &args[i]));
 	}
 	for (round = 0; round < 50; round++)
 		assign(dev, VUS_PCI_MSIX_IRQ, 0, TRIG_THREADS, efd, NULL);
 	for (i = 0; i < TRIG_THREADS; i++) {
-		assert_int_equal(pthread_join(t[i], &ret), 0);
+		ASSERT_OK(pthread_join(t[i], &ret));
 		assert_null(ret);
-		total += efd_take(efd[i]);
+		total += efd_wait(efd[i], 0);
 	}
 	vus_dev_get_stats(dev, &st);
-	assert_int_equal(st.irqs, total);
-	assert_int_equal(total, TRIG_THREADS * TRIG_EACH);
+	ASSERT_EQ(st.irqs, total);
+	ASSERT_EQ(total, TRIG_THREADS * TRIG_EACH);
 	vus_dev_free(dev);
 	for (i = 0; i < TRIG_THREADS; i++)
 		close(efd[i]);
@@ -634,5 +616,5 @@ int main(void)
 		cmocka_unit_test(test_trigger_threads),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -21,6 +21,8 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "efd.h"
+#include "vus_test.h"
 
 #define NVEC_MSI  4
 #define NVEC_MSIX 8
@@ -40,29 +42,11 @@ struct fx {
 	int msix_efd[NVEC_MSIX];
 };
 
-static int new_efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* The eventfd's counter, which reading resets; 0 if nothing came. */
-static uint64_t efd_take(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-		return 0;
-	return v;
-}
-
 static uint32_t cfg_rd(struct fx *f, unsigned off, unsigned len)
 {
 	uint8_t b[4] = { 0 };
 
-	assert_int_equal(vus_region_access(f->dev, VUS_PCI_CONFIG_REGION, off, b, len, false), 0);
+	ASSERT_OK(vus_region_access(f->dev, VUS_PCI_CONFIG_REGION, off, b, len, false));
 	return vus_cfg_get(b, len);
 }
 
@@ -71,14 +55,14 @@ static void cfg_wr(struct fx *f, unsigned off, unsigned len, uint32_t v)
 	uint8_t b[4];
 
 	vus_cfg_put(b, v, len);
-	assert_int_equal(vus_region_access(f->dev, VUS_PCI_CONFIG_REGION, off, b, len, true), 0);
+	ASSERT_OK(vus_region_access(f->dev, VUS_PCI_CONFIG_REGION, off, b, len, true));
 }
 
 static uint32_t bar_rd(struct fx *f, uint64_t off)
 {
 	uint8_t b[4];
 
-	assert_int_equal(vus_region_access(f->dev, MSIX_BAR, off, b, 4, false), 0);
+	ASSERT_OK(vus_region_access(f->dev, MSIX_BAR, off, b, 4, false));
 	return vus_cfg_get(b, 4);
 }
 
@@ -87,7 +71,7 @@ static void bar_wr(struct fx *f, uint64_t off, uint32_t v)
 	uint8_t b[4];
 
 	vus_cfg_put(b, v, 4);
-	assert_int_equal(vus_region_access(f->dev, MSIX_BAR, off, b, 4, true), 0);
+	ASSERT_OK(vus_region_access(f->dev, MSIX_BAR, off, b, 4, true));
 }
 
 static int set_irqs(struct vus_dev *dev, uint32_t flags, uint32_t index, uint32_t start,
@@ -108,14 +92,14 @@ static void wire(struct vus_dev *dev, uint32_t index, uint32_t start, uint32_t n
 
 	for (i = 0; i < n; i++)
 		fds[i] = dup(efds[i]);
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  index, start, n, fds, n), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			   index, start, n, fds, n));
 }
 
 static void unmask(struct vus_dev *dev, uint32_t index, uint32_t vector)
 {
-	assert_int_equal(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, index,
-				  vector, 1, NULL, 0), 0);
+	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, index,
+			   vector, 1, NULL, 0));
 }
 
 static int setup(void **state)
@@ -131,20 +115,20 @@ static int setup(void **state)
 	f->dev = vus_dev_new("route");
 	assert_non_null(f->dev);
 	vus_dev_set_log_level(f->dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_set_intx_pin(f->dev, 1), 0);
+	ASSERT_OK(vus_dev_set_intx_pin(f->dev, 1));
 	f->pm = vus_dev_add_cap_pm(f->dev, VUS_CAP_OFFSET_AUTO, 0);
 	f->msi = vus_dev_add_cap_msi(f->dev, VUS_CAP_OFFSET_AUTO, NVEC_MSI,
 				     VUS_MSI_64BIT | VUS_MSI_PER_VECTOR_MASK);
 	f->msix = vus_dev_add_cap_msix(f->dev, VUS_CAP_OFFSET_AUTO, NVEC_MSIX, &layout);
-	assert_int_equal(f->pm, 0x40);
-	assert_int_equal(f->msi, 0x48);
-	assert_int_equal(f->msix, 0x60);
-	assert_int_equal(vus_config_init(f->dev), 0);
-	f->intx = new_efd();
+	ASSERT_EQ(f->pm, 0x40);
+	ASSERT_EQ(f->msi, 0x48);
+	ASSERT_EQ(f->msix, 0x60);
+	ASSERT_OK(vus_config_init(f->dev));
+	f->intx = efd_new();
 	for (i = 0; i < NVEC_MSI; i++)
-		f->msi_efd[i] = new_efd();
+		f->msi_efd[i] = efd_new();
 	for (i = 0; i < NVEC_MSIX; i++)
-		f->msix_efd[i] = new_efd();
+		f->msix_efd[i] = efd_new();
 	wire(f->dev, VUS_PCI_INTX_IRQ, 0, 1, &f->intx);
 	*state = f;
 	return 0;
@@ -182,25 +166,25 @@ static void test_intx_level(void **state)
 {
 	struct fx *f = *state;
 
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, true), 0);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Auto-masked: asserting again sends nothing. */
-	assert_int_equal(vus_irq_intx_set_level(f->dev, true), 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* The guest's EOI unmasks; the line is still high: again. */
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	assert_int_equal(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	/* Lowered: the next unmask has nothing to deliver. */
-	assert_int_equal(vus_irq_intx_set_level(f->dev, false), 0);
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* Raised after the unmask: delivered at once. */
-	assert_int_equal(vus_irq_intx_set_level(f->dev, true), 0);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, false), 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 }
 
 static void test_intx_disable_bit(void **state)
@@ -208,19 +192,19 @@ static void test_intx_disable_bit(void **state)
 	struct fx *f = *state;
 
 	cfg_wr(f, CMD, 2, CMD_INTX_DISABLE);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, true), 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* Interrupt Status shows the line whatever the disable bit. */
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Clearing INTx Disable with the line high delivers it. */
 	cfg_wr(f, CMD, 2, 0);
-	assert_int_equal(efd_take(f->intx), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	/* Dropped before it is enabled again: nothing on enabling. */
 	cfg_wr(f, CMD, 2, CMD_INTX_DISABLE);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, false), 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 	cfg_wr(f, CMD, 2, 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 }
 
 static void test_intx_wired_late(void **state)
@@ -229,13 +213,13 @@ static void test_intx_wired_late(void **state)
 
 	/* QEMU disables INTx (count 0) around a reset, then re-enables
 	 * it: a line still high is delivered on the new eventfd. */
-	assert_int_equal(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_INTX_IRQ, 0, 0, NULL, 0), 0);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, true), 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_OK(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_INTX_IRQ, 0, 0, NULL, 0));
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	wire(f->dev, VUS_PCI_INTX_IRQ, 0, 1, &f->intx);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, false), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 }
 
 static void test_intx_vectors_share_line(void **state)
@@ -243,26 +227,26 @@ static void test_intx_vectors_share_line(void **state)
 	struct fx *f = *state;
 
 	/* Neither MSI nor MSI-X enabled: vectors go to INTx. */
-	assert_int_equal(vus_irq_raise(f->dev, 0), 0);
-	assert_int_equal(vus_irq_raise(f->dev, 5), 0);
-	assert_int_equal(efd_take(f->intx), 1);
+	ASSERT_OK(vus_irq_raise(f->dev, 0));
+	ASSERT_OK(vus_irq_raise(f->dev, 5));
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
 	/* One cause acknowledged, the other still holds the line. */
-	assert_int_equal(vus_irq_lower(f->dev, 0), 0);
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
+	ASSERT_OK(vus_irq_lower(f->dev, 0));
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(vus_irq_lower(f->dev, 5), 0);
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_OK(vus_irq_lower(f->dev, 5));
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	unmask(f->dev, VUS_PCI_INTX_IRQ, 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* set_level(false) drops every vector's hold too. */
-	assert_int_equal(vus_irq_raise(f->dev, 7), 0);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, false), 0);
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_OK(vus_irq_raise(f->dev, 7));
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 	/* Vectors beyond every index. */
-	assert_int_equal(vus_irq_raise(f->dev, NVEC_MSIX), -EINVAL);
-	assert_int_equal(vus_irq_lower(f->dev, NVEC_MSIX), -EINVAL);
+	ASSERT_ERR(vus_irq_raise(f->dev, NVEC_MSIX), -EINVAL);
+	ASSERT_ERR(vus_irq_lower(f->dev, NVEC_MSIX), -EINVAL);
 }
 
 /* ---- MSI-X ------------------------------------------------------------ */
@@ -274,28 +258,28 @@ static void test_msix_function_mask_pba(void **state)
 	wire(f->dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, f->msix_efd);
 	msix_ctl(f, true, true);
 	/* MSI-X on: INTx is not used, the vector goes to MSI-X. */
-	assert_int_equal(vus_irq_raise(f->dev, 3), 0);
-	assert_int_equal(efd_take(f->msix_efd[3]), 0);
-	assert_int_equal(efd_take(f->intx), 0);
-	assert_int_equal(bar_rd(f, PBA_OFF), 1u << 3);
+	ASSERT_OK(vus_irq_raise(f->dev, 3));
+	ASSERT_EQ(efd_wait(f->msix_efd[3], 0), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 3);
 	/* Function mask off: delivered, PBA bit cleared. */
 	msix_ctl(f, true, false);
-	assert_int_equal(efd_take(f->msix_efd[3]), 1);
-	assert_int_equal(bar_rd(f, PBA_OFF), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[3], 0), 1);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	/* Unmasked: straight through, repeatedly. */
-	assert_int_equal(vus_irq_raise(f->dev, 3), 0);
-	assert_int_equal(vus_irq_raise(f->dev, 3), 0);
-	assert_int_equal(efd_take(f->msix_efd[3]), 2);
+	ASSERT_OK(vus_irq_raise(f->dev, 3));
+	ASSERT_OK(vus_irq_raise(f->dev, 3));
+	ASSERT_EQ(efd_wait(f->msix_efd[3], 0), 2);
 	/* PBA writes are ignored (read-only). */
 	msix_ctl(f, true, true);
-	assert_int_equal(vus_irq_raise(f->dev, 1), 0);
+	ASSERT_OK(vus_irq_raise(f->dev, 1));
 	bar_wr(f, PBA_OFF, 0);
-	assert_int_equal(bar_rd(f, PBA_OFF), 1u << 1);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 1);
 	/* The cause went away while masked: withdrawn. */
-	assert_int_equal(vus_irq_lower(f->dev, 1), 0);
-	assert_int_equal(bar_rd(f, PBA_OFF), 0);
+	ASSERT_OK(vus_irq_lower(f->dev, 1));
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	msix_ctl(f, true, false);
-	assert_int_equal(efd_take(f->msix_efd[1]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[1], 0), 0);
 }
 
 static void test_msix_table_mask(void **state)
@@ -308,36 +292,36 @@ static void test_msix_table_mask(void **state)
 	/* Entries reset masked, but until the client writes the table (QEMU
 	 * never does) those bits do not gate delivery. */
 	for (v = 0; v < NVEC_MSIX; v++)
-		assert_int_equal(bar_rd(f, v * 16 + 12), 1);
-	assert_int_equal(vus_irq_raise(f->dev, 2), 0);
-	assert_int_equal(efd_take(f->msix_efd[2]), 1);
+		ASSERT_EQ(bar_rd(f, v * 16 + 12), 1);
+	ASSERT_OK(vus_irq_raise(f->dev, 2));
+	ASSERT_EQ(efd_wait(f->msix_efd[2], 0), 1);
 	/* A client that programs the table: address, data, unmask 2. */
 	bar_wr(f, 2 * 16 + 0, 0xfee00003);
 	bar_wr(f, 2 * 16 + 4, 0x1);
 	bar_wr(f, 2 * 16 + 8, 0x4041);
-	assert_int_equal(bar_rd(f, 2 * 16 + 0), 0xfee00000); /* dword aligned */
-	assert_int_equal(bar_rd(f, 2 * 16 + 4), 0x1);
-	assert_int_equal(bar_rd(f, 2 * 16 + 8), 0x4041);
+	ASSERT_EQ(bar_rd(f, 2 * 16 + 0), 0xfee00000); /* dword aligned */
+	ASSERT_EQ(bar_rd(f, 2 * 16 + 4), 0x1);
+	ASSERT_EQ(bar_rd(f, 2 * 16 + 8), 0x4041);
 	/* Table masks now count: vector 5 is still masked. */
-	assert_int_equal(vus_irq_raise(f->dev, 5), 0);
-	assert_int_equal(efd_take(f->msix_efd[5]), 0);
-	assert_int_equal(bar_rd(f, PBA_OFF), 1u << 5);
+	ASSERT_OK(vus_irq_raise(f->dev, 5));
+	ASSERT_EQ(efd_wait(f->msix_efd[5], 0), 0);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 5);
 	bar_wr(f, 5 * 16 + 12, 0xfffffffe);
-	assert_int_equal(bar_rd(f, 5 * 16 + 12), 0);  /* reserved bits read 0 */
-	assert_int_equal(efd_take(f->msix_efd[5]), 1);
-	assert_int_equal(bar_rd(f, PBA_OFF), 0);
+	ASSERT_EQ(bar_rd(f, 5 * 16 + 12), 0);  /* reserved bits read 0 */
+	ASSERT_EQ(efd_wait(f->msix_efd[5], 0), 1);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	/* Vector 2 was never unmasked in the table. */
-	assert_int_equal(vus_irq_raise(f->dev, 2), 0);
-	assert_int_equal(efd_take(f->msix_efd[2]), 0);
+	ASSERT_OK(vus_irq_raise(f->dev, 2));
+	ASSERT_EQ(efd_wait(f->msix_efd[2], 0), 0);
 	bar_wr(f, 2 * 16 + 12, 0);
-	assert_int_equal(efd_take(f->msix_efd[2]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[2], 0), 1);
 	/* A new client starts over (it may emulate the table itself). */
 	vus_irq_session_end(f->dev);
 	wire(f->dev, VUS_PCI_MSIX_IRQ, 0, NVEC_MSIX, f->msix_efd);
 	bar_wr(f, 6 * 16 + 12, 1);
 	vus_msix_session_end(f->dev);
-	assert_int_equal(vus_irq_raise(f->dev, 6), 0);
-	assert_int_equal(efd_take(f->msix_efd[6]), 1);
+	ASSERT_OK(vus_irq_raise(f->dev, 6));
+	ASSERT_EQ(efd_wait(f->msix_efd[6], 0), 1);
 }
 
 static void test_msix_client_mask_and_unwired(void **state)
@@ -347,35 +331,35 @@ static void test_msix_client_mask_and_unwired(void **state)
 	msix_ctl(f, true, false);
 	/* QEMU's lazy enable: vector 0 "assigned" with no fd. Raising an
 	 * unwired vector leaves it pending until the client wires it. */
-	assert_int_equal(set_irqs(f->dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-				  VUS_PCI_MSIX_IRQ, 0, 1, NULL, 0), 0);
-	assert_int_equal(vus_irq_raise(f->dev, 4), 0);
-	assert_int_equal(bar_rd(f, PBA_OFF), 1u << 4);
+	ASSERT_OK(set_irqs(f->dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+			   VUS_PCI_MSIX_IRQ, 0, 1, NULL, 0));
+	ASSERT_OK(vus_irq_raise(f->dev, 4));
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 4);
 	wire(f->dev, VUS_PCI_MSIX_IRQ, 4, 1, &f->msix_efd[4]);
-	assert_int_equal(efd_take(f->msix_efd[4]), 1);
-	assert_int_equal(bar_rd(f, PBA_OFF), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 1);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 	/* SET_IRQS MASK (QEMU's "individually mask MSI-X" patch): pending
 	 * shows in the PBA, UNMASK delivers. */
-	assert_int_equal(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSIX_IRQ, 4, 1, NULL, 0), 0);
-	assert_int_equal(vus_irq_raise(f->dev, 4), 0);
-	assert_int_equal(efd_take(f->msix_efd[4]), 0);
-	assert_int_equal(bar_rd(f, PBA_OFF), 1u << 4);
+	ASSERT_OK(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			   VUS_PCI_MSIX_IRQ, 4, 1, NULL, 0));
+	ASSERT_OK(vus_irq_raise(f->dev, 4));
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 0);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 1u << 4);
 	/* Unmasking in the client while the function is masked: still
 	 * pending until the guest's mask goes too. */
 	msix_ctl(f, true, true);
 	unmask(f->dev, VUS_PCI_MSIX_IRQ, 4);
-	assert_int_equal(efd_take(f->msix_efd[4]), 0);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 0);
 	msix_ctl(f, true, false);
-	assert_int_equal(efd_take(f->msix_efd[4]), 1);
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 1);
 	/* MSI-X off again: the same vector now drives the INTx line. */
 	msix_ctl(f, false, false);
-	assert_int_equal(cfg_rd(f, f->msix + 2, 2), NVEC_MSIX - 1);
-	assert_int_equal(vus_irq_raise(f->dev, 4), 0);
-	assert_int_equal(efd_take(f->msix_efd[4]), 0);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(vus_irq_lower(f->dev, 4), 0);
-	assert_int_equal(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_EQ(cfg_rd(f, f->msix + 2, 2), NVEC_MSIX - 1);
+	ASSERT_OK(vus_irq_raise(f->dev, 4));
+	ASSERT_EQ(efd_wait(f->msix_efd[4], 0), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_OK(vus_irq_lower(f->dev, 4));
+	ASSERT_EQ(cfg_rd(f, STATUS, 2) & STATUS_INTX, 0);
 }
 
 /* ---- MSI -------------------------------------------------------------- */
@@ -387,36 +371,36 @@ static void test_msi_route(void **state)
 
 	wire(f->dev, VUS_PCI_MSI_IRQ, 0, 2, f->msi_efd);
 	msi_enable(f, 1, true);                  /* 2 of 4 messages */
-	assert_int_equal(vus_irq_raise(f->dev, 0), 0);
-	assert_int_equal(efd_take(f->msi_efd[0]), 1);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_OK(vus_irq_raise(f->dev, 0));
+	ASSERT_EQ(efd_wait(f->msi_efd[0], 0), 1);
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	/* Vectors 2 and 3 share the last enabled message. */
-	assert_int_equal(vus_irq_raise(f->dev, 3), 0);
-	assert_int_equal(efd_take(f->msi_efd[1]), 1);
+	ASSERT_OK(vus_irq_raise(f->dev, 3));
+	ASSERT_EQ(efd_wait(f->msi_efd[1], 0), 1);
 	/* Per-vector mask: Pending bit set, delivered on unmask. */
 	cfg_wr(f, mask, 4, 0x1);
-	assert_int_equal(vus_irq_raise(f->dev, 0), 0);
-	assert_int_equal(efd_take(f->msi_efd[0]), 0);
-	assert_int_equal(cfg_rd(f, pend, 4), 0x1);
+	ASSERT_OK(vus_irq_raise(f->dev, 0));
+	ASSERT_EQ(efd_wait(f->msi_efd[0], 0), 0);
+	ASSERT_EQ(cfg_rd(f, pend, 4), 0x1);
 	cfg_wr(f, pend, 4, 0);                   /* read-only */
-	assert_int_equal(cfg_rd(f, pend, 4), 0x1);
+	ASSERT_EQ(cfg_rd(f, pend, 4), 0x1);
 	cfg_wr(f, mask, 4, 0);
-	assert_int_equal(efd_take(f->msi_efd[0]), 1);
-	assert_int_equal(cfg_rd(f, pend, 4), 0);
+	ASSERT_EQ(efd_wait(f->msi_efd[0], 0), 1);
+	ASSERT_EQ(cfg_rd(f, pend, 4), 0);
 	/* Mask bits exist only for the function's 4 vectors. */
 	cfg_wr(f, mask, 4, 0xffffffff);
-	assert_int_equal(cfg_rd(f, mask, 4), 0xf);
+	ASSERT_EQ(cfg_rd(f, mask, 4), 0xf);
 	cfg_wr(f, mask, 4, 0);
 	/* MSI and INTx: the pin is not used while MSI is on; turning MSI
 	 * off with the line high delivers INTx. */
-	assert_int_equal(vus_irq_intx_set_level(f->dev, true), 0);
-	assert_int_equal(efd_take(f->intx), 0);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, true));
+	ASSERT_EQ(efd_wait(f->intx, 0), 0);
 	msi_enable(f, 1, false);
-	assert_int_equal(efd_take(f->intx), 1);
-	assert_int_equal(vus_irq_intx_set_level(f->dev, false), 0);
+	ASSERT_EQ(efd_wait(f->intx, 0), 1);
+	ASSERT_OK(vus_irq_intx_set_level(f->dev, false));
 	/* The client cannot MASK MSI (GET_IRQ_INFO: not MASKABLE). */
-	assert_int_equal(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
-				  VUS_PCI_MSI_IRQ, 0, 1, NULL, 0), -EINVAL);
+	ASSERT_ERR(set_irqs(f->dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK,
+			    VUS_PCI_MSI_IRQ, 0, 1, NULL, 0), -EINVAL);
 }
 
 /* ---- no route, passthrough -------------------------------------------- */
@@ -435,17 +419,17 @@ static void test_no_route(void **state)
 
 	assert_non_null(dev);
 	vus_dev_set_log_level(dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_add_cap_msix(dev, VUS_CAP_OFFSET_AUTO, 4, &layout), 0x40);
-	assert_int_equal(vus_dev_set_irq_passthrough(dev, VUS_PCI_MSIX_IRQ, pt_cb, NULL), 0);
-	assert_int_equal(vus_config_init(dev), 0);
+	ASSERT_EQ(vus_dev_add_cap_msix(dev, VUS_CAP_OFFSET_AUTO, 4, &layout), 0x40);
+	ASSERT_OK(vus_dev_set_irq_passthrough(dev, VUS_PCI_MSIX_IRQ, pt_cb, NULL));
+	ASSERT_OK(vus_config_init(dev));
 	/* No pin: no INTx line to drive, nothing to carry a vector while
 	 * MSI-X is off. */
-	assert_int_equal(vus_irq_intx_set_level(dev, true), -EINVAL);
-	assert_int_equal(vus_irq_raise(dev, 0), -ENOENT);
+	ASSERT_ERR(vus_irq_intx_set_level(dev, true), -EINVAL);
+	ASSERT_ERR(vus_irq_raise(dev, 0), -ENOENT);
 	/* MSI-X on, but the device owns that index's eventfds. */
-	assert_int_equal(vus_region_access(dev, VUS_PCI_CONFIG_REGION, 0x42,
-					   (uint8_t[]){ 0x00, 0x80 }, 2, true), 0);
-	assert_int_equal(vus_irq_raise(dev, 0), -ENOENT);
+	ASSERT_OK(vus_region_access(dev, VUS_PCI_CONFIG_REGION, 0x42,
+				    (uint8_t[]){ 0x00, 0x80 }, 2, true));
+	ASSERT_ERR(vus_irq_raise(dev, 0), -ENOENT);
 	vus_dev_free(dev);
 }
 
@@ -483,7 +467,7 @@ static void test_raise_from_threads(void **state)
 	msix_ctl(f, true, false);
 	for (i = 0; i < RAISERS; i++) {
 		r[i] = (struct raiser){ .dev = f->dev, .vector = (uint32_t)i };
-		assert_int_equal(pthread_create(&t[i], NULL, raise_thread, &r[i]), 0);
+		ASSERT_OK(pthread_create(&t[i], NULL, raise_thread, &r[i]));
 	}
 	/* The loop thread toggles the function mask meanwhile. */
 	for (round = 0; round < 200; round++) {
@@ -492,13 +476,13 @@ static void test_raise_from_threads(void **state)
 	}
 	msix_ctl(f, true, false);
 	for (i = 0; i < RAISERS; i++) {
-		assert_int_equal(pthread_join(t[i], NULL), 0);
-		assert_int_equal(r[i].bad, 0);
-		got = efd_take(f->msix_efd[i]);
+		ASSERT_OK(pthread_join(t[i], NULL));
+		ASSERT_EQ(r[i].bad, 0);
+		got = efd_wait(f->msix_efd[i], 0);
 		/* Masked raises coalesce into one pending delivery. */
 		assert_true(got >= 1 && got <= RAISES);
 	}
-	assert_int_equal(bar_rd(f, PBA_OFF), 0);
+	ASSERT_EQ(bar_rd(f, PBA_OFF), 0);
 }
 
 int main(void)
@@ -516,5 +500,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_raise_from_threads, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -22,16 +22,17 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <vus/device.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "transport.h"
+#include "vus_test.h"
 
 #define TIMEOUT_MS 3000
 #define BAR0_SIZE  0x10000u
@@ -53,21 +54,6 @@ struct lim {
 	uint16_t next_id;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 {
 	struct lim *l = opaque;
@@ -83,7 +69,7 @@ static void on_log(void *opaque, enum vus_log_level level, const char *msg)
 /* True once a WARN/ERR line containing s was logged (waits up to ms). */
 static bool logged(struct lim *l, const char *s, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = test_now_ms() + ms;
 
 	for (;;) {
 		bool found = false;
@@ -95,12 +81,12 @@ static bool logged(struct lim *l, const char *s, int ms)
 		pthread_mutex_unlock(&l->lock);
 		if (found)
 			return true;
-		if (now_ms() >= deadline) {
+		if (test_now_ms() >= deadline) {
 			for (i = 0; i < l->nwarn; i++)
 				fprintf(stderr, "logged: %s\n", l->warn[i]);
 			return false;
 		}
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 }
 
@@ -148,14 +134,13 @@ static void lim_start(struct lim *l, setup_fn setup)
 	l->dev = vus_dev_new("limits");
 	assert_non_null(l->dev);
 	vus_dev_set_log(l->dev, on_log, l, VUS_LOG_WARN);
-	assert_int_equal(vus_dev_setup_region(l->dev, 0, BAR0_SIZE, VUS_REGION_RW, &bar_ops, l),
-			 0);
-	assert_int_equal(vus_dev_setup_irq(l->dev, VUS_PCI_MSIX_IRQ, MSIX_VECS), 0);
-	assert_int_equal(vus_dev_set_max_data_xfer(l->dev, 0x10000), 0);
+	ASSERT_OK(vus_dev_setup_region(l->dev, 0, BAR0_SIZE, VUS_REGION_RW, &bar_ops, l));
+	ASSERT_OK(vus_dev_setup_irq(l->dev, VUS_PCI_MSIX_IRQ, MSIX_VECS));
+	ASSERT_OK(vus_dev_set_max_data_xfer(l->dev, 0x10000));
 	if (setup)
 		setup(l);
-	assert_int_equal(vus_dev_listen(l->dev, l->path), 0);
-	assert_int_equal(pthread_create(&l->thread, NULL, loop_main, l), 0);
+	ASSERT_OK(vus_dev_listen(l->dev, l->path));
+	ASSERT_OK(pthread_create(&l->thread, NULL, loop_main, l));
 }
 
 static void lim_stop(struct lim *l)
@@ -171,7 +156,7 @@ static void lim_stop(struct lim *l)
  * still being torn down (a second connection is closed at once). */
 static int lim_client(struct lim *l)
 {
-	int64_t deadline = now_ms() + TIMEOUT_MS;
+	int64_t deadline = test_now_ms() + TIMEOUT_MS;
 
 	for (;;) {
 		int fd = raw_connect(l->path);
@@ -180,8 +165,8 @@ static int lim_client(struct lim *l)
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
-		assert_true(now_ms() < deadline);
-		sleep_ms(5);
+		assert_true(test_now_ms() < deadline);
+		test_sleep_ms(5);
 	}
 }
 
@@ -193,10 +178,10 @@ static int call(struct lim *l, int fd, uint16_t cmd, const void *p, size_t len, 
 	struct raw_msg m;
 	int err;
 
-	assert_int_equal(raw_send(fd, id, cmd, 0, p, len, fds, nfds), 0);
-	assert_int_equal(raw_recv(fd, &m, TIMEOUT_MS), 0);
-	assert_int_equal(m.hdr.id, id);
-	assert_int_equal(m.hdr.cmd, cmd);
+	ASSERT_OK(raw_send(fd, id, cmd, 0, p, len, fds, nfds));
+	ASSERT_OK(raw_recv(fd, &m, TIMEOUT_MS));
+	ASSERT_EQ(m.hdr.id, id);
+	ASSERT_EQ(m.hdr.cmd, cmd);
 	err = (m.hdr.flags & VUS_F_ERROR) ? (int)m.hdr.error : 0;
 	if (out)
 		*out = m;
@@ -220,8 +205,7 @@ static void still_serving(struct lim *l, int fd)
 {
 	uint8_t info[16] = { 16 };
 
-	assert_int_equal(call(l, fd, VUS_CMD_DEVICE_GET_INFO, info, sizeof(info), NULL, 0, NULL),
-			 0);
+	ASSERT_OK(call(l, fd, VUS_CMD_DEVICE_GET_INFO, info, sizeof(info), NULL, 0, NULL));
 }
 
 static int region_read(struct lim *l, int fd, uint32_t region, uint64_t off, uint32_t count)
@@ -247,13 +231,13 @@ static void test_message_size(void **state)
 	lim_start(&l, NULL);
 	fd = lim_client(&l);
 	/* A transfer above max_data_xfer_size: E2BIG. */
-	assert_int_equal(region_read(&l, fd, 0, 0, 0x10001), E2BIG);
-	assert_int_equal(region_read(&l, fd, 0, 0, 0x10000), 0);
+	ASSERT_ERR(region_read(&l, fd, 0, 0, 0x10001), E2BIG);
+	ASSERT_OK(region_read(&l, fd, 0, 0, 0x10000));
 	/* A message above the maximum: body drained, E2BIG, stream in sync. */
-	assert_int_equal(call(&l, fd, VUS_CMD_REGION_WRITE, big, max_msg - 16 + 1, NULL, 0, NULL),
-			 E2BIG);
-	assert_int_equal(call(&l, fd, VUS_CMD_REGION_WRITE, big, max_msg - 16, NULL, 0, NULL),
-			 EINVAL); /* in size, but count 0 with a body: the codec's EINVAL */
+	ASSERT_ERR(call(&l, fd, VUS_CMD_REGION_WRITE, big, max_msg - 16 + 1, NULL, 0, NULL),
+		   E2BIG);
+	ASSERT_ERR(call(&l, fd, VUS_CMD_REGION_WRITE, big, max_msg - 16, NULL, 0, NULL),
+		   EINVAL); /* in size, but count 0 with a body: the codec's EINVAL */
 	still_serving(&l, fd);
 	close(fd);
 	lim_stop(&l);
@@ -282,7 +266,7 @@ static void send_fds(int sock, const void *bytes, size_t len, const int *fds, un
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
 	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
-	assert_int_equal(sendmsg(sock, &msg, MSG_NOSIGNAL), (ssize_t)len);
+	ASSERT_EQ(sendmsg(sock, &msg, MSG_NOSIGNAL), (ssize_t)len);
 }
 
 /* SET_IRQS MSI-X EVENTFD|TRIGGER for vectors [0, n) with n eventfds:
@@ -310,8 +294,8 @@ static int set_irqs_fds(struct lim *l, int fd, unsigned n)
 	send_fds(fd, msg, sizeof(msg), efd, n);
 	for (i = 0; i < n; i++)
 		close(efd[i]);
-	assert_int_equal(raw_recv(fd, &m, TIMEOUT_MS), 0);
-	assert_int_equal(m.hdr.id, h.id);
+	ASSERT_OK(raw_recv(fd, &m, TIMEOUT_MS));
+	ASSERT_EQ(m.hdr.id, h.id);
 	err = (m.hdr.flags & VUS_F_ERROR) ? (int)m.hdr.error : 0;
 	raw_msg_free(&m);
 	return err;
@@ -327,14 +311,14 @@ static void irqs_off(struct lim *l, int fd)
 	put32(p + 8, VUS_PCI_MSIX_IRQ);
 	put32(p + 12, 0);
 	put32(p + 16, 0);
-	assert_int_equal(call(l, fd, VUS_CMD_DEVICE_SET_IRQS, p, sizeof(p), NULL, 0, NULL), 0);
+	ASSERT_OK(call(l, fd, VUS_CMD_DEVICE_SET_IRQS, p, sizeof(p), NULL, 0, NULL));
 }
 
 static void fds16(struct lim *l)
 {
-	assert_int_equal(vus_dev_set_max_msg_fds(l->dev, 15), -EINVAL);
-	assert_int_equal(vus_dev_set_max_msg_fds(l->dev, 65), -EINVAL);
-	assert_int_equal(vus_dev_set_max_msg_fds(l->dev, 16), 0);
+	ASSERT_ERR(vus_dev_set_max_msg_fds(l->dev, 15), -EINVAL);
+	ASSERT_ERR(vus_dev_set_max_msg_fds(l->dev, 65), -EINVAL);
+	ASSERT_OK(vus_dev_set_max_msg_fds(l->dev, 16));
 }
 
 static void test_fds_per_message(void **state)
@@ -344,12 +328,12 @@ static void test_fds_per_message(void **state)
 
 	/* Default 64: more than the advertised 16 still fits, 65 does not. */
 	lim_start(&l, NULL);
-	assert_int_equal(vus_dev_set_max_msg_fds(l.dev, 32), -EBUSY);
+	ASSERT_ERR(vus_dev_set_max_msg_fds(l.dev, 32), -EBUSY);
 	fd = lim_client(&l);
 	base = fdcount();
-	assert_int_equal(set_irqs_fds(&l, fd, 64), 0);
+	ASSERT_OK(set_irqs_fds(&l, fd, 64));
 	irqs_off(&l, fd);
-	assert_int_equal(set_irqs_fds(&l, fd, 65), EINVAL);
+	ASSERT_ERR(set_irqs_fds(&l, fd, 65), EINVAL);
 	assert_true(fdcount_wait(base, TIMEOUT_MS));
 	still_serving(&l, fd);
 	close(fd);
@@ -359,9 +343,9 @@ static void test_fds_per_message(void **state)
 	lim_start(&l, fds16);
 	fd = lim_client(&l);
 	base = fdcount();
-	assert_int_equal(set_irqs_fds(&l, fd, 17), EINVAL);
+	ASSERT_ERR(set_irqs_fds(&l, fd, 17), EINVAL);
 	assert_true(fdcount_wait(base, TIMEOUT_MS));
-	assert_int_equal(set_irqs_fds(&l, fd, 16), 0);
+	ASSERT_OK(set_irqs_fds(&l, fd, 16));
 	irqs_off(&l, fd);
 	assert_true(fdcount_wait(base, TIMEOUT_MS));
 	still_serving(&l, fd);
@@ -398,7 +382,7 @@ static int dma_unmap(struct lim *l, int fd, uint64_t iova, uint64_t size)
 
 static void maps2(struct lim *l)
 {
-	assert_int_equal(vus_dev_set_dma_limits(l->dev, 2, 3 * 4096), 0);
+	ASSERT_OK(vus_dev_set_dma_limits(l->dev, 2, 3 * 4096));
 }
 
 static void test_dma_maps(void **state)
@@ -412,17 +396,17 @@ static void test_dma_maps(void **state)
 	assert_true(fd >= 0);
 	/* The map limit is what VERSION advertises (a request long enough
 	 * that the reply keeps max_dma_maps, protocol.md 3.1). */
-	assert_int_equal(raw_version(fd, 0, LONG_JSON, &v), 0);
+	ASSERT_OK(raw_version(fd, 0, LONG_JSON, &v));
 	assert_non_null(memmem(v.payload, v.len, "\"max_dma_maps\":2", 16));
 	raw_msg_free(&v);
 
-	assert_int_equal(dma_map(&l, fd, 0x10000, 4096), 0);
-	assert_int_equal(dma_map(&l, fd, 0x20000, 4096), 0);
-	assert_int_equal(dma_map(&l, fd, 0x30000, 4096), ENOSPC); /* maps */
-	assert_int_equal(dma_unmap(&l, fd, 0x10000, 4096), 0);
-	assert_int_equal(dma_map(&l, fd, 0x30000, 3 * 4096), ENOSPC); /* bytes */
-	assert_int_equal(dma_map(&l, fd, 0x30000, 2 * 4096), 0);
-	assert_int_equal(dma_map(&l, fd, 0x40000, 1), ENOSPC);
+	ASSERT_OK(dma_map(&l, fd, 0x10000, 4096));
+	ASSERT_OK(dma_map(&l, fd, 0x20000, 4096));
+	ASSERT_ERR(dma_map(&l, fd, 0x30000, 4096), ENOSPC); /* maps */
+	ASSERT_OK(dma_unmap(&l, fd, 0x10000, 4096));
+	ASSERT_ERR(dma_map(&l, fd, 0x30000, 3 * 4096), ENOSPC); /* bytes */
+	ASSERT_OK(dma_map(&l, fd, 0x30000, 2 * 4096));
+	ASSERT_ERR(dma_map(&l, fd, 0x40000, 1), ENOSPC);
 	still_serving(&l, fd);
 	close(fd);
 	lim_stop(&l);
@@ -442,9 +426,9 @@ static int region_info(struct lim *l, int fd, uint32_t index)
 static void regions(struct lim *l)
 {
 	/* QEMU refuses num_regions > 100 (protocol-facts 4.6). */
-	assert_int_equal(vus_dev_setup_region(l->dev, 100, 4096, VUS_REGION_RW, &bar_ops, l),
-			 -EINVAL);
-	assert_int_equal(vus_dev_setup_region(l->dev, 99, 4096, VUS_REGION_RW, &bar_ops, l), 0);
+	ASSERT_ERR(vus_dev_setup_region(l->dev, 100, 4096, VUS_REGION_RW, &bar_ops, l),
+		   -EINVAL);
+	ASSERT_OK(vus_dev_setup_region(l->dev, 99, 4096, VUS_REGION_RW, &bar_ops, l));
 }
 
 static void test_regions(void **state)
@@ -454,16 +438,16 @@ static void test_regions(void **state)
 
 	lim_start(&l, NULL);
 	fd = lim_client(&l);
-	assert_int_equal(region_info(&l, fd, 9), EINVAL);
-	assert_int_equal(region_info(&l, fd, UINT32_MAX), EINVAL);
-	assert_int_equal(region_info(&l, fd, 0), 0);
+	ASSERT_ERR(region_info(&l, fd, 9), EINVAL);
+	ASSERT_ERR(region_info(&l, fd, UINT32_MAX), EINVAL);
+	ASSERT_OK(region_info(&l, fd, 0));
 	close(fd);
 	lim_stop(&l);
 
 	lim_start(&l, regions);
 	fd = lim_client(&l);
-	assert_int_equal(region_info(&l, fd, 99), 0);
-	assert_int_equal(region_info(&l, fd, 100), EINVAL);
+	ASSERT_OK(region_info(&l, fd, 99));
+	ASSERT_ERR(region_info(&l, fd, 100), EINVAL);
 	still_serving(&l, fd);
 	close(fd);
 	lim_stop(&l);
@@ -473,8 +457,8 @@ static void test_regions(void **state)
 
 static void outq64k(struct lim *l)
 {
-	assert_int_equal(vus_dev_set_output_limit(l->dev, 4095), -EINVAL);
-	assert_int_equal(vus_dev_set_output_limit(l->dev, 0x10000), 0);
+	ASSERT_ERR(vus_dev_set_output_limit(l->dev, 4095), -EINVAL);
+	ASSERT_OK(vus_dev_set_output_limit(l->dev, 0x10000));
 }
 
 /* Send n REGION_READs of count bytes, ids from id0, without reading. */
@@ -514,7 +498,7 @@ static void test_output_queue_limit(void **state)
 	close(fd);
 
 	fd = lim_client(&l);
-	assert_int_equal(region_read(&l, fd, 0, 0, 0x10000), 0);
+	ASSERT_OK(region_read(&l, fd, 0, 0, 0x10000));
 	close(fd);
 	lim_stop(&l);
 }
@@ -530,15 +514,15 @@ static void test_output_queue_order(void **state)
 
 	lim_start(&l, NULL);
 	fd = lim_client(&l);
-	assert_int_equal(send_reads(fd, 1000, N, COUNT), 0);
-	sleep_ms(100); /* let the server queue what the socket does not take */
+	ASSERT_OK(send_reads(fd, 1000, N, COUNT));
+	test_sleep_ms(100); /* let the server queue what the socket does not take */
 	for (i = 0; i < N; i++) {
 		struct raw_msg m;
 
-		assert_int_equal(raw_recv(fd, &m, TIMEOUT_MS), 0);
-		assert_int_equal(m.hdr.id, 1000 + i);
-		assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-		assert_int_equal(m.len, 16 + COUNT);
+		ASSERT_OK(raw_recv(fd, &m, TIMEOUT_MS));
+		ASSERT_EQ(m.hdr.id, 1000 + i);
+		ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+		ASSERT_EQ(m.len, 16 + COUNT);
 		assert_memory_equal(m.payload + 16, l.bar0, COUNT);
 		raw_msg_free(&m);
 	}
@@ -591,22 +575,22 @@ static void test_output_queue_transport(void **state)
 	pthread_t th;
 
 	base = fdcount();
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)), 0);
-	assert_int_equal(vus_conn_init(&c, sv[0], 1u << 20), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)));
+	ASSERT_OK(vus_conn_init(&c, sv[0], 1u << 20));
 	vus_conn_set_out_limit(&c, 65536);
 	for (i = 0; i < (int)sizeof(body); i++)
 		body[i] = (uint8_t)i;
 
 	/* Larger than the socket takes: the rest is queued, no waiting. */
 	h.id = 0;
-	assert_int_equal(vus_conn_send(&c, &h, &iov, 1, NULL, 0), 0);
+	ASSERT_OK(vus_conn_send(&c, &h, &iov, 1, NULL, 0));
 	assert_true(vus_conn_out_pending(&c));
 	/* An fd-carrying message behind it: queued with a dup. */
 	efd = eventfd(0, EFD_CLOEXEC);
 	assert_true(efd >= 0);
 	h.id = 1;
-	assert_int_equal(vus_conn_send(&c, &h, &iov, 1, &efd, 1), 0);
+	ASSERT_OK(vus_conn_send(&c, &h, &iov, 1, &efd, 1));
 	close(efd);
 	/* More until the limit: then ENOBUFS, and the queue is unchanged. */
 	for (queued = 2; queued < 100; queued++) {
@@ -614,7 +598,7 @@ static void test_output_queue_transport(void **state)
 
 		h.id = (uint16_t)queued;
 		if (vus_conn_send(&c, &h, &iov, 1, NULL, 0) == -ENOBUFS) {
-			assert_int_equal(c.out_bytes, held);
+			ASSERT_EQ(c.out_bytes, held);
 			break;
 		}
 	}
@@ -624,28 +608,28 @@ static void test_output_queue_transport(void **state)
 	/* The peer reads everything, in order, the fd with message 1, while
 	 * we flush whenever the socket has room. */
 	rd = (struct reader){ .fd = sv[1], .n = queued, .body = body, .len = sizeof(body) };
-	assert_int_equal(pthread_create(&th, NULL, reader_main, &rd), 0);
+	ASSERT_OK(pthread_create(&th, NULL, reader_main, &rd));
 	while (vus_conn_out_pending(&c)) {
 		struct pollfd p = { .fd = sv[0], .events = POLLOUT };
 
 		assert_true(poll(&p, 1, TIMEOUT_MS) == 1);
-		assert_int_equal(vus_conn_flush(&c), 0);
+		ASSERT_OK(vus_conn_flush(&c));
 	}
 	pthread_join(th, NULL);
-	assert_int_equal(rd.bad, 0);
-	assert_int_equal(rd.got, queued);
-	assert_int_equal(c.out_bytes, 0);
-	assert_int_equal(c.out_fds, 0);
+	ASSERT_EQ(rd.bad, 0);
+	ASSERT_EQ(rd.got, queued);
+	ASSERT_EQ(c.out_bytes, 0);
+	ASSERT_EQ(c.out_fds, 0);
 
 	/* Empty queue: one message above the limit is still accepted. */
 	vus_conn_set_out_limit(&c, 4096);
 	h.id = 500;
-	assert_int_equal(vus_conn_send(&c, &h, &iov, 1, NULL, 0), 0);
+	ASSERT_OK(vus_conn_send(&c, &h, &iov, 1, NULL, 0));
 	h.id = 501;
-	assert_int_equal(vus_conn_send(&c, &h, &iov, 1, NULL, 0), -ENOBUFS);
+	ASSERT_ERR(vus_conn_send(&c, &h, &iov, 1, NULL, 0), -ENOBUFS);
 	vus_conn_close(&c); /* frees what is queued */
 	close(sv[1]);
-	assert_int_equal(fdcount(), base);
+	ASSERT_EQ(fdcount(), base);
 }
 
 /* ---- server -> client DMA requests ------------------------------------- */
@@ -664,7 +648,7 @@ static void dma_done(struct vus_dev *dev, void *arg, int result)
 
 static bool dma_done_wait(struct lim *l, int n, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = test_now_ms() + ms;
 
 	for (;;) {
 		int got;
@@ -674,17 +658,17 @@ static bool dma_done_wait(struct lim *l, int n, int ms)
 		pthread_mutex_unlock(&l->lock);
 		if (got >= n)
 			return true;
-		if (now_ms() >= deadline)
+		if (test_now_ms() >= deadline)
 			return false;
-		sleep_ms(2);
+		test_sleep_ms(2);
 	}
 }
 
 static void pending2(struct lim *l)
 {
 	vus_dev_set_private(l->dev, l);
-	assert_int_equal(vus_dev_set_dma_request_limits(l->dev, 0, 0), -EINVAL);
-	assert_int_equal(vus_dev_set_dma_request_limits(l->dev, 2, 0), 0);
+	ASSERT_ERR(vus_dev_set_dma_request_limits(l->dev, 0, 0), -EINVAL);
+	ASSERT_OK(vus_dev_set_dma_request_limits(l->dev, 2, 0));
 }
 
 /* Answer one spec-layout DMA_READ request with bytes of value fill. */
@@ -694,14 +678,14 @@ static void answer_dma_read(int fd, uint8_t fill)
 	uint8_t reply[16 + 64];
 	uint64_t count;
 
-	assert_int_equal(raw_recv(fd, &req, TIMEOUT_MS), 0);
-	assert_int_equal(req.hdr.cmd, VUS_CMD_DMA_READ);
+	ASSERT_OK(raw_recv(fd, &req, TIMEOUT_MS));
+	ASSERT_EQ(req.hdr.cmd, VUS_CMD_DMA_READ);
 	count = raw_u64(&req, 8);
 	assert_true(count <= 64);
 	memcpy(reply, req.payload, 16);
 	memset(reply + 16, fill, (size_t)count);
-	assert_int_equal(raw_send(fd, req.hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY, reply,
-				  16 + (size_t)count, NULL, 0), 0);
+	ASSERT_OK(raw_send(fd, req.hdr.id, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY, reply,
+			   16 + (size_t)count, NULL, 0));
 	raw_msg_free(&req);
 }
 
@@ -713,29 +697,29 @@ static void test_dma_pending(void **state)
 
 	lim_start(&l, pending2);
 	fd = lim_client(&l);
-	assert_int_equal(dma_map(&l, fd, IOVA, 4096), 0);
+	ASSERT_OK(dma_map(&l, fd, IOVA, 4096));
 
 	/* Two transfers the client has not answered fill the bound. */
-	assert_int_equal(vus_dma_read_async(l.dev, IOVA, buf[0], 16, dma_done, NULL), 0);
-	assert_int_equal(vus_dma_read_async(l.dev, IOVA + 16, buf[1], 16, dma_done, NULL), 0);
-	assert_int_equal(vus_dma_read_async(l.dev, IOVA + 32, buf[2], 16, dma_done, NULL),
-			 -EAGAIN);
-	assert_int_equal(vus_dma_read(l.dev, IOVA, sync_buf, sizeof(sync_buf)), -EAGAIN);
+	ASSERT_OK(vus_dma_read_async(l.dev, IOVA, buf[0], 16, dma_done, NULL));
+	ASSERT_OK(vus_dma_read_async(l.dev, IOVA + 16, buf[1], 16, dma_done, NULL));
+	ASSERT_ERR(vus_dma_read_async(l.dev, IOVA + 32, buf[2], 16, dma_done, NULL),
+		   -EAGAIN);
+	ASSERT_ERR(vus_dma_read(l.dev, IOVA, sync_buf, sizeof(sync_buf)), -EAGAIN);
 
 	answer_dma_read(fd, 0x11);
 	answer_dma_read(fd, 0x22);
 	assert_true(dma_done_wait(&l, 2, TIMEOUT_MS));
-	assert_int_equal(l.dma_result[0], 0);
-	assert_int_equal(l.dma_result[1], 0);
-	assert_int_equal(buf[0][0], 0x11);
-	assert_int_equal(buf[1][15], 0x22);
+	ASSERT_EQ(l.dma_result[0], 0);
+	ASSERT_EQ(l.dma_result[1], 0);
+	ASSERT_EQ(buf[0][0], 0x11);
+	ASSERT_EQ(buf[1][15], 0x22);
 
 	/* Finished transfers gave their slots back. */
-	assert_int_equal(vus_dma_read_async(l.dev, IOVA + 48, buf[3], 16, dma_done, NULL), 0);
+	ASSERT_OK(vus_dma_read_async(l.dev, IOVA + 48, buf[3], 16, dma_done, NULL));
 	answer_dma_read(fd, 0x33);
 	assert_true(dma_done_wait(&l, 3, TIMEOUT_MS));
-	assert_int_equal(l.dma_result[2], 0);
-	assert_int_equal(buf[3][7], 0x33);
+	ASSERT_EQ(l.dma_result[2], 0);
+	ASSERT_EQ(buf[3][7], 0x33);
 	still_serving(&l, fd);
 	close(fd);
 	lim_stop(&l);
@@ -744,7 +728,7 @@ static void test_dma_pending(void **state)
 static void timeout200(struct lim *l)
 {
 	vus_dev_set_private(l->dev, l);
-	assert_int_equal(vus_dev_set_dma_request_limits(l->dev, 8, 200), 0);
+	ASSERT_OK(vus_dev_set_dma_request_limits(l->dev, 8, 200));
 }
 
 /* A client that leaves a DMA_READ unanswered: after the timeout the
@@ -759,29 +743,29 @@ static void test_dma_timeout(void **state)
 
 	lim_start(&l, timeout200);
 	fd = lim_client(&l);
-	assert_int_equal(dma_map(&l, fd, IOVA, 4096), 0);
-	t0 = now_ms();
-	assert_int_equal(vus_dma_read_async(l.dev, IOVA, buf, sizeof(buf), dma_done, NULL), 0);
-	assert_int_equal(raw_recv(fd, &req, TIMEOUT_MS), 0);
-	assert_int_equal(req.hdr.cmd, VUS_CMD_DMA_READ);
+	ASSERT_OK(dma_map(&l, fd, IOVA, 4096));
+	t0 = test_now_ms();
+	ASSERT_OK(vus_dma_read_async(l.dev, IOVA, buf, sizeof(buf), dma_done, NULL));
+	ASSERT_OK(raw_recv(fd, &req, TIMEOUT_MS));
+	ASSERT_EQ(req.hdr.cmd, VUS_CMD_DMA_READ);
 	raw_msg_free(&req);
 	assert_true(dma_done_wait(&l, 1, TIMEOUT_MS));
-	assert_true(now_ms() - t0 >= 190);
-	assert_int_equal(l.dma_result[0], -ETIMEDOUT);
+	assert_true(test_now_ms() - t0 >= 190);
+	ASSERT_ERR(l.dma_result[0], -ETIMEDOUT);
 	assert_true(logged(&l, "unanswered for 200 ms", TIMEOUT_MS));
 	assert_true(raw_closed_within(fd, TIMEOUT_MS));
 	close(fd);
 
 	/* The next client, answering in time, gets its DMA done. */
 	fd = lim_client(&l);
-	assert_int_equal(dma_map(&l, fd, IOVA, 4096), 0);
-	assert_int_equal(vus_dma_read_async(l.dev, IOVA, buf, sizeof(buf), dma_done, NULL), 0);
+	ASSERT_OK(dma_map(&l, fd, IOVA, 4096));
+	ASSERT_OK(vus_dma_read_async(l.dev, IOVA, buf, sizeof(buf), dma_done, NULL));
 	answer_dma_read(fd, 0x44);
 	assert_true(dma_done_wait(&l, 2, TIMEOUT_MS));
-	assert_int_equal(l.dma_result[1], 0);
-	assert_int_equal(buf[0], 0x44);
+	ASSERT_EQ(l.dma_result[1], 0);
+	ASSERT_EQ(buf[0], 0x44);
 	/* Well past the first deadline: the old timer did not end this one. */
-	sleep_ms(300);
+	test_sleep_ms(300);
 	still_serving(&l, fd);
 	close(fd);
 	lim_stop(&l);
@@ -801,5 +785,5 @@ int main(void)
 		cmocka_unit_test(test_dma_timeout),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

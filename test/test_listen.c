@@ -25,6 +25,7 @@
 
 #include "fdcount.h"
 #include "transport.h"
+#include "vus_test.h"
 
 struct dir {
 	char path[64];
@@ -77,7 +78,7 @@ static int connect_path(const char *path)
 
 	assert_true(fd >= 0);
 	/* connect() to a full backlog waits up to SO_SNDTIMEO: never hang. */
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)), 0);
+	ASSERT_OK(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)));
 	strcpy(a.sun_path, path);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		int e = errno;
@@ -96,8 +97,8 @@ static void make_stale(const char *path)
 
 	assert_true(fd >= 0);
 	strcpy(a.sun_path, path);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 1), 0);
+	ASSERT_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_OK(listen(fd, 1));
 	close(fd);
 }
 
@@ -106,7 +107,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 }
 
@@ -116,9 +117,9 @@ static void check_file(const char *path, const char *text, mode_t mode)
 	struct stat st;
 	int fd;
 
-	assert_int_equal(lstat(path, &st), 0);
+	ASSERT_OK(lstat(path, &st));
 	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(st.st_mode & 07777, mode);
+	ASSERT_EQ(st.st_mode & 07777, mode);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_true(read(fd, buf, sizeof(buf) - 1) >= 0);
@@ -133,27 +134,27 @@ static void test_create_and_accept(void **state)
 	struct stat st;
 	int lfd, cfd, afd, none = -1;
 
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), 0);
-	assert_int_equal(lstat(d->sock, &st), 0);
+	ASSERT_OK(vus_listen_path(d->sock, 0600, &lfd));
+	ASSERT_OK(lstat(d->sock, &st));
 	assert_true(S_ISSOCK(st.st_mode));
-	assert_int_equal(vus_listen_fd_check(lfd), 0);
+	ASSERT_OK(vus_listen_fd_check(lfd));
 	assert_true(fcntl(lfd, F_GETFD) & FD_CLOEXEC);
 
-	assert_int_equal(vus_accept(lfd, &afd), -EAGAIN);
+	ASSERT_ERR(vus_accept(lfd, &afd), -EAGAIN);
 	cfd = connect_path(d->sock);
 	assert_true(cfd >= 0);
-	assert_int_equal(vus_accept(lfd, &afd), 0);
+	ASSERT_OK(vus_accept(lfd, &afd));
 	assert_true(fcntl(afd, F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(afd, F_GETFD) & FD_CLOEXEC);
-	assert_int_equal(write(cfd, "x", 1), 1);
+	ASSERT_EQ(write(cfd, "x", 1), 1);
 	{
 		char c = 0;
 
-		assert_int_equal(read(afd, &c, 1), 1);
-		assert_int_equal(c, 'x');
+		ASSERT_EQ(read(afd, &c, 1), 1);
+		ASSERT_EQ(c, 'x');
 	}
-	assert_int_equal(vus_accept(lfd, &none), -EAGAIN);
-	assert_int_equal(none, -1);
+	ASSERT_ERR(vus_accept(lfd, &none), -EAGAIN);
+	ASSERT_EQ(none, -1);
 	close(cfd);
 	close(afd);
 	close(lfd);
@@ -171,14 +172,14 @@ static void test_mode(void **state)
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct stat st;
 
-		assert_int_equal(vus_listen_path(d->sock, modes[i], &lfd), 0);
-		assert_int_equal(lstat(d->sock, &st), 0);
-		assert_int_equal(st.st_mode & 07777, modes[i]);
+		ASSERT_OK(vus_listen_path(d->sock, modes[i], &lfd));
+		ASSERT_OK(lstat(d->sock, &st));
+		ASSERT_EQ(st.st_mode & 07777, modes[i]);
 		close(lfd);
 		unlink(d->sock);
 	}
 	umask(old);
-	assert_int_equal(vus_listen_path(d->sock, 01600, &lfd), -EINVAL);
+	ASSERT_ERR(vus_listen_path(d->sock, 01600, &lfd), -EINVAL);
 }
 
 static void test_stale_replaced(void **state)
@@ -187,8 +188,8 @@ static void test_stale_replaced(void **state)
 	int lfd, cfd;
 
 	make_stale(d->sock);
-	assert_int_equal(connect_path(d->sock), -ECONNREFUSED);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), 0);
+	ASSERT_ERR(connect_path(d->sock), -ECONNREFUSED);
+	ASSERT_OK(vus_listen_path(d->sock, 0600, &lfd));
 	cfd = connect_path(d->sock);
 	assert_true(cfd >= 0);
 	close(cfd);
@@ -202,10 +203,10 @@ static void test_live_refused(void **state)
 	int lfd, lfd2 = -1, clients[64], n = 0, cfd;
 	struct stat before, after;
 
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), 0);
-	assert_int_equal(lstat(d->sock, &before), 0);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd2), -EADDRINUSE);
-	assert_int_equal(lfd2, -1);
+	ASSERT_OK(vus_listen_path(d->sock, 0600, &lfd));
+	ASSERT_OK(lstat(d->sock, &before));
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd2), -EADDRINUSE);
+	ASSERT_EQ(lfd2, -1);
 
 	/* Fill the backlog: a blocking probe would hang here. */
 	for (n = 0; n < 64; n++) {
@@ -215,21 +216,21 @@ static void test_live_refused(void **state)
 		assert_true(clients[n] >= 0);
 		strcpy(a.sun_path, d->sock);
 		if (connect(clients[n], (struct sockaddr *)&a, sizeof(a)) < 0) {
-			assert_int_equal(errno, EAGAIN);
+			ASSERT_ERR(errno, EAGAIN);
 			close(clients[n]);
 			break;
 		}
 	}
 	assert_true(n < 64);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd2), -EADDRINUSE);
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd2), -EADDRINUSE);
 	while (n-- > 0)
 		close(clients[n]);
 	/* Queued connections whose clients left are still accepted. */
 	while (vus_accept(lfd, &cfd) == 0)
 		close(cfd);
 
-	assert_int_equal(lstat(d->sock, &after), 0);
-	assert_int_equal(before.st_ino, after.st_ino);
+	ASSERT_OK(lstat(d->sock, &after));
+	ASSERT_EQ(before.st_ino, after.st_ino);
 	cfd = connect_path(d->sock);
 	assert_true(cfd >= 0);
 	close(cfd);
@@ -244,22 +245,22 @@ static void test_symlink_refused(void **state)
 	int lfd = 123;
 
 	write_file(d->other, "precious", 0644);
-	assert_int_equal(symlink(d->other, d->sock), 0);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
-	assert_int_equal(lfd, -1);
+	ASSERT_OK(symlink(d->other, d->sock));
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
+	ASSERT_EQ(lfd, -1);
 	check_file(d->other, "precious", 0644);
-	assert_int_equal(lstat(d->sock, &st), 0);
+	ASSERT_OK(lstat(d->sock, &st));
 	assert_true(S_ISLNK(st.st_mode));
 
 	/* Also a symlink to a stale socket, and a dangling one. */
 	unlink(d->other);
 	make_stale(d->other);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
-	assert_int_equal(lstat(d->other, &st), 0);
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
+	ASSERT_OK(lstat(d->other, &st));
 	assert_true(S_ISSOCK(st.st_mode));
 	unlink(d->other);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
-	assert_int_equal(lstat(d->sock, &st), 0);
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
+	ASSERT_OK(lstat(d->sock, &st));
 	assert_true(S_ISLNK(st.st_mode));
 }
 
@@ -269,13 +270,13 @@ static void test_regular_file_refused(void **state)
 	int lfd;
 
 	write_file(d->sock, "data", 0640);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
 	check_file(d->sock, "data", 0640);
 
 	unlink(d->sock);
-	assert_int_equal(mkdir(d->sock, 0700), 0);
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
-	assert_int_equal(rmdir(d->sock), 0);
+	ASSERT_OK(mkdir(d->sock, 0700));
+	ASSERT_ERR(vus_listen_path(d->sock, 0600, &lfd), -EEXIST);
+	ASSERT_OK(rmdir(d->sock));
 }
 
 static void test_bad_paths(void **state)
@@ -286,9 +287,9 @@ static void test_bad_paths(void **state)
 	memset(longp, 'a', sizeof(longp) - 1);
 	longp[0] = '/';
 	longp[sizeof(longp) - 1] = '\0';
-	assert_int_equal(vus_listen_path(longp, 0600, &lfd), -ENAMETOOLONG);
-	assert_int_equal(vus_listen_path("", 0600, &lfd), -EINVAL);
-	assert_int_equal(vus_listen_path("/nonexistent-dir-vus/s", 0600, &lfd), -ENOENT);
+	ASSERT_ERR(vus_listen_path(longp, 0600, &lfd), -ENAMETOOLONG);
+	ASSERT_ERR(vus_listen_path("", 0600, &lfd), -EINVAL);
+	ASSERT_ERR(vus_listen_path("/nonexistent-dir-vus/s", 0600, &lfd), -ENOENT);
 }
 
 /* --fd: only a listening AF_UNIX stream socket passes. */
@@ -297,18 +298,18 @@ static void test_fd_check(void **state)
 	struct dir *d = *state;
 	int lfd, sv[2], pfd[2], inet, dgram;
 
-	assert_int_equal(vus_listen_path(d->sock, 0600, &lfd), 0);
-	assert_int_equal(vus_listen_fd_check(lfd), 0);
+	ASSERT_OK(vus_listen_path(d->sock, 0600, &lfd));
+	ASSERT_OK(vus_listen_fd_check(lfd));
 	close(lfd);
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_listen_fd_check(sv[0]), -EINVAL);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_ERR(vus_listen_fd_check(sv[0]), -EINVAL);
 	close(sv[0]);
 	close(sv[1]);
 
 	dgram = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(dgram >= 0);
-	assert_int_equal(vus_listen_fd_check(dgram), -EPROTOTYPE);
+	ASSERT_ERR(vus_listen_fd_check(dgram), -EPROTOTYPE);
 	close(dgram);
 
 	inet = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -316,20 +317,20 @@ static void test_fd_check(void **state)
 		struct sockaddr_in a = { .sin_family = AF_INET,
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
-		assert_int_equal(bind(inet, (struct sockaddr *)&a, sizeof(a)), 0);
-		assert_int_equal(listen(inet, 1), 0);
-		assert_int_equal(vus_listen_fd_check(inet), -EAFNOSUPPORT);
+		ASSERT_OK(bind(inet, (struct sockaddr *)&a, sizeof(a)));
+		ASSERT_OK(listen(inet, 1));
+		ASSERT_ERR(vus_listen_fd_check(inet), -EAFNOSUPPORT);
 		close(inet);
 	} else {
 		print_message("AF_INET unavailable (%s): inet case not checked\n",
 			      strerror(errno));
 	}
 
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-	assert_int_equal(vus_listen_fd_check(pfd[0]), -ENOTSOCK);
+	ASSERT_OK(pipe2(pfd, O_CLOEXEC));
+	ASSERT_ERR(vus_listen_fd_check(pfd[0]), -ENOTSOCK);
 	close(pfd[0]);
 	close(pfd[1]);
-	assert_int_equal(vus_listen_fd_check(-1), -EBADF);
+	ASSERT_ERR(vus_listen_fd_check(-1), -EBADF);
 }
 
 int main(void)
@@ -345,5 +346,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fd_check, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "dma_map.h"
 #include "migration_path.h"
 #include "rig.h"
+#include "vus_test.h"
 
 #define RW (VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE)
 #define PG 4096ull
@@ -72,7 +73,7 @@ static void check_path(enum vus_mig_state from, unsigned to, bool pre_copy, cons
 	if (n < 0) {
 		got[0] = '!';
 		got[1] = '\0';
-		assert_int_equal(n, -EINVAL);
+		ASSERT_ERR(n, -EINVAL);
 	} else {
 		for (i = 0; i < n; i++)
 			got[i] = letters[path[i]];
@@ -141,25 +142,25 @@ static void test_walk(void **state)
 	enum vus_mig_state s = VUS_MIG_STATE_PRE_COPY;
 
 	/* PRE_COPY -> RESUMING: three arcs, each reported as from -> to. */
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l), 0);
+	ASSERT_OK(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l));
 	assert_string_equal(l.arcs, "PRRSSM");
-	assert_int_equal(s, VUS_MIG_STATE_RESUMING);
+	ASSERT_EQ(s, VUS_MIG_STATE_RESUMING);
 
 	/* Same state: no arc at all. */
 	l.n = 0;
 	l.arcs[0] = '\0';
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l), 0);
-	assert_int_equal(l.n, 0);
+	ASSERT_OK(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l));
+	ASSERT_EQ(l.n, 0);
 
 	/* Refused: nothing is called and the state stays. */
 	s = VUS_MIG_STATE_STOP_COPY;
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, true, log_arc, &l), -EINVAL);
-	assert_int_equal(l.n, 0);
-	assert_int_equal(s, VUS_MIG_STATE_STOP_COPY);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, true, log_arc, &l), -EINVAL);
+	ASSERT_EQ(l.n, 0);
+	ASSERT_EQ(s, VUS_MIG_STATE_STOP_COPY);
 	s = VUS_MIG_STATE_RUNNING;
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_ERROR, true, log_arc, &l), -EINVAL);
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, false, log_arc, &l), -EINVAL);
-	assert_int_equal(l.n, 0);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_ERROR, true, log_arc, &l), -EINVAL);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, false, log_arc, &l), -EINVAL);
+	ASSERT_EQ(l.n, 0);
 }
 
 static void test_walk_failure_mid_path(void **state)
@@ -168,16 +169,16 @@ static void test_walk_failure_mid_path(void **state)
 	enum vus_mig_state s = VUS_MIG_STATE_PRE_COPY;
 
 	/* P -> R -> S succeed, S -> M fails: the device is left in STOP. */
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l), -EIO);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l), -EIO);
 	assert_string_equal(l.arcs, "PRRSSM");
-	assert_int_equal(s, VUS_MIG_STATE_STOP);
+	ASSERT_EQ(s, VUS_MIG_STATE_STOP);
 
 	/* Failing the first arc leaves the starting state. */
 	l = (struct walk_log){ .fail_from = 'R', .fail_to = 'S', .err = -EBUSY };
 	s = VUS_MIG_STATE_RUNNING;
-	assert_int_equal(vus_mig_walk(&s, VUS_MIG_STATE_STOP_COPY, true, log_arc, &l), -EBUSY);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_STOP_COPY, true, log_arc, &l), -EBUSY);
 	assert_string_equal(l.arcs, "RS");
-	assert_int_equal(s, VUS_MIG_STATE_RUNNING);
+	ASSERT_EQ(s, VUS_MIG_STATE_RUNNING);
 }
 
 /* ---- dirty log math ------------------------------------------------- */
@@ -191,7 +192,7 @@ static int memfd(size_t size)
 	int fd = memfd_create("mig-test", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	ASSERT_OK(ftruncate(fd, (off_t)size));
 	return fd;
 }
 
@@ -200,11 +201,10 @@ static int setup_table(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	assert_int_equal(vus_dma_table_init(&f->t, 64, 0), 0);
+	ASSERT_OK(vus_dma_table_init(&f->t, 64, 0));
 	/* 16 pages fd-backed at 1 MiB; 16 pages fd-less at 2 MiB. */
-	assert_int_equal(vus_dma_table_add(&f->t, 0x100000, 16 * PG, RW, memfd(16 * PG), 0, NULL),
-			 0);
-	assert_int_equal(vus_dma_table_add(&f->t, 0x200000, 16 * PG, RW, -1, 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(&f->t, 0x100000, 16 * PG, RW, memfd(16 * PG), 0, NULL));
+	ASSERT_OK(vus_dma_table_add(&f->t, 0x200000, 16 * PG, RW, -1, 0, NULL));
 	*state = f;
 	return 0;
 }
@@ -229,12 +229,12 @@ static int report(struct vus_dma_table *t, uint64_t iova, uint64_t len, uint64_t
 
 static void test_report_bytes(void **state)
 {
-	assert_int_equal(vus_dma_dirty_report_bytes(1, PG), 8);
-	assert_int_equal(vus_dma_dirty_report_bytes(64 * PG, PG), 8);
-	assert_int_equal(vus_dma_dirty_report_bytes(64 * PG + 1, PG), 16);
-	assert_int_equal(vus_dma_dirty_report_bytes(65 * PG, PG), 16);
-	assert_int_equal(vus_dma_dirty_report_bytes(1ull << 40, PG), (1ull << 28) / 64 * 8);
-	assert_int_equal(vus_dma_dirty_report_bytes(UINT64_MAX, 1ull << 63), 8);
+	ASSERT_EQ(vus_dma_dirty_report_bytes(1, PG), 8);
+	ASSERT_EQ(vus_dma_dirty_report_bytes(64 * PG, PG), 8);
+	ASSERT_EQ(vus_dma_dirty_report_bytes(64 * PG + 1, PG), 16);
+	ASSERT_EQ(vus_dma_dirty_report_bytes(65 * PG, PG), 16);
+	ASSERT_EQ(vus_dma_dirty_report_bytes(1ull << 40, PG), (1ull << 28) / 64 * 8);
+	ASSERT_EQ(vus_dma_dirty_report_bytes(UINT64_MAX, 1ull << 63), 8);
 }
 
 static void test_log_start_stop(void **state)
@@ -244,24 +244,24 @@ static void test_log_start_stop(void **state)
 
 	/* Not logging: REPORT is refused, marks are ignored. */
 	vus_dma_dirty_mark_locked(&f->t, 0x100000, PG);
-	assert_int_equal(report(&f->t, 0x100000, PG, PG, bm, 4), -EINVAL);
-	assert_int_equal(vus_dma_dirty_start(&f->t, 3 * PG), -EINVAL);
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
+	ASSERT_ERR(report(&f->t, 0x100000, PG, PG, bm, 4), -EINVAL);
+	ASSERT_ERR(vus_dma_dirty_start(&f->t, 3 * PG), -EINVAL);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
 	assert_true(vus_dma_dirty_logging(&f->t));
 	/* The fd-less window has no log (the client sees those writes). */
 	assert_non_null(f->t.dirty[0]);
 	assert_null(f->t.dirty[1]);
 	/* Again at the same size keeps the log; another size is refused. */
 	vus_dma_dirty_mark_locked(&f->t, 0x100000, 1);
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
-	assert_int_equal(vus_dma_dirty_start(&f->t, 2 * PG), -EINVAL);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 1);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
+	ASSERT_ERR(vus_dma_dirty_start(&f->t, 2 * PG), -EINVAL);
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 1);
 	vus_dma_dirty_stop(&f->t);
 	vus_dma_dirty_stop(&f->t);
 	assert_false(vus_dma_dirty_logging(&f->t));
 	assert_null(f->t.dirty);
-	assert_int_equal(vus_dma_dirty_start(&f->t, 2 * PG), 0);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, 2 * PG));
 }
 
 static void test_mark_and_report_clears(void **state)
@@ -269,20 +269,20 @@ static void test_mark_and_report_clears(void **state)
 	struct fixture *f = *state;
 	uint64_t bm[4];
 
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
 	/* 0x1800..0x27ff touches pages 1 and 2. */
 	vus_dma_dirty_mark_locked(&f->t, 0x101800, 0x1000);
 	/* Spilling past the window and into a gap: only the window counts. */
 	vus_dma_dirty_mark_locked(&f->t, 0x10f000, 0x10000);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], (1u << 1) | (1u << 2) | (1u << 15));
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], (1u << 1) | (1u << 2) | (1u << 15));
 	/* Reading the report cleared it. */
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 0);
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 0);
 	/* Sub-range reports count from their own iova. */
 	vus_dma_dirty_mark_locked(&f->t, 0x105000, 1);
-	assert_int_equal(report(&f->t, 0x104000, 4 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 1u << 1);
+	ASSERT_OK(report(&f->t, 0x104000, 4 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 1u << 1);
 }
 
 static void test_report_page_size_conversion(void **state)
@@ -290,25 +290,25 @@ static void test_report_page_size_conversion(void **state)
 	struct fixture *f = *state;
 	uint64_t bm[4];
 
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
 	/* Larger report pages: pages 5 and 9 -> 8 KiB units 2 and 4. */
 	vus_dma_dirty_mark_locked(&f->t, 0x105000, 1);
 	vus_dma_dirty_mark_locked(&f->t, 0x109fff, 1);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, 2 * PG, bm, 4), 0);
-	assert_int_equal(bm[0], (1u << 2) | (1u << 4));
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 0);
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, 2 * PG, bm, 4));
+	ASSERT_EQ(bm[0], (1u << 2) | (1u << 4));
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 0);
 
 	/* Smaller report pages: one logged page sets every 1 KiB unit in it
 	 * (the log cannot tell which part was written). */
 	vus_dma_dirty_mark_locked(&f->t, 0x103010, 4);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, 1024, bm, 4), 0);
-	assert_int_equal(bm[0], 0xfull << 12);
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, 1024, bm, 4));
+	ASSERT_EQ(bm[0], 0xfull << 12);
 
 	/* A report page larger than the window. */
 	vus_dma_dirty_mark_locked(&f->t, 0x10f000, 1);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, 1ull << 20, bm, 4), 0);
-	assert_int_equal(bm[0], 1);
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, 1ull << 20, bm, 4));
+	ASSERT_EQ(bm[0], 1);
 }
 
 static void test_report_straddling_pages_stay(void **state)
@@ -316,17 +316,17 @@ static void test_report_straddling_pages_stay(void **state)
 	struct fixture *f = *state;
 	uint64_t bm[4];
 
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
 	vus_dma_dirty_mark_locked(&f->t, 0x100000, 1); /* page 0 */
 	vus_dma_dirty_mark_locked(&f->t, 0x101000, 1); /* page 1 */
 	/* [0x100800, 0x101800) holds half of page 0 and half of page 1. */
-	assert_int_equal(report(&f->t, 0x100800, PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 1);
+	ASSERT_OK(report(&f->t, 0x100800, PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 1);
 	/* Neither page lies wholly inside: both are still dirty. */
-	assert_int_equal(report(&f->t, 0x100000, 2 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 3);
-	assert_int_equal(report(&f->t, 0x100000, 2 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 0);
+	ASSERT_OK(report(&f->t, 0x100000, 2 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 3);
+	ASSERT_OK(report(&f->t, 0x100000, 2 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 0);
 }
 
 static void test_report_bad_ranges(void **state)
@@ -334,17 +334,17 @@ static void test_report_bad_ranges(void **state)
 	struct fixture *f = *state;
 	uint64_t bm[8];
 
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
 	/* Running off the window, spanning two, in a gap. */
-	assert_int_equal(report(&f->t, 0x100000, 17 * PG, PG, bm, 8), -EINVAL);
-	assert_int_equal(report(&f->t, 0x100000, 0x110000, PG, bm, 8), -EINVAL);
-	assert_int_equal(report(&f->t, 0x180000, PG, PG, bm, 8), -EINVAL);
-	assert_int_equal(vus_dma_dirty_report(&f->t, 0x100000, 0, PG, bm), -EINVAL);
-	assert_int_equal(vus_dma_dirty_report(&f->t, 0x100000, PG, 3000, bm), -EINVAL);
+	ASSERT_ERR(report(&f->t, 0x100000, 17 * PG, PG, bm, 8), -EINVAL);
+	ASSERT_ERR(report(&f->t, 0x100000, 0x110000, PG, bm, 8), -EINVAL);
+	ASSERT_ERR(report(&f->t, 0x180000, PG, PG, bm, 8), -EINVAL);
+	ASSERT_ERR(vus_dma_dirty_report(&f->t, 0x100000, 0, PG, bm), -EINVAL);
+	ASSERT_ERR(vus_dma_dirty_report(&f->t, 0x100000, PG, 3000, bm), -EINVAL);
 	/* An fd-less window: logged as never written. */
 	vus_dma_dirty_mark_locked(&f->t, 0x200000, 16 * PG);
-	assert_int_equal(report(&f->t, 0x200000, 16 * PG, PG, bm, 8), 0);
-	assert_int_equal(bm[0], 0);
+	ASSERT_OK(report(&f->t, 0x200000, 16 * PG, PG, bm, 8));
+	ASSERT_EQ(bm[0], 0);
 }
 
 static void test_windows_added_while_logging(void **state)
@@ -352,11 +352,11 @@ static void test_windows_added_while_logging(void **state)
 	struct fixture *f = *state;
 	uint64_t bm[4];
 
-	assert_int_equal(vus_dma_dirty_start(&f->t, PG), 0);
+	ASSERT_OK(vus_dma_dirty_start(&f->t, PG));
 	/* A window below the others (shifts the arrays) and one not on a page
 	 * boundary: [0x50800, 0x52800) covers pages 0x50, 0x51, 0x52. */
-	assert_int_equal(vus_dma_table_add(&f->t, 0x10000, 4 * PG, RW, memfd(4 * PG), 0, NULL), 0);
-	assert_int_equal(vus_dma_table_add(&f->t, 0x50800, 2 * PG, RW, memfd(4 * PG), 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(&f->t, 0x10000, 4 * PG, RW, memfd(4 * PG), 0, NULL));
+	ASSERT_OK(vus_dma_table_add(&f->t, 0x50800, 2 * PG, RW, memfd(4 * PG), 0, NULL));
 	assert_non_null(f->t.dirty[0]);
 	assert_non_null(f->t.dirty[1]);
 	assert_non_null(f->t.dirty[2]);
@@ -365,27 +365,27 @@ static void test_windows_added_while_logging(void **state)
 	vus_dma_dirty_mark_locked(&f->t, 0x13000, 1);
 	vus_dma_dirty_mark_locked(&f->t, 0x52000, 1);
 	vus_dma_dirty_mark_locked(&f->t, 0x10e000, 1);
-	assert_int_equal(report(&f->t, 0x10000, 4 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 8);
+	ASSERT_OK(report(&f->t, 0x10000, 4 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 8);
 	/* Bit j covers [0x50800 + j * 4K, ...): 0x52000 is in unit 1. */
-	assert_int_equal(report(&f->t, 0x50800, 2 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 2);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 1u << 14);
+	ASSERT_OK(report(&f->t, 0x50800, 2 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 2);
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 1u << 14);
 
 	/* Removing windows keeps the others' logs aligned with them. */
 	vus_dma_dirty_mark_locked(&f->t, 0x100000, 1);
-	assert_int_equal(vus_dma_table_remove(&f->t, 0x10000, 4 * PG, NULL, NULL), 0);
-	assert_int_equal(report(&f->t, 0x100000, 16 * PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 1);
+	ASSERT_OK(vus_dma_table_remove(&f->t, 0x10000, 4 * PG, NULL, NULL));
+	ASSERT_OK(report(&f->t, 0x100000, 16 * PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 1);
 
 	/* After remove_all, logging goes on for new windows. */
 	vus_dma_table_remove_all(&f->t, NULL, NULL);
 	assert_true(vus_dma_dirty_logging(&f->t));
-	assert_int_equal(vus_dma_table_add(&f->t, 0x100000, PG, RW, memfd(PG), 0, NULL), 0);
+	ASSERT_OK(vus_dma_table_add(&f->t, 0x100000, PG, RW, memfd(PG), 0, NULL));
 	vus_dma_dirty_mark_locked(&f->t, 0x100000, PG);
-	assert_int_equal(report(&f->t, 0x100000, PG, PG, bm, 4), 0);
-	assert_int_equal(bm[0], 1);
+	ASSERT_OK(report(&f->t, 0x100000, PG, PG, bm, 4));
+	ASSERT_EQ(bm[0], 1);
 }
 
 static void test_large_window_words(void **state)
@@ -395,24 +395,24 @@ static void test_large_window_words(void **state)
 	uint64_t bm[8];
 	unsigned i;
 
-	assert_int_equal(vus_dma_table_init(&t, 8, 0), 0);
-	assert_int_equal(vus_dma_table_add(&t, 0, 256 * PG, RW, memfd(256 * PG), 0, NULL), 0);
-	assert_int_equal(vus_dma_dirty_start(&t, PG), 0);
+	ASSERT_OK(vus_dma_table_init(&t, 8, 0));
+	ASSERT_OK(vus_dma_table_add(&t, 0, 256 * PG, RW, memfd(256 * PG), 0, NULL));
+	ASSERT_OK(vus_dma_dirty_start(&t, PG));
 	vus_dma_dirty_mark_locked(&t, 60 * PG, 10 * PG);     /* pages 60..69 */
 	vus_dma_dirty_mark_locked(&t, 255 * PG + 5, 1);      /* page 255 */
-	assert_int_equal(report(&t, 0, 256 * PG, PG, bm, 8), 0);
-	assert_int_equal(bm[0], 0xfull << 60);
-	assert_int_equal(bm[1], 0x3f);
-	assert_int_equal(bm[2], 0);
-	assert_int_equal(bm[3], 1ull << 63);
+	ASSERT_OK(report(&t, 0, 256 * PG, PG, bm, 8));
+	ASSERT_EQ(bm[0], 0xfull << 60);
+	ASSERT_EQ(bm[1], 0x3f);
+	ASSERT_EQ(bm[2], 0);
+	ASSERT_EQ(bm[3], 1ull << 63);
 	for (i = 0; i < 4; i++) {
-		assert_int_equal(report(&t, 0, 256 * PG, PG, bm, 8), 0);
-		assert_int_equal(bm[i], 0);
+		ASSERT_OK(report(&t, 0, 256 * PG, PG, bm, 8));
+		ASSERT_EQ(bm[i], 0);
 	}
 	/* Report from an offset that is not a word multiple. */
 	vus_dma_dirty_mark_locked(&t, 100 * PG, 1);
-	assert_int_equal(report(&t, 90 * PG, 20 * PG, PG, bm, 8), 0);
-	assert_int_equal(bm[0], 1u << 10);
+	ASSERT_OK(report(&t, 90 * PG, 20 * PG, PG, bm, 8));
+	ASSERT_EQ(bm[0], 1u << 10);
 	vus_dma_table_destroy(&t);
 }
 
@@ -482,8 +482,8 @@ static void start_mig(struct rig *r, uint64_t flags)
 	for (i = 0; i < sizeof(md.state_data); i++)
 		md.state_data[i] = (uint8_t)(i ^ 0x5a);
 	ops.flags = flags;
-	assert_int_equal(vus_dev_set_migration(dev, &ops, NULL), 0);
-	assert_int_equal(vus_dev_set_reset(dev, md_reset, NULL), 0);
+	ASSERT_OK(vus_dev_set_migration(dev, &ops, NULL));
+	ASSERT_OK(vus_dev_set_reset(dev, md_reset, NULL));
 	rig_start(r, dev, NULL);
 }
 
@@ -527,11 +527,11 @@ static enum vus_mig_state get_state(struct rig *r)
 	enum vus_mig_state s;
 
 	feature(r, 16, VUS_FEATURE_MIG_DEVICE_STATE | F_GET, NULL, 0, &m);
-	assert_int_equal(m.hdr.flags & VUS_F_ERROR, 0);
-	assert_int_equal(m.len, 16);
-	assert_int_equal(raw_u32(&m, 0), 16);
+	ASSERT_EQ(m.hdr.flags & VUS_F_ERROR, 0);
+	ASSERT_EQ(m.len, 16);
+	ASSERT_EQ(raw_u32(&m, 0), 16);
 	s = (enum vus_mig_state)raw_u32(&m, 8);
-	assert_int_equal(raw_u32(&m, 12), UINT32_MAX); /* data_fd -1, like the kernel */
+	ASSERT_EQ(raw_u32(&m, 12), UINT32_MAX); /* data_fd -1, like the kernel */
 	raw_msg_free(&m);
 	return s;
 }
@@ -543,11 +543,11 @@ static void test_feature_without_migration(void **state)
 
 	rig_start(&r, rig_dev_new(), NULL);
 	/* Kernel ioctl convention: ENOTTY for a feature the device lacks. */
-	assert_int_equal(feature_err(&r, 16, VUS_FEATURE_MIGRATION | F_GET, NULL, 0), ENOTTY);
-	assert_int_equal(feature_err(&r, 16, VUS_FEATURE_MIG_DEVICE_STATE | F_SET, d, 8), ENOTTY);
-	assert_int_equal(feature_err(&r, 8, VUS_FEATURE_MIGRATION | F_PROBE, NULL, 0), ENOTTY);
+	ASSERT_ERR(feature_err(&r, 16, VUS_FEATURE_MIGRATION | F_GET, NULL, 0), ENOTTY);
+	ASSERT_ERR(feature_err(&r, 16, VUS_FEATURE_MIG_DEVICE_STATE | F_SET, d, 8), ENOTTY);
+	ASSERT_ERR(feature_err(&r, 8, VUS_FEATURE_MIGRATION | F_PROBE, NULL, 0), ENOTTY);
 	rig_expect(&r, VUS_CMD_MIG_DATA_READ, (uint8_t[8]){ 16, 0, 0, 0, 8 }, 8, NULL, 0, EINVAL);
-	assert_int_equal(vus_dev_mig_state(r.dev), VUS_MIG_STATE_RUNNING);
+	ASSERT_EQ(vus_dev_mig_state(r.dev), VUS_MIG_STATE_RUNNING);
 	rig_stop(&r);
 }
 
@@ -559,15 +559,15 @@ static void test_set_migration_checks(void **state)
 	};
 	struct vus_dev *dev = rig_dev_new();
 
-	assert_int_equal(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
+	ASSERT_ERR(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
 	ops.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_P2P;
-	assert_int_equal(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
+	ASSERT_ERR(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
 	ops.flags = VUS_MIGRATION_STOP_COPY;
 	ops.load = NULL;
-	assert_int_equal(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
-	assert_int_equal(vus_dev_set_migration(dev, NULL, NULL), -EINVAL);
+	ASSERT_ERR(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
+	ASSERT_ERR(vus_dev_set_migration(dev, NULL, NULL), -EINVAL);
 	ops.load = md_load;
-	assert_int_equal(vus_dev_set_migration(dev, &ops, NULL), 0);
+	ASSERT_OK(vus_dev_set_migration(dev, &ops, NULL));
 	vus_dev_free(dev);
 }
 
@@ -579,35 +579,35 @@ static void test_feature_ops(void **state)
 	start_mig(&r, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
 	/* MIGRATION GET: the device's flags; reply argsz = 8 + 8. */
 	feature(&r, 16, VUS_FEATURE_MIGRATION | F_GET, NULL, 0, &m);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.len, 16);
-	assert_int_equal(raw_u32(&m, 0), 16);
-	assert_int_equal(raw_u32(&m, 4), VUS_FEATURE_MIGRATION | F_GET);
-	assert_int_equal(raw_u64(&m, 8), VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, 16);
+	ASSERT_EQ(raw_u32(&m, 0), 16);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_FEATURE_MIGRATION | F_GET);
+	ASSERT_EQ(raw_u64(&m, 8), VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
 	raw_msg_free(&m);
 	/* argsz without room for the data. */
-	assert_int_equal(feature_err(&r, 15, VUS_FEATURE_MIGRATION | F_GET, NULL, 0), EINVAL);
+	ASSERT_ERR(feature_err(&r, 15, VUS_FEATURE_MIGRATION | F_GET, NULL, 0), EINVAL);
 	/* Operations a feature lacks, unknown features. */
-	assert_int_equal(feature_err(&r, 16, VUS_FEATURE_MIGRATION | F_SET, "12345678", 8), EINVAL);
-	assert_int_equal(feature_err(&r, 16, VUS_FEATURE_DMA_LOGGING_STOP | F_GET, NULL, 0),
-			 EINVAL);
-	assert_int_equal(feature_err(&r, 16, VUS_FEATURE_DMA_LOGGING_REPORT | F_SET, "", 0),
-			 EINVAL);
-	assert_int_equal(feature_err(&r, 16, 3 | F_GET, NULL, 0), ENOTTY);
-	assert_int_equal(feature_err(&r, 16, 9 | F_GET, NULL, 0), ENOTTY);
+	ASSERT_ERR(feature_err(&r, 16, VUS_FEATURE_MIGRATION | F_SET, "12345678", 8), EINVAL);
+	ASSERT_ERR(feature_err(&r, 16, VUS_FEATURE_DMA_LOGGING_STOP | F_GET, NULL, 0),
+		   EINVAL);
+	ASSERT_ERR(feature_err(&r, 16, VUS_FEATURE_DMA_LOGGING_REPORT | F_SET, "", 0),
+		   EINVAL);
+	ASSERT_ERR(feature_err(&r, 16, 3 | F_GET, NULL, 0), ENOTTY);
+	ASSERT_ERR(feature_err(&r, 16, 9 | F_GET, NULL, 0), ENOTTY);
 	/* PROBE: the request echoed; an unsupported op fails the probe. */
 	feature(&r, 64, VUS_FEATURE_MIG_DEVICE_STATE | F_PROBE | F_GET | F_SET, NULL, 0, &m);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.len, 8);
-	assert_int_equal(raw_u32(&m, 0), 8);
-	assert_int_equal(raw_u32(&m, 4), VUS_FEATURE_MIG_DEVICE_STATE | F_PROBE | F_GET | F_SET);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, 8);
+	ASSERT_EQ(raw_u32(&m, 0), 8);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_FEATURE_MIG_DEVICE_STATE | F_PROBE | F_GET | F_SET);
 	raw_msg_free(&m);
-	assert_int_equal(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_START | F_PROBE | F_SET,
-				     NULL, 0), 0);
-	assert_int_equal(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_START | F_PROBE | F_GET,
-				     NULL, 0), EINVAL);
-	assert_int_equal(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_REPORT | F_PROBE, NULL, 0), 0);
-	assert_int_equal(md.n, 0);
+	ASSERT_OK(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_START | F_PROBE | F_SET,
+			      NULL, 0));
+	ASSERT_ERR(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_START | F_PROBE | F_GET,
+			       NULL, 0), EINVAL);
+	ASSERT_OK(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_REPORT | F_PROBE, NULL, 0));
+	ASSERT_EQ(md.n, 0);
 	rig_stop(&r);
 }
 
@@ -618,39 +618,39 @@ static void test_state_walk_over_the_wire(void **state)
 	struct rig r;
 
 	start_mig(&r, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
-	assert_int_equal(get_state(&r), VUS_MIG_STATE_RUNNING);
+	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_RUNNING);
 	/* SET echoes its request, argsz 16, after the whole walk. */
 	rig_put_u32(d, VUS_MIG_STATE_STOP_COPY);
 	feature(&r, 16, VUS_FEATURE_MIG_DEVICE_STATE | F_SET, d, sizeof(d), &m);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.len, 16);
-	assert_int_equal(raw_u32(&m, 0), 16);
-	assert_int_equal(raw_u32(&m, 8), VUS_MIG_STATE_STOP_COPY);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, 16);
+	ASSERT_EQ(raw_u32(&m, 0), 16);
+	ASSERT_EQ(raw_u32(&m, 8), VUS_MIG_STATE_STOP_COPY);
 	raw_msg_free(&m);
 	assert_string_equal(md.arcs, "RSSC");
-	assert_int_equal(get_state(&r), VUS_MIG_STATE_STOP_COPY);
-	assert_int_equal(vus_dev_mig_state(r.dev), VUS_MIG_STATE_STOP_COPY);
+	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_STOP_COPY);
+	ASSERT_EQ(vus_dev_mig_state(r.dev), VUS_MIG_STATE_STOP_COPY);
 
 	/* Refused requests leave everything as it was. */
 	md.n = 0;
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_PRE_COPY), EINVAL);
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_ERROR), EINVAL);
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_RUNNING_P2P), EINVAL);
-	assert_int_equal(set_state(&r, 8), EINVAL);
-	assert_int_equal(md.n, 0);
+	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_PRE_COPY), EINVAL);
+	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_ERROR), EINVAL);
+	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_RUNNING_P2P), EINVAL);
+	ASSERT_ERR(set_state(&r, 8), EINVAL);
+	ASSERT_EQ(md.n, 0);
 
 	/* A failing arc: the state is the last one reached, its errno returned. */
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_RUNNING), 0);
+	ASSERT_OK(set_state(&r, VUS_MIG_STATE_RUNNING));
 	md.n = 0;
 	md.fail_from = 'S';
 	md.fail_to = 'M';
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_RESUMING), EAGAIN);
+	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_RESUMING), EAGAIN);
 	assert_string_equal(md.arcs, "RSSM");
-	assert_int_equal(get_state(&r), VUS_MIG_STATE_STOP);
+	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_STOP);
 
 	/* DEVICE_RESET brings the device back to RUNNING. */
 	rig_expect(&r, VUS_CMD_DEVICE_RESET, NULL, 0, NULL, 0, 0);
-	assert_int_equal(get_state(&r), VUS_MIG_STATE_RUNNING);
+	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_RUNNING);
 	rig_stop(&r);
 }
 
@@ -659,8 +659,8 @@ static void test_pre_copy_needs_the_flag(void **state)
 	struct rig r;
 
 	start_mig(&r, VUS_MIGRATION_STOP_COPY);
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_PRE_COPY), EINVAL);
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_STOP_COPY), 0);
+	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_PRE_COPY), EINVAL);
+	ASSERT_OK(set_state(&r, VUS_MIG_STATE_STOP_COPY));
 	assert_string_equal(md.arcs, "RSSC");
 	rig_stop(&r);
 }
@@ -683,48 +683,48 @@ static void test_mig_data(void **state)
 	start_mig(&r, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
 	/* Nothing to read while RUNNING, nothing to write outside RESUMING. */
 	mig_read(&r, 72, 64, &m);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-	assert_int_equal(m.hdr.error, EINVAL);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+	ASSERT_ERR(m.hdr.error, EINVAL);
 	raw_msg_free(&m);
 
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_PRE_COPY), 0);
+	ASSERT_OK(set_state(&r, VUS_MIG_STATE_PRE_COPY));
 	mig_read(&r, 72, 64, &m);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.len, 8 + 64);
-	assert_int_equal(raw_u32(&m, 0), 8 + 64);
-	assert_int_equal(raw_u32(&m, 4), 64);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, 8 + 64);
+	ASSERT_EQ(raw_u32(&m, 0), 8 + 64);
+	ASSERT_EQ(raw_u32(&m, 4), 64);
 	assert_memory_equal(m.payload + 8, md.state_data, 64);
 	raw_msg_free(&m);
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_STOP_COPY), 0);
+	ASSERT_OK(set_state(&r, VUS_MIG_STATE_STOP_COPY));
 	/* The rest is shorter than asked: the end of the stream. */
 	mig_read(&r, 72, 64, &m);
-	assert_int_equal(m.len, 8 + 36);
-	assert_int_equal(raw_u32(&m, 0), 8 + 36);
-	assert_int_equal(raw_u32(&m, 4), 36);
+	ASSERT_EQ(m.len, 8 + 36);
+	ASSERT_EQ(raw_u32(&m, 0), 8 + 36);
+	ASSERT_EQ(raw_u32(&m, 4), 36);
 	assert_memory_equal(m.payload + 8, md.state_data + 64, 36);
 	raw_msg_free(&m);
 	mig_read(&r, 72, 64, &m);
-	assert_int_equal(m.len, 8);
-	assert_int_equal(raw_u32(&m, 4), 0);
+	ASSERT_EQ(m.len, 8);
+	ASSERT_EQ(raw_u32(&m, 4), 0);
 	raw_msg_free(&m);
 	/* More than max_data_xfer_size. */
 	mig_read(&r, UINT32_MAX, (1u << 20) + 1, &m);
-	assert_int_equal(m.hdr.error, E2BIG);
+	ASSERT_ERR(m.hdr.error, E2BIG);
 	raw_msg_free(&m);
 
 	rig_put_u32(p, sizeof(p));
 	rig_put_u32(p + 4, 40);
 	memset(p + 8, 0xab, 40);
 	rig_expect(&r, VUS_CMD_MIG_DATA_WRITE, p, sizeof(p), NULL, 0, EINVAL);
-	assert_int_equal(set_state(&r, VUS_MIG_STATE_RESUMING), 0);
+	ASSERT_OK(set_state(&r, VUS_MIG_STATE_RESUMING));
 	rig_expect(&r, VUS_CMD_MIG_DATA_WRITE, p, sizeof(p), NULL, 0, 0);
 	rig_expect(&r, VUS_CMD_MIG_DATA_WRITE, p, sizeof(p), NULL, 0, 0);
-	assert_int_equal(md.nloaded, 80);
-	assert_int_equal(md.loaded[79], 0xab);
+	ASSERT_EQ(md.nloaded, 80);
+	ASSERT_EQ(md.loaded[79], 0xab);
 	md.load_err = -EBADMSG;
 	rig_expect(&r, VUS_CMD_MIG_DATA_WRITE, p, sizeof(p), NULL, 0, EBADMSG);
 	mig_read(&r, 72, 64, &m);
-	assert_int_equal(m.hdr.error, EINVAL);
+	ASSERT_ERR(m.hdr.error, EINVAL);
 	raw_msg_free(&m);
 	rig_stop(&r);
 }
@@ -737,8 +737,8 @@ static void logging_start(struct rig *r, uint64_t pgsize, int err)
 	rig_put_u32(d + 8, 1);
 	rig_put_u64(d + 16, 0);
 	rig_put_u64(d + 24, 1ull << 40);
-	assert_int_equal(feature_err(r, 64, VUS_FEATURE_DMA_LOGGING_START | F_SET, d, sizeof(d)),
-			 err);
+	ASSERT_EQ(feature_err(r, 64, VUS_FEATURE_DMA_LOGGING_START | F_SET, d, sizeof(d)),
+		  err);
 }
 
 /* REPORT into *m; returns the reply errno (0: m holds the bitmap). */
@@ -753,7 +753,7 @@ static int logging_report(struct rig *r, uint32_t argsz, uint64_t iova, uint64_t
 	feature(r, argsz, VUS_FEATURE_DMA_LOGGING_REPORT | F_GET, d, sizeof(d), m);
 	if (m->hdr.flags & VUS_F_ERROR)
 		return (int)m->hdr.error;
-	assert_int_equal(raw_u32(m, 0), m->len);
+	ASSERT_EQ(raw_u32(m, 0), m->len);
 	assert_memory_equal(m->payload + 8, d, sizeof(d));
 	return 0;
 }
@@ -768,65 +768,65 @@ static void test_dirty_logging_over_the_wire(void **state)
 
 	start_mig(&r, VUS_MIGRATION_STOP_COPY);
 	fd = memfd(0x100000);
-	assert_int_equal(rig_dma_map(&r, 0x100000, 0x100000, RW, fd, 0), 0);
+	ASSERT_OK(rig_dma_map(&r, 0x100000, 0x100000, RW, fd, 0));
 	close(fd);
-	assert_int_equal(rig_dma_map(&r, 0x400000, 0x10000, RW, -1, 0), 0);
+	ASSERT_OK(rig_dma_map(&r, 0x400000, 0x10000, RW, -1, 0));
 	/* REPORT before START. */
-	assert_int_equal(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
+	ASSERT_ERR(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
 	raw_msg_free(&m);
 	logging_start(&r, 1000, EINVAL);
 	logging_start(&r, PG, 0);
 	logging_start(&r, 2 * PG, EINVAL);
 
 	/* Device writes: a copy, a pointer asked for WRITE, an explicit mark. */
-	assert_int_equal(vus_dma_write(r.dev, 0x100000 + 5 * PG + 10, buf, sizeof(buf)), 0);
+	ASSERT_OK(vus_dma_write(r.dev, 0x100000 + 5 * PG + 10, buf, sizeof(buf)));
 	p = vus_dma_translate(r.dev, 0x100000 + 64 * PG, 1, VUS_DMA_MAP_FLAG_WRITE);
 	assert_non_null(p);
 	assert_non_null(vus_dma_translate(r.dev, 0x100000 + 65 * PG, 1, VUS_DMA_MAP_FLAG_READ));
 	vus_dma_mark_dirty(r.dev, 0x100000 + 255 * PG, 2 * PG);
 
 	/* 256 pages: reply = 8 + 24 + 32 bytes; argsz one short fails. */
-	assert_int_equal(logging_report(&r, 8 + 24 + 31, 0x100000, 256 * PG, PG, &m), EINVAL);
+	ASSERT_ERR(logging_report(&r, 8 + 24 + 31, 0x100000, 256 * PG, PG, &m), EINVAL);
 	raw_msg_free(&m);
-	assert_int_equal(logging_report(&r, 8 + 24 + 32, 0x100000, 256 * PG, PG, &m), 0);
-	assert_int_equal(m.len, 8 + 24 + 32);
-	assert_int_equal(raw_u64(&m, 32), 1u << 5);
-	assert_int_equal(raw_u64(&m, 40), 1);
-	assert_int_equal(raw_u64(&m, 48), 0);
-	assert_int_equal(raw_u64(&m, 56), 1ull << 63);
+	ASSERT_OK(logging_report(&r, 8 + 24 + 32, 0x100000, 256 * PG, PG, &m));
+	ASSERT_EQ(m.len, 8 + 24 + 32);
+	ASSERT_EQ(raw_u64(&m, 32), 1u << 5);
+	ASSERT_EQ(raw_u64(&m, 40), 1);
+	ASSERT_EQ(raw_u64(&m, 48), 0);
+	ASSERT_EQ(raw_u64(&m, 56), 1ull << 63);
 	raw_msg_free(&m);
 	/* The mark's second page lay outside the window: nothing left. Page
 	 * 33 reported at 64 KiB pages is unit 2. */
 	vus_dma_mark_dirty(r.dev, 0x100000 + 33 * PG, 1);
-	assert_int_equal(logging_report(&r, 4096, 0x100000, 0x100000, 16 * PG, &m), 0);
-	assert_int_equal(m.len, 8 + 24 + 8);
-	assert_int_equal(raw_u64(&m, 32), 1u << 2);
+	ASSERT_OK(logging_report(&r, 4096, 0x100000, 0x100000, 16 * PG, &m));
+	ASSERT_EQ(m.len, 8 + 24 + 8);
+	ASSERT_EQ(raw_u64(&m, 32), 1u << 2);
 	raw_msg_free(&m);
 	/* Cleared by reading. */
-	assert_int_equal(logging_report(&r, 4096, 0x100000, 0x100000, PG, &m), 0);
-	assert_int_equal(raw_u64(&m, 32) | raw_u64(&m, 40) | raw_u64(&m, 64), 0);
+	ASSERT_OK(logging_report(&r, 4096, 0x100000, 0x100000, PG, &m));
+	ASSERT_EQ(raw_u64(&m, 32) | raw_u64(&m, 40) | raw_u64(&m, 64), 0);
 	raw_msg_free(&m);
 	/* fd-less: all zero; ranges outside one window: EINVAL. */
-	assert_int_equal(logging_report(&r, 64, 0x400000, 0x10000, PG, &m), 0);
-	assert_int_equal(m.len, 8 + 24 + 8);
-	assert_int_equal(raw_u64(&m, 32), 0);
+	ASSERT_OK(logging_report(&r, 64, 0x400000, 0x10000, PG, &m));
+	ASSERT_EQ(m.len, 8 + 24 + 8);
+	ASSERT_EQ(raw_u64(&m, 32), 0);
 	raw_msg_free(&m);
-	assert_int_equal(logging_report(&r, 4096, 0x1ff000, 0x2000, PG, &m), EINVAL);
+	ASSERT_ERR(logging_report(&r, 4096, 0x1ff000, 0x2000, PG, &m), EINVAL);
 	raw_msg_free(&m);
 	/* Too big for the 256 MiB cap: a huge fd-less window asked at 1 byte. */
-	assert_int_equal(rig_dma_map(&r, 1ull << 40, 1ull << 32, RW, -1, 0), 0);
-	assert_int_equal(logging_report(&r, UINT32_MAX, 1ull << 40, 1ull << 32, 1, &m), E2BIG);
+	ASSERT_OK(rig_dma_map(&r, 1ull << 40, 1ull << 32, RW, -1, 0));
+	ASSERT_ERR(logging_report(&r, UINT32_MAX, 1ull << 40, 1ull << 32, 1, &m), E2BIG);
 	raw_msg_free(&m);
 
 	/* STOP (no data), then REPORT is refused again; STOP with data is not. */
-	assert_int_equal(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_STOP | F_SET, "x", 1), EINVAL);
-	assert_int_equal(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_STOP | F_SET, NULL, 0), 0);
-	assert_int_equal(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
+	ASSERT_ERR(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_STOP | F_SET, "x", 1), EINVAL);
+	ASSERT_OK(feature_err(&r, 8, VUS_FEATURE_DMA_LOGGING_STOP | F_SET, NULL, 0));
+	ASSERT_ERR(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
 	raw_msg_free(&m);
 	/* A new START may pick another page size; DEVICE_RESET stops logging. */
 	logging_start(&r, 2 * PG, 0);
 	rig_expect(&r, VUS_CMD_DEVICE_RESET, NULL, 0, NULL, 0, 0);
-	assert_int_equal(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
+	ASSERT_ERR(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
 	raw_msg_free(&m);
 	rig_stop(&r);
 }
@@ -860,5 +860,5 @@ int main(void)
 		cmocka_unit_test(test_dirty_logging_over_the_wire),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

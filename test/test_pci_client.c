@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,7 +31,10 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "efd.h"
+#include "pci_regs.h"
 #include "test_server.h"
+#include "vus_test.h"
 
 /* BAR0 of the device under test: writes act on the server side. */
 enum {
@@ -52,11 +54,6 @@ enum {
 #define PBA_OFF   0x800u
 #define DSN       0x0011223344556677ull
 
-#define CFG_COMMAND 0x04
-#define CFG_STATUS 0x06
-#define CFG_ROM 0x30
-#define STATUS_INTX 0x0008u
-#define ROM_ADDR_MASK 0xfffff800u   /* QEMU's PCI_ROM_ADDRESS_MASK */
 
 struct pdev {
 	struct vus_dev *dev;
@@ -157,18 +154,18 @@ static int setup(void **state)
 	dev = p->dev = vus_dev_new("pci");
 	assert_non_null(dev);
 	vus_dev_set_log_level(dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_set_pci_id(dev, &id), 0);
-	assert_int_equal(vus_dev_set_config_size(dev, 4096), 0);
-	assert_int_equal(vus_dev_set_intx_pin(dev, 1), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 0, 4096, VUS_REGION_RW, &bar0_ops, p), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 1, 256, VUS_REGION_RW | VUS_REGION_BAR_IO,
-					      &bar0_ops, p), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 2, 1 << 20, VUS_REGION_RW |
-					      VUS_REGION_BAR_MEM64 | VUS_REGION_BAR_PREFETCH,
-					      &bar0_ops, p), 0);
-	assert_int_equal(vus_dev_setup_region(dev, VUS_PCI_ROM_REGION, ROM_SIZE, VUS_REGION_READ,
-					      &rom_ops, p), 0);
-	assert_int_equal(vus_dev_set_reset(dev, on_reset, p), 0);
+	ASSERT_OK(vus_dev_set_pci_id(dev, &id));
+	ASSERT_OK(vus_dev_set_config_size(dev, 4096));
+	ASSERT_OK(vus_dev_set_intx_pin(dev, 1));
+	ASSERT_OK(vus_dev_setup_region(dev, 0, 4096, VUS_REGION_RW, &bar0_ops, p));
+	ASSERT_OK(vus_dev_setup_region(dev, 1, 256, VUS_REGION_RW | VUS_REGION_BAR_IO,
+				       &bar0_ops, p));
+	ASSERT_OK(vus_dev_setup_region(dev, 2, 1 << 20, VUS_REGION_RW |
+				       VUS_REGION_BAR_MEM64 | VUS_REGION_BAR_PREFETCH,
+				       &bar0_ops, p));
+	ASSERT_OK(vus_dev_setup_region(dev, VUS_PCI_ROM_REGION, ROM_SIZE, VUS_REGION_READ,
+				       &rom_ops, p));
+	ASSERT_OK(vus_dev_set_reset(dev, on_reset, p));
 	p->pm = vus_dev_add_cap_pm(dev, VUS_CAP_OFFSET_AUTO, 0);
 	p->msi = vus_dev_add_cap_msi(dev, VUS_CAP_OFFSET_AUTO, NVEC_MSI,
 				     VUS_MSI_64BIT | VUS_MSI_PER_VECTOR_MASK);
@@ -181,10 +178,10 @@ static int setup(void **state)
 	assert_true(p->pm > 0 && p->msi > 0 && p->msix > 0 && p->pcie > 0 && p->vendor > 0 &&
 		    p->dsn > 0 && p->vsec > 0);
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(dev, sv[0]), 0);
-	assert_int_equal(pthread_create(&p->thread, NULL, serve, p), 0);
-	assert_int_equal(vus_client_connect_fd(sv[1], NULL, &p->c), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(dev, sv[0]));
+	ASSERT_OK(pthread_create(&p->thread, NULL, serve, p));
+	ASSERT_OK(vus_client_connect_fd(sv[1], NULL, &p->c));
 	*state = p;
 	return 0;
 }
@@ -205,56 +202,36 @@ static uint32_t cfg_rd(struct pdev *p, uint32_t off, uint32_t len)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(vus_client_region_read(p->c, VUS_PCI_CONFIG_REGION, off, &v, len), 0);
+	ASSERT_OK(vus_client_region_read(p->c, VUS_PCI_CONFIG_REGION, off, &v, len));
 	return v;
 }
 
 static void cfg_wr(struct pdev *p, uint32_t off, uint32_t len, uint32_t v)
 {
-	assert_int_equal(vus_client_region_write(p->c, VUS_PCI_CONFIG_REGION, off, &v, len), 0);
+	ASSERT_OK(vus_client_region_write(p->c, VUS_PCI_CONFIG_REGION, off, &v, len));
 }
 
 static void dev_do(struct pdev *p, uint32_t reg, uint32_t v)
 {
 	uint32_t rc;
 
-	assert_int_equal(vus_client_region_write(p->c, 0, reg, &v, 4), 0);
-	assert_int_equal(vus_client_region_read(p->c, 0, REG_LAST_RC, &rc, 4), 0);
-	assert_int_equal((int32_t)rc, 0);
+	ASSERT_OK(vus_client_region_write(p->c, 0, reg, &v, 4));
+	ASSERT_OK(vus_client_region_read(p->c, 0, REG_LAST_RC, &rc, 4));
+	ASSERT_EQ((int32_t)rc, 0);
 }
 
 static uint32_t dev_reg(struct pdev *p, uint32_t reg)
 {
 	uint32_t v;
 
-	assert_int_equal(vus_client_region_read(p->c, 0, reg, &v, 4), 0);
-	return v;
-}
-
-static int new_efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* The eventfd's count within ms (consumed), 0 if it stayed quiet. */
-static uint64_t fired(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	uint64_t v;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return 0;
-	assert_int_equal(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_OK(vus_client_region_read(p->c, 0, reg, &v, 4));
 	return v;
 }
 
 static void set_irqs(struct pdev *p, uint32_t index, uint32_t flags, uint32_t start,
 		     uint32_t count, const int *fds)
 {
-	assert_int_equal(vus_client_set_irqs(p->c, index, flags, start, count, fds, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(p->c, index, flags, start, count, fds, NULL));
 }
 
 /* ---- realize: config read, ROM and BAR sizing -------------------------- */
@@ -268,7 +245,7 @@ static uint32_t size_bar(struct pdev *p, uint32_t off)
 	cfg_wr(p, off, 4, 0xffffffff);
 	mask = cfg_rd(p, off, 4);
 	cfg_wr(p, off, 4, orig);
-	assert_int_equal(cfg_rd(p, off, 4), orig);
+	ASSERT_EQ(cfg_rd(p, off, 4), orig);
 	return mask;
 }
 
@@ -281,13 +258,13 @@ static void test_realize_probe(void **state)
 
 	assert_non_null(cfg);
 	/* QEMU reads min(4096, size) in one REGION_READ. */
-	assert_int_equal(vus_client_region_info(p->c, VUS_PCI_CONFIG_REGION, &r), 0);
-	assert_int_equal(r.info.size, 4096);
-	assert_int_equal(vus_client_region_read(p->c, VUS_PCI_CONFIG_REGION, 0, cfg, 4096), 0);
-	assert_int_equal(cfg[0] | cfg[1] << 8, 0x1b36);
-	assert_int_equal(cfg[0x0e], 0);
-	assert_int_equal(cfg[0x3d], 1);
-	assert_int_equal(cfg[0x06] & 0x10, 0x10);
+	ASSERT_OK(vus_client_region_info(p->c, VUS_PCI_CONFIG_REGION, &r));
+	ASSERT_EQ(r.info.size, 4096);
+	ASSERT_OK(vus_client_region_read(p->c, VUS_PCI_CONFIG_REGION, 0, cfg, 4096));
+	ASSERT_EQ(cfg[0] | cfg[1] << 8, 0x1b36);
+	ASSERT_EQ(cfg[0x0e], 0);
+	ASSERT_EQ(cfg[0x3d], 1);
+	ASSERT_EQ(cfg[0x06] & 0x10, 0x10);
 	free(cfg);
 
 	/* vfio_pci_size_rom(): read, write the address mask, read, restore. */
@@ -295,21 +272,21 @@ static void test_realize_probe(void **state)
 	cfg_wr(p, CFG_ROM, 4, ROM_ADDR_MASK);
 	rom = cfg_rd(p, CFG_ROM, 4);
 	cfg_wr(p, CFG_ROM, 4, orig);
-	assert_int_equal(orig, 0);
-	assert_int_equal(rom, (uint32_t)~(ROM_SIZE - 1));
-	assert_int_equal(cfg_rd(p, CFG_ROM, 4), 0);
+	ASSERT_EQ(orig, 0);
+	ASSERT_EQ(rom, (uint32_t)~(ROM_SIZE - 1));
+	ASSERT_EQ(cfg_rd(p, CFG_ROM, 4), 0);
 
-	assert_int_equal(size_bar(p, 0x10), 0xfffff000);          /* 4 KiB */
-	assert_int_equal(size_bar(p, 0x14), 0xffffff01);          /* I/O 256 */
-	assert_int_equal(size_bar(p, 0x18), 0xfff0000c);          /* 64-bit prefetch 1 MiB */
-	assert_int_equal(size_bar(p, 0x1c), 0xffffffff);          /* its upper half */
-	assert_int_equal(size_bar(p, 0x20), 0xfffff000);          /* the MSI-X BAR, 4 KiB */
-	assert_int_equal(size_bar(p, 0x24), 0);                   /* none */
-	assert_int_equal(vus_client_region_info(p->c, MSIX_BAR, &r), 0);
-	assert_int_equal(r.info.size, 4096);
+	ASSERT_EQ(size_bar(p, 0x10), 0xfffff000);          /* 4 KiB */
+	ASSERT_EQ(size_bar(p, 0x14), 0xffffff01);          /* I/O 256 */
+	ASSERT_EQ(size_bar(p, 0x18), 0xfff0000c);          /* 64-bit prefetch 1 MiB */
+	ASSERT_EQ(size_bar(p, 0x1c), 0xffffffff);          /* its upper half */
+	ASSERT_EQ(size_bar(p, 0x20), 0xfffff000);          /* the MSI-X BAR, 4 KiB */
+	ASSERT_EQ(size_bar(p, 0x24), 0);                   /* none */
+	ASSERT_OK(vus_client_region_info(p->c, MSIX_BAR, &r));
+	ASSERT_EQ(r.info.size, 4096);
 	/* Post-reset: 0 into every BAR register. */
 	cfg_wr(p, 0x10, 4, 0);
-	assert_int_equal(cfg_rd(p, 0x10, 4), 0);
+	ASSERT_EQ(cfg_rd(p, 0x10, 4), 0);
 }
 
 static void test_capability_walk(void **state)
@@ -325,25 +302,25 @@ static void test_capability_walk(void **state)
 	for (off = cfg_rd(p, 0x34, 1); off; off = cfg_rd(p, off + 1, 1)) {
 		assert_true(n < sizeof(want_std));
 		assert_true(off >= 0x40 && off < 0x100 && off % 4 == 0);
-		assert_int_equal(cfg_rd(p, off, 1), want_std[n]);
+		ASSERT_EQ(cfg_rd(p, off, 1), want_std[n]);
 		n++;
 	}
-	assert_int_equal(n, sizeof(want_std));
+	ASSERT_EQ(n, sizeof(want_std));
 	/* The PCIe capability QEMU accepts: an endpoint, version 2. */
-	assert_int_equal(cfg_rd(p, p->pcie + 2, 2) & 0xf0, 0);
+	ASSERT_EQ(cfg_rd(p, p->pcie + 2, 2) & 0xf0, 0);
 	/* MSI-X as vfio_msix_early_setup() reads it. */
-	assert_int_equal(cfg_rd(p, p->msix + 2, 2), NVEC_MSIX - 1);
-	assert_int_equal(cfg_rd(p, p->msix + 4, 4), MSIX_BAR);
-	assert_int_equal(cfg_rd(p, p->msix + 8, 4), PBA_OFF | MSIX_BAR);
+	ASSERT_EQ(cfg_rd(p, p->msix + 2, 2), NVEC_MSIX - 1);
+	ASSERT_EQ(cfg_rd(p, p->msix + 4, 4), MSIX_BAR);
+	ASSERT_EQ(cfg_rd(p, p->msix + 8, 4), PBA_OFF | MSIX_BAR);
 	/* Extended capabilities from 0x100. */
 	for (n = 0, off = 0x100; off; off = h >> 20, n++) {
 		h = cfg_rd(p, off, 4);
 		assert_true(n < 2);
-		assert_int_equal(h & 0xffff, want_ext[n]);
+		ASSERT_EQ(h & 0xffff, want_ext[n]);
 	}
-	assert_int_equal(n, 2);
-	assert_int_equal(cfg_rd(p, p->dsn + 4, 4), (uint32_t)DSN);
-	assert_int_equal(cfg_rd(p, p->dsn + 8, 4), (uint32_t)(DSN >> 32));
+	ASSERT_EQ(n, 2);
+	ASSERT_EQ(cfg_rd(p, p->dsn + 4, 4), (uint32_t)DSN);
+	ASSERT_EQ(cfg_rd(p, p->dsn + 8, 4), (uint32_t)(DSN >> 32));
 }
 
 static void test_rw1c_status(void **state)
@@ -351,17 +328,17 @@ static void test_rw1c_status(void **state)
 	struct pdev *p = *state;
 
 	dev_do(p, REG_ERROR, 0x2000 | 0x0800);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2), 0x2800 | 0x10);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2), 0x2800 | 0x10);
 	/* A guest's Command write as a dword carries Status zeros: kept. */
 	cfg_wr(p, CFG_COMMAND, 4, 0x00000006);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2), 0x2810);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2), 0x2810);
 	cfg_wr(p, CFG_STATUS, 2, 0x2000);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2), 0x0810);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2), 0x0810);
 	cfg_wr(p, CFG_STATUS, 2, 0xffff);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2), 0x0010);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2), 0x0010);
 	/* Only RW1C bits can be reported. */
-	assert_int_equal(vus_client_region_write(p->c, 0, REG_ERROR, &(uint32_t){ 0x10 }, 4), 0);
-	assert_int_equal((int32_t)dev_reg(p, REG_LAST_RC), -EINVAL);
+	ASSERT_OK(vus_client_region_write(p->c, 0, REG_ERROR, &(uint32_t){ 0x10 }, 4));
+	ASSERT_ERR((int32_t)dev_reg(p, REG_LAST_RC), -EINVAL);
 }
 
 /* ---- interrupts --------------------------------------------------------- */
@@ -382,9 +359,9 @@ static void test_irq_info(void **state)
 	uint32_t i;
 
 	for (i = 0; i < VUS_PCI_NUM_IRQS; i++) {
-		assert_int_equal(vus_client_irq_info(p->c, i, &ii), 0);
-		assert_int_equal(ii.flags, want[i].flags);
-		assert_int_equal(ii.count, want[i].count);
+		ASSERT_OK(vus_client_irq_info(p->c, i, &ii));
+		ASSERT_EQ(ii.flags, want[i].flags);
+		ASSERT_EQ(ii.count, want[i].count);
 	}
 }
 
@@ -392,7 +369,7 @@ static uint64_t pba(struct pdev *p)
 {
 	uint64_t v;
 
-	assert_int_equal(vus_client_region_read(p->c, MSIX_BAR, PBA_OFF, &v, 8), 0);
+	ASSERT_OK(vus_client_region_read(p->c, MSIX_BAR, PBA_OFF, &v, 8));
 	return v;
 }
 
@@ -405,11 +382,11 @@ static void test_msix_mask_pending_unmask(void **state)
 {
 	const uint32_t trig = VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER;
 	struct pdev *p = *state;
-	int efd[4], intx = new_efd(), i;
+	int efd[4], intx = efd_new(), i;
 	uint32_t v;
 
 	for (i = 0; i < 4; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	set_irqs(p, VUS_PCI_INTX_IRQ, trig, 0, 1, &intx);
 	/* vfio_msix_enable(): INTx off, MSI-X on with the function masked
 	 * while the guest programs it, then vector 0 with no fd. */
@@ -419,45 +396,44 @@ static void test_msix_mask_pending_unmask(void **state)
 	set_irqs(p, VUS_PCI_MSIX_IRQ, trig, 0, 1, NULL);
 	/* The device raises vector 2 before anything is wired: pending. */
 	dev_do(p, REG_RAISE, 2);
-	assert_int_equal(pba(p), 1u << 2);
+	ASSERT_EQ(pba(p), 1u << 2);
 	set_irqs(p, VUS_PCI_MSIX_IRQ, trig, 0, 4, efd);
-	assert_int_equal(fired(efd[2], 0), 0);               /* function still masked */
+	ASSERT_EQ(efd_wait(efd[2], 0), 0);               /* function still masked */
 	msix_ctl(p, 0x8000);
-	assert_int_equal(fired(efd[2], 1000), 1);
-	assert_int_equal(pba(p), 0);
-	assert_int_equal(fired(intx, 0), 0);
+	ASSERT_EQ(efd_wait(efd[2], 1000), 1);
+	ASSERT_EQ(pba(p), 0);
+	ASSERT_EQ(efd_wait(intx, 0), 0);
 
 	/* The client masks vector 1 (SET_IRQS MASK): pending, PBA, UNMASK. */
 	set_irqs(p, VUS_PCI_MSIX_IRQ, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK, 1, 1,
 		 NULL);
 	dev_do(p, REG_RAISE, 1);
 	dev_do(p, REG_RAISE, 1);
-	assert_int_equal(fired(efd[1], 0), 0);
-	assert_int_equal(pba(p), 1u << 1);
+	ASSERT_EQ(efd_wait(efd[1], 0), 0);
+	ASSERT_EQ(pba(p), 1u << 1);
 	set_irqs(p, VUS_PCI_MSIX_IRQ, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 1, 1,
 		 NULL);
-	assert_int_equal(fired(efd[1], 1000), 1);            /* once: coalesced */
-	assert_int_equal(pba(p), 0);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);            /* once: coalesced */
+	ASSERT_EQ(pba(p), 0);
 
 	/* A client that drives the table: entry 3's Mask bit counts. */
 	v = 0xfee00000;
-	assert_int_equal(vus_client_region_write(p->c, MSIX_BAR, 3 * 16, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(p->c, MSIX_BAR, 3 * 16, &v, 4));
 	dev_do(p, REG_RAISE, 3);
-	assert_int_equal(fired(efd[3], 0), 0);
-	assert_int_equal(pba(p), 1u << 3);
+	ASSERT_EQ(efd_wait(efd[3], 0), 0);
+	ASSERT_EQ(pba(p), 1u << 3);
 	v = 0;
-	assert_int_equal(vus_client_region_write(p->c, MSIX_BAR, 3 * 16 + 12, &v, 4), 0);
-	assert_int_equal(fired(efd[3], 1000), 1);
-	assert_int_equal(vus_client_region_read(p->c, MSIX_BAR, 3 * 16, &v, 4), 0);
-	assert_int_equal(v, 0xfee00000);
+	ASSERT_OK(vus_client_region_write(p->c, MSIX_BAR, 3 * 16 + 12, &v, 4));
+	ASSERT_EQ(efd_wait(efd[3], 1000), 1);
+	ASSERT_OK(vus_client_region_read(p->c, MSIX_BAR, 3 * 16, &v, 4));
+	ASSERT_EQ(v, 0xfee00000);
 	/* The guest's PBA writes are dropped. */
 	v = 0xffffffff;
-	assert_int_equal(vus_client_region_write(p->c, MSIX_BAR, PBA_OFF, &v, 4), 0);
-	assert_int_equal(pba(p), 0);
+	ASSERT_OK(vus_client_region_write(p->c, MSIX_BAR, PBA_OFF, &v, 4));
+	ASSERT_EQ(pba(p), 0);
 	/* A vector past the table. */
-	assert_int_equal(vus_client_region_write(p->c, 0, REG_RAISE, &(uint32_t){ NVEC_MSIX }, 4),
-			 0);
-	assert_int_equal((int32_t)dev_reg(p, REG_LAST_RC), -EINVAL);
+	ASSERT_OK(vus_client_region_write(p->c, 0, REG_RAISE, &(uint32_t){ NVEC_MSIX }, 4));
+	ASSERT_ERR((int32_t)dev_reg(p, REG_LAST_RC), -EINVAL);
 	for (i = 0; i < 4; i++)
 		close(efd[i]);
 	close(intx);
@@ -470,7 +446,7 @@ static void test_msi_through_client(void **state)
 	int efd[NVEC_MSI], i;
 
 	for (i = 0; i < (int)NVEC_MSI; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	/* vfio_msi_enable(): the guest enabled 4 messages; all at once
 	 * (NORESIZE). */
 	cfg_wr(p, p->msi + 4, 4, 0xfee00000);
@@ -478,15 +454,15 @@ static void test_msi_through_client(void **state)
 	cfg_wr(p, p->msi + 2, 2, 0x0021);
 	set_irqs(p, VUS_PCI_MSI_IRQ, trig, 0, NVEC_MSI, efd);
 	dev_do(p, REG_RAISE, 1);
-	assert_int_equal(fired(efd[1], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);
 	/* The guest masks message 1 in the capability: Pending, unmask. */
 	cfg_wr(p, p->msi + 0x10, 4, 0x2);
 	dev_do(p, REG_RAISE, 1);
-	assert_int_equal(cfg_rd(p, p->msi + 0x14, 4), 0x2);
-	assert_int_equal(fired(efd[1], 0), 0);
+	ASSERT_EQ(cfg_rd(p, p->msi + 0x14, 4), 0x2);
+	ASSERT_EQ(efd_wait(efd[1], 0), 0);
 	cfg_wr(p, p->msi + 0x10, 4, 0);
-	assert_int_equal(fired(efd[1], 1000), 1);
-	assert_int_equal(cfg_rd(p, p->msi + 0x14, 4), 0);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);
+	ASSERT_EQ(cfg_rd(p, p->msi + 0x14, 4), 0);
 	for (i = 0; i < (int)NVEC_MSI; i++)
 		close(efd[i]);
 }
@@ -495,43 +471,43 @@ static void test_intx_automask_unmask(void **state)
 {
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
 	struct pdev *p = *state;
-	int efd = new_efd(), rfd = new_efd();
+	int efd = efd_new(), rfd = efd_new();
 	uint64_t one = 1;
 
 	set_irqs(p, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1,
 		 &efd);
 	dev_do(p, REG_LEVEL, 1);
-	assert_int_equal(fired(efd, 1000), 1);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	/* Auto-masked until the guest's EOI. */
 	dev_do(p, REG_LEVEL, 1);
-	assert_int_equal(fired(efd, 50), 0);
+	ASSERT_EQ(efd_wait(efd, 50), 0);
 	/* vfio_intx_eoi(): UNMASK; the line is still high, so it fires. */
 	set_irqs(p, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL);
-	assert_int_equal(fired(efd, 1000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
 	/* The cause is acknowledged: the next EOI finds nothing. */
 	dev_do(p, REG_LEVEL, 0);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, 0);
 	set_irqs(p, VUS_PCI_INTX_IRQ, unmask, 0, 1, NULL);
-	assert_int_equal(fired(efd, 50), 0);
+	ASSERT_EQ(efd_wait(efd, 50), 0);
 
 	/* With KVM: the resample eventfd is the unmask (vfio_intx_enable_kvm). */
 	set_irqs(p, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK, 0,
 		 1, &rfd);
 	dev_do(p, REG_RAISE, 0);
-	assert_int_equal(fired(efd, 1000), 1);
-	assert_int_equal(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
-	assert_int_equal(fired(efd, 2000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
+	ASSERT_EQ(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ASSERT_EQ(efd_wait(efd, 2000), 1);
 	dev_do(p, REG_LOWER, 0);
-	assert_int_equal(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
-	assert_int_equal(fired(efd, 100), 0);
+	ASSERT_EQ(write(rfd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ASSERT_EQ(efd_wait(efd, 100), 0);
 	/* INTx Disable set by the guest: asserting signals nothing. */
 	cfg_wr(p, CFG_COMMAND, 2, 0x0400);
 	dev_do(p, REG_LEVEL, 1);
-	assert_int_equal(fired(efd, 50), 0);
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
+	ASSERT_EQ(efd_wait(efd, 50), 0);
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, STATUS_INTX);
 	cfg_wr(p, CFG_COMMAND, 2, 0);
-	assert_int_equal(fired(efd, 1000), 1);
+	ASSERT_EQ(efd_wait(efd, 1000), 1);
 	dev_do(p, REG_LEVEL, 0);
 	close(efd);
 	close(rfd);
@@ -550,24 +526,24 @@ static void test_flr_and_reset(void **state)
 	dev_do(p, REG_LEVEL, 1);
 	/* pcie_flr(): set Initiate FLR in Device Control. */
 	cfg_wr(p, devctl, 2, cfg_rd(p, devctl, 2) | 0x8000);
-	assert_int_equal(dev_reg(p, REG_FLRS), 1);
-	assert_int_equal(cfg_rd(p, devctl, 2) & 0x8000, 0);
-	assert_int_equal(cfg_rd(p, CFG_COMMAND, 2), 0);
-	assert_int_equal(cfg_rd(p, p->msix + 2, 2), NVEC_MSIX - 1);  /* MSI-X off */
-	assert_int_equal(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, 0);
+	ASSERT_EQ(dev_reg(p, REG_FLRS), 1);
+	ASSERT_EQ(cfg_rd(p, devctl, 2) & 0x8000, 0);
+	ASSERT_EQ(cfg_rd(p, CFG_COMMAND, 2), 0);
+	ASSERT_EQ(cfg_rd(p, p->msix + 2, 2), NVEC_MSIX - 1);  /* MSI-X off */
+	ASSERT_EQ(cfg_rd(p, CFG_STATUS, 2) & STATUS_INTX, 0);
 
 	/* DEVICE_RESET: the client reason, config back to power-on too. */
 	cfg_wr(p, CFG_COMMAND, 2, 0x0006);
 	cfg_wr(p, p->msi + 2, 2, 0x0001);
-	assert_int_equal(vus_client_reset(p->c), 0);
-	assert_int_equal(dev_reg(p, REG_RESETS), 1);
-	assert_int_equal(dev_reg(p, REG_FLRS), 1);
-	assert_int_equal(cfg_rd(p, CFG_COMMAND, 2), 0);
-	assert_int_equal(cfg_rd(p, p->msi + 2, 2) & 1, 0);
+	ASSERT_OK(vus_client_reset(p->c));
+	ASSERT_EQ(dev_reg(p, REG_RESETS), 1);
+	ASSERT_EQ(dev_reg(p, REG_FLRS), 1);
+	ASSERT_EQ(cfg_rd(p, CFG_COMMAND, 2), 0);
+	ASSERT_EQ(cfg_rd(p, p->msi + 2, 2) & 1, 0);
 	/* PM D3hot -> D0 without No_Soft_Reset: another function reset. */
 	cfg_wr(p, p->pm + 4, 2, 3);
 	cfg_wr(p, p->pm + 4, 2, 0);
-	assert_int_equal(dev_reg(p, REG_FLRS), 2);
+	ASSERT_EQ(dev_reg(p, REG_FLRS), 2);
 }
 
 /* ---- testdev ------------------------------------------------------------ */
@@ -576,13 +552,12 @@ static unsigned find_cap(struct vus_client *c, uint8_t id)
 {
 	uint8_t v = 0, off;
 
-	assert_int_equal(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, 0x34, &off, 1), 0);
+	ASSERT_OK(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, 0x34, &off, 1));
 	while (off) {
-		assert_int_equal(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off, &v, 1), 0);
+		ASSERT_OK(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off, &v, 1));
 		if (v == id)
 			return off;
-		assert_int_equal(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off + 1, &off, 1),
-				 0);
+		ASSERT_OK(vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off + 1, &off, 1));
 	}
 	fail_msg("no capability %#x", id);
 	return 0;
@@ -598,51 +573,51 @@ static void test_testdev_vectors(void **state)
 	uint16_t ctl;
 	uint64_t pending;
 
-	assert_int_equal(test_server_start(&s, NULL), 0);
-	assert_int_equal(test_connect(&s, NULL, &c), 0);
+	ASSERT_OK(test_server_start(&s, NULL));
+	ASSERT_OK(test_connect(&s, NULL, &c));
 	for (i = 0; i < (int)TESTDEV_NR_VECTORS; i++)
-		efd[i] = new_efd();
+		efd[i] = efd_new();
 	msix = find_cap(c, 0x11);
 	msi = find_cap(c, 0x05);
 	assert_true(find_cap(c, 0x01) > 0);
 
 	/* MSI-X: each IRQ_STATUS bit on its vector (bit b -> b % 8). */
 	ctl = 0x8000;
-	assert_int_equal(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2), 0);
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_MSIX_IRQ, trig, 0, TESTDEV_NR_VECTORS,
-					     efd, NULL), 0);
+	ASSERT_OK(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2));
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_MSIX_IRQ, trig, 0, TESTDEV_NR_VECTORS,
+				      efd, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 0x24);
-	assert_int_equal(fired(efd[2], 1000), 1);
-	assert_int_equal(fired(efd[5], 1000), 1);
-	assert_int_equal(fired(efd[0], 0), 0);
+	ASSERT_EQ(efd_wait(efd[2], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[5], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[0], 0), 0);
 	/* Function masked: pending in the PBA (BAR0 0xc00) until unmasked;
 	 * the DMA completion bit (8) rides on vector 0. */
 	ctl = 0xc000;
-	assert_int_equal(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2), 0);
+	ASSERT_OK(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, TESTDEV_IRQ_DMA | 0x80);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_MSIX_PBA, &pending, 8), 0);
-	assert_int_equal(pending, 0x81);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_MSIX_PBA, &pending, 8));
+	ASSERT_EQ(pending, 0x81);
 	/* Acknowledging vector 7's only cause withdraws it. */
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, 0x80);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_MSIX_PBA, &pending, 8), 0);
-	assert_int_equal(pending, 0x01);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_MSIX_PBA, &pending, 8));
+	ASSERT_EQ(pending, 0x01);
 	ctl = 0x8000;
-	assert_int_equal(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2), 0);
-	assert_int_equal(fired(efd[0], 1000), 1);
-	assert_int_equal(fired(efd[7], 0), 0);
+	ASSERT_OK(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2));
+	ASSERT_EQ(efd_wait(efd[0], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[7], 0), 0);
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
 
 	/* MSI with 4 messages: bit 6 -> vector 6, beyond the enabled
 	 * messages: shares the last (3). */
 	ctl = 0;
-	assert_int_equal(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2), 0);
+	ASSERT_OK(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msix + 2, &ctl, 2));
 	ctl = 0x0021;
-	assert_int_equal(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msi + 2, &ctl, 2), 0);
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_MSI_IRQ, trig, 0, TESTDEV_MSI_VECTORS,
-					     efd, NULL), 0);
+	ASSERT_OK(vus_client_region_write(c, VUS_PCI_CONFIG_REGION, msi + 2, &ctl, 2));
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_MSI_IRQ, trig, 0, TESTDEV_MSI_VECTORS,
+				      efd, NULL));
 	test_reg_write(c, TESTDEV_REG_IRQ_RAISE, 0x42);
-	assert_int_equal(fired(efd[1], 1000), 1);
-	assert_int_equal(fired(efd[3], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[1], 1000), 1);
+	ASSERT_EQ(efd_wait(efd[3], 1000), 1);
 	test_reg_write(c, TESTDEV_REG_IRQ_ACK, ~0u);
 	vus_client_close(c);
 	test_server_stop(&s);
@@ -664,5 +639,5 @@ int main(void)
 		cmocka_unit_test(test_testdev_vectors),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 
 #include "dev_priv.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 struct sample {
 	const char *name;
@@ -234,16 +235,16 @@ static size_t parse(const char *text, uint8_t *out, size_t cap)
 		unsigned off, v, i;
 		int used;
 
-		assert_int_equal(sscanf(line, "%x:%n", &off, &used), 1);
-		assert_int_equal(off, n);
+		ASSERT_EQ(sscanf(line, "%x:%n", &off, &used), 1);
+		ASSERT_EQ(off, n);
 		line += used;
 		for (i = 0; i < 16; i++) {
-			assert_int_equal(sscanf(line, " %2x%n", &v, &used), 1);
+			ASSERT_EQ(sscanf(line, " %2x%n", &v, &used), 1);
 			assert_true(n < cap);
 			out[n++] = (uint8_t)v;
 			line += used;
 		}
-		assert_int_equal(*line, '\n');
+		ASSERT_EQ(*line, '\n');
 	}
 	return n;
 }
@@ -261,12 +262,12 @@ static void test_dumps_parse_back(void **state)
 		FILE *f = open_memstream(&text, &len);
 
 		assert_non_null(f);
-		assert_int_equal(dump(f, &samples[i], dev), 0);
-		assert_int_equal(fclose(f), 0);
+		ASSERT_OK(dump(f, &samples[i], dev));
+		ASSERT_OK(fclose(f));
 		n = parse(text, got, sizeof(got));
 		assert_true(n == 256 || n == 4096);
-		assert_int_equal(vus_region_access(dev, VUS_PCI_CONFIG_REGION, 0, want, (uint32_t)n,
-						   false), 0);
+		ASSERT_OK(vus_region_access(dev, VUS_PCI_CONFIG_REGION, 0, want, (uint32_t)n,
+					    false));
 		assert_memory_equal(want, got, n);
 		/* Offsets above 0xff print as three digits, like lspci -xxxx. */
 		if (n == 4096)
@@ -288,5 +289,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--dump DIR]\n", argv[0]);
 		return 2;
 	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

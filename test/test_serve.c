@@ -25,8 +25,10 @@
 #include <cmocka.h>
 
 #include "dev_priv.h"
+#include "efd.h"
 #include "fdcount.h"
 #include "raw.h"
+#include "vus_test.h"
 
 #define TIMEOUT_MS 2000
 /* What raw_version() sends when given no JSON (raw.h). */
@@ -100,18 +102,18 @@ static struct vus_dev *make_dev(struct srv *s, bool with_reset)
 	vus_dev_set_log(dev, on_log, s, trace_level);
 	s->memfd = memfd_create("bar0", MFD_CLOEXEC);
 	assert_true(s->memfd >= 0);
-	assert_int_equal(ftruncate(s->memfd, (off_t)(4 * pg)), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 0, 4 * pg, VUS_REGION_RW, NULL, NULL), 0);
-	assert_int_equal(vus_dev_region_set_fd(dev, 0, s->memfd, 0, true, areas, 2), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 1, 16, VUS_REGION_RW | VUS_REGION_BAR_IO,
-					      NULL, NULL), 0);
-	assert_int_equal(vus_dev_region_set_fd(dev, 1, s->memfd, 0, false, NULL, 0), 0);
-	assert_int_equal(vus_dev_setup_region(dev, 2, 32, VUS_REGION_RW, &count_ops, NULL), 0);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, 4), 0);
-	assert_int_equal(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1), 0);
-	assert_int_equal(vus_dev_set_max_data_xfer(dev, 65536), 0);
+	ASSERT_OK(ftruncate(s->memfd, (off_t)(4 * pg)));
+	ASSERT_OK(vus_dev_setup_region(dev, 0, 4 * pg, VUS_REGION_RW, NULL, NULL));
+	ASSERT_OK(vus_dev_region_set_fd(dev, 0, s->memfd, 0, true, areas, 2));
+	ASSERT_OK(vus_dev_setup_region(dev, 1, 16, VUS_REGION_RW | VUS_REGION_BAR_IO,
+				       NULL, NULL));
+	ASSERT_OK(vus_dev_region_set_fd(dev, 1, s->memfd, 0, false, NULL, 0));
+	ASSERT_OK(vus_dev_setup_region(dev, 2, 32, VUS_REGION_RW, &count_ops, NULL));
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_MSIX_IRQ, 4));
+	ASSERT_OK(vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1));
+	ASSERT_OK(vus_dev_set_max_data_xfer(dev, 65536));
 	if (with_reset)
-		assert_int_equal(vus_dev_set_reset(dev, on_reset, s), 0);
+		ASSERT_OK(vus_dev_set_reset(dev, on_reset, s));
 	return dev;
 }
 
@@ -122,10 +124,10 @@ static void srv_start(struct srv *s, bool with_reset)
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
 	s->dev = make_dev(s, with_reset);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(s->dev, sv[0]), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(s->dev, sv[0]));
 	s->fd = sv[1];
-	assert_int_equal(pthread_create(&s->thread, NULL, loop, s), 0);
+	ASSERT_OK(pthread_create(&s->thread, NULL, loop, s));
 }
 
 static void srv_stop(struct srv *s)
@@ -133,7 +135,7 @@ static void srv_stop(struct srv *s)
 	void *ret;
 
 	vus_dev_stop(s->dev);
-	assert_int_equal(pthread_join(s->thread, &ret), 0);
+	ASSERT_OK(pthread_join(s->thread, &ret));
 	assert_null(ret);
 	vus_dev_free(s->dev);
 	if (s->fd >= 0)
@@ -157,31 +159,31 @@ static bool wait_detached(struct srv *s, int ms)
 /* The reply must be an error reply to (id, cmd) carrying errno e. */
 static void expect_error(const struct raw_msg *m, uint16_t id, uint16_t cmd, uint32_t e)
 {
-	assert_int_equal(m->hdr.id, id);
-	assert_int_equal(m->hdr.cmd, cmd);
-	assert_int_equal(m->hdr.size, VUS_HDR_SIZE);
-	assert_int_equal(m->hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-	assert_int_equal(m->hdr.error, e);
+	ASSERT_EQ(m->hdr.id, id);
+	ASSERT_EQ(m->hdr.cmd, cmd);
+	ASSERT_EQ(m->hdr.size, VUS_HDR_SIZE);
+	ASSERT_EQ(m->hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+	ASSERT_EQ(m->hdr.error, e);
 }
 
 static void expect_ok(const struct raw_msg *m, uint16_t id, uint16_t cmd)
 {
-	assert_int_equal(m->hdr.id, id);
-	assert_int_equal(m->hdr.cmd, cmd);
-	assert_int_equal(m->hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m->hdr.error, 0);
+	ASSERT_EQ(m->hdr.id, id);
+	ASSERT_EQ(m->hdr.cmd, cmd);
+	ASSERT_EQ(m->hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m->hdr.error, 0);
 }
 
 static void call(struct srv *s, uint16_t id, uint16_t cmd, const void *p, size_t len,
 		 struct raw_msg *reply)
 {
-	assert_int_equal(raw_send(s->fd, id, cmd, 0, p, len, NULL, 0), 0);
-	assert_int_equal(raw_recv(s->fd, reply, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_send(s->fd, id, cmd, 0, p, len, NULL, 0));
+	ASSERT_OK(raw_recv(s->fd, reply, TIMEOUT_MS));
 }
 
 static void negotiate(struct srv *s)
 {
-	assert_int_equal(raw_version(s->fd, 0, NULL, NULL), 0);
+	ASSERT_OK(raw_version(s->fd, 0, NULL, NULL));
 }
 
 static uint32_t cfg_read32(struct srv *s, uint64_t off)
@@ -192,7 +194,7 @@ static uint32_t cfg_read32(struct srv *s, uint64_t off)
 
 	call(s, 900, VUS_CMD_REGION_READ, &ra, sizeof(ra), &m);
 	expect_ok(&m, 900, VUS_CMD_REGION_READ);
-	assert_int_equal(m.len, 20);
+	ASSERT_EQ(m.len, 20);
 	v = raw_u32(&m, 16);
 	raw_msg_free(&m);
 	return v;
@@ -205,8 +207,8 @@ static void cfg_write(struct srv *s, uint64_t off, uint32_t v, uint32_t flags)
 
 	memcpy(buf, &ra, sizeof(ra));
 	memcpy(buf + 16, &v, 4);
-	assert_int_equal(raw_send(s->fd, 901, VUS_CMD_REGION_WRITE, flags, buf, sizeof(buf),
-				  NULL, 0), 0);
+	ASSERT_OK(raw_send(s->fd, 901, VUS_CMD_REGION_WRITE, flags, buf, sizeof(buf),
+			   NULL, 0));
 }
 
 static void test_version_and_info(void **state)
@@ -217,11 +219,11 @@ static void test_version_and_info(void **state)
 	const char *json;
 
 	srv_start(&s, true);
-	assert_int_equal(raw_version(s.fd, 5, NULL, &m), 0);
-	assert_int_equal(m.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(raw_u32(&m, 0) & 0xffff, 0);      /* major */
-	assert_int_equal(raw_u32(&m, 0) >> 16, 2);         /* min(5, 2) */
-	assert_int_equal(m.payload[m.len - 1], '\0');
+	ASSERT_OK(raw_version(s.fd, 5, NULL, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(raw_u32(&m, 0) & 0xffff, 0);      /* major */
+	ASSERT_EQ(raw_u32(&m, 0) >> 16, 2);         /* min(5, 2) */
+	ASSERT_EQ(m.payload[m.len - 1], '\0');
 	json = (const char *)m.payload + 4;
 	assert_non_null(strstr(json, "\"max_msg_fds\":16"));
 	assert_non_null(strstr(json, "\"max_data_xfer_size\":65536"));
@@ -232,16 +234,16 @@ static void test_version_and_info(void **state)
 	assert_null(strstr(json, "twin_socket"));
 	assert_null(strstr(json, "write_multiple"));
 	assert_null(strstr(json, "migration"));
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);
 
 	call(&s, 7, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), &m);
 	expect_ok(&m, 7, VUS_CMD_DEVICE_GET_INFO);
-	assert_int_equal(m.len, 16);
-	assert_int_equal(raw_u32(&m, 0), 16);
-	assert_int_equal(raw_u32(&m, 4), VUS_DEVICE_FLAGS_PCI | VUS_DEVICE_FLAGS_RESET);
-	assert_int_equal(raw_u32(&m, 8), 9);
-	assert_int_equal(raw_u32(&m, 12), 5);
+	ASSERT_EQ(m.len, 16);
+	ASSERT_EQ(raw_u32(&m, 0), 16);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_DEVICE_FLAGS_PCI | VUS_DEVICE_FLAGS_RESET);
+	ASSERT_EQ(raw_u32(&m, 8), 9);
+	ASSERT_EQ(raw_u32(&m, 12), 5);
 	raw_msg_free(&m);
 
 	/* A second VERSION is refused; the session goes on. */
@@ -262,14 +264,14 @@ static void test_qemu_version(void **state)
 	struct srv s;
 
 	srv_start(&s, false);
-	assert_int_equal(raw_version(s.fd, 0, raw_qemu_version_json, &m), 0);
+	ASSERT_OK(raw_version(s.fd, 0, raw_qemu_version_json, &m));
 	assert_true(m.hdr.size <= req);
-	assert_int_equal(raw_u32(&m, 0), 0); /* 0.0 */
+	ASSERT_EQ(raw_u32(&m, 0), 0); /* 0.0 */
 	assert_non_null(strstr((const char *)m.payload + 4, "\"write_multiple\":true"));
 	assert_non_null(strstr((const char *)m.payload + 4, "\"max_dma_maps\":65535"));
 	assert_non_null(strstr((const char *)m.payload + 4, "\"pgsizes\":4096"));
 	raw_msg_free(&m);
-	assert_int_equal(vus_dev_dma_layout(s.dev), VUS_DMA_LAYOUT_QEMU);
+	ASSERT_EQ(vus_dev_dma_layout(s.dev), VUS_DMA_LAYOUT_QEMU);
 	srv_stop(&s);
 }
 
@@ -312,16 +314,16 @@ static void test_unknown_commands(void **state)
 	/* With an fd: the body is consumed, the fd closed. */
 	efd = eventfd(0, EFD_CLOEXEC);
 	before = fdcount();
-	assert_int_equal(raw_send(s.fd, 20, 19, 0, body, sizeof(body), &efd, 1), 0);
+	ASSERT_OK(raw_send(s.fd, 20, 19, 0, body, sizeof(body), &efd, 1));
 	close(efd);
-	assert_int_equal(raw_recv(s.fd, &m, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_recv(s.fd, &m, TIMEOUT_MS));
 	expect_error(&m, 20, 19, ENOSYS);
 	raw_msg_free(&m);
 	assert_true(fdcount_wait(before - 1, TIMEOUT_MS));
 	vus_dev_get_stats(s.dev, &st);
-	assert_int_equal(st.msgs[0], 4);          /* 0, 19 twice, 0xffff */
-	assert_int_equal(st.msgs[VUS_CMD_DMA_READ], 1);
-	assert_int_equal(st.errnos[ENOSYS], 7);
+	ASSERT_EQ(st.msgs[0], 4);          /* 0, 19 twice, 0xffff */
+	ASSERT_EQ(st.msgs[VUS_CMD_DMA_READ], 1);
+	ASSERT_EQ(st.errnos[ENOSYS], 7);
 	srv_stop(&s);
 }
 
@@ -337,14 +339,14 @@ static void test_no_reply(void **state)
 	/* A posted config write, then a failing posted read: neither is
 	 * answered; the next reply is the GET_INFO's. */
 	cfg_write(&s, 0x3c, 0x0b, VUS_F_NO_REPLY);
-	assert_int_equal(raw_send(s.fd, 31, VUS_CMD_REGION_READ, VUS_F_NO_REPLY, &bad,
-				  sizeof(bad), NULL, 0), 0);
-	assert_int_equal(raw_send(s.fd, 32, 77, VUS_F_NO_REPLY, NULL, 0, NULL, 0), 0);
+	ASSERT_OK(raw_send(s.fd, 31, VUS_CMD_REGION_READ, VUS_F_NO_REPLY, &bad,
+			   sizeof(bad), NULL, 0));
+	ASSERT_OK(raw_send(s.fd, 32, 77, VUS_F_NO_REPLY, NULL, 0, NULL, 0));
 	call(&s, 33, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), &m);
 	expect_ok(&m, 33, VUS_CMD_DEVICE_GET_INFO);
 	raw_msg_free(&m);
 	assert_true(raw_nothing_within(s.fd, 50));
-	assert_int_equal(cfg_read32(&s, 0x3c) & 0xff, 0x0b);
+	ASSERT_EQ(cfg_read32(&s, 0x3c) & 0xff, 0x0b);
 	srv_stop(&s);
 }
 
@@ -358,10 +360,10 @@ static void test_fds_where_none_taken(void **state)
 	srv_start(&s, false);
 	negotiate(&s);
 	before = fdcount();
-	assert_int_equal(raw_send(s.fd, 40, VUS_CMD_DEVICE_GET_INFO, 0, &info, sizeof(info),
-				  &efd, 1), 0);
+	ASSERT_OK(raw_send(s.fd, 40, VUS_CMD_DEVICE_GET_INFO, 0, &info, sizeof(info),
+			   &efd, 1));
 	close(efd);
-	assert_int_equal(raw_recv(s.fd, &m, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_recv(s.fd, &m, TIMEOUT_MS));
 	expect_error(&m, 40, VUS_CMD_DEVICE_GET_INFO, EINVAL);
 	raw_msg_free(&m);
 	assert_true(fdcount_wait(before - 1, TIMEOUT_MS));
@@ -380,11 +382,11 @@ static void test_region_io(void **state)
 	/* All of config space in one read, as QEMU does at realize. */
 	call(&s, 50, VUS_CMD_REGION_READ, &ra, sizeof(ra), &m);
 	expect_ok(&m, 50, VUS_CMD_REGION_READ);
-	assert_int_equal(m.len, 16 + 256);
-	assert_int_equal(raw_u64(&m, 0), 0);
-	assert_int_equal(raw_u32(&m, 8), 7);
-	assert_int_equal(raw_u32(&m, 12), 256);
-	assert_int_equal(raw_u32(&m, 16 + 0x14), 0x1); /* BAR1: I/O */
+	ASSERT_EQ(m.len, 16 + 256);
+	ASSERT_EQ(raw_u64(&m, 0), 0);
+	ASSERT_EQ(raw_u32(&m, 8), 7);
+	ASSERT_EQ(raw_u32(&m, 12), 256);
+	ASSERT_EQ(raw_u32(&m, 16 + 0x14), 0x1); /* BAR1: I/O */
 	raw_msg_free(&m);
 
 	/* BAR1 (I/O, fd-backed) write then read back. */
@@ -393,7 +395,7 @@ static void test_region_io(void **state)
 	memcpy(wbuf + 16, "abcdefgh", 8);
 	call(&s, 51, VUS_CMD_REGION_WRITE, wbuf, sizeof(wbuf), &m);
 	expect_ok(&m, 51, VUS_CMD_REGION_WRITE);
-	assert_int_equal(m.len, 16);
+	ASSERT_EQ(m.len, 16);
 	assert_memory_equal(m.payload, wbuf, 16);
 	raw_msg_free(&m);
 	call(&s, 52, VUS_CMD_REGION_READ, &ra, sizeof(ra), &m);
@@ -417,13 +419,13 @@ static void test_region_io(void **state)
 	ra = (struct vus_region_access){ .offset = 0, .region = 0, .count = 0 };
 	call(&s, 56, VUS_CMD_REGION_READ, &ra, sizeof(ra), &m);
 	expect_ok(&m, 56, VUS_CMD_REGION_READ);
-	assert_int_equal(m.len, 16);
+	ASSERT_EQ(m.len, 16);
 	raw_msg_free(&m);
 	/* A large read goes out of the heap buffer. */
 	ra = (struct vus_region_access){ .offset = 0, .region = 0, .count = 4096 };
 	call(&s, 57, VUS_CMD_REGION_READ, &ra, sizeof(ra), &m);
 	expect_ok(&m, 57, VUS_CMD_REGION_READ);
-	assert_int_equal(m.len, 16 + 4096);
+	ASSERT_EQ(m.len, 16 + 4096);
 	assert_memory_equal(m.payload + 16 + 8, "abcdefgh", 8);
 	raw_msg_free(&m);
 	srv_stop(&s);
@@ -463,8 +465,8 @@ static void test_version_no_reply(void **state)
 
 	srv_start(&s, false);
 	memcpy(body + 4, json, sizeof(json));
-	assert_int_equal(raw_send(s.fd, 70, VUS_CMD_VERSION, VUS_F_NO_REPLY, body, sizeof(body),
-				  NULL, 0), 0);
+	ASSERT_OK(raw_send(s.fd, 70, VUS_CMD_VERSION, VUS_F_NO_REPLY, body, sizeof(body),
+			   NULL, 0));
 	assert_true(raw_nothing_within(s.fd, 50));
 	call(&s, 71, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), &m);
 	expect_error(&m, 71, VUS_CMD_DEVICE_GET_INFO, EINVAL); /* still not negotiated */
@@ -490,11 +492,11 @@ static void test_oversized_message(void **state)
 	ra = (struct vus_region_access *)buf;
 	ra->region = 0;
 	ra->count = (uint32_t)(big - sizeof(*ra));
-	assert_int_equal(raw_send(s.fd, 60, VUS_CMD_REGION_WRITE, 0, buf, big, NULL, 0), 0);
-	assert_int_equal(raw_recv(s.fd, &m, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_send(s.fd, 60, VUS_CMD_REGION_WRITE, 0, buf, big, NULL, 0));
+	ASSERT_OK(raw_recv(s.fd, &m, TIMEOUT_MS));
 	expect_error(&m, 60, VUS_CMD_REGION_WRITE, E2BIG);
 	raw_msg_free(&m);
-	assert_int_equal(cfg_read32(&s, 0) & 0xffff, 0);
+	ASSERT_EQ(cfg_read32(&s, 0) & 0xffff, 0);
 	free(buf);
 	srv_stop(&s);
 }
@@ -512,38 +514,38 @@ static void test_region_info(void **state)
 	 * how much to ask for (32 + 16 + 2 * 16). */
 	call(&s, 70, VUS_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &m);
 	expect_ok(&m, 70, VUS_CMD_DEVICE_GET_REGION_INFO);
-	assert_int_equal(m.len, 32);
-	assert_int_equal(raw_u32(&m, 0), 80);
-	assert_int_equal(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
-	assert_int_equal(raw_u64(&m, 16), 4 * pg);
-	assert_int_equal(m.nfds, 0);
+	ASSERT_EQ(m.len, 32);
+	ASSERT_EQ(raw_u32(&m, 0), 80);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(raw_u64(&m, 16), 4 * pg);
+	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);
 
 	ri.argsz = 80;
 	call(&s, 71, VUS_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &m);
 	expect_ok(&m, 71, VUS_CMD_DEVICE_GET_REGION_INFO);
-	assert_int_equal(m.len, 80);
-	assert_int_equal(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE |
-					 VUS_REGION_INFO_FLAG_MMAP | VUS_REGION_INFO_FLAG_CAPS);
-	assert_int_equal(raw_u32(&m, 12), 32);                /* cap_offset */
-	assert_int_equal(raw_u32(&m, 32) & 0xffff, VUS_REGION_INFO_CAP_SPARSE_MMAP);
-	assert_int_equal(raw_u32(&m, 40), 2);                 /* nr_areas */
-	assert_int_equal(raw_u64(&m, 64), 3 * pg);            /* second area */
-	assert_int_equal(m.nfds, 1);
+	ASSERT_EQ(m.len, 80);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE |
+				  VUS_REGION_INFO_FLAG_MMAP | VUS_REGION_INFO_FLAG_CAPS);
+	ASSERT_EQ(raw_u32(&m, 12), 32);                /* cap_offset */
+	ASSERT_EQ(raw_u32(&m, 32) & 0xffff, VUS_REGION_INFO_CAP_SPARSE_MMAP);
+	ASSERT_EQ(raw_u32(&m, 40), 2);                 /* nr_areas */
+	ASSERT_EQ(raw_u64(&m, 64), 3 * pg);            /* second area */
+	ASSERT_EQ(m.nfds, 1);
 	raw_msg_free(&m);
 
 	/* Config space, an unimplemented region, out of range. */
 	ri = (struct vus_region_info){ .argsz = 32, .index = 7 };
 	call(&s, 72, VUS_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &m);
 	expect_ok(&m, 72, VUS_CMD_DEVICE_GET_REGION_INFO);
-	assert_int_equal(raw_u64(&m, 16), 256);
-	assert_int_equal(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(raw_u64(&m, 16), 256);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
 	raw_msg_free(&m);
 	ri.index = 5;
 	call(&s, 73, VUS_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &m);
 	expect_ok(&m, 73, VUS_CMD_DEVICE_GET_REGION_INFO);
-	assert_int_equal(raw_u64(&m, 16), 0);
-	assert_int_equal(raw_u32(&m, 4), 0);
+	ASSERT_EQ(raw_u64(&m, 16), 0);
+	ASSERT_EQ(raw_u32(&m, 4), 0);
 	raw_msg_free(&m);
 	ri.index = 9;
 	call(&s, 74, VUS_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &m);
@@ -563,15 +565,15 @@ static void test_irqs_over_the_wire(void **state)
 	struct pollfd pfd;
 	struct raw_msg m;
 	struct srv s;
-	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int efd = efd_new();
 	uint64_t v;
 
 	srv_start(&s, false);
 	negotiate(&s);
 	call(&s, 80, VUS_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), &m);
 	expect_ok(&m, 80, VUS_CMD_DEVICE_GET_IRQ_INFO);
-	assert_int_equal(raw_u32(&m, 4), VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE);
-	assert_int_equal(raw_u32(&m, 12), 4);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE);
+	ASSERT_EQ(raw_u32(&m, 12), 4);
 	raw_msg_free(&m);
 	ii.index = 5;
 	call(&s, 81, VUS_CMD_DEVICE_GET_IRQ_INFO, &ii, sizeof(ii), &m);
@@ -579,32 +581,32 @@ static void test_irqs_over_the_wire(void **state)
 	raw_msg_free(&m);
 
 	memcpy(set, &is, sizeof(set));
-	assert_int_equal(raw_send(s.fd, 82, VUS_CMD_DEVICE_SET_IRQS, 0, set, sizeof(set), &efd,
-				  1), 0);
-	assert_int_equal(raw_recv(s.fd, &m, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_send(s.fd, 82, VUS_CMD_DEVICE_SET_IRQS, 0, set, sizeof(set), &efd,
+			   1));
+	ASSERT_OK(raw_recv(s.fd, &m, TIMEOUT_MS));
 	expect_ok(&m, 82, VUS_CMD_DEVICE_SET_IRQS);
-	assert_int_equal(m.len, 0);
+	ASSERT_EQ(m.len, 0);
 	raw_msg_free(&m);
 	/* The device raises vector 1 from this (non-loop) thread. */
-	assert_int_equal(vus_irq_trigger(s.dev, VUS_PCI_MSIX_IRQ, 1), 0);
+	ASSERT_OK(vus_irq_trigger(s.dev, VUS_PCI_MSIX_IRQ, 1));
 	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
-	assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
-	assert_int_equal(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	assert_int_equal(v, 1);
+	ASSERT_EQ(poll(&pfd, 1, TIMEOUT_MS), 1);
+	ASSERT_EQ(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_EQ(v, 1);
 
 	/* Out of range start. */
 	is.start = 4;
 	memcpy(set, &is, sizeof(set));
-	assert_int_equal(raw_send(s.fd, 83, VUS_CMD_DEVICE_SET_IRQS, 0, set, sizeof(set), &efd,
-				  1), 0);
-	assert_int_equal(raw_recv(s.fd, &m, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_send(s.fd, 83, VUS_CMD_DEVICE_SET_IRQS, 0, set, sizeof(set), &efd,
+			   1));
+	ASSERT_OK(raw_recv(s.fd, &m, TIMEOUT_MS));
 	expect_error(&m, 83, VUS_CMD_DEVICE_SET_IRQS, EINVAL);
 	raw_msg_free(&m);
 	/* Client gone: the eventfd is released, the device is told. */
 	close(s.fd);
 	s.fd = -1;
 	assert_true(wait_detached(&s, TIMEOUT_MS));
-	assert_int_equal(vus_irq_trigger(s.dev, VUS_PCI_MSIX_IRQ, 1), -ENOENT);
+	ASSERT_ERR(vus_irq_trigger(s.dev, VUS_PCI_MSIX_IRQ, 1), -ENOENT);
 	srv_stop(&s);
 	close(efd);
 }
@@ -618,16 +620,16 @@ static void test_device_reset(void **state)
 	srv_start(&s, true);
 	negotiate(&s);
 	cfg_write(&s, 0x04, 0x0507, 0);
-	assert_int_equal(raw_recv(s.fd, &m, TIMEOUT_MS), 0);
+	ASSERT_OK(raw_recv(s.fd, &m, TIMEOUT_MS));
 	raw_msg_free(&m);
-	assert_int_equal(cfg_read32(&s, 0x04) & 0xffff, 0x0507);
+	ASSERT_EQ(cfg_read32(&s, 0x04) & 0xffff, 0x0507);
 	call(&s, 90, VUS_CMD_DEVICE_RESET, NULL, 0, &m);
 	expect_ok(&m, 90, VUS_CMD_DEVICE_RESET);
-	assert_int_equal(m.hdr.size, VUS_HDR_SIZE); /* QEMU's buffer is exactly 16 */
+	ASSERT_EQ(m.hdr.size, VUS_HDR_SIZE); /* QEMU's buffer is exactly 16 */
 	raw_msg_free(&m);
-	assert_int_equal(cfg_read32(&s, 0x04) & 0xffff, 0);
+	ASSERT_EQ(cfg_read32(&s, 0x04) & 0xffff, 0);
 	pthread_mutex_lock(&s.lock);
-	assert_int_equal(s.resets[VUS_RESET_CLIENT], 1);
+	ASSERT_EQ(s.resets[VUS_RESET_CLIENT], 1);
 	pthread_mutex_unlock(&s.lock);
 	call(&s, 91, VUS_CMD_DEVICE_RESET, &junk, 1, &m);
 	expect_error(&m, 91, VUS_CMD_DEVICE_RESET, EINVAL);
@@ -637,7 +639,7 @@ static void test_device_reset(void **state)
 	s.fd = -1;
 	assert_true(wait_detached(&s, TIMEOUT_MS));
 	pthread_mutex_lock(&s.lock);
-	assert_int_equal(s.resets[VUS_RESET_LOST_CONN], 1);
+	ASSERT_EQ(s.resets[VUS_RESET_LOST_CONN], 1);
 	pthread_mutex_unlock(&s.lock);
 	srv_stop(&s);
 
@@ -662,15 +664,15 @@ static void test_write_multi(void **state)
 	struct srv s;
 
 	srv_start(&s, false);
-	assert_int_equal(raw_version(s.fd, 0, raw_qemu_version_json, NULL), 0);
+	ASSERT_OK(raw_version(s.fd, 0, raw_qemu_version_json, NULL));
 	memcpy(buf, &n, 8);
 	memcpy(buf + 8, e, sizeof(e));
 	call(&s, 100, VUS_CMD_REGION_WRITE_MULTI, buf, sizeof(buf), &m);
 	expect_ok(&m, 100, VUS_CMD_REGION_WRITE_MULTI);
-	assert_int_equal(m.len, 8);
-	assert_int_equal(raw_u64(&m, 0), 2);
+	ASSERT_EQ(m.len, 8);
+	ASSERT_EQ(raw_u64(&m, 0), 2);
 	raw_msg_free(&m);
-	assert_int_equal(cfg_read32(&s, 0x3c) & 0xff, 0x0e);
+	ASSERT_EQ(cfg_read32(&s, 0x3c) & 0xff, 0x0e);
 	/* The first failing entry stops the batch with its errno. */
 	e[0].region = 40;
 	memcpy(buf + 8, e, sizeof(e));
@@ -690,17 +692,17 @@ static void test_twin_socket(void **state)
 	int twin;
 
 	srv_start(&s, false);
-	assert_int_equal(raw_version(s.fd, 2, json, &m), 0);
+	ASSERT_OK(raw_version(s.fd, 2, json, &m));
 	assert_non_null(strstr((const char *)m.payload + 4,
 			       "\"twin_socket\":{\"supported\":true,\"fd_index\":0}"));
-	assert_int_equal(m.nfds, 1);
+	ASSERT_EQ(m.nfds, 1);
 	twin = m.fds[0];
 	m.fds[0] = -1;
 	m.nfds = 0;
 	raw_msg_free(&m);
 	/* The twin socket is for our requests: a command there ends it all. */
-	assert_int_equal(raw_send(twin, 1, VUS_CMD_DEVICE_GET_INFO, 0, &info, sizeof(info),
-				  NULL, 0), 0);
+	ASSERT_OK(raw_send(twin, 1, VUS_CMD_DEVICE_GET_INFO, 0, &info, sizeof(info),
+			   NULL, 0));
 	assert_true(raw_closed_within(s.fd, TIMEOUT_MS));
 	assert_true(raw_closed_within(twin, TIMEOUT_MS));
 	close(twin);
@@ -722,9 +724,9 @@ static void test_second_client(void **state)
 	s.dev = make_dev(&s, false);
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sock", dir);
-	assert_int_equal(vus_dev_listen(s.dev, path), 0);
-	assert_int_equal(vus_dev_listen(s.dev, path), -EBUSY);
-	assert_int_equal(pthread_create(&s.thread, NULL, loop, &s), 0);
+	ASSERT_OK(vus_dev_listen(s.dev, path));
+	ASSERT_ERR(vus_dev_listen(s.dev, path), -EBUSY);
+	ASSERT_OK(pthread_create(&s.thread, NULL, loop, &s));
 
 	a = raw_connect(path);
 	assert_true(a >= 0);
@@ -745,13 +747,13 @@ static void test_second_client(void **state)
 	s.fd = c;
 	negotiate(&s);
 	vus_dev_get_stats(s.dev, &st);
-	assert_int_equal(st.clients, 2);
+	ASSERT_EQ(st.clients, 2);
 
 	vus_dev_stop(s.dev);
-	assert_int_equal(pthread_join(s.thread, &ret), 0);
+	ASSERT_OK(pthread_join(s.thread, &ret));
 	vus_dev_free(s.dev);
 	/* The socket file we created is gone. */
-	assert_int_equal(access(path, F_OK), -1);
+	ASSERT_EQ(access(path, F_OK), -1);
 	close(c);
 	close(s.memfd);
 	rmdir(dir);
@@ -767,7 +769,7 @@ static void test_malformed_header_closes(void **state)
 	srv_start(&s, false);
 	negotiate(&s);
 	vus_hdr_encode(bytes, &h);
-	assert_int_equal(raw_send_bytes(s.fd, bytes, sizeof(bytes), NULL, 0), 0);
+	ASSERT_OK(raw_send_bytes(s.fd, bytes, sizeof(bytes), NULL, 0));
 	assert_true(raw_closed_within(s.fd, TIMEOUT_MS));
 	assert_true(wait_detached(&s, TIMEOUT_MS));
 	srv_stop(&s);
@@ -830,5 +832,5 @@ int main(void)
 		cmocka_unit_test(test_trace_lines),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

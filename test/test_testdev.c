@@ -26,7 +26,9 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "efd.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 struct fx {
 	struct testdev *td;
@@ -48,13 +50,13 @@ static void fx_start(struct fx *f, const struct vus_client_opts *opts)
 	int sv[2];
 
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(testdev_create("test", &f->td), 0);
+	ASSERT_OK(testdev_create("test", &f->td));
 	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(testdev_dev(f->td), sv[1]), 0);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
 	f->running = true;
-	assert_int_equal(vus_client_connect_fd(sv[0], opts, &f->c), 0);
+	ASSERT_OK(vus_client_connect_fd(sv[0], opts, &f->c));
 }
 
 static void fx_stop(struct fx *f)
@@ -88,13 +90,13 @@ static uint32_t rd(struct fx *f, uint32_t reg)
 {
 	uint32_t v = 0xdeadbeef;
 
-	assert_int_equal(vus_client_region_read(f->c, 0, reg, &v, 4), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 0, reg, &v, 4));
 	return v;
 }
 
 static void wr(struct fx *f, uint32_t reg, uint32_t v)
 {
-	assert_int_equal(vus_client_region_write(f->c, 0, reg, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 0, reg, &v, 4));
 }
 
 /* ---- registers ------------------------------------------------------ */
@@ -105,25 +107,25 @@ static void test_registers(void **state)
 	uint16_t half;
 	uint32_t v = 1;
 
-	assert_int_equal(rd(f, TESTDEV_REG_ID), TESTDEV_ID);
+	ASSERT_EQ(rd(f, TESTDEV_REG_ID), TESTDEV_ID);
 	wr(f, TESTDEV_REG_ID, 0);                 /* read-only: ignored */
-	assert_int_equal(rd(f, TESTDEV_REG_ID), TESTDEV_ID);
+	ASSERT_EQ(rd(f, TESTDEV_REG_ID), TESTDEV_ID);
 
-	assert_int_equal(rd(f, TESTDEV_REG_SCRATCH), 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_SCRATCH), 0);
 	wr(f, TESTDEV_REG_SCRATCH, 0xa5a55a5a);
-	assert_int_equal(rd(f, TESTDEV_REG_SCRATCH), 0xa5a55a5a);
+	ASSERT_EQ(rd(f, TESTDEV_REG_SCRATCH), 0xa5a55a5a);
 
-	assert_int_equal(rd(f, TESTDEV_REG_INVERT), 0xffffffff);
+	ASSERT_EQ(rd(f, TESTDEV_REG_INVERT), 0xffffffff);
 	wr(f, TESTDEV_REG_INVERT, 0x12345678);
-	assert_int_equal(rd(f, TESTDEV_REG_INVERT), ~0x12345678u);
+	ASSERT_EQ(rd(f, TESTDEV_REG_INVERT), ~0x12345678u);
 
-	assert_int_equal(rd(f, TESTDEV_REG_IRQ_RAISE), 0); /* write-only reads 0 */
+	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_RAISE), 0); /* write-only reads 0 */
 
 	/* 32-bit registers: other sizes and misaligned offsets are refused */
-	assert_int_equal(vus_client_region_read(f->c, 0, TESTDEV_REG_SCRATCH, &half, 2), -EINVAL);
-	assert_int_equal(vus_client_region_read(f->c, 0, TESTDEV_REG_SCRATCH + 1, &v, 4),
-			 -EINVAL);
-	assert_int_equal(vus_client_region_write(f->c, 0, 2, &v, 4), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f->c, 0, TESTDEV_REG_SCRATCH, &half, 2), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f->c, 0, TESTDEV_REG_SCRATCH + 1, &v, 4),
+		   -EINVAL);
+	ASSERT_ERR(vus_client_region_write(f->c, 0, 2, &v, 4), -EINVAL);
 }
 
 static void test_pci_identity(void **state)
@@ -132,14 +134,14 @@ static void test_pci_identity(void **state)
 	uint8_t cfg[64];
 	struct vus_device_info info;
 
-	assert_int_equal(vus_client_device_info(f->c, &info), 0);
+	ASSERT_OK(vus_client_device_info(f->c, &info));
 	assert_true(info.flags & VUS_DEVICE_FLAGS_PCI);
 	assert_true(info.flags & VUS_DEVICE_FLAGS_RESET);
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, 64), 0);
-	assert_int_equal(cfg[0] | cfg[1] << 8, TESTDEV_VENDOR);
-	assert_int_equal(cfg[2] | cfg[3] << 8, TESTDEV_DEVICE);
-	assert_int_equal(cfg[9] | cfg[10] << 8 | cfg[11] << 16, TESTDEV_CLASS);
-	assert_int_equal(cfg[0x3d], 1); /* INTA */
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, 64));
+	ASSERT_EQ(cfg[0] | cfg[1] << 8, TESTDEV_VENDOR);
+	ASSERT_EQ(cfg[2] | cfg[3] << 8, TESTDEV_DEVICE);
+	ASSERT_EQ(cfg[9] | cfg[10] << 8 | cfg[11] << 16, TESTDEV_CLASS);
+	ASSERT_EQ(cfg[0x3d], 1); /* INTA */
 }
 
 static void test_bar1_ram(void **state)
@@ -150,8 +152,8 @@ static void test_bar1_ram(void **state)
 
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 13);
-	assert_int_equal(vus_client_region_write(f->c, 1, TESTDEV_BAR1_SIZE - 300, buf, 300), 0);
-	assert_int_equal(vus_client_region_read(f->c, 1, TESTDEV_BAR1_SIZE - 300, back, 300), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 1, TESTDEV_BAR1_SIZE - 300, buf, 300));
+	ASSERT_OK(vus_client_region_read(f->c, 1, TESTDEV_BAR1_SIZE - 300, back, 300));
 	assert_memory_equal(buf, back, 300);
 }
 
@@ -165,34 +167,34 @@ static void test_bar2_sparse(void **state)
 	size_t len0, len1;
 	uint32_t v;
 
-	assert_int_equal(vus_client_region_info(f->c, 2, &r), 0);
-	assert_int_equal(r.info.size, TESTDEV_BAR2_SIZE);
+	ASSERT_OK(vus_client_region_info(f->c, 2, &r));
+	ASSERT_EQ(r.info.size, TESTDEV_BAR2_SIZE);
 	assert_true(r.info.flags & VUS_REGION_INFO_FLAG_MMAP);
 	assert_true(r.fd >= 0);
-	assert_int_equal(r.caps.nr_areas, 2);
-	assert_int_equal(r.areas[0].offset, 0);
-	assert_int_equal(r.areas[0].size, TESTDEV_BAR2_HOLE_OFF);
-	assert_int_equal(r.areas[1].offset, TESTDEV_BAR2_HOLE_END);
-	assert_int_equal(r.areas[1].size, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
+	ASSERT_EQ(r.caps.nr_areas, 2);
+	ASSERT_EQ(r.areas[0].offset, 0);
+	ASSERT_EQ(r.areas[0].size, TESTDEV_BAR2_HOLE_OFF);
+	ASSERT_EQ(r.areas[1].offset, TESTDEV_BAR2_HOLE_END);
+	ASSERT_EQ(r.areas[1].size, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
 
-	assert_int_equal(vus_client_region_mmap(&r, 0, (void **)&area0, &len0), 0);
-	assert_int_equal(vus_client_region_mmap(&r, 1, (void **)&area1, &len1), 0);
-	assert_int_equal(len1, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
+	ASSERT_OK(vus_client_region_mmap(&r, 0, (void **)&area0, &len0));
+	ASSERT_OK(vus_client_region_mmap(&r, 1, (void **)&area1, &len1));
+	ASSERT_EQ(len1, TESTDEV_BAR2_SIZE - TESTDEV_BAR2_HOLE_END);
 
 	/* The mapping and the messages see the same memory. */
 	memcpy(area1 + 8, "mmap", 4);
-	assert_int_equal(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_END + 8, &v, 4), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_END + 8, &v, 4));
 	assert_memory_equal(&v, "mmap", 4);
-	assert_int_equal(vus_client_region_write(f->c, 2, 16, "msg!", 4), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 2, 16, "msg!", 4));
 	assert_memory_equal(area0 + 16, "msg!", 4);
-	assert_int_equal(rd(f, TESTDEV_REG_HOLE_HITS), 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_HOLE_HITS), 0);
 
 	/* Only accesses touching the hole count. */
-	assert_int_equal(vus_client_region_write(f->c, 2, TESTDEV_BAR2_HOLE_OFF, "hole", 4), 0);
-	assert_int_equal(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_OFF, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 2, TESTDEV_BAR2_HOLE_OFF, "hole", 4));
+	ASSERT_OK(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_OFF, &v, 4));
 	assert_memory_equal(&v, "hole", 4);
-	assert_int_equal(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_OFF - 2, &v, 4), 0);
-	assert_int_equal(rd(f, TESTDEV_REG_HOLE_HITS), 3);
+	ASSERT_OK(vus_client_region_read(f->c, 2, TESTDEV_BAR2_HOLE_OFF - 2, &v, 4));
+	ASSERT_EQ(rd(f, TESTDEV_REG_HOLE_HITS), 3);
 
 	munmap(area0, len0);
 	munmap(area1, len1);
@@ -201,32 +203,22 @@ static void test_bar2_sparse(void **state)
 
 /* ---- interrupts ----------------------------------------------------- */
 
-static bool efd_fired(int efd, int timeout_ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t n;
-
-	if (poll(&p, 1, timeout_ms) != 1)
-		return false;
-	return read(efd, &n, sizeof(n)) == sizeof(n) && n > 0;
-}
-
 static int intx_eventfd(struct fx *f)
 {
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 	assert_true(efd >= 0);
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
-					     VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-					     0, 1, &efd, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+				      0, 1, &efd, NULL));
 	return efd;
 }
 
 static void intx_unmask(struct fx *f)
 {
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
-					     VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
-					     0, 1, NULL, NULL), 0);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK,
+				      0, 1, NULL, NULL));
 }
 
 static void test_irq_raise_ack(void **state)
@@ -235,17 +227,17 @@ static void test_irq_raise_ack(void **state)
 	int efd = intx_eventfd(f);
 
 	wr(f, TESTDEV_REG_IRQ_RAISE, 0x5);
-	assert_true(efd_fired(efd, 2000));
-	assert_int_equal(rd(f, TESTDEV_REG_IRQ_STATUS), 0x5);
+	assert_true(efd_wait(efd, 2000));
+	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), 0x5);
 	wr(f, TESTDEV_REG_IRQ_ACK, 0x1);
-	assert_int_equal(rd(f, TESTDEV_REG_IRQ_STATUS), 0x4);
+	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), 0x4);
 	wr(f, TESTDEV_REG_IRQ_ACK, 0x4);
-	assert_int_equal(rd(f, TESTDEV_REG_IRQ_STATUS), 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), 0);
 
 	/* INTx is auto-masked after a trigger; the unmask lets the next one in. */
 	intx_unmask(f);
 	wr(f, TESTDEV_REG_IRQ_RAISE, 0x2);
-	assert_true(efd_fired(efd, 2000));
+	assert_true(efd_wait(efd, 2000));
 	close(efd);
 }
 
@@ -290,33 +282,33 @@ static void dma_roundtrip(struct fx *f, bool with_fd)
 	uint32_t i;
 	int efd = intx_eventfd(f);
 
-	assert_int_equal(vus_client_dma_map(f->c, IOVA, GUEST_SIZE,
-					    VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, with_fd,
-					    (void **)&guest), 0);
+	ASSERT_OK(vus_client_dma_map(f->c, IOVA, GUEST_SIZE,
+				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, with_fd,
+				     (void **)&guest));
 	for (i = 0; i < len; i++)
 		guest[0x100 + i] = (uint8_t)(i * 31 + 7);
 
 	/* guest -> BAR1 at 0x1000, with an interrupt */
 	dma_program(f, IOVA + 0x100, 0x1000, len,
 		    TESTDEV_DMA_START | TESTDEV_DMA_IRQ);
-	assert_int_equal(dma_wait(f) & TESTDEV_DMA_ERROR, 0);
-	assert_int_equal(rd(f, TESTDEV_REG_DMA_COUNT), 1);
-	assert_true(efd_fired(efd, 2000));
-	assert_int_equal(rd(f, TESTDEV_REG_IRQ_STATUS), TESTDEV_IRQ_DMA);
+	ASSERT_EQ(dma_wait(f) & TESTDEV_DMA_ERROR, 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_DMA_COUNT), 1);
+	assert_true(efd_wait(efd, 2000));
+	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), TESTDEV_IRQ_DMA);
 	bar1 = malloc(len);
 	assert_non_null(bar1);
-	assert_int_equal(vus_client_region_read(f->c, 1, 0x1000, bar1, len), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 1, 0x1000, bar1, len));
 	assert_memory_equal(bar1, guest + 0x100, len);
 
 	/* BAR1 -> guest at another place */
 	dma_program(f, 0x1000, IOVA + GUEST_SIZE - len, len,
 		    TESTDEV_DMA_START | TESTDEV_DMA_TO_HOST);
-	assert_int_equal(dma_wait(f) & TESTDEV_DMA_ERROR, 0);
-	assert_int_equal(rd(f, TESTDEV_REG_DMA_COUNT), 2);
+	ASSERT_EQ(dma_wait(f) & TESTDEV_DMA_ERROR, 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_DMA_COUNT), 2);
 	assert_memory_equal(guest + GUEST_SIZE - len, bar1, len);
 
 	free(bar1);
-	assert_int_equal(vus_client_dma_unmap(f->c, IOVA, GUEST_SIZE, 0), 0);
+	ASSERT_OK(vus_client_dma_unmap(f->c, IOVA, GUEST_SIZE, 0));
 	close(efd);
 }
 
@@ -338,7 +330,7 @@ static void test_dma_messages_qemu_layout(void **state)
 	struct fx f;
 
 	fx_start(&f, &o);
-	assert_int_equal(vus_dev_dma_layout(testdev_dev(f.td)), VUS_DMA_LAYOUT_QEMU);
+	ASSERT_EQ(vus_dev_dma_layout(testdev_dev(f.td)), VUS_DMA_LAYOUT_QEMU);
 	dma_roundtrip(&f, false);
 	fx_stop(&f);
 }
@@ -352,21 +344,21 @@ static void test_dma_errors(void **state)
 	dma_program(f, IOVA, TESTDEV_BAR1_SIZE - 8, 16, TESTDEV_DMA_START);
 	st = dma_wait(f);
 	assert_true(st & TESTDEV_DMA_ERROR);
-	assert_int_equal(st >> 16, EINVAL);
+	ASSERT_ERR(st >> 16, EINVAL);
 
 	/* guest address not mapped */
 	dma_program(f, IOVA, 0, 16, TESTDEV_DMA_START);
 	st = dma_wait(f);
 	assert_true(st & TESTDEV_DMA_ERROR);
-	assert_int_equal(st >> 16, EFAULT);
-	assert_int_equal(rd(f, TESTDEV_REG_DMA_COUNT), 0);
+	ASSERT_ERR(st >> 16, EFAULT);
+	ASSERT_EQ(rd(f, TESTDEV_REG_DMA_COUNT), 0);
 
 	/* a later success clears the error bit, keeps the last errno */
 	dma_program(f, IOVA, 0, 0, TESTDEV_DMA_START);
 	st = dma_wait(f);
-	assert_int_equal(st & TESTDEV_DMA_ERROR, 0);
-	assert_int_equal(st >> 16, EFAULT);
-	assert_int_equal(rd(f, TESTDEV_REG_DMA_COUNT), 1);
+	ASSERT_EQ(st & TESTDEV_DMA_ERROR, 0);
+	ASSERT_ERR(st >> 16, EFAULT);
+	ASSERT_EQ(rd(f, TESTDEV_REG_DMA_COUNT), 1);
 }
 
 /* ---- reset ---------------------------------------------------------- */
@@ -378,15 +370,15 @@ static void test_reset(void **state)
 
 	wr(f, TESTDEV_REG_SCRATCH, 77);
 	wr(f, TESTDEV_REG_IRQ_RAISE, 1);
-	assert_int_equal(vus_client_region_write(f->c, 1, 0, "keep", 4), 0);
-	assert_int_equal(vus_client_reset(f->c), 0);
-	assert_int_equal(rd(f, TESTDEV_REG_SCRATCH), 0);
-	assert_int_equal(rd(f, TESTDEV_REG_IRQ_STATUS), 0);
-	assert_int_equal(rd(f, TESTDEV_REG_RESETS), 1);
-	assert_int_equal(vus_client_region_read(f->c, 1, 0, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0, "keep", 4));
+	ASSERT_OK(vus_client_reset(f->c));
+	ASSERT_EQ(rd(f, TESTDEV_REG_SCRATCH), 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_IRQ_STATUS), 0);
+	ASSERT_EQ(rd(f, TESTDEV_REG_RESETS), 1);
+	ASSERT_OK(vus_client_region_read(f->c, 1, 0, &v, 4));
 	assert_memory_equal(&v, "keep", 4);
-	assert_int_equal(vus_client_reset(f->c), 0);
-	assert_int_equal(rd(f, TESTDEV_REG_RESETS), 2);
+	ASSERT_OK(vus_client_reset(f->c));
+	ASSERT_EQ(rd(f, TESTDEV_REG_RESETS), 2);
 }
 
 /* ---- migration ------------------------------------------------------ */
@@ -402,7 +394,7 @@ static size_t mig_drain(struct fx *f, uint8_t **buf, size_t *len)
 	do {
 		*buf = realloc(*buf, *len + CHUNK);
 		assert_non_null(*buf);
-		assert_int_equal(vus_client_mig_data_read(f->c, *buf + *len, CHUNK, &got), 0);
+		ASSERT_OK(vus_client_mig_data_read(f->c, *buf + *len, CHUNK, &got));
 		*len += got;
 	} while (got == CHUNK);
 	return *len - start;
@@ -416,8 +408,8 @@ static void fill_state(struct fx *f, uint8_t seed)
 	assert_non_null(p);
 	for (i = 0; i < TESTDEV_BAR1_SIZE; i++)
 		p[i] = (uint8_t)(i * 3 + seed);
-	assert_int_equal(vus_client_region_write(f->c, 1, 0, p, TESTDEV_BAR1_SIZE), 0);
-	assert_int_equal(vus_client_region_write(f->c, 2, 0, p, TESTDEV_BAR2_SIZE), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0, p, TESTDEV_BAR1_SIZE));
+	ASSERT_OK(vus_client_region_write(f->c, 2, 0, p, TESTDEV_BAR2_SIZE));
 	wr(f, TESTDEV_REG_SCRATCH, 0x1000u + seed);
 	wr(f, TESTDEV_REG_INVERT, 0x2000u + seed);
 	free(p);
@@ -435,12 +427,12 @@ static void assert_same_state(struct fx *a, struct fx *b)
 	assert_non_null(pa);
 	assert_non_null(pb);
 	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
-		assert_int_equal(rd(a, regs[i]), rd(b, regs[i]));
+		ASSERT_EQ(rd(a, regs[i]), rd(b, regs[i]));
 	for (i = 1; i <= 2; i++) {
 		size_t size = i == 1 ? TESTDEV_BAR1_SIZE : TESTDEV_BAR2_SIZE;
 
-		assert_int_equal(vus_client_region_read(a->c, i, 0, pa, size), 0);
-		assert_int_equal(vus_client_region_read(b->c, i, 0, pb, size), 0);
+		ASSERT_OK(vus_client_region_read(a->c, i, 0, pa, size));
+		ASSERT_OK(vus_client_region_read(b->c, i, 0, pb, size));
 		assert_memory_equal(pa, pb, size);
 	}
 	free(pa);
@@ -455,33 +447,33 @@ static void test_migration_roundtrip(void **state)
 	uint64_t flags;
 	enum vus_mig_state s;
 
-	assert_int_equal(vus_client_device_feature(src->c,
-						   VUS_FEATURE_MIGRATION | VUS_DEVICE_FEATURE_GET,
-						   NULL, 0, flags_buf, sizeof(flags_buf), &out_len), 0);
-	assert_int_equal(out_len, 8);
+	ASSERT_OK(vus_client_device_feature(src->c,
+					    VUS_FEATURE_MIGRATION | VUS_DEVICE_FEATURE_GET,
+					    NULL, 0, flags_buf, sizeof(flags_buf), &out_len));
+	ASSERT_EQ(out_len, 8);
 	memcpy(&flags, flags_buf, 8);
-	assert_int_equal(flags, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
+	ASSERT_EQ(flags, VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY);
 
 	fill_state(src, 1);
-	assert_int_equal(vus_client_mig_set_state(src->c, VUS_MIG_STATE_PRE_COPY), 0);
+	ASSERT_OK(vus_client_mig_set_state(src->c, VUS_MIG_STATE_PRE_COPY));
 	assert_true(mig_drain(src, &stream, &len) > 0);      /* pre-copy snapshot */
 	fill_state(src, 2);                                   /* still running */
-	assert_int_equal(vus_client_mig_set_state(src->c, VUS_MIG_STATE_STOP_COPY), 0);
+	ASSERT_OK(vus_client_mig_set_state(src->c, VUS_MIG_STATE_STOP_COPY));
 	assert_true(mig_drain(src, &stream, &len) > 0);      /* final snapshot */
-	assert_int_equal(vus_client_mig_set_state(src->c, VUS_MIG_STATE_STOP), 0);
+	ASSERT_OK(vus_client_mig_set_state(src->c, VUS_MIG_STATE_STOP));
 
 	fx_start(&dst, NULL);
-	assert_int_equal(vus_client_mig_set_state(dst.c, VUS_MIG_STATE_RESUMING), 0);
+	ASSERT_OK(vus_client_mig_set_state(dst.c, VUS_MIG_STATE_RESUMING));
 	for (off = 0; off < len; off += CHUNK) {
 		size_t n = len - off < CHUNK ? len - off : CHUNK;
 
-		assert_int_equal(vus_client_mig_data_write(dst.c, stream + off, (uint32_t)n), 0);
+		ASSERT_OK(vus_client_mig_data_write(dst.c, stream + off, (uint32_t)n));
 	}
-	assert_int_equal(vus_client_mig_set_state(dst.c, VUS_MIG_STATE_RUNNING), 0);
-	assert_int_equal(vus_client_mig_get_state(dst.c, &s), 0);
-	assert_int_equal(s, VUS_MIG_STATE_RUNNING);
-	assert_int_equal(vus_client_mig_set_state(src->c, VUS_MIG_STATE_RUNNING), 0);
-	assert_int_equal(rd(&dst, TESTDEV_REG_SCRATCH), 0x1002);
+	ASSERT_OK(vus_client_mig_set_state(dst.c, VUS_MIG_STATE_RUNNING));
+	ASSERT_OK(vus_client_mig_get_state(dst.c, &s));
+	ASSERT_EQ(s, VUS_MIG_STATE_RUNNING);
+	ASSERT_OK(vus_client_mig_set_state(src->c, VUS_MIG_STATE_RUNNING));
+	ASSERT_EQ(rd(&dst, TESTDEV_REG_SCRATCH), 0x1002);
 	assert_same_state(src, &dst);
 	fx_stop(&dst);
 	free(stream);
@@ -495,13 +487,13 @@ static void test_migration_rejects_garbage(void **state)
 
 	memset(junk, 0x5a, sizeof(junk));
 	wr(f, TESTDEV_REG_SCRATCH, 9);
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RESUMING), 0);
-	assert_int_equal(vus_client_mig_data_write(f->c, junk, sizeof(junk)), -EINVAL);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RESUMING));
+	ASSERT_ERR(vus_client_mig_data_write(f->c, junk, sizeof(junk)), -EINVAL);
 	/* nothing was applied: an empty/invalid stream leaves the device as it was */
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RUNNING), 0);
-	assert_int_equal(vus_client_mig_get_state(f->c, &s), 0);
-	assert_int_equal(s, VUS_MIG_STATE_RUNNING);
-	assert_int_equal(rd(f, TESTDEV_REG_SCRATCH), 9);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RUNNING));
+	ASSERT_OK(vus_client_mig_get_state(f->c, &s));
+	ASSERT_EQ(s, VUS_MIG_STATE_RUNNING);
+	ASSERT_EQ(rd(f, TESTDEV_REG_SCRATCH), 9);
 }
 
 static void test_migration_rejects_cut_record(void **state)
@@ -511,18 +503,18 @@ static void test_migration_rejects_cut_record(void **state)
 	size_t len = 0;
 	enum vus_mig_state s;
 
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY), 0);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY));
 	mig_drain(f, &stream, &len);
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RESUMING), 0);
-	assert_int_equal(vus_client_mig_data_write(f->c, stream, 4096), 0);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RESUMING));
+	ASSERT_OK(vus_client_mig_data_write(f->c, stream, 4096));
 	/* RESUMING -> STOP is the commit point: a record cut short fails it */
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP), -EINVAL);
-	assert_int_equal(vus_client_mig_get_state(f->c, &s), 0);
-	assert_int_equal(s, VUS_MIG_STATE_RESUMING);
+	ASSERT_ERR(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP), -EINVAL);
+	ASSERT_OK(vus_client_mig_get_state(f->c, &s));
+	ASSERT_EQ(s, VUS_MIG_STATE_RESUMING);
 	/* a reset gets the device out of it */
-	assert_int_equal(vus_client_reset(f->c), 0);
-	assert_int_equal(vus_client_mig_get_state(f->c, &s), 0);
-	assert_int_equal(s, VUS_MIG_STATE_RUNNING);
+	ASSERT_OK(vus_client_reset(f->c));
+	ASSERT_OK(vus_client_mig_get_state(f->c, &s));
+	ASSERT_EQ(s, VUS_MIG_STATE_RUNNING);
 	free(stream);
 }
 
@@ -547,31 +539,31 @@ static void test_lost_connection(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/td.sock", dir);
-	assert_int_equal(testdev_create("lost", &f.td), 0);
+	ASSERT_OK(testdev_create("lost", &f.td));
 	vus_dev_set_log_level(testdev_dev(f.td), VUS_LOG_ERR);
-	assert_int_equal(vus_dev_listen(testdev_dev(f.td), path), 0);
-	assert_int_equal(pthread_create(&f.th, NULL, serve_dev, testdev_dev(f.td)), 0);
+	ASSERT_OK(vus_dev_listen(testdev_dev(f.td), path));
+	ASSERT_OK(pthread_create(&f.th, NULL, serve_dev, testdev_dev(f.td)));
 	f.running = true;
 
-	assert_int_equal(vus_client_connect(path, NULL, &f.c), 0);
+	ASSERT_OK(vus_client_connect(path, NULL, &f.c));
 	p.fd = vus_client_fd(f.c);
 	wr(&f, TESTDEV_REG_SCRATCH, 42);
-	assert_int_equal(vus_client_dma_map(f.c, IOVA, GUEST_SIZE, VUS_DMA_MAP_FLAG_READ, false,
-					    &guest), 0);
+	ASSERT_OK(vus_client_dma_map(f.c, IOVA, GUEST_SIZE, VUS_DMA_MAP_FLAG_READ, false,
+				     &guest));
 	dma_program(&f, IOVA, 0, 4096, 0);
 	/* Start with a posted write (nothing waits, so nothing serves the
 	 * DMA_READ it causes); leave once that request has arrived. */
 	cmd = TESTDEV_DMA_START;
-	assert_int_equal(vus_client_region_write_posted(f.c, 0, TESTDEV_REG_DMA_CMD, &cmd, 4), 0);
-	assert_int_equal(poll(&p, 1, 5000), 1);
+	ASSERT_OK(vus_client_region_write_posted(f.c, 0, TESTDEV_REG_DMA_CMD, &cmd, 4));
+	ASSERT_EQ(poll(&p, 1, 5000), 1);
 	vus_client_close(f.c);
 
-	assert_int_equal(vus_client_connect(path, NULL, &f.c), 0);
+	ASSERT_OK(vus_client_connect(path, NULL, &f.c));
 	st = dma_wait(&f);
-	assert_int_equal(st & TESTDEV_DMA_ERROR, TESTDEV_DMA_ERROR);
-	assert_int_equal(st >> 16, ENOTCONN);
-	assert_int_equal(rd(&f, TESTDEV_REG_SCRATCH), 42);
-	assert_int_equal(rd(&f, TESTDEV_REG_DMA_COUNT), 0);
+	ASSERT_EQ(st & TESTDEV_DMA_ERROR, TESTDEV_DMA_ERROR);
+	ASSERT_ERR(st >> 16, ENOTCONN);
+	ASSERT_EQ(rd(&f, TESTDEV_REG_SCRATCH), 42);
+	ASSERT_EQ(rd(&f, TESTDEV_REG_DMA_COUNT), 0);
 	fx_stop(&f);
 	rmdir(dir);
 }
@@ -595,5 +587,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_rejects_cut_record, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "vus_test.h"
+
 #include <vus/client.h>
 #include <vus/device.h>
 
@@ -288,5 +290,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flr, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -21,13 +21,15 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
+#include "efd.h"
 #include "fdcount.h"
 #include "transport.h"
+#include "vus_test.h"
 
 #define BIG_PAYLOAD (1u << 20)
 #define BIG_MAX_MSG (VUS_HDR_SIZE + BIG_PAYLOAD + 65536u)
@@ -52,8 +54,8 @@ static void pair_open(struct pair *p, uint32_t max_msg)
 {
 	int sv[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_conn_init(&p->c, sv[0], max_msg), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_conn_init(&p->c, sv[0], max_msg));
 	p->peer = sv[1];
 }
 
@@ -92,7 +94,7 @@ static void check_payload(const struct vus_rx_msg *m, size_t len, uint64_t seed)
 {
 	size_t i;
 
-	assert_int_equal(m->v.len, len);
+	ASSERT_EQ(m->v.len, len);
 	for (i = 0; i < len; i++)
 		if (m->v.payload[i] != pattern(seed, i))
 			fail_msg("payload byte %zu of %zu: %u != %u", i, len, m->v.payload[i],
@@ -155,32 +157,16 @@ static void expect_nothing(struct vus_conn *c)
 	struct vus_rx_msg m;
 
 	assert_false(vus_conn_has_buffered(c));
-	assert_int_equal(vus_conn_recv(c, &m), 0);
+	ASSERT_OK(vus_conn_recv(c, &m));
 }
 
 static bool same_file(int a, int b)
 {
 	struct stat sa, sb;
 
-	assert_int_equal(fstat(a, &sa), 0);
-	assert_int_equal(fstat(b, &sb), 0);
+	ASSERT_OK(fstat(a, &sa));
+	ASSERT_OK(fstat(b, &sb));
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-static int new_memfd(void)
-{
-	int fd = memfd_create("vus-test", MFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
 }
 
 /* A peer thread writing a byte stream in random pieces. */
@@ -227,14 +213,14 @@ static void writer_start(struct writer *w, int fd, const uint8_t *data, size_t l
 	w->len = len;
 	w->max_piece = max_piece;
 	w->seed = seed;
-	assert_int_equal(pthread_create(&w->th, NULL, writer_main, w), 0);
+	ASSERT_OK(pthread_create(&w->th, NULL, writer_main, w));
 }
 
 static void writer_join(struct writer *w)
 {
 	void *ret;
 
-	assert_int_equal(pthread_join(w->th, &ret), 0);
+	ASSERT_OK(pthread_join(w->th, &ret));
 	assert_null(ret);
 }
 
@@ -250,12 +236,12 @@ static void test_one_request_one_syscall(void **state)
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, buf, len, NULL, 0);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 1);
-	assert_int_equal(p.c.rx_syscalls, 1);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.hdr.cmd, VUS_CMD_REGION_READ);
-	assert_int_equal(m.v.nfds, 0);
-	assert_int_equal(m.status, 0);
+	ASSERT_EQ(vus_conn_recv(&p.c, &m), 1);
+	ASSERT_EQ(p.c.rx_syscalls, 1);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.hdr.cmd, VUS_CMD_REGION_READ);
+	ASSERT_EQ(m.v.nfds, 0);
+	ASSERT_EQ(m.status, 0);
 	check_payload(&m, 16, 1);
 	pair_close(&p);
 }
@@ -279,16 +265,16 @@ static void test_small_batch(void **state)
 	for (i = 0; i < N; i++) {
 		if (i > 0)
 			assert_true(vus_conn_has_buffered(&p.c));
-		assert_int_equal(vus_conn_recv(&p.c, &m), 1);
-		assert_int_equal(p.c.rx_syscalls, 1);
-		assert_int_equal(p.c.rx_bytes, len);
-		assert_int_equal(m.v.hdr.id, i);
-		assert_int_equal(m.v.hdr.size, VUS_HDR_SIZE + i);
+		ASSERT_EQ(vus_conn_recv(&p.c, &m), 1);
+		ASSERT_EQ(p.c.rx_syscalls, 1);
+		ASSERT_EQ(p.c.rx_bytes, len);
+		ASSERT_EQ(m.v.hdr.id, i);
+		ASSERT_EQ(m.v.hdr.size, VUS_HDR_SIZE + i);
 		check_payload(&m, i, i);
 	}
-	assert_int_equal(p.c.rx_msgs, N);
+	ASSERT_EQ(p.c.rx_msgs, N);
 	expect_nothing(&p.c);
-	assert_int_equal(p.c.rx_syscalls, 2);
+	ASSERT_EQ(p.c.rx_syscalls, 2);
 	pair_close(&p);
 }
 
@@ -303,15 +289,15 @@ static void test_split_header(void **state)
 	len += make_msg(buf + len, 6, VUS_CMD_REGION_WRITE, 0, 40, 6);
 	pair_open(&p, 4096);
 	send_raw(p.peer, buf, 7, NULL, 0);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 0);
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
 	send_raw(p.peer, buf + 7, 30, NULL, 0);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 5);
-	assert_int_equal(m.v.len, 0);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 0);
+	ASSERT_EQ(vus_conn_recv(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 5);
+	ASSERT_EQ(m.v.len, 0);
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
 	send_raw(p.peer, buf + 37, len - 37, NULL, 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 6);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 6);
 	check_payload(&m, 40, 6);
 	expect_nothing(&p.c);
 	pair_close(&p);
@@ -342,22 +328,22 @@ static void test_big_pieces(void **state)
 			 r + 1000);
 		writer_start(&w, p.peer, stream, round_len, 4096, r + 1);
 
-		assert_int_equal(recv_wait(&p.c, &m), 1);
-		assert_int_equal(m.status, 0);
-		assert_int_equal(m.v.hdr.id, 2 * r);
+		ASSERT_EQ(recv_wait(&p.c, &m), 1);
+		ASSERT_EQ(m.status, 0);
+		ASSERT_EQ(m.v.hdr.id, 2 * r);
 		check_payload(&m, SMALL, r);
-		assert_int_equal(recv_wait(&p.c, &m), 1);
-		assert_int_equal(m.status, 0);
-		assert_int_equal(m.v.hdr.id, 2 * r + 1);
-		assert_int_equal(m.v.hdr.size, VUS_HDR_SIZE + BIG_PAYLOAD);
+		ASSERT_EQ(recv_wait(&p.c, &m), 1);
+		ASSERT_EQ(m.status, 0);
+		ASSERT_EQ(m.v.hdr.id, 2 * r + 1);
+		ASSERT_EQ(m.v.hdr.size, VUS_HDR_SIZE + BIG_PAYLOAD);
 		assert_memory_equal(m.v.payload, stream + off + VUS_HDR_SIZE, BIG_PAYLOAD);
 		writer_join(&w);
 	}
 	expect_nothing(&p.c);
 	/* The buffer grew to the message, not beyond. */
-	assert_int_equal(p.c.cap, VUS_HDR_SIZE + BIG_PAYLOAD);
-	assert_int_equal(p.c.rx_msgs, 2 * ROUNDS);
-	assert_int_equal(p.c.rx_bytes, (uint64_t)ROUNDS * round_len);
+	ASSERT_EQ(p.c.cap, VUS_HDR_SIZE + BIG_PAYLOAD);
+	ASSERT_EQ(p.c.rx_msgs, 2 * ROUNDS);
+	ASSERT_EQ(p.c.rx_bytes, (uint64_t)ROUNDS * round_len);
 	pair_close(&p);
 	free(stream);
 }
@@ -373,40 +359,40 @@ static void test_fd_one_and_three(void **state)
 	struct vus_hdr h = { .id = 9, .cmd = VUS_CMD_DEVICE_SET_IRQS };
 	uint8_t payload[20] = { 1, 2, 3 };
 	struct iovec iov = { payload, sizeof(payload) };
-	int fds[3] = { new_memfd(), new_memfd(), new_memfd() };
+	int fds[3] = { memfd_new(0), memfd_new(0), memfd_new(0) };
 	unsigned i;
 
 	pair_open(&p, 4096);
-	assert_int_equal(vus_conn_init(&tx, p.peer, 4096), 0);
+	ASSERT_OK(vus_conn_init(&tx, p.peer, 4096));
 	p.peer = -1;
 
-	assert_int_equal(vus_conn_send(&tx, &h, &iov, 1, fds, 1), 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 9);
-	assert_int_equal(m.v.nfds, 1);
-	assert_int_equal(m.status, 0);
+	ASSERT_OK(vus_conn_send(&tx, &h, &iov, 1, fds, 1));
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 9);
+	ASSERT_EQ(m.v.nfds, 1);
+	ASSERT_EQ(m.status, 0);
 	assert_true(same_file(m.fds[0], fds[0]));
-	assert_int_equal(m.fds[1], -1);
+	ASSERT_EQ(m.fds[1], -1);
 	assert_memory_equal(m.v.payload, payload, sizeof(payload));
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(m.fds[0], -1);
+	ASSERT_EQ(m.fds[0], -1);
 
 	h.id = 10;
-	assert_int_equal(vus_conn_send(&tx, &h, &iov, 1, fds, 3), 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 10);
-	assert_int_equal(m.v.nfds, 3);
+	ASSERT_OK(vus_conn_send(&tx, &h, &iov, 1, fds, 3));
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 10);
+	ASSERT_EQ(m.v.nfds, 3);
 	for (i = 0; i < 3; i++)
 		assert_true(same_file(m.fds[i], fds[i]));
-	assert_int_equal(m.fds[3], -1);
+	ASSERT_EQ(m.fds[3], -1);
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(p.c.stray_fds, 0);
+	ASSERT_EQ(p.c.stray_fds, 0);
 
 	for (i = 0; i < 3; i++)
 		close(fds[i]);
 	vus_conn_close(&tx);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /* Two fd-carrying messages sent back to back, both before any receive. */
@@ -418,20 +404,20 @@ static void test_fd_back_to_back(void **state)
 	uint8_t a[64], b[64];
 	size_t alen = make_msg(a, 1, VUS_CMD_DMA_MAP, 0, 32, 1);
 	size_t blen = make_msg(b, 2, VUS_CMD_DMA_MAP, 0, 32, 2);
-	int fa = new_memfd(), fb = new_memfd();
+	int fa = memfd_new(0), fb = memfd_new(0);
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, alen, &fa, 1);
 	send_raw(p.peer, b, blen, &fb, 1);
 
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fa));
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fb));
 	vus_rx_msg_close_fds(&m);
 	expect_nothing(&p.c);
@@ -439,7 +425,7 @@ static void test_fd_back_to_back(void **state)
 	close(fa);
 	close(fb);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /*
@@ -454,29 +440,29 @@ static void test_fd_after_partial(void **state)
 	uint8_t a[256], b[64];
 	size_t alen = make_msg(a, 1, VUS_CMD_REGION_WRITE, 0, 200, 1);
 	size_t blen = make_msg(b, 2, VUS_CMD_DMA_MAP, 0, 32, 2);
-	int fb = new_memfd();
+	int fb = memfd_new(0);
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, 20, NULL, 0);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 0);
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
 	send_raw(p.peer, a + 20, alen - 20, NULL, 0);
 	send_raw(p.peer, b, blen, &fb, 1);
 
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.nfds, 0);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.nfds, 0);
 	check_payload(&m, 200, 1);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fb));
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(p.c.stray_fds, 0);
+	ASSERT_EQ(p.c.stray_fds, 0);
 	expect_nothing(&p.c);
 
 	close(fb);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /*
@@ -491,34 +477,34 @@ static void test_fd_pending_and_next(void **state)
 	uint8_t a[1100], b[64];
 	size_t alen = make_msg(a, 1, VUS_CMD_DEVICE_SET_IRQS, 0, 1000, 1);
 	size_t blen = make_msg(b, 2, VUS_CMD_DMA_MAP, 0, 32, 2);
-	int fa[2] = { new_memfd(), new_memfd() }, fb = new_memfd();
+	int fa[2] = { memfd_new(0), memfd_new(0) }, fb = memfd_new(0);
 
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, 116, fa, 2);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 0);
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
 	send_raw(p.peer, a + 116, alen - 116, NULL, 0);
 	send_raw(p.peer, b, blen, &fb, 1);
 
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.nfds, 2);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.nfds, 2);
 	assert_true(same_file(m.fds[0], fa[0]));
 	assert_true(same_file(m.fds[1], fa[1]));
 	check_payload(&m, 1000, 1);
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fb));
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(p.c.stray_fds, 0);
+	ASSERT_EQ(p.c.stray_fds, 0);
 	expect_nothing(&p.c);
 
 	close(fa[0]);
 	close(fa[1]);
 	close(fb);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /*
@@ -533,7 +519,7 @@ static void test_fd_header_at_buffer_edge(void **state)
 	struct pair p;
 	struct vus_rx_msg m;
 	size_t alen, blen;
-	int fb = new_memfd();
+	int fb = memfd_new(0);
 
 	assert_non_null(a);
 	alen = make_msg(a, 1, VUS_CMD_REGION_WRITE, 0, alen_want - VUS_HDR_SIZE, 1);
@@ -542,24 +528,24 @@ static void test_fd_header_at_buffer_edge(void **state)
 	send_raw(p.peer, a, alen, NULL, 0);
 	send_raw(p.peer, b, blen, &fb, 1);
 
-	assert_int_equal(vus_conn_recv(&p.c, &m), 1);
-	assert_int_equal(p.c.rx_bytes, VUS_RX_BUF_MIN);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.nfds, 0);
+	ASSERT_EQ(vus_conn_recv(&p.c, &m), 1);
+	ASSERT_EQ(p.c.rx_bytes, VUS_RX_BUF_MIN);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.nfds, 0);
 	check_payload(&m, alen - VUS_HDR_SIZE, 1);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fb));
 	check_payload(&m, 32, 2);
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(p.c.stray_fds, 0);
+	ASSERT_EQ(p.c.stray_fds, 0);
 	expect_nothing(&p.c);
 
 	close(fb);
 	free(a);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /* fds attached to body bytes belong to no header: closed and counted. */
@@ -570,35 +556,35 @@ static void test_fd_on_body_is_stray(void **state)
 	struct vus_rx_msg m;
 	uint8_t a[256];
 	size_t alen = make_msg(a, 1, VUS_CMD_REGION_WRITE, 0, 200, 1);
-	int fa = new_memfd(), fx = new_memfd(), fy = new_memfd();
+	int fa = memfd_new(0), fx = memfd_new(0), fy = memfd_new(0);
 
 	pair_open(&p, 4096);
 	/* Header alone, then body bytes with an fd. */
 	send_raw(p.peer, a, VUS_HDR_SIZE, NULL, 0);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 0);
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
 	send_raw(p.peer, a + VUS_HDR_SIZE, alen - VUS_HDR_SIZE, &fx, 1);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.nfds, 0);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.nfds, 0);
 	check_payload(&m, 200, 1);
-	assert_int_equal(p.c.stray_fds, 1);
+	ASSERT_EQ(p.c.stray_fds, 1);
 
 	/* The header's own fds stay with it; later fds on its body do not. */
 	send_raw(p.peer, a, 50, &fa, 1);
-	assert_int_equal(vus_conn_recv(&p.c, &m), 0);
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
 	send_raw(p.peer, a + 50, alen - 50, &fy, 1);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fa));
 	check_payload(&m, 200, 1);
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(p.c.stray_fds, 2);
+	ASSERT_EQ(p.c.stray_fds, 2);
 	expect_nothing(&p.c);
 
 	close(fa);
 	close(fx);
 	close(fy);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /* More fds than the control buffer holds: MSG_CTRUNC, all closed. */
@@ -614,7 +600,7 @@ static void test_fd_ctrunc(void **state)
 	int fds[NFDS];
 	unsigned i;
 
-	fds[0] = new_memfd();
+	fds[0] = memfd_new(0);
 	for (i = 1; i < NFDS; i++) {
 		fds[i] = dup(fds[0]);
 		assert_true(fds[i] >= 0);
@@ -623,23 +609,23 @@ static void test_fd_ctrunc(void **state)
 	send_raw(p.peer, a, alen, fds, NFDS);
 	send_raw(p.peer, b, blen, fds, 2);
 
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.status, -EMSGSIZE);
-	assert_int_equal(m.v.nfds, 0);
-	assert_int_equal(m.fds[0], -1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_ERR(m.status, -EMSGSIZE);
+	ASSERT_EQ(m.v.nfds, 0);
+	ASSERT_EQ(m.fds[0], -1);
 	check_payload(&m, 20, 1);
 	/* The stream is intact after it. */
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
-	assert_int_equal(m.status, 0);
-	assert_int_equal(m.v.nfds, 2);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.status, 0);
+	ASSERT_EQ(m.v.nfds, 2);
 	vus_rx_msg_close_fds(&m);
 
 	for (i = 0; i < NFDS; i++)
 		close(fds[i]);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /* fds in two SCM_RIGHTS cmsgs of one sendmsg all reach the message. */
@@ -650,7 +636,7 @@ static void test_fd_two_cmsgs(void **state)
 	struct vus_rx_msg m;
 	uint8_t a[64];
 	size_t alen = make_msg(a, 3, VUS_CMD_DEVICE_SET_IRQS, 0, 20, 3);
-	int fds[3] = { new_memfd(), new_memfd(), new_memfd() };
+	int fds[3] = { memfd_new(0), memfd_new(0), memfd_new(0) };
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(int))];
@@ -676,9 +662,9 @@ static void test_fd_two_cmsgs(void **state)
 	memcpy(CMSG_DATA(cm), &fds[2], sizeof(int));
 
 	pair_open(&p, 4096);
-	assert_int_equal(sendmsg(p.peer, &msg, 0), (ssize_t)alen);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.nfds, 3);
+	ASSERT_EQ(sendmsg(p.peer, &msg, 0), (ssize_t)alen);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.nfds, 3);
 	for (i = 0; i < 3; i++)
 		assert_true(same_file(m.fds[i], fds[i]));
 	vus_rx_msg_close_fds(&m);
@@ -686,7 +672,7 @@ static void test_fd_two_cmsgs(void **state)
 	for (i = 0; i < 3; i++)
 		close(fds[i]);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /* ---- receive: oversized, EOF, bad headers ----------------------------- */
@@ -707,21 +693,21 @@ static void test_oversized_skipped(void **state)
 	pair_open(&p, 4096);
 	writer_start(&w, p.peer, stream, len, 4096, 7);
 
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.status, -E2BIG);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.hdr.size, big);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_ERR(m.status, -E2BIG);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.hdr.size, big);
 	assert_null(m.v.payload);
-	assert_int_equal(m.v.len, 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.status, 0);
-	assert_int_equal(m.v.hdr.id, 2);
+	ASSERT_EQ(m.v.len, 0);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.status, 0);
+	ASSERT_EQ(m.v.hdr.id, 2);
 	check_payload(&m, 16, 2);
 	writer_join(&w);
 	expect_nothing(&p.c);
 	/* Skipped bytes were never buffered. */
-	assert_int_equal(p.c.cap, VUS_RX_BUF_MIN);
-	assert_int_equal(p.c.rx_bytes, len);
+	ASSERT_EQ(p.c.cap, VUS_RX_BUF_MIN);
+	ASSERT_EQ(p.c.rx_bytes, len);
 	pair_close(&p);
 	free(stream);
 }
@@ -738,39 +724,39 @@ static void test_oversized_buffered(void **state)
 	struct pair p;
 	struct vus_rx_msg m;
 	size_t len = make_msg(buf, 1, VUS_CMD_REGION_WRITE, 0, 1000, 1);
-	int fd = new_memfd();
+	int fd = memfd_new(0);
 
 	len += make_msg(buf + len, 2, VUS_CMD_REGION_READ, 0, 16, 2);
 	pair_open(&p, 100);
 	send_raw(p.peer, buf, len, NULL, 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.status, -E2BIG);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.nfds, 0);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_ERR(m.status, -E2BIG);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.nfds, 0);
 	assert_true(vus_conn_has_buffered(&p.c));
-	assert_int_equal(vus_conn_recv(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
+	ASSERT_EQ(vus_conn_recv(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
 	check_payload(&m, 16, 2);
-	assert_int_equal(p.c.rx_syscalls, 1);
+	ASSERT_EQ(p.c.rx_syscalls, 1);
 
 	/* One sendmsg per message, the first with an fd. */
 	send_raw(p.peer, buf, 1016, &fd, 1);
 	send_raw(p.peer, buf + 1016, len - 1016, NULL, 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.status, -E2BIG);
-	assert_int_equal(m.v.hdr.id, 1);
-	assert_int_equal(m.v.nfds, 1);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_ERR(m.status, -E2BIG);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.nfds, 1);
 	assert_true(same_file(m.fds[0], fd));
 	vus_rx_msg_close_fds(&m);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 2);
-	assert_int_equal(m.v.nfds, 0);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.v.nfds, 0);
 	check_payload(&m, 16, 2);
 	expect_nothing(&p.c);
 
 	close(fd);
 	pair_close(&p);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 static void expect_reset_after(const uint8_t *bytes, size_t len, uint32_t max_msg,
@@ -784,10 +770,10 @@ static void expect_reset_after(const uint8_t *bytes, size_t len, uint32_t max_ms
 		send_raw(p.peer, bytes, len, NULL, 0);
 	shutdown(p.peer, SHUT_WR);
 	if (first)
-		assert_int_equal(recv_wait(&p.c, &m), first);
-	assert_int_equal(recv_wait(&p.c, &m), -ECONNRESET);
+		ASSERT_EQ(recv_wait(&p.c, &m), first);
+	ASSERT_ERR(recv_wait(&p.c, &m), -ECONNRESET);
 	/* And it stays that way. */
-	assert_int_equal(vus_conn_recv(&p.c, &m), -ECONNRESET);
+	ASSERT_ERR(vus_conn_recv(&p.c, &m), -ECONNRESET);
 	pair_close(&p);
 }
 
@@ -814,11 +800,11 @@ static void expect_proto(uint32_t size, uint32_t flags)
 	vus_hdr_encode(buf + good, &h);
 	pair_open(&p, 4096);
 	send_raw(p.peer, buf, good + VUS_HDR_SIZE, NULL, 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.id, 9);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 9);
 	assert_true(vus_conn_has_buffered(&p.c));
-	assert_int_equal(vus_conn_recv(&p.c, &m), -EPROTO);
-	assert_int_equal(vus_conn_recv(&p.c, &m), -EPROTO);
+	ASSERT_ERR(vus_conn_recv(&p.c, &m), -EPROTO);
+	ASSERT_ERR(vus_conn_recv(&p.c, &m), -EPROTO);
 	pair_close(&p);
 }
 
@@ -843,9 +829,9 @@ static void test_bad_header(void **state)
 	vus_hdr_encode(buf, &h);
 	pair_open(&p, 4096);
 	send_raw(p.peer, buf, VUS_HDR_SIZE, NULL, 0);
-	assert_int_equal(recv_wait(&p.c, &m), 1);
-	assert_int_equal(m.v.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-	assert_int_equal(m.v.hdr.error, EIO);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+	ASSERT_ERR(m.v.hdr.error, EIO);
 	pair_close(&p);
 }
 
@@ -913,7 +899,7 @@ static void test_send_slow_reader(void **state)
 	struct vus_hdr got;
 	struct iovec iov[2];
 	struct pair p;
-	int fd = new_memfd();
+	int fd = memfd_new(0);
 	size_t i;
 	void *ret;
 
@@ -929,32 +915,32 @@ static void test_send_slow_reader(void **state)
 
 	pair_open(&p, 4096);
 	s.fd = p.peer;
-	assert_int_equal(pthread_create(&s.th, NULL, slow_reader_main, &s), 0);
-	assert_int_equal(vus_conn_send(&p.c, &h, iov, 2, &fd, 1), 0);
-	assert_int_equal(pthread_join(s.th, &ret), 0);
+	ASSERT_OK(pthread_create(&s.th, NULL, slow_reader_main, &s));
+	ASSERT_OK(vus_conn_send(&p.c, &h, iov, 2, &fd, 1));
+	ASSERT_OK(pthread_join(s.th, &ret));
 	assert_null(ret);
 
-	assert_int_equal(h.size, total);
+	ASSERT_EQ(h.size, total);
 	vus_hdr_decode(s.got, &got);
-	assert_int_equal(got.id, 77);
-	assert_int_equal(got.cmd, VUS_CMD_MIG_DATA_WRITE);
-	assert_int_equal(got.size, total);
-	assert_int_equal(got.flags, VUS_F_NO_REPLY);
+	ASSERT_EQ(got.id, 77);
+	ASSERT_EQ(got.cmd, VUS_CMD_MIG_DATA_WRITE);
+	ASSERT_EQ(got.size, total);
+	ASSERT_EQ(got.flags, VUS_F_NO_REPLY);
 	assert_memory_equal(s.got + VUS_HDR_SIZE, head, sizeof(head));
 	assert_memory_equal(s.got + VUS_HDR_SIZE + sizeof(head), data, BIG_PAYLOAD);
 	/* The fd came once, with the header. */
-	assert_int_equal(s.fd_reads, 1);
-	assert_int_equal(s.first_fds, 1);
+	ASSERT_EQ(s.fd_reads, 1);
+	ASSERT_EQ(s.first_fds, 1);
 	assert_true(same_file(s.fd_rx[0], fd));
 	close(s.fd_rx[0]);
-	assert_int_equal(p.c.tx_bytes, total);
-	assert_int_equal(p.c.tx_msgs, 1);
+	ASSERT_EQ(p.c.tx_bytes, total);
+	ASSERT_EQ(p.c.tx_msgs, 1);
 
 	close(fd);
 	pair_close(&p);
 	free(s.got);
 	free(data);
-	assert_int_equal(count_fds(), base);
+	ASSERT_EQ(count_fds(), base);
 }
 
 /* Read exactly len bytes from a blocking fd. */
@@ -992,12 +978,12 @@ static void test_send_reply_owned(void **state)
 		data[i] = pattern(11, i);
 	pair_open(&p, 4096);
 	vus_conn_set_out_limit(&p.c, 4u << 20);
-	assert_int_equal(vus_conn_send_reply_owned(&p.c, &req, iov, 2, NULL, 0, &owned), 0);
+	ASSERT_OK(vus_conn_send_reply_owned(&p.c, &req, iov, 2, NULL, 0, &owned));
 	/* A socket buffer is far below 1 MiB: the tail was queued, uncopied. */
 	assert_true(vus_conn_out_pending(&p.c));
 	assert_null(owned);
 	req.id = 10;
-	assert_int_equal(vus_conn_send_reply(&p.c, &req, iov, 1, NULL, 0), 0);
+	ASSERT_OK(vus_conn_send_reply(&p.c, &req, iov, 1, NULL, 0));
 
 	got = malloc(total);
 	assert_non_null(got);
@@ -1006,28 +992,28 @@ static void test_send_reply_owned(void **state)
 	for (i = 0; i < total;) {
 		ssize_t n;
 
-		assert_int_equal(vus_conn_flush(&p.c), 0);
+		ASSERT_OK(vus_conn_flush(&p.c));
 		n = recv(p.peer, got + i, total - i, MSG_DONTWAIT);
 		if (n < 0) {
-			assert_int_equal(errno, EAGAIN);
+			ASSERT_ERR(errno, EAGAIN);
 			continue;
 		}
 		assert_true(n > 0);
 		i += (size_t)n;
 	}
 	vus_hdr_decode(got, &h);
-	assert_int_equal(h.id, 9);
-	assert_int_equal(h.size, total);
+	ASSERT_EQ(h.id, 9);
+	ASSERT_EQ(h.size, total);
 	assert_memory_equal(got + VUS_HDR_SIZE, echo, sizeof(echo));
 	/* data belongs to the queue now (freed once sent): compare with the
 	 * pattern, not with it. */
 	for (i = 0; i < BIG_PAYLOAD; i++)
 		if (got[VUS_HDR_SIZE + sizeof(echo) + i] != pattern(11, i))
 			fail_msg("payload byte %zu differs", i);
-	assert_int_equal(vus_conn_flush(&p.c), 0);
+	ASSERT_OK(vus_conn_flush(&p.c));
 	read_exact(p.peer, got, VUS_HDR_SIZE + sizeof(echo));
 	vus_hdr_decode(got, &h);
-	assert_int_equal(h.id, 10);
+	ASSERT_EQ(h.id, 10);
 	assert_false(vus_conn_out_pending(&p.c));
 
 	/* Queued owned buffers are freed by close, unsent. */
@@ -1036,7 +1022,7 @@ static void test_send_reply_owned(void **state)
 	memset(data, 0x5a, BIG_PAYLOAD);
 	owned = data;
 	iov[1].iov_base = data;
-	assert_int_equal(vus_conn_send_reply_owned(&p.c, &req, iov, 2, NULL, 0, &owned), 0);
+	ASSERT_OK(vus_conn_send_reply_owned(&p.c, &req, iov, 2, NULL, 0, &owned));
 	assert_null(owned);
 	pair_close(&p);
 	free(got);
@@ -1055,12 +1041,12 @@ static void test_send_timeout(void **state)
 	assert_non_null(data);
 	pair_open(&p, 4096);
 	p.c.send_timeout_ms = 100;
-	t0 = now_ms();
-	assert_int_equal(vus_conn_send(&p.c, &h, &iov, 1, NULL, 0), -ETIMEDOUT);
-	dt = now_ms() - t0;
+	t0 = ((double)test_now_us() / 1000.0);
+	ASSERT_ERR(vus_conn_send(&p.c, &h, &iov, 1, NULL, 0), -ETIMEDOUT);
+	dt = ((double)test_now_us() / 1000.0) - t0;
 	assert_true(dt >= 90.0);
 	assert_true(dt < 3000.0);
-	assert_int_equal(p.c.tx_msgs, 0);
+	ASSERT_EQ(p.c.tx_msgs, 0);
 	pair_close(&p);
 	free(data);
 }
@@ -1075,16 +1061,16 @@ static void test_send_errors(void **state)
 
 	pair_open(&p, 4096);
 	/* The header's 32-bit size cannot describe it; nothing is sent. */
-	assert_int_equal(vus_conn_send(&p.c, &h, huge, 2, NULL, 0), -EMSGSIZE);
-	assert_int_equal(vus_conn_send(&p.c, &h, NULL, -1, NULL, 0), -EINVAL);
-	assert_int_equal(vus_conn_send(&p.c, &h, NULL, 0, &fd, VUS_MAX_FDS_PER_MSG + 1),
-			 -EINVAL);
-	assert_int_equal(p.c.tx_bytes, 0);
+	ASSERT_ERR(vus_conn_send(&p.c, &h, huge, 2, NULL, 0), -EMSGSIZE);
+	ASSERT_ERR(vus_conn_send(&p.c, &h, NULL, -1, NULL, 0), -EINVAL);
+	ASSERT_ERR(vus_conn_send(&p.c, &h, NULL, 0, &fd, VUS_MAX_FDS_PER_MSG + 1),
+		   -EINVAL);
+	ASSERT_EQ(p.c.tx_bytes, 0);
 
 	/* Peer gone: EPIPE, and no SIGPIPE kills us. */
 	close(p.peer);
 	p.peer = -1;
-	assert_int_equal(vus_conn_send(&p.c, &h, NULL, 0, NULL, 0), -EPIPE);
+	ASSERT_ERR(vus_conn_send(&p.c, &h, NULL, 0, NULL, 0), -EPIPE);
 	pair_close(&p);
 
 	/* Closed conn: idempotent close, -EBADF afterwards. */
@@ -1092,8 +1078,8 @@ static void test_send_errors(void **state)
 		struct vus_rx_msg m;
 
 		vus_conn_close(&p.c);
-		assert_int_equal(vus_conn_recv(&p.c, &m), -EBADF);
-		assert_int_equal(vus_conn_send(&p.c, &h, NULL, 0, NULL, 0), -EBADF);
+		ASSERT_ERR(vus_conn_recv(&p.c, &m), -EBADF);
+		ASSERT_ERR(vus_conn_send(&p.c, &h, NULL, 0, NULL, 0), -EBADF);
 		assert_false(vus_conn_has_buffered(&p.c));
 	}
 }
@@ -1115,14 +1101,14 @@ static void test_send_many_iovecs(void **state)
 		iov[i] = (struct iovec){ &bytes[i], i % 3 == 0 ? 0 : 1 };
 	}
 	pair_open(&p, 4096);
-	assert_int_equal(vus_conn_init(&rx, p.peer, 4096), 0);
+	ASSERT_OK(vus_conn_init(&rx, p.peer, 4096));
 	p.peer = -1;
-	assert_int_equal(vus_conn_send(&p.c, &h, iov, N, NULL, 0), 0);
-	assert_int_equal(recv_wait(&rx, &m), 1);
-	assert_int_equal(m.v.hdr.id, 3);
-	assert_int_equal(m.v.len, N - (N + 2) / 3);
+	ASSERT_OK(vus_conn_send(&p.c, &h, iov, N, NULL, 0));
+	ASSERT_EQ(recv_wait(&rx, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 3);
+	ASSERT_EQ(m.v.len, N - (N + 2) / 3);
 	for (i = 0; i < m.v.len; i++)
-		assert_int_equal(m.v.payload[i], (i / 2) * 3 + 1 + i % 2);
+		ASSERT_EQ(m.v.payload[i], (i / 2) * 3 + 1 + i % 2);
 	vus_conn_close(&rx);
 	pair_close(&p);
 }
@@ -1138,35 +1124,35 @@ static void test_send_reply_and_error(void **state)
 	struct iovec iov = { data, sizeof(data) };
 
 	pair_open(&p, 4096);
-	assert_int_equal(vus_conn_init(&rx, p.peer, 4096), 0);
+	ASSERT_OK(vus_conn_init(&rx, p.peer, 4096));
 	p.peer = -1;
 
-	assert_int_equal(vus_conn_send_reply(&p.c, &req, &iov, 1, NULL, 0), 0);
-	assert_int_equal(recv_wait(&rx, &m), 1);
-	assert_int_equal(m.v.hdr.id, 0xbeef);
-	assert_int_equal(m.v.hdr.cmd, VUS_CMD_REGION_READ);
-	assert_int_equal(m.v.hdr.size, VUS_HDR_SIZE + sizeof(data));
-	assert_int_equal(m.v.hdr.flags, VUS_F_TYPE_REPLY);
-	assert_int_equal(m.v.hdr.error, 0);
+	ASSERT_OK(vus_conn_send_reply(&p.c, &req, &iov, 1, NULL, 0));
+	ASSERT_EQ(recv_wait(&rx, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 0xbeef);
+	ASSERT_EQ(m.v.hdr.cmd, VUS_CMD_REGION_READ);
+	ASSERT_EQ(m.v.hdr.size, VUS_HDR_SIZE + sizeof(data));
+	ASSERT_EQ(m.v.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.v.hdr.error, 0);
 	assert_memory_equal(m.v.payload, data, sizeof(data));
 
-	assert_int_equal(vus_conn_send_error(&p.c, &req, ENOENT), 0);
-	assert_int_equal(recv_wait(&rx, &m), 1);
-	assert_int_equal(m.v.hdr.id, 0xbeef);
-	assert_int_equal(m.v.hdr.size, VUS_HDR_SIZE);
-	assert_int_equal(m.v.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
-	assert_int_equal(m.v.hdr.error, ENOENT);
+	ASSERT_OK(vus_conn_send_error(&p.c, &req, ENOENT));
+	ASSERT_EQ(recv_wait(&rx, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 0xbeef);
+	ASSERT_EQ(m.v.hdr.size, VUS_HDR_SIZE);
+	ASSERT_EQ(m.v.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+	ASSERT_ERR(m.v.hdr.error, ENOENT);
 
 	/* errno 0 would read as success in QEMU: sent as EINVAL. */
-	assert_int_equal(vus_conn_send_error(&p.c, &req, 0), 0);
-	assert_int_equal(recv_wait(&rx, &m), 1);
-	assert_int_equal(m.v.hdr.error, EINVAL);
-	assert_int_equal(vus_conn_send_error(&p.c, &req, -5), 0);
-	assert_int_equal(recv_wait(&rx, &m), 1);
-	assert_int_equal(m.v.hdr.error, EINVAL);
+	ASSERT_OK(vus_conn_send_error(&p.c, &req, 0));
+	ASSERT_EQ(recv_wait(&rx, &m), 1);
+	ASSERT_ERR(m.v.hdr.error, EINVAL);
+	ASSERT_OK(vus_conn_send_error(&p.c, &req, -5));
+	ASSERT_EQ(recv_wait(&rx, &m), 1);
+	ASSERT_ERR(m.v.hdr.error, EINVAL);
 
-	assert_int_equal(p.c.tx_msgs, 4);
-	assert_int_equal(rx.rx_msgs, 4);
+	ASSERT_EQ(p.c.tx_msgs, 4);
+	ASSERT_EQ(rx.rx_msgs, 4);
 	vus_conn_close(&rx);
 	pair_close(&p);
 }
@@ -1179,11 +1165,11 @@ static void test_init(void **state)
 
 	pair_open(&p, 4096);
 	assert_true(fcntl(p.c.fd, F_GETFL) & O_NONBLOCK);
-	assert_int_equal(p.c.send_timeout_ms, 5000);
-	assert_int_equal(p.c.cap, VUS_RX_BUF_MIN);
+	ASSERT_EQ(p.c.send_timeout_ms, 5000);
+	ASSERT_EQ(p.c.cap, VUS_RX_BUF_MIN);
 	pair_close(&p);
 
-	assert_int_equal(vus_conn_init(&c, -1, 4096), -EBADF);
+	ASSERT_ERR(vus_conn_init(&c, -1, 4096), -EBADF);
 	vus_conn_close(&c);
 }
 
@@ -1215,5 +1201,5 @@ int main(void)
 		cmocka_unit_test(test_send_reply_and_error),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include <vus/client.h>
 
 #include "testdev.h"
+#include "vus_test.h"
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusd-XXXXXX";
@@ -81,19 +82,19 @@ static void talk(struct vus_client *c, uint32_t scratch)
 {
 	uint32_t v = 0x600d;
 
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4), 0);
-	assert_int_equal(v, TESTDEV_ID);
-	assert_int_equal(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &scratch, 4), 0);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
+	ASSERT_EQ(v, TESTDEV_ID);
+	ASSERT_OK(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &scratch, 4));
 	v = 0;
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-	assert_int_equal(v, scratch);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+	ASSERT_EQ(v, scratch);
 }
 
 static int wait_exit(pid_t pid)
 {
 	int status;
 
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
 }
@@ -102,8 +103,8 @@ static void assert_gone(const char *path)
 {
 	struct stat st;
 
-	assert_int_equal(lstat(path, &st), -1);
-	assert_int_equal(errno, ENOENT);
+	ASSERT_EQ(lstat(path, &st), -1);
+	ASSERT_ERR(errno, ENOENT);
 }
 
 static void write_file(const char *path, const char *text)
@@ -141,20 +142,20 @@ static void test_socket_path_and_sigterm(void **state)
 			 "--log-level", "warn", NULL };
 	pid = spawn_vusd(argv, -1, NULL);
 	c = connect_retry(sock);
-	assert_int_equal(stat(sock, &st), 0);
+	ASSERT_OK(stat(sock, &st));
 	assert_true(S_ISSOCK(st.st_mode));
-	assert_int_equal(st.st_mode & 0777, 0600);
+	ASSERT_EQ(st.st_mode & 0777, 0600);
 	talk(c, 0x1234);
 	vus_client_close(c);
 
 	/* state is kept across clients (spec "Socket Disconnection Behavior") */
 	c = connect_retry(sock);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-	assert_int_equal(v, 0x1234);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+	ASSERT_EQ(v, 0x1234);
 
 	/* SIGTERM with a client attached: clean exit, socket removed */
-	assert_int_equal(kill(pid, SIGTERM), 0);
-	assert_int_equal(wait_exit(pid), 0);
+	ASSERT_OK(kill(pid, SIGTERM));
+	ASSERT_OK(wait_exit(pid));
 	vus_client_close(c);
 	assert_gone(sock);
 }
@@ -169,8 +170,8 @@ static void test_inherited_fd_and_sigint(void **state)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/fd.sock", tmpdir);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	ASSERT_OK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_OK(listen(lfd, 1));
 
 	char *argv[] = { "vusd", "--device=testdev", "--fd=3", "--log-level=err", NULL };
 	pid = spawn_vusd(argv, lfd, NULL);
@@ -178,10 +179,10 @@ static void test_inherited_fd_and_sigint(void **state)
 	c = connect_retry(sa.sun_path);
 	talk(c, 7);
 	vus_client_close(c);
-	assert_int_equal(kill(pid, SIGINT), 0);
-	assert_int_equal(wait_exit(pid), 0);
+	ASSERT_OK(kill(pid, SIGINT));
+	ASSERT_OK(wait_exit(pid));
 	/* vusd did not create this socket file, so it leaves it alone */
-	assert_int_equal(access(sa.sun_path, F_OK), 0);
+	ASSERT_OK(access(sa.sun_path, F_OK));
 	unlink(sa.sun_path);
 }
 
@@ -194,7 +195,7 @@ static void test_fd_not_a_socket(void **state)
 	char *argv[] = { "vusd", "--device", "testdev", "--fd", "3", NULL };
 	pid = spawn_vusd(argv, fd, "/dev/null");
 	close(fd);
-	assert_int_equal(wait_exit(pid), 3);
+	ASSERT_EQ(wait_exit(pid), 3);
 }
 
 /* Two devices from a config file: both served, each with its own state
@@ -225,14 +226,14 @@ static void test_config_two_devices(void **state)
 	talk(c0, 0xa);
 	talk(c1, 0xb);
 	talk(c0, 0xa); /* b's write did not touch a */
-	assert_int_equal(stat(s0, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0640);
-	assert_int_equal(stat(s1, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(stat(ctl, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0640);
-	assert_int_equal(kill(pid, SIGTERM), 0);
-	assert_int_equal(wait_exit(pid), 0);
+	ASSERT_OK(stat(s0, &st));
+	ASSERT_EQ(st.st_mode & 0777, 0640);
+	ASSERT_OK(stat(s1, &st));
+	ASSERT_EQ(st.st_mode & 0777, 0600);
+	ASSERT_OK(stat(ctl, &st));
+	ASSERT_EQ(st.st_mode & 0777, 0640);
+	ASSERT_OK(kill(pid, SIGTERM));
+	ASSERT_OK(wait_exit(pid));
 	vus_client_close(c0);
 	vus_client_close(c1);
 	assert_gone(s0);
@@ -251,9 +252,9 @@ static void test_stale_socket_replaced(void **state)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stale.sock", tmpdir);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ASSERT_OK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
 	close(fd); /* the file stays, nobody listens: stale */
-	assert_int_equal(access(sa.sun_path, F_OK), 0);
+	ASSERT_OK(access(sa.sun_path, F_OK));
 
 	char *argv[] = { "vusd", "--device", "testdev", "--socket-path", sa.sun_path,
 			 "--log-level", "err", NULL };
@@ -261,8 +262,8 @@ static void test_stale_socket_replaced(void **state)
 	c = connect_retry(sa.sun_path);
 	talk(c, 1);
 	vus_client_close(c);
-	assert_int_equal(kill(pid, SIGTERM), 0);
-	assert_int_equal(wait_exit(pid), 0);
+	ASSERT_OK(kill(pid, SIGTERM));
+	ASSERT_OK(wait_exit(pid));
 	assert_gone(sa.sun_path);
 }
 
@@ -279,24 +280,24 @@ static void test_live_socket_and_symlink_refused(void **state)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/live.sock", tmpdir);
 	snprintf(err, sizeof(err), "%s/err.txt", tmpdir);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	ASSERT_OK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_OK(listen(lfd, 1));
 	char *argv1[] = { "vusd", "--device", "testdev", "--socket-path", sa.sun_path, NULL };
 	pid = spawn_vusd(argv1, -1, err);
-	assert_int_equal(wait_exit(pid), 3);
+	ASSERT_EQ(wait_exit(pid), 3);
 	assert_non_null(strstr(read_file(err), "another server is listening there"));
-	assert_int_equal(stat(sa.sun_path, &st), 0);
+	ASSERT_OK(stat(sa.sun_path, &st));
 	close(lfd);
 	unlink(sa.sun_path);
 
 	snprintf(link, sizeof(link), "%s/link.sock", tmpdir);
 	snprintf(target, sizeof(target), "%s/target", tmpdir);
-	assert_int_equal(symlink(target, link), 0);
+	ASSERT_OK(symlink(target, link));
 	char *argv2[] = { "vusd", "--device", "testdev", "--socket-path", link, NULL };
 	pid = spawn_vusd(argv2, -1, err);
-	assert_int_equal(wait_exit(pid), 3);
+	ASSERT_EQ(wait_exit(pid), 3);
 	assert_non_null(strstr(read_file(err), "not a socket (a symlink"));
-	assert_int_equal(lstat(link, &st), 0);
+	ASSERT_OK(lstat(link, &st));
 	assert_true(S_ISLNK(st.st_mode));
 	assert_gone(target); /* never followed */
 	unlink(link);
@@ -316,7 +317,7 @@ static void expect_bad_config(const char *text, const char *const parts[])
 	write_file(cfg, text);
 	char *argv[] = { "vusd", "--config", cfg, NULL };
 	pid = spawn_vusd(argv, -1, err);
-	assert_int_equal(wait_exit(pid), 2);
+	ASSERT_EQ(wait_exit(pid), 2);
 	msg = read_file(err);
 	/* the file is named in every message */
 	if (!strstr(msg, cfg))
@@ -399,7 +400,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rc = VUS_RUN_TESTS(tests, NULL, NULL);
 	rmdir(tmpdir);
 	return rc;
 }

@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,19 +33,15 @@
 
 #include <vus/client.h>
 
+#include "clock.h"
+#include "efd.h"
 #include "testdev.h"
+#include "vus_test.h"
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusdctl-XXXXXX";
 static char ctl_path[100], sock0[100];
 static pid_t vusd_pid;
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static int ctl_connect(void)
 {
@@ -60,7 +55,7 @@ static int ctl_connect(void)
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		close(fd);
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	fail_msg("cannot connect to %s", ctl_path);
 	return -1;
@@ -75,7 +70,7 @@ static struct json_object *recv_reply(int fd)
 	ssize_t n;
 
 	while (len < sizeof(buf) - 1) {
-		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
 		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
 		if (n <= 0)
 			return NULL;
@@ -96,7 +91,7 @@ static ssize_t recv_all(int fd, char *buf, size_t cap)
 	ssize_t n;
 
 	for (;;) {
-		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
 		n = recv(fd, buf + len, cap - 1 - len, 0);
 		assert_true(n >= 0);
 		if (n == 0)
@@ -121,7 +116,7 @@ static struct json_object *request(const char *fmt, ...)
 	va_end(ap);
 	line[n++] = '\n';
 	fd = ctl_connect();
-	assert_int_equal(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
+	ASSERT_EQ(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
 	r = recv_reply(fd);
 	close(fd);
 	assert_non_null(r);
@@ -161,7 +156,7 @@ static struct vus_client *connect_retry(const char *path)
 		rc = vus_client_connect(path, NULL, &c);
 		if (rc == 0)
 			return c;
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	fail_msg("cannot connect to %s: %s", path, strerror(-rc));
 	return NULL;
@@ -193,7 +188,7 @@ static int settled_fds(pid_t pid, int want)
 	int i, n = count_fds(pid), m;
 
 	for (i = 0; i < 100; i++) {
-		sleep_ms(20);
+		test_sleep_ms(20);
 		m = count_fds(pid);
 		if (m == n && (want < 0 || m == want))
 			return m;
@@ -223,7 +218,7 @@ static void wait_detached(const char *name)
 		json_object_put(r);
 		if (!attached)
 			return;
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	fail_msg("%s still has a client", name);
 }
@@ -259,12 +254,12 @@ static int teardown(void **state)
 	int status;
 
 	kill(vusd_pid, SIGTERM);
-	assert_int_equal(waitpid(vusd_pid, &status, 0), vusd_pid);
+	ASSERT_EQ(waitpid(vusd_pid, &status, 0), vusd_pid);
 	/* TSan builds: a data race report makes the exit status 66. */
 	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(access(ctl_path, F_OK), -1);
-	assert_int_equal(access(sock0, F_OK), -1);
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_EQ(access(ctl_path, F_OK), -1);
+	ASSERT_EQ(access(sock0, F_OK), -1);
 	return 0;
 }
 
@@ -277,9 +272,9 @@ static void test_list_add_remove(void **state)
 
 	r = request("{\"cmd\":\"list\",\"id\":7}");
 	assert_ok(r);
-	assert_int_equal(json_object_get_int(get(r, "id")), 7);
+	ASSERT_EQ(json_object_get_int(get(r, "id")), 7);
 	devs = get(r, "devices");
-	assert_int_equal(json_object_array_length(devs), 1);
+	ASSERT_EQ(json_object_array_length(devs), 1);
 	assert_string_equal(json_object_get_string(get(json_object_array_get_idx(devs, 0),
 						       "name")), "td0");
 	json_object_put(r);
@@ -306,8 +301,8 @@ static void test_list_add_remove(void **state)
 	json_object_put(r);
 
 	c = connect_retry(sock1);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4), 0);
-	assert_int_equal(v, TESTDEV_ID);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
+	ASSERT_EQ(v, TESTDEV_ID);
 
 	/* removing a device with a client needs force; the client is dropped */
 	r = request("{\"cmd\":\"remove\",\"name\":\"td1\"}");
@@ -316,7 +311,7 @@ static void test_list_add_remove(void **state)
 	r = request("{\"cmd\":\"remove\",\"name\":\"td1\",\"force\":true}");
 	assert_ok(r);
 	json_object_put(r);
-	assert_int_equal(access(sock1, F_OK), -1);
+	ASSERT_EQ(access(sock1, F_OK), -1);
 	assert_true(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4) < 0);
 	vus_client_close(c);
 	r = request("{\"cmd\":\"remove\",\"name\":\"td1\"}");
@@ -345,16 +340,16 @@ static void test_stats_and_log_level(void **state)
 	json_object_put(r);
 
 	c = connect_retry(sock0);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4), 0);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4), 0);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
 	/* BAR0 takes 4-byte accesses only: an EINVAL error reply */
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 2), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 2), -EINVAL);
 
 	r = request("{\"cmd\":\"stats\"}");
 	assert_ok(r);
 	dev = json_object_array_get_idx(get(r, "devices"), 0);
 	assert_true(json_object_get_boolean(get(dev, "attached")));
-	assert_int_equal(msgs(dev, "REGION_READ"), reads0 + 3);
+	ASSERT_EQ(msgs(dev, "REGION_READ"), reads0 + 3);
 	assert_true(msgs(dev, "VERSION") >= 1);
 	assert_true(json_object_get_uint64(get(dev, "errors")) >= 1);
 	assert_true(json_object_get_uint64(get(get(dev, "errnos"), "EINVAL")) >= 1);
@@ -395,16 +390,16 @@ static void test_attached_device(void **state)
 	c = connect_retry(sock0);
 	assert_true(vus_client_connect(sock0, NULL, &second) < 0);
 	v = 0x5eed;
-	assert_int_equal(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
 
 	r = request("{\"cmd\":\"read\",\"name\":\"td0\",\"region\":0,\"offset\":4}");
 	assert_ok(r);
 	assert_string_equal(json_object_get_string(get(r, "data")), "ed5e0000");
 	json_object_put(r);
 
-	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
-					     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL), 0);
+	efd = efd_new();
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
+				      VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL));
 	r = request("{\"cmd\":\"write\",\"name\":\"td0\",\"region\":0,\"offset\":20,"
 		    "\"data\":\"01000000\"}");
 	assert_error(r, EBUSY, "has a client attached");
@@ -414,26 +409,26 @@ static void test_attached_device(void **state)
 	assert_ok(r);
 	json_object_put(r);
 	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
-	assert_int_equal(poll(&pfd, 1, 5000), 1);
-	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n));
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_IRQ_STATUS, &v, 4), 0);
-	assert_int_equal(v, 1);
+	ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+	ASSERT_EQ(read(efd, &n, sizeof(n)), sizeof(n));
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_IRQ_STATUS, &v, 4));
+	ASSERT_EQ(v, 1);
 
 	r = request("{\"cmd\":\"info\",\"name\":\"td0\"}");
 	assert_ok(r);
 	assert_true(json_object_get_boolean(get(r, "attached")));
-	assert_int_equal(json_object_get_int(get(get(r, "pci"), "vendor")), TESTDEV_VENDOR);
-	assert_int_equal(json_object_get_int(get(json_object_array_get_idx(get(r, "irqs"), 0),
-						 "assigned")), 1);
+	ASSERT_EQ(json_object_get_int(get(get(r, "pci"), "vendor")), TESTDEV_VENDOR);
+	ASSERT_EQ(json_object_get_int(get(json_object_array_get_idx(get(r, "irqs"), 0),
+					  "assigned")), 1);
 	json_object_put(r);
 	r = request("{\"cmd\":\"reset\",\"name\":\"td0\",\"force\":true}");
 	assert_ok(r);
 	json_object_put(r);
-	assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_RESETS, &v, 4), 0);
+	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_RESETS, &v, 4));
 	assert_true(v >= 1);
 	r = request("{\"cmd\":\"config\",\"name\":\"td0\"}");
 	assert_ok(r);
-	assert_int_equal(json_object_get_int(get(r, "size")), 256);
+	ASSERT_EQ(json_object_get_int(get(r, "size")), 256);
 	assert_memory_equal(json_object_get_string(get(r, "data")), "3412577e", 8);
 	json_object_put(r);
 
@@ -477,7 +472,7 @@ static void test_bad_requests(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = strlen(cases[i].line);
 
-		assert_int_equal(send(fd, cases[i].line, len, MSG_NOSIGNAL), (ssize_t)len);
+		ASSERT_EQ(send(fd, cases[i].line, len, MSG_NOSIGNAL), (ssize_t)len);
 		r = recv_reply(fd);
 		assert_non_null(r);
 		assert_error(r, cases[i].e, cases[i].part);
@@ -485,28 +480,41 @@ static void test_bad_requests(void **state)
 	}
 	/* two requests in one write, then the sending side shut down (as
 	 * socat does): both replies, in order, then EOF */
-	assert_int_equal(send(fd, two, strlen(two), MSG_NOSIGNAL), (ssize_t)strlen(two));
-	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	ASSERT_EQ(send(fd, two, strlen(two), MSG_NOSIGNAL), (ssize_t)strlen(two));
+	ASSERT_OK(shutdown(fd, SHUT_WR));
 	assert_true(recv_all(fd, all, sizeof(all)) > 0);
 	nl = strchr(all, '\n');
 	assert_non_null(nl);
 	*nl = '\0';
 	r = json_tokener_parse(all);
-	assert_int_equal(json_object_get_int(get(r, "id")), 1);
+	ASSERT_EQ(json_object_get_int(get(r, "id")), 1);
 	json_object_put(r);
 	r = json_tokener_parse(nl + 1);
-	assert_int_equal(json_object_get_int(get(r, "id")), 2);
+	ASSERT_EQ(json_object_get_int(get(r, "id")), 2);
+	json_object_put(r);
+	close(fd);
+
+	/* the last request without its newline: the end of the stream ends
+	 * it, and it is answered (issue 16) */
+	fd = ctl_connect();
+	assert_int_equal(send(fd, "{\"cmd\":\"list\",\"id\":3}", 21, MSG_NOSIGNAL), 21);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	assert_true(recv_all(fd, all, sizeof(all)) > 0);
+	r = json_tokener_parse(all);
+	assert_non_null(r);
+	assert_true(json_object_get_boolean(get(r, "ok")));
+	assert_int_equal(json_object_get_int(get(r, "id")), 3);
 	json_object_put(r);
 	close(fd);
 
 	/* a vfio-user client on the control socket: told, then closed */
 	fd = ctl_connect();
 	memset(junk, 1, sizeof(junk));
-	assert_int_equal(send(fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
+	ASSERT_EQ(send(fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
 	r = recv_reply(fd);
 	assert_error(r, EPROTO, "not a control request");
 	json_object_put(r);
-	assert_int_equal(recv(fd, junk, sizeof(junk), 0), 0);
+	ASSERT_OK(recv(fd, junk, sizeof(junk), 0));
 	close(fd);
 }
 
@@ -539,7 +547,7 @@ static void test_no_fd_growth(void **state)
 	for (i = 0; i < 1000; i++) {
 		c = connect_retry(sock0);
 		if (i % 100 == 0)
-			assert_int_equal(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4), 0);
+			ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
 		vus_client_close(c);
 	}
 	for (i = 0; i < 200; i++) {
@@ -548,8 +556,8 @@ static void test_no_fd_growth(void **state)
 	}
 	wait_detached("td0");
 	after = settled_fds(vusd_pid, before);
-	assert_int_equal(after, before);
-	assert_int_equal(clients("td0"), clients0 + 1000);
+	ASSERT_EQ(after, before);
+	ASSERT_EQ(clients("td0"), clients0 + 1000);
 }
 
 int main(void)
@@ -574,7 +582,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, setup, teardown);
+	rc = VUS_RUN_TESTS(tests, setup, teardown);
 	snprintf(cfg, sizeof(cfg), "%s/c.json", tmpdir);
 	unlink(cfg);
 	rmdir(tmpdir);

@@ -34,8 +34,44 @@ expect vusd 2 "--log-level: unknown value 'loud'" --device testdev --fd 3 --log-
 expect vusd 2 "unexpected argument 'extra'" --device testdev --fd 3 extra
 expect vusd 2 'Try' --bogus
 expect vusd 2 '/nonexistent.json: cannot open' --config /nonexistent.json
-expect vusd 3 'cannot listen on /nonexistent-dir/s.sock' --device testdev \
+expect vusd 3 'cannot listen on /nonexistent-dir/s.sock: its directory does not exist' --device testdev \
 	--socket-path /nonexistent-dir/s.sock
+# Several --device options (issue 16): each takes the --socket-path/--fd
+# after it; a second one for the same device is refused, never replaces.
+expect vusd 2 '--device testdev: give exactly one of --socket-path' \
+	--device testdev --socket-path /tmp/x --socket-path /tmp/y
+expect vusd 2 '--device gpio: give exactly one of .*another --device before its --fd' \
+	--device testdev --socket-path /tmp/x --device gpio --socket-path /tmp/y --fd 3
+expect vusd 2 '--device gpio: --dma-layout given twice' \
+	--device gpio --socket-path /tmp/y --dma-layout spec --dma-layout qemu
+expect vusd 2 '--device #1 \(testdev\): give exactly one of --socket-path' \
+	--device testdev --device gpio --socket-path /tmp/y
+expect vusd 2 '--device #2 \(testdev\): key "name": "testdev" is already the name' \
+	--device testdev --socket-path /tmp/x --device testdev --socket-path /tmp/y
+expect vusd 2 'socket.*already' \
+	--device testdev --socket-path /tmp/x --device gpio --socket-path /tmp/x
+
+# ... and both are served.
+dir=$(mktemp -d /tmp/vus-test-cli-XXXXXX)
+pid=
+trap '[[ -z $pid ]] || kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+"$bin/vusd" --device testdev --socket-path "$dir/a.sock" \
+	--device gpio,name=g0 --socket-path "$dir/b.sock" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 100); do
+	[[ -S $dir/a.sock && -S $dir/b.sock ]] && break
+	sleep 0.05
+done
+out=$("$bin/vusctl" read "$dir/a.sock" bar0 0 2>&1) || fail "testdev: $out $(cat "$dir/log")"
+[[ $out == 0x7e570001 ]] || fail "testdev ID read $out"
+out=$("$bin/vusctl" info "$dir/b.sock" 2>&1) || fail "gpio: $out $(cat "$dir/log")"
+grep -q '494f:0dc8' <<<"$out" || fail "gpio info: $out"
+kill "$pid"
+status=0
+wait "$pid" || status=$?
+pid=
+((status == 0)) || fail "vusd exited $status on SIGTERM"
+[[ ! -e $dir/a.sock && ! -e $dir/b.sock ]] || fail "sockets left behind"
 
 expect vusctl 0 '^vusctl \(vus\) [0-9]+\.[0-9]+\.[0-9]+$' --version
 expect vusctl 0 'Exit status' --help

@@ -19,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include <vus/client.h>
 #include <vus/proto.h>
 
 #include "vusctl.h"
@@ -149,6 +150,28 @@ static int reply_error(const struct vusctl *v, struct json_object *reply)
 	return e == EBUSY ? VUSCTL_BUSY : VUSCTL_FAILED;
 }
 
+/*
+ * No reply line: say what the socket is if that can be told. A vfio-user
+ * device socket answers VERSION (vusctl then is its client for a moment,
+ * so only on this error path): the user meant `vusctl CMD SOCKET`.
+ */
+static int not_control(const struct vusctl *v, int rc)
+{
+	struct vus_client_opts opts = { .timeout_ms = 1000 };
+	struct vus_client *c;
+
+	if (rc != -ETIMEDOUT && vus_client_connect(v->control, &opts, &c) == 0) {
+		vus_client_close(c);
+		fprintf(stderr, "vusctl: %s is a device's vfio-user socket, not vusd's control "
+			"socket: give it without --control (vusctl info %s), or give --control "
+			"the path of vusd's --control option\n", v->control, v->control);
+		return VUSCTL_NOT_VUS;
+	}
+	fprintf(stderr, "vusctl: %s: %s: is it vusd's control socket?\n", v->control,
+		rc == -ECONNRESET ? "closed without a reply" : strerror(-rc));
+	return VUSCTL_NOT_VUS;
+}
+
 /* Send req (consumed), wait for the reply; *reply without "ok". */
 static int call(const struct vusctl *v, struct json_object *req, struct json_object **reply)
 {
@@ -166,14 +189,16 @@ static int call(const struct vusctl *v, struct json_object *req, struct json_obj
 	if (rc == 0)
 		rc = send_all(fd, "\n", 1);
 	json_object_put(req);
+	/* One request per connection: say so. vusd answers and closes; any
+	 * other server (a device's vfio-user socket, which would wait for the
+	 * rest of a "header") sees the end at once instead of a time-out. */
+	if (rc == 0 && shutdown(fd, SHUT_WR) < 0)
+		rc = -errno;
 	if (rc == 0)
 		rc = recv_line(fd, v->timeout_ms, &line);
 	close(fd);
-	if (rc < 0) {
-		fprintf(stderr, "vusctl: %s: %s: is it vusd's control socket?\n", v->control,
-			rc == -ECONNRESET ? "closed without a reply" : strerror(-rc));
-		return VUSCTL_NOT_VUS;
-	}
+	if (rc < 0)
+		return not_control(v, rc);
 	r = json_tokener_parse(line);
 	free(line);
 	if (!r || !json_object_object_get_ex(r, "ok", &ok)) {

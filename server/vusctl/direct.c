@@ -73,6 +73,43 @@ static int failed(const char *path, const char *what, int rc)
 	return VUSCTL_FAILED;
 }
 
+/*
+ * A refused REGION_READ/WRITE, explained as fully as vusd's control socket
+ * does (docs/control.md): the server's errno says only EINVAL, so ask the
+ * device (the connection is still open) whether the region exists and
+ * how big it is, and say which of the reasons applies.
+ */
+static int access_failed(struct vus_client *c, const char *path, bool is_write,
+			 uint32_t region, uint64_t offset, uint64_t len, int rc)
+{
+	struct vus_client_region r;
+	char why[160] = "";
+
+	if (rc == -EINVAL) {
+		if (vus_client_region_info(c, region, &r) < 0 || r.info.size == 0) {
+			snprintf(why, sizeof(why), " (the device has no region %u)", region);
+		} else {
+			if (r.fd >= 0)
+				close(r.fd);
+			if (offset >= r.info.size || len > r.info.size - offset)
+				snprintf(why, sizeof(why), " (out of bounds: region %u is 0x%llx "
+					 "bytes)", region, (unsigned long long)r.info.size);
+			else if (!(r.info.flags & (is_write ? VUS_REGION_INFO_FLAG_WRITE
+							    : VUS_REGION_INFO_FLAG_READ)))
+				snprintf(why, sizeof(why), " (region %u is not %s)", region,
+					 is_write ? "writable" : "readable");
+			else
+				snprintf(why, sizeof(why), " (within region %u's 0x%llx bytes: "
+					 "the device does not take this size or alignment)",
+					 region, (unsigned long long)r.info.size);
+		}
+	}
+	fprintf(stderr, "vusctl: %s: %s of %llu bytes at region %u offset 0x%llx failed: "
+		"%s%s\n", path, is_write ? "REGION_WRITE" : "REGION_READ",
+		(unsigned long long)len, region, (unsigned long long)offset, strerror(-rc), why);
+	return VUSCTL_FAILED;
+}
+
 /* ---- info ----------------------------------------------------------- */
 
 static uint32_t le(const uint8_t *p, unsigned n)
@@ -324,11 +361,13 @@ int vusctl_direct_read(const struct vusctl *v, int argc, char **argv)
 		return rc;
 	buf = malloc(a.len);
 	rc = buf ? vus_client_region_read(c, region, offset, buf, a.len) : -ENOMEM;
-	vus_client_close(c);
 	if (rc < 0) {
+		rc = access_failed(c, a.pos[0], false, region, offset, a.len, rc);
+		vus_client_close(c);
 		free(buf);
-		return failed(a.pos[0], "REGION_READ", rc);
+		return rc;
 	}
+	vus_client_close(c);
 	if (v->json) {
 		struct json_object *o = vusctl_data_json(region, offset, buf, a.len);
 
@@ -361,10 +400,14 @@ int vusctl_direct_write(const struct vusctl *v, int argc, char **argv)
 		return rc;
 	}
 	rc = vus_client_region_write(c, region, offset, buf, len);
+	if (rc < 0)
+		rc = access_failed(c, a.pos[0], true, region, offset, len, rc);
+	else
+		rc = VUSCTL_OK;
 	vus_client_close(c);
 	free(buf);
-	if (rc < 0)
-		return failed(a.pos[0], "REGION_WRITE", rc);
+	if (rc != VUSCTL_OK)
+		return rc;
 	if (v->json)
 		printf("{\"written\":%zu}\n", len);
 	return VUSCTL_OK;

@@ -6,9 +6,16 @@
  * the client's eventfd and mask state). With --watch on a device socket:
  * vusctl becomes the client that receives interrupts -- one eventfd per
  * vector assigned with SET_IRQS (EVENTFD|TRIGGER), each signal printed as
- * it arrives. INTx is auto-masked after every signal (decisions.md
- * SET_IRQS), so vusctl unmasks it again as a VMM does on the guest's EOI
- * (protocol-facts 4.5).
+ * it arrives. INTx is auto-masked after every signal (docs/protocol.md
+ * 3.8), so vusctl unmasks it again as a VMM does on the guest's EOI.
+ *
+ * INTx is a level: unmasked while still asserted it signals again at
+ * once, and unmasking at every signal printed thousands of lines a second
+ * for one asserted line (issue 16). So INTx prints state changes only:
+ * the line asserted (a signal while it was low), and deasserted (an
+ * unmask that brought no signal back). It is unmasked again
+ * INTX_RECHECK_MS after each signal, which is also how soon a
+ * deassertion is seen.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,6 +35,15 @@
 
 /* Vectors watched per index: MSI-X may have 2048, fds are finite. */
 #define WATCH_MAX_VECTORS 256
+/* INTx: how long after a signal it is unmasked, and how long an unmask
+ * may stay unanswered before the line counts as deasserted. */
+#define INTX_RECHECK_MS 50
+
+enum intx_state {
+	INTX_LOW,       /* deasserted (or never seen): unmasked */
+	INTX_MASKED,    /* signalled; unmask at intx_at */
+	INTX_UNMASKED,  /* unmasked at intx_at - INTX_RECHECK_MS; no signal yet */
+};
 
 struct watched {
 	uint32_t index, vector;
@@ -39,7 +55,17 @@ struct watch {
 	struct watched *w;      /* w[i] describes pfd[i + 1] */
 	size_t n;
 	uint64_t total;
+	enum intx_state intx;
+	int64_t intx_at;        /* ms, CLOCK_MONOTONIC: the next INTx step */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static volatile sig_atomic_t stop_signal;
 
@@ -123,31 +149,64 @@ static void announce(const struct vusctl *v, const struct watch *wt)
 	printf("%s\n", wt->n > 8 ? " ..." : "");
 }
 
-/* One vector's eventfd polled readable. */
-static int deliver(const struct vusctl *v, struct vus_client *c, struct watch *wt, size_t i)
+static void print_event(const struct vusctl *v, const struct watched *w, uint64_t n,
+			bool deasserted)
 {
-	struct watched *w = &wt->w[i];
 	struct timespec ts;
-	uint64_t n;
 
-	if (read(wt->pfd[i + 1].fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
-		return 0;
-	w->seen += n;
-	wt->total += n;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (v->json)
-		printf("{\"event\":\"irq\",\"index\":%u,\"name\":\"%s\",\"vector\":%u,"
-		       "\"signals\":%llu,\"time\":%lld.%06ld}\n", w->index,
-		       vusctl_irq_name(w->index), w->vector, (unsigned long long)n,
+		printf("{\"event\":\"%s\",\"index\":%u,\"name\":\"%s\",\"vector\":%u,"
+		       "\"signals\":%llu,\"time\":%lld.%06ld}\n", deasserted ? "deasserted" : "irq",
+		       w->index, vusctl_irq_name(w->index), w->vector, (unsigned long long)n,
 		       (long long)ts.tv_sec, ts.tv_nsec / 1000);
 	else
 		printf("%lld.%06ld %s[%u]%s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000,
 		       vusctl_irq_name(w->index), w->vector,
-		       n > 1 ? " (coalesced signals)" : "");
-	if (w->index == VUS_PCI_INTX_IRQ)
+		       deasserted ? " deasserted" : n > 1 ? " (coalesced signals)" : "");
+}
+
+/* One vector's eventfd polled readable. */
+static void deliver(const struct vusctl *v, struct watch *wt, size_t i)
+{
+	struct watched *w = &wt->w[i];
+	uint64_t n;
+
+	if (read(wt->pfd[i + 1].fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;
+	w->seen += n;
+	if (w->index == VUS_PCI_INTX_IRQ) {
+		bool was_low = wt->intx == INTX_LOW;
+
+		/* Masked now (auto-mask); look again a little later. */
+		wt->intx = INTX_MASKED;
+		wt->intx_at = mono_ms() + INTX_RECHECK_MS;
+		if (!was_low)
+			return; /* still asserted: no change to print */
+	}
+	wt->total++;
+	print_event(v, w, n, false);
+}
+
+/* The INTx step due now, if any: unmask, or note the deassertion. */
+static int intx_step(const struct vusctl *v, struct vus_client *c, struct watch *wt)
+{
+	size_t i;
+
+	if (wt->intx == INTX_LOW || mono_ms() < wt->intx_at)
+		return 0;
+	if (wt->intx == INTX_MASKED) {
+		wt->intx = INTX_UNMASKED;
+		wt->intx_at = mono_ms() + INTX_RECHECK_MS;
 		return vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 					   VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1,
 					   NULL, NULL);
+	}
+	/* Unmasked and quiet: the line is low. */
+	wt->intx = INTX_LOW;
+	for (i = 0; i < wt->n; i++)
+		if (wt->w[i].index == VUS_PCI_INTX_IRQ)
+			print_event(v, &wt->w[i], 0, true);
 	return 0;
 }
 
@@ -158,7 +217,14 @@ static int watch_loop(const struct vusctl *v, struct vus_client *c, const char *
 	int rc;
 
 	while (!stop_signal && (!count || wt->total < count)) {
-		rc = poll(wt->pfd, wt->n + 1, -1);
+		int64_t wait = -1;
+
+		if (wt->intx != INTX_LOW) {
+			wait = wt->intx_at - mono_ms();
+			if (wait < 0)
+				wait = 0;
+		}
+		rc = poll(wt->pfd, wt->n + 1, (int)wait);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0) {
@@ -175,15 +241,13 @@ static int watch_loop(const struct vusctl *v, struct vus_client *c, const char *
 				return VUSCTL_FAILED;
 			}
 		}
-		for (i = 0; i < wt->n; i++) {
-			if (!(wt->pfd[i + 1].revents & POLLIN))
-				continue;
-			rc = deliver(v, c, wt, i);
-			if (rc < 0) {
-				fprintf(stderr, "vusctl: %s: unmasking INTx: %s\n", path,
-					strerror(-rc));
-				return VUSCTL_FAILED;
-			}
+		for (i = 0; i < wt->n; i++)
+			if (rc > 0 && (wt->pfd[i + 1].revents & POLLIN))
+				deliver(v, wt, i);
+		rc = intx_step(v, c, wt);
+		if (rc < 0) {
+			fprintf(stderr, "vusctl: %s: unmasking INTx: %s\n", path, strerror(-rc));
+			return VUSCTL_FAILED;
 		}
 	}
 	return VUSCTL_OK;

@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
+#include "vus_test.h"
 
 static void *server_main(void *arg)
 {
@@ -30,11 +32,11 @@ void gpio_server_start(struct gpio_server *s, const struct gpio_opts *opts)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/vus-gpio-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
-	assert_int_equal(gpio_create("gpio", opts, &s->g), 0);
+	ASSERT_OK(gpio_create("gpio", opts, &s->g));
 	s->dev = gpio_dev(s->g);
 	vus_dev_set_log_level(s->dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_listen(s->dev, s->path), 0);
-	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+	ASSERT_OK(vus_dev_listen(s->dev, s->path));
+	ASSERT_OK(pthread_create(&s->thread, NULL, server_main, s));
 	s->running = true;
 }
 
@@ -51,17 +53,9 @@ void gpio_server_stop(struct gpio_server *s)
 	rmdir(s->dir);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct vus_client *gpio_server_connect(struct gpio_server *s)
 {
-	int64_t deadline = mono_ms() + 2000;
+	int64_t deadline = test_now_ms() + 2000;
 	struct timespec pause = { 0, 5 * 1000000L };
 	struct vus_client *c = NULL;
 	int r;
@@ -71,11 +65,11 @@ struct vus_client *gpio_server_connect(struct gpio_server *s)
 		/* Refused while the previous client is being torn down: the
 		 * server accepts and closes at once (device.h). */
 		if (r == 0 || (r != -ECONNRESET && r != -EPIPE && r != -ETIMEDOUT) ||
-		    mono_ms() >= deadline)
+		    test_now_ms() >= deadline)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	assert_int_equal(r, 0);
+	ASSERT_OK(r);
 	return c;
 }
 
@@ -83,13 +77,13 @@ uint8_t gpio_rd(struct vus_client *c, uint32_t off)
 {
 	uint8_t v = 0xee;
 
-	assert_int_equal(vus_client_region_read(c, GPIO_BAR, off, &v, 1), 0);
+	ASSERT_OK(vus_client_region_read(c, GPIO_BAR, off, &v, 1));
 	return v;
 }
 
 void gpio_wr(struct vus_client *c, uint32_t off, uint8_t v)
 {
-	assert_int_equal(vus_client_region_write(c, GPIO_BAR, off, &v, 1), 0);
+	ASSERT_OK(vus_client_region_write(c, GPIO_BAR, off, &v, 1));
 }
 
 int gpio_intx_assign(struct vus_client *c)
@@ -97,19 +91,17 @@ int gpio_intx_assign(struct vus_client *c)
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
 	assert_true(efd >= 0);
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
-					     VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-					     0, 1, &efd, NULL),
-			 0);
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
+				      0, 1, &efd, NULL));
 	return efd;
 }
 
 void gpio_intx_unmask(struct vus_client *c)
 {
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
-					     VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0,
-					     1, NULL, NULL),
-			 0);
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0,
+				      1, NULL, NULL));
 }
 
 uint64_t gpio_efd_wait(int efd, int ms)
@@ -123,6 +115,6 @@ uint64_t gpio_efd_wait(int efd, int ms)
 	} while (r < 0 && errno == EINTR);
 	if (r != 1)
 		return 0;
-	assert_int_equal(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_EQ(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
 	return v;
 }

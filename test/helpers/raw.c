@@ -8,11 +8,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <vus/codec.h>
 
+#include "clock.h"
 #include "raw.h"
 
 const char raw_qemu_version_json[] =
@@ -22,14 +22,6 @@ const char raw_qemu_version_json[] =
 
 static const char spec_version_json[] =
 	"{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":1048576}}";
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int raw_connect(const char *path)
 {
@@ -116,7 +108,7 @@ static int wait_in(int fd, int64_t deadline)
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - test_now_ms();
 		int r;
 
 		if (left < 0)
@@ -184,7 +176,7 @@ static int read_full(int fd, void *buf, size_t len, struct raw_msg *m, int64_t d
 
 int raw_recv(int fd, struct raw_msg *m, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = test_now_ms() + timeout_ms;
 	uint8_t hb[VUS_HDR_SIZE];
 	int r;
 
@@ -234,7 +226,7 @@ bool raw_nothing_within(int fd, int ms)
 
 bool raw_closed_within(int fd, int ms)
 {
-	int64_t deadline = mono_ms() + ms;
+	int64_t deadline = test_now_ms() + ms;
 	uint8_t buf[4096];
 
 	for (;;) {

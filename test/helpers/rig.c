@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "rig.h"
+#include "vus_test.h"
 
 #define RIG_TIMEOUT_MS 5000
 
@@ -41,11 +42,11 @@ void rig_start(struct rig *r, struct vus_dev *dev, const char *json)
 	memset(r, 0, sizeof(*r));
 	r->dev = dev;
 	r->next_id = 0x100;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(dev, sv[0]), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(dev, sv[0]));
 	r->peer = sv[1];
-	assert_int_equal(pthread_create(&r->thread, NULL, loop_main, r), 0);
-	assert_int_equal(raw_version(r->peer, 0, json, NULL), 0);
+	ASSERT_OK(pthread_create(&r->thread, NULL, loop_main, r));
+	ASSERT_OK(raw_version(r->peer, 0, json, NULL));
 }
 
 void rig_stop(struct rig *r)
@@ -63,12 +64,11 @@ void rig_call(struct rig *r, uint16_t cmd, const void *payload, size_t len, cons
 {
 	uint16_t id = r->next_id++;
 
-	assert_int_equal(raw_send(r->peer, id, cmd, VUS_F_TYPE_COMMAND, payload, len, fds, nfds),
-			 0);
-	assert_int_equal(raw_recv(r->peer, reply, RIG_TIMEOUT_MS), 0);
-	assert_int_equal(reply->hdr.id, id);
-	assert_int_equal(reply->hdr.cmd, cmd);
-	assert_int_equal(reply->hdr.flags & VUS_F_TYPE_MASK, VUS_F_TYPE_REPLY);
+	ASSERT_OK(raw_send(r->peer, id, cmd, VUS_F_TYPE_COMMAND, payload, len, fds, nfds));
+	ASSERT_OK(raw_recv(r->peer, reply, RIG_TIMEOUT_MS));
+	ASSERT_EQ(reply->hdr.id, id);
+	ASSERT_EQ(reply->hdr.cmd, cmd);
+	ASSERT_EQ(reply->hdr.flags & VUS_F_TYPE_MASK, VUS_F_TYPE_REPLY);
 }
 
 void rig_expect(struct rig *r, uint16_t cmd, const void *payload, size_t len, const int *fds,
@@ -82,7 +82,7 @@ void rig_expect(struct rig *r, uint16_t cmd, const void *payload, size_t len, co
 	if (got != err)
 		fprintf(stderr, "%s: got errno %d, want %d\n", vus_cmd_name(cmd), got, err);
 	raw_msg_free(&m);
-	assert_int_equal(got, err);
+	ASSERT_EQ(got, err);
 }
 
 void rig_put_u32(uint8_t *p, uint32_t v)

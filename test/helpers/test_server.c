@@ -9,28 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "test_server.h"
-
-void test_sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "vus_test.h"
 
 static void *server_main(void *arg)
 {
@@ -99,14 +84,14 @@ void test_server_stats(struct test_server *s, struct vus_dev_stats *st)
 
 bool test_server_wait_maps(struct test_server *s, uint32_t n, int ms)
 {
-	int64_t deadline = mono_ms() + ms;
+	int64_t deadline = test_now_ms() + ms;
 	struct vus_dev_stats st;
 
 	for (;;) {
 		vus_dev_get_stats(s->dev, &st);
 		if (st.cur_maps == n)
 			return true;
-		if (mono_ms() >= deadline)
+		if (test_now_ms() >= deadline)
 			return false;
 		test_sleep_ms(5);
 	}
@@ -115,7 +100,7 @@ bool test_server_wait_maps(struct test_server *s, uint32_t n, int ms)
 int test_connect(struct test_server *s, const struct vus_client_opts *opts,
 		 struct vus_client **out)
 {
-	int64_t deadline = mono_ms() + 2000;
+	int64_t deadline = test_now_ms() + 2000;
 	int r;
 
 	for (;;) {
@@ -123,7 +108,7 @@ int test_connect(struct test_server *s, const struct vus_client_opts *opts,
 		/* Refused while the previous client is being torn down: the
 		 * server accepts and closes at once (device.h). */
 		if (r == 0 || (r != -ECONNRESET && r != -EPIPE && r != -ETIMEDOUT) ||
-		    mono_ms() >= deadline)
+		    test_now_ms() >= deadline)
 			return r;
 		test_sleep_ms(5);
 	}
@@ -133,19 +118,19 @@ uint32_t test_reg_read(struct vus_client *c, uint32_t reg)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(vus_client_region_read(c, 0, reg, &v, sizeof(v)), 0);
+	ASSERT_OK(vus_client_region_read(c, 0, reg, &v, sizeof(v)));
 	return v;
 }
 
 void test_reg_write(struct vus_client *c, uint32_t reg, uint32_t val)
 {
-	assert_int_equal(vus_client_region_write(c, 0, reg, &val, sizeof(val)), 0);
+	ASSERT_OK(vus_client_region_write(c, 0, reg, &val, sizeof(val)));
 }
 
 int test_dma_run(struct vus_client *c, uint64_t src, uint64_t dst, uint32_t len,
 		 bool to_host)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000;
 	uint32_t count0 = test_reg_read(c, TESTDEV_REG_DMA_COUNT);
 	uint32_t st;
 
@@ -162,12 +147,12 @@ int test_dma_run(struct vus_client *c, uint64_t src, uint64_t dst, uint32_t len,
 		st = test_reg_read(c, TESTDEV_REG_DMA_STATUS);
 		if (!(st & TESTDEV_DMA_BUSY))
 			break;
-		if (mono_ms() >= deadline)
+		if (test_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		assert_true(vus_client_process(c, 1) >= 0);
 	}
 	if (st & TESTDEV_DMA_ERROR)
 		return -(int)(st >> 16);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_DMA_COUNT), count0 + 1);
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_DMA_COUNT), count0 + 1);
 	return 0;
 }

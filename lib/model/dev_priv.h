@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Inside struct vus_dev (library-internal). Shared by the device model
+ * and the layers above it (dispatch/, serve/); each module owns the
+ * fields and functions listed under it. docs/architecture.md gives the
+ * layers and who may call whom.
+ *
+ *   model/device.c     settings: name, log, PCI id, reset, limits, stats
+ *   model/access.c     region access: bounds, then config/MSI-X/device
+ *   model/introspect.c descriptions and access for local tools
+ *   model/region/      the region table and the device's part of access
+ *   model/pci/         config space (region 7), capabilities, the MSI-X
+ *                      table/PBA in a BAR                     (pci_priv.h)
+ *   model/irq/         IRQ setup, SET_IRQS, trigger, routing  (pci_priv.h)
+ *   model/dma/         DMA_MAP/UNMAP handlers, the map table (dma_map.h),
+ *                      dirty bitmaps (dma_dirty.h), server->client DMA
+ *   model/migration/   DEVICE_FEATURE, MIG_DATA_*, state machine
+ *   dispatch/          per-command handler table, trace, counters;
+ *                      handlers.c: the non-DMA, non-migration commands
+ *   serve/             the loop, listening, limits, new/free
+ *   session/ (below)   the client's sockets, replies, session end
+ */
+#ifndef VUS_DEV_PRIV_H
+#define VUS_DEV_PRIV_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <vus/device.h>
+
+#include "dma_map.h"
+#include "log.h"
+#include "pci_priv.h"
+#include "session.h"
+#include "stats.h"
+#include "transport.h"
+
+/* ---- device.c ------------------------------------------------------- */
+
+struct vus_region {
+	uint64_t size;            /* 0 = not implemented */
+	uint32_t flags;           /* VUS_REGION_* */
+	struct vus_region_ops ops;
+	void *opaque;
+	int fd;                   /* backing fd (library's dup) or -1 */
+	uint64_t fd_offset;
+	bool mmap;
+	struct vus_sparse_area *areas;
+	uint32_t nr_areas;
+	bool has_type;
+	uint32_t type, subtype;
+};
+
+/* region.c: the table (vus_dev_new/free), and vus_dev_setup_region()
+ * without the "not listening yet" check, for the MSI-X capability. */
+int vus_regions_init(struct vus_dev *dev);
+void vus_regions_free(struct vus_dev *dev);
+int vus_region_add(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags,
+		   const struct vus_region_ops *ops, void *opaque);
+
+/* access.c: access region index at [offset, offset+count): bounds are checked here,
+ * then ops or pread/pwrite on the fd; config space goes to config.c, the
+ * MSI-X table and PBA to config_msix.c. */
+int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+		      uint32_t count, bool is_write);
+/* The device's part of a region: its ops, else its fd (the caller
+ * checked the bounds). */
+int vus_region_dev_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+			  uint32_t count, bool is_write);
+
+/* ---- config.c ------------------------------------------------------- */
+
+struct vus_config {
+	size_t size;              /* 256 or 4096 */
+	uint8_t *bytes;           /* current values */
+	uint8_t *wmask;           /* per byte: the bits a config write may change
+				   * (BAR sizing falls out of the BAR masks) */
+	struct vus_pci pci;       /* capabilities, RW1C, interrupt routing */
+};
+/* Build the header from the PCI id and regions (at listen time). */
+int vus_config_init(struct vus_dev *dev);
+int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
+		      bool is_write);
+/* DEVICE_RESET / FLR: config space back to power-on values (PCIe link
+ * settings kept), INTx line and pending interrupts dropped. No callback. */
+void vus_config_reset(struct vus_dev *dev);
+void vus_config_free(struct vus_dev *dev);
+
+/* ---- irq.c ---------------------------------------------------------- */
+
+struct vus_irq_vec {
+	int efd;                  /* client's eventfd or -1 */
+	bool masked;
+	bool pending;
+};
+struct vus_irq_index {
+	uint32_t count;
+	struct vus_irq_vec *vec;
+	vus_irq_passthrough_fn pt;
+	void *pt_opaque;
+	int resample_fd;          /* INTx only: UNMASK eventfd (in dev->epfd) or -1 */
+};
+/* irq_setup.c: vus_dev_setup_irq() without the "not listening yet"
+ * check, for the MSI and MSI-X capabilities. */
+int vus_irq_setup_index(struct vus_dev *dev, uint32_t index, uint32_t count);
+/* SET_IRQS after the codec's checks: index/range against the device.
+ * fds it keeps are set to -1 in fds[]; the caller closes the rest. */
+int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, unsigned nfds,
+		const uint8_t *bools);
+/* GET_IRQ_INFO flags for an index. */
+uint32_t vus_irq_info_flags(const struct vus_dev *dev, uint32_t index);
+/* The INTx resample fd polled readable (serve.c): consume it, unmask. */
+void vus_irq_resample(struct vus_dev *dev);
+/* Close every eventfd (client gone), clear masks and pending. */
+void vus_irq_session_end(struct vus_dev *dev);
+void vus_irq_free(struct vus_dev *dev);
+
+/* ---- dma.c / dma_map.c ---------------------------------------------- */
+
+struct vus_dma_req;               /* one queued or in-flight DMA transfer */
+
+/* What the DMA engine needs from the loop that runs it, given by serve/
+ * at vus_dma_init(): the engine never calls up into the loop itself. */
+struct vus_dma_loop {
+	/* Any thread: have the loop thread call vus_dma_kick() soon. */
+	void (*wake)(void *opaque);
+	/* Loop thread: call vus_dma_on_timer() at CLOCK_MONOTONIC time
+	 * deadline_ns (0 disarms). */
+	void (*timer_arm)(void *opaque, uint64_t deadline_ns);
+	void *opaque;
+};
+
+struct vus_dma {
+	struct vus_dma_table table;   /* dma_map.h; rwlock inside */
+	struct vus_dma_ops ops;
+	void *ops_opaque;
+	enum vus_dma_layout layout;   /* configured */
+	/* server->client message engine (loop thread unless noted) */
+	pthread_mutex_t qlock;        /* guards queue (any thread) */
+	struct vus_dma_req *queue_head, *queue_tail; /* submitted, not yet sent */
+	struct vus_dma_req *inflight; /* sent, awaiting replies */
+	uint16_t next_id;
+	unsigned pending;             /* transfers needing messages, not finished (qlock) */
+	bool timer_armed;             /* the loop timer holds a reply deadline */
+	struct vus_dma_loop loop;
+};
+int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop);
+void vus_dma_free(struct vus_dev *dev);
+/* Loop thread, on wake-up: send what other threads queued. */
+void vus_dma_kick(struct vus_dev *dev);
+/* A Reply-type message arrived (main or twin socket). Consumes m. */
+void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m);
+/* The loop timer fired: end a session whose client left a request
+ * unanswered past the reply timeout (dma_rw.c). Loop thread. */
+void vus_dma_on_timer(struct vus_dev *dev);
+/* Client gone (session end): fail every transfer with -ENOTCONN, unmap
+ * everything. Migration's part is vus_mig_session_end(). */
+void vus_dma_session_end(struct vus_dev *dev);
+
+/* ---- migration.c ---------------------------------------------------- */
+
+struct vus_mig {
+	bool enabled;
+	struct vus_migration_ops ops;
+	void *opaque;
+	enum vus_mig_state state;
+	bool logging;
+	uint64_t log_pgsize;
+};
+/* DEVICE_RESET: back to RUNNING (spec: reset recovers ERROR), stop logging. */
+void vus_mig_reset(struct vus_dev *dev);
+/* Client gone (session end, after vus_dma_session_end()): stop dirty
+ * logging; the migration state stays for the next client. */
+void vus_mig_session_end(struct vus_dev *dev);
+
+/* ---- serve/ -------------------------------------------------------- */
+
+/* device.h "limits"; defaults set by vus_serve_init(). */
+struct vus_limits {
+	unsigned max_fds;             /* fds accepted per message */
+	uint64_t out_queue;           /* bytes queued for a client that does not read */
+	uint32_t dma_pending;         /* server->client transfers not finished */
+	uint32_t dma_timeout_ms;      /* reply deadline; 0 = none */
+};
+static inline bool vus_on_loop_thread(const struct vus_dev *dev);
+
+/* ---- dispatch.c ----------------------------------------------------- */
+
+/* Handlers: fill r (session.h) and return 0, or return -errno for an
+ * error reply. fds in m they keep must be set to -1 in m->fds. */
+typedef int (*vus_handler_fn)(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r);
+/* Handle one command from the client (in order). */
+void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m);
+
+/* handlers.c / dma.c / migration.c export these for dispatch.c's table */
+int vus_h_version(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_dma_map(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_device_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_io_fds(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_irq_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_set_irqs(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_region_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_device_reset(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_write_multi(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+
+/* ---- the device ----------------------------------------------------- */
+
+struct vus_dev {
+	char *name;
+	void *priv;
+	struct vus_log log;
+
+	struct vus_pci_id id;
+	uint8_t intx_pin;
+	struct vus_config cfg;
+	struct vus_region *regions;   /* nr_regions entries, >= 9 */
+	uint32_t nr_regions;
+	struct vus_irq_index irqs[VUS_PCI_NUM_IRQS];
+	pthread_mutex_t irq_lock;     /* guards irqs[].vec state (trigger: any thread) */
+
+	struct vus_dma dma;
+	struct vus_mig mig;
+	vus_reset_fn reset_cb;
+	void *reset_opaque;
+	uint32_t max_xfer;            /* our max_data_xfer_size */
+
+	/* serve/ */
+	int listen_fd;                /* -1 if none */
+	char *listen_path;            /* set if we created the socket file */
+	int epfd;
+	int wake_fd;                  /* eventfd */
+	int timer_fd;                 /* timerfd: DMA reply deadlines */
+	struct vus_limits limits;
+	volatile int stop;
+	pthread_t loop_thread;
+	bool loop_thread_known;
+	struct vus_session sess;
+
+	struct vus_counters stats;
+};
+
+/* Listening built config space: the layout the client sees is fixed. */
+static inline bool vus_dev_started(const struct vus_dev *dev)
+{
+	return dev->cfg.bytes != NULL;
+}
+
+static inline bool vus_on_loop_thread(const struct vus_dev *dev)
+{
+	return dev->loop_thread_known && pthread_equal(dev->loop_thread, pthread_self());
+}
+
+#endif /* VUS_DEV_PRIV_H */

@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Serving, the top of the library: the listener, the epoll loop that
+ * feeds a session's messages to dispatch and its DMA replies to the DMA
+ * engine, the loop's wake-up and timer (given to the DMA engine as
+ * struct vus_dma_loop), and what a session end drops (session_ended).
+ *
+ * dev->epfd holds every fd the loop waits on, each registered with its own
+ * number as epoll data: the listener, the client socket, the twin socket,
+ * the wake eventfd, the timerfd (reply deadlines of our DMA requests,
+ * dma_rw.c) and the INTx resample fd (irq.c adds that one). An event
+ * is matched against the fds the device holds *now*, so a report for an
+ * fd that was closed earlier in the same batch matches nothing, and a
+ * stale report for a reused number is harmless: every handler copes with
+ * "nothing to read".
+ *
+ * Sends never wait; the session (session/session.c) queues and watches
+ * for EPOLLOUT.
+ *
+ * Session end (decisions.md "Sessions"): in-flight DMA fails with
+ * ENOTCONN and every map goes (dma.c), IRQ eventfds close (irq.c), the
+ * device hears VUS_RESET_LOST_CONN, then the sockets close. Device and
+ * migration state stay for the next client.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "dev_priv.h"
+#include "serve.h"
+
+/* Messages handled per readiness report before other fds get a turn. */
+#define VUS_MSGS_PER_CALL 256
+/* Connections accepted per readiness report (a flood must not starve). */
+#define VUS_ACCEPTS_PER_CALL 16
+#define VUS_EPOLL_BATCH 8
+/* decisions.md "Framing": headroom for the fixed parts of a message. */
+#define VUS_MSG_HEADROOM (64u * 1024u)
+
+/*
+ * Defaults of device.h "limits" (docs/protocol.md section 6 says why).
+ * Output queue: 16 default-size messages; memory a client that stops
+ * reading can pin, not a rate. DMA: the pending bound is backpressure for
+ * device threads when the client is slow; the reply timeout reclaims a
+ * dead client, so it is generous: ending a session is worse than waiting.
+ */
+#define VUS_DEF_OUT_QUEUE (16u << 20)
+#define VUS_MIN_OUT_QUEUE 4096u
+#define VUS_DEF_DMA_PENDING 1024u
+#define VUS_DEF_DMA_TIMEOUT_MS 30000u
+
+static uint32_t max_msg(const struct vus_dev *dev)
+{
+	return VUS_HDR_SIZE + dev->max_xfer + VUS_MSG_HEADROOM;
+}
+
+static int watch(struct vus_dev *dev, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(dev->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void unwatch(struct vus_dev *dev, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(dev->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/*
+ * The session's on_end hook: what the layers above the session hold for
+ * this client goes (docs/architecture.md "Session end"): in-flight DMA
+ * fails with ENOTCONN and every map goes, dirty logging stops, IRQ
+ * eventfds close, the device hears VUS_RESET_LOST_CONN. Device and
+ * migration state stay for the next client.
+ */
+static void session_ended(void *opaque)
+{
+	struct vus_dev *dev = opaque;
+	int err;
+
+	vus_dma_session_end(dev);
+	vus_mig_session_end(dev);
+	vus_irq_session_end(dev);
+	if (dev->reset_cb) {
+		err = dev->reset_cb(dev, dev->reset_opaque, VUS_RESET_LOST_CONN);
+		if (err)
+			vus_log(dev, VUS_LOG_WARN, "reset (lost connection): %s", strerror(-err));
+	}
+}
+
+int vus_serve_init(struct vus_dev *dev)
+{
+	int err;
+
+	dev->timer_fd = -1;
+	dev->limits = (struct vus_limits){
+		.max_fds = VUS_MAX_FDS_PER_MSG,
+		.out_queue = VUS_DEF_OUT_QUEUE,
+		.dma_pending = VUS_DEF_DMA_PENDING,
+		.dma_timeout_ms = VUS_DEF_DMA_TIMEOUT_MS,
+	};
+	dev->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (dev->epfd < 0)
+		return -errno;
+	dev->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->wake_fd < 0) {
+		err = -errno;
+		goto err_ep;
+	}
+	err = watch(dev, dev->wake_fd);
+	if (err)
+		goto err_wake;
+	dev->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dev->timer_fd < 0) {
+		err = -errno;
+		goto err_wake;
+	}
+	err = watch(dev, dev->timer_fd);
+	if (err)
+		goto err_timer;
+	vus_session_init(&dev->sess, dev->epfd, &dev->log, &dev->stats, session_ended, dev);
+	return 0;
+
+err_timer:
+	close(dev->timer_fd);
+	dev->timer_fd = -1;
+err_wake:
+	close(dev->wake_fd);
+	dev->wake_fd = -1;
+err_ep:
+	close(dev->epfd);
+	dev->epfd = -1;
+	return err;
+}
+
+void vus_serve_free(struct vus_dev *dev)
+{
+	vus_session_end(&dev->sess, "device freed");
+	if (dev->listen_fd >= 0) {
+		unwatch(dev, dev->listen_fd);
+		close(dev->listen_fd);
+		dev->listen_fd = -1;
+	}
+	if (dev->listen_path) {
+		unlink(dev->listen_path);
+		free(dev->listen_path);
+		dev->listen_path = NULL;
+	}
+	if (dev->wake_fd >= 0)
+		close(dev->wake_fd);
+	if (dev->timer_fd >= 0)
+		close(dev->timer_fd);
+	if (dev->epfd >= 0)
+		close(dev->epfd);
+	dev->wake_fd = -1;
+	dev->timer_fd = -1;
+	dev->epfd = -1;
+}
+
+/* ---- limits (device.h) ---------------------------------------------- */
+
+static bool serving(const struct vus_dev *dev)
+{
+	return dev->listen_fd >= 0 || dev->sess.attached;
+}
+
+int vus_dev_set_max_msg_fds(struct vus_dev *dev, unsigned max_fds)
+{
+	if (serving(dev))
+		return -EBUSY;
+	/* Below what VERSION advertises, a client keeping to it would fail. */
+	if (max_fds < VUS_SERVER_MAX_MSG_FDS || max_fds > VUS_MAX_FDS_PER_MSG)
+		return -EINVAL;
+	dev->limits.max_fds = max_fds;
+	return 0;
+}
+
+int vus_dev_set_output_limit(struct vus_dev *dev, uint64_t bytes)
+{
+	if (serving(dev))
+		return -EBUSY;
+	if (bytes < VUS_MIN_OUT_QUEUE)
+		return -EINVAL;
+	dev->limits.out_queue = bytes;
+	return 0;
+}
+
+int vus_dev_set_dma_request_limits(struct vus_dev *dev, uint32_t max_pending,
+				   uint32_t timeout_ms)
+{
+	if (serving(dev))
+		return -EBUSY;
+	if (max_pending == 0)
+		return -EINVAL;
+	dev->limits.dma_pending = max_pending;
+	dev->limits.dma_timeout_ms = timeout_ms;
+	return 0;
+}
+
+bool vus_dev_client_attached(const struct vus_dev *dev)
+{
+	return vus_session_attached(&dev->sess);
+}
+
+static int session_start(struct vus_dev *dev, int fd)
+{
+	const struct vus_session_limits lim = {
+		.max_msg = max_msg(dev),
+		.max_fds = dev->limits.max_fds,
+		.out_queue = dev->limits.out_queue,
+	};
+
+	return vus_session_start(&dev->sess, fd, &lim);
+}
+
+/* ---- listening ------------------------------------------------------ */
+
+int vus_dev_listen(struct vus_dev *dev, const char *path)
+{
+	char *copy;
+	int fd, err;
+
+	if (!path)
+		return -EINVAL;
+	if (dev->listen_fd >= 0)
+		return -EBUSY;
+	err = vus_config_init(dev);
+	if (err)
+		return err;
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	/* Owner only: the socket file is the access control (spec
+	 * "Authentication"). */
+	err = vus_listen_path(path, 0600, &fd);
+	if (err)
+		goto err_copy;
+	err = watch(dev, fd);
+	if (err)
+		goto err_fd;
+	dev->listen_fd = fd;
+	dev->listen_path = copy;
+	return 0;
+
+err_fd:
+	close(fd);
+	unlink(path);
+err_copy:
+	free(copy);
+	return err;
+}
+
+int vus_dev_listen_fd(struct vus_dev *dev, int fd)
+{
+	int fl, err;
+
+	if (dev->listen_fd >= 0)
+		return -EBUSY;
+	err = vus_listen_fd_check(fd);
+	if (err)
+		return err;
+	err = vus_config_init(dev);
+	if (err)
+		return err;
+	/* accept() after a readiness report must not block if the peer
+	 * gave up in between. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	err = watch(dev, fd);
+	if (err)
+		return err;
+	dev->listen_fd = fd;
+	return 0;
+}
+
+int vus_dev_attach_fd(struct vus_dev *dev, int fd)
+{
+	int err;
+
+	if (fd < 0)
+		return -EBADF;
+	if (dev->sess.attached)
+		return -EBUSY;
+	err = vus_config_init(dev);
+	if (err)
+		return err;
+	return session_start(dev, fd);
+}
+
+static void serve_client(struct vus_dev *dev);
+
+/*
+ * Has the attached client gone, although its EOF is not handled yet? A
+ * client that closes and at once connects again (QEMU after `vusctl
+ * info`) can be accepted before its old socket's hang-up is read; the
+ * kernel marks the old socket hung up inside the peer's close(), before
+ * its connect() returns, so poll() here sees it.
+ */
+static bool client_hung_up(const struct vus_dev *dev)
+{
+	struct pollfd p = { .fd = dev->sess.conn.fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* End a session whose client has hung up: what it sent before leaving is
+ * handled first, in order (its replies go nowhere), then its EOF ends it.
+ * A hung-up peer sends nothing more, so this ends. */
+static void finish_hung_up(struct vus_dev *dev)
+{
+	while (dev->sess.attached && !dev->sess.closing) {
+		serve_client(dev);
+		if (dev->sess.attached && !vus_conn_has_buffered(&dev->sess.conn) &&
+		    !client_hung_up(dev))
+			return; /* not gone after all: keep it */
+	}
+}
+
+/* Accept what is pending; a second client is closed at once, unless the
+ * first has hung up: then its session ends and the new one is served
+ * (docs/protocol.md section 1.1). */
+static int on_listen(struct vus_dev *dev)
+{
+	int i, fd, err;
+
+	for (i = 0; i < VUS_ACCEPTS_PER_CALL; i++) {
+		err = vus_accept(dev->listen_fd, &fd);
+		switch (err) {
+		case 0:
+			break;
+		case -EAGAIN:
+			return 0;
+		case -EBADF:
+		case -EINVAL:
+		case -ENOTSOCK:
+		case -EFAULT:
+			vus_log(dev, VUS_LOG_ERR, "accept: %s", strerror(-err));
+			return err;
+		default:
+			/* Aborted connections and resource shortages
+			 * (EMFILE, ENOBUFS) pass; the listener is fine. */
+			vus_log(dev, VUS_LOG_WARN, "accept: %s", strerror(-err));
+			return 0;
+		}
+		if (dev->sess.attached && client_hung_up(dev))
+			finish_hung_up(dev);
+		if (dev->sess.attached) {
+			vus_log(dev, VUS_LOG_INFO, "refused a second client: one at a time");
+			close(fd);
+			continue;
+		}
+		err = session_start(dev, fd);
+		if (err) {
+			vus_log(dev, VUS_LOG_WARN, "new client: %s", strerror(-err));
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/* ---- the loop ------------------------------------------------------- */
+
+static void serve_client(struct vus_dev *dev)
+{
+	struct vus_session *s = &dev->sess;
+	struct vus_rx_msg m;
+	int i;
+
+	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
+		/* One recvmsg() per wake-up: once the socket queue was seen
+		 * empty, the level-triggered epoll reports new bytes, so an
+		 * extra read here would only cost an EAGAIN round trip into
+		 * the kernel on every request (see bench/). */
+		if (i > 0 && !vus_conn_may_have_more(&s->conn))
+			return;
+		if (vus_session_recv(s, &s->conn, &m) <= 0)
+			return;
+		vus_dispatch(dev, &m);
+		if (!s->attached)
+			return;
+	}
+	/* Whole messages may wait in our buffer with the socket drained, so
+	 * epoll would not report them: keep the poll fd readable instead of
+	 * stalling them, after giving the other fds their turn. */
+	if (vus_conn_has_buffered(&s->conn))
+		vus_loop_wake(dev);
+}
+
+/* The twin socket carries our DMA requests and the client's replies
+ * (spec VERSION "twin_socket"); the session lets only replies through. */
+static void serve_twin(struct vus_dev *dev)
+{
+	struct vus_session *s = &dev->sess;
+	struct vus_rx_msg m;
+	int i;
+
+	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
+		if (i > 0 && !vus_conn_may_have_more(&s->twin))
+			return;
+		if (vus_session_recv(s, &s->twin, &m) <= 0)
+			return;
+		vus_dma_on_reply(dev, &m);
+		if (!s->attached)
+			return;
+	}
+	if (vus_conn_has_buffered(&s->twin))
+		vus_loop_wake(dev);
+}
+
+/*
+ * A socket of the session reported events: EPOLLOUT writes queued bytes
+ * (an error there ends the session), anything else is input (or the
+ * EOF/error that recv reports).
+ */
+static void on_session_fd(struct vus_dev *dev, struct vus_conn *c, uint32_t events,
+			  void (*serve)(struct vus_dev *dev))
+{
+	if ((events & EPOLLOUT) && vus_session_flush(&dev->sess, c) < 0)
+		return;
+	if (events & ~(uint32_t)EPOLLOUT)
+		serve(dev);
+}
+
+static void on_timer(struct vus_dev *dev)
+{
+	uint64_t n;
+
+	/* Non-blocking timerfd: EAGAIN when a re-arm raced the report. */
+	if (read(dev->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		vus_log(dev, VUS_LOG_WARN, "timer fd: %s", strerror(errno));
+	vus_dma_on_timer(dev);
+}
+
+void vus_loop_timer_arm(void *opaque, uint64_t deadline_ns)
+{
+	struct vus_dev *dev = opaque;
+	struct itimerspec its = {
+		.it_value = {
+			.tv_sec = (time_t)(deadline_ns / 1000000000u),
+			.tv_nsec = (long)(deadline_ns % 1000000000u),
+		},
+	};
+
+	if (timerfd_settime(dev->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		vus_log(dev, VUS_LOG_ERR, "timer fd: %s", strerror(errno));
+}
+
+static void on_wake(struct vus_dev *dev)
+{
+	uint64_t v;
+
+	/* Non-blocking eventfd: one read resets it. */
+	if (read(dev->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		vus_log(dev, VUS_LOG_WARN, "wake fd: %s", strerror(errno));
+	vus_dma_kick(dev);
+	if (dev->sess.attached && vus_conn_has_buffered(&dev->sess.conn))
+		serve_client(dev);
+	if (dev->sess.attached && dev->sess.twin.fd >= 0 && vus_conn_has_buffered(&dev->sess.twin))
+		serve_twin(dev);
+}
+
+static void note_loop_thread(struct vus_dev *dev)
+{
+	pthread_t self = pthread_self();
+
+	if (!dev->loop_thread_known || !pthread_equal(dev->loop_thread, self)) {
+		dev->loop_thread = self;
+		dev->loop_thread_known = true;
+	}
+}
+
+int vus_dev_poll_fd(const struct vus_dev *dev)
+{
+	return dev->epfd;
+}
+
+/* Handle what epoll reports within timeout_ms (0: only what is ready). */
+static int process(struct vus_dev *dev, int timeout_ms)
+{
+	struct epoll_event ev[VUS_EPOLL_BATCH];
+	int i, n, err = 0;
+
+	note_loop_thread(dev);
+	n = epoll_wait(dev->epfd, ev, VUS_EPOLL_BATCH, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n && !err; i++) {
+		int fd = ev[i].data.fd;
+
+		if (fd == dev->wake_fd)
+			on_wake(dev);
+		else if (fd == dev->timer_fd)
+			on_timer(dev);
+		else if (fd == dev->listen_fd)
+			err = on_listen(dev);
+		else if (fd == dev->sess.conn.fd)
+			on_session_fd(dev, &dev->sess.conn, ev[i].events, serve_client);
+		else if (fd == dev->sess.twin.fd)
+			on_session_fd(dev, &dev->sess.twin, ev[i].events, serve_twin);
+		else if (fd == dev->irqs[VUS_PCI_INTX_IRQ].resample_fd)
+			vus_irq_resample(dev);
+		/* Whatever ran may have queued output. */
+		vus_session_sync_out(&dev->sess);
+	}
+	return err;
+}
+
+int vus_dev_process(struct vus_dev *dev)
+{
+	return process(dev, 0);
+}
+
+int vus_dev_run(struct vus_dev *dev)
+{
+	int err = 0;
+
+	/* Blocking in epoll_wait itself saves a poll() per wake-up. */
+	while (!err && !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE))
+		err = process(dev, -1);
+	/* Consumed: a later vus_dev_run() serves again. */
+	__atomic_store_n(&dev->stop, 0, __ATOMIC_RELEASE);
+	return err;
+}
+
+void vus_loop_wake(void *opaque)
+{
+	struct vus_dev *dev = opaque;
+	uint64_t one = 1;
+	ssize_t n;
+
+	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
+	n = write(dev->wake_fd, &one, sizeof(one));
+	(void)n;
+}
+
+void vus_dev_stop(struct vus_dev *dev)
+{
+	int saved = errno; /* may run in a signal handler */
+
+	__atomic_store_n(&dev->stop, 1, __ATOMIC_RELEASE);
+	vus_loop_wake(dev);
+	errno = saved;
+}
