@@ -117,6 +117,11 @@ struct testdev;
 
 struct testdev_opts {
 	bool pcie;             /* the PCI Express variant (above) */
+	bool no_msix;          /* leave out the MSI-X capability (MSI and INTx
+				* remain; IRQ_STATUS bit b then goes to
+				* vector b % 4): QEMU 10.2 aborts when a
+				* vfio-user-pci with MSI-X is unplugged
+				* (docs/testdev.md, "Hot plug") */
 };
 
 /* Create a testdev named name: device set up, not yet listening. */

@@ -447,8 +447,32 @@ static ssize_t irq_counts_show(struct device *dev, struct device_attribute *attr
 }
 static DEVICE_ATTR_RO(irq_counts);
 
+/* A word in BAR2 (offset 0x100, which the self-test leaves alone) for
+ * tests of state kept across unplug and re-plug. */
+static ssize_t mark_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct td *td = pci_get_drvdata(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%#x\n", ioread32(td->bar2 + 0x100));
+}
+
+static ssize_t mark_store(struct device *dev, struct device_attribute *attr, const char *buf,
+			  size_t count)
+{
+	struct td *td = pci_get_drvdata(to_pci_dev(dev));
+	u32 v;
+	int rc = kstrtou32(buf, 0, &v);
+
+	if (rc)
+		return rc;
+	iowrite32(v, td->bar2 + 0x100);
+	return count;
+}
+static DEVICE_ATTR_RW(mark);
+
 static struct attribute *td_attrs[] = {
 	&dev_attr_selftest.attr,
+	&dev_attr_mark.attr,
 	&dev_attr_irq_counts.attr,
 	NULL,
 };
