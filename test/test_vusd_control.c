@@ -375,7 +375,8 @@ static void test_stats_and_log_level(void **state)
 /*
  * While a client holds the device's socket: a second client is refused
  * (the first keeps working), and the control socket reaches the device
- * -- reads always, a write with force -- on vusd's loop thread; the
+ * -- config reads always, callback reads and writes with force -- on
+ * vusd's loop thread; the
  * interrupt that write raises arrives on the first client's eventfd.
  */
 static void test_attached_device(void **state)
@@ -392,7 +393,16 @@ static void test_attached_device(void **state)
 	v = 0x5eed;
 	ASSERT_OK(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
 
+	/* BAR0 is served by testdev's read callback: with a client attached
+	 * that needs force (a read may have side effects); config space not. */
 	r = request("{\"cmd\":\"read\",\"name\":\"td0\",\"region\":0,\"offset\":4}");
+	assert_error(r, EBUSY, "side effects");
+	json_object_put(r);
+	r = request("{\"cmd\":\"read\",\"name\":\"td0\",\"region\":7,\"offset\":0}");
+	assert_ok(r);
+	json_object_put(r);
+	r = request("{\"cmd\":\"read\",\"name\":\"td0\",\"region\":0,\"offset\":4,"
+		    "\"force\":true}");
 	assert_ok(r);
 	assert_string_equal(json_object_get_string(get(r, "data")), "ed5e0000");
 	json_object_put(r);
@@ -497,13 +507,13 @@ static void test_bad_requests(void **state)
 	/* the last request without its newline: the end of the stream ends
 	 * it, and it is answered (issue 16) */
 	fd = ctl_connect();
-	assert_int_equal(send(fd, "{\"cmd\":\"list\",\"id\":3}", 21, MSG_NOSIGNAL), 21);
-	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	ASSERT_EQ(send(fd, "{\"cmd\":\"list\",\"id\":3}", 21, MSG_NOSIGNAL), 21);
+	ASSERT_OK(shutdown(fd, SHUT_WR));
 	assert_true(recv_all(fd, all, sizeof(all)) > 0);
 	r = json_tokener_parse(all);
 	assert_non_null(r);
 	assert_true(json_object_get_boolean(get(r, "ok")));
-	assert_int_equal(json_object_get_int(get(r, "id")), 3);
+	ASSERT_EQ(json_object_get_int(get(r, "id")), 3);
 	json_object_put(r);
 	close(fd);
 

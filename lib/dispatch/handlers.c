@@ -279,8 +279,11 @@ int vus_h_region_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 	/* Small reads land right after the echo: one iovec. */
 	if (ra.count <= sizeof(r->small) - echo) {
 		data = r->small + echo;
+		memset(data, 0, ra.count);
 	} else {
-		r->heap = malloc(ra.count);
+		/* Zeroed: a callback that returns 0 without filling every byte
+		 * must not send heap contents to the client (issue 12 hole 8). */
+		r->heap = calloc(1, ra.count);
 		if (!r->heap)
 			return -ENOMEM;
 		data = r->heap;

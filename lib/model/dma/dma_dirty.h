@@ -29,7 +29,10 @@
  * Start logging at page size pgsize (power of two, else -EINVAL): a bitmap
  * for every window with a host mapping, and for every such window added
  * later. Already logging at the same page size: 0, log kept (libvfio-user
- * does the same); at another page size: -EINVAL. -ENOMEM.
+ * does the same); at another page size: -EINVAL. -ENOMEM, also when the
+ * bitmaps would exceed t->max_dirty_bytes: that budget bounds both the
+ * memory and the work of every later DMA_LOGGING_REPORT, which reads at
+ * most the log of one window (docs/security.md section 2).
  */
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize);
 /* Stop logging and free the bitmaps. Idempotent. */
