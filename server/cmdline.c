@@ -51,9 +51,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vusd --device TYPE[,key=value...] (--socket-path PATH | --fd N) [options]\n"
-		"       vusd --device SPEC --socket-path PATH --device SPEC --socket-path PATH ...\n"
-		"       vusd --config FILE [options]\n"
-		"       vusd --control PATH [options]   (devices added at run time)\n"
+		"  or:  vusd --device SPEC --socket-path PATH --device SPEC --socket-path PATH ...\n"
+		"  or:  vusd --config FILE [options]\n"
+		"  or:  vusd --control PATH [options]   (devices added at run time)\n"
 		"Serve emulated PCI devices over vfio-user (QEMU vfio-user-pci is the client).\n"
 		"\n"
 		"  -d, --device SPEC       serve a device: TYPE, then key=value options; repeat\n"

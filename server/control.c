@@ -22,7 +22,8 @@
 
 #include <json-c/json.h>
 
-#include "transport.h"
+#include <vus/socket.h>
+
 #include "vusd.h"
 
 #define VUSD_CTL_LINE_MAX (64u * 1024u)

@@ -29,10 +29,12 @@
 #include "devtypes.h"
 
 extern const struct vusd_type vusd_type_gpio;
+extern const struct vusd_type vusd_type_nvme;
 extern const struct vusd_type vusd_type_testdev;
 
 static const struct vusd_type *const types[] = {
 	&vusd_type_gpio,
+	&vusd_type_nvme,
 	&vusd_type_testdev,
 };
 

@@ -4,7 +4,8 @@
 # reports as skipped, never as passed. This test fails if one does not:
 #   1. the cmocka support library itself (build/bin/vus_test_selftest):
 #      a skipped test makes the program exit 77 with its reason, a failed
-#      assertion prints the expression, the value and the errno name;
+#      assertion prints the expression, the value and the errno name,
+#      VUS_TEST_FILTER selects tests;
 #   2. the skips this tree has, forced: test_gpio_example without its
 #      program, lspci_golden without lspci, every guest_*.sh without QEMU;
 #   3. by reading the sources: no C test calls cmocka's bare skip() (no
@@ -46,6 +47,7 @@ st=$bin/vus_test_selftest
 expect 0 'test_mode' "selftest pass" "$st" pass
 expect 77 '^skipped: vus_test_selftest\.c:[0-9]+: selftest skip, with a reason$' \
 	"selftest skip" "$st" skip
+VUS_TEST_FILTER=test_holds expect 0 '1 test\(s\) run' "VUS_TEST_FILTER" "$st" skip
 expect 1 'minus\(ENOENT\) is -2 \(-ENOENT: No such file or directory\), expected 0' \
 	"ASSERT_OK" "$st" fail-ok
 expect 1 'minus\(ENOENT\) is -ENOENT \(No such file or directory\), expected -EINVAL \(Invalid argument\)' \

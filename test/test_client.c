@@ -413,7 +413,7 @@ static void set_irqs_chunks(void **state)
 
 		for (i = 0; i < 4; i++) {
 			ASSERT_EQ(p.msgs[i].hdr.cmd, VUS_CMD_DEVICE_SET_IRQS);
-			/* QEMU's shape: argsz 20, no inline fd array (protocol-facts 6.6). */
+			/* QEMU's shape: argsz 20, no inline fd array (docs/qemu.md "Interrupts"). */
 			ASSERT_EQ(p.msgs[i].hdr.size, 36);
 			memcpy(v, p.msgs[i].payload, 20);
 			ASSERT_EQ(v[0], 20);

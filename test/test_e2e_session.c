@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * End to end sessions (spec "Socket Disconnection Behavior", decisions.md
- * "Sessions"): disconnects at any byte, what survives a reconnect, fd
+ * End to end sessions (spec "Socket Disconnection Behavior", docs/protocol.md
+ * 1.4): disconnects at any byte, what survives a reconnect, fd
  * hygiene over many sessions, one client at a time.
  */
 #define _GNU_SOURCE
@@ -197,7 +197,7 @@ static void second_client_refused(void **state)
 	ASSERT_OK(test_connect(s, NULL, &a));
 	test_reg_write(a, TESTDEV_REG_SCRATCH, 0xa);
 
-	/* Accepted and closed at once (decisions.md "Sessions"). */
+	/* Accepted and closed at once (docs/protocol.md 1.4). */
 	fd = raw_connect(s->path);
 	assert_true(fd >= 0);
 	assert_true(raw_closed_within(fd, 2000));

@@ -424,7 +424,7 @@ static void random_connections(void **state)
 	/* Most connections became sessions (the rest met one attached). */
 	vus_dev_get_stats(L.dev[0], &st);
 	fprintf(stderr, "sessions %llu, commands %llu, errors %llu in %lld ms\n",
-		(unsigned long long)(st.clients - clients0), (unsigned long long)st.msgs[0],
+		(unsigned long long)(st.clients - clients0), (unsigned long long)vus_dev_stat_cmd(L.dev[0], 0),
 		(unsigned long long)st.errors, (long long)(test_now_us() - t0) / 1000);
 	assert_true(st.clients - clients0 >= CONNECTIONS / 2);
 	assert_true(ios > 0);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Interrupts (lib/irq.c): SET_IRQS semantics through vus_irq_set() with
- * real eventfds (decisions.md "SET_IRQS"), vus_irq_trigger(), INTx
+ * real eventfds (docs/protocol.md 3.8), vus_irq_trigger(), INTx
  * auto-masking and the resample fd, passthrough, session end.
  */
 #include <errno.h>
@@ -382,7 +382,7 @@ static void test_out_of_range(void **state)
 
 /*
  * Every DATA x ACTION combination on every index, one vector, against
- * decisions.md "SET_IRQS": MASK/UNMASK exist for INTx and MSI-X only (and
+ * docs/protocol.md 3.8: MASK/UNMASK exist for INTx and MSI-X only (and
  * not with EVENTFD, except INTx's resample fd); ERR and REQ take TRIGGER
  * only; TRIGGER works everywhere.
  */

@@ -425,7 +425,7 @@ static int region_info(struct lim *l, int fd, uint32_t index)
 
 static void regions(struct lim *l)
 {
-	/* QEMU refuses num_regions > 100 (protocol-facts 4.6). */
+	/* QEMU refuses num_regions > 100 (docs/qemu.md "Device requirements"). */
 	ASSERT_ERR(vus_dev_setup_region(l->dev, 100, 4096, VUS_REGION_RW, &bar_ops, l),
 		   -EINVAL);
 	ASSERT_OK(vus_dev_setup_region(l->dev, 99, 4096, VUS_REGION_RW, &bar_ops, l));

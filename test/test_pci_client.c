@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Config space and interrupts through the client library, the way QEMU's
- * vfio-user-pci drives them (protocol-facts 4.3-4.6, 6.2): one read of
+ * vfio-user-pci drives them (docs/qemu.md): one read of
  * the whole config space, ROM sizing at 0x30, BAR sizing (read, write
  * all-ones, read, restore), the capability walk, RW1C status bits, MSI-X
  * mask/pending/unmask seen on eventfds, INTx auto-mask and unmask (also

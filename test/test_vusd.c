@@ -340,7 +340,7 @@ static void test_bad_configs(void **state)
 						 "\"fast\"", NULL });
 	expect_bad_config("{ \"devices\": [ { \"type\": \"nvme\", \"socket\": \"/tmp/x\" } ] }",
 			  (const char *const[]){ "devices[0]", "unknown device type \"nvme\"",
-						 "known: gpio, testdev", NULL });
+						 "known: gpio, nvme, testdev", NULL });
 	expect_bad_config("{ \"devices\": [ { \"name\": \"a\", \"socket\": \"/tmp/x\" } ] }",
 			  (const char *const[]){ "devices[0]", "\"type\"", "expected", NULL });
 	expect_bad_config("{ \"devices\": [ { \"type\": \"testdev\" } ] }",

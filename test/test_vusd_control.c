@@ -507,13 +507,13 @@ static void test_bad_requests(void **state)
 	/* the last request without its newline: the end of the stream ends
 	 * it, and it is answered (issue 16) */
 	fd = ctl_connect();
-	assert_int_equal(send(fd, "{\"cmd\":\"list\",\"id\":3}", 21, MSG_NOSIGNAL), 21);
-	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	ASSERT_EQ(send(fd, "{\"cmd\":\"list\",\"id\":3}", 21, MSG_NOSIGNAL), 21);
+	ASSERT_OK(shutdown(fd, SHUT_WR));
 	assert_true(recv_all(fd, all, sizeof(all)) > 0);
 	r = json_tokener_parse(all);
 	assert_non_null(r);
 	assert_true(json_object_get_boolean(get(r, "ok")));
-	assert_int_equal(json_object_get_int(get(r, "id")), 3);
+	ASSERT_EQ(json_object_get_int(get(r, "id")), 3);
 	json_object_put(r);
 	close(fd);
 

@@ -681,7 +681,7 @@ static void disconnect_mid_body(void **state)
 		{ VUS_CMD_REGION_WRITE, VUS_HDR_SIZE + 16 + (512u << 10), 16 + (64u << 10), true,
 		  false, 0 },
 		/* Over the message size limit: answered E2BIG at once, the
-		 * body drained as it comes (decisions.md "Framing"). */
+		 * body drained as it comes (docs/protocol.md 1.2). */
 		{ VUS_CMD_REGION_WRITE, 64u << 20, sizeof(body), true, false, E2BIG },
 		{ VUS_CMD_DMA_MAP, VUS_HDR_SIZE + 32, 10, true, true, 0 },
 		{ VUS_CMD_VERSION, VUS_HDR_SIZE + 200, 20, false, false, 0 },

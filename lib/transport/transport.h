@@ -175,16 +175,8 @@ int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
 
 /* ---- listening sockets ---------------------------------------------- */
 
-/*
- * Create an AF_UNIX stream listener at path. Refuses a path held by a live
- * listener (-EADDRINUSE), replaces a stale socket file, refuses a path that
- * is a symlink or not a socket (-EEXIST), never follows a symlink.
- * mode: permission bits for the socket file (e.g. 0600).
- */
-int vus_listen_path(const char *path, unsigned mode, int *out_fd);
-/* Check that fd is a listening AF_UNIX stream socket (the spec's --fd). */
-int vus_listen_fd_check(int fd);
-/* accept4 non-blocking + cloexec; -EAGAIN when nothing is pending. */
-int vus_accept(int lfd, int *out_fd);
+/* vus_listen_path(), vus_listen_fd_check(), vus_accept(): public, since
+ * vusd makes its sockets with them. */
+#include <vus/socket.h>
 
 #endif /* VUS_TRANSPORT_H */

@@ -57,7 +57,7 @@ static void bar0_set(struct testdev *td, uint64_t offset, uint32_t v)
 }
 
 /* Register data is little-endian on the wire: QEMU converts BAR data with
- * cpu_to_le before REGION_WRITE (protocol-facts 1.2). */
+ * cpu_to_le before REGION_WRITE (docs/qemu.md "Config space and BARs"). */
 static int bar0_read(struct vus_dev *dev, void *opaque, uint64_t offset, void *buf,
 		     uint32_t count)
 {

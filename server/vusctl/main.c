@@ -20,7 +20,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vusctl [--json] [--timeout MS] COMMAND SOCKET ...\n"
-		"       vusctl --control CTL [--json] [--timeout MS] COMMAND [NAME] ...\n"
+		"  or:  vusctl --control CTL [--json] [--timeout MS] COMMAND [NAME] ...\n"
 		"Inspect and drive vfio-user devices.\n"
 		"\n"
 		"On a device socket (vusctl is then its client; fails while a VMM is attached):\n"

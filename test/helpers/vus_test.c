@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vus_test.h"
@@ -27,6 +28,14 @@ void vus_test_skip_note(const char *file, int line, const char *fmt, ...)
 	skips++;
 	printf("skipped: %s:%d: %s\n", base, line, why);
 	fflush(stdout);
+}
+
+void vus_test_filter_from_env(void)
+{
+	const char *pattern = getenv("VUS_TEST_FILTER");
+
+	if (pattern && *pattern)
+		cmocka_set_test_filter(pattern);
 }
 
 int vus_test_exit(int failed)

@@ -10,11 +10,12 @@
 
 #include "dev_priv.h"
 
-/* Vectors per IRQ index (device.h): INTx 0/1, MSI 32, MSI-X 2048, ERR/REQ 1. */
+/* Vectors per IRQ index (device.h): INTx 0/1, MSI and MSI-X as their
+ * capabilities allow (pci_priv.h), ERR/REQ 1. */
 static const uint32_t irq_max_vectors[VUS_PCI_NUM_IRQS] = {
 	[VUS_PCI_INTX_IRQ] = 1,
-	[VUS_PCI_MSI_IRQ] = 32,
-	[VUS_PCI_MSIX_IRQ] = 2048,
+	[VUS_PCI_MSI_IRQ] = VUS_MSI_MAX_VECTORS,
+	[VUS_PCI_MSIX_IRQ] = VUS_MSIX_MAX_VECTORS,
 	[VUS_PCI_ERR_IRQ] = 1,
 	[VUS_PCI_REQ_IRQ] = 1,
 };

@@ -27,25 +27,6 @@
 
 #include "dev_priv.h"
 
-/* Type 0 header offsets (PCI Local Bus 3.0, 6.1). */
-enum {
-	CFG_VENDOR_ID = 0x00,
-	CFG_DEVICE_ID = 0x02,
-	CFG_COMMAND = 0x04,
-	CFG_STATUS = 0x06,
-	CFG_REVISION = 0x08,
-	CFG_CLASS = 0x09,       /* prog-if, sub class, base class */
-	CFG_CACHE_LINE = 0x0c,
-	CFG_HEADER_TYPE = 0x0e,
-	CFG_BAR0 = 0x10,
-	CFG_SUBSYS_VENDOR = 0x2c,
-	CFG_SUBSYS_ID = 0x2e,
-	CFG_ROM = 0x30,
-	CFG_CAP_PTR = 0x34,
-	CFG_INT_LINE = 0x3c,
-	CFG_INT_PIN = 0x3d,
-};
-
 /* Command bits software may set: I/O, memory, bus master, parity error
  * response, SERR#, INTx disable. The rest are hardwired to 0 here. */
 #define CMD_WRITABLE 0x0547u

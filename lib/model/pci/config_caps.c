@@ -21,8 +21,6 @@
 
 #include "dev_priv.h"
 
-#define CFG_STATUS 0x06
-#define CFG_CAP_PTR 0x34
 #define STATUS_CAP_LIST 0x0010u
 
 #define STD_START 0x40u

@@ -27,7 +27,6 @@
 #define MSIX_PBA 8u
 #define MSIX_CTL_ENABLE 0x8000u
 #define MSIX_CTL_FMASK  0x4000u
-#define MSIX_MAX_VECTORS 2048u
 #define MSIX_BIR_MASK 0x7u
 
 #define ENTRY_SIZE 16u
@@ -61,7 +60,7 @@ int vus_dev_add_cap_msix(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
 	uint64_t tend, pend;
 	int off, err;
 
-	if (!layout || !nvec || nvec > MSIX_MAX_VECTORS)
+	if (!layout || !nvec || nvec > VUS_MSIX_MAX_VECTORS)
 		return -EINVAL;
 	if (layout->table_bar > VUS_PCI_BAR5_REGION || layout->pba_bar > VUS_PCI_BAR5_REGION)
 		return -EINVAL;

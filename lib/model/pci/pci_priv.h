@@ -30,8 +30,32 @@
 
 struct vus_dev;
 
-/* Most vectors of any index (MSI-X, device.h). */
-#define VUS_MAX_VECTORS 2048u
+/* Vectors of the MSI and MSI-X capabilities (PCI Local Bus 3.0, 6.8.1:
+ * Multiple Message Capable up to 32; 6.8.2: an 11-bit Table Size, so up
+ * to 2048); the IRQ indices take the same bounds (device.h). */
+#define VUS_MSI_MAX_VECTORS 32u
+#define VUS_MSIX_MAX_VECTORS 2048u
+/* Most vectors of any index. */
+#define VUS_MAX_VECTORS VUS_MSIX_MAX_VECTORS
+
+/* Type 0 header offsets (PCI Local Bus 3.0, 6.1). */
+enum {
+	CFG_VENDOR_ID = 0x00,
+	CFG_DEVICE_ID = 0x02,
+	CFG_COMMAND = 0x04,
+	CFG_STATUS = 0x06,
+	CFG_REVISION = 0x08,
+	CFG_CLASS = 0x09,       /* prog-if, sub class, base class */
+	CFG_CACHE_LINE = 0x0c,
+	CFG_HEADER_TYPE = 0x0e,
+	CFG_BAR0 = 0x10,
+	CFG_SUBSYS_VENDOR = 0x2c,
+	CFG_SUBSYS_ID = 0x2e,
+	CFG_ROM = 0x30,
+	CFG_CAP_PTR = 0x34,
+	CFG_INT_LINE = 0x3c,
+	CFG_INT_PIN = 0x3d,
+};
 
 enum vus_cap_kind {
 	VUS_CAPK_PM,

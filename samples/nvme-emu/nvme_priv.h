@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * nvme-emu internals, shared by its files (one concern each):
+ *   nvme_emu.c       creation, PCI identity and capabilities, reset
+ *   nvme_regs.c      BAR0: controller registers and doorbells
+ *   nvme_ctrl.c      controller state changes (enable, disable, shutdown)
+ *   nvme_proc.c      the queue processor: inline or on the worker thread
+ *   nvme_queue.c     SQ fetch, CQ post, shadow doorbells, interrupts
+ *   nvme_admin.c     admin commands: queues, abort, AER, doorbell buffer
+ *   nvme_identify.c  Identify data structures
+ *   nvme_features.c  Get/Set Features
+ *   nvme_log.c       log pages, SMART counters, error log
+ *   nvme_io.c        I/O commands
+ *   nvme_dptr.c      PRP and SGL walkers: data pointer -> segment list
+ *   nvme_ns.c        namespace backends (memfd RAM, file, block device)
+ *
+ * Threads. Region and reset callbacks run on the vus loop thread; they
+ * change registers under regs_lock (never held across DMA) and "kick" the
+ * processor. The processor (everything that touches queues, guest memory
+ * and the backend) runs under proc_lock, either inline in the kick (loop
+ * thread; the default, no thread hop) or on the worker thread while the
+ * client has mapped guest memory without fds: then DMA is a message
+ * exchange the loop thread must be free to serve, so the loop thread
+ * never waits for proc_lock (it only try-locks it).
+ */
+#ifndef VUS_NVME_PRIV_H
+#define VUS_NVME_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvme_emu.h"
+#include "nvme_spec.h"
+
+#define NVME_NR_QUEUES   (NVME_EMU_MAX_QUEUES + 1) /* admin included */
+#define NVME_BAR0_SIZE   0x4000
+#define NVME_MSIX_TABLE  0x2000
+#define NVME_MSIX_PBA    0x3000
+#define NVME_AQ_MAX      4096     /* admin queue entries (AQA: 12 bits) */
+#define NVME_AERL        3        /* 4 AERs outstanding */
+#define NVME_ACL         3        /* 4 Aborts outstanding */
+#define NVME_ERRLOG      16       /* error log entries kept (ELPE + 1) */
+#define NVME_MAX_SEGS    1040     /* data segments per command */
+#define NVME_SGL_MAX_DESC 4096    /* SGL descriptors walked per command */
+
+struct nvme_emu;
+
+/* A run of guest memory the command's data lives in. A segment with
+ * iova UINT64_MAX is an SGL bit bucket (read data discarded). */
+struct nvme_seg {
+	uint64_t iova;
+	uint32_t len;
+};
+#define NVME_SEG_BITBUCKET UINT64_MAX
+
+struct nvme_sglist {
+	struct nvme_seg seg[NVME_MAX_SEGS];
+	uint32_t nseg;
+	uint64_t len;
+};
+
+struct nvme_cq {
+	bool live;
+	bool ien;
+	uint16_t vector;
+	uint32_t size;
+	uint64_t base;
+	uint32_t tail;
+	uint32_t head;       /* last head the host reported */
+	uint8_t phase;
+	uint32_t nsq;        /* SQs posting here */
+	bool notify;         /* entries posted since the last interrupt */
+	uint64_t irqs;
+};
+
+struct nvme_sq {
+	bool live;
+	uint16_t cqid;
+	uint32_t size;
+	uint64_t base;
+	uint32_t head;
+	uint32_t tail;       /* last tail the processor read */
+	_Atomic uint64_t cmds, errors;
+};
+
+/* Held Async Event Requests. */
+struct nvme_aer {
+	uint16_t cid[NVME_AERL + 1];
+	int n;
+	uint32_t pending_event;  /* dw0 of an event waiting for an AER, 0 none */
+	bool masked_error;       /* error events masked until log 01h read */
+};
+
+struct nvme_feat {
+	uint32_t arbitration;
+	uint32_t power_mgmt;
+	uint16_t temp_over, temp_under;
+	uint32_t err_recovery;
+	bool vwc;
+	uint32_t nq;             /* Number of Queues as granted (NCQA << 16 | NSQA) */
+	bool nq_set;
+	uint32_t irq_coalesce;
+	bool irq_cd[NVME_NR_QUEUES]; /* Interrupt Vector Config: coalescing disabled */
+	uint32_t write_atomic;
+	uint32_t async_event;
+	uint64_t timestamp;      /* ms, as set by the host */
+	uint64_t timestamp_set_ms; /* CLOCK_MONOTONIC ms when set, 0 never */
+};
+
+struct nvme_smart {
+	_Atomic uint64_t units_read, units_written;   /* 512-byte units */
+	_Atomic uint64_t host_reads, host_writes;
+	_Atomic uint64_t busy_ns;
+	uint64_t power_cycles;
+	uint64_t created_ns;
+	_Atomic uint64_t media_errors;
+	_Atomic uint64_t err_count;
+};
+
+struct nvme_ns {
+	int fd;                  /* memfd or file */
+	uint8_t *ram;            /* mapping of the memfd, NULL for files */
+	uint64_t bytes;
+	uint64_t nlb;
+	uint32_t lba_shift;
+	bool is_file;
+	bool is_blkdev;
+	uint8_t nguid[16];
+};
+
+/* Register file (what BAR0 reads). */
+struct nvme_regs {
+	uint64_t cap;
+	uint32_t vs;
+	uint32_t intms;
+	uint32_t cc;
+	uint32_t csts;
+	uint32_t aqa;
+	uint64_t asq, acq;
+};
+
+struct nvme_emu {
+	struct vus_dev *dev;
+	char name[64];
+	char serial[21];
+	char model[41];
+	uint32_t max_queues;
+	uint32_t max_qsize;
+	uint32_t mdts;
+	uint32_t nvec;           /* MSI-X vectors */
+
+	/* Registers: loop thread writes, processor reads (regs_lock). */
+	pthread_mutex_t regs_lock;
+	struct nvme_regs r;
+	uint32_t cc_applied;     /* CC as the processor last applied it */
+	bool reset_pending;      /* a function reset waits for the processor */
+	bool nssr_pending;
+	_Atomic uint32_t sq_db[NVME_NR_QUEUES]; /* doorbell registers */
+	_Atomic uint32_t cq_db[NVME_NR_QUEUES];
+	_Atomic bool work;       /* something to process */
+
+	/* Processor state (proc_lock). */
+	pthread_mutex_t proc_lock;
+	struct nvme_sq sq[NVME_NR_QUEUES];
+	struct nvme_cq cq[NVME_NR_QUEUES];
+	bool ready;              /* CSTS.RDY as the processor sees it */
+	bool fatal;
+	uint32_t gen;            /* bumped by every controller reset */
+	uint64_t dbbuf_sh, dbbuf_ei; /* shadow doorbell and EventIdx pages, 0 off */
+	struct nvme_aer aer;
+	struct nvme_feat feat;
+	struct nvme_error_log errlog[NVME_ERRLOG];
+	uint32_t errlog_n;
+	struct nvme_sglist sgl;
+	uint8_t *bounce;         /* MDTS bytes, for file backends and Compare */
+	uint64_t bounce_len;
+	bool on_worker;          /* the processor runs on the worker thread */
+
+	/* Worker thread (started when the first fd-less map arrives). */
+	pthread_t worker;
+	bool worker_started;
+	bool worker_stop;
+	_Atomic bool stopping;   /* the controller is being freed: end passes */
+	_Atomic bool ctrl_change; /* CC, NSSR or a reset waits: end the pass */
+	pthread_cond_t worker_cv;
+	_Atomic uint32_t nofd_maps;
+
+	struct nvme_smart smart;
+	struct nvme_ns ns;
+};
+
+/* nvme_emu.c */
+void nvme_log(struct nvme_emu *n, enum vus_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* nvme_regs.c */
+extern const struct vus_region_ops nvme_bar0_ops;
+void nvme_regs_power_on(struct nvme_emu *n);
+
+/* nvme_proc.c */
+void nvme_kick(struct nvme_emu *n);
+int nvme_worker_start(struct nvme_emu *n);
+void nvme_worker_stop(struct nvme_emu *n);
+
+/* nvme_ctrl.c: processor side of register changes (proc_lock held). */
+void nvme_ctrl_apply(struct nvme_emu *n);
+void nvme_ctrl_reset_queues(struct nvme_emu *n);
+void nvme_ctrl_fatal(struct nvme_emu *n, const char *why);
+void nvme_features_default(struct nvme_emu *n);
+
+/* nvme_queue.c (proc_lock held) */
+bool nvme_queues_run(struct nvme_emu *n);
+int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t status,
+		 uint32_t dw0);
+void nvme_irqs_flush(struct nvme_emu *n);
+void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid);
+
+/* Command result: status (SCT|SC|DNR) and DW0. NVME_DEFER: no completion
+ * now (held AER). */
+#define NVME_DEFER 0xffffu
+struct nvme_res {
+	uint16_t status;
+	uint32_t dw0;
+};
+
+/* nvme_admin.c */
+struct nvme_res nvme_admin_exec(struct nvme_emu *n, const struct nvme_sqe *c);
+void nvme_aer_event(struct nvme_emu *n, uint32_t dw0);
+
+/* nvme_identify.c */
+struct nvme_res nvme_identify(struct nvme_emu *n, const struct nvme_sqe *c);
+
+/* nvme_features.c */
+struct nvme_res nvme_get_features(struct nvme_emu *n, const struct nvme_sqe *c);
+struct nvme_res nvme_set_features(struct nvme_emu *n, const struct nvme_sqe *c);
+
+/* nvme_log.c */
+struct nvme_res nvme_get_log(struct nvme_emu *n, const struct nvme_sqe *c);
+void nvme_errlog_add(struct nvme_emu *n, uint16_t sqid, const struct nvme_sqe *c,
+		     uint16_t status);
+
+/* nvme_io.c */
+struct nvme_res nvme_io_exec(struct nvme_emu *n, const struct nvme_sqe *c);
+
+/* nvme_dptr.c: build n->sgl for len bytes from the command's data
+ * pointer (PRP or SGL). 0 or an NVMe status. */
+uint16_t nvme_dptr_map(struct nvme_emu *n, const struct nvme_sqe *c, uint64_t len,
+		       bool admin);
+/* Copy between buf and the segments (dir_to_guest: buf -> guest). */
+uint16_t nvme_dptr_copy(struct nvme_emu *n, void *buf, uint64_t len, bool to_guest);
+/* The walkers alone, for the fuzzer: read_list fetches list memory. */
+typedef int (*nvme_mem_read_fn)(void *opaque, uint64_t iova, void *buf, size_t len);
+uint16_t nvme_prp_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn rd, void *opaque,
+		       struct nvme_sglist *out);
+uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn rd, void *opaque,
+		       struct nvme_sglist *out);
+
+/* nvme_ns.c */
+int nvme_ns_open(struct nvme_ns *ns, const struct nvme_emu_opts *o, const char *name);
+void nvme_ns_close(struct nvme_ns *ns);
+int nvme_ns_read(struct nvme_ns *ns, uint64_t off, void *buf, uint64_t len);
+int nvme_ns_write(struct nvme_ns *ns, uint64_t off, const void *buf, uint64_t len);
+int nvme_ns_zero(struct nvme_ns *ns, uint64_t off, uint64_t len);
+int nvme_ns_flush(struct nvme_ns *ns);
+
+static inline uint16_t nvme_sc(uint16_t sc, bool dnr)
+{
+	return sc | (dnr ? NVME_DNR : 0);
+}
+
+#endif /* VUS_NVME_PRIV_H */

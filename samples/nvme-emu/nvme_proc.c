@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The queue processor and where it runs (docs/nvme.md "Threads").
+ *
+ * Inline (default): a doorbell or register write runs the processor right
+ * in the region callback on the loop thread. With guest memory mapped
+ * through fds every DMA is a memcpy, the backend is RAM or a file, so a
+ * command completes within the callback: no thread hop, no wakeup, and
+ * zero CPU while idle.
+ *
+ * Worker: while the client has mapped guest memory without fds, DMA is a
+ * DMA_READ/DMA_WRITE exchange that the loop thread itself must serve, so
+ * kicks wake a worker thread that runs the same processor.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "nvme_priv.h"
+
+/* One pass after another until nothing is left (proc_lock held). */
+static void nvme_process(struct nvme_emu *n)
+{
+	bool more;
+
+	do {
+		atomic_store_explicit(&n->work, false, memory_order_seq_cst);
+		nvme_ctrl_apply(n);
+		more = false;
+		if (n->ready && !n->fatal)
+			more = nvme_queues_run(n);
+		nvme_irqs_flush(n);
+	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst));
+}
+
+static void *worker_main(void *arg)
+{
+	struct nvme_emu *n = arg;
+
+	pthread_mutex_lock(&n->regs_lock);
+	for (;;) {
+		while (!n->worker_stop && !atomic_load(&n->work))
+			pthread_cond_wait(&n->worker_cv, &n->regs_lock);
+		if (n->worker_stop)
+			break;
+		pthread_mutex_unlock(&n->regs_lock);
+		pthread_mutex_lock(&n->proc_lock);
+		n->on_worker = true;
+		nvme_process(n);
+		n->on_worker = false;
+		pthread_mutex_unlock(&n->proc_lock);
+		pthread_mutex_lock(&n->regs_lock);
+	}
+	pthread_mutex_unlock(&n->regs_lock);
+	return NULL;
+}
+
+void nvme_kick(struct nvme_emu *n)
+{
+	atomic_store_explicit(&n->work, true, memory_order_seq_cst);
+	if (atomic_load(&n->nofd_maps) == 0 && pthread_mutex_trylock(&n->proc_lock) == 0) {
+		nvme_process(n);
+		pthread_mutex_unlock(&n->proc_lock);
+		return;
+	}
+	/* The worker runs the processor (or is running it: it re-checks
+	 * 'work' before sleeping, so this kick is not lost). */
+	if (n->worker_started) {
+		pthread_mutex_lock(&n->regs_lock);
+		pthread_cond_signal(&n->worker_cv);
+		pthread_mutex_unlock(&n->regs_lock);
+	}
+}
+
+int nvme_worker_start(struct nvme_emu *n)
+{
+	int rc;
+
+	if (n->worker_started)
+		return 0;
+	n->worker_stop = false;
+	rc = pthread_create(&n->worker, NULL, worker_main, n);
+	if (rc)
+		return -rc;
+	n->worker_started = true;
+	return 0;
+}
+
+/*
+ * The worker may be waiting for a DMA reply that only this (the loop)
+ * thread can read: keep serving the device until it has left. A client
+ * that never answers is cut off by the library's DMA timeout, which fails
+ * the transfer and lets the worker go.
+ */
+void nvme_worker_stop(struct nvme_emu *n)
+{
+	if (!n->worker_started)
+		return;
+	atomic_store(&n->stopping, true);
+	pthread_mutex_lock(&n->regs_lock);
+	n->worker_stop = true;
+	pthread_cond_signal(&n->worker_cv);
+	pthread_mutex_unlock(&n->regs_lock);
+	while (pthread_tryjoin_np(n->worker, NULL) == EBUSY) {
+		struct pollfd p = { .fd = n->dev ? vus_dev_poll_fd(n->dev) : -1, .events = POLLIN };
+
+		if (p.fd < 0) {
+			pthread_join(n->worker, NULL);
+			break;
+		}
+		(void)poll(&p, 1, 10);
+		(void)vus_dev_process(n->dev);
+	}
+	n->worker_started = false;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Queues (proc_lock held): fetch submission entries, execute them, post
+ * completions with the phase tag, raise one interrupt per completion
+ * queue per pass, and keep shadow doorbells and EventIdx (Doorbell Buffer
+ * Config) armed so that no submission is lost while the guest rings as
+ * seldom as possible. docs/nvme.md "Doorbells" and "Interrupts".
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "nvme_priv.h"
+
+#define FETCH_BATCH 32    /* SQEs read with one DMA */
+#define SQ_BUDGET   256   /* commands per SQ per round, for fairness */
+
+/* ---- shadow doorbells (NVMe 1.4 5.8; docs/nvme.md) ------------------ */
+
+/* Shadow buffer and EventIdx entries of queue y, with DSTRD 0: SQ y tail
+ * at 8y, CQ y head at 8y + 4. The admin queue never uses them: Linux
+ * does not update its shadow entries. */
+static bool shadowed(const struct nvme_emu *n, uint16_t qid)
+{
+	return qid && n->dbbuf_sh;
+}
+
+static int shadow_read(struct nvme_emu *n, uint16_t qid, bool cq, uint32_t *v)
+{
+	uint32_t le;
+	int rc;
+
+	rc = vus_dma_read(n->dev, n->dbbuf_sh + 8ull * qid + (cq ? 4 : 0), &le, 4);
+	if (rc == 0)
+		*v = le32toh(le);
+	return rc;
+}
+
+static int eventidx_write(struct nvme_emu *n, uint16_t qid, bool cq, uint32_t v)
+{
+	uint32_t le = htole32(v);
+
+	return vus_dma_write(n->dev, n->dbbuf_ei + 8ull * qid + (cq ? 4 : 0), &le, 4);
+}
+
+/* A queue created while the doorbell buffer is on starts from 0 in both
+ * (the host may not have cleared stale values of an earlier queue). */
+void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid)
+{
+	uint32_t zero = 0;
+
+	if (!shadowed(n, qid))
+		return;
+	(void)vus_dma_write(n->dev, n->dbbuf_sh + 8ull * qid, &zero, 4);
+	(void)vus_dma_write(n->dev, n->dbbuf_sh + 8ull * qid + 4, &zero, 4);
+	(void)eventidx_write(n, qid, false, 0);
+	(void)eventidx_write(n, qid, true, 0);
+}
+
+static uint32_t sq_tail_now(struct nvme_emu *n, uint16_t qid)
+{
+	uint32_t v;
+
+	if (shadowed(n, qid) && shadow_read(n, qid, false, &v) == 0)
+		return v;
+	return atomic_load_explicit(&n->sq_db[qid], memory_order_acquire);
+}
+
+static uint32_t cq_head_now(struct nvme_emu *n, uint16_t qid)
+{
+	uint32_t v;
+
+	if (shadowed(n, qid) && shadow_read(n, qid, true, &v) == 0)
+		return v;
+	return atomic_load_explicit(&n->cq_db[qid], memory_order_acquire);
+}
+
+/* An out-of-range doorbell value (4.1): ignored, and reported through an
+ * Asynchronous Event (Error status, Invalid Doorbell Write Value). */
+static void bad_doorbell(struct nvme_emu *n, uint16_t qid, bool cq, uint32_t v)
+{
+	nvme_log(n, VUS_LOG_DEBUG, "%s %u doorbell %u out of range: ignored", cq ? "CQ" : "SQ",
+		 qid, v);
+	nvme_aer_event(n, 0x00 | (0x01 << 8) | (NVME_LOG_ERROR << 16));
+}
+
+/* Refresh a CQ's head from its doorbell; false if the value is invalid. */
+static bool cq_refresh(struct nvme_emu *n, uint16_t qid)
+{
+	struct nvme_cq *cq = &n->cq[qid];
+	uint32_t h = cq_head_now(n, qid);
+
+	if (h >= cq->size) {
+		bad_doorbell(n, qid, true, h);
+		return false;
+	}
+	cq->head = h;
+	return true;
+}
+
+static uint32_t cq_free(const struct nvme_cq *cq)
+{
+	return (cq->head + cq->size - cq->tail - 1) % cq->size;
+}
+
+/* ---- completions --------------------------------------------------- */
+
+/*
+ * Post one CQE: DW0-DW2, then DW3 (command id, status, phase) as one
+ * aligned 4-byte store after a release fence, so the host never sees the
+ * new phase before the rest of the entry. -ENOSPC if the CQ is full.
+ */
+int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct nvme_sq *sq = &n->sq[sqid];
+	struct nvme_cq *cq = &n->cq[sq->cqid];
+	uint32_t w[4];
+	uint64_t addr;
+	int rc;
+
+	if (!cq_free(cq) && (!cq_refresh(n, sq->cqid) || !cq_free(cq)))
+		return -ENOSPC;
+	addr = cq->base + (uint64_t)cq->tail * sizeof(struct nvme_cqe);
+	w[0] = htole32(dw0);
+	w[1] = 0;
+	w[2] = htole32((uint32_t)sq->head | ((uint32_t)sqid << 16));
+	w[3] = htole32((uint32_t)cid | ((uint32_t)((status << 1) | cq->phase) << 16));
+	rc = vus_dma_write(n->dev, addr, w, 12);
+	if (rc == 0) {
+		atomic_thread_fence(memory_order_release);
+		rc = vus_dma_write(n->dev, addr + 12, &w[3], 4);
+	}
+	if (rc < 0) {
+		nvme_ctrl_fatal(n, "cannot write a completion queue entry");
+		return rc;
+	}
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	cq->notify = true;
+	if (status)
+		atomic_fetch_add_explicit(&sq->errors, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- interrupts ---------------------------------------------------- */
+
+/* Whether the guest runs on INTx: no MSI or MSI-X vector has an eventfd.
+ * The line is a level and must drop when the host has consumed every
+ * entry, which we only learn if it rings the CQ head doorbell. */
+static bool on_intx(struct nvme_emu *n)
+{
+	struct vus_dev_irq_desc d;
+
+	if (vus_dev_irq_desc(n->dev, VUS_PCI_MSIX_IRQ, &d) == 0 && d.assigned)
+		return false;
+	if (vus_dev_irq_desc(n->dev, VUS_PCI_MSI_IRQ, &d) == 0 && d.assigned)
+		return false;
+	return true;
+}
+
+/*
+ * One interrupt per CQ with new entries per pass (the coalescing that
+ * matters: one eventfd write per batch). With shadow doorbells the CQ
+ * EventIdx is armed at the head we last saw only where we need the
+ * host's next head update: on INTx (to drop the level) or when a CQ is
+ * full; otherwise the host never rings CQ doorbells.
+ */
+void nvme_irqs_flush(struct nvme_emu *n)
+{
+	bool intx = false, intx_known = false;
+	uint16_t v;
+	int q;
+
+	for (q = 0; q < NVME_NR_QUEUES; q++) {
+		struct nvme_cq *cq = &n->cq[q];
+
+		if (!cq->live || !cq->ien)
+			continue;
+		if (cq->notify) {
+			cq->notify = false;
+			cq->irqs++;
+			(void)vus_irq_raise(n->dev, cq->vector);
+		}
+	}
+	/* INTx: lower each vector whose CQs are all consumed. */
+	for (v = 0; v < n->nvec; v++) {
+		bool used = false, busy = false;
+
+		for (q = 0; q < NVME_NR_QUEUES; q++) {
+			struct nvme_cq *cq = &n->cq[q];
+
+			if (!cq->live || !cq->ien || cq->vector != v)
+				continue;
+			used = true;
+			if (!intx_known) {
+				intx = on_intx(n);
+				intx_known = true;
+			}
+			if (!intx)
+				return;
+			if (!cq_refresh(n, (uint16_t)q) || cq->head != cq->tail) {
+				busy = true;
+				if (shadowed(n, (uint16_t)q))
+					(void)eventidx_write(n, (uint16_t)q, true, cq->head);
+			}
+		}
+		if (used && !busy)
+			(void)vus_irq_lower(n->dev, v);
+	}
+}
+
+/* ---- submissions --------------------------------------------------- */
+
+static void execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
+{
+	struct nvme_res res;
+
+	atomic_fetch_add_explicit(&n->sq[qid].cmds, 1, memory_order_relaxed);
+	res = qid ? nvme_io_exec(n, c) : nvme_admin_exec(n, c);
+	if (res.status == NVME_DEFER)
+		return;
+	if (res.status)
+		nvme_errlog_add(n, qid, c, res.status);
+	(void)nvme_cq_post(n, qid, c->cid, res.status, res.dw0);
+}
+
+/*
+ * Run one SQ up to its tail (or the budget, or a full CQ). Returns true
+ * if it stopped with commands left. Before going idle on a shadowed SQ,
+ * EventIdx is set to the tail we read and the tail re-read after a full
+ * barrier: a submission made in between is seen now, one made after
+ * crosses EventIdx and rings (docs/nvme.md "Doorbells").
+ */
+static bool sq_run(struct nvme_emu *n, uint16_t qid)
+{
+	struct nvme_sq *sq = &n->sq[qid];
+	struct nvme_cq *cq = &n->cq[sq->cqid];
+	struct nvme_sqe batch[FETCH_BATCH];
+	uint32_t budget = SQ_BUDGET, tail, cnt, i, gen = n->gen;
+
+	tail = sq_tail_now(n, qid);
+	for (;;) {
+		if (tail >= sq->size) {
+			bad_doorbell(n, qid, false, tail);
+			return false;
+		}
+		sq->tail = tail;
+		while (sq->head != sq->tail) {
+			if (!budget || atomic_load(&n->ctrl_change) || atomic_load(&n->stopping))
+				return true;
+			cnt = (sq->tail + sq->size - sq->head) % sq->size;
+			if (cnt > sq->size - sq->head)
+				cnt = sq->size - sq->head; /* up to the wrap */
+			if (cnt > FETCH_BATCH)
+				cnt = FETCH_BATCH;
+			if (cnt > budget)
+				cnt = budget;
+			if (cnt > cq_free(cq)) {
+				if (!cq_refresh(n, sq->cqid))
+					return false;
+				if (cnt > cq_free(cq))
+					cnt = cq_free(cq);
+			}
+			if (!cnt) {
+				/* CQ full: ask the host to ring its head, then look
+				 * again in case it moved before the arm. */
+				if (shadowed(n, sq->cqid)) {
+					(void)eventidx_write(n, sq->cqid, true, cq->head);
+					atomic_thread_fence(memory_order_seq_cst);
+					if (cq_refresh(n, sq->cqid) && cq_free(cq))
+						continue;
+				}
+				return false;
+			}
+			if (vus_dma_read(n->dev, sq->base + (uint64_t)sq->head * 64, batch,
+					 cnt * 64) < 0) {
+				nvme_ctrl_fatal(n, "cannot read a submission queue entry");
+				return false;
+			}
+			for (i = 0; i < cnt && n->gen == gen && sq->live; i++) {
+				sq->head = (sq->head + 1) % sq->size;
+				budget--;
+				execute(n, qid, &batch[i]);
+				if (n->fatal)
+					return false;
+			}
+			/* An admin command deleted this SQ or reset queues. */
+			if (n->gen != gen || !sq->live)
+				return false;
+		}
+		if (!shadowed(n, qid))
+			return false;
+		(void)eventidx_write(n, qid, false, sq->tail);
+		atomic_thread_fence(memory_order_seq_cst);
+		tail = sq_tail_now(n, qid);
+		if (tail == sq->tail)
+			return false;
+	}
+}
+
+bool nvme_queues_run(struct nvme_emu *n)
+{
+	bool more = false;
+	int q;
+
+	/* Admin first: queue creation must precede I/O on the new queue. */
+	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
+		if (n->sq[q].live && sq_run(n, (uint16_t)q))
+			more = true;
+	return more && !atomic_load(&n->stopping);
+}

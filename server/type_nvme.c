@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device type "nvme": the NVMe controller of samples/nvme-emu
+ * (docs/nvme.md). Options:
+ *   size=64M        RAM namespace size (K, M, G, T suffixes: powers of 1024),
+ *                   or the size a new/short backing file is grown to
+ *   file=PATH       back the namespace by a file or block device
+ *   lba=512|4096    logical block size
+ *   queues=N        I/O queue pairs offered (1..64)
+ *   qsize=N         entries per I/O queue (CAP.MQES + 1)
+ *   mdts=N          largest transfer 2^N * 4 KiB (1..10)
+ *   serial=, model= Identify strings
+ *   odirect=true    open the file with O_DIRECT
+ * Control: vusctl --control CTL nvme NAME stats  (per-queue counters)
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "devtypes.h"
+#include "nvme_emu.h"
+
+struct nvme_type_opts {
+	char *size;
+	char *file;
+	uint64_t lba;
+	uint64_t queues;
+	uint64_t qsize;
+	uint64_t mdts;
+	char *serial;
+	char *model;
+	bool odirect;
+};
+
+static const struct nvme_type_opts nvme_type_defaults = {
+	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8,
+};
+
+static const struct vusd_opt nvme_type_opts_schema[] = {
+	{ .key = "size", .kind = VUSD_OPT_STRING, .offset = offsetof(struct nvme_type_opts, size),
+	  .help = "namespace bytes, suffix K/M/G/T (default 64M; with file: grow it to this)" },
+	{ .key = "file", .kind = VUSD_OPT_STRING, .offset = offsetof(struct nvme_type_opts, file),
+	  .help = "backing file or block device (default: RAM, a memfd)" },
+	{ .key = "lba", .kind = VUSD_OPT_UINT, .offset = offsetof(struct nvme_type_opts, lba),
+	  .help = "logical block size, 512 or 4096", .min = 512, .max = 4096 },
+	{ .key = "queues", .kind = VUSD_OPT_UINT,
+	  .offset = offsetof(struct nvme_type_opts, queues),
+	  .help = "I/O queue pairs (default 4)", .min = 1, .max = NVME_EMU_MAX_QUEUES },
+	{ .key = "qsize", .kind = VUSD_OPT_UINT, .offset = offsetof(struct nvme_type_opts, qsize),
+	  .help = "entries per I/O queue (default 1024)", .min = 2, .max = 65536 },
+	{ .key = "mdts", .kind = VUSD_OPT_UINT, .offset = offsetof(struct nvme_type_opts, mdts),
+	  .help = "max transfer 2^mdts * 4 KiB (default 8: 1 MiB)", .min = 1, .max = 10 },
+	{ .key = "serial", .kind = VUSD_OPT_STRING,
+	  .offset = offsetof(struct nvme_type_opts, serial),
+	  .help = "serial number, <= 20 characters (default VUS + name)" },
+	{ .key = "model", .kind = VUSD_OPT_STRING,
+	  .offset = offsetof(struct nvme_type_opts, model),
+	  .help = "model number, <= 40 characters" },
+	{ .key = "odirect", .kind = VUSD_OPT_BOOL,
+	  .offset = offsetof(struct nvme_type_opts, odirect),
+	  .help = "open the backing file with O_DIRECT" },
+	{ .key = NULL },
+};
+
+/* "64M", "1G", "4096": bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int nvme_type_create(const char *name, const void *opts, struct vusd_inst *out,
+			    struct vusd_err *err)
+{
+	const struct nvme_type_opts *t = opts;
+	struct nvme_emu_opts o;
+	struct nvme_emu *n;
+	int rc;
+
+	nvme_emu_opts_default(&o);
+	if (t->size && parse_size(t->size, &o.size) < 0) {
+		vusd_errf(err, "nvme '%s': size '%s': expected bytes with an optional K/M/G/T suffix",
+			  name, t->size);
+		return -EINVAL;
+	}
+	if (t->file && !t->size)
+		o.size = 0;
+	if (t->lba != 512 && t->lba != 4096) {
+		vusd_errf(err, "nvme '%s': lba must be 512 or 4096", name);
+		return -EINVAL;
+	}
+	o.file = t->file;
+	o.lba_size = (uint32_t)t->lba;
+	o.max_queues = (uint32_t)t->queues;
+	o.max_qsize = (uint32_t)t->qsize;
+	o.mdts = (uint32_t)t->mdts;
+	o.serial = t->serial;
+	o.model = t->model;
+	o.odirect = t->odirect;
+	rc = nvme_emu_create(name, &o, &n);
+	if (rc < 0) {
+		vusd_errf(err, "cannot create nvme '%s': %s%s", name, strerror(-rc),
+			  rc == -EINVAL ? " (size below one block, serial > 20 or model > 40 "
+					  "printable characters?)" : "");
+		return rc;
+	}
+	out->dev = nvme_emu_dev(n);
+	out->handle = n;
+	return 0;
+}
+
+static void nvme_type_destroy(struct vusd_inst *inst)
+{
+	nvme_emu_free(inst->handle);
+}
+
+static int nvme_type_control(struct vusd_inst *inst, int argc, const char *const *argv,
+			     struct json_object *result, struct vusd_err *err)
+{
+	struct nvme_emu_qstats st[NVME_EMU_MAX_QUEUES + 1];
+	struct json_object *arr;
+	int k, i;
+
+	if (argc != 1 || strcmp(argv[0], "stats") != 0) {
+		vusd_errf(err, "unknown nvme command; usage: stats");
+		return -EINVAL;
+	}
+	k = nvme_emu_queue_stats(inst->handle, st, NVME_EMU_MAX_QUEUES + 1);
+	if (k < 0) {
+		vusd_errf(err, "stats: the controller is busy, try again");
+		return k;
+	}
+	arr = json_object_new_array();
+	for (i = 0; i < k; i++) {
+		struct json_object *q = json_object_new_object();
+
+		json_object_object_add(q, "sqid", json_object_new_int(st[i].qid));
+		json_object_object_add(q, "cqid", json_object_new_int(st[i].cqid));
+		json_object_object_add(q, "size", json_object_new_int64(st[i].size));
+		json_object_object_add(q, "commands", json_object_new_int64((int64_t)st[i].cmds));
+		json_object_object_add(q, "errors", json_object_new_int64((int64_t)st[i].errors));
+		json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)st[i].irqs));
+		json_object_array_add(arr, q);
+	}
+	json_object_object_add(result, "queues", arr);
+	return 0;
+}
+
+const struct vusd_type vusd_type_nvme = {
+	.name = "nvme",
+	.help = "NVMe 1.4 controller 1234:7e58, one namespace in RAM or a file (docs/nvme.md)",
+	.opts = nvme_type_opts_schema,
+	.opts_size = sizeof(struct nvme_type_opts),
+	.opts_default = &nvme_type_defaults,
+	.create = nvme_type_create,
+	.destroy = nvme_type_destroy,
+	.control = nvme_type_control,
+	.control_usage = "stats",
+};

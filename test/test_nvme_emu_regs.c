@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * nvme-emu's register map, CC/CSTS state machine and admin queue bring-up,
+ * driven through the vus client library over a socketpair (docs/nvme.md).
+ * The broad spec tests (every status, many queues, resets under I/O) are
+ * in the NVMe driver tests; these pin the controller's own basics.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vus/client.h>
+#include <vus/device.h>
+
+#include "nvme_emu.h"
+
+#define IOVA      0x100000ull
+#define MEM_SIZE  (1u << 20)
+/* Guest memory layout */
+#define ASQ_OFF   0x0000
+#define ACQ_OFF   0x1000
+#define BUF_OFF   0x2000   /* 4 KiB data */
+#define IOSQ_OFF  0x3000
+#define IOCQ_OFF  0x4000
+#define DATA_OFF  0x10000  /* 64 KiB I/O data */
+#define PRPL_OFF  0x8000   /* a PRP list page */
+
+struct fx {
+	struct nvme_emu *n;
+	struct vus_client *c;
+	pthread_t th;
+	uint8_t *mem;
+	bool with_fd;
+	uint16_t cid;
+	uint32_t asq_tail, acq_head;
+	uint8_t acq_phase;
+	uint32_t iosq_tail, iocq_head;
+	uint8_t iocq_phase;
+};
+
+static void *serve(void *arg)
+{
+	struct fx *f = arg;
+
+	vus_dev_run(nvme_emu_dev(f->n));
+	return NULL;
+}
+
+static void fx_start(struct fx *f, bool with_fd)
+{
+	struct nvme_emu_opts o;
+	int sv[2];
+
+	memset(f, 0, sizeof(*f));
+	nvme_emu_opts_default(&o);
+	o.size = 4u << 20;
+	o.serial = "SN-REGS-1";
+	assert_int_equal(nvme_emu_create("nvme-regs", &o, &f->n), 0);
+	vus_dev_set_log_level(nvme_emu_dev(f->n), VUS_LOG_ERR);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(vus_dev_attach_fd(nvme_emu_dev(f->n), sv[1]), 0);
+	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
+	assert_int_equal(vus_client_connect_fd(sv[0], NULL, &f->c), 0);
+	f->with_fd = with_fd;
+	assert_int_equal(vus_client_dma_map(f->c, IOVA, MEM_SIZE,
+					    VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, with_fd,
+					    (void **)&f->mem), 0);
+	f->acq_phase = 1;
+	f->iocq_phase = 1;
+}
+
+static void fx_stop(struct fx *f)
+{
+	vus_client_close(f->c);
+	vus_dev_stop(nvme_emu_dev(f->n));
+	pthread_join(f->th, NULL);
+	nvme_emu_free(f->n);
+}
+
+static int setup_fd(void **state)
+{
+	struct fx *f = malloc(sizeof(*f));
+
+	fx_start(f, true);
+	*state = f;
+	return 0;
+}
+
+static int setup_nofd(void **state)
+{
+	struct fx *f = malloc(sizeof(*f));
+
+	fx_start(f, false);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx_stop(*state);
+	free(*state);
+	return 0;
+}
+
+static uint32_t rd32(struct fx *f, uint64_t off)
+{
+	uint32_t v = 0;
+
+	assert_int_equal(vus_client_region_read(f->c, 0, off, &v, 4), 0);
+	return v;
+}
+
+static void wr32(struct fx *f, uint64_t off, uint32_t v)
+{
+	assert_int_equal(vus_client_region_write(f->c, 0, off, &v, 4), 0);
+}
+
+static void wr64(struct fx *f, uint64_t off, uint64_t v)
+{
+	assert_int_equal(vus_client_region_write(f->c, 0, off, &v, 8), 0);
+}
+
+/* Poll CSTS (serving the server's DMA requests meanwhile) until
+ * (CSTS & mask) == want, for up to 5 s. */
+static uint32_t wait_csts(struct fx *f, uint32_t mask, uint32_t want)
+{
+	uint32_t csts = 0;
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		csts = rd32(f, 0x1c);
+		if ((csts & mask) == want)
+			break;
+		(void)vus_client_process(f->c, 1);
+	}
+	return csts;
+}
+
+static void enable(struct fx *f)
+{
+	wr32(f, 0x14, 0);
+	assert_int_equal(wait_csts(f, 1, 0) & 1, 0);
+	wr32(f, 0x24, (31u << 16) | 31u); /* AQA: 32 entries each */
+	wr64(f, 0x28, IOVA + ASQ_OFF);
+	wr64(f, 0x30, IOVA + ACQ_OFF);
+	/* IOCQES 4, IOSQES 6, MPS 0, CSS NVM, EN */
+	wr32(f, 0x14, (4u << 20) | (6u << 16) | 1u);
+	assert_int_equal(wait_csts(f, 3, 1), 1);
+	f->asq_tail = f->acq_head = 0;
+	f->acq_phase = 1;
+}
+
+struct cqe {
+	uint32_t dw0, dw1;
+	uint16_t sqhd, sqid, cid, status;
+};
+
+/* Submit one admin command and wait for its completion. */
+static struct cqe admin(struct fx *f, uint8_t opc, uint32_t nsid, uint64_t prp1, uint64_t prp2,
+			uint32_t cdw10, uint32_t cdw11)
+{
+	uint8_t *sqe = f->mem + ASQ_OFF + f->asq_tail * 64;
+	volatile struct cqe *cq = (volatile struct cqe *)(f->mem + ACQ_OFF) + f->acq_head;
+	uint16_t cid = ++f->cid;
+	struct cqe r;
+	int i;
+
+	memset(sqe, 0, 64);
+	sqe[0] = opc;
+	memcpy(sqe + 2, &cid, 2);
+	memcpy(sqe + 4, &nsid, 4);
+	memcpy(sqe + 24, &prp1, 8);
+	memcpy(sqe + 32, &prp2, 8);
+	memcpy(sqe + 40, &cdw10, 4);
+	memcpy(sqe + 44, &cdw11, 4);
+	f->asq_tail = (f->asq_tail + 1) % 32;
+	wr32(f, 0x1000, f->asq_tail);
+	for (i = 0; i < 5000 && (cq->status & 1) != f->acq_phase; i++)
+		(void)vus_client_process(f->c, 1);
+	assert_int_equal(cq->status & 1, f->acq_phase);
+	memcpy(&r, (const void *)cq, sizeof(r));
+	assert_int_equal(r.cid, cid);
+	if (++f->acq_head == 32) {
+		f->acq_head = 0;
+		f->acq_phase ^= 1;
+	}
+	wr32(f, 0x1004, f->acq_head);
+	return r;
+}
+
+static uint16_t sc(const struct cqe *r)
+{
+	return r->status >> 1;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void test_pci_identity(void **state)
+{
+	struct fx *f = *state;
+	struct vus_client_region r;
+	uint8_t cfg[64];
+	uint32_t hdr;
+
+	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, 64), 0);
+	assert_int_equal(cfg[0] | cfg[1] << 8, NVME_EMU_VENDOR);
+	assert_int_equal(cfg[2] | cfg[3] << 8, NVME_EMU_DEVICE);
+	assert_int_equal(cfg[9] | cfg[10] << 8 | cfg[11] << 16, NVME_EMU_CLASS);
+	/* BAR0: 64-bit memory */
+	assert_int_equal(cfg[0x10] & 0x7, 0x4);
+	/* PCIe config space: an extended capability at 0x100 (DSN) */
+	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0x100, &hdr, 4), 0);
+	assert_int_equal(hdr & 0xffff, 0x0003);
+	/* BAR0 >= 16 KiB and not mmap-able (doorbells stay posted writes) */
+	assert_int_equal(vus_client_region_info(f->c, 0, &r), 0);
+	assert_true(r.info.size >= 16384);
+	assert_false(r.info.flags & VUS_REGION_INFO_FLAG_MMAP);
+	if (r.fd >= 0)
+		close(r.fd);
+}
+
+static void test_cap_vs(void **state)
+{
+	struct fx *f = *state;
+	uint64_t cap = rd32(f, 0) | (uint64_t)rd32(f, 4) << 32, cap64 = 0;
+
+	assert_int_equal(cap & 0xffff, 1023);          /* MQES */
+	assert_true(cap & (1ull << 16));               /* CQR */
+	assert_int_equal((cap >> 32) & 0xf, 0);        /* DSTRD */
+	assert_true(cap & (1ull << 37));               /* CSS NVM */
+	assert_int_equal((cap >> 48) & 0xf, 0);        /* MPSMIN 4 KiB */
+	assert_int_equal(rd32(f, 8), 0x00010400);      /* VS 1.4 */
+	assert_int_equal(vus_client_region_read(f->c, 0, 0, &cap64, 8), 0);
+	assert_true(cap64 == cap);
+	/* Unaligned or odd-sized access: EINVAL, not a crash */
+	assert_int_equal(vus_client_region_read(f->c, 0, 2, &cap64, 4), -EINVAL);
+	/* CSTS after power-on: not ready */
+	assert_int_equal(rd32(f, 0x1c), 0);
+}
+
+static void test_enable_disable(void **state)
+{
+	struct fx *f = *state;
+
+	enable(f);
+	/* AQA cannot change while enabled */
+	wr32(f, 0x24, 0x00030003);
+	assert_int_equal(rd32(f, 0x24), (31u << 16) | 31u);
+	/* Shutdown: SHST complete */
+	wr32(f, 0x14, rd32(f, 0x14) | (1u << 14));
+	assert_int_equal(wait_csts(f, 0xc, 0x8) & 0xc, 0x8);
+	/* Disable: RDY drops, SHST with SHN cleared */
+	wr32(f, 0x14, 0);
+	assert_int_equal(wait_csts(f, 0xd, 0) & 0xd, 0);
+	/* Enable with an admin queue of 1 entry: fatal status */
+	wr32(f, 0x24, 0);
+	wr32(f, 0x14, (4u << 20) | (6u << 16) | 1u);
+	assert_int_equal(wait_csts(f, 2, 2) & 3, 2);
+	wr32(f, 0x14, 0);
+	assert_int_equal(wait_csts(f, 3, 0) & 3, 0);
+	/* Enable again properly after the failure */
+	enable(f);
+}
+
+static void test_identify(void **state)
+{
+	struct fx *f = *state;
+	struct cqe r;
+	uint8_t *d = f->mem + BUF_OFF;
+	uint32_t nsze;
+
+	enable(f);
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+	assert_int_equal(d[0] | d[1] << 8, NVME_EMU_VENDOR);
+	assert_memory_equal(d + 4, "SN-REGS-1           ", 20);
+	assert_int_equal(d[77], 8);                    /* MDTS */
+	assert_int_equal(d[512], 0x66);
+	assert_int_equal(d[513], 0x44);
+	assert_int_equal(d[516], 1);                   /* NN */
+	assert_true(d[257] & 1);                       /* OACS: DBBUF */
+	r = admin(f, 0x06, 1, IOVA + BUF_OFF, 0, 0, 0);
+	assert_int_equal(sc(&r), 0);
+	memcpy(&nsze, d, 4);
+	assert_int_equal(nsze, (4u << 20) / 512);
+	/* Active namespace list */
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 2, 0);
+	assert_int_equal(sc(&r), 0);
+	assert_int_equal(d[0], 1);
+	assert_int_equal(d[4], 0);
+	/* Bad namespace, bad CNS, bad opcode: status with DNR */
+	r = admin(f, 0x06, 7, IOVA + BUF_OFF, 0, 0, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x0b);
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 0x55, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x02);
+	r = admin(f, 0xc1, 0, 0, 0, 0, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x01);
+	/* PRP1 not dword aligned */
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF + 2, 0, 1, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x13);
+}
+
+static void test_queues_and_io(void **state)
+{
+	struct fx *f = *state;
+	volatile struct cqe *cq;
+	uint8_t *sqe, *data = f->mem + DATA_OFF;
+	uint64_t prp1, prp2;
+	struct cqe r;
+	uint16_t cid;
+	int i, k;
+
+	enable(f);
+	/* Number of Queues: 4 granted of 8 asked (0-based 3) */
+	r = admin(f, 0x09, 0, 0, 0, 0x07, (7u << 16) | 7u);
+	assert_int_equal(sc(&r), 0);
+	assert_int_equal(r.dw0, (3u << 16) | 3u);
+	/* Create SQ before its CQ: Completion Queue Invalid */
+	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
+	assert_int_equal(sc(&r), 0x4000 | 0x100);
+	/* Bad CQ: qid 0, qid beyond granted, size 1, vector out of range */
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 0, 3);
+	assert_int_equal(sc(&r), 0x4000 | 0x101);
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 5, 3);
+	assert_int_equal(sc(&r), 0x4000 | 0x101);
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (0u << 16) | 1, 3);
+	assert_int_equal(sc(&r), 0x4000 | 0x102);
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (200u << 16));
+	assert_int_equal(sc(&r), 0x4000 | 0x108);
+	/* Good CQ 1 (16 entries, vector 1) and SQ 1 */
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (1u << 16));
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
+	assert_int_equal(sc(&r), 0);
+	/* Deleting a CQ with an SQ on it: Invalid Queue Deletion */
+	r = admin(f, 0x04, 0, 0, 0, 1, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x10c);
+
+	/* Write 16 KiB at LBA 8 (PRP1 + PRP list of 3), read it back */
+	for (i = 0; i < 16384; i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	for (k = 0; k < 2; k++) {
+		uint64_t list[3];
+		uint32_t nlb = 32 - 1, lba = 8;
+
+		sqe = f->mem + IOSQ_OFF + f->iosq_tail * 64;
+		memset(sqe, 0, 64);
+		sqe[0] = k == 0 ? 0x01 : 0x02;
+		cid = (uint16_t)(100 + k);
+		memcpy(sqe + 2, &cid, 2);
+		sqe[4] = 1; /* NSID */
+		prp1 = IOVA + (k == 0 ? DATA_OFF : DATA_OFF + 0x8000);
+		for (i = 0; i < 3; i++)
+			list[i] = prp1 + 0x1000ull * (i + 1);
+		memcpy(f->mem + PRPL_OFF, list, sizeof(list));
+		prp2 = IOVA + PRPL_OFF;
+		memcpy(sqe + 24, &prp1, 8);
+		memcpy(sqe + 32, &prp2, 8);
+		memcpy(sqe + 40, &lba, 4);
+		memcpy(sqe + 48, &nlb, 4);
+		f->iosq_tail = (f->iosq_tail + 1) % 16;
+		wr32(f, 0x1008, f->iosq_tail);
+		cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
+		for (i = 0; i < 5000 && (cq->status & 1) != f->iocq_phase; i++)
+			(void)vus_client_process(f->c, 1);
+		assert_int_equal(cq->status & 1, 1);
+		assert_int_equal(cq->cid, cid);
+		assert_int_equal(cq->status >> 1, 0);
+		assert_int_equal(cq->sqid, 1);
+		f->iocq_head++;
+		wr32(f, 0x100c, f->iocq_head);
+	}
+	assert_memory_equal(data, data + 0x8000, 16384);
+
+	/* Out of range LBA: LBA Out of Range with DNR */
+	sqe = f->mem + IOSQ_OFF + f->iosq_tail * 64;
+	memset(sqe, 0, 64);
+	sqe[0] = 0x02;
+	cid = 300;
+	memcpy(sqe + 2, &cid, 2);
+	sqe[4] = 1;
+	prp1 = IOVA + DATA_OFF;
+	memcpy(sqe + 24, &prp1, 8);
+	{
+		uint32_t lba = (4u << 20) / 512;
+
+		memcpy(sqe + 40, &lba, 4);
+	}
+	f->iosq_tail++;
+	wr32(f, 0x1008, f->iosq_tail);
+	cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
+	for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
+		(void)vus_client_process(f->c, 1);
+	assert_int_equal(cq->status >> 1, 0x4000 | 0x80);
+
+	/* Delete SQ then CQ */
+	r = admin(f, 0x00, 0, 0, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x04, 0, 0, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x00, 0, 0, 0, 1, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x101);
+}
+
+/* DEVICE_RESET: registers back to power-on, the admin queue gone. */
+static void test_device_reset(void **state)
+{
+	struct fx *f = *state;
+
+	enable(f);
+	assert_int_equal(vus_client_reset(f->c), 0);
+	assert_int_equal(wait_csts(f, 1, 0) & 1, 0);
+	assert_int_equal(rd32(f, 0x14), 0);
+	assert_int_equal(rd32(f, 0x24), 0);
+	enable(f);
+	{
+		struct cqe r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
+
+		assert_int_equal(sc(&r), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pci_identity, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_cap_vs, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_enable_disable, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_identify, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_identify, setup_nofd, teardown),
+		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_nofd, teardown),
+		cmocka_unit_test_setup_teardown(test_device_reset, setup_fd, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
