@@ -446,6 +446,10 @@ int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
  * allowing prot; NULL with errno EFAULT (not mapped), ENOTSUP (mapped
  * without fd: use vus_dma_read/write) or EACCES (prot). The pointer stays
  * valid until the dma unmap callback for that region returns. Loop thread.
+ * The memory is the client's file: a client that truncates it makes an
+ * access through this pointer raise SIGBUS, which the library does not
+ * catch here (it does in vus_dma_read/write: the copy fails with -EFAULT
+ * and the session ends; docs/security.md section 3).
  */
 VUS_API void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32_t prot);
 
