@@ -142,7 +142,9 @@ VUS_API int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_
 /*
  * Number of vectors for an IRQ index: INTx 0/1 (1 also sets pin INTA unless
  * vus_dev_set_intx_pin() chose one; 0 clears the pin), MSI 0..32,
- * MSI-X 0..2048, ERR and REQ 0/1.
+ * MSI-X 0..2048, ERR and REQ 0/1. Left at 0, ERR becomes 1 on a device
+ * with a PCI Express capability and REQ 1 on every device when it starts
+ * listening, as kernel vfio-pci reports them (lib/irq_notify.c).
  */
 VUS_API int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
 
@@ -187,7 +189,7 @@ VUS_API int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index,
  * Capabilities List bit, and keeps every capability's registers: a read-
  * only field ignores writes. Extended capabilities and PCI Express need a
  * 4096-byte config space: call vus_dev_set_config_size(dev, 4096) first
- * (-EINVAL). PM, MSI, MSI-X, PCI Express and the Device Serial Number
+ * (-EINVAL). PM, MSI, MSI-X, PCI Express, AER and the Device Serial Number
  * exist at most once (-EEXIST).
  *
  * QEMU emulates the MSI and MSI-X capabilities and the capability
@@ -290,6 +292,34 @@ VUS_API int vus_dev_add_ext_cap_dsn(struct vus_dev *dev, uint16_t offset, uint64
 VUS_API int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uint16_t vsec_id,
 			       uint8_t vsec_rev, uint16_t len, const void *data,
 			       const struct vus_region_ops *ops, void *opaque);
+
+/*
+ * Extended: Advanced Error Reporting (ID 0001h, version 2) of an endpoint;
+ * needs the PCI Express capability first (-EINVAL). The device reports
+ * errors with vus_dev_report_aer(): the status bits are set (RW1C, the
+ * guest's AER driver clears them), the First Error Pointer, the PCI
+ * Express Device Status error bits by severity, and for an unmasked
+ * uncorrectable error the client is told through the ERR interrupt index
+ * (as kernel vfio-pci does; QEMU then stops the VM, docs/testdev.md).
+ * Supported bits are the VUS_AER_* ones (lib/config_aer.c); -EINVAL for
+ * others or none, -ENOENT without the capability, -ENODEV before
+ * listening. Any thread.
+ */
+#define VUS_AER_UNCOR_DLP           (1u << 4)
+#define VUS_AER_UNCOR_POISONED      (1u << 12)
+#define VUS_AER_UNCOR_COMP_TIMEOUT  (1u << 14)
+#define VUS_AER_UNCOR_COMP_ABORT    (1u << 15)
+#define VUS_AER_UNCOR_UNEXP_COMP    (1u << 16)
+#define VUS_AER_UNCOR_MALFORMED     (1u << 18)
+#define VUS_AER_UNCOR_UNSUP_REQ     (1u << 20)
+#define VUS_AER_COR_RECEIVER        (1u << 0)
+#define VUS_AER_COR_BAD_TLP         (1u << 6)
+#define VUS_AER_COR_BAD_DLLP        (1u << 7)
+#define VUS_AER_COR_REPLAY_ROLLOVER (1u << 8)
+#define VUS_AER_COR_REPLAY_TIMER    (1u << 12)
+#define VUS_AER_COR_ADVISORY        (1u << 13)
+int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
+int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
 
 /*
  * Set hardware-reported, software-cleared (RW1C) bits of config space
@@ -416,6 +446,10 @@ int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
  * allowing prot; NULL with errno EFAULT (not mapped), ENOTSUP (mapped
  * without fd: use vus_dma_read/write) or EACCES (prot). The pointer stays
  * valid until the dma unmap callback for that region returns. Loop thread.
+ * The memory is the client's file: a client that truncates it makes an
+ * access through this pointer raise SIGBUS, which the library does not
+ * catch here (it does in vus_dma_read/write: the copy fails with -EFAULT
+ * and the session ends; docs/security.md section 3).
  */
 VUS_API void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32_t prot);
 

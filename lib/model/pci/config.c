@@ -186,6 +186,8 @@ int vus_config_init(struct vus_dev *dev)
 		return 0;
 	/* May define the MSI-X BAR: before the layout freezes. */
 	err = vus_msix_prepare(dev);
+	if (!err)
+		err = vus_irq_notify_defaults(dev);
 	if (err)
 		return err;
 	cfg->bytes = calloc(1, cfg->size);
