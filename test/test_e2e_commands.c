@@ -186,7 +186,8 @@ static void irq_info_all(void **state)
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE, TESTDEV_MSI_VECTORS },
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE, TESTDEV_NR_VECTORS },
 		{ VUS_IRQ_INFO_EVENTFD, 0 },
-		{ VUS_IRQ_INFO_EVENTFD, 0 },
+		/* REQ: one vector on every device, as kernel vfio-pci. */
+		{ VUS_IRQ_INFO_EVENTFD, 1 },
 	};
 	struct test_fx *f = *state;
 	struct vus_irq_info ii;
