@@ -251,7 +251,7 @@ static int add_cmdline_device(const struct cmdline_dev *cl, size_t nth, size_t c
 {
 	struct vusd_spec spec;
 	struct vusd_err err;
-	char where[64];
+	char where[80]; /* "--device #N (32 chars)" with any N */
 	int given;
 
 	/* Errors say "--device: ..." for the usual one device, and which one

@@ -39,7 +39,7 @@
 #include "stats.h"
 #include "transport.h"
 
-/* ---- device.c ------------------------------------------------------- */
+/* ---- region/region.c, access.c -------------------------------------- */
 
 struct vus_region {
 	uint64_t size;            /* 0 = not implemented */
