@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# nvme-guest-bench: the same fio jobs, in the same Linux guest under the
+# same QEMU, against vus's nvme (samples/nvme-emu in vusd, attached with
+# vfio-user-pci) and against QEMU's own in-process `-device nvme` on a
+# RAM-backed file (/dev/shm) of the same size; runs alternate (vus, QEMU,
+# vus, QEMU, ...) and the script prints vus/QEMU ratios of IOPS and
+# bandwidth. A benchmark, not a test: it asserts nothing.
+#
+#   VUS_QEMU=/path/to/qemu-system-x86_64 bench/nvme-guest-bench.sh [ROUNDS] [SECONDS]
+#
+# ROUNDS (default 1) pairs of runs; SECONDS (default 5) per fio job.
+# Jobs (direct I/O on the raw namespace, libaio): 128k sequential write
+# (which also fills the namespace), 128k sequential read, 4k random read
+# at QD1 and at QD32. Guest: docs/guests.md; results and their reading:
+# docs/nvme-testing.md. Needs fio on the host (copied into the guest).
+#
+# Environment: VUS_NVME_BENCH_SHARED=0 runs vus with plain guest RAM
+# (DMA by messages) instead of a shared memfd; VUS_NVME_BENCH_OPTS adds
+# options to vusd's nvme device spec (e.g. queues=2).
+set -euo pipefail
+
+src=${VUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# shellcheck source=test/helpers/guest_lib.bash
+source "$src/test/helpers/guest_lib.bash"
+
+rounds=${1:-1}
+secs=${2:-5}
+size_mb=64
+guest_need_qemu
+vusd=$GUEST_BUILD/bin/vusd
+[ -x "$vusd" ] || guest_fail "$vusd is not built"
+"$vusd" --help 2>&1 | grep -qE '^  nvme ' || guest_skip "vusd has no nvme device type"
+command -v fio >/dev/null || guest_skip "fio is not installed on the host (apt-get install fio)"
+guest_init
+
+work=$(mktemp -d "$GUEST_BUILD/nvme-bench.XXXXXX")
+trap 'guest_cleanup; rm -rf "$work" /dev/shm/vus-nvme-bench.$$' EXIT
+
+root=$(guest_root_new "$work/root")
+guest_add_module "$root" nvme
+guest_add_binary "$root" "$(command -v fio)" /bin/fio
+{
+	echo "secs=$secs"
+	cat <<'EOF_GUEST'
+i=0
+while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -b /dev/nvme0n1 ] || { echo "GUEST: FAIL no /dev/nvme0n1"; exit 1; }
+# job name, fio arguments. terse v3: field 7/8 read KiB/s and IOPS,
+# 48/49 write KiB/s and IOPS.
+run() {
+	name=$1
+	shift
+	fio --name="$name" --filename=/dev/nvme0n1 --direct=1 --ioengine=libaio \
+		--time_based --runtime="$secs" --ramp_time=1 --output-format=terse "$@" \
+		>/tmp/out 2>/tmp/err || { cat /tmp/err; echo "GUEST: FAIL fio $name"; exit 1; }
+	awk -F';' -v n="$name" '{ printf "RESULT %s %d %d\n", n, $8 + $49, $7 + $48 }' /tmp/out
+}
+run seqwrite-128k --rw=write --bs=128k --iodepth=8
+run seqread-128k --rw=read --bs=128k --iodepth=8
+run randread-4k-qd1 --rw=randread --bs=4k --iodepth=1
+run randread-4k-qd32 --rw=randread --bs=4k --iodepth=32
+exit 0
+EOF_GUEST
+} | guest_script "$root"
+guest_pack "$root" "$work/initrd.gz"
+
+# run_one KIND N: one boot; RESULT lines into $work/KIND-N.txt
+run_one() {
+	local kind=$1 n=$2 log=$work/guest-$1-$2.log rc=0 pid= args=() opts
+	if [ "$kind" = vus ]; then
+		opts="nvme,size=${size_mb}M${VUS_NVME_BENCH_OPTS:+,$VUS_NVME_BENCH_OPTS}"
+		"$vusd" --log-level err --device "$opts" --socket-path "$GUEST_SOCKS/nvme.sock" \
+			>"$work/vusd-$n.log" 2>&1 &
+		pid=$!
+		guest_track "$pid"
+		guest_wait_socket "$GUEST_SOCKS/nvme.sock" 10
+		args=(--sock "$GUEST_SOCKS/nvme.sock")
+		[ "${VUS_NVME_BENCH_SHARED:-1}" = 0 ] && args+=(--no-shared-ram)
+		guest_start "$work/initrd.gz" "$log" "${args[@]}"
+	else
+		truncate -s "${size_mb}M" "/dev/shm/vus-nvme-bench.$$"
+		guest_start "$work/initrd.gz" "$log" -- \
+			-drive "file=/dev/shm/vus-nvme-bench.$$,if=none,id=d0,format=raw,aio=threads" \
+			-device nvme,serial=qemu-bench,drive=d0
+	fi
+	guest_wait 600 || rc=$?
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		rm -f "$GUEST_SOCKS/nvme.sock"
+	fi
+	rm -f "/dev/shm/vus-nvme-bench.$$"
+	if [ "$rc" != 0 ]; then
+		guest_show_log
+		guest_fail "$kind run $n: guest result $rc"
+	fi
+	grep '^RESULT ' "$log" | tr -d '\r' >"$work/$kind-$n.txt"
+}
+
+for ((n = 1; n <= rounds; n++)); do
+	run_one vus "$n"
+	run_one qemu "$n"
+done
+
+# Means over the rounds, then the ratios.
+cat "$work"/vus-*.txt | awk '{ i[$2] += $3; b[$2] += $4; c[$2]++ } END { for (k in i) print k, i[k] / c[k], b[k] / c[k] }' | sort >"$work/vus.txt"
+cat "$work"/qemu-*.txt | awk '{ i[$2] += $3; b[$2] += $4; c[$2]++ } END { for (k in i) print k, i[k] / c[k], b[k] / c[k] }' | sort >"$work/qemu.txt"
+echo "nvme-guest-bench: $rounds round(s), ${secs}s per job, TCG guest, ${size_mb} MiB namespace"
+printf '%-18s %10s %10s %8s %12s %12s %8s\n' job "vus IOPS" "QEMU IOPS" ratio "vus KiB/s" "QEMU KiB/s" ratio
+join "$work/vus.txt" "$work/qemu.txt" | awk '{
+	printf "%-18s %10.0f %10.0f %8.2f %12.0f %12.0f %8.2f\n", $1, $2, $4, $4 ? $2 / $4 : 0, $3, $5, $5 ? $3 / $5 : 0
+}'

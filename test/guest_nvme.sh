@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Guest test for samples/nvme-emu: vusd serves an nvme device (64 MiB in
+# RAM), QEMU attaches it through vfio-user-pci, and Debian's own kernel
+# (linux-image-amd64) must
+#   1. bind its stock nvme driver to 1234:7e58 and show /dev/nvme0n1 of
+#      exactly 64 MiB,
+#   2. make an ext4 file system on it (mkfs.ext4 from the host's
+#      e2fsprogs), write files of random data, drop the caches and read
+#      them back with the same checksums,
+#   3. survive a controller reset from sysfs with a write in flight (the
+#      write completes, its data reads back),
+#   4. find the file system clean (e2fsck -fn),
+#   5. run a short fio verify job on the raw device when fio is installed
+#      on the host (copied into the guest; skipped with a message if not).
+# With guest RAM shared with vusd (DMA through mapped memory);
+# test/guest_nvme_message_dma.sh runs the same with plain RAM (every DMA a
+# DMA_READ/DMA_WRITE message) through VUS_GUEST_NVME_MODES=message-dma.
+# How the guest is built: docs/guests.md; what is tested and why:
+# docs/nvme-testing.md.
+#
+# Needs VUS_QEMU naming a QEMU with vfio-user-pci (QEMU >= 10.1) and a
+# vusd that has the nvme device type; otherwise it prints "skipped: <why>"
+# and exits 77 (ctest: skipped).
+set -euo pipefail
+
+src=${VUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# shellcheck source=test/helpers/guest_lib.bash
+source "$src/test/helpers/guest_lib.bash"
+
+guest_need_qemu
+vusd=$GUEST_BUILD/bin/vusd
+[ -x "$vusd" ] || guest_fail "$vusd is not built"
+"$vusd" --help 2>&1 | grep -qE '^  nvme ' || guest_skip "vusd has no nvme device type"
+for tool in mkfs.ext4 e2fsck; do
+	command -v "$tool" >/dev/null || guest_skip "$tool is not installed (e2fsprogs)"
+done
+guest_init
+
+work=$(mktemp -d "$GUEST_BUILD/guest-nvme.XXXXXX")
+trap 'guest_cleanup; rm -rf "$work"' EXIT
+
+size_mb=64
+root=$(guest_root_new "$work/root")
+guest_add_module "$root" nvme
+guest_add_module "$root" crc32c_generic # ext4's metadata checksums (crypto API)
+guest_add_module "$root" ext4
+guest_add_binary "$root" "$(command -v mkfs.ext4)" /sbin/mkfs.ext4
+guest_add_binary "$root" "$(command -v e2fsck)" /sbin/e2fsck
+fio_note="fio not installed on the host: fio verify skipped"
+if command -v fio >/dev/null; then
+	guest_add_binary "$root" "$(command -v fio)" /bin/fio
+	fio_note="fio verify ran"
+fi
+{
+	echo "expect_sectors=$((size_mb * 2048))"
+	cat <<'EOF_GUEST'
+fail() {
+	echo "GUEST: FAIL $*"
+	exit 1
+}
+dev=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x7e58 ]; then
+		dev=$d
+	fi
+done
+[ -n "$dev" ] || fail "no 1234:7e58 PCI device"
+i=0
+while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -e "$dev/driver" ] || fail "no driver bound to ${dev##*/}"
+echo "GUEST: ${dev##*/} bound to $(basename "$(readlink "$dev/driver")")"
+[ -b /dev/nvme0n1 ] || fail "no /dev/nvme0n1"
+sectors=$(cat /sys/block/nvme0n1/size)
+[ "$sectors" = "$expect_sectors" ] || fail "nvme0n1 has $sectors sectors, expected $expect_sectors"
+echo "GUEST: nvme0n1 $sectors sectors"
+
+mkfs.ext4 -q -F /dev/nvme0n1 || fail "mkfs.ext4"
+mount -t ext4 /dev/nvme0n1 /mnt || fail "mount"
+for n in 1 2 3 4; do
+	dd if=/dev/urandom of=/mnt/f$n bs=64k count=$((n * 8)) 2>/dev/null || fail "write f$n"
+done
+md5sum /mnt/f* >/tmp/sums
+umount /mnt || fail "umount"
+echo 3 >/proc/sys/vm/drop_caches
+mount -t ext4 /dev/nvme0n1 /mnt || fail "mount again"
+md5sum -c /tmp/sums >/dev/null || fail "checksums after drop_caches"
+echo "GUEST: files read back after drop_caches"
+
+# A controller reset while a write is in flight: Linux requeues it.
+dd if=/dev/urandom of=/mnt/g bs=64k count=96 conv=fsync 2>/dev/null &
+pid=$!
+sleep 0.2
+echo 1 >/sys/class/nvme/nvme0/reset_controller || fail "reset_controller"
+wait $pid || fail "write across the reset"
+md5sum /mnt/g >/tmp/g
+umount /mnt || fail "umount after reset"
+echo 3 >/proc/sys/vm/drop_caches
+mount -t ext4 /dev/nvme0n1 /mnt || fail "mount after reset"
+md5sum -c /tmp/g >/dev/null || fail "checksum of the write across the reset"
+md5sum -c /tmp/sums >/dev/null || fail "checksums after the reset"
+umount /mnt || fail "umount"
+echo "GUEST: reset with a write in flight, data intact"
+e2fsck -fn /dev/nvme0n1 >/tmp/fsck 2>&1 || { cat /tmp/fsck; fail "e2fsck"; }
+echo "GUEST: e2fsck clean"
+
+if [ -x /bin/fio ]; then
+	fio --name=verify --filename=/dev/nvme0n1 --direct=1 --ioengine=psync \
+		--rw=randwrite --bs=4k --size=4M --verify=crc32c --do_verify=1 \
+		--eta=never --output=/tmp/fio.txt || { cat /tmp/fio.txt; fail "fio verify"; }
+	grep -q "err= 0" /tmp/fio.txt || { cat /tmp/fio.txt; fail "fio reported errors"; }
+	echo "GUEST: fio verify passed"
+fi
+exit 0
+EOF_GUEST
+} | guest_script "$root"
+guest_pack "$root" "$work/initrd.gz"
+
+run_guest() {
+	local mode=$1 sock=$GUEST_SOCKS/nvme-$1.sock log=$work/vusd-$1.log args=() rc=0
+	[ "$mode" = message-dma ] && args=(--no-shared-ram)
+	"$vusd" --device "nvme,size=${size_mb}M" --socket-path "$sock" >"$log" 2>&1 &
+	local pid=$!
+	guest_track "$pid"
+	guest_wait_socket "$sock" 10
+	guest_start "$work/initrd.gz" "$work/guest-$mode.log" --sock "$sock" "${args[@]}"
+	guest_wait 120 || rc=$?
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	cp "$GUEST_LOG" "$GUEST_BUILD/guest_nvme-$mode.log" # the last run's console
+	if [ "$rc" != 0 ]; then
+		guest_show_log "$log"
+		# Known issue (docs/nvme-testing.md): with message DMA QEMU
+		# leaves a DMA_READ unanswered and vusd ends the session.
+		if [ "$mode" = message-dma ] && grep -q 'DMA_READ id .* unanswered' "$log"; then
+			guest_skip "known issue nvme-message-dma-stall: a DMA_READ unanswered for 30 s, vusd ended the session (docs/nvme-testing.md)"
+		fi
+		guest_fail "$mode: guest result $rc (0 = passed, 124 = timed out, 125 = no result)"
+	fi
+	grep "^GUEST:" "$GUEST_LOG" | sed "s/^/$mode: /"
+}
+
+# VUS_GUEST_NVME_MODES: the runs, shared-ram (default) and/or message-dma.
+modes=${VUS_GUEST_NVME_MODES:-shared-ram}
+for mode in $modes; do
+	SECONDS_START=$SECONDS
+	run_guest "$mode"
+	echo "$mode: $((SECONDS - SECONDS_START)) s"
+done
+echo "guest_nvme: passed (nvme bound, ext4 written and verified, reset mid-I/O survived, fsck clean; $fio_note; $modes)"
