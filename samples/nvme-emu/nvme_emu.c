@@ -126,10 +126,14 @@ static int nvme_reset_cb(struct vus_dev *dev, void *opaque, enum vus_reset_reaso
 
 	if (reason == VUS_RESET_LOST_CONN)
 		return 0;
+	/* The library puts migration back to RUNNING. */
+	nvme_mig_clear(n);
 	pthread_mutex_lock(&n->regs_lock);
 	nvme_regs_power_on(n);
 	n->reset_pending = true;
 	n->smart.power_cycles++;
+	/* DEVICE_RESET puts migration back to RUNNING (the library does). */
+	atomic_store(&n->mig_stopped, false);
 	atomic_store(&n->ctrl_change, true);
 	pthread_mutex_unlock(&n->regs_lock);
 	nvme_kick(n);
@@ -176,7 +180,8 @@ static int nvme_pci_setup(struct nvme_emu *n)
 	    (rc = vus_dev_add_ext_cap_dsn(dev, VUS_CAP_OFFSET_AUTO,
 					  fnv1a(n->name, n->serial))) < 0 ||
 	    (rc = vus_dev_set_reset(dev, nvme_reset_cb, n)) < 0 ||
-	    (rc = vus_dev_set_dma_ops(dev, &nvme_dma_ops, n)) < 0)
+	    (rc = vus_dev_set_dma_ops(dev, &nvme_dma_ops, n)) < 0 ||
+	    (rc = nvme_mig_setup(n)) < 0)
 		return rc;
 	return 0;
 }
@@ -261,6 +266,7 @@ void nvme_emu_free(struct nvme_emu *n)
 	if (n->dev)
 		vus_dev_free(n->dev);
 	nvme_ns_close(&n->ns);
+	nvme_mig_clear(n);
 	free(n->bounce);
 	pthread_cond_destroy(&n->worker_cv);
 	pthread_mutex_destroy(&n->proc_lock);

@@ -16,12 +16,23 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 
 #include "nvme_priv.h"
 
-/* One pass after another until nothing is left (proc_lock held). */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* One pass after another until nothing is left (proc_lock held). The
+ * time spent is SMART's Controller Busy Time. */
 static void nvme_process(struct nvme_emu *n)
 {
+	uint64_t t0 = now_ns();
 	bool more;
 
 	do {
@@ -32,6 +43,7 @@ static void nvme_process(struct nvme_emu *n)
 			more = nvme_queues_run(n);
 		nvme_irqs_flush(n);
 	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst));
+	atomic_fetch_add_explicit(&n->smart.busy_ns, now_ns() - t0, memory_order_relaxed);
 }
 
 static void *worker_main(void *arg)

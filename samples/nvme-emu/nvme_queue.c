@@ -279,6 +279,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 		while (sq->head != sq->tail) {
 			if (!budget || atomic_load(&n->ctrl_change) || atomic_load(&n->stopping))
 				return true;
+			if (atomic_load(&n->mig_stopped))
+				return false;
 			cnt = (sq->tail + sq->size - sq->head) % sq->size;
 			if (cnt > sq->size - sq->head)
 				cnt = sq->size - sq->head; /* up to the wrap */
@@ -334,6 +336,8 @@ bool nvme_queues_run(struct nvme_emu *n)
 	bool more = false;
 	int q;
 
+	if (atomic_load(&n->mig_stopped))
+		return false;
 	/* Admin first: queue creation must precede I/O on the new queue. */
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))
