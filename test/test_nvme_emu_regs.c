@@ -59,7 +59,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void fx_start(struct fx *f, bool with_fd)
+static void fx_start_opts(struct fx *f, bool with_fd, bool poll)
 {
 	struct nvme_emu_opts o;
 	int sv[2];
@@ -67,6 +67,7 @@ static void fx_start(struct fx *f, bool with_fd)
 	memset(f, 0, sizeof(*f));
 	nvme_emu_opts_default(&o);
 	o.size = 4u << 20;
+	o.poll = poll;
 	o.serial = "SN-REGS-1";
 	assert_int_equal(nvme_emu_create("nvme-regs", &o, &f->n), 0);
 	vus_dev_set_log_level(nvme_emu_dev(f->n), VUS_LOG_ERR);
@@ -80,6 +81,11 @@ static void fx_start(struct fx *f, bool with_fd)
 					    (void **)&f->mem), 0);
 	f->acq_phase = 1;
 	f->iocq_phase = 1;
+}
+
+static void fx_start(struct fx *f, bool with_fd)
+{
+	fx_start_opts(f, with_fd, false);
 }
 
 static void fx_stop(struct fx *f)
@@ -104,6 +110,16 @@ static int setup_nofd(void **state)
 	struct fx *f = malloc(sizeof(*f));
 
 	fx_start(f, false);
+	*state = f;
+	return 0;
+}
+
+/* Polling mode: a thread runs the queues; kicks only flag work. */
+static int setup_poll(void **state)
+{
+	struct fx *f = malloc(sizeof(*f));
+
+	fx_start_opts(f, true, true);
 	*state = f;
 	return 0;
 }
@@ -542,6 +558,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identify, setup_nofd, teardown),
 		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_fd, teardown),
 		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_nofd, teardown),
+		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_poll, teardown),
+		cmocka_unit_test_setup_teardown(test_enable_disable, setup_poll, teardown),
 		cmocka_unit_test_setup_teardown(test_device_reset, setup_fd, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup_fd, teardown),
 	};

@@ -216,6 +216,8 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	n->max_qsize = o->max_qsize ? o->max_qsize : 1024;
 	n->mdts = o->mdts ? o->mdts : 8;
 	n->nvec = n->max_queues + 1;
+	n->shadow = !o->no_shadow;
+	n->poll = o->poll;
 	n->bounce_len = (uint64_t)NVME_PAGE_SIZE << n->mdts;
 	n->bounce = aligned_alloc(4096, n->bounce_len);
 	if (!n->bounce) {
@@ -244,6 +246,11 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	rc = nvme_pci_setup(n);
 	if (rc < 0)
 		goto fail;
+	if (n->poll) {
+		rc = nvme_worker_start(n);
+		if (rc < 0)
+			goto fail;
+	}
 	*out = n;
 	return 0;
 fail:

@@ -152,6 +152,8 @@ struct nvme_emu {
 	uint32_t max_qsize;
 	uint32_t mdts;
 	uint32_t nvec;           /* MSI-X vectors */
+	bool shadow;             /* Doorbell Buffer Config offered */
+	bool poll;               /* polling mode: the worker never sleeps */
 
 	/* Registers: loop thread writes, processor reads (regs_lock). */
 	pthread_mutex_t regs_lock;
