@@ -107,6 +107,11 @@ for ((n = 1; n <= rounds; n++)); do
 	run_one qemu "$n"
 done
 
+# Every run, so the spread between rounds shows; then means and ratios.
+for f in "$work"/vus-*.txt "$work"/qemu-*.txt; do
+	n=${f##*/}
+	awk -v r="${n%.txt}" '{ printf "  run %-7s %-18s %8d IOPS %10d KiB/s\n", r, $2, $3, $4 }' "$f"
+done
 # Means over the rounds, then the ratios.
 cat "$work"/vus-*.txt | awk '{ i[$2] += $3; b[$2] += $4; c[$2]++ } END { for (k in i) print k, i[k] / c[k], b[k] / c[k] }' | sort >"$work/vus.txt"
 cat "$work"/qemu-*.txt | awk '{ i[$2] += $3; b[$2] += $4; c[$2]++ } END { for (k in i) print k, i[k] / c[k], b[k] / c[k] }' | sort >"$work/qemu.txt"
