@@ -74,12 +74,12 @@ run_one() {
 	local kind=$1 n=$2 log=$work/guest-$1-$2.log rc=0 pid= args=() opts
 	if [ "$kind" = vus ]; then
 		opts="nvme,size=${size_mb}M${VUS_NVME_BENCH_OPTS:+,$VUS_NVME_BENCH_OPTS}"
-		"$vusd" --log-level err --device "$opts" --socket-path "$work/nvme.sock" \
+		"$vusd" --log-level err --device "$opts" --socket-path "$GUEST_SOCKS/nvme.sock" \
 			>"$work/vusd-$n.log" 2>&1 &
 		pid=$!
 		guest_track "$pid"
-		guest_wait_socket "$work/nvme.sock" 10
-		args=(--sock "$work/nvme.sock")
+		guest_wait_socket "$GUEST_SOCKS/nvme.sock" 10
+		args=(--sock "$GUEST_SOCKS/nvme.sock")
 		[ "${VUS_NVME_BENCH_SHARED:-1}" = 0 ] && args+=(--no-shared-ram)
 		guest_start "$work/initrd.gz" "$log" "${args[@]}"
 	else
@@ -92,7 +92,7 @@ run_one() {
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
-		rm -f "$work/nvme.sock"
+		rm -f "$GUEST_SOCKS/nvme.sock"
 	fi
 	rm -f "/dev/shm/vus-nvme-bench.$$"
 	if [ "$rc" != 0 ]; then

@@ -17,7 +17,7 @@
  *             fd then polls readable in the server)
  * A truncated last record sends what is there. Messages longer than a
  * record are split over several; the recorder puts a message's fds on
- * the record holding its header, as a real client does (protocol-facts
+ * the record holding its header, as a real client does (docs/protocol.md
  * 1.3), and so does the kernel for the server.
  */
 #ifndef VUS_FUZZ_STREAM_H

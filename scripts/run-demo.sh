@@ -10,9 +10,9 @@
 # --guest: also boot a small Linux guest (Debian's kernel and busybox, as
 # the guest tests do; docs/guests.md) attached to testdev and a gpio
 # device, print what it sees (lspci, bound drivers, an interrupt
-# arriving), power it off and stop. Needs VUS_QEMU naming a QEMU >= 10.1
-# with vfio-user-pci (README "Attaching QEMU"); a QEMU kept beside the
-# clone (../shared/qemu, as in CI) is found by itself.
+# arriving), power it off and stop (scripts/demo-guest.sh). Needs VUS_QEMU
+# naming a QEMU >= 10.1 with vfio-user-pci (docs/qemu.md); without one it
+# says so and exits 77.
 #
 # Environment: VUS_DEMO_SOCKET (default /tmp/vus-testdev.sock) and
 # VUS_BUILD_DIR (default build/ in the tree) -- test/readme_demo.sh uses

@@ -41,15 +41,19 @@ struct cmdline {
 	size_t nr_devs; /* devs[nr_devs - 1] is the one options go to */
 	int level;      /* -1: not given */
 	bool syslog;
+	/* Access options: config keys given on the command line, applied
+	 * over the file's (control_auth.c). */
+	struct { const char *key, *value; } access[8];
+	unsigned nr_access;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vusd --device TYPE[,key=value...] (--socket-path PATH | --fd N) [options]\n"
-		"       vusd --device SPEC --socket-path PATH --device SPEC --socket-path PATH ...\n"
-		"       vusd --config FILE [options]\n"
-		"       vusd --control PATH [options]   (devices added at run time)\n"
+		"  or:  vusd --device SPEC --socket-path PATH --device SPEC --socket-path PATH ...\n"
+		"  or:  vusd --config FILE [options]\n"
+		"  or:  vusd --control PATH [options]   (devices added at run time)\n"
 		"Serve emulated PCI devices over vfio-user (QEMU vfio-user-pci is the client).\n"
 		"\n"
 		"  -d, --device SPEC       serve a device: TYPE, then key=value options; repeat\n"
@@ -63,6 +67,11 @@ static void usage(FILE *f)
 		"  -c, --config FILE       devices and settings from a JSON file\n"
 		"                          (docs/control.md; contrib/vusd.example.json)\n"
 		"  -C, --control PATH      control socket for vusctl (JSON requests, docs/control.md)\n"
+		"      --control-mode M    the control socket's permission bits (default 0600)\n"
+		"      --admin-uid N       a user allowed to change state through it (and root)\n"
+		"      --admin-gid N       a group allowed to change state through it\n"
+		"      --add-socket-dir D  where its add may create sockets (default: root only)\n"
+		"      --add-socket-mode M the most open socket_mode an add may ask (0660)\n"
 		"  -l, --log-level L       err, warn, info (default), debug, trace\n"
 		"  -t, --trace             same as --log-level trace: one line per message\n"
 		"      --syslog            log to syslog instead of stderr\n"
@@ -135,7 +144,7 @@ static int twice(const struct cmdline_dev *cur, const char *opt)
 /* Returns -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, struct cmdline *cl)
 {
-	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG };
+	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG, OPT_ACCESS };
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "socket-path", required_argument, NULL, 's' },
@@ -146,15 +155,29 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "trace", no_argument, NULL, 't' },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
+		{ "control-mode", required_argument, NULL, OPT_ACCESS },
+		{ "admin-uid", required_argument, NULL, OPT_ACCESS },
+		{ "admin-gid", required_argument, NULL, OPT_ACCESS },
+		{ "add-socket-dir", required_argument, NULL, OPT_ACCESS },
+		{ "add-socket-mode", required_argument, NULL, OPT_ACCESS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cmdline_dev *cur = &cl->devs[0];
-	int c, v;
+	int c, v, idx = 0;
 
-	while ((c = getopt_long(argc, argv, "d:s:f:c:C:l:thV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:s:f:c:C:l:thV", longopts, &idx)) != -1) {
 		switch (c) {
+		case OPT_ACCESS:
+			if (cl->nr_access == sizeof(cl->access) / sizeof(cl->access[0])) {
+				fprintf(stderr, "vusd: too many access options\n");
+				return VUSD_EXIT_USAGE;
+			}
+			/* "control-mode" -> config key "control_mode" */
+			cl->access[cl->nr_access].key = longopts[idx].name;
+			cl->access[cl->nr_access++].value = optarg;
+			break;
 		case 'd':
 			if (cur->device) {
 				if (cl->nr_devs == CMDLINE_MAX_DEVICES) {
@@ -228,7 +251,7 @@ static int add_cmdline_device(const struct cmdline_dev *cl, size_t nth, size_t c
 {
 	struct vusd_spec spec;
 	struct vusd_err err;
-	char where[64];
+	char where[80]; /* "--device #N (32 chars)" with any N */
 	int given;
 
 	/* Errors say "--device: ..." for the usual one device, and which one
@@ -302,6 +325,19 @@ int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg)
 		if (!cfg->control) {
 			fprintf(stderr, "vusd: out of memory\n");
 			return VUSD_EXIT_SETUP;
+		}
+	}
+	for (i = 0; i < cl.nr_access; i++) {
+		char key[32], where[48];
+		size_t k;
+
+		snprintf(key, sizeof(key), "%s", cl.access[i].key);
+		for (k = 0; key[k]; k++)
+			key[k] = key[k] == '-' ? '_' : key[k];
+		snprintf(where, sizeof(where), "--%s", cl.access[i].key);
+		if (vusd_config_set(cfg, key, cl.access[i].value, where, &err) < 0) {
+			fprintf(stderr, "vusd: %s\n", err.msg);
+			return VUSD_EXIT_USAGE;
 		}
 	}
 	if (cl.level >= 0)

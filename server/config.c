@@ -44,6 +44,21 @@ static const struct vusd_opt top_opts[] = {
 	{ .key = "log_target", .kind = VUSD_OPT_CHOICE,
 	  .offset = offsetof(struct vusd_config, log_target),
 	  .help = "stderr or syslog", .choices = log_targets },
+	{ .key = "control_mode", .kind = VUSD_OPT_MODE,
+	  .offset = offsetof(struct vusd_config, policy.control_mode),
+	  .help = "permission bits of the control socket (\"0600\")" },
+	{ .key = "admin_uid", .kind = VUSD_OPT_UINT,
+	  .offset = offsetof(struct vusd_config, policy.admin_uid), .max = UINT32_MAX - 1,
+	  .help = "a user who may change state through the control socket, besides root" },
+	{ .key = "admin_gid", .kind = VUSD_OPT_UINT,
+	  .offset = offsetof(struct vusd_config, policy.admin_gid), .max = UINT32_MAX - 1,
+	  .help = "a group whose members may change state through the control socket" },
+	{ .key = "add_socket_dir", .kind = VUSD_OPT_STRING,
+	  .offset = offsetof(struct vusd_config, policy.add_dir),
+	  .help = "the directory the control socket's add may create sockets in" },
+	{ .key = "add_socket_mode", .kind = VUSD_OPT_MODE,
+	  .offset = offsetof(struct vusd_config, policy.add_mode),
+	  .help = "the most open socket_mode an add may ask for (\"0660\")" },
 	{ .key = NULL },
 };
 
@@ -53,6 +68,8 @@ void vusd_config_init(struct vusd_config *cfg)
 	cfg->socket_mode = VUSD_DEFAULT_SOCKET_MODE;
 	cfg->log_level = VUS_LOG_INFO;
 	cfg->log_target = VUSD_LOG_STDERR;
+	vusd_budget_init(&cfg->budget);
+	vusd_ctl_policy_init(&cfg->policy);
 }
 
 void vusd_config_free(struct vusd_config *cfg)
@@ -64,6 +81,18 @@ void vusd_config_free(struct vusd_config *cfg)
 	free(cfg->devices);
 	vusd_opts_free(top_opts, cfg);
 	vusd_config_init(cfg);
+}
+
+int vusd_config_set(struct vusd_config *cfg, const char *key, const char *value,
+		    const char *where, struct vusd_err *err)
+{
+	const struct vusd_opt *o = vusd_opt_find(top_opts, key);
+
+	if (!o) {
+		vusd_errf(err, "%s: no such setting", where);
+		return -EINVAL;
+	}
+	return vusd_opt_set_string(o, cfg, value, where, err);
 }
 
 int vusd_config_add_device(struct vusd_config *cfg, struct vusd_spec *spec, const char *where,
@@ -241,10 +270,17 @@ static int load_object(const char *path, struct json_object *root, struct vusd_c
 			devices = val;
 			continue;
 		}
+		if (strcmp(key, "budget") == 0) {
+			snprintf(keys, sizeof(keys), "%s: key \"budget\"", path);
+			rc = vusd_budget_parse_json(val, &cfg->budget, keys, err);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		o = vusd_opt_find(top_opts, key);
 		if (!o) {
 			vusd_opts_keys(top_opts, keys, sizeof(keys));
-			vusd_errf(err, "%s: unknown key \"%s\" (expected devices, %s)", path, key,
+			vusd_errf(err, "%s: unknown key \"%s\" (expected devices, budget, %s)", path, key,
 				  keys);
 			return -EINVAL;
 		}

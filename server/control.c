@@ -22,7 +22,8 @@
 
 #include <json-c/json.h>
 
-#include "transport.h"
+#include <vus/socket.h>
+
 #include "vusd.h"
 
 #define VUSD_CTL_LINE_MAX (64u * 1024u)
@@ -37,6 +38,7 @@ struct ctl_conn {
 	struct ctl_conn *next;
 	struct vusd_control *ctl;
 	struct bufferevent *bev;
+	struct vusd_peer peer; /* who connected (control_auth.c) */
 	bool closing;  /* last reply queued: close once it is sent */
 	bool paused;   /* too many replies unsent: not reading */
 };
@@ -154,7 +156,12 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len)
 		/* Echoed so a script can match replies to requests. */
 		if (json_object_object_get_ex(req, "id", &id))
 			json_object_object_add(reply, "id", json_object_get(id));
-		rc = vusd_control_dispatch(c->ctl->d, req, reply, &err);
+		rc = vusd_ctl_authorize(&c->peer, req, &err);
+		if (rc == 0) {
+			c->ctl->d->peer = &c->peer;
+			rc = vusd_control_dispatch(c->ctl->d, req, reply, &err);
+			c->ctl->d->peer = NULL;
+		}
 	}
 	if (rc < 0) {
 		json_object_put(reply);
@@ -295,6 +302,12 @@ static void conn_new(struct vusd_control *ctl, int fd)
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
+		return;
+	}
+	if (vusd_peer_identify(fd, &ctl->d->policy, &c->peer) < 0) {
+		vusd_log(VUS_LOG_WARN, "control: peer credentials: %s", strerror(errno));
+		close(fd);
+		free(c);
 		return;
 	}
 	c->ctl = ctl;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <vus/codec.h>
 
 #include "vusd.h"
 
@@ -153,7 +154,9 @@ static int ctl_add(struct vusd *d, struct json_object *req, struct json_object *
 		vusd_spec_free(&spec);
 		return -EINVAL;
 	}
-	rc = vusd_dev_add(d, &spec, &vd, err);
+	rc = vusd_ctl_check_add(d, &spec, err);
+	if (rc == 0)
+		rc = vusd_dev_add(d, &spec, &vd, err);
 	if (rc < 0) {
 		vusd_spec_free(&spec);
 		return rc;
@@ -191,18 +194,26 @@ static struct json_object *stats_json(struct vusd_dev *vd)
 	if (!o)
 		return NULL;
 	vus_dev_get_stats(vd->inst.dev, &st);
+	json_object_object_add(o, "budget", vusd_budget_json(&vd->d->budget, &st));
 	msgs = json_object_new_object();
-	for (i = 0; i <= VUS_CMD_MAX; i++)
-		if (st.msgs[i])
-			add_u64(msgs, i ? vus_cmd_name((unsigned)i) : "unknown", st.msgs[i]);
+	for (i = 0; i <= VUS_CMD_MAX; i++) {
+		uint64_t n = vus_dev_stat_cmd(vd->inst.dev, (unsigned)i);
+
+		if (n)
+			add_u64(msgs, i ? vus_cmd_name((unsigned)i) : "unknown", n);
+	}
 	json_object_object_add(o, "messages", msgs);
 	add_u64(o, "errors", st.errors);
 	errnos = json_object_new_object();
-	for (i = 1; i < sizeof(st.errnos) / sizeof(st.errnos[0]); i++) {
-		const char *name = strerrorname_np((int)i);
+	/* Every errno a reply can carry (below 4096: docs/protocol.md section 2). */
+	for (i = 1; i < 4096; i++) {
+		uint64_t n = vus_dev_stat_errno(vd->inst.dev, (int)i);
+		const char *name;
 
-		if (st.errnos[i])
-			add_u64(errnos, name ? name : "?", st.errnos[i]);
+		if (!n)
+			continue;
+		name = strerrorname_np((int)i);
+		add_u64(errnos, name ? name : "?", n);
 	}
 	json_object_object_add(o, "errnos", errnos);
 	add_u64(o, "bytes_in", st.bytes_in);
@@ -287,7 +298,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "stats", ctl_stats, { "name", NULL } },
 	{ "log-level", ctl_log_level, { "level", NULL } },
 	{ "info", vusd_ctl_info, { "name", NULL } },
-	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", NULL } },
+	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", "force", NULL } },
 	{ "write", vusd_ctl_write, { "name", "region", "offset", "data", "force", NULL } },
 	{ "config", vusd_ctl_config, { "name", NULL } },
 	{ "reset", vusd_ctl_reset, { "name", "force", NULL } },

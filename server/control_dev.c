@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "info_json.h"
 #include "vusd.h"
 
 /* One local access at most (the hex reply is twice as long). */
@@ -122,6 +123,28 @@ static int refuse_attached(struct vusd_dev *vd, const char *what, bool force,
 	return 0;
 }
 
+/*
+ * A read served by the device's read callback may change its state (a
+ * gpio read enables interrupts, a FIFO pops, a hole counts its hits):
+ * with a client attached that needs force, like a write. Config space
+ * (the library's) and regions without callbacks (read from their fd)
+ * are pure reads (docs/control.md "read").
+ */
+static int refuse_side_effects(struct vusd_dev *vd, uint32_t region, bool force,
+			       struct vusd_err *err)
+{
+	struct vus_dev_region_desc rd;
+
+	if (force || !vus_dev_client_attached(vd->inst.dev) || region == VUS_PCI_CONFIG_REGION)
+		return 0;
+	if (vus_dev_region_desc(vd->inst.dev, region, &rd) == 0 && !rd.callbacks)
+		return 0;
+	vusd_errf(err, "device \"%s\" has a client attached (a VMM?) and region %u is served "
+		  "by the device's read callback, which may have side effects: repeat with "
+		  "\"force\": true (vusctl --force)", vd->spec.name, region);
+	return -EBUSY;
+}
+
 int vusd_ctl_read(struct vusd *d, struct json_object *req, struct json_object *reply,
 		  struct vusd_err *err)
 {
@@ -129,11 +152,14 @@ int vusd_ctl_read(struct vusd *d, struct json_object *req, struct json_object *r
 	uint64_t offset, len = 4;
 	uint32_t region;
 	uint8_t *buf;
+	bool force;
 	int rc;
 
 	if ((rc = vusd_req_device(d, req, &vd, err)) < 0 ||
 	    (rc = req_where(vd, req, &region, &offset, err)) < 0 ||
-	    (rc = vusd_req_uint(req, "len", false, VUSD_CTL_ACCESS_MAX, &len, err)) < 0)
+	    (rc = vusd_req_uint(req, "len", false, VUSD_CTL_ACCESS_MAX, &len, err)) < 0 ||
+	    (rc = vusd_req_bool(req, "force", &force, err)) < 0 ||
+	    (rc = refuse_side_effects(vd, region, force, err)) < 0)
 		return rc;
 	buf = malloc(len ? len : 1);
 	if (!buf)
@@ -222,96 +248,50 @@ int vusd_ctl_reset(struct vusd *d, struct json_object *req, struct json_object *
 
 /* ---- info ----------------------------------------------------------- */
 
-static uint32_t le(const uint8_t *p, unsigned n)
-{
-	uint32_t v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
-
-/* PCI 3.0 6.1 type 0 header: ids, revision, class code. */
+/* config space -> "pci" (info_json.c). */
 static struct json_object *pci_json(struct vus_dev *dev)
 {
-	struct json_object *o;
-	uint8_t h[0x30];
+	uint8_t h[INFO_PCI_HDR_LEN];
 
 	if (vus_dev_access_region(dev, VUS_PCI_CONFIG_REGION, 0, h, sizeof(h), false) < 0)
 		return NULL;
-	o = json_object_new_object();
-	if (!o)
-		return NULL;
-	json_object_object_add(o, "vendor", json_object_new_int((int)le(h + 0x00, 2)));
-	json_object_object_add(o, "device", json_object_new_int((int)le(h + 0x02, 2)));
-	json_object_object_add(o, "revision", json_object_new_int(h[0x08]));
-	json_object_object_add(o, "class", json_object_new_int((int)le(h + 0x09, 3)));
-	json_object_object_add(o, "subsystem_vendor", json_object_new_int((int)le(h + 0x2c, 2)));
-	json_object_object_add(o, "subsystem", json_object_new_int((int)le(h + 0x2e, 2)));
-	return o;
+	return info_pci_json(h);
 }
 
-static struct json_object *region_json(uint32_t index, const struct vus_dev_region_desc *r)
+/* A region as the device set it up (not as a client would be told). */
+static struct json_object *region_json(uint32_t index, const struct vus_dev_region_desc *d)
 {
-	struct json_object *o = json_object_new_object(), *areas;
-	uint32_t i;
+	struct info_region r = {
+		.index = index,
+		.size = d->size,
+		.read = d->flags & VUS_REGION_READ,
+		.write = d->flags & VUS_REGION_WRITE,
+		.mmap = d->mmap,
+		.fd_backed = d->fd_backed,
+		.callbacks = d->callbacks,
+		.prefetchable = d->flags & VUS_REGION_BAR_PREFETCH,
+		.has_areas = d->mmap,
+		.nr_areas = d->nr_areas,
+		.areas = d->areas,
+		.has_type = d->has_type,
+		.type = d->type,
+		.subtype = d->subtype,
+	};
 
-	if (!o)
-		return NULL;
-	json_object_object_add(o, "index", json_object_new_int((int)index));
-	json_object_object_add(o, "size", json_object_new_uint64(r->size));
-	json_object_object_add(o, "read", json_object_new_boolean(r->flags & VUS_REGION_READ));
-	json_object_object_add(o, "write", json_object_new_boolean(r->flags & VUS_REGION_WRITE));
-	json_object_object_add(o, "mmap", json_object_new_boolean(r->mmap));
-	json_object_object_add(o, "fd_backed", json_object_new_boolean(r->fd_backed));
-	json_object_object_add(o, "callbacks", json_object_new_boolean(r->callbacks));
-	if (r->flags & VUS_REGION_BAR_IO)
-		json_object_object_add(o, "bar", json_object_new_string("io"));
+	if (d->flags & VUS_REGION_BAR_IO)
+		r.bar = "io";
 	else if (index <= VUS_PCI_BAR5_REGION)
-		json_object_object_add(o, "bar", json_object_new_string(
-			r->flags & VUS_REGION_BAR_MEM64 ? "mem64" : "mem32"));
-	if (r->flags & VUS_REGION_BAR_PREFETCH)
-		json_object_object_add(o, "prefetchable", json_object_new_boolean(1));
-	if (r->mmap) {
-		areas = json_object_new_array();
-		for (i = 0; areas && i < r->nr_areas; i++) {
-			struct json_object *a = json_object_new_object();
-
-			const struct vus_sparse_area *sa = &r->areas[i];
-
-			json_object_object_add(a, "offset", json_object_new_uint64(sa->offset));
-			json_object_object_add(a, "size", json_object_new_uint64(sa->size));
-			json_object_array_add(areas, a);
-		}
-		json_object_object_add(o, "areas", areas);
-	}
-	if (r->has_type) {
-		json_object_object_add(o, "type", json_object_new_int64(r->type));
-		json_object_object_add(o, "subtype", json_object_new_int64(r->subtype));
-	}
-	return o;
+		r.bar = d->flags & VUS_REGION_BAR_MEM64 ? "mem64" : "mem32";
+	return info_region_json(&r);
 }
 
+/* info_irq_json() plus what only the server knows. */
 static struct json_object *irq_json(uint32_t index, const struct vus_dev_irq_desc *q)
 {
-	static const struct { uint32_t bit; const char *name; } bits[] = {
-		{ VUS_IRQ_INFO_EVENTFD, "eventfd" },
-		{ VUS_IRQ_INFO_MASKABLE, "maskable" },
-		{ VUS_IRQ_INFO_AUTOMASKED, "automasked" },
-		{ VUS_IRQ_INFO_NORESIZE, "noresize" },
-	};
-	struct json_object *o = json_object_new_object(), *flags;
-	size_t i;
+	struct json_object *o = info_irq_json(index, q->count, q->flags);
 
 	if (!o)
 		return NULL;
-	json_object_object_add(o, "index", json_object_new_int((int)index));
-	json_object_object_add(o, "count", json_object_new_int64(q->count));
-	flags = json_object_new_array();
-	for (i = 0; flags && i < sizeof(bits) / sizeof(bits[0]); i++)
-		if (q->flags & bits[i].bit)
-			json_object_array_add(flags, json_object_new_string(bits[i].name));
-	json_object_object_add(o, "flags", flags);
 	json_object_object_add(o, "assigned", json_object_new_int64(q->assigned));
 	json_object_object_add(o, "masked", json_object_new_int64(q->masked));
 	json_object_object_add(o, "pending", json_object_new_int64(q->pending));

@@ -4,7 +4,7 @@
  * its own socket, with one libevent read event on its poll fd that runs
  * vus_dev_process() (device.h "poll vus_dev_poll_fd() in your own loop").
  *
- * Sockets: vusd creates them itself (transport.h vus_listen_path), so the
+ * Sockets: vusd creates them itself (<vus/socket.h> vus_listen_path), so the
  * mode is the configured one from the start, a live server's path is
  * refused, a stale socket file replaced and a symlink never followed; it
  * then hands the listener to the device (vus_dev_listen_fd) and unlinks
@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "transport.h"
+#include <vus/socket.h>
+
 #include "vusd.h"
 
 static void on_device(evutil_socket_t fd, short what, void *arg)
@@ -124,6 +125,11 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 	if (rc < 0) {
 		vusd_errf(err, "device %s: cannot set the DMA layout: %s", spec->name,
 			  strerror(-rc));
+		goto err_destroy;
+	}
+	rc = vusd_budget_apply(vd->inst.dev, &d->budget);
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot set its budget: %s", spec->name, strerror(-rc));
 		goto err_destroy;
 	}
 	rc = listen_socket(vd, err);

@@ -25,7 +25,8 @@ static int start(struct vusd *d, struct vusd_config *cfg)
 			return -1;
 		}
 	}
-	if (cfg->control && vusd_control_open(d, cfg->control, cfg->socket_mode, &err) < 0) {
+	if (cfg->control &&
+	    vusd_control_open(d, cfg->control, cfg->policy.control_mode, &err) < 0) {
 		vusd_log(VUS_LOG_ERR, "%s", err.msg);
 		return -1;
 	}
@@ -48,6 +49,9 @@ int main(int argc, char **argv)
 	vusd_log_set_level(cfg.log_level);
 	vusd_log_open(cfg.log_target);
 	d.socket_mode = cfg.socket_mode;
+	d.budget = cfg.budget;
+	d.policy = cfg.policy; /* strings stay cfg's, freed after the loop */
+	vusd_raise_nofile();
 
 	rc = VUSD_EXIT_SETUP;
 	if (vusd_loop_init(&d) == 0 && start(&d, &cfg) == 0)

@@ -37,6 +37,8 @@
 struct event;
 struct event_base;
 struct json_object;
+struct vusd;
+struct vusd_spec;
 struct vusd_control;
 
 /* Exit codes, also listed in --help. */
@@ -71,6 +73,56 @@ void vusd_log_device(void *opaque, enum vus_log_level level, const char *msg);
 extern const struct vusd_choice vusd_log_levels[];
 const char *vusd_log_level_name(enum vus_log_level level);
 
+/* ---- control_auth.c ------------------------------------------------- */
+
+#define VUSD_NO_ID UINT64_MAX
+
+/* Control socket access (docs/control.md "Access"). */
+struct vusd_ctl_policy {
+	unsigned control_mode;         /* the control socket's permission bits */
+	uint64_t admin_uid, admin_gid; /* VUSD_NO_ID: none (root only) */
+	char *add_dir;                 /* add: sockets only directly here; NULL: root only */
+	unsigned add_mode;             /* add: socket_mode within these bits */
+};
+
+/* A control connection's peer, from the kernel (SO_PEERCRED). */
+struct vusd_peer {
+	int pid;
+	unsigned uid, gid;
+	bool admin;
+};
+
+/* control_mode 0600, no admin_uid/gid, no add_dir, add_mode 0660. */
+void vusd_ctl_policy_init(struct vusd_ctl_policy *p);
+int vusd_peer_identify(int fd, const struct vusd_ctl_policy *p, struct vusd_peer *out);
+/* May peer make this request? 0, or -EPERM with err set. */
+int vusd_ctl_authorize(const struct vusd_peer *peer, struct json_object *req,
+		       struct vusd_err *err);
+/* May the request's peer (d->peer) add a device with this socket? */
+int vusd_ctl_check_add(const struct vusd *d, const struct vusd_spec *spec, struct vusd_err *err);
+
+/* ---- budget.c ------------------------------------------------------- */
+
+/* Per-device budgets (docs/security.md section 2); the same for every
+ * device, each device its own account. */
+struct vusd_budget {
+	uint64_t dma_bytes;
+	uint64_t dma_windows;
+	uint64_t dirty_log_bytes;
+	uint64_t output_bytes;
+	uint64_t dma_pending;
+};
+extern const struct vusd_opt vusd_budget_opts[];
+void vusd_budget_init(struct vusd_budget *b);
+int vusd_budget_parse_json(struct json_object *obj, struct vusd_budget *b, const char *where,
+			   struct vusd_err *err);
+/* Before the device listens. 0 or -errno. */
+int vusd_budget_apply(struct vus_dev *dev, const struct vusd_budget *b);
+/* {"dma_bytes": {"used", "limit"}, ...} for stats and info. */
+struct json_object *vusd_budget_json(const struct vusd_budget *b, const struct vus_dev_stats *st);
+/* RLIMIT_NOFILE soft limit up to the hard one (logged if refused). */
+void vusd_raise_nofile(void);
+
 /* ---- config.c ------------------------------------------------------- */
 
 struct vusd_config {
@@ -80,12 +132,18 @@ struct vusd_config {
 	int log_target;                /* enum vusd_log_target */
 	struct vusd_spec *devices;
 	size_t nr_devices;
+	struct vusd_budget budget;     /* "budget": every device's */
+	struct vusd_ctl_policy policy; /* control socket access (control_auth.c) */
 };
 /* Defaults: no control socket, mode 0600, level info, stderr. */
 void vusd_config_init(struct vusd_config *cfg);
 /* Parse FILE into cfg (which holds the defaults). Errors name the file,
  * the key and what was expected; -errno. */
 int vusd_config_load(const char *path, struct vusd_config *cfg, struct vusd_err *err);
+/* Set one top-level key from a string (the command line's access
+ * options); where names it in errors. */
+int vusd_config_set(struct vusd_config *cfg, const char *key, const char *value,
+		    const char *where, struct vusd_err *err);
 /* Append a device spec (taken over: *spec is cleared). Checks that its
  * name and socket are not already used; where names the new one. */
 int vusd_config_add_device(struct vusd_config *cfg, struct vusd_spec *spec, const char *where,
@@ -114,6 +172,9 @@ struct vusd {
 	struct vusd_dev *devs;         /* in the order added */
 	size_t nr_devs;
 	unsigned socket_mode;          /* default for devices added at run time */
+	struct vusd_budget budget;     /* applied to every device */
+	struct vusd_ctl_policy policy; /* who may do what on the control socket */
+	const struct vusd_peer *peer;  /* the control request being handled, or NULL */
 	struct vusd_control *ctl;      /* NULL without a control socket */
 	struct event *sig[2];          /* SIGTERM, SIGINT */
 	int exit_code;

@@ -58,7 +58,7 @@ guest_pack "$root" "$work/initrd.gz"
 
 # ---- the device, then the guest --------------------------------------
 
-sock=$work/gpio.sock
+sock=$GUEST_SOCKS/gpio.sock
 ctl=$work/ctl
 devlog=$work/device.log
 mkfifo "$ctl"

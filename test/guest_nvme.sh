@@ -121,7 +121,7 @@ EOF_GUEST
 guest_pack "$root" "$work/initrd.gz"
 
 run_guest() {
-	local mode=$1 sock=$work/nvme-$1.sock log=$work/vusd-$1.log args=() rc=0
+	local mode=$1 sock=$GUEST_SOCKS/nvme-$1.sock log=$work/vusd-$1.log args=() rc=0
 	[ "$mode" = message-dma ] && args=(--no-shared-ram)
 	# VUS_GUEST_NVME_VUSD_ARGS: more vusd options (e.g. --log-level trace).
 	# shellcheck disable=SC2086

@@ -413,7 +413,7 @@ static void set_irqs_chunks(void **state)
 
 		for (i = 0; i < 4; i++) {
 			ASSERT_EQ(p.msgs[i].hdr.cmd, VUS_CMD_DEVICE_SET_IRQS);
-			/* QEMU's shape: argsz 20, no inline fd array (protocol-facts 6.6). */
+			/* QEMU's shape: argsz 20, no inline fd array (docs/qemu.md "Interrupts"). */
 			ASSERT_EQ(p.msgs[i].hdr.size, 36);
 			memcpy(v, p.msgs[i].payload, 20);
 			ASSERT_EQ(v[0], 20);
@@ -489,7 +489,7 @@ static void region_info_reask(void **state)
 
 	peer_init(&p, script_region_info, srv_json);
 	p.aux_fd = memfd_create("peer-region", MFD_CLOEXEC);
-	assert_true(p.aux_fd >= 0);
+	ASSERT_NONNEG(p.aux_fd);
 	ASSERT_OK(ftruncate(p.aux_fd, 0x2000));
 	ASSERT_OK(peer_start(&p, NULL, &c));
 	base = fdcount();
@@ -497,7 +497,7 @@ static void region_info_reask(void **state)
 	ASSERT_EQ(r.info.argsz, 64);
 	assert_true(r.caps.sparse);
 	ASSERT_EQ(r.caps.nr_areas, 1);
-	assert_true(r.fd >= 0);
+	ASSERT_NONNEG(r.fd);
 	/* Only the second answer's fd is left open. */
 	ASSERT_EQ(fdcount(), base + 1);
 	ASSERT_OK(vus_client_region_mmap(&r, 0, (void **)&map, &len));

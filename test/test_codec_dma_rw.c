@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Server -> client DMA_READ/DMA_WRITE in the spec's and QEMU's layouts,
- * checked byte by byte (protocol-facts 3.11).
+ * checked byte by byte (docs/protocol.md 4.1).
  */
 #include <errno.h>
 

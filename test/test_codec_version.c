@@ -287,7 +287,7 @@ static void test_encode(void **state)
 	v.has_json = true;
 	expect_encoded("empty caps", &v, "{\"capabilities\":{}}");
 
-	/* What vus answers QEMU: decisions.md VERSION. */
+	/* What vus answers QEMU: docs/protocol.md 3.1. */
 	v.minor = 0;
 	v.caps.present = VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER | VUS_CAP_MAX_DMA_MAPS |
 			 VUS_CAP_PGSIZES | VUS_CAP_WRITE_MULTIPLE;

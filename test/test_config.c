@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * PCI config space (lib/config.c) through region 7 accesses, as QEMU makes
- * them (protocol-facts 4.3, 4.6): BAR type bits, sizing by all-ones and
- * restore, the ROM BAR with and without a ROM, read-only fields, the
- * command register, RW1C status bits, unaligned and multi-byte accesses,
- * 4096-byte space, reset to power-on values.
+ * PCI config space through region 7 accesses, as QEMU makes them
+ * (docs/qemu.md, "Config space and BARs"): BAR type bits, sizing by
+ * all-ones and restore, the ROM BAR with and without a ROM, read-only
+ * fields, the command register, RW1C status bits, unaligned and multi-byte
+ * accesses, 4096-byte space, reset to power-on values.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -133,7 +133,7 @@ static void test_bar_sizing(void **state)
 	ASSERT_EQ(rd(dev, 0x14, 4), 0xfebf1000);
 	wr(dev, 0x10, 4, 0x0000c0ff);
 	ASSERT_EQ(rd(dev, 0x10, 4), 0x0000c001);
-	/* After reset QEMU writes 0 to every BAR (protocol-facts 4.6). */
+	/* After reset QEMU writes 0 to every BAR (docs/qemu.md "Machine reset"). */
 	wr(dev, 0x14, 4, 0);
 	ASSERT_EQ(rd(dev, 0x14, 4), 0);
 	vus_dev_free(dev);

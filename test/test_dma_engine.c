@@ -47,7 +47,7 @@ static int memfd(size_t size)
 {
 	int fd = memfd_create("dma-engine", MFD_CLOEXEC);
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(ftruncate(fd, (off_t)size));
 	return fd;
 }
@@ -334,7 +334,7 @@ static void test_mismatched_replies(void **state)
 	ASSERT_OK(worker_join(&w));
 	assert_memory_equal(in, data, sizeof(in));
 
-	/* Echo of another address: EPROTO (decisions.md). */
+	/* Echo of another address: EPROTO (docs/protocol.md 4). */
 	worker_start(&w, dev, false, FDLESS_IOVA, in, sizeof(in));
 	recv_req(&r, false, VUS_CMD_DMA_READ, FDLESS_IOVA, sizeof(in), &m);
 	rig_put_u64(m.payload, FDLESS_IOVA + 8);
@@ -693,7 +693,7 @@ static void test_map_unmap_handlers(void **state)
 	assert_true(fdcount_wait(base, 1000));
 	ASSERT_OK(rig_dma_map(&r, 0x1000, 0x1000, RW, -1, 0));
 
-	/* Errnos of the table (decisions.md DMA_MAP). */
+	/* Errnos of the table (docs/protocol.md 3.2). */
 	ASSERT_ERR(rig_dma_map(&r, 0x1800, 0x1000, RW, -1, 0), -EEXIST);
 	ASSERT_ERR(rig_dma_map(&r, 0x8000, 0x1000, 0, -1, 0), -EINVAL);
 	ASSERT_ERR(rig_dma_map(&r, 0x100000, 0x10000, RW, -1, 0), -ENOSPC);

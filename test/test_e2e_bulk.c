@@ -60,7 +60,7 @@ static void split_transfers(void **state)
 	struct test_fx *f = *state;
 	struct test_server small;
 	struct vus_client *c;
-	struct vus_dev_stats st0, st1;
+	uint64_t w0, r0;
 	struct vus_device_info di;
 	uint8_t *out = malloc(TESTDEV_BAR1_SIZE), *in = malloc(TESTDEV_BAR1_SIZE);
 
@@ -72,17 +72,17 @@ static void split_transfers(void **state)
 	ASSERT_OK(test_connect(&small, NULL, &c));
 	ASSERT_EQ(vus_client_server_version(c)->caps.max_data_xfer_size, 64 * 1024);
 	pattern(out, TESTDEV_BAR1_SIZE, 777);
-	test_server_stats(&small, &st0);
+	w0 = vus_dev_stat_cmd(small.dev, VUS_CMD_REGION_WRITE);
+	r0 = vus_dev_stat_cmd(small.dev, VUS_CMD_REGION_READ);
 	ASSERT_OK(vus_client_region_write(c, 1, 0, out, TESTDEV_BAR1_SIZE));
 	ASSERT_OK(vus_client_region_read(c, 1, 0, in, TESTDEV_BAR1_SIZE));
 	/* The server handles commands in order: once this is answered, the
 	 * accesses before it are counted. */
 	ASSERT_OK(vus_client_device_info(c, &di));
-	test_server_stats(&small, &st1);
 	assert_memory_equal(in, out, TESTDEV_BAR1_SIZE);
 	/* 16 chunks each way. */
-	ASSERT_EQ(st1.msgs[VUS_CMD_REGION_WRITE] - st0.msgs[VUS_CMD_REGION_WRITE], 16);
-	ASSERT_EQ(st1.msgs[VUS_CMD_REGION_READ] - st0.msgs[VUS_CMD_REGION_READ], 16);
+	ASSERT_EQ(vus_dev_stat_cmd(small.dev, VUS_CMD_REGION_WRITE) - w0, 16);
+	ASSERT_EQ(vus_dev_stat_cmd(small.dev, VUS_CMD_REGION_READ) - r0, 16);
 	vus_client_close(c);
 	test_server_stop(&small);
 	free(out);
@@ -93,7 +93,6 @@ static void posted_writes(void **state)
 {
 	struct test_fx *f = *state;
 	struct pollfd pfd = { .fd = vus_client_fd(f->c), .events = POLLIN };
-	struct vus_dev_stats st;
 	uint32_t v;
 
 	for (v = 1; v <= 1000; v++)
@@ -101,8 +100,7 @@ static void posted_writes(void **state)
 							 sizeof(v)));
 	/* In order: the read sees the last posted write. */
 	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_SCRATCH), 1000);
-	test_server_stats(&f->srv, &st);
-	assert_true(st.msgs[VUS_CMD_REGION_WRITE] >= 1000);
+	assert_true(vus_dev_stat_cmd(f->srv.dev, VUS_CMD_REGION_WRITE) >= 1000);
 	/* No reply to any posted write: nothing buffered in the client (it
 	 * would fail with -EPROTO on a reply nobody waits for) and nothing
 	 * left on the socket. */

@@ -40,7 +40,7 @@ static void version_plain(void **state)
 	ASSERT_EQ(v->caps.max_msg_fds, 16);
 	assert_true(v->caps.present & VUS_CAP_MAX_XFER);
 	ASSERT_EQ(v->caps.max_data_xfer_size, 1048576);
-	/* Not offered, so not in the reply (decisions.md VERSION). */
+	/* Not offered, so not in the reply (docs/protocol.md 3.1). */
 	assert_false(v->caps.present & VUS_CAP_WRITE_MULTIPLE);
 	assert_false(v->caps.present & VUS_CAP_TWIN_SOCKET);
 	assert_false(v->caps.present & VUS_CAP_MIGRATION);
@@ -143,7 +143,7 @@ static void region_info_all(void **state)
 	/* 32 + sparse cap with two areas (16 + 2 * 16) */
 	ASSERT_EQ(r.info.argsz, 32 + 16 + 32);
 	ASSERT_EQ(r.info.cap_offset, 32);
-	assert_true(r.fd >= 0);
+	ASSERT_NONNEG(r.fd);
 	assert_true(r.caps.sparse);
 	ASSERT_EQ(r.caps.nr_areas, 2);
 	ASSERT_EQ(r.areas[0].offset, 0);
@@ -186,7 +186,8 @@ static void irq_info_all(void **state)
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE, TESTDEV_MSI_VECTORS },
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE, TESTDEV_NR_VECTORS },
 		{ VUS_IRQ_INFO_EVENTFD, 0 },
-		{ VUS_IRQ_INFO_EVENTFD, 0 },
+		/* REQ: one vector on every device, as kernel vfio-pci. */
+		{ VUS_IRQ_INFO_EVENTFD, 1 },
 	};
 	struct test_fx *f = *state;
 	struct vus_irq_info ii;
@@ -315,7 +316,7 @@ static void bar0_registers(void **state)
 	ASSERT_ERR(vus_client_region_read(f->c, 0, 0, &half, 2), -EINVAL);
 	/* Out of the region. */
 	ASSERT_ERR(vus_client_region_read(f->c, 0, TESTDEV_BAR0_SIZE, &half, 2), -EINVAL);
-	/* Count 0 succeeds (decisions.md REGION_READ/WRITE). */
+	/* Count 0 succeeds (docs/protocol.md 3.9). */
 	ASSERT_OK(vus_client_region_read(f->c, 0, 0, NULL, 0));
 }
 
@@ -488,7 +489,8 @@ static void feature_errors(void **state)
 	struct test_fx *f = *state;
 	uint64_t v;
 
-	/* Unknown feature: ENOTTY (kernel ioctl convention, decisions.md). */
+	/* Unknown feature: ENOTTY, the kernel ioctl's convention
+	 * (docs/protocol.md 3.12). */
 	ASSERT_ERR(vus_client_device_feature(f->c, 0x55 | VUS_DEVICE_FEATURE_GET, NULL, 0,
 					     &v, sizeof(v), NULL), -ENOTTY);
 	/* Unknown state. */

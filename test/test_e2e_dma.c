@@ -4,7 +4,7 @@
  * mapped with an fd (direct copies) and without (DMA_READ/DMA_WRITE
  * messages) in both layouts, on the main and the twin socket, chunked to
  * the client's max_data_xfer_size; plus raw checks of the message bytes
- * (protocol-facts 3.11).
+ * (docs/protocol.md 4.1).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -189,7 +189,8 @@ static void prot_read_only(void **state)
 	test_server_stop(&s);
 }
 
-/* DMA_UNMAP: exact match only; ALL (QEMU sends it, protocol-facts 3.4). */
+/* DMA_UNMAP: exact match only; ALL, which QEMU sends (docs/qemu.md,
+ * "Guest memory and DMA maps"). */
 static void unmap_rules(void **state)
 {
 	const uint32_t rw = VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE;
@@ -320,9 +321,10 @@ static void raw_layout(bool qemu)
 
 	ASSERT_OK(test_server_start(&s, NULL));
 	fd = raw_connect(s.path);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(raw_version(fd, 0, qemu ? raw_qemu_version_json : NULL, &m));
-	/* QEMU reads the reply into its request's buffer (protocol-facts 3.2). */
+	/* QEMU reads the reply into its request's buffer (docs/qemu.md,
+	 * "Messages and replies"). */
 	if (qemu)
 		assert_true(m.hdr.size <= 16 + 4 + strlen(raw_qemu_version_json) + 1);
 	raw_msg_free(&m);
@@ -438,7 +440,7 @@ static void raw_twin(void **state)
 
 	ASSERT_OK(test_server_start(&s, NULL));
 	fd = raw_connect(s.path);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(raw_version(fd, 2, json, &m));
 	ASSERT_EQ(m.nfds, 1);
 	assert_non_null(strstr((const char *)m.payload + 4, "\"fd_index\":0"));

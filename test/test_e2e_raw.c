@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Wire-level edge cases against a live server with raw bytes
- * (decisions.md "Framing / header" and per-command errnos).
+ * (docs/protocol.md 1.2, 2 and the errno tables of 3).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -2,9 +2,10 @@
 /*
  * gpio (samples/gpio) through the wire: a PCI-IDIO-16 served on a thread,
  * driven by the vus client library as Linux's gpio-pci-idio-16 drives the
- * board (device-facts 1): identity, register semantics, the 6.1 driver's
- * probe and IRQ handshake, the regmap-era variant, inputs toggled from
- * another thread, status and clear, and silence while disabled.
+ * board (samples/gpio/README.md, "The Linux driver"): identity, register
+ * semantics, the 6.1 driver's probe and IRQ handshake, the regmap-era
+ * variant, inputs toggled from another thread, status and clear, and
+ * silence while disabled.
  * State across reconnects, reset, loopback and save/restore:
  * test_gpio_state.c.
  */

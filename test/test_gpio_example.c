@@ -207,7 +207,7 @@ static int run_status(const char *const args[])
 	for (i = 0; args[i] && i < 6; i++)
 		argv[i + 1] = args[i];
 	pid = fork();
-	assert_true(pid >= 0);
+	ASSERT_NONNEG(pid);
 	if (pid == 0) {
 		nul = open("/dev/null", O_RDWR);
 		if (nul < 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Interrupts (lib/irq.c): SET_IRQS semantics through vus_irq_set() with
- * real eventfds (decisions.md "SET_IRQS"), vus_irq_trigger(), INTx
+ * real eventfds (docs/protocol.md 3.8), vus_irq_trigger(), INTx
  * auto-masking and the resample fd, passthrough, session end.
  */
 #include <errno.h>
@@ -66,7 +66,7 @@ static void assign(struct vus_dev *dev, uint32_t index, uint32_t start, uint32_t
 
 	for (i = 0; i < count; i++) {
 		fds[i] = dup(efds[i]);
-		assert_true(fds[i] >= 0);
+		ASSERT_NONNEG(fds[i]);
 		if (dups)
 			dups[i] = fds[i];
 	}
@@ -323,7 +323,7 @@ static void test_intx_resample(void **state)
 			    VUS_PCI_MSIX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
 	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_MASK,
 			    VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
-	assert_true(fds[0] >= 0);
+	ASSERT_NONNEG(fds[0]);
 	close(fds[0]);
 	/* Disabling INTx drops the resample fd too. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
@@ -382,7 +382,7 @@ static void test_out_of_range(void **state)
 
 /*
  * Every DATA x ACTION combination on every index, one vector, against
- * decisions.md "SET_IRQS": MASK/UNMASK exist for INTx and MSI-X only (and
+ * docs/protocol.md 3.8: MASK/UNMASK exist for INTx and MSI-X only (and
  * not with EVENTFD, except INTx's resample fd); ERR and REQ take TRIGGER
  * only; TRIGGER works everywhere.
  */

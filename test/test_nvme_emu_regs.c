@@ -25,6 +25,7 @@
 #include <vus/device.h>
 
 #include "nvme_emu.h"
+#include "vus_test.h"
 
 #define IOVA      0x100000ull
 #define MEM_SIZE  (1u << 20)
@@ -445,5 +446,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_reset, setup_fd, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return VUS_RUN_TESTS(tests, NULL, NULL);
 }

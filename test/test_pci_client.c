@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Config space and interrupts through the client library, the way QEMU's
- * vfio-user-pci drives them (protocol-facts 4.3-4.6, 6.2): one read of
+ * vfio-user-pci drives them (docs/qemu.md): one read of
  * the whole config space, ROM sizing at 0x30, BAR sizing (read, write
  * all-ones, read, restore), the capability walk, RW1C status bits, MSI-X
  * mask/pending/unmask seen on eventfds, INTx auto-mask and unmask (also
@@ -349,8 +349,10 @@ static void test_irq_info(void **state)
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE | VUS_IRQ_INFO_AUTOMASKED, 1 },
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE, NVEC_MSI },
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE, NVEC_MSIX },
-		{ VUS_IRQ_INFO_EVENTFD, 0 },
-		{ VUS_IRQ_INFO_EVENTFD, 0 },
+		/* ERR: one vector on a PCI Express device, as kernel vfio-pci. */
+		{ VUS_IRQ_INFO_EVENTFD, 1 },
+		/* REQ: one vector on every device, as kernel vfio-pci. */
+		{ VUS_IRQ_INFO_EVENTFD, 1 },
 	};
 	struct pdev *p = *state;
 	struct vus_irq_info ii;

@@ -6,7 +6,7 @@
  * QEMU 10.x builds it (hw/vfio-user/proxy.c, device.c, container.c,
  * pci.c and the generic hw/vfio/pci.c it reuses) and checks every reply
  * the way QEMU checks it, in the order QEMU sends them, on one
- * connection (protocol-facts 6.2):
+ * connection (docs/qemu.md "Connect sequence"):
  *
  *   1  VERSION 0.0 with QEMU's capabilities
  *   2  DMA_MAPs of a memory transaction, sent "nowait"
@@ -24,15 +24,15 @@
  *  11  DMA_UNMAPs and UNMAP_ALL
  *  12  reconnect, device state kept
  *
- * The order is QEMU's code where protocol-facts 6.2 summarises: after
+ * The order is QEMU's code where docs/qemu.md summarises: after
  * DEVICE_RESET, vfio_pci_post_reset re-enables INTx before it zeroes the
  * BARs.
  *
- * QEMU's reply strictness (protocol-facts 1.5, 6.6) is the core of it:
- * QEMU receives a reply into a buffer sized from its request (a longer
- * reply desynchronises the stream), matches replies by id (an unknown id,
- * e.g. a reply to a NO_REPLY command, is fatal) and accepts fds only on
- * GET_REGION_INFO. After every step the socket must be silent.
+ * QEMU's reply strictness is the core of it (docs/qemu.md, "Messages and
+ * replies"): QEMU receives a reply into a buffer sized from its request (a
+ * longer reply desynchronises the stream), matches replies by id (an
+ * unknown id, e.g. a reply to a NO_REPLY command, is fatal) and accepts
+ * fds only on GET_REGION_INFO. After every step the socket must be silent.
  *
  * Each step is its own cmocka test (see "one cmocka test per step" at the
  * end), so an early failure does not hide the later steps.
@@ -62,7 +62,7 @@
 #include "vus_test.h"
 
 /*
- * QEMU's caps_json() for VERSION (Q-PROXY; protocol-facts 3.2), in
+ * QEMU's caps_json() for VERSION (Q-PROXY; docs/qemu.md "VERSION"), in
  * QEMU's JSON writer's spacing. The key order of a QDict is its hash
  * order, so a server must not depend on it; this is one QEMU 10.x order.
  */
@@ -83,7 +83,7 @@ static const char qemu_caps_json[] =
 
 /* Config space registers: pci_regs.h. */
 
-/* Guest memory layout, like a small PC (protocol-facts 6.2 step 3). */
+/* Guest memory layout, like a small PC (docs/qemu.md "Guest memory and DMA maps"). */
 #define RAM_SIZE   0x200000u   /* the memfd backing guest RAM */
 #define MAP_LOW    0x0ull      /* RAM below the VGA hole, fd offset 0 */
 #define MAP_LOW_SZ 0xa0000ull
@@ -237,7 +237,7 @@ static uint16_t q_region_write_send(struct qemu *q, uint32_t region, uint64_t of
 	return id;
 }
 
-/* A write reply: the 16-byte echo (decisions.md), within 32 + count. */
+/* A write reply: the 16-byte echo (docs/protocol.md 3.9), within 32 + count. */
 static void check_write_reply(const struct raw_msg *m, uint32_t region, uint64_t off,
 			      uint32_t count)
 {
@@ -262,7 +262,7 @@ static void q_region_write(struct qemu *q, uint32_t region, uint64_t off, const 
 	raw_msg_free(&m);
 }
 
-/* Config space is little-endian; QEMU converts (protocol-facts 1.2). */
+/* Config space is little-endian; QEMU converts (docs/qemu.md "Config space and BARs"). */
 static uint32_t cfg_read(struct qemu *q, uint32_t off, uint32_t len)
 {
 	uint8_t b[4] = { 0 };
@@ -272,7 +272,7 @@ static uint32_t cfg_read(struct qemu *q, uint32_t off, uint32_t len)
 	       (uint32_t)b[3] << 24;
 }
 
-/* Config writes are never posted (protocol-facts 4.3). */
+/* Config writes are never posted (docs/qemu.md "Config space and BARs"). */
 static void cfg_write(struct qemu *q, uint32_t off, uint32_t val, uint32_t len)
 {
 	uint8_t b[4] = { (uint8_t)val, (uint8_t)(val >> 8), (uint8_t)(val >> 16),
@@ -292,7 +292,7 @@ static uint32_t bar0_read(struct qemu *q, uint32_t reg)
 
 /*
  * A guest's 32-bit MMIO write. QEMU posts memory-BAR writes unless a
- * region is mmap-able (protocol-facts 6.3); testdev's BAR2 is, so a real
+ * region is mmap-able (docs/qemu.md "Posted writes"); testdev's BAR2 is, so a real
  * QEMU sends them synchronously; post = true plays a device without mmap.
  */
 static void bar0_write(struct qemu *q, uint32_t reg, uint32_t val, bool post)
@@ -351,7 +351,7 @@ static uint64_t json_uint(struct json_object *v)
 	/* qnum_get_try_uint(): an integer >= 0, or the capability is
 	 * "malformed" and the connection fails. */
 	assert_true(json_object_is_type(v, json_type_int));
-	assert_true(json_object_get_int64(v) >= 0);
+	ASSERT_NONNEG(json_object_get_int64(v));
 	return (uint64_t)json_object_get_int64(v);
 }
 
@@ -391,7 +391,7 @@ static void check_version_caps(struct qemu *q, const char *json)
 		} else if (strcmp(key, "migration") == 0) {
 			struct json_object *v;
 
-			/* Not sent by vus (decisions.md), but if present,
+			/* Not sent by vus (docs/protocol.md 3.1), but if present,
 			 * QEMU checks it like this. */
 			assert_true(json_object_is_type(val, json_type_object));
 			if (json_object_object_get_ex(val, "pgsize", &v))
@@ -404,7 +404,8 @@ static void check_version_caps(struct qemu *q, const char *json)
 			fail_msg("unexpected capability \"%s\" in VERSION reply", key);
 		}
 	}
-	/* Always explicit: QEMU assumes 8 fds when absent (protocol-facts 1.3). */
+	/* Always explicit: QEMU assumes 8 fds when absent (docs/qemu.md,
+	 * "Messages and replies"). */
 	assert_true(have_fds);
 	assert_true(have_xfer);
 	json_object_put(root);
@@ -442,7 +443,7 @@ static void q_version(struct qemu *q)
 static void step1_version(struct qemu *q)
 {
 	q_version(q);
-	/* vus offers what the client offered (decisions.md VERSION). */
+	/* vus offers what the client offered (docs/protocol.md 3.1). */
 	assert_true(q->write_multi);
 	ASSERT_EQ(q->max_fds, VUS_SERVER_MAX_MSG_FDS);
 	q_quiet(q);
@@ -527,7 +528,7 @@ static void step3_get_info(struct qemu *q)
 	/* "this isn't a PCI device" otherwise; RESET makes QEMU reset it. */
 	assert_true(q->info.flags & VUS_DEVICE_FLAGS_PCI);
 	assert_true(q->info.flags & VUS_DEVICE_FLAGS_RESET);
-	/* Index 7 (config) and 2 (MSI-X) must exist (protocol-facts 4.6). */
+	/* Index 7 (config) and 2 (MSI-X) must exist (docs/qemu.md "Device requirements"). */
 	assert_true(q->info.num_regions >= 8 && q->info.num_regions <= QEMU_MAX_REGIONS);
 	assert_true(q->info.num_irqs >= 3 && q->info.num_irqs <= QEMU_MAX_IRQS);
 	q_quiet(q);
@@ -565,7 +566,7 @@ static void parse_sparse(struct qemu *q, const struct raw_msg *m, const struct v
 
 				memcpy(&a, m->payload + off + 16 + 16 * i, sizeof(a));
 				/* Inside the region, host-page aligned
-				 * (protocol-facts 6.4). */
+				 * (docs/qemu.md "mmap and sparse areas"). */
 				assert_true(a.size > 0);
 				assert_true(a.offset <= ri->size && a.size <= ri->size - a.offset);
 				ASSERT_EQ(a.offset % 4096, 0);
@@ -866,12 +867,14 @@ static void step8_reset(struct qemu *q)
 	struct vus_dev_stats st0, st;
 	uint8_t msg[VUS_HDR_SIZE];
 	struct raw_msg m;
+	uint64_t resets0;
 	uint32_t cmd;
 	unsigned i;
 
 	/* The guest had enabled decoding, bus mastering and SERR#. */
 	cfg_write(q, CFG_COMMAND, CMD_MEMORY | CMD_MASTER | CMD_SERR, 2);
 	test_server_stats(&q->srv, &st0);
+	resets0 = vus_dev_stat_cmd(q->srv.dev, VUS_CMD_DEVICE_RESET);
 
 	/* vfio_pci_pre_reset(): interrupts off, then stop DMA and decoding
 	 * with a 2-byte COMMAND read-modify-write. */
@@ -883,7 +886,7 @@ static void step8_reset(struct qemu *q)
 	ASSERT_EQ(cfg_read(q, CFG_COMMAND, 2), CMD_SERR);
 
 	/* vfio_user_device_reset(): a bare header; QEMU's reply buffer is
-	 * exactly 16 bytes (protocol-facts 3.12). */
+	 * exactly 16 bytes (docs/qemu.md "Machine reset"). */
 	q_call(q, VUS_CMD_DEVICE_RESET, msg, sizeof(msg), NULL, 0, 0, &m);
 	ASSERT_EQ(m.hdr.size, VUS_HDR_SIZE);
 	ASSERT_EQ(m.nfds, 0);
@@ -899,12 +902,12 @@ static void step8_reset(struct qemu *q)
 			ASSERT_EQ(cfg_read(q, CFG_BAR0 + 4 * i, 4) & ~0xfu, 0);
 
 	/* The reset reached the device, cleared what pre_reset left in
-	 * COMMAND (decisions.md DEVICE_RESET), and nothing failed. */
+	 * COMMAND (docs/protocol.md 3.10), and nothing failed. */
 	ASSERT_EQ(bar0_read(q, TESTDEV_REG_RESETS), 1);
 	ASSERT_EQ(cfg_read(q, CFG_COMMAND, 2), 0);
 	test_server_stats(&q->srv, &st);
 	ASSERT_EQ(st.errors, st0.errors);
-	ASSERT_EQ(st.msgs[VUS_CMD_DEVICE_RESET], st0.msgs[VUS_CMD_DEVICE_RESET] + 1);
+	ASSERT_EQ(vus_dev_stat_cmd(q->srv.dev, VUS_CMD_DEVICE_RESET), resets0 + 1);
 	q_quiet(q);
 }
 
@@ -964,7 +967,7 @@ static void steady_posted(struct qemu *q)
 	q_quiet(q);
 }
 
-/* INTx is auto-masked after each signal (protocol-facts 4.5). */
+/* INTx is auto-masked after each signal (docs/qemu.md "Interrupts"). */
 static void steady_intx(struct qemu *q)
 {
 	const uint32_t unmask = VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK;
@@ -1081,7 +1084,7 @@ static void dma_wait_idle(struct qemu *q, uint32_t count0)
 
 /* A vCPU's MMIO read while the server's DMA request is unanswered: QEMU
  * holds the BQL waiting for it, so the server must answer it without
- * waiting for the DMA reply (protocol-facts 1.7). */
+ * waiting for the DMA reply (docs/qemu.md "Server requests while a vCPU waits"). */
 static void vcpu_read_during_dma(struct qemu *q)
 {
 	uint32_t st = bar0_read(q, TESTDEV_REG_DMA_STATUS);

@@ -61,7 +61,7 @@ static void connect_close_connect(void **state)
 		if (r < 0)
 			fail_msg("round %d: connect right after a close: %s", i, strerror(-r));
 		test_reg_write(c, TESTDEV_REG_SCRATCH, (uint32_t)i);
-		assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), (uint32_t)i);
+		ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), (uint32_t)i);
 		vus_client_close(c);
 	}
 }
@@ -83,10 +83,10 @@ static void last_posted_write_kept(void **state)
 		if (r < 0)
 			fail_msg("round %d: connect: %s", i, strerror(-r));
 		if (i > 0)
-			assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), (uint32_t)(i - 1));
+			ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), (uint32_t)(i - 1));
 		v = (uint32_t)i;
-		assert_int_equal(vus_client_region_write_posted(c, 0, TESTDEV_REG_SCRATCH, &v,
-								sizeof(v)), 0);
+		ASSERT_OK(vus_client_region_write_posted(c, 0, TESTDEV_REG_SCRATCH, &v,
+							 sizeof(v)));
 		vus_client_close(c);
 	}
 }
@@ -100,12 +100,12 @@ static void silent_client_then_real_one(void **state)
 
 	for (i = 0; i < ROUNDS; i++) {
 		fd = raw_connect(s->path);
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		close(fd);
 		r = vus_client_connect(s->path, NULL, &c);
 		if (r < 0)
 			fail_msg("round %d: connect after a silent client: %s", i, strerror(-r));
-		assert_int_equal(test_reg_read(c, TESTDEV_REG_ID), TESTDEV_ID);
+		ASSERT_EQ(test_reg_read(c, TESTDEV_REG_ID), TESTDEV_ID);
 		vus_client_close(c);
 	}
 }

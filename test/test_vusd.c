@@ -336,8 +336,8 @@ static void test_bad_configs(void **state)
 			  (const char *const[]){ "devices[0]", "\"dma_layout\"",
 						 "expected one of auto, spec, qemu",
 						 "\"fast\"", NULL });
-	expect_bad_config("{ \"devices\": [ { \"type\": \"nvme\", \"socket\": \"/tmp/x\" } ] }",
-			  (const char *const[]){ "devices[0]", "unknown device type \"nvme\"",
+	expect_bad_config("{ \"devices\": [ { \"type\": \"scsi\", \"socket\": \"/tmp/x\" } ] }",
+			  (const char *const[]){ "devices[0]", "unknown device type \"scsi\"",
 						 "known: gpio, nvme, testdev", NULL });
 	expect_bad_config("{ \"devices\": [ { \"name\": \"a\", \"socket\": \"/tmp/x\" } ] }",
 			  (const char *const[]){ "devices[0]", "\"type\"", "expected", NULL });

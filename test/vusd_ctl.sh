@@ -101,7 +101,7 @@ sleep 0.5
 run 0 "${ctl[@]}" write td0 bar0 0x14 2 --force
 sleep 0.3
 [[ $(wc -l <"$dir/watch.txt") -eq 2 ]] || fail "watch while asserted: $(head -20 "$dir/watch.txt")"
-run 0 "${ctl[@]}" read td0 bar0 0x10
+run 0 "${ctl[@]}" read td0 bar0 0x10 --force   # attached: callbacks need --force
 has '^0x00000003$'
 # Acknowledged: the line drops (printed), then a new cause raises it again.
 run 0 "${ctl[@]}" write td0 bar0 0x18 3 --force
@@ -110,7 +110,7 @@ run 0 "${ctl[@]}" write td0 bar0 0x14 4 --force
 wait "$watch_pid" || fail "irqs --watch exited $?: $(cat "$dir/watch.txt")"
 watch_pid=
 [[ $(grep -cE '^[0-9.]+ INTx\[0\]$' "$dir/watch.txt") -eq 2 ]] || fail "watch: $(cat "$dir/watch.txt")"
-run 0 "${ctl[@]}" read td0 bar0 0x10
+run 0 "${ctl[@]}" read td0 bar0 0x10 --force
 has '^0x00000004$'
 run 0 "${ctl[@]}" --json stats td0
 has '"irqs":([2-9]|[1-9][0-9]+)[,}]'

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <vus/codec.h>
+#include <vus/api.h>
 #include <vus/proto.h>
 
 #ifdef __cplusplus
@@ -44,20 +45,21 @@ struct vus_client_opts {
 };
 
 /* Connect to a socket path and negotiate VERSION. opts may be NULL. */
-int vus_client_connect(const char *path, const struct vus_client_opts *opts,
+VUS_API int vus_client_connect(const char *path, const struct vus_client_opts *opts,
 		       struct vus_client **out);
 /* Same on an already-connected stream socket (taken over). */
-int vus_client_connect_fd(int fd, const struct vus_client_opts *opts, struct vus_client **out);
+VUS_API int vus_client_connect_fd(int fd, const struct vus_client_opts *opts,
+		struct vus_client **out);
 /* Close sockets, unmap and free DMA memory, close region fds. */
-void vus_client_close(struct vus_client *c);
+VUS_API void vus_client_close(struct vus_client *c);
 
-const struct vus_version_msg *vus_client_server_version(const struct vus_client *c);
-bool vus_client_twin_active(const struct vus_client *c);
-int vus_client_fd(const struct vus_client *c); /* main socket, for raw tests */
+VUS_API const struct vus_version_msg *vus_client_server_version(const struct vus_client *c);
+VUS_API bool vus_client_twin_active(const struct vus_client *c);
+VUS_API int vus_client_fd(const struct vus_client *c); /* main socket, for raw tests */
 
 /* ---- device, regions, irqs ------------------------------------------ */
 
-int vus_client_device_info(struct vus_client *c, struct vus_device_info *out);
+VUS_API int vus_client_device_info(struct vus_client *c, struct vus_device_info *out);
 
 #define VUS_CLIENT_MAX_AREAS 64
 struct vus_client_region {
@@ -68,35 +70,38 @@ struct vus_client_region {
 					 * by the caller (close it) */
 };
 /* GET_REGION_INFO, asking again with the argsz the server reports. */
-int vus_client_region_info(struct vus_client *c, uint32_t index, struct vus_client_region *out);
+VUS_API int vus_client_region_info(struct vus_client *c, uint32_t index,
+		struct vus_client_region *out);
 /* mmap a sparse area (area < caps.nr_areas) or, with no sparse cap, the
  * whole region (area 0). munmap(*addr, *len) when done. */
-int vus_client_region_mmap(const struct vus_client_region *r, uint32_t area, void **addr,
+VUS_API int vus_client_region_mmap(const struct vus_client_region *r, uint32_t area, void **addr,
 			   size_t *len);
 
-int vus_client_irq_info(struct vus_client *c, uint32_t index, struct vus_irq_info *out);
+VUS_API int vus_client_irq_info(struct vus_client *c, uint32_t index, struct vus_irq_info *out);
 
 /*
  * SET_IRQS. flags: one DATA and one ACTION bit. DATA_EVENTFD: fds[count]
  * (fds == NULL de-assigns), sent in chunks of the server's max_msg_fds.
  * DATA_BOOL: bools[count].
  */
-int vus_client_set_irqs(struct vus_client *c, uint32_t index, uint32_t flags, uint32_t start,
+VUS_API int vus_client_set_irqs(struct vus_client *c, uint32_t index, uint32_t flags,
+		uint32_t start,
 			uint32_t count, const int *fds, const uint8_t *bools);
 
 /* REGION_READ/WRITE of any length: split at the server's max_data_xfer. */
-int vus_client_region_read(struct vus_client *c, uint32_t index, uint64_t offset, void *buf,
+VUS_API int vus_client_region_read(struct vus_client *c, uint32_t index, uint64_t offset, void *buf,
 			   size_t count);
-int vus_client_region_write(struct vus_client *c, uint32_t index, uint64_t offset,
+VUS_API int vus_client_region_write(struct vus_client *c, uint32_t index, uint64_t offset,
 			    const void *buf, size_t count);
 /* Posted REGION_WRITE (No_reply): returns once sent. */
-int vus_client_region_write_posted(struct vus_client *c, uint32_t index, uint64_t offset,
+VUS_API int vus_client_region_write_posted(struct vus_client *c, uint32_t index, uint64_t offset,
 				   const void *buf, size_t count);
 /* Posted REGION_WRITE_MULTI of n entries (needs the server's write_multiple). */
-int vus_client_region_write_multi(struct vus_client *c, const struct vus_write_multi_entry *e,
+VUS_API int vus_client_region_write_multi(struct vus_client *c,
+		const struct vus_write_multi_entry *e,
 				  uint32_t n);
 
-int vus_client_reset(struct vus_client *c);
+VUS_API int vus_client_reset(struct vus_client *c);
 
 /* ---- DMA ------------------------------------------------------------ */
 
@@ -105,16 +110,17 @@ int vus_client_reset(struct vus_client *c);
  * DMA_MAP it, with the fd (with_fd) or without (the server must then use
  * DMA_READ/WRITE, served by this client). *host: the client's mapping.
  */
-int vus_client_dma_map(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t prot,
+VUS_API int vus_client_dma_map(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t prot,
 		       bool with_fd, void **host);
 /* DMA_UNMAP (flags 0 or VUS_DMA_UNMAP_FLAG_ALL) and free the memory. */
-int vus_client_dma_unmap(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t flags);
+VUS_API int vus_client_dma_unmap(struct vus_client *c, uint64_t iova, uint64_t size,
+		uint32_t flags);
 
 /* Serve pending server DMA requests without blocking (0 or -errno), or
  * wait up to timeout_ms for one (returns 1 if one was served). */
-int vus_client_process(struct vus_client *c, int timeout_ms);
+VUS_API int vus_client_process(struct vus_client *c, int timeout_ms);
 /* DMA_READ/WRITE requests served so far. */
-uint64_t vus_client_dma_requests(const struct vus_client *c);
+VUS_API uint64_t vus_client_dma_requests(const struct vus_client *c);
 
 /* ---- migration ------------------------------------------------------ */
 
@@ -123,13 +129,13 @@ uint64_t vus_client_dma_requests(const struct vus_client *c);
  * the head; reply data (for GET) copied to out[0..out_cap), *out_len its
  * length.
  */
-int vus_client_device_feature(struct vus_client *c, uint32_t flags, const void *data,
+VUS_API int vus_client_device_feature(struct vus_client *c, uint32_t flags, const void *data,
 			      size_t len, void *out, size_t out_cap, size_t *out_len);
-int vus_client_mig_set_state(struct vus_client *c, enum vus_mig_state state);
-int vus_client_mig_get_state(struct vus_client *c, enum vus_mig_state *state);
+VUS_API int vus_client_mig_set_state(struct vus_client *c, enum vus_mig_state state);
+VUS_API int vus_client_mig_get_state(struct vus_client *c, enum vus_mig_state *state);
 /* MIG_DATA_READ up to size bytes; *got < size means no more for now. */
-int vus_client_mig_data_read(struct vus_client *c, void *buf, uint32_t size, uint32_t *got);
-int vus_client_mig_data_write(struct vus_client *c, const void *buf, uint32_t size);
+VUS_API int vus_client_mig_data_read(struct vus_client *c, void *buf, uint32_t size, uint32_t *got);
+VUS_API int vus_client_mig_data_write(struct vus_client *c, const void *buf, uint32_t size);
 
 /* ---- raw ------------------------------------------------------------ */
 
@@ -139,7 +145,7 @@ int vus_client_mig_data_write(struct vus_client *c, const void *buf, uint32_t si
  * *rh, its payload copied to reply[0..reply_cap) (*reply_len = full
  * payload length), fds received closed. For spec edge-case tests.
  */
-int vus_client_raw(struct vus_client *c, uint16_t cmd, uint32_t flags, const void *payload,
+VUS_API int vus_client_raw(struct vus_client *c, uint16_t cmd, uint32_t flags, const void *payload,
 		   size_t len, const int *fds, unsigned nfds, struct vus_hdr *rh, void *reply,
 		   size_t reply_cap, size_t *reply_len);
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <vus/api.h>
 #include <vus/proto.h>
 
 #ifdef __cplusplus
@@ -35,8 +36,8 @@ struct vus_msg_view {
 
 /* ---- header --------------------------------------------------------- */
 
-void vus_hdr_decode(const void *bytes16, struct vus_hdr *out);
-void vus_hdr_encode(void *bytes16, const struct vus_hdr *h);
+VUS_API void vus_hdr_decode(const void *bytes16, struct vus_hdr *out);
+VUS_API void vus_hdr_encode(void *bytes16, const struct vus_hdr *h);
 
 /*
  * Header checks any message must pass before its body is read:
@@ -45,7 +46,7 @@ void vus_hdr_encode(void *bytes16, const struct vus_hdr *h);
  * body to stay in sync). Unknown command numbers pass: they are answered
  * after the body has been consumed.
  */
-int vus_hdr_check(const struct vus_hdr *h, uint32_t max_size);
+VUS_API int vus_hdr_check(const struct vus_hdr *h, uint32_t max_size);
 
 static inline bool vus_hdr_is_reply(const struct vus_hdr *h)
 {
@@ -53,7 +54,7 @@ static inline bool vus_hdr_is_reply(const struct vus_hdr *h)
 }
 
 /* "DMA_MAP", ... ; "UNKNOWN" for anything else. Never NULL. */
-const char *vus_cmd_name(unsigned cmd);
+VUS_API const char *vus_cmd_name(unsigned cmd);
 
 /*
  * Most fds a message of this command may carry in this direction
@@ -62,7 +63,7 @@ const char *vus_cmd_name(unsigned cmd);
  * checked by vus_irq_set_decode). VERSION reply: 1. REGION_INFO reply: 1.
  * REGION_IO_FDS reply: VUS_MAX_FDS_PER_MSG.
  */
-unsigned vus_cmd_max_fds(unsigned cmd, bool is_reply);
+VUS_API unsigned vus_cmd_max_fds(unsigned cmd, bool is_reply);
 
 /* ---- VERSION (1) ---------------------------------------------------- */
 
@@ -95,7 +96,7 @@ struct vus_version_msg {
 };
 
 /* Fill caps with the spec defaults and present = 0. */
-void vus_caps_defaults(struct vus_caps *caps);
+VUS_API void vus_caps_defaults(struct vus_caps *caps);
 
 /*
  * Decode a VERSION payload (request or reply). JSON, when present, must be
@@ -104,21 +105,21 @@ void vus_caps_defaults(struct vus_caps *caps);
  * JSON type and range (max_msg_fds 0..1024, max_data_xfer_size > 0, ...):
  * -EINVAL otherwise. Unknown keys are ignored. No fds allowed.
  */
-int vus_version_decode(const struct vus_msg_view *m, struct vus_version_msg *out);
+VUS_API int vus_version_decode(const struct vus_msg_view *m, struct vus_version_msg *out);
 
 /*
  * Encode a VERSION payload: major, minor and compact NUL-terminated JSON
  * holding only the capabilities in v->caps.present. Returns the payload
  * length or -ENOSPC.
  */
-ssize_t vus_version_encode(uint8_t *buf, size_t cap, const struct vus_version_msg *v);
+VUS_API ssize_t vus_version_encode(uint8_t *buf, size_t cap, const struct vus_version_msg *v);
 
 /*
  * QEMU's client fingerprint: minor 0 and a "migration" capability object
  * (dropped from the spec in 2023, still sent by QEMU 10.x) and no
  * twin_socket offer. Used to pick QEMU's DMA_READ/WRITE layout in AUTO.
  */
-bool vus_version_looks_like_qemu(const struct vus_version_msg *v);
+VUS_API bool vus_version_looks_like_qemu(const struct vus_version_msg *v);
 
 /* ---- requests, decoded by the server -------------------------------- */
 
@@ -127,26 +128,27 @@ bool vus_version_looks_like_qemu(const struct vus_version_msg *v);
  * addr + size and offset + size do not overflow, nfds <= 1, no offset
  * without an fd. -EINVAL otherwise.
  */
-int vus_dma_map_decode(const struct vus_msg_view *m, struct vus_dma_map *out);
+VUS_API int vus_dma_map_decode(const struct vus_msg_view *m, struct vus_dma_map *out);
 
 /*
  * DMA_UNMAP: payload >= 24, argsz >= 24 (the echoed reply), flags 0 or
  * ALL (then addr = size = 0); GET_DIRTY_BITMAP is the retired migration v1
  * path: -ENOTSUP. size > 0 and addr + size no overflow unless ALL. No fds.
  */
-int vus_dma_unmap_decode(const struct vus_msg_view *m, struct vus_dma_unmap *out);
+VUS_API int vus_dma_unmap_decode(const struct vus_msg_view *m, struct vus_dma_unmap *out);
 
 /* DEVICE_GET_INFO: payload >= 16, argsz >= 16, no fds. */
-int vus_device_info_req_decode(const struct vus_msg_view *m, struct vus_device_info *out);
+VUS_API int vus_device_info_req_decode(const struct vus_msg_view *m, struct vus_device_info *out);
 
 /* DEVICE_GET_REGION_INFO: payload >= 32, argsz >= 32, no fds. */
-int vus_region_info_req_decode(const struct vus_msg_view *m, struct vus_region_info *out);
+VUS_API int vus_region_info_req_decode(const struct vus_msg_view *m, struct vus_region_info *out);
 
 /* DEVICE_GET_REGION_IO_FDS: payload >= 16, argsz >= 16, flags 0, count 0. */
-int vus_region_io_fds_req_decode(const struct vus_msg_view *m, struct vus_region_io_fds *out);
+VUS_API int vus_region_io_fds_req_decode(const struct vus_msg_view *m,
+		struct vus_region_io_fds *out);
 
 /* DEVICE_GET_IRQ_INFO: payload >= 16, argsz >= 16, no fds. */
-int vus_irq_info_req_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
+VUS_API int vus_irq_info_req_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
 
 /*
  * DEVICE_SET_IRQS: payload >= 20, argsz >= 20; exactly one DATA and one
@@ -156,7 +158,7 @@ int vus_irq_info_req_decode(const struct vus_msg_view *m, struct vus_irq_info *o
  * count == 0 only with start == 0 and DATA_NONE|ACTION_TRIGGER (disable
  * all). Index and range against the device are the caller's to check.
  */
-int vus_irq_set_decode(const struct vus_msg_view *m, struct vus_irq_set *out,
+VUS_API int vus_irq_set_decode(const struct vus_msg_view *m, struct vus_irq_set *out,
 		       const uint8_t **bools);
 
 /*
@@ -165,7 +167,7 @@ int vus_irq_set_decode(const struct vus_msg_view *m, struct vus_irq_set *out,
  * count <= max_xfer (-E2BIG), offset + count no overflow, no fds.
  * Region index and bounds are the caller's to check.
  */
-int vus_region_access_decode(const struct vus_msg_view *m, bool is_write,
+VUS_API int vus_region_access_decode(const struct vus_msg_view *m, bool is_write,
 			     uint32_t max_xfer, struct vus_region_access *out,
 			     const uint8_t **data);
 
@@ -174,13 +176,13 @@ int vus_region_access_decode(const struct vus_msg_view *m, bool is_write,
  * every entry count 1..8 and offset + count no overflow. No fds.
  * Entries are fetched with vus_write_multi_entry().
  */
-int vus_write_multi_decode(const struct vus_msg_view *m, uint32_t max_entries,
+VUS_API int vus_write_multi_decode(const struct vus_msg_view *m, uint32_t max_entries,
 			   uint64_t *wr_cnt);
-void vus_write_multi_entry(const struct vus_msg_view *m, uint64_t i,
+VUS_API void vus_write_multi_entry(const struct vus_msg_view *m, uint64_t i,
 			   struct vus_write_multi_entry *out);
 
 /* DEVICE_RESET: empty payload, no fds. */
-int vus_device_reset_decode(const struct vus_msg_view *m);
+VUS_API int vus_device_reset_decode(const struct vus_msg_view *m);
 
 /*
  * DEVICE_FEATURE request: payload >= 8, argsz >= 8; flags: only the
@@ -188,28 +190,29 @@ int vus_device_reset_decode(const struct vus_msg_view *m);
  * PROBE is set; PROBE carries no data. *data and *data_len: bytes after the
  * 8-byte head. Feature-specific data is checked by the decoders below.
  */
-int vus_device_feature_decode(const struct vus_msg_view *m, struct vus_device_feature *out,
+VUS_API int vus_device_feature_decode(const struct vus_msg_view *m, struct vus_device_feature *out,
 			      const uint8_t **data, size_t *data_len);
 /* MIG_DEVICE_STATE SET data: exactly 8 bytes, state < VUS_MIG_STATE_NR. */
-int vus_feature_mig_state_decode(const uint8_t *data, size_t len,
+VUS_API int vus_feature_mig_state_decode(const uint8_t *data, size_t len,
 				 struct vus_feature_mig_state *out);
 /*
  * DMA_LOGGING_START data: 16 + 16 * num_ranges bytes, page_size a power
  * of two >= 4096, ranges without overflow. Ranges fetched with
  * vus_dma_logging_range().
  */
-int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
+VUS_API int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
 				     struct vus_feature_dma_logging_control *out);
-void vus_dma_logging_range(const uint8_t *data, uint32_t i, struct vus_dma_logging_range *out);
+VUS_API void vus_dma_logging_range(const uint8_t *data, uint32_t i,
+		struct vus_dma_logging_range *out);
 /* DMA_LOGGING_REPORT GET data: 24 bytes, page_size a power of two, length > 0. */
-int vus_feature_logging_report_decode(const uint8_t *data, size_t len,
+VUS_API int vus_feature_logging_report_decode(const uint8_t *data, size_t len,
 				      struct vus_feature_dma_logging_report *out);
 
 /* MIG_DATA_READ: payload == 8, size <= max_xfer (-E2BIG), argsz >= 8 + size. */
-int vus_mig_data_read_decode(const struct vus_msg_view *m, uint32_t max_xfer,
+VUS_API int vus_mig_data_read_decode(const struct vus_msg_view *m, uint32_t max_xfer,
 			     struct vus_mig_data *out);
 /* MIG_DATA_WRITE: payload == 8 + size, size <= max_xfer, argsz >= 8 + size. */
-int vus_mig_data_write_decode(const struct vus_msg_view *m, uint32_t max_xfer,
+VUS_API int vus_mig_data_write_decode(const struct vus_msg_view *m, uint32_t max_xfer,
 			      struct vus_mig_data *out, const uint8_t **data);
 
 /* ---- replies, encoded by the server --------------------------------- */
@@ -232,14 +235,14 @@ struct vus_region_caps {
  * region whose holes it could not see. Returns the payload length or
  * -ENOSPC if buf is too small.
  */
-ssize_t vus_region_info_reply_encode(uint8_t *buf, size_t cap, uint32_t client_argsz,
+VUS_API ssize_t vus_region_info_reply_encode(uint8_t *buf, size_t cap, uint32_t client_argsz,
 				     const struct vus_region_info *ri,
 				     const struct vus_region_caps *caps, bool *fd_allowed);
 
 /* ---- replies, decoded by the client --------------------------------- */
 
-int vus_device_info_decode(const struct vus_msg_view *m, struct vus_device_info *out);
-int vus_irq_info_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
+VUS_API int vus_device_info_decode(const struct vus_msg_view *m, struct vus_device_info *out);
+VUS_API int vus_irq_info_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
 
 /*
  * GET_REGION_INFO reply: payload >= 32; when CAPS is set the chain is
@@ -249,7 +252,7 @@ int vus_irq_info_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
  * caps->nr_areas gives the total (caps->areas = areas). -EINVAL on a bad
  * chain, -ENOSPC if areas_cap is too small. nfds <= 1.
  */
-int vus_region_info_decode(const struct vus_msg_view *m, struct vus_region_info *out,
+VUS_API int vus_region_info_decode(const struct vus_msg_view *m, struct vus_region_info *out,
 			   struct vus_region_caps *caps, struct vus_sparse_area *areas,
 			   uint32_t areas_cap);
 
@@ -257,44 +260,42 @@ int vus_region_info_decode(const struct vus_msg_view *m, struct vus_region_info 
  * REGION_READ reply: payload == 16 + count, count <= want, same offset and
  * region as asked. REGION_WRITE reply: payload 16, same fields.
  */
-int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is_write,
+VUS_API int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is_write,
 				   const struct vus_region_access *asked,
 				   const uint8_t **data, uint32_t *count);
 
 /* DEVICE_FEATURE reply: payload >= 8; *data and *data_len after the head. */
-int vus_device_feature_reply_decode(const struct vus_msg_view *m, struct vus_device_feature *out,
+VUS_API int vus_device_feature_reply_decode(const struct vus_msg_view *m,
+		struct vus_device_feature *out,
 				    const uint8_t **data, size_t *data_len);
 
 /* MIG_DATA_READ reply: payload >= 8 + size, size <= asked. */
-int vus_mig_data_read_reply_decode(const struct vus_msg_view *m, uint32_t asked,
+VUS_API int vus_mig_data_read_reply_decode(const struct vus_msg_view *m, uint32_t asked,
 				   struct vus_mig_data *out, const uint8_t **data);
 
 /* ---- server -> client DMA_READ / DMA_WRITE --------------------------- */
 
-enum vus_dma_layout {
-	VUS_DMA_LAYOUT_AUTO = 0, /* QEMU's if the VERSION fingerprint says QEMU */
-	VUS_DMA_LAYOUT_SPEC,     /* addr u64, count u64, data at payload 16 */
-	VUS_DMA_LAYOUT_QEMU,     /* addr u64, count u32, data at payload 12, 4 pad bytes */
-};
+/* enum vus_dma_layout: proto.h. */
 
 /* Length of the fixed part before the data: 16 (spec) or 12 (QEMU). */
-size_t vus_dma_rw_data_off(enum vus_dma_layout layout);
+VUS_API size_t vus_dma_rw_data_off(enum vus_dma_layout layout);
 /*
  * Payload bytes of a DMA_READ/DMA_WRITE message carrying count data bytes
  * (count 0 for a DMA_READ request or, in QEMU's layout, a DMA_WRITE
  * reply, which is a bare header there): spec 16 + count; QEMU 16 + count
  * (12 fixed + data + 4 pad).
  */
-size_t vus_dma_rw_payload_len(enum vus_dma_layout layout, uint64_t count);
+VUS_API size_t vus_dma_rw_payload_len(enum vus_dma_layout layout, uint64_t count);
 /* Write the fixed part (addr, count) of a DMA_READ/WRITE payload. */
-void vus_dma_rw_encode(uint8_t *buf, enum vus_dma_layout layout, uint64_t addr, uint64_t count);
+VUS_API void vus_dma_rw_encode(uint8_t *buf, enum vus_dma_layout layout, uint64_t addr,
+		uint64_t count);
 
 /*
  * Decode a DMA_READ/DMA_WRITE *request* (client side): fixed part present,
  * count <= max_xfer (-E2BIG), addr + count no overflow; for DMA_WRITE the
  * payload holds the count data bytes (*data). No fds.
  */
-int vus_dma_rw_req_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
+VUS_API int vus_dma_rw_req_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
 			  bool is_write, uint32_t max_xfer, struct vus_dma_rw *out,
 			  const uint8_t **data);
 
@@ -304,7 +305,7 @@ int vus_dma_rw_req_decode(const struct vus_msg_view *m, enum vus_dma_layout layo
  * data offset and echoes addr/count; spec DMA_WRITE reply is the 16-byte
  * echo; QEMU's DMA_WRITE reply is empty. Mismatch: -EPROTO.
  */
-int vus_dma_rw_reply_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
+VUS_API int vus_dma_rw_reply_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
 			    bool is_write, uint64_t addr, uint64_t count,
 			    const uint8_t **data);
 

@@ -38,7 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <vus/codec.h>
+#include <vus/api.h>
 #include <vus/proto.h>
 
 #ifdef __cplusplus
@@ -50,13 +50,13 @@ struct vus_dev;
 /* ---- creation ------------------------------------------------------- */
 
 /* name is copied; used in logs. NULL on ENOMEM (errno set). */
-struct vus_dev *vus_dev_new(const char *name);
+VUS_API struct vus_dev *vus_dev_new(const char *name);
 /* Stops serving, closes the client, sockets and every fd the library holds.
  * Unlinks the socket path if vus_dev_listen() created it. */
-void vus_dev_free(struct vus_dev *dev);
-const char *vus_dev_name(const struct vus_dev *dev);
-void vus_dev_set_private(struct vus_dev *dev, void *priv);
-void *vus_dev_private(const struct vus_dev *dev);
+VUS_API void vus_dev_free(struct vus_dev *dev);
+VUS_API const char *vus_dev_name(const struct vus_dev *dev);
+VUS_API void vus_dev_set_private(struct vus_dev *dev, void *priv);
+VUS_API void *vus_dev_private(const struct vus_dev *dev);
 
 /* ---- logging -------------------------------------------------------- */
 
@@ -70,9 +70,10 @@ enum vus_log_level {
 typedef void (*vus_log_fn)(void *opaque, enum vus_log_level level, const char *msg);
 /* Default: stderr, level WARN. The level is checked before any formatting,
  * so an untraced device pays one compare per message. */
-void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque, enum vus_log_level level);
+VUS_API void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque,
+		enum vus_log_level level);
 /* Change the level while serving: any thread (vusd's "log-level"). */
-void vus_dev_set_log_level(struct vus_dev *dev, enum vus_log_level level);
+VUS_API void vus_dev_set_log_level(struct vus_dev *dev, enum vus_log_level level);
 
 /* ---- PCI identity and config space ---------------------------------- */
 
@@ -82,13 +83,13 @@ struct vus_pci_id {
 	uint32_t class_code; /* 24 bits: base class, sub class, prog-if */
 	uint8_t revision;
 };
-int vus_dev_set_pci_id(struct vus_dev *dev, const struct vus_pci_id *id);
+VUS_API int vus_dev_set_pci_id(struct vus_dev *dev, const struct vus_pci_id *id);
 
 /* Config space size: 256 (conventional, the default) or 4096 (PCIe). */
-int vus_dev_set_config_size(struct vus_dev *dev, size_t size);
+VUS_API int vus_dev_set_config_size(struct vus_dev *dev, size_t size);
 /* INTx pin: 0 none (default), 1..4 = INTA..INTD. A pin brings its one
  * INTx vector (QEMU enables INTx whenever the pin is set). */
-int vus_dev_set_intx_pin(struct vus_dev *dev, uint8_t pin);
+VUS_API int vus_dev_set_intx_pin(struct vus_dev *dev, uint8_t pin);
 
 /* ---- regions -------------------------------------------------------- */
 
@@ -118,7 +119,7 @@ struct vus_region_ops {
  * the region is backed by an fd (vus_dev_region_set_fd), in which case
  * accesses are pread/pwrite on that fd.
  */
-int vus_dev_setup_region(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags,
+VUS_API int vus_dev_setup_region(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags,
 			 const struct vus_region_ops *ops, void *opaque);
 
 /*
@@ -129,11 +130,11 @@ int vus_dev_setup_region(struct vus_dev *dev, uint32_t index, uint64_t size, uin
  * goes through ops (or pread/pwrite). Offsets and sizes of areas must be
  * page aligned and inside the region.
  */
-int vus_dev_region_set_fd(struct vus_dev *dev, uint32_t index, int fd, uint64_t fd_offset,
+VUS_API int vus_dev_region_set_fd(struct vus_dev *dev, uint32_t index, int fd, uint64_t fd_offset,
 			  bool mmap, const struct vus_sparse_area *areas, uint32_t nr_areas);
 
 /* Mark a device-specific region (index >= 9) with a TYPE capability. */
-int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_t type,
+VUS_API int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_t type,
 			    uint32_t subtype);
 
 /* ---- interrupts ----------------------------------------------------- */
@@ -141,9 +142,11 @@ int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_t type,
 /*
  * Number of vectors for an IRQ index: INTx 0/1 (1 also sets pin INTA unless
  * vus_dev_set_intx_pin() chose one; 0 clears the pin), MSI 0..32,
- * MSI-X 0..2048, ERR and REQ 0/1.
+ * MSI-X 0..2048, ERR and REQ 0/1. Left at 0, ERR becomes 1 on a device
+ * with a PCI Express capability and REQ 1 on every device when it starts
+ * listening, as kernel vfio-pci reports them (lib/irq_notify.c).
  */
-int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
+VUS_API int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
 
 /*
  * Raise vector of index: signals the client's eventfd. A masked vector is
@@ -151,7 +154,7 @@ int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
  * or made pending, -ENOENT if the client assigned no eventfd, -EINVAL for
  * a bad index/vector. Any thread.
  */
-int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector);
+VUS_API int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector);
 
 /*
  * Take the client's eventfds for an index instead of having the library
@@ -163,7 +166,8 @@ int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector);
 typedef int (*vus_irq_passthrough_fn)(struct vus_dev *dev, void *opaque,
 				      const struct vus_irq_set *set, const int *fds,
 				      const uint8_t *bools);
-int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_passthrough_fn cb,
+VUS_API int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index,
+		vus_irq_passthrough_fn cb,
 				void *opaque);
 
 /* ---- PCI capabilities ---- */
@@ -185,12 +189,12 @@ int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_pas
  * Capabilities List bit, and keeps every capability's registers: a read-
  * only field ignores writes. Extended capabilities and PCI Express need a
  * 4096-byte config space: call vus_dev_set_config_size(dev, 4096) first
- * (-EINVAL). PM, MSI, MSI-X, PCI Express and the Device Serial Number
+ * (-EINVAL). PM, MSI, MSI-X, PCI Express, AER and the Device Serial Number
  * exist at most once (-EEXIST).
  *
  * QEMU emulates the MSI and MSI-X capabilities and the capability
  * pointers itself but forwards every config write here first
- * (protocol-facts 4.3, 4.4), so the library's copy stays the truth that
+ * (docs/protocol.md 8.1 "QEMU's config space"), so the library's copy stays the truth that
  * interrupt routing (vus_irq_raise()) and other clients rely on.
  */
 #define VUS_CAP_OFFSET_AUTO 0
@@ -203,7 +207,7 @@ int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_pas
  * with VUS_RESET_FLR.
  */
 #define VUS_PM_NO_SOFT_RESET (1u << 0)
-int vus_dev_add_cap_pm(struct vus_dev *dev, uint16_t offset, uint32_t flags);
+VUS_API int vus_dev_add_cap_pm(struct vus_dev *dev, uint16_t offset, uint32_t flags);
 
 /*
  * MSI with nvec messages (1, 2, 4, 8, 16 or 32; sets the MSI index's
@@ -212,7 +216,8 @@ int vus_dev_add_cap_pm(struct vus_dev *dev, uint16_t offset, uint32_t flags);
  */
 #define VUS_MSI_64BIT           (1u << 0)
 #define VUS_MSI_PER_VECTOR_MASK (1u << 1)
-int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec, uint32_t flags);
+VUS_API int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
+		uint32_t flags);
 
 /*
  * MSI-X with nvec vectors (1..2048; sets the MSI-X index's vector count).
@@ -224,7 +229,7 @@ int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec, uin
  * holding them, reading 0 elsewhere. They must not overlap each other nor
  * lie in an mmap-able page of the BAR (checked at listen time, -EINVAL).
  * Table entries reset masked (PCI 3.0 6.8.2.9). QEMU emulates the table
- * itself and never forwards table accesses (protocol-facts 4.4), masking
+ * itself and never forwards table accesses (docs/protocol.md 3.9.1), masking
  * vectors by re-wiring their eventfds instead: so the entries' Mask bits
  * gate vus_irq_raise() only once the client has written the table in the
  * current session; the Enable and Function Mask bits always do. The PBA
@@ -236,12 +241,12 @@ struct vus_msix_layout {
 	uint8_t pba_bar;         /* 0-5 */
 	uint32_t pba_offset;     /* 8-byte aligned */
 };
-int vus_dev_add_cap_msix(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
+VUS_API int vus_dev_add_cap_msix(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
 			 const struct vus_msix_layout *layout);
 
 /*
  * PCI Express capability (version 2) of an endpoint. QEMU accepts only the
- * endpoint types (protocol-facts 4.6). Link registers are consistent: the
+ * endpoint types (docs/protocol.md 3.9.1). Link registers are consistent: the
  * link trained at its maximum (Link Status = Link Capabilities, Supported
  * Link Speeds covers the maximum speed); an RC-integrated endpoint has no
  * link. With flr, Device Capabilities advertises FLR and writing Initiate
@@ -261,7 +266,8 @@ struct vus_pcie_cfg {
 	uint8_t link_width;      /* lanes: 1, 2, 4, 8, 12, 16 or 32 */
 	bool flr;
 };
-int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset, const struct vus_pcie_cfg *cfg);
+VUS_API int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset,
+		const struct vus_pcie_cfg *cfg);
 
 /*
  * Vendor-specific capability (ID 09h): len bytes in all (3..252, the
@@ -270,11 +276,12 @@ int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset, const struct vus_
  * every access to them goes to the callbacks instead (offset relative to
  * the capability's start, 3 and up; loop thread, no library lock held).
  */
-int vus_dev_add_cap_vendor(struct vus_dev *dev, uint16_t offset, uint8_t len, const void *data,
+VUS_API int vus_dev_add_cap_vendor(struct vus_dev *dev, uint16_t offset, uint8_t len,
+		const void *data,
 			   const struct vus_region_ops *ops, void *opaque);
 
 /* Extended: Device Serial Number (ID 0003h), 64 bits. */
-int vus_dev_add_ext_cap_dsn(struct vus_dev *dev, uint16_t offset, uint64_t serial);
+VUS_API int vus_dev_add_ext_cap_dsn(struct vus_dev *dev, uint16_t offset, uint64_t serial);
 
 /*
  * Extended: Vendor-Specific (VSEC, ID 000Bh) with VSEC ID and revision:
@@ -282,9 +289,37 @@ int vus_dev_add_ext_cap_dsn(struct vus_dev *dev, uint16_t offset, uint64_t seria
  * included); the device bytes behave as for vus_dev_add_cap_vendor()
  * (offsets relative to the capability, 8 and up).
  */
-int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uint16_t vsec_id,
+VUS_API int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uint16_t vsec_id,
 			       uint8_t vsec_rev, uint16_t len, const void *data,
 			       const struct vus_region_ops *ops, void *opaque);
+
+/*
+ * Extended: Advanced Error Reporting (ID 0001h, version 2) of an endpoint;
+ * needs the PCI Express capability first (-EINVAL). The device reports
+ * errors with vus_dev_report_aer(): the status bits are set (RW1C, the
+ * guest's AER driver clears them), the First Error Pointer, the PCI
+ * Express Device Status error bits by severity, and for an unmasked
+ * uncorrectable error the client is told through the ERR interrupt index
+ * (as kernel vfio-pci does; QEMU then stops the VM, docs/testdev.md).
+ * Supported bits are the VUS_AER_* ones (lib/config_aer.c); -EINVAL for
+ * others or none, -ENOENT without the capability, -ENODEV before
+ * listening. Any thread.
+ */
+#define VUS_AER_UNCOR_DLP           (1u << 4)
+#define VUS_AER_UNCOR_POISONED      (1u << 12)
+#define VUS_AER_UNCOR_COMP_TIMEOUT  (1u << 14)
+#define VUS_AER_UNCOR_COMP_ABORT    (1u << 15)
+#define VUS_AER_UNCOR_UNEXP_COMP    (1u << 16)
+#define VUS_AER_UNCOR_MALFORMED     (1u << 18)
+#define VUS_AER_UNCOR_UNSUP_REQ     (1u << 20)
+#define VUS_AER_COR_RECEIVER        (1u << 0)
+#define VUS_AER_COR_BAD_TLP         (1u << 6)
+#define VUS_AER_COR_BAD_DLLP        (1u << 7)
+#define VUS_AER_COR_REPLAY_ROLLOVER (1u << 8)
+#define VUS_AER_COR_REPLAY_TIMER    (1u << 12)
+#define VUS_AER_COR_ADVISORY        (1u << 13)
+int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
+int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
 
 /*
  * Set hardware-reported, software-cleared (RW1C) bits of config space
@@ -297,7 +332,7 @@ int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uint16_t vs
  * writing 1. size 1, 2 or 4 at an offset aligned to it. -EINVAL if a bit
  * is not RW1C there, -ENODEV before listening. Any thread.
  */
-int vus_dev_config_set_status(struct vus_dev *dev, uint16_t offset, uint8_t size,
+VUS_API int vus_dev_config_set_status(struct vus_dev *dev, uint16_t offset, uint8_t size,
 			      uint32_t bits);
 
 /* ---- interrupts from the device ---- */
@@ -307,7 +342,7 @@ int vus_dev_config_set_status(struct vus_dev *dev, uint16_t offset, uint8_t size
  * vector N" and never needs to know whether the guest chose INTx, MSI or
  * MSI-X; the library routes it by the guest's config space (the MSI-X
  * and MSI enable bits, written by the client: QEMU forwards every config
- * write, protocol-facts 4.3). All three may be called from any thread,
+ * write, docs/protocol.md 3.9.1). All three may be called from any thread,
  * also from inside device callbacks; they never call device code.
  */
 
@@ -324,7 +359,7 @@ int vus_dev_config_set_status(struct vus_dev *dev, uint16_t offset, uint8_t size
  * the masks. Deasserting also withdraws every vus_irq_raise() that went to
  * INTx. 0, or -EINVAL if the device has no INTx pin.
  */
-int vus_irq_intx_set_level(struct vus_dev *dev, bool asserted);
+VUS_API int vus_irq_intx_set_level(struct vus_dev *dev, bool asserted);
 
 /*
  * Message-style interrupt for vector N, routed to what the guest enabled:
@@ -344,13 +379,13 @@ int vus_irq_intx_set_level(struct vus_dev *dev, bool asserted);
  *    raised onto it is not lowered.
  * A vector whose eventfd the client has not assigned (yet) stays pending
  * and is delivered when the client assigns one (QEMU wires MSI-X vectors
- * only as the guest unmasks them, protocol-facts 4.4).
+ * only as the guest unmasks them, docs/protocol.md 3.7).
  * 0 when delivered, made pending or asserted; -EINVAL for a vector beyond
  * every index (max(MSI-X, MSI vectors, 1 with INTx)); -ENOENT when the
  * guest enabled nothing that can carry it (MSI and MSI-X off, no INTx
  * pin) or the chosen index is a passthrough one.
  */
-int vus_irq_raise(struct vus_dev *dev, uint32_t vector);
+VUS_API int vus_irq_raise(struct vus_dev *dev, uint32_t vector);
 
 /*
  * The cause of vector N went away: on INTx, drop this vector's hold on the
@@ -358,7 +393,7 @@ int vus_irq_raise(struct vus_dev *dev, uint32_t vector);
  * on MSI/MSI-X, withdraw the interrupt if it is still pending (PCI lets a
  * function clear a Pending bit whose cause is gone). 0 or -EINVAL.
  */
-int vus_irq_lower(struct vus_dev *dev, uint32_t vector);
+VUS_API int vus_irq_lower(struct vus_dev *dev, uint32_t vector);
 
 /* ---- DMA ------------------------------------------------------------ */
 
@@ -381,20 +416,42 @@ struct vus_dma_ops {
 	int (*map)(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r);
 	void (*unmap)(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r);
 };
-int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *ops, void *opaque);
+VUS_API int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *ops, void *opaque);
 
 /* Limits: most simultaneous maps (default 65535, advertised to the
  * client as max_dma_maps, capped at 65535) and most total mapped bytes
  * (default 0 = no limit). Exceeding either fails DMA_MAP with -ENOSPC. */
-int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
+VUS_API int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
+
+/*
+ * Most bytes of dirty-log bitmaps (one bit per logged page of every
+ * fd-backed window while DMA_LOGGING is on; 0 = no limit; default
+ * 256 MiB, QEMU's max_bitmap_size). A DMA_LOGGING_START, or a DMA_MAP
+ * while logging, that would exceed it fails with -ENOMEM; a
+ * DMA_LOGGING_REPORT whose bitmap would exceed it with -E2BIG. It bounds
+ * the work of one REPORT too (docs/security.md section 2).
+ */
+int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
+
+/*
+ * A DMA_MAP's fd is refused with -EMFILE (and closed) when keeping it
+ * would leave the process fewer than VUS_FD_RESERVE free fds below its
+ * RLIMIT_NOFILE (at least 1/16 of the limit): one client cannot take the
+ * fds every other device needs to accept and serve its clients.
+ */
+#define VUS_FD_RESERVE 64
 
 /*
  * Host pointer for [iova, iova + len) if it lies inside one fd-backed map
  * allowing prot; NULL with errno EFAULT (not mapped), ENOTSUP (mapped
  * without fd: use vus_dma_read/write) or EACCES (prot). The pointer stays
  * valid until the dma unmap callback for that region returns. Loop thread.
+ * The memory is the client's file: a client that truncates it makes an
+ * access through this pointer raise SIGBUS, which the library does not
+ * catch here (it does in vus_dma_read/write: the copy fails with -EFAULT
+ * and the session ends; docs/security.md section 3).
  */
-void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32_t prot);
+VUS_API void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32_t prot);
 
 /*
  * Record a device write to [iova, iova + len) for migration's dirty-page
@@ -402,7 +459,7 @@ void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32
  * VUS_DMA_MAP_FLAG_WRITE do this themselves; call it after writing
  * through a pointer obtained another way. Any thread; no-op unless logging.
  */
-void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
+VUS_API void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
 
 /*
  * Copy between guest memory and buf. fd-backed ranges are copied directly
@@ -416,8 +473,8 @@ void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
  * went away before the copy finished; -EPROTO: a reply did not match its
  * request; an error reply from the client: its errno.
  */
-int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t len);
-int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
+VUS_API int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t len);
+VUS_API int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
 
 /*
  * Asynchronous copy: done(dev, arg, result) runs on the loop thread once
@@ -428,13 +485,13 @@ int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t le
  * loop, never from inside the call, so device code is not re-entered.
  */
 typedef void (*vus_dma_done_fn)(struct vus_dev *dev, void *arg, int result);
-int vus_dma_read_async(struct vus_dev *dev, uint64_t iova, void *buf, size_t len,
+VUS_API int vus_dma_read_async(struct vus_dev *dev, uint64_t iova, void *buf, size_t len,
 		       vus_dma_done_fn done, void *arg);
-int vus_dma_write_async(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len,
+VUS_API int vus_dma_write_async(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len,
 			vus_dma_done_fn done, void *arg);
 
 /* Layout of server->client DMA_READ/WRITE messages (codec.h). Default AUTO. */
-int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout);
+VUS_API int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout);
 /* The layout in use with the attached client (AUTO resolved), SPEC if none. */
 enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev);
 
@@ -450,7 +507,7 @@ enum vus_reset_reason {
 };
 typedef int (*vus_reset_fn)(struct vus_dev *dev, void *opaque, enum vus_reset_reason reason);
 /* Also sets VUS_DEVICE_FLAGS_RESET in DEVICE_GET_INFO. */
-int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque);
+VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque);
 
 /* ---- migration (v2: DEVICE_FEATURE, MIG_DATA_READ/WRITE) ------------ */
 
@@ -466,40 +523,45 @@ struct vus_migration_ops {
 	/* Consume all len bytes of saved state in RESUMING. */
 	int (*load)(struct vus_dev *dev, void *opaque, const void *buf, size_t len);
 };
-int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops, void *opaque);
+VUS_API int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops,
+		void *opaque);
 enum vus_mig_state vus_dev_mig_state(const struct vus_dev *dev);
 
 /* ---- serving -------------------------------------------------------- */
 
 /* Largest REGION/DMA/MIG data transfer accepted and advertised
  * (max_data_xfer_size). Default 1 MiB; at most 64 MiB (QEMU's bound). */
-int vus_dev_set_max_data_xfer(struct vus_dev *dev, uint32_t bytes);
+VUS_API int vus_dev_set_max_data_xfer(struct vus_dev *dev, uint32_t bytes);
 
 /* Listen on a new AF_UNIX socket at path (mode 0600; see transport). */
-int vus_dev_listen(struct vus_dev *dev, const char *path);
+VUS_API int vus_dev_listen(struct vus_dev *dev, const char *path);
 /* Serve an inherited listening socket (the spec's --fd). Takes ownership. */
-int vus_dev_listen_fd(struct vus_dev *dev, int fd);
+VUS_API int vus_dev_listen_fd(struct vus_dev *dev, int fd);
 /* Serve one already-connected socket (e.g. one end of a socketpair). */
-int vus_dev_attach_fd(struct vus_dev *dev, int fd);
+VUS_API int vus_dev_attach_fd(struct vus_dev *dev, int fd);
 
 /* An fd that polls readable whenever vus_dev_process() has work. */
-int vus_dev_poll_fd(const struct vus_dev *dev);
+VUS_API int vus_dev_poll_fd(const struct vus_dev *dev);
 /* Do all work that is ready without blocking. 0, or -errno on a fatal
  * error of the listener (a client's errors only end that client). */
-int vus_dev_process(struct vus_dev *dev);
+VUS_API int vus_dev_process(struct vus_dev *dev);
 /* Block in a loop until vus_dev_stop(). */
-int vus_dev_run(struct vus_dev *dev);
+VUS_API int vus_dev_run(struct vus_dev *dev);
 /* Make vus_dev_run() return. Any thread; async-signal-safe. */
-void vus_dev_stop(struct vus_dev *dev);
+VUS_API void vus_dev_stop(struct vus_dev *dev);
 
-bool vus_dev_client_attached(const struct vus_dev *dev);
+VUS_API bool vus_dev_client_attached(const struct vus_dev *dev);
 
 /* ---- statistics ----------------------------------------------------- */
 
+/*
+ * Counters since vus_dev_new(); any thread. The struct holds one value
+ * per counter and nothing sized by the library's tables: counts by
+ * command and by errno are read one at a time below, so the library may
+ * count more commands or errnos without changing this layout.
+ */
 struct vus_dev_stats {
-	uint64_t msgs[VUS_CMD_MAX + 1]; /* commands received, by number (0: unknown) */
 	uint64_t errors;                /* error replies sent */
-	uint64_t errnos[134];           /* error replies by errno (< 134) */
 	uint64_t bytes_in, bytes_out;   /* socket bytes */
 	uint64_t irqs;                  /* eventfd signals */
 	uint64_t dma_maps, dma_unmaps;
@@ -507,8 +569,14 @@ struct vus_dev_stats {
 	uint64_t clients;               /* clients served so far */
 	uint32_t cur_maps;
 	uint64_t cur_mapped_bytes;
+	uint64_t cur_dirty_bytes;       /* dirty-log bitmaps held (while logging) */
 };
-void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out);
+VUS_API void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out);
+/* Commands received with number cmd; cmd 0 counts those with a number
+ * the library does not know. 0 for any other cmd. */
+VUS_API uint64_t vus_dev_stat_cmd(const struct vus_dev *dev, unsigned cmd);
+/* Error replies sent with errno err (> 0). */
+VUS_API uint64_t vus_dev_stat_errno(const struct vus_dev *dev, int err);
 
 /* ---- introspection (vusd, vusctl) ---- */
 
@@ -537,9 +605,9 @@ struct vus_dev_region_desc {
 	uint32_t type, subtype;
 };
 /* Number of region indices (>= 9). */
-uint32_t vus_dev_num_regions(const struct vus_dev *dev);
+VUS_API uint32_t vus_dev_num_regions(const struct vus_dev *dev);
 /* -EINVAL for index >= vus_dev_num_regions(). */
-int vus_dev_region_desc(const struct vus_dev *dev, uint32_t index,
+VUS_API int vus_dev_region_desc(const struct vus_dev *dev, uint32_t index,
 			struct vus_dev_region_desc *out);
 
 /* One IRQ index: vectors, GET_IRQ_INFO flags, and the client's state. */
@@ -552,7 +620,7 @@ struct vus_dev_irq_desc {
 	bool passthrough;   /* vus_dev_set_irq_passthrough() owns the fds */
 };
 /* -EINVAL for index >= VUS_PCI_NUM_IRQS. */
-int vus_dev_irq_desc(struct vus_dev *dev, uint32_t index, struct vus_dev_irq_desc *out);
+VUS_API int vus_dev_irq_desc(struct vus_dev *dev, uint32_t index, struct vus_dev_irq_desc *out);
 
 /*
  * Read or write a region as a client's REGION_READ/WRITE would (same
@@ -561,13 +629,13 @@ int vus_dev_irq_desc(struct vus_dev *dev, uint32_t index, struct vus_dev_irq_des
  * one is attached, is not told: a write behind a VMM's back is the
  * caller's responsibility.
  */
-int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+VUS_API int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 			  uint32_t count, bool is_write);
 
 /* DEVICE_RESET done locally: PCI command register cleared, migration
  * state back to RUNNING, reset callback with VUS_RESET_CLIENT. -EINVAL if
  * the device has no reset callback. */
-int vus_dev_reset(struct vus_dev *dev);
+VUS_API int vus_dev_reset(struct vus_dev *dev);
 
 /* ---- limits ---- */
 
@@ -586,7 +654,7 @@ int vus_dev_reset(struct vus_dev *dev);
  * message answered EINVAL. 16 (what VERSION advertises as max_msg_fds)
  * .. 64; default 64.
  */
-int vus_dev_set_max_msg_fds(struct vus_dev *dev, unsigned max_fds);
+VUS_API int vus_dev_set_max_msg_fds(struct vus_dev *dev, unsigned max_fds);
 
 /*
  * Most bytes held for a client that does not read what vus sends
@@ -596,7 +664,7 @@ int vus_dev_set_max_msg_fds(struct vus_dev *dev, unsigned max_fds);
  * the limit ends the session (logged); one message is always accepted
  * into an empty queue. >= 4096; default 16 MiB.
  */
-int vus_dev_set_output_limit(struct vus_dev *dev, uint64_t bytes);
+VUS_API int vus_dev_set_output_limit(struct vus_dev *dev, uint64_t bytes);
 
 /*
  * Server->client DMA (vus_dma_read/write and their async forms) through
@@ -606,7 +674,7 @@ int vus_dev_set_output_limit(struct vus_dev *dev, uint64_t bytes);
  * (default 30000; 0 = wait forever) ends the session: transfers in
  * flight fail with -ETIMEDOUT.
  */
-int vus_dev_set_dma_request_limits(struct vus_dev *dev, uint32_t max_pending,
+VUS_API int vus_dev_set_dma_request_limits(struct vus_dev *dev, uint32_t max_pending,
 				   uint32_t timeout_ms);
 
 #ifdef __cplusplus

@@ -271,6 +271,14 @@ struct vus_dma_rw_qemu {
 #define VUS_DMA_RW_QEMU_DATA_OFF 12u
 #define VUS_DMA_RW_QEMU_FIXED    16u /* sizeof(VFIOUserDMARW) - header */
 
+/* Which of the two layouts a server sends (device.h vus_dev_set_dma_layout,
+ * codec.h vus_dma_rw_*). */
+enum vus_dma_layout {
+	VUS_DMA_LAYOUT_AUTO = 0, /* QEMU's if the VERSION fingerprint says QEMU */
+	VUS_DMA_LAYOUT_SPEC,     /* addr u64, count u64, data at payload 16 */
+	VUS_DMA_LAYOUT_QEMU,     /* addr u64, count u32, data at payload 12, 4 pad bytes */
+};
+
 /* ---- REGION_WRITE_MULTI (15) ---------------------------------------- */
 
 #define VUS_WRITE_MULTI_DATA_MAX 8u

@@ -33,12 +33,13 @@
 
 #include "dma_map.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "pci_priv.h"
 #include "session.h"
 #include "stats.h"
 #include "transport.h"
 
-/* ---- device.c ------------------------------------------------------- */
+/* ---- region/region.c, access.c -------------------------------------- */
 
 struct vus_region {
 	uint64_t size;            /* 0 = not implemented */
@@ -146,6 +147,9 @@ struct vus_dma {
 	unsigned pending;             /* transfers needing messages, not finished (qlock) */
 	bool timer_armed;             /* the loop timer holds a reply deadline */
 	struct vus_dma_loop loop;
+	struct vus_ratelimit stray;   /* replies to no request of ours (loop thread) */
+	struct vus_ratelimit fd_log;  /* DMA_MAP fds refused for the fd reserve */
+	int faulted;                  /* atomic: a copy met SIGBUS (dma_guard.h) */
 };
 int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop);
 void vus_dma_free(struct vus_dev *dev);
@@ -240,6 +244,8 @@ struct vus_dev {
 	int wake_fd;                  /* eventfd */
 	int timer_fd;                 /* timerfd: DMA reply deadlines */
 	struct vus_limits limits;
+	struct vus_ratelimit accept_log; /* accept() out of fds (loop thread) */
+	int spare_fd;                 /* fd_reserve.h; -1 if none */
 	volatile int stop;
 	pthread_t loop_thread;
 	bool loop_thread_known;

@@ -101,13 +101,12 @@ int vus_dev_set_max_data_xfer(struct vus_dev *dev, uint32_t bytes)
 
 void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 {
-	/* The lock is logically not part of the device's value. */
+	/* The locks are logically not part of the device's value. */
 	struct vus_counters *c = (struct vus_counters *)&dev->stats;
+	pthread_rwlock_t *tlock = (pthread_rwlock_t *)&dev->dma.table.lock;
 
 	pthread_mutex_lock(&c->lock);
-	memcpy(out->msgs, c->msgs, sizeof(out->msgs));
 	out->errors = c->errors;
-	memcpy(out->errnos, c->errnos, sizeof(out->errnos));
 	out->bytes_in = c->bytes_in;
 	out->bytes_out = c->bytes_out;
 	out->irqs = c->irqs;
@@ -118,4 +117,31 @@ void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 	out->cur_maps = (uint32_t)c->cur_maps;
 	out->cur_mapped_bytes = c->cur_mapped_bytes;
 	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_rdlock(tlock);
+	out->cur_dirty_bytes = dev->dma.table.dirty_bytes;
+	pthread_rwlock_unlock(tlock);
+}
+
+/* One counter of an array, under the lock; 0 outside it. */
+static uint64_t stat_at(const struct vus_dev *dev, const uint64_t *arr, size_t n, size_t i)
+{
+	struct vus_counters *c = (struct vus_counters *)&dev->stats;
+	uint64_t v;
+
+	if (i >= n)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	v = arr[i];
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+uint64_t vus_dev_stat_cmd(const struct vus_dev *dev, unsigned cmd)
+{
+	return stat_at(dev, dev->stats.msgs, VUS_CMD_MAX + 1, cmd);
+}
+
+uint64_t vus_dev_stat_errno(const struct vus_dev *dev, int err)
+{
+	return err > 0 ? stat_at(dev, dev->stats.errnos, VUS_STATS_ERRNO_MAX, (size_t)err) : 0;
 }

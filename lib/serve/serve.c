@@ -17,7 +17,7 @@
  * Sends never wait; the session (session/session.c) queues and watches
  * for EPOLLOUT.
  *
- * Session end (decisions.md "Sessions"): in-flight DMA fails with
+ * Session end (docs/protocol.md 1.4): in-flight DMA fails with
  * ENOTCONN and every map goes (dma.c), IRQ eventfds close (irq.c), the
  * device hears VUS_RESET_LOST_CONN, then the sockets close. Device and
  * migration state stay for the next client.
@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "fd_reserve.h"
 #include "serve.h"
 
 /* Messages handled per readiness report before other fds get a turn. */
@@ -42,7 +43,7 @@
 /* Connections accepted per readiness report (a flood must not starve). */
 #define VUS_ACCEPTS_PER_CALL 16
 #define VUS_EPOLL_BATCH 8
-/* decisions.md "Framing": headroom for the fixed parts of a message. */
+/* docs/protocol.md 6 (message size): headroom for the fixed parts of a message. */
 #define VUS_MSG_HEADROOM (64u * 1024u)
 
 /*
@@ -102,6 +103,7 @@ int vus_serve_init(struct vus_dev *dev)
 	int err;
 
 	dev->timer_fd = -1;
+	dev->spare_fd = -1;
 	dev->limits = (struct vus_limits){
 		.max_fds = VUS_MAX_FDS_PER_MSG,
 		.out_queue = VUS_DEF_OUT_QUEUE,
@@ -155,6 +157,7 @@ void vus_serve_free(struct vus_dev *dev)
 		free(dev->listen_path);
 		dev->listen_path = NULL;
 	}
+	vus_fd_spare_close(&dev->spare_fd);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
 	if (dev->timer_fd >= 0)
@@ -248,6 +251,7 @@ int vus_dev_listen(struct vus_dev *dev, const char *path)
 	if (err)
 		goto err_fd;
 	dev->listen_fd = fd;
+	vus_fd_spare_open(&dev->spare_fd);
 	dev->listen_path = copy;
 	return 0;
 
@@ -281,6 +285,7 @@ int vus_dev_listen_fd(struct vus_dev *dev, int fd)
 	if (err)
 		return err;
 	dev->listen_fd = fd;
+	vus_fd_spare_open(&dev->spare_fd);
 	return 0;
 }
 
@@ -332,6 +337,7 @@ static void finish_hung_up(struct vus_dev *dev)
  * (docs/protocol.md section 1.1). */
 static int on_listen(struct vus_dev *dev)
 {
+	uint64_t quiet;
 	int i, fd, err;
 
 	for (i = 0; i < VUS_ACCEPTS_PER_CALL; i++) {
@@ -347,9 +353,22 @@ static int on_listen(struct vus_dev *dev)
 		case -EFAULT:
 			vus_log(dev, VUS_LOG_ERR, "accept: %s", strerror(-err));
 			return err;
+		case -EMFILE:
+		case -ENFILE:
+			/* Out of fds: the connection would stay queued and the
+			 * listener report ready again at once. Turn it away
+			 * (fd_reserve.h) instead of spinning. */
+			err = vus_accept_shed(dev->listen_fd, &dev->spare_fd);
+			if (vus_ratelimit_pass(&dev->accept_log, &quiet))
+				vus_log(dev, VUS_LOG_WARN, "accept: out of fds: connection "
+					"closed (%llu so far)",
+					(unsigned long long)dev->accept_log.events);
+			if (err == 0)
+				continue;
+			return 0;
 		default:
-			/* Aborted connections and resource shortages
-			 * (EMFILE, ENOBUFS) pass; the listener is fine. */
+			/* Aborted connections and other resource shortages
+			 * (ENOBUFS) pass; the listener is fine. */
 			vus_log(dev, VUS_LOG_WARN, "accept: %s", strerror(-err));
 			return 0;
 		}
@@ -463,6 +482,9 @@ static void on_wake(struct vus_dev *dev)
 	/* Non-blocking eventfd: one read resets it. */
 	if (read(dev->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vus_log(dev, VUS_LOG_WARN, "wake fd: %s", strerror(errno));
+	/* A copy met SIGBUS in the client's memory (dma_guard.h). */
+	if (__atomic_exchange_n(&dev->dma.faulted, 0, __ATOMIC_ACQ_REL))
+		vus_session_end(&dev->sess, "client memory faulted (SIGBUS)");
 	vus_dma_kick(dev);
 	if (dev->sess.attached && vus_conn_has_buffered(&dev->sess.conn))
 		serve_client(dev);

@@ -12,7 +12,7 @@
  * fds: Linux delivers SCM_RIGHTS with the recvmsg that reads the first
  * byte of the sendmsg() that carried them, and ends that recvmsg right
  * after that skb. Senders attach fds to the sendmsg that carries a
- * message's header (protocol-facts 1.3), so fds received by one recvmsg
+ * message's header (docs/protocol.md 1.3), so fds received by one recvmsg
  * belong to the last message whose header *begins* in the bytes of that
  * recvmsg. If no header begins there, the fds are closed as stray.
  * MSG_CTRUNC, or more fds than max_fds: the fds that did arrive are
@@ -175,16 +175,8 @@ int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
 
 /* ---- listening sockets ---------------------------------------------- */
 
-/*
- * Create an AF_UNIX stream listener at path. Refuses a path held by a live
- * listener (-EADDRINUSE), replaces a stale socket file, refuses a path that
- * is a symlink or not a socket (-EEXIST), never follows a symlink.
- * mode: permission bits for the socket file (e.g. 0600).
- */
-int vus_listen_path(const char *path, unsigned mode, int *out_fd);
-/* Check that fd is a listening AF_UNIX stream socket (the spec's --fd). */
-int vus_listen_fd_check(int fd);
-/* accept4 non-blocking + cloexec; -EAGAIN when nothing is pending. */
-int vus_accept(int lfd, int *out_fd);
+/* vus_listen_path(), vus_listen_fd_check(), vus_accept(): public, since
+ * vusd makes its sockets with them. */
+#include <vus/socket.h>
 
 #endif /* VUS_TRANSPORT_H */

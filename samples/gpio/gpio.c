@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * gpio: the PCI-IDIO-16 model. Register map, interrupt and reset rules are
- * specified in gpio.h; the driver facts behind them are device-facts 1.
+ * specified in gpio.h; the driver facts behind them are in
+ * samples/gpio/README.md, "The Linux driver".
  *
  * All state sits in struct gpio_state under g->lock: the loop thread's
  * register accesses and an outside thread's input changes (gpio.h
@@ -62,7 +63,7 @@ static bool state_equal(const struct gpio_state *a, const struct gpio_state *b)
 
 /*
  * Make the INTx line and the notifier follow the state. The line is a
- * level, "enabled and pending" (device-facts 1, "Emulation consequence");
+ * level, "enabled and pending" (README.md, "The Linux driver");
  * the library turns level changes into eventfd signals with VFIO's INTx
  * auto-masking, and keeps the level across clients: one that connects
  * while it is high is signalled when it assigns its eventfd. It is told
@@ -112,7 +113,7 @@ static void reg_write_locked(struct gpio *g, uint64_t off, uint8_t v)
 	}
 }
 
-/* Byte registers: the driver uses ioread8/iowrite8 only (device-facts 1).
+/* Byte registers: the driver uses ioread8/iowrite8 only (README.md).
  * A wider access would fire several side effects at once; refuse it. */
 static int bar2_read(struct vus_dev *dev, void *opaque, uint64_t offset, void *buf,
 		     uint32_t count)
@@ -323,8 +324,8 @@ static int gpio_setup(struct gpio *g)
 	struct vus_dev *dev = g->dev;
 	int rc;
 
-	/* The driver maps BAR2 only, an I/O BAR on the board (device-facts
-	 * 1); it requests the legacy line, INTA, shared. */
+	/* The driver maps BAR2 only, an I/O BAR on the board (README.md,
+	 * "The Linux driver"); it requests the legacy line, INTA, shared. */
 	if ((rc = vus_dev_set_pci_id(dev, &id)) < 0 ||
 	    (rc = vus_dev_set_intx_pin(dev, 1)) < 0 ||
 	    (rc = vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1)) < 0 ||

@@ -3,7 +3,7 @@
  * gpio: an ACCES PCI-IDIO-16 (16 isolated inputs, 16 FET outputs) over
  * vfio-user, close enough to the board for Linux's gpio-pci-idio-16
  * driver to bind, drive the outputs and take input interrupts
- * (device-facts 1).
+ * (README.md, "The Linux driver").
  *
  * PCI 494f:0dc8, class ff0000, INTx pin A, no MSI/MSI-X.
  *

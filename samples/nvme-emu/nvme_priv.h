@@ -178,6 +178,7 @@ struct nvme_emu {
 	uint8_t *bounce;         /* MDTS bytes, for file backends and Compare */
 	uint64_t bounce_len;
 	bool on_worker;          /* the processor runs on the worker thread */
+	bool intx_busy;          /* INTx: some CQ held unconsumed entries */
 
 	/* Worker thread (started when the first fd-less map arrives). */
 	pthread_t worker;
@@ -217,6 +218,7 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 		 uint32_t dw0);
 void nvme_irqs_flush(struct nvme_emu *n);
 void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid);
+bool nvme_on_intx(struct nvme_emu *n);
 
 /* Command result: status (SCT|SC|DNR) and DW0. NVME_DEFER: no completion
  * now (held AER). */

@@ -7,8 +7,8 @@
  * work whether the client mapped guest memory with an fd (direct copy) or
  * without (DMA_READ/DMA_WRITE messages) — and never block the loop
  * thread, which may be answering the very REGION_WRITE that started the
- * transfer (protocol-facts 1.7: QEMU waits for that reply holding the
- * lock it needs to serve our DMA messages).
+ * transfer: QEMU waits for that reply holding the lock it needs to serve
+ * our DMA messages (docs/qemu.md, "Server requests while a vCPU waits").
  *
  * Each transfer copies through its own bounce buffer: BAR1 is only touched
  * on the loop thread (at start for dir 1, at completion for dir 0), never

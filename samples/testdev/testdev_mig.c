@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * testdev migration (vfio-user migration v2, protocol-facts 5): STOP_COPY
+ * testdev migration (vfio-user migration v2, docs/protocol.md 5): STOP_COPY
  * and PRE_COPY.
  *
  * The saved stream is a sequence of records, each a full snapshot; the

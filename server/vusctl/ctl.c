@@ -370,12 +370,14 @@ static int cmd_read(const struct vusctl *v, int argc, char **argv)
 	size_t len;
 	int rc;
 
-	if ((rc = vusctl_args(argc, argv, "read", "l", 3, 3, &a)) >= 0)
+	if ((rc = vusctl_args(argc, argv, "read", "lf", 3, 3, &a)) >= 0)
 		return rc;
 	req = request("read");
 	if (!req)
 		return VUSCTL_FAILED;
 	add_str(req, "name", a.pos[0]);
+	if (a.force)
+		json_object_object_add(req, "force", json_object_new_boolean(1));
 	if ((rc = add_where(req, "read", a.pos + 1, &region, &offset)) >= 0) {
 		json_object_put(req);
 		return rc;

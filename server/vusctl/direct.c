@@ -16,6 +16,7 @@
 
 #include <vus/client.h>
 
+#include "../info_json.h"
 #include "vusctl.h"
 
 int vusctl_open(const struct vusctl *v, const char *path, struct vus_client **out)
@@ -48,7 +49,7 @@ int vusctl_open(const struct vusctl *v, const char *path, struct vus_client **ou
 		return VUSCTL_NO_SERVER;
 	case -ECONNRESET:
 	case -EPIPE:
-		/* decisions.md "Sessions": a vus server accepts a second
+		/* docs/protocol.md 1.1: a vus server accepts a second
 		 * connection and closes it at once. */
 		fprintf(stderr, "vusctl: %s: busy: the server closed the connection before "
 			"answering VERSION; another client (a VMM?) is attached and a vfio-user "
@@ -112,99 +113,34 @@ static int access_failed(struct vus_client *c, const char *path, bool is_write,
 
 /* ---- info ----------------------------------------------------------- */
 
-static uint32_t le(const uint8_t *p, unsigned n)
+/* A region as a client is told of it; BAR kinds from config space. */
+static struct json_object *region_json(const struct vus_client_region *cr, const uint8_t *h)
 {
-	uint32_t v = 0;
+	struct info_region r = {
+		.index = cr->info.index,
+		.size = cr->info.size,
+		.read = cr->info.flags & VUS_REGION_INFO_FLAG_READ,
+		.write = cr->info.flags & VUS_REGION_INFO_FLAG_WRITE,
+		.mmap = cr->info.flags & VUS_REGION_INFO_FLAG_MMAP,
+		/* A client sees an fd only with MMAP (spec GET_REGION_INFO). */
+		.fd_backed = cr->fd >= 0,
+		.callbacks = -1,
+		.has_areas = cr->caps.sparse,
+		.nr_areas = cr->caps.nr_areas,
+		.areas = cr->caps.areas,
+		.has_type = cr->caps.has_type,
+		.type = cr->caps.type,
+		.subtype = cr->caps.subtype,
+	};
 
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
-
-/* The ids and BAR kinds from the PCI 3.0 type 0 header. */
-static struct json_object *pci_json(const uint8_t *h)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "vendor", json_object_new_int((int)le(h + 0x00, 2)));
-	json_object_object_add(o, "device", json_object_new_int((int)le(h + 0x02, 2)));
-	json_object_object_add(o, "revision", json_object_new_int(h[0x08]));
-	json_object_object_add(o, "class", json_object_new_int((int)le(h + 0x09, 3)));
-	json_object_object_add(o, "subsystem_vendor", json_object_new_int((int)le(h + 0x2c, 2)));
-	json_object_object_add(o, "subsystem", json_object_new_int((int)le(h + 0x2e, 2)));
-	return o;
-}
-
-/* BAR register bits (PCI 3.0 6.2.5.1): 0 I/O; 2:1 type, 2 = 64-bit; 3 prefetch. */
-static void bar_kind(struct json_object *o, uint32_t index, const uint8_t *h)
-{
-	uint32_t bar = le(h + 0x10 + 4 * index, 4);
-
-	if (bar & 1) {
-		json_object_object_add(o, "bar", json_object_new_string("io"));
-		return;
-	}
-	json_object_object_add(o, "bar", json_object_new_string((bar & 6) == 4 ? "mem64"
-									      : "mem32"));
-	if (bar & 8)
-		json_object_object_add(o, "prefetchable", json_object_new_boolean(1));
-}
-
-static struct json_object *region_json(const struct vus_client_region *r, const uint8_t *h)
-{
-	struct json_object *o = json_object_new_object(), *areas;
-	uint32_t i;
-
-	json_object_object_add(o, "index", json_object_new_int((int)r->info.index));
-	json_object_object_add(o, "size", json_object_new_uint64(r->info.size));
-	json_object_object_add(o, "read",
-			       json_object_new_boolean(r->info.flags & VUS_REGION_INFO_FLAG_READ));
-	json_object_object_add(o, "write",
-			       json_object_new_boolean(r->info.flags & VUS_REGION_INFO_FLAG_WRITE));
-	json_object_object_add(o, "mmap",
-			       json_object_new_boolean(r->info.flags & VUS_REGION_INFO_FLAG_MMAP));
-	/* A client sees an fd only with MMAP (spec GET_REGION_INFO). */
-	json_object_object_add(o, "fd_backed", json_object_new_boolean(r->fd >= 0));
-	if (h && r->info.index <= VUS_PCI_BAR5_REGION)
-		bar_kind(o, r->info.index, h);
-	if (r->caps.sparse) {
-		areas = json_object_new_array();
-		for (i = 0; i < r->caps.nr_areas; i++) {
-			struct json_object *a = json_object_new_object();
-
-			json_object_object_add(a, "offset",
-					       json_object_new_uint64(r->caps.areas[i].offset));
-			json_object_object_add(a, "size",
-					       json_object_new_uint64(r->caps.areas[i].size));
-			json_object_array_add(areas, a);
-		}
-		json_object_object_add(o, "areas", areas);
-	}
-	if (r->caps.has_type) {
-		json_object_object_add(o, "type", json_object_new_int64(r->caps.type));
-		json_object_object_add(o, "subtype", json_object_new_int64(r->caps.subtype));
-	}
-	return o;
+	if (h && r.index <= VUS_PCI_BAR5_REGION)
+		info_bar_from_hdr(h, r.index, &r);
+	return info_region_json(&r);
 }
 
 struct json_object *vusctl_irq_json(const struct vus_irq_info *q)
 {
-	static const struct { uint32_t bit; const char *name; } bits[] = {
-		{ VUS_IRQ_INFO_EVENTFD, "eventfd" },
-		{ VUS_IRQ_INFO_MASKABLE, "maskable" },
-		{ VUS_IRQ_INFO_AUTOMASKED, "automasked" },
-		{ VUS_IRQ_INFO_NORESIZE, "noresize" },
-	};
-	struct json_object *o = json_object_new_object(), *flags = json_object_new_array();
-	size_t i;
-
-	json_object_object_add(o, "index", json_object_new_int((int)q->index));
-	json_object_object_add(o, "count", json_object_new_int64(q->count));
-	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
-		if (q->flags & bits[i].bit)
-			json_object_array_add(flags, json_object_new_string(bits[i].name));
-	json_object_object_add(o, "flags", flags);
-	return o;
+	return info_irq_json(q->index, q->count, q->flags);
 }
 
 /* The info object (docs/control.md "info") from the device itself. */
@@ -214,7 +150,7 @@ static int describe(struct vus_client *c, const char *path, struct json_object *
 	struct vus_client_region *r;
 	struct vus_device_info di;
 	struct vus_irq_info qi;
-	uint8_t h[0x30];
+	uint8_t h[INFO_PCI_HDR_LEN];
 	bool have_cfg;
 	uint32_t i;
 	int rc;
@@ -233,7 +169,7 @@ static int describe(struct vus_client *c, const char *path, struct json_object *
 	json_object_object_add(info, "socket", json_object_new_string(path));
 	have_cfg = vus_client_region_read(c, VUS_PCI_CONFIG_REGION, 0, h, sizeof(h)) == 0;
 	if (have_cfg)
-		json_object_object_add(info, "pci", pci_json(h));
+		json_object_object_add(info, "pci", info_pci_json(h));
 	json_object_object_add(info, "reset",
 			       json_object_new_boolean(di.flags & VUS_DEVICE_FLAGS_RESET));
 	for (i = 0; i < di.num_regions; i++) {
@@ -242,10 +178,10 @@ static int describe(struct vus_client *c, const char *path, struct json_object *
 			rc = failed(path, "DEVICE_GET_REGION_INFO", rc);
 			goto out;
 		}
-		if (r->fd >= 0)
-			close(r->fd);
 		if (r->info.size)
 			json_object_array_add(regions, region_json(r, have_cfg ? h : NULL));
+		if (r->fd >= 0)
+			close(r->fd);
 	}
 	for (i = 0; i < di.num_irqs; i++) {
 		rc = vus_client_irq_info(c, i, &qi);

@@ -20,7 +20,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vusctl [--json] [--timeout MS] COMMAND SOCKET ...\n"
-		"       vusctl --control CTL [--json] [--timeout MS] COMMAND [NAME] ...\n"
+		"  or:  vusctl --control CTL [--json] [--timeout MS] COMMAND [NAME] ...\n"
 		"Inspect and drive vfio-user devices.\n"
 		"\n"
 		"On a device socket (vusctl is then its client; fails while a VMM is attached):\n"
@@ -37,11 +37,12 @@ static void usage(FILE *f)
 		"  add TYPE,name=NAME,socket=PATH[,key=value...]\n"
 		"  remove NAME [--force]\n"
 		"  info NAME | config NAME [--header] | irqs NAME\n"
-		"  read NAME REGION OFFSET [--len N]\n"
+		"  read NAME REGION OFFSET [--len N] [--force]\n"
 		"  write NAME REGION OFFSET VALUE [--width N | --hex] [--force]\n"
 		"  reset NAME [--force]\n"
 		"  TYPE NAME ARG...                 the device type's own commands\n"
-		"  (write, reset and remove need --force while a client is attached)\n"
+		"  (write, reset, remove and a read served by device callbacks need --force\n"
+		"   while a client is attached)\n"
 		"\n"
 		"REGION: 0-99 or bar0-bar5, rom, config, vga. VALUE: a number written\n"
 		"little-endian in --width bytes (default 4), or with --hex the bytes in hex.\n"

@@ -9,8 +9,8 @@
  *                                 (port 0xf4: status (CODE << 1) | 1)
  *
  * Uses the GPIO character device, uAPI v2 (CONFIG_GPIO_CDEV in Debian's
- * kernel; device-facts 1). Lines of the PCI-IDIO-16 chip: 0-15 OUT0..15,
- * 16-31 IIN0..15. Requesting the input with edge detection is what
+ * kernel; samples/gpio/README.md). Lines of the PCI-IDIO-16 chip: 0-15
+ * OUT0..15, 16-31 IIN0..15. Requesting the input with edge detection is what
  * unmasks its interrupt in gpio-pci-idio-16 (the read of offset 2), and
  * events arriving after the request are queued, so the host may toggle
  * the input as soon as it sees the device's interrupt enabled.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Count this process's open fds (fdcount.h). */
+/* Count open fds, for leak checks (fdcount.h). */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "fdcount.h"
@@ -38,4 +39,23 @@ bool fdcount_wait(int want, int ms)
 		nanosleep(&ts, NULL);
 		waited += 5;
 	}
+}
+
+int fdcount_pid(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
 }

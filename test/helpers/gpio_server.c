@@ -90,7 +90,7 @@ int gpio_intx_assign(struct vus_client *c)
 {
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
-	assert_true(efd >= 0);
+	ASSERT_NONNEG(efd);
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
 				      0, 1, &efd, NULL));

@@ -8,7 +8,8 @@
 # How the guests are built and why: docs/guests.md.
 #
 #   source "$src/test/helpers/guest_lib.bash"
-#   guest_init                   # VUS_QEMU checked, kernel + busybox cached
+#   guest_init                   # VUS_QEMU checked, kernel + busybox cached;
+#                                # GUEST_SOCKS: a short directory for sockets
 #   root=$(guest_root_new)       # an initramfs tree with busybox and /init
 #   guest_add_module "$root" nvme
 #   guest_add_binary "$root" /sbin/mkfs.ext4
@@ -46,6 +47,7 @@ GUEST_CACHE=${VUS_GUEST_CACHE:-$GUEST_BUILD/guest-cache}
 GUEST_QEMU_PID=
 GUEST_LOG=
 GUEST_PIDS=()
+GUEST_SOCKS=
 
 # guest_need_qemu: GUEST_QEMU names a QEMU with vfio-user-pci, or skip.
 guest_need_qemu() {
@@ -123,6 +125,10 @@ guest_init() {
 	fi
 	[ -s "$GUEST_KROOT/vmlinux" ] && GUEST_KERNEL=$GUEST_KROOT/vmlinux
 	GUEST_MODDIR=$GUEST_KROOT/lib/modules/$GUEST_KVER/kernel
+	# Sockets go here, not under the build tree: a socket path must fit
+	# sun_path's 108 bytes, and a clone's path may be long (CI's is).
+	# guest_cleanup removes it.
+	GUEST_SOCKS=$(mktemp -d /tmp/vus-guest-XXXXXX)
 	return 0
 }
 
@@ -336,6 +342,7 @@ guest_cleanup() {
 		kill "$p" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
+	[ -z "$GUEST_SOCKS" ] || rm -rf "$GUEST_SOCKS"
 }
 
 # guest_wait_socket PATH SECONDS: until a UNIX socket exists at PATH.

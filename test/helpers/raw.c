@@ -181,7 +181,7 @@ int raw_recv(int fd, struct raw_msg *m, int timeout_ms)
 	int r;
 
 	memset(m, 0, sizeof(*m));
-	/* Header first, alone: the fds ride on it (protocol-facts 1.3). */
+	/* Header first, alone: the fds ride on it (docs/protocol.md 1.3). */
 	r = read_full(fd, hb, sizeof(hb), m, deadline);
 	if (r < 0)
 		goto fail;

@@ -56,7 +56,7 @@ bool raw_closed_within(int fd, int ms);
  */
 int raw_version(int fd, uint16_t minor, const char *json, struct raw_msg *reply);
 
-/* QEMU 10.x's VERSION JSON, byte for byte in its spacing (protocol-facts 3.2). */
+/* QEMU 10.x's VERSION JSON, byte for byte in its spacing (docs/qemu.md "VERSION"). */
 extern const char raw_qemu_version_json[];
 
 /* Send a command and read its reply (any id); 0 or -errno of raw_recv. */

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <vus/codec.h>
 #include <vus/device.h>
 
 #include "raw.h"

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vus_test.h"
@@ -29,6 +30,14 @@ void vus_test_skip_note(const char *file, int line, const char *fmt, ...)
 	fflush(stdout);
 }
 
+void vus_test_filter_from_env(void)
+{
+	const char *pattern = getenv("VUS_TEST_FILTER");
+
+	if (pattern && *pattern)
+		cmocka_set_test_filter(pattern);
+}
+
 int vus_test_exit(int failed)
 {
 	unsigned i;
@@ -53,13 +62,17 @@ const char *vus_test_errname(intmax_t v)
 	return strerrorname_np((int)v);
 }
 
-/* " (-EINVAL: Invalid argument)" for an errno-like negative value. */
+/* " (-EINVAL: Invalid argument)" for an errno-like negative value; for a
+ * positive one, what it would be as a positive errno (pthread_create()
+ * and friends return those): " (as an errno: EAGAIN)". */
 static void errno_text(char *buf, size_t len, intmax_t v)
 {
-	const char *name = v < 0 ? vus_test_errname(v) : NULL;
+	const char *name = vus_test_errname(v);
 
-	if (name)
+	if (name && v < 0)
 		snprintf(buf, len, " (-%s: %s)", name, strerror((int)-v));
+	else if (name && v < 200)
+		snprintf(buf, len, " (as an errno: %s)", name);
 	else
 		buf[0] = '\0';
 }

@@ -9,7 +9,8 @@
  * SKIP_RETURN_CODE) if any test was skipped and none failed, so ctest
  * reports the program as skipped instead of passed. Never call cmocka's
  * bare skip(): it gives no reason and the program would exit 0
- * (test/skips_honest.sh checks both rules).
+ * (test/skips_honest.sh checks both rules). VUS_TEST_FILTER=pattern in
+ * the environment runs only the tests whose names match.
  *
  * Assertions: cmocka's assert_int_equal(rc, 0) prints
  * "0xfffffffffffffffe != 0" and a line. These print the expression, its
@@ -44,8 +45,12 @@ int vus_test_exit(int failed);
 		skip();                                                \
 	} while (0)
 
+/* VUS_TEST_FILTER=pattern (cmocka's wildcards * and ?) runs only the
+ * matching tests of the program. */
+void vus_test_filter_from_env(void);
+
 #define VUS_RUN_TESTS(tests, setup, teardown) \
-	vus_test_exit(cmocka_run_group_tests(tests, setup, teardown))
+	(vus_test_filter_from_env(), vus_test_exit(cmocka_run_group_tests(tests, setup, teardown)))
 
 /* "EINVAL" for 22 or -22; NULL if unknown. */
 const char *vus_test_errname(intmax_t v);

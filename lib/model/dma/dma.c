@@ -10,6 +10,8 @@
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
+#include "dma_guard.h"
+#include "fd_reserve.h"
 #include "dma_rw.h"
 
 #define VUS_DMA_PROT_ALL (VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE)
@@ -23,6 +25,7 @@ int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop)
 	rc = vus_dma_table_init(&d->table, VUS_DEFAULT_MAX_DMA_MAPS, 0);
 	if (rc)
 		return rc;
+	d->table.max_dirty_bytes = VUS_DEFAULT_DIRTY_LOG_MAX;
 	rc = pthread_mutex_init(&d->qlock, NULL);
 	if (rc) {
 		vus_dma_table_destroy(&d->table);
@@ -64,6 +67,16 @@ int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_
 	return 0;
 }
 
+int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes)
+{
+	struct vus_dma_table *t = &dev->dma.table;
+
+	pthread_rwlock_wrlock(&t->lock);
+	t->max_dirty_bytes = bytes;
+	pthread_rwlock_unlock(&t->lock);
+	return 0;
+}
+
 int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout)
 {
 	switch (layout) {
@@ -78,7 +91,7 @@ int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout)
 
 enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev)
 {
-	/* serve.c resolves AUTO into sess.layout at VERSION. */
+	/* VERSION (handlers.c) resolves AUTO into sess.layout. */
 	if (dev->sess.attached && dev->sess.negotiated)
 		return dev->sess.layout;
 	return VUS_DMA_LAYOUT_SPEC;
@@ -118,12 +131,27 @@ int vus_h_dma_map(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 {
 	struct vus_dma_map dm;
 	struct vus_dma_region reg;
+	uint64_t quiet;
 	int fd, rc;
 
 	rc = vus_dma_map_decode(&m->v, &dm);
 	if (rc)
 		return rc;
 	fd = m->v.nfds ? m->fds[0] : -1;
+	if (fd >= 0) {
+		/* Copies through this mapping must survive a shrinking file. */
+		rc = vus_dma_guard_install();
+		if (rc < 0)
+			return rc;
+		rc = vus_fd_check_reserve(fd);
+		if (rc < 0) {
+			if (vus_ratelimit_pass(&dev->dma.fd_log, &quiet))
+				vus_log(dev, VUS_LOG_WARN, "DMA_MAP: fd %d would leave fewer than "
+					"the reserved free fds: refused (EMFILE; %llu refused so "
+					"far)", fd, (unsigned long long)dev->dma.fd_log.events);
+			return rc;
+		}
+	}
 	rc = vus_dma_table_add(&dev->dma.table, dm.addr, dm.size, dm.flags, fd, dm.offset, &reg);
 	if (rc) {
 		vus_log(dev, VUS_LOG_DEBUG, "DMA_MAP %#llx+%#llx refused (%d)",
@@ -156,7 +184,7 @@ int vus_h_dma_unmap(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply 
 	/*
 	 * Removal waits for copies in progress and runs the device's unmap
 	 * callback, so every reference is gone before the reply (spec
-	 * DMA_UNMAP). ALL: QEMU's whole-space unmap (protocol-facts 3.4).
+	 * DMA_UNMAP). ALL: QEMU's whole-space unmap (docs/protocol.md 3.3).
 	 */
 	if (um.flags & VUS_DMA_UNMAP_FLAG_ALL) {
 		vus_dma_table_remove_all(&dev->dma.table, unmap_cb, &c);
@@ -221,4 +249,6 @@ void vus_dma_session_end(struct vus_dev *dev)
 	vus_dma_rw_fail_all(dev, -ENOTCONN);
 	vus_dma_table_remove_all(&dev->dma.table, unmap_cb, &c);
 	stats_update(dev, 0, c.count);
+	vus_ratelimit_reset(&dev->dma.stray);
+	__atomic_store_n(&dev->dma.faulted, 0, __ATOMIC_RELEASE);
 }

@@ -30,7 +30,7 @@ static void bits_set(uint64_t *bm, uint64_t first, uint64_t last, bool atomic)
 
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 {
-	uint64_t **dirty = NULL;
+	uint64_t **dirty = NULL, need = 0;
 	uint32_t i;
 	int rc = 0;
 
@@ -39,6 +39,13 @@ int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 	pthread_rwlock_wrlock(&t->lock);
 	if (vus_dma_dirty_logging(t)) {
 		rc = t->dirty_pgsize == pgsize ? 0 : -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < t->n; i++)
+		if (t->r[i].vaddr)
+			need += vus_dma_bitmap_bytes(t->r[i].iova, t->r[i].size, pgsize);
+	if (t->max_dirty_bytes && need > t->max_dirty_bytes) {
+		rc = -ENOMEM;
 		goto out;
 	}
 	if (t->cap) {
@@ -59,6 +66,7 @@ int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize)
 	}
 	t->dirty = dirty;
 	t->dirty_pgsize = pgsize;
+	t->dirty_bytes = need;
 	goto out;
 
 out_free:
@@ -82,6 +90,7 @@ void vus_dma_dirty_stop(struct vus_dma_table *t)
 		t->dirty = NULL;
 	}
 	t->dirty_pgsize = 0;
+	t->dirty_bytes = 0;
 	pthread_rwlock_unlock(&t->lock);
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Dirty-page log over the DMA map table (library-internal): the bitmaps
- * behind DMA_LOGGING_START/STOP/REPORT (protocol-facts 3.14).
+ * behind DMA_LOGGING_START/STOP/REPORT (docs/protocol.md 5.3).
  *
  * Layout: while logging, t->dirty_pgsize is the log page size P (a power
  * of two) and t->dirty[i] is the bitmap of window t->r[i], or NULL for a
@@ -29,7 +29,10 @@
  * Start logging at page size pgsize (power of two, else -EINVAL): a bitmap
  * for every window with a host mapping, and for every such window added
  * later. Already logging at the same page size: 0, log kept (libvfio-user
- * does the same); at another page size: -EINVAL. -ENOMEM.
+ * does the same); at another page size: -EINVAL. -ENOMEM, also when the
+ * bitmaps would exceed t->max_dirty_bytes: that budget bounds both the
+ * memory and the work of every later DMA_LOGGING_REPORT, which reads at
+ * most the log of one window (docs/security.md section 2).
  */
 int vus_dma_dirty_start(struct vus_dma_table *t, uint64_t pgsize);
 /* Stop logging and free the bitmaps. Idempotent. */
@@ -40,7 +43,7 @@ void vus_dma_dirty_stop(struct vus_dma_table *t);
 void vus_dma_dirty_mark_locked(struct vus_dma_table *t, uint64_t iova, uint64_t len);
 
 /* Bytes of a report bitmap for len bytes at page size pgsize:
- * ceil(ceil(len / pgsize) / 64) * 8 (protocol-facts 3.14). len > 0. */
+ * ceil(ceil(len / pgsize) / 64) * 8 (docs/protocol.md 5.3). len > 0. */
 uint64_t vus_dma_dirty_report_bytes(uint64_t len, uint64_t pgsize);
 
 /*

@@ -27,15 +27,21 @@ static inline uint64_t win_last(const struct vus_dma_region *r)
 	return r->iova + (r->size - 1);
 }
 
-uint64_t *vus_dma_bitmap_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
+uint64_t vus_dma_bitmap_bytes(uint64_t iova, uint64_t size, uint64_t pgsize)
 {
 	unsigned s = vus_log2_pow2(pgsize);
 	uint64_t pages = ((iova + (size - 1)) >> s) - (iova >> s) + 1;
-	uint64_t words = pages / 64 + (pages % 64 != 0);
 
-	if (words > SIZE_MAX / sizeof(uint64_t))
+	return (pages / 64 + (pages % 64 != 0)) * sizeof(uint64_t);
+}
+
+uint64_t *vus_dma_bitmap_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
+{
+	uint64_t bytes = vus_dma_bitmap_bytes(iova, size, pgsize);
+
+	if (bytes > SIZE_MAX)
 		return NULL;
-	return calloc((size_t)words, sizeof(uint64_t));
+	return calloc(1, (size_t)bytes);
 }
 
 int vus_dma_table_init(struct vus_dma_table *t, uint32_t max_maps, uint64_t max_bytes)
@@ -205,7 +211,7 @@ int vus_dma_table_add(struct vus_dma_table *t, uint64_t iova, uint64_t size, uin
 	struct vus_dma_region reg = {
 		.iova = iova, .size = size, .prot = prot, .fd = fd, .fd_offset = fd_offset,
 	};
-	uint64_t *bitmap = NULL;
+	uint64_t *bitmap = NULL, log_bytes = 0;
 	uint32_t i;
 	int rc;
 
@@ -231,6 +237,12 @@ int vus_dma_table_add(struct vus_dma_table *t, uint64_t iova, uint64_t size, uin
 		if (rc)
 			goto out_unlock;
 		if (vus_dma_dirty_logging(t)) {
+			log_bytes = vus_dma_bitmap_bytes(iova, size, t->dirty_pgsize);
+			if (t->max_dirty_bytes && (log_bytes > t->max_dirty_bytes ||
+						   t->dirty_bytes > t->max_dirty_bytes - log_bytes)) {
+				rc = -ENOMEM;
+				goto out_unmap;
+			}
 			bitmap = vus_dma_bitmap_alloc(iova, size, t->dirty_pgsize);
 			if (!bitmap) {
 				rc = -ENOMEM;
@@ -244,6 +256,8 @@ int vus_dma_table_add(struct vus_dma_table *t, uint64_t iova, uint64_t size, uin
 	if (vus_dma_dirty_logging(t)) {
 		memmove(&t->dirty[i + 1], &t->dirty[i], (size_t)(t->n - i) * sizeof(t->dirty[0]));
 		t->dirty[i] = bitmap;
+		if (bitmap)
+			t->dirty_bytes += log_bytes;
 	}
 	t->n++;
 	t->total_bytes += size;
@@ -268,6 +282,9 @@ static void take_out(struct vus_dma_table *t, uint32_t i, struct vus_dma_region 
 	*bitmap = NULL;
 	if (t->dirty) {
 		*bitmap = t->dirty[i];
+		if (*bitmap)
+			t->dirty_bytes -= vus_dma_bitmap_bytes(t->r[i].iova, t->r[i].size,
+								  t->dirty_pgsize);
 		memmove(&t->dirty[i], &t->dirty[i + 1], (size_t)(t->n - i - 1) * sizeof(t->dirty[0]));
 	}
 	memmove(&t->r[i], &t->r[i + 1], (size_t)(t->n - i - 1) * sizeof(t->r[0]));
@@ -314,6 +331,7 @@ void vus_dma_table_remove_all(struct vus_dma_table *t,
 			free(t->dirty[i]);
 		free(t->dirty);
 		t->dirty = NULL; /* grow() re-creates it while logging */
+		t->dirty_bytes = 0;
 	}
 	t->r = NULL;
 	t->n = t->cap = 0;

@@ -4,7 +4,7 @@
  * by IOVA, with their host mappings. A pure data structure plus mmap():
  * no sockets, no callbacks, unit-tested on its own.
  *
- * Rules (spec DMA_MAP/DMA_UNMAP, protocol-facts 3.3-3.4):
+ * Rules (spec DMA_MAP/DMA_UNMAP, docs/protocol.md 3.2, 3.3):
  *  - a new window overlapping an existing one: -EEXIST;
  *  - more than max_maps windows or max_bytes in total: -ENOSPC;
  *  - unmap must match an earlier map exactly: -ENOENT otherwise;
@@ -24,6 +24,10 @@
 
 #include <vus/device.h>
 
+/* Dirty-log bitmaps a device may hold by default: QEMU's max_bitmap_size
+ * (vus_dev_set_dirty_log_limit()). */
+#define VUS_DEFAULT_DIRTY_LOG_MAX (256ull << 20)
+
 struct vus_dma_table {
 	pthread_rwlock_t lock;
 	struct vus_dma_region *r;     /* sorted by iova, non-overlapping */
@@ -34,6 +38,8 @@ struct vus_dma_table {
 	/* dirty logging (migration.c): one bitmap per region, or NULL */
 	uint64_t **dirty;
 	uint64_t dirty_pgsize;
+	uint64_t dirty_bytes;         /* held by the bitmaps */
+	uint64_t max_dirty_bytes;     /* 0 = unlimited; beyond: -ENOMEM */
 };
 
 /* Logging dirty pages (dma_dirty.h starts and stops it; the table keeps
@@ -42,6 +48,9 @@ static inline bool vus_dma_dirty_logging(const struct vus_dma_table *t)
 {
 	return t->dirty_pgsize != 0;
 }
+/* Bytes of the bitmap of a window [iova, iova + size) at page size pgsize
+ * (a power of two): what the dirty-log budget counts. */
+uint64_t vus_dma_bitmap_bytes(uint64_t iova, uint64_t size, uint64_t pgsize);
 /* Zeroed bitmap for a window [iova, iova + size) at page size pgsize (a
  * power of two), NULL on ENOMEM. */
 uint64_t *vus_dma_bitmap_alloc(uint64_t iova, uint64_t size, uint64_t pgsize);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Server -> client DMA: vus_dma_read/write and their async forms
- * (decisions.md "Server -> client DMA"; protocol-facts 1.7, 3.11).
+ * (docs/protocol.md 4, 4.1).
  *
  * [iova, iova + len) is split across consecutive windows. Pieces in
  * fd-backed windows are memcpy'd under the table's read lock, in any
@@ -34,6 +34,7 @@
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
+#include "dma_guard.h"
 #include "dma_rw.h"
 
 /*
@@ -101,34 +102,53 @@ static int check_range(const struct vus_dma_table *t, uint64_t iova, size_t len,
 	return 0;
 }
 
-/* Copy one piece inside window r at off (read lock held). */
-static void copy_piece(struct vus_dma_table *t, const struct vus_dma_region *r, uint64_t off,
-		       uint8_t *buf, size_t n, bool is_write)
+/*
+ * Copy one piece inside window r at off (read lock held). -EFAULT if the
+ * client's file shrank under the window (SIGBUS, dma_guard.h): the copy
+ * is partial and the session must end (note_fault()).
+ */
+static int copy_piece(struct vus_dma_table *t, const struct vus_dma_region *r, uint64_t off,
+		      uint8_t *buf, size_t n, bool is_write)
 {
 	uint8_t *host = (uint8_t *)r->vaddr + off;
 
 	if (is_write) {
-		memcpy(host, buf, n);
 		vus_dma_dirty_mark_locked(t, r->iova + off, n);
-	} else {
-		memcpy(buf, host, n);
+		return vus_dma_guarded_copy(host, buf, n);
 	}
+	return vus_dma_guarded_copy(buf, host, n);
 }
 
 /* Copy all of a range known to be fd-backed (read lock held). */
-static void copy_range(struct vus_dma_table *t, uint64_t iova, uint8_t *buf, size_t len,
-		       bool is_write)
+static int copy_range(struct vus_dma_table *t, uint64_t iova, uint8_t *buf, size_t len,
+		      bool is_write)
 {
 	while (len) {
 		uint64_t off;
 		const struct vus_dma_region *r = vus_dma_table_find(t, iova, 1, &off);
 		size_t piece = r->size - off < len ? (size_t)(r->size - off) : len;
+		int rc = copy_piece(t, r, off, buf, piece, is_write);
 
-		copy_piece(t, r, off, buf, piece, is_write);
+		if (rc)
+			return rc;
 		iova += piece;
 		buf += piece;
 		len -= piece;
 	}
+	return 0;
+}
+
+/*
+ * The client's memory faulted under a copy (any thread): the loop thread
+ * ends the session when it wakes (serve.c on_wake), not here -- a copy
+ * may run on a device thread, or deep inside a dispatch.
+ */
+static void note_fault(struct vus_dev *dev, uint64_t iova)
+{
+	vus_log(dev, VUS_LOG_WARN, "DMA at %#llx: the client's memory is gone (SIGBUS: its "
+		"file shrank after DMA_MAP); ending the session", (unsigned long long)iova);
+	__atomic_store_n(&dev->dma.faulted, 1, __ATOMIC_RELEASE);
+	dev->dma.loop.wake(dev->dma.loop.opaque);
 }
 
 /*
@@ -145,10 +165,18 @@ static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t l
 
 	pthread_rwlock_rdlock(&t->lock);
 	rc = check_range(t, iova, len, prot, &all_fd);
-	if (!rc && all_fd)
-		copy_range(t, iova, buf, len, is_write);
+	if (rc) {
+		pthread_rwlock_unlock(&t->lock);
+		return rc;
+	}
+	if (all_fd)
+		rc = copy_range(t, iova, buf, len, is_write);
 	pthread_rwlock_unlock(&t->lock);
-	return rc ? rc : !all_fd;
+	if (rc) {
+		note_fault(dev, iova);
+		return rc;
+	}
+	return !all_fd;
 }
 
 /* ---- the request queue ---------------------------------------------- */
@@ -304,14 +332,26 @@ static unsigned busy_chunks(const struct vus_dma *d)
 	return n;
 }
 
+/*
+ * QEMU (10.2) sends each message with one non-blocking write and treats a
+ * short write as complete, dropping the rest (hw/vfio-user/proxy.c,
+ * vfio_user_send_one): a DMA_READ reply bigger than what its socket takes
+ * at once arrives cut, and the stream is lost. So with QEMU a read chunk
+ * is kept small enough that a window of replies fits a UNIX socket's
+ * default send buffer (about 208 KiB): docs/protocol.md section 4.
+ */
+#define VUS_DMA_QEMU_READ_CHUNK 0x8000u
+
 /* Largest chunk: what the client accepts, and what we accept back (a
  * DMA_READ reply carries the data; our receive limit follows max_xfer). */
-static uint32_t max_chunk(const struct vus_dev *dev)
+static uint32_t max_chunk(const struct vus_dev *dev, bool is_write)
 {
 	uint32_t n = dev->sess.client_max_xfer;
 
 	if (!n)
 		n = VUS_DEFAULT_MAX_DATA_XFER;
+	if (!is_write && dev->sess.layout == VUS_DMA_LAYOUT_QEMU && n > VUS_DMA_QEMU_READ_CHUNK)
+		n = VUS_DMA_QEMU_READ_CHUNK;
 	return dev->max_xfer && dev->max_xfer < n ? dev->max_xfer : n;
 }
 
@@ -393,8 +433,13 @@ static bool advance(struct vus_dev *dev, struct vus_dma_req *req, unsigned *budg
 		}
 		piece = r->size - off < left ? (size_t)(r->size - off) : left;
 		if (r->vaddr) {
-			copy_piece(t, r, off, req->buf + req->pos, piece, req->is_write);
+			rc = copy_piece(t, r, off, req->buf + req->pos, piece, req->is_write);
 			pthread_rwlock_unlock(&t->lock);
+			if (rc) {
+				note_fault(dev, addr);
+				req->result = rc;
+				break;
+			}
 			req->pos += piece;
 			continue;
 		}
@@ -402,7 +447,9 @@ static bool advance(struct vus_dev *dev, struct vus_dma_req *req, unsigned *budg
 
 		if (!*budget || req->nbusy == VUS_DMA_WINDOW)
 			return true;
-		count = piece < max_chunk(dev) ? (uint32_t)piece : max_chunk(dev);
+		count = max_chunk(dev, req->is_write);
+		if (piece < count)
+			count = (uint32_t)piece;
 		rc = send_chunk(dev, req, addr, count);
 		if (rc < 0) {
 			req->result = rc;
@@ -461,7 +508,7 @@ static int chunk_reply(struct vus_dev *dev, struct vus_dma_req *req,
 	const uint8_t *data;
 	int rc;
 
-	/* Anything but the exact answer fails the transfer (decisions.md). */
+	/* Anything but the exact answer fails the transfer (docs/protocol.md 4). */
 	if (m->status || m->v.nfds || h->cmd != cmd)
 		return -EPROTO;
 	if (h->flags & VUS_F_ERROR)
@@ -483,8 +530,15 @@ void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m)
 
 	c = find_chunk(&dev->dma, m->v.hdr.id, &req);
 	if (!c) {
-		vus_log(dev, VUS_LOG_WARN, "reply %s id %u answers no request of ours: dropped",
-			vus_cmd_name(m->v.hdr.cmd), m->v.hdr.id);
+		uint64_t quiet;
+
+		/* A client can send these at will: rate-limited (ratelimit.h). */
+		if (vus_ratelimit_pass(&dev->dma.stray, &quiet))
+			vus_log(dev, VUS_LOG_WARN, "reply %s id %u answers no request of ours: "
+				"dropped (%llu so far, %llu not logged since the last line)",
+				vus_cmd_name(m->v.hdr.cmd), m->v.hdr.id,
+				(unsigned long long)dev->dma.stray.events,
+				(unsigned long long)quiet);
 		vus_rx_msg_close_fds(m);
 		return;
 	}

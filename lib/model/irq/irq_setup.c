@@ -10,11 +10,12 @@
 
 #include "dev_priv.h"
 
-/* Vectors per IRQ index (device.h): INTx 0/1, MSI 32, MSI-X 2048, ERR/REQ 1. */
+/* Vectors per IRQ index (device.h): INTx 0/1, MSI and MSI-X as their
+ * capabilities allow (pci_priv.h), ERR/REQ 1. */
 static const uint32_t irq_max_vectors[VUS_PCI_NUM_IRQS] = {
 	[VUS_PCI_INTX_IRQ] = 1,
-	[VUS_PCI_MSI_IRQ] = 32,
-	[VUS_PCI_MSIX_IRQ] = 2048,
+	[VUS_PCI_MSI_IRQ] = VUS_MSI_MAX_VECTORS,
+	[VUS_PCI_MSIX_IRQ] = VUS_MSIX_MAX_VECTORS,
 	[VUS_PCI_ERR_IRQ] = 1,
 	[VUS_PCI_REQ_IRQ] = 1,
 };
@@ -42,7 +43,7 @@ static int irq_resize(struct vus_dev *dev, uint32_t index, uint32_t count)
 /*
  * An interrupt pin and one INTx vector are one property: QEMU enables INTx
  * (SET_IRQS index 0, count 1) whenever config byte 0x3d is non-zero and
- * fails realize if that is refused (protocol-facts 4.5). So a pin brings
+ * fails realize if that is refused (docs/protocol.md 8.1 "QEMU's INTx"). So a pin brings
  * its vector and a vector brings a pin (INTA unless one was chosen).
  */
 int vus_dev_set_intx_pin(struct vus_dev *dev, uint8_t pin)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration v2: DEVICE_FEATURE (features 1, 2, 6, 7, 8), MIG_DATA_READ and
- * MIG_DATA_WRITE, and the device-state walk (protocol-facts 3.14-3.16, 5;
- * errnos per decisions.md "DEVICE_FEATURE" and "MIG_*").
+ * MIG_DATA_WRITE, and the device-state walk (docs/protocol.md 3.12,
+ * 3.13 and 5, errnos included).
  *
  * Migration does not restrict other commands, like the kernel's vfio-pci
  * (libvfio-user refuses most commands in STOP/STOP_COPY).
@@ -17,11 +17,11 @@
 
 /*
  * Largest DMA_LOGGING_REPORT bitmap built for one request: QEMU's
- * migration.max_bitmap_size (protocol-facts 3.2). A range that needs more
+ * migration.max_bitmap_size (docs/protocol.md 6). A range that needs more
  * is refused with E2BIG, as an oversized message is; it bounds what a
  * client can make us allocate for a huge fd-less window.
  */
-#define VUS_MIG_MAX_BITMAP (256ull << 20)
+#define VUS_MIG_MAX_BITMAP VUS_DEFAULT_DIRTY_LOG_MAX
 
 #define FEATURE_GET   VUS_DEVICE_FEATURE_GET
 #define FEATURE_SET   VUS_DEVICE_FEATURE_SET
@@ -194,7 +194,8 @@ static int logging_report(struct vus_dev *dev, const struct vus_device_feature *
 	if (!dev->mig.logging)
 		return -EINVAL; /* UAPI: only valid after START */
 	bytes = vus_dma_dirty_report_bytes(rep.length, rep.page_size);
-	if (bytes > VUS_MIG_MAX_BITMAP)
+	if (bytes > VUS_MIG_MAX_BITMAP ||
+	    (dev->dma.table.max_dirty_bytes && bytes > dev->dma.table.max_dirty_bytes))
 		return -E2BIG;
 	if (f->argsz < sizeof(*f) + sizeof(rep) + bytes)
 		return -EINVAL;
@@ -286,7 +287,7 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 				  dev->mig.state != VUS_MIG_STATE_STOP_COPY))
 		return -EINVAL;
 
-	buf = malloc(md.size ? md.size : 1);
+	buf = calloc(1, md.size ? md.size : 1); /* zeroed: see vus_h_region_read() */
 	if (!buf)
 		return -ENOMEM;
 	n = md.size ? dev->mig.ops.save(dev, dev->mig.opaque, buf, md.size) : 0;

@@ -5,7 +5,7 @@
  * bits.
  *
  * QEMU emulates this capability for the guest and forwards the writes
- * here first (protocol-facts 4.3, 4.4), so the Enable, Multiple Message
+ * here first (docs/protocol.md 8.1 "QEMU's config space"), so the Enable, Multiple Message
  * Enable and Mask bits stored here are the guest's: vus_irq_raise() reads
  * them. The Pending bits are the MSI index's pending vectors (irq.c), laid
  * over the register on every read.
@@ -23,7 +23,6 @@
 #define MSI_CTL_MME      0x0070u
 #define MSI_CTL_64BIT    0x0080u
 #define MSI_CTL_PVM      0x0100u
-#define MSI_MAX_VECTORS  32u
 
 static unsigned data_off(const struct vus_msi *m)
 {
@@ -66,7 +65,7 @@ int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec, uin
 
 	if (flags & ~(VUS_MSI_64BIT | VUS_MSI_PER_VECTOR_MASK))
 		return -EINVAL;
-	if (!nvec || nvec > MSI_MAX_VECTORS || (nvec & (nvec - 1)))
+	if (!nvec || nvec > VUS_MSI_MAX_VECTORS || (nvec & (nvec - 1)))
 		return -EINVAL;
 	off = vus_cap_add(dev, VUS_CAPK_MSI, false, offset, len, NULL);
 	if (off < 0)
