@@ -46,28 +46,29 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static struct vus_client *attach(struct fx *f)
+/* A new client; the device's loop must not run (attach is a setup call). */
+static int attach_fd(struct fx *f)
 {
-	struct vus_client *c;
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(vus_dev_attach_fd(f->dev, sv[1]), 0);
-	assert_int_equal(vus_client_connect_fd(sv[0], NULL, &c), 0);
-	return c;
+	return sv[0];
 }
 
 static int setup(void **state)
 {
 	struct testdev_opts opts = { .pcie = true };
 	struct fx *f = calloc(1, sizeof(*f));
+	int fd;
 
 	assert_non_null(f);
 	assert_int_equal(testdev_create_opts("faults", &opts, &f->td), 0);
 	f->dev = testdev_dev(f->td);
 	vus_dev_set_log_level(f->dev, VUS_LOG_ERR);
+	fd = attach_fd(f);
 	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
-	f->c = attach(f);
+	assert_int_equal(vus_client_connect_fd(fd, NULL, &f->c), 0);
 	*state = f;
 	return 0;
 }
@@ -97,6 +98,20 @@ static void on_loop(struct fx *f, void (*fn)(struct fx *f, void *arg), void *arg
 	pthread_join(f->th, NULL);
 	fn(f, arg);
 	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
+}
+
+static void attach_on_loop(struct fx *f, void *arg)
+{
+	*(int *)arg = attach_fd(f);
+}
+
+/* Connect a new client (the last one is gone). */
+static void reattach(struct fx *f)
+{
+	int fd;
+
+	on_loop(f, attach_on_loop, &fd);
+	assert_int_equal(vus_client_connect_fd(fd, NULL, &f->c), 0);
 }
 
 static void add_rule(struct fx *f, void *arg)
@@ -214,8 +229,9 @@ static void test_disconnect_after(void **state)
 	rd(f->c, TESTDEV_REG_SCRATCH, &rc);                           /* then dropped */
 	assert_true(rc < 0);
 	vus_client_close(f->c);
+	f->c = NULL;
 	/* The device kept its state for the next client. */
-	f->c = attach(f);
+	reattach(f);
 	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);
 	assert_int_equal(rc, 0);
 }
@@ -235,7 +251,7 @@ static void test_disconnect_now(void **state)
 	/* Nobody left to drop. */
 	on_loop(f, disconnect, &d);
 	assert_int_equal(d.rc, -ENOTCONN);
-	f->c = attach(f);
+	reattach(f);
 }
 
 static void bad_rules(struct fx *f, void *arg)
