@@ -143,7 +143,7 @@ static void region_info_all(void **state)
 	/* 32 + sparse cap with two areas (16 + 2 * 16) */
 	ASSERT_EQ(r.info.argsz, 32 + 16 + 32);
 	ASSERT_EQ(r.info.cap_offset, 32);
-	assert_true(r.fd >= 0);
+	ASSERT_NONNEG(r.fd);
 	assert_true(r.caps.sparse);
 	ASSERT_EQ(r.caps.nr_areas, 2);
 	ASSERT_EQ(r.areas[0].offset, 0);

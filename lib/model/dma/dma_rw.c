@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Server -> client DMA: vus_dma_read/write and their async forms
- * (decisions.md "Server -> client DMA"; protocol-facts 1.7, 3.11).
+ * (docs/protocol.md 4, 4.1).
  *
  * [iova, iova + len) is split across consecutive windows. Pieces in
  * fd-backed windows are memcpy'd under the table's read lock, in any
@@ -508,7 +508,7 @@ static int chunk_reply(struct vus_dev *dev, struct vus_dma_req *req,
 	const uint8_t *data;
 	int rc;
 
-	/* Anything but the exact answer fails the transfer (decisions.md). */
+	/* Anything but the exact answer fails the transfer (docs/protocol.md 4). */
 	if (m->status || m->v.nfds || h->cmd != cmd)
 		return -EPROTO;
 	if (h->flags & VUS_F_ERROR)

@@ -203,7 +203,7 @@ void vus_msix_reset(struct vus_dev *dev);
 void vus_msix_session_end(struct vus_dev *dev);
 void vus_msix_free(struct vus_dev *dev);
 /* Region index holds the MSI-X table or PBA: its accesses come here
- * (device.c), which serves those bytes and hands the rest to the device. */
+ * (access.c), which serves those bytes and hands the rest to the device. */
 bool vus_msix_in_bar(const struct vus_dev *dev, uint32_t index);
 int vus_msix_bar_access(struct vus_dev *dev, uint32_t index, uint64_t offset, uint8_t *buf,
 			uint32_t count, bool is_write);
