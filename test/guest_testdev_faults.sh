@@ -10,8 +10,9 @@
 #   1. fail REGION_READ EIO  -> the guest reads 0xffffffff, QEMU logs it
 #   2. delay REGION_READ 1500 -> the read takes >= 1.5 s and succeeds
 #   3. req                    -> QEMU's reaction to the device request
-#   4. disconnect (td)        -> td reads 0xffffffff; tdx still works
-#   5. err (tdx, AER)         -> QEMU stops the VM ("Unrecoverable error")
+#   4. delay 6000 (td)        -> beyond QEMU's 5 s x-msg-timeout
+#   5. disconnect (td)        -> td reads 0xffffffff; tdx still works
+#   6. err (tdx, AER)         -> QEMU stops the VM ("Unrecoverable error")
 # Every outcome is printed and checked.
 #
 # Needs VUS_QEMU (QEMU >= 10.1 with vfio-user-pci); without one it prints
@@ -48,10 +49,10 @@ insmod /vus_testdev.ko irq_mode=msix || exit 1
 for d in "$td" "$tdx"; do
 	case $(cat "$d/selftest") in PASS*) ;; *) echo "GUEST: FAIL self-test ${d##*/}"; exit 1 ;; esac
 done
-# step N DEV: announce, give the host 2 s to inject, read ID timed.
+# step N DEV: announce, give the host 1 s to inject, read ID timed.
 step() {
 	echo "GUEST: step $1 ready"
-	sleep 2
+	sleep 1
 	t=$(cut -d' ' -f1 /proc/uptime)
 	v=$(cat "$2/id")
 	e=$(cut -d' ' -f1 /proc/uptime)
@@ -61,35 +62,38 @@ step 1 "$tdx"
 step 2 "$tdx"
 step 3 "$tdx"
 step 4 "$td"
+step 5 "$td"
 echo "GUEST: tdx after td's disconnect: id=$(cat "$tdx/id")"
-echo "GUEST: step 5 ready"
-sleep 5
+echo "GUEST: step 6 ready"
+sleep 3
 echo "GUEST: still running after ERR"
 exit 0
 EOF_GUEST
 guest_pack "$root" "$work/initrd.gz"
 
-"$vusd" --device testdev,name=td,socket="$work/td.sock" \
-	--device testdev,name=tdx,pcie=on,socket="$work/tdx.sock" \
-	--control "$work/ctl.sock" >"$work/vusd.log" 2>&1 &
+"$vusd" --device testdev,name=td,socket="$GUEST_SOCKS/td.sock" \
+	--device testdev,name=tdx,pcie=on,socket="$GUEST_SOCKS/tdx.sock" \
+	--control "$GUEST_SOCKS/ctl.sock" >"$work/vusd.log" 2>&1 &
 guest_track $!
-guest_wait_socket "$work/td.sock" 10
-guest_wait_socket "$work/tdx.sock" 10
-guest_wait_socket "$work/ctl.sock" 10
-ctl() { "$vusctl" --control "$work/ctl.sock" "$@" >/dev/null; }
+guest_wait_socket "$GUEST_SOCKS/td.sock" 10
+guest_wait_socket "$GUEST_SOCKS/tdx.sock" 10
+guest_wait_socket "$GUEST_SOCKS/ctl.sock" 10
+ctl() { "$vusctl" --control "$GUEST_SOCKS/ctl.sock" "$@" >/dev/null; }
 
-guest_start "$work/initrd.gz" "$work/guest.log" --sock "$work/td.sock" --sock "$work/tdx.sock"
+guest_start "$work/initrd.gz" "$work/guest.log" --sock "$GUEST_SOCKS/td.sock" --sock "$GUEST_SOCKS/tdx.sock"
 guest_wait_for "$GUEST_LOG" "GUEST: step 1 ready" 180
 ctl testdev tdx fail REGION_READ EIO 1
 guest_wait_for "$GUEST_LOG" "GUEST: step 2 ready" 30
 ctl testdev tdx delay REGION_READ 1500 1
 guest_wait_for "$GUEST_LOG" "GUEST: step 3 ready" 30
-req_out=$("$vusctl" --control "$work/ctl.sock" testdev tdx req)
+req_out=$("$vusctl" --control "$GUEST_SOCKS/ctl.sock" testdev tdx req)
 guest_wait_for "$GUEST_LOG" "GUEST: step 4 ready" 30
-ctl testdev td disconnect
+ctl testdev td delay REGION_READ 6000 1
 guest_wait_for "$GUEST_LOG" "GUEST: step 5 ready" 30
+ctl testdev td disconnect || echo "td: no client to drop (QEMU already dropped it)"
+guest_wait_for "$GUEST_LOG" "GUEST: step 6 ready" 30
 ctl testdev tdx err
-sleep 7
+sleep 4
 status=0
 stopped=0
 if kill -0 "$GUEST_QEMU_PID" 2>/dev/null && ! grep -q "still running after ERR" "$GUEST_LOG"; then
@@ -121,7 +125,9 @@ else
 	status=1
 fi
 check "after REQ the device still answers" "GUEST: step 3 id=0x7e570001"
-check "disconnected device reads all ones" "GUEST: step 4 id=0xffffffff"
+check "reply later than x-msg-timeout: the guest reads all ones" "GUEST: step 4 id=0xffffffff"
+check "reply later than x-msg-timeout: QEMU gives up" "timed out waiting for reply"
+check "disconnected device reads all ones" "GUEST: step 5 id=0xffffffff"
 check "the other device is unaffected" "GUEST: tdx after td's disconnect: id=0x7e570001"
 check "ERR: QEMU reports an unrecoverable error" "Unrecoverable error detected"
 if ((stopped)); then
