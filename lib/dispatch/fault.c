@@ -189,7 +189,8 @@ bool vus_fault_hold(struct vus_dev *dev, const struct vus_hdr *h, struct vus_rep
 		return false;
 	ms = f->pending_delay;
 	f->pending_delay = 0;
-	if (!ms || f->timer_fd < 0 || f->holding)
+	/* A handler may have ended the session: nothing to hold for. */
+	if (!ms || f->timer_fd < 0 || f->holding || !dev->sess.attached)
 		return false;
 	if (!err)
 		for (i = 0; i < r->iovcnt; i++)
