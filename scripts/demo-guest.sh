@@ -24,6 +24,7 @@ start=$SECONDS
 echo "demo: preparing the guest (Debian's kernel and busybox)"
 guest_init
 work=$(mktemp -d "$GUEST_BUILD/demo-guest.XXXXXX")
+socks=$GUEST_SOCKS # short: a socket path must fit in 108 bytes
 tail_pid=
 trap '[[ -z $tail_pid ]] || kill "$tail_pid" 2>/dev/null; guest_cleanup; rm -rf "$work"' EXIT
 
@@ -56,14 +57,14 @@ echo "GUEST: /proc/interrupts: $(grep -i idio /proc/interrupts | tr -s ' ')"
 EOF_GUEST
 guest_pack "$rootfs" "$work/initrd.gz"
 
-ctl=("$bin/vusctl" --control "$work/ctl.sock")
-"$bin/vusd" --device testdev,name=td0 --socket-path "$work/td0.sock" \
-	--device gpio,name=g0 --socket-path "$work/g0.sock" \
-	--control "$work/ctl.sock" 2>"$work/vusd.log" &
+ctl=("$bin/vusctl" --control "$socks/ctl.sock")
+"$bin/vusd" --device testdev,name=td0 --socket-path "$socks/td0.sock" \
+	--device gpio,name=g0 --socket-path "$socks/g0.sock" \
+	--control "$socks/ctl.sock" 2>"$work/vusd.log" &
 guest_track $!
-guest_wait_socket "$work/ctl.sock" 10
+guest_wait_socket "$socks/ctl.sock" 10
 echo "demo: vusd serves testdev (td0) and gpio (g0); booting the guest under QEMU"
-guest_start "$work/initrd.gz" "$work/guest.log" --sock "$work/td0.sock" --sock "$work/g0.sock"
+guest_start "$work/initrd.gz" "$work/guest.log" --sock "$socks/td0.sock" --sock "$socks/g0.sock"
 touch "$work/guest.log"
 tail -n +1 -f "$work/guest.log" | grep --line-buffered '^GUEST:' &
 tail_pid=$!

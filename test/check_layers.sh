@@ -75,55 +75,53 @@ fi
 
 # ---- libvus ---------------------------------------------------------------
 
-# Rank of a lib/ folder for calls (lower is called by higher).
+# Rank of a lib/ folder for calls (lower is called by higher), in $R.
 rank() {
 	case $1 in
-	base/*) echo 0 ;;
-	codec/*) echo 1 ;;
-	transport/*) echo 2 ;;
-	session/* | client/*) echo 3 ;;
-	model/region/*) echo 4 ;;
-	model/pci/* | model/irq/* | model/dma/*) echo 5 ;;
-	model/migration/*) echo 6 ;;
-	model/*) echo 7 ;;
-	dispatch/*) echo 8 ;;
-	serve/*) echo 9 ;;
-	*) echo 99 ;;
+	base/*) R=0 ;;
+	codec/*) R=1 ;;
+	transport/*) R=2 ;;
+	session/* | client/*) R=3 ;;
+	model/region/*) R=4 ;;
+	model/pci/* | model/irq/* | model/dma/*) R=5 ;;
+	model/migration/*) R=6 ;;
+	model/*) R=7 ;;
+	dispatch/*) R=8 ;;
+	serve/*) R=9 ;;
+	*) R=99 ;;
 	esac
 }
 # Headers: the layers as a whole (the device model shares dev_priv.h).
 hrank() {
 	case $1 in
-	base/*) echo 0 ;;
-	codec/*) echo 1 ;;
-	transport/*) echo 2 ;;
-	session/* | client/*) echo 3 ;;
-	model/*) echo 4 ;;
-	dispatch/*) echo 5 ;;
-	serve/*) echo 6 ;;
-	*) echo 99 ;;
+	base/*) R=0 ;;
+	codec/*) R=1 ;;
+	transport/*) R=2 ;;
+	session/* | client/*) R=3 ;;
+	model/*) R=4 ;;
+	dispatch/*) R=5 ;;
+	serve/*) R=6 ;;
+	*) R=99 ;;
 	esac
 }
 pci_core() { case $1 in model/pci/* | model/irq/*) return 0 ;; esac; return 1; }
-top() { echo "${1%%/*}"; }
 
 # may RANKFN FROM TO: is FROM allowed to use TO?
 may() {
-	local rf=$1 a=$2 b=$3 ra rb
-	ra=$($rf "$a")
-	rb=$($rf "$b")
+	local rf=$1 a=$2 b=$3 ra rb ta=${2%%/*} tb=${3%%/*}
+	$rf "$a"; ra=$R
+	$rf "$b"; rb=$R
 	[ "$ra" = 99 ] || [ "$rb" = 99 ] && return 1
 	# The client stack is apart from the server side, both ways.
-	[ "$(top "$b")" = client ] && [ "$(top "$a")" != client ] && return 1
-	if [ "$(top "$a")" = client ] && [ "$(top "$b")" != client ]; then
+	[ "$tb" = client ] && [ "$ta" != client ] && return 1
+	if [ "$ta" = client ] && [ "$tb" != client ]; then
 		[ "$rb" -lt 3 ]
 		return
 	fi
-	[ "$(top "$a")" = session ] && [ "$(top "$b")" = client ] && return 1
 	[ "$rb" -lt "$ra" ] && return 0
-	[ "$(dirname "$a")" = "$(dirname "$b")" ] && return 0
+	[ "${a%/*}" = "${b%/*}" ] && return 0
 	[ "$rf" = rank ] && pci_core "$a" && pci_core "$b" && return 0
-	[ "$rf" = hrank ] && [ "$ra" = "$rb" ] && [ "$(top "$a")" = "$(top "$b")" ] && return 0
+	[ "$rf" = hrank ] && [ "$ra" = "$rb" ] && [ "$ta" = "$tb" ] && return 0
 	return 1
 }
 

@@ -8,7 +8,8 @@
 #      VUS_TEST_FILTER selects tests;
 #   2. the skips this tree has, forced: test_gpio_example without its
 #      program, lspci_golden without lspci, every guest_*.sh without QEMU;
-#   3. by reading the sources: no C test calls cmocka's bare skip() (no
+#   3. every test ctest knows in the build has SKIP_RETURN_CODE 77;
+#   4. by reading the sources: no C test calls cmocka's bare skip() (no
 #      reason, exit 0) or returns cmocka_run_group_tests() itself (a skip
 #      would exit 0); every shell line that prints "skipped:" exits 77.
 set -euo pipefail
@@ -56,6 +57,8 @@ expect 1 'minus\(2\) == 0 failed: -2 \(0xfffffffffffffffe\) != 0' \
 	"ASSERT_EQ" "$st" fail-eq
 expect 1 'minus\(EBADF\) is -9 \(-EBADF: Bad file descriptor\), expected >= 0' \
 	"ASSERT_NONNEG" "$st" fail-nonneg
+expect 1 'minus\(-EAGAIN\) is 11 \(as an errno: EAGAIN\), expected 0' \
+	"ASSERT_OK, positive errno" "$st" fail-pos
 
 # ---- 2. this tree's skips, forced ---------------------------------------
 expect 77 '^skipped: .*vus-gpio-example not found' "test_gpio_example without its program" \
@@ -69,7 +72,38 @@ for g in "$src"/test/guest_*.sh; do
 		env -u VUS_QEMU VUS_BUILD_DIR="$build" VUS_SOURCE_DIR="$src" bash "$g"
 done
 
-# ---- 3. the sources -------------------------------------------------------
+# ---- 3. every registered test takes 77 for a skip ------------------------
+# (ctest's own description of the build's tests). ctest rewrites
+# Testing/Temporary/LastTest.log even for --show-only, and the running
+# ctest's log is what scripts/ctest_skips.sh reads the skip reasons from:
+# ask it about a copy of the build's CTestTestfile.cmake files instead.
+(cd "$build" && find . -name Testing -prune -o -name CTestTestfile.cmake -print) |
+	while IFS= read -r f; do
+		mkdir -p "$tmp/ctest/$(dirname "$f")"
+		cp "$build/$f" "$tmp/ctest/$f"
+	done
+if ctest --test-dir "$tmp/ctest" --show-only=json-v1 >"$tmp/tests.json" 2>/dev/null; then
+	awk '
+		/"tests" :/ { in_tests = 1 }
+		!in_tests { next }
+		/^      "name" : "/ {
+			if (name != "" && !ok) print name
+			name = $0; sub(/^[^:]*: "/, "", name); sub(/",?$/, "", name); ok = 0
+		}
+		/"name" : "SKIP_RETURN_CODE"/ { want = 1; next }
+		want { ok = ($0 ~ /"value" : 77/); want = 0 }
+		END { if (name != "" && !ok) print name }
+	' "$tmp/tests.json" >"$tmp/no77"
+	n=$(grep -c '^      "name" : "' "$tmp/tests.json" || true)
+	((n > 0)) || bad "ctest --show-only=json-v1 listed no tests"
+	while IFS= read -r t; do
+		bad "ctest test $t has no SKIP_RETURN_CODE 77: a skip would count as a failure or a pass"
+	done <"$tmp/no77"
+else
+	bad "ctest --show-only=json-v1 on $build's test files failed"
+fi
+
+# ---- 4. the sources -------------------------------------------------------
 while IFS= read -r hit; do
 	bad "$hit: cmocka's bare skip() gives no reason and exits 0: use VUS_SKIP(\"why\")"
 done < <(grep -nE '(^|[^_A-Za-z])skip\(\)' "$src"/test/*.c | sed "s|^$src/||")

@@ -489,7 +489,7 @@ static void region_info_reask(void **state)
 
 	peer_init(&p, script_region_info, srv_json);
 	p.aux_fd = memfd_create("peer-region", MFD_CLOEXEC);
-	assert_true(p.aux_fd >= 0);
+	ASSERT_NONNEG(p.aux_fd);
 	ASSERT_OK(ftruncate(p.aux_fd, 0x2000));
 	ASSERT_OK(peer_start(&p, NULL, &c));
 	base = fdcount();
@@ -497,7 +497,7 @@ static void region_info_reask(void **state)
 	ASSERT_EQ(r.info.argsz, 64);
 	assert_true(r.caps.sparse);
 	ASSERT_EQ(r.caps.nr_areas, 1);
-	assert_true(r.fd >= 0);
+	ASSERT_NONNEG(r.fd);
 	/* Only the second answer's fd is left open. */
 	ASSERT_EQ(fdcount(), base + 1);
 	ASSERT_OK(vus_client_region_mmap(&r, 0, (void **)&map, &len));

@@ -566,7 +566,7 @@ static void test_msix_bar_checks(void **state)
 
 	/* mmap-able pages may not hold the table or PBA. */
 	fd = memfd_create("msix", MFD_CLOEXEC);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(ftruncate(fd, 0x2000));
 	dev = new_dev(256);
 	ASSERT_OK(vus_dev_setup_region(dev, 0, 0x2000, VUS_REGION_RW, NULL, NULL));

@@ -48,7 +48,7 @@ static void test_lifetime(void **state)
 	ASSERT_EQ(dev->nr_regions, VUS_PCI_NUM_REGIONS);
 	ASSERT_EQ(dev->mig.state, VUS_MIG_STATE_RUNNING);
 	ASSERT_EQ(dev->max_xfer, VUS_DEFAULT_MAX_DATA_XFER);
-	assert_true(vus_dev_poll_fd(dev) >= 0);
+	ASSERT_NONNEG(vus_dev_poll_fd(dev));
 	assert_false(vus_dev_client_attached(dev));
 	vus_dev_get_stats(dev, &st);
 	ASSERT_EQ(st.clients, 0);
@@ -121,7 +121,7 @@ static int memfd_with(size_t len)
 	uint8_t buf[256];
 	size_t i;
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)i;
 	for (i = 0; i < len; i += sizeof(buf))

@@ -55,7 +55,7 @@ static int make_memfd(size_t size)
 	size_t i;
 
 	assert_non_null(buf);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	for (i = 0; i < size; i++)
 		buf[i] = pattern(i);
 	ASSERT_EQ(pwrite(fd, buf, size, 0), (ssize_t)size);
@@ -357,7 +357,7 @@ static void test_mmap_failure_keeps_fd(void **state)
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		ro = open(path, O_RDONLY | O_CLOEXEC);
-		assert_true(ro >= 0);
+		ASSERT_NONNEG(ro);
 		ASSERT_ERR(vus_dma_table_add(t, 0x1000, PG, RW, ro, 0, NULL), -EACCES);
 		assert_true(fd_open(ro));
 		ASSERT_OK(vus_dma_table_add(t, 0x1000, PG, R, ro, 0, NULL));

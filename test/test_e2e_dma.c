@@ -321,7 +321,7 @@ static void raw_layout(bool qemu)
 
 	ASSERT_OK(test_server_start(&s, NULL));
 	fd = raw_connect(s.path);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(raw_version(fd, 0, qemu ? raw_qemu_version_json : NULL, &m));
 	/* QEMU reads the reply into its request's buffer (docs/qemu.md,
 	 * "Messages and replies"). */
@@ -440,7 +440,7 @@ static void raw_twin(void **state)
 
 	ASSERT_OK(test_server_start(&s, NULL));
 	fd = raw_connect(s.path);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(raw_version(fd, 2, json, &m));
 	ASSERT_EQ(m.nfds, 1);
 	assert_non_null(strstr((const char *)m.payload + 4, "\"fd_index\":0"));

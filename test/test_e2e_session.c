@@ -60,7 +60,7 @@ static void busy_session(struct test_server *s, struct vus_client **out, int efd
 	ASSERT_OK(vus_client_set_irqs(*out, VUS_PCI_INTX_IRQ, VUS_IRQ_SET_DATA_EVENTFD |
 				      VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, NULL));
 	ASSERT_OK(vus_client_region_info(*out, 2, &r));
-	assert_true(r.fd >= 0);
+	ASSERT_NONNEG(r.fd);
 	close(r.fd);
 }
 
@@ -82,7 +82,7 @@ static void raw_session(struct test_server *s, bool version, const void *bytes, 
 		test_server_stats(s, &st);
 		clients = st.clients;
 		fd = raw_connect(s->path);
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		if (version && raw_version(fd, 0, NULL, NULL) < 0) {
 			close(fd);
 			test_sleep_ms(10);
@@ -172,7 +172,7 @@ static void no_fd_growth(void **state)
 	for (i = 0; i < 50; i++) {
 		int efd = eventfd(0, EFD_CLOEXEC);
 
-		assert_true(efd >= 0);
+		ASSERT_NONNEG(efd);
 		busy_session(s, &c, efd);
 		test_reg_write(c, TESTDEV_REG_SCRATCH, (uint32_t)i);
 		vus_client_close(c);
@@ -199,7 +199,7 @@ static void second_client_refused(void **state)
 
 	/* Accepted and closed at once (docs/protocol.md 1.4). */
 	fd = raw_connect(s->path);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	assert_true(raw_closed_within(fd, 2000));
 	close(fd);
 	assert_true(vus_client_connect(s->path, NULL, &b) < 0);

@@ -113,7 +113,7 @@ static int ex_wait(struct ex *e)
 
 	while ((r = waitpid(e->pid, &status, WNOHANG)) == 0) {
 		assert_true(test_now_ms() < deadline);
-		usleep(5000);
+		test_sleep_ms(5);
 	}
 	ASSERT_EQ(r, e->pid);
 	close(e->in);
@@ -207,7 +207,7 @@ static int run_status(const char *const args[])
 	for (i = 0; args[i] && i < 6; i++)
 		argv[i + 1] = args[i];
 	pid = fork();
-	assert_true(pid >= 0);
+	ASSERT_NONNEG(pid);
 	if (pid == 0) {
 		nul = open("/dev/null", O_RDWR);
 		if (nul < 0)

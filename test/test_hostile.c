@@ -143,9 +143,9 @@ static int setup(void **state)
 		ASSERT_OK(vus_dev_listen(L.dev[i], L.path[i]));
 	}
 	L.stop_fd = eventfd(0, EFD_CLOEXEC);
-	assert_true(L.stop_fd >= 0);
+	ASSERT_NONNEG(L.stop_fd);
 	L.ep = epoll_create1(EPOLL_CLOEXEC);
-	assert_true(L.ep >= 0);
+	ASSERT_NONNEG(L.ep);
 	for (i = 0; i <= NDEV; i++) {
 		struct epoll_event e = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
 		int fd = i < NDEV ? vus_dev_poll_fd(L.dev[i]) : L.stop_fd;
@@ -226,7 +226,7 @@ static int connect_a(void)
 	for (;;) {
 		int fd = raw_connect(L.path[0]);
 
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
@@ -447,7 +447,7 @@ static void stray_fds(void **state)
 
 	for (i = 0; i < 3; i++) {
 		efd[i] = eventfd(0, EFD_CLOEXEC);
-		assert_true(efd[i] >= 0);
+		ASSERT_NONNEG(efd[i]);
 	}
 	rr[12] = 4;
 	for (i = 0; i < 50; i++) {
@@ -536,7 +536,7 @@ static void map_past_file_end(void **state)
 	struct raw_msg m;
 	int i;
 
-	assert_true(mfd >= 0);
+	ASSERT_NONNEG(mfd);
 	ASSERT_OK(ftruncate(mfd, 8192));
 	ASSERT_ERR(map_fd(fd, mfd, 0, 0x10000, 16384), EINVAL);
 	ASSERT_ERR(map_fd(fd, mfd, 4096, 0x10000, 8192), EINVAL);

@@ -66,7 +66,7 @@ static void assign(struct vus_dev *dev, uint32_t index, uint32_t start, uint32_t
 
 	for (i = 0; i < count; i++) {
 		fds[i] = dup(efds[i]);
-		assert_true(fds[i] >= 0);
+		ASSERT_NONNEG(fds[i]);
 		if (dups)
 			dups[i] = fds[i];
 	}
@@ -323,7 +323,7 @@ static void test_intx_resample(void **state)
 			    VUS_PCI_MSIX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
 	ASSERT_ERR(set_irqs(dev, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_MASK,
 			    VUS_PCI_INTX_IRQ, 0, 1, fds, 1, NULL), -EINVAL);
-	assert_true(fds[0] >= 0);
+	ASSERT_NONNEG(fds[0]);
 	close(fds[0]);
 	/* Disabling INTx drops the resample fd too. */
 	ASSERT_OK(set_irqs(dev, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,

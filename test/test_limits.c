@@ -161,7 +161,7 @@ static int lim_client(struct lim *l)
 	for (;;) {
 		int fd = raw_connect(l->path);
 
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
@@ -283,7 +283,7 @@ static int set_irqs_fds(struct lim *l, int fd, unsigned n)
 
 	for (i = 0; i < n; i++) {
 		efd[i] = eventfd(0, EFD_CLOEXEC);
-		assert_true(efd[i] >= 0);
+		ASSERT_NONNEG(efd[i]);
 	}
 	vus_hdr_encode(msg, &h);
 	put32(msg + 16, 20);
@@ -393,7 +393,7 @@ static void test_dma_maps(void **state)
 
 	lim_start(&l, maps2);
 	fd = raw_connect(l.path);
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	/* The map limit is what VERSION advertises (a request long enough
 	 * that the reply keeps max_dma_maps, protocol.md 3.1). */
 	ASSERT_OK(raw_version(fd, 0, LONG_JSON, &v));
@@ -588,7 +588,7 @@ static void test_output_queue_transport(void **state)
 	assert_true(vus_conn_out_pending(&c));
 	/* An fd-carrying message behind it: queued with a dup. */
 	efd = eventfd(0, EFD_CLOEXEC);
-	assert_true(efd >= 0);
+	ASSERT_NONNEG(efd);
 	h.id = 1;
 	ASSERT_OK(vus_conn_send(&c, &h, &iov, 1, &efd, 1));
 	close(efd);

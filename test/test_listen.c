@@ -38,7 +38,7 @@ static int count_fds(void)
 {
 	int n = fdcount();
 
-	assert_true(n >= 0);
+	ASSERT_NONNEG(n);
 	return n;
 }
 
@@ -76,7 +76,7 @@ static int connect_path(const char *path)
 	struct timeval tmo = { .tv_sec = 5 };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	/* connect() to a full backlog waits up to SO_SNDTIMEO: never hang. */
 	ASSERT_OK(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)));
 	strcpy(a.sun_path, path);
@@ -95,7 +95,7 @@ static void make_stale(const char *path)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	strcpy(a.sun_path, path);
 	ASSERT_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
 	ASSERT_OK(listen(fd, 1));
@@ -106,7 +106,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 }
@@ -121,8 +121,8 @@ static void check_file(const char *path, const char *text, mode_t mode)
 	assert_true(S_ISREG(st.st_mode));
 	ASSERT_EQ(st.st_mode & 07777, mode);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_true(read(fd, buf, sizeof(buf) - 1) >= 0);
+	ASSERT_NONNEG(fd);
+	ASSERT_NONNEG(read(fd, buf, sizeof(buf) - 1));
 	close(fd);
 	assert_string_equal(buf, text);
 }
@@ -142,7 +142,7 @@ static void test_create_and_accept(void **state)
 
 	ASSERT_ERR(vus_accept(lfd, &afd), -EAGAIN);
 	cfd = connect_path(d->sock);
-	assert_true(cfd >= 0);
+	ASSERT_NONNEG(cfd);
 	ASSERT_OK(vus_accept(lfd, &afd));
 	assert_true(fcntl(afd, F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(afd, F_GETFD) & FD_CLOEXEC);
@@ -191,7 +191,7 @@ static void test_stale_replaced(void **state)
 	ASSERT_ERR(connect_path(d->sock), -ECONNREFUSED);
 	ASSERT_OK(vus_listen_path(d->sock, 0600, &lfd));
 	cfd = connect_path(d->sock);
-	assert_true(cfd >= 0);
+	ASSERT_NONNEG(cfd);
 	close(cfd);
 	close(lfd);
 }
@@ -213,7 +213,7 @@ static void test_live_refused(void **state)
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
 
 		clients[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		assert_true(clients[n] >= 0);
+		ASSERT_NONNEG(clients[n]);
 		strcpy(a.sun_path, d->sock);
 		if (connect(clients[n], (struct sockaddr *)&a, sizeof(a)) < 0) {
 			ASSERT_ERR(errno, EAGAIN);
@@ -232,7 +232,7 @@ static void test_live_refused(void **state)
 	ASSERT_OK(lstat(d->sock, &after));
 	ASSERT_EQ(before.st_ino, after.st_ino);
 	cfd = connect_path(d->sock);
-	assert_true(cfd >= 0);
+	ASSERT_NONNEG(cfd);
 	close(cfd);
 	close(lfd);
 }
@@ -308,7 +308,7 @@ static void test_fd_check(void **state)
 	close(sv[1]);
 
 	dgram = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(dgram >= 0);
+	ASSERT_NONNEG(dgram);
 	ASSERT_ERR(vus_listen_fd_check(dgram), -EPROTOTYPE);
 	close(dgram);
 

@@ -191,7 +191,7 @@ static int memfd(size_t size)
 {
 	int fd = memfd_create("mig-test", MFD_CLOEXEC);
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	ASSERT_OK(ftruncate(fd, (off_t)size));
 	return fd;
 }

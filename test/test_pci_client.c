@@ -349,8 +349,10 @@ static void test_irq_info(void **state)
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE | VUS_IRQ_INFO_AUTOMASKED, 1 },
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_NORESIZE, NVEC_MSI },
 		{ VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE, NVEC_MSIX },
-		{ VUS_IRQ_INFO_EVENTFD, 0 },
-		{ VUS_IRQ_INFO_EVENTFD, 0 },
+		/* ERR: one vector on a PCI Express device, as kernel vfio-pci. */
+		{ VUS_IRQ_INFO_EVENTFD, 1 },
+		/* REQ: one vector on every device, as kernel vfio-pci. */
+		{ VUS_IRQ_INFO_EVENTFD, 1 },
 	};
 	struct pdev *p = *state;
 	struct vus_irq_info ii;

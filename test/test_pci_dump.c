@@ -94,6 +94,21 @@ static struct vus_dev *make_testdev(void **keep)
 	return testdev_dev(td);
 }
 
+/* testdev's PCI Express variant (vusd: testdev,pcie=on) after it
+ * reported an Unsupported Request and a Receiver Error through AER. */
+static struct vus_dev *make_testdev_pcie(void **keep)
+{
+	static const struct testdev_opts opts = { .pcie = true };
+	struct testdev *td;
+
+	ok(testdev_create_opts("testdev", &opts, &td));
+	vus_dev_set_log_level(testdev_dev(td), VUS_LOG_ERR);
+	ok(vus_config_init(testdev_dev(td)));
+	ok(vus_dev_report_aer(testdev_dev(td), VUS_AER_UNCOR_UNSUP_REQ, VUS_AER_COR_RECEIVER));
+	*keep = td;
+	return testdev_dev(td);
+}
+
 /* A PCI Express endpoint with every capability vus builds, MSI
  * programmed and MSI-X enabled with the function masked. */
 static struct vus_dev *make_pcie(void **keep)
@@ -145,6 +160,7 @@ static struct vus_dev *make_pcie(void **keep)
 static const struct sample samples[] = {
 	{ "plain", "Ethernet controller: Device 1234:0001", make_plain },
 	{ "testdev", "Unclassified device: Device 1234:7e57", make_testdev },
+	{ "testdev_pcie", "Unclassified device: Device 1234:7e58", make_testdev_pcie },
 	{ "pcie", "Non-Volatile memory controller: Device 1234:11e0", make_pcie },
 };
 #define NR_SAMPLES (sizeof(samples) / sizeof(samples[0]))

@@ -351,7 +351,7 @@ static uint64_t json_uint(struct json_object *v)
 	/* qnum_get_try_uint(): an integer >= 0, or the capability is
 	 * "malformed" and the connection fails. */
 	assert_true(json_object_is_type(v, json_type_int));
-	assert_true(json_object_get_int64(v) >= 0);
+	ASSERT_NONNEG(json_object_get_int64(v));
 	return (uint64_t)json_object_get_int64(v);
 }
 

@@ -100,7 +100,7 @@ static void silent_client_then_real_one(void **state)
 
 	for (i = 0; i < ROUNDS; i++) {
 		fd = raw_connect(s->path);
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		close(fd);
 		r = vus_client_connect(s->path, NULL, &c);
 		if (r < 0)

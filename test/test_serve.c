@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "dev_priv.h"
 #include "efd.h"
 #include "fdcount.h"
@@ -151,7 +152,7 @@ static bool wait_detached(struct srv *s, int ms)
 	for (i = 0; i < ms; i++) {
 		if (!vus_dev_client_attached(s->dev))
 			return true;
-		usleep(1000);
+		test_sleep_ms(1);
 	}
 	return false;
 }
@@ -729,11 +730,11 @@ static void test_second_client(void **state)
 	ASSERT_OK(pthread_create(&s.thread, NULL, loop, &s));
 
 	a = raw_connect(path);
-	assert_true(a >= 0);
+	ASSERT_NONNEG(a);
 	s.fd = a;
 	negotiate(&s);
 	b = raw_connect(path);
-	assert_true(b >= 0);
+	ASSERT_NONNEG(b);
 	assert_true(raw_closed_within(b, TIMEOUT_MS));
 	close(b);
 	call(&s, 110, VUS_CMD_DEVICE_GET_INFO, &info, sizeof(info), &m);
@@ -743,7 +744,7 @@ static void test_second_client(void **state)
 	close(a);
 	assert_true(wait_detached(&s, TIMEOUT_MS));
 	c = raw_connect(path);
-	assert_true(c >= 0);
+	ASSERT_NONNEG(c);
 	s.fd = c;
 	negotiate(&s);
 	vus_dev_get_stats(s.dev, &st);

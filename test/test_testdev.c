@@ -26,6 +26,7 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "clock.h"
 #include "efd.h"
 #include "testdev.h"
 #include "vus_test.h"
@@ -170,7 +171,7 @@ static void test_bar2_sparse(void **state)
 	ASSERT_OK(vus_client_region_info(f->c, 2, &r));
 	ASSERT_EQ(r.info.size, TESTDEV_BAR2_SIZE);
 	assert_true(r.info.flags & VUS_REGION_INFO_FLAG_MMAP);
-	assert_true(r.fd >= 0);
+	ASSERT_NONNEG(r.fd);
 	ASSERT_EQ(r.caps.nr_areas, 2);
 	ASSERT_EQ(r.areas[0].offset, 0);
 	ASSERT_EQ(r.areas[0].size, TESTDEV_BAR2_HOLE_OFF);
@@ -207,7 +208,7 @@ static int intx_eventfd(struct fx *f)
 {
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-	assert_true(efd >= 0);
+	ASSERT_NONNEG(efd);
 	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
 				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
 				      0, 1, &efd, NULL));
@@ -248,7 +249,6 @@ static void test_irq_raise_ack(void **state)
 
 static uint32_t dma_wait(struct fx *f)
 {
-	struct timespec ts = { 0, 1000000 };
 	uint32_t st;
 	int i;
 
@@ -259,7 +259,7 @@ static uint32_t dma_wait(struct fx *f)
 		if (!(st & TESTDEV_DMA_BUSY))
 			return st;
 		vus_client_process(f->c, 1);
-		nanosleep(&ts, NULL);
+		test_sleep_ms(1);
 	}
 	fail_msg("DMA still busy after 5 s");
 	return st;

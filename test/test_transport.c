@@ -41,7 +41,7 @@ static int count_fds(void)
 {
 	int n = fdcount();
 
-	assert_true(n >= 0);
+	ASSERT_NONNEG(n);
 	return n;
 }
 
@@ -603,7 +603,7 @@ static void test_fd_ctrunc(void **state)
 	fds[0] = memfd_new(0);
 	for (i = 1; i < NFDS; i++) {
 		fds[i] = dup(fds[0]);
-		assert_true(fds[i] >= 0);
+		ASSERT_NONNEG(fds[i]);
 	}
 	pair_open(&p, 4096);
 	send_raw(p.peer, a, alen, fds, NFDS);

@@ -8,7 +8,6 @@
  * connect/disconnect cycles with no fd growth in vusd (/proc/PID/fd).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,6 +34,8 @@
 
 #include "clock.h"
 #include "efd.h"
+#include "fdcount.h"
+#include "test_server.h"
 #include "testdev.h"
 #include "vus_test.h"
 
@@ -51,7 +52,7 @@ static int ctl_connect(void)
 	memcpy(sa.sun_path, ctl_path, sizeof(ctl_path));
 	for (i = 0; i < 500; i++) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
 		close(fd);
@@ -93,7 +94,7 @@ static ssize_t recv_all(int fd, char *buf, size_t cap)
 	for (;;) {
 		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
 		n = recv(fd, buf + len, cap - 1 - len, 0);
-		assert_true(n >= 0);
+		ASSERT_NONNEG(n);
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -147,37 +148,6 @@ static void assert_error(struct json_object *r, int e, const char *part)
 			 json_object_to_json_string(r));
 }
 
-static struct vus_client *connect_retry(const char *path)
-{
-	struct vus_client *c = NULL;
-	int i, rc = -ENOENT;
-
-	for (i = 0; i < 500; i++) {
-		rc = vus_client_connect(path, NULL, &c);
-		if (rc == 0)
-			return c;
-		test_sleep_ms(10);
-	}
-	fail_msg("cannot connect to %s: %s", path, strerror(-rc));
-	return NULL;
-}
-
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /*
  * vusd closes a connection when its loop sees the EOF, a moment after the
  * peer's close(): count once the number holds still (and, with want >= 0,
@@ -185,11 +155,11 @@ static int count_fds(pid_t pid)
  */
 static int settled_fds(pid_t pid, int want)
 {
-	int i, n = count_fds(pid), m;
+	int i, n = fdcount_pid(pid), m;
 
 	for (i = 0; i < 100; i++) {
 		test_sleep_ms(20);
-		m = count_fds(pid);
+		m = fdcount_pid(pid);
 		if (m == n && (want < 0 || m == want))
 			return m;
 		n = m;
@@ -238,7 +208,7 @@ static int setup(void **state)
 		"\"type\":\"testdev\",\"socket\":\"%s\"}]}\n", ctl_path, sock0);
 	fclose(f);
 	vusd_pid = fork();
-	assert_true(vusd_pid >= 0);
+	ASSERT_NONNEG(vusd_pid);
 	if (vusd_pid == 0) {
 		/* A failed assertion ends this process: vusd goes with it. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -300,7 +270,7 @@ static void test_list_add_remove(void **state)
 	assert_error(r, EINVAL, "key \"dma_layout\": expected one of auto, spec, qemu, got 7");
 	json_object_put(r);
 
-	c = connect_retry(sock1);
+	c = test_connect_path(sock1, 5000);
 	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
 	ASSERT_EQ(v, TESTDEV_ID);
 
@@ -339,7 +309,7 @@ static void test_stats_and_log_level(void **state)
 	reads0 = msgs(json_object_array_get_idx(get(r, "devices"), 0), "REGION_READ");
 	json_object_put(r);
 
-	c = connect_retry(sock0);
+	c = test_connect_path(sock0, 5000);
 	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
 	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
 	/* BAR0 takes 4-byte accesses only: an EINVAL error reply */
@@ -388,7 +358,7 @@ static void test_attached_device(void **state)
 	uint32_t v;
 	int efd;
 
-	c = connect_retry(sock0);
+	c = test_connect_path(sock0, 5000);
 	assert_true(vus_client_connect(sock0, NULL, &second) < 0);
 	v = 0x5eed;
 	ASSERT_OK(vus_client_region_write(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
@@ -555,7 +525,7 @@ static void test_no_fd_growth(void **state)
 	before = settled_fds(vusd_pid, -1);
 	clients0 = clients("td0");
 	for (i = 0; i < 1000; i++) {
-		c = connect_retry(sock0);
+		c = test_connect_path(sock0, 5000);
 		if (i % 100 == 0)
 			ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_ID, &v, 4));
 		vus_client_close(c);

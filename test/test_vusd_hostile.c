@@ -22,7 +22,6 @@
  * file in the test's directory; its tail is printed when vusd fails.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -51,6 +50,7 @@
 #include <vus/codec.h>
 
 #include "clock.h"
+#include "fdcount.h"
 #include "raw.h"
 #include "testdev.h"
 #include "vus_test.h"
@@ -170,18 +170,10 @@ static void assert_vusd_alive(void)
 
 static int count_fds(void)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
+	int n = fdcount_pid(T.pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.pid);
-	d = opendir(path);
-	if (!d)
-		fail_msg("%s: %s", path, strerror(errno));
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
+	if (n < 0)
+		fail_msg("/proc/%d/fd: %s", (int)T.pid, strerror(-n));
 	return n;
 }
 
@@ -465,7 +457,7 @@ static unsigned nheld;
 
 static int hold(int fd)
 {
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	assert_true(nheld < sizeof(held) / sizeof(held[0]));
 	held[nheld++] = fd;
 	return fd;
@@ -578,7 +570,7 @@ static int attacker(int i)
 	for (;;) {
 		int fd = raw_connect(T.sock[i]);
 
-		assert_true(fd >= 0);
+		ASSERT_NONNEG(fd);
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
@@ -690,7 +682,7 @@ static void disconnect_mid_body(void **state)
 	size_t i;
 	int mfd = memfd_create("guest", MFD_CLOEXEC);
 
-	assert_true(mfd >= 0);
+	ASSERT_NONNEG(mfd);
 	ASSERT_OK(ftruncate(mfd, 4096));
 	memcpy(body, &ra, sizeof(ra));
 	probe_start();
@@ -860,7 +852,7 @@ static void stray_fds(void **state)
 	memcpy(ver + 4, json, sizeof(json));
 	for (i = 0; i < 4; i++) {
 		efd[i] = eventfd(0, EFD_CLOEXEC);
-		assert_true(efd[i] >= 0);
+		ASSERT_NONNEG(efd[i]);
 	}
 
 	/* Before VERSION: a VERSION carrying an fd is refused, not taken. */
@@ -1095,7 +1087,7 @@ static int setup(void **state)
 	fclose(f);
 
 	T.pid = fork();
-	assert_true(T.pid >= 0);
+	ASSERT_NONNEG(T.pid);
 	if (T.pid == 0) {
 		int log = open(T.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 

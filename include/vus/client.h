@@ -48,7 +48,8 @@ struct vus_client_opts {
 VUS_API int vus_client_connect(const char *path, const struct vus_client_opts *opts,
 		       struct vus_client **out);
 /* Same on an already-connected stream socket (taken over). */
-VUS_API int vus_client_connect_fd(int fd, const struct vus_client_opts *opts, struct vus_client **out);
+VUS_API int vus_client_connect_fd(int fd, const struct vus_client_opts *opts,
+		struct vus_client **out);
 /* Close sockets, unmap and free DMA memory, close region fds. */
 VUS_API void vus_client_close(struct vus_client *c);
 
@@ -69,7 +70,8 @@ struct vus_client_region {
 					 * by the caller (close it) */
 };
 /* GET_REGION_INFO, asking again with the argsz the server reports. */
-VUS_API int vus_client_region_info(struct vus_client *c, uint32_t index, struct vus_client_region *out);
+VUS_API int vus_client_region_info(struct vus_client *c, uint32_t index,
+		struct vus_client_region *out);
 /* mmap a sparse area (area < caps.nr_areas) or, with no sparse cap, the
  * whole region (area 0). munmap(*addr, *len) when done. */
 VUS_API int vus_client_region_mmap(const struct vus_client_region *r, uint32_t area, void **addr,
@@ -82,7 +84,8 @@ VUS_API int vus_client_irq_info(struct vus_client *c, uint32_t index, struct vus
  * (fds == NULL de-assigns), sent in chunks of the server's max_msg_fds.
  * DATA_BOOL: bools[count].
  */
-VUS_API int vus_client_set_irqs(struct vus_client *c, uint32_t index, uint32_t flags, uint32_t start,
+VUS_API int vus_client_set_irqs(struct vus_client *c, uint32_t index, uint32_t flags,
+		uint32_t start,
 			uint32_t count, const int *fds, const uint8_t *bools);
 
 /* REGION_READ/WRITE of any length: split at the server's max_data_xfer. */
@@ -94,7 +97,8 @@ VUS_API int vus_client_region_write(struct vus_client *c, uint32_t index, uint64
 VUS_API int vus_client_region_write_posted(struct vus_client *c, uint32_t index, uint64_t offset,
 				   const void *buf, size_t count);
 /* Posted REGION_WRITE_MULTI of n entries (needs the server's write_multiple). */
-VUS_API int vus_client_region_write_multi(struct vus_client *c, const struct vus_write_multi_entry *e,
+VUS_API int vus_client_region_write_multi(struct vus_client *c,
+		const struct vus_write_multi_entry *e,
 				  uint32_t n);
 
 VUS_API int vus_client_reset(struct vus_client *c);
@@ -109,7 +113,8 @@ VUS_API int vus_client_reset(struct vus_client *c);
 VUS_API int vus_client_dma_map(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t prot,
 		       bool with_fd, void **host);
 /* DMA_UNMAP (flags 0 or VUS_DMA_UNMAP_FLAG_ALL) and free the memory. */
-VUS_API int vus_client_dma_unmap(struct vus_client *c, uint64_t iova, uint64_t size, uint32_t flags);
+VUS_API int vus_client_dma_unmap(struct vus_client *c, uint64_t iova, uint64_t size,
+		uint32_t flags);
 
 /* Serve pending server DMA requests without blocking (0 or -errno), or
  * wait up to timeout_ms for one (returns 1 if one was served). */

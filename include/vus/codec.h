@@ -144,7 +144,8 @@ VUS_API int vus_device_info_req_decode(const struct vus_msg_view *m, struct vus_
 VUS_API int vus_region_info_req_decode(const struct vus_msg_view *m, struct vus_region_info *out);
 
 /* DEVICE_GET_REGION_IO_FDS: payload >= 16, argsz >= 16, flags 0, count 0. */
-VUS_API int vus_region_io_fds_req_decode(const struct vus_msg_view *m, struct vus_region_io_fds *out);
+VUS_API int vus_region_io_fds_req_decode(const struct vus_msg_view *m,
+		struct vus_region_io_fds *out);
 
 /* DEVICE_GET_IRQ_INFO: payload >= 16, argsz >= 16, no fds. */
 VUS_API int vus_irq_info_req_decode(const struct vus_msg_view *m, struct vus_irq_info *out);
@@ -201,7 +202,8 @@ VUS_API int vus_feature_mig_state_decode(const uint8_t *data, size_t len,
  */
 VUS_API int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
 				     struct vus_feature_dma_logging_control *out);
-VUS_API void vus_dma_logging_range(const uint8_t *data, uint32_t i, struct vus_dma_logging_range *out);
+VUS_API void vus_dma_logging_range(const uint8_t *data, uint32_t i,
+		struct vus_dma_logging_range *out);
 /* DMA_LOGGING_REPORT GET data: 24 bytes, page_size a power of two, length > 0. */
 VUS_API int vus_feature_logging_report_decode(const uint8_t *data, size_t len,
 				      struct vus_feature_dma_logging_report *out);
@@ -263,7 +265,8 @@ VUS_API int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is
 				   const uint8_t **data, uint32_t *count);
 
 /* DEVICE_FEATURE reply: payload >= 8; *data and *data_len after the head. */
-VUS_API int vus_device_feature_reply_decode(const struct vus_msg_view *m, struct vus_device_feature *out,
+VUS_API int vus_device_feature_reply_decode(const struct vus_msg_view *m,
+		struct vus_device_feature *out,
 				    const uint8_t **data, size_t *data_len);
 
 /* MIG_DATA_READ reply: payload >= 8 + size, size <= asked. */
@@ -284,7 +287,8 @@ VUS_API size_t vus_dma_rw_data_off(enum vus_dma_layout layout);
  */
 VUS_API size_t vus_dma_rw_payload_len(enum vus_dma_layout layout, uint64_t count);
 /* Write the fixed part (addr, count) of a DMA_READ/WRITE payload. */
-VUS_API void vus_dma_rw_encode(uint8_t *buf, enum vus_dma_layout layout, uint64_t addr, uint64_t count);
+VUS_API void vus_dma_rw_encode(uint8_t *buf, enum vus_dma_layout layout, uint64_t addr,
+		uint64_t count);
 
 /*
  * Decode a DMA_READ/DMA_WRITE *request* (client side): fixed part present,

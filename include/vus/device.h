@@ -70,7 +70,8 @@ enum vus_log_level {
 typedef void (*vus_log_fn)(void *opaque, enum vus_log_level level, const char *msg);
 /* Default: stderr, level WARN. The level is checked before any formatting,
  * so an untraced device pays one compare per message. */
-VUS_API void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque, enum vus_log_level level);
+VUS_API void vus_dev_set_log(struct vus_dev *dev, vus_log_fn fn, void *opaque,
+		enum vus_log_level level);
 /* Change the level while serving: any thread (vusd's "log-level"). */
 VUS_API void vus_dev_set_log_level(struct vus_dev *dev, enum vus_log_level level);
 
@@ -141,7 +142,9 @@ VUS_API int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_
 /*
  * Number of vectors for an IRQ index: INTx 0/1 (1 also sets pin INTA unless
  * vus_dev_set_intx_pin() chose one; 0 clears the pin), MSI 0..32,
- * MSI-X 0..2048, ERR and REQ 0/1.
+ * MSI-X 0..2048, ERR and REQ 0/1. Left at 0, ERR becomes 1 on a device
+ * with a PCI Express capability and REQ 1 on every device when it starts
+ * listening, as kernel vfio-pci reports them (lib/irq_notify.c).
  */
 VUS_API int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count);
 
@@ -163,7 +166,8 @@ VUS_API int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector
 typedef int (*vus_irq_passthrough_fn)(struct vus_dev *dev, void *opaque,
 				      const struct vus_irq_set *set, const int *fds,
 				      const uint8_t *bools);
-VUS_API int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_passthrough_fn cb,
+VUS_API int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index,
+		vus_irq_passthrough_fn cb,
 				void *opaque);
 
 /* ---- PCI capabilities ---- */
@@ -185,12 +189,12 @@ VUS_API int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus
  * Capabilities List bit, and keeps every capability's registers: a read-
  * only field ignores writes. Extended capabilities and PCI Express need a
  * 4096-byte config space: call vus_dev_set_config_size(dev, 4096) first
- * (-EINVAL). PM, MSI, MSI-X, PCI Express and the Device Serial Number
+ * (-EINVAL). PM, MSI, MSI-X, PCI Express, AER and the Device Serial Number
  * exist at most once (-EEXIST).
  *
  * QEMU emulates the MSI and MSI-X capabilities and the capability
  * pointers itself but forwards every config write here first
- * (protocol-facts 4.3, 4.4), so the library's copy stays the truth that
+ * (docs/protocol.md 8.1 "QEMU's config space"), so the library's copy stays the truth that
  * interrupt routing (vus_irq_raise()) and other clients rely on.
  */
 #define VUS_CAP_OFFSET_AUTO 0
@@ -212,7 +216,8 @@ VUS_API int vus_dev_add_cap_pm(struct vus_dev *dev, uint16_t offset, uint32_t fl
  */
 #define VUS_MSI_64BIT           (1u << 0)
 #define VUS_MSI_PER_VECTOR_MASK (1u << 1)
-VUS_API int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec, uint32_t flags);
+VUS_API int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t nvec,
+		uint32_t flags);
 
 /*
  * MSI-X with nvec vectors (1..2048; sets the MSI-X index's vector count).
@@ -224,7 +229,7 @@ VUS_API int vus_dev_add_cap_msi(struct vus_dev *dev, uint16_t offset, uint32_t n
  * holding them, reading 0 elsewhere. They must not overlap each other nor
  * lie in an mmap-able page of the BAR (checked at listen time, -EINVAL).
  * Table entries reset masked (PCI 3.0 6.8.2.9). QEMU emulates the table
- * itself and never forwards table accesses (protocol-facts 4.4), masking
+ * itself and never forwards table accesses (docs/protocol.md 3.9.1), masking
  * vectors by re-wiring their eventfds instead: so the entries' Mask bits
  * gate vus_irq_raise() only once the client has written the table in the
  * current session; the Enable and Function Mask bits always do. The PBA
@@ -241,7 +246,7 @@ VUS_API int vus_dev_add_cap_msix(struct vus_dev *dev, uint16_t offset, uint32_t 
 
 /*
  * PCI Express capability (version 2) of an endpoint. QEMU accepts only the
- * endpoint types (protocol-facts 4.6). Link registers are consistent: the
+ * endpoint types (docs/protocol.md 3.9.1). Link registers are consistent: the
  * link trained at its maximum (Link Status = Link Capabilities, Supported
  * Link Speeds covers the maximum speed); an RC-integrated endpoint has no
  * link. With flr, Device Capabilities advertises FLR and writing Initiate
@@ -261,7 +266,8 @@ struct vus_pcie_cfg {
 	uint8_t link_width;      /* lanes: 1, 2, 4, 8, 12, 16 or 32 */
 	bool flr;
 };
-VUS_API int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset, const struct vus_pcie_cfg *cfg);
+VUS_API int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset,
+		const struct vus_pcie_cfg *cfg);
 
 /*
  * Vendor-specific capability (ID 09h): len bytes in all (3..252, the
@@ -270,7 +276,8 @@ VUS_API int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset, const str
  * every access to them goes to the callbacks instead (offset relative to
  * the capability's start, 3 and up; loop thread, no library lock held).
  */
-VUS_API int vus_dev_add_cap_vendor(struct vus_dev *dev, uint16_t offset, uint8_t len, const void *data,
+VUS_API int vus_dev_add_cap_vendor(struct vus_dev *dev, uint16_t offset, uint8_t len,
+		const void *data,
 			   const struct vus_region_ops *ops, void *opaque);
 
 /* Extended: Device Serial Number (ID 0003h), 64 bits. */
@@ -285,6 +292,34 @@ VUS_API int vus_dev_add_ext_cap_dsn(struct vus_dev *dev, uint16_t offset, uint64
 VUS_API int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uint16_t vsec_id,
 			       uint8_t vsec_rev, uint16_t len, const void *data,
 			       const struct vus_region_ops *ops, void *opaque);
+
+/*
+ * Extended: Advanced Error Reporting (ID 0001h, version 2) of an endpoint;
+ * needs the PCI Express capability first (-EINVAL). The device reports
+ * errors with vus_dev_report_aer(): the status bits are set (RW1C, the
+ * guest's AER driver clears them), the First Error Pointer, the PCI
+ * Express Device Status error bits by severity, and for an unmasked
+ * uncorrectable error the client is told through the ERR interrupt index
+ * (as kernel vfio-pci does; QEMU then stops the VM, docs/testdev.md).
+ * Supported bits are the VUS_AER_* ones (lib/config_aer.c); -EINVAL for
+ * others or none, -ENOENT without the capability, -ENODEV before
+ * listening. Any thread.
+ */
+#define VUS_AER_UNCOR_DLP           (1u << 4)
+#define VUS_AER_UNCOR_POISONED      (1u << 12)
+#define VUS_AER_UNCOR_COMP_TIMEOUT  (1u << 14)
+#define VUS_AER_UNCOR_COMP_ABORT    (1u << 15)
+#define VUS_AER_UNCOR_UNEXP_COMP    (1u << 16)
+#define VUS_AER_UNCOR_MALFORMED     (1u << 18)
+#define VUS_AER_UNCOR_UNSUP_REQ     (1u << 20)
+#define VUS_AER_COR_RECEIVER        (1u << 0)
+#define VUS_AER_COR_BAD_TLP         (1u << 6)
+#define VUS_AER_COR_BAD_DLLP        (1u << 7)
+#define VUS_AER_COR_REPLAY_ROLLOVER (1u << 8)
+#define VUS_AER_COR_REPLAY_TIMER    (1u << 12)
+#define VUS_AER_COR_ADVISORY        (1u << 13)
+int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
+int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
 
 /*
  * Set hardware-reported, software-cleared (RW1C) bits of config space
@@ -307,7 +342,7 @@ VUS_API int vus_dev_config_set_status(struct vus_dev *dev, uint16_t offset, uint
  * vector N" and never needs to know whether the guest chose INTx, MSI or
  * MSI-X; the library routes it by the guest's config space (the MSI-X
  * and MSI enable bits, written by the client: QEMU forwards every config
- * write, protocol-facts 4.3). All three may be called from any thread,
+ * write, docs/protocol.md 3.9.1). All three may be called from any thread,
  * also from inside device callbacks; they never call device code.
  */
 
@@ -344,7 +379,7 @@ VUS_API int vus_irq_intx_set_level(struct vus_dev *dev, bool asserted);
  *    raised onto it is not lowered.
  * A vector whose eventfd the client has not assigned (yet) stays pending
  * and is delivered when the client assigns one (QEMU wires MSI-X vectors
- * only as the guest unmasks them, protocol-facts 4.4).
+ * only as the guest unmasks them, docs/protocol.md 3.7).
  * 0 when delivered, made pending or asserted; -EINVAL for a vector beyond
  * every index (max(MSI-X, MSI vectors, 1 with INTx)); -ENOENT when the
  * guest enabled nothing that can carry it (MSI and MSI-X off, no INTx
@@ -488,7 +523,8 @@ struct vus_migration_ops {
 	/* Consume all len bytes of saved state in RESUMING. */
 	int (*load)(struct vus_dev *dev, void *opaque, const void *buf, size_t len);
 };
-VUS_API int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops, void *opaque);
+VUS_API int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops,
+		void *opaque);
 enum vus_mig_state vus_dev_mig_state(const struct vus_dev *dev);
 
 /* ---- serving -------------------------------------------------------- */

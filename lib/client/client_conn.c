@@ -19,12 +19,13 @@
 #include "client_priv.h"
 
 /* The spec's "migration" capability as QEMU 10.x still sends it
- * (protocol-facts 3.2): pgsize 4 KiB, max_bitmap_size 256 MiB. */
+ * (docs/protocol.md 8.1 "QEMU's VERSION"): pgsize 4 KiB, max_bitmap_size 256 MiB. */
 #define QEMU_MIG_PGSIZE          4096u
 #define QEMU_MIG_MAX_BITMAP_SIZE 268435456u
 #define QEMU_MAX_MSG_FDS         16u
 /* Largest error number accepted from the server as such
- * (protocol-facts 1.6: libvfio-user's SERVER_MAX_ERROR_NO). */
+ * (docs/protocol.md 8.1 "Error numbers": libvfio-user's
+ * SERVER_MAX_ERROR_NO). */
 #define CLIENT_MAX_ERRNO         4096u
 
 static int64_t now_ms(void)
@@ -75,7 +76,7 @@ static int pump(struct vus_client *c, struct vus_conn *conn, struct vus_rx_msg *
 	}
 	/* Replies to our commands come on the main socket only (the twin
 	 * carries the server's requests and our answers, spec VERSION);
-	 * replies are matched by id (protocol-facts 1.5). */
+	 * replies are matched by id (docs/protocol.md 2). */
 	if (is_twin || want_id < 0 || m->v.hdr.id != (uint16_t)want_id) {
 		vus_rx_msg_close_fds(m);
 		return -EPROTO;
@@ -215,7 +216,8 @@ int vus_client_call(struct vus_client *c, uint16_t cmd, const struct iovec *iov,
 		r = vus_client_reply_errno(&m->v.hdr);
 		goto bad;
 	}
-	/* QEMU too refuses fds on replies that take none (protocol-facts 1.3). */
+	/* QEMU too refuses fds on replies that take none (docs/protocol.md 8.1
+	 * "fds on replies and requests"). */
 	if (m->v.nfds > max_reply_fds) {
 		r = -EPROTO;
 		goto bad;
@@ -253,7 +255,8 @@ static void version_request(const struct vus_client *c, bool qemu, struct vus_ve
 	caps->max_data_xfer_size = c->max_xfer;
 	caps->present = VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER;
 	if (qemu) {
-		/* QEMU's caps_json set (protocol-facts 3.2), so a server sees
+		/* QEMU's caps_json set (docs/protocol.md 8.1 "QEMU's
+		 * VERSION"), so a server sees
 		 * exactly what QEMU's vfio-user-pci would send. */
 		caps->present |= VUS_CAP_MIGRATION | VUS_CAP_PGSIZES | VUS_CAP_MAX_DMA_MAPS |
 				 VUS_CAP_WRITE_MULTIPLE;
@@ -371,7 +374,7 @@ static void resolve_opts(struct vus_client *c, const struct vus_client_opts *o)
 		c->max_msg_fds = QEMU_MAX_MSG_FDS;
 		c->max_xfer = VUS_DEFAULT_MAX_DATA_XFER;
 	}
-	/* QEMU never offers twin_socket (protocol-facts 1.7) and always
+	/* QEMU never offers twin_socket (docs/protocol.md 8.1) and always
 	 * offers write_multiple. */
 	c->offered_twin = o->twin_socket && !o->qemu_fingerprint;
 	c->offered_write_multiple = o->write_multiple || o->qemu_fingerprint;

@@ -30,7 +30,8 @@ int vus_client_device_info(struct vus_client *c, struct vus_device_info *out)
 	if (r < 0)
 		return r;
 	/* The codec tolerates the kernel's longer struct; vus and QEMU use
-	 * exactly 16 bytes (protocol-facts 3.5, 6.6). */
+	 * exactly 16 bytes (docs/protocol.md 8.1 "QEMU's device
+	 * queries"). */
 	r = vus_device_info_decode(&m->v, out);
 	return r < 0 || m->v.len != sizeof(*out) ? -EPROTO : 0;
 }
@@ -63,8 +64,8 @@ static int region_info_once(struct vus_client *c, uint32_t index, uint32_t argsz
 		goto out;
 	}
 	/* A short reply is only a size hint: the caller asks again, and an fd
-	 * that came with it is closed below, as QEMU does (protocol-facts
-	 * 6.2 step 5). A whole one carries the fd with MMAP and only then
+	 * that came with it is closed below, as QEMU does (docs/protocol.md
+	 * 8.1 "QEMU's device queries"). A whole one carries the fd with MMAP and only then
 	 * (spec GET_REGION_INFO). */
 	if (!short_reply &&
 	    m->v.nfds != ((out->info.flags & VUS_REGION_INFO_FLAG_MMAP) ? 1u : 0u)) {
@@ -183,7 +184,7 @@ static int set_irqs_one(struct vus_client *c, uint32_t index, uint32_t flags, ui
 }
 
 /*
- * DATA_EVENTFD: like QEMU (protocol-facts 6.6), argsz 20 with no inline
+ * DATA_EVENTFD: like QEMU (docs/protocol.md 8.1 "QEMU's SET_IRQS"), argsz 20 with no inline
  * fd array; runs of valid fds go in chunks of at most the server's
  * max_msg_fds, runs of -1 go as one fd-less message (de-assign).
  */
@@ -250,7 +251,8 @@ static int region_read_chunk(struct vus_client *c, uint32_t index, uint64_t offs
 	r = vus_region_access_reply_decode(&m->v, false, &req, &data, &got);
 	if (r < 0)
 		return -EPROTO;
-	/* The server may return fewer bytes (protocol-facts 3.10). */
+	/* The server may return fewer bytes (docs/protocol.md 8.1
+	 * "QEMU's region access"). */
 	if (got != count)
 		return -EIO;
 	if (got)
@@ -352,7 +354,7 @@ int vus_client_region_write_multi(struct vus_client *c, const struct vus_write_m
 	/* Only when the server said "write_multiple": true (spec VERSION). */
 	if (!c->srv_write_multiple)
 		return -ENOTSUP;
-	/* QEMU always posts it (protocol-facts 3.13). */
+	/* QEMU always posts it (docs/protocol.md 3.11). */
 	return vus_client_send_cmd(c, VUS_CMD_REGION_WRITE_MULTI, VUS_F_NO_REPLY, iov, 2, NULL, 0,
 				   NULL);
 }

@@ -2,7 +2,7 @@
 /*
  * Client DMA: the table of "guest memory" windows, and serving the
  * server's DMA_READ/DMA_WRITE requests from those windows in the spec's
- * or QEMU's layout (protocol-facts 3.11). Below the reply wait loop
+ * or QEMU's layout (docs/protocol.md 4.1). Below the reply wait loop
  * (client_conn.c), which serves these requests while it waits; the
  * DMA_MAP/DMA_UNMAP commands that fill the table are client_dma_map.c.
  */
@@ -93,7 +93,7 @@ static int dma_read(struct vus_client *c, const struct vus_rx_msg *m, struct dma
 	vus_dma_rw_encode(a->fixed, lay, rw.addr, rw.count);
 	a->iov[0] = (struct iovec){ a->fixed, off };
 	a->iov[1] = (struct iovec){ mp->host + (rw.addr - mp->iova), rw.count };
-	/* QEMU's layout ends with 4 pad bytes (protocol-facts 3.11). */
+	/* QEMU's layout ends with 4 pad bytes (docs/protocol.md 4.1). */
 	a->iov[2] = (struct iovec){ (void *)zero_pad, len - off - rw.count };
 	a->iovcnt = 3;
 	return 0;
@@ -140,7 +140,8 @@ static int serve_one(struct vus_client *c, const struct vus_rx_msg *m, struct dm
 		c->dma_requests++;
 		return dma_write(c, m, a);
 	default:
-		/* As QEMU answers other server requests (protocol-facts 1.6). */
+		/* As QEMU answers other server requests (docs/protocol.md 8.1
+		 * "Error numbers"). */
 		return -ENOSYS;
 	}
 }

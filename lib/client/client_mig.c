@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Client migration commands: DEVICE_FEATURE (16), MIG_DATA_READ (17),
- * MIG_DATA_WRITE (18) (protocol-facts 3.14-3.16, 5).
+ * MIG_DATA_WRITE (18) (docs/protocol.md 3.12, 3.13, 5).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,7 +24,7 @@ int vus_client_device_feature(struct vus_client *c, uint32_t flags, const void *
 
 	if (!c || (!data && len) || (!out && out_cap))
 		return -EINVAL;
-	/* argsz: the largest reply payload we accept (protocol-facts 3.1);
+	/* argsz: the largest reply payload we accept (docs/protocol.md 3);
 	 * SET and PROBE replies echo the request, so make room for it. */
 	if (len > UINT32_MAX - sizeof(req) || out_cap > UINT32_MAX - sizeof(req))
 		return -EINVAL;

@@ -29,7 +29,7 @@
 #define VUS_CLIENT_DEF_MAX_MSG_FDS 16u
 #define VUS_CLIENT_DEF_TIMEOUT_MS  5000  /* QEMU's x-msg-timeout default */
 /* Room for fixed parts and JSON on top of the largest data transfer, as
- * the server allows (decisions.md "Framing / header"). */
+ * the server allows (docs/protocol.md 6, message size). */
 #define VUS_CLIENT_MSG_HEADROOM    (64u * 1024u)
 /* GET_REGION_INFO re-ask bound: 32 + sparse cap with every area we can
  * hold + type cap + MSI-X cap, rounded up generously. */
@@ -98,7 +98,8 @@ int vus_client_call(struct vus_client *c, uint16_t cmd, const struct iovec *iov,
 int vus_client_call_empty(struct vus_client *c, uint16_t cmd, const struct iovec *iov,
 			  int iovcnt, const int *fds, unsigned nfds);
 /* errno of an error reply as a negative return: EINVAL for a missing or
- * absurd errno (protocol-facts 1.6: libvfio-user clients do the same). */
+ * absurd errno (docs/protocol.md 8.1 "Error numbers":
+ * libvfio-user clients do the same). */
 int vus_client_reply_errno(const struct vus_hdr *h);
 
 /* ---- client_dma.c --------------------------------------------------- */

@@ -2,7 +2,7 @@
 /*
  * Device description messages: DEVICE_GET_INFO (4), GET_REGION_INFO (5)
  * with its capability chain, GET_REGION_IO_FDS (6), GET_IRQ_INFO (7) and
- * SET_IRQS (8) (protocol-facts 3.5 - 3.9).
+ * SET_IRQS (8) (docs/protocol.md 3.4 - 3.8).
  */
 #include <errno.h>
 
@@ -173,7 +173,7 @@ static void region_caps_put(uint8_t *buf, uint32_t total, const struct vus_regio
 /*
  * *fd_allowed is true exactly when the reply says MMAP. A client whose
  * argsz cannot hold the caps gets the bare struct with CAPS and MMAP
- * cleared, as libvfio-user does (protocol-facts 3.6), and re-asks with the
+ * cleared, as libvfio-user does (docs/protocol.md 3.5), and re-asks with the
  * argsz the reply reports. A chain longer than a message can describe
  * (argsz is 32-bit) cannot be sent at all: -ENOSPC as well.
  */
@@ -351,7 +351,7 @@ int vus_irq_set_decode(const struct vus_msg_view *m, struct vus_irq_set *out,
 	out->start = get_u32(p + offsetof(struct vus_irq_set, start));
 	out->count = get_u32(p + offsetof(struct vus_irq_set, count));
 
-	/* argsz is the request's own size here (protocol-facts 3.1). */
+	/* argsz is the request's own size here (docs/protocol.md 3, argsz). */
 	if (out->argsz < sizeof(*out))
 		return -EINVAL;
 	data = out->flags & VUS_IRQ_SET_DATA_MASK;
@@ -375,7 +375,7 @@ int vus_irq_set_decode(const struct vus_msg_view *m, struct vus_irq_set *out,
 		*bools = p + sizeof(*out);
 		return 0;
 	case VUS_IRQ_SET_DATA_EVENTFD:
-		/* One fd per vector, or none to de-assign (protocol-facts 3.9). */
+		/* One fd per vector, or none to de-assign (docs/protocol.md 3.8). */
 		return m->nfds == 0 || m->nfds == out->count ? 0 : -EINVAL;
 	default:
 		return m->nfds == 0 ? 0 : -EINVAL;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DMA_MAP (2) and DMA_UNMAP (3) requests (protocol-facts 3.3, 3.4).
+ * DMA_MAP (2) and DMA_UNMAP (3) requests (docs/protocol.md 3.2, 3.3).
  */
 #include <errno.h>
 
@@ -20,7 +20,7 @@ int vus_dma_map_decode(const struct vus_msg_view *m, struct vus_dma_map *out)
 	out->addr = get_u64(p + offsetof(struct vus_dma_map, addr));
 	out->size = get_u64(p + offsetof(struct vus_dma_map, size));
 
-	/* argsz is the request's own size here (protocol-facts 3.1). */
+	/* argsz is the request's own size here (docs/protocol.md 3, argsz). */
 	if (out->argsz < sizeof(*out))
 		return -EINVAL;
 	/* libvfio-user's MMAP/FILE_IO extension bits are not spoken here. */
@@ -60,7 +60,7 @@ int vus_dma_unmap_decode(const struct vus_msg_view *m, struct vus_dma_unmap *out
 			return -EINVAL;
 		return 0;
 	case VUS_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP:
-		/* Migration v1 dirty bitmap, retired (protocol-facts 3.17). */
+		/* Migration v1 dirty bitmap, retired (docs/protocol.md 3.3). */
 		return -ENOTSUP;
 	default:
 		/* Unknown bits, or ALL combined with the bitmap (UAPI forbids it). */

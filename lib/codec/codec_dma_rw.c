@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Server -> client DMA_READ (11) / DMA_WRITE (12) in the two layouts in
- * use (protocol-facts 3.11, docs/protocol.md "DMA_READ/DMA_WRITE layouts"):
+ * use (docs/protocol.md 4.1 "DMA_READ/DMA_WRITE layouts"):
  *
  *   SPEC: addr u64 @0, count u64 @8, data @16.
  *         READ request 16, READ reply 16 + count,

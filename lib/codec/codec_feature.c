@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration v2 on the wire: DEVICE_FEATURE (16) with its feature data,
- * MIG_DATA_READ (17) and MIG_DATA_WRITE (18) (protocol-facts 3.14 - 3.16).
+ * MIG_DATA_READ (17) and MIG_DATA_WRITE (18) (docs/protocol.md 3.12, 3.13).
  */
 #include <errno.h>
 
@@ -69,7 +69,7 @@ int vus_feature_mig_state_decode(const uint8_t *data, size_t len,
 
 /*
  * vfio-user inlines the range array the kernel passes by pointer
- * (protocol-facts 3.14); num_ranges 0 means "log everything".
+ * (docs/protocol.md 3.12); num_ranges 0 means "log everything".
  */
 int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
 				     struct vus_feature_dma_logging_control *out)
@@ -164,7 +164,8 @@ int vus_mig_data_write_decode(const struct vus_msg_view *m, uint32_t max_xfer,
 /*
  * Parse by size, not by the message length: libvfio-user sizes its reply
  * from the request, so the message may be longer than 8 + size
- * (protocol-facts 3.15). A size below the ask is the end of the stream.
+ * (docs/protocol.md 8.1 "libvfio-user's MIG_DATA_READ reply"). A size
+ * below the ask is the end of the stream.
  */
 int vus_mig_data_read_reply_decode(const struct vus_msg_view *m, uint32_t asked,
 				   struct vus_mig_data *out, const uint8_t **data)

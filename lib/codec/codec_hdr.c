@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The 16-byte message header, command names and the per-command fd table
- * (protocol-facts 2, 1.3).
+ * (docs/protocol.md 2, 1.3).
  */
 #include <errno.h>
 
@@ -35,7 +35,7 @@ int vus_hdr_check(const struct vus_hdr *h, uint32_t max_size)
 {
 	uint32_t type = h->flags & VUS_F_TYPE_MASK;
 
-	/* QEMU treats both as fatal too (protocol-facts 1.6). */
+	/* QEMU treats both as fatal too (docs/protocol.md 2). */
 	if (h->size < VUS_HDR_SIZE)
 		return -EINVAL;
 	if (type != VUS_F_TYPE_COMMAND && type != VUS_F_TYPE_REPLY)
@@ -62,7 +62,7 @@ static const char *const cmd_names[] = {
 	[VUS_CMD_DMA_READ] = "DMA_READ",
 	[VUS_CMD_DMA_WRITE] = "DMA_WRITE",
 	[VUS_CMD_DEVICE_RESET] = "DEVICE_RESET",
-	/* Retired with migration v1 (protocol-facts 3.17); named for traces. */
+	/* Retired with migration v1 (docs/protocol.md 3); named for traces. */
 	[VUS_CMD_DIRTY_PAGES_RETIRED] = "DIRTY_PAGES",
 	[VUS_CMD_REGION_WRITE_MULTI] = "REGION_WRITE_MULTI",
 	[VUS_CMD_DEVICE_FEATURE] = "DEVICE_FEATURE",
@@ -78,7 +78,7 @@ const char *vus_cmd_name(unsigned cmd)
 }
 
 /*
- * Who may carry fds, per direction (protocol-facts 1.3 table). SET_IRQS
+ * Who may carry fds, per direction (docs/protocol.md 1.3). SET_IRQS
  * and REGION_IO_FDS carry a variable number; the exact count is each
  * decoder's to check, this is only the ceiling for the receive buffer.
  */

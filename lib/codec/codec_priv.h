@@ -4,8 +4,8 @@
  *
  * Payloads come straight from a socket buffer and may sit at any
  * alignment, so every field is copied with memcpy (codec.h: "never casts
- * the payload to a structure"). Host byte order throughout (protocol-facts
- * 1.2).
+ * the payload to a structure"). Host byte order throughout
+ * (docs/protocol.md 0 "Conventions").
  */
 #ifndef VUS_CODEC_PRIV_H
 #define VUS_CODEC_PRIV_H

@@ -2,7 +2,7 @@
 /*
  * Region data path: REGION_READ (9) / REGION_WRITE (10) requests and
  * replies, REGION_WRITE_MULTI (15), and the body-less DEVICE_RESET (13)
- * (protocol-facts 3.10, 3.12, 3.13).
+ * (docs/protocol.md 3.9 - 3.11).
  */
 #include <errno.h>
 
@@ -80,7 +80,7 @@ int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is_write,
 
 /*
  * QEMU batches posted writes of <= 8 bytes, at most 200 per message
- * (protocol-facts 3.13). The whole message is validated up front so the
+ * (docs/protocol.md 3.11). The whole message is validated up front so the
  * handler can apply entries without re-checking their shape.
  */
 int vus_write_multi_decode(const struct vus_msg_view *m, uint32_t max_entries,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * VERSION (1): major/minor plus an optional NUL-terminated JSON object of
- * capabilities (protocol-facts 3.2).
+ * capabilities (docs/protocol.md 3.1).
  *
  * Decoding rules (docs/protocol.md states them too):
  *  - payload of exactly 4 bytes: no JSON, spec defaults.
@@ -30,7 +30,7 @@
 
 /*
  * Most fds per message a peer may claim to receive: libvfio-user's
- * VFIO_USER_CLIENT_MAX_MSG_FDS_LIMIT (protocol-facts 1.3). An fd_index
+ * VFIO_USER_CLIENT_MAX_MSG_FDS_LIMIT (docs/protocol.md 3.1, 8). An fd_index
  * must name one of them.
  */
 #define MAX_MSG_FDS_LIMIT 1024u
@@ -189,7 +189,8 @@ static int parse_caps(struct json_object *caps, struct vus_caps *c)
 			store_uint_cap(c, uint_caps[i].bit, v);
 	}
 
-	/* QEMU insists on a JSON boolean here (protocol-facts 3.2). */
+	/* QEMU insists on a JSON boolean here (docs/protocol.md 8.1
+	 * "QEMU's VERSION"). */
 	rc = member_bool(caps, "write_multiple", &wm, &found);
 	if (rc)
 		return rc;
@@ -253,7 +254,7 @@ int vus_version_decode(const struct vus_msg_view *m, struct vus_version_msg *out
 {
 	int rc;
 
-	/* libvfio-user refuses a VERSION carrying fds as well (protocol-facts 1.8). */
+	/* libvfio-user refuses a VERSION carrying fds as well (docs/protocol.md 3.1). */
 	if (m->nfds != 0 || m->len < sizeof(struct vus_version))
 		return -EINVAL;
 	out->major = get_u16(m->payload + offsetof(struct vus_version, major));
@@ -378,7 +379,7 @@ ssize_t vus_version_encode(uint8_t *buf, size_t cap, const struct vus_version_ms
 
 /*
  * QEMU 10.x sends minor 0 and the "migration" object the spec dropped in
- * 2023, and never offers twin_socket (protocol-facts 3.2, 7); a spec
+ * 2023, and never offers twin_socket (docs/protocol.md 4.2, 8.1); a spec
  * client that sends "migration" still differs by minor or twin_socket.
  */
 bool vus_version_looks_like_qemu(const struct vus_version_msg *v)

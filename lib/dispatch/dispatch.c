@@ -2,8 +2,8 @@
 /*
  * Dispatch: one handler per command, run strictly in arrival order (spec
  * "Command Concurrency"), then exactly one reply -- or none at all for a
- * NO_REPLY command, even on error (decisions.md; protocol-facts 1.5: QEMU
- * breaks on a reply it did not wait for).
+ * NO_REPLY command, even on error (docs/protocol.md 2 "NO_REPLY":
+ * QEMU breaks on a reply it did not wait for).
  *
  * Ownership: the message's fds are closed here after the handler, except
  * those it took (set to -1). Every fd a handler puts in the reply belongs
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dev_priv.h"
+#include "dispatch.h"
 
 static const vus_handler_fn handlers[VUS_CMD_MAX + 1] = {
 	[VUS_CMD_VERSION] = vus_h_version,
@@ -258,7 +258,7 @@ static int run(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r)
 {
 	unsigned cmd = m->v.hdr.cmd;
 
-	/* Bodies the transport could not deliver (decisions.md "Framing"). */
+	/* Bodies the transport could not deliver (docs/protocol.md 1.2, 1.3). */
 	if (m->status == -E2BIG)
 		return -E2BIG;
 	if (m->status)
@@ -276,7 +276,7 @@ static int run(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r)
 /*
  * The errno to put on the wire: a real positive errno, since QEMU reads
  * error 0 as success and libvfio-user clients turn values above 4096 into
- * EINVAL (protocol-facts 1.6). Device callbacks are the likely offenders.
+ * EINVAL (docs/protocol.md 8.1 "Error numbers"). Device callbacks are the likely offenders.
  */
 static int wire_errno(const struct vus_dev *dev, int rc)
 {
@@ -309,7 +309,8 @@ void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 	uint64_t out;
 	int rc, err = 0;
 
-	/* An answer to one of our DMA_READ/WRITE requests (decisions.md). */
+	/* An answer to one of our DMA_READ/WRITE requests
+	 * (docs/protocol.md 1.4, 4). */
 	if (vus_hdr_is_reply(&h)) {
 		vus_log(dev, VUS_LOG_TRACE, "rx %s id=%u reply size=%" PRIu32,
 			vus_cmd_name(h.cmd), h.id, h.size);

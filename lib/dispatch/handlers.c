@@ -6,8 +6,8 @@
  *
  * Each decodes with the codec (which checks every field against the
  * payload), checks the result against the device, and fills the reply
- * (dev_priv.h "dispatch.c" for the ownership rules). Errnos follow
- * decisions.md "Per command errnos".
+ * (session/reply.c and dispatch.c for the ownership rules). Errnos follow
+ * the failure tables of docs/protocol.md 3.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dev_priv.h"
+#include "dispatch.h"
 
-/* What vus speaks: 0.2 (decisions.md VERSION). */
+/* What vus speaks: 0.2 (docs/protocol.md 3.1). */
 #define VUS_VERSION_MAJOR 0
 #define VUS_VERSION_MINOR 2
 
@@ -30,7 +30,7 @@ static void version_reply_caps(const struct vus_dev *dev, const struct vus_versi
 	vus_caps_defaults(caps);
 	caps->present = VUS_CAP_MAX_MSG_FDS | VUS_CAP_MAX_XFER | VUS_CAP_MAX_DMA_MAPS |
 			VUS_CAP_PGSIZES;
-	/* Always explicit: the defaults differ between peers (protocol-facts 1.3). */
+	/* Always explicit: the defaults differ between peers (docs/protocol.md 8). */
 	caps->max_msg_fds = VUS_SERVER_MAX_MSG_FDS;
 	caps->max_data_xfer_size = dev->max_xfer;
 	caps->max_dma_maps = dev->dma.table.max_maps < VUS_DEFAULT_MAX_DMA_MAPS
@@ -49,8 +49,8 @@ static void version_reply_caps(const struct vus_dev *dev, const struct vus_versi
 }
 
 /*
- * QEMU receives the reply into its own request's buffer (protocol-facts
- * 3.2): if ours would be longer, drop what QEMU can do without, pgsizes
+ * QEMU receives the reply into its own request's buffer
+ * (docs/protocol.md 3.1): if ours would be longer, drop what QEMU can do without, pgsizes
  * (4096 is its default) then max_dma_maps (65535 likewise).
  */
 static ssize_t version_encode_fitting(struct vus_reply *r, struct vus_version_msg *rep,
@@ -76,7 +76,7 @@ int vus_h_version(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 	ssize_t len;
 	int err, peer;
 
-	/* Negotiated once per connection (decisions.md "Framing"). A VERSION
+	/* Negotiated once per connection (docs/protocol.md 1.4). A VERSION
 	 * marked No_reply cannot negotiate: the client would never learn the
 	 * result, nor receive a twin socket's fd. */
 	if (s->negotiated || (m->v.hdr.flags & VUS_F_NO_REPLY))
@@ -168,13 +168,13 @@ int vus_h_region_info(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 		if (reg->flags & VUS_REGION_WRITE)
 			ri.flags |= VUS_REGION_INFO_FLAG_WRITE;
 		/* The fd rides with the reply: only for a client that takes
-		 * fds (decisions.md GET_REGION_INFO). */
+		 * fds (docs/protocol.md 3.5). */
 		mmap = reg->mmap && reg->fd >= 0 && dev->sess.client_max_fds >= 1;
 		if (mmap) {
 			ri.flags |= VUS_REGION_INFO_FLAG_MMAP;
 			ri.offset = reg->fd_offset;
 			/* Always a sparse cap, whole region if none given,
-			 * as libvfio-user does (protocol-facts 3.6). */
+			 * as libvfio-user does (docs/protocol.md 3.5). */
 			caps.sparse = true;
 			whole.offset = 0;
 			whole.size = reg->size;
@@ -223,7 +223,7 @@ int vus_h_region_io_fds(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 		return err;
 	if (req.index >= dev->nr_regions)
 		return -EINVAL;
-	/* vus has no ioeventfds: an empty list (decisions.md). */
+	/* vus has no ioeventfds: an empty list (docs/protocol.md 3.6). */
 	memset(&out, 0, sizeof(out));
 	out.argsz = sizeof(out);
 	out.index = req.index;
@@ -331,7 +331,7 @@ int vus_h_write_multi(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 	err = vus_write_multi_decode(&m->v, VUS_WRITE_MULTI_MAX, &n);
 	if (err)
 		return err;
-	/* In order; the first failure stops the batch (decisions.md). */
+	/* In order; the first failure stops the batch (docs/protocol.md 3.11). */
 	for (i = 0; i < n; i++) {
 		vus_write_multi_entry(&m->v, i, &e);
 		err = vus_region_access(dev, e.region, e.offset, e.data, e.count, true);

@@ -15,7 +15,7 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 {
 	const struct vus_region *r;
 
-	/* decisions.md REGION_READ/WRITE: all of these are EINVAL. */
+	/* docs/protocol.md 3.9: all of these are EINVAL. */
 	if (index >= dev->nr_regions)
 		return -EINVAL;
 	r = &dev->regions[index];

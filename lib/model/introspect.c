@@ -87,7 +87,7 @@ int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, 
 		return -ENODEV;
 	if (wrong_thread(dev))
 		return -EPERM;
-	/* decisions.md REGION_READ/WRITE: the client's limit applies here too,
+	/* docs/protocol.md 3.9 (E2BIG): the client's limit applies here too,
 	 * so a local access never asks more of a device than a client may. */
 	if (count > dev->max_xfer)
 		return -E2BIG;

@@ -17,7 +17,7 @@
  * Sends never wait; the session (session/session.c) queues and watches
  * for EPOLLOUT.
  *
- * Session end (decisions.md "Sessions"): in-flight DMA fails with
+ * Session end (docs/protocol.md 1.4): in-flight DMA fails with
  * ENOTCONN and every map goes (dma.c), IRQ eventfds close (irq.c), the
  * device hears VUS_RESET_LOST_CONN, then the sockets close. Device and
  * migration state stay for the next client.
@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "dispatch.h"
 #include "fd_reserve.h"
 #include "serve.h"
 
@@ -51,7 +52,7 @@
 /* Connections accepted per readiness report (a flood must not starve). */
 #define VUS_ACCEPTS_PER_CALL 16
 #define VUS_EPOLL_BATCH 8
-/* decisions.md "Framing": headroom for the fixed parts of a message. */
+/* docs/protocol.md 6 (message size): headroom for the fixed parts of a message. */
 #define VUS_MSG_HEADROOM (64u * 1024u)
 
 /*

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Listening AF_UNIX sockets: the server side of protocol-facts 1.1.
+ * Listening AF_UNIX sockets: the server side of docs/protocol.md 1.1.
  * vfio-user has no in-protocol authentication, so the socket file's
  * permissions are the access control (spec "Authentication"): the file is
  * never more open than the mode asked for, and nothing that is not a
@@ -118,7 +118,7 @@ err_close:
 }
 
 /*
- * The spec's --fd=FDNUM (protocol-facts 1.1): a socket the launcher
+ * The spec's --fd=FDNUM (docs/protocol.md 1.1): a socket the launcher
  * already bound and listened on. -ENOTSOCK/-EBADF for a non-socket,
  * -EAFNOSUPPORT for another family, -EPROTOTYPE for another type,
  * -EINVAL when it is not listening.

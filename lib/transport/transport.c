@@ -16,7 +16,7 @@
  * one or more whole messages. A message with fds gets a chunk of its own,
  * so the sendmsg() carrying the fds holds no other message's header: a
  * receiver gives fds to the last header beginning in its recvmsg()
- * (protocol-facts 1.3; see last_header_in() below).
+ * (docs/protocol.md 1.3; see last_header_in() below).
  */
 #define _GNU_SOURCE /* IOV_MAX, MSG_CMSG_CLOEXEC */
 #include <errno.h>
@@ -31,7 +31,7 @@
 
 #include "transport.h"
 
-/* QEMU waits 5 s for a reply (x-msg-timeout, protocol-facts 1.7); a peer
+/* QEMU waits 5 s for a reply (x-msg-timeout, docs/protocol.md 6); a peer
  * that does not drain its socket for that long is treated as dead. */
 #define SEND_TIMEOUT_MS_DEFAULT 5000
 
@@ -171,7 +171,7 @@ void vus_rx_msg_close_fds(struct vus_rx_msg *m)
  * Take every SCM_RIGHTS fd out of msg (a peer may send several cmsgs).
  * Anything beyond our capacity, and everything when the kernel reported
  * MSG_CTRUNC, is closed: a message whose fds we could not all see is
- * answered as a whole with an error (decisions.md "MSG_CTRUNC").
+ * answered as a whole with an error (docs/protocol.md 1.3).
  */
 static void collect_fds(const struct vus_conn *c, struct msghdr *msg, struct fd_batch *b)
 {
@@ -260,7 +260,7 @@ static void stray(struct vus_conn *c, struct fd_batch *b)
  * successive skbs until the buffer is full or the queue is empty, but
  * stops right after an skb that carried SCM_RIGHTS (one fd set per
  * recvmsg). A sender attaches fds to the sendmsg() that starts with the
- * message header (protocol-facts 1.3), and the kernel puts them on the
+ * message header (docs/protocol.md 1.3), and the kernel puts them on the
  * first skb of that sendmsg. So the fd-carrying skb is the last one this
  * recvmsg read, and it starts with its header: the last header beginning
  * in these bytes. A header whose 16 bytes are not all here yet still
@@ -333,7 +333,8 @@ static int parse(struct vus_conn *c, struct vus_rx_msg *m)
 		return 0;
 	vus_hdr_decode(c->buf + c->start, &h);
 	r = vus_hdr_check(&h, c->max_msg);
-	/* A command with the ERROR bit: framing is garbage (decisions.md). */
+	/* A command with the ERROR bit: framing is garbage
+	 * (docs/protocol.md 2). */
 	if (r == 0 && (h.flags & VUS_F_ERROR) && !vus_hdr_is_reply(&h))
 		r = -EINVAL;
 	if (r < 0 && r != -E2BIG)
@@ -355,7 +356,7 @@ static int parse(struct vus_conn *c, struct vus_rx_msg *m)
 	/*
 	 * Oversized: drop what is buffered of it and drain the rest from the
 	 * socket without keeping it, so the next header is found where the
-	 * sender put it (decisions.md "size > max message").
+	 * sender put it (docs/protocol.md 1.2).
 	 */
 	m->status = -E2BIG;
 	have = h.size < avail ? h.size : avail;
@@ -631,7 +632,7 @@ static void attach_fds(struct msghdr *msg, union fd_ctrl *ctrl, const int *fds, 
  * sendmsg() until msg is all out or the socket is full, never waiting:
  * 0 when sent, -EAGAIN when the socket takes no more now, other -errno.
  * *sent counts the bytes that went; the fds went with the first of them
- * (protocol-facts 1.3), so the control data is dropped after that.
+ * (docs/protocol.md 1.3), so the control data is dropped after that.
  */
 static int send_some(struct vus_conn *c, struct msghdr *msg, size_t *sent)
 {
@@ -867,7 +868,7 @@ static int conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *
 	    nfds > VUS_MAX_FDS_PER_MSG || (nfds > 0 && !fds))
 		return -EINVAL;
 	for (i = 0; i < iovcnt; i++) {
-		/* The header's size field is 32 bits (protocol-facts 2). */
+		/* The header's size field is 32 bits (docs/protocol.md 2). */
 		if (iov[i].iov_len > UINT32_MAX - total)
 			return -EMSGSIZE;
 		total += iov[i].iov_len;
@@ -939,7 +940,8 @@ int vus_conn_send_error(struct vus_conn *c, const struct vus_hdr *req, int errno
 		.flags = VUS_F_TYPE_REPLY | VUS_F_ERROR,
 	};
 
-	/* QEMU reads an ERROR reply with error 0 as success (protocol-facts 1.6). */
+	/* QEMU reads an ERROR reply with error 0 as success
+	 * (docs/protocol.md 8.1 "Error numbers"). */
 	if (errno_val <= 0)
 		errno_val = EINVAL;
 	h.error = (uint32_t)errno_val;

@@ -12,7 +12,7 @@
  * fds: Linux delivers SCM_RIGHTS with the recvmsg that reads the first
  * byte of the sendmsg() that carried them, and ends that recvmsg right
  * after that skb. Senders attach fds to the sendmsg that carries a
- * message's header (protocol-facts 1.3), so fds received by one recvmsg
+ * message's header (docs/protocol.md 1.3), so fds received by one recvmsg
  * belong to the last message whose header *begins* in the bytes of that
  * recvmsg. If no header begins there, the fds are closed as stray.
  * MSG_CTRUNC, or more fds than max_fds: the fds that did arrive are

@@ -157,11 +157,11 @@ static const struct vus_region_ops bar2_ops = {
 /* ---- interrupts and reset ------------------------------------------- */
 
 /* The IRQ_STATUS bits a vector carries: bit b on vector b % 8. */
-static uint32_t vector_bits(uint32_t vector)
+static uint32_t vector_bits(const struct testdev *td, uint32_t vector)
 {
 	uint32_t bits = 0, b;
 
-	for (b = vector; b < 32; b += TESTDEV_NR_VECTORS)
+	for (b = vector; b < 32; b += td->nr_vectors)
 		bits |= 1u << b;
 	return bits;
 }
@@ -174,8 +174,8 @@ void testdev_raise_irq(struct testdev *td, uint32_t bits)
 	/* The library sends it as the guest chose: MSI-X, MSI or INTx. A
 	 * vector nobody can receive yet (-ENOENT) is not an error for the
 	 * device: the cause stays visible in IRQ_STATUS. */
-	for (v = 0; v < TESTDEV_NR_VECTORS; v++)
-		if (bits & vector_bits(v))
+	for (v = 0; v < td->nr_vectors; v++)
+		if (bits & vector_bits(td, v))
 			(void)vus_irq_raise(td->dev, v);
 }
 
@@ -186,8 +186,8 @@ void testdev_ack_irq(struct testdev *td, uint32_t bits)
 	td->r.irq_status &= ~bits;
 	/* A vector whose causes are all acknowledged lets go of the INTx
 	 * line (or withdraws a message still pending). */
-	for (v = 0; v < TESTDEV_NR_VECTORS; v++)
-		if ((bits & vector_bits(v)) && !(td->r.irq_status & vector_bits(v)))
+	for (v = 0; v < td->nr_vectors; v++)
+		if ((bits & vector_bits(td, v)) && !(td->r.irq_status & vector_bits(td, v)))
 			(void)vus_irq_lower(td->dev, v);
 }
 
@@ -195,8 +195,8 @@ void testdev_sync_irqs(struct testdev *td)
 {
 	uint32_t v;
 
-	for (v = 0; v < TESTDEV_NR_VECTORS; v++) {
-		if (td->r.irq_status & vector_bits(v))
+	for (v = 0; v < td->nr_vectors; v++) {
+		if (td->r.irq_status & vector_bits(td, v))
 			(void)vus_irq_raise(td->dev, v);
 		else
 			(void)vus_irq_lower(td->dev, v);
@@ -256,37 +256,52 @@ static int testdev_alloc_ram(struct testdev *td)
 	return 0;
 }
 
-/* Power management, then MSI and MSI-X, placed automatically. */
-static int testdev_caps(struct vus_dev *dev)
+/* Power management, then MSI and MSI-X, placed automatically; the PCI
+ * Express variant adds its capability and the extended ones. */
+static int testdev_caps(struct vus_dev *dev, const struct testdev_opts *o)
 {
 	static const struct vus_msix_layout msix = {
 		.table_bar = 0, .table_offset = TESTDEV_MSIX_TABLE,
 		.pba_bar = 0, .pba_offset = TESTDEV_MSIX_PBA,
+	};
+	static const struct vus_pcie_cfg pcie_cfg = {
+		.type = VUS_PCIE_ENDPOINT, .max_payload = 1, .link_speed = 1, .link_width = 1,
+		.flr = true,
 	};
 	int rc;
 
 	if ((rc = vus_dev_add_cap_pm(dev, VUS_CAP_OFFSET_AUTO, VUS_PM_NO_SOFT_RESET)) < 0 ||
 	    (rc = vus_dev_add_cap_msi(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_MSI_VECTORS,
 				      VUS_MSI_64BIT | VUS_MSI_PER_VECTOR_MASK)) < 0 ||
-	    (rc = vus_dev_add_cap_msix(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_NR_VECTORS, &msix)) < 0)
+	    (!o->no_msix &&
+	     (rc = vus_dev_add_cap_msix(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_NR_VECTORS, &msix)) < 0))
+		return rc;
+	if (!o->pcie)
+		return 0;
+	if ((rc = vus_dev_add_cap_pcie(dev, VUS_CAP_OFFSET_AUTO, &pcie_cfg)) < 0 ||
+	    (rc = vus_dev_add_ext_cap_aer(dev, VUS_CAP_OFFSET_AUTO)) < 0 ||
+	    (rc = vus_dev_add_ext_cap_dsn(dev, VUS_CAP_OFFSET_AUTO, TESTDEV_DSN)) < 0)
 		return rc;
 	return 0;
 }
 
-static int testdev_setup(struct testdev *td)
+static int testdev_setup(struct testdev *td, const struct testdev_opts *o)
 {
-	static const struct vus_pci_id id = {
+	bool pcie = o->pcie;
+	struct vus_pci_id id = {
 		.vendor = TESTDEV_VENDOR,
-		.device = TESTDEV_DEVICE,
+		.device = pcie ? TESTDEV_DEVICE_PCIE : TESTDEV_DEVICE,
 		.subsys_vendor = TESTDEV_VENDOR,
-		.subsys = TESTDEV_DEVICE,
+		.subsys = pcie ? TESTDEV_DEVICE_PCIE : TESTDEV_DEVICE,
 		.class_code = TESTDEV_CLASS,
 		.revision = TESTDEV_ID & 0xff,
 	};
 	struct vus_dev *dev = td->dev;
 	int rc;
 
+	td->nr_vectors = o->no_msix ? TESTDEV_MSI_VECTORS : TESTDEV_NR_VECTORS;
 	if ((rc = vus_dev_set_pci_id(dev, &id)) < 0 ||
+	    (pcie && (rc = vus_dev_set_config_size(dev, 4096)) < 0) ||
 	    (rc = vus_dev_set_intx_pin(dev, 1)) < 0 ||
 	    (rc = vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1)) < 0 ||
 	    (rc = vus_dev_setup_region(dev, 0, TESTDEV_BAR0_SIZE, VUS_REGION_RW, &bar0_ops,
@@ -297,7 +312,7 @@ static int testdev_setup(struct testdev *td)
 				       td)) < 0 ||
 	    (rc = vus_dev_region_set_fd(dev, 2, td->bar2_fd, 0, true, bar2_areas,
 					sizeof(bar2_areas) / sizeof(bar2_areas[0]))) < 0 ||
-	    (rc = testdev_caps(dev)) < 0 ||
+	    (rc = testdev_caps(dev, o)) < 0 ||
 	    (rc = vus_dev_set_reset(dev, testdev_reset, td)) < 0 ||
 	    (rc = testdev_mig_setup(td)) < 0)
 		return rc;
@@ -306,6 +321,13 @@ static int testdev_setup(struct testdev *td)
 
 int testdev_create(const char *name, struct testdev **out)
 {
+	return testdev_create_opts(name, NULL, out);
+}
+
+int testdev_create_opts(const char *name, const struct testdev_opts *opts,
+			struct testdev **out)
+{
+	static const struct testdev_opts defaults;
 	struct testdev *td;
 	int rc;
 
@@ -322,7 +344,7 @@ int testdev_create(const char *name, struct testdev **out)
 		goto fail;
 	}
 	vus_dev_set_private(td->dev, td);
-	rc = testdev_setup(td);
+	rc = testdev_setup(td, opts ? opts : &defaults);
 	if (rc < 0)
 		goto fail;
 	*out = td;

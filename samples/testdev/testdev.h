@@ -9,6 +9,15 @@
  * No_Soft_Reset), MSI (4 messages, 64-bit, per-vector masking) and MSI-X
  * (8 vectors, table and PBA in BAR0), plus INTx pin A.
  *
+ * PCI Express variant (testdev_opts.pcie; vusd: testdev,pcie=on): device
+ * 1234:7e58, 4096-byte config space, the same capabilities plus a PCI
+ * Express endpoint capability (v2, 256-byte max payload, 2.5 GT/s x1,
+ * Function Level Reset) and the extended capabilities Advanced Error
+ * Reporting and Device Serial Number TESTDEV_DSN. Registers, BARs and
+ * interrupts are the same; an FLR resets the registers as a client reset
+ * does (RESETS counts only the latter). The ERR interrupt index has one
+ * vector (REQ has one on both variants).
+ *
  * BAR0  4 KiB memory, 32-bit registers (4-byte aligned accesses; other
  *       sizes: EINVAL)
  *   0x000 ID          RO  TESTDEV_ID
@@ -53,12 +62,15 @@
 #ifndef VUS_TESTDEV_H
 #define VUS_TESTDEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <vus/device.h>
 
 #define TESTDEV_VENDOR 0x1234
 #define TESTDEV_DEVICE 0x7e57
+#define TESTDEV_DEVICE_PCIE 0x7e58
+#define TESTDEV_DSN    0x7e57000000000001ull
 #define TESTDEV_CLASS  0xff0000
 #define TESTDEV_ID     0x7e570001u
 
@@ -103,8 +115,20 @@ enum testdev_reg {
 
 struct testdev;
 
+struct testdev_opts {
+	bool pcie;             /* the PCI Express variant (above) */
+	bool no_msix;          /* leave out the MSI-X capability (MSI and INTx
+				* remain; IRQ_STATUS bit b then goes to
+				* vector b % 4): QEMU 10.2 aborts when a
+				* vfio-user-pci with MSI-X is unplugged
+				* (docs/testdev.md, "Hot plug") */
+};
+
 /* Create a testdev named name: device set up, not yet listening. */
 int testdev_create(const char *name, struct testdev **out);
+/* The same with options (NULL: the defaults, all zero). */
+int testdev_create_opts(const char *name, const struct testdev_opts *opts,
+			struct testdev **out);
 /* The vus device, to listen on and run. */
 struct vus_dev *testdev_dev(struct testdev *td);
 /* Free the device (vus_dev_free) and the testdev's memory. */

@@ -42,7 +42,7 @@ bool vusctl_parse_region(const char *s, uint32_t *out)
 			return true;
 		}
 	}
-	/* QEMU refuses more than 100 regions (protocol-facts 4.6). */
+	/* QEMU refuses more than 100 regions (docs/protocol.md 6). */
 	if (!vusctl_parse_u64(s, &v) || v >= 100)
 		return false;
 	*out = (uint32_t)v;
@@ -181,7 +181,7 @@ int vusctl_write_bytes(const struct vusctl_args *a, const char *value, uint8_t *
 	*buf = malloc(a->width);
 	if (!*buf)
 		return VUSCTL_FAILED;
-	/* Little-endian, as register data travels (protocol-facts 1.2). */
+	/* Little-endian, as register data travels (docs/protocol.md 0). */
 	for (i = 0; i < a->width; i++)
 		(*buf)[i] = (uint8_t)(v >> (8 * i));
 	*len = a->width;

@@ -49,7 +49,7 @@ int vusctl_open(const struct vusctl *v, const char *path, struct vus_client **ou
 		return VUSCTL_NO_SERVER;
 	case -ECONNRESET:
 	case -EPIPE:
-		/* decisions.md "Sessions": a vus server accepts a second
+		/* docs/protocol.md 1.1: a vus server accepts a second
 		 * connection and closes it at once. */
 		fprintf(stderr, "vusctl: %s: busy: the server closed the connection before "
 			"answering VERSION; another client (a VMM?) is attached and a vfio-user "

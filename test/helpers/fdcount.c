@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Count this process's open fds (fdcount.h). */
+/* Count open fds, for leak checks (fdcount.h). */
 #include <dirent.h>
 #include <errno.h>
-#include <time.h>
+#include <stdio.h>
 
+#include "clock.h"
 #include "fdcount.h"
 
 int fdcount(void)
@@ -25,17 +26,34 @@ int fdcount(void)
 
 bool fdcount_wait(int want, int ms)
 {
-	struct timespec ts = { 0, 5 * 1000000L };
-	int waited = 0;
+	int64_t deadline = test_now_ms() + ms;
 
 	for (;;) {
 		int n = fdcount();
 
 		if (n >= 0 && n <= want)
 			return true;
-		if (waited >= ms)
+		if (test_now_ms() >= deadline)
 			return false;
-		nanosleep(&ts, NULL);
-		waited += 5;
+		test_sleep_ms(5);
 	}
+}
+
+int fdcount_pid(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
 }

@@ -56,7 +56,6 @@ void gpio_server_stop(struct gpio_server *s)
 struct vus_client *gpio_server_connect(struct gpio_server *s)
 {
 	int64_t deadline = test_now_ms() + 2000;
-	struct timespec pause = { 0, 5 * 1000000L };
 	struct vus_client *c = NULL;
 	int r;
 
@@ -67,7 +66,7 @@ struct vus_client *gpio_server_connect(struct gpio_server *s)
 		if (r == 0 || (r != -ECONNRESET && r != -EPIPE && r != -ETIMEDOUT) ||
 		    test_now_ms() >= deadline)
 			break;
-		nanosleep(&pause, NULL);
+		test_sleep_ms(5);
 	}
 	ASSERT_OK(r);
 	return c;
@@ -90,7 +89,7 @@ int gpio_intx_assign(struct vus_client *c)
 {
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
-	assert_true(efd >= 0);
+	ASSERT_NONNEG(efd);
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
 				      0, 1, &efd, NULL));

@@ -8,7 +8,8 @@
 # How the guests are built and why: docs/guests.md.
 #
 #   source "$src/test/helpers/guest_lib.bash"
-#   guest_init                   # VUS_QEMU checked, kernel + busybox cached
+#   guest_init                   # VUS_QEMU checked, kernel + busybox cached;
+#                                # GUEST_SOCKS: a short directory for sockets
 #   root=$(guest_root_new)       # an initramfs tree with busybox and /init
 #   guest_add_module "$root" nvme
 #   guest_add_binary "$root" /sbin/mkfs.ext4
@@ -46,6 +47,7 @@ GUEST_CACHE=${VUS_GUEST_CACHE:-$GUEST_BUILD/guest-cache}
 GUEST_QEMU_PID=
 GUEST_LOG=
 GUEST_PIDS=()
+GUEST_SOCKS=
 
 # guest_need_qemu: GUEST_QEMU names a QEMU with vfio-user-pci, or skip.
 guest_need_qemu() {
@@ -123,6 +125,11 @@ guest_init() {
 	fi
 	[ -s "$GUEST_KROOT/vmlinux" ] && GUEST_KERNEL=$GUEST_KROOT/vmlinux
 	GUEST_MODDIR=$GUEST_KROOT/lib/modules/$GUEST_KVER/kernel
+	# Sockets (and kbuild trees) go here, not under the build tree: a
+	# socket path must fit sun_path's 108 bytes, kbuild cannot work in a
+	# path with spaces, and a clone's path may be long and have spaces
+	# (CI's has). guest_cleanup removes it.
+	GUEST_SOCKS=$(mktemp -d /tmp/vus-guest-XXXXXX)
 	return 0
 }
 
@@ -264,10 +271,13 @@ guest_start() {
 		args+=(-device "{\"driver\":\"vfio-user-pci\",\"socket\":{\"type\":\"unix\",\"path\":\"$dev\"}}")
 	done
 	GUEST_LOG=$log
+	# no_timer_check: under TCG on a loaded host, Linux's boot-time check
+	# of the IO-APIC timer can fail ("IO-APIC + timer doesn't work") and
+	# panic; QEMU's timer is fine, the check is only too impatient.
 	"$GUEST_QEMU" "${args[@]}" -nodefaults -no-user-config -display none -serial stdio \
 		-monitor none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$GUEST_KERNEL" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 $append" "$@" \
+		-append "console=ttyS0 panic=-1 loglevel=4 no_timer_check $append" "$@" \
 		</dev/null >"$log" 2>&1 &
 	GUEST_QEMU_PID=$!
 	GUEST_PIDS+=("$GUEST_QEMU_PID")
@@ -336,6 +346,7 @@ guest_cleanup() {
 		kill "$p" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
+	[ -z "$GUEST_SOCKS" ] || rm -rf "$GUEST_SOCKS"
 }
 
 # guest_wait_socket PATH SECONDS: until a UNIX socket exists at PATH.

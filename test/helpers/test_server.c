@@ -149,10 +149,28 @@ int test_dma_run(struct vus_client *c, uint64_t src, uint64_t dst, uint32_t len,
 			break;
 		if (test_now_ms() >= deadline)
 			return -ETIMEDOUT;
-		assert_true(vus_client_process(c, 1) >= 0);
+		ASSERT_NONNEG(vus_client_process(c, 1));
 	}
 	if (st & TESTDEV_DMA_ERROR)
 		return -(int)(st >> 16);
 	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_DMA_COUNT), count0 + 1);
 	return 0;
+}
+
+struct vus_client *test_connect_path(const char *path, int ms)
+{
+	int64_t deadline = test_now_ms() + ms;
+	struct vus_client *c = NULL;
+	int rc;
+
+	for (;;) {
+		rc = vus_client_connect(path, NULL, &c);
+		if (rc == 0)
+			return c;
+		if (test_now_ms() >= deadline)
+			break;
+		test_sleep_ms(10);
+	}
+	fail_msg("cannot connect to %s within %d ms: %s", path, ms, strerror(-rc));
+	return NULL;
 }

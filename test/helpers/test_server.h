@@ -55,6 +55,11 @@ bool test_server_wait_maps(struct test_server *s, uint32_t n, int ms);
 int test_connect(struct test_server *s, const struct vus_client_opts *opts,
 		 struct vus_client **out);
 
+/* Connect a client to the socket at path, retrying for up to ms while the
+ * server is not there yet (a program being started); fails the test with
+ * the last error otherwise. */
+struct vus_client *test_connect_path(const char *path, int ms);
+
 /* 32-bit BAR0 register access through the client; fail the test on error. */
 uint32_t test_reg_read(struct vus_client *c, uint32_t reg);
 void test_reg_write(struct vus_client *c, uint32_t reg, uint32_t val);

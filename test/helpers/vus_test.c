@@ -62,13 +62,17 @@ const char *vus_test_errname(intmax_t v)
 	return strerrorname_np((int)v);
 }
 
-/* " (-EINVAL: Invalid argument)" for an errno-like negative value. */
+/* " (-EINVAL: Invalid argument)" for an errno-like negative value; for a
+ * positive one, what it would be as a positive errno (pthread_create()
+ * and friends return those): " (as an errno: EAGAIN)". */
 static void errno_text(char *buf, size_t len, intmax_t v)
 {
-	const char *name = v < 0 ? vus_test_errname(v) : NULL;
+	const char *name = vus_test_errname(v);
 
-	if (name)
+	if (name && v < 0)
 		snprintf(buf, len, " (-%s: %s)", name, strerror((int)-v));
+	else if (name && v < 200)
+		snprintf(buf, len, " (as an errno: %s)", name);
 	else
 		buf[0] = '\0';
 }

@@ -8,6 +8,7 @@
  *   vus_test_selftest fail-err    ASSERT_ERR(-ENOENT, -EINVAL) fails
  *   vus_test_selftest fail-eq     ASSERT_EQ(-2, 0) fails
  *   vus_test_selftest fail-nonneg ASSERT_NONNEG(-EBADF) fails
+ *   vus_test_selftest fail-pos    ASSERT_OK(EAGAIN) fails (a positive errno)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@ static void test_mode(void **state)
 		ASSERT_EQ(minus(2), 0);
 	else if (!strcmp(mode, "fail-nonneg"))
 		ASSERT_NONNEG(minus(EBADF));
+	else if (!strcmp(mode, "fail-pos"))
+		ASSERT_OK(minus(-EAGAIN));
 }
 
 int main(int argc, char **argv)
@@ -56,7 +59,7 @@ int main(int argc, char **argv)
 	};
 
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s pass|skip|fail-ok|fail-err|fail-eq|fail-nonneg\n",
+		fprintf(stderr, "usage: %s pass|skip|fail-ok|fail-err|fail-eq|fail-nonneg|fail-pos\n",
 			argv[0]);
 		return 2;
 	}

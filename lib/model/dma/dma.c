@@ -91,7 +91,7 @@ int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout)
 
 enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev)
 {
-	/* serve.c resolves AUTO into sess.layout at VERSION. */
+	/* VERSION (handlers.c) resolves AUTO into sess.layout. */
 	if (dev->sess.attached && dev->sess.negotiated)
 		return dev->sess.layout;
 	return VUS_DMA_LAYOUT_SPEC;
@@ -184,7 +184,7 @@ int vus_h_dma_unmap(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply 
 	/*
 	 * Removal waits for copies in progress and runs the device's unmap
 	 * callback, so every reference is gone before the reply (spec
-	 * DMA_UNMAP). ALL: QEMU's whole-space unmap (protocol-facts 3.4).
+	 * DMA_UNMAP). ALL: QEMU's whole-space unmap (docs/protocol.md 3.3).
 	 */
 	if (um.flags & VUS_DMA_UNMAP_FLAG_ALL) {
 		vus_dma_table_remove_all(&dev->dma.table, unmap_cb, &c);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Dirty-page log over the DMA map table (library-internal): the bitmaps
- * behind DMA_LOGGING_START/STOP/REPORT (protocol-facts 3.14).
+ * behind DMA_LOGGING_START/STOP/REPORT (docs/protocol.md 5.3).
  *
  * Layout: while logging, t->dirty_pgsize is the log page size P (a power
  * of two) and t->dirty[i] is the bitmap of window t->r[i], or NULL for a
@@ -43,7 +43,7 @@ void vus_dma_dirty_stop(struct vus_dma_table *t);
 void vus_dma_dirty_mark_locked(struct vus_dma_table *t, uint64_t iova, uint64_t len);
 
 /* Bytes of a report bitmap for len bytes at page size pgsize:
- * ceil(ceil(len / pgsize) / 64) * 8 (protocol-facts 3.14). len > 0. */
+ * ceil(ceil(len / pgsize) / 64) * 8 (docs/protocol.md 5.3). len > 0. */
 uint64_t vus_dma_dirty_report_bytes(uint64_t len, uint64_t pgsize);
 
 /*

@@ -4,7 +4,7 @@
  * by IOVA, with their host mappings. A pure data structure plus mmap():
  * no sockets, no callbacks, unit-tested on its own.
  *
- * Rules (spec DMA_MAP/DMA_UNMAP, protocol-facts 3.3-3.4):
+ * Rules (spec DMA_MAP/DMA_UNMAP, docs/protocol.md 3.2, 3.3):
  *  - a new window overlapping an existing one: -EEXIST;
  *  - more than max_maps windows or max_bytes in total: -ENOSPC;
  *  - unmap must match an earlier map exactly: -ENOENT otherwise;

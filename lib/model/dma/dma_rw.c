@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Server -> client DMA: vus_dma_read/write and their async forms
- * (decisions.md "Server -> client DMA"; protocol-facts 1.7, 3.11).
+ * (docs/protocol.md 4, 4.1).
  *
  * [iova, iova + len) is split across consecutive windows. Pieces in
  * fd-backed windows are memcpy'd under the table's read lock, in any
@@ -332,14 +332,26 @@ static unsigned busy_chunks(const struct vus_dma *d)
 	return n;
 }
 
+/*
+ * QEMU (10.2) sends each message with one non-blocking write and treats a
+ * short write as complete, dropping the rest (hw/vfio-user/proxy.c,
+ * vfio_user_send_one): a DMA_READ reply bigger than what its socket takes
+ * at once arrives cut, and the stream is lost. So with QEMU a read chunk
+ * is kept small enough that a window of replies fits a UNIX socket's
+ * default send buffer (about 208 KiB): docs/protocol.md section 4.
+ */
+#define VUS_DMA_QEMU_READ_CHUNK 0x8000u
+
 /* Largest chunk: what the client accepts, and what we accept back (a
  * DMA_READ reply carries the data; our receive limit follows max_xfer). */
-static uint32_t max_chunk(const struct vus_dev *dev)
+static uint32_t max_chunk(const struct vus_dev *dev, bool is_write)
 {
 	uint32_t n = dev->sess.client_max_xfer;
 
 	if (!n)
 		n = VUS_DEFAULT_MAX_DATA_XFER;
+	if (!is_write && dev->sess.layout == VUS_DMA_LAYOUT_QEMU && n > VUS_DMA_QEMU_READ_CHUNK)
+		n = VUS_DMA_QEMU_READ_CHUNK;
 	return dev->max_xfer && dev->max_xfer < n ? dev->max_xfer : n;
 }
 
@@ -435,7 +447,9 @@ static bool advance(struct vus_dev *dev, struct vus_dma_req *req, unsigned *budg
 
 		if (!*budget || req->nbusy == VUS_DMA_WINDOW)
 			return true;
-		count = piece < max_chunk(dev) ? (uint32_t)piece : max_chunk(dev);
+		count = max_chunk(dev, req->is_write);
+		if (piece < count)
+			count = (uint32_t)piece;
 		rc = send_chunk(dev, req, addr, count);
 		if (rc < 0) {
 			req->result = rc;
@@ -494,7 +508,7 @@ static int chunk_reply(struct vus_dev *dev, struct vus_dma_req *req,
 	const uint8_t *data;
 	int rc;
 
-	/* Anything but the exact answer fails the transfer (decisions.md). */
+	/* Anything but the exact answer fails the transfer (docs/protocol.md 4). */
 	if (m->status || m->v.nfds || h->cmd != cmd)
 		return -EPROTO;
 	if (h->flags & VUS_F_ERROR)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Interrupts: SET_IRQS and GET_IRQ_INFO semantics (decisions.md "SET_IRQS",
- * "GET_IRQ_INFO"; protocol-facts 3.8, 3.9, 4.4, 4.5), vus_irq_trigger(),
+ * Interrupts: SET_IRQS and GET_IRQ_INFO semantics (docs/protocol.md 3.7,
+ * 3.8; 8.1 "QEMU's MSI and MSI-X", "QEMU's INTx"), vus_irq_trigger(),
  * and delivery of what is owed once nothing blocks it.
  *
  * State per vector: the client's trigger eventfd, the client's mask bit
@@ -21,7 +21,7 @@
  * INTx is level-triggered in PCI; like Linux vfio-pci, vus masks it after
  * each signal ("AUTOMASKED") until the client unmasks it: QEMU sends
  * SET_IRQS UNMASK on the guest's EOI, or KVM signals the resample eventfd
- * the client gave with UNMASK+EVENTFD (protocol-facts 4.5); a line still
+ * the client gave with UNMASK+EVENTFD (docs/protocol.md 3.8); a line still
  * high then signals again.
  */
 #include <errno.h>
@@ -323,7 +323,7 @@ int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, un
 	if (set->index >= VUS_PCI_NUM_IRQS)
 		return -EINVAL;
 	irq = &dev->irqs[set->index];
-	/* ERR and REQ are notifications: nothing to mask (decisions.md). */
+	/* ERR and REQ are notifications: nothing to mask (docs/protocol.md 3.7). */
 	if ((set->index == VUS_PCI_ERR_IRQ || set->index == VUS_PCI_REQ_IRQ) &&
 	    action != VUS_IRQ_SET_ACTION_TRIGGER)
 		return -EINVAL;

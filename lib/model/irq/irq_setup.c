@@ -43,7 +43,7 @@ static int irq_resize(struct vus_dev *dev, uint32_t index, uint32_t count)
 /*
  * An interrupt pin and one INTx vector are one property: QEMU enables INTx
  * (SET_IRQS index 0, count 1) whenever config byte 0x3d is non-zero and
- * fails realize if that is refused (protocol-facts 4.5). So a pin brings
+ * fails realize if that is refused (docs/protocol.md 8.1 "QEMU's INTx"). So a pin brings
  * its vector and a vector brings a pin (INTA unless one was chosen).
  */
 int vus_dev_set_intx_pin(struct vus_dev *dev, uint8_t pin)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration v2: DEVICE_FEATURE (features 1, 2, 6, 7, 8), MIG_DATA_READ and
- * MIG_DATA_WRITE, and the device-state walk (protocol-facts 3.14-3.16, 5;
- * errnos per decisions.md "DEVICE_FEATURE" and "MIG_*").
+ * MIG_DATA_WRITE, and the device-state walk (docs/protocol.md 3.12,
+ * 3.13 and 5, errnos included).
  *
  * Migration does not restrict other commands, like the kernel's vfio-pci
  * (libvfio-user refuses most commands in STOP/STOP_COPY).
@@ -17,7 +17,7 @@
 
 /*
  * Largest DMA_LOGGING_REPORT bitmap built for one request: QEMU's
- * migration.max_bitmap_size (protocol-facts 3.2). A range that needs more
+ * migration.max_bitmap_size (docs/protocol.md 6). A range that needs more
  * is refused with E2BIG, as an oversized message is; it bounds what a
  * client can make us allocate for a huge fd-less window.
  */

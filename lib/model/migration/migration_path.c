@@ -12,7 +12,7 @@ struct mig_arc {
 	bool pre_copy;       /* exists only if the device offers PRE_COPY */
 };
 
-/* The direct arcs a server implements (spec "Migration"; protocol-facts 5). */
+/* The direct arcs a server implements (spec "Migration"; docs/protocol.md 5.1). */
 /* The (unique) shortest paths come from the rules below, not from the
  * order of this table. */
 static const struct mig_arc arcs[] = {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The migration v2 state machine as a pure function (library-internal):
- * which direct arcs a MIG_DEVICE_STATE SET walks (protocol-facts 5,
+ * which direct arcs a MIG_DEVICE_STATE SET walks (docs/protocol.md 5.1,
  * spec "Migration", UAPI <linux/vfio.h> vfio_device_mig_state).
  */
 #ifndef VUS_MIGRATION_PATH_H

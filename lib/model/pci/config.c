@@ -10,7 +10,7 @@
  * dropped silently), and BAR sizing needs no special case because a BAR's
  * mask is ~(size - 1) without the type bits, so writing all-ones and
  * reading back yields the size mask with the type bits intact
- * (protocol-facts 4.6). RW1C bits (error status) clear where a 1 is
+ * (docs/protocol.md 3.9.1). RW1C bits (error status) clear where a 1 is
  * written. After the store, registers with side effects get their hook
  * (Command: INTx Disable; capabilities: config_caps.c); a function reset
  * one of them asks for (FLR) runs after the lock is dropped, because it
@@ -18,7 +18,8 @@
  *
  * QEMU emulates the BAR addresses, the ROM BAR, header-type bit 7, the
  * capability pointers and the MSI/MSI-X capabilities itself, and forwards
- * every write to us first (protocol-facts 4.3), so the state here stays
+ * every write to us first (docs/protocol.md 8.1 "QEMU's config
+ * space"), so the state here stays
  * what routing and other clients see.
  */
 #include <errno.h>
@@ -104,7 +105,7 @@ static void init_bars(struct vus_dev *dev)
 	for (i = VUS_PCI_BAR0_REGION; i <= VUS_PCI_BAR5_REGION; i++) {
 		const struct vus_region *r = &dev->regions[i];
 		unsigned off = CFG_BAR0 + 4 * i;
-		/* Sizes are powers of two (device.c), so this keeps the
+		/* Sizes are powers of two (region.c), so this keeps the
 		 * address bits a BAR of that size can decode. */
 		uint64_t addr = ~(r->size - 1);
 
@@ -136,7 +137,8 @@ static void init_header(struct vus_dev *dev)
 	vus_cfg_reg(dev, CFG_DEVICE_ID, 2, dev->id.device, 0, 0);
 	vus_cfg_reg(dev, CFG_COMMAND, 2, 0, CMD_WRITABLE, 0);
 	/* The Capabilities List bit is set by vus_caps_build() if there
-	 * are any; QEMU walks a list only with it (protocol-facts 4.6). */
+	 * are any; QEMU walks a list only with it (docs/protocol.md 8.1
+	 * "QEMU's config space"). */
 	vus_cfg_reg(dev, CFG_STATUS, 2, 0, 0, STATUS_RW1C);
 	vus_cfg_reg(dev, CFG_REVISION, 1, dev->id.revision, 0, 0);
 	vus_cfg_reg(dev, CFG_CLASS, 3, dev->id.class_code, 0, 0);
@@ -148,7 +150,8 @@ static void init_header(struct vus_dev *dev)
 	vus_cfg_reg(dev, CFG_SUBSYS_VENDOR, 2, dev->id.subsys_vendor, 0, 0);
 	vus_cfg_reg(dev, CFG_SUBSYS_ID, 2, dev->id.subsys, 0, 0);
 	/* No ROM: the register reads 0 forever, which QEMU's sizing reads as
-	 * "no ROM" (protocol-facts 4.6). The ROM BAR decodes at least 2 KiB. */
+	 * "no ROM" (docs/protocol.md 8.1 "QEMU's config space"). The ROM BAR
+	 * decodes at least 2 KiB. */
 	if (rom->size)
 		vus_cfg_reg(dev, CFG_ROM, 4, 0,
 			    ((uint32_t)~(rom->size - 1) & ROM_ADDR_MASK) | ROM_ENABLE, 0);
@@ -183,6 +186,8 @@ int vus_config_init(struct vus_dev *dev)
 		return 0;
 	/* May define the MSI-X BAR: before the layout freezes. */
 	err = vus_msix_prepare(dev);
+	if (!err)
+		err = vus_irq_notify_defaults(dev);
 	if (err)
 		return err;
 	cfg->bytes = calloc(1, cfg->size);
@@ -241,7 +246,7 @@ static int device_run(struct vus_dev *dev, const struct vus_cap *cap, unsigned o
 			  : cap->ops.read(dev, cap->opaque, rel, p, len);
 
 	/* The region convention: 0 or -errno; anything else is the
-	 * device's bug, not a success (device.c callback_result). */
+	 * device's bug, not a success (region.c callback_result). */
 	return rc > 0 ? -EIO : rc;
 }
 

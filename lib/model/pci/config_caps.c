@@ -65,7 +65,7 @@ static bool singleton(enum vus_cap_kind kind)
 {
 	/* A function has one of each (PCIe 7.9.3: one Device Serial Number). */
 	return kind == VUS_CAPK_PM || kind == VUS_CAPK_MSI || kind == VUS_CAPK_MSIX ||
-	       kind == VUS_CAPK_PCIE || kind == VUS_CAPK_DSN;
+	       kind == VUS_CAPK_PCIE || kind == VUS_CAPK_DSN || kind == VUS_CAPK_AER;
 }
 
 int vus_cap_add(struct vus_dev *dev, enum vus_cap_kind kind, bool extended, uint16_t offset,
@@ -308,6 +308,9 @@ int vus_caps_build(struct vus_dev *dev)
 			break;
 		case VUS_CAPK_DSN:
 			dsn_build(dev, c);
+			break;
+		case VUS_CAPK_AER:
+			vus_aer_build(dev);
 			break;
 		}
 	}

@@ -5,7 +5,7 @@
  * bits.
  *
  * QEMU emulates this capability for the guest and forwards the writes
- * here first (protocol-facts 4.3, 4.4), so the Enable, Multiple Message
+ * here first (docs/protocol.md 8.1 "QEMU's config space"), so the Enable, Multiple Message
  * Enable and Mask bits stored here are the guest's: vus_irq_raise() reads
  * them. The Pending bits are the MSI index's pending vectors (irq.c), laid
  * over the register on every read.

@@ -4,7 +4,7 @@
  * space, and the vector table and Pending Bit Array, which live in memory
  * BARs and are served here instead of by the device's region callbacks.
  *
- * Who drives what (protocol-facts 4.4): QEMU emulates the capability and
+ * Who drives what (docs/protocol.md 8.1 "QEMU's MSI and MSI-X"): QEMU emulates the capability and
  * the table for the guest, forwards config writes here first (so Enable
  * and Function Mask are the guest's), never forwards table accesses, masks
  * vectors by re-wiring their eventfds (or, with a pending patch, by
@@ -314,7 +314,7 @@ int vus_msix_bar_access(struct vus_dev *dev, uint32_t index, uint64_t offset, ui
 		} else if (has_p && pos >= p0 && pos < p1) {
 			n = (uint32_t)((end < p1 ? end : p1) - pos);
 			/* The PBA is read-only; QEMU drops guest writes to it
-			 * too (protocol-facts 4.4). */
+			 * too (docs/protocol.md 8.1 "QEMU's MSI and MSI-X"). */
 			if (!is_write) {
 				pthread_mutex_lock(&dev->irq_lock);
 				pba_read(dev, (uint32_t)(pos - p0), p, n);

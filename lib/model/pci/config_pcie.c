@@ -7,7 +7,7 @@
  * The link is reported as trained at its maximum: Link Status matches
  * Link Capabilities and the Supported Link Speeds vector covers the
  * maximum speed (7.5.3.18: Max Link Speed indexes that vector). QEMU
- * accepts only the endpoint types (protocol-facts 4.6). Features the
+ * accepts only the endpoint types (docs/protocol.md 3.9.1). Features the
  * function lacks (ASPM, extended tags, completion timeout ranges, ...)
  * are hardwired to 0 as the spec permits.
  */
@@ -77,7 +77,7 @@ int vus_dev_add_cap_pcie(struct vus_dev *dev, uint16_t offset, const struct vus_
 						 !valid_width(cfg->link_width))
 		return -EINVAL;
 	/* A PCI Express function has a 4096-byte config space; with 256
-	 * bytes QEMU drops PCIe-ness anyway (protocol-facts 4.6). */
+	 * bytes QEMU drops PCIe-ness anyway (docs/protocol.md 3.9.1). */
 	if (dev->cfg.size != 4096)
 		return -EINVAL;
 	off = vus_cap_add(dev, VUS_CAPK_PCIE, false, offset, PCIE_LEN, NULL);

@@ -4,7 +4,7 @@
  * chapter 3): version 3, D0 and D3hot only, no PME.
  *
  * QEMU reads and, at machine reset, writes PowerState back to D0
- * (protocol-facts 6.2 step 9); Linux guests put idle devices in D3hot and
+ * (docs/protocol.md 8.1 "QEMU at machine reset"); Linux guests put idle devices in D3hot and
  * read No_Soft_Reset to decide whether config state survives the way back.
  */
 #include <errno.h>

@@ -11,6 +11,8 @@
  *   config_msi.c    MSI capability
  *   config_msix.c   MSI-X capability, table and PBA emulated in a BAR
  *   config_pcie.c   PCI Express capability (FLR)
+ *   config_aer.c    Advanced Error Reporting, vus_dev_report_aer()
+ *   irq_notify.c    ERR/REQ vector counts as kernel vfio-pci has them
  *   irq_route.c     vus_irq_raise/lower/intx_set_level: which index
  *                   carries a device's interrupt, and what blocks it
  *
@@ -65,6 +67,7 @@ enum vus_cap_kind {
 	VUS_CAPK_VENDOR,      /* standard vendor-specific (ID 09h) */
 	VUS_CAPK_DSN,         /* extended: Device Serial Number */
 	VUS_CAPK_EXT_VENDOR,  /* extended: Vendor-Specific (VSEC) */
+	VUS_CAPK_AER,         /* extended: Advanced Error Reporting */
 };
 
 /* One capability as the device added it. */
@@ -109,6 +112,7 @@ struct vus_pcie {
 
 struct vus_pci {
 	struct vus_cap *caps;     /* sorted by offset */
+	uint16_t aer_off;         /* 0: no AER capability (config_aer.c) */
 	unsigned nr_caps;
 	struct vus_pm pm;
 	struct vus_msi msi;
@@ -199,7 +203,7 @@ void vus_msix_reset(struct vus_dev *dev);
 void vus_msix_session_end(struct vus_dev *dev);
 void vus_msix_free(struct vus_dev *dev);
 /* Region index holds the MSI-X table or PBA: its accesses come here
- * (device.c), which serves those bytes and hands the rest to the device. */
+ * (access.c), which serves those bytes and hands the rest to the device. */
 bool vus_msix_in_bar(const struct vus_dev *dev, uint32_t index);
 int vus_msix_bar_access(struct vus_dev *dev, uint32_t index, uint64_t offset, uint8_t *buf,
 			uint32_t count, bool is_write);
@@ -208,6 +212,12 @@ void vus_pcie_build(struct vus_dev *dev);
 unsigned vus_pcie_written(struct vus_dev *dev, const struct vus_cfg_write *w);
 /* Keep what an FLR keeps (Max Payload Size, ASPM Control). (L) */
 void vus_pcie_reset(struct vus_dev *dev, const uint8_t *before);
+
+/* ---- config_aer.c / irq_notify.c ----------------------------------- */
+
+void vus_aer_build(struct vus_dev *dev);
+/* ERR and REQ vector counts as kernel vfio-pci reports them (listen time). */
+int vus_irq_notify_defaults(struct vus_dev *dev);
 
 /* ---- irq.c ---------------------------------------------------------- */
 

@@ -18,7 +18,7 @@
 #include "bits.h"
 #include "dev_priv.h"
 
-/* QEMU refuses a device with num_regions > 100 (protocol-facts 4.6). */
+/* QEMU refuses a device with num_regions > 100 (docs/protocol.md 6). */
 #define VUS_MAX_REGIONS 100u
 /* Sanity bound on sparse areas per region: each costs 16 reply bytes. */
 #define VUS_MAX_SPARSE_AREAS 1024u
