@@ -10,7 +10,7 @@ bindir=$1 seeds=$2 work=$3
 secs=${FUZZ_SECONDS:-${FUZZ_SECONDS_DEFAULT:-30}}
 status=0
 
-for name in codec dispatch; do
+for name in codec dispatch nvme_sq; do
 	corpus=$work/corpus/$name
 	mkdir -p "$corpus" "$work/artifacts"
 	echo "== fuzz_$name: ${secs}s"

@@ -416,7 +416,7 @@ static void reset_in_flight(const struct nvme_rig_opts *o)
 		nvme_drv_free(r.d, b, 31 * 8192);
 		assert_int_equal(nvme_drv_enable(r.d), 0);
 	}
-	print_message("reset with %d commands in flight (over 5 resets)\n", total);
+	print_message("reset with %d commands submitted and not yet reaped (over 5 resets)\n", total);
 	nvme_rig_io_queues(&r, 1, 16);
 	b = nvme_drv_alloc(r.d, 8192, &iova);
 	nvme_rig_pattern(b, 8192, 99);
@@ -444,15 +444,32 @@ static void test_reset_in_flight_no_fd(void **state)
 	reset_in_flight(&o);
 }
 
-/* vfio-user DEVICE_RESET (like FLR) with I/O queues live: the controller
- * is disabled and comes back when the host enables it again. */
-static void test_device_reset(void **state)
+/* Submit n writes of 8 KiB on qid without waiting (data from buf). */
+static void submit_writes(struct nvme_rig *r, uint16_t qid, uint64_t iova, unsigned n)
+{
+	struct nvme_drv_cmd cmd;
+
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(nvme_drv_rw_cmd(r->d, &cmd, NVD_CMD_WRITE, 1, i * 16u, 8192 / r->lba,
+						 iova + i * 8192, 8192, NVME_DRV_PRP),
+				 0);
+		assert_int_equal(nvme_drv_submit(r->d, qid, &cmd, NULL), 0);
+	}
+}
+
+/* vfio-user DEVICE_RESET (like FLR) with I/O in flight: the controller
+ * is disabled, and comes back when the host enables it again. */
+static void device_reset(const struct nvme_rig_opts *o)
 {
 	struct nvme_rig r;
 	uint32_t csts = 0, cc = 0;
+	uint64_t iova;
 
-	nvme_rig_start(&r, NULL);
-	nvme_rig_io_queues(&r, 2, 16);
+	nvme_rig_start(&r, o);
+	nvme_rig_io_queues(&r, 2, 32);
+	assert_non_null(nvme_drv_alloc(r.d, 31 * 8192, &iova));
+	submit_writes(&r, 1, iova, 31);
+	submit_writes(&r, 2, iova, 31);
 	assert_int_equal(vus_client_reset(r.c), 0);
 	assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_CC, &cc), 0);
 	assert_int_equal(cc & NVD_CC_EN, 0);
@@ -463,6 +480,39 @@ static void test_device_reset(void **state)
 	assert_int_equal(nvme_drv_enable(r.d), 0);
 	nvme_rig_io_queues(&r, 2, 16);
 	assert_nvme_ok(nvme_drv_identify(r.d, 0, 1, NULL));
+	assert_nvme_ok(nvme_drv_rw(r.d, 2, NVD_CMD_READ, 1, 0, 16, iova, 8192, NVME_DRV_PRP));
+	nvme_rig_stop(&r);
+}
+
+static void test_device_reset(void **state)
+{
+	device_reset(NULL);
+}
+
+static void test_device_reset_no_fd(void **state)
+{
+	struct nvme_rig_opts o = { .no_fd = true };
+
+	device_reset(&o);
+}
+
+/* Shutdown (CC.SHN, 7.6.2) with I/O in flight: shutdown processing
+ * completes (CSTS.SHST = 10b), then a reset brings the controller back. */
+static void test_shutdown_in_flight(void **state)
+{
+	struct nvme_rig r;
+	uint64_t iova;
+
+	nvme_rig_start(&r, NULL);
+	nvme_rig_io_queues(&r, 2, 32);
+	assert_non_null(nvme_drv_alloc(r.d, 31 * 8192, &iova));
+	submit_writes(&r, 1, iova, 31);
+	submit_writes(&r, 2, iova, 31);
+	assert_int_equal(nvme_drv_shutdown(r.d), 0);
+	assert_true(nvme_drv_disable(r.d) >= 0);
+	assert_int_equal(nvme_drv_enable(r.d), 0);
+	nvme_rig_io_queues(&r, 1, 16);
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 16, iova, 8192, NVME_DRV_PRP));
 	nvme_rig_stop(&r);
 }
 
@@ -543,6 +593,8 @@ int main(void)
 		cmocka_unit_test(test_reset_in_flight),
 		cmocka_unit_test(test_reset_in_flight_no_fd),
 		cmocka_unit_test(test_device_reset),
+		cmocka_unit_test(test_device_reset_no_fd),
+		cmocka_unit_test(test_shutdown_in_flight),
 		cmocka_unit_test(test_garbage_sqes),
 	};
 

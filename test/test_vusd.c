@@ -30,6 +30,7 @@
 
 #include <vus/client.h>
 
+#include "test_server.h"
 #include "testdev.h"
 #include "vus_test.h"
 
@@ -41,7 +42,7 @@ static pid_t spawn_vusd(char *const argv[], int keep_fd, const char *err_path)
 {
 	pid_t pid = fork();
 
-	assert_true(pid >= 0);
+	ASSERT_NONNEG(pid);
 	if (pid == 0) {
 		/* A failed assertion ends this process: vusd goes with it. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -59,23 +60,6 @@ static pid_t spawn_vusd(char *const argv[], int keep_fd, const char *err_path)
 		_exit(127);
 	}
 	return pid;
-}
-
-/* Connect, retrying while vusd starts up (up to 5 s). */
-static struct vus_client *connect_retry(const char *path)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	struct vus_client *c = NULL;
-	int i, rc = -ENOENT;
-
-	for (i = 0; i < 500; i++) {
-		rc = vus_client_connect(path, NULL, &c);
-		if (rc == 0)
-			return c;
-		nanosleep(&ts, NULL);
-	}
-	fail_msg("cannot connect to vusd at %s: %s", path, strerror(-rc));
-	return NULL;
 }
 
 static void talk(struct vus_client *c, uint32_t scratch)
@@ -141,7 +125,7 @@ static void test_socket_path_and_sigterm(void **state)
 	char *argv[] = { "vusd", "--device", "testdev", "--socket-path", sock,
 			 "--log-level", "warn", NULL };
 	pid = spawn_vusd(argv, -1, NULL);
-	c = connect_retry(sock);
+	c = test_connect_path(sock, 5000);
 	ASSERT_OK(stat(sock, &st));
 	assert_true(S_ISSOCK(st.st_mode));
 	ASSERT_EQ(st.st_mode & 0777, 0600);
@@ -149,7 +133,7 @@ static void test_socket_path_and_sigterm(void **state)
 	vus_client_close(c);
 
 	/* state is kept across clients (spec "Socket Disconnection Behavior") */
-	c = connect_retry(sock);
+	c = test_connect_path(sock, 5000);
 	ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
 	ASSERT_EQ(v, 0x1234);
 
@@ -169,14 +153,14 @@ static void test_inherited_fd_and_sigint(void **state)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/fd.sock", tmpdir);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(lfd >= 0);
+	ASSERT_NONNEG(lfd);
 	ASSERT_OK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
 	ASSERT_OK(listen(lfd, 1));
 
 	char *argv[] = { "vusd", "--device=testdev", "--fd=3", "--log-level=err", NULL };
 	pid = spawn_vusd(argv, lfd, NULL);
 	close(lfd);
-	c = connect_retry(sa.sun_path);
+	c = test_connect_path(sa.sun_path, 5000);
 	talk(c, 7);
 	vus_client_close(c);
 	ASSERT_OK(kill(pid, SIGINT));
@@ -191,7 +175,7 @@ static void test_fd_not_a_socket(void **state)
 	int fd = open("/dev/null", O_RDONLY);
 	pid_t pid;
 
-	assert_true(fd >= 0);
+	ASSERT_NONNEG(fd);
 	char *argv[] = { "vusd", "--device", "testdev", "--fd", "3", NULL };
 	pid = spawn_vusd(argv, fd, "/dev/null");
 	close(fd);
@@ -199,7 +183,7 @@ static void test_fd_not_a_socket(void **state)
 }
 
 /* Two devices from a config file: both served, each with its own state
- * and socket mode; SIGTERM removes all three sockets. */
+ * and socket mode (the control socket its own); SIGTERM removes all three sockets. */
 static void test_config_two_devices(void **state)
 {
 	char cfg[4200], s0[4200], s1[4200], ctl[4200], text[16384];
@@ -221,8 +205,8 @@ static void test_config_two_devices(void **state)
 	write_file(cfg, text);
 	char *argv[] = { "vusd", "--config", cfg, NULL };
 	pid = spawn_vusd(argv, -1, NULL);
-	c0 = connect_retry(s0);
-	c1 = connect_retry(s1);
+	c0 = test_connect_path(s0, 5000);
+	c1 = test_connect_path(s1, 5000);
 	talk(c0, 0xa);
 	talk(c1, 0xb);
 	talk(c0, 0xa); /* b's write did not touch a */
@@ -230,8 +214,10 @@ static void test_config_two_devices(void **state)
 	ASSERT_EQ(st.st_mode & 0777, 0640);
 	ASSERT_OK(stat(s1, &st));
 	ASSERT_EQ(st.st_mode & 0777, 0600);
+	/* The control socket has its own mode, root-only unless control_mode
+	 * says otherwise: socket_mode is for the VMMs' device sockets. */
 	ASSERT_OK(stat(ctl, &st));
-	ASSERT_EQ(st.st_mode & 0777, 0640);
+	ASSERT_EQ(st.st_mode & 0777, 0600);
 	ASSERT_OK(kill(pid, SIGTERM));
 	ASSERT_OK(wait_exit(pid));
 	vus_client_close(c0);
@@ -259,7 +245,7 @@ static void test_stale_socket_replaced(void **state)
 	char *argv[] = { "vusd", "--device", "testdev", "--socket-path", sa.sun_path,
 			 "--log-level", "err", NULL };
 	pid = spawn_vusd(argv, -1, NULL);
-	c = connect_retry(sa.sun_path);
+	c = test_connect_path(sa.sun_path, 5000);
 	talk(c, 1);
 	vus_client_close(c);
 	ASSERT_OK(kill(pid, SIGTERM));
@@ -336,8 +322,8 @@ static void test_bad_configs(void **state)
 			  (const char *const[]){ "devices[0]", "\"dma_layout\"",
 						 "expected one of auto, spec, qemu",
 						 "\"fast\"", NULL });
-	expect_bad_config("{ \"devices\": [ { \"type\": \"scsi\", \"socket\": \"/tmp/x\" } ] }",
-			  (const char *const[]){ "devices[0]", "unknown device type \"scsi\"",
+	expect_bad_config("{ \"devices\": [ { \"type\": \"virtio-blk\", \"socket\": \"/tmp/x\" } ] }",
+			  (const char *const[]){ "devices[0]", "unknown device type \"virtio-blk\"",
 						 "known: gpio, nvme, testdev", NULL });
 	expect_bad_config("{ \"devices\": [ { \"name\": \"a\", \"socket\": \"/tmp/x\" } ] }",
 			  (const char *const[]){ "devices[0]", "\"type\"", "expected", NULL });
