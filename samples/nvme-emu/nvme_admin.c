@@ -258,7 +258,7 @@ struct nvme_res nvme_admin_exec(struct nvme_emu *n, const struct nvme_sqe *c)
 	case NVME_ADM_SET_FEATURES: return nvme_set_features(n, c);
 	case NVME_ADM_GET_FEATURES: return nvme_get_features(n, c);
 	case NVME_ADM_AER:          return aer(n, c);
-	case NVME_ADM_DBBUF:        return dbbuf(n, c);
+	case NVME_ADM_DBBUF:        return n->shadow ? dbbuf(n, c) : err(NVME_SC_INVALID_OPCODE);
 	default:                    return err(NVME_SC_INVALID_OPCODE);
 	}
 }

@@ -52,8 +52,9 @@ void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid)
 		return;
 	(void)vus_dma_write(n->dev, n->dbbuf_sh + 8ull * qid, &zero, 4);
 	(void)vus_dma_write(n->dev, n->dbbuf_sh + 8ull * qid + 4, &zero, 4);
-	(void)eventidx_write(n, qid, false, 0);
-	(void)eventidx_write(n, qid, true, 0);
+	/* Polling: FFFFh is crossed only when the host's index wraps. */
+	(void)eventidx_write(n, qid, false, n->poll ? 0xffff : 0);
+	(void)eventidx_write(n, qid, true, n->poll ? 0xffff : 0);
 }
 
 static uint32_t sq_tail_now(struct nvme_emu *n, uint16_t qid)
@@ -279,6 +280,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 		while (sq->head != sq->tail) {
 			if (!budget || atomic_load(&n->ctrl_change) || atomic_load(&n->stopping))
 				return true;
+			if (atomic_load(&n->mig_stopped))
+				return false;
 			cnt = (sq->tail + sq->size - sq->head) % sq->size;
 			if (cnt > sq->size - sq->head)
 				cnt = sq->size - sq->head; /* up to the wrap */
@@ -319,7 +322,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 			if (n->gen != gen || !sq->live)
 				return false;
 		}
-		if (!shadowed(n, qid))
+		/* Polling reads the shadow tail again soon: never ask to ring. */
+		if (!shadowed(n, qid) || n->poll)
 			return false;
 		(void)eventidx_write(n, qid, false, sq->tail);
 		atomic_thread_fence(memory_order_seq_cst);
@@ -334,6 +338,8 @@ bool nvme_queues_run(struct nvme_emu *n)
 	bool more = false;
 	int q;
 
+	if (atomic_load(&n->mig_stopped))
+		return false;
 	/* Admin first: queue creation must precede I/O on the new queue. */
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))
