@@ -5,8 +5,8 @@
 # same QEMU, against vus's nvme (samples/nvme-emu in vusd, attached with
 # vfio-user-pci) and against QEMU's own in-process `-device nvme` on a
 # RAM-backed file (/dev/shm) of the same size; runs alternate (vus, QEMU,
-# vus, QEMU, ...) and the script prints vus/QEMU ratios of IOPS and
-# bandwidth. A benchmark, not a test: it asserts nothing.
+# vus, QEMU, ...) and the script prints every run, then vus/QEMU ratios of
+# the medians of IOPS and bandwidth. A benchmark, not a test: it asserts nothing.
 #
 #   VUS_QEMU=/path/to/qemu-system-x86_64 bench/nvme-guest-bench.sh [ROUNDS] [SECONDS]
 #
@@ -107,10 +107,35 @@ for ((n = 1; n <= rounds; n++)); do
 	run_one qemu "$n"
 done
 
-# Means over the rounds, then the ratios.
-cat "$work"/vus-*.txt | awk '{ i[$2] += $3; b[$2] += $4; c[$2]++ } END { for (k in i) print k, i[k] / c[k], b[k] / c[k] }' | sort >"$work/vus.txt"
-cat "$work"/qemu-*.txt | awk '{ i[$2] += $3; b[$2] += $4; c[$2]++ } END { for (k in i) print k, i[k] / c[k], b[k] / c[k] }' | sort >"$work/qemu.txt"
-echo "nvme-guest-bench: $rounds round(s), ${secs}s per job, TCG guest, ${size_mb} MiB namespace"
+# Every run, so the spread between rounds shows; then means and ratios.
+for f in "$work"/vus-*.txt "$work"/qemu-*.txt; do
+	n=${f##*/}
+	awk -v r="${n%.txt}" '{ printf "  run %-7s %-18s %8d IOPS %10d KiB/s\n", r, $2, $3, $4 }' "$f"
+done
+# Medians over the rounds (a loaded machine throws single runs far off;
+# the median of 3+ rounds ignores one), then the ratios.
+median() {
+	awk '{ print $2, $3, $4 }' | sort -k1,1 -k2,2n | awk '
+		{ job[NR] = $1; iops[NR] = $2; bw[NR] = $3 }
+		END {
+			i = 1
+			while (i <= NR) {
+				j = i
+				while (j <= NR && job[j] == job[i]) j++
+				n = j - i
+				m = i + int((n - 1) / 2)
+				# bandwidth: its own median
+				split("", b); k = 0
+				for (x = i; x < j; x++) b[++k] = bw[x]
+				for (x = 1; x <= k; x++) for (y = x + 1; y <= k; y++) if (b[y] < b[x]) { t = b[x]; b[x] = b[y]; b[y] = t }
+				print job[i], iops[m], b[1 + int((k - 1) / 2)]
+				i = j
+			}
+		}'
+}
+cat "$work"/vus-*.txt | median >"$work/vus.txt"
+cat "$work"/qemu-*.txt | median >"$work/qemu.txt"
+echo "nvme-guest-bench: $rounds round(s), ${secs}s per job, TCG guest, ${size_mb} MiB namespace; medians"
 printf '%-18s %10s %10s %8s %12s %12s %8s\n' job "vus IOPS" "QEMU IOPS" ratio "vus KiB/s" "QEMU KiB/s" ratio
 join "$work/vus.txt" "$work/qemu.txt" | awk '{
 	printf "%-18s %10.0f %10.0f %8.2f %12.0f %12.0f %8.2f\n", $1, $2, $4, $4 ? $2 / $4 : 0, $3, $5, $5 ? $3 / $5 : 0

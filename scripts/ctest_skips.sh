@@ -5,8 +5,8 @@
 #   CTEST_OUTPUT: what ctest printed (its "(Skipped)" lines name the
 #   skipped tests; LastTest.log does not mark them) -- the reasons come
 #   from BUILD_DIR/Testing/Temporary/LastTest.log.
-# Exits 1 if a test printed a skip reason yet ctest counted it as passed:
-# such a skip would be a silent pass.
+# Exits 1 if a test printed a skip reason yet ctest counted it as passed
+# (a silent pass), or was skipped without printing a reason.
 set -euo pipefail
 
 build=$1
@@ -27,15 +27,21 @@ awk '
 	}
 ' "$log" >"$build/Testing/Temporary/skip-reasons.tsv"
 
+status=0
 echo "== ${#skipped[@]} test(s) skipped"
 for t in "${skipped[@]}"; do
 	reasons=$(awk -F'\t' -v t="$t" '$1 == t { print "     " $2 }' \
 		"$build/Testing/Temporary/skip-reasons.tsv")
 	echo "  $t"
-	echo "${reasons:-     (printed no reason)}"
+	if [[ -z $reasons ]]; then
+		echo "     (printed no reason)"
+		echo "ctest_skips: $t skipped without printing \"skipped: <why>\"" >&2
+		status=1
+	else
+		echo "$reasons"
+	fi
 done
 
-status=0
 while IFS=$'\t' read -r name reason; do
 	found=0
 	for t in "${skipped[@]}"; do

@@ -259,7 +259,8 @@ static int add_cmdline_device(const struct cmdline_dev *cl, size_t nth, size_t c
 	if (count == 1)
 		snprintf(where, sizeof(where), "--device");
 	else
-		snprintf(where, sizeof(where), "--device #%zu (%.32s)", nth + 1, cl->device);
+		snprintf(where, sizeof(where), "--device #%u (%.32s)", (unsigned)nth + 1,
+			 cl->device);
 	if (vusd_spec_parse_kv(cl->device, cfg->socket_mode, where, &spec, &err) < 0) {
 		fprintf(stderr, "vusd: %s\n", err.msg);
 		return VUSD_EXIT_USAGE;

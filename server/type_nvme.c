@@ -11,6 +11,8 @@
  *   mdts=N          largest transfer 2^N * 4 KiB (1..10)
  *   serial=, model= Identify strings
  *   odirect=true    open the file with O_DIRECT
+ *   shadow=false    no Doorbell Buffer Config (every doorbell a posted write)
+ *   poll=true       a thread polls the queues (a whole host core)
  * Control: vusctl --control CTL nvme NAME stats  (per-queue counters)
  */
 #include <errno.h>
@@ -33,10 +35,12 @@ struct nvme_type_opts {
 	char *serial;
 	char *model;
 	bool odirect;
+	bool shadow;
+	bool poll;
 };
 
 static const struct nvme_type_opts nvme_type_defaults = {
-	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8,
+	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8, .shadow = true,
 };
 
 static const struct vusd_opt nvme_type_opts_schema[] = {
@@ -62,6 +66,10 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	{ .key = "odirect", .kind = VUSD_OPT_BOOL,
 	  .offset = offsetof(struct nvme_type_opts, odirect),
 	  .help = "open the backing file with O_DIRECT" },
+	{ .key = "shadow", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, shadow),
+	  .help = "offer shadow doorbells with EventIdx (default true)" },
+	{ .key = "poll", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, poll),
+	  .help = "poll the queues from a thread: a whole core, fewer guest doorbells" },
 	{ .key = NULL },
 };
 
@@ -120,6 +128,8 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	o.serial = t->serial;
 	o.model = t->model;
 	o.odirect = t->odirect;
+	o.no_shadow = !t->shadow;
+	o.poll = t->poll;
 	rc = nvme_emu_create(name, &o, &n);
 	if (rc < 0) {
 		vusd_errf(err, "cannot create nvme '%s': %s%s", name, strerror(-rc),

@@ -52,7 +52,13 @@ if [ -z "$chip" ]; then
 	echo "GUEST: FAIL no gpiochip under ${dev##*/}"
 	exit 1
 fi
-/idio16-guest "/dev/${chip##*/}"
+if ! /idio16-guest "/dev/${chip##*/}"; then
+	# What the guest kernel saw, for the log: did the INTx arrive (its
+	# count), which lines are requested with edges.
+	echo "GUEST: /proc/interrupts:"
+	sed 's/^/GUEST:   /' /proc/interrupts
+	exit 1
+fi
 EOF_GUEST
 guest_pack "$root" "$work/initrd.gz"
 

@@ -138,11 +138,6 @@ run_guest() {
 	if [ "$rc" != 0 ]; then
 		guest_show_log "$log" | tail -n 400
 		cp "$log" "$GUEST_BUILD/guest_nvme-$mode-vusd.log"
-		# Known issue (docs/nvme-testing.md): with message DMA QEMU
-		# leaves a DMA_READ unanswered and vusd ends the session.
-		if [ "$mode" = message-dma ] && grep -q 'DMA_READ id .* unanswered' "$log"; then
-			guest_skip "known issue nvme-message-dma-stall: a DMA_READ unanswered for 30 s, vusd ended the session (docs/nvme-testing.md)"
-		fi
 		guest_fail "$mode: guest result $rc (0 = passed, 124 = timed out, 125 = no result)"
 	fi
 	grep "^GUEST:" "$GUEST_LOG" | sed "s/^/$mode: /"

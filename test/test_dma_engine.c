@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "fdcount.h"
 #include "raw.h"
 #include "rig.h"
@@ -385,7 +386,7 @@ static void test_disconnect_fails_with_enotconn(void **state)
 		vus_dev_get_stats(dev, &st);
 		if (st.cur_maps == 0)
 			break;
-		usleep(10000);
+		test_sleep_ms(10);
 	}
 	ASSERT_EQ(st.cur_maps, 0);
 	ASSERT_EQ(st.cur_mapped_bytes, 0);
@@ -556,7 +557,7 @@ static bool wait_called(struct done_rec *d)
 	for (i = 0; i < 500; i++) {
 		if (__atomic_load_n(&d->called, __ATOMIC_ACQUIRE))
 			return true;
-		usleep(10000);
+		test_sleep_ms(10);
 	}
 	return false;
 }
@@ -758,7 +759,7 @@ static void test_disconnect_unmaps_with_callbacks(void **state)
 		vus_dev_get_stats(dev, &st);
 		if (st.cur_maps == 0)
 			break;
-		usleep(10000);
+		test_sleep_ms(10);
 	}
 	ASSERT_EQ(st.cur_maps, 0);
 	rig_stop(&r);

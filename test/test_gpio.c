@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "gpio_server.h"
 #include "pci_regs.h"
 #include "vus_test.h"
@@ -243,9 +244,8 @@ struct toggler {
 static void *toggle_later(void *arg)
 {
 	struct toggler *t = arg;
-	struct timespec ts = { 0, (long)t->delay_ms * 1000000L };
 
-	nanosleep(&ts, NULL);
+	test_sleep_ms(t->delay_ms);
 	ASSERT_OK(gpio_set_input(t->g, t->line, t->level));
 	return NULL;
 }

@@ -113,7 +113,7 @@ static int ex_wait(struct ex *e)
 
 	while ((r = waitpid(e->pid, &status, WNOHANG)) == 0) {
 		assert_true(test_now_ms() < deadline);
-		usleep(5000);
+		test_sleep_ms(5);
 	}
 	ASSERT_EQ(r, e->pid);
 	close(e->in);

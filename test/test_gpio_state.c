@@ -35,11 +35,10 @@ static struct gpio_state snap(struct gpio *g)
 static void wait_detached(struct gpio_server *s)
 {
 	int64_t deadline = test_now_ms() + 2000;
-	struct timespec pause = { 0, 5 * 1000000L };
 
 	while (vus_dev_client_attached(s->dev)) {
 		assert_true(test_now_ms() < deadline);
-		nanosleep(&pause, NULL);
+		test_sleep_ms(5);
 	}
 }
 

@@ -59,7 +59,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void fx_start(struct fx *f, bool with_fd)
+static void fx_start_opts(struct fx *f, bool with_fd, bool poll)
 {
 	struct nvme_emu_opts o;
 	int sv[2];
@@ -67,6 +67,7 @@ static void fx_start(struct fx *f, bool with_fd)
 	memset(f, 0, sizeof(*f));
 	nvme_emu_opts_default(&o);
 	o.size = 4u << 20;
+	o.poll = poll;
 	o.serial = "SN-REGS-1";
 	assert_int_equal(nvme_emu_create("nvme-regs", &o, &f->n), 0);
 	vus_dev_set_log_level(nvme_emu_dev(f->n), VUS_LOG_ERR);
@@ -80,6 +81,11 @@ static void fx_start(struct fx *f, bool with_fd)
 					    (void **)&f->mem), 0);
 	f->acq_phase = 1;
 	f->iocq_phase = 1;
+}
+
+static void fx_start(struct fx *f, bool with_fd)
+{
+	fx_start_opts(f, with_fd, false);
 }
 
 static void fx_stop(struct fx *f)
@@ -104,6 +110,16 @@ static int setup_nofd(void **state)
 	struct fx *f = malloc(sizeof(*f));
 
 	fx_start(f, false);
+	*state = f;
+	return 0;
+}
+
+/* Polling mode: a thread runs the queues; kicks only flag work. */
+static int setup_poll(void **state)
+{
+	struct fx *f = malloc(sizeof(*f));
+
+	fx_start_opts(f, true, true);
 	*state = f;
 	return 0;
 }
@@ -433,6 +449,105 @@ static void test_device_reset(void **state)
 	}
 }
 
+
+/* Submit one I/O command on SQ 1 (16 entries, CQ 1) and wait for it. */
+static uint16_t io_cmd(struct fx *f, uint8_t opc, uint32_t lba, uint32_t nlb0, uint64_t prp1)
+{
+	uint8_t *sqe = f->mem + IOSQ_OFF + f->iosq_tail * 64;
+	volatile struct cqe *cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
+	uint16_t cid = ++f->cid, st;
+	int i;
+
+	memset(sqe, 0, 64);
+	sqe[0] = opc;
+	memcpy(sqe + 2, &cid, 2);
+	sqe[4] = 1;
+	memcpy(sqe + 24, &prp1, 8);
+	memcpy(sqe + 40, &lba, 4);
+	memcpy(sqe + 48, &nlb0, 4);
+	f->iosq_tail = (f->iosq_tail + 1) % 16;
+	wr32(f, 0x1008, f->iosq_tail);
+	for (i = 0; i < 5000 && (cq->status & 1) != f->iocq_phase; i++)
+		(void)vus_client_process(f->c, 1);
+	assert_int_equal(cq->status & 1, f->iocq_phase);
+	assert_int_equal(cq->cid, cid);
+	st = cq->status >> 1;
+	if (++f->iocq_head == 16) {
+		f->iocq_head = 0;
+		f->iocq_phase ^= 1;
+	}
+	wr32(f, 0x100c, f->iocq_head);
+	return st;
+}
+
+/* STOP_COPY on one controller, RESUMING on another with a copy of guest
+ * memory: registers, queues mid-ring and the RAM namespace move, and both
+ * queues continue where they were. */
+static void test_migration(void **state)
+{
+	struct fx *f = *state, *g = malloc(sizeof(*g));
+	uint8_t *stream = NULL, *data;
+	size_t len = 0, cap = 0;
+	uint32_t got;
+	struct cqe r;
+	int i;
+
+	enable(f);
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (1u << 16));
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
+	assert_int_equal(sc(&r), 0);
+	data = f->mem + DATA_OFF;
+	for (i = 0; i < 4096; i++)
+		data[i] = (uint8_t)(i ^ 0x5a);
+	/* Enough I/O to wrap the 16-entry queues once */
+	for (i = 0; i < 20; i++)
+		assert_int_equal(io_cmd(f, 0x01, (uint32_t)i * 8, 7, IOVA + DATA_OFF), 0);
+
+	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY), 0);
+	do {
+		if (cap - len < 65536) {
+			cap = cap * 2 + 65536;
+			stream = realloc(stream, cap);
+			assert_non_null(stream);
+		}
+		assert_int_equal(vus_client_mig_data_read(f->c, stream + len, 65536, &got), 0);
+		len += got;
+	} while (got == 65536);
+	assert_true(len > 4u << 20); /* the RAM namespace travels */
+	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP), 0);
+
+	fx_start(g, true);
+	memcpy(g->mem, f->mem, MEM_SIZE);
+	g->cid = f->cid;
+	g->asq_tail = f->asq_tail;
+	g->acq_head = f->acq_head;
+	g->acq_phase = f->acq_phase;
+	g->iosq_tail = f->iosq_tail;
+	g->iocq_head = f->iocq_head;
+	g->iocq_phase = f->iocq_phase;
+	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING), 0);
+	/* A corrupt record is refused at the commit point */
+	assert_int_equal(vus_client_mig_data_write(g->c, stream, 64), 0);
+	assert_int_not_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP), 0);
+	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING), 0);
+	for (size_t off = 0; off < len; off += 65536)
+		assert_int_equal(vus_client_mig_data_write(g->c, stream + off,
+							   len - off < 65536 ? len - off : 65536), 0);
+	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP), 0);
+	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RUNNING), 0);
+	free(stream);
+
+	assert_int_equal(rd32(g, 0x1c) & 1, 1);
+	r = admin(g, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+	memset(g->mem + DATA_OFF + 0x8000, 0, 4096);
+	assert_int_equal(io_cmd(g, 0x02, 19 * 8, 7, IOVA + DATA_OFF + 0x8000), 0);
+	assert_memory_equal(g->mem + DATA_OFF + 0x8000, g->mem + DATA_OFF, 4096);
+	fx_stop(g);
+	free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,7 +558,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identify, setup_nofd, teardown),
 		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_fd, teardown),
 		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_nofd, teardown),
+		cmocka_unit_test_setup_teardown(test_queues_and_io, setup_poll, teardown),
+		cmocka_unit_test_setup_teardown(test_enable_disable, setup_poll, teardown),
 		cmocka_unit_test_setup_teardown(test_device_reset, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_migration, setup_fd, teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "dev_priv.h"
 #include "efd.h"
 #include "fdcount.h"
@@ -151,7 +152,7 @@ static bool wait_detached(struct srv *s, int ms)
 	for (i = 0; i < ms; i++) {
 		if (!vus_dev_client_attached(s->dev))
 			return true;
-		usleep(1000);
+		test_sleep_ms(1);
 	}
 	return false;
 }

@@ -26,6 +26,7 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "clock.h"
 #include "efd.h"
 #include "testdev.h"
 #include "vus_test.h"
@@ -248,7 +249,6 @@ static void test_irq_raise_ack(void **state)
 
 static uint32_t dma_wait(struct fx *f)
 {
-	struct timespec ts = { 0, 1000000 };
 	uint32_t st;
 	int i;
 
@@ -259,7 +259,7 @@ static uint32_t dma_wait(struct fx *f)
 		if (!(st & TESTDEV_DMA_BUSY))
 			return st;
 		vus_client_process(f->c, 1);
-		nanosleep(&ts, NULL);
+		test_sleep_ms(1);
 	}
 	fail_msg("DMA still busy after 5 s");
 	return st;

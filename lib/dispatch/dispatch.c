@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dev_priv.h"
+#include "dispatch.h"
 
 static const vus_handler_fn handlers[VUS_CMD_MAX + 1] = {
 	[VUS_CMD_VERSION] = vus_h_version,

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dev_priv.h"
+#include "dispatch.h"
 
 /* What vus speaks: 0.2 (docs/protocol.md 3.1). */
 #define VUS_VERSION_MAJOR 0

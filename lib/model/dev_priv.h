@@ -224,27 +224,15 @@ struct vus_limits {
 };
 static inline bool vus_on_loop_thread(const struct vus_dev *dev);
 
-/* ---- dispatch.c ----------------------------------------------------- */
+/* ---- command handlers in the model (dispatch/dispatch.h calls them) -- */
 
 /* Handlers: fill r (session.h) and return 0, or return -errno for an
  * error reply. fds in m they keep must be set to -1 in m->fds. */
 typedef int (*vus_handler_fn)(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r);
-/* Handle one command from the client (in order). */
-void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m);
-
-/* handlers.c / dma.c / migration.c export these for dispatch.c's table */
-int vus_h_version(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+/* dma.c */
 int vus_h_dma_map(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_device_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_region_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_region_io_fds(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_irq_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_set_irqs(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_region_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_region_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_device_reset(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
-int vus_h_write_multi(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+/* migration.c */
 int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "dispatch.h"
 #include "fd_reserve.h"
 #include "serve.h"
 

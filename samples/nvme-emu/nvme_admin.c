@@ -199,7 +199,7 @@ static struct nvme_res aer(struct nvme_emu *n, const struct nvme_sqe *c)
 
 /*
  * Doorbell Buffer Config (5.8): PRP1 the shadow doorbell page, PRP2 the
- * EventIdx page, both page aligned. Queues that exist already get their
+ * EventIdx page, both page aligned; refused while the guest uses INTx. Queues that exist already get their
  * current values written into both (so the host's next shadow write
  * crosses EventIdx and rings).
  */
@@ -210,6 +210,11 @@ static struct nvme_res dbbuf(struct nvme_emu *n, const struct nvme_sqe *c)
 	if (!c->prp1 || !c->prp2 || (c->prp1 & (NVME_PAGE_SIZE - 1)) ||
 	    (c->prp2 & (NVME_PAGE_SIZE - 1)))
 		return err(NVME_SC_INVALID_FIELD);
+	/* On INTx every interrupt must end in a head doorbell write
+	 * (nvme_queue.c, intx_flush): no shadow doorbells then. Linux just
+	 * carries on without them. */
+	if (nvme_on_intx(n))
+		return err(NVME_SC_CMD_SEQ_ERROR);
 	n->dbbuf_sh = c->prp1;
 	n->dbbuf_ei = c->prp2;
 	for (q = 1; q < NVME_NR_QUEUES; q++) {
@@ -253,7 +258,7 @@ struct nvme_res nvme_admin_exec(struct nvme_emu *n, const struct nvme_sqe *c)
 	case NVME_ADM_SET_FEATURES: return nvme_set_features(n, c);
 	case NVME_ADM_GET_FEATURES: return nvme_get_features(n, c);
 	case NVME_ADM_AER:          return aer(n, c);
-	case NVME_ADM_DBBUF:        return dbbuf(n, c);
+	case NVME_ADM_DBBUF:        return n->shadow ? dbbuf(n, c) : err(NVME_SC_INVALID_OPCODE);
 	default:                    return err(NVME_SC_INVALID_OPCODE);
 	}
 }

@@ -152,8 +152,10 @@ uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn 
 
 		if ((d.type & 0xf) != 0)
 			return st(NVME_SC_SGL_DESC_TYPE_INVALID);
+		/* Figure 128, Invalid SGL Segment Descriptor: a length of zero
+		 * or not a multiple of 16. */
 		if (!l || l % 16)
-			return st(NVME_SC_INVALID_NUM_SGL_DESC);
+			return st(NVME_SC_INVALID_SGL_SEG_DESC);
 		n = l / 16;
 		if (walked + n > NVME_SGL_MAX_DESC)
 			return st(NVME_SC_INVALID_NUM_SGL_DESC);
@@ -167,9 +169,11 @@ uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn 
 			for (i = 0; i < chunk; i++) {
 				bool final = done + i == n - 1;
 
+				/* A segment pointer only as the last descriptor,
+				 * never inside a Last Segment (Figure 128). */
 				if (is_seg_type(sgl_type(&buf[i]))) {
 					if (!final || last)
-						return st(NVME_SC_SGL_DESC_TYPE_INVALID);
+						return st(NVME_SC_INVALID_SGL_SEG_DESC);
 					d = buf[i];
 					break;
 				}
@@ -179,7 +183,7 @@ uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn 
 				if (final) {
 					/* A Segment must end in a segment pointer. */
 					if (!last)
-						return st(NVME_SC_SGL_DESC_TYPE_INVALID);
+						return st(NVME_SC_INVALID_SGL_SEG_DESC);
 					d.type = 0xff; /* done */
 				}
 			}

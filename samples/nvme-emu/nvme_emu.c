@@ -126,10 +126,14 @@ static int nvme_reset_cb(struct vus_dev *dev, void *opaque, enum vus_reset_reaso
 
 	if (reason == VUS_RESET_LOST_CONN)
 		return 0;
+	/* The library puts migration back to RUNNING. */
+	nvme_mig_clear(n);
 	pthread_mutex_lock(&n->regs_lock);
 	nvme_regs_power_on(n);
 	n->reset_pending = true;
 	n->smart.power_cycles++;
+	/* DEVICE_RESET puts migration back to RUNNING (the library does). */
+	atomic_store(&n->mig_stopped, false);
 	atomic_store(&n->ctrl_change, true);
 	pthread_mutex_unlock(&n->regs_lock);
 	nvme_kick(n);
@@ -176,7 +180,8 @@ static int nvme_pci_setup(struct nvme_emu *n)
 	    (rc = vus_dev_add_ext_cap_dsn(dev, VUS_CAP_OFFSET_AUTO,
 					  fnv1a(n->name, n->serial))) < 0 ||
 	    (rc = vus_dev_set_reset(dev, nvme_reset_cb, n)) < 0 ||
-	    (rc = vus_dev_set_dma_ops(dev, &nvme_dma_ops, n)) < 0)
+	    (rc = vus_dev_set_dma_ops(dev, &nvme_dma_ops, n)) < 0 ||
+	    (rc = nvme_mig_setup(n)) < 0)
 		return rc;
 	return 0;
 }
@@ -211,6 +216,8 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	n->max_qsize = o->max_qsize ? o->max_qsize : 1024;
 	n->mdts = o->mdts ? o->mdts : 8;
 	n->nvec = n->max_queues + 1;
+	n->shadow = !o->no_shadow;
+	n->poll = o->poll;
 	n->bounce_len = (uint64_t)NVME_PAGE_SIZE << n->mdts;
 	n->bounce = aligned_alloc(4096, n->bounce_len);
 	if (!n->bounce) {
@@ -239,6 +246,11 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	rc = nvme_pci_setup(n);
 	if (rc < 0)
 		goto fail;
+	if (n->poll) {
+		rc = nvme_worker_start(n);
+		if (rc < 0)
+			goto fail;
+	}
 	*out = n;
 	return 0;
 fail:
@@ -261,6 +273,7 @@ void nvme_emu_free(struct nvme_emu *n)
 	if (n->dev)
 		vus_dev_free(n->dev);
 	nvme_ns_close(&n->ns);
+	nvme_mig_clear(n);
 	free(n->bounce);
 	pthread_cond_destroy(&n->worker_cv);
 	pthread_mutex_destroy(&n->proc_lock);

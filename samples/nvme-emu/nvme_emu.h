@@ -49,6 +49,9 @@ struct nvme_emu_opts {
 	uint32_t max_qsize;    /* entries per I/O queue (CAP.MQES + 1), 2..65536 */
 	uint32_t mdts;         /* Maximum Data Transfer Size, 2^mdts pages, 1..10 */
 	bool odirect;          /* open file with O_DIRECT */
+	bool no_shadow;        /* do not offer Doorbell Buffer Config (OACS bit 8) */
+	bool poll;             /* a thread polls the queues (a whole core), and
+				* shadow doorbells never ask the guest to ring */
 };
 
 #define NVME_EMU_MAX_QUEUES 64

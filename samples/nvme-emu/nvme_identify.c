@@ -56,7 +56,7 @@ static void id_ctrl(struct nvme_emu *n, uint8_t *d)
 	put32(d + 92, 0);                     /* OAES: no notices (Linux sends no AER) */
 	put32(d + 96, 0);                     /* CTRATT */
 	d[111] = 1;                           /* CNTRLTYPE: I/O controller */
-	put16(d + 256, 1u << 8);              /* OACS: Doorbell Buffer Config */
+	put16(d + 256, n->shadow ? 1u << 8 : 0); /* OACS: Doorbell Buffer Config */
 	d[258] = NVME_ACL;                    /* ACL */
 	d[259] = NVME_AERL;                   /* AERL */
 	d[260] = 0x03;                        /* FRMW: 1 slot, slot 1 read-only */

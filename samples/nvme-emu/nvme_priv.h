@@ -13,6 +13,7 @@
  *   nvme_io.c        I/O commands
  *   nvme_dptr.c      PRP and SGL walkers: data pointer -> segment list
  *   nvme_ns.c        namespace backends (memfd RAM, file, block device)
+ *   nvme_mig.c       migration: quiesce at STOP, save/load of all state
  *
  * Threads. Region and reset callbacks run on the vus loop thread; they
  * change registers under regs_lock (never held across DMA) and "kick" the
@@ -151,6 +152,8 @@ struct nvme_emu {
 	uint32_t max_qsize;
 	uint32_t mdts;
 	uint32_t nvec;           /* MSI-X vectors */
+	bool shadow;             /* Doorbell Buffer Config offered */
+	bool poll;               /* polling mode: the worker never sleeps */
 
 	/* Registers: loop thread writes, processor reads (regs_lock). */
 	pthread_mutex_t regs_lock;
@@ -178,6 +181,7 @@ struct nvme_emu {
 	uint8_t *bounce;         /* MDTS bytes, for file backends and Compare */
 	uint64_t bounce_len;
 	bool on_worker;          /* the processor runs on the worker thread */
+	bool intx_busy;          /* INTx: some CQ held unconsumed entries */
 
 	/* Worker thread (started when the first fd-less map arrives). */
 	pthread_t worker;
@@ -190,6 +194,15 @@ struct nvme_emu {
 
 	struct nvme_smart smart;
 	struct nvme_ns ns;
+
+	/* Migration (nvme_mig.c): loop thread. */
+	_Atomic bool mig_stopped; /* STOP and beyond: no command is fetched */
+	struct {
+		uint8_t *save;
+		size_t save_len, save_pos;
+		uint8_t *load;
+		size_t load_len;
+	} mig;
 };
 
 /* nvme_emu.c */
@@ -217,6 +230,7 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 		 uint32_t dw0);
 void nvme_irqs_flush(struct nvme_emu *n);
 void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid);
+bool nvme_on_intx(struct nvme_emu *n);
 
 /* Command result: status (SCT|SC|DNR) and DW0. NVME_DEFER: no completion
  * now (held AER). */
@@ -257,6 +271,10 @@ uint16_t nvme_prp_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn 
 		       struct nvme_sglist *out);
 uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn rd, void *opaque,
 		       struct nvme_sglist *out);
+
+/* nvme_mig.c */
+int nvme_mig_setup(struct nvme_emu *n);
+void nvme_mig_clear(struct nvme_emu *n);
 
 /* nvme_ns.c */
 int nvme_ns_open(struct nvme_ns *ns, const struct nvme_emu_opts *o, const char *name);

@@ -15,13 +15,25 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "nvme_priv.h"
 
-/* One pass after another until nothing is left (proc_lock held). */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* One pass after another until nothing is left (proc_lock held). The
+ * time spent is SMART's Controller Busy Time. */
 static void nvme_process(struct nvme_emu *n)
 {
+	uint64_t t0 = now_ns();
 	bool more;
 
 	do {
@@ -32,11 +44,30 @@ static void nvme_process(struct nvme_emu *n)
 			more = nvme_queues_run(n);
 		nvme_irqs_flush(n);
 	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst));
+	atomic_fetch_add_explicit(&n->smart.busy_ns, now_ns() - t0, memory_order_relaxed);
+}
+
+/* Polling mode: passes back to back, yielding the CPU between idle ones
+ * (on small hosts the guest's vCPU may share this core). */
+static void *poller_main(struct nvme_emu *n)
+{
+	while (!atomic_load(&n->stopping)) {
+		pthread_mutex_lock(&n->proc_lock);
+		n->on_worker = true;
+		nvme_process(n);
+		n->on_worker = false;
+		pthread_mutex_unlock(&n->proc_lock);
+		sched_yield();
+	}
+	return NULL;
 }
 
 static void *worker_main(void *arg)
 {
 	struct nvme_emu *n = arg;
+
+	if (n->poll)
+		return poller_main(n);
 
 	pthread_mutex_lock(&n->regs_lock);
 	for (;;) {
@@ -59,6 +90,8 @@ static void *worker_main(void *arg)
 void nvme_kick(struct nvme_emu *n)
 {
 	atomic_store_explicit(&n->work, true, memory_order_seq_cst);
+	if (n->poll)
+		return; /* the poller sees it on its next pass */
 	if (atomic_load(&n->nofd_maps) == 0 && pthread_mutex_trylock(&n->proc_lock) == 0) {
 		nvme_process(n);
 		pthread_mutex_unlock(&n->proc_lock);

@@ -52,8 +52,9 @@ void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid)
 		return;
 	(void)vus_dma_write(n->dev, n->dbbuf_sh + 8ull * qid, &zero, 4);
 	(void)vus_dma_write(n->dev, n->dbbuf_sh + 8ull * qid + 4, &zero, 4);
-	(void)eventidx_write(n, qid, false, 0);
-	(void)eventidx_write(n, qid, true, 0);
+	/* Polling: FFFFh is crossed only when the host's index wraps. */
+	(void)eventidx_write(n, qid, false, n->poll ? 0xffff : 0);
+	(void)eventidx_write(n, qid, true, n->poll ? 0xffff : 0);
 }
 
 static uint32_t sq_tail_now(struct nvme_emu *n, uint16_t qid)
@@ -145,10 +146,8 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 
 /* ---- interrupts ---------------------------------------------------- */
 
-/* Whether the guest runs on INTx: no MSI or MSI-X vector has an eventfd.
- * The line is a level and must drop when the host has consumed every
- * entry, which we only learn if it rings the CQ head doorbell. */
-static bool on_intx(struct nvme_emu *n)
+/* Whether the guest runs on INTx: no MSI or MSI-X vector has an eventfd. */
+bool nvme_on_intx(struct nvme_emu *n)
 {
 	struct vus_dev_irq_desc d;
 
@@ -160,53 +159,85 @@ static bool on_intx(struct nvme_emu *n)
 }
 
 /*
- * One interrupt per CQ with new entries per pass (the coalescing that
- * matters: one eventfd write per batch). With shadow doorbells the CQ
- * EventIdx is armed at the head we last saw only where we need the
- * host's next head update: on INTx (to drop the level) or when a CQ is
- * full; otherwise the host never rings CQ doorbells.
+ * INTx under QEMU: QEMU takes any guest access to the device's BARs after
+ * an interrupt as its end (EOI) and unmasks the line *before* forwarding
+ * that access, which for NVMe is the CQ head doorbell write that
+ * acknowledges the entries. A line still high at the unmask would be
+ * signalled again, the guest would find nothing to do, touch no BAR and
+ * QEMU would keep the level asserted for ever (an interrupt storm Linux
+ * ends with "nobody cared"). So the line is pulsed: raised (signalled if
+ * unmasked) and lowered at once, at the end of every pass in which a CQ
+ * on the vector holds entries the host has not consumed. A pulse while
+ * masked (the guest's handler is still running) does nothing; the
+ * handler's head doorbell then kicks a pass that pulses again if entries
+ * arrived after its scan. This needs a head doorbell write after every
+ * handler that consumed entries, so Doorbell Buffer Config is refused
+ * while the guest uses INTx (nvme_admin.c); should the buffer be on
+ * anyway (INTx chosen later), the CQ EventIdx follows the head as
+ * closely as the processor sees it.
  */
-void nvme_irqs_flush(struct nvme_emu *n)
+static void intx_flush(struct nvme_emu *n)
 {
-	bool intx = false, intx_known = false;
 	uint16_t v;
 	int q;
 
-	for (q = 0; q < NVME_NR_QUEUES; q++) {
-		struct nvme_cq *cq = &n->cq[q];
-
-		if (!cq->live || !cq->ien)
-			continue;
-		if (cq->notify) {
-			cq->notify = false;
-			cq->irqs++;
-			(void)vus_irq_raise(n->dev, cq->vector);
-		}
-	}
-	/* INTx: lower each vector whose CQs are all consumed. */
 	for (v = 0; v < n->nvec; v++) {
-		bool used = false, busy = false;
+		bool busy = false;
 
 		for (q = 0; q < NVME_NR_QUEUES; q++) {
 			struct nvme_cq *cq = &n->cq[q];
 
 			if (!cq->live || !cq->ien || cq->vector != v)
 				continue;
-			used = true;
-			if (!intx_known) {
-				intx = on_intx(n);
-				intx_known = true;
+			if (cq->notify) {
+				cq->notify = false;
+				cq->irqs++;
 			}
-			if (!intx)
-				return;
-			if (!cq_refresh(n, (uint16_t)q) || cq->head != cq->tail) {
+			if (!cq_refresh(n, (uint16_t)q) || cq->head != cq->tail)
 				busy = true;
-				if (shadowed(n, (uint16_t)q))
-					(void)eventidx_write(n, (uint16_t)q, true, cq->head);
-			}
+			if (shadowed(n, (uint16_t)q))
+				(void)eventidx_write(n, (uint16_t)q, true, cq->head);
 		}
-		if (used && !busy)
+		if (busy) {
+			(void)vus_irq_raise(n->dev, v);
 			(void)vus_irq_lower(n->dev, v);
+		}
+	}
+}
+
+/*
+ * MSI-X and MSI: one interrupt per CQ with new entries per pass (the
+ * coalescing that matters: one eventfd write per batch). With shadow
+ * doorbells the host is never asked for CQ head updates here; a full CQ
+ * asks for one (sq_run).
+ */
+void nvme_irqs_flush(struct nvme_emu *n)
+{
+	bool any = false;
+	int q;
+
+	for (q = 0; q < NVME_NR_QUEUES; q++)
+		if (n->cq[q].live && n->cq[q].ien && n->cq[q].notify)
+			any = true;
+	if (!any && !n->intx_busy)
+		return;
+	if (nvme_on_intx(n)) {
+		intx_flush(n);
+		n->intx_busy = false;
+		for (q = 0; q < NVME_NR_QUEUES; q++)
+			if (n->cq[q].live && n->cq[q].ien && n->cq[q].head != n->cq[q].tail)
+				n->intx_busy = true;
+		return;
+	}
+	n->intx_busy = false;
+	for (q = 0; q < NVME_NR_QUEUES; q++) {
+		struct nvme_cq *cq = &n->cq[q];
+
+		if (!cq->live || !cq->ien || !cq->notify)
+			continue;
+		cq->notify = false;
+		cq->irqs++;
+		(void)vus_irq_raise(n->dev, cq->vector);
 	}
 }
 
@@ -249,6 +280,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 		while (sq->head != sq->tail) {
 			if (!budget || atomic_load(&n->ctrl_change) || atomic_load(&n->stopping))
 				return true;
+			if (atomic_load(&n->mig_stopped))
+				return false;
 			cnt = (sq->tail + sq->size - sq->head) % sq->size;
 			if (cnt > sq->size - sq->head)
 				cnt = sq->size - sq->head; /* up to the wrap */
@@ -289,7 +322,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 			if (n->gen != gen || !sq->live)
 				return false;
 		}
-		if (!shadowed(n, qid))
+		/* Polling reads the shadow tail again soon: never ask to ring. */
+		if (!shadowed(n, qid) || n->poll)
 			return false;
 		(void)eventidx_write(n, qid, false, sq->tail);
 		atomic_thread_fence(memory_order_seq_cst);
@@ -304,6 +338,8 @@ bool nvme_queues_run(struct nvme_emu *n)
 	bool more = false;
 	int q;
 
+	if (atomic_load(&n->mig_stopped))
+		return false;
 	/* Admin first: queue creation must precede I/O on the new queue. */
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))

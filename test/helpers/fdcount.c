@@ -3,8 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
-#include <time.h>
 
+#include "clock.h"
 #include "fdcount.h"
 
 int fdcount(void)
@@ -26,18 +26,16 @@ int fdcount(void)
 
 bool fdcount_wait(int want, int ms)
 {
-	struct timespec ts = { 0, 5 * 1000000L };
-	int waited = 0;
+	int64_t deadline = test_now_ms() + ms;
 
 	for (;;) {
 		int n = fdcount();
 
 		if (n >= 0 && n <= want)
 			return true;
-		if (waited >= ms)
+		if (test_now_ms() >= deadline)
 			return false;
-		nanosleep(&ts, NULL);
-		waited += 5;
+		test_sleep_ms(5);
 	}
 }
 

@@ -56,7 +56,6 @@ void gpio_server_stop(struct gpio_server *s)
 struct vus_client *gpio_server_connect(struct gpio_server *s)
 {
 	int64_t deadline = test_now_ms() + 2000;
-	struct timespec pause = { 0, 5 * 1000000L };
 	struct vus_client *c = NULL;
 	int r;
 
@@ -67,7 +66,7 @@ struct vus_client *gpio_server_connect(struct gpio_server *s)
 		if (r == 0 || (r != -ECONNRESET && r != -EPIPE && r != -ETIMEDOUT) ||
 		    test_now_ms() >= deadline)
 			break;
-		nanosleep(&pause, NULL);
+		test_sleep_ms(5);
 	}
 	ASSERT_OK(r);
 	return c;

@@ -18,7 +18,16 @@
 
 # guest_kmod_headers: GUEST_KHDR, the kernel's build tree in the cache.
 guest_kmod_headers() {
-	local root=$GUEST_CACHE/linux-headers-$GUEST_KVER pkg debs deps
+	local cache=$GUEST_CACHE root pkg debs deps
+	# kbuild (make) cannot work in a path with spaces, and a clone's path
+	# may have them (CI's has): then the headers go to a cache of their own.
+	case $cache in
+	*[[:space:]]*) cache=${XDG_CACHE_HOME:-$HOME/.cache}/vus-guest-kbuild ;;
+	esac
+	case $cache in
+	*[[:space:]]*) guest_skip "kbuild cannot build in a path with spaces ($cache)" ;;
+	esac
+	root=$cache/linux-headers-$GUEST_KVER
 	GUEST_KHDR=$root/usr/src/linux-headers-$GUEST_KVER
 	[ -e "$root/.unpacked" ] && return 0
 	command -v make >/dev/null || guest_skip "make is not installed (needed to build guest modules)"
@@ -43,15 +52,18 @@ guest_kmod_headers() {
 }
 
 # guest_kmod_build SRC OUT: build the module sources in SRC (a Kbuild file
-# and .c files) in OUT (a copy; kbuild writes beside the sources).
+# and .c files) in a copy (kbuild writes beside the sources) under
+# GUEST_SOCKS, whose path has no spaces; the results land in OUT.
 guest_kmod_build() {
 	local src=$1 out=$2
+	local kb=$GUEST_SOCKS/kmod-${src##*/} # no spaces here, whatever the clone's path
 	guest_kmod_headers
-	rm -rf "$out"
-	mkdir -p "$out"
-	cp "$src"/* "$out"/
-	make -s -C "$GUEST_KHDR" M="$out" modules >"$out/build.log" 2>&1 || {
-		cat "$out/build.log"
+	rm -rf "$out" "$kb"
+	mkdir -p "$out" "$kb"
+	cp "$src"/* "$kb"/
+	make -s -C "$GUEST_KHDR" M="$kb" modules >"$kb/build.log" 2>&1 || {
+		cat "$kb/build.log"
 		guest_fail "building the module in ${src##*/} failed"
 	}
+	cp "$kb"/* "$out"/
 }

@@ -125,9 +125,10 @@ guest_init() {
 	fi
 	[ -s "$GUEST_KROOT/vmlinux" ] && GUEST_KERNEL=$GUEST_KROOT/vmlinux
 	GUEST_MODDIR=$GUEST_KROOT/lib/modules/$GUEST_KVER/kernel
-	# Sockets go here, not under the build tree: a socket path must fit
-	# sun_path's 108 bytes, and a clone's path may be long (CI's is).
-	# guest_cleanup removes it.
+	# Sockets (and kbuild trees) go here, not under the build tree: a
+	# socket path must fit sun_path's 108 bytes, kbuild cannot work in a
+	# path with spaces, and a clone's path may be long and have spaces
+	# (CI's has). guest_cleanup removes it.
 	GUEST_SOCKS=$(mktemp -d /tmp/vus-guest-XXXXXX)
 	return 0
 }
@@ -270,10 +271,13 @@ guest_start() {
 		args+=(-device "{\"driver\":\"vfio-user-pci\",\"socket\":{\"type\":\"unix\",\"path\":\"$dev\"}}")
 	done
 	GUEST_LOG=$log
+	# no_timer_check: under TCG on a loaded host, Linux's boot-time check
+	# of the IO-APIC timer can fail ("IO-APIC + timer doesn't work") and
+	# panic; QEMU's timer is fine, the check is only too impatient.
 	"$GUEST_QEMU" "${args[@]}" -nodefaults -no-user-config -display none -serial stdio \
 		-monitor none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$GUEST_KERNEL" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 $append" "$@" \
+		-append "console=ttyS0 panic=-1 loglevel=4 no_timer_check $append" "$@" \
 		</dev/null >"$log" 2>&1 &
 	GUEST_QEMU_PID=$!
 	GUEST_PIDS+=("$GUEST_QEMU_PID")
