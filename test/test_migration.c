@@ -119,6 +119,102 @@ static void test_paths_refused(void **state)
 	check_path(VUS_MIG_STATE_RUNNING, 1000, true, "!");
 }
 
+/*
+ * The kernel's vfio_mig_get_next_state() (drivers/vfio/vfio_main.c),
+ * transcribed: vfio_from_fsm_table[from][to] is the next state for a
+ * device with every feature, and a state the device lacks is skipped by
+ * looking up the next hop from it. Letters as above; rows and columns in
+ * state order E S R C M r P p. '!' = ERROR (refused).
+ */
+static const char kernel_next[VUS_MIG_STATE_NR][VUS_MIG_STATE_NR + 1] = {
+	/*          ESRCMrPp */
+	/* E */ "!!!!!!!!",
+	/* S */ "!SrCMrrr",
+	/* R */ "!rRrrrPr",
+	/* C */ "!SSCSS!!",
+	/* M */ "!SSSMSSS",
+	/* r */ "!SRSSrRp",
+	/* P */ "!RRpRRPp",
+	/* p */ "!rrCrrPp",
+};
+
+static bool kernel_has(char c, uint64_t flags)
+{
+	if (c == 'r')
+		return flags & VUS_MIGRATION_P2P;
+	if (c == 'P')
+		return flags & VUS_MIGRATION_PRE_COPY;
+	if (c == 'p')
+		return (flags & VUS_MIGRATION_P2P) && (flags & VUS_MIGRATION_PRE_COPY);
+	return true;
+}
+
+/* The kernel's answer for from -> to, as a path string, or "!". */
+static void kernel_path(char from, char to, uint64_t flags, char *out)
+{
+	char cur = from;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (from == 'E' || to == 'E' || !kernel_has(to, flags) || !kernel_has(from, flags)) {
+		strcpy(out, "!");
+		return;
+	}
+	while (cur != to) {
+		char next = kernel_next[st(cur)][st(to)];
+
+		while (next != '!' && !kernel_has(next, flags))
+			next = kernel_next[st(next)][st(to)];
+		if (next == '!') {
+			strcpy(out, "!");
+			return;
+		}
+		out[n++] = next;
+		out[n] = '\0';
+		cur = next;
+	}
+}
+
+/* Every (from, to) of every feature set against the kernel's table. */
+static void test_paths_match_kernel_table(void **state)
+{
+	static const uint64_t sets[] = {
+		VUS_MIGRATION_STOP_COPY,
+		VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY,
+		VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_P2P,
+		VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY | VUS_MIGRATION_P2P,
+	};
+	enum vus_mig_state path[VUS_MIG_STATE_NR];
+	char want[VUS_MIG_STATE_NR + 2], got[VUS_MIG_STATE_NR + 2];
+	unsigned k, f, to;
+	int n, i, bad = 0;
+
+	for (k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+		for (f = 1; f < VUS_MIG_STATE_NR; f++) {
+			if (!kernel_has(letters[f], sets[k]))
+				continue;
+			for (to = 0; to < VUS_MIG_STATE_NR; to++) {
+				kernel_path(letters[f], letters[to], sets[k], want);
+				n = vus_mig_path((enum vus_mig_state)f, to, sets[k], path);
+				if (n < 0) {
+					strcpy(got, "!");
+				} else {
+					for (i = 0; i < n; i++)
+						got[i] = letters[path[i]];
+					got[n] = '\0';
+				}
+				if (strcmp(got, want)) {
+					fprintf(stderr, "flags %#llx %c -> %c: got \"%s\", kernel "
+						"\"%s\"\n", (unsigned long long)sets[k], letters[f],
+						letters[to], got, want);
+					bad++;
+				}
+			}
+		}
+	}
+	ASSERT_EQ(bad, 0);
+}
+
 /* The walk records every arc it asks for and fails the one named. */
 struct walk_log {
 	char arcs[32];
@@ -947,6 +1043,7 @@ int main(void)
 		cmocka_unit_test(test_paths_with_pre_copy),
 		cmocka_unit_test(test_paths_without_pre_copy),
 		cmocka_unit_test(test_paths_refused),
+		cmocka_unit_test(test_paths_match_kernel_table),
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_walk_failure_mid_path),
 		cmocka_unit_test(test_report_bytes),
