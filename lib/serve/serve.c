@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dev_priv.h"
@@ -42,6 +43,13 @@
 
 /* Messages handled per readiness report before other fds get a turn. */
 #define VUS_MSGS_PER_CALL 256
+/*
+ * And the time they may take: a client that pipelines expensive commands
+ * (dirty-log REPORTs, large reads of slow regions) yields the loop after
+ * this much, plus the one message under way, so the other devices on the
+ * loop keep their latency (docs/security.md section 2).
+ */
+#define VUS_TURN_NS (5u * 1000000u)
 /* Connections accepted per readiness report (a flood must not starve). */
 #define VUS_ACCEPTS_PER_CALL 16
 #define VUS_EPOLL_BATCH 8
@@ -59,6 +67,14 @@
 #define VUS_MIN_OUT_QUEUE 4096u
 #define VUS_DEF_DMA_PENDING 1024u
 #define VUS_DEF_DMA_TIMEOUT_MS 30000u
+
+static uint64_t turn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint32_t max_msg(const struct vus_dev *dev)
 {
@@ -398,6 +414,7 @@ static void serve_client(struct vus_dev *dev)
 {
 	struct vus_session *s = &dev->sess;
 	struct vus_rx_msg m;
+	uint64_t start = turn_now_ns();
 	int i;
 
 	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
@@ -415,6 +432,8 @@ static void serve_client(struct vus_dev *dev)
 		vus_dispatch(dev, &m);
 		if (!s->attached)
 			return;
+		if (turn_now_ns() - start > VUS_TURN_NS)
+			break;
 	}
 	/* Whole messages may wait in our buffer with the socket drained, so
 	 * epoll would not report them: keep the poll fd readable instead of

@@ -78,7 +78,9 @@ static int vec_signal_locked(struct vus_dev *dev, uint32_t index, struct vus_irq
 
 static int vec_trigger_locked(struct vus_dev *dev, uint32_t index, struct vus_irq_vec *v)
 {
-	if (v->masked) {
+	/* A stopped device generates no interrupt (UAPI "STOP"): held as
+	 * pending, delivered when migration releases it (vus_irq_hold()). */
+	if (v->masked || dev->irqs_held) {
 		v->pending = true;
 		return 0;
 	}
@@ -98,7 +100,8 @@ void vus_irq_update_locked(struct vus_dev *dev, uint32_t index, uint32_t vector)
 		return;
 	v = &irq->vec[vector];
 	owed = v->pending || (index == VUS_PCI_INTX_IRQ && vus_intx_line(dev));
-	if (!owed || v->masked || v->efd < 0 || vus_irq_blocked_by_pci(dev, index, vector))
+	if (!owed || v->masked || dev->irqs_held || v->efd < 0 ||
+	    vus_irq_blocked_by_pci(dev, index, vector))
 		return;
 	err = vec_signal_locked(dev, index, v);
 	if (err)
@@ -119,6 +122,18 @@ static void vec_unmask_locked(struct vus_dev *dev, uint32_t index, uint32_t vect
 {
 	dev->irqs[index].vec[vector].masked = false;
 	vus_irq_update_locked(dev, index, vector);
+}
+
+void vus_irq_hold(struct vus_dev *dev, bool hold)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&dev->irq_lock);
+	dev->irqs_held = hold;
+	if (!hold)
+		for (i = 0; i < VUS_PCI_NUM_IRQS; i++)
+			vus_irq_update_index_locked(dev, i);
+	pthread_mutex_unlock(&dev->irq_lock);
 }
 
 int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector)
