@@ -37,6 +37,7 @@
 
 #include "dev_priv.h"
 #include "dispatch.h"
+#include "fault.h"
 #include "fd_reserve.h"
 #include "serve.h"
 
@@ -105,6 +106,7 @@ static void session_ended(void *opaque)
 	struct vus_dev *dev = opaque;
 	int err;
 
+	vus_fault_session_end(dev);
 	vus_dma_session_end(dev);
 	vus_mig_session_end(dev);
 	vus_irq_session_end(dev);
@@ -164,6 +166,7 @@ err_ep:
 void vus_serve_free(struct vus_dev *dev)
 {
 	vus_session_end(&dev->sess, "device freed");
+	vus_fault_free(dev);
 	if (dev->listen_fd >= 0) {
 		unwatch(dev, dev->listen_fd);
 		close(dev->listen_fd);
@@ -415,6 +418,9 @@ static void serve_client(struct vus_dev *dev)
 	int i;
 
 	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
+		/* A held reply (fault injection) pauses the client. */
+		if (vus_fault_holding(dev))
+			return;
 		/* One recvmsg() per wake-up: once the socket queue was seen
 		 * empty, the level-triggered epoll reports new bytes, so an
 		 * extra read here would only cost an EAGAIN round trip into
@@ -552,6 +558,8 @@ static int process(struct vus_dev *dev, int timeout_ms)
 			on_session_fd(dev, &dev->sess.twin, ev[i].events, serve_twin);
 		else if (fd == dev->irqs[VUS_PCI_INTX_IRQ].resample_fd)
 			vus_irq_resample(dev);
+		else if (fd == vus_fault_timer_fd(dev))
+			vus_fault_on_timer(dev);
 		/* Whatever ran may have queued output. */
 		vus_session_sync_out(&dev->sess);
 	}
