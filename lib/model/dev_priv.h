@@ -89,7 +89,7 @@ int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t 
  * settings kept), INTx line and pending interrupts dropped. No callback. */
 void vus_config_reset(struct vus_dev *dev);
 void vus_config_free(struct vus_dev *dev);
-/* config_passthrough.c: region 7 through the device's ops (dev->cfg_pt). */
+/* model/config_passthrough.c: region 7 through the device's ops (dev->cfg_pt). */
 int vus_config_pt_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
 			 bool is_write);
 
