@@ -551,6 +551,43 @@ static void test_migration(void **state)
 	free(g);
 }
 
+/* An out-of-range doorbell value is ignored and reported through a held
+ * Asynchronous Event Request (Error status, Invalid Doorbell Write Value,
+ * log 01h); the queue goes on with the next valid value. */
+static void test_bad_doorbell_aer(void **state)
+{
+	struct fx *f = *state;
+	volatile struct cqe *cq;
+	uint8_t *sqe;
+	uint16_t cid = 77;
+	struct cqe r;
+	int i;
+
+	enable(f);
+	sqe = f->mem + ASQ_OFF;
+	memset(sqe, 0, 64);
+	sqe[0] = 0x0c; /* AER */
+	memcpy(sqe + 2, &cid, 2);
+	f->asq_tail = 1;
+	wr32(f, 0x1000, 1);
+	cq = (volatile struct cqe *)(f->mem + ACQ_OFF);
+	assert_int_equal(cq->status & 1, 0); /* held */
+	wr32(f, 0x1000, 100);                 /* beyond the 32-entry queue */
+	for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
+		(void)vus_client_process(f->c, 1);
+	assert_int_equal(cq->status & 1, 1);
+	assert_int_equal(cq->cid, 77);
+	assert_int_equal(cq->status >> 1, 0);
+	assert_int_equal(cq->dw0, 0x00010100);
+	f->acq_head = 1;
+	wr32(f, 0x1004, 1);
+	/* The queue works on with valid values; the error log shows it */
+	r = admin(f, 0x02, 0xffffffff, IOVA + BUF_OFF, 0, 0x01 | (15u << 16), 0);
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +602,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enable_disable, setup_poll, teardown),
 		cmocka_unit_test_setup_teardown(test_device_reset, setup_fd, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_doorbell_aer, setup_fd, teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

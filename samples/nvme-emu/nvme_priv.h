@@ -246,6 +246,7 @@ struct nvme_res {
 /* nvme_admin.c */
 struct nvme_res nvme_admin_exec(struct nvme_emu *n, const struct nvme_sqe *c);
 void nvme_aer_event(struct nvme_emu *n, uint32_t dw0);
+void nvme_aer_flush(struct nvme_emu *n);
 
 /* nvme_identify.c */
 struct nvme_res nvme_identify(struct nvme_emu *n, const struct nvme_sqe *c);
