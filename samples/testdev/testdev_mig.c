@@ -227,7 +227,10 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 		save_end(td);
 		return 0;
 	case VUS_MIG_STATE_RUNNING:
+		/* Also the library's reset arc (from any state, device.h):
+		 * a save or load in progress is dropped. */
 		save_end(td);
+		load_end(td);
 		return 0;
 	default:
 		return -EINVAL;

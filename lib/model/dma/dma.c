@@ -31,6 +31,12 @@ int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop)
 		vus_dma_table_destroy(&d->table);
 		return -rc;
 	}
+	rc = vus_dma_pins_init(dev);
+	if (rc) {
+		pthread_mutex_destroy(&d->qlock);
+		vus_dma_table_destroy(&d->table);
+		return rc;
+	}
 	d->layout = VUS_DMA_LAYOUT_AUTO;
 	d->loop = *loop;
 	return 0;
@@ -42,6 +48,7 @@ void vus_dma_free(struct vus_dev *dev)
 	/* No unmap callbacks: the device is going away with us (dma_map.h). */
 	vus_dma_table_destroy(&dev->dma.table);
 	pthread_mutex_destroy(&dev->dma.qlock);
+	vus_dma_pins_free(dev);
 }
 
 int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *ops, void *opaque)
@@ -123,6 +130,7 @@ static void unmap_cb(const struct vus_dma_region *r, void *arg)
 	struct vus_dev *dev = c->dev;
 
 	c->count++;
+	vus_dma_pin_drop(dev, r->iova, r->size);
 	if (dev->dma.ops.unmap)
 		dev->dma.ops.unmap(dev, dev->dma.ops_opaque, r);
 }
@@ -216,19 +224,25 @@ void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32
 	}
 	pthread_rwlock_rdlock(&t->lock);
 	r = vus_dma_table_find(t, iova, len, &off);
-	if (r && !r->vaddr) {
+	if (__atomic_load_n(&dev->dma.stopped, __ATOMIC_ACQUIRE)) {
+		r = NULL;
+		err = EBUSY; /* stopped by migration (vus_dma_quiesce()) */
+	} else if (r && !r->vaddr) {
 		err = ENOTSUP;
 	} else if (r && (r->prot & prot) != prot) {
 		err = EACCES;
 	} else if (r) {
 		p = (uint8_t *)r->vaddr + off;
-		/* Writes through the pointer are the device's; log them now. */
+		/* Writes through the pointer are the device's: log them now,
+		 * and again at every report while it may be kept (dma_pin.c). */
 		if (prot & VUS_DMA_MAP_FLAG_WRITE)
 			vus_dma_dirty_mark_locked(t, iova, len);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	if (!p)
 		errno = err;
+	else if (prot & VUS_DMA_MAP_FLAG_WRITE)
+		vus_dma_pin_add(dev, iova, len);
 	return p;
 }
 
