@@ -40,7 +40,7 @@ const struct vusd_opt vusd_budget_opts[] = {
 	{ .key = "dirty_log_bytes", .kind = VUSD_OPT_UINT,
 	  .offset = offsetof(struct vusd_budget, dirty_log_bytes), .min = 4096,
 	  .max = 256 * MiB,
-	  .help = "most bytes of dirty-log bitmaps of one device (default 16 MiB: 512 GiB "
+	  .help = "most bytes of dirty-log bitmaps of one device (default 17 MiB: 512 GiB "
 		  "of guest memory at 4 KiB pages)" },
 	{ .key = "output_bytes", .kind = VUSD_OPT_UINT,
 	  .offset = offsetof(struct vusd_budget, output_bytes), .min = 4096, .max = 1ull << 32,
@@ -55,7 +55,7 @@ void vusd_budget_init(struct vusd_budget *b)
 {
 	b->dma_bytes = 512 * GiB;
 	b->dma_windows = 1024;
-	b->dirty_log_bytes = 16 * MiB;
+	b->dirty_log_bytes = 17 * MiB; /* 512 GiB at 4 KiB pages: 16 MiB of log, 256 KiB of summary */
 	b->output_bytes = 16 * MiB;
 	b->dma_pending = 1024;
 }

@@ -100,23 +100,23 @@ guest_pack "$root" "$work/initrd.gz"
 # The two boots run side by side to halve the wall time; each guest has
 # one vCPU.
 cat >"$work/vusd.json" <<EOF
-{ "control": "$work/ctl.sock",
+{ "control": "$GUEST_SOCKS/ctl.sock",
   "devices": [
-    { "name": "td-shared", "type": "testdev", "socket": "$work/td-shared.sock" },
-    { "name": "tdx-shared", "type": "testdev", "socket": "$work/tdx-shared.sock", "pcie": true },
-    { "name": "td-plain", "type": "testdev", "socket": "$work/td-plain.sock" },
-    { "name": "tdx-plain", "type": "testdev", "socket": "$work/tdx-plain.sock", "pcie": true } ] }
+    { "name": "td-shared", "type": "testdev", "socket": "$GUEST_SOCKS/td-shared.sock" },
+    { "name": "tdx-shared", "type": "testdev", "socket": "$GUEST_SOCKS/tdx-shared.sock", "pcie": true },
+    { "name": "td-plain", "type": "testdev", "socket": "$GUEST_SOCKS/td-plain.sock" },
+    { "name": "tdx-plain", "type": "testdev", "socket": "$GUEST_SOCKS/tdx-plain.sock", "pcie": true } ] }
 EOF
 "$vusd" --config "$work/vusd.json" >"$work/vusd.log" 2>&1 &
 guest_track $!
 for s in td-shared tdx-shared td-plain tdx-plain; do
-	guest_wait_socket "$work/$s.sock" 10
+	guest_wait_socket "$GUEST_SOCKS/$s.sock" 10
 done
 
 declare -A pid log
 t=$SECONDS
 for ram in shared plain; do
-	args=(--sock "$work/td-$ram.sock" --sock "$work/tdx-$ram.sock")
+	args=(--sock "$GUEST_SOCKS/td-$ram.sock" --sock "$GUEST_SOCKS/tdx-$ram.sock")
 	[ "$ram" = plain ] && args+=(--no-shared-ram)
 	guest_start "$work/initrd.gz" "$work/guest-$ram.log" "${args[@]}"
 	pid[$ram]=$GUEST_QEMU_PID
@@ -147,7 +147,7 @@ done
 # DMA took both paths: messages only without shared RAM (vusd's
 # per-device counters).
 dma_messages() {
-	"$vusctl" --control "$work/ctl.sock" stats "$1" |
+	"$vusctl" --control "$GUEST_SOCKS/ctl.sock" stats "$1" |
 		sed -n 's|.*DMA_READ/WRITE messages \([0-9]*\).*|\1|p'
 }
 shared_msgs=$(dma_messages td-shared)

@@ -92,11 +92,11 @@ guest_pack "$root" "$work/initrd.gz"
 
 # msix=off: QEMU 10.2 aborts on device_del of a vfio-user-pci with MSI-X
 # (docs/testdev.md, "Hot plug").
-"$vusd" --device testdev,name=tdx,pcie=on,msix=off,socket="$work/tdx.sock" \
-	--control "$work/ctl.sock" >"$work/vusd.log" 2>&1 &
+"$vusd" --device testdev,name=tdx,pcie=on,msix=off,socket="$GUEST_SOCKS/tdx.sock" \
+	--control "$GUEST_SOCKS/ctl.sock" >"$work/vusd.log" 2>&1 &
 guest_track $!
-guest_wait_socket "$work/tdx.sock" 10
-guest_wait_socket "$work/ctl.sock" 10
+guest_wait_socket "$GUEST_SOCKS/tdx.sock" 10
+guest_wait_socket "$GUEST_SOCKS/ctl.sock" 10
 
 mkfifo "$work/qmp.in" "$work/qmp.out"
 guest_start "$work/initrd.gz" "$work/guest.log" -- \
@@ -123,10 +123,10 @@ qmp_ok() {
 read -r -t 30 greeting <&8 || guest_fail "no QMP greeting"
 qmp_ok '{"execute":"qmp_capabilities"}'
 add='{"execute":"device_add","arguments":{"driver":"vfio-user-pci","id":"hp1","bus":"rp1",'
-add+='"socket":{"type":"unix","path":"'$work/tdx.sock'"}}}'
+add+='"socket":{"type":"unix","path":"'$GUEST_SOCKS/tdx.sock'"}}}'
 
 guest_wait_for "$GUEST_LOG" "GUEST: ready for plug" 120
-resets0=$("$vusctl" --control "$work/ctl.sock" read tdx 0 0x44)
+resets0=$("$vusctl" --control "$GUEST_SOCKS/ctl.sock" read tdx 0 0x44)
 qmp_ok "$add"
 echo "device_add: done"
 guest_wait_for "$GUEST_LOG" "GUEST: unbound" 60
@@ -138,7 +138,7 @@ for i in $(seq 50); do
 	grep -q 'tdx.*client session ends' "$work/vusd.log" && break
 	sleep 0.1
 done
-held=$("$vusctl" --control "$work/ctl.sock" read tdx 2 0x100)
+held=$("$vusctl" --control "$GUEST_SOCKS/ctl.sock" read tdx 2 0x100)
 echo "vusd holds BAR2+0x100 = $held while unplugged"
 grep -qi "5eed0bad" <<<"$held" || guest_fail "vusd lost the marker: $held"
 qmp_ok "$add"
@@ -151,7 +151,7 @@ if [ "$rc" != 0 ]; then
 	guest_show_log "$work/vusd.log"
 	guest_fail "guest result $rc (0 = passed, 124 = timed out, 125 = no result)"
 fi
-resets1=$("$vusctl" --control "$work/ctl.sock" read tdx 0 0x44)
+resets1=$("$vusctl" --control "$GUEST_SOCKS/ctl.sock" read tdx 0 0x44)
 echo "RESETS before the first plug: $resets0, at the end: $resets1 (QEMU resets at each plug)"
 (($((resets1)) >= $((resets0)) + 2)) || guest_fail "QEMU did not reset the device at each plug"
 echo "guest_testdev_hotplug: passed in $((SECONDS - t0)) s (plug, bind, unbind, unplug, state kept, re-plug)"

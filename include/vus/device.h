@@ -318,8 +318,8 @@ VUS_API int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uin
 #define VUS_AER_COR_REPLAY_ROLLOVER (1u << 8)
 #define VUS_AER_COR_REPLAY_TIMER    (1u << 12)
 #define VUS_AER_COR_ADVISORY        (1u << 13)
-int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
-int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
+VUS_API int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
+VUS_API int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
 
 /*
  * Set hardware-reported, software-cleared (RW1C) bits of config space

@@ -280,6 +280,7 @@ struct vus_dev {
 	struct vus_session sess;
 
 	struct vus_counters stats;
+	struct vus_fault *fault;      /* dispatch/fault.c; NULL until used */
 };
 
 /* Listening built config space: the layout the client sees is fixed. */

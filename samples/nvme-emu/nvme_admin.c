@@ -199,7 +199,8 @@ static struct nvme_res aer(struct nvme_emu *n, const struct nvme_sqe *c)
 
 /*
  * Doorbell Buffer Config (5.8): PRP1 the shadow doorbell page, PRP2 the
- * EventIdx page, both page aligned; refused while the guest uses INTx. Queues that exist already get their
+ * EventIdx page, both page aligned; refused while the guest uses INTx or
+ * guest memory is mapped without fds. Queues that exist already get their
  * current values written into both (so the host's next shadow write
  * crosses EventIdx and rings).
  */
@@ -214,6 +215,11 @@ static struct nvme_res dbbuf(struct nvme_emu *n, const struct nvme_sqe *c)
 	 * (nvme_queue.c, intx_flush): no shadow doorbells then. Linux just
 	 * carries on without them. */
 	if (nvme_on_intx(n))
+		return err(NVME_SC_CMD_SEQ_ERROR);
+	/* Guest memory without fds: every shadow read and EventIdx write
+	 * would be a DMA message round trip (three per pass), dearer than
+	 * the posted doorbell writes they save. */
+	if (atomic_load(&n->nofd_maps))
 		return err(NVME_SC_CMD_SEQ_ERROR);
 	n->dbbuf_sh = c->prp1;
 	n->dbbuf_ei = c->prp2;

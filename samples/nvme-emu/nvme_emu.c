@@ -13,17 +13,31 @@
 
 #include "nvme_priv.h"
 
+/* Warnings go to stderr (device.h has no logger for devices), at most
+ * 10 a second: a guest can cause them at will. */
 void nvme_log(struct nvme_emu *n, enum vus_log_level lvl, const char *fmt, ...)
 {
+	struct timespec ts;
 	char msg[256];
 	va_list ap;
 
+	if (lvl > VUS_LOG_WARN)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&n->log_lock);
+	if (ts.tv_sec != n->log_sec) {
+		n->log_sec = ts.tv_sec;
+		n->log_count = 0;
+	}
+	if (++n->log_count > 10) {
+		pthread_mutex_unlock(&n->log_lock);
+		return;
+	}
+	pthread_mutex_unlock(&n->log_lock);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* The device's logger sees it like the library's own lines. */
-	if (lvl <= VUS_LOG_WARN)
-		fprintf(stderr, "nvme-emu %s: %s\n", n->name, msg);
+	fprintf(stderr, "nvme-emu %s: %s\n", n->name, msg);
 }
 
 void nvme_emu_opts_default(struct nvme_emu_opts *o)
@@ -202,6 +216,7 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	if (!n)
 		return -ENOMEM;
 	pthread_mutex_init(&n->regs_lock, NULL);
+	pthread_mutex_init(&n->log_lock, NULL);
 	pthread_mutex_init(&n->proc_lock, NULL);
 	pthread_cond_init(&n->worker_cv, NULL);
 	n->ns.fd = -1;
@@ -278,6 +293,7 @@ void nvme_emu_free(struct nvme_emu *n)
 	pthread_cond_destroy(&n->worker_cv);
 	pthread_mutex_destroy(&n->proc_lock);
 	pthread_mutex_destroy(&n->regs_lock);
+	pthread_mutex_destroy(&n->log_lock);
 	free(n);
 }
 

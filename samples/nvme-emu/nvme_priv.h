@@ -146,6 +146,9 @@ struct nvme_regs {
 struct nvme_emu {
 	struct vus_dev *dev;
 	char name[64];
+	pthread_mutex_t log_lock;
+	long log_sec;            /* warning rate limit (nvme_log) */
+	unsigned log_count;
 	char serial[21];
 	char model[41];
 	uint32_t max_queues;
