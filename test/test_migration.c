@@ -30,6 +30,9 @@
 
 /* ---- state paths ---------------------------------------------------- */
 
+#define NO_PRE   VUS_MIGRATION_STOP_COPY
+#define WITH_PRE (VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY)
+
 /* One letter per state, as in the expected-path strings below. */
 static const char letters[VUS_MIG_STATE_NR + 1] = "ESRCMrPp";
 
@@ -69,7 +72,7 @@ static void check_path(enum vus_mig_state from, unsigned to, bool pre_copy, cons
 	char got[VUS_MIG_STATE_NR + 1];
 	int n, i;
 
-	n = vus_mig_path(from, to, pre_copy, path);
+	n = vus_mig_path(from, to, pre_copy ? WITH_PRE : NO_PRE, path);
 	if (n < 0) {
 		got[0] = '!';
 		got[1] = '\0';
@@ -116,6 +119,102 @@ static void test_paths_refused(void **state)
 	check_path(VUS_MIG_STATE_RUNNING, 1000, true, "!");
 }
 
+/*
+ * The kernel's vfio_mig_get_next_state() (drivers/vfio/vfio_main.c),
+ * transcribed: vfio_from_fsm_table[from][to] is the next state for a
+ * device with every feature, and a state the device lacks is skipped by
+ * looking up the next hop from it. Letters as above; rows and columns in
+ * state order E S R C M r P p. '!' = ERROR (refused).
+ */
+static const char kernel_next[VUS_MIG_STATE_NR][VUS_MIG_STATE_NR + 1] = {
+	/*          ESRCMrPp */
+	/* E */ "!!!!!!!!",
+	/* S */ "!SrCMrrr",
+	/* R */ "!rRrrrPr",
+	/* C */ "!SSCSS!!",
+	/* M */ "!SSSMSSS",
+	/* r */ "!SRSSrRp",
+	/* P */ "!RRpRRPp",
+	/* p */ "!rrCrrPp",
+};
+
+static bool kernel_has(char c, uint64_t flags)
+{
+	if (c == 'r')
+		return flags & VUS_MIGRATION_P2P;
+	if (c == 'P')
+		return flags & VUS_MIGRATION_PRE_COPY;
+	if (c == 'p')
+		return (flags & VUS_MIGRATION_P2P) && (flags & VUS_MIGRATION_PRE_COPY);
+	return true;
+}
+
+/* The kernel's answer for from -> to, as a path string, or "!". */
+static void kernel_path(char from, char to, uint64_t flags, char *out)
+{
+	char cur = from;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (from == 'E' || to == 'E' || !kernel_has(to, flags) || !kernel_has(from, flags)) {
+		strcpy(out, "!");
+		return;
+	}
+	while (cur != to) {
+		char next = kernel_next[st(cur)][st(to)];
+
+		while (next != '!' && !kernel_has(next, flags))
+			next = kernel_next[st(next)][st(to)];
+		if (next == '!') {
+			strcpy(out, "!");
+			return;
+		}
+		out[n++] = next;
+		out[n] = '\0';
+		cur = next;
+	}
+}
+
+/* Every (from, to) of every feature set against the kernel's table. */
+static void test_paths_match_kernel_table(void **state)
+{
+	static const uint64_t sets[] = {
+		VUS_MIGRATION_STOP_COPY,
+		VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY,
+		VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_P2P,
+		VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY | VUS_MIGRATION_P2P,
+	};
+	enum vus_mig_state path[VUS_MIG_STATE_NR];
+	char want[VUS_MIG_STATE_NR + 2], got[VUS_MIG_STATE_NR + 2];
+	unsigned k, f, to;
+	int n, i, bad = 0;
+
+	for (k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+		for (f = 1; f < VUS_MIG_STATE_NR; f++) {
+			if (!kernel_has(letters[f], sets[k]))
+				continue;
+			for (to = 0; to < VUS_MIG_STATE_NR; to++) {
+				kernel_path(letters[f], letters[to], sets[k], want);
+				n = vus_mig_path((enum vus_mig_state)f, to, sets[k], path);
+				if (n < 0) {
+					strcpy(got, "!");
+				} else {
+					for (i = 0; i < n; i++)
+						got[i] = letters[path[i]];
+					got[n] = '\0';
+				}
+				if (strcmp(got, want)) {
+					fprintf(stderr, "flags %#llx %c -> %c: got \"%s\", kernel "
+						"\"%s\"\n", (unsigned long long)sets[k], letters[f],
+						letters[to], got, want);
+					bad++;
+				}
+			}
+		}
+	}
+	ASSERT_EQ(bad, 0);
+}
+
 /* The walk records every arc it asks for and fails the one named. */
 struct walk_log {
 	char arcs[32];
@@ -142,24 +241,24 @@ static void test_walk(void **state)
 	enum vus_mig_state s = VUS_MIG_STATE_PRE_COPY;
 
 	/* PRE_COPY -> RESUMING: three arcs, each reported as from -> to. */
-	ASSERT_OK(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l));
+	ASSERT_OK(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, WITH_PRE, log_arc, &l));
 	assert_string_equal(l.arcs, "PRRSSM");
 	ASSERT_EQ(s, VUS_MIG_STATE_RESUMING);
 
 	/* Same state: no arc at all. */
 	l.n = 0;
 	l.arcs[0] = '\0';
-	ASSERT_OK(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l));
+	ASSERT_OK(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, WITH_PRE, log_arc, &l));
 	ASSERT_EQ(l.n, 0);
 
 	/* Refused: nothing is called and the state stays. */
 	s = VUS_MIG_STATE_STOP_COPY;
-	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, true, log_arc, &l), -EINVAL);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, WITH_PRE, log_arc, &l), -EINVAL);
 	ASSERT_EQ(l.n, 0);
 	ASSERT_EQ(s, VUS_MIG_STATE_STOP_COPY);
 	s = VUS_MIG_STATE_RUNNING;
-	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_ERROR, true, log_arc, &l), -EINVAL);
-	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, false, log_arc, &l), -EINVAL);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_ERROR, WITH_PRE, log_arc, &l), -EINVAL);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_PRE_COPY, NO_PRE, log_arc, &l), -EINVAL);
 	ASSERT_EQ(l.n, 0);
 }
 
@@ -169,14 +268,14 @@ static void test_walk_failure_mid_path(void **state)
 	enum vus_mig_state s = VUS_MIG_STATE_PRE_COPY;
 
 	/* P -> R -> S succeed, S -> M fails: the device is left in STOP. */
-	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, true, log_arc, &l), -EIO);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_RESUMING, WITH_PRE, log_arc, &l), -EIO);
 	assert_string_equal(l.arcs, "PRRSSM");
 	ASSERT_EQ(s, VUS_MIG_STATE_STOP);
 
 	/* Failing the first arc leaves the starting state. */
 	l = (struct walk_log){ .fail_from = 'R', .fail_to = 'S', .err = -EBUSY };
 	s = VUS_MIG_STATE_RUNNING;
-	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_STOP_COPY, true, log_arc, &l), -EBUSY);
+	ASSERT_ERR(vus_mig_walk(&s, VUS_MIG_STATE_STOP_COPY, WITH_PRE, log_arc, &l), -EBUSY);
 	assert_string_equal(l.arcs, "RS");
 	ASSERT_EQ(s, VUS_MIG_STATE_RUNNING);
 }
@@ -440,9 +539,11 @@ static struct mig_dev md;
 static int md_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state from,
 			 enum vus_mig_state to)
 {
-	md.arcs[md.n++] = letters[from];
-	md.arcs[md.n++] = letters[to];
-	md.arcs[md.n] = '\0';
+	md.arcs[md.n] = letters[from];
+	md.arcs[md.n + 1] = letters[to];
+	md.arcs[md.n + 2] = '\0';
+	/* Published last: test_disconnect_returns_to_running() polls it. */
+	__atomic_store_n(&md.n, md.n + 2, __ATOMIC_RELEASE);
 	return letters[from] == md.fail_from && letters[to] == md.fail_to ? -EAGAIN : 0;
 }
 
@@ -560,7 +661,7 @@ static void test_set_migration_checks(void **state)
 	struct vus_dev *dev = rig_dev_new();
 
 	ASSERT_ERR(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
-	ops.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_P2P;
+	ops.flags = VUS_MIGRATION_STOP_COPY | (1ull << 3);
 	ASSERT_ERR(vus_dev_set_migration(dev, &ops, NULL), -EINVAL);
 	ops.flags = VUS_MIGRATION_STOP_COPY;
 	ops.load = NULL;
@@ -639,18 +740,22 @@ static void test_state_walk_over_the_wire(void **state)
 	ASSERT_ERR(set_state(&r, 8), EINVAL);
 	ASSERT_EQ(md.n, 0);
 
-	/* A failing arc: the state is the last one reached, its errno returned. */
+	/* A failing arc: the device is in ERROR, the arc's errno returned. */
 	ASSERT_OK(set_state(&r, VUS_MIG_STATE_RUNNING));
 	md.n = 0;
 	md.fail_from = 'S';
 	md.fail_to = 'M';
 	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_RESUMING), EAGAIN);
 	assert_string_equal(md.arcs, "RSSM");
-	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_STOP);
+	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_ERROR);
+	ASSERT_ERR(set_state(&r, VUS_MIG_STATE_RUNNING), EINVAL);
 
-	/* DEVICE_RESET brings the device back to RUNNING. */
+	/* DEVICE_RESET brings the device back to RUNNING, through its
+	 * transition callback. */
+	md.n = 0;
 	rig_expect(&r, VUS_CMD_DEVICE_RESET, NULL, 0, NULL, 0, 0);
 	ASSERT_EQ(get_state(&r), VUS_MIG_STATE_RUNNING);
+	assert_string_equal(md.arcs, "ER");
 	rig_stop(&r);
 }
 
@@ -774,7 +879,7 @@ static void test_dirty_logging_over_the_wire(void **state)
 	/* REPORT before START. */
 	ASSERT_ERR(logging_report(&r, 64, 0x100000, 0x1000, PG, &m), EINVAL);
 	raw_msg_free(&m);
-	logging_start(&r, 1000, EINVAL);
+	logging_start(&r, 1000, EINVAL); /* not a power of two */
 	logging_start(&r, PG, 0);
 	logging_start(&r, 2 * PG, EINVAL);
 
@@ -800,11 +905,14 @@ static void test_dirty_logging_over_the_wire(void **state)
 	vus_dma_mark_dirty(r.dev, 0x100000 + 33 * PG, 1);
 	ASSERT_OK(logging_report(&r, 4096, 0x100000, 0x100000, 16 * PG, &m));
 	ASSERT_EQ(m.len, 8 + 24 + 8);
-	ASSERT_EQ(raw_u64(&m, 32), 1u << 2);
+	/* Unit 4 (page 64): the WRITE pointer is still held, so every report
+	 * marks it again (dma_pin.c). */
+	ASSERT_EQ(raw_u64(&m, 32), 1u << 2 | 1u << 4);
 	raw_msg_free(&m);
-	/* Cleared by reading. */
+	/* Cleared by reading, but for the held pointer's page 64. */
 	ASSERT_OK(logging_report(&r, 4096, 0x100000, 0x100000, PG, &m));
-	ASSERT_EQ(raw_u64(&m, 32) | raw_u64(&m, 40) | raw_u64(&m, 64), 0);
+	ASSERT_EQ(raw_u64(&m, 32) | raw_u64(&m, 48) | raw_u64(&m, 64), 0);
+	ASSERT_EQ(raw_u64(&m, 40), 1);
 	raw_msg_free(&m);
 	/* fd-less: all zero; ranges outside one window: EINVAL. */
 	ASSERT_OK(logging_report(&r, 64, 0x400000, 0x10000, PG, &m));
@@ -831,12 +939,111 @@ static void test_dirty_logging_over_the_wire(void **state)
 	rig_stop(&r);
 }
 
+/* UAPI: the page size is a hint; the device answers with the one it uses. */
+static void test_logging_small_page_is_a_hint(void **state)
+{
+	uint8_t d[16 + 16] = { 0 };
+	struct raw_msg m;
+	struct rig r;
+	int fd;
+
+	start_mig(&r, VUS_MIGRATION_STOP_COPY);
+	fd = memfd(0x100000);
+	ASSERT_OK(rig_dma_map(&r, 0x100000, 0x100000, RW, fd, 0));
+	close(fd);
+	rig_put_u64(d, 512);
+	rig_put_u32(d + 8, 1);
+	rig_put_u64(d + 16, 0x100000);
+	rig_put_u64(d + 24, 0x100000);
+	feature(&r, 64, VUS_FEATURE_DMA_LOGGING_START | F_SET, d, sizeof(d), &m);
+	ASSERT_EQ(m.hdr.flags & VUS_F_ERROR, 0);
+	ASSERT_EQ(m.len, 8 + sizeof(d));
+	ASSERT_EQ(raw_u64(&m, 8), PG);          /* the size chosen */
+	ASSERT_EQ(raw_u32(&m, 16), 1);          /* the rest echoed */
+	ASSERT_EQ(raw_u64(&m, 24), 0x100000);
+	raw_msg_free(&m);
+	/* Logging runs at 4 KiB: a byte marks its whole page. */
+	vus_dma_mark_dirty(r.dev, 0x100000 + 3 * PG + 7, 1);
+	ASSERT_OK(logging_report(&r, 64, 0x100000, 64 * PG, PG, &m));
+	ASSERT_EQ(raw_u64(&m, 32), 1u << 3);
+	raw_msg_free(&m);
+	/* The same hint again is the same size: kept. */
+	logging_start(&r, 512, 0);
+	rig_stop(&r);
+}
+
+/* A WRITE pointer kept across reports: writes after a report are in the
+ * next one (dma_pin.c), until the window goes. */
+static void test_kept_pointer_written_after_a_report(void **state)
+{
+	struct raw_msg m;
+	struct rig r;
+	uint8_t *p;
+	int fd;
+
+	start_mig(&r, VUS_MIGRATION_STOP_COPY);
+	fd = memfd(0x100000);
+	ASSERT_OK(rig_dma_map(&r, 0x100000, 0x100000, RW, fd, 0));
+	close(fd);
+	logging_start(&r, PG, 0);
+	p = vus_dma_translate(r.dev, 0x100000 + 8 * PG, 2 * PG, VUS_DMA_MAP_FLAG_WRITE);
+	assert_non_null(p);
+	ASSERT_OK(logging_report(&r, 64, 0x100000, 64 * PG, PG, &m));
+	ASSERT_EQ(raw_u64(&m, 32), 3u << 8);
+	raw_msg_free(&m);
+	p[PG] = 1; /* after the report: the library cannot see this store */
+	ASSERT_OK(logging_report(&r, 64, 0x100000, 64 * PG, PG, &m));
+	ASSERT_EQ(raw_u64(&m, 32) & (1u << 9), 1u << 9);
+	raw_msg_free(&m);
+	/* Unmapped: the pointer is dead, nothing is marked for it any more. */
+	{
+		uint8_t u[24] = { 0 };
+
+		rig_put_u32(u, 24);
+		rig_put_u64(u + 8, 0x100000);
+		rig_put_u64(u + 16, 0x100000);
+		rig_expect(&r, VUS_CMD_DMA_UNMAP, u, sizeof(u), NULL, 0, 0);
+	}
+	fd = memfd(0x100000);
+	ASSERT_OK(rig_dma_map(&r, 0x100000, 0x100000, RW, fd, 0));
+	close(fd);
+	ASSERT_OK(logging_report(&r, 64, 0x100000, 64 * PG, PG, &m));
+	ASSERT_EQ(raw_u64(&m, 32), 0);
+	raw_msg_free(&m);
+	rig_stop(&r);
+}
+
+/* A client leaving a stopped device: the device hears (state -> RUNNING),
+ * as a closed kernel VFIO device is back in RUNNING. */
+static void test_disconnect_returns_to_running(void **state)
+{
+	struct rig r;
+	int i;
+
+	start_mig(&r, VUS_MIGRATION_STOP_COPY);
+	ASSERT_OK(set_state(&r, VUS_MIG_STATE_STOP_COPY));
+	__atomic_store_n(&md.n, 0, __ATOMIC_RELEASE);
+	close(r.peer);
+	r.peer = -1;
+	for (i = 0; i < 5000 && __atomic_load_n(&md.n, __ATOMIC_ACQUIRE) < 2; i++)
+		usleep(1000);
+	assert_string_equal(md.arcs, "CR");
+	vus_dev_stop(r.dev);
+	pthread_join(r.thread, NULL);
+	ASSERT_EQ(vus_dev_mig_state(r.dev), VUS_MIG_STATE_RUNNING);
+	vus_dev_free(r.dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_logging_small_page_is_a_hint),
+		cmocka_unit_test(test_kept_pointer_written_after_a_report),
+		cmocka_unit_test(test_disconnect_returns_to_running),
 		cmocka_unit_test(test_paths_with_pre_copy),
 		cmocka_unit_test(test_paths_without_pre_copy),
 		cmocka_unit_test(test_paths_refused),
+		cmocka_unit_test(test_paths_match_kernel_table),
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_walk_failure_mid_path),
 		cmocka_unit_test(test_report_bytes),

@@ -417,6 +417,27 @@ static void test_dbbuf(void **state)
 	nvme_rig_stop(&r);
 }
 
+/* A controller started without shadow doorbells (no_shadow) does not
+ * advertise them, and the command is then an invalid opcode. */
+static void test_dbbuf_not_offered(void **state)
+{
+	struct nvme_rig_opts o = { .emu.no_shadow = true };
+	struct nvme_drv_cmd cmd = { .sqe = { .opc = NVD_ADM_DBBUF_CONFIG } };
+	struct nvme_rig r;
+	uint64_t iova;
+	int s;
+
+	nvme_rig_start(&r, &o);
+	assert_int_equal(nvd_le16(nvme_drv_id_ctrl(r.d), NVD_IDC_OACS) & (1u << 8), 0);
+	assert_non_null(nvme_drv_alloc(r.d, 2 * NVD_PAGE, &iova));
+	cmd.sqe.prp1 = iova;
+	cmd.sqe.prp2 = iova + NVD_PAGE;
+	s = nvme_drv_exec(r.d, 0, &cmd, NULL);
+	assert_nvme_status(s, 0, NVD_SC_INVALID_OPCODE);
+	assert_true(NVD_DNR(s));
+	nvme_rig_stop(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_log_pages),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_dbbuf),
+		cmocka_unit_test(test_dbbuf_not_offered),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

@@ -243,6 +243,27 @@ static void test_many_queues(void **state)
 	many_queues(NULL);
 }
 
+/* The controller's polling mode (a thread watches the queues): data
+ * round trips with plain and with shadow doorbells. */
+static void test_poll_mode(void **state)
+{
+	struct nvme_rig_opts o = { .emu.poll = true };
+	struct nvme_rig r;
+
+	nvme_rig_start(&r, &o);
+	nvme_rig_io_queues(&r, 1, 32);
+	round_trip(&r, 1, 0, 65536, 512, NVME_DRV_PRP, NVME_DRV_SGL_LIST, 60);
+	nvme_rig_stop(&r);
+
+	nvme_rig_start(&r, &o);
+	assert_nvme_ok(nvme_drv_dbbuf_enable(r.d));
+	nvme_rig_io_queues(&r, 2, 32);
+	for (unsigned i = 0; i < 20; i++)
+		round_trip(&r, (uint16_t)(1 + i % 2), i * 16u, 8192, 0, NVME_DRV_PRP, NVME_DRV_PRP,
+			   61 + i);
+	nvme_rig_stop(&r);
+}
+
 static void test_many_queues_no_fd(void **state)
 {
 	struct nvme_rig_opts o = { .no_fd = true };
@@ -614,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_sgl_scatter),
 		cmocka_unit_test(test_many_queues),
 		cmocka_unit_test(test_many_queues_no_fd),
+		cmocka_unit_test(test_poll_mode),
 		cmocka_unit_test(test_queue_wrap),
 		cmocka_unit_test(test_write_zeroes),
 		cmocka_unit_test(test_dsm_deallocate),

@@ -632,9 +632,14 @@ static void q_region_info(struct qemu *q, uint32_t index)
 		assert_true(m.len >= sizeof(*ri));
 		memcpy(ri, m.payload, sizeof(*ri));
 		ASSERT_EQ(ri->index, index);
-		/* At most the one fd QEMU passes room for, only with MMAP. */
+		/* At most the one fd QEMU passes room for, only with MMAP,
+		 * and only in the full reply (a short one keeps the MMAP flag
+		 * as kernel VFIO does, without caps or fd). */
 		assert_true(m.nfds <= 1);
-		ASSERT_EQ(m.nfds == 1, !!(ri->flags & VUS_REGION_INFO_FLAG_MMAP));
+		ASSERT_EQ(m.nfds == 1, !!(ri->flags & VUS_REGION_INFO_FLAG_MMAP) &&
+					       ri->argsz <= argsz);
+		/* QEMU 10.2 refuses CAPS with a cap_offset below 32. */
+		assert_true(!(ri->flags & VUS_REGION_INFO_FLAG_CAPS) || ri->cap_offset >= 32);
 
 		if (ri->argsz > argsz) {
 			/* Too small: QEMU closes the fd of the short reply

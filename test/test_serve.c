@@ -511,13 +511,14 @@ static void test_region_info(void **state)
 
 	srv_start(&s, false);
 	negotiate(&s);
-	/* Too small for the caps: bare struct, no MMAP, no fd; argsz says
-	 * how much to ask for (32 + 16 + 2 * 16). */
+	/* Too small for the caps: bare struct with the full reply's flags
+	 * but CAPS, no fd; argsz says how much to ask for (32 + 16 + 2 * 16). */
 	call(&s, 70, VUS_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), &m);
 	expect_ok(&m, 70, VUS_CMD_DEVICE_GET_REGION_INFO);
 	ASSERT_EQ(m.len, 32);
 	ASSERT_EQ(raw_u32(&m, 0), 80);
-	ASSERT_EQ(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE);
+	ASSERT_EQ(raw_u32(&m, 4), VUS_REGION_INFO_FLAG_READ | VUS_REGION_INFO_FLAG_WRITE |
+				  VUS_REGION_INFO_FLAG_MMAP);
 	ASSERT_EQ(raw_u64(&m, 16), 4 * pg);
 	ASSERT_EQ(m.nfds, 0);
 	raw_msg_free(&m);

@@ -12,15 +12,19 @@
  *   address_space   hole 2: 1 TiB sparse memfd windows until refused:
  *                   ENOSPC at the dma_bytes budget, not vusd's whole
  *                   address space; the victim still maps and DMAs.
- *   dirty_log       hole 3: a huge window logged and REPORTed in a loop:
- *                   the window is refused past the budget, and REPORTs
- *                   of the largest allowed take milliseconds, not 30 s.
- *   fd_exhaustion   hole 4: vusd under RLIMIT_NOFILE 256, one fd per
- *                   DMA window until refused (EMFILE, the fd reserve);
- *                   the victim reconnects, no log flood, no busy loop.
+ *   dirty_log       hole 3: a huge window logged and REPORTed in a loop,
+ *                   then 256 REPORTs pipelined: the window is refused
+ *                   past the budget, and REPORTs of the largest allowed
+ *                   take well under a millisecond each, not 30 s.
+ *   fd_exhaustion   hole 4: vusd under RLIMIT_NOFILE 256, 400 DMA
+ *                   windows each sent with an fd: vusd keeps none of
+ *                   them (the mapping suffices); the victim reconnects,
+ *                   no log flood, no busy loop. (The fd reserve behind
+ *                   it, for library users that keep fds: test_tenant_lib.)
  *   truncated_memfd hole 5: truncate a mapped memfd, then DMA: only td0's
  *                   session ends.
- *   stray_replies   hole 7: 200,000 stray replies make a few log lines.
+ *   stray_replies   hole 7: 200,000 stray replies (40,000 under sanitizers)
+ *                   make a few log lines.
  *
  * Sanitizer builds scale the time bounds (VUS_TEST_TIME_SCALE, default 5
  * there), never the assertions.
@@ -531,6 +535,24 @@ static int logging_start(int fd, uint64_t iova, uint64_t len, uint64_t pgsize)
 	return call(fd, VUS_CMD_DEVICE_FEATURE, d, sizeof(d), NULL, 0, bound(SETTLE_MS));
 }
 
+#define PIPELINED 256
+
+static void report_send(int fd, uint64_t iova, uint64_t len, uint64_t pgsize)
+{
+	uint64_t bits = len / pgsize;
+	uint8_t d[8 + 24];
+	uint32_t argsz = (uint32_t)(sizeof(d) + bits / 8 + 8);
+	uint32_t flags = VUS_FEATURE_DMA_LOGGING_REPORT | VUS_DEVICE_FEATURE_GET;
+
+	memcpy(d, &argsz, 4);
+	memcpy(d + 4, &flags, 4);
+	memcpy(d + 8, &iova, 8);
+	memcpy(d + 16, &len, 8);
+	memcpy(d + 24, &pgsize, 8);
+	assert_int_equal(raw_send(fd, next_id++, VUS_CMD_DEVICE_FEATURE, VUS_F_TYPE_COMMAND, d,
+				  sizeof(d), NULL, 0), 0);
+}
+
 static int logging_report(int fd, uint64_t iova, uint64_t len, uint64_t pgsize, int timeout)
 {
 	uint64_t bits = len / pgsize;
@@ -577,11 +599,25 @@ static void dirty_log(void **state)
 		if (err)
 			break;
 	}
-	probe_finish("dirty log");
 	fprintf(stderr, "dirty log: %d REPORTs of %llu GiB, longest %.1f ms (%s)\n", i,
 		(unsigned long long)(win / GiB), (double)longest / 1000,
 		err ? strerrorname_np(err) : "ok");
 	assert_int_equal(err, 0);
+	/* Pipelined: as many as vusd handles in one loop turn, sent before
+	 * reading any reply. */
+	t0 = now_us();
+	for (i = 0; i < PIPELINED; i++)
+		report_send(a, 0, win, 1u << 24);
+	for (i = 0; i < PIPELINED; i++) {
+		struct raw_msg m;
+
+		assert_int_equal(raw_recv(a, &m, bound(60000)), 0);
+		assert_int_equal(m.hdr.flags & VUS_F_ERROR, 0);
+		raw_msg_free(&m);
+	}
+	fprintf(stderr, "dirty log: %d pipelined REPORTs took %.1f ms\n", PIPELINED,
+		(double)(now_us() - t0) / 1000);
+	probe_finish("dirty log");
 	assert_true(longest < (int64_t)bound(RTT_BOUND_MS) * 1000);
 	close(a);
 	close(mfd);
@@ -608,8 +644,9 @@ static void fd_exhaustion(void **state)
 		ok++;
 	}
 	fds = count_fds();
-	fprintf(stderr, "fds: %d windows mapped, then %s; vusd holds %d fds (limit %d)\n", ok,
-		err ? strerrorname_np(err) : "none refused", fds, NOFILE);
+	fprintf(stderr, "fds: %d windows mapped, then %s; vusd holds %d fds (limit %d, %d "
+		"before)\n", ok, err ? strerrorname_np(err) : "none refused", fds, NOFILE,
+		T.base_fds);
 	/* The victim's session goes on (the prober); a new client gets in,
 	 * and nothing spins or floods the log meanwhile. */
 	log0 = log_bytes();
@@ -628,8 +665,11 @@ static void fd_exhaustion(void **state)
 	log1 = log_bytes();
 	fprintf(stderr, "fds: after: %lld ms of vusd CPU in 300+ ms, log grew %ld bytes\n",
 		(long long)(cpu1 - cpu0), log1 - log0);
-	assert_int_equal(err, EMFILE);
-	assert_true(fds < NOFILE);
+	/* vusd closes a window's fd once it is mapped: the windows hold
+	 * none, only the attacker's connection is new. */
+	assert_int_equal(err, 0);
+	assert_int_equal(ok, TRIES);
+	assert_true(fds <= T.base_fds + 1);
 	assert_true(log1 - log0 < 4096);
 	close(a);
 	close(mfd);
@@ -676,7 +716,8 @@ static void truncated_memfd(void **state)
 
 static void stray_replies(void **state)
 {
-	enum { STRAY = 200000 };
+	/* Sanitizer builds send fewer: the point is lines per message. */
+	const int STRAY = 200000 / (T.scale > 1 ? 5 : 1);
 	uint8_t hdr[VUS_HDR_SIZE];
 	static uint8_t burst[VUS_HDR_SIZE * 1000];
 	long log0, log1;

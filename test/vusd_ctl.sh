@@ -131,7 +131,7 @@ has '^debug$'
 run 0 "${ctl[@]}" log-level
 has '^debug$'
 run 1 "${ctl[@]}" testdev td0 anything
-has 'testdev has no device commands'
+has 'unknown testdev command'
 run 0 "${ctl[@]}" types
 has '^testdev: '
 

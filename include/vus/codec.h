@@ -197,8 +197,8 @@ VUS_API int vus_feature_mig_state_decode(const uint8_t *data, size_t len,
 				 struct vus_feature_mig_state *out);
 /*
  * DMA_LOGGING_START data: 16 + 16 * num_ranges bytes, page_size a power
- * of two >= 4096, ranges without overflow. Ranges fetched with
- * vus_dma_logging_range().
+ * of two (the device may log at a larger one), ranges without overflow.
+ * Ranges fetched with vus_dma_logging_range().
  */
 VUS_API int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
 				     struct vus_feature_dma_logging_control *out);

@@ -318,8 +318,8 @@ VUS_API int vus_dev_add_ext_cap_vendor(struct vus_dev *dev, uint16_t offset, uin
 #define VUS_AER_COR_REPLAY_ROLLOVER (1u << 8)
 #define VUS_AER_COR_REPLAY_TIMER    (1u << 12)
 #define VUS_AER_COR_ADVISORY        (1u << 13)
-int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
-int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
+VUS_API int vus_dev_add_ext_cap_aer(struct vus_dev *dev, uint16_t offset);
+VUS_API int vus_dev_report_aer(struct vus_dev *dev, uint32_t uncor, uint32_t cor);
 
 /*
  * Set hardware-reported, software-cleared (RW1C) bits of config space
@@ -424,6 +424,15 @@ VUS_API int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *o
 VUS_API int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
 
 /*
+ * Close a DMA window's fd as soon as it is mapped (the mapping keeps the
+ * file alive): struct vus_dma_region's fd is then -1 in the map and unmap
+ * callbacks. Default false (the fd is kept until the unmap). A process
+ * serving many clients sets it so that a client's windows hold no fds
+ * (docs/security.md section 2). Always 0.
+ */
+int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds);
+
+/*
  * Most bytes of dirty-log bitmaps (one bit per logged page of every
  * fd-backed window while DMA_LOGGING is on; 0 = no limit; default
  * 256 MiB, QEMU's max_bitmap_size). A DMA_LOGGING_START, or a DMA_MAP
@@ -444,8 +453,14 @@ int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
 /*
  * Host pointer for [iova, iova + len) if it lies inside one fd-backed map
  * allowing prot; NULL with errno EFAULT (not mapped), ENOTSUP (mapped
- * without fd: use vus_dma_read/write) or EACCES (prot). The pointer stays
- * valid until the dma unmap callback for that region returns. Loop thread.
+ * without fd: use vus_dma_read/write), EACCES (prot) or EBUSY (migration
+ * stopped the device). The pointer stays valid until the dma unmap
+ * callback for that region returns. Loop thread.
+ * Dirty tracking rule (docs/migration.md): a range obtained with
+ * VUS_DMA_MAP_FLAG_WRITE is marked dirty when handed out AND again at
+ * every DMA_LOGGING_REPORT until its map is unmapped, so a write through
+ * a kept pointer is in the first report after it, never lost. Ask for
+ * WRITE only for ranges you may write: each is re-reported every round.
  * The memory is the client's file: a client that truncates it makes an
  * access through this pointer raise SIGBUS, which the library does not
  * catch here (it does in vus_dma_read/write: the copy fails with -EFAULT
@@ -456,8 +471,9 @@ VUS_API void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len
 /*
  * Record a device write to [iova, iova + len) for migration's dirty-page
  * log (DMA_LOGGING_*). vus_dma_write() and vus_dma_translate() with
- * VUS_DMA_MAP_FLAG_WRITE do this themselves; call it after writing
- * through a pointer obtained another way. Any thread; no-op unless logging.
+ * VUS_DMA_MAP_FLAG_WRITE do this themselves (see the rule above); call it
+ * after writing through a pointer obtained another way (READ-only
+ * translate, say), after the write. Any thread; no-op unless logging.
  */
 VUS_API void vus_dma_mark_dirty(struct vus_dev *dev, uint64_t iova, uint64_t len);
 
@@ -511,10 +527,36 @@ VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque
 
 /* ---- migration (v2: DEVICE_FEATURE, MIG_DATA_READ/WRITE) ------------ */
 
+/*
+ * What the library does around the callbacks (docs/migration.md):
+ *  - Entering STOP, STOP_COPY or RESUMING, before transition() runs: new
+ *    DMA is refused (vus_dma_*() return -EBUSY, translate NULL/EBUSY),
+ *    copies in progress are waited for, transfers already copied complete
+ *    (their done() runs now), those still waiting on the client are
+ *    cancelled (done(-ECANCELED) now; treat the transfer as not done and
+ *    keep it in your saved state). vus_irq_trigger() holds interrupts as
+ *    pending. Leaving for RUNNING/PRE_COPY/RUNNING_P2P/PRE_COPY_P2P: DMA
+ *    is allowed before transition() runs, held interrupts go out after.
+ *  - A failed transition() puts the device in ERROR (only a reset leaves it).
+ *  - DEVICE_RESET, FLR, vus_dev_reset() and the client's disconnect bring
+ *    a device not in RUNNING back to it by calling transition(state,
+ *    RUNNING) once -- not necessarily a direct arc: drop any save or load
+ *    in progress and run again. Its result is logged; RUNNING either way.
+ */
+/*
+ * Library flag (never on the wire): wrap the device's save() output in the
+ * framed stream of docs/migration.md (magic, version, PCI identity,
+ * sections with lengths and CRC32C, end marker). load() then sees only the
+ * data, and only at RESUMING -> STOP, after the whole stream was checked;
+ * a wrong or damaged stream fails that arc with EINVAL and is never loaded.
+ */
+#define VUS_MIGRATION_FRAMED (1ull << 32)
+
 struct vus_migration_ops {
-	uint64_t flags; /* VUS_MIGRATION_STOP_COPY [| VUS_MIGRATION_PRE_COPY] */
-	/* One direct arc of the spec's state machine; the library walks
-	 * longer requests arc by arc. -errno leaves the device in 'from'. */
+	/* VUS_MIGRATION_STOP_COPY [| PRE_COPY] [| P2P] [| VUS_MIGRATION_FRAMED] */
+	uint64_t flags;
+	/* One direct arc of the kernel's state machine; the library walks
+	 * longer requests arc by arc. -errno: the device is in ERROR. */
 	int (*transition)(struct vus_dev *dev, void *opaque, enum vus_mig_state from,
 			  enum vus_mig_state to);
 	/* Fill up to len bytes of saved state; return the count; fewer than

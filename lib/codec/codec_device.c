@@ -171,11 +171,15 @@ static void region_caps_put(uint8_t *buf, uint32_t total, const struct vus_regio
 }
 
 /*
- * *fd_allowed is true exactly when the reply says MMAP. A client whose
- * argsz cannot hold the caps gets the bare struct with CAPS and MMAP
- * cleared, as libvfio-user does (docs/protocol.md 3.5), and re-asks with the
- * argsz the reply reports. A chain longer than a message can describe
- * (argsz is 32-bit) cannot be sent at all: -ENOSPC as well.
+ * A client whose argsz cannot hold the caps gets the bare struct with the
+ * same flags as the full reply but CAPS, cap_offset 0 and argsz the size
+ * needed, as kernel VFIO answers (vfio_pci_core ioctl: only CAPS and
+ * cap_offset tell the short reply; QEMU 10.2 rejects a CAPS flag with a
+ * cap_offset below 32), and re-asks with that argsz. *fd_allowed is true
+ * only for the full reply of an MMAP region: the fd goes with the sparse
+ * areas that say where it may be mapped (docs/protocol.md 3.5). A chain
+ * longer than a message can describe (argsz is 32-bit) cannot be sent at
+ * all: -ENOSPC as well.
  */
 ssize_t vus_region_info_reply_encode(uint8_t *buf, size_t cap, uint32_t client_argsz,
 				     const struct vus_region_info *ri,
@@ -191,8 +195,8 @@ ssize_t vus_region_info_reply_encode(uint8_t *buf, size_t cap, uint32_t client_a
 	out.argsz = (uint32_t)total;
 	out.flags &= ~VUS_REGION_INFO_FLAG_CAPS;
 	out.cap_offset = 0;
+	*fd_allowed = false;
 	if (total > client_argsz) {
-		out.flags &= ~VUS_REGION_INFO_FLAG_MMAP;
 		len = sizeof(struct vus_region_info);
 	} else {
 		len = (size_t)total;
@@ -207,7 +211,8 @@ ssize_t vus_region_info_reply_encode(uint8_t *buf, size_t cap, uint32_t client_a
 	region_info_put(buf, &out);
 	if (out.cap_offset)
 		region_caps_put(buf, out.argsz, caps);
-	*fd_allowed = (out.flags & VUS_REGION_INFO_FLAG_MMAP) != 0;
+	if (len == total)
+		*fd_allowed = (out.flags & VUS_REGION_INFO_FLAG_MMAP) != 0;
 	return (ssize_t)len;
 }
 

@@ -9,9 +9,6 @@
 
 #include "codec_priv.h"
 
-/* DMA logging granularity below a host page makes no sense (UAPI). */
-#define LOGGING_MIN_PAGE_SIZE 4096u
-
 /* ---- DEVICE_FEATURE ------------------------------------------------- */
 
 static void feature_head_get(const struct vus_msg_view *m, struct vus_device_feature *out,
@@ -83,7 +80,7 @@ int vus_feature_logging_start_decode(const uint8_t *data, size_t len,
 	out->num_ranges = get_u32(data + offsetof(struct vus_feature_dma_logging_control,
 						  num_ranges));
 	out->reserved = get_u32(data + offsetof(struct vus_feature_dma_logging_control, reserved));
-	if (!vus_is_pow2(out->page_size) || out->page_size < LOGGING_MIN_PAGE_SIZE)
+	if (!vus_is_pow2(out->page_size))
 		return -EINVAL;
 	if ((len - head) % rsz != 0 || (len - head) / rsz != out->num_ranges)
 		return -EINVAL;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "fault.h"
 
 static const vus_handler_fn handlers[VUS_CMD_MAX + 1] = {
 	[VUS_CMD_VERSION] = vus_h_version,
@@ -322,7 +323,10 @@ void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 		trace_rx(dev, m);
 
 	vus_reply_init(&r);
-	rc = run(dev, m, &r);
+	if (vus_fault_command(dev, &h, &err))
+		rc = -err;
+	else
+		rc = run(dev, m, &r);
 	vus_rx_msg_close_fds(m);
 	if (rc < 0)
 		err = wire_errno(dev, rc);
@@ -336,7 +340,11 @@ void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 	if ((h.flags & VUS_F_NO_REPLY) && err)
 		vus_log(dev, VUS_LOG_DEBUG, "%s id=%u failed, no reply wanted: %s",
 			vus_cmd_name(h.cmd), h.id, errno_name(err));
+	/* A held reply is sent by the fault timer (fault.c). */
+	if (vus_fault_hold(dev, &h, &r, err))
+		return;
 	/* The session sends, owns r's fds and buffer, and ends itself if the
 	 * reply cannot go out. */
 	vus_session_reply(&dev->sess, &h, &r, err);
+	vus_fault_replied(dev);
 }

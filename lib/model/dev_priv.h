@@ -89,6 +89,9 @@ int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t 
  * settings kept), INTx line and pending interrupts dropped. No callback. */
 void vus_config_reset(struct vus_dev *dev);
 void vus_config_free(struct vus_dev *dev);
+/* model/config_passthrough.c: region 7 through the device's ops (dev->cfg_pt). */
+int vus_config_pt_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
+			 bool is_write);
 
 /* ---- irq.c ---------------------------------------------------------- */
 
@@ -117,6 +120,9 @@ uint32_t vus_irq_info_flags(const struct vus_dev *dev, uint32_t index);
 void vus_irq_resample(struct vus_dev *dev);
 /* Close every eventfd (client gone), clear masks and pending. */
 void vus_irq_session_end(struct vus_dev *dev);
+/* Migration: hold (true) every interrupt as pending while the device is
+ * stopped; release (false) delivers what is owed. */
+void vus_irq_hold(struct vus_dev *dev, bool hold);
 void vus_irq_free(struct vus_dev *dev);
 
 /* ---- dma.c / dma_map.c ---------------------------------------------- */
@@ -132,6 +138,18 @@ struct vus_dma_loop {
 	 * deadline_ns (0 disarms). */
 	void (*timer_arm)(void *opaque, uint64_t deadline_ns);
 	void *opaque;
+};
+
+/* dma_pin.c: WRITE pointers handed out by vus_dma_translate(), re-marked
+ * dirty at every DMA_LOGGING_REPORT until their window is unmapped. */
+struct vus_dma_pin {
+	uint64_t iova, len;
+};
+struct vus_dma_pins {
+	pthread_mutex_t lock;
+	struct vus_dma_pin *r;
+	uint32_t n, cap;
+	bool overflow;                /* too many: reports mark whole ranges */
 };
 
 struct vus_dma {
@@ -150,6 +168,9 @@ struct vus_dma {
 	struct vus_ratelimit stray;   /* replies to no request of ours (loop thread) */
 	struct vus_ratelimit fd_log;  /* DMA_MAP fds refused for the fd reserve */
 	int faulted;                  /* atomic: a copy met SIGBUS (dma_guard.h) */
+	int stopped;                  /* atomic: migration stopped the device: new
+				       * DMA is refused with EBUSY (vus_dma_quiesce) */
+	struct vus_dma_pins pins;
 };
 int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop);
 void vus_dma_free(struct vus_dev *dev);
@@ -163,6 +184,19 @@ void vus_dma_on_timer(struct vus_dev *dev);
 /* Client gone (session end): fail every transfer with -ENOTCONN, unmap
  * everything. Migration's part is vus_mig_session_end(). */
 void vus_dma_session_end(struct vus_dev *dev);
+/* Migration, loop thread (dma_rw.c): on entering a stopped state, refuse
+ * new DMA (EBUSY), wait for copies in progress, complete transfers already
+ * copied and cancel (-ECANCELED, done() now) those waiting on the client;
+ * unquiesce on leaving it. docs/migration.md "Stopped means stopped". */
+void vus_dma_quiesce(struct vus_dev *dev);
+void vus_dma_unquiesce(struct vus_dev *dev);
+/* dma_pin.c (struct vus_dma_pins above). remark marks every pin, or all of
+ * [iova, iova + len) once the list overflowed. */
+int vus_dma_pins_init(struct vus_dev *dev);
+void vus_dma_pins_free(struct vus_dev *dev);
+void vus_dma_pin_add(struct vus_dev *dev, uint64_t iova, uint64_t len);
+void vus_dma_pin_drop(struct vus_dev *dev, uint64_t iova, uint64_t size);
+void vus_dma_pin_remark(struct vus_dev *dev, uint64_t iova, uint64_t len);
 
 /* ---- migration.c ---------------------------------------------------- */
 
@@ -173,8 +207,13 @@ struct vus_mig {
 	enum vus_mig_state state;
 	bool logging;
 	uint64_t log_pgsize;
+	bool quiesced;                /* DMA and interrupts held (stopped state) */
+	struct vus_mig_stream *stream; /* VUS_MIGRATION_FRAMED: mig_stream.c */
 };
-/* DEVICE_RESET: back to RUNNING (spec: reset recovers ERROR), stop logging. */
+/* vus_dev_free(): drop a stream being saved or loaded. */
+void vus_mig_free(struct vus_dev *dev);
+/* DEVICE_RESET, FLR, vus_dev_reset(): back to RUNNING (spec: reset
+ * recovers ERROR) through the device's transition callback, stop logging. */
 void vus_mig_reset(struct vus_dev *dev);
 /* Client gone (session end, after vus_dma_session_end()): stop dirty
  * logging; the migration state stays for the next client. */
@@ -214,15 +253,22 @@ struct vus_dev {
 	struct vus_pci_id id;
 	uint8_t intx_pin;
 	struct vus_config cfg;
+	/* config_passthrough.c: config space forwarded to the device */
+	const struct vus_region_ops *cfg_pt;
+	void *cfg_pt_opaque;
 	struct vus_region *regions;   /* nr_regions entries, >= 9 */
 	uint32_t nr_regions;
 	struct vus_irq_index irqs[VUS_PCI_NUM_IRQS];
 	pthread_mutex_t irq_lock;     /* guards irqs[].vec state (trigger: any thread) */
+	bool irqs_held;               /* stopped by migration (irq_lock) */
 
 	struct vus_dma dma;
 	struct vus_mig mig;
 	vus_reset_fn reset_cb;
 	void *reset_opaque;
+	/* Set by vus_dev_set_migration(): how a function reset (model/pci,
+	 * below migration) takes the migration state back to RUNNING. */
+	void (*mig_reset)(struct vus_dev *dev);
 	uint32_t max_xfer;            /* our max_data_xfer_size */
 
 	/* serve/ */
@@ -240,6 +286,7 @@ struct vus_dev {
 	struct vus_session sess;
 
 	struct vus_counters stats;
+	struct vus_fault *fault;      /* dispatch/fault.c; NULL until used */
 };
 
 /* Listening built config space: the layout the client sees is fixed. */

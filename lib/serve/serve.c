@@ -32,15 +32,24 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dev_priv.h"
 #include "dispatch.h"
+#include "fault.h"
 #include "fd_reserve.h"
 #include "serve.h"
 
 /* Messages handled per readiness report before other fds get a turn. */
 #define VUS_MSGS_PER_CALL 256
+/*
+ * And the time they may take: a client that pipelines expensive commands
+ * (dirty-log REPORTs, large reads of slow regions) yields the loop after
+ * this much, plus the one message under way, so the other devices on the
+ * loop keep their latency (docs/security.md section 2).
+ */
+#define VUS_TURN_NS (5u * 1000000u)
 /* Connections accepted per readiness report (a flood must not starve). */
 #define VUS_ACCEPTS_PER_CALL 16
 #define VUS_EPOLL_BATCH 8
@@ -58,6 +67,14 @@
 #define VUS_MIN_OUT_QUEUE 4096u
 #define VUS_DEF_DMA_PENDING 1024u
 #define VUS_DEF_DMA_TIMEOUT_MS 30000u
+
+static uint64_t turn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint32_t max_msg(const struct vus_dev *dev)
 {
@@ -89,6 +106,7 @@ static void session_ended(void *opaque)
 	struct vus_dev *dev = opaque;
 	int err;
 
+	vus_fault_session_end(dev);
 	vus_dma_session_end(dev);
 	vus_mig_session_end(dev);
 	vus_irq_session_end(dev);
@@ -148,6 +166,7 @@ err_ep:
 void vus_serve_free(struct vus_dev *dev)
 {
 	vus_session_end(&dev->sess, "device freed");
+	vus_fault_free(dev);
 	if (dev->listen_fd >= 0) {
 		unwatch(dev, dev->listen_fd);
 		close(dev->listen_fd);
@@ -395,9 +414,13 @@ static void serve_client(struct vus_dev *dev)
 {
 	struct vus_session *s = &dev->sess;
 	struct vus_rx_msg m;
+	uint64_t start = turn_now_ns();
 	int i;
 
 	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
+		/* A held reply (fault injection) pauses the client. */
+		if (vus_fault_holding(dev))
+			return;
 		/* One recvmsg() per wake-up: once the socket queue was seen
 		 * empty, the level-triggered epoll reports new bytes, so an
 		 * extra read here would only cost an EAGAIN round trip into
@@ -409,6 +432,8 @@ static void serve_client(struct vus_dev *dev)
 		vus_dispatch(dev, &m);
 		if (!s->attached)
 			return;
+		if (turn_now_ns() - start > VUS_TURN_NS)
+			break;
 	}
 	/* Whole messages may wait in our buffer with the socket drained, so
 	 * epoll would not report them: keep the poll fd readable instead of
@@ -533,6 +558,8 @@ static int process(struct vus_dev *dev, int timeout_ms)
 			on_session_fd(dev, &dev->sess.twin, ev[i].events, serve_twin);
 		else if (fd == dev->irqs[VUS_PCI_INTX_IRQ].resample_fd)
 			vus_irq_resample(dev);
+		else if (fd == vus_fault_timer_fd(dev))
+			vus_fault_on_timer(dev);
 		/* Whatever ran may have queued output. */
 		vus_session_sync_out(&dev->sess);
 	}

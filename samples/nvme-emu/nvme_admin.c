@@ -174,7 +174,9 @@ static void aer_deliver(struct nvme_emu *n)
 }
 
 /* An Error-status event (type 0): masked after one until the host reads
- * the Error Information log (5.2). */
+ * the Error Information log (5.2). Delivered at the end of the pass
+ * (nvme_aer_flush): an event raised while a batch of commands runs must
+ * not take a completion slot reserved for them. */
 void nvme_aer_event(struct nvme_emu *n, uint32_t dw0)
 {
 	struct nvme_aer *a = &n->aer;
@@ -183,7 +185,12 @@ void nvme_aer_event(struct nvme_emu *n, uint32_t dw0)
 		return;
 	a->masked_error = true;
 	a->pending_event = dw0;
-	aer_deliver(n);
+}
+
+void nvme_aer_flush(struct nvme_emu *n)
+{
+	if (n->sq[0].live)
+		aer_deliver(n);
 }
 
 static struct nvme_res aer(struct nvme_emu *n, const struct nvme_sqe *c)
@@ -199,7 +206,8 @@ static struct nvme_res aer(struct nvme_emu *n, const struct nvme_sqe *c)
 
 /*
  * Doorbell Buffer Config (5.8): PRP1 the shadow doorbell page, PRP2 the
- * EventIdx page, both page aligned; refused while the guest uses INTx. Queues that exist already get their
+ * EventIdx page, both page aligned; refused while the guest uses INTx or
+ * guest memory is mapped without fds. Queues that exist already get their
  * current values written into both (so the host's next shadow write
  * crosses EventIdx and rings).
  */
@@ -214,6 +222,11 @@ static struct nvme_res dbbuf(struct nvme_emu *n, const struct nvme_sqe *c)
 	 * (nvme_queue.c, intx_flush): no shadow doorbells then. Linux just
 	 * carries on without them. */
 	if (nvme_on_intx(n))
+		return err(NVME_SC_CMD_SEQ_ERROR);
+	/* Guest memory without fds: every shadow read and EventIdx write
+	 * would be a DMA message round trip (three per pass), dearer than
+	 * the posted doorbell writes they save. */
+	if (atomic_load(&n->nofd_maps))
 		return err(NVME_SC_CMD_SEQ_ERROR);
 	n->dbbuf_sh = c->prp1;
 	n->dbbuf_ei = c->prp2;

@@ -125,10 +125,16 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 	w[1] = 0;
 	w[2] = htole32((uint32_t)sq->head | ((uint32_t)sqid << 16));
 	w[3] = htole32((uint32_t)cid | ((uint32_t)((status << 1) | cq->phase) << 16));
-	rc = vus_dma_write(n->dev, addr, w, 12);
-	if (rc == 0) {
-		atomic_thread_fence(memory_order_release);
-		rc = vus_dma_write(n->dev, addr + 12, &w[3], 4);
+	if (atomic_load(&n->nofd_maps)) {
+		/* DMA by message: one message, not two (the client writes
+		 * it into guest memory as QEMU's own NVMe writes a CQE). */
+		rc = vus_dma_write(n->dev, addr, w, 16);
+	} else {
+		rc = vus_dma_write(n->dev, addr, w, 12);
+		if (rc == 0) {
+			atomic_thread_fence(memory_order_release);
+			rc = vus_dma_write(n->dev, addr + 12, &w[3], 4);
+		}
 	}
 	if (rc < 0) {
 		nvme_ctrl_fatal(n, "cannot write a completion queue entry");
@@ -344,5 +350,7 @@ bool nvme_queues_run(struct nvme_emu *n)
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))
 			more = true;
+	if (n->ready && !n->fatal)
+		nvme_aer_flush(n);
 	return more && !atomic_load(&n->stopping);
 }

@@ -363,6 +363,7 @@ void testdev_free(struct testdev *td)
 {
 	if (!td)
 		return;
+	testdev_storm_stop(td);
 	if (td->dev) {
 		/* Completions that vus_dev_free() may still deliver must not
 		 * touch registers or raise interrupts on a device going away. */

@@ -129,6 +129,18 @@ int testdev_create(const char *name, struct testdev **out);
 /* The same with options (NULL: the defaults, all zero). */
 int testdev_create_opts(const char *name, const struct testdev_opts *opts,
 			struct testdev **out);
+/*
+ * Faults for testing a VMM (docs/testdev.md "Fault injection"; loop
+ * thread). DMA: the next count transfers (0: all until cleared with
+ * error 0) end with errno error in DMA_STATUS, moving nothing. Storm: a
+ * thread signals vector rate_hz times a second for ms milliseconds with
+ * no cause in IRQ_STATUS (-EBUSY while one runs).
+ */
+int testdev_fault_dma(struct testdev *td, int error, uint32_t count);
+int testdev_storm(struct testdev *td, uint32_t vector, uint32_t rate_hz, uint32_t ms);
+uint64_t testdev_storm_sent(const struct testdev *td);
+bool testdev_storm_running(const struct testdev *td);
+
 /* The vus device, to listen on and run. */
 struct vus_dev *testdev_dev(struct testdev *td);
 /* Free the device (vus_dev_free) and the testdev's memory. */

@@ -97,6 +97,11 @@ void testdev_dma_cmd(struct testdev *td, uint32_t cmd)
 	/* Like edu, a start while a transfer runs is ignored. */
 	if (!(cmd & TESTDEV_DMA_START) || (r->dma_status & TESTDEV_DMA_BUSY))
 		return;
+	rc = testdev_fault_dma_take(td);
+	if (rc) {
+		dma_finish(td, cmd, -rc);
+		return;
+	}
 	if (len > TESTDEV_BAR1_SIZE || bar1_off > TESTDEV_BAR1_SIZE - len) {
 		dma_finish(td, cmd, -EINVAL);
 		return;

@@ -227,7 +227,10 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 		save_end(td);
 		return 0;
 	case VUS_MIG_STATE_RUNNING:
+		/* Also the library's reset arc (from any state, device.h):
+		 * a save or load in progress is dropped. */
 		save_end(td);
+		load_end(td);
 		return 0;
 	default:
 		return -EINVAL;
@@ -237,7 +240,8 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 int testdev_mig_setup(struct testdev *td)
 {
 	static const struct vus_migration_ops ops = {
-		.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY,
+		/* FRAMED: the library checks the stream (docs/migration.md). */
+		.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY | VUS_MIGRATION_FRAMED,
 		.transition = mig_transition,
 		.save = mig_save,
 		.load = mig_load,

@@ -4,6 +4,7 @@
  *   testdev.c      device setup, BAR0 registers, BAR1/BAR2 memory, reset
  *   testdev_dma.c  the DMA engine (DMA_CMD)
  *   testdev_mig.c  migration: save/load of registers, BAR1 and BAR2
+ *   testdev_fault.c  DMA failures and interrupt storms on demand
  *
  * Threads: every entry point here runs on the vus loop thread (region
  * callbacks, reset, migration callbacks and DMA completions all do, per
@@ -12,6 +13,7 @@
 #ifndef VUS_TESTDEV_PRIV_H
 #define VUS_TESTDEV_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +61,14 @@ struct testdev {
 	uint32_t dma_gen;      /* bumped by reset: older completions are stale */
 	struct testdev_xfer *xfers; /* transfers in flight, newest first */
 	struct testdev_mig mig;
+	/* Faults (testdev_fault.c). */
+	int dma_fail_errno;      /* loop thread */
+	uint32_t dma_fail_count;
+	pthread_t storm_th;
+	bool storm_joinable;     /* loop thread */
+	bool storm_running, storm_stop;   /* atomics */
+	uint32_t storm_vector, storm_rate, storm_ms;
+	uint64_t storm_sent;     /* atomic */
 };
 
 /* OR bits into IRQ_STATUS and raise their vectors (testdev.h). */
@@ -75,6 +85,11 @@ void testdev_dma_cmd(struct testdev *td, uint32_t cmd);
 void testdev_dma_abandon(struct testdev *td);
 /* Free the bookkeeping of transfers in flight (after vus_dev_free). */
 void testdev_dma_free(struct testdev *td);
+
+/* The DMA fault: the errno a transfer starting now fails with, or 0. */
+int testdev_fault_dma_take(struct testdev *td);
+/* End a storm and reap its thread. */
+void testdev_storm_stop(struct testdev *td);
 
 /* Register the migration callbacks. */
 int testdev_mig_setup(struct testdev *td);

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -33,7 +32,7 @@ struct cq {
 	uint16_t head;
 	uint8_t phase;
 	int vector; /* -1: no interrupt */
-	volatile struct nvd_cqe *ring;
+	struct nvd_cqe *ring; /* status read with acquire (phase tag) */
 	uint64_t iova;
 };
 
@@ -66,8 +65,8 @@ struct nvme_drv {
 	struct cq *cqs[MAX_QID];
 	struct sq *sqs[MAX_QID];
 	/* Doorbell Buffer Config (5.8): shadow doorbells and EventIdx. */
-	volatile uint32_t *shadow;
-	volatile uint32_t *eventidx;
+	uint32_t *shadow;   /* written and read with __atomic: the controller */
+	uint32_t *eventidx; /* reads and writes them concurrently */
 	uint64_t shadow_iova, eventidx_iova;
 };
 
@@ -142,10 +141,14 @@ static int ring_db(struct nvme_drv *d, uint16_t qid, bool cq, uint16_t val)
 	uint16_t old;
 
 	if (d->shadow && qid != 0) {
-		old = (uint16_t)d->shadow[i];
-		d->shadow[i] = val;
-		atomic_thread_fence(memory_order_seq_cst);
-		if (!need_event((uint16_t)d->eventidx[i], val, old))
+		/* Store the shadow value, then load EventIdx, in that order
+		 * (a sequentially consistent pair, like Linux's mb()): else
+		 * both sides may miss the other's update. Atomic operations,
+		 * not fences, so ThreadSanitizer builds accept it. */
+		old = (uint16_t)__atomic_load_n(&d->shadow[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&d->shadow[i], val, __ATOMIC_SEQ_CST);
+		if (!need_event((uint16_t)__atomic_load_n(&d->eventidx[i], __ATOMIC_SEQ_CST), val,
+				old))
 			return 0;
 	}
 	return nvme_drv_ring(d, qid, cq, val);
@@ -410,20 +413,17 @@ static struct sq *sq_new(struct nvme_drv *d, uint16_t depth, uint16_t cqid)
 /* Take one completion off cq: phase tag matches (4.6). */
 static bool cq_take(struct nvme_drv *d, struct cq *q)
 {
-	volatile struct nvd_cqe *v = &q->ring[q->head];
+	struct nvd_cqe *v = &q->ring[q->head];
 	struct nvd_cqe e;
 	struct sq *sq;
 	struct slot *s;
+	uint16_t status = __atomic_load_n(&v->status, __ATOMIC_ACQUIRE);
 
-	if ((v->status & 1) != q->phase)
+	if ((status & 1) != q->phase)
 		return false;
-	atomic_thread_fence(memory_order_acquire);
-	e.dw0 = v->dw0;
-	e.dw1 = v->dw1;
-	e.sq_head = v->sq_head;
-	e.sq_id = v->sq_id;
-	e.cid = v->cid;
-	e.status = v->status;
+	/* The entry is complete once its phase tag flipped (4.6). */
+	e = *v;
+	e.status = status;
 	if (++q->head == q->depth) {
 		q->head = 0;
 		q->phase ^= 1;
@@ -488,8 +488,9 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, 
 	s->nlists = cmd->nlists;
 	cmd->nlists = 0;
 	cmd->sqe.cid = i;
+	/* The entry is written before the doorbell: a message (a system
+	 * call) or a shadow store with sequential consistency (ring_db). */
 	q->ring[q->tail] = cmd->sqe;
-	atomic_thread_fence(memory_order_release);
 	q->tail = (uint16_t)((q->tail + 1) % q->depth);
 	q->inflight++;
 	if (cid)
@@ -654,8 +655,8 @@ static void dbbuf_init_queue(struct nvme_drv *d, uint16_t qid, bool cq)
 	unsigned i = 2u * qid + (cq ? 1 : 0);
 
 	if (d->shadow && qid) {
-		d->shadow[i] = 0;
-		d->eventidx[i] = 0;
+		__atomic_store_n(&d->shadow[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&d->eventidx[i], 0, __ATOMIC_RELAXED);
 	}
 }
 

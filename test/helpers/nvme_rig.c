@@ -74,6 +74,8 @@ void nvme_rig_start(struct nvme_rig *r, const struct nvme_rig_opts *opts)
 	if (opts->emu.file)
 		r->emu_opts.file = opts->emu.file;
 	r->emu_opts.serial = opts->emu.serial ? opts->emu.serial : NVME_RIG_SERIAL;
+	r->emu_opts.no_shadow = opts->emu.no_shadow;
+	r->emu_opts.poll = opts->emu.poll;
 	snprintf(r->dir, sizeof(r->dir), "/tmp/vus-nvme-XXXXXX");
 	assert_non_null(mkdtemp(r->dir));
 	snprintf(r->path, sizeof(r->path), "%s/sock", r->dir);

@@ -31,6 +31,12 @@ int vus_dma_init(struct vus_dev *dev, const struct vus_dma_loop *loop)
 		vus_dma_table_destroy(&d->table);
 		return -rc;
 	}
+	rc = vus_dma_pins_init(dev);
+	if (rc) {
+		pthread_mutex_destroy(&d->qlock);
+		vus_dma_table_destroy(&d->table);
+		return rc;
+	}
 	d->layout = VUS_DMA_LAYOUT_AUTO;
 	d->loop = *loop;
 	return 0;
@@ -42,6 +48,7 @@ void vus_dma_free(struct vus_dev *dev)
 	/* No unmap callbacks: the device is going away with us (dma_map.h). */
 	vus_dma_table_destroy(&dev->dma.table);
 	pthread_mutex_destroy(&dev->dma.qlock);
+	vus_dma_pins_free(dev);
 }
 
 int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *ops, void *opaque)
@@ -63,6 +70,16 @@ int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_
 	pthread_rwlock_wrlock(&t->lock);
 	t->max_maps = max_maps;
 	t->max_bytes = max_bytes;
+	pthread_rwlock_unlock(&t->lock);
+	return 0;
+}
+
+int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds)
+{
+	struct vus_dma_table *t = &dev->dma.table;
+
+	pthread_rwlock_wrlock(&t->lock);
+	t->close_fds = close_fds;
 	pthread_rwlock_unlock(&t->lock);
 	return 0;
 }
@@ -123,6 +140,7 @@ static void unmap_cb(const struct vus_dma_region *r, void *arg)
 	struct vus_dev *dev = c->dev;
 
 	c->count++;
+	vus_dma_pin_drop(dev, r->iova, r->size);
 	if (dev->dma.ops.unmap)
 		dev->dma.ops.unmap(dev, dev->dma.ops_opaque, r);
 }
@@ -216,19 +234,25 @@ void *vus_dma_translate(struct vus_dev *dev, uint64_t iova, uint64_t len, uint32
 	}
 	pthread_rwlock_rdlock(&t->lock);
 	r = vus_dma_table_find(t, iova, len, &off);
-	if (r && !r->vaddr) {
+	if (__atomic_load_n(&dev->dma.stopped, __ATOMIC_ACQUIRE)) {
+		r = NULL;
+		err = EBUSY; /* stopped by migration (vus_dma_quiesce()) */
+	} else if (r && !r->vaddr) {
 		err = ENOTSUP;
 	} else if (r && (r->prot & prot) != prot) {
 		err = EACCES;
 	} else if (r) {
 		p = (uint8_t *)r->vaddr + off;
-		/* Writes through the pointer are the device's; log them now. */
+		/* Writes through the pointer are the device's: log them now,
+		 * and again at every report while it may be kept (dma_pin.c). */
 		if (prot & VUS_DMA_MAP_FLAG_WRITE)
 			vus_dma_dirty_mark_locked(t, iova, len);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	if (!p)
 		errno = err;
+	else if (prot & VUS_DMA_MAP_FLAG_WRITE)
+		vus_dma_pin_add(dev, iova, len);
 	return p;
 }
 

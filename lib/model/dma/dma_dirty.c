@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Dirty-page log over the DMA map table (dma_dirty.h).
+ *
+ * Each window's bitmap is its log (one bit per page) followed by a
+ * summary (one bit per log word: "this word may be non-zero"). Marks set
+ * both; a REPORT walks the summary and visits only the log words it
+ * names, so its work follows what is dirty, not the window's size: a
+ * REPORT over 512 GiB of clean pages reads 4 KiB of summary instead of
+ * 16 MiB of log (docs/security.md section 2).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -113,8 +120,14 @@ void vus_dma_dirty_mark_locked(struct vus_dma_table *t, uint64_t iova, uint64_t 
 		uint64_t hi = last < r_last ? last : r_last;
 		uint64_t base = r->iova >> s;
 
-		if (t->dirty[i])
-			bits_set(t->dirty[i], (lo >> s) - base, (hi >> s) - base, true);
+		uint64_t first = (lo >> s) - base, last_bit = (hi >> s) - base;
+		uint64_t *log = t->dirty[i];
+
+		if (!log)
+			continue;
+		bits_set(log, first, last_bit, true);
+		bits_set(log + vus_dma_bitmap_words(r->iova, r->size, t->dirty_pgsize),
+			 first / 64, last_bit / 64, true);
 	}
 }
 
@@ -128,32 +141,45 @@ uint64_t vus_dma_dirty_report_bytes(uint64_t len, uint64_t pgsize)
 /*
  * Fold log bits [first, last] (relative to the window's first page,
  * absolute page base + k) into report bits, clearing the log pages that
- * lie wholly inside [iova, last_byte].
+ * lie wholly inside [iova, last_byte]. Only the log words the summary
+ * marks are read; a word cleared to zero leaves the summary.
  */
-static void fold(uint64_t *log, uint64_t base, uint64_t first, uint64_t last, unsigned s,
-		 uint64_t iova, uint64_t last_byte, unsigned qs, uint64_t *out)
+static void fold(uint64_t *log, uint64_t *sum, uint64_t base, uint64_t first, uint64_t last,
+		 unsigned s, uint64_t iova, uint64_t last_byte, unsigned qs, uint64_t *out)
 {
-	uint64_t w;
+	uint64_t fw = first / 64, lw = last / 64, sw;
 
-	for (w = first / 64; w <= last / 64; w++) {
-		uint64_t mask = ~0ull, bits, clear = 0;
+	for (sw = fw / 64; sw <= lw / 64; sw++) {
+		uint64_t words = sum[sw], drop = 0;
 
-		if (w == first / 64)
-			mask &= ~0ull << (first % 64);
-		if (w == last / 64)
-			mask &= ~0ull >> (63 - last % 64);
-		for (bits = log[w] & mask; bits; bits &= bits - 1) {
-			unsigned b = (unsigned)__builtin_ctzll(bits);
-			uint64_t page_lo = (base + w * 64 + b) << s;
-			uint64_t page_last = page_lo + ((1ull << s) - 1);
-			uint64_t lo = page_lo > iova ? page_lo : iova;
-			uint64_t hi = page_last < last_byte ? page_last : last_byte;
+		if (sw == fw / 64)
+			words &= ~0ull << (fw % 64);
+		if (sw == lw / 64)
+			words &= ~0ull >> (63 - lw % 64);
+		for (; words; words &= words - 1) {
+			unsigned wb = (unsigned)__builtin_ctzll(words);
+			uint64_t w = sw * 64 + wb, mask = ~0ull, bits, clear = 0;
 
-			bits_set(out, (lo - iova) >> qs, (hi - iova) >> qs, false);
-			if (page_lo >= iova && page_last <= last_byte)
-				clear |= 1ull << b;
+			if (w == fw)
+				mask &= ~0ull << (first % 64);
+			if (w == lw)
+				mask &= ~0ull >> (63 - last % 64);
+			for (bits = log[w] & mask; bits; bits &= bits - 1) {
+				unsigned b = (unsigned)__builtin_ctzll(bits);
+				uint64_t page_lo = (base + w * 64 + b) << s;
+				uint64_t page_last = page_lo + ((1ull << s) - 1);
+				uint64_t lo = page_lo > iova ? page_lo : iova;
+				uint64_t hi = page_last < last_byte ? page_last : last_byte;
+
+				bits_set(out, (lo - iova) >> qs, (hi - iova) >> qs, false);
+				if (page_lo >= iova && page_last <= last_byte)
+					clear |= 1ull << b;
+			}
+			log[w] &= ~clear;
+			if (!log[w])
+				drop |= 1ull << wb;
 		}
-		log[w] &= ~clear;
+		sum[sw] &= ~drop;
 	}
 }
 
@@ -181,7 +207,8 @@ int vus_dma_dirty_report(struct vus_dma_table *t, uint64_t iova, uint64_t len, u
 	s = vus_log2_pow2(t->dirty_pgsize);
 	base = r->iova >> s;
 	last_byte = iova + (len - 1);
-	fold(log, base, (iova >> s) - base, (last_byte >> s) - base, s, iova, last_byte,
+	fold(log, log + vus_dma_bitmap_words(r->iova, r->size, t->dirty_pgsize), base,
+	     (iova >> s) - base, (last_byte >> s) - base, s, iova, last_byte,
 	     vus_log2_pow2(pgsize), out);
 out:
 	pthread_rwlock_unlock(&t->lock);

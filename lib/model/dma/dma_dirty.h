@@ -11,6 +11,8 @@
  * page (r.iova / P) + k, so a window that does not start on a page
  * boundary still maps each of its bytes to exactly one bit.
  * t->dirty has t->cap entries and may be NULL while the table is empty.
+ * Behind each window's log lies its summary, one bit per log word, so a
+ * REPORT visits only words that may be dirty (dma_dirty.c).
  *
  * Locking: start/stop/report take the table's write lock themselves;
  * vus_dma_dirty_mark_locked() runs under the read lock (any thread, bits

@@ -27,12 +27,20 @@ static inline uint64_t win_last(const struct vus_dma_region *r)
 	return r->iova + (r->size - 1);
 }
 
-uint64_t vus_dma_bitmap_bytes(uint64_t iova, uint64_t size, uint64_t pgsize)
+uint64_t vus_dma_bitmap_words(uint64_t iova, uint64_t size, uint64_t pgsize)
 {
 	unsigned s = vus_log2_pow2(pgsize);
 	uint64_t pages = ((iova + (size - 1)) >> s) - (iova >> s) + 1;
 
-	return (pages / 64 + (pages % 64 != 0)) * sizeof(uint64_t);
+	return pages / 64 + (pages % 64 != 0);
+}
+
+uint64_t vus_dma_bitmap_bytes(uint64_t iova, uint64_t size, uint64_t pgsize)
+{
+	uint64_t words = vus_dma_bitmap_words(iova, size, pgsize);
+
+	/* The log, then its summary: one bit per log word (dma_dirty.c). */
+	return (words + words / 64 + (words % 64 != 0)) * sizeof(uint64_t);
 }
 
 uint64_t *vus_dma_bitmap_alloc(uint64_t iova, uint64_t size, uint64_t pgsize)
@@ -258,6 +266,13 @@ int vus_dma_table_add(struct vus_dma_table *t, uint64_t iova, uint64_t size, uin
 		t->dirty[i] = bitmap;
 		if (bitmap)
 			t->dirty_bytes += log_bytes;
+	}
+	/* The mapping keeps the file alive: the fd itself need not stay
+	 * (vus_dev_set_dma_close_fds()). */
+	if (t->close_fds && reg.fd >= 0 && reg.vaddr) {
+		close(reg.fd);
+		reg.fd = -1;
+		t->r[i].fd = -1;
 	}
 	t->n++;
 	t->total_bytes += size;

@@ -40,6 +40,7 @@ struct vus_dma_table {
 	uint64_t dirty_pgsize;
 	uint64_t dirty_bytes;         /* held by the bitmaps */
 	uint64_t max_dirty_bytes;     /* 0 = unlimited; beyond: -ENOMEM */
+	bool close_fds;               /* close a window's fd once it is mapped */
 };
 
 /* Logging dirty pages (dma_dirty.h starts and stops it; the table keeps
@@ -48,8 +49,11 @@ static inline bool vus_dma_dirty_logging(const struct vus_dma_table *t)
 {
 	return t->dirty_pgsize != 0;
 }
-/* Bytes of the bitmap of a window [iova, iova + size) at page size pgsize
- * (a power of two): what the dirty-log budget counts. */
+/* Words of the log of a window [iova, iova + size) at page size pgsize (a
+ * power of two): one bit per page. */
+uint64_t vus_dma_bitmap_words(uint64_t iova, uint64_t size, uint64_t pgsize);
+/* Bytes of its bitmap: the log plus a summary of one bit per log word
+ * (dma_dirty.c); what the dirty-log budget counts. */
 uint64_t vus_dma_bitmap_bytes(uint64_t iova, uint64_t size, uint64_t pgsize);
 /* Zeroed bitmap for a window [iova, iova + size) at page size pgsize (a
  * power of two), NULL on ENOMEM. */

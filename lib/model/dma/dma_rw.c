@@ -164,6 +164,12 @@ static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t l
 	int rc;
 
 	pthread_rwlock_rdlock(&t->lock);
+	/* Set under the write lock (vus_dma_quiesce()): no copy starts
+	 * once a stopped device's arc has waited for those running. */
+	if (__atomic_load_n(&dev->dma.stopped, __ATOMIC_ACQUIRE)) {
+		pthread_rwlock_unlock(&t->lock);
+		return -EBUSY;
+	}
 	rc = check_range(t, iova, len, prot, &all_fd);
 	if (rc) {
 		pthread_rwlock_unlock(&t->lock);
@@ -196,7 +202,9 @@ static int reserve(struct vus_dev *dev)
 	int rc = 0;
 
 	pthread_mutex_lock(&d->qlock);
-	if (d->pending >= dev->limits.dma_pending)
+	if (__atomic_load_n(&d->stopped, __ATOMIC_ACQUIRE))
+		rc = -EBUSY; /* stopped since try_direct() (vus_dma_quiesce()) */
+	else if (d->pending >= dev->limits.dma_pending)
 		rc = -EAGAIN;
 	else
 		d->pending++;
@@ -289,7 +297,8 @@ static void complete_finished(struct vus_dev *dev)
 		struct vus_dma_req *req = done;
 
 		done = req->next;
-		req->done(dev, req->arg, req->result);
+		if (req->done) /* NULL: cancelled, already told (vus_dma_quiesce) */
+			req->done(dev, req->arg, req->result);
 		free(req);
 	}
 }
@@ -713,4 +722,46 @@ int vus_dma_write_async(struct vus_dev *dev, uint64_t iova, const void *buf, siz
 			vus_dma_done_fn done, void *arg)
 {
 	return dma_async(dev, iova, buf, len, true, done, arg);
+}
+
+/* ---- migration: quiescing a stopped device (dev_priv.h) ------------- */
+
+void vus_dma_quiesce(struct vus_dev *dev)
+{
+	struct vus_dma *d = &dev->dma;
+	struct vus_dma_req *req;
+
+	/* Taking both locks orders the flag after every copy in progress
+	 * (read lock) and every submission (qlock): none starts afterwards. */
+	pthread_rwlock_wrlock(&d->table.lock);
+	pthread_mutex_lock(&d->qlock);
+	__atomic_store_n(&d->stopped, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&d->qlock);
+	pthread_rwlock_unlock(&d->table.lock);
+
+	/*
+	 * Transfers copied but not yet completed complete now, so the device's
+	 * state holds them before it saves. Those still waiting on the client
+	 * are cancelled: the protocol cannot recall a request, and waiting for
+	 * the client's replies on the loop thread, in the middle of its own
+	 * command, could never end. The device hears -ECANCELED now; chunks
+	 * already sent stay in flight (their ids are not reused) and their
+	 * replies are dropped (no data copied, no second done()).
+	 */
+	adopt_queue(d);
+	for (req = d->inflight; req; req = req->next) {
+		if (req->result == 0 && req->pos < req->len)
+			req->result = -ECANCELED;
+		if (req->result == -ECANCELED && req->nbusy && req->done) {
+			req->done(dev, req->arg, req->result);
+			req->done = NULL;
+			req->buf = NULL; /* the device may free it now */
+		}
+	}
+	complete_finished(dev);
+}
+
+void vus_dma_unquiesce(struct vus_dev *dev)
+{
+	__atomic_store_n(&dev->dma.stopped, 0, __ATOMIC_RELEASE);
 }

@@ -78,7 +78,9 @@ static int vec_signal_locked(struct vus_dev *dev, uint32_t index, struct vus_irq
 
 static int vec_trigger_locked(struct vus_dev *dev, uint32_t index, struct vus_irq_vec *v)
 {
-	if (v->masked) {
+	/* A stopped device generates no interrupt (UAPI "STOP"): held as
+	 * pending, delivered when migration releases it (vus_irq_hold()). */
+	if (v->masked || dev->irqs_held) {
 		v->pending = true;
 		return 0;
 	}
@@ -98,7 +100,8 @@ void vus_irq_update_locked(struct vus_dev *dev, uint32_t index, uint32_t vector)
 		return;
 	v = &irq->vec[vector];
 	owed = v->pending || (index == VUS_PCI_INTX_IRQ && vus_intx_line(dev));
-	if (!owed || v->masked || v->efd < 0 || vus_irq_blocked_by_pci(dev, index, vector))
+	if (!owed || v->masked || dev->irqs_held || v->efd < 0 ||
+	    vus_irq_blocked_by_pci(dev, index, vector))
 		return;
 	err = vec_signal_locked(dev, index, v);
 	if (err)
@@ -119,6 +122,18 @@ static void vec_unmask_locked(struct vus_dev *dev, uint32_t index, uint32_t vect
 {
 	dev->irqs[index].vec[vector].masked = false;
 	vus_irq_update_locked(dev, index, vector);
+}
+
+void vus_irq_hold(struct vus_dev *dev, bool hold)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&dev->irq_lock);
+	dev->irqs_held = hold;
+	if (!hold)
+		for (i = 0; i < VUS_PCI_NUM_IRQS; i++)
+			vus_irq_update_index_locked(dev, i);
+	pthread_mutex_unlock(&dev->irq_lock);
 }
 
 int vus_irq_trigger(struct vus_dev *dev, uint32_t index, uint32_t vector)
@@ -249,6 +264,21 @@ static int assign(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, 
 	return 0;
 }
 
+/* The INTx eventfd, signalled for a loopback trigger: no mask, pending
+ * or auto-mask state involved. */
+static void intx_loopback_locked(struct vus_dev *dev, struct vus_irq_vec *v)
+{
+	uint64_t one = 1;
+	struct pollfd pfd = { .fd = v->efd, .events = POLLOUT };
+
+	if (v->efd < 0)
+		return;
+	/* A full counter already says "interrupt" (vec_signal_locked). */
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT) &&
+	    write(v->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		vus_log(dev, VUS_LOG_WARN, "irq INTx loopback: %s", strerror(errno));
+}
+
 /* NONE/BOOL with TRIGGER (loopback), MASK or UNMASK, vector by vector. */
 static int apply(struct vus_dev *dev, const struct vus_irq_set *set, const uint8_t *bools)
 {
@@ -256,9 +286,10 @@ static int apply(struct vus_dev *dev, const struct vus_irq_set *set, const uint8
 	uint32_t action = set->flags & VUS_IRQ_SET_ACTION_MASK_ALL;
 	uint32_t i;
 
-	/* MSI is not maskable per vector here (GET_IRQ_INFO says so). */
+	/* MSI is not maskable per vector here (GET_IRQ_INFO says so); the
+	 * kernel has no MSI mask handler either: ENOTTY. */
 	if (action != VUS_IRQ_SET_ACTION_TRIGGER && set->index == VUS_PCI_MSI_IRQ)
-		return -EINVAL;
+		return -ENOTTY;
 	pthread_mutex_lock(&dev->irq_lock);
 	for (i = 0; i < set->count; i++) {
 		struct vus_irq_vec *v = &irq->vec[set->start + i];
@@ -268,8 +299,14 @@ static int apply(struct vus_dev *dev, const struct vus_irq_set *set, const uint8
 		switch (action) {
 		case VUS_IRQ_SET_ACTION_TRIGGER:
 			/* A vector without an eventfd has nobody to tell:
-			 * like the kernel, that is not an error. */
-			vec_trigger_locked(dev, set->index, v);
+			 * like the kernel, that is not an error. INTx's
+			 * loopback signals whatever the mask, and leaves the
+			 * mask alone, as kernel vfio-pci does
+			 * (vfio_send_intx_eventfd). */
+			if (set->index == VUS_PCI_INTX_IRQ)
+				intx_loopback_locked(dev, v);
+			else
+				vec_trigger_locked(dev, set->index, v);
 			break;
 		case VUS_IRQ_SET_ACTION_MASK:
 			v->masked = true;
@@ -323,10 +360,6 @@ int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, un
 	if (set->index >= VUS_PCI_NUM_IRQS)
 		return -EINVAL;
 	irq = &dev->irqs[set->index];
-	/* ERR and REQ are notifications: nothing to mask (docs/protocol.md 3.7). */
-	if ((set->index == VUS_PCI_ERR_IRQ || set->index == VUS_PCI_REQ_IRQ) &&
-	    action != VUS_IRQ_SET_ACTION_TRIGGER)
-		return -EINVAL;
 	if (set->count && (set->start > irq->count || set->count > irq->count - set->start))
 		return -EINVAL;
 	/* The codec's rules again, for callers that did not decode. */
@@ -337,6 +370,15 @@ int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, un
 		return -EINVAL;
 	if (data == VUS_IRQ_SET_DATA_BOOL && !bools)
 		return -EINVAL;
+	/*
+	 * A valid request for an action the index does not have: ENOTTY, as
+	 * kernel vfio-pci answers when it has no handler for the index and
+	 * action (vfio_pci_set_irqs_ioctl), after the same range checks.
+	 * ERR and REQ are notifications: TRIGGER only.
+	 */
+	if ((set->index == VUS_PCI_ERR_IRQ || set->index == VUS_PCI_REQ_IRQ) &&
+	    action != VUS_IRQ_SET_ACTION_TRIGGER)
+		return -ENOTTY;
 
 	if (irq->pt)
 		return passthrough(dev, set, fds, nfds, bools);
@@ -351,7 +393,8 @@ int vus_irq_set(struct vus_dev *dev, const struct vus_irq_set *set, int *fds, un
 		return assign(dev, set, fds, nfds);
 	if (action == VUS_IRQ_SET_ACTION_UNMASK && set->index == VUS_PCI_INTX_IRQ)
 		return resample_set(dev, fds, nfds);
-	return -EINVAL;
+	/* EVENTFD with MASK, or UNMASK beyond INTx's resample fd. */
+	return -ENOTTY;
 }
 
 void vus_irq_session_end(struct vus_dev *dev)

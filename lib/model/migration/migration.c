@@ -7,12 +7,15 @@
  * Migration does not restrict other commands, like the kernel's vfio-pci
  * (libvfio-user refuses most commands in STOP/STOP_COPY).
  */
+#include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
+#include "mig_stream.h"
 #include "migration_path.h"
 
 /*
@@ -22,6 +25,10 @@
  * client can make us allocate for a huge fd-less window.
  */
 #define VUS_MIG_MAX_BITMAP VUS_DEFAULT_DIRTY_LOG_MAX
+
+/* The smallest dirty-log page: the host's page, below which a pointer
+ * handed out cannot be tracked any finer anyway. */
+#define VUS_MIG_MIN_LOG_PAGE 4096u
 
 #define FEATURE_GET   VUS_DEVICE_FEATURE_GET
 #define FEATURE_SET   VUS_DEVICE_FEATURE_SET
@@ -39,17 +46,19 @@ static const char *state_name(enum vus_mig_state s)
 
 int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops, void *opaque)
 {
-	/* STOP_COPY is mandatory for a migratable device; the P2P states are
-	 * not used in vfio-user (spec "Migration"). */
+	/* STOP_COPY is mandatory for a migratable device; P2P (the spec says
+	 * vfio-user does not use it) is offered only by a device that asks. */
 	if (!ops || !ops->transition || !ops->save || !ops->load)
 		return -EINVAL;
 	if (!(ops->flags & VUS_MIGRATION_STOP_COPY) ||
-	    (ops->flags & ~(VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY)))
+	    (ops->flags & ~(VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY |
+			    VUS_MIGRATION_P2P | VUS_MIGRATION_FRAMED)))
 		return -EINVAL;
 	dev->mig.ops = *ops;
 	dev->mig.opaque = opaque;
 	dev->mig.enabled = true;
 	dev->mig.state = VUS_MIG_STATE_RUNNING;
+	dev->mig_reset = vus_mig_reset;
 	return 0;
 }
 
@@ -67,15 +76,86 @@ static void logging_stop(struct vus_dev *dev)
 	dev->mig.log_pgsize = 0;
 }
 
+/*
+ * Stopped states: the device must not generate interrupts or DMA or change
+ * its state (UAPI "STOP"). RUNNING_P2P only stops peer-to-peer DMA, which
+ * vus has none of; ERROR keeps whatever it had.
+ */
+static bool framed(const struct vus_dev *dev)
+{
+	return dev->mig.ops.flags & VUS_MIGRATION_FRAMED;
+}
+
+static bool saving_state(enum vus_mig_state s)
+{
+	return s == VUS_MIG_STATE_PRE_COPY || s == VUS_MIG_STATE_PRE_COPY_P2P ||
+	       s == VUS_MIG_STATE_STOP_COPY;
+}
+
+static bool stopped_state(enum vus_mig_state s)
+{
+	return s == VUS_MIG_STATE_STOP || s == VUS_MIG_STATE_STOP_COPY ||
+	       s == VUS_MIG_STATE_RESUMING;
+}
+
+/* The library's half of stopping: DMA and interrupts held (docs/migration.md). */
+static void quiesce(struct vus_dev *dev)
+{
+	if (dev->mig.quiesced)
+		return;
+	vus_irq_hold(dev, true);
+	vus_dma_quiesce(dev);
+	dev->mig.quiesced = true;
+}
+
+static void unquiesce(struct vus_dev *dev)
+{
+	if (!dev->mig.quiesced)
+		return;
+	vus_dma_unquiesce(dev);
+	vus_irq_hold(dev, false);
+	dev->mig.quiesced = false;
+}
+
+/*
+ * Back to RUNNING outside a SET (reset, FLR, disconnect): the device hears
+ * one transition (from, RUNNING) -- not necessarily a direct arc -- so
+ * whatever it parked on STOP runs again and a save or load in progress is
+ * dropped. Reset recovers from anything, ERROR included (spec), so the
+ * state is RUNNING whatever the callback says.
+ */
+static void back_to_running(struct vus_dev *dev, const char *why)
+{
+	enum vus_mig_state from = dev->mig.state;
+	int rc;
+
+	if (!dev->mig.enabled || from == VUS_MIG_STATE_RUNNING)
+		return;
+	vus_dma_unquiesce(dev); /* the device may restart DMA in its callback */
+	rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, VUS_MIG_STATE_RUNNING);
+	if (rc < 0)
+		vus_log(dev, VUS_LOG_WARN, "migration %s -> RUNNING (%s) failed (%d); RUNNING "
+			"anyway", state_name(from), why, rc);
+	dev->mig.state = VUS_MIG_STATE_RUNNING;
+	vus_mig_stream_end(dev);
+	unquiesce(dev);
+}
+
+void vus_mig_free(struct vus_dev *dev)
+{
+	vus_mig_stream_end(dev);
+}
+
 void vus_mig_reset(struct vus_dev *dev)
 {
-	/* Spec: DEVICE_RESET returns the device (even from ERROR) to RUNNING. */
-	dev->mig.state = VUS_MIG_STATE_RUNNING;
+	back_to_running(dev, "reset");
 	logging_stop(dev);
 }
 
 void vus_mig_session_end(struct vus_dev *dev)
 {
+	/* Like closing a kernel VFIO device: the next client meets RUNNING. */
+	back_to_running(dev, "client gone");
 	logging_stop(dev);
 }
 
@@ -132,7 +212,33 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 	struct vus_dev *dev = ctx;
 	int rc;
 
-	rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	/* Into a stopped state the library quiesces first, so the device's
+	 * callback (and what it saves) sees every transfer finished; out of
+	 * one, DMA is allowed before the callback restarts the device and
+	 * interrupts held meanwhile go out after it. */
+	if (stopped_state(to))
+		quiesce(dev);
+	else
+		vus_dma_unquiesce(dev);
+	/* The commit point: a framed stream is checked whole, then loaded,
+	 * before the device commits (mig_stream.h). */
+	rc = 0;
+	if (framed(dev) && from == VUS_MIG_STATE_RESUMING)
+		rc = vus_mig_stream_commit(dev);
+	if (rc == 0)
+		rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	if (rc == 0 && framed(dev)) {
+		if (saving_state(to) && !saving_state(from))
+			rc = vus_mig_stream_save_begin(dev);
+		else if (to == VUS_MIG_STATE_RESUMING)
+			rc = vus_mig_stream_load_begin(dev);
+		else if (!saving_state(to))
+			vus_mig_stream_end(dev);
+	}
+	if (rc < 0)
+		quiesce(dev); /* the device is in ERROR now: keep it quiet */
+	else if (!stopped_state(to))
+		unquiesce(dev);
 	if (rc < 0)
 		vus_log(dev, VUS_LOG_WARN, "migration %s -> %s failed (%d)", state_name(from),
 			state_name(to), rc);
@@ -145,16 +251,22 @@ static int set_state(struct vus_dev *dev, const struct vus_device_feature *f,
 		     const uint8_t *data, size_t len, struct vus_reply *r)
 {
 	struct vus_feature_mig_state st;
-	bool pre_copy = dev->mig.ops.flags & VUS_MIGRATION_PRE_COPY;
+	enum vus_mig_state path[VUS_MIG_STATE_NR];
 	int rc;
 
 	rc = vus_feature_mig_state_decode(data, len, &st);
 	if (rc)
 		return rc;
-	/* The reply goes out only after the whole walk (spec). */
-	rc = vus_mig_walk(&dev->mig.state, st.device_state, pre_copy, arc, dev);
-	if (rc)
+	/* The reply goes out only after the whole walk (spec). A failed arc
+	 * leaves the device in ERROR (UAPI: "If the device cannot ... the
+	 * device_state becomes ERROR"); only a reset leaves it. */
+	if (vus_mig_path(dev->mig.state, st.device_state, dev->mig.ops.flags, path) < 0)
+		return -EINVAL; /* refused: nothing called, state kept */
+	rc = vus_mig_walk(&dev->mig.state, st.device_state, dev->mig.ops.flags, arc, dev);
+	if (rc) {
+		dev->mig.state = VUS_MIG_STATE_ERROR;
 		return rc;
+	}
 	feature_reply(r, f->flags, data, len);
 	return 0;
 }
@@ -165,18 +277,33 @@ static int logging_start(struct vus_dev *dev, const struct vus_device_feature *f
 	struct vus_feature_dma_logging_control ctl;
 	int rc;
 
+	uint8_t *echo;
 	/* The ranges are validated by the codec but not used: every window
-	 * with a host mapping is logged (as libvfio-user does). The echoed
-	 * page_size is the one asked for, which we always honour. */
+	 * with a host mapping is logged (as libvfio-user does). page_size is
+	 * a hint (UAPI VFIO_DEVICE_FEATURE_DMA_LOGGING_START: "If the device
+	 * cannot do the hinted page size then it's the driver choice which
+	 * page size to pick ... On output the device will return the page
+	 * size it selected"): below 4 KiB we log at 4 KiB and say so. */
 	rc = vus_feature_logging_start_decode(data, len, &ctl);
 	if (rc)
 		return rc;
+	if (ctl.page_size < VUS_MIG_MIN_LOG_PAGE)
+		ctl.page_size = VUS_MIG_MIN_LOG_PAGE;
 	rc = vus_dma_dirty_start(&dev->dma.table, ctl.page_size);
 	if (rc)
 		return rc;
+	echo = malloc(len);
+	if (!echo) {
+		logging_stop(dev);
+		return -ENOMEM;
+	}
+	memcpy(echo, data, len);
+	memcpy(echo + offsetof(struct vus_feature_dma_logging_control, page_size),
+	       &(uint64_t){ htole64(ctl.page_size) }, sizeof(uint64_t));
 	dev->mig.logging = true;
 	dev->mig.log_pgsize = ctl.page_size;
-	feature_reply(r, f->flags, data, len);
+	r->heap = echo;
+	feature_reply(r, f->flags, echo, len);
 	return 0;
 }
 
@@ -204,6 +331,8 @@ static int logging_report(struct vus_dev *dev, const struct vus_device_feature *
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, &rep, sizeof(rep));
+	/* Pointers the device keeps may have been written since (dma_pin.c). */
+	vus_dma_pin_remark(dev, rep.iova, rep.length);
 	rc = vus_dma_dirty_report(&dev->dma.table, rep.iova, rep.length, rep.page_size,
 				  (uint64_t *)(void *)(buf + sizeof(rep)));
 	if (rc) {
@@ -242,7 +371,10 @@ int vus_h_device_feature(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 
 	switch (feature) {
 	case VUS_FEATURE_MIGRATION: {
-		uint64_t flags = dev->mig.ops.flags;
+		/* The wire's bits only (FRAMED is the library's business). */
+		uint64_t flags = dev->mig.ops.flags & (VUS_MIGRATION_STOP_COPY |
+						       VUS_MIGRATION_P2P |
+						       VUS_MIGRATION_PRE_COPY);
 
 		return feature_get_small(r, &f, &flags, sizeof(flags));
 	}
@@ -284,13 +416,20 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 		return rc;
 	/* Only the saving states produce data (spec MIG_DATA_READ). */
 	if (!dev->mig.enabled || (dev->mig.state != VUS_MIG_STATE_PRE_COPY &&
+				  dev->mig.state != VUS_MIG_STATE_PRE_COPY_P2P &&
 				  dev->mig.state != VUS_MIG_STATE_STOP_COPY))
 		return -EINVAL;
 
 	buf = calloc(1, md.size ? md.size : 1); /* zeroed: see vus_h_region_read() */
 	if (!buf)
 		return -ENOMEM;
-	n = md.size ? dev->mig.ops.save(dev, dev->mig.opaque, buf, md.size) : 0;
+	if (!md.size)
+		n = 0;
+	else if (framed(dev))
+		n = vus_mig_stream_read(dev, buf, md.size,
+					dev->mig.state == VUS_MIG_STATE_STOP_COPY);
+	else
+		n = dev->mig.ops.save(dev, dev->mig.opaque, buf, md.size);
 	if (n < 0 || n > (ssize_t)md.size) {
 		free(buf);
 		if (n < 0)
@@ -321,6 +460,9 @@ int vus_h_mig_data_write(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 		return rc;
 	if (!dev->mig.enabled || dev->mig.state != VUS_MIG_STATE_RESUMING)
 		return -EINVAL;
-	rc = dev->mig.ops.load(dev, dev->mig.opaque, data, md.size);
+	if (framed(dev))
+		rc = vus_mig_stream_write(dev, data, md.size);
+	else
+		rc = dev->mig.ops.load(dev, dev->mig.opaque, data, md.size);
 	return rc < 0 ? rc : 0;
 }

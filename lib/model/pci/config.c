@@ -256,6 +256,8 @@ static void function_reset(struct vus_dev *dev)
 	int err;
 
 	vus_config_reset(dev);
+	if (dev->mig_reset)
+		dev->mig_reset(dev); /* migration state back to RUNNING */
 	if (!dev->reset_cb)
 		return;
 	err = dev->reset_cb(dev, dev->reset_opaque, VUS_RESET_FLR);

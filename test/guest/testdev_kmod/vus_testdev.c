@@ -14,7 +14,9 @@
  *
  * Results: the kernel log ("vus_testdev ...: PASS" or "FAIL: <what>") and
  * the sysfs attribute "selftest" of the PCI device ("PASS ..." or
- * "FAIL: ..."); "irq_counts" lists the handled interrupts per vector.
+ * "FAIL: ..."); "irq_counts" lists the handled interrupts per vector;
+ * "id" reads the ID register and "mark" a word of BAR2, for the fault
+ * and hot-plug tests.
  * The self-test runs at probe; writing 1 to "selftest" runs it again.
  */
 #include <linux/delay.h>
@@ -470,8 +472,28 @@ static ssize_t mark_store(struct device *dev, struct device_attribute *attr, con
 }
 static DEVICE_ATTR_RW(mark);
 
+/* The ID register: one trapped BAR0 read (a REGION_READ in the VMM). */
+static ssize_t id_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct td *td = pci_get_drvdata(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%#x\n", rd(td, TD_REG_ID));
+}
+static DEVICE_ATTR_RO(id);
+
+/* Interrupts that came without a cause (storms, QEMU's INTx re-assert). */
+static ssize_t spurious_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct td *td = pci_get_drvdata(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%d\n", atomic_read(&td->spurious));
+}
+static DEVICE_ATTR_RO(spurious);
+
 static struct attribute *td_attrs[] = {
 	&dev_attr_selftest.attr,
+	&dev_attr_id.attr,
+	&dev_attr_spurious.attr,
 	&dev_attr_mark.attr,
 	&dev_attr_irq_counts.attr,
 	NULL,

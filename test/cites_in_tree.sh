@@ -8,8 +8,6 @@
 #   - a cited section of docs/qemu.md (docs/qemu.md "Name" or
 #     docs/qemu.md, "Name") or of samples/gpio/README.md that has no
 #     heading starting with that name.
-# Not yet a ctest test: it becomes one (test/) once the whole tree passes;
-# until then run it by hand (docs/testing.md, "Citations").
 # Scans the sources and docs (not build trees, not .git).
 set -euo pipefail
 
@@ -25,18 +23,18 @@ files() {
 		-o -name '*.service' -o -name '*.sym' -o -name run \) -print0
 }
 
-self=./scripts/check_cites.sh
+self=./test/cites_in_tree.sh
 # 1. notes outside the tree (this file names them, on purpose)
 pattern='protocol-facts|device-facts|decisions\.md|shared/[A-Za-z_-]+\.md'
 while IFS= read -r hit; do
-	echo "check_cites: outside the tree: $hit" >&2
+	echo "cites_in_tree: outside the tree: $hit" >&2
 	status=1
 done < <(files | xargs -0 grep -nHE -e "$pattern" | grep -v "^$self:" || true)
 
 # 2. cited documents exist
 while IFS=: read -r file doc; do
 	if [[ ! -f $doc ]]; then
-		echo "check_cites: $file cites $doc, which is not in the tree" >&2
+		echo "cites_in_tree: $file cites $doc, which is not in the tree" >&2
 		status=1
 	fi
 done < <(files | xargs -0 grep -oHE -e '(docs/[a-z0-9_-]+\.md|[a-z0-9_/-]+/README\.md)' |
@@ -54,7 +52,7 @@ check_sections() {
 		[[ $file == "${self#./}" ]] && continue
 		# "Permissions" cites "## 3. Permissions: a QEMU running as ..."
 		if ! grep -qE "^#+ ([0-9.]+ )?$(sed 's/[][\.*^$/()|+?{}]/\\&/g' <<<"$name")" "$doc"; then
-			echo "check_cites: $file cites section \"$name\" of $doc: no such heading" >&2
+			echo "cites_in_tree: $file cites section \"$name\" of $doc: no such heading" >&2
 			status=1
 		fi
 	done < <(files | xargs -0 grep -oHE -e "$re\"[^\"]+\"" | sed 's|^\./||' | sort -u)
@@ -64,6 +62,6 @@ check_sections samples/gpio/README.md 'gpio/README\.md,? '
 check_sections samples/gpio/README.md '\(README\.md,? '
 
 if ((status == 0)); then
-	echo "check_cites: every cited document and section is in the tree"
+	echo "cites_in_tree: every cited document and section is in the tree"
 fi
 exit $status

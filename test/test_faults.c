@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fault injection through the library API (include/vus/fault.h), seen by
+ * the vus client library as a VMM would see it: commands failed with a
+ * chosen errno, a held reply, the client
+ * dropped now or after N commands with the device state kept, the ERR and
+ * REQ notifications. The testdev served on a thread is the device.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vus_test.h"
+
+#include <vus/client.h>
+#include <vus/device.h>
+#include <vus/fault.h>
+
+#include "testdev.h"
+
+struct fx {
+	struct testdev *td;
+	struct vus_dev *dev;
+	struct vus_client *c;
+	pthread_t th;
+};
+
+static void *serve(void *arg)
+{
+	struct fx *f = arg;
+
+	vus_dev_run(f->dev);
+	return NULL;
+}
+
+/* A new client; the device's loop must not run (attach is a setup call). */
+static int attach_fd(struct fx *f)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(vus_dev_attach_fd(f->dev, sv[1]), 0);
+	return sv[0];
+}
+
+static int setup(void **state)
+{
+	struct testdev_opts opts = { .pcie = true };
+	struct fx *f = calloc(1, sizeof(*f));
+	int fd;
+
+	assert_non_null(f);
+	assert_int_equal(testdev_create_opts("faults", &opts, &f->td), 0);
+	f->dev = testdev_dev(f->td);
+	vus_dev_set_log_level(f->dev, VUS_LOG_ERR);
+	fd = attach_fd(f);
+	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
+	assert_int_equal(vus_client_connect_fd(fd, NULL, &f->c), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->c)
+		vus_client_close(f->c);
+	vus_dev_stop(f->dev);
+	pthread_join(f->th, NULL);
+	testdev_free(f->td);
+	free(f);
+	return 0;
+}
+
+/*
+ * The fault calls are for the loop thread: run them there through a
+ * one-shot hook. A REGION_WRITE to BAR1 runs on the loop thread and its
+ * region callback is the device's; simpler here: stop the loop, call,
+ * start it again (the client's requests wait in the socket meanwhile).
+ */
+static void on_loop(struct fx *f, void (*fn)(struct fx *f, void *arg), void *arg)
+{
+	vus_dev_stop(f->dev);
+	pthread_join(f->th, NULL);
+	fn(f, arg);
+	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
+}
+
+static void attach_on_loop(struct fx *f, void *arg)
+{
+	*(int *)arg = attach_fd(f);
+}
+
+/* Connect a new client (the last one is gone). */
+static void reattach(struct fx *f)
+{
+	int fd;
+
+	on_loop(f, attach_on_loop, &fd);
+	assert_int_equal(vus_client_connect_fd(fd, NULL, &f->c), 0);
+}
+
+static void add_rule(struct fx *f, void *arg)
+{
+	assert_int_equal(vus_dev_fault_add(f->dev, arg), 0);
+}
+
+static uint32_t rd(struct vus_client *c, uint32_t reg, int *rc)
+{
+	uint32_t v = 0;
+
+	*rc = vus_client_region_read(c, 0, reg, &v, 4);
+	return v;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_fail_with_errno(void **state)
+{
+	struct fx *f = *state;
+	struct vus_fault_rule rule = { .cmd = VUS_CMD_REGION_READ, .error = EIO, .count = 2 };
+	uint32_t v = 0x1234;
+	int rc;
+
+	on_loop(f, add_rule, &rule);
+	rd(f->c, TESTDEV_REG_ID, &rc);
+	assert_int_equal(rc, -EIO);
+	rd(f->c, TESTDEV_REG_ID, &rc);
+	assert_int_equal(rc, -EIO);
+	/* Used up: the third one runs. Other commands were never touched. */
+	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
+	assert_int_equal(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
+	assert_int_equal(rc, 0);
+}
+
+static void test_fail_region_write(void **state)
+{
+	struct fx *f = *state;
+	struct vus_fault_rule rule = { .cmd = VUS_CMD_REGION_WRITE, .error = EFAULT, .count = 1 };
+	uint32_t v = 0xabcd;
+	int rc;
+
+	on_loop(f, add_rule, &rule);
+	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), -EFAULT);
+	/* Not run: the register kept its value. */
+	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0);
+	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
+	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0xabcd);
+}
+
+static void test_delay(void **state)
+{
+	struct fx *f = *state;
+	struct vus_fault_rule rule = { .cmd = VUS_CMD_REGION_READ, .delay_ms = 300, .count = 1 };
+	struct vus_irq_info ii;
+	uint64_t t;
+	int rc;
+
+	on_loop(f, add_rule, &rule);
+	t = now_ms();
+	assert_int_equal(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
+	assert_int_equal(rc, 0);
+	assert_true(now_ms() - t >= 290);
+	/* The next command is answered at once again. (That the loop is not
+	 * blocked meanwhile is shown with vusd: test/vusd_faults.sh.) */
+	t = now_ms();
+	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_ERR_IRQ, &ii), 0);
+	assert_true(now_ms() - t < 250);
+}
+
+/* A delayed error: both at once, the error arrives late. */
+static void test_delay_and_error(void **state)
+{
+	struct fx *f = *state;
+	struct vus_fault_rule rule = { .cmd = VUS_CMD_DEVICE_GET_IRQ_INFO, .error = ENODEV,
+				       .delay_ms = 200, .count = 1 };
+	struct vus_irq_info ii;
+	uint64_t t;
+
+	on_loop(f, add_rule, &rule);
+	t = now_ms();
+	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_MSI_IRQ, &ii), -ENODEV);
+	assert_true(now_ms() - t >= 190);
+}
+
+struct disc {
+	uint32_t after;
+	int rc;
+};
+
+static void disconnect(struct fx *f, void *arg)
+{
+	struct disc *d = arg;
+
+	d->rc = vus_dev_fault_disconnect(f->dev, d->after);
+}
+
+static void test_disconnect_after(void **state)
+{
+	struct fx *f = *state;
+	struct disc d = { .after = 2 };
+	uint32_t v = 0x600d;
+	int rc;
+
+	on_loop(f, disconnect, &d);
+	assert_int_equal(d.rc, 0);
+	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
+	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);  /* the 2nd: answered */
+	rd(f->c, TESTDEV_REG_SCRATCH, &rc);                           /* then dropped */
+	assert_true(rc < 0);
+	vus_client_close(f->c);
+	f->c = NULL;
+	/* The device kept its state for the next client. */
+	reattach(f);
+	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);
+	assert_int_equal(rc, 0);
+}
+
+static void test_disconnect_now(void **state)
+{
+	struct fx *f = *state;
+	struct disc d = { .after = 0 };
+	int rc;
+
+	on_loop(f, disconnect, &d);
+	assert_int_equal(d.rc, 0);
+	rd(f->c, TESTDEV_REG_ID, &rc);
+	assert_true(rc < 0);
+	vus_client_close(f->c);
+	f->c = NULL;
+	/* Nobody left to drop. */
+	on_loop(f, disconnect, &d);
+	assert_int_equal(d.rc, -ENOTCONN);
+	reattach(f);
+}
+
+static void bad_rules(struct fx *f, void *arg)
+{
+	struct vus_fault_rule r = { .cmd = VUS_CMD_REGION_READ, .error = EIO };
+	unsigned i;
+
+	(void)arg;
+	r.cmd = 0;
+	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);
+	r.cmd = VUS_CMD_MAX + 1;
+	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);
+	r.cmd = VUS_CMD_REGION_READ;
+	r.error = 0;
+	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);      /* nothing to do */
+	r.error = 5000;
+	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);
+	assert_int_equal(vus_dev_fault_add(f->dev, NULL), -EINVAL);
+	r.error = EIO;
+	r.cmd = VUS_CMD_DMA_UNMAP;
+	for (i = 0; i < VUS_FAULT_MAX_RULES; i++)
+		assert_int_equal(vus_dev_fault_add(f->dev, &r), 0);
+	assert_int_equal(vus_dev_fault_add(f->dev, &r), -ENOSPC);
+	vus_dev_fault_clear(f->dev);
+	assert_int_equal(vus_dev_fault_add(f->dev, &r), 0);
+	vus_dev_fault_clear(f->dev);
+}
+
+static void test_bad_rules(void **state)
+{
+	struct fx *f = *state;
+	int rc;
+
+	on_loop(f, bad_rules, NULL);
+	assert_int_equal(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
+}
+
+/* ERR through AER and REQ: the client's eventfds fire. */
+static void test_err_req(void **state)
+{
+	struct fx *f = *state;
+	int efd[2], i;
+
+	for (i = 0; i < 2; i++) {
+		efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(efd[i] >= 0);
+		assert_int_equal(vus_client_set_irqs(f->c, i ? VUS_PCI_REQ_IRQ : VUS_PCI_ERR_IRQ,
+						     VUS_IRQ_SET_DATA_EVENTFD |
+						     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd[i], NULL),
+				 0);
+	}
+	assert_int_equal(vus_dev_report_aer(f->dev, VUS_AER_UNCOR_COMP_TIMEOUT, 0), 0);
+	assert_int_equal(vus_irq_trigger(f->dev, VUS_PCI_REQ_IRQ, 0), 0);
+	for (i = 0; i < 2; i++) {
+		struct pollfd p = { .fd = efd[i], .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, 2000), 1);
+		close(efd[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fail_with_errno, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_region_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delay_and_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_req, setup, teardown),
+	};
+
+	return VUS_RUN_TESTS(tests, NULL, NULL);
+}
