@@ -72,6 +72,8 @@ static void usage(FILE *f)
 		"      --admin-gid N       a group allowed to change state through it\n"
 		"      --add-socket-dir D  where its add may create sockets (default: root only)\n"
 		"      --add-socket-mode M the most open socket_mode an add may ask (0660)\n"
+		"      --user U, --group G run as U:G once the sockets are bound (and always\n"
+		"                          with no_new_privs)\n"
 		"  -l, --log-level L       err, warn, info (default), debug, trace\n"
 		"  -t, --trace             same as --log-level trace: one line per message\n"
 		"      --syslog            log to syslog instead of stderr\n"
@@ -160,6 +162,8 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 		{ "admin-gid", required_argument, NULL, OPT_ACCESS },
 		{ "add-socket-dir", required_argument, NULL, OPT_ACCESS },
 		{ "add-socket-mode", required_argument, NULL, OPT_ACCESS },
+		{ "user", required_argument, NULL, OPT_ACCESS },
+		{ "group", required_argument, NULL, OPT_ACCESS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },

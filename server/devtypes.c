@@ -31,11 +31,13 @@
 extern const struct vusd_type vusd_type_gpio;
 extern const struct vusd_type vusd_type_nvme;
 extern const struct vusd_type vusd_type_testdev;
+extern const struct vusd_type vusd_type_vfio;
 
 static const struct vusd_type *const types[] = {
 	&vusd_type_gpio,
 	&vusd_type_nvme,
 	&vusd_type_testdev,
+	&vusd_type_vfio,
 };
 
 #define NR_TYPES (sizeof(types) / sizeof(types[0]))

@@ -54,8 +54,15 @@ int main(int argc, char **argv)
 	vusd_raise_nofile();
 
 	rc = VUSD_EXIT_SETUP;
-	if (vusd_loop_init(&d) == 0 && start(&d, &cfg) == 0)
-		rc = vusd_loop_run(&d);
+	if (vusd_loop_init(&d) == 0 && start(&d, &cfg) == 0) {
+		struct vusd_err err;
+
+		/* Sockets bound: what is left to do needs no privilege. */
+		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0)
+			vusd_log(VUS_LOG_ERR, "%s", err.msg);
+		else
+			rc = vusd_loop_run(&d);
+	}
 	vusd_control_close(&d);
 	vusd_dev_remove_all(&d);
 	vusd_loop_free(&d);

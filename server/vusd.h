@@ -101,6 +101,12 @@ int vusd_ctl_authorize(const struct vusd_peer *peer, struct json_object *req,
 /* May the request's peer (d->peer) add a device with this socket? */
 int vusd_ctl_check_add(const struct vusd *d, const struct vusd_spec *spec, struct vusd_err *err);
 
+/* ---- privdrop.c ----------------------------------------------------- */
+
+/* Become user/group (names or numbers; either may be NULL) and set
+ * no_new_privs. 0, or -errno with err set. */
+int vusd_drop_privileges(const char *user, const char *group, struct vusd_err *err);
+
 /* ---- budget.c ------------------------------------------------------- */
 
 /* Per-device budgets (docs/security.md section 2); the same for every
@@ -134,6 +140,7 @@ struct vusd_config {
 	size_t nr_devices;
 	struct vusd_budget budget;     /* "budget": every device's */
 	struct vusd_ctl_policy policy; /* control socket access (control_auth.c) */
+	char *user, *group;            /* run as these once the sockets are bound */
 };
 /* Defaults: no control socket, mode 0600, level info, stderr. */
 void vusd_config_init(struct vusd_config *cfg);

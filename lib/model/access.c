@@ -25,6 +25,8 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 		return -EINVAL;
 	if (!count)
 		return 0;
+	if (index == VUS_PCI_CONFIG_REGION && dev->cfg_pt)
+		return vus_config_pt_access(dev, offset, buf, count, is_write);
 	if (index == VUS_PCI_CONFIG_REGION)
 		return vus_config_access(dev, offset, buf, count, is_write);
 	/* The MSI-X table and PBA are the library's (config_msix.c). */

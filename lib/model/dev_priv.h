@@ -89,6 +89,9 @@ int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t 
  * settings kept), INTx line and pending interrupts dropped. No callback. */
 void vus_config_reset(struct vus_dev *dev);
 void vus_config_free(struct vus_dev *dev);
+/* model/config_passthrough.c: region 7 through the device's ops (dev->cfg_pt). */
+int vus_config_pt_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
+			 bool is_write);
 
 /* ---- irq.c ---------------------------------------------------------- */
 
@@ -205,7 +208,10 @@ struct vus_mig {
 	bool logging;
 	uint64_t log_pgsize;
 	bool quiesced;                /* DMA and interrupts held (stopped state) */
+	struct vus_mig_stream *stream; /* VUS_MIGRATION_FRAMED: mig_stream.c */
 };
+/* vus_dev_free(): drop a stream being saved or loaded. */
+void vus_mig_free(struct vus_dev *dev);
 /* DEVICE_RESET, FLR, vus_dev_reset(): back to RUNNING (spec: reset
  * recovers ERROR) through the device's transition callback, stop logging. */
 void vus_mig_reset(struct vus_dev *dev);
@@ -247,6 +253,9 @@ struct vus_dev {
 	struct vus_pci_id id;
 	uint8_t intx_pin;
 	struct vus_config cfg;
+	/* config_passthrough.c: config space forwarded to the device */
+	const struct vus_region_ops *cfg_pt;
+	void *cfg_pt_opaque;
 	struct vus_region *regions;   /* nr_regions entries, >= 9 */
 	uint32_t nr_regions;
 	struct vus_irq_index irqs[VUS_PCI_NUM_IRQS];

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The kernel-VFIO bridge: a PCI function bound to vfio-pci, served over
+ * vfio-user (docs/vfio-bridge.md). Regions are the kernel's (mmap-able
+ * BARs handed to the client as the VFIO device fd itself), config space
+ * goes through the kernel's virtualisation, the client's interrupt
+ * eventfds go straight to VFIO_DEVICE_SET_IRQS and its DMA maps straight
+ * into the type1 IOMMU. The bridge keeps no device state.
+ */
+#ifndef VUS_VFIO_BRIDGE_H
+#define VUS_VFIO_BRIDGE_H
+
+#include <stddef.h>
+
+#include <vus/device.h>
+
+struct vfio_bridge;
+
+/*
+ * Open host ("0000:01:00.0", "01:00.0" or a sysfs path of the device)
+ * through the legacy container/group API with the type1 IOMMU and build
+ * the vus device (set up, not listening). On failure -errno with a
+ * message for the user in err (what is wrong and what to do).
+ */
+int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **out, char *err,
+		     size_t errlen);
+struct vus_dev *vfio_bridge_dev(struct vfio_bridge *b);
+/* Frees the vus device, closes the VFIO device, group and container. */
+void vfio_bridge_free(struct vfio_bridge *b);
+
+#endif /* VUS_VFIO_BRIDGE_H */

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Opening a vfio-pci device through the legacy container/group API with
+ * the type1 IOMMU (Linux Documentation/driver-api/vfio.rst, "VFIO Usage
+ * Example"). Every way this fails on a real host gets a message saying
+ * what to do (docs/vfio-bridge.md "Errors").
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vfio_priv.h"
+
+#define SYS_PCI "/sys/bus/pci/devices"
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* "dddd:bb:dd.f" in lower case, or false. */
+static bool bdf_valid(const char *s)
+{
+	static const char pat[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(s) != sizeof(pat) - 1)
+		return false;
+	for (i = 0; pat[i]; i++) {
+		if (pat[i] == 'x' ? !isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])
+				  : s[i] != pat[i])
+			return false;
+	}
+	return true;
+}
+
+/* host: a BDF with or without domain, or a sysfs path of the device. */
+static int resolve(const char *host, char *bdf, size_t len, char *err, size_t errlen)
+{
+	char path[PATH_MAX], *base;
+	size_t i;
+
+	if (host[0] == '/') {
+		if (!realpath(host, path))
+			return fail(err, errlen, -errno, "vfio: %s: %s", host, strerror(errno));
+		base = strrchr(path, '/');
+		snprintf(bdf, len, "%s", base + 1);
+	} else if (strlen(host) == 7) {
+		snprintf(bdf, len, "0000:%s", host);
+	} else {
+		snprintf(bdf, len, "%s", host);
+	}
+	for (i = 0; bdf[i]; i++)
+		bdf[i] = (char)tolower((unsigned char)bdf[i]);
+	if (!bdf_valid(bdf))
+		return fail(err, errlen, -EINVAL,
+			    "vfio: host=%s is not a PCI address (0000:01:00.0) nor a device's "
+			    "sysfs path", host);
+	return 0;
+}
+
+/* The driver bound to the device: name in out ("" if none). */
+static void driver_of(const char *bdf, char *out, size_t len)
+{
+	char link[PATH_MAX], target[PATH_MAX], *base;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), SYS_PCI "/%s/driver", bdf);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0) {
+		snprintf(out, len, "%s", "");
+		return;
+	}
+	target[n] = '\0';
+	base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+	n = (ssize_t)strnlen(base, len - 1);
+	memcpy(out, base, (size_t)n);
+	out[n] = '\0';
+}
+
+static int check_bound(const char *bdf, char *err, size_t errlen)
+{
+	char path[PATH_MAX], drv[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), SYS_PCI "/%s", bdf);
+	if (stat(path, &st) < 0)
+		return fail(err, errlen, -ENODEV, "vfio: no PCI device %s (lspci -D lists them)",
+			    bdf);
+	driver_of(bdf, drv, sizeof(drv));
+	if (strcmp(drv, "vfio-pci") == 0)
+		return 0;
+	if (!drv[0])
+		return fail(err, errlen, -ENODEV,
+			    "vfio: %s is not bound to vfio-pci (no driver); bind it: "
+			    "modprobe vfio-pci; echo vfio-pci > " SYS_PCI "/%s/driver_override; "
+			    "echo %s > /sys/bus/pci/drivers_probe", bdf, bdf, bdf);
+	return fail(err, errlen, -EBUSY,
+		    "vfio: %s is bound to %s, not vfio-pci; rebind it: "
+		    "echo %s > " SYS_PCI "/%s/driver/unbind; "
+		    "echo vfio-pci > " SYS_PCI "/%s/driver_override; "
+		    "echo %s > /sys/bus/pci/drivers_probe", bdf, drv, bdf, bdf, bdf, bdf);
+}
+
+/* The IOMMU group number, or a message: no group means no IOMMU. */
+static int group_of(const char *bdf, int *group, char *err, size_t errlen)
+{
+	char link[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), SYS_PCI "/%s/iommu_group", bdf);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return fail(err, errlen, -ENODEV,
+			    "vfio: %s has no IOMMU group: the kernel runs without an IOMMU "
+			    "(enable VT-d/AMD-Vi in firmware, boot with intel_iommu=on or "
+			    "amd_iommu=on); no-IOMMU mode is not supported", bdf);
+	target[n] = '\0';
+	*group = atoi(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
+	return 0;
+}
+
+/* "0000:00:1f.0 (lpc_ich), ..." for the devices of the group. */
+static void group_members(int group, char *out, size_t len)
+{
+	char path[PATH_MAX], drv[128];
+	struct dirent *e;
+	size_t used = 0;
+	DIR *d;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", group);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d)) && used < len) {
+		if (e->d_name[0] == '.')
+			continue;
+		driver_of(e->d_name, drv, sizeof(drv));
+		used += (size_t)snprintf(out + used, len - used, "%s%s (%s)", used ? ", " : "",
+					 e->d_name, drv[0] ? drv : "no driver");
+	}
+	closedir(d);
+}
+
+int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, size_t errlen)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char path[64], members[1024];
+	int rc, group = -1, iommu;
+
+	b->container = b->group = b->device = -1;
+	rc = resolve(host, b->bdf, sizeof(b->bdf), err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = check_bound(b->bdf, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = group_of(b->bdf, &group, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	b->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (b->container < 0)
+		return fail(err, errlen, -errno, "vfio: /dev/vfio/vfio: %s (modprobe vfio)",
+			    strerror(errno));
+	if (ioctl(b->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		return fail(err, errlen, -EPROTO, "vfio: unknown VFIO API version");
+	if (ioctl(b->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
+		iommu = VFIO_TYPE1v2_IOMMU;
+	else if (ioctl(b->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) > 0)
+		iommu = VFIO_TYPE1_IOMMU;
+	else
+		return fail(err, errlen, -ENODEV,
+			    "vfio: no type1 IOMMU backend (modprobe vfio_iommu_type1)");
+
+	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
+	b->group = open(path, O_RDWR | O_CLOEXEC);
+	if (b->group < 0) {
+		rc = -errno;
+		if (rc == -EACCES || rc == -EPERM)
+			return fail(err, errlen, rc,
+				    "vfio: %s: permission denied; run vusd as root or give its "
+				    "user the group (chown USER %s) and enough RLIMIT_MEMLOCK for "
+				    "the client's DMA maps", path, path);
+		if (rc == -EBUSY)
+			return fail(err, errlen, rc,
+				    "vfio: %s is busy: another process (or another vfio device "
+				    "of this vusd) holds IOMMU group %d", path, group);
+		return fail(err, errlen, rc, "vfio: %s: %s", path, strerror(-rc));
+	}
+	if (ioctl(b->group, VFIO_GROUP_GET_STATUS, &status) < 0)
+		return fail(err, errlen, -errno, "vfio: group %d status: %s", group,
+			    strerror(errno));
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		group_members(group, members, sizeof(members));
+		return fail(err, errlen, -EBUSY,
+			    "vfio: IOMMU group %d is not viable: every device in it must be "
+			    "bound to vfio-pci or to no driver; it holds %s", group, members);
+	}
+	if (ioctl(b->group, VFIO_GROUP_SET_CONTAINER, &b->container) < 0)
+		return fail(err, errlen, -errno, "vfio: group %d: set container: %s", group,
+			    strerror(errno));
+	if (ioctl(b->container, VFIO_SET_IOMMU, iommu) < 0)
+		return fail(err, errlen, -errno, "vfio: set type1 IOMMU: %s", strerror(errno));
+	b->device = ioctl(b->group, VFIO_GROUP_GET_DEVICE_FD, b->bdf);
+	if (b->device < 0)
+		return fail(err, errlen, -errno, "vfio: %s: get device fd: %s", b->bdf,
+			    strerror(errno));
+	b->info.argsz = sizeof(b->info);
+	if (ioctl(b->device, VFIO_DEVICE_GET_INFO, &b->info) < 0)
+		return fail(err, errlen, -errno, "vfio: %s: device info: %s", b->bdf,
+			    strerror(errno));
+	if (!(b->info.flags & VFIO_DEVICE_FLAGS_PCI))
+		return fail(err, errlen, -ENODEV, "vfio: %s is not a PCI device", b->bdf);
+	return 0;
+}
+
+void vfio_bridge_close_fds(struct vfio_bridge *b)
+{
+	if (b->device >= 0)
+		close(b->device);
+	if (b->group >= 0)
+		close(b->group);
+	if (b->container >= 0)
+		close(b->container);
+	b->container = b->group = b->device = -1;
+}
+
+void vfio_bridge_log(const struct vfio_bridge *b, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vfio-bridge %s (%s): %s\n", b->name, b->bdf, msg);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The bridge's state, shared by vfio_open.c (opening the device) and
+ * vfio_bridge.c (serving it). */
+#ifndef VUS_VFIO_PRIV_H
+#define VUS_VFIO_PRIV_H
+
+#include <stdint.h>
+
+#include <linux/vfio.h>
+
+#include "vfio_bridge.h"
+
+struct vfio_bridge {
+	char name[64];
+	char bdf[16];            /* dddd:bb:dd.f */
+	int container, group, device;
+	struct vfio_device_info info;
+	uint64_t cfg_offset;     /* config region's offset in the device fd */
+	uint64_t cfg_size;
+	struct vus_dev *dev;
+	/* MSI and MSI-X: the client's eventfds (dups) and how many vectors
+	 * the kernel has enabled, to grow the block (vfio_bridge.c). */
+	struct {
+		int *fds;
+		uint32_t count;   /* vectors of the index */
+		uint32_t enabled; /* vectors enabled in the kernel, 0: off */
+	} msi[2];
+};
+
+/* vfio_open.c: container, group and device fd, with user-facing errors. */
+int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, size_t errlen);
+void vfio_bridge_close_fds(struct vfio_bridge *b);
+
+void vfio_bridge_log(const struct vfio_bridge *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* VUS_VFIO_PRIV_H */

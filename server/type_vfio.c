@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device type "vfio": a PCI function bound to the kernel's vfio-pci,
+ * served over vfio-user by the bridge of samples/vfio-bridge
+ * (docs/vfio-bridge.md). Option: host, the function's address
+ * (0000:01:00.0) or its sysfs path.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "devtypes.h"
+#include "vfio_bridge.h"
+
+struct vfio_type_opts {
+	char *host;
+};
+
+static const struct vusd_opt vfio_type_opts_schema[] = {
+	{ .key = "host", .kind = VUSD_OPT_STRING, .required = true,
+	  .offset = offsetof(struct vfio_type_opts, host),
+	  .help = "PCI address (0000:01:00.0) or sysfs path of a device bound to vfio-pci" },
+	{ .key = NULL },
+};
+
+static int vfio_type_create(const char *name, const void *opts, struct vusd_inst *out,
+			    struct vusd_err *err)
+{
+	const struct vfio_type_opts *o = opts;
+	struct vfio_bridge *b;
+	int rc;
+
+	rc = vfio_bridge_open(name, o->host, &b, err->msg, sizeof(err->msg));
+	if (rc < 0)
+		return rc;
+	out->dev = vfio_bridge_dev(b);
+	out->handle = b;
+	return 0;
+}
+
+static void vfio_type_destroy(struct vusd_inst *inst)
+{
+	vfio_bridge_free(inst->handle);
+}
+
+const struct vusd_type vusd_type_vfio = {
+	.name = "vfio",
+	.help = "a real PCI device bound to vfio-pci, passed through (docs/vfio-bridge.md)",
+	.opts = vfio_type_opts_schema,
+	.opts_size = sizeof(struct vfio_type_opts),
+	.create = vfio_type_create,
+	.destroy = vfio_type_destroy,
+};
