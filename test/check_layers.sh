@@ -18,8 +18,16 @@ set -u
 if [ $# -eq 0 ]; then
 	b=${VUS_BUILD_DIR:?VUS_BUILD_DIR or arguments needed}
 	s=${VUS_SOURCE_DIR:?}
-	# CMake puts a target's objects in CMakeFiles/<target>.dir/.
-	objs() { find "$b/$1/CMakeFiles/$2.dir" -name '*.o' | sort; }
+	# CMake puts a target's objects in CMakeFiles/<target>.dir/. An
+	# object whose source is gone (a file moved or deleted since the
+	# build tree was made) is stale, not part of the target: left out.
+	objs() {
+		local o d="$b/$1/CMakeFiles/$2.dir"
+		find "$d" -name '*.o' | sort | while read -r o; do
+			r=${o#"$d"/}
+			[ -f "$s/$1/${r%.o}" ] && echo "$o"
+		done
+	}
 	rc=0
 	"$0" "$s" lib $(objs lib vus_obj) || rc=1
 	"$0" "$s" group vusd $(objs server vusd) || rc=1

@@ -10,6 +10,7 @@
 #   1. fail REGION_READ EIO  -> the guest reads 0xffffffff, QEMU logs it
 #   2. delay REGION_READ 1500 -> the read takes >= 1.5 s and succeeds
 #   3. req                    -> QEMU's reaction to the device request
+#   3b. storm (tdx, vector 0) -> the guest counts interrupts without a cause
 #   4. delay 6000 (td)        -> beyond QEMU's 5 s x-msg-timeout
 #   5. disconnect (td)        -> td reads 0xffffffff; tdx still works
 #   6. err (tdx, AER)         -> QEMU stops the VM ("Unrecoverable error")
@@ -61,6 +62,10 @@ step() {
 step 1 "$tdx"
 step 2 "$tdx"
 step 3 "$tdx"
+before=$(cat "$tdx/spurious")
+echo "GUEST: step storm ready"
+sleep 2
+echo "GUEST: storm: $(($(cat "$tdx/spurious") - before)) interrupts without a cause"
 step 4 "$td"
 step 5 "$td"
 echo "GUEST: tdx after td's disconnect: id=$(cat "$tdx/id")"
@@ -87,7 +92,10 @@ guest_wait_for "$GUEST_LOG" "GUEST: step 2 ready" 30
 ctl testdev tdx delay REGION_READ 1500 1
 guest_wait_for "$GUEST_LOG" "GUEST: step 3 ready" 30
 req_out=$("$vusctl" --control "$GUEST_SOCKS/ctl.sock" testdev tdx req)
+guest_wait_for "$GUEST_LOG" "GUEST: step storm ready" 30
+ctl testdev tdx storm 0 1000 500
 guest_wait_for "$GUEST_LOG" "GUEST: step 4 ready" 30
+storm_out=$("$vusctl" --control "$GUEST_SOCKS/ctl.sock" testdev tdx storm-status)
 ctl testdev td delay REGION_READ 6000 1
 guest_wait_for "$GUEST_LOG" "GUEST: step 5 ready" 30
 ctl testdev td disconnect || echo "td: no client to drop (QEMU already dropped it)"
@@ -125,6 +133,15 @@ else
 	status=1
 fi
 check "after REQ the device still answers" "GUEST: step 3 id=0x7e570001"
+storm_sent=$(sed -n 's/^sent: *//p' <<<"$storm_out")
+storm_seen=$(sed -n 's/.*GUEST: storm: \([0-9]*\) interrupts.*/\1/p' "$GUEST_LOG")
+echo "storm: vusd signalled ${storm_sent:-?} times in 0.5 s, the guest counted ${storm_seen:-?} interrupts without a cause"
+if [ "${storm_sent:-0}" -gt 0 ] && [ "${storm_seen:-0}" -gt 0 ]; then
+	echo "ok: storm reached the guest"
+else
+	echo "FAIL: storm"
+	status=1
+fi
 check "reply later than x-msg-timeout: the guest reads all ones" "GUEST: step 4 id=0xffffffff"
 check "reply later than x-msg-timeout: QEMU gives up" "timed out waiting for reply"
 check "disconnected device reads all ones" "GUEST: step 5 id=0xffffffff"

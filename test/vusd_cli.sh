@@ -24,7 +24,7 @@ expect vusd 2 'exactly one of --socket-path, --fd' --device testdev
 expect vusd 2 'exactly one of --socket-path, --fd' --device testdev --socket-path /tmp/x --fd 3
 expect vusd 2 'exactly one of --socket-path, --fd' --device testdev,socket=/tmp/y --socket-path /tmp/x
 expect vusd 2 'belong to --device' --socket-path /tmp/x
-expect vusd 2 '--device: unknown device type "nope" \(known: gpio, nvme, testdev\)' --device nope --socket-path /tmp/x
+expect vusd 2 '--device: unknown device type "nope" \(known: gpio, nvme, testdev, vfio\)' --device nope --socket-path /tmp/x
 expect vusd 2 '--device: unknown key "colour"' --device testdev,colour=red --socket-path /tmp/x
 expect vusd 2 '--device: expected key=value, got "junk"' --device testdev,junk --socket-path /tmp/x
 expect vusd 2 'key "socket_mode": expected permission bits' --device testdev,socket_mode=rw --socket-path /tmp/x

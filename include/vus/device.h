@@ -543,8 +543,17 @@ VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque
  *    RUNNING) once -- not necessarily a direct arc: drop any save or load
  *    in progress and run again. Its result is logged; RUNNING either way.
  */
+/*
+ * Library flag (never on the wire): wrap the device's save() output in the
+ * framed stream of docs/migration.md (magic, version, PCI identity,
+ * sections with lengths and CRC32C, end marker). load() then sees only the
+ * data, and only at RESUMING -> STOP, after the whole stream was checked;
+ * a wrong or damaged stream fails that arc with EINVAL and is never loaded.
+ */
+#define VUS_MIGRATION_FRAMED (1ull << 32)
+
 struct vus_migration_ops {
-	/* VUS_MIGRATION_STOP_COPY [| VUS_MIGRATION_PRE_COPY] [| VUS_MIGRATION_P2P] */
+	/* VUS_MIGRATION_STOP_COPY [| PRE_COPY] [| P2P] [| VUS_MIGRATION_FRAMED] */
 	uint64_t flags;
 	/* One direct arc of the kernel's state machine; the library walks
 	 * longer requests arc by arc. -errno: the device is in ERROR. */

@@ -89,7 +89,7 @@ int vus_config_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t 
  * settings kept), INTx line and pending interrupts dropped. No callback. */
 void vus_config_reset(struct vus_dev *dev);
 void vus_config_free(struct vus_dev *dev);
-/* config_passthrough.c: region 7 through the device's ops (dev->cfg_pt). */
+/* model/config_passthrough.c: region 7 through the device's ops (dev->cfg_pt). */
 int vus_config_pt_access(struct vus_dev *dev, uint64_t offset, void *buf, uint32_t count,
 			 bool is_write);
 
@@ -208,7 +208,10 @@ struct vus_mig {
 	bool logging;
 	uint64_t log_pgsize;
 	bool quiesced;                /* DMA and interrupts held (stopped state) */
+	struct vus_mig_stream *stream; /* VUS_MIGRATION_FRAMED: mig_stream.c */
 };
+/* vus_dev_free(): drop a stream being saved or loaded. */
+void vus_mig_free(struct vus_dev *dev);
 /* DEVICE_RESET, FLR, vus_dev_reset(): back to RUNNING (spec: reset
  * recovers ERROR) through the device's transition callback, stop logging. */
 void vus_mig_reset(struct vus_dev *dev);

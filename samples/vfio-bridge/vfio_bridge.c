@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,15 @@ static int irq_pt(struct vus_dev *dev, void *opaque, const struct vus_irq_set *s
 	int rc = 0;
 
 	(void)dev;
+	if (!set->count && set->index >= VFIO_PCI_ERR_IRQ_INDEX) {
+		/* VFIO has no "disable" for ERR and REQ: de-assign the eventfd. */
+		const int none = -1;
+		struct vus_irq_set one = *set;
+
+		one.flags = VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER;
+		one.count = 1;
+		return irq_pt(dev, opaque, &one, &none, NULL);
+	}
 	if (set->flags & VUS_IRQ_SET_DATA_EVENTFD)
 		data = (size_t)set->count * sizeof(int32_t);
 	else if (set->flags & VUS_IRQ_SET_DATA_BOOL)
@@ -250,7 +260,97 @@ static int irq_pt(struct vus_dev *dev, void *opaque, const struct vus_irq_set *s
 	if (ioctl(b->device, VFIO_DEVICE_SET_IRQS, s) < 0)
 		rc = -errno;
 	free(s);
+	/* Disabling an index that is not enabled: vfio-pci says EINVAL,
+	 * vfio-user (and the library at a disconnect) mean "make sure it is
+	 * off", which it is. */
+	if (rc == -EINVAL && !set->count)
+		rc = 0;
 	return rc;
+}
+
+static bool is_msi(uint32_t index)
+{
+	return index == VFIO_PCI_MSI_IRQ_INDEX || index == VFIO_PCI_MSIX_IRQ_INDEX;
+}
+
+static int set_irqs_raw(struct vfio_bridge *b, uint32_t flags, uint32_t index, uint32_t start,
+			uint32_t count, const int *fds)
+{
+	struct vus_irq_set s = { .argsz = sizeof(s), .flags = flags, .index = index,
+				 .start = start, .count = count };
+
+	return irq_pt(b->dev, b, &s, fds, NULL);
+}
+
+/*
+ * MSI/MSI-X eventfds. A client sends them in chunks of max_msg_fds (16),
+ * each a SET_IRQS of its own, but vfio-pci before Linux 6.5 fixes the
+ * number of vectors when it enables the index: a chunk beyond it is
+ * EINVAL. So the bridge keeps the client's fds (dups) and, when a
+ * chunk reaches past the enabled block, disables the index and enables
+ * it again with every vector known so far.
+ */
+static int msi_trigger(struct vfio_bridge *b, const struct vus_irq_set *set, const int *fds)
+{
+	typeof(b->msi[0]) *m = &b->msi[set->index - VFIO_PCI_MSI_IRQ_INDEX];
+	uint32_t i, need = set->start + set->count;
+	int rc;
+
+	if (!m->fds || need > m->count)
+		return -EINVAL;
+	for (i = 0; i < set->count; i++) {
+		int *slot = &m->fds[set->start + i];
+
+		if (*slot >= 0)
+			close(*slot);
+		*slot = fds[i] >= 0 ? fcntl(fds[i], F_DUPFD_CLOEXEC, 0) : -1;
+		if (fds[i] >= 0 && *slot < 0)
+			return -errno;
+	}
+	if (need <= m->enabled)
+		return irq_pt(b->dev, b, set, fds, NULL);
+	if (m->enabled) {
+		rc = set_irqs_raw(b, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER,
+				  set->index, 0, 0, NULL);
+		m->enabled = 0;
+		if (rc < 0)
+			return rc;
+	}
+	rc = set_irqs_raw(b, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, set->index,
+			  0, need, m->fds);
+	if (rc == 0)
+		m->enabled = need;
+	return rc;
+}
+
+static void msi_forget(struct vfio_bridge *b, uint32_t index)
+{
+	typeof(b->msi[0]) *m = &b->msi[index - VFIO_PCI_MSI_IRQ_INDEX];
+	uint32_t i;
+
+	for (i = 0; m->fds && i < m->count; i++) {
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+		m->fds[i] = -1;
+	}
+	m->enabled = 0;
+}
+
+static int irq_set(struct vus_dev *dev, void *opaque, const struct vus_irq_set *set,
+		   const int *fds, const uint8_t *bools)
+{
+	struct vfio_bridge *b = opaque;
+	uint32_t action = set->flags & VUS_IRQ_SET_ACTION_MASK_ALL;
+
+	if (is_msi(set->index) && action == VUS_IRQ_SET_ACTION_TRIGGER) {
+		if (set->flags & VUS_IRQ_SET_DATA_EVENTFD)
+			return msi_trigger(b, set, fds);
+		if (!set->count) {
+			msi_forget(b, set->index);
+			return irq_pt(dev, opaque, set, fds, bools);
+		}
+	}
+	return irq_pt(dev, opaque, set, fds, bools);
 }
 
 static int irqs_setup(struct vfio_bridge *b, char *err, size_t errlen)
@@ -265,7 +365,17 @@ static int irqs_setup(struct vfio_bridge *b, char *err, size_t errlen)
 			continue;
 		rc = vus_dev_setup_irq(b->dev, i, ii.count);
 		if (rc == 0)
-			rc = vus_dev_set_irq_passthrough(b->dev, i, irq_pt, b);
+			rc = vus_dev_set_irq_passthrough(b->dev, i, irq_set, b);
+		if (rc == 0 && is_msi(i) && ii.count) {
+			typeof(b->msi[0]) *m = &b->msi[i - VFIO_PCI_MSI_IRQ_INDEX];
+
+			m->fds = malloc(ii.count * sizeof(int));
+			if (!m->fds)
+				rc = -ENOMEM;
+			m->count = m->fds ? ii.count : 0;
+			for (uint32_t v = 0; v < m->count; v++)
+				m->fds[v] = -1;
+		}
 		if (rc < 0) {
 			snprintf(err, errlen, "vfio: %s: irq index %u (%u vectors): %s", b->bdf, i,
 				 ii.count, strerror(-rc));
@@ -422,6 +532,11 @@ void vfio_bridge_free(struct vfio_bridge *b)
 		return;
 	/* The library ends the session first: DMA unmapped, IRQs off. */
 	vus_dev_free(b->dev);
+	for (int i = 0; i < 2; i++) {
+		if (b->msi[i].fds)
+			msi_forget(b, VFIO_PCI_MSI_IRQ_INDEX + (uint32_t)i);
+		free(b->msi[i].fds);
+	}
 	vfio_bridge_close_fds(b);
 	free(b);
 }

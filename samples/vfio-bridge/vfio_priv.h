@@ -18,6 +18,13 @@ struct vfio_bridge {
 	uint64_t cfg_offset;     /* config region's offset in the device fd */
 	uint64_t cfg_size;
 	struct vus_dev *dev;
+	/* MSI and MSI-X: the client's eventfds (dups) and how many vectors
+	 * the kernel has enabled, to grow the block (vfio_bridge.c). */
+	struct {
+		int *fds;
+		uint32_t count;   /* vectors of the index */
+		uint32_t enabled; /* vectors enabled in the kernel, 0: off */
+	} msi[2];
 };
 
 /* vfio_open.c: container, group and device fd, with user-facing errors. */

@@ -481,9 +481,19 @@ static ssize_t id_show(struct device *dev, struct device_attribute *attr, char *
 }
 static DEVICE_ATTR_RO(id);
 
+/* Interrupts that came without a cause (storms, QEMU's INTx re-assert). */
+static ssize_t spurious_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct td *td = pci_get_drvdata(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%d\n", atomic_read(&td->spurious));
+}
+static DEVICE_ATTR_RO(spurious);
+
 static struct attribute *td_attrs[] = {
 	&dev_attr_selftest.attr,
 	&dev_attr_id.attr,
+	&dev_attr_spurious.attr,
 	&dev_attr_mark.attr,
 	&dev_attr_irq_counts.attr,
 	NULL,

@@ -13,15 +13,12 @@
 int vus_dev_set_config_passthrough(struct vus_dev *dev, size_t size,
 				   const struct vus_region_ops *ops, void *opaque)
 {
-	int rc;
-
 	if (vus_dev_started(dev))
 		return -EBUSY;
-	if (ops && (!ops->read || !ops->write))
+	if ((ops && (!ops->read || !ops->write)) || (size != 256 && size != 4096))
 		return -EINVAL;
-	rc = vus_dev_set_config_size(dev, size);
-	if (rc < 0)
-		return rc;
+	dev->cfg.size = size;
+	dev->regions[VUS_PCI_CONFIG_REGION].size = size;
 	dev->cfg_pt = ops;
 	dev->cfg_pt_opaque = ops ? opaque : NULL;
 	return 0;

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The guest side of test/guest_vfio_bridge.sh: drives devices that vusd's
+ * "vfio" type bridges from the guest kernel's vfio-pci, with the vus
+ * client library (docs/vfio-bridge.md "Tests").
+ *
+ *   vfio_bridge_client edu SOCK N      QEMU's edu device: identity (message
+ *                                      and mmap), factorial, MSI, INTx, DMA both
+ *                                      ways through the IOMMU, read-only and
+ *                                      unmapped windows blocked, a map
+ *                                      without fd refused; N timed reads
+ *   vfio_bridge_client edu-after SOCK  a second client finds bus master off
+ *   vfio_bridge_client nvme SOCK       the tests' userspace NVMe driver
+ *                                      (test/helpers/nvme_drv.h), unchanged;
+ *                                      then DEVICE_RESET
+ *   vfio_bridge_client direct BDF N    N reads of the same register through
+ *                                      kernel VFIO directly: the baseline
+ *
+ * Prints "GUEST: FAIL ..." and exits 1 on the first failed check.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vus/client.h>
+
+#include "nvme_drv.h"
+#include "vfio_priv.h"
+
+#define FAIL(...)                                        \
+	do {                                             \
+		printf("GUEST: FAIL ");                  \
+		printf(__VA_ARGS__);                     \
+		printf("\n");                            \
+		exit(1);                                 \
+	} while (0)
+#define CHECK(cond, ...)              \
+	do {                          \
+		if (!(cond))          \
+			FAIL(__VA_ARGS__); \
+	} while (0)
+
+/* edu's registers (QEMU docs/specs/edu.rst) */
+#define EDU_ID       0x00
+#define EDU_LIVE     0x04
+#define EDU_FACT     0x08
+#define EDU_STATUS   0x20
+#define EDU_IRQ_STAT 0x24
+#define EDU_IRQ_RAIS 0x60
+#define EDU_IRQ_ACK  0x64
+#define EDU_DMA_SRC  0x80
+#define EDU_DMA_DST  0x88
+#define EDU_DMA_CNT  0x90
+#define EDU_DMA_CMD  0x98
+#define EDU_BUF      0x40000 /* edu's own 4 KiB DMA buffer */
+#define EDU_DMA_TO_RAM 2u
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint32_t rd(struct vus_client *c, uint32_t off)
+{
+	uint32_t v;
+	int rc = vus_client_region_read(c, 0, off, &v, 4);
+
+	CHECK(rc == 0, "BAR0 read %#x: %s", off, strerror(-rc));
+	return v;
+}
+
+static void wr(struct vus_client *c, uint32_t off, uint32_t v)
+{
+	int rc = vus_client_region_write(c, 0, off, &v, 4);
+
+	CHECK(rc == 0, "BAR0 write %#x: %s", off, strerror(-rc));
+}
+
+static uint16_t cfg16(struct vus_client *c, uint32_t off)
+{
+	uint16_t v;
+	int rc = vus_client_region_read(c, VUS_PCI_CONFIG_REGION, off, &v, 2);
+
+	CHECK(rc == 0, "config read %#x: %s", off, strerror(-rc));
+	return v;
+}
+
+static void cfg16_write(struct vus_client *c, uint32_t off, uint16_t v)
+{
+	int rc = vus_client_region_write(c, VUS_PCI_CONFIG_REGION, off, &v, 2);
+
+	CHECK(rc == 0, "config write %#x: %s", off, strerror(-rc));
+}
+
+/* Start an edu DMA and wait for it (edu runs it on a 100 ms timer). */
+static void edu_dma(struct vus_client *c, uint32_t src, uint32_t dst, uint32_t cmd)
+{
+	int i;
+
+	wr(c, EDU_DMA_SRC, src);
+	wr(c, EDU_DMA_DST, dst);
+	wr(c, EDU_DMA_CNT, 4096);
+	wr(c, EDU_DMA_CMD, 1 | cmd);
+	for (i = 0; i < 500 && (rd(c, EDU_DMA_CMD) & 1); i++)
+		usleep(10000);
+	CHECK(!(rd(c, EDU_DMA_CMD) & 1), "edu DMA %#x -> %#x did not finish", src, dst);
+}
+
+static int connect_to(const char *sock, struct vus_client **c)
+{
+	int rc = vus_client_connect(sock, NULL, c);
+
+	CHECK(rc == 0, "connect %s: %s", sock, strerror(-rc));
+	return 0;
+}
+
+static void edu(const char *sock, int n)
+{
+	struct vus_client_region r0;
+	struct vus_device_info info;
+	struct vus_irq_info ii;
+	struct vus_client *c;
+	uint8_t *a, *ro, *b, pat[4096], pat2[4096];
+	uint64_t one;
+	void *map;
+	size_t maplen;
+	struct pollfd pfd;
+	int64_t t0, t_msg, t_mmap;
+	volatile uint32_t sink = 0;
+	int efd, rc, i;
+	uint32_t v;
+
+	connect_to(sock, &c);
+	CHECK(vus_client_device_info(c, &info) == 0, "DEVICE_GET_INFO");
+	CHECK(info.num_regions >= 9 && info.num_irqs >= 2, "regions %u irqs %u",
+	      info.num_regions, info.num_irqs);
+
+	/* BAR0 offered mmap-able: the fd is the kernel's VFIO device fd. */
+	rc = vus_client_region_info(c, 0, &r0);
+	CHECK(rc == 0, "region 0 info: %s", strerror(-rc));
+	CHECK(r0.info.size == 1 << 20, "BAR0 size %llu", (unsigned long long)r0.info.size);
+	CHECK((r0.info.flags & VUS_REGION_INFO_FLAG_MMAP) && r0.fd >= 0,
+	      "BAR0 not mmap-able (flags %#x fd %d)", r0.info.flags, r0.fd);
+	rc = vus_client_region_mmap(&r0, 0, &map, &maplen);
+	CHECK(rc == 0, "mmap BAR0: %s", strerror(-rc));
+	v = *(volatile uint32_t *)map;
+	CHECK(v == 0x010000ed, "identity through mmap %#x", v);
+	v = rd(c, EDU_ID);
+	CHECK(v == 0x010000ed, "identity through REGION_READ %#x", v);
+	CHECK(cfg16(c, 0) == 0x1234 && cfg16(c, 2) == 0x11e8, "config ids %04x:%04x",
+	      cfg16(c, 0), cfg16(c, 2));
+	printf("GUEST: edu identity %#x by message and by mmap\n", v);
+
+	wr(c, EDU_LIVE, 0x12345678);
+	CHECK(rd(c, EDU_LIVE) == ~0x12345678u, "liveness %#x", rd(c, EDU_LIVE));
+	wr(c, EDU_FACT, 10);
+	for (i = 0; i < 100 && (rd(c, EDU_STATUS) & 1); i++)
+		usleep(1000);
+	CHECK(rd(c, EDU_FACT) == 3628800, "10! = %u", rd(c, EDU_FACT));
+	printf("GUEST: edu factorial 10! = %u\n", rd(c, EDU_FACT));
+
+	/* Memory + bus master, through the kernel's config virtualisation. */
+	cfg16_write(c, 4, cfg16(c, 4) | 0x6);
+	CHECK((cfg16(c, 4) & 0x6) == 0x6, "command %#x", cfg16(c, 4));
+
+	/* MSI: the eventfd goes to VFIO_DEVICE_SET_IRQS; the kernel signals it. */
+	rc = vus_client_irq_info(c, VUS_PCI_MSI_IRQ, &ii);
+	CHECK(rc == 0 && ii.count >= 1, "MSI info: %d count %u", rc, ii.count);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc = vus_client_set_irqs(c, VUS_PCI_MSI_IRQ,
+				 VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd,
+				 NULL);
+	CHECK(rc == 0, "SET_IRQS MSI: %s", strerror(-rc));
+	wr(c, EDU_IRQ_RAIS, 0x5a);
+	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
+	CHECK(poll(&pfd, 1, 5000) == 1, "no MSI within 5 s");
+	CHECK(read(efd, &one, 8) == 8, "eventfd read");
+	CHECK(rd(c, EDU_IRQ_STAT) == 0x5a, "irq status %#x", rd(c, EDU_IRQ_STAT));
+	wr(c, EDU_IRQ_ACK, 0x5a);
+	printf("GUEST: edu MSI delivered to the client's eventfd\n");
+
+	/* INTx with the kernel's auto-mask, twice: UNMASK through SET_IRQS. */
+	rc = vus_client_set_irqs(c, VUS_PCI_MSI_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
+	CHECK(rc == 0, "MSI off: %s", strerror(-rc));
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd,
+				 NULL);
+	CHECK(rc == 0, "SET_IRQS INTx: %s", strerror(-rc));
+	for (i = 0; i < 2; i++) {
+		wr(c, EDU_IRQ_RAIS, 0x11);
+		CHECK(poll(&pfd, 1, 5000) == 1, "no INTx within 5 s (round %d)", i);
+		CHECK(read(efd, &one, 8) == 8, "eventfd read");
+		wr(c, EDU_IRQ_ACK, 0x11);
+		rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+					 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL,
+					 NULL);
+		CHECK(rc == 0, "INTx UNMASK: %s", strerror(-rc));
+	}
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
+	CHECK(rc == 0, "INTx off: %s", strerror(-rc));
+	printf("GUEST: edu INTx delivered twice (auto-masked, unmasked by SET_IRQS)\n");
+
+	/* DMA through the IOMMU: RAM -> edu -> RAM. */
+	rc = vus_client_dma_map(c, 0x100000, 8192, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE,
+				true, (void **)&a);
+	CHECK(rc == 0, "DMA_MAP A: %s", strerror(-rc));
+	for (i = 0; i < 4096; i++) {
+		pat[i] = (uint8_t)(i * 7 + 3);
+		pat2[i] = (uint8_t)(i * 13 + 1);
+	}
+	memcpy(a, pat, 4096);
+	memset(a + 4096, 0, 4096);
+	edu_dma(c, 0x100000, EDU_BUF, 0);
+	edu_dma(c, EDU_BUF, 0x101000, EDU_DMA_TO_RAM);
+	CHECK(memcmp(a + 4096, pat, 4096) == 0, "DMA round trip: data differs");
+	printf("GUEST: edu DMA RAM -> device -> RAM through the IOMMU: 4096 bytes verified\n");
+
+	/* A read-only window stays read-only in the IOMMU. */
+	rc = vus_client_dma_map(c, 0x200000, 4096, VUS_DMA_MAP_FLAG_READ, true, (void **)&ro);
+	CHECK(rc == 0, "DMA_MAP read-only: %s", strerror(-rc));
+	edu_dma(c, EDU_BUF, 0x200000, EDU_DMA_TO_RAM);
+	for (i = 0; i < 4096 && !ro[i]; i++)
+		;
+	CHECK(i == 4096, "device wrote into a read-only window");
+	printf("GUEST: device write into a read-only window blocked\n");
+
+	/* A window unmapped is gone from the IOMMU. */
+	rc = vus_client_dma_map(c, 0x300000, 4096, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE,
+				true, (void **)&b);
+	CHECK(rc == 0, "DMA_MAP B: %s", strerror(-rc));
+	memcpy(b, pat2, 4096);
+	rc = vus_client_dma_unmap(c, 0x300000, 4096, 0);
+	CHECK(rc == 0, "DMA_UNMAP B: %s", strerror(-rc));
+	edu_dma(c, 0x300000, EDU_BUF, 0);
+	memset(a + 4096, 0, 4096);
+	edu_dma(c, EDU_BUF, 0x101000, EDU_DMA_TO_RAM);
+	CHECK(memcmp(a + 4096, pat2, 4096) != 0, "device read an unmapped window");
+	printf("GUEST: device read of an unmapped window blocked\n");
+
+	/* A real device cannot DMA through messages. */
+	rc = vus_client_dma_map(c, 0x400000, 4096, VUS_DMA_MAP_FLAG_READ, false, (void **)&b);
+	CHECK(rc == -ENOTSUP, "DMA_MAP without fd: %d, expected -ENOTSUP", rc);
+	printf("GUEST: DMA_MAP without fd refused (ENOTSUP)\n");
+
+	/* Cost of a register read: REGION_READ through vusd, and mmap. */
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		sink += rd(c, EDU_ID);
+	t_msg = (now_ns() - t0) / n;
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		sink += *(volatile uint32_t *)map;
+	t_mmap = (now_ns() - t0) / n;
+	printf("GUEST: bridge_ns %lld mmap_ns %lld (%u)\n", (long long)t_msg, (long long)t_mmap,
+	       sink & 1);
+	munmap(map, maplen);
+	close(r0.fd);
+	close(efd);
+	vus_client_close(c);
+}
+
+/* A second client: the first one's disconnect turned bus master off. */
+static void edu_after(const char *sock)
+{
+	struct vus_client *c;
+
+	connect_to(sock, &c);
+	CHECK(!(cfg16(c, 4) & 0x4), "bus master still on after the client left (%#x)",
+	      cfg16(c, 4));
+	CHECK(rd(c, EDU_ID) == 0x010000ed, "identity after reconnect");
+	printf("GUEST: after disconnect: bus master off, device still served\n");
+	vus_client_close(c);
+}
+
+static void nvme(const char *sock)
+{
+	struct nvme_drv_transport tr;
+	struct nvme_drv_opts o = { .irq = true };
+	struct nvme_drv *d;
+	struct vus_client *c;
+	uint8_t *id, *wbuf, *rbuf;
+	uint64_t wiova, riova;
+	int rc, i;
+
+	connect_to(sock, &c);
+	rc = nvme_drv_client_transport(c, NULL, &tr);
+	CHECK(rc == 0, "nvme transport: %s", strerror(-rc));
+	rc = nvme_drv_open(&tr, &o, &d);
+	CHECK(rc == 0, "nvme_drv_open: %s", strerror(-rc));
+	id = (uint8_t *)nvme_drv_id_ctrl(d);
+	CHECK(id[0] == 0x36 && id[1] == 0x1b, "Identify VID %02x%02x, expected QEMU's 1b36",
+	      id[1], id[0]);
+	printf("GUEST: nvme identify: model '%.16s', %u MSI-X vectors\n", (char *)id + 24,
+	       nvme_drv_nvec(d));
+	rc = nvme_drv_create_qpair(d, 1, 32);
+	CHECK(rc == 0, "create I/O queue pair: %d", rc);
+	wbuf = nvme_drv_alloc(d, 65536, &wiova);
+	rbuf = nvme_drv_alloc(d, 65536, &riova);
+	CHECK(wbuf && rbuf, "arena full");
+	for (i = 0; i < 65536; i++)
+		wbuf[i] = (uint8_t)(i * 31 + (i >> 9));
+	rc = nvme_drv_rw(d, 1, NVD_CMD_WRITE, 1, 8, 128, wiova, 65536, NVME_DRV_PRP);
+	CHECK(rc == 0, "write: status %d", rc);
+	rc = nvme_drv_rw(d, 1, NVD_CMD_READ, 1, 8, 128, riova, 65536, NVME_DRV_PRP);
+	CHECK(rc == 0, "read: status %d", rc);
+	CHECK(memcmp(wbuf, rbuf, 65536) == 0, "read data differs from written");
+	rc = nvme_drv_delete_qpair(d, 1);
+	CHECK(rc == 0, "delete queue pair: %d", rc);
+	printf("GUEST: nvme write/read 64 KiB through an I/O queue pair, MSI-X: data verified\n");
+	nvme_drv_close(d);
+
+	/* DEVICE_RESET is the kernel's function reset (QEMU's nvme has FLR):
+	 * the controller comes back disabled. */
+	rc = vus_client_reset(c);
+	CHECK(rc == 0, "DEVICE_RESET: %s", strerror(-rc));
+	{
+		uint32_t cc = 1, csts = 1;
+
+		CHECK(vus_client_region_read(c, 0, NVD_REG_CC, &cc, 4) == 0 &&
+		      vus_client_region_read(c, 0, NVD_REG_CSTS, &csts, 4) == 0, "CC/CSTS");
+		CHECK(!(cc & NVD_CC_EN) && !(csts & NVD_CSTS_RDY), "after reset CC %#x CSTS %#x",
+		      cc, csts);
+	}
+	printf("GUEST: nvme DEVICE_RESET: controller disabled\n");
+	vus_client_close(c);
+}
+
+/* The baseline: the same register read through kernel VFIO directly. */
+static void direct(const char *bdf, int n)
+{
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = 0 };
+	struct vfio_bridge b = { .name = "direct" };
+	char err[1024];
+	int64_t t0;
+	uint32_t v, sink = 0;
+	int rc, i;
+
+	rc = vfio_bridge_open_fds(&b, bdf, err, sizeof(err));
+	CHECK(rc == 0, "%s", err);
+	CHECK(ioctl(b.device, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0, "region info");
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		CHECK(pread(b.device, &v, 4, (off_t)ri.offset) == 4, "pread");
+		sink += v;
+	}
+	printf("GUEST: direct_ns %lld (%u)\n", (long long)((now_ns() - t0) / n), sink & 1);
+	vfio_bridge_close_fds(&b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && strcmp(argv[1], "edu") == 0)
+		edu(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
+	else if (argc >= 3 && strcmp(argv[1], "edu-after") == 0)
+		edu_after(argv[2]);
+	else if (argc >= 3 && strcmp(argv[1], "nvme") == 0)
+		nvme(argv[2]);
+	else if (argc >= 4 && strcmp(argv[1], "direct") == 0)
+		direct(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
+	else {
+		fprintf(stderr, "usage: %s edu SOCK N | edu-after SOCK | nvme SOCK | direct BDF N\n",
+			argv[0]);
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Guest test of the kernel-VFIO bridge (vusd device type "vfio",
+# docs/vfio-bridge.md), with no hardware: a q35 guest with QEMU's
+# emulated Intel IOMMU (interrupt remapping on), QEMU's edu device and an
+# emulated nvme controller. Inside the guest, Debian's kernel binds both
+# to vfio-pci, vusd bridges them, and test/guest/vfio_bridge_client.c
+# drives them with the vus client library:
+#   - errors: a device not bound to vfio-pci, a nonexistent device;
+#   - edu: identity (REGION_READ and mmap of the VFIO fd passed on),
+#     factorial, an MSI through the client's eventfd, INTx with unmask, DMA both ways
+#     through the IOMMU, a read-only window the device cannot write, an
+#     unmapped window it cannot read, a map without fd refused; a second
+#     client finds bus master off;
+#   - nvme: the tests' userspace NVMe driver (test/helpers/nvme_drv.h),
+#     unchanged: Identify, an I/O queue pair with MSI-X, 64 KiB written and
+#     read back; DEVICE_RESET (FLR) leaves the controller disabled;
+#   - the cost of a register read through the bridge against kernel VFIO
+#     directly (printed as a ratio, not asserted).
+# How the guest is built: docs/guests.md. Needs VUS_QEMU; otherwise it
+# prints "skipped: <why>" and exits 77.
+set -euo pipefail
+
+src=${VUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# shellcheck source=test/helpers/guest_lib.bash
+source "$src/test/helpers/guest_lib.bash"
+
+guest_need_qemu
+vusd=$GUEST_BUILD/bin/vusd
+client=$GUEST_BUILD/bin/vfio_bridge_client
+[ -x "$vusd" ] || guest_fail "$vusd is not built"
+[ -x "$client" ] || guest_fail "$client is not built"
+"$vusd" --help 2>&1 | grep -qE '^  vfio ' || guest_skip "vusd has no vfio device type"
+qemu_devices=$("$GUEST_QEMU" -device help 2>&1 || true)
+for d in edu nvme intel-iommu; do
+	grep -q "\"$d\"" <<<"$qemu_devices" || guest_skip "VUS_QEMU has no $d device"
+done
+guest_init
+
+work=$(mktemp -d "$GUEST_BUILD/guest-vfio.XXXXXX")
+trap 'guest_cleanup; rm -rf "$work"' EXIT
+
+root=$(guest_root_new "$work/root")
+guest_add_module "$root" vfio
+guest_add_module "$root" vfio_iommu_type1
+guest_add_module "$root" vfio_pci
+guest_add_binary "$root" "$vusd" /bin/vusd
+guest_add_binary "$root" "$client" /bin/vfio_bridge_client
+{
+	echo "VUSD_TRACE=${VUSD_TRACE:-}"
+	cat <<'EOF_GUEST'
+fail() {
+	echo "GUEST: FAIL $*"
+	[ -f /tmp/vusd.log ] && sed 's/^/GUEST: vusd: /' /tmp/vusd.log
+	exit 1
+}
+find_dev() {
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ]; then
+			echo "${d##*/}"
+			return
+		fi
+	done
+}
+edu=$(find_dev 0x1234 0x11e8)
+nvme=$(find_dev 0x1b36 0x0010)
+[ -n "$edu" ] && [ -n "$nvme" ] || fail "edu ($edu) or nvme ($nvme) missing"
+[ -e "/sys/bus/pci/devices/$edu/iommu_group" ] || fail "no IOMMU group: intel_iommu not on?"
+
+# Not bound to vfio-pci: a clear error, vusd exits.
+if vusd --device "vfio,host=$nvme" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+	fail "vusd served an unbound device"
+fi
+grep -q "not bound to vfio-pci.*drivers_probe" /tmp/err.log || fail "unbound: $(cat /tmp/err.log)"
+echo "GUEST: unbound device refused: $(cat /tmp/err.log)"
+if vusd --device "vfio,host=0000:00:1f.7" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+	fail "vusd served a nonexistent device"
+fi
+grep -q "no PCI device" /tmp/err.log || fail "nonexistent: $(cat /tmp/err.log)"
+
+for d in $edu $nvme; do
+	echo vfio-pci >"/sys/bus/pci/devices/$d/driver_override"
+	echo "$d" >/sys/bus/pci/drivers_probe
+	[ "$(basename "$(readlink "/sys/bus/pci/devices/$d/driver")")" = vfio-pci ] ||
+		fail "$d not bound to vfio-pci"
+done
+echo "GUEST: edu $edu and nvme $nvme bound to vfio-pci"
+
+# Baseline before vusd holds the group.
+vfio_bridge_client direct "$edu" 200 >/tmp/direct.log || fail "direct: $(cat /tmp/direct.log)"
+cat /tmp/direct.log
+
+vusd ${VUSD_TRACE:-} --device "vfio,name=edu,host=$edu" --socket-path /tmp/edu.sock \
+	--device "vfio,name=nvme,host=/sys/bus/pci/devices/$nvme" --socket-path /tmp/nvme.sock \
+	>/tmp/vusd.log 2>&1 &
+vusd_pid=$!
+i=0
+while { [ ! -S /tmp/edu.sock ] || [ ! -S /tmp/nvme.sock ]; } && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -S /tmp/nvme.sock ] || fail "vusd did not listen"
+vfio_bridge_client edu /tmp/edu.sock 200 >/tmp/edu.log 2>&1 || { cat /tmp/edu.log; fail edu; }
+cat /tmp/edu.log
+vfio_bridge_client edu-after /tmp/edu.sock || fail "edu after disconnect"
+vfio_bridge_client nvme /tmp/nvme.sock || fail nvme
+grep -q "without an fd refused" /tmp/vusd.log || fail "no log line for the map without fd"
+direct=$(sed -n 's/.*direct_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
+bridge=$(sed -n 's/.*bridge_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
+echo "GUEST: register read: bridge ${bridge} ns, kernel VFIO ${direct} ns," \
+	"ratio $((bridge / (direct > 0 ? direct : 1)))"
+kill "$vusd_pid"
+wait "$vusd_pid" || true
+dmesg | grep -i -E "DMAR|vfio" | tail -5
+exit 0
+EOF_GUEST
+} | guest_script "$root"
+guest_pack "$root" "$work/initrd.gz"
+truncate -s 16M "$work/nvme.img"
+start=$SECONDS
+rc=0
+guest_start "$work/initrd.gz" "$work/guest.log" --append "intel_iommu=on" -- \
+	-device intel-iommu,intremap=on -device edu \
+	-drive "if=none,id=nvm,file=$work/nvme.img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
+guest_wait 110 || rc=$?
+grep '^GUEST' "$GUEST_LOG" || true
+if ((rc != 0)); then
+	guest_show_log
+	guest_fail "guest exited with $rc"
+fi
+echo "guest_vfio_bridge: passed in $((SECONDS - start)) s"
