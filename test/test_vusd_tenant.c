@@ -710,6 +710,13 @@ static void truncated_memfd(void **state)
 	int a, mfd;
 	size_t i;
 
+#ifdef VUS_TSAN
+	/* Seen here: after vusd's siglongjmp out of its SIGBUS handler, a
+	 * TSan-built vusd never handles the SIGTERM that ends it (TSan
+	 * defers asynchronous signals while it thinks a handler runs).
+	 * test_tenant_lib covers the recovery under TSan in-process. */
+	VUS_SKIP("TSan: a vusd that recovered from SIGBUS no longer gets SIGTERM delivered");
+#endif
 	vusd_start(0);
 	mfd = sparse_memfd(1 << 20);
 	probe_start();
