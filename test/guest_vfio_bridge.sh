@@ -9,13 +9,13 @@
 # drives them with the vus client library:
 #   - errors: a device not bound to vfio-pci, a nonexistent device;
 #   - edu: identity (REGION_READ and mmap of the VFIO fd passed on),
-#     factorial, an MSI through the client's eventfd, DMA both ways
+#     factorial, an MSI through the client's eventfd, INTx with unmask, DMA both ways
 #     through the IOMMU, a read-only window the device cannot write, an
 #     unmapped window it cannot read, a map without fd refused; a second
 #     client finds bus master off;
 #   - nvme: the tests' userspace NVMe driver (test/helpers/nvme_drv.h),
 #     unchanged: Identify, an I/O queue pair with MSI-X, 64 KiB written and
-#     read back;
+#     read back; DEVICE_RESET (FLR) leaves the controller disabled;
 #   - the cost of a register read through the bridge against kernel VFIO
 #     directly (printed as a ratio, not asserted).
 # How the guest is built: docs/guests.md. Needs VUS_QEMU; otherwise it

@@ -5,13 +5,14 @@
  * client library (docs/vfio-bridge.md "Tests").
  *
  *   vfio_bridge_client edu SOCK N      QEMU's edu device: identity (message
- *                                      and mmap), factorial, MSI, DMA both
+ *                                      and mmap), factorial, MSI, INTx, DMA both
  *                                      ways through the IOMMU, read-only and
  *                                      unmapped windows blocked, a map
  *                                      without fd refused; N timed reads
  *   vfio_bridge_client edu-after SOCK  a second client finds bus master off
  *   vfio_bridge_client nvme SOCK       the tests' userspace NVMe driver
- *                                      (test/helpers/nvme_drv.h), unchanged
+ *                                      (test/helpers/nvme_drv.h), unchanged;
+ *                                      then DEVICE_RESET
  *   vfio_bridge_client direct BDF N    N reads of the same register through
  *                                      kernel VFIO directly: the baseline
  *
@@ -189,6 +190,29 @@ static void edu(const char *sock, int n)
 	wr(c, EDU_IRQ_ACK, 0x5a);
 	printf("GUEST: edu MSI delivered to the client's eventfd\n");
 
+	/* INTx with the kernel's auto-mask, twice: UNMASK through SET_IRQS. */
+	rc = vus_client_set_irqs(c, VUS_PCI_MSI_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
+	CHECK(rc == 0, "MSI off: %s", strerror(-rc));
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd,
+				 NULL);
+	CHECK(rc == 0, "SET_IRQS INTx: %s", strerror(-rc));
+	for (i = 0; i < 2; i++) {
+		wr(c, EDU_IRQ_RAIS, 0x11);
+		CHECK(poll(&pfd, 1, 5000) == 1, "no INTx within 5 s (round %d)", i);
+		CHECK(read(efd, &one, 8) == 8, "eventfd read");
+		wr(c, EDU_IRQ_ACK, 0x11);
+		rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+					 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL,
+					 NULL);
+		CHECK(rc == 0, "INTx UNMASK: %s", strerror(-rc));
+	}
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
+	CHECK(rc == 0, "INTx off: %s", strerror(-rc));
+	printf("GUEST: edu INTx delivered twice (auto-masked, unmasked by SET_IRQS)\n");
+
 	/* DMA through the IOMMU: RAM -> edu -> RAM. */
 	rc = vus_client_dma_map(c, 0x100000, 8192, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE,
 				true, (void **)&a);
@@ -297,6 +321,20 @@ static void nvme(const char *sock)
 	CHECK(rc == 0, "delete queue pair: %d", rc);
 	printf("GUEST: nvme write/read 64 KiB through an I/O queue pair, MSI-X: data verified\n");
 	nvme_drv_close(d);
+
+	/* DEVICE_RESET is the kernel's function reset (QEMU's nvme has FLR):
+	 * the controller comes back disabled. */
+	rc = vus_client_reset(c);
+	CHECK(rc == 0, "DEVICE_RESET: %s", strerror(-rc));
+	{
+		uint32_t cc = 1, csts = 1;
+
+		CHECK(vus_client_region_read(c, 0, NVD_REG_CC, &cc, 4) == 0 &&
+		      vus_client_region_read(c, 0, NVD_REG_CSTS, &csts, 4) == 0, "CC/CSTS");
+		CHECK(!(cc & NVD_CC_EN) && !(csts & NVD_CSTS_RDY), "after reset CC %#x CSTS %#x",
+		      cc, csts);
+	}
+	printf("GUEST: nvme DEVICE_RESET: controller disabled\n");
 	vus_client_close(c);
 }
 
