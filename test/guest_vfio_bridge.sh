@@ -112,6 +112,10 @@ echo "GUEST: register read: bridge ${bridge} ns, kernel VFIO ${direct} ns," \
 	"ratio $((bridge / (direct > 0 ? direct : 1)))"
 kill "$vusd_pid"
 wait "$vusd_pid" || true
+# An ASan/UBSan build (VUS_BUILD_DIR=build-asan) reports here.
+if grep -qE "Sanitizer|runtime error" /tmp/vusd.log /tmp/edu.log; then
+	fail "sanitizer report"
+fi
 dmesg | grep -i -E "DMAR|vfio" | tail -5
 exit 0
 EOF_GUEST
