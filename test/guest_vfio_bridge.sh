@@ -110,6 +110,10 @@ direct=$(sed -n 's/.*direct_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
 bridge=$(sed -n 's/.*bridge_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
 echo "GUEST: register read: bridge ${bridge} ns, kernel VFIO ${direct} ns," \
 	"ratio $((bridge / (direct > 0 ? direct : 1)))"
+dmap=$(sed -n 's/.*direct_map_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
+bmap=$(sed -n 's/.*bridge_map_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
+echo "GUEST: 4 KiB map+unmap: bridge ${bmap} ns, kernel VFIO ${dmap} ns," \
+	"ratio $((bmap / (dmap > 0 ? dmap : 1)))"
 kill "$vusd_pid"
 wait "$vusd_pid" || true
 # An ASan/UBSan build (VUS_BUILD_DIR=build-asan) reports here.

@@ -266,6 +266,16 @@ static void edu(const char *sock, int n)
 	t_mmap = (now_ns() - t0) / n;
 	printf("GUEST: bridge_ns %lld mmap_ns %lld (%u)\n", (long long)t_msg, (long long)t_mmap,
 	       sink & 1);
+	/* DMA_MAP + DMA_UNMAP of 4 KiB (the client's memfd set-up included). */
+	t0 = now_ns();
+	for (i = 0; i < n / 4; i++) {
+		rc = vus_client_dma_map(c, 0x500000, 4096, VUS_DMA_MAP_FLAG_READ, true,
+					(void **)&b);
+		CHECK(rc == 0, "DMA_MAP (timed): %s", strerror(-rc));
+		rc = vus_client_dma_unmap(c, 0x500000, 4096, 0);
+		CHECK(rc == 0, "DMA_UNMAP (timed): %s", strerror(-rc));
+	}
+	printf("GUEST: bridge_map_ns %lld\n", (long long)((now_ns() - t0) / (n / 4 > 0 ? n / 4 : 1)));
 	munmap(map, maplen);
 	close(r0.fd);
 	close(efd);
@@ -357,6 +367,28 @@ static void direct(const char *bdf, int n)
 		sink += v;
 	}
 	printf("GUEST: direct_ns %lld (%u)\n", (long long)((now_ns() - t0) / n), sink & 1);
+	/* VFIO_IOMMU_MAP_DMA + UNMAP of 4 KiB of anonymous memory. */
+	{
+		struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .iova = 0x500000,
+			.size = 4096, .flags = VFIO_DMA_MAP_FLAG_READ };
+		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = 0x500000,
+			.size = 4096 };
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		CHECK(p != MAP_FAILED, "mmap");
+		memset(p, 1, 4096);
+		m.vaddr = (uintptr_t)p;
+		t0 = now_ns();
+		for (i = 0; i < n / 4; i++) {
+			CHECK(ioctl(b.container, VFIO_IOMMU_MAP_DMA, &m) == 0, "MAP_DMA: %s",
+			      strerror(errno));
+			CHECK(ioctl(b.container, VFIO_IOMMU_UNMAP_DMA, &u) == 0, "UNMAP_DMA: %s",
+			      strerror(errno));
+		}
+		printf("GUEST: direct_map_ns %lld\n",
+		       (long long)((now_ns() - t0) / (n / 4 > 0 ? n / 4 : 1)));
+		munmap(p, 4096);
+	}
 	vfio_bridge_close_fds(&b);
 }
 
