@@ -18,7 +18,7 @@
 #
 # Environment: VUS_NVME_BENCH_SHARED=0 runs vus with plain guest RAM
 # (DMA by messages) instead of a shared memfd; VUS_NVME_BENCH_OPTS adds
-# options to vusd's nvme device spec (e.g. queues=2).
+# options to vusd's nvme device spec (e.g. poll=1, shadow=false, queues=2).
 set -euo pipefail
 
 src=${VUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}

@@ -15,8 +15,9 @@
  *                                                            the session ends
  *   dma_pending       server->client transfers in flight    EAGAIN to the device
  *
- * And for the process: RLIMIT_NOFILE raised to its hard limit at start,
- * and the library's fd reserve (VUS_FD_RESERVE) on top of it.
+ * And for the process: windows hold no fds (closed once mapped),
+ * RLIMIT_NOFILE raised to its hard limit at start, and the library's fd
+ * reserve (VUS_FD_RESERVE) on top of it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -89,7 +90,10 @@ int vusd_budget_apply(struct vus_dev *dev, const struct vusd_budget *b)
 {
 	int rc;
 
-	rc = vus_dev_set_dma_limits(dev, (uint32_t)b->dma_windows, b->dma_bytes);
+	/* Windows hold no fds: the mapping keeps the client's file alive. */
+	rc = vus_dev_set_dma_close_fds(dev, true);
+	if (rc == 0)
+		rc = vus_dev_set_dma_limits(dev, (uint32_t)b->dma_windows, b->dma_bytes);
 	if (rc == 0)
 		rc = vus_dev_set_dirty_log_limit(dev, b->dirty_log_bytes);
 	if (rc == 0)
@@ -130,7 +134,8 @@ void vusd_raise_nofile(void)
 
 	/*
 	 * systemd starts services with a soft limit of 1024 and a hard one
-	 * of 524288: every DMA window holds an fd, so take what we may.
+	 * of 524288: every client connection and every fd a message carries
+	 * costs one, so take what we may.
 	 */
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;

@@ -111,7 +111,7 @@ int vusd_ctl_authorize(const struct vusd_peer *peer, struct json_object *req,
 int vusd_ctl_check_add(const struct vusd *d, const struct vusd_spec *spec, struct vusd_err *err)
 {
 	const struct vusd_ctl_policy *p = &d->policy;
-	char want[PATH_MAX], got[PATH_MAX], *copy, *dir, *base;
+	char want[PATH_MAX], got[PATH_MAX], name[PATH_MAX], *copy, *dir, *base;
 	int rc = 0;
 
 	if (!p->add_dir) {
@@ -127,13 +127,17 @@ int vusd_ctl_check_add(const struct vusd *d, const struct vusd_spec *spec, struc
 			  spec->socket_mode, p->add_mode);
 		return -EPERM;
 	}
+	if (strlen(spec->socket) >= sizeof(got)) {
+		vusd_errf(err, "add: socket path too long");
+		return -ENAMETOOLONG;
+	}
 	copy = strdup(spec->socket);
 	if (!copy) {
 		vusd_errf(err, "out of memory");
 		return -ENOMEM;
 	}
 	dir = dirname(copy);
-	base = basename(strcpy(got, spec->socket));
+	base = basename(strcpy(name, spec->socket)); /* fits: checked above */
 	/* realpath() of both: no "..", no symlinked directory on the way. */
 	if (!realpath(p->add_dir, want) || !realpath(dir, got) || strcmp(want, got) != 0 ||
 	    !strcmp(base, ".") || !strcmp(base, "..")) {

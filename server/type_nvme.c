@@ -13,6 +13,7 @@
  *   odirect=true    open the file with O_DIRECT
  *   shadow=false    no Doorbell Buffer Config (every doorbell a posted write)
  *   poll=true       a thread polls the queues (a whole host core)
+ *   namespaces=N    N RAM namespaces of size bytes each (NSID 1..N)
  * Control: vusctl --control CTL nvme NAME stats  (per-queue counters)
  */
 #include <errno.h>
@@ -37,10 +38,11 @@ struct nvme_type_opts {
 	bool odirect;
 	bool shadow;
 	bool poll;
+	uint64_t namespaces;
 };
 
 static const struct nvme_type_opts nvme_type_defaults = {
-	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8, .shadow = true,
+	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8, .shadow = true, .namespaces = 1,
 };
 
 static const struct vusd_opt nvme_type_opts_schema[] = {
@@ -68,6 +70,10 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	  .help = "open the backing file with O_DIRECT" },
 	{ .key = "shadow", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, shadow),
 	  .help = "offer shadow doorbells with EventIdx (default true)" },
+	{ .key = "namespaces", .kind = VUSD_OPT_UINT,
+	  .offset = offsetof(struct nvme_type_opts, namespaces),
+	  .help = "RAM namespaces of size bytes each (default 1; a file gives one)", .min = 1,
+	  .max = NVME_EMU_MAX_NS },
 	{ .key = "poll", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, poll),
 	  .help = "poll the queues from a thread: a whole core, fewer guest doorbells" },
 	{ .key = NULL },
@@ -130,6 +136,11 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	o.odirect = t->odirect;
 	o.no_shadow = !t->shadow;
 	o.poll = t->poll;
+	o.namespaces = (uint32_t)t->namespaces;
+	if (t->file && t->namespaces > 1) {
+		vusd_errf(err, "nvme '%s': a file backs one namespace (namespaces=1)", name);
+		return -EINVAL;
+	}
 	rc = nvme_emu_create(name, &o, &n);
 	if (rc < 0) {
 		vusd_errf(err, "cannot create nvme '%s': %s%s", name, strerror(-rc),

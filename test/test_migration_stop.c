@@ -32,10 +32,14 @@
 #define IOVA 0x10000000ull
 #define GUEST_SIZE 0x40000u
 #define CHUNK (256u << 10)
-/* testdev's record: 16-byte header, then its registers as u32s
- * (samples/testdev/testdev_priv.h: dma_status is the 9th, dma_count the 10th). */
-#define REC_DMA_STATUS (16 + 8 * 4)
-#define REC_DMA_COUNT  (16 + 9 * 4)
+/* The framed stream's 32-byte header and the first section's 12-byte
+ * header (docs/migration.md), then testdev's record: a 16-byte header and
+ * its registers as u32s (samples/testdev/testdev_priv.h: dma_status is the
+ * 9th, dma_count the 10th). The first read is large, so the first section
+ * holds them. */
+#define REC            (32 + 12)
+#define REC_DMA_STATUS (REC + 16 + 8 * 4)
+#define REC_DMA_COUNT  (REC + 16 + 9 * 4)
 
 struct fx {
 	struct testdev *td;
@@ -226,7 +230,7 @@ static void test_reset_leaves_stop_through_the_device(void **state)
 	enum vus_mig_state s;
 	uint8_t *guest, b = 1;
 	uint32_t got;
-	uint8_t buf[64];
+	uint8_t buf[REC + 4];
 
 	ASSERT_OK(vus_client_dma_map(f->c, IOVA, GUEST_SIZE,
 				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, true,
@@ -238,9 +242,10 @@ static void test_reset_leaves_stop_through_the_device(void **state)
 	ASSERT_OK(vus_dma_write(dev, IOVA, &b, 1));
 	/* The prepared snapshot is gone: a new PRE_COPY starts a new one. */
 	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_PRE_COPY));
-	ASSERT_OK(vus_client_mig_data_read(f->c, buf, 16, &got));
-	ASSERT_EQ(got, 16);
-	ASSERT_EQ(get32(buf), 0x47494d54u); /* a record starts: the old one was dropped */
+	ASSERT_OK(vus_client_mig_data_read(f->c, buf, sizeof(buf), &got));
+	ASSERT_EQ(got, sizeof(buf));
+	ASSERT_EQ(get32(buf), 0x4d535556u);      /* a new stream */
+	ASSERT_EQ(get32(buf + REC), 0x47494d54u); /* a record starts: the old one was dropped */
 }
 
 int main(void)

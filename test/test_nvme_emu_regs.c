@@ -59,7 +59,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void fx_start_opts(struct fx *f, bool with_fd, bool poll)
+static void fx_start_ns(struct fx *f, bool with_fd, bool poll, uint32_t nns)
 {
 	struct nvme_emu_opts o;
 	int sv[2];
@@ -68,6 +68,7 @@ static void fx_start_opts(struct fx *f, bool with_fd, bool poll)
 	nvme_emu_opts_default(&o);
 	o.size = 4u << 20;
 	o.poll = poll;
+	o.namespaces = nns;
 	o.serial = "SN-REGS-1";
 	assert_int_equal(nvme_emu_create("nvme-regs", &o, &f->n), 0);
 	vus_dev_set_log_level(nvme_emu_dev(f->n), VUS_LOG_ERR);
@@ -81,6 +82,11 @@ static void fx_start_opts(struct fx *f, bool with_fd, bool poll)
 					    (void **)&f->mem), 0);
 	f->acq_phase = 1;
 	f->iocq_phase = 1;
+}
+
+static void fx_start_opts(struct fx *f, bool with_fd, bool poll)
+{
+	fx_start_ns(f, with_fd, poll, 1);
 }
 
 static void fx_start(struct fx *f, bool with_fd)
@@ -120,6 +126,15 @@ static int setup_poll(void **state)
 	struct fx *f = malloc(sizeof(*f));
 
 	fx_start_opts(f, true, true);
+	*state = f;
+	return 0;
+}
+
+static int setup_3ns(void **state)
+{
+	struct fx *f = malloc(sizeof(*f));
+
+	fx_start_ns(f, true, false, 3);
 	*state = f;
 	return 0;
 }
@@ -551,6 +566,105 @@ static void test_migration(void **state)
 	free(g);
 }
 
+/* An out-of-range doorbell value is ignored and reported through a held
+ * Asynchronous Event Request (Error status, Invalid Doorbell Write Value,
+ * log 01h); the queue goes on with the next valid value. */
+static void test_bad_doorbell_aer(void **state)
+{
+	struct fx *f = *state;
+	volatile struct cqe *cq;
+	uint8_t *sqe;
+	uint16_t cid = 77;
+	struct cqe r;
+	int i;
+
+	enable(f);
+	sqe = f->mem + ASQ_OFF;
+	memset(sqe, 0, 64);
+	sqe[0] = 0x0c; /* AER */
+	memcpy(sqe + 2, &cid, 2);
+	f->asq_tail = 1;
+	wr32(f, 0x1000, 1);
+	cq = (volatile struct cqe *)(f->mem + ACQ_OFF);
+	assert_int_equal(cq->status & 1, 0); /* held */
+	wr32(f, 0x1000, 100);                 /* beyond the 32-entry queue */
+	for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
+		(void)vus_client_process(f->c, 1);
+	assert_int_equal(cq->status & 1, 1);
+	assert_int_equal(cq->cid, 77);
+	assert_int_equal(cq->status >> 1, 0);
+	assert_int_equal(cq->dw0, 0x00010100);
+	f->acq_head = 1;
+	wr32(f, 0x1004, 1);
+	/* The queue works on with valid values; the error log shows it */
+	r = admin(f, 0x02, 0xffffffff, IOVA + BUF_OFF, 0, 0x01 | (15u << 16), 0);
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+}
+
+/* Three RAM namespaces: NN, the active list, separate data, bad NSIDs. */
+static void test_namespaces(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *d = f->mem + BUF_OFF, *sqe;
+	volatile struct cqe *cq;
+	struct cqe r;
+	uint32_t v;
+	int i, k;
+
+	enable(f);
+	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
+	assert_int_equal(sc(&r), 0);
+	memcpy(&v, d + 516, 4);
+	assert_int_equal(v, 3);
+	r = admin(f, 0x06, 1, IOVA + BUF_OFF, 0, 2, 0); /* ids above 1 */
+	assert_int_equal(sc(&r), 0);
+	memcpy(&v, d, 4);
+	assert_int_equal(v, 2);
+	memcpy(&v, d + 4, 4);
+	assert_int_equal(v, 3);
+	memcpy(&v, d + 8, 4);
+	assert_int_equal(v, 0);
+	r = admin(f, 0x06, 3, IOVA + BUF_OFF, 0, 0, 0);
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x06, 4, IOVA + BUF_OFF, 0, 0, 0);
+	assert_int_equal(sc(&r), 0x4000 | 0x0b);
+	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (1u << 16));
+	assert_int_equal(sc(&r), 0);
+	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
+	assert_int_equal(sc(&r), 0);
+	/* Write a different byte to LBA 0 of namespaces 1..3, read each back;
+	 * NSID 4 is Invalid Namespace or Format. */
+	for (k = 0; k < 8; k++) {
+		uint32_t nsid = (uint32_t)(k % 4) + 1;
+		uint8_t opc = k < 4 ? 0x01 : 0x02;
+		uint64_t prp1 = IOVA + DATA_OFF + (k < 4 ? 0 : 0x1000) + 0x2000 * (k % 4);
+		uint16_t cid = (uint16_t)(500 + k);
+
+		if (k < 4)
+			memset(f->mem + (prp1 - IOVA), 0x10 + k, 512);
+		sqe = f->mem + IOSQ_OFF + f->iosq_tail * 64;
+		memset(sqe, 0, 64);
+		sqe[0] = opc;
+		memcpy(sqe + 2, &cid, 2);
+		memcpy(sqe + 4, &nsid, 4);
+		memcpy(sqe + 24, &prp1, 8);
+		f->iosq_tail = (f->iosq_tail + 1) % 16;
+		wr32(f, 0x1008, f->iosq_tail);
+		cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
+		for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
+			(void)vus_client_process(f->c, 1);
+		assert_int_equal(cq->cid, cid);
+		assert_int_equal(cq->status >> 1, nsid == 4 ? 0x4000 | 0x0b : 0);
+		f->iocq_head++;
+		wr32(f, 0x100c, f->iocq_head);
+	}
+	for (k = 0; k < 3; k++)
+		for (i = 0; i < 512; i++)
+			assert_int_equal(f->mem[DATA_OFF + 0x1000 + 0x2000 * k + i], 0x10 + k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +679,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enable_disable, setup_poll, teardown),
 		cmocka_unit_test_setup_teardown(test_device_reset, setup_fd, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_doorbell_aer, setup_fd, teardown),
+		cmocka_unit_test_setup_teardown(test_namespaces, setup_3ns, teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

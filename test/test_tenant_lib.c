@@ -8,6 +8,8 @@
  *    stack bytes;
  *  - hole 7: a stream of stray replies is logged rate-limited (the first
  *    few, then every 2^k-th with a count), not one line each;
+ *  - hole 4: a DMA_MAP fd is refused (EMFILE) while the process still
+ *    has its reserve of free fds (fd_reserve.h);
  *  - hole 5: a client that truncates the memfd it mapped and then starts
  *    a DMA loses its own session (SIGBUS caught in the library's copy);
  *    the process lives, the device serves the next client, and a second
@@ -22,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -219,12 +223,67 @@ static void truncated_memfd(void **state)
 	test_server_stop(&victim);
 }
 
+/* ---- hole 4: the fd reserve ------------------------------------------ */
+
+static int count_own_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/*
+ * A device that keeps its windows' fds (the library's default) under a
+ * low RLIMIT_NOFILE: one fd per DMA_MAP until refused. The refusal is
+ * EMFILE while the process still has its reserve free, never a process
+ * out of fds.
+ */
+static void fd_reserve(void **state)
+{
+	enum { LIMIT = 256 };
+	struct rlimit old, low = { LIMIT, LIMIT };
+	struct vus_dev *dev = rig_dev_new();
+	int mfd = memfd_create("guest", MFD_CLOEXEC), i, err = 0, used;
+	struct rig r;
+
+	assert_true(mfd >= 0);
+	assert_int_equal(ftruncate(mfd, 4096), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	rig_start(&r, dev, NULL);
+	for (i = 0; i < LIMIT && !err; i++) {
+		uint8_t dm[32];
+		struct raw_msg m;
+
+		rig_put_u32(dm, 32);
+		rig_put_u32(dm + 4, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE);
+		rig_put_u64(dm + 8, 0);
+		rig_put_u64(dm + 16, (uint64_t)i << 20);
+		rig_put_u64(dm + 24, 4096);
+		rig_call(&r, VUS_CMD_DMA_MAP, dm, sizeof(dm), &mfd, 1, &m);
+		err = (m.hdr.flags & VUS_F_ERROR) ? (int)m.hdr.error : 0;
+		raw_msg_free(&m);
+	}
+	used = count_own_fds();
+	fprintf(stderr, "fd reserve: %d windows, then %s; %d of %d fds in use\n", i - 1,
+		err ? strerrorname_np(err) : "none refused", used, LIMIT);
+	assert_int_equal(err, EMFILE);
+	assert_true(used <= LIMIT - VUS_FD_RESERVE + 2);
+	rig_stop(&r);
+	close(mfd);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(region_read_zeroed),
 		cmocka_unit_test(stray_replies_rate_limited),
 		cmocka_unit_test(truncated_memfd),
+		cmocka_unit_test(fd_reserve),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

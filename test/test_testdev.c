@@ -489,10 +489,11 @@ static void test_migration_rejects_garbage(void **state)
 	wr(f, TESTDEV_REG_SCRATCH, 9);
 	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RESUMING));
 	ASSERT_ERR(vus_client_mig_data_write(f->c, junk, sizeof(junk)), -EINVAL);
-	/* nothing was applied: an empty/invalid stream leaves the device as it was */
-	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RUNNING));
+	/* refused again at the commit point (the device is then in ERROR),
+	 * and nothing was applied: the device is as it was */
+	ASSERT_ERR(vus_client_mig_set_state(f->c, VUS_MIG_STATE_RUNNING), -EINVAL);
 	ASSERT_OK(vus_client_mig_get_state(f->c, &s));
-	ASSERT_EQ(s, VUS_MIG_STATE_RUNNING);
+	ASSERT_EQ(s, VUS_MIG_STATE_ERROR);
 	ASSERT_EQ(rd(f, TESTDEV_REG_SCRATCH), 9);
 }
 

@@ -16,9 +16,11 @@
  *                   then 256 REPORTs pipelined: the window is refused
  *                   past the budget, and REPORTs of the largest allowed
  *                   take well under a millisecond each, not 30 s.
- *   fd_exhaustion   hole 4: vusd under RLIMIT_NOFILE 256, one fd per
- *                   DMA window until refused (EMFILE, the fd reserve);
- *                   the victim reconnects, no log flood, no busy loop.
+ *   fd_exhaustion   hole 4: vusd under RLIMIT_NOFILE 256, 400 DMA
+ *                   windows each sent with an fd: vusd keeps none of
+ *                   them (the mapping suffices); the victim reconnects,
+ *                   no log flood, no busy loop. (The fd reserve behind
+ *                   it, for library users that keep fds: test_tenant_lib.)
  *   truncated_memfd hole 5: truncate a mapped memfd, then DMA: only td0's
  *                   session ends.
  *   stray_replies   hole 7: 200,000 stray replies (40,000 under sanitizers)
@@ -642,8 +644,9 @@ static void fd_exhaustion(void **state)
 		ok++;
 	}
 	fds = count_fds();
-	fprintf(stderr, "fds: %d windows mapped, then %s; vusd holds %d fds (limit %d)\n", ok,
-		err ? strerrorname_np(err) : "none refused", fds, NOFILE);
+	fprintf(stderr, "fds: %d windows mapped, then %s; vusd holds %d fds (limit %d, %d "
+		"before)\n", ok, err ? strerrorname_np(err) : "none refused", fds, NOFILE,
+		T.base_fds);
 	/* The victim's session goes on (the prober); a new client gets in,
 	 * and nothing spins or floods the log meanwhile. */
 	log0 = log_bytes();
@@ -662,8 +665,11 @@ static void fd_exhaustion(void **state)
 	log1 = log_bytes();
 	fprintf(stderr, "fds: after: %lld ms of vusd CPU in 300+ ms, log grew %ld bytes\n",
 		(long long)(cpu1 - cpu0), log1 - log0);
-	assert_int_equal(err, EMFILE);
-	assert_true(fds < NOFILE);
+	/* vusd closes a window's fd once it is mapped: the windows hold
+	 * none, only the attacker's connection is new. */
+	assert_int_equal(err, 0);
+	assert_int_equal(ok, TRIES);
+	assert_true(fds <= T.base_fds + 1);
 	assert_true(log1 - log0 < 4096);
 	close(a);
 	close(mfd);

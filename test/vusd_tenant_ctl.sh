@@ -92,7 +92,7 @@ has '^td1 '
 run 0 as $admin "${ctl[@]}" add "testdev,name=t2,socket=$dir/vms/t2.sock"
 [[ -S $dir/vms/t2.sock ]] || fail "add did not create $dir/vms/t2.sock"
 for path in "$dir/other/t3.sock" "$dir/vms/../other/t3.sock" "$dir/vms/link/t3.sock" \
-	    "$dir/t3.sock" "$dir/td0.sock"; do
+	    "$dir/t3.sock" "$dir/td0.sock" "$dir/vms/.."; do
 	run 1 as $admin "${ctl[@]}" add "testdev,name=t3,socket=$path"
 	has 'not directly in add_socket_dir'
 done

@@ -424,6 +424,15 @@ VUS_API int vus_dev_set_dma_ops(struct vus_dev *dev, const struct vus_dma_ops *o
 VUS_API int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_bytes);
 
 /*
+ * Close a DMA window's fd as soon as it is mapped (the mapping keeps the
+ * file alive): struct vus_dma_region's fd is then -1 in the map and unmap
+ * callbacks. Default false (the fd is kept until the unmap). A process
+ * serving many clients sets it so that a client's windows hold no fds
+ * (docs/security.md section 2). Always 0.
+ */
+int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds);
+
+/*
  * Most bytes of dirty-log bitmaps (one bit per logged page of every
  * fd-backed window while DMA_LOGGING is on; 0 = no limit; default
  * 256 MiB, QEMU's max_bitmap_size). A DMA_LOGGING_START, or a DMA_MAP
@@ -534,8 +543,17 @@ VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque
  *    RUNNING) once -- not necessarily a direct arc: drop any save or load
  *    in progress and run again. Its result is logged; RUNNING either way.
  */
+/*
+ * Library flag (never on the wire): wrap the device's save() output in the
+ * framed stream of docs/migration.md (magic, version, PCI identity,
+ * sections with lengths and CRC32C, end marker). load() then sees only the
+ * data, and only at RESUMING -> STOP, after the whole stream was checked;
+ * a wrong or damaged stream fails that arc with EINVAL and is never loaded.
+ */
+#define VUS_MIGRATION_FRAMED (1ull << 32)
+
 struct vus_migration_ops {
-	/* VUS_MIGRATION_STOP_COPY [| VUS_MIGRATION_PRE_COPY] [| VUS_MIGRATION_P2P] */
+	/* VUS_MIGRATION_STOP_COPY [| PRE_COPY] [| P2P] [| VUS_MIGRATION_FRAMED] */
 	uint64_t flags;
 	/* One direct arc of the kernel's state machine; the library walks
 	 * longer requests arc by arc. -errno: the device is in ERROR. */

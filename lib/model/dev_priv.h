@@ -208,7 +208,10 @@ struct vus_mig {
 	bool logging;
 	uint64_t log_pgsize;
 	bool quiesced;                /* DMA and interrupts held (stopped state) */
+	struct vus_mig_stream *stream; /* VUS_MIGRATION_FRAMED: mig_stream.c */
 };
+/* vus_dev_free(): drop a stream being saved or loaded. */
+void vus_mig_free(struct vus_dev *dev);
 /* DEVICE_RESET, FLR, vus_dev_reset(): back to RUNNING (spec: reset
  * recovers ERROR) through the device's transition callback, stop logging. */
 void vus_mig_reset(struct vus_dev *dev);

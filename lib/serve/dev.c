@@ -79,6 +79,7 @@ void vus_dev_free(struct vus_dev *dev)
 	 * the lost connection while its regions still exist. */
 	vus_serve_free(dev);
 	vus_dma_free(dev);
+	vus_mig_free(dev);
 	vus_irq_free(dev);
 	vus_config_free(dev);
 	vus_regions_free(dev);

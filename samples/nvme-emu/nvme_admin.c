@@ -174,7 +174,9 @@ static void aer_deliver(struct nvme_emu *n)
 }
 
 /* An Error-status event (type 0): masked after one until the host reads
- * the Error Information log (5.2). */
+ * the Error Information log (5.2). Delivered at the end of the pass
+ * (nvme_aer_flush): an event raised while a batch of commands runs must
+ * not take a completion slot reserved for them. */
 void nvme_aer_event(struct nvme_emu *n, uint32_t dw0)
 {
 	struct nvme_aer *a = &n->aer;
@@ -183,7 +185,12 @@ void nvme_aer_event(struct nvme_emu *n, uint32_t dw0)
 		return;
 	a->masked_error = true;
 	a->pending_event = dw0;
-	aer_deliver(n);
+}
+
+void nvme_aer_flush(struct nvme_emu *n)
+{
+	if (n->sq[0].live)
+		aer_deliver(n);
 }
 
 static struct nvme_res aer(struct nvme_emu *n, const struct nvme_sqe *c)

@@ -123,7 +123,7 @@ void nvme_ctrl_apply(struct nvme_emu *n)
 	if (NVME_CC_SHN(cc) && !NVME_CC_SHN(was)) {
 		/* Normal or abrupt shutdown: make written data durable, then
 		 * report it complete. The queues stay (the host resets next). */
-		(void)nvme_ns_flush(&n->ns);
+		(void)nvme_ns_flush_all(n);
 		pthread_mutex_lock(&n->regs_lock);
 		if (NVME_CC_SHN(n->r.cc))
 			n->r.csts = (n->r.csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;

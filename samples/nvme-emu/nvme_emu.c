@@ -90,6 +90,8 @@ static int check_opts(const struct nvme_emu_opts *o)
 		return -EINVAL;
 	if (!o->file && o->size < o->lba_size)
 		return -EINVAL;
+	if (o->namespaces > NVME_EMU_MAX_NS || (o->file && o->namespaces > 1))
+		return -EINVAL;
 	return 0;
 }
 
@@ -206,6 +208,7 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 {
 	struct nvme_emu *n;
 	struct timespec ts;
+	uint32_t i;
 	uint64_t h;
 	int rc;
 
@@ -219,7 +222,9 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	pthread_mutex_init(&n->log_lock, NULL);
 	pthread_mutex_init(&n->proc_lock, NULL);
 	pthread_cond_init(&n->worker_cv, NULL);
-	n->ns.fd = -1;
+	for (i = 0; i < NVME_EMU_MAX_NS; i++)
+		n->ns[i].fd = -1;
+	n->nn = o->namespaces ? o->namespaces : 1;
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	if (o->serial && *o->serial)
 		snprintf(n->serial, sizeof(n->serial), "%s", o->serial);
@@ -239,13 +244,19 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = nvme_ns_open(&n->ns, o, name);
-	if (rc < 0)
-		goto fail;
-	h = fnv1a(n->serial, name);
-	memcpy(n->ns.nguid, &h, 8);
-	h = fnv1a(name, n->model);
-	memcpy(n->ns.nguid + 8, &h, 8);
+	for (i = 0; i < n->nn; i++) {
+		char label[96];
+
+		snprintf(label, sizeof(label), "%s-%u", name, i + 1);
+		rc = nvme_ns_open(&n->ns[i], o, label);
+		if (rc < 0)
+			goto fail;
+		/* NGUID: unique per namespace, stable for a name and serial. */
+		h = fnv1a(n->serial, label);
+		memcpy(n->ns[i].nguid, &h, 8);
+		h = fnv1a(label, n->model);
+		memcpy(n->ns[i].nguid + 8, &h, 8);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	n->smart.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	n->smart.power_cycles = 1;
@@ -287,7 +298,8 @@ void nvme_emu_free(struct nvme_emu *n)
 	nvme_worker_stop(n);
 	if (n->dev)
 		vus_dev_free(n->dev);
-	nvme_ns_close(&n->ns);
+	for (uint32_t i = 0; i < NVME_EMU_MAX_NS; i++)
+		nvme_ns_close(&n->ns[i]);
 	nvme_mig_clear(n);
 	free(n->bounce);
 	pthread_cond_destroy(&n->worker_cv);

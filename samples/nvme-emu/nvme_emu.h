@@ -3,8 +3,8 @@
  * nvme-emu: an NVMe 1.4 controller served over vfio-user, for a guest's
  * stock nvme driver (Linux binds it under QEMU's vfio-user-pci).
  *
- * One controller with one namespace (NSID 1), backed by RAM (a memfd, the
- * default) or a file / block device. BAR0 holds the controller registers
+ * One controller with one namespace (NSID 1) backed by RAM (a memfd, the
+ * default) or a file / block device, or several RAM namespaces. BAR0 holds the controller registers
  * and doorbells (0x1000, stride 4) and the MSI-X table and PBA; nothing
  * is mmap-able, so QEMU posts every BAR write (doorbells cost the guest
  * one posted message). docs/nvme.md is the full description: register
@@ -52,7 +52,11 @@ struct nvme_emu_opts {
 	bool no_shadow;        /* do not offer Doorbell Buffer Config (OACS bit 8) */
 	bool poll;             /* a thread polls the queues (a whole core), and
 				* shadow doorbells never ask the guest to ring */
+	uint32_t namespaces;   /* RAM namespaces of size bytes each, NSID 1..n,
+				* 1..NVME_EMU_MAX_NS (0: 1); a file gives one */
 };
+
+#define NVME_EMU_MAX_NS 16
 
 #define NVME_EMU_MAX_QUEUES 64
 

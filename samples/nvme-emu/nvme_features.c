@@ -72,11 +72,11 @@ static bool known(uint8_t fid)
 
 /* Namespace-specific features (Error Recovery) need a valid NSID; the
  * others ignore it unless it names no namespace at all. */
-static bool nsid_ok(uint8_t fid, uint32_t nsid)
+static bool nsid_ok(struct nvme_emu *n, uint8_t fid, uint32_t nsid)
 {
 	if (fid == NVME_FEAT_ERR_RECOVERY)
-		return nsid == 1 || nsid == 0xffffffff;
-	return nsid == 0 || nsid == 1 || nsid == 0xffffffff;
+		return nvme_ns_get(n, nsid) || nsid == 0xffffffff;
+	return nsid == 0 || nvme_ns_get(n, nsid) || nsid == 0xffffffff;
 }
 
 struct nvme_res nvme_get_features(struct nvme_emu *n, const struct nvme_sqe *c)
@@ -89,7 +89,7 @@ struct nvme_res nvme_get_features(struct nvme_emu *n, const struct nvme_sqe *c)
 
 	if (!known(fid))
 		return bad(NVME_SC_INVALID_FIELD);
-	if (!nsid_ok(fid, c->nsid))
+	if (!nsid_ok(n, fid, c->nsid))
 		return bad(NVME_SC_INVALID_NSID);
 	if (sel == 3) /* supported capabilities: changeable, NS-specific */
 		return ok((1u << 2) | (fid == NVME_FEAT_ERR_RECOVERY ? 1u << 1 : 0));
@@ -148,7 +148,7 @@ struct nvme_res nvme_set_features(struct nvme_emu *n, const struct nvme_sqe *c)
 		return bad(NVME_SC_INVALID_FIELD);
 	if (c->cdw10 & (1u << 31))
 		return bad(NVME_SC_FEATURE_NOT_SAVEABLE);
-	if (!nsid_ok(fid, c->nsid))
+	if (!nsid_ok(n, fid, c->nsid))
 		return bad(NVME_SC_INVALID_NSID);
 	switch (fid) {
 	case NVME_FEAT_ARBITRATION:
@@ -178,7 +178,7 @@ struct nvme_res nvme_set_features(struct nvme_emu *n, const struct nvme_sqe *c)
 	case NVME_FEAT_VWC:
 		f->vwc = v & 1;
 		if (!f->vwc)
-			(void)nvme_ns_flush(&n->ns);
+			(void)nvme_ns_flush_all(n);
 		return ok(0);
 	case NVME_FEAT_NUM_QUEUES:
 		/* 5.21.1.7: 0-based counts, FFFFh invalid; only before any

@@ -69,7 +69,7 @@ static void id_ctrl(struct nvme_emu *n, uint8_t *d)
 	d[512] = 0x66;                        /* SQES: 64 bytes */
 	d[513] = 0x44;                        /* CQES: 16 bytes */
 	put16(d + 514, 0);                    /* MAXCMD */
-	put32(d + 516, 1);                    /* NN */
+	put32(d + 516, n->nn);                /* NN */
 	/* ONCS: Compare, DSM, Write Zeroes, Timestamp */
 	put16(d + 520, (1u << 0) | (1u << 2) | (1u << 3) | (1u << 6));
 	put16(d + 522, 0);                    /* FUSES */
@@ -85,11 +85,11 @@ static void id_ctrl(struct nvme_emu *n, uint8_t *d)
 	put16(d + 2048, 900);
 }
 
-static void id_ns(struct nvme_emu *n, uint8_t *d)
+static void id_ns(const struct nvme_ns *ns, uint8_t *d)
 {
-	put64(d + 0, n->ns.nlb);   /* NSZE */
-	put64(d + 8, n->ns.nlb);   /* NCAP */
-	put64(d + 16, n->ns.nlb);  /* NUSE (thin provisioning not reported) */
+	put64(d + 0, ns->nlb);   /* NSZE */
+	put64(d + 8, ns->nlb);   /* NCAP */
+	put64(d + 16, ns->nlb);  /* NUSE (thin provisioning not reported) */
 	d[24] = 0;                 /* NSFEAT */
 	d[25] = 0;                 /* NLBAF: one format */
 	d[26] = 0;                 /* FLBAS: format 0, no metadata */
@@ -100,35 +100,36 @@ static void id_ns(struct nvme_emu *n, uint8_t *d)
 	/* DLFEAT: deallocated blocks read as zeroes; Write Zeroes may
 	 * deallocate. */
 	d[33] = 0x01 | (1u << 3);
-	memcpy(d + 104, n->ns.nguid, 16); /* NGUID */
+	memcpy(d + 104, ns->nguid, 16); /* NGUID */
 	/* LBAF0: MS 0, LBADS, RP 0 (best) */
-	put32(d + 128, (uint32_t)n->ns.lba_shift << 16);
+	put32(d + 128, (uint32_t)ns->lba_shift << 16);
 }
 
 /* Namespace Identification Descriptors (5.15.2.3): the NGUID. */
-static void id_ns_desc(struct nvme_emu *n, uint8_t *d)
+static void id_ns_desc(const struct nvme_ns *ns, uint8_t *d)
 {
 	d[0] = 2;   /* NIDT: NGUID */
 	d[1] = 16;  /* NIDL */
-	memcpy(d + 4, n->ns.nguid, 16);
+	memcpy(d + 4, ns->nguid, 16);
 }
 
 struct nvme_res nvme_identify(struct nvme_emu *n, const struct nvme_sqe *c)
 {
 	uint8_t *d = n->bounce;
 	uint8_t cns = c->cdw10 & 0xff;
-	uint32_t nsid = c->nsid;
+	uint32_t nsid = c->nsid, i, k;
+	struct nvme_ns *ns = nvme_ns_get(n, nsid);
 	uint16_t st;
 
 	memset(d, 0, NVME_PAGE_SIZE);
 	switch (cns) {
 	case NVME_CNS_NS:
-		/* Inactive (but valid) ids would read zeroes; we have only 1.
-		 * FFFFFFFFh (the common namespace capabilities) needs
-		 * namespace management, which we do not support. */
-		if (nsid != 1)
+		/* Every id in 1..NN is active. FFFFFFFFh (the common
+		 * namespace capabilities) needs namespace management, which
+		 * we do not support. */
+		if (!ns)
 			return (struct nvme_res){ .status = nvme_sc(NVME_SC_INVALID_NSID, true) };
-		id_ns(n, d);
+		id_ns(ns, d);
 		break;
 	case NVME_CNS_CTRL:
 		id_ctrl(n, d);
@@ -136,13 +137,13 @@ struct nvme_res nvme_identify(struct nvme_emu *n, const struct nvme_sqe *c)
 	case NVME_CNS_ACTIVE_NS:
 		if (nsid >= 0xfffffffe)
 			return (struct nvme_res){ .status = nvme_sc(NVME_SC_INVALID_NSID, true) };
-		if (nsid < 1)
-			put32(d, 1);
+		for (i = nsid + 1, k = 0; i <= n->nn; i++, k++)
+			put32(d + 4 * k, i);
 		break;
 	case NVME_CNS_NS_DESC:
-		if (nsid != 1)
+		if (!ns)
 			return (struct nvme_res){ .status = nvme_sc(NVME_SC_INVALID_NSID, true) };
-		id_ns_desc(n, d);
+		id_ns_desc(ns, d);
 		break;
 	default:
 		return (struct nvme_res){ .status = nvme_sc(NVME_SC_INVALID_FIELD, true) };

@@ -30,10 +30,17 @@ static bool range_ok(const struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
 
 static struct nvme_res flush(struct nvme_emu *n, const struct nvme_sqe *c)
 {
+	struct nvme_ns *ns = nvme_ns_get(n, c->nsid);
+
 	/* FFFFFFFFh: every namespace (6.8). */
-	if (c->nsid != 1 && c->nsid != 0xffffffff)
+	if (c->nsid == 0xffffffff) {
+		if (nvme_ns_flush_all(n) < 0)
+			return res(NVME_SC_WRITE_FAULT);
+		return res(0);
+	}
+	if (!ns)
 		return bad(NVME_SC_INVALID_NSID);
-	if (nvme_ns_flush(&n->ns) < 0)
+	if (nvme_ns_flush(ns) < 0)
 		return res(NVME_SC_WRITE_FAULT);
 	return res(0);
 }
@@ -61,16 +68,18 @@ static uint16_t media_error(struct nvme_emu *n, bool write)
  * bit 30 FUA. */
 static struct nvme_res rw(struct nvme_emu *n, const struct nvme_sqe *c)
 {
-	struct nvme_ns *ns = &n->ns;
+	struct nvme_ns *ns = nvme_ns_get(n, c->nsid);
 	uint64_t slba = (uint64_t)c->cdw10 | ((uint64_t)c->cdw11 << 32);
 	uint64_t nlb = (c->cdw12 & 0xffff) + 1ull;
-	uint64_t len = nlb << ns->lba_shift, off = slba << ns->lba_shift;
+	uint64_t len, off;
 	bool fua = c->cdw12 & (1u << 30);
 	uint16_t s;
 	uint8_t *cmp;
 
-	if (c->nsid != 1)
+	if (!ns)
 		return bad(NVME_SC_INVALID_NSID);
+	len = nlb << ns->lba_shift;
+	off = slba << ns->lba_shift;
 	if (!range_ok(ns, slba, nlb))
 		return bad(NVME_SC_LBA_RANGE);
 	if (len > n->bounce_len) /* MDTS */
@@ -129,11 +138,11 @@ static struct nvme_res rw(struct nvme_emu *n, const struct nvme_sqe *c)
  * as zeroes (DLFEAT). */
 static struct nvme_res write_zeroes(struct nvme_emu *n, const struct nvme_sqe *c)
 {
-	struct nvme_ns *ns = &n->ns;
+	struct nvme_ns *ns = nvme_ns_get(n, c->nsid);
 	uint64_t slba = (uint64_t)c->cdw10 | ((uint64_t)c->cdw11 << 32);
 	uint64_t nlb = (c->cdw12 & 0xffff) + 1ull;
 
-	if (c->nsid != 1)
+	if (!ns)
 		return bad(NVME_SC_INVALID_NSID);
 	if (!range_ok(ns, slba, nlb))
 		return bad(NVME_SC_LBA_RANGE);
@@ -147,12 +156,12 @@ static struct nvme_res write_zeroes(struct nvme_emu *n, const struct nvme_sqe *c
  * (not 0-based), SLBA. Every range is checked before any is deallocated. */
 static struct nvme_res dsm(struct nvme_emu *n, const struct nvme_sqe *c)
 {
-	struct nvme_ns *ns = &n->ns;
+	struct nvme_ns *ns = nvme_ns_get(n, c->nsid);
 	uint32_t nr = (c->cdw10 & 0xff) + 1, i;
 	uint8_t *r = n->bounce;
 	uint16_t s;
 
-	if (c->nsid != 1)
+	if (!ns)
 		return bad(NVME_SC_INVALID_NSID);
 	s = nvme_dptr_map(n, c, nr * 16ull, false);
 	if (!s)

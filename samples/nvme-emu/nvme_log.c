@@ -92,8 +92,9 @@ struct nvme_res nvme_get_log(struct nvme_emu *n, const struct nvme_sqe *c)
 		errlog(n, d);
 		break;
 	case NVME_LOG_SMART:
-		/* LPA bit 0: per namespace; one namespace, same data. */
-		if (c->nsid != 0 && c->nsid != 1 && c->nsid != 0xffffffff)
+		/* LPA bit 0: per namespace; the counters are the
+		 * controller's, the same for every NSID. */
+		if (c->nsid != 0 && c->nsid != 0xffffffff && !nvme_ns_get(n, c->nsid))
 			return (struct nvme_res){ .status = nvme_sc(NVME_SC_INVALID_NSID, true) };
 		size = 512;
 		smart(n, (struct nvme_smart_log *)d);

@@ -39,7 +39,7 @@ struct mig_q {
 struct mig_hdr {
 	uint32_t magic, version;
 	uint32_t hdr_size, q_size, nr_queues;
-	uint32_t max_queues, max_qsize, mdts, lba_shift;
+	uint32_t max_queues, max_qsize, mdts, lba_shift, nn;
 	uint64_t ns_bytes, ram_bytes;
 	struct nvme_regs r;
 	uint32_t cc_applied;
@@ -76,10 +76,47 @@ static int quiesce(struct nvme_emu *n)
 
 /* ---- save ------------------------------------------------------------- */
 
+/* Bytes of all RAM namespaces (they travel in the record). */
+static uint64_t ram_bytes(const struct nvme_emu *n)
+{
+	uint64_t b = 0;
+	uint32_t i;
+
+	for (i = 0; i < n->nn; i++)
+		if (n->ns[i].ram)
+			b += n->ns[i].bytes;
+	return b;
+}
+
+static uint64_t ns_bytes(const struct nvme_emu *n)
+{
+	uint64_t b = 0;
+	uint32_t i;
+
+	for (i = 0; i < n->nn; i++)
+		b += n->ns[i].bytes;
+	return b;
+}
+
 static size_t record_size(const struct nvme_emu *n)
 {
-	return sizeof(struct mig_hdr) + NVME_NR_QUEUES * sizeof(struct mig_q) +
-	       (n->ns.ram ? n->ns.bytes : 0);
+	return sizeof(struct mig_hdr) + NVME_NR_QUEUES * sizeof(struct mig_q) + ram_bytes(n);
+}
+
+/* Copy the RAM namespaces to (save) or from (!save) p. */
+static void ram_copy(struct nvme_emu *n, uint8_t *p, bool save)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->nn; i++) {
+		if (!n->ns[i].ram)
+			continue;
+		if (save)
+			memcpy(p, n->ns[i].ram, n->ns[i].bytes);
+		else
+			memcpy(n->ns[i].ram, p, n->ns[i].bytes);
+		p += n->ns[i].bytes;
+	}
 }
 
 static int snapshot(struct nvme_emu *n)
@@ -100,8 +137,8 @@ static int snapshot(struct nvme_emu *n)
 	*h = (struct mig_hdr){
 		.magic = MIG_MAGIC, .version = MIG_VERSION, .hdr_size = sizeof(*h),
 		.q_size = sizeof(*q), .nr_queues = NVME_NR_QUEUES, .max_queues = n->max_queues,
-		.max_qsize = n->max_qsize, .mdts = n->mdts, .lba_shift = n->ns.lba_shift,
-		.ns_bytes = n->ns.bytes, .ram_bytes = n->ns.ram ? n->ns.bytes : 0,
+		.max_qsize = n->max_qsize, .mdts = n->mdts, .lba_shift = n->ns[0].lba_shift,
+		.nn = n->nn, .ns_bytes = ns_bytes(n), .ram_bytes = ram_bytes(n),
 		.cc_applied = n->cc_applied, .ready = n->ready, .fatal = n->fatal,
 		.dbbuf_sh = n->dbbuf_sh, .dbbuf_ei = n->dbbuf_ei, .feat = n->feat, .aer = n->aer,
 		.units_read = n->smart.units_read, .units_written = n->smart.units_written,
@@ -126,8 +163,7 @@ static int snapshot(struct nvme_emu *n)
 			.sq_base = sq->base, .cq_base = cq->base,
 		};
 	}
-	if (n->ns.ram)
-		memcpy(p + sizeof(*h) + NVME_NR_QUEUES * sizeof(*q), n->ns.ram, n->ns.bytes);
+	ram_copy(n, p + sizeof(*h) + NVME_NR_QUEUES * sizeof(*q), true);
 	return 0;
 }
 
@@ -203,8 +239,8 @@ static int load_commit(struct nvme_emu *n)
 	    h->version != MIG_VERSION || h->hdr_size != sizeof(*h) ||
 	    h->q_size != sizeof(*q) || h->nr_queues != NVME_NR_QUEUES ||
 	    h->max_queues != n->max_queues || h->max_qsize != n->max_qsize ||
-	    h->mdts != n->mdts || h->lba_shift != n->ns.lba_shift || h->ns_bytes != n->ns.bytes ||
-	    h->ram_bytes != (n->ns.ram ? n->ns.bytes : 0) || h->aer.n < 0 ||
+	    h->mdts != n->mdts || h->lba_shift != n->ns[0].lba_shift || h->nn != n->nn ||
+	    h->ns_bytes != ns_bytes(n) || h->ram_bytes != ram_bytes(n) || h->aer.n < 0 ||
 	    h->aer.n > NVME_AERL + 1 || h->feat.nq >> 16 >= n->max_queues ||
 	    (h->feat.nq & 0xffff) >= n->max_queues)
 		goto bad;
@@ -254,9 +290,7 @@ static int load_commit(struct nvme_emu *n)
 	for (i = 0; i < NVME_NR_QUEUES; i++)
 		if (n->sq[i].live)
 			n->cq[n->sq[i].cqid].nsq++;
-	if (n->ns.ram)
-		memcpy(n->ns.ram, n->mig.load + sizeof(*h) + NVME_NR_QUEUES * sizeof(*q),
-		       n->ns.bytes);
+	ram_copy(n, n->mig.load + sizeof(*h) + NVME_NR_QUEUES * sizeof(*q), false);
 	pthread_mutex_unlock(&n->proc_lock);
 	load_end(n);
 	return 0;

@@ -73,6 +73,22 @@ static int open_ram(struct nvme_ns *ns, const struct nvme_emu_opts *o, const cha
 	return 0;
 }
 
+struct nvme_ns *nvme_ns_get(struct nvme_emu *n, uint32_t nsid)
+{
+	return nsid >= 1 && nsid <= n->nn ? &n->ns[nsid - 1] : NULL;
+}
+
+int nvme_ns_flush_all(struct nvme_emu *n)
+{
+	uint32_t i;
+	int rc = 0;
+
+	for (i = 0; i < n->nn; i++)
+		if (nvme_ns_flush(&n->ns[i]) < 0)
+			rc = -EIO;
+	return rc;
+}
+
 int nvme_ns_open(struct nvme_ns *ns, const struct nvme_emu_opts *o, const char *name)
 {
 	int rc;

@@ -196,7 +196,8 @@ struct nvme_emu {
 	_Atomic uint32_t nofd_maps;
 
 	struct nvme_smart smart;
-	struct nvme_ns ns;
+	struct nvme_ns ns[NVME_EMU_MAX_NS];
+	uint32_t nn;             /* namespaces: NSID 1..nn */
 
 	/* Migration (nvme_mig.c): loop thread. */
 	_Atomic bool mig_stopped; /* STOP and beyond: no command is fetched */
@@ -246,6 +247,7 @@ struct nvme_res {
 /* nvme_admin.c */
 struct nvme_res nvme_admin_exec(struct nvme_emu *n, const struct nvme_sqe *c);
 void nvme_aer_event(struct nvme_emu *n, uint32_t dw0);
+void nvme_aer_flush(struct nvme_emu *n);
 
 /* nvme_identify.c */
 struct nvme_res nvme_identify(struct nvme_emu *n, const struct nvme_sqe *c);
@@ -280,6 +282,9 @@ int nvme_mig_setup(struct nvme_emu *n);
 void nvme_mig_clear(struct nvme_emu *n);
 
 /* nvme_ns.c */
+/* The namespace of an NSID, NULL for 0, FFFFFFFFh and inactive ids. */
+struct nvme_ns *nvme_ns_get(struct nvme_emu *n, uint32_t nsid);
+int nvme_ns_flush_all(struct nvme_emu *n);
 int nvme_ns_open(struct nvme_ns *ns, const struct nvme_emu_opts *o, const char *name);
 void nvme_ns_close(struct nvme_ns *ns);
 int nvme_ns_read(struct nvme_ns *ns, uint64_t off, void *buf, uint64_t len);

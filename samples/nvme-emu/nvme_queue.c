@@ -350,5 +350,7 @@ bool nvme_queues_run(struct nvme_emu *n)
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))
 			more = true;
+	if (n->ready && !n->fatal)
+		nvme_aer_flush(n);
 	return more && !atomic_load(&n->stopping);
 }

@@ -240,7 +240,8 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 int testdev_mig_setup(struct testdev *td)
 {
 	static const struct vus_migration_ops ops = {
-		.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY,
+		/* FRAMED: the library checks the stream (docs/migration.md). */
+		.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY | VUS_MIGRATION_FRAMED,
 		.transition = mig_transition,
 		.save = mig_save,
 		.load = mig_load,

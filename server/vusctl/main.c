@@ -31,6 +31,11 @@ static void usage(FILE *f)
 		"  write SOCKET REGION OFFSET VALUE [--width 1|2|4|8 | --hex]\n"
 		"  reset SOCKET\n"
 		"  irqs SOCKET [--watch [--count N]]  IRQs; --watch prints interrupts as they come\n"
+		"  save SOCKET FILE                 the device's migration state into FILE\n"
+		"  load SOCKET FILE                 ... and back (refused if wrong or damaged)\n"
+		"  migrate SRC DST                  move the state of device SRC to device DST:\n"
+		"                                   pre-copy rounds, stop-copy, resume; prints\n"
+		"                                   progress and the downtime\n"
 		"\n"
 		"Through vusd's control socket (devices by name; works while a VMM is attached):\n"
 		"  list | types | stats [NAME] | log-level [LEVEL]\n"
@@ -71,6 +76,9 @@ static const struct direct_cmd direct_cmds[] = {
 	{ "write", vusctl_direct_write },
 	{ "reset", vusctl_direct_reset },
 	{ "irqs", vusctl_irqs },
+	{ "save", vusctl_save },
+	{ "load", vusctl_load },
+	{ "migrate", vusctl_migrate },
 };
 
 int main(int argc, char **argv)

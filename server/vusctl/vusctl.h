@@ -7,6 +7,7 @@
  *   direct.c  commands on a device socket, as its vfio-user client
  *             (info, config, read, write, reset)
  *   irqs.c    irqs [--watch]: eventfds assigned and interrupts printed
+ *   migrate.c save, load, migrate: device state through migration v2
  *   ctl.c     commands through vusd's control socket
  *   print.c   output shared by both paths: the same JSON object from a
  *             device socket or from vusd, printed as text or as JSON
@@ -87,6 +88,12 @@ int vusctl_direct_config(const struct vusctl *v, int argc, char **argv);
 int vusctl_direct_read(const struct vusctl *v, int argc, char **argv);
 int vusctl_direct_write(const struct vusctl *v, int argc, char **argv);
 int vusctl_direct_reset(const struct vusctl *v, int argc, char **argv);
+
+/* ---- migrate.c ------------------------------------------------------ */
+
+int vusctl_save(const struct vusctl *v, int argc, char **argv);
+int vusctl_load(const struct vusctl *v, int argc, char **argv);
+int vusctl_migrate(const struct vusctl *v, int argc, char **argv);
 
 /* ---- irqs.c --------------------------------------------------------- */
 

@@ -74,6 +74,16 @@ int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint64_t max_
 	return 0;
 }
 
+int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds)
+{
+	struct vus_dma_table *t = &dev->dma.table;
+
+	pthread_rwlock_wrlock(&t->lock);
+	t->close_fds = close_fds;
+	pthread_rwlock_unlock(&t->lock);
+	return 0;
+}
+
 int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes)
 {
 	struct vus_dma_table *t = &dev->dma.table;

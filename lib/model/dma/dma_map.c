@@ -267,6 +267,13 @@ int vus_dma_table_add(struct vus_dma_table *t, uint64_t iova, uint64_t size, uin
 		if (bitmap)
 			t->dirty_bytes += log_bytes;
 	}
+	/* The mapping keeps the file alive: the fd itself need not stay
+	 * (vus_dev_set_dma_close_fds()). */
+	if (t->close_fds && reg.fd >= 0 && reg.vaddr) {
+		close(reg.fd);
+		reg.fd = -1;
+		t->r[i].fd = -1;
+	}
 	t->n++;
 	t->total_bytes += size;
 	pthread_rwlock_unlock(&t->lock);

@@ -40,6 +40,7 @@ struct vus_dma_table {
 	uint64_t dirty_pgsize;
 	uint64_t dirty_bytes;         /* held by the bitmaps */
 	uint64_t max_dirty_bytes;     /* 0 = unlimited; beyond: -ENOMEM */
+	bool close_fds;               /* close a window's fd once it is mapped */
 };
 
 /* Logging dirty pages (dma_dirty.h starts and stops it; the table keeps

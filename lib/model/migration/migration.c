@@ -15,6 +15,7 @@
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
+#include "mig_stream.h"
 #include "migration_path.h"
 
 /*
@@ -51,7 +52,7 @@ int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *o
 		return -EINVAL;
 	if (!(ops->flags & VUS_MIGRATION_STOP_COPY) ||
 	    (ops->flags & ~(VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_PRE_COPY |
-			    VUS_MIGRATION_P2P)))
+			    VUS_MIGRATION_P2P | VUS_MIGRATION_FRAMED)))
 		return -EINVAL;
 	dev->mig.ops = *ops;
 	dev->mig.opaque = opaque;
@@ -80,6 +81,17 @@ static void logging_stop(struct vus_dev *dev)
  * its state (UAPI "STOP"). RUNNING_P2P only stops peer-to-peer DMA, which
  * vus has none of; ERROR keeps whatever it had.
  */
+static bool framed(const struct vus_dev *dev)
+{
+	return dev->mig.ops.flags & VUS_MIGRATION_FRAMED;
+}
+
+static bool saving_state(enum vus_mig_state s)
+{
+	return s == VUS_MIG_STATE_PRE_COPY || s == VUS_MIG_STATE_PRE_COPY_P2P ||
+	       s == VUS_MIG_STATE_STOP_COPY;
+}
+
 static bool stopped_state(enum vus_mig_state s)
 {
 	return s == VUS_MIG_STATE_STOP || s == VUS_MIG_STATE_STOP_COPY ||
@@ -125,7 +137,13 @@ static void back_to_running(struct vus_dev *dev, const char *why)
 		vus_log(dev, VUS_LOG_WARN, "migration %s -> RUNNING (%s) failed (%d); RUNNING "
 			"anyway", state_name(from), why, rc);
 	dev->mig.state = VUS_MIG_STATE_RUNNING;
+	vus_mig_stream_end(dev);
 	unquiesce(dev);
+}
+
+void vus_mig_free(struct vus_dev *dev)
+{
+	vus_mig_stream_end(dev);
 }
 
 void vus_mig_reset(struct vus_dev *dev)
@@ -202,7 +220,21 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 		quiesce(dev);
 	else
 		vus_dma_unquiesce(dev);
-	rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	/* The commit point: a framed stream is checked whole, then loaded,
+	 * before the device commits (mig_stream.h). */
+	rc = 0;
+	if (framed(dev) && from == VUS_MIG_STATE_RESUMING)
+		rc = vus_mig_stream_commit(dev);
+	if (rc == 0)
+		rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	if (rc == 0 && framed(dev)) {
+		if (saving_state(to) && !saving_state(from))
+			rc = vus_mig_stream_save_begin(dev);
+		else if (to == VUS_MIG_STATE_RESUMING)
+			rc = vus_mig_stream_load_begin(dev);
+		else if (!saving_state(to))
+			vus_mig_stream_end(dev);
+	}
 	if (rc < 0)
 		quiesce(dev); /* the device is in ERROR now: keep it quiet */
 	else if (!stopped_state(to))
@@ -339,7 +371,10 @@ int vus_h_device_feature(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 
 	switch (feature) {
 	case VUS_FEATURE_MIGRATION: {
-		uint64_t flags = dev->mig.ops.flags;
+		/* The wire's bits only (FRAMED is the library's business). */
+		uint64_t flags = dev->mig.ops.flags & (VUS_MIGRATION_STOP_COPY |
+						       VUS_MIGRATION_P2P |
+						       VUS_MIGRATION_PRE_COPY);
 
 		return feature_get_small(r, &f, &flags, sizeof(flags));
 	}
@@ -388,7 +423,13 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 	buf = calloc(1, md.size ? md.size : 1); /* zeroed: see vus_h_region_read() */
 	if (!buf)
 		return -ENOMEM;
-	n = md.size ? dev->mig.ops.save(dev, dev->mig.opaque, buf, md.size) : 0;
+	if (!md.size)
+		n = 0;
+	else if (framed(dev))
+		n = vus_mig_stream_read(dev, buf, md.size,
+					dev->mig.state == VUS_MIG_STATE_STOP_COPY);
+	else
+		n = dev->mig.ops.save(dev, dev->mig.opaque, buf, md.size);
 	if (n < 0 || n > (ssize_t)md.size) {
 		free(buf);
 		if (n < 0)
@@ -419,6 +460,9 @@ int vus_h_mig_data_write(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 		return rc;
 	if (!dev->mig.enabled || dev->mig.state != VUS_MIG_STATE_RESUMING)
 		return -EINVAL;
-	rc = dev->mig.ops.load(dev, dev->mig.opaque, data, md.size);
+	if (framed(dev))
+		rc = vus_mig_stream_write(dev, data, md.size);
+	else
+		rc = dev->mig.ops.load(dev, dev->mig.opaque, data, md.size);
 	return rc < 0 ? rc : 0;
 }

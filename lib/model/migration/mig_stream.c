@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The framed migration stream (mig_stream.h; format in docs/migration.md
+ * "Stream format"). All fields little-endian.
+ *
+ *   header (32): magic u32, version u16, header length u16, PCI vendor,
+ *                device, subsystem vendor, subsystem u16 each, class code
+ *                | revision << 24 u32, reserved u32 x 2, CRC32C of bytes
+ *                0..27 u32
+ *   section:     tag u32 ("DATA" or "END!"), length u32, CRC32C of the
+ *                data u32, then length bytes; END! carries the total of
+ *                DATA bytes as u64 and ends the stream.
+ *
+ * Saving: what save() returns for one MIG_DATA_READ becomes one section.
+ * Loading: everything is buffered and checked as it arrives; load() sees
+ * the data only at RESUMING -> STOP, once the end marker arrived and every
+ * checksum matched, so a wrong stream is never half loaded.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev_priv.h"
+#include "mig_stream.h"
+
+struct vus_mig_stream {
+	/* saving: bytes queued for the client */
+	uint8_t *pend;
+	size_t pend_len, pend_pos, pend_cap;
+	bool end_sent;
+	uint64_t total;
+	/* loading */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	size_t checked;           /* bytes of in verified: header + whole sections */
+	uint64_t in_total;        /* DATA bytes verified */
+	unsigned sections;
+	bool ended, refused;
+};
+
+/* ---- CRC32C ------------------------------------------------------------ */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	uint32_t i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+uint32_t vus_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	pthread_once(&crc_once, crc_init);
+	crc = ~crc;
+	while (len--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return le16toh(v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static int reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	size_t cap2 = *cap ? *cap : 4096;
+	uint8_t *p;
+
+	if (need <= *cap)
+		return 0;
+	while (cap2 < need)
+		cap2 *= 2;
+	p = realloc(*buf, cap2);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = cap2;
+	return 0;
+}
+
+static struct vus_mig_stream *stream_get(struct vus_dev *dev)
+{
+	if (!dev->mig.stream)
+		dev->mig.stream = calloc(1, sizeof(struct vus_mig_stream));
+	return dev->mig.stream;
+}
+
+static void header_build(const struct vus_dev *dev, uint8_t *h)
+{
+	memset(h, 0, VUS_MIG_STREAM_HDR);
+	put32(h, VUS_MIG_STREAM_MAGIC);
+	put16(h + 4, VUS_MIG_STREAM_VERSION);
+	put16(h + 6, VUS_MIG_STREAM_HDR);
+	put16(h + 8, dev->id.vendor);
+	put16(h + 10, dev->id.device);
+	put16(h + 12, dev->id.subsys_vendor);
+	put16(h + 14, dev->id.subsys);
+	put32(h + 16, (dev->id.class_code & 0xffffffu) | (uint32_t)dev->id.revision << 24);
+	put32(h + 28, vus_crc32c(0, h, 28));
+}
+
+static void frame_put(uint8_t *p, uint32_t tag, const uint8_t *data, uint32_t len)
+{
+	put32(p, tag);
+	put32(p + 4, len);
+	put32(p + 8, vus_crc32c(0, data, len));
+}
+
+/* ---- saving ------------------------------------------------------------ */
+
+int vus_mig_stream_save_begin(struct vus_dev *dev)
+{
+	struct vus_mig_stream *s;
+
+	vus_mig_stream_end(dev);
+	s = stream_get(dev);
+	if (!s || reserve(&s->pend, &s->pend_cap, VUS_MIG_STREAM_HDR) < 0)
+		return -ENOMEM;
+	header_build(dev, s->pend);
+	s->pend_len = VUS_MIG_STREAM_HDR;
+	return 0;
+}
+
+ssize_t vus_mig_stream_read(struct vus_dev *dev, uint8_t *buf, size_t len, int stop_copy)
+{
+	struct vus_mig_stream *s = dev->mig.stream;
+	size_t out = 0, want, n;
+	bool dry = false;
+	ssize_t got;
+
+	if (!s)
+		return 0;
+	while (out < len) {
+		if (s->pend_pos < s->pend_len) {
+			n = s->pend_len - s->pend_pos;
+			if (n > len - out)
+				n = len - out;
+			memcpy(buf + out, s->pend + s->pend_pos, n);
+			s->pend_pos += n;
+			out += n;
+			continue;
+		}
+		s->pend_len = s->pend_pos = 0;
+		if (dry || s->end_sent)
+			break;
+		want = len - out < VUS_MIG_FRAME_MAX ? len - out : VUS_MIG_FRAME_MAX;
+		if (reserve(&s->pend, &s->pend_cap, 2 * VUS_MIG_FRAME_HDR + 8 + want) < 0)
+			return -ENOMEM;
+		got = dev->mig.ops.save(dev, dev->mig.opaque, s->pend + VUS_MIG_FRAME_HDR, want);
+		if (got < 0)
+			return got;
+		if ((size_t)got > want) {
+			vus_log(dev, VUS_LOG_ERR, "migration save returned %zd > %zu bytes", got,
+				want);
+			return -EIO;
+		}
+		if (got) {
+			frame_put(s->pend, VUS_MIG_FRAME_DATA, s->pend + VUS_MIG_FRAME_HDR,
+				  (uint32_t)got);
+			s->pend_len = VUS_MIG_FRAME_HDR + (size_t)got;
+			s->total += (uint64_t)got;
+		}
+		if ((size_t)got < want) {
+			dry = true; /* the device has no more for now */
+			if (stop_copy) {
+				uint8_t *e = s->pend + s->pend_len;
+
+				put64(e + VUS_MIG_FRAME_HDR, s->total);
+				frame_put(e, VUS_MIG_FRAME_END, e + VUS_MIG_FRAME_HDR, 8);
+				s->pend_len += VUS_MIG_FRAME_HDR + 8;
+				s->end_sent = true;
+			}
+		}
+	}
+	return (ssize_t)out;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+int vus_mig_stream_load_begin(struct vus_dev *dev)
+{
+	vus_mig_stream_end(dev);
+	return stream_get(dev) ? 0 : -ENOMEM;
+}
+
+/* Refuse the stream for good, with the reason in the log; returns. */
+#define REFUSE(dev, s, fmt, ...)                                                         \
+	do {                                                                             \
+		(s)->refused = true;                                                     \
+		vus_log(dev, VUS_LOG_ERR, "migration stream refused at byte %zu (section " \
+			"%u): " fmt, (s)->checked, (s)->sections, __VA_ARGS__);          \
+		return -EINVAL;                                                          \
+	} while (0)
+
+static int header_check(struct vus_dev *dev, struct vus_mig_stream *s)
+{
+	const uint8_t *h = s->in;
+	uint8_t want[VUS_MIG_STREAM_HDR];
+
+	if (get32(h) != VUS_MIG_STREAM_MAGIC)
+		REFUSE(dev, s, "not a vus migration stream (magic %#x, want %#x)",
+			      get32(h), VUS_MIG_STREAM_MAGIC);
+	if (get16(h + 4) != VUS_MIG_STREAM_VERSION)
+		REFUSE(dev, s, "stream version %u; this library reads version %u",
+			      get16(h + 4), VUS_MIG_STREAM_VERSION);
+	if (get16(h + 6) != VUS_MIG_STREAM_HDR || get32(h + 28) != vus_crc32c(0, h, 28))
+		REFUSE(dev, s, "header damaged (length %u, checksum %#x)",
+			      get16(h + 6), get32(h + 28));
+	header_build(dev, want);
+	if (memcmp(h + 8, want + 8, 12))
+		REFUSE(dev, s, "stream of another device type (PCI %04x:%04x class "
+			      "%06x, this is %04x:%04x class %06x)", get16(h + 8), get16(h + 10),
+			      get32(h + 16) & 0xffffffu, dev->id.vendor, dev->id.device,
+			      dev->id.class_code & 0xffffffu);
+	return 0;
+}
+
+/* Check what arrived completely since the last call. */
+static int verify(struct vus_dev *dev, struct vus_mig_stream *s)
+{
+	while (true) {
+		const uint8_t *f = s->in + s->checked;
+		size_t left = s->in_len - s->checked;
+		uint32_t tag, len;
+		int rc;
+
+		if (s->checked == 0) {
+			if (left < VUS_MIG_STREAM_HDR)
+				return 0;
+			rc = header_check(dev, s);
+			if (rc)
+				return rc;
+			s->checked = VUS_MIG_STREAM_HDR;
+			continue;
+		}
+		if (s->ended) {
+			if (left)
+				REFUSE(dev, s, "%zu bytes after the end marker", left);
+			return 0;
+		}
+		if (left < VUS_MIG_FRAME_HDR)
+			return 0;
+		tag = get32(f);
+		len = get32(f + 4);
+		if ((tag != VUS_MIG_FRAME_DATA && tag != VUS_MIG_FRAME_END) ||
+		    len > VUS_MIG_FRAME_MAX || (tag == VUS_MIG_FRAME_END && len != 8))
+			REFUSE(dev, s, "bad section (tag %#x, length %u)", tag, len);
+		if (left - VUS_MIG_FRAME_HDR < len)
+			return 0;
+		if (vus_crc32c(0, f + VUS_MIG_FRAME_HDR, len) != get32(f + 8))
+			REFUSE(dev, s, "checksum mismatch (%u data bytes, stored CRC %#x)",
+				      len, get32(f + 8));
+		if (tag == VUS_MIG_FRAME_END) {
+			if (get64(f + VUS_MIG_FRAME_HDR) != s->in_total)
+				REFUSE(dev, s, "end marker says %llu data bytes, %llu came",
+					      (unsigned long long)get64(f + VUS_MIG_FRAME_HDR),
+					      (unsigned long long)s->in_total);
+			s->ended = true;
+		} else {
+			s->in_total += len;
+		}
+		s->checked += VUS_MIG_FRAME_HDR + len;
+		s->sections++;
+	}
+}
+
+int vus_mig_stream_write(struct vus_dev *dev, const uint8_t *data, size_t len)
+{
+	struct vus_mig_stream *s = dev->mig.stream;
+
+	if (!s)
+		return -EINVAL;
+	if (s->refused)
+		return -EINVAL;
+	if (reserve(&s->in, &s->in_cap, s->in_len + len) < 0)
+		return -ENOMEM;
+	memcpy(s->in + s->in_len, data, len);
+	s->in_len += len;
+	return verify(dev, s);
+}
+
+int vus_mig_stream_commit(struct vus_dev *dev)
+{
+	struct vus_mig_stream *s = dev->mig.stream;
+	size_t off;
+	int rc;
+
+	if (!s || s->in_len == 0)
+		return 0; /* nothing came: an aborted migration, nothing to load */
+	if (s->refused)
+		return -EINVAL; /* logged when it was refused */
+	if (!s->ended) {
+		vus_log(dev, VUS_LOG_ERR, "migration stream refused: cut short after %zu bytes "
+			"(%u sections, no end marker)", s->in_len, s->sections);
+		return -EINVAL;
+	}
+	for (off = VUS_MIG_STREAM_HDR; off < s->checked;) {
+		uint32_t tag = get32(s->in + off), len = get32(s->in + off + 4);
+
+		if (tag == VUS_MIG_FRAME_DATA && len) {
+			rc = dev->mig.ops.load(dev, dev->mig.opaque, s->in + off + VUS_MIG_FRAME_HDR,
+					       len);
+			if (rc < 0)
+				return rc;
+		}
+		off += VUS_MIG_FRAME_HDR + len;
+	}
+	vus_mig_stream_end(dev);
+	return 0;
+}
+
+void vus_mig_stream_end(struct vus_dev *dev)
+{
+	struct vus_mig_stream *s = dev->mig.stream;
+
+	if (!s)
+		return;
+	free(s->pend);
+	free(s->in);
+	free(s);
+	dev->mig.stream = NULL;
+}
