@@ -9,7 +9,7 @@
 # drives them with the vus client library:
 #   - errors: a device not bound to vfio-pci, a nonexistent device;
 #   - edu: identity (REGION_READ and mmap of the VFIO fd passed on),
-#     factorial, an MSI through the client's eventfd, INTx with unmask, DMA both ways
+#     factorial, an MSI through the client's eventfd, INTx with unmask and resample, DMA both ways
 #     through the IOMMU, a read-only window the device cannot write, an
 #     unmapped window it cannot read, a map without fd refused; a second
 #     client finds bus master off;

@@ -138,7 +138,7 @@ static void edu(const char *sock, int n)
 	struct pollfd pfd;
 	int64_t t0, t_msg, t_mmap;
 	volatile uint32_t sink = 0;
-	int efd, rc, i;
+	int efd, rfd, rc, i;
 	uint32_t v;
 
 	connect_to(sock, &c);
@@ -208,10 +208,26 @@ static void edu(const char *sock, int n)
 					 NULL);
 		CHECK(rc == 0, "INTx UNMASK: %s", strerror(-rc));
 	}
+	/* The resample eventfd: the kernel unmasks when the client signals it. */
+	rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, &rfd,
+				 NULL);
+	CHECK(rc == 0, "SET_IRQS INTx resample: %s", strerror(-rc));
+	for (i = 0; i < 2; i++) {
+		wr(c, EDU_IRQ_RAIS, 0x22);
+		CHECK(poll(&pfd, 1, 5000) == 1, "no INTx within 5 s (resample round %d)", i);
+		CHECK(read(efd, &one, 8) == 8, "eventfd read");
+		wr(c, EDU_IRQ_ACK, 0x22);
+		one = 1;
+		CHECK(write(rfd, &one, 8) == 8, "resample write");
+	}
 	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
 	CHECK(rc == 0, "INTx off: %s", strerror(-rc));
-	printf("GUEST: edu INTx delivered twice (auto-masked, unmasked by SET_IRQS)\n");
+	close(rfd);
+	printf("GUEST: edu INTx delivered 4 times (auto-masked; unmasked by SET_IRQS, then by "
+	       "the resample eventfd)\n");
 
 	/* DMA through the IOMMU: RAM -> edu -> RAM. */
 	rc = vus_client_dma_map(c, 0x100000, 8192, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE,
