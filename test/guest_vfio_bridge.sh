@@ -10,7 +10,7 @@
 #   - errors: a device bound to no driver, one bound to another driver
 #     (nvme), a group that is not viable, a nonexistent device;
 #   - edu: identity (REGION_READ and mmap of the VFIO fd passed on),
-#     factorial, an MSI through the client's eventfd, INTx with unmask and resample, DMA both ways
+#     factorial, an MSI through the client's eventfd, INTx with mask, unmask and resample, DMA both ways
 #     through the IOMMU, a read-only window the device cannot write, an
 #     unmapped window it cannot read, a map without fd refused; a second
 #     client finds bus master off;
@@ -157,7 +157,7 @@ guest_start "$work/initrd.gz" "$work/guest.log" --append "intel_iommu=on" -- \
 	-device intel-iommu,intremap=on -device edu \
 	-device edu,addr=06.0,multifunction=on -device nvme,addr=06.1,serial=vus-group \
 	-drive "if=none,id=nvm,file=$work/nvme.img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
-guest_wait 110 || rc=$?
+guest_wait 170 || rc=$?
 grep '^GUEST' "$GUEST_LOG" || true
 if ((rc != 0)); then
 	guest_show_log

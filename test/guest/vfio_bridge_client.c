@@ -222,12 +222,24 @@ static void edu(const char *sock, int n)
 		one = 1;
 		CHECK(write(rfd, &one, 8) == 8, "resample write");
 	}
+	/* MASK holds the line back; UNMASK lets the still-high line through. */
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK, 0, 1, NULL, NULL);
+	CHECK(rc == 0, "INTx MASK: %s", strerror(-rc));
+	wr(c, EDU_IRQ_RAIS, 0x44);
+	CHECK(poll(&pfd, 1, 300) == 0, "INTx delivered while masked");
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL);
+	CHECK(rc == 0, "INTx UNMASK: %s", strerror(-rc));
+	CHECK(poll(&pfd, 1, 5000) == 1, "masked INTx not delivered on unmask");
+	CHECK(read(efd, &one, 8) == 8, "eventfd read");
+	wr(c, EDU_IRQ_ACK, 0x44);
 	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
 	CHECK(rc == 0, "INTx off: %s", strerror(-rc));
 	close(rfd);
-	printf("GUEST: edu INTx delivered 4 times (auto-masked; unmasked by SET_IRQS, then by "
-	       "the resample eventfd)\n");
+	printf("GUEST: edu INTx delivered 5 times (auto-masked; unmasked by SET_IRQS, then by "
+	       "the resample eventfd; held while masked by SET_IRQS MASK)\n");
 
 	/* DMA through the IOMMU: RAM -> edu -> RAM. */
 	rc = vus_client_dma_map(c, 0x100000, 8192, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE,
