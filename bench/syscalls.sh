@@ -31,12 +31,12 @@ count() { # name, then the server command line (it serves $dir/s)
 	printf '%-34s' "$name"
 	awk -v n="$n" '
 		$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { name = $NF; calls = $4
-			if (calls > n / 10) { per[name] = calls / n; tot += calls / n } }
+			if (calls > n / 50) { per[name] = calls / n; tot += calls / n } }
 		END { for (k in per) printf " %s %.2f", k, per[k]; printf "  | total %.2f\n", tot }
 	' "$dir/strace.txt"
 }
 
-echo "system calls per request on the server, N=$n (calls under N/10 in all left out)"
+echo "system calls per request on the server, N=$n (calls under N/50 in all left out)"
 count "library loop (vus_dev_run)" "$bin/vus-rtt" --serve "$dir/s" --loop run
 count "application poll loop" "$bin/vus-rtt" --serve "$dir/s" --loop poll
 count "vusd (testdev)" "$bin/vusd" --device testdev --socket-path "$dir/s" --log-level warn
