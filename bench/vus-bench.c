@@ -21,7 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,14 +210,45 @@ static double raw_pingpong(const struct bench_opts *o, size_t req, size_t rep,
 	return median(t, o->rounds);
 }
 
-/* ---- testdev served on a thread ------------------------------------- */
+/* ---- testdev served on a thread, or by vusd -------------------------- */
+
+enum server_kind {
+	SRV_RUN,  /* vus_dev_run(): the library's own loop */
+	SRV_POLL, /* an application's poll() loop calling vus_dev_process() */
+	SRV_VUSD, /* vusd --device testdev, a process of its own */
+};
 
 struct served {
+	enum server_kind kind;
 	struct testdev *td;
 	struct vus_client *c;
 	pthread_t th;
 	int cpu;
+	int quit;
+	pid_t vusd;
+	char dir[64], path[96];
 };
+
+/* The application-owned loop of device.h: poll the poll fd (with the
+ * application's own fds, here none) and call vus_dev_process(). */
+static int own_poll_loop(struct served *s)
+{
+	struct vus_dev *dev = testdev_dev(s->td);
+	struct pollfd p = { .fd = vus_dev_poll_fd(dev), .events = POLLIN };
+	int rc = 0;
+
+	while (!__atomic_load_n(&s->quit, __ATOMIC_ACQUIRE)) {
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		rc = vus_dev_process(dev);
+		if (rc < 0)
+			break;
+	}
+	return rc;
+}
 
 static void *serve_thread(void *arg)
 {
@@ -220,16 +256,74 @@ static void *serve_thread(void *arg)
 	int rc;
 
 	pin_self(s->cpu);
-	rc = vus_dev_run(testdev_dev(s->td));
+	if (s->kind == SRV_POLL)
+		rc = own_poll_loop(s);
+	else
+		rc = vus_dev_run(testdev_dev(s->td));
 	if (rc < 0)
-		fprintf(stderr, "vus-bench: vus_dev_run: %s\n", strerror(-rc));
+		fprintf(stderr, "vus-bench: serving: %s\n", strerror(-rc));
 	return NULL;
 }
 
-static void served_start(const struct bench_opts *o, struct served *s)
+/* vusd beside this program (the build's bin/), or none. */
+static bool find_vusd(char *out, size_t len)
+{
+	char self[PATH_MAX - 8]; /* room for "/vusd" in out */
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = 0;
+	snprintf(out, len, "%s/vusd", self);
+	return access(out, X_OK) == 0;
+}
+
+static bool vusd_start(const struct bench_opts *o, struct served *s, const char *vusd)
+{
+	struct stat st;
+	int i, rc;
+
+	snprintf(s->dir, sizeof(s->dir), "/tmp/vus-bench.XXXXXX");
+	if (!mkdtemp(s->dir))
+		die("mkdtemp", errno);
+	snprintf(s->path, sizeof(s->path), "%s/s", s->dir);
+	s->vusd = fork();
+	if (s->vusd < 0)
+		die("fork", errno);
+	if (s->vusd == 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(o->cpu_server, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+		execl(vusd, "vusd", "--device", "testdev", "--socket-path", s->path,
+		      "--log-level", "warn", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && stat(s->path, &st) < 0; i++)
+		usleep(10000);
+	rc = vus_client_connect(s->path, NULL, &s->c);
+	if (rc < 0) {
+		fprintf(stderr, "vus-bench: vusd did not serve %s: %s\n", s->path, strerror(-rc));
+		kill(s->vusd, SIGTERM);
+		waitpid(s->vusd, NULL, 0);
+		rmdir(s->dir);
+		return false;
+	}
+	return true;
+}
+
+static void served_start(const struct bench_opts *o, struct served *s, enum server_kind kind)
 {
 	int sv[2], rc;
 
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
 	s->cpu = o->cpu_server;
 	rc = testdev_create("bench", &s->td);
 	if (rc < 0)
@@ -250,7 +344,14 @@ static void served_start(const struct bench_opts *o, struct served *s)
 static void served_stop(struct served *s)
 {
 	vus_client_close(s->c);
-	vus_dev_stop(testdev_dev(s->td));
+	if (s->kind == SRV_VUSD) {
+		kill(s->vusd, SIGTERM);
+		waitpid(s->vusd, NULL, 0);
+		rmdir(s->dir);
+		return;
+	}
+	__atomic_store_n(&s->quit, 1, __ATOMIC_RELEASE);
+	vus_dev_stop(testdev_dev(s->td)); /* wakes the poll fd too */
 	pthread_join(s->th, NULL);
 	testdev_free(s->td);
 }
@@ -349,7 +450,7 @@ static void check_bar1(struct served *s, uint8_t *big, size_t size)
 
 static void row(const char *name, unsigned long iters, double us, double floor_us)
 {
-	printf("%-34s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, us / floor_us);
+	printf("%-40s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, us / floor_us);
 }
 
 static void usage(FILE *f)
@@ -422,17 +523,30 @@ static unsigned long scaled(unsigned long iters, unsigned long div)
 	return iters / div > 3 ? iters / div : 3;
 }
 
+static const char *const kind_name[] = {
+	[SRV_RUN] = "library loop",
+	[SRV_POLL] = "app poll loop",
+	[SRV_VUSD] = "vusd",
+};
+
 int main(int argc, char **argv)
 {
 	static const size_t big_sizes[] = { 64u << 10, 1u << 20 };
 	static const unsigned long big_div[] = { 20, 200 };
+	static const struct { enum op op; const char *name; } small[] = {
+		{ OP_READ4, "REGION_READ 4 B" },
+		{ OP_WRITE4, "REGION_WRITE 4 B" },
+		{ OP_POSTED4, "posted REGION_WRITE 4 B" },
+	};
 	struct bench_opts o = { .iters = 20000, .rounds = 5 };
-	struct served s;
+	struct served s[3];
+	char vusd[PATH_MAX];
 	double floor_us, us, raw;
 	unsigned long n;
+	unsigned nsrv = 2, k;
 	uint8_t *big;
-	char name[64];
-	size_t i, size;
+	char name[80];
+	size_t i, j, size;
 	int rc;
 
 	rc = parse_args(argc, argv, &o);
@@ -447,40 +561,57 @@ int main(int argc, char **argv)
 	printf("vus-bench %s: client on CPU %d, server on CPU %d (--cpus=%s); "
 	       "median of %u rounds after a warm-up\n",
 	       VUS_VERSION, o.cpu_client, o.cpu_server, o.split ? "split" : "same", o.rounds);
-	printf("%-34s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
 
-	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back */
-	floor_us = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + 4, o.iters);
-	row("raw ping-pong 32/36 B (floor)", o.iters, floor_us, floor_us);
+	served_start(&o, &s[SRV_RUN], SRV_RUN);
+	served_start(&o, &s[SRV_POLL], SRV_POLL);
+	if (find_vusd(vusd, sizeof(vusd))) {
+		s[SRV_VUSD].kind = SRV_VUSD;
+		if (vusd_start(&o, &s[SRV_VUSD], vusd))
+			nsrv = 3;
+	} else {
+		printf("(no vusd beside vus-bench: its rows are left out)\n");
+	}
+	printf("%-40s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
 
-	served_start(&o, &s);
-	/* (b) (c) (d) */
-	us = lib_median(&o, &s, OP_READ4, 4, big, o.iters);
-	row("REGION_READ 4 B (BAR0 SCRATCH)", o.iters, us, floor_us);
-	us = lib_median(&o, &s, OP_WRITE4, 4, big, o.iters);
-	row("REGION_WRITE 4 B (BAR0 SCRATCH)", o.iters, us, floor_us);
-	us = lib_median(&o, &s, OP_POSTED4, 4, big, o.iters);
-	row("posted REGION_WRITE 4 B (+1 read)", o.iters, us, floor_us);
+	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back,
+	 * measured again between the servers' rows so a load change shows */
+	for (j = 0; j < sizeof(small) / sizeof(small[0]); j++) {
+		floor_us = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + 4, o.iters);
+		row("raw ping-pong 32/36 B (floor)", o.iters, floor_us, floor_us);
+		for (k = 0; k < nsrv; k++) {
+			us = lib_median(&o, &s[k], small[j].op, 4, big, o.iters);
+			snprintf(name, sizeof(name), "%s, %s", small[j].name, kind_name[k]);
+			row(name, o.iters, us, floor_us);
+		}
+	}
 
 	/* (e) bulk transfers against a raw ping-pong of the same sizes */
 	for (i = 0; i < sizeof(big_sizes) / sizeof(big_sizes[0]); i++) {
 		size = big_sizes[i];
 		n = scaled(o.iters, big_div[i]);
-		check_bar1(&s, big, size);
+		for (k = 0; k < nsrv; k++)
+			check_bar1(&s[k], big, size);
 
 		raw = raw_pingpong(&o, ACCESS_HDR + size, ACCESS_HDR, n);
-		us = lib_median(&o, &s, OP_WRITE_BIG, size, big, n);
-		snprintf(name, sizeof(name), "REGION_WRITE %zu KiB (BAR1)", size >> 10);
-		row(name, n, us, raw);
-
+		for (k = 0; k < nsrv; k++) {
+			us = lib_median(&o, &s[k], OP_WRITE_BIG, size, big, n);
+			snprintf(name, sizeof(name), "REGION_WRITE %zu KiB, %s", size >> 10,
+				 kind_name[k]);
+			row(name, n, us, raw);
+		}
 		raw = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + size, n);
-		us = lib_median(&o, &s, OP_READ_BIG, size, big, n);
-		snprintf(name, sizeof(name), "REGION_READ %zu KiB (BAR1)", size >> 10);
-		row(name, n, us, raw);
+		for (k = 0; k < nsrv; k++) {
+			us = lib_median(&o, &s[k], OP_READ_BIG, size, big, n);
+			snprintf(name, sizeof(name), "REGION_READ %zu KiB, %s", size >> 10,
+				 kind_name[k]);
+			row(name, n, us, raw);
+		}
 	}
-	served_stop(&s);
+	for (k = 0; k < nsrv; k++)
+		served_stop(&s[k]);
 	free(big);
-	printf("ratio = us/op divided by the raw ping-pong of the same bytes "
-	       "(posted writes: of the 32/36 B floor)\n");
+	printf("ratio = us/op divided by the raw ping-pong of the same bytes (posted "
+	       "writes: of the 32/36 B floor;\nbelow 1 = more requests per second than "
+	       "the floor's round trips)\n");
 	return 0;
 }
