@@ -227,7 +227,11 @@ enum server_kind {
 	SRV_RUN,  /* vus_dev_run(): the library's own loop */
 	SRV_POLL, /* an application's poll() loop calling vus_dev_process() */
 	SRV_VUSD, /* vusd --device testdev, a process of its own */
+	SRV_VUSD256, /* vusd --config: that testdev and 255 idle devices beside */
+	SRV_KINDS
 };
+
+#define SCALE_DEVICES 256
 
 struct served {
 	enum server_kind kind;
@@ -237,7 +241,8 @@ struct served {
 	int cpu;
 	int quit;
 	pid_t vusd;
-	char dir[64], path[96];
+	char dir[64], path[96], conf[96];
+	double started_us;
 };
 
 /* The application-owned loop of device.h: poll the poll fd (with the
@@ -294,6 +299,34 @@ static bool find_vusd(char *out, size_t len)
 	return access(out, X_OK) == 0;
 }
 
+/* The issue's scale set-up: the measured testdev (socket "s") and 255
+ * idle devices, testdev and gpio alternating, from one config file. */
+static void vusd_dir_remove(struct served *s)
+{
+	if (s->conf[0])
+		unlink(s->conf);
+	rmdir(s->dir);
+}
+
+static bool scale_config(struct served *s)
+{
+	FILE *f;
+	int i;
+
+	snprintf(s->conf, sizeof(s->conf), "%s/vusd.json", s->dir);
+	f = fopen(s->conf, "w");
+	if (!f)
+		return false;
+	fprintf(f, "{ \"log_level\": \"warn\", \"devices\": [\n"
+		"  { \"name\": \"busy\", \"type\": \"testdev\", \"socket\": \"%s\" }",
+		s->path);
+	for (i = 1; i < SCALE_DEVICES; i++)
+		fprintf(f, ",\n  { \"name\": \"idle%d\", \"type\": \"%s\", "
+			"\"socket\": \"%s/i%d\" }", i, i % 2 ? "gpio" : "testdev", s->dir, i);
+	fprintf(f, "\n] }\n");
+	return fclose(f) == 0;
+}
+
 static bool vusd_start(const struct bench_opts *o, struct served *s, const char *vusd)
 {
 	struct stat st;
@@ -303,6 +336,9 @@ static bool vusd_start(const struct bench_opts *o, struct served *s, const char 
 	if (!mkdtemp(s->dir))
 		die("mkdtemp", errno);
 	snprintf(s->path, sizeof(s->path), "%s/s", s->dir);
+	if (s->kind == SRV_VUSD256 && !scale_config(s))
+		return false;
+	s->started_us = now_us();
 	s->vusd = fork();
 	if (s->vusd < 0)
 		die("fork", errno);
@@ -312,8 +348,11 @@ static bool vusd_start(const struct bench_opts *o, struct served *s, const char 
 		CPU_ZERO(&set);
 		CPU_SET(o->cpu_server, &set);
 		sched_setaffinity(0, sizeof(set), &set);
-		execl(vusd, "vusd", "--device", "testdev", "--socket-path", s->path,
-		      "--log-level", "warn", (char *)NULL);
+		if (s->kind == SRV_VUSD256)
+			execl(vusd, "vusd", "--config", s->conf, (char *)NULL);
+		else
+			execl(vusd, "vusd", "--device", "testdev", "--socket-path", s->path,
+			      "--log-level", "warn", (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 200 && stat(s->path, &st) < 0; i++)
@@ -323,10 +362,72 @@ static bool vusd_start(const struct bench_opts *o, struct served *s, const char 
 		fprintf(stderr, "vus-bench: vusd did not serve %s: %s\n", s->path, strerror(-rc));
 		kill(s->vusd, SIGTERM);
 		waitpid(s->vusd, NULL, 0);
-		rmdir(s->dir);
+		vusd_dir_remove(s);
 		return false;
 	}
 	return true;
+}
+
+/* The number after key in /proc/PID/status (VmRSS: in KiB); -1 if none. */
+static long proc_status_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0)
+			v = strtol(line + strlen(key), NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return -1;
+	/* after ") ": state is field 3; utime and stime are 14 and 15 */
+	ok = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+	return ok == 2 ? (long)(ut + st) : -1;
+}
+
+/* The scale figures of the 256-device vusd: how long until every socket
+ * is there (from the start of vusd), its idle CPU over 1 s, its RSS. */
+static void scale_report(struct served *s)
+{
+	char path[128];
+	struct stat st;
+	double t0 = s->started_us;
+	long c0, c1;
+	int i;
+
+	for (i = 1; i < SCALE_DEVICES; i++) {
+		snprintf(path, sizeof(path), "%s/i%d", s->dir, i);
+		while (stat(path, &st) < 0 && now_us() - t0 < 30e6)
+			usleep(1000);
+	}
+	printf("vusd with %d devices: all sockets ready %.0f ms after start; ", SCALE_DEVICES,
+	       (now_us() - t0) / 1e3);
+	c0 = proc_cpu_ticks(s->vusd);
+	sleep(1);
+	c1 = proc_cpu_ticks(s->vusd);
+	printf("idle CPU %ld ticks in 1 s (of %ld); RSS %ld KiB\n", c1 - c0, sysconf(_SC_CLK_TCK),
+	       proc_status_kib(s->vusd, "VmRSS:"));
 }
 
 static void served_start(const struct bench_opts *o, struct served *s, enum server_kind kind)
@@ -355,10 +456,10 @@ static void served_start(const struct bench_opts *o, struct served *s, enum serv
 static void served_stop(struct served *s)
 {
 	vus_client_close(s->c);
-	if (s->kind == SRV_VUSD) {
+	if (s->kind >= SRV_VUSD) {
 		kill(s->vusd, SIGTERM);
 		waitpid(s->vusd, NULL, 0);
-		rmdir(s->dir);
+		vusd_dir_remove(s);
 		return;
 	}
 	__atomic_store_n(&s->quit, 1, __ATOMIC_RELEASE);
@@ -436,7 +537,7 @@ static void interleaved(const struct bench_opts *o, struct served *s, unsigned n
 			enum op op, size_t size, void *big, unsigned long iters,
 			size_t req, size_t rep, double *us, double *raw, double *ratio)
 {
-	double t[4][MAX_ROUNDS], q[4][MAX_ROUNDS];
+	double t[SRV_KINDS + 1][MAX_ROUNDS], q[SRV_KINDS][MAX_ROUNDS];
 	struct raw_pair p;
 	unsigned r, k;
 
@@ -445,14 +546,14 @@ static void interleaved(const struct bench_opts *o, struct served *s, unsigned n
 	for (k = 0; k < nsrv; k++)
 		lib_round(&s[k], op, size, big, iters);
 	for (r = 0; r < o->rounds; r++) {
-		t[3][r] = raw_round(&p, iters);
+		t[SRV_KINDS][r] = raw_round(&p, iters);
 		for (k = 0; k < nsrv; k++) {
 			t[k][r] = lib_round(&s[k], op, size, big, iters);
-			q[k][r] = t[k][r] / t[3][r];
+			q[k][r] = t[k][r] / t[SRV_KINDS][r];
 		}
 	}
 	raw_close(&p);
-	*raw = median(t[3], o->rounds);
+	*raw = median(t[SRV_KINDS], o->rounds);
 	for (k = 0; k < nsrv; k++) {
 		us[k] = median(t[k], o->rounds);
 		ratio[k] = median(q[k], o->rounds);
@@ -559,6 +660,7 @@ static const char *const kind_name[] = {
 	[SRV_RUN] = "library loop",
 	[SRV_POLL] = "app poll loop",
 	[SRV_VUSD] = "vusd",
+	[SRV_VUSD256] = "vusd, 255 idle beside",
 };
 
 int main(int argc, char **argv)
@@ -571,9 +673,9 @@ int main(int argc, char **argv)
 		{ OP_POSTED4, "posted REGION_WRITE 4 B" },
 	};
 	struct bench_opts o = { .iters = 20000, .rounds = 5 };
-	struct served s[3];
+	struct served s[SRV_KINDS];
 	char vusd[PATH_MAX];
-	double us[3], ratio[3], raw;
+	double us[SRV_KINDS], ratio[SRV_KINDS], raw;
 	unsigned long n;
 	unsigned nsrv = 2, k;
 	uint8_t *big;
@@ -597,9 +699,16 @@ int main(int argc, char **argv)
 	served_start(&o, &s[SRV_RUN], SRV_RUN);
 	served_start(&o, &s[SRV_POLL], SRV_POLL);
 	if (find_vusd(vusd, sizeof(vusd))) {
+		memset(&s[SRV_VUSD], 0, 2 * sizeof(s[0]));
 		s[SRV_VUSD].kind = SRV_VUSD;
-		if (vusd_start(&o, &s[SRV_VUSD], vusd))
+		s[SRV_VUSD256].kind = SRV_VUSD256;
+		if (vusd_start(&o, &s[SRV_VUSD], vusd)) {
 			nsrv = 3;
+			if (vusd_start(&o, &s[SRV_VUSD256], vusd)) {
+				nsrv = 4;
+				scale_report(&s[SRV_VUSD256]);
+			}
+		}
 	} else {
 		printf("(no vusd beside vus-bench: its rows are left out)\n");
 	}
