@@ -151,12 +151,15 @@ EOF_GUEST
 } | guest_script "$root"
 guest_pack "$root" "$work/initrd.gz"
 truncate -s 16M "$work/nvme.img"
+# QEMU's option syntax separates with commas: a comma in the clone's path
+# is written twice.
+img=${work//,/,,}/nvme.img
 start=$SECONDS
 rc=0
 guest_start "$work/initrd.gz" "$work/guest.log" --append "intel_iommu=on" -- \
 	-device intel-iommu,intremap=on -device edu \
 	-device edu,addr=06.0,multifunction=on -device nvme,addr=06.1,serial=vus-group \
-	-drive "if=none,id=nvm,file=$work/nvme.img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
+	-drive "if=none,id=nvm,file=$img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
 guest_wait 170 || rc=$?
 grep '^GUEST' "$GUEST_LOG" || true
 if ((rc != 0)); then

@@ -539,11 +539,13 @@ static struct mig_dev md;
 static int md_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state from,
 			 enum vus_mig_state to)
 {
-	md.arcs[md.n] = letters[from];
-	md.arcs[md.n + 1] = letters[to];
-	md.arcs[md.n + 2] = '\0';
+	size_t n = __atomic_load_n(&md.n, __ATOMIC_ACQUIRE);
+
+	md.arcs[n] = letters[from];
+	md.arcs[n + 1] = letters[to];
+	md.arcs[n + 2] = '\0';
 	/* Published last: test_disconnect_returns_to_running() polls it. */
-	__atomic_store_n(&md.n, md.n + 2, __ATOMIC_RELEASE);
+	__atomic_store_n(&md.n, n + 2, __ATOMIC_RELEASE);
 	return letters[from] == md.fail_from && letters[to] == md.fail_to ? -EAGAIN : 0;
 }
 
@@ -1013,6 +1015,125 @@ static void test_kept_pointer_written_after_a_report(void **state)
 	rig_stop(&r);
 }
 
+/* ---- property: no device write is ever missing from the reports ------ */
+
+#define PROP_BASE  0x100000ull
+#define PROP_PAGES 256u
+#define PROP_PINS  4u
+
+static unsigned prop_async_done;
+
+static void prop_done(struct vus_dev *dev, void *arg, int result)
+{
+	ASSERT_OK(result);
+	__atomic_fetch_add(&prop_async_done, 1, __ATOMIC_RELAXED);
+}
+
+static void prop_written(bool *w, uint64_t iova, uint64_t len)
+{
+	uint64_t p;
+
+	for (p = (iova - PROP_BASE) / PG; p <= (iova + len - 1 - PROP_BASE) / PG; p++)
+		w[p] = true;
+}
+
+static void prop_report(struct rig *r, bool *reported)
+{
+	struct raw_msg m;
+	unsigned p;
+
+	ASSERT_OK(logging_report(r, 64, PROP_BASE, PROP_PAGES * PG, PG, &m));
+	for (p = 0; p < PROP_PAGES; p++)
+		if (raw_u64(&m, 32 + 8 * (p / 64)) & (1ull << (p % 64)))
+			reported[p] = true;
+	raw_msg_free(&m);
+}
+
+/*
+ * Random device writes through every path -- vus_dma_write(),
+ * vus_dma_write_async(), stores through pointers kept from
+ * vus_dma_translate(WRITE), and stores through the client's own mapping
+ * followed by vus_dma_mark_dirty() -- interleaved with reports, as in
+ * pre-copy rounds; then a final report, as in stop-copy. Every page
+ * written must show up in a report made after the write (reports may
+ * over-report, never miss). Seeded, so a failure replays.
+ */
+static void test_dirty_log_loses_no_write(void **state)
+{
+	bool reported[PROP_PAGES], written[PROP_PAGES];
+	uint8_t buf[3 * 4096], *pin[PROP_PINS], *mem;
+	uint64_t pin_iova[PROP_PINS], pin_len[PROP_PINS], iova, len;
+	unsigned seed = 12345, i, p, async = 0, op;
+	struct rig r;
+	int fd;
+
+	start_mig(&r, VUS_MIGRATION_STOP_COPY);
+	fd = memfd(PROP_PAGES * PG);
+	mem = mmap(NULL, PROP_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(mem != MAP_FAILED);
+	ASSERT_OK(rig_dma_map(&r, PROP_BASE, PROP_PAGES * PG, RW, fd, 0));
+	close(fd);
+	memset(buf, 0x3c, sizeof(buf));
+	/* Some pointers are taken before logging starts, some after. */
+	for (i = 0; i < PROP_PINS; i++) {
+		if (i == PROP_PINS / 2)
+			logging_start(&r, PG, 0);
+		pin_len[i] = 1 + rand_r(&seed) % (2 * PG);
+		pin_iova[i] = PROP_BASE + rand_r(&seed) % (PROP_PAGES * PG - pin_len[i]);
+		pin[i] = vus_dma_translate(r.dev, pin_iova[i], pin_len[i], VUS_DMA_MAP_FLAG_WRITE);
+		assert_non_null(pin[i]);
+	}
+	memset(reported, 0, sizeof(reported));
+	memset(written, 0, sizeof(written));
+	prop_report(&r, reported); /* round 0: clears what translate marked */
+	memset(reported, 0, sizeof(reported));
+
+	for (i = 0; i < 3000; i++) {
+		op = rand_r(&seed) % 5;
+		len = 1 + rand_r(&seed) % sizeof(buf);
+		iova = PROP_BASE + rand_r(&seed) % (PROP_PAGES * PG - len);
+		switch (op) {
+		case 0:
+			ASSERT_OK(vus_dma_write(r.dev, iova, buf, len));
+			break;
+		case 1:
+			ASSERT_OK(vus_dma_write_async(r.dev, iova, buf, len, prop_done, NULL));
+			async++;
+			break;
+		case 2:
+			p = rand_r(&seed) % PROP_PINS;
+			len = 1 + rand_r(&seed) % pin_len[p];
+			iova = pin_iova[p] + rand_r(&seed) % (pin_len[p] - len + 1);
+			memset(pin[p] + (iova - pin_iova[p]), (int)i, len);
+			break;
+		case 3:
+			memset(mem + (iova - PROP_BASE), (int)i, len);
+			vus_dma_mark_dirty(r.dev, iova, len);
+			break;
+		default:
+			/* A report: what was written so far must be in it or an
+			 * earlier one; start a new round. */
+			prop_report(&r, reported);
+			for (p = 0; p < PROP_PAGES; p++)
+				if (written[p] && !reported[p])
+					fail_msg("page %u written, missing from the report", p);
+			memset(written, 0, sizeof(written));
+			memset(reported, 0, sizeof(reported));
+			continue;
+		}
+		prop_written(written, iova, len);
+	}
+	prop_report(&r, reported); /* the final round */
+	for (p = 0; p < PROP_PAGES; p++)
+		if (written[p] && !reported[p])
+			fail_msg("page %u written in the last round, missing", p);
+	for (i = 0; i < 5000 && __atomic_load_n(&prop_async_done, __ATOMIC_RELAXED) < async; i++)
+		usleep(1000);
+	ASSERT_EQ(__atomic_load_n(&prop_async_done, __ATOMIC_RELAXED), async);
+	rig_stop(&r);
+	munmap(mem, PROP_PAGES * PG);
+}
+
 /* A client leaving a stopped device: the device hears (state -> RUNNING),
  * as a closed kernel VFIO device is back in RUNNING. */
 static void test_disconnect_returns_to_running(void **state)
@@ -1040,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_logging_small_page_is_a_hint),
 		cmocka_unit_test(test_kept_pointer_written_after_a_report),
 		cmocka_unit_test(test_disconnect_returns_to_running),
+		cmocka_unit_test(test_dirty_log_loses_no_write),
 		cmocka_unit_test(test_paths_with_pre_copy),
 		cmocka_unit_test(test_paths_without_pre_copy),
 		cmocka_unit_test(test_paths_refused),

@@ -2,7 +2,8 @@
 # vusctl save / load / migrate between two vusd (docs/migration.md): a
 # testdev with registers and BAR memory set moves from one vusd to the
 # other and reads back byte for byte; a saved file loads into a fresh
-# device; a damaged file is refused and the device recovers by reset.
+# device; a damaged file is refused and the device recovers by reset; a
+# gpio's outputs move too.
 set -euo pipefail
 
 name=vusctl_migrate
@@ -18,7 +19,8 @@ for side in a b; do
 {
   "control": "$dir/$side/ctl.sock",
   "log_level": "info",
-  "devices": [ { "name": "td", "type": "testdev", "socket": "$dir/$side/td.sock" } ]
+  "devices": [ { "name": "td", "type": "testdev", "socket": "$dir/$side/td.sock" },
+               { "name": "gp", "type": "gpio", "socket": "$dir/$side/gp.sock" } ]
 }
 JSON
 done
@@ -82,4 +84,15 @@ run 0 "$vc" --json read "$b" bar1 0x1000 --len 256
 has "\"data\":\"$pat1\""
 run 0 "$vc" --json migrate "$a" "$b"
 has '"downtime_us":[0-9]+'
+
+# ---- gpio: its outputs move too ------------------------------------------
+run 0 "$vc" write "$dir/a/gp.sock" bar2 0 0x5a --width 1
+run 0 "$vc" write "$dir/a/gp.sock" bar2 4 0xc3 --width 1
+run 0 "$vc" read "$dir/a/gp.sock" bar2 2 --len 1 # reading IRQ_CTL enables it
+run 0 "$vc" migrate "$dir/a/gp.sock" "$dir/b/gp.sock"
+has 'stop-copy 80 bytes' # stream header 32, the 16-byte record in a section, the end marker
+run 0 "$vc" read "$dir/b/gp.sock" bar2 0 --len 1
+has '^0x5a$'
+run 0 "$vc" read "$dir/b/gp.sock" bar2 4 --len 1
+has '^0xc3$'
 echo "$name: ok"

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "gpio.h"
+#include "gpio_mig.h"
 
 struct gpio {
 	struct vus_dev *dev;
@@ -24,6 +25,7 @@ struct gpio {
 	bool level;           /* INTx level last given to the library */
 	gpio_notify_fn notify;
 	void *notify_opaque;
+	struct gpio_mig *mig; /* gpio_mig.c */
 };
 
 /* ---- state changes (g->lock held) ------------------------------------ */
@@ -331,7 +333,8 @@ static int gpio_setup(struct gpio *g)
 	    (rc = vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1)) < 0 ||
 	    (rc = vus_dev_setup_region(dev, GPIO_BAR, GPIO_BAR_SIZE,
 				       VUS_REGION_RW | VUS_REGION_BAR_IO, &bar2_ops, g)) < 0 ||
-	    (rc = vus_dev_set_reset(dev, gpio_reset, g)) < 0)
+	    (rc = vus_dev_set_reset(dev, gpio_reset, g)) < 0 ||
+	    (rc = gpio_mig_setup(g, &g->mig)) < 0)
 		return rc;
 	return 0;
 }
@@ -376,6 +379,7 @@ void gpio_free(struct gpio *g)
 	if (!g)
 		return;
 	vus_dev_free(g->dev);
+	gpio_mig_free(g->mig);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
