@@ -10,8 +10,11 @@
  *
  * Both threads share one CPU by default (--cpus=same), like a VMM vCPU
  * thread and a device thread on a busy host, and which keeps the numbers
- * stable; --cpus=split puts them on two CPUs. Each figure is the median of
- * several rounds after a warm-up round.
+ * stable; --cpus=split puts them on two CPUs. Rounds are interleaved: each
+ * runs the raw floor and then the same operation through every server
+ * (the library's own loop, an application's poll() loop, vusd), and a
+ * ratio is taken within its round; each figure is the median of several
+ * rounds after a warm-up round.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,54 +173,98 @@ static void *raw_echo(void *arg)
 	return NULL;
 }
 
-/* Median microseconds per round trip of req bytes out, rep bytes back. */
-static double raw_pingpong(const struct bench_opts *o, size_t req, size_t rep,
-			   unsigned long iters)
+/* A raw echo peer on its own thread, for rounds interleaved with vus's. */
+struct raw_pair {
+	struct raw_peer peer;
+	pthread_t th;
+	int fd;
+	char *buf;
+};
+
+static void raw_open(const struct bench_opts *o, struct raw_pair *p, size_t req, size_t rep)
 {
 	size_t big = req > rep ? req : rep;
-	struct raw_peer peer = { .cpu = o->cpu_server, .req = req, .rep = rep };
-	double t[MAX_ROUNDS], t0;
-	pthread_t th;
-	unsigned r;
-	unsigned long i;
-	char *buf;
 	int sv[2], rc;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		die("socketpair", errno);
-	buf = calloc(1, big);
-	peer.buf = calloc(1, big);
-	if (!buf || !peer.buf)
+	p->peer = (struct raw_peer){ .fd = sv[1], .cpu = o->cpu_server, .req = req, .rep = rep };
+	p->fd = sv[0];
+	p->buf = calloc(1, big);
+	p->peer.buf = calloc(1, big);
+	if (!p->buf || !p->peer.buf)
 		die("allocating buffers", ENOMEM);
-	peer.fd = sv[1];
-	rc = pthread_create(&th, NULL, raw_echo, &peer);
+	rc = pthread_create(&p->th, NULL, raw_echo, &p->peer);
 	if (rc)
 		die("pthread_create", rc);
-	for (r = 0; r <= o->rounds; r++) { /* round 0 warms up */
-		t0 = now_us();
-		for (i = 0; i < iters; i++) {
-			write_full(sv[0], buf, req);
-			read_full(sv[0], buf, rep);
-		}
-		if (r)
-			t[r - 1] = (now_us() - t0) / (double)iters;
-	}
-	close(sv[0]);
-	pthread_join(th, NULL);
-	close(sv[1]);
-	free(buf);
-	free(peer.buf);
-	return median(t, o->rounds);
 }
 
-/* ---- testdev served on a thread ------------------------------------- */
+/* Microseconds per round trip of req bytes out, rep bytes back. */
+static double raw_round(struct raw_pair *p, unsigned long iters)
+{
+	double t0 = now_us();
+	unsigned long i;
+
+	for (i = 0; i < iters; i++) {
+		write_full(p->fd, p->buf, p->peer.req);
+		read_full(p->fd, p->buf, p->peer.rep);
+	}
+	return (now_us() - t0) / (double)iters;
+}
+
+static void raw_close(struct raw_pair *p)
+{
+	close(p->fd);
+	pthread_join(p->th, NULL);
+	close(p->peer.fd);
+	free(p->buf);
+	free(p->peer.buf);
+}
+
+/* ---- testdev served on a thread, or by vusd -------------------------- */
+
+enum server_kind {
+	SRV_RUN,  /* vus_dev_run(): the library's own loop */
+	SRV_POLL, /* an application's poll() loop calling vus_dev_process() */
+	SRV_VUSD, /* vusd --device testdev, a process of its own */
+	SRV_VUSD256, /* vusd --config: that testdev and 255 idle devices beside */
+	SRV_KINDS
+};
+
+#define SCALE_DEVICES 256
 
 struct served {
+	enum server_kind kind;
 	struct testdev *td;
 	struct vus_client *c;
 	pthread_t th;
 	int cpu;
+	int quit;
+	pid_t vusd;
+	char dir[64], path[96], conf[96];
+	double started_us;
 };
+
+/* The application-owned loop of device.h: poll the poll fd (with the
+ * application's own fds, here none) and call vus_dev_process(). */
+static int own_poll_loop(struct served *s)
+{
+	struct vus_dev *dev = testdev_dev(s->td);
+	struct pollfd p = { .fd = vus_dev_poll_fd(dev), .events = POLLIN };
+	int rc = 0;
+
+	while (!__atomic_load_n(&s->quit, __ATOMIC_ACQUIRE)) {
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		rc = vus_dev_process(dev);
+		if (rc < 0)
+			break;
+	}
+	return rc;
+}
 
 static void *serve_thread(void *arg)
 {
@@ -220,16 +272,170 @@ static void *serve_thread(void *arg)
 	int rc;
 
 	pin_self(s->cpu);
-	rc = vus_dev_run(testdev_dev(s->td));
+	if (s->kind == SRV_POLL)
+		rc = own_poll_loop(s);
+	else
+		rc = vus_dev_run(testdev_dev(s->td));
 	if (rc < 0)
-		fprintf(stderr, "vus-bench: vus_dev_run: %s\n", strerror(-rc));
+		fprintf(stderr, "vus-bench: serving: %s\n", strerror(-rc));
 	return NULL;
 }
 
-static void served_start(const struct bench_opts *o, struct served *s)
+/* vusd beside this program (the build's bin/), or none. */
+static bool find_vusd(char *out, size_t len)
+{
+	char self[PATH_MAX - 8]; /* room for "/vusd" in out */
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = 0;
+	snprintf(out, len, "%s/vusd", self);
+	return access(out, X_OK) == 0;
+}
+
+/* The issue's scale set-up: the measured testdev (socket "s") and 255
+ * idle devices, testdev and gpio alternating, from one config file. */
+static void vusd_dir_remove(struct served *s)
+{
+	if (s->conf[0])
+		unlink(s->conf);
+	rmdir(s->dir);
+}
+
+static bool scale_config(struct served *s)
+{
+	FILE *f;
+	int i;
+
+	snprintf(s->conf, sizeof(s->conf), "%s/vusd.json", s->dir);
+	f = fopen(s->conf, "w");
+	if (!f)
+		return false;
+	fprintf(f, "{ \"log_level\": \"warn\", \"devices\": [\n"
+		"  { \"name\": \"busy\", \"type\": \"testdev\", \"socket\": \"%s\" }",
+		s->path);
+	for (i = 1; i < SCALE_DEVICES; i++)
+		fprintf(f, ",\n  { \"name\": \"idle%d\", \"type\": \"%s\", "
+			"\"socket\": \"%s/i%d\" }", i, i % 2 ? "gpio" : "testdev", s->dir, i);
+	fprintf(f, "\n] }\n");
+	return fclose(f) == 0;
+}
+
+static bool vusd_start(const struct bench_opts *o, struct served *s, const char *vusd)
+{
+	struct stat st;
+	int i, rc;
+
+	snprintf(s->dir, sizeof(s->dir), "/tmp/vus-bench.XXXXXX");
+	if (!mkdtemp(s->dir))
+		die("mkdtemp", errno);
+	snprintf(s->path, sizeof(s->path), "%s/s", s->dir);
+	if (s->kind == SRV_VUSD256 && !scale_config(s))
+		return false;
+	s->started_us = now_us();
+	s->vusd = fork();
+	if (s->vusd < 0)
+		die("fork", errno);
+	if (s->vusd == 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(o->cpu_server, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+		if (s->kind == SRV_VUSD256)
+			execl(vusd, "vusd", "--config", s->conf, (char *)NULL);
+		else
+			execl(vusd, "vusd", "--device", "testdev", "--socket-path", s->path,
+			      "--log-level", "warn", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && stat(s->path, &st) < 0; i++)
+		usleep(10000);
+	rc = vus_client_connect(s->path, NULL, &s->c);
+	if (rc < 0) {
+		fprintf(stderr, "vus-bench: vusd did not serve %s: %s\n", s->path, strerror(-rc));
+		kill(s->vusd, SIGTERM);
+		waitpid(s->vusd, NULL, 0);
+		vusd_dir_remove(s);
+		return false;
+	}
+	return true;
+}
+
+/* The number after key in /proc/PID/status (VmRSS: in KiB); -1 if none. */
+static long proc_status_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0)
+			v = strtol(line + strlen(key), NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return -1;
+	/* after ") ": state is field 3; utime and stime are 14 and 15 */
+	ok = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+	return ok == 2 ? (long)(ut + st) : -1;
+}
+
+/* The scale figures of the 256-device vusd: how long until every socket
+ * is there (from the start of vusd), its idle CPU over 1 s, its RSS. */
+static void scale_report(struct served *s)
+{
+	char path[128];
+	struct stat st;
+	double t0 = s->started_us;
+	long c0, c1;
+	int i;
+
+	for (i = 1; i < SCALE_DEVICES; i++) {
+		snprintf(path, sizeof(path), "%s/i%d", s->dir, i);
+		while (stat(path, &st) < 0 && now_us() - t0 < 30e6)
+			usleep(1000);
+	}
+	printf("vusd with %d devices: all sockets ready %.0f ms after start; ", SCALE_DEVICES,
+	       (now_us() - t0) / 1e3);
+	c0 = proc_cpu_ticks(s->vusd);
+	sleep(1);
+	c1 = proc_cpu_ticks(s->vusd);
+	printf("idle CPU %ld ticks in 1 s (of %ld); RSS %ld KiB\n", c1 - c0, sysconf(_SC_CLK_TCK),
+	       proc_status_kib(s->vusd, "VmRSS:"));
+}
+
+static void served_start(const struct bench_opts *o, struct served *s, enum server_kind kind)
 {
 	int sv[2], rc;
 
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
 	s->cpu = o->cpu_server;
 	rc = testdev_create("bench", &s->td);
 	if (rc < 0)
@@ -250,7 +456,14 @@ static void served_start(const struct bench_opts *o, struct served *s)
 static void served_stop(struct served *s)
 {
 	vus_client_close(s->c);
-	vus_dev_stop(testdev_dev(s->td));
+	if (s->kind >= SRV_VUSD) {
+		kill(s->vusd, SIGTERM);
+		waitpid(s->vusd, NULL, 0);
+		vusd_dir_remove(s);
+		return;
+	}
+	__atomic_store_n(&s->quit, 1, __ATOMIC_RELEASE);
+	vus_dev_stop(testdev_dev(s->td)); /* wakes the poll fd too */
 	pthread_join(s->th, NULL);
 	testdev_free(s->td);
 }
@@ -314,16 +527,37 @@ static double lib_round(struct served *s, enum op op, size_t size, void *big,
 	return (now_us() - t0) / (double)iters;
 }
 
-static double lib_median(const struct bench_opts *o, struct served *s, enum op op, size_t size,
-			 void *big, unsigned long iters)
+/*
+ * Interleaved: each round runs the raw floor, then every server, back to
+ * back, and each ratio is taken within its round; the row shows the
+ * median ratio (and the median times). A loaded machine shifts whole
+ * rounds, which the per-round ratio cancels.
+ */
+static void interleaved(const struct bench_opts *o, struct served *s, unsigned nsrv,
+			enum op op, size_t size, void *big, unsigned long iters,
+			size_t req, size_t rep, double *us, double *raw, double *ratio)
 {
-	double t[MAX_ROUNDS];
-	unsigned r;
+	double t[SRV_KINDS + 1][MAX_ROUNDS], q[SRV_KINDS][MAX_ROUNDS];
+	struct raw_pair p;
+	unsigned r, k;
 
-	lib_round(s, op, size, big, iters); /* warm-up */
-	for (r = 0; r < o->rounds; r++)
-		t[r] = lib_round(s, op, size, big, iters);
-	return median(t, o->rounds);
+	raw_open(o, &p, req, rep);
+	raw_round(&p, iters); /* warm-up */
+	for (k = 0; k < nsrv; k++)
+		lib_round(&s[k], op, size, big, iters);
+	for (r = 0; r < o->rounds; r++) {
+		t[SRV_KINDS][r] = raw_round(&p, iters);
+		for (k = 0; k < nsrv; k++) {
+			t[k][r] = lib_round(&s[k], op, size, big, iters);
+			q[k][r] = t[k][r] / t[SRV_KINDS][r];
+		}
+	}
+	raw_close(&p);
+	*raw = median(t[SRV_KINDS], o->rounds);
+	for (k = 0; k < nsrv; k++) {
+		us[k] = median(t[k], o->rounds);
+		ratio[k] = median(q[k], o->rounds);
+	}
 }
 
 /* BAR1 must hold what was written: a wrong answer would make speed moot. */
@@ -347,9 +581,9 @@ static void check_bar1(struct served *s, uint8_t *big, size_t size)
 
 /* ---- main ----------------------------------------------------------- */
 
-static void row(const char *name, unsigned long iters, double us, double floor_us)
+static void row(const char *name, unsigned long iters, double us, double floor_us, double ratio)
 {
-	printf("%-34s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, us / floor_us);
+	printf("%-40s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, ratio);
 }
 
 static void usage(FILE *f)
@@ -422,17 +656,31 @@ static unsigned long scaled(unsigned long iters, unsigned long div)
 	return iters / div > 3 ? iters / div : 3;
 }
 
+static const char *const kind_name[] = {
+	[SRV_RUN] = "library loop",
+	[SRV_POLL] = "app poll loop",
+	[SRV_VUSD] = "vusd",
+	[SRV_VUSD256] = "vusd, 255 idle beside",
+};
+
 int main(int argc, char **argv)
 {
 	static const size_t big_sizes[] = { 64u << 10, 1u << 20 };
 	static const unsigned long big_div[] = { 20, 200 };
+	static const struct { enum op op; const char *name; } small[] = {
+		{ OP_READ4, "REGION_READ 4 B" },
+		{ OP_WRITE4, "REGION_WRITE 4 B" },
+		{ OP_POSTED4, "posted REGION_WRITE 4 B" },
+	};
 	struct bench_opts o = { .iters = 20000, .rounds = 5 };
-	struct served s;
-	double floor_us, us, raw;
+	struct served s[SRV_KINDS];
+	char vusd[PATH_MAX];
+	double us[SRV_KINDS], ratio[SRV_KINDS], raw;
 	unsigned long n;
+	unsigned nsrv = 2, k;
 	uint8_t *big;
-	char name[64];
-	size_t i, size;
+	char name[80];
+	size_t i, j, size;
 	int rc;
 
 	rc = parse_args(argc, argv, &o);
@@ -447,40 +695,67 @@ int main(int argc, char **argv)
 	printf("vus-bench %s: client on CPU %d, server on CPU %d (--cpus=%s); "
 	       "median of %u rounds after a warm-up\n",
 	       VUS_VERSION, o.cpu_client, o.cpu_server, o.split ? "split" : "same", o.rounds);
-	printf("%-34s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
+
+	served_start(&o, &s[SRV_RUN], SRV_RUN);
+	served_start(&o, &s[SRV_POLL], SRV_POLL);
+	if (find_vusd(vusd, sizeof(vusd))) {
+		memset(&s[SRV_VUSD], 0, 2 * sizeof(s[0]));
+		s[SRV_VUSD].kind = SRV_VUSD;
+		s[SRV_VUSD256].kind = SRV_VUSD256;
+		if (vusd_start(&o, &s[SRV_VUSD], vusd)) {
+			nsrv = 3;
+			if (vusd_start(&o, &s[SRV_VUSD256], vusd)) {
+				nsrv = 4;
+				scale_report(&s[SRV_VUSD256]);
+			}
+		}
+	} else {
+		printf("(no vusd beside vus-bench: its rows are left out)\n");
+	}
+	printf("%-40s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
 
 	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back */
-	floor_us = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + 4, o.iters);
-	row("raw ping-pong 32/36 B (floor)", o.iters, floor_us, floor_us);
-
-	served_start(&o, &s);
-	/* (b) (c) (d) */
-	us = lib_median(&o, &s, OP_READ4, 4, big, o.iters);
-	row("REGION_READ 4 B (BAR0 SCRATCH)", o.iters, us, floor_us);
-	us = lib_median(&o, &s, OP_WRITE4, 4, big, o.iters);
-	row("REGION_WRITE 4 B (BAR0 SCRATCH)", o.iters, us, floor_us);
-	us = lib_median(&o, &s, OP_POSTED4, 4, big, o.iters);
-	row("posted REGION_WRITE 4 B (+1 read)", o.iters, us, floor_us);
+	for (j = 0; j < sizeof(small) / sizeof(small[0]); j++) {
+		interleaved(&o, s, nsrv, small[j].op, 4, big, o.iters, ACCESS_HDR,
+			    ACCESS_HDR + 4, us, &raw, ratio);
+		row("raw ping-pong 32/36 B (floor)", o.iters, raw, raw, 1.0);
+		for (k = 0; k < nsrv; k++) {
+			snprintf(name, sizeof(name), "%s, %s", small[j].name, kind_name[k]);
+			row(name, o.iters, us[k], raw, ratio[k]);
+		}
+	}
 
 	/* (e) bulk transfers against a raw ping-pong of the same sizes */
 	for (i = 0; i < sizeof(big_sizes) / sizeof(big_sizes[0]); i++) {
 		size = big_sizes[i];
 		n = scaled(o.iters, big_div[i]);
-		check_bar1(&s, big, size);
+		for (k = 0; k < nsrv; k++)
+			check_bar1(&s[k], big, size);
 
-		raw = raw_pingpong(&o, ACCESS_HDR + size, ACCESS_HDR, n);
-		us = lib_median(&o, &s, OP_WRITE_BIG, size, big, n);
-		snprintf(name, sizeof(name), "REGION_WRITE %zu KiB (BAR1)", size >> 10);
-		row(name, n, us, raw);
-
-		raw = raw_pingpong(&o, ACCESS_HDR, ACCESS_HDR + size, n);
-		us = lib_median(&o, &s, OP_READ_BIG, size, big, n);
-		snprintf(name, sizeof(name), "REGION_READ %zu KiB (BAR1)", size >> 10);
-		row(name, n, us, raw);
+		interleaved(&o, s, nsrv, OP_WRITE_BIG, size, big, n, ACCESS_HDR + size,
+			    ACCESS_HDR, us, &raw, ratio);
+		snprintf(name, sizeof(name), "raw ping-pong %zu KiB/32 B", size >> 10);
+		row(name, n, raw, raw, 1.0);
+		for (k = 0; k < nsrv; k++) {
+			snprintf(name, sizeof(name), "REGION_WRITE %zu KiB, %s", size >> 10,
+				 kind_name[k]);
+			row(name, n, us[k], raw, ratio[k]);
+		}
+		interleaved(&o, s, nsrv, OP_READ_BIG, size, big, n, ACCESS_HDR,
+			    ACCESS_HDR + size, us, &raw, ratio);
+		snprintf(name, sizeof(name), "raw ping-pong 32 B/%zu KiB", size >> 10);
+		row(name, n, raw, raw, 1.0);
+		for (k = 0; k < nsrv; k++) {
+			snprintf(name, sizeof(name), "REGION_READ %zu KiB, %s", size >> 10,
+				 kind_name[k]);
+			row(name, n, us[k], raw, ratio[k]);
+		}
 	}
-	served_stop(&s);
+	for (k = 0; k < nsrv; k++)
+		served_stop(&s[k]);
 	free(big);
-	printf("ratio = us/op divided by the raw ping-pong of the same bytes "
-	       "(posted writes: of the 32/36 B floor)\n");
+	printf("ratio = median over rounds of us/op divided by the raw ping-pong of the same\n"
+	       "bytes in the same round (posted writes: of the 32/36 B floor; below 1 = more\n"
+	       "requests per second than the floor's round trips); us/op are medians too\n");
 	return 0;
 }

@@ -98,11 +98,16 @@ guest_track $!
 guest_wait_socket "$GUEST_SOCKS/tdx.sock" 10
 guest_wait_socket "$GUEST_SOCKS/ctl.sock" 10
 
-mkfifo "$work/qmp.in" "$work/qmp.out"
+# The QMP pipes live in the short socket directory: QEMU's option syntax
+# splits at commas, and a clone's path may hold one. Both ends are opened
+# read-write so that a QEMU that died at start cannot block the open: the
+# reads below time out instead.
+qmp_pipe=$GUEST_SOCKS/qmp
+mkfifo "$qmp_pipe.in" "$qmp_pipe.out"
 guest_start "$work/initrd.gz" "$work/guest.log" -- \
 	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
-	-chardev pipe,id=qmp,path="$work/qmp" -mon chardev=qmp,mode=control
-exec 7>"$work/qmp.in" 8<"$work/qmp.out"
+	-chardev pipe,id=qmp,path="$qmp_pipe" -mon chardev=qmp,mode=control
+exec 7<>"$qmp_pipe.in" 8<>"$qmp_pipe.out"
 
 # qmp JSON: send one command, print its reply (events before it skipped).
 qmp() {

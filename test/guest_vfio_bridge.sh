@@ -7,9 +7,10 @@
 # emulated nvme controller. Inside the guest, Debian's kernel binds both
 # to vfio-pci, vusd bridges them, and test/guest/vfio_bridge_client.c
 # drives them with the vus client library:
-#   - errors: a device not bound to vfio-pci, a nonexistent device;
+#   - errors: a device bound to no driver, one bound to another driver
+#     (nvme), a group that is not viable, a nonexistent device;
 #   - edu: identity (REGION_READ and mmap of the VFIO fd passed on),
-#     factorial, an MSI through the client's eventfd, INTx with unmask, DMA both ways
+#     factorial, an MSI through the client's eventfd, INTx with mask, unmask and resample, DMA both ways
 #     through the IOMMU, a read-only window the device cannot write, an
 #     unmapped window it cannot read, a map without fd refused; a second
 #     client finds bus master off;
@@ -45,6 +46,7 @@ root=$(guest_root_new "$work/root")
 guest_add_module "$root" vfio
 guest_add_module "$root" vfio_iommu_type1
 guest_add_module "$root" vfio_pci
+guest_add_module "$root" nvme # a host driver, for the "bound elsewhere" and group errors
 guest_add_binary "$root" "$vusd" /bin/vusd
 guest_add_binary "$root" "$client" /bin/vfio_bridge_client
 {
@@ -68,8 +70,8 @@ nvme=$(find_dev 0x1b36 0x0010)
 [ -n "$edu" ] && [ -n "$nvme" ] || fail "edu ($edu) or nvme ($nvme) missing"
 [ -e "/sys/bus/pci/devices/$edu/iommu_group" ] || fail "no IOMMU group: intel_iommu not on?"
 
-# Not bound to vfio-pci: a clear error, vusd exits.
-if vusd --device "vfio,host=$nvme" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+# Not bound to vfio-pci (edu has no guest driver): a clear error, vusd exits.
+if vusd --device "vfio,host=$edu" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
 	fail "vusd served an unbound device"
 fi
 grep -q "not bound to vfio-pci.*drivers_probe" /tmp/err.log || fail "unbound: $(cat /tmp/err.log)"
@@ -78,6 +80,29 @@ if vusd --device "vfio,host=0000:00:1f.7" --socket-path /tmp/x.sock >/tmp/err.lo
 	fail "vusd served a nonexistent device"
 fi
 grep -q "no PCI device" /tmp/err.log || fail "nonexistent: $(cat /tmp/err.log)"
+
+# Bound to another driver (the guest's nvme driver took it).
+[ "$(basename "$(readlink "/sys/bus/pci/devices/$nvme/driver")")" = nvme ] ||
+	fail "$nvme is not bound to nvme"
+if vusd --device "vfio,host=$nvme" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+	fail "vusd served a device bound to nvme"
+fi
+grep -q "is bound to nvme, not vfio-pci; rebind it" /tmp/err.log || fail "bound: $(cat /tmp/err.log)"
+echo "GUEST: device bound to nvme refused"
+echo "$nvme" >"/sys/bus/pci/devices/$nvme/driver/unbind"
+
+# Group not viable: edu2 (06.0) shares its IOMMU group with the nvme
+# function 06.1 (a multifunction slot without ACS), which nvme holds.
+edu2=0000:00:06.0
+echo vfio-pci >"/sys/bus/pci/devices/$edu2/driver_override"
+echo "$edu2" >/sys/bus/pci/drivers_probe
+[ "$(readlink /sys/bus/pci/devices/$edu2/iommu_group)" = "$(readlink /sys/bus/pci/devices/0000:00:06.1/iommu_group)" ] ||
+	fail "06.0 and 06.1 are not in one IOMMU group"
+if vusd --device "vfio,host=$edu2" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+	fail "vusd served a device of a group that is not viable"
+fi
+grep -q "is not viable.*0000:00:06.1 (nvme)" /tmp/err.log || fail "viable: $(cat /tmp/err.log)"
+echo "GUEST: group not viable refused: $(cat /tmp/err.log)"
 
 for d in $edu $nvme; do
 	echo vfio-pci >"/sys/bus/pci/devices/$d/driver_override"
@@ -110,20 +135,32 @@ direct=$(sed -n 's/.*direct_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
 bridge=$(sed -n 's/.*bridge_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
 echo "GUEST: register read: bridge ${bridge} ns, kernel VFIO ${direct} ns," \
 	"ratio $((bridge / (direct > 0 ? direct : 1)))"
+dmap=$(sed -n 's/.*direct_map_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
+bmap=$(sed -n 's/.*bridge_map_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
+echo "GUEST: 4 KiB map+unmap: bridge ${bmap} ns, kernel VFIO ${dmap} ns," \
+	"ratio $((bmap / (dmap > 0 ? dmap : 1)))"
 kill "$vusd_pid"
 wait "$vusd_pid" || true
+# An ASan/UBSan build (VUS_BUILD_DIR=build-asan) reports here.
+if grep -qE "Sanitizer|runtime error" /tmp/vusd.log /tmp/edu.log; then
+	fail "sanitizer report"
+fi
 dmesg | grep -i -E "DMAR|vfio" | tail -5
 exit 0
 EOF_GUEST
 } | guest_script "$root"
 guest_pack "$root" "$work/initrd.gz"
 truncate -s 16M "$work/nvme.img"
+# QEMU's option syntax separates with commas: a comma in the clone's path
+# is written twice.
+img=${work//,/,,}/nvme.img
 start=$SECONDS
 rc=0
 guest_start "$work/initrd.gz" "$work/guest.log" --append "intel_iommu=on" -- \
 	-device intel-iommu,intremap=on -device edu \
-	-drive "if=none,id=nvm,file=$work/nvme.img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
-guest_wait 110 || rc=$?
+	-device edu,addr=06.0,multifunction=on -device nvme,addr=06.1,serial=vus-group \
+	-drive "if=none,id=nvm,file=$img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
+guest_wait 170 || rc=$?
 grep '^GUEST' "$GUEST_LOG" || true
 if ((rc != 0)); then
 	guest_show_log

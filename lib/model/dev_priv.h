@@ -283,6 +283,7 @@ struct vus_dev {
 	volatile int stop;
 	pthread_t loop_thread;
 	bool loop_thread_known;
+	unsigned shortcuts;           /* serve.c vus_dev_process(): reads left before an epoll_wait */
 	struct vus_session sess;
 
 	struct vus_counters stats;

@@ -53,6 +53,12 @@
 /* Connections accepted per readiness report (a flood must not starve). */
 #define VUS_ACCEPTS_PER_CALL 16
 #define VUS_EPOLL_BATCH 8
+/*
+ * vus_dev_process() calls in a row that may read the client socket
+ * without asking epoll first (see there); then one epoll_wait() gives
+ * every other fd its turn.
+ */
+#define VUS_SHORTCUTS 16
 /* docs/protocol.md 6 (message size): headroom for the fixed parts of a message. */
 #define VUS_MSG_HEADROOM (64u * 1024u)
 
@@ -323,7 +329,7 @@ int vus_dev_attach_fd(struct vus_dev *dev, int fd)
 	return session_start(dev, fd);
 }
 
-static void serve_client(struct vus_dev *dev);
+static bool serve_client(struct vus_dev *dev);
 
 /*
  * Has the attached client gone, although its EOF is not handled yet? A
@@ -410,28 +416,31 @@ static int on_listen(struct vus_dev *dev)
 
 /* ---- the loop ------------------------------------------------------- */
 
-static void serve_client(struct vus_dev *dev)
+/* Serve the client's messages; false if the socket had nothing for us
+ * (no message, no EOF, no error). */
+static bool serve_client(struct vus_dev *dev)
 {
 	struct vus_session *s = &dev->sess;
 	struct vus_rx_msg m;
 	uint64_t start = turn_now_ns();
-	int i;
+	int i, rc;
 
 	for (i = 0; i < VUS_MSGS_PER_CALL; i++) {
 		/* A held reply (fault injection) pauses the client. */
 		if (vus_fault_holding(dev))
-			return;
+			return true;
 		/* One recvmsg() per wake-up: once the socket queue was seen
 		 * empty, the level-triggered epoll reports new bytes, so an
 		 * extra read here would only cost an EAGAIN round trip into
-		 * the kernel on every request (see bench/). */
+		 * the kernel on every request (docs/performance.md). */
 		if (i > 0 && !vus_conn_may_have_more(&s->conn))
-			return;
-		if (vus_session_recv(s, &s->conn, &m) <= 0)
-			return;
+			return true;
+		rc = vus_session_recv(s, &s->conn, &m);
+		if (rc <= 0)
+			return rc < 0 || i > 0;
 		vus_dispatch(dev, &m);
 		if (!s->attached)
-			return;
+			return true;
 		if (turn_now_ns() - start > VUS_TURN_NS)
 			break;
 	}
@@ -440,6 +449,7 @@ static void serve_client(struct vus_dev *dev)
 	 * stalling them, after giving the other fds their turn. */
 	if (vus_conn_has_buffered(&s->conn))
 		vus_loop_wake(dev);
+	return true;
 }
 
 /* The twin socket carries our DMA requests and the client's replies
@@ -475,6 +485,11 @@ static void on_session_fd(struct vus_dev *dev, struct vus_conn *c, uint32_t even
 		return;
 	if (events & ~(uint32_t)EPOLLOUT)
 		serve(dev);
+}
+
+static void serve_client_fd(struct vus_dev *dev)
+{
+	serve_client(dev);
 }
 
 static void on_timer(struct vus_dev *dev)
@@ -543,6 +558,7 @@ static int process(struct vus_dev *dev, int timeout_ms)
 	n = epoll_wait(dev->epfd, ev, VUS_EPOLL_BATCH, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	dev->shortcuts = VUS_SHORTCUTS;
 	for (i = 0; i < n && !err; i++) {
 		int fd = ev[i].data.fd;
 
@@ -553,7 +569,7 @@ static int process(struct vus_dev *dev, int timeout_ms)
 		else if (fd == dev->listen_fd)
 			err = on_listen(dev);
 		else if (fd == dev->sess.conn.fd)
-			on_session_fd(dev, &dev->sess.conn, ev[i].events, serve_client);
+			on_session_fd(dev, &dev->sess.conn, ev[i].events, serve_client_fd);
 		else if (fd == dev->sess.twin.fd)
 			on_session_fd(dev, &dev->sess.twin, ev[i].events, serve_twin);
 		else if (fd == dev->irqs[VUS_PCI_INTX_IRQ].resample_fd)
@@ -566,8 +582,39 @@ static int process(struct vus_dev *dev, int timeout_ms)
 	return err;
 }
 
+/*
+ * May vus_dev_process() read the client socket before asking epoll? Not
+ * while output waits (EPOLLOUT may be why we were called), while a held
+ * reply pauses the client, or after VUS_SHORTCUTS reads in a row.
+ */
+static bool may_shortcut(const struct vus_dev *dev)
+{
+	const struct vus_session *s = &dev->sess;
+
+	return dev->shortcuts > 0 && s->attached && !s->closing && s->conn.fd >= 0 &&
+	       !s->conn_out && !s->twin_out && !vus_fault_holding(dev);
+}
+
+/*
+ * The caller's loop (vusd's libevent, an application's poll()) has just
+ * seen the poll fd readable, and in the common case that is one request
+ * on the client socket. Reading it straight away saves the nested
+ * epoll_wait(): a request costs the caller's wait, one recvmsg() and one
+ * sendmsg() (docs/performance.md). When the read finds nothing, the
+ * wake-up was for another fd and epoll_wait() finds which: one EAGAIN
+ * more, on wake-ups that are not requests only. Replies queued by the
+ * batch still go out together (vus_session_sync_out).
+ */
 int vus_dev_process(struct vus_dev *dev)
 {
+	if (may_shortcut(dev)) {
+		note_loop_thread(dev);
+		dev->shortcuts--;
+		if (serve_client(dev)) {
+			vus_session_sync_out(&dev->sess);
+			return 0;
+		}
+	}
 	return process(dev, 0);
 }
 

@@ -11,10 +11,12 @@
  * map, commands, features, log pages, limits and deviations.
  *
  * Threads: nvme_emu_create()/nvme_emu_free() from the thread that owns
- * the vus device. The controller serves queues on the vus loop thread;
- * when the client maps guest memory without fds it moves queue work to a
- * thread of its own (DMA then goes through messages, which the loop thread
- * must be free to answer).
+ * the vus device (free: once nothing else serves it). The controller
+ * serves queues on the vus loop thread; when the client maps guest memory
+ * without fds it moves queue work to a thread of its own (DMA then goes
+ * through messages, which the loop thread must be free to answer). That
+ * thread also re-pulses an unconsumed INTx level and, with opts.poll,
+ * polls the queues.
  */
 #ifndef VUS_NVME_EMU_H
 #define VUS_NVME_EMU_H

@@ -53,25 +53,33 @@ struct mig_hdr {
 
 /* ---- quiesce ---------------------------------------------------------- */
 
-/* Wait (briefly) until no pass runs. The worker may need the loop thread
- * for a DMA message, which this callback occupies: give up with EBUSY
- * rather than deadlock. */
-static int quiesce(struct nvme_emu *n)
+/* Take proc_lock, waiting at most 200 ms. The worker may hold it while
+ * it needs the loop thread for a DMA message, which this callback
+ * occupies: give up with EBUSY rather than deadlock. */
+static int proc_lock_brief(struct nvme_emu *n)
 {
 	struct timespec ts = { 0, 1000000 };
 	int i;
 
-	atomic_store(&n->mig_stopped, true);
-	atomic_store(&n->ctrl_change, true); /* ends a running pass */
 	for (i = 0; i < 200; i++) {
-		if (pthread_mutex_trylock(&n->proc_lock) == 0) {
-			pthread_mutex_unlock(&n->proc_lock);
+		if (pthread_mutex_trylock(&n->proc_lock) == 0)
 			return 0;
-		}
 		nanosleep(&ts, NULL);
 	}
-	atomic_store(&n->mig_stopped, false);
 	return -EBUSY;
+}
+
+/* Wait until no pass runs; later passes fetch nothing (mig_stopped). */
+static int quiesce(struct nvme_emu *n)
+{
+	atomic_store(&n->mig_stopped, true);
+	atomic_store(&n->ctrl_change, true); /* ends a running pass */
+	if (proc_lock_brief(n) < 0) {
+		atomic_store(&n->mig_stopped, false);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&n->proc_lock);
+	return 0;
 }
 
 /* ---- save ------------------------------------------------------------- */
@@ -119,6 +127,8 @@ static void ram_copy(struct nvme_emu *n, uint8_t *p, bool save)
 	}
 }
 
+static void save_end(struct nvme_emu *n);
+
 static int snapshot(struct nvme_emu *n)
 {
 	struct mig_hdr *h;
@@ -131,6 +141,11 @@ static int snapshot(struct nvme_emu *n)
 	n->mig.save = p = calloc(1, len);
 	if (!p)
 		return -ENOMEM;
+	/* Passes still run (the INTx watchdog) though they fetch nothing. */
+	if (proc_lock_brief(n) < 0) {
+		save_end(n);
+		return -EBUSY;
+	}
 	n->mig.save_len = len;
 	n->mig.save_pos = 0;
 	h = (struct mig_hdr *)p;
@@ -164,6 +179,7 @@ static int snapshot(struct nvme_emu *n)
 		};
 	}
 	ram_copy(n, p + sizeof(*h) + NVME_NR_QUEUES * sizeof(*q), true);
+	pthread_mutex_unlock(&n->proc_lock);
 	return 0;
 }
 
@@ -251,7 +267,8 @@ static int load_commit(struct nvme_emu *n)
 		if (q[i].sq_live && !q[q[i].sq_cqid].cq_live)
 			goto bad;
 	}
-	pthread_mutex_lock(&n->proc_lock);
+	if (proc_lock_brief(n) < 0)
+		return -EBUSY; /* still RESUMING with the record: may be retried */
 	pthread_mutex_lock(&n->regs_lock);
 	n->r = h->r;
 	pthread_mutex_unlock(&n->regs_lock);

@@ -16,8 +16,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
-#include <string.h>
 #include <time.h>
+#include <string.h>
 
 #include "nvme_priv.h"
 
@@ -71,8 +71,24 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&n->regs_lock);
 	for (;;) {
-		while (!n->worker_stop && !atomic_load(&n->work))
-			pthread_cond_wait(&n->worker_cv, &n->regs_lock);
+		while (!n->worker_stop && !atomic_load(&n->work)) {
+			struct timespec ts;
+
+			if (!atomic_load(&n->intx_busy)) {
+				pthread_cond_wait(&n->worker_cv, &n->regs_lock);
+				continue;
+			}
+			/* INTx with entries not consumed: pass again within
+			 * 5 ms even without a kick (nvme_queue.c, intx_flush). */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 5000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT)
+				break;
+		}
 		if (n->worker_stop)
 			break;
 		pthread_mutex_unlock(&n->regs_lock);

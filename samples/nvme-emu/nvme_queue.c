@@ -228,14 +228,20 @@ void nvme_irqs_flush(struct nvme_emu *n)
 	if (!any && !n->intx_busy)
 		return;
 	if (nvme_on_intx(n)) {
+		bool busy = false;
+
 		intx_flush(n);
-		n->intx_busy = false;
 		for (q = 0; q < NVME_NR_QUEUES; q++)
 			if (n->cq[q].live && n->cq[q].ien && n->cq[q].head != n->cq[q].tail)
-				n->intx_busy = true;
+				busy = true;
+		atomic_store(&n->intx_busy, busy);
+		/* The worker re-pulses a level nobody consumed (a pulse can be
+		 * lost when QEMU takes an unrelated BAR access as the EOI). */
+		if (busy && !n->worker_started && !n->on_worker)
+			(void)nvme_worker_start(n);
 		return;
 	}
-	n->intx_busy = false;
+	atomic_store(&n->intx_busy, false);
 	for (q = 0; q < NVME_NR_QUEUES; q++) {
 		struct nvme_cq *cq = &n->cq[q];
 

@@ -138,7 +138,7 @@ static void edu(const char *sock, int n)
 	struct pollfd pfd;
 	int64_t t0, t_msg, t_mmap;
 	volatile uint32_t sink = 0;
-	int efd, rc, i;
+	int efd, rfd, rc, i;
 	uint32_t v;
 
 	connect_to(sock, &c);
@@ -208,10 +208,38 @@ static void edu(const char *sock, int n)
 					 NULL);
 		CHECK(rc == 0, "INTx UNMASK: %s", strerror(-rc));
 	}
+	/* The resample eventfd: the kernel unmasks when the client signals it. */
+	rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, &rfd,
+				 NULL);
+	CHECK(rc == 0, "SET_IRQS INTx resample: %s", strerror(-rc));
+	for (i = 0; i < 2; i++) {
+		wr(c, EDU_IRQ_RAIS, 0x22);
+		CHECK(poll(&pfd, 1, 5000) == 1, "no INTx within 5 s (resample round %d)", i);
+		CHECK(read(efd, &one, 8) == 8, "eventfd read");
+		wr(c, EDU_IRQ_ACK, 0x22);
+		one = 1;
+		CHECK(write(rfd, &one, 8) == 8, "resample write");
+	}
+	/* MASK holds the line back; UNMASK lets the still-high line through. */
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK, 0, 1, NULL, NULL);
+	CHECK(rc == 0, "INTx MASK: %s", strerror(-rc));
+	wr(c, EDU_IRQ_RAIS, 0x44);
+	CHECK(poll(&pfd, 1, 300) == 0, "INTx delivered while masked");
+	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL, NULL);
+	CHECK(rc == 0, "INTx UNMASK: %s", strerror(-rc));
+	CHECK(poll(&pfd, 1, 5000) == 1, "masked INTx not delivered on unmask");
+	CHECK(read(efd, &one, 8) == 8, "eventfd read");
+	wr(c, EDU_IRQ_ACK, 0x44);
 	rc = vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 				 VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL, NULL);
 	CHECK(rc == 0, "INTx off: %s", strerror(-rc));
-	printf("GUEST: edu INTx delivered twice (auto-masked, unmasked by SET_IRQS)\n");
+	close(rfd);
+	printf("GUEST: edu INTx delivered 5 times (auto-masked; unmasked by SET_IRQS, then by "
+	       "the resample eventfd; held while masked by SET_IRQS MASK)\n");
 
 	/* DMA through the IOMMU: RAM -> edu -> RAM. */
 	rc = vus_client_dma_map(c, 0x100000, 8192, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE,
@@ -266,6 +294,16 @@ static void edu(const char *sock, int n)
 	t_mmap = (now_ns() - t0) / n;
 	printf("GUEST: bridge_ns %lld mmap_ns %lld (%u)\n", (long long)t_msg, (long long)t_mmap,
 	       sink & 1);
+	/* DMA_MAP + DMA_UNMAP of 4 KiB (the client's memfd set-up included). */
+	t0 = now_ns();
+	for (i = 0; i < n / 4; i++) {
+		rc = vus_client_dma_map(c, 0x500000, 4096, VUS_DMA_MAP_FLAG_READ, true,
+					(void **)&b);
+		CHECK(rc == 0, "DMA_MAP (timed): %s", strerror(-rc));
+		rc = vus_client_dma_unmap(c, 0x500000, 4096, 0);
+		CHECK(rc == 0, "DMA_UNMAP (timed): %s", strerror(-rc));
+	}
+	printf("GUEST: bridge_map_ns %lld\n", (long long)((now_ns() - t0) / (n / 4 > 0 ? n / 4 : 1)));
 	munmap(map, maplen);
 	close(r0.fd);
 	close(efd);
@@ -357,6 +395,28 @@ static void direct(const char *bdf, int n)
 		sink += v;
 	}
 	printf("GUEST: direct_ns %lld (%u)\n", (long long)((now_ns() - t0) / n), sink & 1);
+	/* VFIO_IOMMU_MAP_DMA + UNMAP of 4 KiB of anonymous memory. */
+	{
+		struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .iova = 0x500000,
+			.size = 4096, .flags = VFIO_DMA_MAP_FLAG_READ };
+		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = 0x500000,
+			.size = 4096 };
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		CHECK(p != MAP_FAILED, "mmap");
+		memset(p, 1, 4096);
+		m.vaddr = (uintptr_t)p;
+		t0 = now_ns();
+		for (i = 0; i < n / 4; i++) {
+			CHECK(ioctl(b.container, VFIO_IOMMU_MAP_DMA, &m) == 0, "MAP_DMA: %s",
+			      strerror(errno));
+			CHECK(ioctl(b.container, VFIO_IOMMU_UNMAP_DMA, &u) == 0, "UNMAP_DMA: %s",
+			      strerror(errno));
+		}
+		printf("GUEST: direct_map_ns %lld\n",
+		       (long long)((now_ns() - t0) / (n / 4 > 0 ? n / 4 : 1)));
+		munmap(p, 4096);
+	}
 	vfio_bridge_close_fds(&b);
 }
 

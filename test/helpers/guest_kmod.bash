@@ -30,6 +30,15 @@ guest_kmod_headers() {
 	root=$cache/linux-headers-$GUEST_KVER
 	GUEST_KHDR=$root/usr/src/linux-headers-$GUEST_KVER
 	[ -e "$root/.unpacked" ] && return 0
+	# Two guest tests run at once (ctest -j2) on a cold cache: one unpacks,
+	# the other waits for it, instead of removing the tree under it.
+	mkdir -p "$cache"
+	exec {GUEST_KHDR_LOCK}>"$cache/.kbuild.lock"
+	flock "$GUEST_KHDR_LOCK"
+	if [ -e "$root/.unpacked" ]; then
+		exec {GUEST_KHDR_LOCK}>&-
+		return 0
+	fi
 	command -v make >/dev/null || guest_skip "make is not installed (needed to build guest modules)"
 	command -v gcc-12 >/dev/null || guest_skip "gcc-12 is not installed (Debian 12 kernels are built with it)"
 	deps=$(apt-cache depends "linux-headers-$GUEST_KVER" 2>/dev/null |
@@ -49,6 +58,7 @@ guest_kmod_headers() {
 	[ -f "$GUEST_KHDR/Makefile" ] || guest_fail "linux-headers-$GUEST_KVER has no Makefile"
 	sed -i "s|^include /usr/src/|include $root/usr/src/|" "$GUEST_KHDR/Makefile"
 	touch "$root/.unpacked"
+	exec {GUEST_KHDR_LOCK}>&-
 }
 
 # guest_kmod_build SRC OUT: build the module sources in SRC (a Kbuild file
