@@ -295,6 +295,12 @@ static void test_failed_arc_error_and_reset(void **state)
 				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL,
 				      NULL));
 	check_promises(R);
+	/* A failing arc out of a stopped state: ERROR keeps DMA refused. */
+	ASSERT_OK(vus_client_mig_set_state(A.c, S));
+	A.fail_to = RP;
+	ASSERT_ERR(vus_client_mig_set_state(A.c, R), -EIO);
+	ASSERT_EQ(get(), VUS_MIG_STATE_ERROR);
+	check_promises(S);
 	stop();
 }
 

@@ -248,6 +248,68 @@ static void test_reset_leaves_stop_through_the_device(void **state)
 	ASSERT_EQ(get32(buf + REC), 0x47494d54u); /* a record starts: the old one was dropped */
 }
 
+/*
+ * A transfer waiting on the client (fd-less memory: DMA_WRITE messages)
+ * when STOP_COPY comes is cancelled by the library; testdev keeps it
+ * (busy, parked) in its saved state, and the destination runs it on
+ * RUNNING, into its own client's memory.
+ */
+static void test_parked_transfer_finishes_on_the_destination(void **state)
+{
+	struct fx *f = *state, *g;
+	uint32_t cmd = TESTDEV_DMA_START | TESTDEV_DMA_TO_HOST, got, st = 0;
+	uint8_t *src_guest, *dst_guest, pat[4096], *stream = NULL;
+	size_t len = 0, off;
+	int i;
+
+	for (i = 0; i < (int)sizeof(pat); i++)
+		pat[i] = (uint8_t)(i * 5 + 3);
+	ASSERT_OK(vus_client_dma_map(f->c, IOVA, GUEST_SIZE,
+				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
+				     (void **)&src_guest));
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0, pat, sizeof(pat)));
+	wr(f, TESTDEV_REG_DMA_SRC_LO, 0);
+	wr(f, TESTDEV_REG_DMA_SRC_HI, 0);
+	wr(f, TESTDEV_REG_DMA_DST_LO, (uint32_t)IOVA);
+	wr(f, TESTDEV_REG_DMA_DST_HI, (uint32_t)(IOVA >> 32));
+	wr(f, TESTDEV_REG_DMA_LEN, sizeof(pat));
+	burst_cmd_then_state(f, cmd, VUS_MIG_STATE_STOP_COPY);
+	do {
+		stream = realloc(stream, len + CHUNK);
+		assert_non_null(stream);
+		ASSERT_OK(vus_client_mig_data_read(f->c, stream + len, CHUNK, &got));
+		len += got;
+	} while (got == CHUNK);
+	/* Saved busy: the transfer travels. */
+	ASSERT_EQ(get32(stream + REC_DMA_STATUS) & TESTDEV_DMA_BUSY, TESTDEV_DMA_BUSY);
+	ASSERT_EQ(src_guest[0], 0);
+
+	assert_int_equal(setup((void **)&g), 0);
+	ASSERT_OK(vus_client_dma_map(g->c, IOVA, GUEST_SIZE,
+				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
+				     (void **)&dst_guest));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING));
+	for (off = 0; off < len; off += CHUNK)
+		ASSERT_OK(vus_client_mig_data_write(g->c, stream + off,
+						    len - off < CHUNK ? len - off : CHUNK));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RUNNING));
+	for (i = 0; i < 5000; i++) {
+		ASSERT_OK(vus_client_region_read(g->c, 0, TESTDEV_REG_DMA_STATUS, &st, 4));
+		if (!(st & TESTDEV_DMA_BUSY))
+			break;
+		vus_client_process(g->c, 1);
+	}
+	ASSERT_EQ(st & (TESTDEV_DMA_BUSY | TESTDEV_DMA_ERROR), 0);
+	ASSERT_OK(vus_client_region_read(g->c, 0, TESTDEV_REG_DMA_COUNT, &st, 4));
+	ASSERT_EQ(st, 1);
+	assert_memory_equal(dst_guest, pat, sizeof(pat));
+	/* The source never wrote its client's memory. */
+	ASSERT_EQ(src_guest[0], 0);
+	free(stream);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +319,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reset_leaves_stop_through_the_device, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_parked_transfer_finishes_on_the_destination,
+						setup, teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

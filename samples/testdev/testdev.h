@@ -57,7 +57,9 @@
  * Reset (client): registers to power-on values (causes dropped), RAM
  * kept. Lost connection: in-flight DMA is abandoned, state kept.
  * Migration: STOP_COPY and PRE_COPY; the saved state is the registers,
- * BAR1 and BAR2.
+ * BAR1 and BAR2, in the library's checked stream; a transfer the library
+ * cancelled on STOP travels with it and restarts on RUNNING
+ * (docs/migration.md).
  */
 #ifndef VUS_TESTDEV_H
 #define VUS_TESTDEV_H

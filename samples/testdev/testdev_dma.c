@@ -74,7 +74,12 @@ static void dma_done(struct vus_dev *dev, void *arg, int result)
 	struct testdev *td = x->td;
 
 	xfer_unlink(td, x);
-	if (x->gen == td->dma_gen) {
+	if (x->gen == td->dma_gen && result == -ECANCELED) {
+		/* Migration stopped the device with the transfer waiting on
+		 * the client: not done, not failed. It stays busy, travels in
+		 * the saved state and runs again on RUNNING (docs/migration.md). */
+		td->r.dma_parked = x->cmd;
+	} else if (x->gen == td->dma_gen) {
 		if (result == 0 && !(x->cmd & TESTDEV_DMA_TO_HOST))
 			memcpy(td->bar1 + x->bar1_off, x->data, x->len);
 		dma_finish(td, x->cmd, result);
@@ -136,9 +141,21 @@ void testdev_dma_cmd(struct testdev *td, uint32_t cmd)
 	}
 }
 
+void testdev_dma_resume(struct testdev *td)
+{
+	uint32_t cmd = td->r.dma_parked;
+
+	if (!cmd)
+		return;
+	td->r.dma_parked = 0;
+	td->r.dma_status &= ~TESTDEV_DMA_BUSY;
+	testdev_dma_cmd(td, cmd);
+}
+
 void testdev_dma_abandon(struct testdev *td)
 {
 	td->dma_gen++;
+	td->r.dma_parked = 0;
 }
 
 void testdev_dma_free(struct testdev *td)

@@ -15,7 +15,8 @@
  *   6  u16 hdr_len  16
  *   8  u32 length   payload bytes, exactly TESTDEV_MIG_PAYLOAD for v1
  *  12  u32 reserved 0
- *  16  payload: struct testdev_regs as u32s, BAR1, BAR2
+ *  16  payload: struct testdev_regs as u32s (version 2: with dma_parked),
+ *      BAR1, BAR2
  *
  * Anything else is rejected by load with -EINVAL as soon as the header
  * is complete; a record cut short is rejected at RESUMING -> STOP.
@@ -28,7 +29,7 @@
 #include "testdev_priv.h"
 
 #define TESTDEV_MIG_MAGIC   0x47494d54u /* "TMIG" */
-#define TESTDEV_MIG_VERSION 1u
+#define TESTDEV_MIG_VERSION 2u /* 2: dma_parked added */
 #define TESTDEV_MIG_HDR     16u
 #define TESTDEV_MIG_REGS    (TESTDEV_NR_REGS * 4u)
 #define TESTDEV_MIG_PAYLOAD (TESTDEV_MIG_REGS + TESTDEV_BAR1_SIZE + TESTDEV_BAR2_SIZE)
@@ -185,10 +186,12 @@ static void record_apply(struct testdev *td, const uint8_t *rec)
 
 	for (i = 0; i < TESTDEV_NR_REGS; i++)
 		regs[i] = get32(p + 4 * i);
-	/* Whatever ran on the source or here does not move with the state. */
+	/* Whatever ran here does not move with the state; a transfer the
+	 * source parked does, and restarts on RUNNING. */
 	testdev_dma_abandon(td);
 	memcpy(&td->r, regs, sizeof(regs));
-	td->r.dma_status &= ~TESTDEV_DMA_BUSY;
+	if (!td->r.dma_parked)
+		td->r.dma_status &= ~TESTDEV_DMA_BUSY;
 	p += TESTDEV_MIG_REGS;
 	memcpy(td->bar1, p, TESTDEV_BAR1_SIZE);
 	memcpy(td->bar2, p + TESTDEV_BAR1_SIZE, TESTDEV_BAR2_SIZE);
@@ -231,6 +234,7 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 		 * a save or load in progress is dropped. */
 		save_end(td);
 		load_end(td);
+		testdev_dma_resume(td);
 		return 0;
 	default:
 		return -EINVAL;

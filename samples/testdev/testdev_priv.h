@@ -34,6 +34,10 @@ struct testdev_regs {
 	uint32_t dma_count;
 	uint32_t hole_hits;
 	uint32_t resets;
+	/* Not a register: the DMA_CMD of a transfer migration cancelled
+	 * (testdev_dma.c), restarted on RUNNING here or on the destination;
+	 * 0 = none. In the record since version 2. */
+	uint32_t dma_parked;
 };
 #define TESTDEV_NR_REGS (sizeof(struct testdev_regs) / sizeof(uint32_t))
 
@@ -81,6 +85,9 @@ void testdev_sync_irqs(struct testdev *td);
 
 /* A write to DMA_CMD. */
 void testdev_dma_cmd(struct testdev *td, uint32_t cmd);
+/* RUNNING again (here, or on the destination): restart a transfer that
+ * migration cancelled. */
+void testdev_dma_resume(struct testdev *td);
 /* Forget transfers in flight: their completions will change nothing. */
 void testdev_dma_abandon(struct testdev *td);
 /* Free the bookkeeping of transfers in flight (after vus_dev_free). */

@@ -235,8 +235,13 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 		else if (!saving_state(to))
 			vus_mig_stream_end(dev);
 	}
-	if (rc < 0)
-		quiesce(dev); /* the device is in ERROR now: keep it quiet */
+	if (rc < 0) {
+		/* The device is in ERROR now: keep it quiet, even if this arc
+		 * had already let DMA go again. */
+		vus_irq_hold(dev, true);
+		vus_dma_quiesce(dev);
+		dev->mig.quiesced = true;
+	}
 	else if (!stopped_state(to))
 		unquiesce(dev);
 	if (rc < 0)
