@@ -584,8 +584,12 @@ VUS_API int vus_dev_attach_fd(struct vus_dev *dev, int fd);
 
 /* An fd that polls readable whenever vus_dev_process() has work. */
 VUS_API int vus_dev_poll_fd(const struct vus_dev *dev);
-/* Do all work that is ready without blocking. 0, or -errno on a fatal
- * error of the listener (a client's errors only end that client). */
+/* Do work that is ready without blocking; call it when the poll fd is
+ * readable. It may serve only the client's requests in one call (see
+ * docs/performance.md); the poll fd then stays readable while other work
+ * waits, so a loop calling it on readability misses nothing. 0, or
+ * -errno on a fatal error of the listener (a client's errors only end
+ * that client). */
 VUS_API int vus_dev_process(struct vus_dev *dev);
 /* Block in a loop until vus_dev_stop(). */
 VUS_API int vus_dev_run(struct vus_dev *dev);
