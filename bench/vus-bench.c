@@ -583,7 +583,7 @@ static void check_bar1(struct served *s, uint8_t *big, size_t size)
 
 static void row(const char *name, unsigned long iters, double us, double floor_us, double ratio)
 {
-	printf("%-40s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, ratio);
+	printf("%-46s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, ratio);
 }
 
 static void usage(FILE *f)
@@ -712,7 +712,7 @@ int main(int argc, char **argv)
 	} else {
 		printf("(no vusd beside vus-bench: its rows are left out)\n");
 	}
-	printf("%-40s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
+	printf("%-46s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
 
 	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back */
 	for (j = 0; j < sizeof(small) / sizeof(small[0]); j++) {

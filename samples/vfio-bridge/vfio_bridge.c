@@ -393,9 +393,10 @@ static int dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_regio
 	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
 
 	(void)dev;
-	if (r->fd < 0 || !r->vaddr) {
+	if (!r->vaddr) {
 		/* A real device reaches memory only through the IOMMU: there is
-		 * nothing to map a message-only window to. */
+		 * nothing to map a message-only window to. (vaddr, not fd: vusd
+		 * closes a window's fd once the library mapped it.) */
 		vfio_bridge_log(b, "DMA_MAP [%#llx, +%#llx) without an fd refused (ENOTSUP): "
 				"the device can only DMA into mapped memory",
 				(unsigned long long)r->iova, (unsigned long long)r->size);
@@ -425,7 +426,7 @@ static void dma_unmap(struct vus_dev *dev, void *opaque, const struct vus_dma_re
 	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u) };
 
 	(void)dev;
-	if (r->fd < 0 || !r->vaddr)
+	if (!r->vaddr)
 		return; /* never mapped (refused above) */
 	u.iova = r->iova;
 	u.size = r->size;
