@@ -76,11 +76,6 @@ static void logging_stop(struct vus_dev *dev)
 	dev->mig.log_pgsize = 0;
 }
 
-/*
- * Stopped states: the device must not generate interrupts or DMA or change
- * its state (UAPI "STOP"). RUNNING_P2P only stops peer-to-peer DMA, which
- * vus has none of; ERROR keeps whatever it had.
- */
 static bool framed(const struct vus_dev *dev)
 {
 	return dev->mig.ops.flags & VUS_MIGRATION_FRAMED;
@@ -92,6 +87,11 @@ static bool saving_state(enum vus_mig_state s)
 	       s == VUS_MIG_STATE_STOP_COPY;
 }
 
+/*
+ * Stopped states: the device must not generate interrupts or DMA or change
+ * its state (UAPI "STOP"). RUNNING_P2P only stops peer-to-peer DMA, which
+ * vus has none of; ERROR keeps whatever it had.
+ */
 static bool stopped_state(enum vus_mig_state s)
 {
 	return s == VUS_MIG_STATE_STOP || s == VUS_MIG_STATE_STOP_COPY ||
