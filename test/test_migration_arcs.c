@@ -41,10 +41,14 @@ struct arcdev {
 	pthread_t th;
 	int efd;
 	uint8_t *mem;
-	enum vus_mig_state seen_from, seen_to;
-	unsigned arcs;             /* transition() calls */
-	int dma_in_callback;       /* vus_dma_write() result inside the last arc */
-	enum vus_mig_state fail_to; /* an arc into this state fails (ERROR: none) */
+	/*
+	 * Written by the device's thread, read by the test's: atomic, since
+	 * the socket round trip that orders them is invisible to TSan.
+	 */
+	_Atomic enum vus_mig_state seen_from, seen_to;
+	_Atomic unsigned arcs;             /* transition() calls */
+	_Atomic int dma_in_callback;       /* vus_dma_write() result inside the last arc */
+	_Atomic enum vus_mig_state fail_to; /* an arc into this state fails (ERROR: none) */
 };
 
 static struct arcdev A;

@@ -73,5 +73,11 @@ echo "vusd_scale: idle CPU over 2 s: $idle ticks of $((2 * hz))"
 echo "vusd_scale: open fds: $(ls /proc/$pid/fd | wc -l)"
 rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 echo "vusd_scale: resident memory $rss KiB"
-((rss < 64 * 1024)) || fail "resident memory $rss KiB is not under 64 MiB"
+case ${VUS_BUILD_TYPE:-} in
+ASan | TSan)
+	# Shadow memory and quarantines are the sanitizer's, not vusd's.
+	echo "vusd_scale: resident memory bound not checked in a $VUS_BUILD_TYPE build" ;;
+*)
+	((rss < 64 * 1024)) || fail "resident memory $rss KiB is not under 64 MiB" ;;
+esac
 echo "vusd_scale: ok"
