@@ -51,8 +51,8 @@ static int attach_fd(struct fx *f)
 {
 	int sv[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(f->dev, sv[1]), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(f->dev, sv[1]));
 	return sv[0];
 }
 
@@ -63,12 +63,12 @@ static int setup(void **state)
 	int fd;
 
 	assert_non_null(f);
-	assert_int_equal(testdev_create_opts("faults", &opts, &f->td), 0);
+	ASSERT_OK(testdev_create_opts("faults", &opts, &f->td));
 	f->dev = testdev_dev(f->td);
 	vus_dev_set_log_level(f->dev, VUS_LOG_ERR);
 	fd = attach_fd(f);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
-	assert_int_equal(vus_client_connect_fd(fd, NULL, &f->c), 0);
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
+	ASSERT_OK(vus_client_connect_fd(fd, NULL, &f->c));
 	*state = f;
 	return 0;
 }
@@ -97,7 +97,7 @@ static void on_loop(struct fx *f, void (*fn)(struct fx *f, void *arg), void *arg
 	vus_dev_stop(f->dev);
 	pthread_join(f->th, NULL);
 	fn(f, arg);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
 }
 
 static void attach_on_loop(struct fx *f, void *arg)
@@ -111,12 +111,12 @@ static void reattach(struct fx *f)
 	int fd;
 
 	on_loop(f, attach_on_loop, &fd);
-	assert_int_equal(vus_client_connect_fd(fd, NULL, &f->c), 0);
+	ASSERT_OK(vus_client_connect_fd(fd, NULL, &f->c));
 }
 
 static void add_rule(struct fx *f, void *arg)
 {
-	assert_int_equal(vus_dev_fault_add(f->dev, arg), 0);
+	ASSERT_OK(vus_dev_fault_add(f->dev, arg));
 }
 
 static uint32_t rd(struct vus_client *c, uint32_t reg, int *rc)
@@ -144,13 +144,13 @@ static void test_fail_with_errno(void **state)
 
 	on_loop(f, add_rule, &rule);
 	rd(f->c, TESTDEV_REG_ID, &rc);
-	assert_int_equal(rc, -EIO);
+	ASSERT_ERR(rc, -EIO);
 	rd(f->c, TESTDEV_REG_ID, &rc);
-	assert_int_equal(rc, -EIO);
+	ASSERT_ERR(rc, -EIO);
 	/* Used up: the third one runs. Other commands were never touched. */
-	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-	assert_int_equal(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
-	assert_int_equal(rc, 0);
+	ASSERT_OK(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+	ASSERT_EQ(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
+	ASSERT_OK(rc);
 }
 
 static void test_fail_region_write(void **state)
@@ -161,11 +161,11 @@ static void test_fail_region_write(void **state)
 	int rc;
 
 	on_loop(f, add_rule, &rule);
-	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), -EFAULT);
+	ASSERT_ERR(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), -EFAULT);
 	/* Not run: the register kept its value. */
-	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0);
-	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0xabcd);
+	ASSERT_OK(rd(f->c, TESTDEV_REG_SCRATCH, &rc));
+	ASSERT_OK(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+	ASSERT_EQ(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0xabcd);
 }
 
 static void test_delay(void **state)
@@ -178,13 +178,13 @@ static void test_delay(void **state)
 
 	on_loop(f, add_rule, &rule);
 	t = now_ms();
-	assert_int_equal(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
-	assert_int_equal(rc, 0);
+	ASSERT_EQ(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
+	ASSERT_OK(rc);
 	assert_true(now_ms() - t >= 290);
 	/* The next command is answered at once again. (That the loop is not
 	 * blocked meanwhile is shown with vusd: test/vusd_faults.sh.) */
 	t = now_ms();
-	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_ERR_IRQ, &ii), 0);
+	ASSERT_OK(vus_client_irq_info(f->c, VUS_PCI_ERR_IRQ, &ii));
 	assert_true(now_ms() - t < 250);
 }
 
@@ -199,7 +199,7 @@ static void test_delay_and_error(void **state)
 
 	on_loop(f, add_rule, &rule);
 	t = now_ms();
-	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_MSI_IRQ, &ii), -ENODEV);
+	ASSERT_ERR(vus_client_irq_info(f->c, VUS_PCI_MSI_IRQ, &ii), -ENODEV);
 	assert_true(now_ms() - t >= 190);
 }
 
@@ -223,17 +223,17 @@ static void test_disconnect_after(void **state)
 	int rc;
 
 	on_loop(f, disconnect, &d);
-	assert_int_equal(d.rc, 0);
-	assert_int_equal(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4), 0);
-	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);  /* the 2nd: answered */
+	ASSERT_OK(d.rc);
+	ASSERT_OK(vus_client_region_write(f->c, 0, TESTDEV_REG_SCRATCH, &v, 4));
+	ASSERT_EQ(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);  /* the 2nd: answered */
 	rd(f->c, TESTDEV_REG_SCRATCH, &rc);                           /* then dropped */
 	assert_true(rc < 0);
 	vus_client_close(f->c);
 	f->c = NULL;
 	/* The device kept its state for the next client. */
 	reattach(f);
-	assert_int_equal(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);
-	assert_int_equal(rc, 0);
+	ASSERT_EQ(rd(f->c, TESTDEV_REG_SCRATCH, &rc), 0x600d);
+	ASSERT_OK(rc);
 }
 
 static void test_disconnect_now(void **state)
@@ -243,14 +243,14 @@ static void test_disconnect_now(void **state)
 	int rc;
 
 	on_loop(f, disconnect, &d);
-	assert_int_equal(d.rc, 0);
+	ASSERT_OK(d.rc);
 	rd(f->c, TESTDEV_REG_ID, &rc);
 	assert_true(rc < 0);
 	vus_client_close(f->c);
 	f->c = NULL;
 	/* Nobody left to drop. */
 	on_loop(f, disconnect, &d);
-	assert_int_equal(d.rc, -ENOTCONN);
+	ASSERT_ERR(d.rc, -ENOTCONN);
 	reattach(f);
 }
 
@@ -261,22 +261,22 @@ static void bad_rules(struct fx *f, void *arg)
 
 	(void)arg;
 	r.cmd = 0;
-	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);
+	ASSERT_ERR(vus_dev_fault_add(f->dev, &r), -EINVAL);
 	r.cmd = VUS_CMD_MAX + 1;
-	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);
+	ASSERT_ERR(vus_dev_fault_add(f->dev, &r), -EINVAL);
 	r.cmd = VUS_CMD_REGION_READ;
 	r.error = 0;
-	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);      /* nothing to do */
+	ASSERT_ERR(vus_dev_fault_add(f->dev, &r), -EINVAL);      /* nothing to do */
 	r.error = 5000;
-	assert_int_equal(vus_dev_fault_add(f->dev, &r), -EINVAL);
-	assert_int_equal(vus_dev_fault_add(f->dev, NULL), -EINVAL);
+	ASSERT_ERR(vus_dev_fault_add(f->dev, &r), -EINVAL);
+	ASSERT_ERR(vus_dev_fault_add(f->dev, NULL), -EINVAL);
 	r.error = EIO;
 	r.cmd = VUS_CMD_DMA_UNMAP;
 	for (i = 0; i < VUS_FAULT_MAX_RULES; i++)
-		assert_int_equal(vus_dev_fault_add(f->dev, &r), 0);
-	assert_int_equal(vus_dev_fault_add(f->dev, &r), -ENOSPC);
+		ASSERT_OK(vus_dev_fault_add(f->dev, &r));
+	ASSERT_ERR(vus_dev_fault_add(f->dev, &r), -ENOSPC);
 	vus_dev_fault_clear(f->dev);
-	assert_int_equal(vus_dev_fault_add(f->dev, &r), 0);
+	ASSERT_OK(vus_dev_fault_add(f->dev, &r));
 	vus_dev_fault_clear(f->dev);
 }
 
@@ -286,7 +286,7 @@ static void test_bad_rules(void **state)
 	int rc;
 
 	on_loop(f, bad_rules, NULL);
-	assert_int_equal(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
+	ASSERT_EQ(rd(f->c, TESTDEV_REG_ID, &rc), TESTDEV_ID);
 }
 
 /* ERR through AER and REQ: the client's eventfds fire. */
@@ -298,17 +298,16 @@ static void test_err_req(void **state)
 	for (i = 0; i < 2; i++) {
 		efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		assert_true(efd[i] >= 0);
-		assert_int_equal(vus_client_set_irqs(f->c, i ? VUS_PCI_REQ_IRQ : VUS_PCI_ERR_IRQ,
+		ASSERT_OK(vus_client_set_irqs(f->c, i ? VUS_PCI_REQ_IRQ : VUS_PCI_ERR_IRQ,
 						     VUS_IRQ_SET_DATA_EVENTFD |
-						     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd[i], NULL),
-				 0);
+						     VUS_IRQ_SET_ACTION_TRIGGER, 0, 1, &efd[i], NULL));
 	}
-	assert_int_equal(vus_dev_report_aer(f->dev, VUS_AER_UNCOR_COMP_TIMEOUT, 0), 0);
-	assert_int_equal(vus_irq_trigger(f->dev, VUS_PCI_REQ_IRQ, 0), 0);
+	ASSERT_OK(vus_dev_report_aer(f->dev, VUS_AER_UNCOR_COMP_TIMEOUT, 0));
+	ASSERT_OK(vus_irq_trigger(f->dev, VUS_PCI_REQ_IRQ, 0));
 	for (i = 0; i < 2; i++) {
 		struct pollfd p = { .fd = efd[i], .events = POLLIN };
 
-		assert_int_equal(poll(&p, 1, 2000), 1);
+		ASSERT_EQ(poll(&p, 1, 2000), 1);
 		close(efd[i]);
 	}
 }

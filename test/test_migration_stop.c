@@ -284,7 +284,7 @@ static void test_parked_transfer_finishes_on_the_destination(void **state)
 	ASSERT_EQ(get32(stream + REC_DMA_STATUS) & TESTDEV_DMA_BUSY, TESTDEV_DMA_BUSY);
 	ASSERT_EQ(src_guest[0], 0);
 
-	assert_int_equal(setup((void **)&g), 0);
+	ASSERT_OK(setup((void **)&g));
 	ASSERT_OK(vus_client_dma_map(g->c, IOVA, GUEST_SIZE,
 				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
 				     (void **)&dst_guest));

@@ -46,20 +46,20 @@ static void test_registers(void **state)
 
 	nvme_rig_start(&r, NULL);
 	cap = nvme_drv_cap(r.d);
-	assert_int_equal(NVD_CAP_MPSMIN(cap), 0);   /* 4 KiB pages, Linux needs it */
+	ASSERT_OK(NVD_CAP_MPSMIN(cap));   /* 4 KiB pages, Linux needs it */
 	assert_true(NVD_CAP_MQES(cap) >= 1);
 	assert_true(NVD_CAP_CSS(cap) & 1);         /* NVM command set */
 	assert_true(NVD_CAP_TO(cap) >= 1);
-	assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_VS, &vs), 0);
-	assert_int_equal(vs, 0x00010400);          /* 1.4 */
-	assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_CSTS, &csts), 0);
-	assert_int_equal(csts & (NVD_CSTS_RDY | NVD_CSTS_CFS), NVD_CSTS_RDY);
-	assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_CC, &cc), 0);
-	assert_int_equal(cc, NVD_CC_EN | NVD_CC_IOSQES(6) | NVD_CC_IOCQES(4));
+	ASSERT_OK(nvme_drv_reg32(r.d, NVD_REG_VS, &vs));
+	ASSERT_EQ(vs, 0x00010400);          /* 1.4 */
+	ASSERT_OK(nvme_drv_reg32(r.d, NVD_REG_CSTS, &csts));
+	ASSERT_EQ(csts & (NVD_CSTS_RDY | NVD_CSTS_CFS), NVD_CSTS_RDY);
+	ASSERT_OK(nvme_drv_reg32(r.d, NVD_REG_CC, &cc));
+	ASSERT_EQ(cc, NVD_CC_EN | NVD_CC_IOSQES(6) | NVD_CC_IOCQES(4));
 	/* Shutdown reports completion, and the controller comes back. */
-	assert_int_equal(nvme_drv_shutdown(r.d), 0);
+	ASSERT_OK(nvme_drv_shutdown(r.d));
 	assert_true(nvme_drv_disable(r.d) >= 0);
-	assert_int_equal(nvme_drv_enable(r.d), 0);
+	ASSERT_OK(nvme_drv_enable(r.d));
 	assert_nvme_ok(nvme_drv_identify(r.d, 1, 0, NULL));
 	nvme_rig_stop(&r);
 }
@@ -73,17 +73,17 @@ static void test_identify_controller(void **state)
 
 	nvme_rig_start(&r, NULL);
 	id = nvme_drv_id_ctrl(r.d);
-	assert_int_equal(vus_client_region_read(r.c, VUS_PCI_CONFIG_REGION, 0, cfg, 4), 0);
-	assert_int_equal(nvd_le16(id, NVD_IDC_VID), nvd_le16(cfg, 0));
-	assert_int_equal(nvd_le16(cfg, 0), NVME_EMU_VENDOR);
-	assert_int_equal(nvd_le16(cfg, 2), NVME_EMU_DEVICE);
+	ASSERT_OK(vus_client_region_read(r.c, VUS_PCI_CONFIG_REGION, 0, cfg, 4));
+	ASSERT_EQ(nvd_le16(id, NVD_IDC_VID), nvd_le16(cfg, 0));
+	ASSERT_EQ(nvd_le16(cfg, 0), NVME_EMU_VENDOR);
+	ASSERT_EQ(nvd_le16(cfg, 2), NVME_EMU_DEVICE);
 	check_ascii(id + NVD_IDC_SN, 20, "SN");
 	check_ascii(id + NVD_IDC_MN, 40, "MN");
 	check_ascii(id + NVD_IDC_FR, 8, "FR");
-	assert_int_equal(nvd_le32(id, NVD_IDC_VER), 0x00010400);
-	assert_int_equal(id[NVD_IDC_SQES], 0x66); /* 64-byte SQEs, required and max */
-	assert_int_equal(id[NVD_IDC_CQES], 0x44);
-	assert_int_equal(nvd_le32(id, NVD_IDC_NN), 1);
+	ASSERT_EQ(nvd_le32(id, NVD_IDC_VER), 0x00010400);
+	ASSERT_EQ(id[NVD_IDC_SQES], 0x66); /* 64-byte SQEs, required and max */
+	ASSERT_EQ(id[NVD_IDC_CQES], 0x44);
+	ASSERT_EQ(nvd_le32(id, NVD_IDC_NN), 1);
 	assert_true(id[NVD_IDC_MDTS] > 0);
 	oacs = nvd_le16(id, NVD_IDC_OACS);
 	oncs = nvd_le16(id, NVD_IDC_ONCS);
@@ -107,13 +107,13 @@ static void test_identify_namespace(void **state)
 
 	nvme_rig_start(&r, NULL);
 	assert_nvme_ok(nvme_drv_identify(r.d, 0, 1, id));
-	assert_int_equal(nvd_le64(id, NVD_IDN_NSZE), r.emu_opts.size / r.emu_opts.lba_size);
-	assert_int_equal(nvd_le64(id, NVD_IDN_NCAP), nvd_le64(id, NVD_IDN_NSZE));
+	ASSERT_EQ(nvd_le64(id, NVD_IDN_NSZE), r.emu_opts.size / r.emu_opts.lba_size);
+	ASSERT_EQ(nvd_le64(id, NVD_IDN_NCAP), nvd_le64(id, NVD_IDN_NSZE));
 	assert_true(nvd_le64(id, NVD_IDN_NUSE) <= nvd_le64(id, NVD_IDN_NCAP));
 	assert_true((id[NVD_IDN_FLBAS] & 0xf) <= id[NVD_IDN_NLBAF]);
 	lbaf = nvd_le32(id, NVD_IDN_LBAF0 + 4 * (id[NVD_IDN_FLBAS] & 0xf));
-	assert_int_equal(lbaf & 0xffff, 0);                  /* no metadata */
-	assert_int_equal(1u << ((lbaf >> 16) & 0xff), r.emu_opts.lba_size);
+	ASSERT_OK(lbaf & 0xffff);                  /* no metadata */
+	ASSERT_EQ(1u << ((lbaf >> 16) & 0xff), r.emu_opts.lba_size);
 	/* NSID 0 and NSIDs above NN: Invalid Namespace or Format. */
 	assert_nvme_status(nvme_drv_identify(r.d, 0, 0, id), 0, NVD_SC_INVALID_NS);
 	assert_nvme_status(nvme_drv_identify(r.d, 0, 2, id), 0, NVD_SC_INVALID_NS);
@@ -130,10 +130,10 @@ static void test_identify_lists(void **state)
 	nvme_rig_start(&r, NULL);
 	/* CNS 02h: active NSIDs above NSID, ascending, zero terminated. */
 	assert_nvme_ok(nvme_drv_identify(r.d, 2, 0, l));
-	assert_int_equal(nvd_le32(l, 0), 1);
-	assert_int_equal(nvd_le32(l, 4), 0);
+	ASSERT_EQ(nvd_le32(l, 0), 1);
+	ASSERT_OK(nvd_le32(l, 4));
 	assert_nvme_ok(nvme_drv_identify(r.d, 2, 1, l));
-	assert_int_equal(nvd_le32(l, 0), 0);
+	ASSERT_OK(nvd_le32(l, 0));
 	/* CNS 03h: descriptors (type, length, 2 reserved, value) until type
 	 * 0; Linux skips the namespace if this fails. */
 	assert_nvme_ok(nvme_drv_identify(r.d, 3, 1, l));
@@ -238,10 +238,10 @@ static void test_features(void **state)
 	 * CQ on vector 1 makes it valid. */
 	nvme_rig_io_queues(&r, 2, 16);
 	assert_nvme_ok(nvme_drv_get_features(r.d, NVD_FEAT_IRQ_CONFIG, 1, &dw0));
-	assert_int_equal(dw0 & 0xffff, 1);
+	ASSERT_EQ(dw0 & 0xffff, 1);
 	assert_nvme_ok(nvme_drv_set_features(r.d, NVD_FEAT_IRQ_CONFIG, 1u | 1u << 16, NULL));
 	assert_nvme_ok(nvme_drv_get_features(r.d, NVD_FEAT_IRQ_CONFIG, 1, &dw0));
-	assert_int_equal(dw0, 1u | 1u << 16);
+	ASSERT_EQ(dw0, 1u | 1u << 16);
 	assert_nvme_status(nvme_drv_get_features(r.d, NVD_FEAT_IRQ_CONFIG, 999, &dw0), 0,
 			   NVD_SC_INVALID_FIELD);
 	/* Number of Queues reads back what was allocated (0's based). */
@@ -257,7 +257,7 @@ static void test_features(void **state)
 		assert_nvme_ok(feat_buf(&r, false, NVD_FEAT_TIMESTAMP, ts, 8));
 		t1 = nvd_le32(ts, 0) | (uint64_t)nvd_le16(ts, 4) << 32;
 		assert_true(t1 >= t0 && t1 < t0 + 60000);
-		assert_int_equal((ts[6] >> 1) & 7, 1);
+		ASSERT_EQ((ts[6] >> 1) & 7, 1);
 	}
 	/* An unknown feature: Invalid Field in Command (5.21). */
 	assert_nvme_status(nvme_drv_get_features(r.d, 0x50, 0, &dw0), 0, NVD_SC_INVALID_FIELD);
@@ -268,7 +268,7 @@ static void test_features(void **state)
 static uint64_t smart128(const uint8_t *log, size_t off)
 {
 	/* 128-bit little-endian counters; the tests stay below 2^64. */
-	assert_int_equal(nvd_le64(log, off + 8), 0);
+	ASSERT_OK(nvd_le64(log, off + 8));
 	return nvd_le64(log, off);
 }
 
@@ -286,10 +286,10 @@ static void test_smart_counts_io(void **state)
 	nvme_rig_io_queues(&r, 1, 16);
 	assert_nvme_ok(nvme_drv_get_log(r.d, 2, 0xffffffff, log, 512));
 	assert_true(nvd_le16(log, 1) > 0); /* composite temperature, Kelvin */
-	assert_int_equal(smart128(log, 32), 0);
-	assert_int_equal(smart128(log, 48), 0);
-	assert_int_equal(smart128(log, 64), 0);
-	assert_int_equal(smart128(log, 80), 0);
+	ASSERT_OK(smart128(log, 32));
+	ASSERT_OK(smart128(log, 48));
+	ASSERT_OK(smart128(log, 64));
+	ASSERT_OK(smart128(log, 80));
 	b = nvme_drv_alloc(r.d, 128000, &iova);
 	assert_non_null(b);
 	/* 1000 units of 512 bytes in four writes: 1 data unit. */
@@ -297,9 +297,9 @@ static void test_smart_counts_io(void **state)
 		assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, i * 250u * 512 / r.lba,
 					   250u * 512 / r.lba, iova, 128000, NVME_DRV_PRP));
 	assert_nvme_ok(nvme_drv_get_log(r.d, 2, 0xffffffff, log, 512));
-	assert_int_equal(smart128(log, 48), 1);
-	assert_int_equal(smart128(log, 80), 4);
-	assert_int_equal(smart128(log, 64), 0);
+	ASSERT_EQ(smart128(log, 48), 1);
+	ASSERT_EQ(smart128(log, 80), 4);
+	ASSERT_OK(smart128(log, 64));
 	/* One more block: rounded up to 2. */
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 2000, 1, iova, r.lba, NVME_DRV_PRP));
 	/* Reads: 3 commands of 512 bytes -> 1 unit (rounded up). */
@@ -307,10 +307,10 @@ static void test_smart_counts_io(void **state)
 		assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, i, 1,
 					   iova, r.lba, NVME_DRV_PRP));
 	assert_nvme_ok(nvme_drv_get_log(r.d, 2, 1, log, 512));
-	assert_int_equal(smart128(log, 48), 2);
-	assert_int_equal(smart128(log, 80), 5);
-	assert_int_equal(smart128(log, 64), 3);
-	assert_int_equal(smart128(log, 32), 1);
+	ASSERT_EQ(smart128(log, 48), 2);
+	ASSERT_EQ(smart128(log, 80), 5);
+	ASSERT_EQ(smart128(log, 64), 3);
+	ASSERT_EQ(smart128(log, 32), 1);
 	nvme_drv_free(r.d, b, 128000);
 	free(log);
 	nvme_rig_stop(&r);
@@ -353,7 +353,7 @@ static void test_abort(void **state)
 	cmd.sqe.opc = NVD_ADM_ABORT;
 	cmd.sqe.cdw10 = 1u | 0u << 16; /* SQ 1, CID 0: completed already */
 	assert_nvme_ok(nvme_drv_exec(r.d, 0, &cmd, &cqe));
-	assert_int_equal(cqe.dw0 & 1, 1);
+	ASSERT_EQ(cqe.dw0 & 1, 1);
 	/* The queue still works. */
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 1, iova, r.lba, NVME_DRV_PRP));
 	/* A held Asynchronous Event Request can be aborted: it completes
@@ -362,11 +362,11 @@ static void test_abort(void **state)
 		struct nvme_drv_cmd aer = { .sqe = { .opc = NVD_ADM_ASYNC_EVENT } };
 		uint16_t aer_cid;
 
-		assert_int_equal(nvme_drv_submit(r.d, 0, &aer, &aer_cid), 0);
+		ASSERT_OK(nvme_drv_submit(r.d, 0, &aer, &aer_cid));
 		cmd = (struct nvme_drv_cmd){ .sqe = { .opc = NVD_ADM_ABORT,
 						      .cdw10 = (uint32_t)aer_cid << 16 } };
 		assert_nvme_ok(nvme_drv_exec(r.d, 0, &cmd, &cqe));
-		assert_int_equal(cqe.dw0 & 1, 0);
+		ASSERT_OK(cqe.dw0 & 1);
 		assert_nvme_status(nvme_drv_wait(r.d, 0, aer_cid, NULL), 0, NVD_SC_ABORT_REQ);
 	}
 	nvme_drv_free(r.d, b, 4096);
@@ -400,12 +400,11 @@ static void test_dbbuf(void **state)
 
 		nvme_rig_pattern(b, 15 * 4096, round);
 		for (i = 0; i < 15; i++) {
-			assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, round < 3 ? NVD_CMD_WRITE
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, round < 3 ? NVD_CMD_WRITE
 									      : NVD_CMD_READ,
 							 1, i * 8u, 4096 / r.lba, iova + i * 4096,
-							 4096, NVME_DRV_PRP),
-					 0);
-			assert_int_equal(nvme_drv_submit(r.d, q, &cmd, &cids[i]), 0);
+							 4096, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, q, &cmd, &cids[i]));
 		}
 		for (i = 0; i < 15; i++)
 			assert_nvme_ok(nvme_drv_wait(r.d, q, cids[i], NULL));
@@ -428,7 +427,7 @@ static void test_dbbuf_not_offered(void **state)
 	int s;
 
 	nvme_rig_start(&r, &o);
-	assert_int_equal(nvd_le16(nvme_drv_id_ctrl(r.d), NVD_IDC_OACS) & (1u << 8), 0);
+	ASSERT_OK(nvd_le16(nvme_drv_id_ctrl(r.d), NVD_IDC_OACS) & (1u << 8));
 	assert_non_null(nvme_drv_alloc(r.d, 2 * NVD_PAGE, &iova));
 	cmd.sqe.prp1 = iova;
 	cmd.sqe.prp2 = iova + NVD_PAGE;

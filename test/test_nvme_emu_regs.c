@@ -70,16 +70,16 @@ static void fx_start_ns(struct fx *f, bool with_fd, bool poll, uint32_t nns)
 	o.poll = poll;
 	o.namespaces = nns;
 	o.serial = "SN-REGS-1";
-	assert_int_equal(nvme_emu_create("nvme-regs", &o, &f->n), 0);
+	ASSERT_OK(nvme_emu_create("nvme-regs", &o, &f->n));
 	vus_dev_set_log_level(nvme_emu_dev(f->n), VUS_LOG_ERR);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(nvme_emu_dev(f->n), sv[1]), 0);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
-	assert_int_equal(vus_client_connect_fd(sv[0], NULL, &f->c), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(nvme_emu_dev(f->n), sv[1]));
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
+	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
 	f->with_fd = with_fd;
-	assert_int_equal(vus_client_dma_map(f->c, IOVA, MEM_SIZE,
+	ASSERT_OK(vus_client_dma_map(f->c, IOVA, MEM_SIZE,
 					    VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, with_fd,
-					    (void **)&f->mem), 0);
+					    (void **)&f->mem));
 	f->acq_phase = 1;
 	f->iocq_phase = 1;
 }
@@ -150,18 +150,18 @@ static uint32_t rd32(struct fx *f, uint64_t off)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(vus_client_region_read(f->c, 0, off, &v, 4), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 0, off, &v, 4));
 	return v;
 }
 
 static void wr32(struct fx *f, uint64_t off, uint32_t v)
 {
-	assert_int_equal(vus_client_region_write(f->c, 0, off, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 0, off, &v, 4));
 }
 
 static void wr64(struct fx *f, uint64_t off, uint64_t v)
 {
-	assert_int_equal(vus_client_region_write(f->c, 0, off, &v, 8), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 0, off, &v, 8));
 }
 
 /* Poll CSTS (serving the server's DMA requests meanwhile) until
@@ -183,13 +183,13 @@ static uint32_t wait_csts(struct fx *f, uint32_t mask, uint32_t want)
 static void enable(struct fx *f)
 {
 	wr32(f, 0x14, 0);
-	assert_int_equal(wait_csts(f, 1, 0) & 1, 0);
+	ASSERT_OK(wait_csts(f, 1, 0) & 1);
 	wr32(f, 0x24, (31u << 16) | 31u); /* AQA: 32 entries each */
 	wr64(f, 0x28, IOVA + ASQ_OFF);
 	wr64(f, 0x30, IOVA + ACQ_OFF);
 	/* IOCQES 4, IOSQES 6, MPS 0, CSS NVM, EN */
 	wr32(f, 0x14, (4u << 20) | (6u << 16) | 1u);
-	assert_int_equal(wait_csts(f, 3, 1), 1);
+	ASSERT_EQ(wait_csts(f, 3, 1), 1);
 	f->asq_tail = f->acq_head = 0;
 	f->acq_phase = 1;
 }
@@ -221,9 +221,9 @@ static struct cqe admin(struct fx *f, uint8_t opc, uint32_t nsid, uint64_t prp1,
 	wr32(f, 0x1000, f->asq_tail);
 	for (i = 0; i < 5000 && (cq->status & 1) != f->acq_phase; i++)
 		(void)vus_client_process(f->c, 1);
-	assert_int_equal(cq->status & 1, f->acq_phase);
+	ASSERT_EQ(cq->status & 1, f->acq_phase);
 	memcpy(&r, (const void *)cq, sizeof(r));
-	assert_int_equal(r.cid, cid);
+	ASSERT_EQ(r.cid, cid);
 	if (++f->acq_head == 32) {
 		f->acq_head = 0;
 		f->acq_phase ^= 1;
@@ -246,17 +246,17 @@ static void test_pci_identity(void **state)
 	uint8_t cfg[64];
 	uint32_t hdr;
 
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, 64), 0);
-	assert_int_equal(cfg[0] | cfg[1] << 8, NVME_EMU_VENDOR);
-	assert_int_equal(cfg[2] | cfg[3] << 8, NVME_EMU_DEVICE);
-	assert_int_equal(cfg[9] | cfg[10] << 8 | cfg[11] << 16, NVME_EMU_CLASS);
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0, cfg, 64));
+	ASSERT_EQ(cfg[0] | cfg[1] << 8, NVME_EMU_VENDOR);
+	ASSERT_EQ(cfg[2] | cfg[3] << 8, NVME_EMU_DEVICE);
+	ASSERT_EQ(cfg[9] | cfg[10] << 8 | cfg[11] << 16, NVME_EMU_CLASS);
 	/* BAR0: 64-bit memory */
-	assert_int_equal(cfg[0x10] & 0x7, 0x4);
+	ASSERT_EQ(cfg[0x10] & 0x7, 0x4);
 	/* PCIe config space: an extended capability at 0x100 (DSN) */
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0x100, &hdr, 4), 0);
-	assert_int_equal(hdr & 0xffff, 0x0003);
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, 0x100, &hdr, 4));
+	ASSERT_EQ(hdr & 0xffff, 0x0003);
 	/* BAR0 >= 16 KiB and not mmap-able (doorbells stay posted writes) */
-	assert_int_equal(vus_client_region_info(f->c, 0, &r), 0);
+	ASSERT_OK(vus_client_region_info(f->c, 0, &r));
 	assert_true(r.info.size >= 16384);
 	assert_false(r.info.flags & VUS_REGION_INFO_FLAG_MMAP);
 	if (r.fd >= 0)
@@ -268,18 +268,18 @@ static void test_cap_vs(void **state)
 	struct fx *f = *state;
 	uint64_t cap = rd32(f, 0) | (uint64_t)rd32(f, 4) << 32, cap64 = 0;
 
-	assert_int_equal(cap & 0xffff, 1023);          /* MQES */
+	ASSERT_EQ(cap & 0xffff, 1023);          /* MQES */
 	assert_true(cap & (1ull << 16));               /* CQR */
-	assert_int_equal((cap >> 32) & 0xf, 0);        /* DSTRD */
+	ASSERT_OK((cap >> 32) & 0xf);        /* DSTRD */
 	assert_true(cap & (1ull << 37));               /* CSS NVM */
-	assert_int_equal((cap >> 48) & 0xf, 0);        /* MPSMIN 4 KiB */
-	assert_int_equal(rd32(f, 8), 0x00010400);      /* VS 1.4 */
-	assert_int_equal(vus_client_region_read(f->c, 0, 0, &cap64, 8), 0);
+	ASSERT_OK((cap >> 48) & 0xf);        /* MPSMIN 4 KiB */
+	ASSERT_EQ(rd32(f, 8), 0x00010400);      /* VS 1.4 */
+	ASSERT_OK(vus_client_region_read(f->c, 0, 0, &cap64, 8));
 	assert_true(cap64 == cap);
 	/* Unaligned or odd-sized access: EINVAL, not a crash */
-	assert_int_equal(vus_client_region_read(f->c, 0, 2, &cap64, 4), -EINVAL);
+	ASSERT_ERR(vus_client_region_read(f->c, 0, 2, &cap64, 4), -EINVAL);
 	/* CSTS after power-on: not ready */
-	assert_int_equal(rd32(f, 0x1c), 0);
+	ASSERT_OK(rd32(f, 0x1c));
 }
 
 static void test_enable_disable(void **state)
@@ -289,19 +289,19 @@ static void test_enable_disable(void **state)
 	enable(f);
 	/* AQA cannot change while enabled */
 	wr32(f, 0x24, 0x00030003);
-	assert_int_equal(rd32(f, 0x24), (31u << 16) | 31u);
+	ASSERT_EQ(rd32(f, 0x24), (31u << 16) | 31u);
 	/* Shutdown: SHST complete */
 	wr32(f, 0x14, rd32(f, 0x14) | (1u << 14));
-	assert_int_equal(wait_csts(f, 0xc, 0x8) & 0xc, 0x8);
+	ASSERT_EQ(wait_csts(f, 0xc, 0x8) & 0xc, 0x8);
 	/* Disable: RDY drops, SHST with SHN cleared */
 	wr32(f, 0x14, 0);
-	assert_int_equal(wait_csts(f, 0xd, 0) & 0xd, 0);
+	ASSERT_OK(wait_csts(f, 0xd, 0) & 0xd);
 	/* Enable with an admin queue of 1 entry: fatal status */
 	wr32(f, 0x24, 0);
 	wr32(f, 0x14, (4u << 20) | (6u << 16) | 1u);
-	assert_int_equal(wait_csts(f, 2, 2) & 3, 2);
+	ASSERT_EQ(wait_csts(f, 2, 2) & 3, 2);
 	wr32(f, 0x14, 0);
-	assert_int_equal(wait_csts(f, 3, 0) & 3, 0);
+	ASSERT_OK(wait_csts(f, 3, 0) & 3);
 	/* Enable again properly after the failure */
 	enable(f);
 }
@@ -315,33 +315,33 @@ static void test_identify(void **state)
 
 	enable(f);
 	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
-	assert_int_equal(sc(&r), 0);
-	assert_int_equal(d[0] | d[1] << 8, NVME_EMU_VENDOR);
+	ASSERT_OK(sc(&r));
+	ASSERT_EQ(d[0] | d[1] << 8, NVME_EMU_VENDOR);
 	assert_memory_equal(d + 4, "SN-REGS-1           ", 20);
-	assert_int_equal(d[77], 8);                    /* MDTS */
-	assert_int_equal(d[512], 0x66);
-	assert_int_equal(d[513], 0x44);
-	assert_int_equal(d[516], 1);                   /* NN */
+	ASSERT_EQ(d[77], 8);                    /* MDTS */
+	ASSERT_EQ(d[512], 0x66);
+	ASSERT_EQ(d[513], 0x44);
+	ASSERT_EQ(d[516], 1);                   /* NN */
 	assert_true(d[257] & 1);                       /* OACS: DBBUF */
 	r = admin(f, 0x06, 1, IOVA + BUF_OFF, 0, 0, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	memcpy(&nsze, d, 4);
-	assert_int_equal(nsze, (4u << 20) / 512);
+	ASSERT_EQ(nsze, (4u << 20) / 512);
 	/* Active namespace list */
 	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 2, 0);
-	assert_int_equal(sc(&r), 0);
-	assert_int_equal(d[0], 1);
-	assert_int_equal(d[4], 0);
+	ASSERT_OK(sc(&r));
+	ASSERT_EQ(d[0], 1);
+	ASSERT_OK(d[4]);
 	/* Bad namespace, bad CNS, bad opcode: status with DNR */
 	r = admin(f, 0x06, 7, IOVA + BUF_OFF, 0, 0, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x0b);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x0b);
 	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 0x55, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x02);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x02);
 	r = admin(f, 0xc1, 0, 0, 0, 0, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x01);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x01);
 	/* PRP1 not dword aligned */
 	r = admin(f, 0x06, 0, IOVA + BUF_OFF + 2, 0, 1, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x13);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x13);
 }
 
 static void test_queues_and_io(void **state)
@@ -357,28 +357,28 @@ static void test_queues_and_io(void **state)
 	enable(f);
 	/* Number of Queues: 4 granted of 8 asked (0-based 3) */
 	r = admin(f, 0x09, 0, 0, 0, 0x07, (7u << 16) | 7u);
-	assert_int_equal(sc(&r), 0);
-	assert_int_equal(r.dw0, (3u << 16) | 3u);
+	ASSERT_OK(sc(&r));
+	ASSERT_EQ(r.dw0, (3u << 16) | 3u);
 	/* Create SQ before its CQ: Completion Queue Invalid */
 	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
-	assert_int_equal(sc(&r), 0x4000 | 0x100);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x100);
 	/* Bad CQ: qid 0, qid beyond granted, size 1, vector out of range */
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 0, 3);
-	assert_int_equal(sc(&r), 0x4000 | 0x101);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x101);
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 5, 3);
-	assert_int_equal(sc(&r), 0x4000 | 0x101);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x101);
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (0u << 16) | 1, 3);
-	assert_int_equal(sc(&r), 0x4000 | 0x102);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x102);
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (200u << 16));
-	assert_int_equal(sc(&r), 0x4000 | 0x108);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x108);
 	/* Good CQ 1 (16 entries, vector 1) and SQ 1 */
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (1u << 16));
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	/* Deleting a CQ with an SQ on it: Invalid Queue Deletion */
 	r = admin(f, 0x04, 0, 0, 0, 1, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x10c);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x10c);
 
 	/* Write 16 KiB at LBA 8 (PRP1 + PRP list of 3), read it back */
 	for (i = 0; i < 16384; i++)
@@ -407,10 +407,10 @@ static void test_queues_and_io(void **state)
 		cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
 		for (i = 0; i < 5000 && (cq->status & 1) != f->iocq_phase; i++)
 			(void)vus_client_process(f->c, 1);
-		assert_int_equal(cq->status & 1, 1);
-		assert_int_equal(cq->cid, cid);
-		assert_int_equal(cq->status >> 1, 0);
-		assert_int_equal(cq->sqid, 1);
+		ASSERT_EQ(cq->status & 1, 1);
+		ASSERT_EQ(cq->cid, cid);
+		ASSERT_OK(cq->status >> 1);
+		ASSERT_EQ(cq->sqid, 1);
 		f->iocq_head++;
 		wr32(f, 0x100c, f->iocq_head);
 	}
@@ -435,15 +435,15 @@ static void test_queues_and_io(void **state)
 	cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
 	for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
 		(void)vus_client_process(f->c, 1);
-	assert_int_equal(cq->status >> 1, 0x4000 | 0x80);
+	ASSERT_EQ(cq->status >> 1, 0x4000 | 0x80);
 
 	/* Delete SQ then CQ */
 	r = admin(f, 0x00, 0, 0, 0, 1, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x04, 0, 0, 0, 1, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x00, 0, 0, 0, 1, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x101);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x101);
 }
 
 /* DEVICE_RESET: registers back to power-on, the admin queue gone. */
@@ -452,15 +452,15 @@ static void test_device_reset(void **state)
 	struct fx *f = *state;
 
 	enable(f);
-	assert_int_equal(vus_client_reset(f->c), 0);
-	assert_int_equal(wait_csts(f, 1, 0) & 1, 0);
-	assert_int_equal(rd32(f, 0x14), 0);
-	assert_int_equal(rd32(f, 0x24), 0);
+	ASSERT_OK(vus_client_reset(f->c));
+	ASSERT_OK(wait_csts(f, 1, 0) & 1);
+	ASSERT_OK(rd32(f, 0x14));
+	ASSERT_OK(rd32(f, 0x24));
 	enable(f);
 	{
 		struct cqe r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
 
-		assert_int_equal(sc(&r), 0);
+		ASSERT_OK(sc(&r));
 	}
 }
 
@@ -484,8 +484,8 @@ static uint16_t io_cmd(struct fx *f, uint8_t opc, uint32_t lba, uint32_t nlb0, u
 	wr32(f, 0x1008, f->iosq_tail);
 	for (i = 0; i < 5000 && (cq->status & 1) != f->iocq_phase; i++)
 		(void)vus_client_process(f->c, 1);
-	assert_int_equal(cq->status & 1, f->iocq_phase);
-	assert_int_equal(cq->cid, cid);
+	ASSERT_EQ(cq->status & 1, f->iocq_phase);
+	ASSERT_EQ(cq->cid, cid);
 	st = cq->status >> 1;
 	if (++f->iocq_head == 16) {
 		f->iocq_head = 0;
@@ -509,28 +509,28 @@ static void test_migration(void **state)
 
 	enable(f);
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (1u << 16));
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	data = f->mem + DATA_OFF;
 	for (i = 0; i < 4096; i++)
 		data[i] = (uint8_t)(i ^ 0x5a);
 	/* Enough I/O to wrap the 16-entry queues once */
 	for (i = 0; i < 20; i++)
-		assert_int_equal(io_cmd(f, 0x01, (uint32_t)i * 8, 7, IOVA + DATA_OFF), 0);
+		ASSERT_OK(io_cmd(f, 0x01, (uint32_t)i * 8, 7, IOVA + DATA_OFF));
 
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY), 0);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY));
 	do {
 		if (cap - len < 65536) {
 			cap = cap * 2 + 65536;
 			stream = realloc(stream, cap);
 			assert_non_null(stream);
 		}
-		assert_int_equal(vus_client_mig_data_read(f->c, stream + len, 65536, &got), 0);
+		ASSERT_OK(vus_client_mig_data_read(f->c, stream + len, 65536, &got));
 		len += got;
 	} while (got == 65536);
 	assert_true(len > 4u << 20); /* the RAM namespace travels */
-	assert_int_equal(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP), 0);
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP));
 
 	fx_start(g, true);
 	memcpy(g->mem, f->mem, MEM_SIZE);
@@ -541,26 +541,26 @@ static void test_migration(void **state)
 	g->iosq_tail = f->iosq_tail;
 	g->iocq_head = f->iocq_head;
 	g->iocq_phase = f->iocq_phase;
-	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING), 0);
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING));
 	/* A corrupt record is refused at the commit point */
-	assert_int_equal(vus_client_mig_data_write(g->c, stream, 64), 0);
+	ASSERT_OK(vus_client_mig_data_write(g->c, stream, 64));
 	assert_int_not_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP), 0);
 	/* A failed arc leaves the device in ERROR; a reset leads out
 	 * (docs/migration.md) */
-	assert_int_equal(vus_client_reset(g->c), 0);
-	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING), 0);
+	ASSERT_OK(vus_client_reset(g->c));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING));
 	for (size_t off = 0; off < len; off += 65536)
-		assert_int_equal(vus_client_mig_data_write(g->c, stream + off,
-							   len - off < 65536 ? len - off : 65536), 0);
-	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP), 0);
-	assert_int_equal(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RUNNING), 0);
+		ASSERT_OK(vus_client_mig_data_write(g->c, stream + off,
+							   len - off < 65536 ? len - off : 65536));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RUNNING));
 	free(stream);
 
-	assert_int_equal(rd32(g, 0x1c) & 1, 1);
+	ASSERT_EQ(rd32(g, 0x1c) & 1, 1);
 	r = admin(g, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	memset(g->mem + DATA_OFF + 0x8000, 0, 4096);
-	assert_int_equal(io_cmd(g, 0x02, 19 * 8, 7, IOVA + DATA_OFF + 0x8000), 0);
+	ASSERT_OK(io_cmd(g, 0x02, 19 * 8, 7, IOVA + DATA_OFF + 0x8000));
 	assert_memory_equal(g->mem + DATA_OFF + 0x8000, g->mem + DATA_OFF, 4096);
 	fx_stop(g);
 	free(g);
@@ -586,21 +586,21 @@ static void test_bad_doorbell_aer(void **state)
 	f->asq_tail = 1;
 	wr32(f, 0x1000, 1);
 	cq = (volatile struct cqe *)(f->mem + ACQ_OFF);
-	assert_int_equal(cq->status & 1, 0); /* held */
+	ASSERT_OK(cq->status & 1); /* held */
 	wr32(f, 0x1000, 100);                 /* beyond the 32-entry queue */
 	for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
 		(void)vus_client_process(f->c, 1);
-	assert_int_equal(cq->status & 1, 1);
-	assert_int_equal(cq->cid, 77);
-	assert_int_equal(cq->status >> 1, 0);
-	assert_int_equal(cq->dw0, 0x00010100);
+	ASSERT_EQ(cq->status & 1, 1);
+	ASSERT_EQ(cq->cid, 77);
+	ASSERT_OK(cq->status >> 1);
+	ASSERT_EQ(cq->dw0, 0x00010100);
 	f->acq_head = 1;
 	wr32(f, 0x1004, 1);
 	/* The queue works on with valid values; the error log shows it */
 	r = admin(f, 0x02, 0xffffffff, IOVA + BUF_OFF, 0, 0x01 | (15u << 16), 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 }
 
 /* Three RAM namespaces: NN, the active list, separate data, bad NSIDs. */
@@ -615,25 +615,25 @@ static void test_namespaces(void **state)
 
 	enable(f);
 	r = admin(f, 0x06, 0, IOVA + BUF_OFF, 0, 1, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	memcpy(&v, d + 516, 4);
-	assert_int_equal(v, 3);
+	ASSERT_EQ(v, 3);
 	r = admin(f, 0x06, 1, IOVA + BUF_OFF, 0, 2, 0); /* ids above 1 */
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	memcpy(&v, d, 4);
-	assert_int_equal(v, 2);
+	ASSERT_EQ(v, 2);
 	memcpy(&v, d + 4, 4);
-	assert_int_equal(v, 3);
+	ASSERT_EQ(v, 3);
 	memcpy(&v, d + 8, 4);
-	assert_int_equal(v, 0);
+	ASSERT_OK(v);
 	r = admin(f, 0x06, 3, IOVA + BUF_OFF, 0, 0, 0);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x06, 4, IOVA + BUF_OFF, 0, 0, 0);
-	assert_int_equal(sc(&r), 0x4000 | 0x0b);
+	ASSERT_EQ(sc(&r), 0x4000 | 0x0b);
 	r = admin(f, 0x05, 0, IOVA + IOCQ_OFF, 0, (15u << 16) | 1, 3 | (1u << 16));
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	r = admin(f, 0x01, 0, IOVA + IOSQ_OFF, 0, (15u << 16) | 1, (1u << 16) | 1);
-	assert_int_equal(sc(&r), 0);
+	ASSERT_OK(sc(&r));
 	/* Write a different byte to LBA 0 of namespaces 1..3, read each back;
 	 * NSID 4 is Invalid Namespace or Format. */
 	for (k = 0; k < 8; k++) {
@@ -655,14 +655,14 @@ static void test_namespaces(void **state)
 		cq = (volatile struct cqe *)(f->mem + IOCQ_OFF) + f->iocq_head;
 		for (i = 0; i < 5000 && (cq->status & 1) != 1; i++)
 			(void)vus_client_process(f->c, 1);
-		assert_int_equal(cq->cid, cid);
-		assert_int_equal(cq->status >> 1, nsid == 4 ? 0x4000 | 0x0b : 0);
+		ASSERT_EQ(cq->cid, cid);
+		ASSERT_EQ(cq->status >> 1, nsid == 4 ? 0x4000 | 0x0b : 0);
 		f->iocq_head++;
 		wr32(f, 0x100c, f->iocq_head);
 	}
 	for (k = 0; k < 3; k++)
 		for (i = 0; i < 512; i++)
-			assert_int_equal(f->mem[DATA_OFF + 0x1000 + 0x2000 * k + i], 0x10 + k);
+			ASSERT_EQ(f->mem[DATA_OFF + 0x1000 + 0x2000 * k + i], 0x10 + k);
 }
 
 int main(void)

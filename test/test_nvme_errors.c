@@ -101,7 +101,7 @@ static void test_queue_create_delete(void **state)
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 1, iova, r.lba, NVME_DRV_PRP));
 	/* 65536 queues is invalid (5.21.1.7). */
 	assert_true(nvme_drv_disable(r.d) >= 0);
-	assert_int_equal(nvme_drv_enable(r.d), 0);
+	ASSERT_OK(nvme_drv_enable(r.d));
 	assert_nvme_status(nvme_drv_set_features(r.d, NVD_FEAT_NUM_QUEUES, 0xffffffffu, NULL),
 			   SCT_GENERIC, NVD_SC_INVALID_FIELD);
 	nvme_rig_stop(&r);
@@ -319,13 +319,13 @@ static void bad_doorbell(struct nvme_rig *r, uint16_t qid, bool cq, uint32_t val
 	uint8_t log[64];
 	int s;
 
-	assert_int_equal(nvme_drv_submit(r->d, 0, &aer, &cid), 0);
-	assert_int_equal(nvme_drv_ring(r->d, qid, cq, val), 0);
+	ASSERT_OK(nvme_drv_submit(r->d, 0, &aer, &cid));
+	ASSERT_OK(nvme_drv_ring(r->d, qid, cq, val));
 	for (;;) {
 		nvme_drv_poll(r->d, 0);
 		if (nvme_drv_done(r->d, 0, cid))
 			break;
-		assert_int_equal(nvme_drv_reg32(r->d, NVD_REG_CSTS, &csts), 0);
+		ASSERT_OK(nvme_drv_reg32(r->d, NVD_REG_CSTS, &csts));
 		if ((csts & NVD_CSTS_CFS) || mono_ms() > deadline)
 			break;
 	}
@@ -344,9 +344,9 @@ static void bad_doorbell(struct nvme_rig *r, uint16_t qid, bool cq, uint32_t val
 		fail_msg("%s: no asynchronous event and CSTS 0x%08x (no CFS) within 2 s", what, csts);
 	print_message("%s: CSTS.CFS, resetting\n", what);
 	assert_true(nvme_drv_disable(r->d) >= 0);
-	assert_int_equal(nvme_drv_enable(r->d), 0);
-	assert_int_equal(nvme_drv_reg32(r->d, NVD_REG_CSTS, &csts), 0);
-	assert_int_equal(csts & NVD_CSTS_CFS, 0);
+	ASSERT_OK(nvme_drv_enable(r->d));
+	ASSERT_OK(nvme_drv_reg32(r->d, NVD_REG_CSTS, &csts));
+	ASSERT_OK(csts & NVD_CSTS_CFS);
 	nvme_rig_io_queues(r, 1, 16);
 }
 
@@ -365,16 +365,16 @@ static void test_doorbell_beyond_queue(void **state)
 	bad_doorbell(&r, 1, false, 0xffffffff, "SQ 1 tail doorbell 0xffffffff");
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 1, iova, r.lba, NVME_DRV_PRP));
 	/* Without an AER waiting: the write is still harmless. */
-	assert_int_equal(nvme_drv_ring(r.d, 1, false, 17), 0);
+	ASSERT_OK(nvme_drv_ring(r.d, 1, false, 17));
 	/* A doorbell of a queue that does not exist must not hurt. */
-	assert_int_equal(nvme_drv_ring(r.d, 9, false, 1), 0);
+	ASSERT_OK(nvme_drv_ring(r.d, 9, false, 1));
 	{
 		uint32_t csts = 0;
 
-		assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_CSTS, &csts), 0);
+		ASSERT_OK(nvme_drv_reg32(r.d, NVD_REG_CSTS, &csts));
 		if (csts & NVD_CSTS_CFS) {
 			assert_true(nvme_drv_disable(r.d) >= 0);
-			assert_int_equal(nvme_drv_enable(r.d), 0);
+			ASSERT_OK(nvme_drv_enable(r.d));
 			nvme_rig_io_queues(&r, 1, 16);
 		}
 	}
@@ -402,19 +402,18 @@ static void reset_in_flight(const struct nvme_rig_opts *o)
 		nvme_rig_pattern(b, 31 * 8192, round);
 		for (q = 1; q <= 2; q++)
 			for (i = 0; i < 31; i++) {
-				assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, q == 1 ? NVD_CMD_WRITE
+				ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, q == 1 ? NVD_CMD_WRITE
 										 : NVD_CMD_READ,
 								 1, i * 16u, 8192 / r.lba,
 								 iova + i * 8192, 8192,
-								 i % 2 ? NVME_DRV_PRP : NVME_DRV_SGL_LIST),
-						 0);
-				assert_int_equal(nvme_drv_submit(r.d, (uint16_t)q, &cmd, NULL), 0);
+								 i % 2 ? NVME_DRV_PRP : NVME_DRV_SGL_LIST));
+				ASSERT_OK(nvme_drv_submit(r.d, (uint16_t)q, &cmd, NULL));
 			}
 		inflight = nvme_drv_disable(r.d);
 		assert_true(inflight >= 0);
 		total += inflight;
 		nvme_drv_free(r.d, b, 31 * 8192);
-		assert_int_equal(nvme_drv_enable(r.d), 0);
+		ASSERT_OK(nvme_drv_enable(r.d));
 	}
 	print_message("reset with %d commands submitted and not yet reaped (over 5 resets)\n", total);
 	nvme_rig_io_queues(&r, 1, 16);
@@ -450,10 +449,9 @@ static void submit_writes(struct nvme_rig *r, uint16_t qid, uint64_t iova, unsig
 	struct nvme_drv_cmd cmd;
 
 	for (unsigned i = 0; i < n; i++) {
-		assert_int_equal(nvme_drv_rw_cmd(r->d, &cmd, NVD_CMD_WRITE, 1, i * 16u, 8192 / r->lba,
-						 iova + i * 8192, 8192, NVME_DRV_PRP),
-				 0);
-		assert_int_equal(nvme_drv_submit(r->d, qid, &cmd, NULL), 0);
+		ASSERT_OK(nvme_drv_rw_cmd(r->d, &cmd, NVD_CMD_WRITE, 1, i * 16u, 8192 / r->lba,
+						 iova + i * 8192, 8192, NVME_DRV_PRP));
+		ASSERT_OK(nvme_drv_submit(r->d, qid, &cmd, NULL));
 	}
 }
 
@@ -470,14 +468,14 @@ static void device_reset(const struct nvme_rig_opts *o)
 	assert_non_null(nvme_drv_alloc(r.d, 31 * 8192, &iova));
 	submit_writes(&r, 1, iova, 31);
 	submit_writes(&r, 2, iova, 31);
-	assert_int_equal(vus_client_reset(r.c), 0);
-	assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_CC, &cc), 0);
-	assert_int_equal(cc & NVD_CC_EN, 0);
-	assert_int_equal(nvme_drv_reg32(r.d, NVD_REG_CSTS, &csts), 0);
-	assert_int_equal(csts & NVD_CSTS_RDY, 0);
-	assert_int_equal(nvme_drv_pci_restore(r.d), 0);
+	ASSERT_OK(vus_client_reset(r.c));
+	ASSERT_OK(nvme_drv_reg32(r.d, NVD_REG_CC, &cc));
+	ASSERT_OK(cc & NVD_CC_EN);
+	ASSERT_OK(nvme_drv_reg32(r.d, NVD_REG_CSTS, &csts));
+	ASSERT_OK(csts & NVD_CSTS_RDY);
+	ASSERT_OK(nvme_drv_pci_restore(r.d));
 	assert_true(nvme_drv_disable(r.d) >= 0);
-	assert_int_equal(nvme_drv_enable(r.d), 0);
+	ASSERT_OK(nvme_drv_enable(r.d));
 	nvme_rig_io_queues(&r, 2, 16);
 	assert_nvme_ok(nvme_drv_identify(r.d, 0, 1, NULL));
 	assert_nvme_ok(nvme_drv_rw(r.d, 2, NVD_CMD_READ, 1, 0, 16, iova, 8192, NVME_DRV_PRP));
@@ -508,9 +506,9 @@ static void test_shutdown_in_flight(void **state)
 	assert_non_null(nvme_drv_alloc(r.d, 31 * 8192, &iova));
 	submit_writes(&r, 1, iova, 31);
 	submit_writes(&r, 2, iova, 31);
-	assert_int_equal(nvme_drv_shutdown(r.d), 0);
+	ASSERT_OK(nvme_drv_shutdown(r.d));
 	assert_true(nvme_drv_disable(r.d) >= 0);
-	assert_int_equal(nvme_drv_enable(r.d), 0);
+	ASSERT_OK(nvme_drv_enable(r.d));
 	nvme_rig_io_queues(&r, 1, 16);
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 16, iova, 8192, NVME_DRV_PRP));
 	nvme_rig_stop(&r);

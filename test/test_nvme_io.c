@@ -58,7 +58,7 @@ static void round_trip(struct nvme_rig *r, uint16_t qid, uint64_t slba, size_t l
 	assert_memory_equal(rd.p + off, w.p + off, len);
 	/* Nothing written outside the buffer's bytes. */
 	for (size_t i = 0; i < off; i++)
-		assert_int_equal(rd.p[i], 0xa5);
+		ASSERT_EQ(rd.p[i], 0xa5);
 	buf_free(r, &w);
 	buf_free(r, &rd);
 }
@@ -180,7 +180,7 @@ static void test_sgl_scatter(void **state)
 	cmd.sqe.nsid = 1;
 	cmd.sqe.cdw10 = 100;
 	cmd.sqe.cdw12 = (uint32_t)(total / r.lba - 1);
-	assert_int_equal(nvme_drv_sgl(r.d, &cmd, segs, 5), 0);
+	ASSERT_OK(nvme_drv_sgl(r.d, &cmd, segs, 5));
 	assert_nvme_ok(nvme_drv_exec(r.d, 1, &cmd, NULL));
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 100, (uint32_t)(total / r.lba),
 				   back.iova, total, NVME_DRV_PRP));
@@ -210,12 +210,10 @@ static void many_queues(const struct nvme_rig_opts *o)
 		for (q = 0; q < NQ; q++) {
 			size_t k = (size_t)q * PERQ + i;
 
-			assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1, k * nlb, nlb,
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1, k * nlb, nlb,
 							 w.iova + k * BLK, BLK,
-							 i % 2 ? NVME_DRV_PRP : NVME_DRV_SGL_LIST),
-					 0);
-			assert_int_equal(nvme_drv_submit(r.d, (uint16_t)(q + 1), &cmd, &cids[q][i]),
-					 0);
+							 i % 2 ? NVME_DRV_PRP : NVME_DRV_SGL_LIST));
+			ASSERT_OK(nvme_drv_submit(r.d, (uint16_t)(q + 1), &cmd, &cids[q][i]));
 		}
 	for (q = 0; q < NQ; q++)
 		for (i = 0; i < PERQ; i++)
@@ -225,11 +223,9 @@ static void many_queues(const struct nvme_rig_opts *o)
 		for (q = 0; q < NQ; q++) {
 			size_t k = (size_t)((q + 1) % NQ) * PERQ + i;
 
-			assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, k * nlb, nlb,
-							 rd.iova + k * BLK, BLK, NVME_DRV_PRP),
-					 0);
-			assert_int_equal(nvme_drv_submit(r.d, (uint16_t)(q + 1), &cmd, &cids[q][i]),
-					 0);
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, k * nlb, nlb,
+							 rd.iova + k * BLK, BLK, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, (uint16_t)(q + 1), &cmd, &cids[q][i]));
 		}
 	for (q = 0; q < NQ; q++)
 		for (i = 0; i < PERQ; i++)
@@ -287,11 +283,10 @@ static void test_queue_wrap(void **state)
 	for (round = 0; round < 3; round++) {
 		nvme_rig_pattern(b.p, b.size, 100 + round);
 		for (i = 0; i < 15; i++) {
-			assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1,
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1,
 							 (uint64_t)i * 4096 / r.lba, 4096 / r.lba,
-							 b.iova + i * 4096, 4096, NVME_DRV_PRP),
-					 0);
-			assert_int_equal(nvme_drv_submit(r.d, 1, &cmd, &cids[i]), 0);
+							 b.iova + i * 4096, 4096, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, 1, &cmd, &cids[i]));
 		}
 		for (i = 0; i < 15; i++)
 			assert_nvme_ok(nvme_drv_wait(r.d, 1, cids[i], NULL));
@@ -475,7 +470,7 @@ static void test_file_backend(void **state)
 	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 8192 / r.lba, 4096 / r.lba, w.iova,
 				   4096, NVME_DRV_PRP));
 	assert_nvme_ok(nvme_drv_exec(r.d, 1, &cmd, NULL));
-	assert_int_equal(pread(fd, back, sizeof(back), 8192), (ssize_t)sizeof(back));
+	ASSERT_EQ(pread(fd, back, sizeof(back), 8192), (ssize_t)sizeof(back));
 	assert_memory_equal(back, w.p, 4096);
 	nvme_rig_stop(&r);
 	close(fd);
@@ -523,8 +518,8 @@ static void test_edges_and_4k(void **state)
 	nvme_rig_stop(&r);
 
 	nvme_rig_start(&r, &o);
-	assert_int_equal(r.lba, 4096);
-	assert_int_equal(r.nsze, (8u << 20) / 4096);
+	ASSERT_EQ(r.lba, 4096);
+	ASSERT_EQ(r.nsze, (8u << 20) / 4096);
 	nvme_rig_io_queues(&r, 1, 16);
 	round_trip(&r, 1, r.nsze - 4, 4 * 4096, 0, NVME_DRV_PRP, NVME_DRV_SGL_LIST, 51);
 	nvme_rig_stop(&r);
@@ -558,10 +553,9 @@ static void test_msix_vector_per_queue(void **state)
 	for (uint16_t q = 1; q <= 3; q++) {
 		for (v = 0; v < 4; v++)
 			efd_fired(nvme_drv_vector_efd(r.d, v), 0);
-		assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, 0, 1, iova, r.lba,
-						 NVME_DRV_PRP),
-				 0);
-		assert_int_equal(nvme_drv_submit(r.d, q, &cmd, &cid), 0);
+		ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, 0, 1, iova, r.lba,
+						 NVME_DRV_PRP));
+		ASSERT_OK(nvme_drv_submit(r.d, q, &cmd, &cid));
 		if (!efd_fired(nvme_drv_vector_efd(r.d, q), 2000))
 			fail_msg("completion on CQ %u: its vector %u was not signalled", q, q);
 		for (v = 0; v < 4; v++)
@@ -574,10 +568,9 @@ static void test_msix_vector_per_queue(void **state)
 
 static void intx_unmask(struct vus_client *c)
 {
-	assert_int_equal(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
+	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 					     VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1,
-					     NULL, NULL),
-			 0);
+					     NULL, NULL));
 }
 
 /* Without MSI-X (the driver leaves it disabled), INTx carries every
@@ -593,10 +586,9 @@ static void test_intx_fallback(void **state)
 
 	assert_true(efd >= 0);
 	nvme_rig_start(&r, &o);
-	assert_int_equal(vus_client_set_irqs(r.c, VUS_PCI_INTX_IRQ,
+	ASSERT_OK(vus_client_set_irqs(r.c, VUS_PCI_INTX_IRQ,
 					     VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-					     0, 1, &efd, NULL),
-			 0);
+					     0, 1, &efd, NULL));
 	assert_nvme_ok(nvme_drv_set_num_queues(r.d, 2, 2, NULL, NULL));
 	for (uint16_t q = 1; q <= 2; q++) {
 		assert_nvme_ok(nvme_drv_create_cq(r.d, q, 15, 0, true));
@@ -612,10 +604,9 @@ static void test_intx_fallback(void **state)
 		intx_unmask(r.c);
 		if (efd_fired(efd, 50))
 			fail_msg("INTx still asserted with every CQ consumed (before CQ %u)", q);
-		assert_int_equal(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, 0, 1, iova, r.lba,
-						 NVME_DRV_PRP),
-				 0);
-		assert_int_equal(nvme_drv_submit(r.d, q, &cmd, &cid), 0);
+		ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, 0, 1, iova, r.lba,
+						 NVME_DRV_PRP));
+		ASSERT_OK(nvme_drv_submit(r.d, q, &cmd, &cid));
 		if (!efd_fired(efd, 2000))
 			fail_msg("completion on CQ %u (vector 0, no MSI-X): INTx not signalled", q);
 		assert_nvme_ok(nvme_drv_wait(r.d, q, cid, NULL));

@@ -110,7 +110,7 @@ static void loop_once(struct rig *r)
 	struct pollfd p = { .fd = vus_dev_poll_fd(r->dev), .events = POLLIN };
 
 	if (poll(&p, 1, 100) > 0)
-		assert_int_equal(vus_dev_process(r->dev), 0);
+		ASSERT_OK(vus_dev_process(r->dev));
 }
 
 static int raw_connect(const char *path)
@@ -120,7 +120,7 @@ static int raw_connect(const char *path)
 
 	assert_true(fd >= 0);
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ASSERT_OK(connect(fd, (struct sockaddr *)&a, sizeof(a)));
 	return fd;
 }
 
@@ -138,10 +138,10 @@ static void second_client_answered_while_first_is_busy(void **state)
 	snprintf(r.dir, sizeof(r.dir), "/tmp/vus-fair.XXXXXX");
 	assert_non_null(mkdtemp(r.dir));
 	snprintf(r.path, sizeof(r.path), "%s/s", r.dir);
-	assert_int_equal(testdev_create("fair", &r.td), 0);
+	ASSERT_OK(testdev_create("fair", &r.td));
 	r.dev = testdev_dev(r.td);
-	assert_int_equal(vus_dev_listen(r.dev, r.path), 0);
-	assert_int_equal(pthread_create(&th, NULL, busy_client, &r), 0);
+	ASSERT_OK(vus_dev_listen(r.dev, r.path));
+	ASSERT_OK(pthread_create(&th, NULL, busy_client, &r));
 
 	/* Serve the first client's VERSION until its burst is queued (the
 	 * loop must not run meanwhile: a burst that is all in the socket
@@ -162,7 +162,7 @@ static void second_client_answered_while_first_is_busy(void **state)
 		rmdir(r.dir);
 		VUS_SKIP("needs CAP_NET_ADMIN to queue the burst whole (SO_SNDBUFFORCE)");
 	}
-	assert_int_equal(__atomic_load_n(&r.connected, __ATOMIC_ACQUIRE), 1);
+	ASSERT_EQ(__atomic_load_n(&r.connected, __ATOMIC_ACQUIRE), 1);
 	/* A second client queues on the listener behind the burst. */
 	fd = raw_connect(r.path);
 
@@ -178,7 +178,7 @@ static void second_client_answered_while_first_is_busy(void **state)
 	assert_true(answered);
 	handled = vus_dev_stat_cmd(r.dev, VUS_CMD_REGION_WRITE);
 	assert_true(handled < BURST);
-	assert_int_equal(read(fd, &byte, 1), 0); /* EOF: refused */
+	ASSERT_OK(read(fd, &byte, 1)); /* EOF: refused */
 	close(fd);
 
 	/* The rest of the burst and the final read are served. */
@@ -191,7 +191,7 @@ static void second_client_answered_while_first_is_busy(void **state)
 			break;
 	}
 	pthread_join(th, NULL);
-	assert_int_equal(r.busy_errors, 0);
+	ASSERT_OK(r.busy_errors);
 	testdev_free(r.td);
 	rmdir(r.dir);
 }

@@ -76,8 +76,8 @@ static void read_zeroed(struct rig *r, uint32_t count)
 	rig_put_u32(req + 8, 0);
 	rig_put_u32(req + 12, count);
 	rig_call(r, VUS_CMD_REGION_READ, req, sizeof(req), NULL, 0, &m);
-	assert_int_equal(m.hdr.flags & VUS_F_ERROR, 0);
-	assert_int_equal(m.len, 16 + count);
+	ASSERT_OK(m.hdr.flags & VUS_F_ERROR);
+	ASSERT_EQ(m.len, 16 + count);
 	for (i = 0; i < count; i++)
 		if (m.payload[16 + i])
 			fail_msg("REGION_READ of %u bytes: byte %u is 0x%02x, not 0", count, i,
@@ -91,7 +91,7 @@ static void region_read_zeroed(void **state)
 	struct rig r;
 	int i;
 
-	assert_int_equal(vus_dev_setup_region(dev, 0, 1 << 20, VUS_REGION_RW, &lazy_ops, NULL), 0);
+	ASSERT_OK(vus_dev_setup_region(dev, 0, 1 << 20, VUS_REGION_RW, &lazy_ops, NULL));
 	rig_start(&r, dev, NULL);
 	/* Both reply paths: inside the reply's small buffer, and on the heap. */
 	for (i = 0; i < 4; i++) {
@@ -131,8 +131,8 @@ static void stray_replies_rate_limited(void **state)
 	vus_dev_set_log(dev, count_log, &lc, VUS_LOG_WARN);
 	rig_start(&r, dev, NULL);
 	for (i = 0; i < STRAY; i++)
-		assert_int_equal(raw_send(r.peer, (uint16_t)i, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY,
-					  NULL, 0, NULL, 0), 0);
+		ASSERT_OK(raw_send(r.peer, (uint16_t)i, VUS_CMD_DMA_READ, VUS_F_TYPE_REPLY,
+					  NULL, 0, NULL, 0));
 	/* Handled in order: once this is answered, every stray one was seen. */
 	rig_call(&r, VUS_CMD_DEVICE_GET_INFO, "\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16, NULL, 0,
 		 &m);
@@ -165,10 +165,10 @@ static int map_memfd(struct vus_client *c)
 	int fd = memfd_create("guest", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, GUEST_SIZE), 0);
-	assert_int_equal(vus_client_raw(c, VUS_CMD_DMA_MAP, 0, &dm, sizeof(dm), &fd, 1, &rh, NULL,
-					0, &rlen), 0);
-	assert_int_equal(rh.flags & VUS_F_ERROR, 0);
+	ASSERT_OK(ftruncate(fd, GUEST_SIZE));
+	ASSERT_OK(vus_client_raw(c, VUS_CMD_DMA_MAP, 0, &dm, sizeof(dm), &fd, 1, &rh, NULL,
+					0, &rlen));
+	ASSERT_OK(rh.flags & VUS_F_ERROR);
 	return fd;
 }
 
@@ -180,17 +180,17 @@ static void truncated_memfd(void **state)
 	uint32_t v = 0, got, st;
 	int fd, rc, i;
 
-	assert_int_equal(test_server_start(&victim, &opts), 0);
-	assert_int_equal(test_server_start(&target, &opts), 0);
-	assert_int_equal(test_connect(&victim, NULL, &vc), 0);
-	assert_int_equal(test_connect(&target, NULL, &ac), 0);
+	ASSERT_OK(test_server_start(&victim, &opts));
+	ASSERT_OK(test_server_start(&target, &opts));
+	ASSERT_OK(test_connect(&victim, NULL, &vc));
+	ASSERT_OK(test_connect(&target, NULL, &ac));
 
 	/* A DMA through the window works while the file is whole. */
 	fd = map_memfd(ac);
-	assert_int_equal(test_dma_run(ac, 0, GUEST_IOVA, 4096, true), 0);
+	ASSERT_OK(test_dma_run(ac, 0, GUEST_IOVA, 4096, true));
 
 	/* Then the file shrinks to nothing and the device DMAs into it. */
-	assert_int_equal(ftruncate(fd, 0), 0);
+	ASSERT_OK(ftruncate(fd, 0));
 	test_reg_write(ac, TESTDEV_REG_DMA_DST_LO, (uint32_t)GUEST_IOVA);
 	test_reg_write(ac, TESTDEV_REG_DMA_DST_HI, 0);
 	test_reg_write(ac, TESTDEV_REG_DMA_SRC_LO, 0);
@@ -211,12 +211,12 @@ static void truncated_memfd(void **state)
 		v = 0x7e570000u + (uint32_t)i;
 		test_reg_write(vc, TESTDEV_REG_SCRATCH, v);
 		got = test_reg_read(vc, TESTDEV_REG_SCRATCH);
-		assert_int_equal(got, v);
+		ASSERT_EQ(got, v);
 	}
 	/* The attacked device serves its next client. */
-	assert_int_equal(test_connect(&target, NULL, &again), 0);
+	ASSERT_OK(test_connect(&target, NULL, &again));
 	test_reg_write(again, TESTDEV_REG_SCRATCH, 0x5eed);
-	assert_int_equal(test_reg_read(again, TESTDEV_REG_SCRATCH), 0x5eed);
+	ASSERT_EQ(test_reg_read(again, TESTDEV_REG_SCRATCH), 0x5eed);
 	vus_client_close(again);
 	vus_client_close(vc);
 	test_server_stop(&target);
@@ -249,10 +249,10 @@ static void fd_reserve(void **state)
 	struct rig r;
 
 	assert_true(mfd >= 0);
-	assert_int_equal(ftruncate(mfd, 4096), 0);
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	ASSERT_OK(ftruncate(mfd, 4096));
+	ASSERT_OK(getrlimit(RLIMIT_NOFILE, &old));
 	low.rlim_max = old.rlim_max;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &low));
 	rig_start(&r, dev, NULL);
 	for (i = 0; i < LIMIT && !err; i++) {
 		uint8_t dm[32];
@@ -270,11 +270,11 @@ static void fd_reserve(void **state)
 	used = count_own_fds();
 	fprintf(stderr, "fd reserve: %d windows, then %s; %d of %d fds in use\n", i - 1,
 		err ? strerrorname_np(err) : "none refused", used, LIMIT);
-	assert_int_equal(err, EMFILE);
+	ASSERT_EQ(err, EMFILE);
 	assert_true(used <= LIMIT - VUS_FD_RESERVE + 2);
 	rig_stop(&r);
 	close(mfd);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old));
 }
 
 int main(void)

@@ -49,12 +49,12 @@ static struct fx *fx_start(bool pcie)
 	int sv[2];
 
 	assert_non_null(f);
-	assert_int_equal(testdev_create_opts("test", &opts, &f->td), 0);
+	ASSERT_OK(testdev_create_opts("test", &opts, &f->td));
 	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(testdev_dev(f->td), sv[1]), 0);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
-	assert_int_equal(vus_client_connect_fd(sv[0], NULL, &f->c), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
+	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
 	return f;
 }
 
@@ -80,7 +80,7 @@ static uint32_t cfg_rd(struct fx *f, unsigned off, unsigned len)
 {
 	uint8_t b[4] = { 0 };
 
-	assert_int_equal(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, off, b, len), 0);
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, off, b, len));
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
@@ -88,7 +88,7 @@ static void cfg_wr(struct fx *f, unsigned off, unsigned len, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 
-	assert_int_equal(vus_client_region_write(f->c, VUS_PCI_CONFIG_REGION, off, b, len), 0);
+	ASSERT_OK(vus_client_region_write(f->c, VUS_PCI_CONFIG_REGION, off, b, len));
 }
 
 /* A standard capability's offset by ID (0 if absent). */
@@ -123,13 +123,13 @@ static uint32_t bar0_rd(struct fx *f, uint32_t reg)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(vus_client_region_read(f->c, 0, reg, &v, 4), 0);
+	ASSERT_OK(vus_client_region_read(f->c, 0, reg, &v, 4));
 	return v;
 }
 
 static void bar0_wr(struct fx *f, uint32_t reg, uint32_t v)
 {
-	assert_int_equal(vus_client_region_write(f->c, 0, reg, &v, 4), 0);
+	ASSERT_OK(vus_client_region_write(f->c, 0, reg, &v, 4));
 }
 
 static bool efd_fired(int efd, int timeout_ms)
@@ -150,26 +150,26 @@ static void test_config_layout(void **state)
 	struct vus_client_region r;
 	unsigned e, aer, dsn;
 
-	assert_int_equal(vus_client_region_info(f->c, VUS_PCI_CONFIG_REGION, &r), 0);
-	assert_int_equal(r.info.size, 4096);
-	assert_int_equal(cfg_rd(f, 0, 2), TESTDEV_VENDOR);
-	assert_int_equal(cfg_rd(f, 2, 2), TESTDEV_DEVICE_PCIE);
+	ASSERT_OK(vus_client_region_info(f->c, VUS_PCI_CONFIG_REGION, &r));
+	ASSERT_EQ(r.info.size, 4096);
+	ASSERT_EQ(cfg_rd(f, 0, 2), TESTDEV_VENDOR);
+	ASSERT_EQ(cfg_rd(f, 2, 2), TESTDEV_DEVICE_PCIE);
 	/* Standard list: PM, MSI, MSI-X and PCI Express (ID 10h). */
 	assert_int_not_equal(find_cap(f, 0x01), 0);
 	assert_int_not_equal(find_cap(f, 0x05), 0);
 	assert_int_not_equal(find_cap(f, 0x11), 0);
 	e = find_cap(f, 0x10);
 	assert_int_not_equal(e, 0);
-	assert_int_equal((cfg_rd(f, e + 2, 2) >> 4) & 0xf, 0);          /* endpoint */
+	ASSERT_OK((cfg_rd(f, e + 2, 2) >> 4) & 0xf);          /* endpoint */
 	assert_true(cfg_rd(f, e + 4, 4) & (1u << 28));                  /* FLR capable */
 	/* Extended list: AER (v2) and DSN with testdev's serial. */
 	aer = find_ext_cap(f, 0x0001);
 	dsn = find_ext_cap(f, 0x0003);
-	assert_int_equal(aer, 0x100);
-	assert_int_equal((cfg_rd(f, aer, 4) >> 16) & 0xf, 2);
+	ASSERT_EQ(aer, 0x100);
+	ASSERT_EQ((cfg_rd(f, aer, 4) >> 16) & 0xf, 2);
 	assert_int_not_equal(dsn, 0);
-	assert_int_equal(cfg_rd(f, dsn + 4, 4), (uint32_t)TESTDEV_DSN);
-	assert_int_equal(cfg_rd(f, dsn + 8, 4), (uint32_t)(TESTDEV_DSN >> 32));
+	ASSERT_EQ(cfg_rd(f, dsn + 4, 4), (uint32_t)TESTDEV_DSN);
+	ASSERT_EQ(cfg_rd(f, dsn + 8, 4), (uint32_t)(TESTDEV_DSN >> 32));
 }
 
 /* Kernel vfio-pci: ERR count 1 on PCI Express functions, REQ 1 on all. */
@@ -178,16 +178,16 @@ static void test_err_req_counts(void **state)
 	struct fx *f = *state, *conv;
 	struct vus_irq_info ii;
 
-	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_ERR_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 1);
-	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_REQ_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 1);
+	ASSERT_OK(vus_client_irq_info(f->c, VUS_PCI_ERR_IRQ, &ii));
+	ASSERT_EQ(ii.count, 1);
+	ASSERT_OK(vus_client_irq_info(f->c, VUS_PCI_REQ_IRQ, &ii));
+	ASSERT_EQ(ii.count, 1);
 
 	conv = fx_start(false);
-	assert_int_equal(vus_client_irq_info(conv->c, VUS_PCI_ERR_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 0);
-	assert_int_equal(vus_client_irq_info(conv->c, VUS_PCI_REQ_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 1);
+	ASSERT_OK(vus_client_irq_info(conv->c, VUS_PCI_ERR_IRQ, &ii));
+	ASSERT_OK(ii.count);
+	ASSERT_OK(vus_client_irq_info(conv->c, VUS_PCI_REQ_IRQ, &ii));
+	ASSERT_EQ(ii.count, 1);
 	teardown((void **)&conv);
 }
 
@@ -201,43 +201,43 @@ static void test_aer_report(void **state)
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 	assert_true(efd >= 0);
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_ERR_IRQ,
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_ERR_IRQ,
 					     VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-					     0, 1, &efd, NULL), 0);
+					     0, 1, &efd, NULL));
 
 	/* Correctable: status bits, Device Status, no ERR signal. */
-	assert_int_equal(vus_dev_report_aer(dev, 0, VUS_AER_COR_BAD_TLP), 0);
+	ASSERT_OK(vus_dev_report_aer(dev, 0, VUS_AER_COR_BAD_TLP));
 	assert_false(efd_fired(efd, 100));
-	assert_int_equal(cfg_rd(f, aer + 0x10, 4), VUS_AER_COR_BAD_TLP);
-	assert_int_equal(cfg_rd(f, e + 0x0a, 2) & 0xf, 0x1);
+	ASSERT_EQ(cfg_rd(f, aer + 0x10, 4), VUS_AER_COR_BAD_TLP);
+	ASSERT_EQ(cfg_rd(f, e + 0x0a, 2) & 0xf, 0x1);
 
 	/* Uncorrectable, non-fatal by default severity: ERR fires, the
 	 * First Error Pointer names it. */
-	assert_int_equal(vus_dev_report_aer(dev, VUS_AER_UNCOR_COMP_ABORT, 0), 0);
+	ASSERT_OK(vus_dev_report_aer(dev, VUS_AER_UNCOR_COMP_ABORT, 0));
 	assert_true(efd_fired(efd, 2000));
-	assert_int_equal(cfg_rd(f, aer + 0x04, 4), VUS_AER_UNCOR_COMP_ABORT);
-	assert_int_equal(cfg_rd(f, aer + 0x18, 4) & 0x1f, 15);
-	assert_int_equal(cfg_rd(f, e + 0x0a, 2) & 0xf, 0x3);
+	ASSERT_EQ(cfg_rd(f, aer + 0x04, 4), VUS_AER_UNCOR_COMP_ABORT);
+	ASSERT_EQ(cfg_rd(f, aer + 0x18, 4) & 0x1f, 15);
+	ASSERT_EQ(cfg_rd(f, e + 0x0a, 2) & 0xf, 0x3);
 
 	/* The guest clears what it handled (RW1C), status and Device Status. */
 	cfg_wr(f, aer + 0x04, 4, VUS_AER_UNCOR_COMP_ABORT);
 	cfg_wr(f, aer + 0x10, 4, VUS_AER_COR_BAD_TLP);
 	cfg_wr(f, e + 0x0a, 2, 0xf);
-	assert_int_equal(cfg_rd(f, aer + 0x04, 4), 0);
-	assert_int_equal(cfg_rd(f, aer + 0x10, 4), 0);
-	assert_int_equal(cfg_rd(f, e + 0x0a, 2) & 0xf, 0);
+	ASSERT_OK(cfg_rd(f, aer + 0x04, 4));
+	ASSERT_OK(cfg_rd(f, aer + 0x10, 4));
+	ASSERT_OK(cfg_rd(f, e + 0x0a, 2) & 0xf);
 
 	/* Masked uncorrectable: recorded, not signalled. Malformed TLP is
 	 * fatal by default. */
 	cfg_wr(f, aer + 0x08, 4, VUS_AER_UNCOR_MALFORMED);
-	assert_int_equal(vus_dev_report_aer(dev, VUS_AER_UNCOR_MALFORMED, 0), 0);
+	ASSERT_OK(vus_dev_report_aer(dev, VUS_AER_UNCOR_MALFORMED, 0));
 	assert_false(efd_fired(efd, 100));
-	assert_int_equal(cfg_rd(f, aer + 0x04, 4), VUS_AER_UNCOR_MALFORMED);
-	assert_int_equal(cfg_rd(f, e + 0x0a, 2) & 0xf, 0x4);
+	ASSERT_EQ(cfg_rd(f, aer + 0x04, 4), VUS_AER_UNCOR_MALFORMED);
+	ASSERT_EQ(cfg_rd(f, e + 0x0a, 2) & 0xf, 0x4);
 
 	/* Bits the capability does not implement are refused. */
-	assert_int_equal(vus_dev_report_aer(dev, 1u << 5, 0), -EINVAL);
-	assert_int_equal(vus_dev_report_aer(dev, 0, 0), -EINVAL);
+	ASSERT_ERR(vus_dev_report_aer(dev, 1u << 5, 0), -EINVAL);
+	ASSERT_ERR(vus_dev_report_aer(dev, 0, 0), -EINVAL);
 	close(efd);
 }
 
@@ -247,13 +247,13 @@ static void test_aer_needs_capability(void **state)
 	struct vus_dev *d = vus_dev_new("x");
 
 	(void)state;
-	assert_int_equal(vus_dev_report_aer(testdev_dev(conv->td), VUS_AER_UNCOR_POISONED, 0),
+	ASSERT_ERR(vus_dev_report_aer(testdev_dev(conv->td), VUS_AER_UNCOR_POISONED, 0),
 			 -ENOENT);
 	teardown((void **)&conv);
 	/* Not before listening; not without PCI Express. */
-	assert_int_equal(vus_dev_report_aer(d, VUS_AER_UNCOR_POISONED, 0), -ENODEV);
-	assert_int_equal(vus_dev_set_config_size(d, 4096), 0);
-	assert_int_equal(vus_dev_add_ext_cap_aer(d, VUS_CAP_OFFSET_AUTO), -EINVAL);
+	ASSERT_ERR(vus_dev_report_aer(d, VUS_AER_UNCOR_POISONED, 0), -ENODEV);
+	ASSERT_OK(vus_dev_set_config_size(d, 4096));
+	ASSERT_ERR(vus_dev_add_ext_cap_aer(d, VUS_CAP_OFFSET_AUTO), -EINVAL);
 	vus_dev_free(d);
 }
 
@@ -268,25 +268,25 @@ static void test_no_msix(void **state)
 
 	(void)state;
 	assert_non_null(f);
-	assert_int_equal(testdev_create_opts("test", &opts, &f->td), 0);
+	ASSERT_OK(testdev_create_opts("test", &opts, &f->td));
 	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(testdev_dev(f->td), sv[1]), 0);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
-	assert_int_equal(vus_client_connect_fd(sv[0], NULL, &f->c), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
+	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
 
-	assert_int_equal(find_cap(f, 0x11), 0);
+	ASSERT_OK(find_cap(f, 0x11));
 	assert_int_not_equal(find_cap(f, 0x05), 0);
-	assert_int_equal(vus_client_irq_info(f->c, VUS_PCI_MSIX_IRQ, &ii), 0);
-	assert_int_equal(ii.count, 0);
-	assert_int_equal(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
+	ASSERT_OK(vus_client_irq_info(f->c, VUS_PCI_MSIX_IRQ, &ii));
+	ASSERT_OK(ii.count);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
 					     VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-					     0, 1, &efd, NULL), 0);
+					     0, 1, &efd, NULL));
 	bar0_wr(f, TESTDEV_REG_IRQ_RAISE, 1u << 7);    /* vector 7 % 4 = 3 */
 	assert_true(efd_fired(efd, 2000));
-	assert_int_equal(bar0_rd(f, TESTDEV_REG_IRQ_STATUS), 1u << 7);
+	ASSERT_EQ(bar0_rd(f, TESTDEV_REG_IRQ_STATUS), 1u << 7);
 	bar0_wr(f, TESTDEV_REG_IRQ_ACK, 1u << 7);
-	assert_int_equal(bar0_rd(f, TESTDEV_REG_IRQ_STATUS), 0);
+	ASSERT_OK(bar0_rd(f, TESTDEV_REG_IRQ_STATUS));
 	close(efd);
 	teardown((void **)&f);
 }
@@ -301,17 +301,17 @@ static void test_flr(void **state)
 
 	bar0_wr(f, TESTDEV_REG_SCRATCH, 0x12345678);
 	bar0_wr(f, TESTDEV_REG_IRQ_RAISE, 0x3);
-	assert_int_equal(vus_dev_report_aer(testdev_dev(f->td), VUS_AER_UNCOR_POISONED, 0), 0);
+	ASSERT_OK(vus_dev_report_aer(testdev_dev(f->td), VUS_AER_UNCOR_POISONED, 0));
 	cfg_wr(f, 0x04, 2, 0x0006);                       /* Memory, Bus Master */
 	cfg_wr(f, e + 0x08, 2, cfg_rd(f, e + 0x08, 2) | 0x8000); /* Initiate FLR */
 
-	assert_int_equal(bar0_rd(f, TESTDEV_REG_SCRATCH), 0);
-	assert_int_equal(bar0_rd(f, TESTDEV_REG_IRQ_STATUS), 0);
-	assert_int_equal(bar0_rd(f, TESTDEV_REG_RESETS), resets);  /* client resets only */
-	assert_int_equal(cfg_rd(f, 0x04, 2), 0);
-	assert_int_equal(cfg_rd(f, aer + 0x04, 4), 0);
-	assert_int_equal(cfg_rd(f, e + 0x08, 2) & 0x8000, 0);   /* reads 0 */
-	assert_int_equal(bar0_rd(f, TESTDEV_REG_ID), TESTDEV_ID);
+	ASSERT_OK(bar0_rd(f, TESTDEV_REG_SCRATCH));
+	ASSERT_OK(bar0_rd(f, TESTDEV_REG_IRQ_STATUS));
+	ASSERT_EQ(bar0_rd(f, TESTDEV_REG_RESETS), resets);  /* client resets only */
+	ASSERT_OK(cfg_rd(f, 0x04, 2));
+	ASSERT_OK(cfg_rd(f, aer + 0x04, 4));
+	ASSERT_OK(cfg_rd(f, e + 0x08, 2) & 0x8000);   /* reads 0 */
+	ASSERT_EQ(bar0_rd(f, TESTDEV_REG_ID), TESTDEV_ID);
 }
 
 int main(void)

@@ -57,12 +57,12 @@ static struct fx *start(bool pcie)
 	int sv[2];
 
 	assert_non_null(f);
-	assert_int_equal(testdev_create_opts("vfio", &opts, &f->td), 0);
+	ASSERT_OK(testdev_create_opts("vfio", &opts, &f->td));
 	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vus_dev_attach_fd(testdev_dev(f->td), sv[1]), 0);
-	assert_int_equal(pthread_create(&f->th, NULL, serve, f), 0);
-	assert_int_equal(vus_client_connect_fd(sv[0], NULL, &f->c), 0);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
+	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
+	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
 	return f;
 }
 

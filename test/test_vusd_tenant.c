@@ -206,7 +206,7 @@ static int64_t vusd_cpu_ms(void)
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
 	assert_non_null(p);
-	assert_int_equal(sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	ASSERT_EQ(sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
 				&ut, &st), 2);
 	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
 }
@@ -307,7 +307,7 @@ static void *probe_main(void *arg)
 static void probe_start(void)
 {
 	memset(&P, 0, sizeof(P));
-	assert_int_equal(pthread_create(&P.th, NULL, probe_main, &P), 0);
+	ASSERT_OK(pthread_create(&P.th, NULL, probe_main, &P));
 	probing = true;
 }
 
@@ -385,9 +385,9 @@ static void vusd_start(unsigned nofile)
 		_exit(127);
 	}
 	T.victim = connect_retry(1);
-	assert_int_equal(vus_client_dma_map(T.victim, VICTIM_IOVA, VICTIM_SIZE,
+	ASSERT_OK(vus_client_dma_map(T.victim, VICTIM_IOVA, VICTIM_SIZE,
 					    VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, true,
-					    (void **)&T.victim_mem), 0);
+					    (void **)&T.victim_mem));
 	memset(T.victim_mem, 0x5a, VICTIM_SIZE);
 	T.base_fds = count_fds();
 	test_sleep_ms(50);
@@ -404,22 +404,22 @@ static void vusd_finish(void)
 
 	assert_vusd_alive();
 	/* Victim: guest memory -> BAR1 -> guest memory, by DMA. */
-	assert_int_equal(test_dma_run(T.victim, VICTIM_IOVA, 0x2000, sizeof(back), false), 0);
-	assert_int_equal(vus_client_region_read(T.victim, 1, 0x2000, back, sizeof(back)), 0);
+	ASSERT_OK(test_dma_run(T.victim, VICTIM_IOVA, 0x2000, sizeof(back), false));
+	ASSERT_OK(vus_client_region_read(T.victim, 1, 0x2000, back, sizeof(back)));
 	for (size_t i = 0; i < sizeof(back); i++)
 		if (back[i] != 0x5a)
 			fail_msg("victim's data lost: BAR1 byte %zu is 0x%02x", i, back[i]);
 	c = connect_retry(0);
 	test_reg_write(c, TESTDEV_REG_SCRATCH, 0xf2e5);
-	assert_int_equal(test_reg_read(c, TESTDEV_REG_SCRATCH), 0xf2e5);
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 0xf2e5);
 	vus_client_close(c);
 	fds = settle_fds(T.base_fds);
 	fprintf(stderr, "vusd fds: %d after the attack, %d before\n", fds, T.base_fds);
-	assert_int_equal(fds, T.base_fds);
+	ASSERT_EQ(fds, T.base_fds);
 	vus_client_close(T.victim);
 	T.victim = NULL;
-	assert_int_equal(kill(T.pid, SIGTERM), 0);
-	assert_int_equal(waitpid(T.pid, &status, 0), T.pid);
+	ASSERT_OK(kill(T.pid, SIGTERM));
+	ASSERT_EQ(waitpid(T.pid, &status, 0), T.pid);
 	T.pid = -1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		dump_log();
@@ -473,7 +473,7 @@ static int call(int fd, uint16_t cmd, const void *p, size_t len, const int *fds,
 	struct raw_msg m;
 	int rc, err;
 
-	assert_int_equal(raw_send(fd, next_id++, cmd, VUS_F_TYPE_COMMAND, p, len, fds, nfds), 0);
+	ASSERT_OK(raw_send(fd, next_id++, cmd, VUS_F_TYPE_COMMAND, p, len, fds, nfds));
 	rc = raw_recv(fd, &m, timeout_ms);
 	if (rc < 0)
 		return rc;
@@ -497,7 +497,7 @@ static int sparse_memfd(uint64_t size)
 	int fd = memfd_create("sparse", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	ASSERT_OK(ftruncate(fd, (off_t)size));
 	return fd;
 }
 
@@ -530,7 +530,7 @@ static void address_space(void **state)
 		"refusal %s; vusd VmSize %ld MiB before, %ld MiB during\n",
 		(unsigned long long)(mapped / GiB), (unsigned long long)(BUDGET_BYTES / GiB),
 		strerrorname_np(err) ? strerrorname_np(err) : "none", vm0 / 1024, vm1 / 1024);
-	assert_int_equal(err, ENOSPC);
+	ASSERT_EQ(err, ENOSPC);
 	assert_true(mapped <= BUDGET_BYTES);
 	assert_true((uint64_t)(vm1 - vm0) * 1024 <= BUDGET_BYTES + GiB);
 	close(a);
@@ -568,8 +568,8 @@ static void report_send(int fd, uint64_t iova, uint64_t len, uint64_t pgsize)
 	memcpy(d + 8, &iova, 8);
 	memcpy(d + 16, &len, 8);
 	memcpy(d + 24, &pgsize, 8);
-	assert_int_equal(raw_send(fd, next_id++, VUS_CMD_DEVICE_FEATURE, VUS_F_TYPE_COMMAND, d,
-				  sizeof(d), NULL, 0), 0);
+	ASSERT_OK(raw_send(fd, next_id++, VUS_CMD_DEVICE_FEATURE, VUS_F_TYPE_COMMAND, d,
+				  sizeof(d), NULL, 0));
 }
 
 static int logging_report(int fd, uint64_t iova, uint64_t len, uint64_t pgsize, int timeout)
@@ -604,12 +604,12 @@ static void dirty_log(void **state)
 		err ? strerrorname_np(err) : "mapped");
 	if (err) {
 		win = BUDGET_BYTES;   /* the largest the budget allows */
-		assert_int_equal(dma_map(a, 0, win, mfd, 0), 0);
+		ASSERT_OK(dma_map(a, 0, win, mfd, 0));
 	}
 	err = logging_start(a, 0, win, 4096);
 	fprintf(stderr, "dirty log: START over %llu GiB at 4 KiB: %s\n",
 		(unsigned long long)(win / GiB), err ? strerrorname_np(err) : "ok");
-	assert_int_equal(err, 0);
+	ASSERT_OK(err);
 	/* REPORTs of the whole window, a small bitmap each (16 MiB pages). */
 	for (i = 0; i < 20; i++) {
 		t0 = now_us();
@@ -622,7 +622,7 @@ static void dirty_log(void **state)
 	fprintf(stderr, "dirty log: %d REPORTs of %llu GiB, longest %.1f ms (%s)\n", i,
 		(unsigned long long)(win / GiB), (double)longest / 1000,
 		err ? strerrorname_np(err) : "ok");
-	assert_int_equal(err, 0);
+	ASSERT_OK(err);
 	/* Pipelined: as many as vusd handles in one loop turn, sent before
 	 * reading any reply. */
 	t0 = now_us();
@@ -631,8 +631,8 @@ static void dirty_log(void **state)
 	for (i = 0; i < PIPELINED; i++) {
 		struct raw_msg m;
 
-		assert_int_equal(raw_recv(a, &m, bound(60000)), 0);
-		assert_int_equal(m.hdr.flags & VUS_F_ERROR, 0);
+		ASSERT_OK(raw_recv(a, &m, bound(60000)));
+		ASSERT_OK(m.hdr.flags & VUS_F_ERROR);
 		raw_msg_free(&m);
 	}
 	fprintf(stderr, "dirty log: %d pipelined REPORTs took %.1f ms\n", PIPELINED,
@@ -675,9 +675,9 @@ static void fd_exhaustion(void **state)
 	vus_client_close(T.victim);
 	T.victim = NULL;
 	T.victim = connect_retry(1);
-	assert_int_equal(vus_client_dma_map(T.victim, VICTIM_IOVA, VICTIM_SIZE,
+	ASSERT_OK(vus_client_dma_map(T.victim, VICTIM_IOVA, VICTIM_SIZE,
 					    VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, true,
-					    (void **)&T.victim_mem), 0);
+					    (void **)&T.victim_mem));
 	memset(T.victim_mem, 0x5a, VICTIM_SIZE);
 	assert_true(ctl_ok("{\"cmd\":\"list\"}\n", bound(SETTLE_MS)));
 	test_sleep_ms(300);
@@ -687,8 +687,8 @@ static void fd_exhaustion(void **state)
 		(long long)(cpu1 - cpu0), log1 - log0);
 	/* vusd closes a window's fd once it is mapped: the windows hold
 	 * none, only the attacker's connection is new. */
-	assert_int_equal(err, 0);
-	assert_int_equal(ok, TRIES);
+	ASSERT_OK(err);
+	ASSERT_EQ(ok, TRIES);
 	assert_true(fds <= T.base_fds + 1);
 	assert_true(log1 - log0 < 4096);
 	close(a);
@@ -721,8 +721,8 @@ static void truncated_memfd(void **state)
 	mfd = sparse_memfd(1 << 20);
 	probe_start();
 	a = attacker();
-	assert_int_equal(dma_map(a, 0x100000, 1 << 20, mfd, 0), 0);
-	assert_int_equal(ftruncate(mfd, 0), 0);
+	ASSERT_OK(dma_map(a, 0x100000, 1 << 20, mfd, 0));
+	ASSERT_OK(ftruncate(mfd, 0));
 	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
 		struct vus_region_access ra = { .offset = regs[i][0], .region = 0, .count = 4 };
 
@@ -763,11 +763,11 @@ static void stray_replies(void **state)
 			vus_hdr_encode(hdr, &h);
 			memcpy(burst + j * VUS_HDR_SIZE, hdr, VUS_HDR_SIZE);
 		}
-		assert_int_equal(raw_send_bytes(a, burst, sizeof(burst), NULL, 0), 0);
+		ASSERT_OK(raw_send_bytes(a, burst, sizeof(burst), NULL, 0));
 	}
 	/* In order: once this is answered, every stray reply was handled. */
-	assert_int_equal(call(a, VUS_CMD_DEVICE_GET_INFO, "\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-			      16, NULL, 0, bound(30000)), 0);
+	ASSERT_OK(call(a, VUS_CMD_DEVICE_GET_INFO, "\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+			      16, NULL, 0, bound(30000)));
 	probe_finish("stray replies");
 	log1 = log_bytes();
 	fprintf(stderr, "stray replies: %d made %ld bytes of log\n", STRAY, log1 - log0);

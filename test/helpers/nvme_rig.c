@@ -44,7 +44,7 @@ static struct vus_client *rig_connect(const char *path)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	assert_int_equal(r, 0);
+	ASSERT_OK(r);
 	return c;
 }
 
@@ -79,23 +79,23 @@ void nvme_rig_start(struct nvme_rig *r, const struct nvme_rig_opts *opts)
 	snprintf(r->dir, sizeof(r->dir), "/tmp/vus-nvme-XXXXXX");
 	assert_non_null(mkdtemp(r->dir));
 	snprintf(r->path, sizeof(r->path), "%s/sock", r->dir);
-	assert_int_equal(nvme_emu_create("nvme", &r->emu_opts, &r->emu), 0);
+	ASSERT_OK(nvme_emu_create("nvme", &r->emu_opts, &r->emu));
 	r->dev = nvme_emu_dev(r->emu);
 	vus_dev_set_log_level(r->dev, VUS_LOG_ERR);
-	assert_int_equal(vus_dev_listen(r->dev, r->path), 0);
-	assert_int_equal(pthread_create(&r->thread, NULL, server_main, r), 0);
+	ASSERT_OK(vus_dev_listen(r->dev, r->path));
+	ASSERT_OK(pthread_create(&r->thread, NULL, server_main, r));
 	r->running = true;
 
 	r->c = rig_connect(r->path);
 	co.no_fd = opts->no_fd;
 	co.mem_size = opts->mem_size;
-	assert_int_equal(nvme_drv_client_transport(r->c, &co, &tr), 0);
+	ASSERT_OK(nvme_drv_client_transport(r->c, &co, &tr));
 	dopts.irq = !opts->no_irq;
-	assert_int_equal(nvme_drv_open(&tr, &dopts, &r->d), 0);
+	ASSERT_OK(nvme_drv_open(&tr, &dopts, &r->d));
 
 	id = malloc(NVD_PAGE);
 	assert_non_null(id);
-	assert_int_equal(nvme_drv_identify(r->d, 0, 1, id), 0);
+	ASSERT_OK(nvme_drv_identify(r->d, 0, 1, id));
 	r->nsze = nvd_le64(id, NVD_IDN_NSZE);
 	lbaf = nvd_le32(id, NVD_IDN_LBAF0 + 4 * (id[NVD_IDN_FLBAS] & 0xf));
 	r->lba = 1u << ((lbaf >> 16) & 0xff);
@@ -124,10 +124,10 @@ void nvme_rig_io_queues(struct nvme_rig *r, uint16_t n, uint16_t depth)
 {
 	uint16_t sq = 0, cq = 0, q;
 
-	assert_int_equal(nvme_drv_set_num_queues(r->d, n, n, &sq, &cq), 0);
+	ASSERT_OK(nvme_drv_set_num_queues(r->d, n, n, &sq, &cq));
 	assert_true(sq >= n && cq >= n);
 	for (q = 1; q <= n; q++)
-		assert_int_equal(nvme_drv_create_qpair(r->d, q, depth), 0);
+		ASSERT_OK(nvme_drv_create_qpair(r->d, q, depth));
 }
 
 void nvme_rig_pattern(void *buf, size_t len, uint32_t seed)
