@@ -192,7 +192,7 @@ static int nvme_type_control(struct vusd_inst *inst, int argc, const char *const
 
 const struct vusd_type vusd_type_nvme = {
 	.name = "nvme",
-	.help = "NVMe 1.4 controller 1234:7e58, one namespace in RAM or a file (docs/nvme.md)",
+	.help = "NVMe 1.4 controller 1234:7e59, one namespace in RAM or a file (docs/nvme.md)",
 	.opts = nvme_type_opts_schema,
 	.opts_size = sizeof(struct nvme_type_opts),
 	.opts_default = &nvme_type_defaults,

@@ -30,5 +30,15 @@ if [ -n "$undeclared" ]; then
 	echo "$undeclared" | sed 's/^/    /'
 	rc=1
 fi
+# The other way round: a function declared in include/vus/ without
+# VUS_API is part of the API on paper and missing from libvus.so.
+cat "$s"/include/vus/*.h | tr '\n' ' ' | tr ';{}' '\n\n\n' | grep -v 'VUS_API\|static inline\|typedef\|#define' |
+	grep -o '\bvus_[a-z0-9_]* *(' | grep -v '(\*' | tr -d ' (' | sort -u >"$tmp/bare"
+bare=$(comm -23 "$tmp/bare" "$tmp/declared")
+if [ -n "$bare" ]; then
+	echo "declared in include/vus/ without VUS_API (not exported):"
+	echo "$bare" | sed 's/^/    /'
+	rc=1
+fi
 [ $rc = 0 ] && echo "ok: libvus.so exports the $(wc -l <"$tmp/exported") symbols of lib/vus.sym, all VUS_API"
 exit $rc

@@ -4,7 +4,7 @@
 # Guest test for samples/nvme-emu: vusd serves an nvme device (64 MiB in
 # RAM), QEMU attaches it through vfio-user-pci, and Debian's own kernel
 # (linux-image-amd64) must
-#   1. bind its stock nvme driver to 1234:7e58 and show /dev/nvme0n1 of
+#   1. bind its stock nvme driver to 1234:7e59 and show /dev/nvme0n1 of
 #      exactly 64 MiB,
 #   2. make an ext4 file system on it (mkfs.ext4 from the host's
 #      e2fsprogs), write files of random data, drop the caches and read
@@ -62,11 +62,11 @@ fail() {
 }
 dev=
 for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x7e58 ]; then
+	if [ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x7e59 ]; then
 		dev=$d
 	fi
 done
-[ -n "$dev" ] || fail "no 1234:7e58 PCI device"
+[ -n "$dev" ] || fail "no 1234:7e59 PCI device"
 i=0
 while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do
 	sleep 0.1

@@ -430,7 +430,7 @@ VUS_API int vus_dev_set_dma_limits(struct vus_dev *dev, uint32_t max_maps, uint6
  * serving many clients sets it so that a client's windows hold no fds
  * (docs/security.md section 2). Always 0.
  */
-int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds);
+VUS_API int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds);
 
 /*
  * Most bytes of dirty-log bitmaps (one bit per logged page of every
@@ -440,7 +440,7 @@ int vus_dev_set_dma_close_fds(struct vus_dev *dev, bool close_fds);
  * DMA_LOGGING_REPORT whose bitmap would exceed it with -E2BIG. It bounds
  * the work of one REPORT too (docs/security.md section 2).
  */
-int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
+VUS_API int vus_dev_set_dirty_log_limit(struct vus_dev *dev, uint64_t bytes);
 
 /*
  * A DMA_MAP's fd is refused with -EMFILE (and closed) when keeping it
@@ -509,7 +509,7 @@ VUS_API int vus_dma_write_async(struct vus_dev *dev, uint64_t iova, const void *
 /* Layout of server->client DMA_READ/WRITE messages (codec.h). Default AUTO. */
 VUS_API int vus_dev_set_dma_layout(struct vus_dev *dev, enum vus_dma_layout layout);
 /* The layout in use with the attached client (AUTO resolved), SPEC if none. */
-enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev);
+VUS_API enum vus_dma_layout vus_dev_dma_layout(const struct vus_dev *dev);
 
 /* ---- reset ---------------------------------------------------------- */
 
@@ -567,7 +567,7 @@ struct vus_migration_ops {
 };
 VUS_API int vus_dev_set_migration(struct vus_dev *dev, const struct vus_migration_ops *ops,
 		void *opaque);
-enum vus_mig_state vus_dev_mig_state(const struct vus_dev *dev);
+VUS_API enum vus_mig_state vus_dev_mig_state(const struct vus_dev *dev);
 
 /* ---- serving -------------------------------------------------------- */
 

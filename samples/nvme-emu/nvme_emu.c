@@ -98,13 +98,15 @@ static int check_opts(const struct nvme_emu_opts *o)
 /* ---- callbacks from the library -------------------------------------- */
 
 /* Guest memory without an fd can only be reached by DMA messages, which
- * the loop thread must answer: queue work moves to the worker. */
+ * the loop thread must answer: queue work moves to the worker. "Mapped"
+ * is vaddr, not fd: vusd closes each window's fd once it is mapped
+ * (vus_dev_set_dma_close_fds(), docs/security.md), so fd is -1 there. */
 static int nvme_dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r)
 {
 	struct nvme_emu *n = opaque;
 	int rc;
 
-	if (r->fd >= 0)
+	if (r->vaddr)
 		return 0;
 	rc = nvme_worker_start(n);
 	if (rc < 0)
@@ -119,7 +121,7 @@ static void nvme_dma_unmap(struct vus_dev *dev, void *opaque, const struct vus_d
 
 	/* No pointer into guest memory outlives a processor pass (every
 	 * access goes through vus_dma_read/write), so nothing to drop. */
-	if (r->fd < 0)
+	if (!r->vaddr)
 		atomic_fetch_sub(&n->nofd_maps, 1);
 }
 

@@ -33,7 +33,7 @@ extern "C" {
 /* PCI identity: our own IDs (Linux keys quirks on QEMU's 1b36:0010 and
  * 8086:5845, so an emulator must not borrow them). */
 #define NVME_EMU_VENDOR  0x1234 /* the vus samples' vendor (testdev is 1234:7e57) */
-#define NVME_EMU_DEVICE  0x7e58
+#define NVME_EMU_DEVICE  0x7e59
 #define NVME_EMU_CLASS   0x010802 /* mass storage, NVM, NVMe */
 
 struct nvme_emu;

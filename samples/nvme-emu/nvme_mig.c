@@ -268,7 +268,9 @@ static int load_commit(struct nvme_emu *n)
 			goto bad;
 	}
 	if (proc_lock_brief(n) < 0)
-		return -EBUSY; /* still RESUMING with the record: may be retried */
+		/* The arc fails: the device goes to ERROR, a reset recovers
+		 * it (docs/migration.md). */
+		return -EBUSY;
 	pthread_mutex_lock(&n->regs_lock);
 	n->r = h->r;
 	pthread_mutex_unlock(&n->regs_lock);
@@ -313,7 +315,8 @@ static int load_commit(struct nvme_emu *n)
 	return 0;
 bad:
 	nvme_log(n, VUS_LOG_WARN, "migration record rejected (different options or corrupt)");
-	/* The device stays in RESUMING: a new record may follow. */
+	/* The arc fails: the library puts the device in ERROR, and a reset
+	 * recovers it (docs/migration.md); the partial record is dropped. */
 	n->mig.load_len = 0;
 	return -EINVAL;
 }
