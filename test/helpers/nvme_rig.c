@@ -82,6 +82,8 @@ void nvme_rig_start(struct nvme_rig *r, const struct nvme_rig_opts *opts)
 	ASSERT_OK(nvme_emu_create("nvme", &r->emu_opts, &r->emu));
 	r->dev = nvme_emu_dev(r->emu);
 	vus_dev_set_log_level(r->dev, VUS_LOG_ERR);
+	if (opts->close_fds)
+		ASSERT_OK(vus_dev_set_dma_close_fds(r->dev, true));
 	ASSERT_OK(vus_dev_listen(r->dev, r->path));
 	ASSERT_OK(pthread_create(&r->thread, NULL, server_main, r));
 	r->running = true;

@@ -25,6 +25,7 @@ struct nvme_rig_opts {
 	struct nvme_emu_opts emu; /* zeroed: nvme_emu_opts_default() */
 	bool no_fd;               /* DMA_MAP without fds: DMA by messages */
 	bool no_irq;              /* poll completions, no MSI-X eventfds */
+	bool close_fds;           /* the library closes DMA fds once mapped, as vusd has it */
 	size_t mem_size;          /* DMA arena; 0 = 16 MiB */
 };
 
