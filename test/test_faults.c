@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "vus_test.h"
 
 #include <vus/client.h>
@@ -312,6 +314,70 @@ static void test_err_req(void **state)
 	}
 }
 
+/* Config space (region 7) through the client, little-endian. */
+static uint32_t cfg_rd(struct fx *f, uint32_t off, uint32_t len)
+{
+	uint32_t v = 0;
+
+	ASSERT_OK(vus_client_region_read(f->c, VUS_PCI_CONFIG_REGION, off, &v, len));
+	return v;
+}
+
+struct storm_args {
+	uint32_t vector, rate, ms;
+};
+
+static void storm_on_loop(struct fx *f, void *arg)
+{
+	struct storm_args *a = arg;
+
+	ASSERT_OK(testdev_storm(f->td, a->vector, a->rate, a->ms));
+}
+
+/*
+ * An interrupt storm reaches the client: every interrupt the storm sent
+ * is one signal of the vector's eventfd (an eventfd adds up, so none is
+ * lost however fast they come), and the storm keeps to its rate.
+ */
+static void test_storm(void **state)
+{
+	struct storm_args a = { .vector = 0, .rate = 1000, .ms = 200 };
+	struct fx *f = *state;
+	uint32_t cap, ctl, zero = 0;
+	uint64_t sent, got = 0, n;
+	int efd, i;
+
+	/* The MSI-X capability (ID 11h) in the capability list. */
+	for (cap = cfg_rd(f, 0x34, 1), i = 0; cap && i < 48; cap = cfg_rd(f, cap + 1, 1), i++)
+		if (cfg_rd(f, cap, 1) == 0x11)
+			break;
+	assert_true(cap != 0 && i < 48);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_MSIX_IRQ,
+				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1,
+				      &efd, NULL));
+	/* MSI-X enable, function unmasked; entry 0's vector control unmasked. */
+	ctl = (cfg_rd(f, cap + 2, 2) | 0x8000u) & ~0x4000u;
+	ASSERT_OK(vus_client_region_write(f->c, VUS_PCI_CONFIG_REGION, cap + 2, &ctl, 2));
+	ASSERT_OK(vus_client_region_write(f->c, 0, TESTDEV_MSIX_TABLE + 12, &zero, 4));
+
+	on_loop(f, storm_on_loop, &a);
+	for (i = 0; i < 500 && testdev_storm_running(f->td); i++)
+		test_sleep_ms(10);
+	assert_false(testdev_storm_running(f->td));
+	sent = testdev_storm_sent(f->td);
+	while (read(efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		got += n;
+	close(efd);
+	print_message("storm: %" PRIu64 " sent at %u Hz for %u ms, %" PRIu64 " signalled\n", sent,
+		      a.rate, a.ms, got);
+	assert_true(sent > 0);
+	ASSERT_EQ(got, sent);
+	/* Paced by an absolute timer: never more than the rate allows. */
+	assert_true(sent <= (uint64_t)a.rate * a.ms / 1000 + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disconnect_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_req, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storm, setup, teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);
