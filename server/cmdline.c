@@ -41,6 +41,7 @@ struct cmdline {
 	size_t nr_devs; /* devs[nr_devs - 1] is the one options go to */
 	int level;      /* -1: not given */
 	bool syslog;
+	bool no_seccomp;
 	/* Access options: config keys given on the command line, applied
 	 * over the file's (control_auth.c). */
 	struct { const char *key, *value; } access[8];
@@ -76,6 +77,9 @@ static void usage(FILE *f)
 		"      --add-socket-mode M the most open socket_mode an add may ask (0660)\n"
 		"      --user U, --group G run as U:G once the sockets are bound (and always\n"
 		"                          with no_new_privs)\n"
+		"      --no-seccomp        serve without the seccomp filter (for debugging; it\n"
+		"                          allows only the calls serving needs, others fail with\n"
+		"                          EPERM, docs/security.md)\n"
 		"  -l, --log-level L       err, warn, info (default), debug, trace\n"
 		"  -t, --trace             same as --log-level trace: one line per message\n"
 		"      --syslog            log to syslog instead of stderr\n"
@@ -148,7 +152,7 @@ static int twice(const struct cmdline_dev *cur, const char *opt)
 /* Returns -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, struct cmdline *cl)
 {
-	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG, OPT_ACCESS };
+	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG, OPT_ACCESS, OPT_NO_SECCOMP };
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "socket-path", required_argument, NULL, 's' },
@@ -159,6 +163,7 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "trace", no_argument, NULL, 't' },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "control-mode", required_argument, NULL, OPT_ACCESS },
 		{ "admin-uid", required_argument, NULL, OPT_ACCESS },
 		{ "admin-gid", required_argument, NULL, OPT_ACCESS },
@@ -232,6 +237,9 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 			break;
 		case OPT_SYSLOG:
 			cl->syslog = true;
+			break;
+		case OPT_NO_SECCOMP:
+			cl->no_seccomp = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -351,6 +359,8 @@ int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg)
 		cfg->log_level = cl.level;
 	if (cl.syslog)
 		cfg->log_target = VUSD_LOG_SYSLOG;
+	if (cl.no_seccomp)
+		cfg->seccomp = false;
 	if (!cfg->nr_devices && !cfg->control) {
 		fprintf(stderr, "vusd: nothing to serve: give --device, a --config file with "
 			"devices, or a --control socket to add them at run time\n");

@@ -60,6 +60,8 @@ static const struct vusd_opt top_opts[] = {
 	  .help = "run as this user once the sockets are bound (name or number)" },
 	{ .key = "group", .kind = VUSD_OPT_STRING, .offset = offsetof(struct vusd_config, group),
 	  .help = "run as this group (default: the user's)" },
+	{ .key = "seccomp", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct vusd_config, seccomp),
+	  .help = "the seccomp filter once serving (default true; docs/security.md)" },
 	{ .key = "add_socket_mode", .kind = VUSD_OPT_MODE,
 	  .offset = offsetof(struct vusd_config, policy.add_mode),
 	  .help = "the most open socket_mode an add may ask for (\"0660\")" },
@@ -72,6 +74,7 @@ void vusd_config_init(struct vusd_config *cfg)
 	cfg->socket_mode = VUSD_DEFAULT_SOCKET_MODE;
 	cfg->log_level = VUS_LOG_INFO;
 	cfg->log_target = VUSD_LOG_STDERR;
+	cfg->seccomp = true;
 	vusd_budget_init(&cfg->budget);
 	vusd_ctl_policy_init(&cfg->policy);
 }

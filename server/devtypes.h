@@ -87,6 +87,12 @@ struct vusd_type {
 	int (*control)(struct vusd_inst *inst, int argc, const char *const *argv,
 		       struct json_object *result, struct vusd_err *err);
 	const char *control_usage;
+	/*
+	 * System calls the type needs beyond vusd's own list (server/sandbox.c),
+	 * by name, ending with NULL; NULL: none. Allowed whenever the type is
+	 * registered, since the control socket may add one at any time.
+	 */
+	const char *const *syscalls;
 };
 
 /* The registry (devtypes.c). */

@@ -4,7 +4,7 @@
  *
  * Configuration (command line, config file) -> the event loop with its
  * signal handlers -> every configured device created and listening -> the
- * control socket -> serve until SIGTERM/SIGINT -> tear down in reverse:
+ * control socket -> privileges dropped, seccomp filter on -> serve until SIGTERM/SIGINT -> tear down in reverse:
  * control socket, devices (clients dropped, sockets unlinked), loop.
  * Any setup failure undoes what was done and exits 3, so a half-started
  * vusd never leaves socket files behind.
@@ -58,7 +58,8 @@ int main(int argc, char **argv)
 		struct vusd_err err;
 
 		/* Sockets bound: what is left to do needs no privilege. */
-		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0)
+		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0 ||
+		    (cfg.seccomp && vusd_sandbox_enter(&err) < 0))
 			vusd_log(VUS_LOG_ERR, "%s", err.msg);
 		else
 			rc = vusd_loop_run(&d);

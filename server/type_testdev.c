@@ -11,12 +11,15 @@
  *   ... delay CMD MS [COUNT] | clear | disconnect [AFTER]
  *   ... dma-fail ERRNO [COUNT] | dma-fail off | err [AER_BITS] | req
  *   ... storm VECTOR RATE_HZ MS | storm-status
+ *   ... sandbox-probe: make a call outside vusd's seccomp list (getpgid)
+ *       and report what came back (test/vusd_seccomp.sh)
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -70,7 +73,7 @@ static void testdev_type_destroy(struct vusd_inst *inst)
 #define TESTDEV_CONTROL_USAGE                                                              \
 	"fail CMD ERRNO [COUNT] | delay CMD MS [COUNT] | clear | disconnect [AFTER] | "    \
 	"dma-fail ERRNO [COUNT] | dma-fail off | err [AER_BITS] | req | "                 \
-	"storm VECTOR RATE_HZ MS | storm-status"
+	"storm VECTOR RATE_HZ MS | storm-status | sandbox-probe"
 
 /* A number in [0, max]: decimal or 0x hex. */
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -266,6 +269,16 @@ static int testdev_type_control(struct vusd_inst *inst, int argc, const char *co
 				       json_object_new_boolean(testdev_storm_running(td)));
 		json_object_object_add(result, "sent",
 				       json_object_new_int64((int64_t)testdev_storm_sent(td)));
+		return 0;
+	}
+	if (strcmp(c, "sandbox-probe") == 0 && argc == 1) {
+		/* A call no device needs, so outside the filter's list
+		 * (server/sandbox.c): with the filter on it fails with EPERM. */
+		errno = 0;
+		rc = (int)getpgid(0);
+		json_object_object_add(result, "call", json_object_new_string("getpgid"));
+		json_object_object_add(result, "ret", json_object_new_int(rc));
+		json_object_object_add(result, "errno", json_object_new_int(rc < 0 ? errno : 0));
 		return 0;
 	}
 	vusd_errf(err, "unknown testdev command; usage: %s", TESTDEV_CONTROL_USAGE);

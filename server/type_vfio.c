@@ -43,6 +43,9 @@ static void vfio_type_destroy(struct vusd_inst *inst)
 	vfio_bridge_free(inst->handle);
 }
 
+/* The VFIO container, group and device ioctls (docs/vfio-bridge.md). */
+static const char *const vfio_type_syscalls[] = { "ioctl", NULL };
+
 const struct vusd_type vusd_type_vfio = {
 	.name = "vfio",
 	.help = "a real PCI device bound to vfio-pci, passed through (docs/vfio-bridge.md)",
@@ -50,4 +53,5 @@ const struct vusd_type vusd_type_vfio = {
 	.opts_size = sizeof(struct vfio_type_opts),
 	.create = vfio_type_create,
 	.destroy = vfio_type_destroy,
+	.syscalls = vfio_type_syscalls,
 };

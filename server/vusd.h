@@ -107,6 +107,14 @@ int vusd_ctl_check_add(const struct vusd *d, const struct vusd_spec *spec, struc
  * no_new_privs. 0, or -errno with err set. */
 int vusd_drop_privileges(const char *user, const char *group, struct vusd_err *err);
 
+/* ---- sandbox.c ------------------------------------------------------ */
+
+/* Install the seccomp allow-list (vusd's calls and every registered
+ * type's syscalls) on every thread; others then fail with EPERM, each
+ * logged once. Left off, with a warning, in sanitizer builds. 0, or
+ * -errno with err set. */
+int vusd_sandbox_enter(struct vusd_err *err);
+
 /* ---- budget.c ------------------------------------------------------- */
 
 /* Per-device budgets (docs/security.md section 2); the same for every
@@ -141,6 +149,7 @@ struct vusd_config {
 	struct vusd_budget budget;     /* "budget": every device's */
 	struct vusd_ctl_policy policy; /* control socket access (control_auth.c) */
 	char *user, *group;            /* run as these once the sockets are bound */
+	bool seccomp;                  /* "seccomp": the filter (sandbox.c), default on */
 };
 /* Defaults: no control socket, mode 0600, level info, stderr. */
 void vusd_config_init(struct vusd_config *cfg);
