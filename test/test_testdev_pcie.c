@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,56 +25,22 @@
 #include <vus/device.h>
 
 #include "testdev.h"
+#include "testdev_fx.h"
 
-struct fx {
-	struct testdev *td;
-	struct vus_client *c;
-	pthread_t th;
-};
-
-static void *serve(void *arg)
-{
-	struct fx *f = arg;
-
-	vus_dev_run(testdev_dev(f->td));
-	return NULL;
-}
-
-static struct fx *fx_start(bool pcie)
-{
-	struct testdev_opts opts = { .pcie = pcie };
-	struct fx *f = calloc(1, sizeof(*f));
-	int sv[2];
-
-	assert_non_null(f);
-	ASSERT_OK(testdev_create_opts("test", &opts, &f->td));
-	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
-	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
-	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
-	return f;
-}
 
 static int setup(void **state)
 {
-	*state = fx_start(true);
+	*state = testdev_fx_start_pcie(true);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	vus_client_close(f->c);
-	vus_dev_stop(testdev_dev(f->td));
-	pthread_join(f->th, NULL);
-	testdev_free(f->td);
-	free(f);
+	testdev_fx_stop(*state);
 	return 0;
 }
 
-static uint32_t cfg_rd(struct fx *f, unsigned off, unsigned len)
+static uint32_t cfg_rd(struct testdev_fx *f, unsigned off, unsigned len)
 {
 	uint8_t b[4] = { 0 };
 
@@ -84,7 +48,7 @@ static uint32_t cfg_rd(struct fx *f, unsigned off, unsigned len)
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-static void cfg_wr(struct fx *f, unsigned off, unsigned len, uint32_t v)
+static void cfg_wr(struct testdev_fx *f, unsigned off, unsigned len, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 
@@ -92,7 +56,7 @@ static void cfg_wr(struct fx *f, unsigned off, unsigned len, uint32_t v)
 }
 
 /* A standard capability's offset by ID (0 if absent). */
-static unsigned find_cap(struct fx *f, uint8_t id)
+static unsigned find_cap(struct testdev_fx *f, uint8_t id)
 {
 	unsigned off = cfg_rd(f, 0x34, 1), n;
 
@@ -105,7 +69,7 @@ static unsigned find_cap(struct fx *f, uint8_t id)
 }
 
 /* An extended capability's offset by ID (0 if absent). */
-static unsigned find_ext_cap(struct fx *f, uint16_t id)
+static unsigned find_ext_cap(struct testdev_fx *f, uint16_t id)
 {
 	unsigned off = 0x100, n;
 
@@ -119,7 +83,7 @@ static unsigned find_ext_cap(struct fx *f, uint16_t id)
 	return 0;
 }
 
-static uint32_t bar0_rd(struct fx *f, uint32_t reg)
+static uint32_t bar0_rd(struct testdev_fx *f, uint32_t reg)
 {
 	uint32_t v = 0;
 
@@ -127,7 +91,7 @@ static uint32_t bar0_rd(struct fx *f, uint32_t reg)
 	return v;
 }
 
-static void bar0_wr(struct fx *f, uint32_t reg, uint32_t v)
+static void bar0_wr(struct testdev_fx *f, uint32_t reg, uint32_t v)
 {
 	ASSERT_OK(vus_client_region_write(f->c, 0, reg, &v, 4));
 }
@@ -146,7 +110,7 @@ static bool efd_fired(int efd, int timeout_ms)
 
 static void test_config_layout(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct vus_client_region r;
 	unsigned e, aer, dsn;
 
@@ -175,7 +139,7 @@ static void test_config_layout(void **state)
 /* Kernel vfio-pci: ERR count 1 on PCI Express functions, REQ 1 on all. */
 static void test_err_req_counts(void **state)
 {
-	struct fx *f = *state, *conv;
+	struct testdev_fx *f = *state, *conv;
 	struct vus_irq_info ii;
 
 	ASSERT_OK(vus_client_irq_info(f->c, VUS_PCI_ERR_IRQ, &ii));
@@ -183,19 +147,19 @@ static void test_err_req_counts(void **state)
 	ASSERT_OK(vus_client_irq_info(f->c, VUS_PCI_REQ_IRQ, &ii));
 	ASSERT_EQ(ii.count, 1);
 
-	conv = fx_start(false);
+	conv = testdev_fx_start_pcie(false);
 	ASSERT_OK(vus_client_irq_info(conv->c, VUS_PCI_ERR_IRQ, &ii));
 	ASSERT_OK(ii.count);
 	ASSERT_OK(vus_client_irq_info(conv->c, VUS_PCI_REQ_IRQ, &ii));
 	ASSERT_EQ(ii.count, 1);
-	teardown((void **)&conv);
+	testdev_fx_stop(conv);
 }
 
 /* ---- AER ------------------------------------------------------------ */
 
 static void test_aer_report(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct vus_dev *dev = testdev_dev(f->td);
 	unsigned aer = find_ext_cap(f, 0x0001), e = find_cap(f, 0x10);
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -243,13 +207,13 @@ static void test_aer_report(void **state)
 
 static void test_aer_needs_capability(void **state)
 {
-	struct fx *conv = fx_start(false);
+	struct testdev_fx *conv = testdev_fx_start_pcie(false);
 	struct vus_dev *d = vus_dev_new("x");
 
 	(void)state;
 	ASSERT_ERR(vus_dev_report_aer(testdev_dev(conv->td), VUS_AER_UNCOR_POISONED, 0),
 			 -ENOENT);
-	teardown((void **)&conv);
+	testdev_fx_stop(conv);
 	/* Not before listening; not without PCI Express. */
 	ASSERT_ERR(vus_dev_report_aer(d, VUS_AER_UNCOR_POISONED, 0), -ENODEV);
 	ASSERT_OK(vus_dev_set_config_size(d, 4096));
@@ -262,18 +226,11 @@ static void test_aer_needs_capability(void **state)
 static void test_no_msix(void **state)
 {
 	struct testdev_opts opts = { .pcie = true, .no_msix = true };
-	struct fx *f = calloc(1, sizeof(*f));
+	struct testdev_fx *f = testdev_fx_start(&opts);
 	struct vus_irq_info ii;
-	int sv[2], efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 	(void)state;
-	assert_non_null(f);
-	ASSERT_OK(testdev_create_opts("test", &opts, &f->td));
-	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
-	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
-	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
 
 	ASSERT_OK(find_cap(f, 0x11));
 	assert_int_not_equal(find_cap(f, 0x05), 0);
@@ -288,14 +245,14 @@ static void test_no_msix(void **state)
 	bar0_wr(f, TESTDEV_REG_IRQ_ACK, 1u << 7);
 	ASSERT_OK(bar0_rd(f, TESTDEV_REG_IRQ_STATUS));
 	close(efd);
-	teardown((void **)&f);
+	testdev_fx_stop(f);
 }
 
 /* ---- FLR ------------------------------------------------------------ */
 
 static void test_flr(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	unsigned e = find_cap(f, 0x10), aer = find_ext_cap(f, 0x0001);
 	uint32_t resets = bar0_rd(f, TESTDEV_REG_RESETS);
 

@@ -16,7 +16,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -35,60 +33,23 @@
 #include <vus/device.h>
 
 #include "testdev.h"
+#include "testdev_fx.h"
 
-struct fx {
-	struct testdev *td;
-	struct vus_client *c;
-	pthread_t th;
-};
-
-static void *serve(void *arg)
-{
-	struct fx *f = arg;
-
-	vus_dev_run(testdev_dev(f->td));
-	return NULL;
-}
-
-static struct fx *start(bool pcie)
-{
-	struct testdev_opts opts = { .pcie = pcie };
-	struct fx *f = calloc(1, sizeof(*f));
-	int sv[2];
-
-	assert_non_null(f);
-	ASSERT_OK(testdev_create_opts("vfio", &opts, &f->td));
-	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
-	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
-	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
-	ASSERT_OK(vus_client_connect_fd(sv[0], NULL, &f->c));
-	return f;
-}
-
-static void stop(struct fx *f)
-{
-	vus_client_close(f->c);
-	vus_dev_stop(testdev_dev(f->td));
-	pthread_join(f->th, NULL);
-	testdev_free(f->td);
-	free(f);
-}
 
 static int setup(void **state)
 {
-	*state = start(false);
+	*state = testdev_fx_start_pcie(false);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	stop(*state);
+	testdev_fx_stop(*state);
 	return 0;
 }
 
 /* GET_REGION_INFO of index with argsz; the reply struct in *out. */
-static void region_info(struct fx *f, uint32_t index, uint32_t argsz, struct vus_region_info *out)
+static void region_info(struct testdev_fx *f, uint32_t index, uint32_t argsz, struct vus_region_info *out)
 {
 	struct vus_region_info req = { .argsz = argsz, .index = index };
 	uint8_t reply[512];
@@ -104,7 +65,7 @@ static void region_info(struct fx *f, uint32_t index, uint32_t argsz, struct vus
 
 static void test_region_info_short(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct vus_region_info full, shrt;
 
 	/* BAR2 is mmap-able with a hole: it has a sparse-mmap capability. */
@@ -138,7 +99,7 @@ static bool fired(int efd, int ms)
 
 static void test_intx_loopback_while_masked(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	const uint8_t yes = 1, no = 0;
 	uint32_t raise = 1, ack = 1;
@@ -176,7 +137,7 @@ static void test_intx_loopback_while_masked(void **state)
 
 static void test_irq_counts(void **state)
 {
-	struct fx *conv = *state, *pcie = start(true);
+	struct testdev_fx *conv = *state, *pcie = testdev_fx_start_pcie(true);
 	struct vus_irq_info ii;
 
 	ASSERT_OK(vus_client_irq_info(conv->c, VUS_PCI_ERR_IRQ, &ii));
@@ -188,12 +149,12 @@ static void test_irq_counts(void **state)
 	ASSERT_EQ(ii.flags, VUS_IRQ_INFO_EVENTFD);
 	ASSERT_OK(vus_client_irq_info(pcie->c, VUS_PCI_REQ_IRQ, &ii));
 	ASSERT_EQ(ii.count, 1);
-	stop(pcie);
+	testdev_fx_stop(pcie);
 }
 
 static void test_set_irqs_errnos(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	const uint8_t yes = 1;
 
 	/* Actions an index lacks: ENOTTY. */

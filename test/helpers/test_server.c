@@ -37,7 +37,8 @@ int test_server_start(struct test_server *s, const struct test_server_opts *opts
 	if (!mkdtemp(s->dir))
 		return -errno;
 	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
-	r = testdev_create("testdev", &s->td);
+	r = opts->testdev ? testdev_create_opts("testdev", opts->testdev, &s->td)
+			  : testdev_create("testdev", &s->td);
 	if (r < 0)
 		goto rmdir;
 	s->dev = testdev_dev(s->td);

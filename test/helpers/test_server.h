@@ -24,6 +24,7 @@ struct test_server_opts {
 	uint32_t max_xfer;           /* 0 = library default (1 MiB) */
 	enum vus_log_level log_level; /* 0 = VUS_LOG_ERR (quiet: raw tests
 				       * provoke warnings on purpose) */
+	const struct testdev_opts *testdev; /* NULL = testdev's defaults */
 };
 
 struct test_server {
