@@ -31,7 +31,10 @@ size_mb=64
 guest_need_qemu
 vusd=$GUEST_BUILD/bin/vusd
 [ -x "$vusd" ] || guest_fail "$vusd is not built"
-"$vusd" --help 2>&1 | grep -qE '^  nvme ' || guest_skip "vusd has no nvme device type"
+# The whole text first: grep -q would close the pipe early and, with
+# pipefail, vusd's SIGPIPE would read as "no such type".
+vusd_help=$("$vusd" --help 2>&1)
+grep -qE '^  nvme ' <<<"$vusd_help" || guest_skip "vusd has no nvme device type"
 command -v fio >/dev/null || guest_skip "fio is not installed on the host (apt-get install fio)"
 guest_init
 

@@ -32,7 +32,10 @@ source "$src/test/helpers/guest_lib.bash"
 guest_need_qemu
 vusd=$GUEST_BUILD/bin/vusd
 [ -x "$vusd" ] || guest_fail "$vusd is not built"
-"$vusd" --help 2>&1 | grep -qE '^  nvme ' || guest_skip "vusd has no nvme device type"
+# The whole text first: grep -q would close the pipe early and, with
+# pipefail, vusd's SIGPIPE would read as "no such type".
+vusd_help=$("$vusd" --help 2>&1)
+grep -qE '^  nvme ' <<<"$vusd_help" || guest_skip "vusd has no nvme device type"
 for tool in mkfs.ext4 e2fsck; do
 	command -v "$tool" >/dev/null || guest_skip "$tool is not installed (e2fsprogs)"
 done

@@ -32,7 +32,10 @@ vusd=$GUEST_BUILD/bin/vusd
 client=$GUEST_BUILD/bin/vfio_bridge_client
 [ -x "$vusd" ] || guest_fail "$vusd is not built"
 [ -x "$client" ] || guest_fail "$client is not built"
-"$vusd" --help 2>&1 | grep -qE '^  vfio ' || guest_skip "vusd has no vfio device type"
+# The whole text first: grep -q would close the pipe early and, with
+# pipefail, vusd's SIGPIPE would read as "no such type".
+vusd_help=$("$vusd" --help 2>&1)
+grep -qE '^  vfio ' <<<"$vusd_help" || guest_skip "vusd has no vfio device type"
 qemu_devices=$("$GUEST_QEMU" -device help 2>&1 || true)
 for d in edu nvme intel-iommu; do
 	grep -q "\"$d\"" <<<"$qemu_devices" || guest_skip "VUS_QEMU has no $d device"
