@@ -685,11 +685,13 @@ static void fd_exhaustion(void **state)
 	log1 = log_bytes();
 	fprintf(stderr, "fds: after: %lld ms of vusd CPU in 300+ ms, log grew %ld bytes\n",
 		(long long)(cpu1 - cpu0), log1 - log0);
-	/* vusd closes a window's fd once it is mapped: the windows hold
-	 * none, only the attacker's connection is new. */
+	/* vusd closes a window's fd once it is mapped: the 400 windows hold
+	 * none. New are the attacker's connection and, at the instant of the
+	 * count, possibly one control connection of the prober's (a CI run
+	 * counted base + 2 once). */
 	ASSERT_OK(err);
 	ASSERT_EQ(ok, TRIES);
-	assert_true(fds <= T.base_fds + 1);
+	assert_true(fds <= T.base_fds + 2);
 	assert_true(log1 - log0 < 4096);
 	close(a);
 	close(mfd);
