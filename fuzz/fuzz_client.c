@@ -122,6 +122,8 @@ void fuzz_pump(const struct fuzz_loop *loop)
 	struct pollfd p[4];
 	unsigned i, turn;
 
+	if (loop->n > 4)
+		abort();
 	for (i = 0; i < loop->n; i++)
 		p[i] = (struct pollfd){ .fd = vus_dev_poll_fd(loop->devs[i]), .events = POLLIN };
 	for (turn = 0; turn < PUMP_TURNS; turn++) {
@@ -132,6 +134,14 @@ void fuzz_pump(const struct fuzz_loop *loop)
 				vus_dev_process(loop->devs[i]);
 		}
 	}
+}
+
+/* Bytes were just sent to c's device: it has work, no need to ask poll()
+ * first (one system call less per record). */
+static void pump_sent(struct fuzz_client *c)
+{
+	vus_dev_process(c->dev);
+	fuzz_pump(c->loop);
 }
 
 /* ---- the client ----------------------------------------------------- */
@@ -260,11 +270,11 @@ static void send_record(struct fuzz_client *c, uint8_t ctl, const uint8_t *p, si
 			msg.msg_controllen = 0;
 			stuck = 0;
 			if (!len)
-				break; /* the caller pumps */
+				break; /* fuzz_client_feed() pumps */
 		} else {
 			stuck++;
 		}
-		fuzz_pump(c->loop);
+		pump_sent(c);
 		if (!(ctl & FUZZ_CTL_NO_READ) || stuck)
 			fuzz_client_drain(c);
 	}
@@ -315,7 +325,7 @@ void fuzz_client_feed(struct fuzz_client *c, const uint8_t *data, size_t size)
 		if (len > size)
 			len = size;
 		send_record(c, ctl, data, len);
-		fuzz_pump(c->loop);
+		pump_sent(c);
 		if (!(ctl & FUZZ_CTL_NO_READ))
 			fuzz_client_drain(c);
 		data += len;
