@@ -95,6 +95,8 @@ struct nvme_emu_io_stats {
 	bool uring;          /* io_uring in use (else pread/pwrite, or RAM) */
 	uint64_t submitted;  /* SQEs handed to the kernel */
 	uint64_t completed;  /* CQEs reaped */
+	uint64_t inline_writes; /* buffered writes made inline, ring idle */
+	uint64_t inline_reads;  /* reads served from the page cache inline */
 };
 void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out);
 

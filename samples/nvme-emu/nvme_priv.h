@@ -305,7 +305,8 @@ bool nvme_uring_zc_busy(const struct nvme_emu *n);
 uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct nvme_sqe *c,
 			   uint64_t off, uint64_t len, bool fua);
 void nvme_uring_complete(struct nvme_emu *n);
-void nvme_uring_flush(struct nvme_emu *n);
+bool nvme_uring_flush(struct nvme_emu *n);
+bool nvme_uring_idle(struct nvme_emu *n);
 void nvme_uring_drain(struct nvme_emu *n, enum nvme_drain how);
 
 /* nvme_ns.c */

@@ -47,6 +47,7 @@
 #define UR_INLINE_IOV  4
 #define UR_BOUNCE_MAX  (64ull << 20)  /* bounce bytes in flight */
 #define UR_CANCEL_DATA UINT64_MAX      /* user_data of our cancel SQEs */
+#define UR_INLINE_WRITE_MAX (32u << 10) /* write_inline() */
 
 enum ur_stage { UR_DATA, UR_SYNC };
 
@@ -77,6 +78,8 @@ struct nvme_uring {
 	struct io_uring ring;
 	int efd;
 	bool watched;
+	bool efd_off;           /* eventfd notifications off: a pass runs */
+	bool wrote_inline;      /* this pass made a write inline */
 	struct ur_req req[UR_DEPTH];
 	uint32_t free[UR_DEPTH];
 	uint32_t nfree;
@@ -84,7 +87,8 @@ struct nvme_uring {
 	uint32_t zc_inflight;   /* of those, with guest pointers */
 	uint32_t held;
 	uint64_t bounce_bytes;
-	_Atomic uint64_t subs, reaped; /* statistics: any thread reads */
+	/* statistics: any thread reads */
+	_Atomic uint64_t subs, reaped, inline_writes, inline_reads;
 };
 
 /* ---- set up ------------------------------------------------------- */
@@ -190,6 +194,13 @@ bool nvme_uring_zc_busy(const struct nvme_emu *n)
 
 /* ---- requests ----------------------------------------------------- */
 
+static uint16_t media_error(struct nvme_emu *n, bool write)
+{
+	atomic_fetch_add_explicit(&n->smart.media_errors, 1, memory_order_relaxed);
+	return write ? NVME_SC_WRITE_FAULT : NVME_SC_UNRECOVERED_READ;
+}
+
+
 static void req_release(struct nvme_uring *u, struct ur_req *r)
 {
 	if (r->bounce) {
@@ -272,7 +283,6 @@ static bool aligned(const void *p, uint64_t len, uint32_t a)
 static bool build_zc(struct nvme_emu *n, struct ur_req *r, bool to_guest)
 {
 	const struct nvme_sglist *l = &n->sgl;
-	uint32_t prot = to_guest ? VUS_DMA_MAP_FLAG_WRITE : VUS_DMA_MAP_FLAG_READ;
 	uint32_t i;
 
 	if (n->on_worker || n->poll || atomic_load(&n->nofd_maps))
@@ -293,11 +303,27 @@ static bool build_zc(struct nvme_emu *n, struct ur_req *r, bool to_guest)
 
 		if (s->iova == NVME_SEG_BITBUCKET)
 			goto no;
-		p = vus_dma_translate(n->dev, s->iova, s->len, prot);
+		/*
+		 * READ even for a Read command's buffers: a WRITE translate
+		 * remembers the range for every later dirty-log report
+		 * (device.h), which suits pointers kept for long, not one
+		 * I/O; these are marked dirty once the data is in (on_cqe).
+		 * A window the client mapped read-only is mapped so here
+		 * too: the kernel's copy into it fails (EFAULT) and the
+		 * command with it.
+		 */
+		p = vus_dma_translate(n->dev, s->iova, s->len, VUS_DMA_MAP_FLAG_READ);
 		if (!p || (r->ns->odirect && !aligned(p, s->len, r->ns->dio_mem_align)))
 			goto no;
 		r->iov[i].iov_base = p;
 		r->iov[i].iov_len = s->len;
+	}
+	if (to_guest) {
+		r->segs = malloc(sizeof(*r->segs) * l->nseg);
+		if (!r->segs)
+			goto no;
+		memcpy(r->segs, l->seg, sizeof(*r->segs) * l->nseg);
+		r->nseg = l->nseg;
 	}
 	r->niov = l->nseg;
 	r->zc = true;
@@ -338,6 +364,71 @@ static uint16_t build_bounce(struct nvme_emu *n, struct nvme_uring *u, struct ur
 	return 0;
 }
 
+/*
+ * A buffered write to a file system without non-blocking buffered writes
+ * (ext4: RWF_NOWAIT is EOPNOTSUPP) goes to an io-wq thread in io_uring:
+ * two thread wake-ups per command, which for a 4 KiB write cost 4-5
+ * times the copy (samples/nvme-emu/README.md has the measurements). So a
+ * small write (<= 32 KiB) fetched while nothing is in flight, the first
+ * of its pass, is written here instead, straight from guest memory: one
+ * copy into the page cache, as fast as pwrite. Larger writes (the copy
+ * then outweighs the hop, and overlaps the next fetch), the rest of the
+ * pass's and all while requests are in flight go through the ring. Like
+ * pwrite, this one write may block the loop under writeback throttling.
+ */
+static uint16_t write_inline(struct nvme_emu *n, struct ur_req *r)
+{
+	ssize_t w;
+
+	while (r->niov) {
+		w = pwritev(r->ns->fd, r->iov, (int)r->niov, (off_t)r->off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return media_error(n, true);
+		iov_advance(r, (uint64_t)w);
+		r->off += (uint64_t)w;
+	}
+	if ((r->fua || !n->feat.vwc) && nvme_ns_flush(r->ns) < 0)
+		return media_error(n, true);
+	atomic_fetch_add_explicit(&n->smart.host_writes, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->smart.units_written, r->len >> 9, memory_order_relaxed);
+	return 0;
+}
+
+/*
+ * A read of pages in the page cache costs a copy, and io_uring would do
+ * the same copy inside its submit, plus a pass to reap it. So it is tried
+ * here first without blocking (RWF_NOWAIT), straight into guest memory;
+ * only what is not cached goes to the ring. 0 or a status: done;
+ * NVME_DEFER: submit (the iovecs advanced past what was read).
+ */
+static uint16_t read_nowait(struct nvme_emu *n, struct ur_req *r)
+{
+	ssize_t got;
+
+	while (r->niov) {
+		got = preadv2(r->ns->fd, r->iov, (int)r->niov, (off_t)r->off, RWF_NOWAIT);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EAGAIN || errno == EOPNOTSUPP))
+			return NVME_DEFER;
+		if (got < 0)
+			return media_error(n, false);
+		if (got == 0) { /* a file shrunk behind us: zeroes */
+			iov_zero(r);
+			break;
+		}
+		iov_advance(r, (uint64_t)got);
+		r->off += (uint64_t)got;
+	}
+	for (uint32_t i = 0; i < r->nseg; i++)
+		vus_dma_mark_dirty(n->dev, r->segs[i].iova, r->segs[i].len);
+	atomic_fetch_add_explicit(&n->smart.host_reads, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->smart.units_read, r->len >> 9, memory_order_relaxed);
+	return 0;
+}
+
 /* The CQ of the command's SQ keeps one entry per request in flight. */
 static void reserve(struct nvme_emu *n, struct ur_req *r, int d)
 {
@@ -365,7 +456,22 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 	r->len = len;
 	r->fua = fua;
 	r->stage = c->opc == NVME_IO_FLUSH ? UR_SYNC : UR_DATA;
-	if (r->stage == UR_DATA && !build_zc(n, r, read)) {
+	if (r->stage == UR_DATA && !read && !ns->odirect && len <= UR_INLINE_WRITE_MAX &&
+	    !u->inflight && !u->wrote_inline && build_zc(n, r, false)) {
+		u->wrote_inline = true;
+		s = write_inline(n, r);
+		atomic_fetch_add_explicit(&u->inline_writes, 1, memory_order_relaxed);
+		req_release(u, r);
+		return s;
+	}
+	if (r->stage == UR_DATA && read && !ns->odirect && build_zc(n, r, true)) {
+		s = read_nowait(n, r);
+		if (s != NVME_DEFER) {
+			atomic_fetch_add_explicit(&u->inline_reads, 1, memory_order_relaxed);
+			req_release(u, r);
+			return s;
+		}
+	} else if (r->stage == UR_DATA && !build_zc(n, r, read)) {
 		s = build_bounce(n, u, r, read);
 		if (s) {
 			req_release(u, r);
@@ -381,12 +487,6 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 }
 
 /* ---- completions -------------------------------------------------- */
-
-static uint16_t media_error(struct nvme_emu *n, bool write)
-{
-	atomic_fetch_add_explicit(&n->smart.media_errors, 1, memory_order_relaxed);
-	return write ? NVME_SC_WRITE_FAULT : NVME_SC_UNRECOVERED_READ;
-}
 
 /* The I/O step of one CQE: no DMA. */
 static void on_cqe(struct nvme_emu *n, struct nvme_uring *u, uint64_t data, int res)
@@ -442,6 +542,11 @@ static void on_cqe(struct nvme_emu *n, struct nvme_uring *u, uint64_t data, int 
 		}
 	}
 held:
+	/* The kernel wrote guest memory: dirty for migration now, in the
+	 * I/O step, so a drain at STOP has it in the last report. */
+	if (r->zc && r->segs)
+		for (uint32_t i = 0; i < r->nseg; i++)
+			vus_dma_mark_dirty(n->dev, r->segs[i].iova, r->segs[i].len);
 	r->held = true;
 	u->held++;
 }
@@ -453,7 +558,7 @@ static void post(struct nvme_emu *n, struct nvme_uring *u, struct ur_req *r)
 	uint16_t st = r->status;
 	uint32_t i;
 
-	if (!st && r->segs) {
+	if (!st && r->segs && !r->zc) {
 		uint64_t o = 0;
 
 		for (i = 0; i < r->nseg && !st; i++) {
@@ -514,10 +619,42 @@ void nvme_uring_complete(struct nvme_emu *n)
 		post_held(n, u);
 }
 
-void nvme_uring_flush(struct nvme_emu *n)
+/*
+ * Hand this pass's SQEs to the kernel. A read of cached pages often
+ * completes inside the submit; true then (or whenever CQEs wait): the
+ * caller runs another pass at once instead of waiting for the eventfd.
+ * The eventfd is off while passes run (no wake-up for what a pass reaps
+ * anyway) and on again in nvme_uring_idle().
+ */
+bool nvme_uring_flush(struct nvme_emu *n)
 {
-	if (n->ur && io_uring_sq_ready(&n->ur->ring))
-		(void)io_uring_submit(&n->ur->ring);
+	struct nvme_uring *u = n->ur;
+
+	if (!u)
+		return false;
+	if (!u->efd_off) {
+		(void)io_uring_cq_eventfd_toggle(&u->ring, false);
+		u->efd_off = true;
+	}
+	u->wrote_inline = false;
+	if (io_uring_sq_ready(&u->ring))
+		(void)io_uring_submit(&u->ring);
+	return io_uring_cq_ready(&u->ring) > 0;
+}
+
+/* Before the processor sleeps: eventfd on, then a last look, so a CQE
+ * posted while it was off is not left without a wake-up. False: CQEs
+ * wait, run another pass. */
+bool nvme_uring_idle(struct nvme_emu *n)
+{
+	struct nvme_uring *u = n->ur;
+
+	if (!u || !u->efd_off)
+		return true;
+	(void)io_uring_cq_eventfd_toggle(&u->ring, true);
+	u->efd_off = false;
+	atomic_thread_fence(memory_order_seq_cst);
+	return io_uring_cq_ready(&u->ring) == 0;
 }
 
 /* ---- drains -------------------------------------------------------- */
@@ -603,4 +740,8 @@ void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out)
 	out->uring = n->ur != NULL;
 	out->submitted = n->ur ? atomic_load_explicit(&n->ur->subs, memory_order_relaxed) : 0;
 	out->completed = n->ur ? atomic_load_explicit(&n->ur->reaped, memory_order_relaxed) : 0;
+	out->inline_writes = n->ur ? atomic_load_explicit(&n->ur->inline_writes,
+							  memory_order_relaxed) : 0;
+	out->inline_reads = n->ur ? atomic_load_explicit(&n->ur->inline_reads,
+							 memory_order_relaxed) : 0;
 }
