@@ -460,13 +460,7 @@ static int reset(struct vus_dev *dev, void *opaque, enum vus_reset_reason why)
 			vfio_bridge_log(b, "bus master off: %s", strerror(-rc));
 		return 0;
 	}
-	if (!(b->info.flags & VFIO_DEVICE_FLAGS_RESET)) {
-		vfio_bridge_log(b, "reset refused: the kernel offers no function reset");
-		return -ENOTTY;
-	}
-	if (ioctl(b->device, VFIO_DEVICE_RESET) < 0)
-		return -errno;
-	return 0;
+	return vfio_bridge_reset(b);
 }
 
 /* ---- life cycle ----------------------------------------------------- */
@@ -515,6 +509,7 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 		goto fail;
 	}
 	vus_dev_set_private(b->dev, b);
+	vfio_bridge_describe_reset(b);
 	*out = b;
 	return 0;
 fail:
