@@ -14,7 +14,8 @@
 #     through the IOMMU, a read-only window the device cannot write, an
 #     unmapped window it cannot read, a map without fd refused; a second
 #     client finds bus master off; DEVICE_RESET of it (no reset in the
-#     kernel) is ENOTTY;
+#     kernel) is ENOTTY; migration is absent (DEVICE_FEATURE as the kernel
+#     answers: ENOTTY);
 #   - two edu functions of one group behind a PCIe root port, served by one
 #     vusd; DEVICE_RESET is a hot reset of the port's bus (no FLR);
 #   - permission: vusd as nobody on /dev/vfio/N;
@@ -170,6 +171,8 @@ vfio_bridge_client hot-reset /tmp/hr0.sock /tmp/hr1.sock || fail "hot reset"
 grep -q "hr0 ($hr0): hot reset (1 group) reset $hr0 (group [0-9]*), $hr1" /tmp/vusd.log ||
 	grep -q "hr0 ($hr0): hot reset (1 group) reset $hr1 (group [0-9]*), $hr0" /tmp/vusd.log ||
 	fail "no hot reset log line"
+grep -q "edu ($edu): migration: not offered by the kernel driver (Inappropriate ioctl" /tmp/vusd.log ||
+	fail "no log line for migration absent"
 grep -q "edu ($edu): reset refused: the kernel offers neither" /tmp/vusd.log ||
 	fail "no log line for the reset refused"
 vfio_bridge_client nvme /tmp/nvme.sock || fail nvme

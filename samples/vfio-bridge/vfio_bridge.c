@@ -458,6 +458,7 @@ static int reset(struct vus_dev *dev, void *opaque, enum vus_reset_reason why)
 		}
 		if (rc < 0)
 			vfio_bridge_log(b, "bus master off: %s", strerror(-rc));
+		vfio_bridge_features_end(b);
 		return 0;
 	}
 	return vfio_bridge_reset(b);
@@ -476,6 +477,7 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 	if (!b)
 		return -ENOMEM;
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->mig_fd = -1;
 	rc = vfio_bridge_open_fds(b, host, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -504,6 +506,8 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 	rc = vus_dev_set_dma_ops(b->dev, &dma_ops, b);
 	if (rc == 0)
 		rc = vus_dev_set_reset(b->dev, reset, b);
+	if (rc == 0)
+		rc = vfio_bridge_features_setup(b);
 	if (rc < 0) {
 		snprintf(err, errlen, "vfio: %s: %s", b->bdf, strerror(-rc));
 		goto fail;
@@ -533,6 +537,8 @@ void vfio_bridge_free(struct vfio_bridge *b)
 			msi_forget(b, VFIO_PCI_MSI_IRQ_INDEX + (uint32_t)i);
 		free(b->msi[i].fds);
 	}
+	if (b->mig_fd >= 0)
+		close(b->mig_fd);
 	vfio_bridge_close_fds(b);
 	free(b);
 }

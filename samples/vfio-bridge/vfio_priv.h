@@ -4,6 +4,7 @@
 #ifndef VUS_VFIO_PRIV_H
 #define VUS_VFIO_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <linux/vfio.h>
@@ -29,6 +30,9 @@ struct vfio_bridge {
 		uint32_t count;   /* vectors of the index */
 		uint32_t enabled; /* vectors enabled in the kernel, 0: off */
 	} msi[2];
+	/* vfio_feature.c: migration passthrough */
+	bool migratable; /* the kernel driver has VFIO_DEVICE_FEATURE_MIGRATION */
+	int mig_fd;      /* the data fd of the current transfer session, or -1 */
 };
 
 /* vfio_open.c: container, group and device fd, with user-facing errors. */
@@ -40,6 +44,10 @@ int vfio_bridge_group_fd(int group);
 /* vfio_reset.c: DEVICE_RESET, a function reset or else a hot (bus)
  * reset with the fd of every group it affects. */
 int vfio_bridge_reset(struct vfio_bridge *b);
+/* vfio_feature.c: DEVICE_FEATURE and migration to VFIO_DEVICE_FEATURE;
+ * _end at a client's disconnect (back to RUNNING, logging stopped). */
+int vfio_bridge_features_setup(struct vfio_bridge *b);
+void vfio_bridge_features_end(struct vfio_bridge *b);
 /* Logs which reset the kernel offers for the function (at open). */
 void vfio_bridge_describe_reset(struct vfio_bridge *b);
 
