@@ -223,17 +223,19 @@ static int new_fd(bool memfd)
 }
 
 /*
- * Send one record, fds on its first byte. While the socket is full the
- * loop gets turns (and the replies are read) so the stream moves; gives
- * up if it does not.
+ * Send one record, with fds (made here, kept open in fds[]) on its first
+ * byte. While the socket is full the loop gets turns (and the replies are
+ * read) so the stream moves; gives up if it does not. Returns the number
+ * of fds made.
  */
-static void send_record(struct fuzz_client *c, uint8_t ctl, const uint8_t *p, size_t len)
+static int send_record(struct fuzz_client *c, uint8_t ctl, const uint8_t *p, size_t len,
+		       int fds[3])
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} cbuf;
-	int fds[3], nfds = ctl & FUZZ_CTL_NFDS, i, stuck = 0;
+	int nfds = ctl & FUZZ_CTL_NFDS, i, stuck = 0;
 	int sock = (ctl & FUZZ_CTL_TWIN) && c->twin >= 0 ? c->twin : c->sock;
 	struct msghdr msg = { 0 };
 	struct iovec iov;
@@ -278,6 +280,18 @@ static void send_record(struct fuzz_client *c, uint8_t ctl, const uint8_t *p, si
 		if (!(ctl & FUZZ_CTL_NO_READ) || stuck)
 			fuzz_client_drain(c);
 	}
+	return nfds;
+}
+
+/*
+ * What the client does with a record's fds once the server has had its
+ * turn on the record (so a DMA_MAP is in place before its memory goes):
+ * signal eventfds, shrink memfds, then close its copies.
+ */
+static void after_record(struct fuzz_client *c, uint8_t ctl, const int *fds, int nfds)
+{
+	int i;
+
 	for (i = 0; i < nfds; i++) {
 		if (ctl & FUZZ_CTL_MEMFD) {
 			/* The client's memory goes away under the server's
@@ -314,6 +328,8 @@ int fuzz_client_open(struct fuzz_client *c)
 
 void fuzz_client_feed(struct fuzz_client *c, const uint8_t *data, size_t size)
 {
+	int fds[3], nfds;
+
 	while (size > 0) {
 		uint8_t ctl = data[0];
 		size_t len = 0;
@@ -324,10 +340,11 @@ void fuzz_client_feed(struct fuzz_client *c, const uint8_t *data, size_t size)
 		size -= size < FUZZ_REC_HDR ? size : FUZZ_REC_HDR;
 		if (len > size)
 			len = size;
-		send_record(c, ctl, data, len);
+		nfds = send_record(c, ctl, data, len, fds);
 		pump_sent(c);
 		if (!(ctl & FUZZ_CTL_NO_READ))
 			fuzz_client_drain(c);
+		after_record(c, ctl, fds, nfds);
 		data += len;
 		size -= len;
 	}
