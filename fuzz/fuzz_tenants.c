@@ -115,6 +115,10 @@ static __attribute__((noreturn)) void fail(const char *what)
 
 /* ---- B's client ----------------------------------------------------- */
 
+/* B's payloads are proto.h's structs as they lie in memory: the wire's
+ * little-endian layout on the little-endian hosts this harness runs on
+ * (a big-endian host would fail B's setup, not pass silently). */
+
 static void b_send(uint16_t cmd, const void *payload, size_t len, const int *fds, unsigned nfds)
 {
 	union {
@@ -293,10 +297,8 @@ static void b_setup(void)
 		.addr = B_IOVA,
 		.size = B_MEM_SIZE,
 	};
-	struct {
-		struct vus_irq_set s;
-	} irq = { { sizeof(irq), VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
-		    VUS_PCI_INTX_IRQ, 0, 1 } };
+	struct vus_irq_set irq = { sizeof(irq), VUS_IRQ_SET_DATA_EVENTFD |
+				   VUS_IRQ_SET_ACTION_TRIGGER, VUS_PCI_INTX_IRQ, 0, 1 };
 	ssize_t n;
 	int sv[2], memfd;
 	unsigned i, off;
