@@ -700,9 +700,11 @@ VUS_API int vus_dev_irq_desc(struct vus_dev *dev, uint32_t index, struct vus_dev
 VUS_API int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 			  uint32_t count, bool is_write);
 
-/* DEVICE_RESET done locally: PCI command register cleared, migration
- * state back to RUNNING, reset callback with VUS_RESET_CLIENT. -EINVAL if
- * the device has no reset callback. */
+/* DEVICE_RESET done locally: config space back to its power-on values
+ * (Command cleared: no decoding, no DMA; MSI/MSI-X off; the INTx line and
+ * pending interrupts dropped), migration state back to RUNNING, reset
+ * callback with VUS_RESET_CLIENT. Also with no client attached, e.g.
+ * between two clients. -EINVAL if the device has no reset callback. */
 VUS_API int vus_dev_reset(struct vus_dev *dev);
 
 /* ---- limits ---- */
