@@ -5,9 +5,10 @@
  * The client sends each record of the input, lets the loop handle what is
  * ready and, unless the record says otherwise, reads and drops what came
  * back -- keeping the twin socket if the VERSION reply carried one.
- * Costs per record are a handful of system calls: the send, one poll()
- * over the loop's devices per pump turn, the device's own work, and the
- * reads until EAGAIN.
+ * Costs per record are a handful of system calls (5 for a request and
+ * its reply): the send, the device's own read and reply, one poll() over
+ * the loop's devices per pump turn after the first, and the read of what
+ * came back (fuzz/README.md "Speed").
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <dirent.h>
