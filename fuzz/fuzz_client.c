@@ -329,6 +329,7 @@ int fuzz_client_open(struct fuzz_client *c)
 
 void fuzz_client_feed(struct fuzz_client *c, const uint8_t *data, size_t size)
 {
+	unsigned record = 0;
 	int fds[3], nfds;
 
 	while (size > 0) {
@@ -346,6 +347,8 @@ void fuzz_client_feed(struct fuzz_client *c, const uint8_t *data, size_t size)
 		if (!(ctl & FUZZ_CTL_NO_READ))
 			fuzz_client_drain(c);
 		after_record(c, ctl, fds, nfds);
+		if (c->after_record)
+			c->after_record(c->opaque, record++);
 		data += len;
 		size -= len;
 	}

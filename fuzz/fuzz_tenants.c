@@ -19,11 +19,14 @@
  * plays a fixed conversation -- GET_INFO, GET_REGION_INFO, GET_IRQ_INFO,
  * REGION_READ of config space, registers, BAR1 and BAR2, and a testdev
  * DMA from BAR1 into B's mapped memfd -- whose answers are compared with
- * the first run's, byte for byte. abort() when:
+ * the first run's, byte for byte; and during A's input, after every
+ * B_PING_EVERY records of A's, B's client reads B's ID register (b_ping()),
+ * whatever state A's session is in. abort() when:
  *  - B's answers differ, or B does not answer within a bounded number of
- *    loop turns;
+ *    loop turns, during A's input or after it;
  *  - B's state differs from what it was after the previous input's
- *    conversation: statistics (every counter: B's traffic is B's only),
+ *    conversation: statistics (every counter: B's traffic, its pings
+ *    included, is B's only),
  *    IRQ state, migration state, DMA layout, client attached, config
  *    space and BAR1 as a local tool reads them;
  *  - B's memory differs from what B's own DMA put there, B's eventfd was
@@ -60,6 +63,8 @@
 /* The state snapshot reads this much of BAR1: the part B DMAs from and
  * the next page. */
 #define B_BAR1_SNAP 0x2000u
+/* B pings after every this many of A's records (b_ping()). */
+#define B_PING_EVERY 8
 /* Loop turns B may take to answer one message. */
 #define B_TURNS 64
 /* Largest reply of B's conversation (config space read), with slack. */
@@ -339,6 +344,49 @@ static void b_setup(void)
 		memcpy(b_image + B_DMA_OFF + off, bar1, sizeof(bar1));
 }
 
+/*
+ * B asks while A's session is in whatever state its input left it (mid
+ * migration, output queue full, a flood of maps): a REGION_READ of the
+ * ID register, answered within B_TURNS loop turns with the right value.
+ * Its traffic is added to what B's statistics may differ by.
+ */
+static struct b_log ping_log;
+static struct vus_dev_stats ping_delta;
+
+static void stats_add_delta(struct vus_dev_stats *acc, const struct vus_dev_stats *before,
+			    const struct vus_dev_stats *after)
+{
+	acc->errors += after->errors - before->errors;
+	acc->bytes_in += after->bytes_in - before->bytes_in;
+	acc->bytes_out += after->bytes_out - before->bytes_out;
+	acc->irqs += after->irqs - before->irqs;
+	acc->dma_maps += after->dma_maps - before->dma_maps;
+	acc->dma_unmaps += after->dma_unmaps - before->dma_unmaps;
+	acc->dma_msgs += after->dma_msgs - before->dma_msgs;
+	acc->clients += after->clients - before->clients;
+}
+
+static void b_ping(void *opaque, unsigned record)
+{
+	struct vus_dev_stats before, after;
+	struct vus_hdr h;
+	uint32_t id;
+
+	(void)opaque;
+	if (record % B_PING_EVERY != B_PING_EVERY - 1)
+		return;
+	vus_dev_get_stats(dev_b, &before);
+	ping_log.len = 0;
+	b_region_read(&ping_log, 0, TESTDEV_REG_ID, 4);
+	vus_hdr_decode(ping_log.bytes, &h);
+	memcpy(&id, ping_log.bytes + VUS_HDR_SIZE + sizeof(struct vus_region_access), sizeof(id));
+	if ((h.flags & VUS_F_ERROR) || h.size != VUS_HDR_SIZE + sizeof(struct vus_region_access) + 4 ||
+	    id != TESTDEV_ID)
+		fail("B's ping during A's input: wrong answer");
+	vus_dev_get_stats(dev_b, &after);
+	stats_add_delta(&ping_delta, &before, &after);
+}
+
 /* ---- B's state, as a local tool sees it ------------------------------ */
 
 static void b_snapshot(struct b_state *s)
@@ -445,10 +493,12 @@ static void a_faults(uint8_t setup)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_client c = { .loop = &loop, .dev = dev_a, .sndbuf = SNDBUF };
+	struct fuzz_client c = { .loop = &loop, .dev = dev_a, .sndbuf = SNDBUF,
+				 .after_record = b_ping };
 	struct fuzz_fds before, after;
 	int err;
 
+	memset(&ping_delta, 0, sizeof(ping_delta));
 	fuzz_fd_snapshot(&before);
 	if (fuzz_client_open(&c) < 0)
 		fail("A: attach");
@@ -467,6 +517,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	b_check_quiet();
 	b_snapshot(&b_now);
+	/* B's pings are the only traffic B's counters may show. */
+	stats_add_delta(&b_after_conv.stats, &(struct vus_dev_stats){ 0 }, &ping_delta);
 	if (memcmp(&b_now, &b_after_conv, sizeof(b_now)))
 		fail("B's state changed during A's input");
 	b_conversation(&current);
