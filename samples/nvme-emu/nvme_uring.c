@@ -318,13 +318,6 @@ static bool build_zc(struct nvme_emu *n, struct ur_req *r, bool to_guest)
 		r->iov[i].iov_base = p;
 		r->iov[i].iov_len = s->len;
 	}
-	if (to_guest) {
-		r->segs = malloc(sizeof(*r->segs) * l->nseg);
-		if (!r->segs)
-			goto no;
-		memcpy(r->segs, l->seg, sizeof(*r->segs) * l->nseg);
-		r->nseg = l->nseg;
-	}
 	r->niov = l->nseg;
 	r->zc = true;
 	return true;
@@ -332,6 +325,16 @@ no:
 	free(r->iov_alloc);
 	r->iov_alloc = NULL;
 	return false;
+}
+
+static bool keep_segs(struct nvme_emu *n, struct ur_req *r)
+{
+	r->segs = malloc(sizeof(*r->segs) * n->sgl.nseg);
+	if (!r->segs)
+		return false;
+	memcpy(r->segs, n->sgl.seg, sizeof(*r->segs) * n->sgl.nseg);
+	r->nseg = n->sgl.nseg;
+	return true;
 }
 
 /* A bounce buffer; a Write's data is copied in now, a Read's segments
@@ -422,8 +425,9 @@ static uint16_t read_nowait(struct nvme_emu *n, struct ur_req *r)
 		iov_advance(r, (uint64_t)got);
 		r->off += (uint64_t)got;
 	}
-	for (uint32_t i = 0; i < r->nseg; i++)
-		vus_dma_mark_dirty(n->dev, r->segs[i].iova, r->segs[i].len);
+	/* n->sgl still describes this command (no fetch since). */
+	for (uint32_t i = 0; i < n->sgl.nseg; i++)
+		vus_dma_mark_dirty(n->dev, n->sgl.seg[i].iova, n->sgl.seg[i].len);
 	atomic_fetch_add_explicit(&n->smart.host_reads, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->smart.units_read, r->len >> 9, memory_order_relaxed);
 	return 0;
@@ -471,7 +475,18 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 			req_release(u, r);
 			return s;
 		}
-	} else if (r->stage == UR_DATA && !build_zc(n, r, read)) {
+		/* Not cached: through the ring; the segments are kept to
+		 * mark dirty when the data is in (on_cqe). */
+		if (!keep_segs(n, r)) {
+			req_release(u, r);
+			return NVME_URING_SYNC;
+		}
+	} else if (r->stage == UR_DATA && build_zc(n, r, read)) {
+		if (read && !keep_segs(n, r)) {
+			req_release(u, r);
+			return NVME_URING_SYNC;
+		}
+	} else if (r->stage == UR_DATA) {
 		s = build_bounce(n, u, r, read);
 		if (s) {
 			req_release(u, r);
