@@ -4,8 +4,8 @@
  * docs/nvme.md "Backends"): data verified on many queues at high queue
  * depth with guest memory through fds (iovecs straight into it), without
  * fds (bounce buffers, worker thread) and in polling mode; completions out
- * of submission order; controller reset, DEVICE_RESET, shutdown and
- * DMA_UNMAP with backend I/O in flight; O_DIRECT (with unaligned guest
+ * of submission order; controller reset, DEVICE_RESET, FLR, shutdown,
+ * migration STOP and DMA_UNMAP with backend I/O in flight; O_DIRECT (with unaligned guest
  * buffers bounced) and on tmpfs (refused cleanly where the kernel has none
  * there); the pread/pwrite path forced.
  */
@@ -284,7 +284,32 @@ static void submit_writes(struct nvme_rig *r, uint16_t qid, struct buf *b, unsig
 	}
 }
 
-enum reset_kind { RESET_CC, RESET_DEVICE, RESET_SHUTDOWN };
+enum reset_kind { RESET_CC, RESET_DEVICE, RESET_SHUTDOWN, RESET_FLR };
+
+static uint32_t cfg_rd(struct nvme_rig *r, unsigned off, unsigned len)
+{
+	uint8_t b[4] = { 0 };
+
+	ASSERT_OK(vus_client_region_read(r->c, VUS_PCI_CONFIG_REGION, off, b, len));
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Initiate Function Level Reset in the PCI Express capability (ID 10h,
+ * Device Control bit 15). */
+static void flr(struct nvme_rig *r)
+{
+	unsigned off = cfg_rd(r, 0x34, 1), n;
+	uint32_t v;
+	uint8_t b[2];
+
+	for (n = 0; off && n < 48 && cfg_rd(r, off, 1) != 0x10; n++)
+		off = cfg_rd(r, off + 1, 1);
+	assert_true(off && cfg_rd(r, off, 1) == 0x10);
+	v = cfg_rd(r, off + 8, 2) | 0x8000;
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+	ASSERT_OK(vus_client_region_write(r->c, VUS_PCI_CONFIG_REGION, off + 8, b, 2));
+}
 
 static void reset_in_flight(enum reset_kind kind, bool no_fd)
 {
@@ -316,8 +341,21 @@ static void reset_in_flight(enum reset_kind kind, bool no_fd)
 			ASSERT_OK(nvme_drv_shutdown(r.d));
 			assert_true(nvme_drv_disable(r.d) >= 0);
 			break;
+		case RESET_FLR:
+			flr(&r);
+			ASSERT_OK(nvme_drv_pci_restore(r.d));
+			assert_true(nvme_drv_disable(r.d) >= 0);
+			break;
 		}
 		ASSERT_OK(nvme_drv_enable(r.d));
+	}
+	{
+		struct nvme_emu_io_stats st;
+
+		nvme_emu_io_stats(r.emu, &st);
+		fprintf(stderr, "%s: the resets waited for %llu backend requests in flight\n",
+			kind == RESET_CC ? "CC.EN 1->0" : kind == RESET_DEVICE ? "DEVICE_RESET" :
+			kind == RESET_FLR ? "FLR" : "shutdown", (unsigned long long)st.drained);
 	}
 	/* Usable again, and no completion of the old queues lands in the
 	 * new ones (the driver would see a foreign command id). */
@@ -357,6 +395,73 @@ static void test_shutdown_in_flight(void **state)
 {
 	(void)state;
 	reset_in_flight(RESET_SHUTDOWN, false);
+}
+
+static void test_flr_in_flight(void **state)
+{
+	(void)state;
+	reset_in_flight(RESET_FLR, false);
+}
+
+/*
+ * Migration STOP with backend I/O in flight (uncached reads and 128 KiB
+ * writes): the transition drains the ring; while stopped no completion
+ * is posted (DMA is stopped); back in RUNNING every command completes
+ * successfully and the data is right.
+ */
+static void test_mig_stop_in_flight(void **state)
+{
+	enum { N = 24, LEN = 131072 };
+	struct nvme_rig_opts o = { 0 };
+	struct nvme_drv_cmd cmd;
+	struct nvme_rig r;
+	struct buf w, rd;
+	uint16_t cids[2 * N];
+	char path[128];
+	int fd = file_new("/tmp", path, sizeof(path)), i, round;
+
+	(void)state;
+	start_file(&r, &o, path);
+	nvme_rig_io_queues(&r, 2, 64);
+	w = buf_new(&r, (size_t)N * LEN);
+	rd = buf_new(&r, (size_t)N * LEN);
+	for (round = 0; round < 3; round++) {
+		nvme_rig_pattern(w.p, w.size, 990 + round);
+		/* Queue 1 writes the upper half; queue 2 reads back the lower
+		 * half written in the round before (uncached: dropped). */
+		for (i = 0; i < N; i++)
+			assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1,
+						   (uint64_t)i * LEN / r.lba, LEN / r.lba,
+						   w.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+		ASSERT_OK(fdatasync(fd));
+		ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+		memset(rd.p, 0, rd.size);
+		for (i = 0; i < N; i++) {
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1,
+						  (uint64_t)i * LEN / r.lba, LEN / r.lba,
+						  rd.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, 2, &cmd, &cids[i]));
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1,
+						  (uint64_t)(N + i) * LEN / r.lba, LEN / r.lba,
+						  w.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, 1, &cmd, &cids[N + i]));
+		}
+		ASSERT_OK(vus_client_mig_set_state(r.c, VUS_MIG_STATE_STOP));
+		ASSERT_OK(vus_client_mig_set_state(r.c, VUS_MIG_STATE_RUNNING));
+		for (i = 0; i < N; i++) {
+			assert_nvme_ok(nvme_drv_wait(r.d, 2, cids[i], NULL));
+			assert_nvme_ok(nvme_drv_wait(r.d, 1, cids[N + i], NULL));
+		}
+		assert_memory_equal(rd.p, w.p, rd.size);
+		for (i = 0; i < N; i++)
+			assert_nvme_ok(nvme_drv_rw(r.d, 2, NVD_CMD_READ, 1,
+						   (uint64_t)(N + i) * LEN / r.lba, LEN / r.lba,
+						   rd.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+		assert_memory_equal(rd.p, w.p, rd.size);
+	}
+	expect_uring(&r, true);
+	nvme_rig_stop(&r);
+	file_done(fd, path);
 }
 
 /*
@@ -404,9 +509,11 @@ static void test_unmap_in_flight(void **state)
 		}
 		ASSERT_OK(vus_client_dma_unmap(r.c, win_iova, WIN, 0));
 		nvme_emu_io_stats(r.emu, &st1);
-		fprintf(stderr, "round %d: %llu of %d reads submitted to the backend before the "
-			"unmap's reply\n", round, (unsigned long long)(st1.submitted - st0.submitted),
-			N);
+		fprintf(stderr, "round %d: of %d reads, %llu went to the ring, %llu were served "
+			"from the page cache (readahead); the unmap waited for %llu\n", round, N,
+			(unsigned long long)(st1.submitted - st0.submitted),
+			(unsigned long long)(st1.inline_reads - st0.inline_reads),
+			(unsigned long long)(st1.drained - st0.drained));
 		for (i = 0; i < N; i++)
 			assert_nvme_ok(nvme_drv_wait(r.d, 1, cids[i], NULL));
 	}
@@ -536,6 +643,8 @@ int main(void)
 		cmocka_unit_test(test_device_reset_in_flight),
 		cmocka_unit_test(test_device_reset_in_flight_no_fd),
 		cmocka_unit_test(test_shutdown_in_flight),
+		cmocka_unit_test(test_flr_in_flight),
+		cmocka_unit_test(test_mig_stop_in_flight),
 		cmocka_unit_test(test_unmap_in_flight),
 		cmocka_unit_test(test_odirect),
 		cmocka_unit_test(test_odirect_tmpfs),

@@ -88,7 +88,7 @@ struct nvme_uring {
 	uint32_t held;
 	uint64_t bounce_bytes;
 	/* statistics: any thread reads */
-	_Atomic uint64_t subs, reaped, inline_writes, inline_reads;
+	_Atomic uint64_t subs, reaped, inline_writes, inline_reads, drained;
 };
 
 /* ---- set up ------------------------------------------------------- */
@@ -692,6 +692,7 @@ static void wait_all(struct nvme_emu *n, struct nvme_uring *u)
 	bool cancelled = false;
 
 	(void)io_uring_submit(&u->ring);
+	atomic_fetch_add_explicit(&u->drained, u->inflight, memory_order_relaxed);
 	while (u->inflight) {
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
 		struct io_uring_cqe *cqe;
@@ -759,4 +760,5 @@ void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out)
 							  memory_order_relaxed) : 0;
 	out->inline_reads = n->ur ? atomic_load_explicit(&n->ur->inline_reads,
 							 memory_order_relaxed) : 0;
+	out->drained = n->ur ? atomic_load_explicit(&n->ur->drained, memory_order_relaxed) : 0;
 }
