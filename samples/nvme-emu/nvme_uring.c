@@ -84,7 +84,9 @@ struct nvme_uring {
 	uint32_t free[UR_DEPTH];
 	uint32_t nfree;
 	uint32_t inflight;      /* SQE with the kernel, no CQE yet */
-	uint32_t zc_inflight;   /* of those, with guest pointers */
+	/* Of those, with guest pointers; the DMA map callbacks read it
+	 * without proc_lock (nvme_uring_zc_busy). */
+	_Atomic uint32_t zc_inflight;
 	uint32_t held;
 	uint64_t bounce_bytes;
 	/* statistics: any thread reads */
@@ -189,7 +191,7 @@ uint32_t nvme_uring_room(const struct nvme_emu *n)
 
 bool nvme_uring_zc_busy(const struct nvme_emu *n)
 {
-	return n->ur && n->ur->zc_inflight;
+	return n->ur && atomic_load(&n->ur->zc_inflight);
 }
 
 /* ---- requests ----------------------------------------------------- */
@@ -242,7 +244,7 @@ static bool req_queue(struct nvme_uring *u, struct ur_req *r)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(r - u->req));
 	u->inflight++;
 	if (r->zc)
-		u->zc_inflight++;
+		atomic_fetch_add(&u->zc_inflight, 1);
 	atomic_fetch_add_explicit(&u->subs, 1, memory_order_relaxed);
 	return true;
 }
@@ -516,7 +518,7 @@ static void on_cqe(struct nvme_emu *n, struct nvme_uring *u, uint64_t data, int 
 		return;
 	u->inflight--;
 	if (r->zc)
-		u->zc_inflight--;
+		atomic_fetch_sub(&u->zc_inflight, 1);
 	atomic_fetch_add_explicit(&u->reaped, 1, memory_order_relaxed);
 	write = r->opc == NVME_IO_WRITE;
 	if (res == -EAGAIN || res == -EINTR) {
