@@ -7,7 +7,8 @@
  * of submission order; controller reset, DEVICE_RESET, FLR, shutdown,
  * migration STOP and DMA_UNMAP with backend I/O in flight; O_DIRECT (with unaligned guest
  * buffers bounced) and on tmpfs (refused cleanly where the kernel has none
- * there); the pread/pwrite path forced.
+ * there); the pread/pwrite path forced, and taken when io_uring cannot be
+ * set up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,7 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -631,6 +637,61 @@ static void test_odirect_tmpfs(void **state)
 	file_done(fd, path);
 }
 
+/*
+ * io_uring_queue_init failing (here: a seccomp filter makes io_uring_setup
+ * fail with ENOSYS, as an old kernel or a container's profile would): the
+ * controller still comes up, on pread/pwrite, and says why in one line.
+ * In a child process, so the filter stays there.
+ */
+static void test_fallback_when_unavailable(void **state)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fprog = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
+	char path[128], out[4096] = { 0 };
+	int fd = file_new("/tmp", path, sizeof(path)), pfd[2], status = 0;
+	ssize_t got, len = 0;
+	pid_t pid;
+
+	(void)state;
+	ASSERT_OK(pipe(pfd));
+	pid = fork();
+	ASSERT_NONNEG(pid);
+	if (pid == 0) {
+		struct nvme_emu_opts e;
+		struct nvme_emu_io_stats st;
+		struct nvme_emu *n = NULL;
+
+		dup2(pfd[1], 2);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0)
+			_exit(3);
+		nvme_emu_opts_default(&e);
+		e.file = path;
+		e.size = 1u << 20;
+		if (nvme_emu_create("nouring", &e, &n) < 0)
+			_exit(4);
+		nvme_emu_io_stats(n, &st);
+		nvme_emu_free(n);
+		_exit(st.uring ? 5 : 0);
+	}
+	close(pfd[1]);
+	while ((got = read(pfd[0], out + len, sizeof(out) - 1 - (size_t)len)) > 0)
+		len += got;
+	close(pfd[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("child: status %#x (3 filter, 4 create, 5 io_uring still on); stderr: %s",
+			 status, out);
+	fprintf(stderr, "child said: %s", out);
+	assert_non_null(strstr(out, "io_uring unavailable"));
+	file_done(fd, path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_many_queues_no_fd),
 		cmocka_unit_test(test_many_queues_poll),
 		cmocka_unit_test(test_sync_forced),
+		cmocka_unit_test(test_fallback_when_unavailable),
 		cmocka_unit_test(test_out_of_order),
 		cmocka_unit_test(test_cc_reset_in_flight),
 		cmocka_unit_test(test_device_reset_in_flight),
