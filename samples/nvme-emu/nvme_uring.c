@@ -378,8 +378,9 @@ static uint16_t build_bounce(struct nvme_emu *n, struct nvme_uring *u, struct ur
  * of its pass, is written here instead, straight from guest memory: one
  * copy into the page cache, as fast as pwrite. Larger writes (the copy
  * then outweighs the hop, and overlaps the next fetch), the rest of the
- * pass's and all while requests are in flight go through the ring. Like
- * pwrite, this one write may block the loop under writeback throttling.
+ * pass's, FUA writes (and all with the write cache off: their fdatasync)
+ * and all while requests are in flight go through the ring. Like pwrite,
+ * this one write may block the loop under writeback throttling.
  */
 static uint16_t write_inline(struct nvme_emu *n, struct ur_req *r)
 {
@@ -394,8 +395,6 @@ static uint16_t write_inline(struct nvme_emu *n, struct ur_req *r)
 		iov_advance(r, (uint64_t)w);
 		r->off += (uint64_t)w;
 	}
-	if ((r->fua || !n->feat.vwc) && nvme_ns_flush(r->ns) < 0)
-		return media_error(n, true);
 	atomic_fetch_add_explicit(&n->smart.host_writes, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->smart.units_written, r->len >> 9, memory_order_relaxed);
 	return 0;
@@ -462,8 +461,10 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 	r->len = len;
 	r->fua = fua;
 	r->stage = c->opc == NVME_IO_FLUSH ? UR_SYNC : UR_DATA;
+	/* Not with FUA or the cache off: their fdatasync goes through the
+	 * ring, never blocks the loop. */
 	if (r->stage == UR_DATA && !read && !ns->odirect && len <= UR_INLINE_WRITE_MAX &&
-	    !u->inflight && !u->wrote_inline && build_zc(n, r, false)) {
+	    !fua && n->feat.vwc && !u->inflight && !u->wrote_inline && build_zc(n, r, false)) {
 		u->wrote_inline = true;
 		s = write_inline(n, r);
 		atomic_fetch_add_explicit(&u->inline_writes, 1, memory_order_relaxed);
