@@ -17,7 +17,10 @@
  *                            says td0 is dead (signal 9), remove cleans up.
  *   sandboxed_child          Seccomp: 2 and NoNewPrivs in the child; a call
  *                            outside the filter fails with EPERM; with
- *                            "user" (root only) the child runs as it.
+ *                            "user" (root only) the child runs as it. The
+ *                            child closes vusd's fds by walking
+ *                            /proc/self/fd here (VUSD_TEST_FD_WALK), the
+ *                            fallback for kernels without close_range().
  *   forwarded_requests       info, stats (the device's own budget), read,
  *                            write, reset, config, device, log-level,
  *                            remove, through vusd to the child.
@@ -315,20 +318,57 @@ static void vusd_stop(void)
 
 static int test_teardown(void **state)
 {
+	/* SIGTERM: vusd ends and reaps its children, whose listeners would
+	 * otherwise outlive a SIGKILLed vusd for a moment and make the next
+	 * case's vusd find its sockets taken. */
 	if (T.pid > 0) {
-		kill(T.pid, SIGKILL);
+		kill(T.pid, SIGTERM);
 		waitpid(T.pid, NULL, 0);
 	}
 	T.pid = -1;
 	return 0;
 }
 
-/* Every fd of pid: none may be a socket or memfd it has no business with. */
+/* The files behind vusd's own fds 3 and up (anon inodes left out: they
+ * all share one inode). */
+static size_t vusd_files(ino_t *out, size_t max)
+{
+	char path[64], link[320], target[256];
+	struct dirent *e;
+	struct stat st;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < max) {
+		ssize_t len;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) < 3)
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		/* Anon inodes share one inode, as do opens of one device node
+		 * (/dev/null): neither tells whose fd it is. */
+		if (len < 0 || !strncmp(target, "anon_inode:", 11) || stat(link, &st) < 0 ||
+		    S_ISCHR(st.st_mode))
+			continue;
+		out[n++] = st.st_ino;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Every fd of pid: none may be one of vusd's, nor a socket or memfd it
+ * has no business with. */
 static void check_fds(pid_t pid, const char *what)
 {
 	char path[64], link[320], target[256];
 	struct dirent *e;
 	int sockets = 0, n = 0;
+	ino_t theirs[512];
+	size_t nr_theirs = vusd_files(theirs, 512);
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
@@ -346,6 +386,15 @@ static void check_fds(pid_t pid, const char *what)
 		target[len] = '\0';
 		n++;
 		fprintf(stderr, "%s: fd %s -> %s\n", what, e->d_name, target);
+		if (atoi(e->d_name) >= 3 && strncmp(target, "anon_inode:", 11)) {
+			struct stat st;
+
+			assert_int_equal(stat(link, &st), 0);
+			for (size_t i = 0; i < nr_theirs && !S_ISCHR(st.st_mode); i++)
+				if (theirs[i] == st.st_ino)
+					fail_msg("%s holds vusd's fd %s (%s)", what, e->d_name,
+						 target);
+		}
 		sockets += !strncmp(target, "socket:", 7);
 		if (strstr(target, "vus-client-dma"))
 			fail_msg("%s holds a client's guest memory fd (%s)", what, target);
@@ -565,8 +614,11 @@ static void sandboxed_child(void **state)
 			"here; seccomp and no_new_privs are\n");
 	/* The sockets' directory must be the user's to reach. */
 	ASSERT_OK(chmod(T.dir, 0755));
+	ASSERT_OK(setenv("VUSD_TEST_FD_WALK", "1", 1));
 	vusd_start(extra);
+	ASSERT_OK(unsetenv("VUSD_TEST_FD_WALK"));
 	p0 = child_pid("td0");
+	check_fds(p0, "td0's process (fds closed by the /proc walk)");
 	proc_status(p0, "Seccomp", v, sizeof(v));
 #ifdef VUS_SANITIZED
 	ASSERT_EQ(strcmp(v, "0"), 0); /* off in sanitizer builds (docs/security.md) */
