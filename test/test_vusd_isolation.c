@@ -603,7 +603,6 @@ static void killed_child(void **state)
 static void sandboxed_child(void **state)
 {
 	char v[128], extra[64] = "";
-	const char *r;
 	bool as_user = geteuid() == 0;
 	pid_t p0;
 
@@ -625,7 +624,7 @@ static void sandboxed_child(void **state)
 #else
 	fprintf(stderr, "td0's process: Seccomp %s\n", v);
 	ASSERT_EQ(strcmp(v, "2"), 0);
-	r = ctl_ok("{\"cmd\":\"device\",\"name\":\"td0\",\"args\":[\"sandbox-probe\"]}");
+	const char *r = ctl_ok("{\"cmd\":\"device\",\"name\":\"td0\",\"args\":[\"sandbox-probe\"]}");
 	fprintf(stderr, "sandbox-probe in td0's process: %s", r);
 	ASSERT_EQ(field_num(r, "errno"), EPERM);
 #endif
