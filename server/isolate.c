@@ -46,6 +46,9 @@
 
 /* How long a control request waits for a child (and its start). */
 #define VUSD_CHILD_TIMEOUT_MS 2000
+/* The same for one device's entry in list and stats, which ask every
+ * child: a stuck one shows "unresponsive" sooner. */
+#define VUSD_CHILD_ENTRY_MS 250
 /* Longest reply line: a 1 MiB read is 2 MiB of hex. */
 #define VUSD_CHILD_LINE_MAX (4u << 20)
 #define VUSD_CHILD_JSON_DEPTH 32
@@ -267,10 +270,10 @@ static int channel_broken(struct vusd_dev *vd, struct vusd_err *err)
 }
 
 static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_object *reply,
-		      struct vusd_err *err)
+		      int timeout_ms, struct vusd_err *err)
 {
 	struct vusd_child *c = vd->child;
-	int64_t deadline = now_ms() + VUSD_CHILD_TIMEOUT_MS;
+	int64_t deadline = now_ms() + timeout_ms;
 	struct json_object *fwd, *r = NULL, *v;
 	char how[96];
 	const char *s;
@@ -287,8 +290,8 @@ static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_
 		return channel_broken(vd, err);
 	if (c->late) {
 		vusd_errf(err, "device \"%s\": its process %d is still busy with an earlier "
-			  "request (no answer within %d ms; a callback still running?)",
-			  vd->spec.name, (int)c->pid, VUSD_CHILD_TIMEOUT_MS);
+			  "request it did not answer in time (a callback still running?)",
+			  vd->spec.name, (int)c->pid);
 		return -EBUSY;
 	}
 	fwd = json_object_new_object();
@@ -324,8 +327,7 @@ static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_
 	if (rc == -ETIMEDOUT) {
 		c->late = c->seq;
 		vusd_errf(err, "device \"%s\": its process %d did not answer within %d ms (a "
-			  "callback still running?)", vd->spec.name, (int)c->pid,
-			  VUSD_CHILD_TIMEOUT_MS);
+			  "callback still running?)", vd->spec.name, (int)c->pid, timeout_ms);
 		return rc;
 	}
 	return channel_broken(vd, err);
@@ -345,7 +347,7 @@ int vusd_child_forward(struct vusd_dev *vd, struct json_object *req, struct json
 		vusd_child_dead_info(vd, reply);
 		return 0;
 	}
-	rc = child_call(vd, req, reply, err);
+	rc = child_call(vd, req, reply, VUSD_CHILD_TIMEOUT_MS, err);
 	if (rc == 0 && info)
 		add_state(vd, reply, "running");
 	if (rc < 0 && info && vd->child->fd < 0) {
@@ -401,7 +403,7 @@ struct json_object *vusd_child_device_obj(struct vusd_dev *vd, struct json_objec
 		return NULL;
 	if (vd->child->fd >= 0) {
 		state = "unresponsive";
-		if (child_call(vd, req, reply, &err) == 0 &&
+		if (child_call(vd, req, reply, VUSD_CHILD_ENTRY_MS, &err) == 0 &&
 		    json_object_object_get_ex(reply, "devices", &arr) &&
 		    json_object_array_length(arr) == 1) {
 			o = json_object_get(json_object_array_get_idx(arr, 0));
@@ -431,9 +433,13 @@ struct json_object *vusd_child_entry(struct vusd_dev *vd)
 bool vusd_child_attached(struct vusd_dev *vd)
 {
 	struct json_object *o = vusd_child_entry(vd), *v;
-	bool attached = o && json_object_object_get_ex(o, "attached", &v) &&
-			json_object_get_boolean(v);
+	bool attached = !o;
 
+	/* A process that cannot say may have a client: only force removes it. */
+	if (o && json_object_object_get_ex(o, "state", &v))
+		attached = strcmp(json_object_get_string(v), "unresponsive") == 0;
+	if (o && json_object_object_get_ex(o, "attached", &v) && json_object_get_boolean(v))
+		attached = true;
 	json_object_put(o);
 	return attached;
 }
