@@ -356,7 +356,11 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 int nvme_mig_setup(struct nvme_emu *n)
 {
 	static const struct vus_migration_ops ops = {
-		.flags = VUS_MIGRATION_STOP_COPY,
+		/* FRAMED: the library's checked stream carries the record
+		 * (docs/migration.md "Stream format"): magic, version, PCI
+		 * identity, checksums, the interrupts owed; the record's own
+		 * header still checks the options that shape the state. */
+		.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_FRAMED,
 		.transition = mig_transition,
 		.save = mig_save,
 		.load = mig_load,
