@@ -69,16 +69,32 @@ static int proc_lock_brief(struct nvme_emu *n)
 	return -EBUSY;
 }
 
-/* Wait until no pass runs; later passes fetch nothing (mig_stopped). */
+bool nvme_mig_dma_stopped(struct nvme_emu *n)
+{
+	/* vus_dma_translate() answers EBUSY whatever the address while
+	 * migration has stopped DMA (docs/migration.md "Stopped means
+	 * stopped"); prot 0 marks nothing dirty. */
+	errno = 0;
+	return !vus_dma_translate(n->dev, 0, 1, 0) && errno == EBUSY;
+}
+
+/*
+ * RUNNING -> STOP, before the library stops DMA (docs/migration.md): let
+ * the running pass finish its current command while DMA still works.
+ * Later passes fetch nothing (mig_stopped). A pass waiting for a DMA
+ * message cannot finish -- the loop thread that would carry the answer is
+ * in this callback -- so with windows without fd it is not waited for:
+ * the library then cancels the transfer, and the command goes back into
+ * its SQ (nvme_mig_dma_stopped()), to run again on RUNNING.
+ */
 static int quiesce(struct nvme_emu *n)
 {
 	atomic_store(&n->mig_stopped, true);
 	atomic_store(&n->ctrl_change, true); /* ends a running pass */
-	if (proc_lock_brief(n) < 0) {
-		atomic_store(&n->mig_stopped, false);
-		return -EBUSY;
-	}
-	pthread_mutex_unlock(&n->proc_lock);
+	if (atomic_load(&n->nofd_maps))
+		return 0;
+	if (proc_lock_brief(n) == 0)
+		pthread_mutex_unlock(&n->proc_lock);
 	return 0;
 }
 
