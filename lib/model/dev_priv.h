@@ -250,6 +250,10 @@ int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+/* migration/feature_passthrough.c: the same three when dev->feat_pt is set. */
+int vus_feat_pt_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_feat_pt_mig_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_feat_pt_mig_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 
 /* ---- the device ----------------------------------------------------- */
 
@@ -264,6 +268,9 @@ struct vus_dev {
 	/* config_passthrough.c: config space forwarded to the device */
 	const struct vus_region_ops *cfg_pt;
 	void *cfg_pt_opaque;
+	/* migration/feature_passthrough.c: DEVICE_FEATURE, MIG_DATA_* forwarded */
+	const struct vus_feature_passthrough_ops *feat_pt;
+	void *feat_pt_opaque;
 	struct vus_region *regions;   /* nr_regions entries, >= 9 */
 	uint32_t nr_regions;
 	struct vus_irq_index irqs[VUS_PCI_NUM_IRQS];

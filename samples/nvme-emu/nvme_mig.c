@@ -93,8 +93,12 @@ static int quiesce(struct nvme_emu *n)
 	atomic_store(&n->ctrl_change, true); /* ends a running pass */
 	if (atomic_load(&n->nofd_maps))
 		return 0;
-	if (proc_lock_brief(n) == 0)
+	if (proc_lock_brief(n) == 0) {
+		/* Backend I/O in flight finishes now; its completions are
+		 * posted once RUNNING again (nvme_uring.c). */
+		nvme_uring_drain(n, NVME_DRAIN_WAIT);
 		pthread_mutex_unlock(&n->proc_lock);
+	}
 	return 0;
 }
 

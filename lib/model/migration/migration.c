@@ -367,6 +367,8 @@ int vus_h_device_feature(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 	uint32_t feature, ops, allowed;
 	int rc;
 
+	if (dev->feat_pt)
+		return vus_feat_pt_feature(dev, m, r);
 	rc = vus_device_feature_decode(&m->v, &f, &data, &len);
 	if (rc)
 		return rc;
@@ -426,6 +428,8 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 	ssize_t n;
 	int rc;
 
+	if (dev->feat_pt)
+		return vus_feat_pt_mig_read(dev, m, r);
 	rc = vus_mig_data_read_decode(&m->v, dev->max_xfer, &md);
 	if (rc)
 		return rc;
@@ -470,6 +474,8 @@ int vus_h_mig_data_write(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 	const uint8_t *data;
 	int rc;
 
+	if (dev->feat_pt)
+		return vus_feat_pt_mig_write(dev, m, r);
 	rc = vus_mig_data_write_decode(&m->v, dev->max_xfer, &md, &data);
 	if (rc)
 		return rc;
