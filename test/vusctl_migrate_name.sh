@@ -20,7 +20,8 @@ mkdir -p "$dir/a" "$dir/b"
 cat >"$dir/a/vusd.json" <<JSON
 { "control": "$dir/a/ctl.sock", "admin_uid": $uid, "add_socket_dir": "$dir/a",
   "devices": [ { "name": "td", "type": "testdev", "socket": "$dir/a/td.sock",
-                 "pcie": true, "msix": false, "dma_layout": "spec" },
+                 "pcie": true, "msix": false, "dma_layout": "spec",
+                 "budget": { "dma_windows": 64 } },
                { "name": "gp", "type": "gpio", "socket": "$dir/a/gp.sock", "loopback": true } ] }
 JSON
 cat >"$dir/b/vusd.json" <<JSON
@@ -79,6 +80,7 @@ has "^migrated td \(.*\) -> td2 \(.*\): [0-9]+ pre-copy rounds .*downtime [0-9.]
 has 'stays in its vusd'
 run 0 "${B[@]}" --json info td2
 has '"migration":"running"'
+has '"budget":\{"dma_windows":64\}'
 dst_spec=$(grep -oE '"spec":\{[^}]*\}' <<<"$out")
 [[ $dst_spec == "$src_spec" ]] || fail "spec differs: source $src_spec, destination $dst_spec"
 for r in "bar0 0x04" "bar0 0x08" "bar0 0x0c" "bar0 0x10" "bar0 0x18" "bar0 0x20" \
