@@ -126,6 +126,14 @@ void vus_irq_session_end(struct vus_dev *dev);
 /* Migration: hold (true) every interrupt as pending while the device is
  * stopped; release (false) delivers what is owed. */
 void vus_irq_hold(struct vus_dev *dev, bool hold);
+/* irq_state.c: pending bits and INTx sources for the migration stream
+ * (docs/migration.md "Interrupts in the stream"). check: 0, or -EINVAL
+ * with why filled; load replaces this device's state with the checked one. */
+size_t vus_irq_state_size(const struct vus_dev *dev);
+void vus_irq_state_save(struct vus_dev *dev, uint8_t *out);
+int vus_irq_state_check(const struct vus_dev *dev, const uint8_t *p, size_t len, char *why,
+			size_t why_len);
+void vus_irq_state_load(struct vus_dev *dev, const uint8_t *p);
 void vus_irq_free(struct vus_dev *dev);
 
 /* ---- dma.c / dma_map.c ---------------------------------------------- */

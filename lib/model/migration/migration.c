@@ -227,6 +227,8 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 		rc = vus_mig_stream_commit(dev);
 	if (rc == 0)
 		rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	if (rc == 0 && framed(dev) && from == VUS_MIG_STATE_RESUMING)
+		vus_mig_stream_loaded(dev);
 	if (rc == 0 && framed(dev)) {
 		if (saving_state(to) && !saving_state(from))
 			rc = vus_mig_stream_save_begin(dev);
