@@ -18,12 +18,16 @@
 #     answers: ENOTTY);
 #   - two edu functions of one group behind a PCIe root port, served by one
 #     vusd; DEVICE_RESET is a hot reset of the port's bus (no FLR);
-#   - permission: vusd as nobody on /dev/vfio/N;
-#   - nvme: the tests' userspace NVMe driver (test/helpers/nvme_drv.h),
-#     unchanged: Identify, an I/O queue pair with MSI-X, 64 KiB written and
-#     read back; DEVICE_RESET (FLR) leaves the controller disabled;
+#   - permission: vusd as nobody on /dev/vfio/N (or the cdev);
+#   - nvme: its MSI-X BAR arrives MSIX_MAPPABLE as the kernel says; the
+#     tests' userspace NVMe driver (test/helpers/nvme_drv.h), unchanged:
+#     Identify, an I/O queue pair with MSI-X, 64 KiB written and read
+#     back; DEVICE_RESET (FLR) leaves the controller disabled;
 #   - the cost of a register read, a DMA map + unmap and an MSI through
 #     the bridge against kernel VFIO directly (printed, not asserted).
+# VFIO_BRIDGE_IOMMU=iommufd (test/guest_vfio_bridge_iommufd.sh) runs it all
+# with iommu=iommufd on a kernel that has iommufd, or skips saying why;
+# otherwise the served devices use iommu=auto (legacy on Debian 12's 6.1).
 # How the guest is built: docs/guests.md. Needs VUS_QEMU; otherwise it
 # prints "skipped: <why>" and exits 77.
 set -euo pipefail
