@@ -303,6 +303,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "config", vusd_ctl_config, { "name", NULL } },
 	{ "reset", vusd_ctl_reset, { "name", "force", NULL } },
 	{ "device", vusd_ctl_device, { "name", "type", "args", NULL } },
+	{ "upgrade", vusd_ctl_upgrade, { "binary", NULL } },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vus/live.h>
 #include <vus/socket.h>
 
 #include "vusd.h"
@@ -89,8 +90,28 @@ static void unlink_socket(struct vusd_dev *vd)
 	vd->created_socket = false;
 }
 
-int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
-		 struct vusd_err *err)
+/* A new device listens on its socket; a live update's takes over the
+ * listener and client the previous image had (docs/live-update.md). */
+struct live_src {
+	const void *state;
+	size_t len;
+	bool created_socket;
+};
+
+static int take_over(struct vusd_dev *vd, const struct live_src *src, struct vusd_err *err)
+{
+	int rc = vus_dev_live_adopt(vd->inst.dev, src->state, src->len);
+
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot take it over: %s", vd->spec.name, strerror(-rc));
+		return rc;
+	}
+	vd->created_socket = src->created_socket && vd->spec.socket;
+	return 0;
+}
+
+static int dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
+		   const struct live_src *src, struct vusd_err *err)
 {
 	struct vusd_dev *vd, **tail;
 	int rc;
@@ -132,7 +153,13 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 		vusd_errf(err, "device %s: cannot set its budget: %s", spec->name, strerror(-rc));
 		goto err_destroy;
 	}
-	rc = listen_socket(vd, err);
+	/* Live update needs each window's fd to map it again in the next
+	 * image (docs/live-update.md): kept, and counted by the fd budget. */
+	if (d->live_update && (rc = vus_dev_set_dma_close_fds(vd->inst.dev, false)) < 0) {
+		vusd_errf(err, "device %s: cannot keep DMA fds: %s", spec->name, strerror(-rc));
+		goto err_destroy;
+	}
+	rc = src ? take_over(vd, src, err) : listen_socket(vd, err);
 	if (rc < 0)
 		goto err_destroy;
 	vd->ev = event_new(d->base, vus_dev_poll_fd(vd->inst.dev), EV_READ | EV_PERSIST,
@@ -212,4 +239,19 @@ bool vusd_dev_socket_used(struct vusd *d, const char *path)
 		if (vd->spec.socket && strcmp(vd->spec.socket, path) == 0)
 			return true;
 	return false;
+}
+
+int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
+		 struct vusd_err *err)
+{
+	return dev_add(d, spec, out, NULL, err);
+}
+
+int vusd_dev_add_live(struct vusd *d, struct vusd_spec *spec, bool created_socket,
+		      const void *state, size_t len, struct vusd_err *err)
+{
+	const struct live_src src = { .state = state, .len = len,
+				      .created_socket = created_socket };
+
+	return dev_add(d, spec, NULL, &src, err);
 }

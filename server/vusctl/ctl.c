@@ -491,6 +491,28 @@ static int cmd_device(const struct vusctl *v, int argc, char **argv)
 	return simple(v, req, NULL);
 }
 
+/* upgrade's report: the pause, whole and per device (docs/live-update.md). */
+static void print_upgrade(struct json_object *reply)
+{
+	struct json_object *devs, *o;
+	size_t i;
+
+	if (json_object_object_get_ex(reply, "pid", &o))
+		printf("upgraded: pid %d\n", json_object_get_int(o));
+	if (json_object_object_get_ex(reply, "pause_us", &o))
+		printf("pause: %.3f ms\n", (double)json_object_get_int64(o) / 1000.0);
+	if (!json_object_object_get_ex(reply, "devices", &devs))
+		return;
+	for (i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i), *n, *p;
+
+		if (json_object_object_get_ex(d, "name", &n) &&
+		    json_object_object_get_ex(d, "pause_us", &p))
+			printf("  %s: %.3f ms\n", json_object_get_string(n),
+			       (double)json_object_get_int64(p) / 1000.0);
+	}
+}
+
 int vusctl_ctl(const struct vusctl *v, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -519,5 +541,7 @@ int vusctl_ctl(const struct vusctl *v, int argc, char **argv)
 		return cmd_write(v, argc, argv);
 	if (strcmp(cmd, "irqs") == 0)
 		return cmd_irqs(v, argc, argv);
+	if (strcmp(cmd, "upgrade") == 0)
+		return cmd_optional_arg(v, argc, argv, "binary", print_upgrade);
 	return cmd_device(v, argc, argv);
 }
