@@ -398,6 +398,8 @@ static int control_open(struct vusd *d, const char *path, unsigned mode, int fd,
 		goto err_fd;
 	}
 	d->ctl = ctl;
+	d->ctl_fd = ctl->fd;
+	d->ctl_path = ctl->path;
 	vusd_log(VUS_LOG_INFO, "control socket on %s%s", path, fd >= 0 ? " (inherited)" : "");
 	return 0;
 
@@ -428,6 +430,8 @@ void vusd_control_close(struct vusd *d)
 	free(ctl->path);
 	free(ctl);
 	d->ctl = NULL;
+	d->ctl_fd = -1;
+	d->ctl_path = NULL;
 }
 
 int vusd_control_open(struct vusd *d, const char *path, unsigned mode, struct vusd_err *err)
@@ -445,12 +449,3 @@ int vusd_control_adopt(struct vusd *d, const char *path, int fd, struct vusd_err
 	return control_open(d, path, 0, fd, err);
 }
 
-int vusd_control_fd(const struct vusd *d)
-{
-	return d->ctl ? d->ctl->fd : -1;
-}
-
-const char *vusd_control_path(const struct vusd *d)
-{
-	return d->ctl ? d->ctl->path : NULL;
-}

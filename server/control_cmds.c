@@ -289,6 +289,20 @@ struct ctl_cmd {
 	const char *const keys[6]; /* besides "cmd" and "id" */
 };
 
+/* Live update (upgrade.c): answered by the next image on success. */
+int vusd_ctl_upgrade(struct vusd *d, struct json_object *req, struct json_object *reply,
+		     struct vusd_err *err)
+{
+	const char *binary = NULL;
+	int rc;
+
+	(void)reply;
+	rc = vusd_req_string(req, "binary", false, &binary, err);
+	if (rc < 0)
+		return rc;
+	return vusd_upgrade(d, binary, err);
+}
+
 static const struct ctl_cmd cmds[] = {
 	{ "version", ctl_version, { NULL } },
 	{ "list", ctl_list, { NULL } },

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
 	d.argv = argv;
 	d.exe = realpath("/proc/self/exe", NULL);
 	d.req_fd = -1;
+	d.ctl_fd = -1;
 	d.live_update = cfg.live_update;
 
 	/* A client vanishing mid-send must end that client, not vusd. */

@@ -222,8 +222,8 @@ static struct json_object *state_json(struct vusd *d, struct held *h, size_t n, 
 	if (d->ctl) {
 		struct json_object *c = json_object_new_object();
 
-		json_object_object_add(c, "path", json_object_new_string(vusd_control_path(d)));
-		json_object_object_add(c, "fd", json_object_new_int(vusd_control_fd(d)));
+		json_object_object_add(c, "path", json_object_new_string(d->ctl_path));
+		json_object_object_add(c, "fd", json_object_new_int(d->ctl_fd));
 		json_object_object_add(o, "control", c);
 	}
 	json_object_object_add(o, "reply_fd", json_object_new_int(d->req_fd));
@@ -313,7 +313,7 @@ int vusd_upgrade(struct vusd *d, const char *binary, struct vusd_err *err)
 	if (rc == 0) {
 		snprintf(state_var, sizeof(state_var), "%s=%d", VUSD_LIVE_ENV_STATE, state_fd);
 		env = env_with(extra);
-		set_cloexec(vusd_control_fd(d), false);
+		set_cloexec(d->ctl_fd, false);
 		set_cloexec(d->req_fd, false);
 		vusd_log(VUS_LOG_INFO, "upgrade: %zu device(s) handed over, executing %s", n, exe);
 		if (env)
@@ -321,7 +321,7 @@ int vusd_upgrade(struct vusd *d, const char *binary, struct vusd_err *err)
 		/* Still here: nothing was handed over after all. */
 		rc = env ? -errno : -ENOMEM;
 		vusd_errf(err, "upgrade: execve %s: %s", exe, strerror(-rc));
-		set_cloexec(vusd_control_fd(d), true);
+		set_cloexec(d->ctl_fd, true);
 		set_cloexec(d->req_fd, true);
 	}
 	resume_all(h, n);
@@ -335,17 +335,4 @@ out:
 	free(lens);
 	free(stopped);
 	return rc;
-}
-
-int vusd_ctl_upgrade(struct vusd *d, struct json_object *req, struct json_object *reply,
-		     struct vusd_err *err)
-{
-	const char *binary = NULL;
-	int rc;
-
-	(void)reply;
-	rc = vusd_req_string(req, "binary", false, &binary, err);
-	if (rc < 0)
-		return rc;
-	return vusd_upgrade(d, binary, err);
 }

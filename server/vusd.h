@@ -202,7 +202,8 @@ struct vusd {
 	char *exe;                     /* this image's binary (resolved at start) */
 	int req_fd;                    /* the control request's connection, or -1 */
 	struct json_object *req_id;    /* its "id", or NULL */
-	struct vusd_live_in *live_in;  /* set while a new image takes over */
+	int ctl_fd;                    /* control.c: its listener, or -1 */
+	const char *ctl_path;          /* control.c: its path, or NULL */
 };
 
 /* Create the device spec describes, listen on its socket and watch it.
@@ -240,8 +241,6 @@ int vusd_dev_add_live(struct vusd *d, struct vusd_spec *spec, bool created_socke
 		      const void *state, size_t len, struct vusd_err *err);
 /* control.c: serve the control socket on an inherited listener. */
 int vusd_control_adopt(struct vusd *d, const char *path, int fd, struct vusd_err *err);
-int vusd_control_fd(const struct vusd *d);
-const char *vusd_control_path(const struct vusd *d);
 
 /* ---- loop.c --------------------------------------------------------- */
 
