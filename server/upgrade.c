@@ -231,8 +231,17 @@ static struct json_object *state_json(struct vusd *d, struct held *h, size_t n, 
 		json_object_object_add(o, "req_id", json_object_get(d->req_id));
 	for (i = 0; i < n; i++) {
 		struct json_object *e = json_object_new_object();
+		struct json_object *spec = vusd_spec_json(&h[i].vd->spec);
 
-		json_object_object_add(e, "spec", vusd_spec_json(&h[i].vd->spec));
+		/* The same device again: its name and socket too. */
+		if (spec) {
+			json_object_object_add(spec, "name",
+					       json_object_new_string(h[i].vd->spec.name));
+			if (h[i].vd->spec.socket)
+				json_object_object_add(spec, "socket", json_object_new_string(
+					h[i].vd->spec.socket));
+		}
+		json_object_object_add(e, "spec", spec);
 		json_object_object_add(e, "created_socket",
 				       json_object_new_boolean(h[i].vd->created_socket));
 		json_object_object_add(e, "state_fd", json_object_new_int(h[i].fd));

@@ -10,6 +10,7 @@
  *   devtypes.c     the device-type registry (how to add a type: its top)
  *   type_*.c       one device type each
  *   devices.c      running devices: create, listen, watch, remove
+ *   spec_json.c    a running device's spec as `add` takes it (info)
  *   loop.c         the libevent loop, signals, shutdown
  *   control.c      the control socket: connections and framing
  *   control_cmds.c daemon-wide requests (list, add, remove, stats, ...)
@@ -218,7 +219,7 @@ struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
 /* Is path the socket of a device already? */
 bool vusd_dev_socket_used(struct vusd *d, const char *path);
 
-/* ---- upgrade.c, upgrade_in.c, upgrade_spec.c: live update ----------- */
+/* ---- upgrade.c, upgrade_in.c: live update ----------- */
 
 /*
  * Replace this image by binary (NULL: the running one) with every device
@@ -233,14 +234,19 @@ int vusd_upgrade(struct vusd *d, const char *binary, struct vusd_err *err);
 bool vusd_live_started(void);
 int vusd_live_check_main(void);
 int vusd_live_take_over(struct vusd *d);
-/* The spec as the JSON object vusd_spec_parse_json() reads back. */
-struct json_object *vusd_spec_json(const struct vusd_spec *spec);
 /* devices.c: add a device taking over its listener and client from the
  * live-update state instead of binding its socket. */
 int vusd_dev_add_live(struct vusd *d, struct vusd_spec *spec, bool created_socket,
 		      const void *state, size_t len, struct vusd_err *err);
 /* control.c: serve the control socket on an inherited listener. */
 int vusd_control_adopt(struct vusd *d, const char *path, int fd, struct vusd_err *err);
+
+/* ---- spec_json.c ---------------------------------------------------- */
+
+/* The object `add` would take to make this device again, without its
+ * name and socket: type, socket_mode, dma_layout and every type option
+ * (docs/control.md "info"). NULL without memory. */
+struct json_object *vusd_spec_json(const struct vusd_spec *spec);
 
 /* ---- loop.c --------------------------------------------------------- */
 
