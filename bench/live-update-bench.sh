@@ -52,13 +52,19 @@ pids+=($!)
 wait_ctl "$dir/a/ctl.sock"
 "$vusctl" irqs "$dir/a/td0.sock" --watch >"$dir/watch.txt" 2>&1 &
 pids+=($!)
-for ((i = 0; i < 500; i++)); do grep -q '^watching' "$dir/watch.txt" && break; sleep 0.01; done
+for ((i = 0; i < 500; i++)); do
+	grep -q '^watching' "$dir/watch.txt" 2>/dev/null && break
+	sleep 0.01
+done
 
-pauses=() floors=()
+pauses=() floors=() saves=() drys=() execs=()
 for ((r = 1; r <= n; r++)); do
 	out=$("$vusctl" --control "$dir/a/ctl.sock" upgrade)
 	p=$(sed -n 's/^pause: \([0-9.]*\) ms$/\1/p' <<<"$out")
 	pauses+=("$p")
+	saves+=("$(sed -n 's/.*(save \([0-9.]*\) ms,.*/\1/p' <<<"$out")")
+	drys+=("$(sed -n 's/.*dry run \([0-9.]*\) ms,.*/\1/p' <<<"$out")")
+	execs+=("$(sed -n 's/.*take-over \([0-9.]*\) ms).*/\1/p' <<<"$out")")
 
 	mkdir "$dir/f$r"
 	config "$dir/f$r"
@@ -70,11 +76,14 @@ for ((r = 1; r <= n; r++)); do
 	kill "$fp"
 	wait "$fp" || true
 	floors+=("$f")
-	echo "round $r: upgrade pause $p ms, fresh start $f ms"
+	echo "round $r: upgrade pause $p ms (save ${saves[-1]}, dry run ${drys[-1]}," \
+		"exec and take-over ${execs[-1]}), fresh start $f ms"
 done
 kill -0 "${pids[1]}" || { echo "live-update-bench: the client was dropped" >&2; exit 1; }
 pm=$(median "${pauses[@]}")
 fm=$(median "${floors[@]}")
 echo "median upgrade pause: $pm ms over $n upgrades (client attached throughout)"
+echo "  medians of its parts: save $(median "${saves[@]}") ms, dry run" \
+	"$(median "${drys[@]}") ms, exec and take-over $(median "${execs[@]}") ms"
 echo "median fresh start: $fm ms"
 awk -v a="$pm" -v b="$fm" 'BEGIN { printf "ratio pause / fresh start: %.2f\n", a / b }'

@@ -317,8 +317,21 @@ int vusd_upgrade(struct vusd *d, const char *binary, struct vusd_err *err)
 			rc = state_fd;
 		}
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		uint64_t t1 = vusd_live_now_ns(), t2;
+
 		rc = dry_run(exe, d->argv, state_fd, err);
+		t2 = vusd_live_now_ns();
+		/* The phases of the pause, for the report (docs/live-update.md). */
+		json_object_object_add(st, "saved_ns", json_object_new_uint64(t1));
+		json_object_object_add(st, "checked_ns", json_object_new_uint64(t2));
+		text = json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN);
+		if (rc == 0 && (ftruncate(state_fd, 0) < 0 ||
+				pwrite(state_fd, text, strlen(text), 0) != (ssize_t)strlen(text))) {
+			vusd_errf(err, "upgrade: cannot write the state: %s", strerror(errno));
+			rc = -EIO;
+		}
+	}
 	if (rc == 0) {
 		snprintf(state_var, sizeof(state_var), "%s=%d", VUSD_LIVE_ENV_STATE, state_fd);
 		env = env_with(extra);

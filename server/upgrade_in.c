@@ -257,6 +257,14 @@ int vusd_live_take_over(struct vusd *d)
 				"the new image could not take every device over (see its log)"));
 		json_object_object_add(reply, "pid", json_object_new_int((int)getpid()));
 		json_object_object_add(reply, "pause_us", json_object_new_uint64((done - t0) / 1000u));
+		/* Where it went: stopping and saving every device, the dry
+		 * run, exec and taking over. */
+		json_object_object_add(reply, "save_us", json_object_new_uint64(
+			(uint64_t)(get_int(st, "saved_ns", (int64_t)t0) - (int64_t)t0) / 1000u));
+		json_object_object_add(reply, "dry_run_us", json_object_new_uint64(
+			(uint64_t)(get_int(st, "checked_ns", 0) - get_int(st, "saved_ns", 0)) / 1000u));
+		json_object_object_add(reply, "exec_us", json_object_new_uint64(
+			(done - (uint64_t)get_int(st, "checked_ns", (int64_t)done)) / 1000u));
 		json_object_object_add(reply, "devices", json_object_get(list));
 		s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
 		n = write(reply_fd, s, strlen(s));

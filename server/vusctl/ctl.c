@@ -507,6 +507,16 @@ static void print_upgrade(struct json_object *reply)
 		printf("upgraded: pid %d\n", json_object_get_int(o));
 	if (json_object_object_get_ex(reply, "pause_us", &o))
 		printf("pause: %.3f ms\n", (double)json_object_get_int64(o) / 1000.0);
+	if (json_object_object_get_ex(reply, "save_us", &o)) {
+		struct json_object *dr = NULL, *ex = NULL;
+
+		json_object_object_get_ex(reply, "dry_run_us", &dr);
+		json_object_object_get_ex(reply, "exec_us", &ex);
+		printf("  (save %.3f ms, dry run %.3f ms, exec and take-over %.3f ms)\n",
+		       (double)json_object_get_int64(o) / 1000.0,
+		       (double)json_object_get_int64(dr) / 1000.0,
+		       (double)json_object_get_int64(ex) / 1000.0);
+	}
 	if (!json_object_object_get_ex(reply, "devices", &devs))
 		return;
 	for (i = 0; i < json_object_array_length(devs); i++) {
