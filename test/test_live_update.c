@@ -7,7 +7,8 @@
  * goes on: registers and BAR1 as before, DMA both ways through the same
  * window, each interrupt exactly once on the same eventfd. A corrupted
  * state is refused by the dry run and by adopt, and the old device
- * resumes serving.
+ * resumes serving. A masked vector's pending interrupt arrives once;
+ * a transfer in flight over DMA messages restarts and completes once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -222,11 +223,116 @@ static void test_bad_state_refused_old_serves_on(void **state)
 	dma_round(f, 5);
 }
 
+/* A masked vector's pending interrupt travels: the new owner delivers it
+ * once, on the old eventfd, when the client unmasks. */
+static void test_pending_interrupt_delivered_once(void **state)
+{
+	struct fx *f = *state;
+	struct testdev *td2;
+	void *blob;
+	size_t len;
+
+	eoi(f);
+	efd_wait(f->efd, 0);
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_MASK, 0, 1, NULL,
+				      NULL));
+	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 1);
+	ASSERT_EQ(efd_wait(f->efd, 100), 0);
+	halt(f);
+	ASSERT_OK(vus_dev_live_export(testdev_dev(f->td), &blob, &len));
+	td2 = new_testdev();
+	ASSERT_OK(vus_dev_live_adopt(testdev_dev(td2), blob, len));
+	vus_dev_live_release(testdev_dev(f->td));
+	testdev_free(f->td);
+	free(blob);
+	f->td = td2;
+	run(f);
+	ASSERT_EQ(efd_wait(f->efd, 100), 0); /* still masked */
+	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
+				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL,
+				      NULL));
+	ASSERT_EQ(efd_wait(f->efd, 2000), 1);
+	ASSERT_EQ(efd_wait(f->efd, 100), 0);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_IRQ_STATUS), 1);
+	eoi(f);
+	dma_round(f, 6);
+}
+
+/*
+ * A transfer in flight over DMA_WRITE messages (a window without fd): the
+ * server's requests wait unanswered on the socket while the device is
+ * handed over. The old owner cancels it into the device's state; the new
+ * one restarts it, answers to the old requests arrive as strays and are
+ * dropped, and the guest memory ends up right with one interrupt.
+ */
+static void test_transfer_in_flight_restarts(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t iova2 = 0x20000000ull;
+	struct testdev *td2;
+	uint8_t want[LEN], bar[LEN], *mem;
+	uint32_t count0, st;
+	void *blob;
+	size_t len, i;
+
+	ASSERT_OK(vus_client_dma_map(f->c, iova2, GUEST_SIZE,
+				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
+				     (void **)&mem));
+	for (i = 0; i < LEN; i++)
+		want[i] = (uint8_t)(0x33 + i * 13);
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0x200, want, LEN));
+	ASSERT_OK(vus_client_region_read(f->c, 1, 0x200, bar, LEN));
+	assert_memory_equal(bar, want, LEN);
+	memset(mem, 0, LEN);
+	eoi(f);
+	efd_wait(f->efd, 0);
+	count0 = test_reg_read(f->c, TESTDEV_REG_DMA_COUNT);
+	test_reg_write(f->c, TESTDEV_REG_DMA_SRC_LO, 0x200);
+	test_reg_write(f->c, TESTDEV_REG_DMA_SRC_HI, 0);
+	test_reg_write(f->c, TESTDEV_REG_DMA_DST_LO, (uint32_t)iova2);
+	test_reg_write(f->c, TESTDEV_REG_DMA_DST_HI, (uint32_t)(iova2 >> 32));
+	test_reg_write(f->c, TESTDEV_REG_DMA_LEN, LEN);
+	test_reg_write(f->c, TESTDEV_REG_DMA_CMD,
+		       TESTDEV_DMA_START | TESTDEV_DMA_TO_HOST | TESTDEV_DMA_IRQ);
+	/* The device sends its DMA_WRITE requests; nobody answers (any
+	 * client call would serve them while it waits for its reply). */
+	test_sleep_ms(50);
+	ASSERT_EQ(vus_client_dma_requests(f->c), 0);
+	halt(f);
+	ASSERT_OK(vus_dev_live_export(testdev_dev(f->td), &blob, &len));
+	td2 = new_testdev();
+	ASSERT_OK(vus_dev_live_adopt(testdev_dev(td2), blob, len));
+	vus_dev_live_release(testdev_dev(f->td));
+	testdev_free(f->td);
+	free(blob);
+	f->td = td2;
+	run(f);
+	for (i = 0; i < 5000; i++) {
+		st = test_reg_read(f->c, TESTDEV_REG_DMA_STATUS);
+		if (!(st & TESTDEV_DMA_BUSY))
+			break;
+		ASSERT_NONNEG(vus_client_process(f->c, 1));
+	}
+	ASSERT_EQ(st & (TESTDEV_DMA_BUSY | TESTDEV_DMA_ERROR), 0);
+	ASSERT_EQ(test_reg_read(f->c, TESTDEV_REG_DMA_COUNT), count0 + 1);
+	assert_memory_equal(mem, want, LEN);
+	/* The old requests were answered too (strays), then the new ones. */
+	assert_true(vus_client_dma_requests(f->c) >= 2);
+	ASSERT_EQ(efd_wait(f->efd, 2000), 1);
+	ASSERT_EQ(efd_wait(f->efd, 100), 0);
+	eoi(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_adopt_keeps_the_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_state_refused_old_serves_on, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pending_interrupt_delivered_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_in_flight_restarts, setup,
 						teardown),
 	};
 
