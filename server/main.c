@@ -53,7 +53,6 @@ int main(int argc, char **argv)
 		vusd_log_close();
 		goto out_cfg;
 	}
-	(void)argc;
 	d.argv = argv;
 	d.exe = realpath("/proc/self/exe", NULL);
 	d.req_fd = -1;
@@ -67,6 +66,10 @@ int main(int argc, char **argv)
 	d.socket_mode = cfg.socket_mode;
 	d.budget = cfg.budget;
 	d.policy = cfg.policy; /* strings stay cfg's, freed after the loop */
+	d.user = cfg.user;
+	d.group = cfg.group;
+	d.seccomp = cfg.seccomp;
+	d.child_main = vusd_child_main;
 	vusd_raise_nofile();
 
 	rc = VUSD_EXIT_SETUP;
@@ -83,7 +86,7 @@ int main(int argc, char **argv)
 
 		/* Sockets bound: what is left to do needs no privilege. */
 		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0 ||
-		    (cfg.seccomp && vusd_sandbox_enter(cfg.live_update, &err) < 0))
+		    (cfg.seccomp && vusd_sandbox_enter(NULL, cfg.live_update, &err) < 0))
 			vusd_log(VUS_LOG_ERR, "%s", err.msg);
 		else
 			rc = vusd_loop_run(&d);

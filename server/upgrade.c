@@ -274,6 +274,15 @@ int vusd_upgrade(struct vusd *d, const char *binary, struct vusd_err *err)
 			  strerror(errno));
 		return -ENOENT;
 	}
+	/* A device in its own process (isolation=process) has its state and
+	 * its client there; handing those over is not done (yet). */
+	for (struct vusd_dev *vd = d->devs; vd; vd = vd->next)
+		if (vd->spec.isolation == VUSD_ISOLATION_PROCESS) {
+			vusd_errf(err, "upgrade refused: device %s runs in its own process "
+				  "(isolation=process), which live update does not hand over "
+				  "(docs/live-update.md)", vd->spec.name);
+			return -EOPNOTSUPP;
+		}
 	h = calloc(d->nr_devs + 1, sizeof(*h));
 	lens = calloc(d->nr_devs + 1, sizeof(*lens));
 	stopped = calloc(d->nr_devs + 1, sizeof(*stopped));

@@ -8,8 +8,8 @@
  * reconnected -- goes on with the same window and eventfd, registers and
  * BAR1 as they were, under the same pid. Refusals: a new image that
  * cannot load the state (VUSD_LIVE_REFUSE), a binary that is no vusd
- * (/bin/false), and vusd without --live-update; each time the old image
- * keeps serving the client as before.
+ * (/bin/false), vusd without --live-update, a device in its own process;
+ * each time the old image keeps serving the client as before.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,7 +44,7 @@
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-live-XXXXXX";
-static char ctl_path[100], sock0[100], sock1[100], cfg[200];
+static char ctl_path[100], sock0[100], sock1[100], sock2[100], cfg[200];
 static pid_t vusd_pid;
 static struct vus_client *c;
 static uint8_t *guest;
@@ -102,16 +102,21 @@ static struct json_object *get(struct json_object *o, const char *key)
 	return v;
 }
 
-static void start_vusd(bool live, const char *refuse)
+/* iso: a third device in its own process (isolation=process). */
+static void start_vusd_with(bool live, const char *refuse, bool iso)
 {
+	char extra[256] = "";
 	FILE *f;
 
+	if (iso)
+		snprintf(extra, sizeof(extra), ",{\"name\":\"td1\",\"type\":\"testdev\","
+			 "\"socket\":\"%s\",\"isolation\":\"process\"}", sock2);
 	f = fopen(cfg, "w");
 	assert_non_null(f);
 	fprintf(f, "{\"control\":\"%s\",\"log_level\":\"warn\",\"live_update\":%s,"
 		"\"devices\":[{\"name\":\"td0\",\"type\":\"testdev\",\"socket\":\"%s\"},"
-		"{\"name\":\"g0\",\"type\":\"gpio\",\"socket\":\"%s\"}]}\n",
-		ctl_path, live ? "true" : "false", sock0, sock1);
+		"{\"name\":\"g0\",\"type\":\"gpio\",\"socket\":\"%s\"}%s]}\n",
+		ctl_path, live ? "true" : "false", sock0, sock1, extra);
 	fclose(f);
 	vusd_pid = fork();
 	ASSERT_NONNEG(vusd_pid);
@@ -131,6 +136,11 @@ static void start_vusd(bool live, const char *refuse)
 	ASSERT_OK(vus_client_set_irqs(c, VUS_PCI_INTX_IRQ,
 				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, 0, 1,
 				      &efd, NULL));
+}
+
+static void start_vusd(bool live, const char *refuse)
+{
+	start_vusd_with(live, refuse, false);
 }
 
 static int teardown(void **state)
@@ -243,12 +253,20 @@ static void test_off_without_live_update(void **state)
 	refused("{\"cmd\":\"upgrade\"}\n", "--live-update");
 }
 
+static void test_refused_with_isolated_device(void **state)
+{
+	start_vusd_with(true, NULL, true);
+	test_reg_write(c, TESTDEV_REG_SCRATCH, 0x5555);
+	refused("{\"cmd\":\"upgrade\"}\n", "isolation=process");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_upgrade_keeps_the_client, teardown),
 		cmocka_unit_test_teardown(test_refused_old_serves_on, teardown),
 		cmocka_unit_test_teardown(test_off_without_live_update, teardown),
+		cmocka_unit_test_teardown(test_refused_with_isolated_device, teardown),
 	};
 	const char *build = getenv("VUS_BUILD_DIR");
 	int rc;
@@ -265,6 +283,7 @@ int main(void)
 	snprintf(ctl_path, sizeof(ctl_path), "%s/ctl.sock", tmpdir);
 	snprintf(sock0, sizeof(sock0), "%s/td0.sock", tmpdir);
 	snprintf(sock1, sizeof(sock1), "%s/g0.sock", tmpdir);
+	snprintf(sock2, sizeof(sock2), "%s/td1.sock", tmpdir);
 	snprintf(cfg, sizeof(cfg), "%s/c.json", tmpdir);
 	rc = VUS_RUN_TESTS(tests, NULL, NULL);
 	rmdir(tmpdir);
