@@ -4,7 +4,7 @@
  * gpio served by `vusd --live-update`, a client on the testdev with a DMA
  * window (memfd) and an INTx eventfd, DMA both ways with data compared
  * and each interrupt counted exactly once; then the control socket's
- * "upgrade" (the same binary), twice, and the same client -- never
+ * "upgrade" (the same binary), twice, or SIGHUP, and the same client -- never
  * reconnected -- goes on with the same window and eventfd, registers and
  * BAR1 as they were, under the same pid. Refusals: a new image that
  * cannot load the state (VUSD_LIVE_REFUSE), a binary that is no vusd
@@ -224,6 +224,45 @@ static void test_upgrade_keeps_the_client(void **state)
 	json_object_put(r);
 }
 
+/* Has vusd exec'ed its next image? Only that one has the state's
+ * variable in its environment. */
+static bool next_image(void)
+{
+	char path[64], buf[1 << 14];
+	size_t i, n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)vusd_pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (i = 0; i < n; i += strlen(buf + i) + 1) {
+		if (strncmp(buf + i, "VUSD_LIVE_STATE=", 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* SIGHUP: the same upgrade as the control request, same pid, same client. */
+static void test_sighup_upgrades(void **state)
+{
+	int i;
+
+	start_vusd(true, NULL);
+	test_reg_write(c, TESTDEV_REG_SCRATCH, 0x4848);
+	dma_round(11);
+	assert_false(next_image());
+	ASSERT_OK(kill(vusd_pid, SIGHUP));
+	for (i = 0; i < 1000 && !next_image(); i++)
+		test_sleep_ms(10);
+	assert_true(next_image());
+	ASSERT_EQ(test_reg_read(c, TESTDEV_REG_SCRATCH), 0x4848);
+	dma_round(12);
+}
+
 static void refused(const char *line, const char *part)
 {
 	struct json_object *r = request(line);
@@ -264,6 +303,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_upgrade_keeps_the_client, teardown),
+		cmocka_unit_test_teardown(test_sighup_upgrades, teardown),
 		cmocka_unit_test_teardown(test_refused_old_serves_on, teardown),
 		cmocka_unit_test_teardown(test_off_without_live_update, teardown),
 		cmocka_unit_test_teardown(test_refused_with_isolated_device, teardown),
