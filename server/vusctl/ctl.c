@@ -497,6 +497,8 @@ static int cmd_device(const struct vusctl *v, int argc, char **argv)
 	return simple(v, req, NULL);
 }
 
+#define VUSCTL_UPGRADE_TIMEOUT_MS 60000
+
 /* upgrade's report: the pause, whole and per device (docs/live-update.md). */
 static void print_upgrade(struct json_object *reply)
 {
@@ -557,7 +559,15 @@ int vusctl_ctl(const struct vusctl *v, int argc, char **argv)
 		return cmd_write(v, argc, argv);
 	if (strcmp(cmd, "irqs") == 0)
 		return cmd_irqs(v, argc, argv);
-	if (strcmp(cmd, "upgrade") == 0)
-		return cmd_optional_arg(v, argc, argv, "binary", print_upgrade);
+	if (strcmp(cmd, "upgrade") == 0) {
+		/* The reply comes once the new image serves: the dry run and
+		 * the saves grow with the devices' state (vusd gives the dry
+		 * run 30 s; docs/live-update.md). */
+		struct vusctl up = *v;
+
+		if (!up.timeout_set)
+			up.timeout_ms = VUSCTL_UPGRADE_TIMEOUT_MS;
+		return cmd_optional_arg(&up, argc, argv, "binary", print_upgrade);
+	}
 	return cmd_device(v, argc, argv);
 }
