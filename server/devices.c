@@ -103,6 +103,9 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 		vusd_errf(err, "%s is the socket of another device already", spec->socket);
 		return -EEXIST;
 	}
+	rc = vusd_fds_check(spec->name, err);
+	if (rc < 0)
+		return rc;
 	vd = calloc(1, sizeof(*vd));
 	if (!vd) {
 		vusd_errf(err, "out of memory");
@@ -116,6 +119,7 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 		if (!err->msg[0])
 			vusd_errf(err, "cannot create %s \"%s\": %s", spec->type->name, spec->name,
 				  strerror(-rc));
+		rc = vusd_fds_explain(spec->name, rc, err);
 		free(vd);
 		return rc;
 	}
@@ -165,7 +169,7 @@ err_event:
 err_destroy:
 	vd->spec.type->destroy(&vd->inst);
 	free(vd);
-	return rc;
+	return vusd_fds_explain(spec->name, rc, err);
 }
 
 void vusd_dev_remove(struct vusd *d, struct vusd_dev *vd)

@@ -49,7 +49,8 @@ struct vus_dev;
 
 /* ---- creation ------------------------------------------------------- */
 
-/* name is copied; used in logs. NULL on ENOMEM (errno set). */
+/* name is copied; used in logs. NULL with errno set: ENOMEM, or EMFILE/ENFILE
+ * when the process is out of fds (an idle device holds 3). */
 VUS_API struct vus_dev *vus_dev_new(const char *name);
 /* Stops serving, closes the client, sockets and every fd the library holds.
  * Unlinks the socket path if vus_dev_listen() created it. */

@@ -135,8 +135,9 @@ struct vus_dma_loop {
 	/* Any thread: have the loop thread call vus_dma_kick() soon. */
 	void (*wake)(void *opaque);
 	/* Loop thread: call vus_dma_on_timer() at CLOCK_MONOTONIC time
-	 * deadline_ns (0 disarms). */
-	void (*timer_arm)(void *opaque, uint64_t deadline_ns);
+	 * deadline_ns (0 disarms). 0, or -errno if no timer could be made
+	 * (the engine tries again at its next request). */
+	int (*timer_arm)(void *opaque, uint64_t deadline_ns);
 	void *opaque;
 };
 
@@ -276,10 +277,10 @@ struct vus_dev {
 	char *listen_path;            /* set if we created the socket file */
 	int epfd;
 	int wake_fd;                  /* eventfd */
-	int timer_fd;                 /* timerfd: DMA reply deadlines */
+	int timer_fd;                 /* timerfd: DMA reply deadlines; -1 until the first */
 	struct vus_limits limits;
 	struct vus_ratelimit accept_log; /* accept() out of fds (loop thread) */
-	int spare_fd;                 /* fd_reserve.h; -1 if none */
+	bool spare_held;              /* counted in fd_reserve.h's spare (listening) */
 	volatile int stop;
 	pthread_t loop_thread;
 	bool loop_thread_known;

@@ -9,12 +9,13 @@
 
 struct vus_dev;
 
-/* vus_dev_new/free: the epoll set, the wake eventfd, the timerfd and the
- * session; free also ends the session and closes the listener. */
+/* vus_dev_new/free: the epoll set, the wake eventfd and the session (the
+ * timerfd comes with the first DMA deadline); free also ends the session
+ * and closes the listener. */
 int vus_serve_init(struct vus_dev *dev);
 void vus_serve_free(struct vus_dev *dev);
 /* struct vus_dma_loop's two services; opaque is the device. */
 void vus_loop_wake(void *opaque);
-void vus_loop_timer_arm(void *opaque, uint64_t deadline_ns);
+int vus_loop_timer_arm(void *opaque, uint64_t deadline_ns);
 
 #endif /* VUS_SERVE_H */

@@ -316,6 +316,11 @@ static int testdev_setup(struct testdev *td, const struct testdev_opts *o)
 	    (rc = vus_dev_set_reset(dev, testdev_reset, td)) < 0 ||
 	    (rc = testdev_mig_setup(td)) < 0)
 		return rc;
+	/* The library holds its own copy and the mapping keeps the memory:
+	 * ours would be one more fd per device (docs/performance.md "fds
+	 * per device"). */
+	close(td->bar2_fd);
+	td->bar2_fd = -1;
 	return 0;
 }
 
@@ -340,7 +345,7 @@ int testdev_create_opts(const char *name, const struct testdev_opts *opts,
 		goto fail;
 	td->dev = vus_dev_new(name);
 	if (!td->dev) {
-		rc = -ENOMEM;
+		rc = errno ? -errno : -ENOMEM; /* EMFILE: out of fds */
 		goto fail;
 	}
 	vus_dev_set_private(td->dev, td);

@@ -405,10 +405,8 @@ static int send_chunk(struct vus_dev *dev, struct vus_dma_req *req, uint64_t add
 		c->deadline = now_ns() + (uint64_t)dev->limits.dma_timeout_ms * 1000000u;
 		/* Deadlines only grow: an armed timer is already the earliest;
 		 * vus_dma_on_timer() moves it on. */
-		if (!d->timer_armed) {
-			d->loop.timer_arm(d->loop.opaque, c->deadline);
-			d->timer_armed = true;
-		}
+		if (!d->timer_armed)
+			d->timer_armed = d->loop.timer_arm(d->loop.opaque, c->deadline) == 0;
 	}
 	req->nbusy++;
 	vus_counters_add(&dev->stats, &dev->stats.dma_msgs, 1);
@@ -594,10 +592,8 @@ void vus_dma_on_timer(struct vus_dev *dev)
 		vus_session_end(&dev->sess, "DMA request timed out");
 		return;
 	}
-	if (next) {
-		d->loop.timer_arm(d->loop.opaque, next);
-		d->timer_armed = true;
-	}
+	if (next)
+		d->timer_armed = d->loop.timer_arm(d->loop.opaque, next) == 0;
 }
 
 /* ---- the public calls ----------------------------------------------- */
