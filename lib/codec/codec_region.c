@@ -8,6 +8,7 @@
 
 #include <vus/codec.h>
 
+#include "codec_bulk.h"
 #include "codec_priv.h"
 
 static void region_access_get(const uint8_t *p, struct vus_region_access *out)
@@ -42,6 +43,19 @@ int vus_region_access_decode(const struct vus_msg_view *m, bool is_write,
 		return -EINVAL;
 	if (is_write)
 		*data = m->payload + sizeof(*out);
+	return 0;
+}
+
+int vus_region_write_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				 uint32_t max_xfer, struct vus_region_access *out)
+{
+	if (m->len != sizeof(*out) || m->nfds != 0)
+		return -EINVAL;
+	region_access_get(m->payload, out);
+	if (out->count > max_xfer)
+		return -E2BIG;
+	if (!range_ok(out->offset, out->count) || out->count != bulk)
+		return -EINVAL;
 	return 0;
 }
 

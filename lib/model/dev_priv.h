@@ -46,6 +46,7 @@ struct vus_region {
 	uint32_t flags;           /* VUS_REGION_* */
 	struct vus_region_ops ops;
 	void *opaque;
+	uint8_t *mem;             /* backing memory (the device's) or NULL */
 	int fd;                   /* backing fd (library's dup) or -1 */
 	uint64_t fd_offset;
 	bool mmap;
@@ -67,8 +68,19 @@ int vus_region_add(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t 
  * MSI-X table and PBA to config_msix.c. */
 int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 		      uint32_t count, bool is_write);
-/* The device's part of a region: its ops, else its fd (the caller
- * checked the bounds). */
+/*
+ * The same checks as vus_region_access(); then, when the access would go
+ * to memory the device backs the region with (no callback, not config
+ * space, not the MSI-X BAR), *p points at its first byte, else *p is NULL
+ * and the access takes the copying path. 0 or the -errno that
+ * vus_region_access() would return. For zero-copy REGION_READ/WRITE.
+ */
+int vus_region_access_direct(struct vus_dev *dev, uint32_t index, uint64_t offset,
+			     uint32_t count, bool is_write, void **p);
+/* region.c: the device's part of the above, past the checks. */
+void *vus_region_dev_mem(struct vus_dev *dev, uint32_t index, uint64_t offset, bool is_write);
+/* The device's part of a region: its ops, else its memory, else its fd
+ * (the caller checked the bounds). */
 int vus_region_dev_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 			  uint32_t count, bool is_write);
 

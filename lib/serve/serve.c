@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "codec_bulk.h"
 #include "dispatch.h"
 #include "fault.h"
 #include "fd_reserve.h"
@@ -242,7 +243,15 @@ static int session_start(struct vus_dev *dev, int fd)
 		.out_queue = dev->limits.out_queue,
 	};
 
-	return vus_session_start(&dev->sess, fd, &lim);
+	const struct vus_conn_sink sink = {
+		.fn = vus_dispatch_sink, .opaque = dev, .head = VUS_REGION_WRITE_HEAD,
+	};
+	int err = vus_session_start(&dev->sess, fd, &lim);
+
+	/* Large REGION_WRITEs to memory-backed regions skip the buffer. */
+	if (err == 0)
+		vus_conn_set_sink(&dev->sess.conn, &sink);
+	return err;
 }
 
 /* ---- listening ------------------------------------------------------ */

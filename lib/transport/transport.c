@@ -158,6 +158,8 @@ void vus_conn_close(struct vus_conn *c)
 	c->skip = 0;
 	c->msg_out = false;
 	c->msg_len = 0;
+	c->bulk_dst = NULL;
+	c->bulk_left = 0;
 }
 
 void vus_rx_msg_close_fds(struct vus_rx_msg *m)
@@ -303,6 +305,7 @@ static void rx_msg_reset(struct vus_rx_msg *m)
 	for (i = 0; i < VUS_MAX_FDS_PER_MSG; i++)
 		m->fds[i] = -1;
 	m->status = 0;
+	m->bulk = 0;
 }
 
 /* Hand the pending fds to m if they belong to the header at start. */
@@ -471,6 +474,87 @@ static int attribute(struct vus_conn *c, size_t a, struct fd_batch *b, struct vu
 	return r;
 }
 
+/* ---- receive: zero-copy bodies (transport.h vus_conn_sink) ----------- */
+
+void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink)
+{
+	c->sink = sink ? *sink : (struct vus_conn_sink){ 0 };
+}
+
+/*
+ * Offer the incomplete message at start to the sink (parse() returned 0
+ * for it, so its header passed vus_hdr_check and no earlier message is
+ * unreturned). 1 when the sink took it: its buffered body bytes are copied
+ * to the sink's memory and the buffer keeps only header and head.
+ */
+static int bulk_offer(struct vus_conn *c)
+{
+	size_t avail = c->end - c->start, have;
+	const uint8_t *p = c->buf + c->start;
+	struct iovec dst = { 0 };
+	struct vus_hdr h;
+
+	if (!c->sink.fn || has_pending(c) || avail < VUS_HDR_SIZE + (size_t)c->sink.head)
+		return 0;
+	vus_hdr_decode(p, &h);
+	if (h.size <= avail || h.size - VUS_HDR_SIZE <= c->sink.head)
+		return 0;
+	if (c->sink.fn(c->sink.opaque, &h, p + VUS_HDR_SIZE, &dst) != 1)
+		return 0;
+	if (!dst.iov_base || dst.iov_len != h.size - VUS_HDR_SIZE - c->sink.head)
+		return 0;
+	have = avail - VUS_HDR_SIZE - c->sink.head;
+	memcpy(dst.iov_base, p + VUS_HDR_SIZE + c->sink.head, have);
+	c->end = c->start + VUS_HDR_SIZE + c->sink.head;
+	c->scan = c->start;
+	c->bulk_dst = (uint8_t *)dst.iov_base + have;
+	c->bulk_left = dst.iov_len - have;
+	c->bulk_len = (uint32_t)dst.iov_len;
+	c->rx_bulk_bytes += have;
+	return 1;
+}
+
+/*
+ * Read the rest of a sink's body straight into its memory: 1 with m the
+ * message once all is in, 0 when the socket ran dry first, or -errno.
+ * Only body bytes are read (never past the message), so fds arriving
+ * meanwhile rode on body bytes and belong to no header: closed.
+ */
+static int bulk_recv(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	while (c->bulk_left > 0) {
+		struct fd_batch b;
+		ssize_t n = rx_once(c, c->bulk_dst, c->bulk_left, &b, false);
+
+		if (n == -EAGAIN) {
+			c->drained = true;
+			return 0;
+		}
+		if (n < 0) {
+			c->bulk_dst = NULL;
+			c->bulk_left = 0;
+			return (int)n;
+		}
+		if (b.n > 0)
+			stray(c, &b);
+		c->drained = (size_t)n < c->bulk_left && !b.trunc;
+		c->bulk_dst += n;
+		c->bulk_left -= (size_t)n;
+		c->rx_bulk_bytes += (uint64_t)n;
+		if (c->drained && c->bulk_left > 0)
+			return 0;
+	}
+	vus_hdr_decode(c->buf + c->start, &m->v.hdr);
+	m->v.payload = c->buf + c->start + VUS_HDR_SIZE;
+	m->v.len = c->sink.head;
+	m->bulk = c->bulk_len;
+	c->bulk_dst = NULL;
+	c->rx_msgs++;
+	c->msg_out = true;
+	c->msg_len = VUS_HDR_SIZE + c->sink.head;
+	return 1;
+}
+
 /*
  * Syscalls: none when a whole message is buffered; one recvmsg() when
  * that read brings one (the common case). Another read follows only when
@@ -499,9 +583,13 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 		size_t a, room;
 		ssize_t n;
 
+		if (c->bulk_dst)
+			return bulk_recv(c, m);
 		r = parse(c, m);
 		if (r != 0)
 			return r;
+		if (!block && bulk_offer(c))
+			continue;
 
 		r = make_room(c);
 		if (r < 0)

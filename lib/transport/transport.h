@@ -51,9 +51,32 @@ struct vus_rx_msg {
 	int fds[VUS_MAX_FDS_PER_MSG];
 	int status;             /* 0, or -E2BIG (body skipped, v.payload NULL,
 				 * v.len 0), or -EMSGSIZE (control data truncated) */
+	uint32_t bulk;          /* > 0: the sink took the body past v.len: these
+				 * bytes went straight to its memory (see below) */
 };
 
 struct vus_out_chunk;
+
+/*
+ * Zero-copy receive (docs/performance.md "Zero-copy bulk transfers"):
+ * when a message's header and its first `head` payload bytes are buffered
+ * but the rest is not, the sink may name memory for the rest (the
+ * region a REGION_WRITE targets): return 1 with *dst of exactly
+ * h->size - VUS_HDR_SIZE - head bytes, or 0 for the buffered path. It
+ * runs before any of that rest is read, so it checks everything that
+ * decides whether the bytes may land there. The rest is then read into
+ * dst with no copy (what the first read already brought is copied once);
+ * the message comes back with v.len = head and bulk = the rest's length.
+ * A message with fds is never offered (its fds make it a command that
+ * takes none: the buffered path answers it). If the peer goes mid-body,
+ * the bytes that arrived stay in dst and the receive fails as usual.
+ */
+struct vus_conn_sink {
+	int (*fn)(void *opaque, const struct vus_hdr *h, const uint8_t *head,
+		  struct iovec *dst);
+	void *opaque;
+	uint32_t head;
+};
 
 struct vus_conn {
 	int fd;
@@ -80,7 +103,16 @@ struct vus_conn {
 	uint64_t rx_syscalls;    /* recvmsg() calls made */
 	uint64_t stray_fds;      /* fds closed because no header owned them */
 	bool drained;            /* the last recvmsg() emptied the socket queue */
+	/* zero-copy receive */
+	struct vus_conn_sink sink;
+	uint8_t *bulk_dst;       /* next byte of the sink's memory, NULL if none */
+	size_t bulk_left;        /* body bytes still to read into it */
+	uint32_t bulk_len;       /* its whole length */
+	uint64_t rx_bulk_bytes;  /* statistics: bytes received into sinks */
 };
+
+/* Offer large messages to sink (NULL: none). Server side, non-blocking. */
+void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink);
 
 /*
  * Take ownership of a connected stream socket (made non-blocking).

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Zero-copy bulk transfers (docs/performance.md "Zero-copy bulk
+ * transfers"): a large REGION_WRITE's data received straight into the
+ * memory backing the region, a REGION_READ reply sent straight from it.
+ *
+ * First the transport's sink over a socketpair (the mechanism: no buffer
+ * growth, stream kept in sync, fds on the header refuse the offer, fds on
+ * body bytes closed, a peer gone mid-body), then testdev's BAR1 (memory
+ * backed) over a raw socket (the semantics and the hostile cases: data
+ * past the region, a count that does not match the size, fds attached,
+ * a client gone mid-payload, a reply queued while the socket is full).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vus/codec.h>
+
+#include "fdcount.h"
+#include "fixture.h"
+#include "raw.h"
+#include "test_server.h"
+#include "transport.h"
+#include "vus_test.h"
+
+#define MIB (1u << 20)
+#define HEAD 16u /* struct vus_region_access */
+#define WAIT_MS 5000
+
+static uint8_t pat(uint32_t seed, size_t i)
+{
+	return (uint8_t)((i * 131u + seed * 7u + (i >> 9)) & 0xff);
+}
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = pat(seed, i);
+}
+
+/* The first index where p differs from pattern seed, or n. */
+static size_t same_upto(const uint8_t *p, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != pat(seed, i))
+			return i;
+	return n;
+}
+
+/* A REGION_WRITE of count bytes of pattern seed to region at offset. */
+static uint8_t *make_write(uint16_t id, uint32_t region, uint64_t offset, uint32_t count,
+			   uint32_t seed, size_t *len)
+{
+	struct vus_region_access ra = { .offset = offset, .region = region, .count = count };
+	struct vus_hdr h = { .id = id, .cmd = VUS_CMD_REGION_WRITE,
+			     .size = VUS_HDR_SIZE + HEAD + count };
+	uint8_t *b = malloc(h.size);
+
+	assert_non_null(b);
+	vus_hdr_encode(b, &h);
+	memcpy(b + VUS_HDR_SIZE, &ra, HEAD);
+	fill(b + VUS_HDR_SIZE + HEAD, count, seed);
+	*len = h.size;
+	return b;
+}
+
+/* A peer thread sending bytes (blocking), then optionally closing. */
+struct sender {
+	pthread_t th;
+	int fd;
+	const uint8_t *p;
+	size_t len;
+	const int *fds;
+	unsigned nfds;
+	bool close_after;
+};
+
+static void *sender_main(void *arg)
+{
+	struct sender *s = arg;
+	intptr_t rc = raw_send_bytes(s->fd, s->p, s->len, s->fds, s->nfds);
+
+	if (s->close_after)
+		close(s->fd);
+	return (void *)rc;
+}
+
+static void sender_start(struct sender *s, int fd, const uint8_t *p, size_t len)
+{
+	s->fd = fd;
+	s->p = p;
+	s->len = len;
+	ASSERT_OK(pthread_create(&s->th, NULL, sender_main, s));
+}
+
+static void sender_join(struct sender *s)
+{
+	void *ret;
+
+	ASSERT_OK(pthread_join(s->th, &ret));
+	ASSERT_OK((intptr_t)ret);
+}
+
+/* ---- the transport's sink ---------------------------------------------- */
+
+struct sink_state {
+	uint8_t *mem;
+	size_t size;
+	unsigned offers;
+	bool decline;
+	bool wrong_len;
+};
+
+/* Take REGION_WRITEs whose access fits mem (a stand-in for bulk.c). */
+static int test_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head,
+		     struct iovec *dst)
+{
+	struct sink_state *s = opaque;
+	struct vus_region_access ra;
+
+	s->offers++;
+	memcpy(&ra, head, sizeof(ra));
+	if (s->decline || h->cmd != VUS_CMD_REGION_WRITE || ra.offset > s->size ||
+	    ra.count > s->size - ra.offset || ra.count != h->size - VUS_HDR_SIZE - HEAD)
+		return 0;
+	dst->iov_base = s->mem + ra.offset;
+	dst->iov_len = ra.count + (s->wrong_len ? 1 : 0);
+	return 1;
+}
+
+struct pair {
+	struct vus_conn c;
+	int peer;
+	struct sink_state s;
+};
+
+static void pair_open(struct pair *p)
+{
+	int sv[2];
+	struct vus_conn_sink sink = { .fn = test_sink, .opaque = &p->s, .head = HEAD };
+
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(vus_conn_init(&p->c, sv[0], VUS_HDR_SIZE + 2 * MIB));
+	vus_conn_set_sink(&p->c, &sink);
+	p->peer = sv[1];
+	memset(&p->s, 0, sizeof(p->s));
+	p->s.size = 2 * MIB;
+	p->s.mem = calloc(1, p->s.size);
+	assert_non_null(p->s.mem);
+}
+
+static void pair_close(struct pair *p)
+{
+	vus_conn_close(&p->c);
+	if (p->peer >= 0)
+		close(p->peer);
+	free(p->s.mem);
+}
+
+/* vus_conn_recv until non-zero, waiting for readability. */
+static int recv_wait(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		int r = vus_conn_recv(c, m);
+
+		if (r != 0)
+			return r;
+		if (poll(&pfd, 1, WAIT_MS) != 1)
+			fail_msg("no message within %d ms", WAIT_MS);
+	}
+}
+
+/* A 1 MiB write lands in the sink's memory; the receive buffer never grows
+ * to hold it, and the message after it is framed where it should be. */
+static void sink_takes_body(void **state)
+{
+	struct pair p;
+	struct sender snd = { 0 };
+	struct vus_rx_msg m;
+	size_t len, len2;
+	uint8_t *w = make_write(1, 1, 4096, MIB, 3, &len);
+	uint8_t *w2 = make_write(2, 1, 0, 100, 4, &len2); /* small: buffered */
+	uint8_t *both = malloc(len + len2);
+
+	(void)state;
+	assert_non_null(both);
+	memcpy(both, w, len);
+	memcpy(both + len, w2, len2);
+	pair_open(&p);
+	sender_start(&snd, p.peer, both, len + len2);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 1);
+	ASSERT_EQ(m.v.hdr.size, len);
+	ASSERT_EQ(m.v.len, HEAD);
+	ASSERT_EQ(m.bulk, MIB);
+	assert_memory_equal(m.v.payload, w + VUS_HDR_SIZE, HEAD);
+	ASSERT_EQ(same_upto(p.s.mem + 4096, MIB, 3), MIB);
+	ASSERT_EQ(p.c.rx_bulk_bytes, MIB);
+	/* The buffer stayed at its initial size: the body never passed it. */
+	ASSERT_EQ(p.c.cap, VUS_RX_BUF_MIN);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.bulk, 0);
+	ASSERT_EQ(m.v.len, HEAD + 100);
+	ASSERT_EQ(same_upto(m.v.payload + HEAD, 100, 4), 100);
+	sender_join(&snd);
+	pair_close(&p);
+	free(w);
+	free(w2);
+	free(both);
+}
+
+/* A sink that declines, or names memory of the wrong length: the message
+ * comes whole through the buffer, as before. */
+static void sink_declines(void **state)
+{
+	int round;
+
+	(void)state;
+	for (round = 0; round < 2; round++) {
+		struct pair p;
+		struct sender snd = { 0 };
+		struct vus_rx_msg m;
+		size_t len;
+		uint8_t *w = make_write(5, 1, 0, MIB / 2, 9, &len);
+
+		pair_open(&p);
+		p.s.decline = round == 0;
+		p.s.wrong_len = round == 1;
+		sender_start(&snd, p.peer, w, len);
+		ASSERT_EQ(recv_wait(&p.c, &m), 1);
+		assert_true(p.s.offers > 0);
+		ASSERT_EQ(m.bulk, 0);
+		ASSERT_EQ(m.v.len, HEAD + MIB / 2);
+		ASSERT_EQ(same_upto(m.v.payload + HEAD, MIB / 2, 9), MIB / 2);
+		for (size_t i = 0; i < MIB / 2; i++) /* the sink's memory untouched */
+			if (p.s.mem[i])
+				fail_msg("byte %zu written by a declined sink", i);
+		ASSERT_EQ(p.c.rx_bulk_bytes, 0);
+		sender_join(&snd);
+		pair_close(&p);
+		free(w);
+	}
+}
+
+/* The peer goes mid-body: the receive fails with ECONNRESET; the bytes
+ * that arrived are in memory (a prefix of the data), nothing past them. */
+static void sink_peer_gone(void **state)
+{
+	struct pair p;
+	struct sender snd = { .close_after = true };
+	struct vus_rx_msg m;
+	size_t len, part = VUS_HDR_SIZE + HEAD + 300 * 1024, got;
+	uint8_t *w = make_write(7, 1, 0, MIB, 11, &len);
+	int r;
+
+	(void)state;
+	pair_open(&p);
+	sender_start(&snd, p.peer, w, part);
+	r = recv_wait(&p.c, &m);
+	ASSERT_EQ(r, -ECONNRESET);
+	sender_join(&snd);
+	p.peer = -1; /* closed by the sender */
+	got = same_upto(p.s.mem, MIB, 11);
+	assert_true(got >= 300 * 1024);
+	ASSERT_EQ(p.c.rx_bulk_bytes, 300 * 1024);
+	for (size_t i = 300 * 1024; i < MIB; i++)
+		if (p.s.mem[i])
+			fail_msg("byte %zu written past what arrived", i);
+	pair_close(&p);
+	free(w);
+}
+
+/* fds on the header: never offered (the buffered path answers such a
+ * message); fds riding on body bytes: closed as stray, none leak. */
+static void sink_fds(void **state)
+{
+	int base = fdcount();
+	struct pair p;
+	struct sender snd = { 0 };
+	struct vus_rx_msg m;
+	size_t len;
+	uint8_t *w = make_write(9, 1, 0, MIB / 2, 13, &len);
+	int efd = eventfd(0, EFD_CLOEXEC);
+
+	(void)state;
+	assert_true(efd >= 0);
+	pair_open(&p);
+	snd.fds = &efd;
+	snd.nfds = 1;
+	sender_start(&snd, p.peer, w, len);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	sender_join(&snd);
+	ASSERT_EQ(m.bulk, 0);
+	ASSERT_EQ(m.v.nfds, 1);
+	ASSERT_EQ(m.v.len, HEAD + MIB / 2);
+	ASSERT_EQ(p.s.offers, 0);
+	vus_rx_msg_close_fds(&m);
+
+	/* Header and head first, then the body with an fd on it. */
+	ASSERT_OK(raw_send_bytes(p.peer, w, VUS_HDR_SIZE + HEAD, NULL, 0));
+	ASSERT_OK(vus_conn_recv(&p.c, &m));
+	snd = (struct sender){ .fds = &efd, .nfds = 1 };
+	sender_start(&snd, p.peer, w + VUS_HDR_SIZE + HEAD, len - VUS_HDR_SIZE - HEAD);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	sender_join(&snd);
+	ASSERT_EQ(m.bulk, MIB / 2);
+	ASSERT_EQ(m.v.nfds, 0);
+	ASSERT_EQ(p.c.stray_fds, 1);
+	ASSERT_EQ(same_upto(p.s.mem, MIB / 2, 13), MIB / 2);
+	close(efd);
+	pair_close(&p);
+	free(w);
+	ASSERT_EQ(fdcount(), base);
+}
+
+/* ---- testdev's BAR1 (memory backed) over the wire ------------------------ */
+
+static void expect_echo(int fd, uint16_t id, uint32_t count)
+{
+	struct raw_msg m;
+
+	ASSERT_OK(raw_recv(fd, &m, WAIT_MS));
+	ASSERT_EQ(m.hdr.id, id);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, HEAD);
+	ASSERT_EQ(raw_u32(&m, 12), count);
+	raw_msg_free(&m);
+}
+
+static void expect_error(int fd, uint16_t id, int err)
+{
+	struct raw_msg m;
+
+	ASSERT_OK(raw_recv(fd, &m, WAIT_MS));
+	ASSERT_EQ(m.hdr.id, id);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY | VUS_F_ERROR);
+	ASSERT_EQ(m.hdr.error, err);
+	raw_msg_free(&m);
+}
+
+static void send_read(int fd, uint16_t id, uint64_t offset, uint32_t count)
+{
+	struct vus_region_access ra = { .offset = offset, .region = 1, .count = count };
+
+	ASSERT_OK(raw_send(fd, id, VUS_CMD_REGION_READ, 0, &ra, sizeof(ra), NULL, 0));
+}
+
+/* Read the reply to send_read(): the data must be pattern seed from
+ * pattern index first (returns how many bytes matched). */
+static size_t read_reply(int fd, uint16_t id, uint32_t count, uint32_t seed, size_t first)
+{
+	struct raw_msg m;
+	size_t i;
+
+	ASSERT_OK(raw_recv(fd, &m, WAIT_MS));
+	ASSERT_EQ(m.hdr.id, id);
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	ASSERT_EQ(m.len, HEAD + count);
+	for (i = 0; i < count; i++)
+		if (m.payload[HEAD + i] != pat(seed, first + i))
+			break;
+	raw_msg_free(&m);
+	return i;
+}
+
+static void write_bar1(int fd, uint16_t id, uint64_t offset, uint32_t count, uint32_t seed)
+{
+	size_t len;
+	uint8_t *w = make_write(id, 1, offset, count, seed, &len);
+
+	ASSERT_OK(raw_send_bytes(fd, w, len, NULL, 0));
+	free(w);
+	expect_echo(fd, id, count);
+}
+
+/* 1 MiB and 64 KiB writes and reads round trip byte for byte. */
+static void bar1_round_trip(void **state)
+{
+	struct test_fx *f = *state;
+
+	write_bar1(f->fd, 1, 0, MIB, 21);
+	send_read(f->fd, 2, 0, MIB);
+	ASSERT_EQ(read_reply(f->fd, 2, MIB, 21, 0), MIB);
+	write_bar1(f->fd, 3, 65536, 65536, 22);
+	send_read(f->fd, 4, 65536, 65536);
+	ASSERT_EQ(read_reply(f->fd, 4, 65536, 22, 0), 65536);
+	send_read(f->fd, 5, 0, 65536); /* the first 64 KiB kept the 1 MiB write */
+	ASSERT_EQ(read_reply(f->fd, 5, 65536, 21, 0), 65536);
+}
+
+/* Data past the region's end, and a count that does not match the
+ * message's size: EINVAL, nothing written, the stream in sync. */
+static void bar1_hostile_sizes(void **state)
+{
+	struct test_fx *f = *state;
+	size_t len;
+	uint8_t *w;
+
+	write_bar1(f->fd, 1, 0, MIB, 31);
+	/* 512 KiB at offset 768 KiB: 256 KiB past the end. */
+	w = make_write(2, 1, 768 * 1024, MIB / 2, 32, &len);
+	ASSERT_OK(raw_send_bytes(f->fd, w, len, NULL, 0));
+	free(w);
+	expect_error(f->fd, 2, EINVAL);
+	/* count says 256 KiB, the size carries 512 KiB. */
+	w = make_write(3, 1, 0, MIB / 2, 33, &len);
+	((struct vus_region_access *)(void *)(w + VUS_HDR_SIZE))->count = MIB / 4;
+	ASSERT_OK(raw_send_bytes(f->fd, w, len, NULL, 0));
+	free(w);
+	expect_error(f->fd, 3, EINVAL);
+	send_read(f->fd, 4, 0, MIB);
+	ASSERT_EQ(read_reply(f->fd, 4, MIB, 31, 0), MIB);
+}
+
+/* fds attached to a bulk write: EINVAL (REGION_WRITE takes none), the fds
+ * closed, nothing written. */
+static void bar1_fds_attached(void **state)
+{
+	struct test_fx *f = *state;
+	int efd = eventfd(0, EFD_CLOEXEC), base;
+	size_t len;
+	uint8_t *w;
+
+	assert_true(efd >= 0);
+	write_bar1(f->fd, 1, 0, MIB, 41);
+	base = fdcount();
+	w = make_write(2, 1, 0, MIB, 42, &len);
+	ASSERT_OK(raw_send_bytes(f->fd, w, len, &efd, 1));
+	free(w);
+	expect_error(f->fd, 2, EINVAL);
+	if (!fdcount_wait(base, 1000))
+		fail_msg("%d fds open, %d before", fdcount(), base);
+	send_read(f->fd, 3, 0, MIB);
+	ASSERT_EQ(read_reply(f->fd, 3, MIB, 41, 0), MIB);
+	close(efd);
+}
+
+/* The client goes mid-payload: the server ends that session and serves the
+ * next client; what arrived is a prefix of the data, the rest is as it was
+ * (docs/performance.md: like an interrupted write to a mapped BAR). */
+static void bar1_client_gone(void **state)
+{
+	struct test_fx *f = *state;
+	const size_t part = 256 * 1024;
+	size_t len, got;
+	uint8_t *w;
+	int fd;
+
+	write_bar1(f->fd, 1, 0, MIB, 51);
+	w = make_write(2, 1, 0, MIB, 52, &len);
+	ASSERT_OK(raw_send_bytes(f->fd, w, VUS_HDR_SIZE + HEAD + part, NULL, 0));
+	free(w);
+	close(f->fd);
+	f->fd = -1;
+	/* The server refuses a second client until it has seen the EOF. */
+	for (int t = 0;; t++) {
+		fd = raw_connect(f->srv.path);
+		ASSERT_NONNEG(fd);
+		if (raw_version(fd, 0, NULL, NULL) == 0)
+			break;
+		close(fd);
+		if (t == 100)
+			fail_msg("no second client within 2 s");
+		test_sleep_ms(20);
+	}
+	f->fd = fd;
+	send_read(fd, 3, 0, MIB);
+	{
+		struct raw_msg m;
+
+		ASSERT_OK(raw_recv(fd, &m, WAIT_MS));
+		ASSERT_EQ(m.len, HEAD + MIB);
+		got = same_upto(m.payload + HEAD, MIB, 52);
+		assert_true(got <= part);
+		for (size_t i = got; i < MIB; i++)
+			if (m.payload[HEAD + i] != pat(51, i))
+				fail_msg("byte %zu: neither the new data nor the old", i);
+		raw_msg_free(&m);
+	}
+}
+
+/* A 1 MiB read reply the socket cannot take at once is queued; a write
+ * that follows changes the memory before the client reads the reply. The
+ * reply still holds what the memory held when it was answered: the queue
+ * copies what it keeps (copy on EAGAIN only). */
+static void bar1_reply_queued(void **state)
+{
+	struct test_fx *f = *state;
+	size_t len;
+	uint8_t *w;
+
+	write_bar1(f->fd, 1, 0, MIB, 61);
+	send_read(f->fd, 2, 0, MIB);
+	w = make_write(3, 1, 0, MIB, 62, &len);
+	ASSERT_OK(raw_send_bytes(f->fd, w, len, NULL, 0));
+	free(w);
+	send_read(f->fd, 4, 0, MIB);
+	ASSERT_EQ(read_reply(f->fd, 2, MIB, 61, 0), MIB);
+	expect_echo(f->fd, 3, MIB);
+	ASSERT_EQ(read_reply(f->fd, 4, MIB, 62, 0), MIB);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sink_takes_body),
+		cmocka_unit_test(sink_declines),
+		cmocka_unit_test(sink_peer_gone),
+		cmocka_unit_test(sink_fds),
+		cmocka_unit_test_setup_teardown(bar1_round_trip, test_fx_raw_version, test_fx_teardown),
+		cmocka_unit_test_setup_teardown(bar1_hostile_sizes, test_fx_raw_version,
+						test_fx_teardown),
+		cmocka_unit_test_setup_teardown(bar1_fds_attached, test_fx_raw_version,
+						test_fx_teardown),
+		cmocka_unit_test_setup_teardown(bar1_client_gone, test_fx_raw_version,
+						test_fx_teardown),
+		cmocka_unit_test_setup_teardown(bar1_reply_queued, test_fx_raw_version,
+						test_fx_teardown),
+	};
+
+	return VUS_RUN_TESTS(tests, NULL, NULL);
+}
