@@ -29,6 +29,7 @@
 
 #include <vus/codec.h>
 
+#include "client_priv.h"
 #include "fdcount.h"
 #include "fixture.h"
 #include "raw.h"
@@ -519,6 +520,32 @@ static void bar1_reply_queued(void **state)
 	ASSERT_EQ(read_reply(f->fd, 4, MIB, 62, 0), MIB);
 }
 
+/* The client's side: a 1 MiB read reply lands in the caller's buffer (no
+ * pass through the receive buffer); a small one comes the buffered way. */
+static void client_read_into_buffer(void **state)
+{
+	struct test_fx *f = *state;
+	uint8_t *out = malloc(MIB), *in = malloc(MIB);
+	uint64_t before;
+
+	assert_non_null(out);
+	assert_non_null(in);
+	fill(out, MIB, 71);
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0, out, MIB));
+	before = f->c->conn.rx_bulk_bytes;
+	ASSERT_OK(vus_client_region_read(f->c, 1, 0, in, MIB));
+	ASSERT_EQ(same_upto(in, MIB, 71), MIB);
+	ASSERT_EQ(f->c->conn.rx_bulk_bytes - before, MIB);
+	ASSERT_EQ(f->c->conn.cap, VUS_RX_BUF_MIN);
+	before = f->c->conn.rx_bulk_bytes;
+	memset(in, 0, 64);
+	ASSERT_OK(vus_client_region_read(f->c, 1, 0, in, 64));
+	ASSERT_EQ(same_upto(in, 64, 71), 64);
+	ASSERT_EQ(f->c->conn.rx_bulk_bytes, before);
+	free(out);
+	free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +561,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bar1_client_gone, test_fx_raw_version,
 						test_fx_teardown),
 		cmocka_unit_test_setup_teardown(bar1_reply_queued, test_fx_raw_version,
+						test_fx_teardown),
+		cmocka_unit_test_setup_teardown(client_read_into_buffer, test_fx_client,
 						test_fx_teardown),
 	};
 

@@ -2,8 +2,9 @@
 /*
  * Decoding a message whose body did not pass through the receive buffer
  * (library-internal): a large REGION_WRITE's data is received straight
- * into the region's memory (docs/performance.md "Zero-copy bulk
- * transfers"), so only its fixed part is in the view. Pure, like the rest
+ * into the region's memory, and a client's large REGION_READ reply into
+ * the caller's buffer (docs/performance.md "Zero-copy bulk transfers"),
+ * so only the fixed part is in the view. Pure, like the rest
  * of the codec: the same checks as the whole-message decoder, with the
  * data's length given instead of its bytes.
  */
@@ -24,5 +25,13 @@
  */
 int vus_region_write_head_decode(const struct vus_msg_view *m, uint64_t bulk,
 				 uint32_t max_xfer, struct vus_region_access *out);
+
+/*
+ * The same for a REGION_READ reply whose data (bulk bytes) went straight
+ * to the caller's buffer: what vus_region_access_reply_decode(read) would
+ * say, *count the data's length.
+ */
+int vus_region_read_reply_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				      const struct vus_region_access *asked, uint32_t *count);
 
 #endif /* VUS_CODEC_BULK_H */

@@ -88,6 +88,21 @@ int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is_write,
 	return 0;
 }
 
+int vus_region_read_reply_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				      const struct vus_region_access *asked, uint32_t *count)
+{
+	struct vus_region_access r;
+
+	if (m->len != sizeof(r) || m->nfds != 0)
+		return -EINVAL;
+	region_access_get(m->payload, &r);
+	if (r.offset != asked->offset || r.region != asked->region || r.count > asked->count ||
+	    r.count != bulk)
+		return -EINVAL;
+	*count = r.count;
+	return 0;
+}
+
 /* ---- REGION_WRITE_MULTI --------------------------------------------- */
 
 #define WRITE_MULTI_HEAD sizeof(uint64_t) /* wr_cnt */

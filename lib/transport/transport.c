@@ -479,6 +479,17 @@ static int attribute(struct vus_conn *c, size_t a, struct fd_batch *b, struct vu
 void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink)
 {
 	c->sink = sink ? *sink : (struct vus_conn_sink){ 0 };
+	if (!sink && c->bulk_dst) {
+		/* The owner gives up on a body half in its memory (a client's
+		 * call timed out): the memory is no longer ours to write, so
+		 * the rest is drained unseen and the message dropped, as an
+		 * oversized one is. The stream stays in sync. */
+		c->skip = c->bulk_left;
+		c->bulk_dst = NULL;
+		c->bulk_left = 0;
+		c->start = c->end;
+		c->scan = c->start;
+	}
 }
 
 /*
@@ -517,15 +528,18 @@ static int bulk_offer(struct vus_conn *c)
 /*
  * Read the rest of a sink's body straight into its memory: 1 with m the
  * message once all is in, 0 when the socket ran dry first, or -errno.
+ * block: the first read may wait (vus_conn_recv_wait(): a client waiting
+ * for a large REGION_READ reply).
  * Only body bytes are read (never past the message), so fds arriving
  * meanwhile rode on body bytes and belong to no header: closed.
  */
-static int bulk_recv(struct vus_conn *c, struct vus_rx_msg *m)
+static int bulk_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 {
 	while (c->bulk_left > 0) {
 		struct fd_batch b;
-		ssize_t n = rx_once(c, c->bulk_dst, c->bulk_left, &b, false);
+		ssize_t n = rx_once(c, c->bulk_dst, c->bulk_left, &b, block);
 
+		block = false; /* only the first read may wait */
 		if (n == -EAGAIN) {
 			c->drained = true;
 			return 0;
@@ -584,11 +598,11 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 		ssize_t n;
 
 		if (c->bulk_dst)
-			return bulk_recv(c, m);
+			return bulk_recv(c, m, block);
 		r = parse(c, m);
 		if (r != 0)
 			return r;
-		if (!block && bulk_offer(c))
+		if (bulk_offer(c))
 			continue;
 
 		r = make_room(c);

@@ -61,7 +61,8 @@ struct vus_out_chunk;
  * Zero-copy receive (docs/performance.md "Zero-copy bulk transfers"):
  * when a message's header and its first `head` payload bytes are buffered
  * but the rest is not, the sink may name memory for the rest (the
- * region a REGION_WRITE targets): return 1 with *dst of exactly
+ * region a REGION_WRITE targets, the caller's buffer a REGION_READ reply
+ * fills): return 1 with *dst of exactly
  * h->size - VUS_HDR_SIZE - head bytes, or 0 for the buffered path. It
  * runs before any of that rest is read, so it checks everything that
  * decides whether the bytes may land there. The rest is then read into
@@ -111,7 +112,10 @@ struct vus_conn {
 	uint64_t rx_bulk_bytes;  /* statistics: bytes received into sinks */
 };
 
-/* Offer large messages to sink (NULL: none). Server side, non-blocking. */
+/* Offer large messages to sink (NULL: none): the server's REGION_WRITEs,
+ * the client's REGION_READ replies. NULL while a body is half received
+ * into the old sink's memory: that message is dropped (the rest drained
+ * unseen), so the memory is never written again. */
 void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink);
 
 /*
