@@ -246,7 +246,7 @@ struct read_sink {
 };
 
 static int read_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head,
-		     struct iovec *dst)
+		     struct vus_sink_dst *d)
 {
 	const struct read_sink *rs = opaque;
 	struct vus_region_access echo;
@@ -257,8 +257,7 @@ static int read_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head,
 	    echo.count != rs->req->count ||
 	    h->size != VUS_HDR_SIZE + sizeof(echo) + (uint64_t)rs->req->count)
 		return 0;
-	dst->iov_base = rs->buf;
-	dst->iov_len = rs->req->count;
+	*d = (struct vus_sink_dst){ .base = rs->buf, .skip = sizeof(echo), .len = rs->req->count };
 	return 1;
 }
 

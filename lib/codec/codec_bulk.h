@@ -34,4 +34,14 @@ int vus_region_write_head_decode(const struct vus_msg_view *m, uint64_t bulk,
 int vus_region_read_reply_head_decode(const struct vus_msg_view *m, uint64_t bulk,
 				      const struct vus_region_access *asked, uint32_t *count);
 
+/*
+ * A DMA_READ reply whose data (bulk bytes) went straight to the device's
+ * buffer: m holds the fixed part and, in QEMU's layout, the 4 pad bytes
+ * after the data (16 bytes either way). What vus_dma_rw_reply_decode()
+ * would say of the exact reply to (addr, count). Also checks just the
+ * first 16 bytes of such a reply before its data arrives.
+ */
+int vus_dma_rw_reply_head_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
+				 uint64_t bulk, uint64_t addr, uint64_t count);
+
 #endif /* VUS_CODEC_BULK_H */

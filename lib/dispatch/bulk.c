@@ -7,6 +7,10 @@
  * device backs the region with, the data is received straight into that
  * memory; the handler then only answers (handlers.c vus_h_region_write).
  *
+ * Replies to our DMA_READ requests on this socket (when no twin socket
+ * was negotiated) go to the DMA engine's sink (dma_rw.c
+ * vus_dma_reply_sink): their data straight into the device's buffer.
+ *
  * Everything that would stop the handler from writing is decided here,
  * before a byte lands: the session is negotiated, no fault-injection rule
  * is armed (one could fail the command), the access decodes as the
@@ -21,7 +25,7 @@
 #include "fault.h"
 
 int vus_dispatch_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head,
-		      struct iovec *dst)
+		      struct vus_sink_dst *d)
 {
 	struct vus_dev *dev = opaque;
 	struct vus_msg_view v = {
@@ -30,15 +34,16 @@ int vus_dispatch_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head
 	struct vus_region_access ra;
 	void *p;
 
-	if (h->cmd != VUS_CMD_REGION_WRITE || vus_hdr_is_reply(h) || !dev->sess.negotiated ||
-	    vus_fault_armed(dev))
+	/* Our DMA_READs' answers on this socket (no twin socket). */
+	if (vus_hdr_is_reply(h))
+		return vus_dma_reply_sink(dev, h, head, d);
+	if (h->cmd != VUS_CMD_REGION_WRITE || !dev->sess.negotiated || vus_fault_armed(dev))
 		return 0;
 	if (vus_region_write_head_decode(&v, h->size - VUS_HDR_SIZE - VUS_REGION_WRITE_HEAD,
 					 dev->max_xfer, &ra) < 0)
 		return 0;
 	if (vus_region_access_direct(dev, ra.region, ra.offset, ra.count, true, &p) < 0 || !p)
 		return 0;
-	dst->iov_base = p;
-	dst->iov_len = ra.count;
+	*d = (struct vus_sink_dst){ .base = p, .skip = VUS_REGION_WRITE_HEAD, .len = ra.count };
 	return 1;
 }

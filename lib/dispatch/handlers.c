@@ -98,9 +98,15 @@ int vus_h_version(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 		return (int)len;
 
 	if (rep.caps.twin_socket) {
+		const struct vus_conn_sink sink = {
+			.fn = vus_dispatch_sink, .opaque = dev, .head = VUS_REGION_WRITE_HEAD,
+		};
+
 		err = vus_session_twin_open(&dev->sess, &peer);
 		if (err)
 			return err;
+		/* Our DMA_READs' answers arrive there (bulk.c). */
+		vus_conn_set_sink(&dev->sess.twin, &sink);
 		r->fds[0] = peer;
 		r->nfds = 1;
 	}

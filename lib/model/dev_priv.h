@@ -191,6 +191,11 @@ void vus_dma_free(struct vus_dev *dev);
 void vus_dma_kick(struct vus_dev *dev);
 /* A Reply-type message arrived (main or twin socket). Consumes m. */
 void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m);
+/* The sockets' sink (transport.h vus_conn_sink) for replies: the data of
+ * the exact answer to one of our DMA_READs goes straight into the
+ * device's buffer (docs/performance.md "Zero-copy bulk transfers"). */
+int vus_dma_reply_sink(struct vus_dev *dev, const struct vus_hdr *h, const uint8_t *head,
+		       struct vus_sink_dst *d);
 /* The loop timer fired: end a session whose client left a request
  * unanswered past the reply timeout (dma_rw.c). Loop thread. */
 void vus_dma_on_timer(struct vus_dev *dev);

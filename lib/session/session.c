@@ -163,6 +163,14 @@ int vus_session_recv(struct vus_session *s, struct vus_conn *c, struct vus_rx_ms
 	return 1;
 }
 
+void vus_session_bulk_discard(struct vus_session *s, const void *p, size_t len)
+{
+	if (s->conn.fd >= 0)
+		vus_conn_bulk_discard(&s->conn, p, len);
+	if (s->twin.fd >= 0)
+		vus_conn_bulk_discard(&s->twin, p, len);
+}
+
 int vus_session_flush(struct vus_session *s, struct vus_conn *c)
 {
 	int err = vus_conn_flush(c);
