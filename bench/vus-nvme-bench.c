@@ -2,17 +2,26 @@
 /*
  * vus-nvme-bench: nvme-emu (samples/nvme-emu, RAM namespace) served on a
  * thread of this process, driven over a vfio-user socket by the tests'
- * userspace NVMe driver (test/helpers/nvme_drv.c): 4 KiB random read and
- * write at QD1 and QD32, 128 KiB sequential read and write, each against
- * a floor measured in the same run, memcpy of the same bytes. Prints
- * IOPS, MB/s, the server thread's CPU use and the ratios; asserts nothing
- * (docs/nvme-testing.md).
+ * userspace NVMe driver (test/helpers/nvme_drv.c) the way a good real
+ * driver drives it: DMA memory shared through an fd (DMA_MAP), shadow
+ * doorbells with EventIdx (Doorbell Buffer Config), submissions queued
+ * per batch and published once, completions read from the CQ in shared
+ * memory. Jobs: 4 KiB random read and write at QD1 and QD32, 128 KiB
+ * sequential read and write at QD8, each against a floor measured in the
+ * same run, memcpy of the same bytes. Prints IOPS, MB/s, the server
+ * threads' CPU use and the ratios; asserts nothing (docs/nvme-testing.md).
  *
- *   vus-nvme-bench [--seconds S] [--no-fd] [--polled]
+ *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|poll|all]
+ *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME]
  *
- * --no-fd maps the client's memory without fds (DMA by messages, as
- * QEMU without shared guest RAM); --polled asks for no interrupts (the
- * driver polls its completion queues).
+ * Modes: irq, the controller's default (work done inline on the doorbell
+ * message, interrupts as eventfds the driver sleeps on, no CPU when
+ * idle); poll, the controller's poll option (a thread polls the shadow
+ * doorbells) with a driver polling its CQ: no system call per I/O.
+ * DMA: fd (guest memory mapped through fds: memcpy) or nofd (every DMA a
+ * DMA_READ/DMA_WRITE message, as QEMU without shared guest RAM).
+ * --no-shadow leaves Doorbell Buffer Config off (a doorbell message per
+ * batch and per CQ head update). --quick: 0.2 s per job.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +39,7 @@
 #include "nvme_emu.h"
 
 #define NS_SIZE (256ull << 20)
+#define QDEPTH 64 /* I/O queue entries; jobs use up to 32 */
 
 static struct vus_dev *dev;
 static pthread_t server;
@@ -45,16 +55,6 @@ static double now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double server_cpu(void)
-{
-	struct timespec ts;
-	clockid_t id;
-
-	if (pthread_getcpuclockid(server, &id) != 0 || clock_gettime(id, &ts) != 0)
-		return 0;
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -75,7 +75,7 @@ struct job {
 };
 
 struct result {
-	double iops, mbs, cpu;
+	double iops, mbs, cpu, batch;
 };
 
 static void die(const char *what, int r)
@@ -85,52 +85,108 @@ static void die(const char *what, int r)
 	exit(1);
 }
 
-static struct result run(struct nvme_drv *d, const struct job *j, double secs, uint64_t iova)
+static uint64_t next_lba(const struct job *j, uint64_t *seed, uint64_t *pos)
 {
-	uint64_t blocks = NS_SIZE / 512, nlb = j->bs / 512, seed = 88172645463325252ull, pos = 0;
-	uint16_t cids[64];
+	uint64_t blocks = NS_SIZE / 512, nlb = j->bs / 512;
+
+	if (j->random)
+		return rnd(seed) % (blocks / nlb) * nlb;
+	*pos = (*pos + nlb) % blocks;
+	return *pos;
+}
+
+/* Queue one command using buffer b; the cid's buffer is remembered. */
+static void queue_one(struct nvme_drv *d, const struct job *j, uint64_t iova, unsigned b,
+		      uint64_t lba, unsigned *buf_of)
+{
 	struct nvme_drv_cmd cmd;
-	double t0, t1, c0;
-	uint64_t ops = 0;
-	unsigned k;
+	uint16_t cid;
 	int r;
 
-	for (k = 0; k < j->qd; k++) {
-		uint64_t lba = j->random ? rnd(&seed) % (blocks / nlb) * nlb : (pos += nlb) % blocks;
+	r = nvme_drv_rw_cmd(d, &cmd, j->opc, 1, lba, j->bs / 512, iova + b * (uint64_t)j->bs, j->bs,
+			    NVME_DRV_PRP);
+	if (r == 0)
+		r = nvme_drv_queue(d, 1, &cmd, &cid);
+	if (r < 0)
+		die("submit", r);
+	buf_of[cid] = b;
+}
 
-		r = nvme_drv_rw_cmd(d, &cmd, j->opc, 1, lba, (uint32_t)nlb, iova + k * (uint64_t)j->bs,
-				    j->bs, NVME_DRV_PRP);
-		if (r == 0)
-			r = nvme_drv_submit(d, 1, &cmd, &cids[k]);
-		if (r < 0)
-			die("submit", r);
-	}
+static double process_cpu(void)
+{
+	struct timespec p, t;
+
+	/* The server's threads (loop, worker or poller): the process less
+	 * this, the driver's thread. */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (p.tv_sec - t.tv_sec) + (p.tv_nsec - t.tv_nsec) / 1e9;
+}
+
+/*
+ * Keep qd commands in flight: reap what completed, queue one new command
+ * per completion, publish the tail once per batch.
+ */
+static struct result run(struct nvme_drv *d, const struct job *j, double secs, uint64_t iova)
+{
+	uint64_t seed = 88172645463325252ull, pos = 0, ops = 0, batches = 0;
+	struct nvme_drv_done done[QDEPTH];
+	unsigned buf_of[QDEPTH], k;
+	double t0, t1, c0;
+	int n, r, i;
+
+	for (k = 0; k < j->qd; k++)
+		queue_one(d, j, iova, k, next_lba(j, &seed, &pos), buf_of);
+	r = nvme_drv_sq_ring(d, 1);
+	if (r < 0)
+		die("doorbell", r);
 	t0 = now();
-	c0 = server_cpu();
-	for (k = 0;; k = (k + 1) % j->qd) {
-		uint64_t lba;
-
-		r = nvme_drv_wait(d, 1, cids[k], NULL);
-		if (r != 0)
-			die("I/O", r);
-		ops++;
-		if ((ops & 63) == 0 && now() - t0 >= secs)
+	c0 = process_cpu();
+	for (;;) {
+		n = nvme_drv_reap(d, 1, done, QDEPTH, true);
+		if (n < 0)
+			die("reap", n);
+		for (i = 0; i < n; i++)
+			if (done[i].status != 0)
+				die("I/O", done[i].status);
+		ops += (uint64_t)n;
+		if ((++batches & 15) == 0 && now() - t0 >= secs)
 			break;
-		lba = j->random ? rnd(&seed) % (blocks / nlb) * nlb : (pos += nlb) % blocks;
-		r = nvme_drv_rw_cmd(d, &cmd, j->opc, 1, lba, (uint32_t)nlb, iova + k * (uint64_t)j->bs,
-				    j->bs, NVME_DRV_PRP);
-		if (r == 0)
-			r = nvme_drv_submit(d, 1, &cmd, &cids[k]);
+		for (i = 0; i < n; i++)
+			queue_one(d, j, iova, buf_of[done[i].cid], next_lba(j, &seed, &pos), buf_of);
+		r = nvme_drv_sq_ring(d, 1);
 		if (r < 0)
-			die("submit", r);
+			die("doorbell", r);
 	}
 	t1 = now();
 	/* Drain what is still in flight (not counted). */
-	for (unsigned i = 1; i < j->qd; i++)
-		nvme_drv_wait(d, 1, cids[(k + i) % j->qd], NULL);
+	while (nvme_drv_inflight(d, 1) && nvme_drv_reap(d, 1, done, QDEPTH, true) > 0)
+		;
 	return (struct result){ .iops = ops / (t1 - t0),
 				.mbs = ops * (double)j->bs / (t1 - t0) / 1e6,
-				.cpu = (server_cpu() - c0) / (t1 - t0) };
+				.cpu = (process_cpu() - c0) / (t1 - t0),
+				.batch = batches ? (double)ops / batches : 0 };
+}
+
+/* Write the whole namespace once, untimed: the memfd's pages exist
+ * before the jobs, which then measure I/O, not first-touch faults. */
+static void warm_up(struct nvme_drv *d, uint64_t iova)
+{
+	static const struct job fill = { "fill", NVD_CMD_WRITE, 131072, 8, false };
+	struct nvme_drv_done done[QDEPTH];
+	uint64_t lba = 0, blocks = NS_SIZE / 512, nlb = fill.bs / 512;
+	unsigned buf_of[QDEPTH], k;
+	int n, i;
+
+	for (k = 0; k < fill.qd && lba < blocks; k++, lba += nlb)
+		queue_one(d, &fill, iova, k, lba, buf_of);
+	while (nvme_drv_sq_ring(d, 1) == 0 && nvme_drv_inflight(d, 1)) {
+		n = nvme_drv_reap(d, 1, done, QDEPTH, true);
+		if (n < 0)
+			die("warm-up", n);
+		for (i = 0; i < n && lba < blocks; i++, lba += nlb)
+			queue_one(d, &fill, iova, buf_of[done[i].cid], lba, buf_of);
+	}
 }
 
 /* The floor: memcpy of the same bytes per operation, at random places
@@ -162,7 +218,13 @@ static double memcpy_ops(uint32_t bs, double secs)
 	return ops / (now() - t0) + 0 * dst[seed % span];
 }
 
-int main(int argc, char **argv)
+struct config {
+	bool poll;      /* controller poll option + polling driver */
+	bool no_fd;     /* DMA by messages */
+	bool no_shadow; /* no Doorbell Buffer Config */
+};
+
+static void run_config(const struct config *cf, double secs, const char *only)
 {
 	static const struct job jobs[] = {
 		{ "randread-4k-qd1", NVD_CMD_READ, 4096, 1, true },
@@ -172,48 +234,28 @@ int main(int argc, char **argv)
 		{ "seqread-128k-qd8", NVD_CMD_READ, 131072, 8, false },
 		{ "seqwrite-128k-qd8", NVD_CMD_WRITE, 131072, 8, false },
 	};
-	static const struct option lopts[] = {
-		{ "seconds", required_argument, NULL, 's' },
-		{ "no-fd", no_argument, NULL, 'n' },
-		{ "polled", no_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct nvme_drv_client_opts co = { .mem_size = 32u << 20 };
-	struct nvme_drv_opts dopts = { .irq = true };
+	struct nvme_drv_client_opts co = { .mem_size = 32u << 20, .no_fd = cf->no_fd };
+	/* Polling: MSI-X for the admin queue, the I/O queue polled (IEN = 0)
+	 * as Linux's poll queues; the controller refuses shadow doorbells
+	 * to a host without MSI or MSI-X (INTx needs head doorbells). */
+	struct nvme_drv_opts dopts = { .irq = true, .poll_queues = cf->poll };
 	char dir[] = "/tmp/vus-nvme-bench-XXXXXX", path[64];
 	struct nvme_drv_transport tr;
 	struct nvme_emu_opts eo;
 	struct nvme_emu *emu;
 	struct vus_client *c;
 	struct nvme_drv *d;
-	double secs = 2;
 	uint64_t iova;
 	size_t i;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "s:nph", lopts, NULL)) != -1) {
-		switch (o) {
-		case 's':
-			secs = atof(optarg);
-			break;
-		case 'n':
-			co.no_fd = true;
-			break;
-		case 'p':
-			dopts.irq = false;
-			break;
-		default:
-			printf("usage: %s [--seconds S] [--no-fd] [--polled]\n", argv[0]);
-			return o == 'h' ? 0 : 2;
-		}
-	}
 	if (!mkdtemp(dir))
 		die("mkdtemp", -errno);
 	snprintf(path, sizeof(path), "%s/sock", dir);
 	nvme_emu_opts_default(&eo);
 	eo.size = NS_SIZE;
 	eo.max_queues = 1;
+	eo.poll = cf->poll;
 	r = nvme_emu_create("nvme", &eo, &emu);
 	if (r < 0)
 		die("nvme_emu_create", r);
@@ -232,23 +274,34 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = nvme_drv_set_num_queues(d, 1, 1, NULL, NULL);
 	if (r == 0)
-		r = nvme_drv_create_qpair(d, 1, 64);
+		r = nvme_drv_create_qpair(d, 1, QDEPTH);
+	if (r == 0 && !cf->no_shadow)
+		r = nvme_drv_dbbuf_enable(d);
 	if (r != 0)
 		die("controller set-up", r);
-	if (!nvme_drv_alloc(d, 32u * 131072, &iova))
+	if (!nvme_drv_alloc(d, QDEPTH * 131072u, &iova))
 		die("buffers", -ENOMEM);
 
-	printf("vus-nvme-bench: nvme-emu RAM namespace %llu MiB, %s DMA, %s, %.1f s per job\n",
-	       (unsigned long long)(NS_SIZE >> 20), co.no_fd ? "message" : "fd-mapped",
-	       dopts.irq ? "MSI-X eventfds" : "polled completions", secs);
-	printf("%-20s %10s %9s %11s %13s %8s\n", "job", "IOPS", "MB/s", "server CPU",
+	warm_up(d, iova);
+
+	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
+	       cf->no_fd ? "message (no fds)" : "fd-mapped",
+	       cf->no_shadow ? ", no shadow doorbells" : ", shadow doorbells + EventIdx",
+	       cf->poll ? "poll=true" : "inline on doorbells", cf->poll ? "polls its CQ" :
+	       "sleeps on MSI-X eventfds");
+	printf("%-20s %10s %9s %11s %7s %13s %8s\n", "job", "IOPS", "MB/s", "server CPU", "batch",
 	       "memcpy ops/s", "ratio");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
-		struct result res = run(d, &jobs[i], secs, iova);
-		double floor_ops = memcpy_ops(jobs[i].bs, secs / 4);
+		struct result res;
+		double floor_ops;
 
-		printf("%-20s %10.0f %9.1f %10.0f%% %13.0f %8.4f\n", jobs[i].name, res.iops, res.mbs,
-		       res.cpu * 100, floor_ops, res.iops / floor_ops);
+		if (only && strcmp(only, jobs[i].name) != 0)
+			continue;
+		res = run(d, &jobs[i], secs, iova);
+		floor_ops = memcpy_ops(jobs[i].bs, secs / 4);
+		printf("%-20s %10.0f %9.1f %10.0f%% %7.1f %13.0f %8.4f\n", jobs[i].name, res.iops,
+		       res.mbs, res.cpu * 100, res.batch, floor_ops, res.iops / floor_ops);
+		fflush(stdout);
 	}
 	nvme_drv_close(d);
 	vus_client_close(c);
@@ -256,5 +309,78 @@ int main(int argc, char **argv)
 	pthread_join(server, NULL);
 	nvme_emu_free(emu);
 	rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "seconds", required_argument, NULL, 's' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "dma", required_argument, NULL, 'd' },
+		{ "no-shadow", no_argument, NULL, 'S' },
+		{ "job", required_argument, NULL, 'j' },
+		/* Earlier spellings: --no-fd is --dma nofd, --polled --mode poll. */
+		{ "no-fd", no_argument, NULL, 'n' },
+		{ "polled", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *mode = "all", *dma = "all", *only = NULL;
+	bool no_shadow = false;
+	double secs = 1;
+	int o, m, f;
+
+	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:nph", lopts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			secs = atof(optarg);
+			break;
+		case 'q':
+			secs = 0.2;
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'd':
+			dma = optarg;
+			break;
+		case 'S':
+			no_shadow = true;
+			break;
+		case 'j':
+			only = optarg;
+			break;
+		case 'n':
+			dma = "nofd";
+			break;
+		case 'p':
+			mode = "poll";
+			break;
+		default:
+			printf("usage: %s [--seconds S] [--quick] [--mode irq|poll|all] "
+			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME]\n", argv[0]);
+			return o == 'h' ? 0 : 2;
+		}
+	}
+	if ((strcmp(mode, "all") && strcmp(mode, "irq") && strcmp(mode, "poll")) ||
+	    (strcmp(dma, "all") && strcmp(dma, "fd") && strcmp(dma, "nofd")) || !(secs > 0)) {
+		fprintf(stderr, "vus-nvme-bench: bad --mode, --dma or --seconds (see --help)\n");
+		return 2;
+	}
+	printf("vus-nvme-bench: nvme-emu RAM namespace %llu MiB, one I/O queue of %u, %.1f s per "
+	       "job;\nratio = IOPS / memcpy of the same bytes per op in this run (the floor)\n",
+	       (unsigned long long)(NS_SIZE >> 20), QDEPTH, secs);
+	for (f = 0; f < 2; f++) {
+		for (m = 0; m < 2; m++) {
+			struct config cf = { .poll = m == 1, .no_fd = f == 1, .no_shadow = no_shadow };
+
+			if (strcmp(mode, "all") && strcmp(mode, m ? "poll" : "irq"))
+				continue;
+			if (strcmp(dma, "all") && strcmp(dma, f ? "nofd" : "fd"))
+				continue;
+			run_config(&cf, secs, only);
+		}
+	}
 	return 0;
 }

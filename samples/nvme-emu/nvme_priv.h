@@ -184,6 +184,7 @@ struct nvme_emu {
 	uint8_t *bounce;         /* MDTS bytes, for file backends and Compare */
 	uint64_t bounce_len;
 	bool on_worker;          /* the processor runs on the worker thread */
+	uint64_t executed;       /* commands fetched and run (the poller's idle test) */
 	_Atomic bool intx_busy;  /* INTx: some CQ held unconsumed entries */
 
 	/* Worker thread (started when the first fd-less map arrives). */

@@ -57,12 +57,16 @@ void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid)
 	(void)eventidx_write(n, qid, true, n->poll ? 0xffff : 0);
 }
 
+/* With the doorbell buffer on, the shadow entry is the doorbell: when it
+ * cannot be read (the host unmapped the page, as at its teardown) the
+ * value stands as last read, never the stale register (whose old tail
+ * would have the processor fetch entries from memory that is gone). */
 static uint32_t sq_tail_now(struct nvme_emu *n, uint16_t qid)
 {
 	uint32_t v;
 
-	if (shadowed(n, qid) && shadow_read(n, qid, false, &v) == 0)
-		return v;
+	if (shadowed(n, qid))
+		return shadow_read(n, qid, false, &v) == 0 ? v : n->sq[qid].tail;
 	return atomic_load_explicit(&n->sq_db[qid], memory_order_acquire);
 }
 
@@ -70,8 +74,8 @@ static uint32_t cq_head_now(struct nvme_emu *n, uint16_t qid)
 {
 	uint32_t v;
 
-	if (shadowed(n, qid) && shadow_read(n, qid, true, &v) == 0)
-		return v;
+	if (shadowed(n, qid))
+		return shadow_read(n, qid, true, &v) == 0 ? v : n->cq[qid].head;
 	return atomic_load_explicit(&n->cq_db[qid], memory_order_acquire);
 }
 
@@ -259,6 +263,7 @@ static void execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 {
 	struct nvme_res res;
 
+	n->executed++;
 	atomic_fetch_add_explicit(&n->sq[qid].cmds, 1, memory_order_relaxed);
 	res = qid ? nvme_io_exec(n, c) : nvme_admin_exec(n, c);
 	if (res.status == NVME_DEFER)

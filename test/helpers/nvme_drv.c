@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -17,6 +18,12 @@
 #define MAX_QID 256u   /* queues the driver tracks (ids 0..255) */
 #define MAX_VEC 65u    /* MSI-X eventfds: admin + 64 I/O queues */
 #define PRP_PER_PAGE (NVD_PAGE / 8)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() do { } while (0)
+#endif
 
 struct slot {
 	bool busy;
@@ -40,7 +47,9 @@ struct sq {
 	bool live;
 	uint16_t depth;
 	uint16_t tail;
+	uint16_t rung; /* the tail as last published (doorbell or shadow) */
 	uint16_t head; /* as the controller last reported it */
+	uint16_t next_cid;
 	uint16_t cqid;
 	unsigned inflight;
 	struct nvd_sqe *ring;
@@ -57,6 +66,7 @@ struct nvme_drv {
 	bool enabled;
 	uint8_t *bitmap; /* one bit per arena page: in use */
 	size_t npages;
+	size_t hint;     /* next-fit: where the last allocation ended */
 	uint8_t *id_ctrl;
 	uint64_t id_ctrl_iova;
 	int efd[MAX_VEC];
@@ -169,25 +179,38 @@ static void page_mark(struct nvme_drv *d, size_t p, bool used)
 		d->bitmap[p / 8] &= (uint8_t)~(1u << (p % 8));
 }
 
+static void *alloc_at(struct nvme_drv *d, size_t p, size_t n, uint64_t *iova)
+{
+	uint8_t *host = (uint8_t *)d->tr.mem + p * NVD_PAGE;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		page_mark(d, p + i, true);
+	d->hint = p + n < d->npages ? p + n : 0;
+	memset(host, 0, n * NVD_PAGE);
+	if (iova)
+		*iova = d->tr.mem_iova + p * NVD_PAGE;
+	return host;
+}
+
+/* Next fit: from where the last allocation ended, then from the start
+ * (a run never wraps), so the per-command list pages of a busy queue are
+ * found without scanning the pages that stay allocated. */
 void *nvme_drv_alloc(struct nvme_drv *d, size_t size, uint64_t *iova)
 {
-	size_t n = (size + NVD_PAGE - 1) / NVD_PAGE, p, run = 0, i;
-	uint8_t *host;
+	size_t n = (size + NVD_PAGE - 1) / NVD_PAGE, p, run = 0, start = d->hint;
 
 	if (n == 0)
 		n = 1;
-	for (p = 0; p < d->npages; p++) {
+	for (p = start; p < d->npages; p++) {
 		run = page_used(d, p) ? 0 : run + 1;
-		if (run < n)
-			continue;
-		p = p + 1 - n;
-		for (i = 0; i < n; i++)
-			page_mark(d, p + i, true);
-		host = (uint8_t *)d->tr.mem + p * NVD_PAGE;
-		memset(host, 0, n * NVD_PAGE);
-		if (iova)
-			*iova = d->tr.mem_iova + p * NVD_PAGE;
-		return host;
+		if (run == n)
+			return alloc_at(d, p + 1 - n, n, iova);
+	}
+	for (p = 0, run = 0; p < d->npages && p < start + n; p++) {
+		run = page_used(d, p) ? 0 : run + 1;
+		if (run == n)
+			return alloc_at(d, p + 1 - n, n, iova);
 	}
 	return NULL;
 }
@@ -284,6 +307,11 @@ int nvme_drv_prp(struct nvme_drv *d, struct nvme_drv_cmd *cmd, uint64_t iova, si
 	n = 1;
 	if (iova + len > first_end)
 		n += (iova + len - first_end + NVD_PAGE - 1) / NVD_PAGE;
+	if (n <= 2) {
+		uint64_t two[2] = { iova, first_end };
+
+		return nvme_drv_prp_entries(d, cmd, two, (unsigned)n);
+	}
 	e = calloc(n, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -460,7 +488,7 @@ int nvme_drv_poll(struct nvme_drv *d, uint16_t qid)
 	return q ? cq_reap(d, q->cqid) : -ENOENT;
 }
 
-int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, uint16_t *cid)
+int nvme_drv_queue(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, uint16_t *cid)
 {
 	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
 	struct slot *s;
@@ -474,12 +502,17 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, 
 		if ((uint16_t)((q->tail + 1) % q->depth) == q->head)
 			return -EBUSY;
 	}
-	/* A free command id: slots that are neither waiting nor unread. */
-	for (i = 0; i < q->depth; i++)
+	/* A free command id: slots that are neither waiting nor unread,
+	 * searched from the last one handed out (a queue at depth finds one
+	 * at once instead of scanning from 0 every time). */
+	for (k = 0; k < q->depth; k++) {
+		i = (uint16_t)((q->next_cid + k) % q->depth);
 		if (!q->slots[i].busy)
 			break;
-	if (i == q->depth)
+	}
+	if (k == q->depth)
 		return -EBUSY;
+	q->next_cid = (uint16_t)((i + 1) % q->depth);
 	s = &q->slots[i];
 	s->busy = true;
 	s->done = false;
@@ -495,7 +528,26 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, 
 	q->inflight++;
 	if (cid)
 		*cid = i;
+	return 0;
+}
+
+int nvme_drv_sq_ring(struct nvme_drv *d, uint16_t qid)
+{
+	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
+
+	if (!q)
+		return -ENOENT;
+	if (q->rung == q->tail)
+		return 0;
+	q->rung = q->tail;
 	return ring_db(d, qid, false, q->tail);
+}
+
+int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, uint16_t *cid)
+{
+	int r = nvme_drv_queue(d, qid, cmd, cid);
+
+	return r < 0 ? r : nvme_drv_sq_ring(d, qid);
 }
 
 bool nvme_drv_done(struct nvme_drv *d, uint16_t qid, uint16_t cid)
@@ -512,6 +564,40 @@ unsigned nvme_drv_inflight(const struct nvme_drv *d, uint16_t qid)
 	return q ? q->inflight : 0;
 }
 
+/*
+ * Sleep until qid's CQ may hold something new: on its vector's eventfd
+ * (interrupts), or, polled, after a spin on the CQ's phase tag in memory
+ * with no system call. The transport's wait() is called anyway when DMA
+ * needs it served (messages) and every POLL_SERVE spins (it may have
+ * other work), and polling backs off to millisecond naps after
+ * POLL_SPINS empty spins.
+ */
+#define POLL_SPINS (1u << 22)
+#define POLL_SERVE 1024u
+
+static int wait_cq(struct nvme_drv *d, struct cq *cq, unsigned *spins)
+{
+	int efd = cq->vector >= 0 && (unsigned)cq->vector < d->nvec ? d->efd[cq->vector] : -1;
+	unsigned i;
+
+	if (efd >= 0)
+		return d->tr.ops->wait(d->tr.ctx, &efd, 1, 20);
+	if (*spins < POLL_SPINS && !d->tr.serve_dma) {
+		for (i = 0; i < POLL_SERVE; i++) {
+			uint16_t st = __atomic_load_n(&cq->ring[cq->head].status, __ATOMIC_ACQUIRE);
+
+			if ((st & 1) == cq->phase)
+				return 0;
+			cpu_relax();
+		}
+		*spins += POLL_SERVE;
+		/* Let a poller sharing this core run (a busy host). */
+		sched_yield();
+		return d->tr.ops->wait(d->tr.ctx, NULL, 0, 0);
+	}
+	return d->tr.ops->wait(d->tr.ctx, NULL, 0, (*spins)++ < POLL_SPINS ? 0 : 1);
+}
+
 int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe *cqe)
 {
 	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
@@ -519,7 +605,7 @@ int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe
 	unsigned spins = 0;
 	struct cq *cq;
 	struct slot *s;
-	int efd, r;
+	int r;
 
 	if (!q || cid >= q->depth || !q->slots[cid].busy)
 		return -ENOENT;
@@ -533,11 +619,7 @@ int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe
 			break;
 		if (now_ms() > deadline)
 			return -ETIMEDOUT;
-		efd = cq->vector >= 0 && (unsigned)cq->vector < d->nvec ? d->efd[cq->vector] : -1;
-		/* Interrupts: sleep on the vector. Polled: spin briefly on
-		 * the transport, then back off to millisecond naps. */
-		r = d->tr.ops->wait(d->tr.ctx, efd >= 0 ? &efd : NULL, efd >= 0,
-				    efd >= 0 ? 20 : (spins++ < 2000 ? 0 : 1));
+		r = wait_cq(d, cq, &spins);
 		if (r < 0)
 			return r;
 	}
@@ -547,6 +629,48 @@ int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe
 	s->done = false;
 	q->inflight--;
 	return (s->cqe.status >> 1) & 0x7fff;
+}
+
+int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, unsigned max,
+		  bool wait)
+{
+	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
+	int64_t deadline = 0;
+	unsigned spins = 0, n = 0;
+	struct cq *cq;
+	uint16_t i;
+	int r;
+
+	if (!q)
+		return -ENOENT;
+	for (;;) {
+		cq = d->cqs[q->cqid];
+		if (!cq)
+			return -ENOENT;
+		cq_reap(d, q->cqid);
+		for (i = 0; i < q->depth && n < max; i++) {
+			struct slot *s = &q->slots[i];
+
+			if (!s->busy || !s->done)
+				continue;
+			out[n].cid = i;
+			out[n].status = (uint16_t)((s->cqe.status >> 1) & 0x7fff);
+			out[n].dw0 = s->cqe.dw0;
+			n++;
+			s->busy = false;
+			s->done = false;
+			q->inflight--;
+		}
+		if (n || !wait || !q->inflight || !max)
+			return (int)n;
+		if (!deadline)
+			deadline = now_ms() + d->timeout_ms;
+		else if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		r = wait_cq(d, cq, &spins);
+		if (r < 0)
+			return r;
+	}
 }
 
 int nvme_drv_exec(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, struct nvd_cqe *cqe)
@@ -737,7 +861,7 @@ int nvme_drv_create_qpair(struct nvme_drv *d, uint16_t qid, uint16_t depth)
 {
 	int vector = -1, r;
 
-	if (d->nvec)
+	if (d->nvec && !d->opts.poll_queues)
 		vector = qid < d->nvec ? qid : 0;
 	r = nvme_drv_create_cq(d, qid, (uint16_t)(depth - 1), vector, true);
 	if (r != 0)

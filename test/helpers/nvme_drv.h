@@ -277,6 +277,10 @@ struct nvme_drv_transport {
 	void *mem;         /* DMA arena: host mapping */
 	uint64_t mem_iova; /* its device address */
 	size_t mem_size;   /* multiple of NVD_PAGE */
+	/* The device's DMA needs wait() to run (it is served by messages):
+	 * a polling driver then calls wait() on every spin instead of
+	 * spinning on memory alone. */
+	bool serve_dma;
 };
 
 struct nvme_drv_client_opts {
@@ -298,6 +302,10 @@ struct nvme_drv;
 struct nvme_drv_opts {
 	uint16_t admin_depth;   /* 0 = 32, as Linux */
 	bool irq;               /* MSI-X eventfds (else completions are polled) */
+	/* With irq: I/O CQs of nvme_drv_create_qpair() without interrupts
+	 * (IEN = 0), the driver polls them, as Linux's poll queues; the
+	 * admin queue keeps its vector. */
+	bool poll_queues;
 	int timeout_ms;         /* per command; 0 = 5000 */
 };
 
@@ -366,6 +374,24 @@ void nvme_drv_cmd_release(struct nvme_drv *d, struct nvme_drv_cmd *cmd);
  * -EBUSY when the queue is full.
  */
 int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, uint16_t *cid);
+/*
+ * Batched submission, as a driver with a queue depth does it: queue any
+ * number of commands (no doorbell), then publish the tail once, by one
+ * doorbell write or, with shadow doorbells, a shadow store and a doorbell
+ * only when EventIdx asks for it. nvme_drv_submit() is the two in one.
+ */
+int nvme_drv_queue(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, uint16_t *cid);
+int nvme_drv_sq_ring(struct nvme_drv *d, uint16_t qid);
+/* Completed commands on qid, in no particular order, handed back (their
+ * cids free again): up to max, waiting for at least one when wait is set
+ * and commands are in flight. The count, or -ETIMEDOUT / -errno. */
+struct nvme_drv_done {
+	uint16_t cid;
+	uint16_t status; /* as nvme_drv_wait() returns it */
+	uint32_t dw0;
+};
+int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, unsigned max,
+		  bool wait);
 /* Wait for cid's completion on qid: the NVMe status (>= 0, see NVD_SC)
  * and *cqe (may be NULL), or -ETIMEDOUT / -errno. */
 int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe *cqe);
@@ -398,7 +424,7 @@ int nvme_drv_create_sq(struct nvme_drv *d, uint16_t qid, uint16_t qsize, uint16_
 int nvme_drv_delete_sq(struct nvme_drv *d, uint16_t qid);
 int nvme_drv_delete_cq(struct nvme_drv *d, uint16_t qid);
 /* CQ then SQ with id qid, depth entries, MSI-X vector qid (or 0 when
- * there are fewer vectors; none without irq). */
+ * there are fewer vectors; none without irq or with poll_queues). */
 int nvme_drv_create_qpair(struct nvme_drv *d, uint16_t qid, uint16_t depth);
 int nvme_drv_delete_qpair(struct nvme_drv *d, uint16_t qid);
 /* Doorbell Buffer Config with fresh shadow and EventIdx pages; after

@@ -145,7 +145,8 @@ int nvme_drv_client_transport(struct vus_client *c, const struct nvme_drv_client
 		return r;
 	}
 	*out = (struct nvme_drv_transport){
-		.ops = &client_ops, .ctx = t, .mem = host, .mem_iova = t->iova, .mem_size = t->size
+		.ops = &client_ops, .ctx = t, .mem = host, .mem_iova = t->iova, .mem_size = t->size,
+		.serve_dma = opts->no_fd
 	};
 	return 0;
 }
