@@ -61,6 +61,7 @@ static int conn_open(struct vus_session *s, struct vus_conn *c, int fd, bool *ou
 		return err;
 	c->max_fds = s->lim.max_fds;
 	vus_conn_set_out_limit(c, s->lim.out_queue);
+	vus_conn_grow_sndbuf(c);
 	*out_armed = false;
 	err = watch(s, fd);
 	if (err) {

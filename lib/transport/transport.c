@@ -119,6 +119,14 @@ int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg)
 	return 0;
 }
 
+void vus_conn_grow_sndbuf(struct vus_conn *c)
+{
+	int want = c->max_msg < INT_MAX / 2 ? (int)c->max_msg : INT_MAX / 2;
+
+	/* The kernel clamps to net.core.wmem_max (and doubles): best effort. */
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+}
+
 static bool has_pending(const struct vus_conn *c)
 {
 	return c->npending > 0 || c->pending_trunc;

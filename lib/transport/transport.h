@@ -145,6 +145,15 @@ bool vus_conn_bulk_discard(struct vus_conn *c, const void *lo, size_t len);
  * On failure fd stays the caller's and c is safe to vus_conn_close().
  */
 int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg);
+/*
+ * Ask for room in the socket for a whole largest message (max_msg), where
+ * the system allows it (the kernel clamps to net.core.wmem_max: 208 KiB by
+ * default, then nothing changes). A 1 MiB reply sent from region memory
+ * then leaves at once instead of its unsent part being copied into the
+ * output queue (docs/performance.md "Zero-copy bulk transfers"). Sessions
+ * and the client library call it; best effort.
+ */
+void vus_conn_grow_sndbuf(struct vus_conn *c);
 /* Close the socket, close pending fds, free the buffer. Idempotent. */
 void vus_conn_close(struct vus_conn *c);
 
