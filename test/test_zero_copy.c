@@ -200,12 +200,13 @@ static void sink_takes_body(void **state)
 	struct vus_rx_msg m;
 	size_t len, len2;
 	uint8_t *w = make_write(1, 1, 4096, MIB, 3, &len);
-	uint8_t *w2 = make_write(2, 1, 0, 100, 4, &len2); /* small: buffered */
+	uint8_t *w2 = make_write(2, 1, 0, 100, 4, &len2); /* not a write: buffered */
 	uint8_t *both = malloc(len + len2);
 
 	(void)state;
 	assert_non_null(both);
 	memcpy(both, w, len);
+	((struct vus_hdr *)(void *)w2)->cmd = VUS_CMD_DEVICE_GET_INFO;
 	memcpy(both + len, w2, len2);
 	pair_open(&p);
 	sender_start(&snd, p.peer, both, len + len2);
@@ -229,6 +230,53 @@ static void sink_takes_body(void **state)
 	free(w);
 	free(w2);
 	free(both);
+}
+
+/* Large writes back to back: after the first (whose first read brought
+ * part of its data with the header: copied once), each next header is read
+ * alone, so no data byte passes the buffer. A small message ends that. */
+static void sink_header_first(void **state)
+{
+	struct pair p;
+	struct sender snd = { 0 };
+	struct vus_rx_msg m;
+	size_t len, lens = 0;
+	uint8_t *w[3], *all;
+	uint64_t copied;
+	int i;
+
+	(void)state;
+	w[0] = make_write(1, 1, 0, MIB / 2, 5, &len);
+	w[1] = make_write(2, 1, MIB / 2, MIB / 2, 6, &len);
+	w[2] = make_write(3, 1, 0, 64, 7, &lens);
+	((struct vus_hdr *)(void *)w[2])->cmd = VUS_CMD_DEVICE_GET_INFO;
+	all = malloc(2 * len + lens);
+	assert_non_null(all);
+	memcpy(all, w[0], len);
+	memcpy(all + len, w[1], len);
+	memcpy(all + 2 * len, w[2], lens);
+	pair_open(&p);
+	sender_start(&snd, p.peer, all, 2 * len + lens);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.bulk, MIB / 2);
+	copied = p.c.rx_bulk_copied;
+	assert_true(p.c.bulk_recent);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 2);
+	ASSERT_EQ(m.bulk, MIB / 2);
+	ASSERT_EQ(p.c.rx_bulk_copied, copied);
+	ASSERT_EQ(recv_wait(&p.c, &m), 1);
+	ASSERT_EQ(m.v.hdr.id, 3);
+	ASSERT_EQ(m.bulk, 0);
+	ASSERT_EQ(m.v.len, HEAD + 64);
+	assert_false(p.c.bulk_recent);
+	ASSERT_EQ(same_upto(p.s.mem, MIB / 2, 5), MIB / 2);
+	ASSERT_EQ(same_upto(p.s.mem + MIB / 2, MIB / 2, 6), MIB / 2);
+	sender_join(&snd);
+	pair_close(&p);
+	for (i = 0; i < 3; i++)
+		free(w[i]);
+	free(all);
 }
 
 /* A sink that declines, or names memory of the wrong length: the message
@@ -722,6 +770,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sink_takes_body),
+		cmocka_unit_test(sink_header_first),
 		cmocka_unit_test(sink_declines),
 		cmocka_unit_test(sink_peer_gone),
 		cmocka_unit_test(sink_fds),

@@ -272,7 +272,7 @@ static int region_read_chunk(struct vus_client *c, uint32_t index, uint64_t offs
 	struct iovec iov = { &req, sizeof(req) };
 	struct read_sink rs = { .req = &req, .id = c->next_id, .buf = buf };
 	const struct vus_conn_sink sink = {
-		.fn = read_sink, .opaque = &rs, .head = sizeof(req),
+		.fn = read_sink, .opaque = &rs, .head = sizeof(req), .expect = true,
 	};
 	const uint8_t *data;
 	struct vus_rx_msg *m;

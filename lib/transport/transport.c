@@ -38,6 +38,10 @@
 /* iovecs handled without allocation by vus_conn_send (header + 7). */
 #define SEND_IOV_STACK 8
 
+/* A message whose data the sink took makes the next read header-first
+ * (conn_recv) when it had at least this much data: a large transfer. */
+#define BULK_RECENT_MIN (16u * 1024u)
+
 /* Smallest chunk: small replies queued back to back share one. */
 #define OUT_CHUNK_MIN 4096u
 
@@ -490,6 +494,7 @@ static int attribute(struct vus_conn *c, size_t a, struct fd_batch *b, struct vu
 void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink)
 {
 	c->sink = sink ? *sink : (struct vus_conn_sink){ 0 };
+	c->bulk_recent = false;
 	if (!sink && c->bulk_on) {
 		/* The owner gives up on a body half in its memory (a client's
 		 * call timed out): the memory is no longer ours to write, so
@@ -558,6 +563,7 @@ static int bulk_offer(struct vus_conn *c)
 	c->bulk_skip = d.skip;
 	c->bulk_tail_left = d.tail - tail_have;
 	c->rx_bulk_bytes += data_have;
+	c->rx_bulk_copied += data_have;
 	return 1;
 }
 
@@ -624,6 +630,7 @@ static int bulk_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 	m->bulk = c->bulk_len;
 	m->bulk_skip = c->bulk_skip;
 	m->bulk_discarded = !c->bulk_dst;
+	c->bulk_recent = c->sink.fn != NULL && c->bulk_len >= BULK_RECENT_MIN;
 	c->bulk_on = false;
 	c->bulk_dst = NULL;
 	c->rx_msgs++;
@@ -673,6 +680,17 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 			return r;
 		a = c->end;
 		room = c->cap - a;
+		/*
+		 * After a message the sink took, the next is likely another
+		 * (a stream of large writes): read its header and head alone,
+		 * so its data is not read into the buffer first and copied.
+		 * A small message costs a second receive once, then this
+		 * stops (bulk_recent). A sink that expects the next message
+		 * (a client waiting for a large reply) asks the same.
+		 */
+		if ((c->bulk_recent || c->sink.expect) && c->start == c->end &&
+		    room > VUS_HDR_SIZE + (size_t)c->sink.head)
+			room = VUS_HDR_SIZE + c->sink.head;
 		n = rx_once(c, c->buf + a, room, &b, block);
 		block = false; /* only the first read may wait */
 		if (n == -EAGAIN)
@@ -719,14 +737,22 @@ bool vus_conn_has_buffered(const struct vus_conn *c)
 	return h.size <= c->end - pos;
 }
 
+/* A message that was not a large one for the sink ends bulk_recent. */
+static int recv_note(struct vus_conn *c, struct vus_rx_msg *m, int r)
+{
+	if (r == 1 && m->bulk < BULK_RECENT_MIN)
+		c->bulk_recent = false;
+	return r;
+}
+
 int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m)
 {
-	return conn_recv(c, m, false);
+	return recv_note(c, m, conn_recv(c, m, false));
 }
 
 int vus_conn_recv_wait(struct vus_conn *c, struct vus_rx_msg *m)
 {
-	return conn_recv(c, m, true);
+	return recv_note(c, m, conn_recv(c, m, true));
 }
 
 bool vus_conn_may_have_more(const struct vus_conn *c)

@@ -89,6 +89,9 @@ struct vus_conn_sink {
 		  struct vus_sink_dst *d);
 	void *opaque;
 	uint32_t head;
+	bool expect;            /* the next message is most likely this sink's:
+				 * read its header alone (a client waiting for
+				 * a large reply) */
 };
 
 struct vus_conn {
@@ -124,7 +127,11 @@ struct vus_conn {
 	size_t bulk_left;        /* data bytes still to read */
 	size_t bulk_tail_left;   /* tail bytes still to read into the buffer */
 	uint32_t bulk_len, bulk_skip;
+	bool bulk_recent;        /* the last message went to the sink: read the
+				  * next header alone (conn_recv) */
 	uint64_t rx_bulk_bytes;  /* statistics: bytes received into sinks */
+	uint64_t rx_bulk_copied; /* of those, copied from the buffer (they came
+				  * with the read that brought the header) */
 };
 
 /* Offer large messages to sink (NULL: none): the server's REGION_WRITEs,
