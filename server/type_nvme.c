@@ -10,7 +10,8 @@
  *   qsize=N         entries per I/O queue (CAP.MQES + 1)
  *   mdts=N          largest transfer 2^N * 4 KiB (1..10)
  *   serial=, model= Identify strings
- *   odirect=true    open the file with O_DIRECT
+ *   direct=true     open the file with O_DIRECT (odirect= is the same)
+ *   io_uring=false  file I/O with pread/pwrite instead of io_uring
  *   shadow=false    no Doorbell Buffer Config (every doorbell a posted write)
  *   poll=true       a thread polls the queues (a whole host core)
  *   namespaces=N    N RAM namespaces of size bytes each (NSID 1..N)
@@ -36,6 +37,8 @@ struct nvme_type_opts {
 	char *serial;
 	char *model;
 	bool odirect;
+	bool direct;
+	bool io_uring;
 	bool shadow;
 	bool poll;
 	uint64_t namespaces;
@@ -43,6 +46,7 @@ struct nvme_type_opts {
 
 static const struct nvme_type_opts nvme_type_defaults = {
 	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8, .shadow = true, .namespaces = 1,
+	.io_uring = true,
 };
 
 static const struct vusd_opt nvme_type_opts_schema[] = {
@@ -65,9 +69,16 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	{ .key = "model", .kind = VUSD_OPT_STRING,
 	  .offset = offsetof(struct nvme_type_opts, model),
 	  .help = "model number, <= 40 characters" },
+	{ .key = "direct", .kind = VUSD_OPT_BOOL,
+	  .offset = offsetof(struct nvme_type_opts, direct),
+	  .help = "open the backing file with O_DIRECT (refused if the file system has none "
+		  "or its block is larger than lba)" },
 	{ .key = "odirect", .kind = VUSD_OPT_BOOL,
 	  .offset = offsetof(struct nvme_type_opts, odirect),
-	  .help = "open the backing file with O_DIRECT" },
+	  .help = "the same as direct" },
+	{ .key = "io_uring", .kind = VUSD_OPT_BOOL,
+	  .offset = offsetof(struct nvme_type_opts, io_uring),
+	  .help = "file I/O through io_uring, asynchronous (default true; false: pread/pwrite)" },
 	{ .key = "shadow", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, shadow),
 	  .help = "offer shadow doorbells with EventIdx (default true)" },
 	{ .key = "namespaces", .kind = VUSD_OPT_UINT,
@@ -133,7 +144,8 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	o.mdts = (uint32_t)t->mdts;
 	o.serial = t->serial;
 	o.model = t->model;
-	o.odirect = t->odirect;
+	o.odirect = t->odirect || t->direct;
+	o.sync_io = !t->io_uring;
 	o.no_shadow = !t->shadow;
 	o.poll = t->poll;
 	o.namespaces = (uint32_t)t->namespaces;
@@ -145,7 +157,8 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	if (rc < 0) {
 		vusd_errf(err, "cannot create nvme '%s': %s%s", name, strerror(-rc),
 			  rc == -EINVAL ? " (size below one block, serial > 20 or model > 40 "
-					  "printable characters?)" : "");
+					  "printable characters, or direct=true on a file system "
+					  "without O_DIRECT or with blocks larger than lba?)" : "");
 		return rc;
 	}
 	out->dev = nvme_emu_dev(n);
@@ -190,6 +203,12 @@ static int nvme_type_control(struct vusd_inst *inst, int argc, const char *const
 	return 0;
 }
 
+/* File backends: io_uring (samples/nvme-emu/nvme_uring.c); a block
+ * device's size and block size are ioctls. */
+static const char *const nvme_type_syscalls[] = {
+	"io_uring_setup", "io_uring_enter", "io_uring_register", "ioctl", NULL,
+};
+
 const struct vusd_type vusd_type_nvme = {
 	.name = "nvme",
 	.help = "NVMe 1.4 controller 1234:7e59, one namespace in RAM or a file (docs/nvme.md)",
@@ -200,4 +219,5 @@ const struct vusd_type vusd_type_nvme = {
 	.destroy = nvme_type_destroy,
 	.control = nvme_type_control,
 	.control_usage = "stats",
+	.syscalls = nvme_type_syscalls,
 };

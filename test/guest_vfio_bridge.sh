@@ -13,12 +13,17 @@
 #     factorial, an MSI through the client's eventfd, INTx with mask, unmask and resample, DMA both ways
 #     through the IOMMU, a read-only window the device cannot write, an
 #     unmapped window it cannot read, a map without fd refused; a second
-#     client finds bus master off;
+#     client finds bus master off; DEVICE_RESET of it (no reset in the
+#     kernel) is ENOTTY; migration is absent (DEVICE_FEATURE as the kernel
+#     answers: ENOTTY);
+#   - two edu functions of one group behind a PCIe root port, served by one
+#     vusd; DEVICE_RESET is a hot reset of the port's bus (no FLR);
+#   - permission: vusd as nobody on /dev/vfio/N;
 #   - nvme: the tests' userspace NVMe driver (test/helpers/nvme_drv.h),
 #     unchanged: Identify, an I/O queue pair with MSI-X, 64 KiB written and
 #     read back; DEVICE_RESET (FLR) leaves the controller disabled;
-#   - the cost of a register read through the bridge against kernel VFIO
-#     directly (printed as a ratio, not asserted).
+#   - the cost of a register read, a DMA map + unmap and an MSI through
+#     the bridge against kernel VFIO directly (printed, not asserted).
 # How the guest is built: docs/guests.md. Needs VUS_QEMU; otherwise it
 # prints "skipped: <why>" and exits 77.
 set -euo pipefail
@@ -107,13 +112,38 @@ fi
 grep -q "is not viable.*0000:00:06.1 (nvme)" /tmp/err.log || fail "viable: $(cat /tmp/err.log)"
 echo "GUEST: group not viable refused: $(cat /tmp/err.log)"
 
-for d in $edu $nvme; do
+# Two edu functions behind a PCIe root port (a multifunction device
+# without ACS: one IOMMU group, and no function reset, since a bus reset
+# would hit the sibling).
+hr0=$(ls -d /sys/bus/pci/devices/0000:0[1-9a-f]:00.0 | head -n 1)
+hr0=${hr0##*/}
+hr1=${hr0%.0}.1
+[ "$(cat "/sys/bus/pci/devices/$hr0/device")" = 0x11e8 ] || fail "no edu behind the root port ($hr0)"
+[ "$(readlink "/sys/bus/pci/devices/$hr0/iommu_group")" = "$(readlink "/sys/bus/pci/devices/$hr1/iommu_group")" ] ||
+	fail "$hr0 and $hr1 are not in one IOMMU group"
+# What the kernel can reset, as it says (sysfs reset_method; empty: none).
+for d in $edu $nvme $hr0 $hr1; do
+	echo "GUEST: reset_method $d: $(cat "/sys/bus/pci/devices/$d/reset_method" 2>/dev/null || echo none)"
+done
+
+for d in $edu $nvme $hr0 $hr1; do
 	echo vfio-pci >"/sys/bus/pci/devices/$d/driver_override"
 	echo "$d" >/sys/bus/pci/drivers_probe
 	[ "$(basename "$(readlink "/sys/bus/pci/devices/$d/driver")")" = vfio-pci ] ||
 		fail "$d not bound to vfio-pci"
 done
-echo "GUEST: edu $edu and nvme $nvme bound to vfio-pci"
+echo "GUEST: edu $edu, nvme $nvme, edu $hr0 and $hr1 bound to vfio-pci"
+
+# Permission: an ordinary user cannot open /dev/vfio/N (root's, 0600).
+echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>/etc/passwd
+echo 'nogroup:x:65534:' >>/etc/group
+if su -s /bin/sh nobody -c "vusd --device vfio,host=$hr0 --socket-path /tmp/x.sock" \
+	>/tmp/err.log 2>&1; then
+	fail "vusd as nobody opened the device"
+fi
+grep -q "/dev/vfio/[0-9]*: permission denied; run vusd as root or give its user the group" /tmp/err.log ||
+	fail "permission: $(cat /tmp/err.log)"
+echo "GUEST: permission on /dev/vfio/N refused: $(cat /tmp/err.log)"
 
 # Baseline before vusd holds the group.
 vfio_bridge_client direct "$edu" 200 >/tmp/direct.log || fail "direct: $(cat /tmp/direct.log)"
@@ -121,17 +151,30 @@ cat /tmp/direct.log
 
 vusd ${VUSD_TRACE:-} --device "vfio,name=edu,host=$edu" --socket-path /tmp/edu.sock \
 	--device "vfio,name=nvme,host=/sys/bus/pci/devices/$nvme" --socket-path /tmp/nvme.sock \
+	--device "vfio,name=hr0,host=$hr0" --socket-path /tmp/hr0.sock \
+	--device "vfio,name=hr1,host=$hr1" --socket-path /tmp/hr1.sock \
 	>/tmp/vusd.log 2>&1 &
 vusd_pid=$!
 i=0
-while { [ ! -S /tmp/edu.sock ] || [ ! -S /tmp/nvme.sock ]; } && [ $i -lt 100 ]; do
+while { [ ! -S /tmp/edu.sock ] || [ ! -S /tmp/hr1.sock ]; } && [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-[ -S /tmp/nvme.sock ] || fail "vusd did not listen"
+[ -S /tmp/hr1.sock ] || fail "vusd did not listen"
+grep "reset:" /tmp/vusd.log | sed 's/^/GUEST: /'
+grep -q "hr0 ($hr0): reset: no function reset; a hot reset of its slot or bus, which resets .*$hr1" /tmp/vusd.log ||
+	fail "hr0's reset is not a hot reset"
 vfio_bridge_client edu /tmp/edu.sock 200 >/tmp/edu.log 2>&1 || { cat /tmp/edu.log; fail edu; }
 cat /tmp/edu.log
 vfio_bridge_client edu-after /tmp/edu.sock || fail "edu after disconnect"
+vfio_bridge_client hot-reset /tmp/hr0.sock /tmp/hr1.sock || fail "hot reset"
+grep -q "hr0 ($hr0): hot reset (1 group) reset $hr0 (group [0-9]*), $hr1" /tmp/vusd.log ||
+	grep -q "hr0 ($hr0): hot reset (1 group) reset $hr1 (group [0-9]*), $hr0" /tmp/vusd.log ||
+	fail "no hot reset log line"
+grep -q "edu ($edu): migration: not offered by the kernel driver (Inappropriate ioctl" /tmp/vusd.log ||
+	fail "no log line for migration absent"
+grep -q "edu ($edu): reset refused: the kernel offers neither" /tmp/vusd.log ||
+	fail "no log line for the reset refused"
 vfio_bridge_client nvme /tmp/nvme.sock || fail nvme
 grep -q "without an fd refused" /tmp/vusd.log || fail "no log line for the map without fd"
 direct=$(sed -n 's/.*direct_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
@@ -144,6 +187,14 @@ echo "GUEST: 4 KiB map+unmap: bridge ${bmap} ns, kernel VFIO ${dmap} ns," \
 	"ratio $((bmap / (dmap > 0 ? dmap : 1)))"
 kill "$vusd_pid"
 wait "$vusd_pid" || true
+# The direct baseline once more, after the bridge: the host's load drifts.
+vfio_bridge_client direct "$edu" 200 >/tmp/direct2.log || fail "direct: $(cat /tmp/direct2.log)"
+dirq=$(sed -n 's/.*direct_irq_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
+dirq2=$(sed -n 's/.*direct_irq_ns \([0-9]*\).*/\1/p' /tmp/direct2.log)
+birq=$(sed -n 's/.*bridge_irq_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
+davg=$(((dirq + dirq2) / 2))
+echo "GUEST: MSI raise to eventfd (median): bridge ${birq} ns, kernel VFIO ${davg} ns" \
+	"(${dirq} before, ${dirq2} after), ratio x100 $((birq * 100 / (davg > 0 ? davg : 1)))"
 # An ASan/UBSan build (VUS_BUILD_DIR=build-asan) reports here.
 if grep -qE "Sanitizer|runtime error" /tmp/vusd.log /tmp/edu.log; then
 	fail "sanitizer report"
@@ -162,8 +213,10 @@ rc=0
 guest_start "$work/initrd.gz" "$work/guest.log" --append "intel_iommu=on" -- \
 	-device intel-iommu,intremap=on -device edu \
 	-device edu,addr=06.0,multifunction=on -device nvme,addr=06.1,serial=vus-group \
-	-drive "if=none,id=nvm,file=$img,format=raw" -device nvme,serial=vus-bridge,drive=nvm
-guest_wait 170 || rc=$?
+	-drive "if=none,id=nvm,file=$img,format=raw" -device nvme,serial=vus-bridge,drive=nvm \
+	-device pcie-root-port,id=rp1,chassis=1,slot=1,addr=08.0 \
+	-device edu,bus=rp1,addr=00.0,multifunction=on -device edu,bus=rp1,addr=00.1
+guest_wait 280 || rc=$?
 grep '^GUEST' "$GUEST_LOG" || true
 if ((rc != 0)); then
 	guest_show_log

@@ -101,7 +101,7 @@ run 0 "$vc" write "$dir/a/gp.sock" bar2 0 0x5a --width 1
 run 0 "${A[@]}" --json migrate gp --to "$dir/b/ctl.sock" --socket "$dir/b/gp.sock" \
 	--remove-source --max-rounds 4 --max-time 2000
 has '"downtime_us":[0-9]+'
-has '"stopcopy_bytes":80'
+has '"stopcopy_bytes":121'
 run 0 "${A[@]}" list
 [[ $out != *gp* ]] || fail "--remove-source left the source: $out"
 run 0 "$vc" read "$dir/b/gp.sock" bar2 0 --len 1

@@ -78,6 +78,9 @@ static int quiesce(struct nvme_emu *n)
 		atomic_store(&n->mig_stopped, false);
 		return -EBUSY;
 	}
+	/* Backend I/O in flight finishes now (the library already stopped
+	 * DMA: completions are posted once RUNNING again; nvme_uring.c). */
+	nvme_uring_drain(n, NVME_DRAIN_WAIT);
 	pthread_mutex_unlock(&n->proc_lock);
 	return 0;
 }

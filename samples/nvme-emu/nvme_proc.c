@@ -46,10 +46,16 @@ static void nvme_process(struct nvme_emu *n)
 		atomic_store_explicit(&n->work, false, memory_order_seq_cst);
 		nvme_ctrl_apply(n);
 		more = false;
+		/* Backend completions first: they free CQ entries and
+		 * request slots for the fetches below (nvme_uring.c). */
+		nvme_uring_complete(n);
 		if (n->ready && !n->fatal)
 			more = nvme_queues_run(n);
+		if (nvme_uring_flush(n))
+			more = true;
 		nvme_irqs_flush(n);
-	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst));
+	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst) ||
+		 !nvme_uring_idle(n));
 	atomic_fetch_add_explicit(&n->smart.busy_ns, now_ns() - t0, memory_order_relaxed);
 }
 

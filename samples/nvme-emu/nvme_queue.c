@@ -107,6 +107,15 @@ static uint32_t cq_free(const struct nvme_cq *cq)
 	return (cq->head + cq->size - cq->tail - 1) % cq->size;
 }
 
+/* Free entries not kept for commands in flight (nvme_uring.c): what a
+ * fetch may use. */
+static uint32_t cq_room(const struct nvme_cq *cq)
+{
+	uint32_t f = cq_free(cq);
+
+	return f > cq->resv ? f - cq->resv : 0;
+}
+
 /* ---- completions --------------------------------------------------- */
 
 /*
@@ -265,6 +274,7 @@ static void execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 
 	n->executed++;
 	atomic_fetch_add_explicit(&n->sq[qid].cmds, 1, memory_order_relaxed);
+	n->cur_sqid = qid;
 	res = qid ? nvme_io_exec(n, c) : nvme_admin_exec(n, c);
 	if (res.status == NVME_DEFER)
 		return;
@@ -306,11 +316,18 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 				cnt = FETCH_BATCH;
 			if (cnt > budget)
 				cnt = budget;
-			if (cnt > cq_free(cq)) {
+			if (cnt > cq_room(cq)) {
 				if (!cq_refresh(n, sq->cqid))
 					return false;
-				if (cnt > cq_free(cq))
-					cnt = cq_free(cq);
+				if (cnt > cq_room(cq))
+					cnt = cq_room(cq);
+			}
+			/* Each I/O command may take a backend request slot; out
+			 * of them, a completion's pass fetches the rest. */
+			if (qid && cnt > nvme_uring_room(n)) {
+				cnt = nvme_uring_room(n);
+				if (!cnt)
+					return false;
 			}
 			if (!cnt) {
 				/* CQ full: ask the host to ring its head, then look
@@ -318,7 +335,7 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 				if (shadowed(n, sq->cqid)) {
 					(void)eventidx_write(n, sq->cqid, true, cq->head);
 					atomic_thread_fence(memory_order_seq_cst);
-					if (cq_refresh(n, sq->cqid) && cq_free(cq))
+					if (cq_refresh(n, sq->cqid) && cq_room(cq))
 						continue;
 				}
 				return false;

@@ -458,15 +458,10 @@ static int reset(struct vus_dev *dev, void *opaque, enum vus_reset_reason why)
 		}
 		if (rc < 0)
 			vfio_bridge_log(b, "bus master off: %s", strerror(-rc));
+		vfio_bridge_features_end(b);
 		return 0;
 	}
-	if (!(b->info.flags & VFIO_DEVICE_FLAGS_RESET)) {
-		vfio_bridge_log(b, "reset refused: the kernel offers no function reset");
-		return -ENOTTY;
-	}
-	if (ioctl(b->device, VFIO_DEVICE_RESET) < 0)
-		return -errno;
-	return 0;
+	return vfio_bridge_reset(b);
 }
 
 /* ---- life cycle ----------------------------------------------------- */
@@ -482,6 +477,7 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 	if (!b)
 		return -ENOMEM;
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->mig_fd = -1;
 	rc = vfio_bridge_open_fds(b, host, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -510,11 +506,14 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 	rc = vus_dev_set_dma_ops(b->dev, &dma_ops, b);
 	if (rc == 0)
 		rc = vus_dev_set_reset(b->dev, reset, b);
+	if (rc == 0)
+		rc = vfio_bridge_features_setup(b);
 	if (rc < 0) {
 		snprintf(err, errlen, "vfio: %s: %s", b->bdf, strerror(-rc));
 		goto fail;
 	}
 	vus_dev_set_private(b->dev, b);
+	vfio_bridge_describe_reset(b);
 	*out = b;
 	return 0;
 fail:
@@ -538,6 +537,8 @@ void vfio_bridge_free(struct vfio_bridge *b)
 			msi_forget(b, VFIO_PCI_MSI_IRQ_INDEX + (uint32_t)i);
 		free(b->msi[i].fds);
 	}
+	if (b->mig_fd >= 0)
+		close(b->mig_fd);
 	vfio_bridge_close_fds(b);
 	free(b);
 }

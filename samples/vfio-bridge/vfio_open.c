@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,13 +161,168 @@ static void group_members(int group, char *out, size_t len)
 	closedir(d);
 }
 
-int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, size_t errlen)
+/*
+ * IOMMU groups this process holds, shared by the bridges of their
+ * functions: the kernel lets a group be opened once, so two functions of
+ * one group (a multifunction device without ACS, docs/vfio-bridge.md
+ * "Groups") are served from one group fd and one container, and a hot
+ * reset needs the fd of every group it touches (vfio_reset.c).
+ */
+struct vfio_group_ref {
+	int id, fd, container;
+	unsigned refs;
+	struct vfio_group_ref *next;
+};
+
+static struct vfio_group_ref *groups;
+static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void group_ref_free(struct vfio_group_ref *g)
+{
+	if (g->fd >= 0)
+		close(g->fd);
+	if (g->container >= 0)
+		close(g->container);
+	free(g);
+}
+
+/* A new group: container, type1 backend, the group checked and attached. */
+static int group_open(int group, struct vfio_group_ref **out, char *err, size_t errlen)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_group_ref *g = calloc(1, sizeof(*g));
 	char path[64], members[1024];
-	int rc, group = -1, iommu;
+	int rc, iommu;
+
+	if (!g)
+		return fail(err, errlen, -ENOMEM, "vfio: out of memory");
+	g->id = group;
+	g->fd = -1;
+	g->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (g->container < 0) {
+		rc = fail(err, errlen, -errno, "vfio: /dev/vfio/vfio: %s (modprobe vfio)",
+			  strerror(errno));
+		goto out;
+	}
+	if (ioctl(g->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		rc = fail(err, errlen, -EPROTO, "vfio: unknown VFIO API version");
+		goto out;
+	}
+	if (ioctl(g->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0) {
+		iommu = VFIO_TYPE1v2_IOMMU;
+	} else if (ioctl(g->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) > 0) {
+		iommu = VFIO_TYPE1_IOMMU;
+	} else {
+		rc = fail(err, errlen, -ENODEV,
+			  "vfio: no type1 IOMMU backend (modprobe vfio_iommu_type1)");
+		goto out;
+	}
+
+	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
+	g->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (g->fd < 0) {
+		rc = -errno;
+		if (rc == -EACCES || rc == -EPERM)
+			fail(err, errlen, rc,
+			     "vfio: %s: permission denied; run vusd as root or give its "
+			     "user the group (chown USER %s) and enough RLIMIT_MEMLOCK for "
+			     "the client's DMA maps", path, path);
+		else if (rc == -EBUSY)
+			fail(err, errlen, rc,
+			     "vfio: %s is busy: another process holds IOMMU group %d", path,
+			     group);
+		else
+			fail(err, errlen, rc, "vfio: %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	if (ioctl(g->fd, VFIO_GROUP_GET_STATUS, &status) < 0) {
+		rc = fail(err, errlen, -errno, "vfio: group %d status: %s", group,
+			  strerror(errno));
+		goto out;
+	}
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		group_members(group, members, sizeof(members));
+		rc = fail(err, errlen, -EBUSY,
+			  "vfio: IOMMU group %d is not viable: every device in it must be "
+			  "bound to vfio-pci or to no driver; it holds %s", group, members);
+		goto out;
+	}
+	if (ioctl(g->fd, VFIO_GROUP_SET_CONTAINER, &g->container) < 0) {
+		rc = fail(err, errlen, -errno, "vfio: group %d: set container: %s", group,
+			  strerror(errno));
+		goto out;
+	}
+	if (ioctl(g->container, VFIO_SET_IOMMU, iommu) < 0) {
+		rc = fail(err, errlen, -errno, "vfio: set type1 IOMMU: %s", strerror(errno));
+		goto out;
+	}
+	*out = g;
+	return 0;
+out:
+	group_ref_free(g);
+	return rc;
+}
+
+/* The group, opened or shared (one more reference). */
+static int group_get(int group, struct vfio_group_ref **out, char *err, size_t errlen)
+{
+	struct vfio_group_ref *g;
+	int rc = 0;
+
+	pthread_mutex_lock(&groups_lock);
+	for (g = groups; g && g->id != group; g = g->next)
+		;
+	if (g) {
+		g->refs++;
+	} else {
+		rc = group_open(group, &g, err, errlen);
+		if (rc == 0) {
+			g->refs = 1;
+			g->next = groups;
+			groups = g;
+		}
+	}
+	pthread_mutex_unlock(&groups_lock);
+	if (rc == 0)
+		*out = g;
+	return rc;
+}
+
+static void group_put(struct vfio_group_ref *g)
+{
+	struct vfio_group_ref **pp;
+
+	pthread_mutex_lock(&groups_lock);
+	if (--g->refs == 0) {
+		for (pp = &groups; *pp && *pp != g; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = g->next;
+		group_ref_free(g);
+	}
+	pthread_mutex_unlock(&groups_lock);
+}
+
+int vfio_bridge_group_fd(int group)
+{
+	struct vfio_group_ref *g;
+	int fd = -1;
+
+	pthread_mutex_lock(&groups_lock);
+	for (g = groups; g; g = g->next) {
+		if (g->id == group)
+			fd = g->fd;
+	}
+	pthread_mutex_unlock(&groups_lock);
+	return fd;
+}
+
+int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, size_t errlen)
+{
+	int rc, group = -1;
 
 	b->container = b->group = b->device = -1;
+	b->grp = NULL;
 	rc = resolve(host, b->bdf, sizeof(b->bdf), err, errlen);
 	if (rc < 0)
 		return rc;
@@ -176,54 +332,23 @@ int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, siz
 	rc = group_of(b->bdf, &group, err, errlen);
 	if (rc < 0)
 		return rc;
+	rc = group_get(group, &b->grp, err, errlen);
+	if (rc < 0)
+		return rc;
+	b->group_id = group;
+	b->group = b->grp->fd;
+	b->container = b->grp->container;
 
-	b->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (b->container < 0)
-		return fail(err, errlen, -errno, "vfio: /dev/vfio/vfio: %s (modprobe vfio)",
-			    strerror(errno));
-	if (ioctl(b->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
-		return fail(err, errlen, -EPROTO, "vfio: unknown VFIO API version");
-	if (ioctl(b->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
-		iommu = VFIO_TYPE1v2_IOMMU;
-	else if (ioctl(b->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) > 0)
-		iommu = VFIO_TYPE1_IOMMU;
-	else
-		return fail(err, errlen, -ENODEV,
-			    "vfio: no type1 IOMMU backend (modprobe vfio_iommu_type1)");
-
-	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
-	b->group = open(path, O_RDWR | O_CLOEXEC);
-	if (b->group < 0) {
+	b->device = ioctl(b->group, VFIO_GROUP_GET_DEVICE_FD, b->bdf);
+	if (b->device < 0) {
 		rc = -errno;
-		if (rc == -EACCES || rc == -EPERM)
-			return fail(err, errlen, rc,
-				    "vfio: %s: permission denied; run vusd as root or give its "
-				    "user the group (chown USER %s) and enough RLIMIT_MEMLOCK for "
-				    "the client's DMA maps", path, path);
 		if (rc == -EBUSY)
 			return fail(err, errlen, rc,
-				    "vfio: %s is busy: another process (or another vfio device "
-				    "of this vusd) holds IOMMU group %d", path, group);
-		return fail(err, errlen, rc, "vfio: %s: %s", path, strerror(-rc));
+				    "vfio: %s is busy: this vusd (or another user of group %d) "
+				    "already has it open", b->bdf, group);
+		return fail(err, errlen, rc, "vfio: %s: get device fd: %s", b->bdf,
+			    strerror(-rc));
 	}
-	if (ioctl(b->group, VFIO_GROUP_GET_STATUS, &status) < 0)
-		return fail(err, errlen, -errno, "vfio: group %d status: %s", group,
-			    strerror(errno));
-	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		group_members(group, members, sizeof(members));
-		return fail(err, errlen, -EBUSY,
-			    "vfio: IOMMU group %d is not viable: every device in it must be "
-			    "bound to vfio-pci or to no driver; it holds %s", group, members);
-	}
-	if (ioctl(b->group, VFIO_GROUP_SET_CONTAINER, &b->container) < 0)
-		return fail(err, errlen, -errno, "vfio: group %d: set container: %s", group,
-			    strerror(errno));
-	if (ioctl(b->container, VFIO_SET_IOMMU, iommu) < 0)
-		return fail(err, errlen, -errno, "vfio: set type1 IOMMU: %s", strerror(errno));
-	b->device = ioctl(b->group, VFIO_GROUP_GET_DEVICE_FD, b->bdf);
-	if (b->device < 0)
-		return fail(err, errlen, -errno, "vfio: %s: get device fd: %s", b->bdf,
-			    strerror(errno));
 	b->info.argsz = sizeof(b->info);
 	if (ioctl(b->device, VFIO_DEVICE_GET_INFO, &b->info) < 0)
 		return fail(err, errlen, -errno, "vfio: %s: device info: %s", b->bdf,
@@ -237,10 +362,9 @@ void vfio_bridge_close_fds(struct vfio_bridge *b)
 {
 	if (b->device >= 0)
 		close(b->device);
-	if (b->group >= 0)
-		close(b->group);
-	if (b->container >= 0)
-		close(b->container);
+	if (b->grp)
+		group_put(b->grp);
+	b->grp = NULL;
 	b->container = b->group = b->device = -1;
 }
 

@@ -227,6 +227,8 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 		rc = vus_mig_stream_commit(dev);
 	if (rc == 0)
 		rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	if (rc == 0 && framed(dev) && from == VUS_MIG_STATE_RESUMING)
+		vus_mig_stream_loaded(dev);
 	if (rc == 0 && framed(dev)) {
 		if (saving_state(to) && !saving_state(from))
 			rc = vus_mig_stream_save_begin(dev);
@@ -357,6 +359,8 @@ int vus_h_device_feature(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 	uint32_t feature, ops, allowed;
 	int rc;
 
+	if (dev->feat_pt)
+		return vus_feat_pt_feature(dev, m, r);
 	rc = vus_device_feature_decode(&m->v, &f, &data, &len);
 	if (rc)
 		return rc;
@@ -416,6 +420,8 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 	ssize_t n;
 	int rc;
 
+	if (dev->feat_pt)
+		return vus_feat_pt_mig_read(dev, m, r);
 	rc = vus_mig_data_read_decode(&m->v, dev->max_xfer, &md);
 	if (rc)
 		return rc;
@@ -460,6 +466,8 @@ int vus_h_mig_data_write(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_r
 	const uint8_t *data;
 	int rc;
 
+	if (dev->feat_pt)
+		return vus_feat_pt_mig_write(dev, m, r);
 	rc = vus_mig_data_write_decode(&m->v, dev->max_xfer, &md, &data);
 	if (rc)
 		return rc;
