@@ -679,6 +679,131 @@ static void dma_read_replies(void **state)
 	free(back);
 }
 
+/* BAR0 register write over the raw socket; replies (and nothing else)
+ * are expected until its echo. */
+static void raw_reg_write(int fd, uint16_t id, uint32_t reg, uint32_t val)
+{
+	uint8_t b[HEAD + 4];
+	struct vus_region_access ra = { .offset = reg, .region = 0, .count = 4 };
+
+	memcpy(b, &ra, HEAD);
+	memcpy(b + HEAD, &val, 4);
+	ASSERT_OK(raw_send(fd, id, VUS_CMD_REGION_WRITE, 0, b, sizeof(b), NULL, 0));
+}
+
+/* Read messages until the reply with id (returned in *m) arrives; a
+ * DMA_READ request met on the way is kept in *dma (if dma is not NULL and
+ * holds none yet). */
+static void raw_until_reply(int fd, uint16_t id, struct raw_msg *m, struct raw_msg *dma)
+{
+	for (;;) {
+		ASSERT_OK(raw_recv(fd, m, WAIT_MS));
+		if (m->hdr.cmd == VUS_CMD_DMA_READ && !(m->hdr.flags & VUS_F_TYPE_REPLY)) {
+			assert_non_null(dma);
+			*dma = *m;
+			continue;
+		}
+		if (m->hdr.id == id && (m->hdr.flags & VUS_F_TYPE_REPLY))
+			return;
+		raw_msg_free(m);
+	}
+}
+
+static uint32_t raw_dma_status(int fd, uint16_t id)
+{
+	struct vus_region_access ra = { .offset = TESTDEV_REG_DMA_STATUS, .region = 0,
+					.count = 4 };
+	struct raw_msg m;
+	uint32_t v;
+
+	ASSERT_OK(raw_send(fd, id, VUS_CMD_REGION_READ, 0, &ra, sizeof(ra), NULL, 0));
+	raw_until_reply(fd, id, &m, NULL);
+	ASSERT_EQ(m.len, HEAD + 4);
+	v = raw_u32(&m, HEAD);
+	raw_msg_free(&m);
+	return v;
+}
+
+/* A hostile client answers testdev's 1 MiB DMA_READ (window without fd)
+ * with the right size but a wrong address: the reply is never offered to
+ * the sink (its fixed part is checked first), so nothing lands in BAR1;
+ * the DMA fails with EPROTO and the stream stays in sync. The right
+ * answer then lands. */
+static void dma_reply_hostile(void **state)
+{
+	struct test_fx *f = *state;
+	struct vus_dma_map map = { .argsz = sizeof(map), .flags = VUS_DMA_MAP_FLAG_READ |
+				   VUS_DMA_MAP_FLAG_WRITE, .addr = DMA_IOVA, .size = MIB };
+	uint8_t *rep = malloc(VUS_HDR_SIZE + HEAD + MIB);
+	struct raw_msg m, req;
+	uint16_t id = 100;
+	int round;
+
+	assert_non_null(rep);
+	write_bar1(f->fd, 1, 0, MIB, 91);
+	ASSERT_OK(raw_call(f->fd, 2, VUS_CMD_DMA_MAP, &map, sizeof(map), NULL, 0, &m));
+	ASSERT_EQ(m.hdr.flags, VUS_F_TYPE_REPLY);
+	raw_msg_free(&m);
+	for (round = 0; round < 2; round++) {
+		struct vus_hdr h;
+		uint64_t addr, count = MIB;
+		uint32_t st;
+
+		memset(&req, 0, sizeof(req));
+		raw_reg_write(f->fd, id, TESTDEV_REG_DMA_SRC_LO, (uint32_t)DMA_IOVA);
+		raw_until_reply(f->fd, id++, &m, NULL);
+		raw_msg_free(&m);
+		raw_reg_write(f->fd, id, TESTDEV_REG_DMA_SRC_HI, (uint32_t)(DMA_IOVA >> 32));
+		raw_until_reply(f->fd, id++, &m, NULL);
+		raw_msg_free(&m);
+		raw_reg_write(f->fd, id, TESTDEV_REG_DMA_DST_LO, 0);
+		raw_until_reply(f->fd, id++, &m, NULL);
+		raw_msg_free(&m);
+		raw_reg_write(f->fd, id, TESTDEV_REG_DMA_DST_HI, 0);
+		raw_until_reply(f->fd, id++, &m, NULL);
+		raw_msg_free(&m);
+		raw_reg_write(f->fd, id, TESTDEV_REG_DMA_LEN, MIB);
+		raw_until_reply(f->fd, id++, &m, NULL);
+		raw_msg_free(&m);
+		raw_reg_write(f->fd, id, TESTDEV_REG_DMA_CMD, TESTDEV_DMA_START);
+		raw_until_reply(f->fd, id++, &m, &req);
+		raw_msg_free(&m);
+		if (!req.payload)
+			ASSERT_OK(raw_recv(f->fd, &req, WAIT_MS));
+		ASSERT_EQ(req.hdr.cmd, VUS_CMD_DMA_READ);
+		ASSERT_EQ(raw_u64(&req, 8), MIB); /* one chunk: spec layout, 1 MiB */
+		/* Round 0: the address echoed wrong; round 1: right. */
+		addr = DMA_IOVA + (round == 0 ? 4096 : 0);
+		h = (struct vus_hdr){ .id = req.hdr.id, .cmd = VUS_CMD_DMA_READ,
+				      .flags = VUS_F_TYPE_REPLY, .size = VUS_HDR_SIZE + HEAD + MIB };
+		vus_hdr_encode(rep, &h);
+		memcpy(rep + VUS_HDR_SIZE, &addr, 8);
+		memcpy(rep + VUS_HDR_SIZE + 8, &count, 8);
+		fill(rep + VUS_HDR_SIZE + HEAD, MIB, 92 + round);
+		raw_msg_free(&req);
+		ASSERT_OK(raw_send_bytes(f->fd, rep, h.size, NULL, 0));
+		for (int t = 0;; t++) {
+			st = raw_dma_status(f->fd, id++);
+			if (!(st & TESTDEV_DMA_BUSY))
+				break;
+			if (t == 200)
+				fail_msg("DMA still busy");
+			test_sleep_ms(10);
+		}
+		if (round == 0) {
+			assert_true(st & TESTDEV_DMA_ERROR);
+			ASSERT_EQ(st >> 16, EPROTO);
+			send_read(f->fd, id, 0, MIB);
+			ASSERT_EQ(read_reply(f->fd, id++, MIB, 91, 0), MIB);
+		} else {
+			assert_false(st & TESTDEV_DMA_ERROR);
+			send_read(f->fd, id, 0, MIB);
+			ASSERT_EQ(read_reply(f->fd, id++, MIB, 93, 0), MIB);
+		}
+	}
+	free(rep);
+}
+
 /* The sink takes DMA tails (QEMU's 4 pad bytes) and a discarded body:
  * over a socketpair, a message whose data is taken away mid-body still
  * arrives whole (bulk_discarded), the memory untouched after that, the
@@ -786,6 +911,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(client_read_into_buffer, test_fx_client,
 						test_fx_teardown),
 		cmocka_unit_test(dma_read_replies),
+		cmocka_unit_test_setup_teardown(dma_reply_hostile, test_fx_raw_version,
+						test_fx_teardown),
 		cmocka_unit_test(sink_tail_and_discard),
 	};
 
