@@ -804,6 +804,55 @@ static void dma_reply_hostile(void **state)
 	free(rep);
 }
 
+/* testdev's state (registers, BAR1, BAR2: over 1 MiB) moves to a second
+ * testdev in 1 MiB MIG_DATA_WRITEs: the data goes straight into the
+ * destination library's stream buffer (framed stream), the device comes
+ * out the same. */
+static void mig_data_write_direct(void **state)
+{
+	struct test_server src, dst;
+	struct vus_client *cs, *cd;
+	uint8_t *stream = NULL, *back = malloc(MIB);
+	size_t len = 0, off;
+	uint32_t got;
+	uint64_t n;
+
+	(void)state;
+	assert_non_null(back);
+	ASSERT_OK(test_server_start(&src, NULL));
+	ASSERT_OK(test_server_start(&dst, NULL));
+	ASSERT_OK(test_connect(&src, NULL, &cs));
+	ASSERT_OK(test_connect(&dst, NULL, &cd));
+	fill(back, MIB, 101);
+	ASSERT_OK(vus_client_region_write(cs, 1, 0, back, MIB));
+	ASSERT_OK(vus_client_mig_set_state(cs, VUS_MIG_STATE_STOP_COPY));
+	do {
+		stream = realloc(stream, len + MIB);
+		assert_non_null(stream);
+		ASSERT_OK(vus_client_mig_data_read(cs, stream + len, MIB, &got));
+		len += got;
+	} while (got == MIB);
+	assert_true(len > MIB);
+	ASSERT_OK(vus_client_mig_set_state(cd, VUS_MIG_STATE_RESUMING));
+	for (off = 0; off < len; off += MIB)
+		ASSERT_OK(vus_client_mig_data_write(cd, stream + off,
+						    (uint32_t)(len - off < MIB ? len - off : MIB)));
+	ASSERT_OK(vus_client_mig_set_state(cd, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(cd, VUS_MIG_STATE_RUNNING));
+	memset(back, 0, MIB);
+	ASSERT_OK(vus_client_region_read(cd, 1, 0, back, MIB));
+	ASSERT_EQ(same_upto(back, MIB, 101), MIB);
+	vus_client_close(cs);
+	test_server_stop(&src);
+	n = stop_and_count(&dst);
+	printf("mig_data_write_direct: %llu of %zu stream bytes straight in\n",
+	       (unsigned long long)n, len);
+	assert_true(n >= len / 2);
+	vus_client_close(cd);
+	free(stream);
+	free(back);
+}
+
 /* The sink takes DMA tails (QEMU's 4 pad bytes) and a discarded body:
  * over a socketpair, a message whose data is taken away mid-body still
  * arrives whole (bulk_discarded), the memory untouched after that, the
@@ -914,6 +963,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dma_reply_hostile, test_fx_raw_version,
 						test_fx_teardown),
 		cmocka_unit_test(sink_tail_and_discard),
+		cmocka_unit_test(mig_data_write_direct),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

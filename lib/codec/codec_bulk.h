@@ -44,4 +44,13 @@ int vus_region_read_reply_head_decode(const struct vus_msg_view *m, uint64_t bul
 int vus_dma_rw_reply_head_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
 				 uint64_t bulk, uint64_t addr, uint64_t count);
 
+/*
+ * A MIG_DATA_WRITE whose data (bulk bytes) went straight to the library's
+ * migration stream buffer: m holds struct vus_mig_data (8 bytes). What
+ * vus_mig_data_write_decode() would say of the whole message.
+ */
+#define VUS_MIG_DATA_HEAD ((uint32_t)sizeof(struct vus_mig_data))
+int vus_mig_data_write_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				   uint32_t max_xfer, struct vus_mig_data *out);
+
 #endif /* VUS_CODEC_BULK_H */

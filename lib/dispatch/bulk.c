@@ -7,6 +7,9 @@
  * device backs the region with, the data is received straight into that
  * memory; the handler then only answers (handlers.c vus_h_region_write).
  *
+ * MIG_DATA_WRITE in a framed stream goes straight into the library's
+ * stream buffer (migration.c vus_mig_data_sink).
+ *
  * Replies to our DMA_READ requests on this socket (when no twin socket
  * was negotiated) go to the DMA engine's sink (dma_rw.c
  * vus_dma_reply_sink): their data straight into the device's buffer.
@@ -37,7 +40,11 @@ int vus_dispatch_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head
 	/* Our DMA_READs' answers on this socket (no twin socket). */
 	if (vus_hdr_is_reply(h))
 		return vus_dma_reply_sink(dev, h, head, d);
-	if (h->cmd != VUS_CMD_REGION_WRITE || !dev->sess.negotiated || vus_fault_armed(dev))
+	if (!dev->sess.negotiated || vus_fault_armed(dev))
+		return 0;
+	if (h->cmd == VUS_CMD_MIG_DATA_WRITE)
+		return vus_mig_data_sink(dev, h, head, d);
+	if (h->cmd != VUS_CMD_REGION_WRITE)
 		return 0;
 	if (vus_region_write_head_decode(&v, h->size - VUS_HDR_SIZE - VUS_REGION_WRITE_HEAD,
 					 dev->max_xfer, &ra) < 0)

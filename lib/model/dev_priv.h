@@ -268,6 +268,10 @@ int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+/* The sink (transport.h vus_conn_sink) for MIG_DATA_WRITE in a framed
+ * stream: the data straight into the stream's buffer (migration.c). */
+int vus_mig_data_sink(struct vus_dev *dev, const struct vus_hdr *h, const uint8_t *head,
+		      struct vus_sink_dst *d);
 /* migration/feature_passthrough.c: the same three when dev->feat_pt is set. */
 int vus_feat_pt_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_feat_pt_mig_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
