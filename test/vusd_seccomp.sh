@@ -56,6 +56,8 @@ has '0x7e570001'
 run 0 "${ctl[@]}" add "nvme,name=nv1,file=$dir/nv1.img,size=1M,socket=$dir/nv1.sock"
 run 0 "$bin/vusctl" read "$dir/nv1.sock" bar0 0x8
 has '0x00010400'
+run 0 "${ctl[@]}" nvme nv1 stats
+has 'io_uring.*true'
 log=$(cat "$dir/vusd.log")
 [[ $log != *"io_uring unavailable"* ]] || fail "nvme fell back to pread/pwrite under the filter"
 [[ $(grep -c 'seccomp: denied system call' "$dir/vusd.log") == 1 ]] ||
@@ -65,7 +67,7 @@ stop
 # --no-seccomp: no filter, and the same call goes through.
 "$bin/vusd" --config "$dir/vusd.json" --no-seccomp 2>"$dir/vusd.log" &
 vusd_pid=$!
-wait_for "$dir/vusd.log" 'serving testdev "td0"'
+wait_for "$dir/vusd.log" 'control socket on'
 run 0 "${ctl[@]}" testdev td0 sandbox-probe
 has "errno: 0$"
 [[ $(status_field Seccomp) == 0 ]] || fail "--no-seccomp: Seccomp $(status_field Seccomp), expected 0"
@@ -76,7 +78,7 @@ stop
 sed -i 's/^{ /{ "seccomp": false, /' "$dir/vusd.json"
 "$bin/vusd" --config "$dir/vusd.json" 2>"$dir/vusd.log" &
 vusd_pid=$!
-wait_for "$dir/vusd.log" 'serving testdev "td0"'
+wait_for "$dir/vusd.log" 'control socket on'
 run 0 "${ctl[@]}" testdev td0 sandbox-probe
 has "errno: 0$"
 [[ $(status_field Seccomp) == 0 ]] || fail "\"seccomp\": false: Seccomp $(status_field Seccomp)"
