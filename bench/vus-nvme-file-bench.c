@@ -10,7 +10,7 @@
  * Prints IOPS of both and the ratio io_uring / pread-pwrite; asserts
  * nothing (samples/nvme-emu/README.md has numbers and method).
  *
- *   vus-nvme-file-bench [--seconds S] [--rounds R] [--dir DIR] [--direct]
+ *   vus-nvme-file-bench [--seconds S] [--rounds R] [--dir DIR] [--direct] [--job NAME]
  *
  * The file (256 MiB, filled once) is made in DIR (default /tmp); the
  * file system it lands on is printed. --direct opens it with O_DIRECT.
@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "direct", no_argument, NULL, 'D' },
+		{ "job", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -226,6 +227,7 @@ int main(int argc, char **argv)
 	struct rig g[2];
 	const char *fdir = "/tmp";
 	char sdir[] = "/tmp/vus-nvme-fbench-XXXXXX", file[256];
+	const char *only = NULL;
 	bool direct = false;
 	int rounds = 5, o, fd, round, mode;
 	char *chunk;
@@ -245,9 +247,12 @@ int main(int argc, char **argv)
 		case 'D':
 			direct = true;
 			break;
+		case 'j':
+			only = optarg;
+			break;
 		default:
-			printf("usage: %s [--seconds S] [--rounds R] [--dir DIR] [--direct]\n",
-			       argv[0]);
+			printf("usage: %s [--seconds S] [--rounds R] [--dir DIR] [--direct] "
+			       "[--job NAME]\n", argv[0]);
 			return o == 'h' ? 0 : 2;
 		}
 	}
@@ -285,7 +290,7 @@ int main(int argc, char **argv)
 		rig_start(&g[mode], sub[mode], file, mode == 1, direct);
 	}
 	for (i = 0; i < NJ; i++)
-		for (round = 0; round < rounds; round++)
+		for (round = 0; round < rounds && (!only || !strcmp(only, jobs[i].name)); round++)
 			for (mode = 0; mode < 2; mode++) {
 				int m = (mode + round) % 2;
 
@@ -297,7 +302,8 @@ int main(int argc, char **argv)
 	}
 	printf("%-20s %14s %14s %8s\n", "job", "io_uring IOPS", "pread IOPS", "ratio");
 	for (i = 0; i < NJ; i++)
-		printf("%-20s %14.0f %14.0f %8.2f\n", jobs[i].name, sum[0][i] / rounds,
+		if (!only || !strcmp(only, jobs[i].name))
+			printf("%-20s %14.0f %14.0f %8.2f\n", jobs[i].name, sum[0][i] / rounds,
 		       sum[1][i] / rounds, sum[0][i] / sum[1][i]);
 	close(fd);
 	unlink(file);

@@ -85,7 +85,7 @@ static double run_child(bool filter, unsigned long n)
 		ev.data.fd = sv[1];
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) < 0)
 			_exit(1);
-		if (filter && vusd_sandbox_enter(NULL, &err) < 0) {
+		if (filter && vusd_sandbox_enter(NULL, false, &err) < 0) {
 			fprintf(stderr, "vus-seccomp-bench: %s\n", err.msg);
 			_exit(1);
 		}

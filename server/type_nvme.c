@@ -15,7 +15,8 @@
  *   shadow=false    no Doorbell Buffer Config (every doorbell a posted write)
  *   poll=true       a thread polls the queues (a whole host core)
  *   namespaces=N    N RAM namespaces of size bytes each (NSID 1..N)
- * Control: vusctl --control CTL nvme NAME stats  (per-queue counters)
+ * Control: vusctl --control CTL nvme NAME stats  (per-queue counters, and
+ *          the file backend's: io_uring in use, SQEs, CQEs, inline I/O)
  */
 #include <errno.h>
 #include <stddef.h>
@@ -200,6 +201,20 @@ static int nvme_type_control(struct vusd_inst *inst, int argc, const char *const
 		json_object_array_add(arr, q);
 	}
 	json_object_object_add(result, "queues", arr);
+	{
+		struct nvme_emu_io_stats io;
+		struct json_object *b = json_object_new_object();
+
+		nvme_emu_io_stats(inst->handle, &io);
+		json_object_object_add(b, "io_uring", json_object_new_boolean(io.uring));
+		json_object_object_add(b, "submitted", json_object_new_int64((int64_t)io.submitted));
+		json_object_object_add(b, "completed", json_object_new_int64((int64_t)io.completed));
+		json_object_object_add(b, "inline_reads",
+				       json_object_new_int64((int64_t)io.inline_reads));
+		json_object_object_add(b, "inline_writes",
+				       json_object_new_int64((int64_t)io.inline_writes));
+		json_object_object_add(result, "backend", b);
+	}
 	return 0;
 }
 

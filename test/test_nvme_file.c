@@ -4,10 +4,11 @@
  * docs/nvme.md "Backends"): data verified on many queues at high queue
  * depth with guest memory through fds (iovecs straight into it), without
  * fds (bounce buffers, worker thread) and in polling mode; completions out
- * of submission order; controller reset, DEVICE_RESET, shutdown and
- * DMA_UNMAP with backend I/O in flight; O_DIRECT (with unaligned guest
+ * of submission order; controller reset, DEVICE_RESET, FLR, shutdown,
+ * migration STOP and DMA_UNMAP with backend I/O in flight; O_DIRECT (with unaligned guest
  * buffers bounced) and on tmpfs (refused cleanly where the kernel has none
- * there); the pread/pwrite path forced.
+ * there); the pread/pwrite path forced, and taken when io_uring cannot be
+ * set up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,7 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,7 +290,32 @@ static void submit_writes(struct nvme_rig *r, uint16_t qid, struct buf *b, unsig
 	}
 }
 
-enum reset_kind { RESET_CC, RESET_DEVICE, RESET_SHUTDOWN };
+enum reset_kind { RESET_CC, RESET_DEVICE, RESET_SHUTDOWN, RESET_FLR };
+
+static uint32_t cfg_rd(struct nvme_rig *r, unsigned off, unsigned len)
+{
+	uint8_t b[4] = { 0 };
+
+	ASSERT_OK(vus_client_region_read(r->c, VUS_PCI_CONFIG_REGION, off, b, len));
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Initiate Function Level Reset in the PCI Express capability (ID 10h,
+ * Device Control bit 15). */
+static void flr(struct nvme_rig *r)
+{
+	unsigned off = cfg_rd(r, 0x34, 1), n;
+	uint32_t v;
+	uint8_t b[2];
+
+	for (n = 0; off && n < 48 && cfg_rd(r, off, 1) != 0x10; n++)
+		off = cfg_rd(r, off + 1, 1);
+	assert_true(off && cfg_rd(r, off, 1) == 0x10);
+	v = cfg_rd(r, off + 8, 2) | 0x8000;
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+	ASSERT_OK(vus_client_region_write(r->c, VUS_PCI_CONFIG_REGION, off + 8, b, 2));
+}
 
 static void reset_in_flight(enum reset_kind kind, bool no_fd)
 {
@@ -316,8 +347,21 @@ static void reset_in_flight(enum reset_kind kind, bool no_fd)
 			ASSERT_OK(nvme_drv_shutdown(r.d));
 			assert_true(nvme_drv_disable(r.d) >= 0);
 			break;
+		case RESET_FLR:
+			flr(&r);
+			ASSERT_OK(nvme_drv_pci_restore(r.d));
+			assert_true(nvme_drv_disable(r.d) >= 0);
+			break;
 		}
 		ASSERT_OK(nvme_drv_enable(r.d));
+	}
+	{
+		struct nvme_emu_io_stats st;
+
+		nvme_emu_io_stats(r.emu, &st);
+		fprintf(stderr, "%s: the resets waited for %llu backend requests in flight\n",
+			kind == RESET_CC ? "CC.EN 1->0" : kind == RESET_DEVICE ? "DEVICE_RESET" :
+			kind == RESET_FLR ? "FLR" : "shutdown", (unsigned long long)st.drained);
 	}
 	/* Usable again, and no completion of the old queues lands in the
 	 * new ones (the driver would see a foreign command id). */
@@ -357,6 +401,73 @@ static void test_shutdown_in_flight(void **state)
 {
 	(void)state;
 	reset_in_flight(RESET_SHUTDOWN, false);
+}
+
+static void test_flr_in_flight(void **state)
+{
+	(void)state;
+	reset_in_flight(RESET_FLR, false);
+}
+
+/*
+ * Migration STOP with backend I/O in flight (uncached reads and 128 KiB
+ * writes): the transition drains the ring; while stopped no completion
+ * is posted (DMA is stopped); back in RUNNING every command completes
+ * successfully and the data is right.
+ */
+static void test_mig_stop_in_flight(void **state)
+{
+	enum { N = 24, LEN = 131072 };
+	struct nvme_rig_opts o = { 0 };
+	struct nvme_drv_cmd cmd;
+	struct nvme_rig r;
+	struct buf w, rd;
+	uint16_t cids[2 * N];
+	char path[128];
+	int fd = file_new("/tmp", path, sizeof(path)), i, round;
+
+	(void)state;
+	start_file(&r, &o, path);
+	nvme_rig_io_queues(&r, 2, 64);
+	w = buf_new(&r, (size_t)N * LEN);
+	rd = buf_new(&r, (size_t)N * LEN);
+	for (round = 0; round < 3; round++) {
+		nvme_rig_pattern(w.p, w.size, 990 + round);
+		/* Queue 1 writes the upper half; queue 2 reads back the lower
+		 * half written in the round before (uncached: dropped). */
+		for (i = 0; i < N; i++)
+			assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1,
+						   (uint64_t)i * LEN / r.lba, LEN / r.lba,
+						   w.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+		ASSERT_OK(fdatasync(fd));
+		ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+		memset(rd.p, 0, rd.size);
+		for (i = 0; i < N; i++) {
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1,
+						  (uint64_t)i * LEN / r.lba, LEN / r.lba,
+						  rd.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, 2, &cmd, &cids[i]));
+			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1,
+						  (uint64_t)(N + i) * LEN / r.lba, LEN / r.lba,
+						  w.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+			ASSERT_OK(nvme_drv_submit(r.d, 1, &cmd, &cids[N + i]));
+		}
+		ASSERT_OK(vus_client_mig_set_state(r.c, VUS_MIG_STATE_STOP));
+		ASSERT_OK(vus_client_mig_set_state(r.c, VUS_MIG_STATE_RUNNING));
+		for (i = 0; i < N; i++) {
+			assert_nvme_ok(nvme_drv_wait(r.d, 2, cids[i], NULL));
+			assert_nvme_ok(nvme_drv_wait(r.d, 1, cids[N + i], NULL));
+		}
+		assert_memory_equal(rd.p, w.p, rd.size);
+		for (i = 0; i < N; i++)
+			assert_nvme_ok(nvme_drv_rw(r.d, 2, NVD_CMD_READ, 1,
+						   (uint64_t)(N + i) * LEN / r.lba, LEN / r.lba,
+						   rd.iova + (size_t)i * LEN, LEN, NVME_DRV_PRP));
+		assert_memory_equal(rd.p, w.p, rd.size);
+	}
+	expect_uring(&r, true);
+	nvme_rig_stop(&r);
+	file_done(fd, path);
 }
 
 /*
@@ -404,9 +515,11 @@ static void test_unmap_in_flight(void **state)
 		}
 		ASSERT_OK(vus_client_dma_unmap(r.c, win_iova, WIN, 0));
 		nvme_emu_io_stats(r.emu, &st1);
-		fprintf(stderr, "round %d: %llu of %d reads submitted to the backend before the "
-			"unmap's reply\n", round, (unsigned long long)(st1.submitted - st0.submitted),
-			N);
+		fprintf(stderr, "round %d: of %d reads, %llu went to the ring, %llu were served "
+			"from the page cache (readahead); the unmap waited for %llu\n", round, N,
+			(unsigned long long)(st1.submitted - st0.submitted),
+			(unsigned long long)(st1.inline_reads - st0.inline_reads),
+			(unsigned long long)(st1.drained - st0.drained));
 		for (i = 0; i < N; i++)
 			assert_nvme_ok(nvme_drv_wait(r.d, 1, cids[i], NULL));
 	}
@@ -524,6 +637,61 @@ static void test_odirect_tmpfs(void **state)
 	file_done(fd, path);
 }
 
+/*
+ * io_uring_queue_init failing (here: a seccomp filter makes io_uring_setup
+ * fail with ENOSYS, as an old kernel or a container's profile would): the
+ * controller still comes up, on pread/pwrite, and says why in one line.
+ * In a child process, so the filter stays there.
+ */
+static void test_fallback_when_unavailable(void **state)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fprog = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
+	char path[128], out[4096] = { 0 };
+	int fd = file_new("/tmp", path, sizeof(path)), pfd[2], status = 0;
+	ssize_t got, len = 0;
+	pid_t pid;
+
+	(void)state;
+	ASSERT_OK(pipe(pfd));
+	pid = fork();
+	ASSERT_NONNEG(pid);
+	if (pid == 0) {
+		struct nvme_emu_opts e;
+		struct nvme_emu_io_stats st;
+		struct nvme_emu *n = NULL;
+
+		dup2(pfd[1], 2);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0)
+			_exit(3);
+		nvme_emu_opts_default(&e);
+		e.file = path;
+		e.size = 1u << 20;
+		if (nvme_emu_create("nouring", &e, &n) < 0)
+			_exit(4);
+		nvme_emu_io_stats(n, &st);
+		nvme_emu_free(n);
+		_exit(st.uring ? 5 : 0);
+	}
+	close(pfd[1]);
+	while ((got = read(pfd[0], out + len, sizeof(out) - 1 - (size_t)len)) > 0)
+		len += got;
+	close(pfd[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("child: status %#x (3 filter, 4 create, 5 io_uring still on); stderr: %s",
+			 status, out);
+	fprintf(stderr, "child said: %s", out);
+	assert_non_null(strstr(out, "io_uring unavailable"));
+	file_done(fd, path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,11 +699,14 @@ int main(void)
 		cmocka_unit_test(test_many_queues_no_fd),
 		cmocka_unit_test(test_many_queues_poll),
 		cmocka_unit_test(test_sync_forced),
+		cmocka_unit_test(test_fallback_when_unavailable),
 		cmocka_unit_test(test_out_of_order),
 		cmocka_unit_test(test_cc_reset_in_flight),
 		cmocka_unit_test(test_device_reset_in_flight),
 		cmocka_unit_test(test_device_reset_in_flight_no_fd),
 		cmocka_unit_test(test_shutdown_in_flight),
+		cmocka_unit_test(test_flr_in_flight),
+		cmocka_unit_test(test_mig_stop_in_flight),
 		cmocka_unit_test(test_unmap_in_flight),
 		cmocka_unit_test(test_odirect),
 		cmocka_unit_test(test_odirect_tmpfs),

@@ -56,6 +56,8 @@ has '0x7e570001'
 run 0 "${ctl[@]}" add "nvme,name=nv1,file=$dir/nv1.img,size=1M,socket=$dir/nv1.sock"
 run 0 "$bin/vusctl" read "$dir/nv1.sock" bar0 0x8
 has '0x00010400'
+run 0 "${ctl[@]}" nvme nv1 stats
+has 'io_uring.*true'
 log=$(cat "$dir/vusd.log")
 [[ $log != *"io_uring unavailable"* ]] || fail "nvme fell back to pread/pwrite under the filter"
 [[ $(grep -c 'seccomp: denied system call' "$dir/vusd.log") == 1 ]] ||

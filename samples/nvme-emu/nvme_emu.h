@@ -97,6 +97,7 @@ struct nvme_emu_io_stats {
 	uint64_t completed;  /* CQEs reaped */
 	uint64_t inline_writes; /* buffered writes made inline, ring idle */
 	uint64_t inline_reads;  /* reads served from the page cache inline */
+	uint64_t drained;       /* requests a drain waited for (reset, unmap, ...) */
 };
 void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out);
 

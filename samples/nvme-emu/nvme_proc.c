@@ -4,9 +4,11 @@
  *
  * Inline (default): a doorbell or register write runs the processor right
  * in the region callback on the loop thread. With guest memory mapped
- * through fds every DMA is a memcpy, the backend is RAM or a file, so a
+ * through fds every DMA is a memcpy and a RAM namespace a mapping, so a
  * command completes within the callback: no thread hop, no wakeup, and
- * zero CPU while idle.
+ * zero CPU while idle. A file's I/O that would block stays in flight in
+ * io_uring; the ring's eventfd kicks the pass that completes it
+ * (nvme_uring.c).
  *
  * Worker: while the client has mapped guest memory without fds, DMA is a
  * DMA_READ/DMA_WRITE exchange that the loop thread itself must serve, so

@@ -84,11 +84,13 @@ struct nvme_uring {
 	uint32_t free[UR_DEPTH];
 	uint32_t nfree;
 	uint32_t inflight;      /* SQE with the kernel, no CQE yet */
-	uint32_t zc_inflight;   /* of those, with guest pointers */
+	/* Of those, with guest pointers; the DMA map callbacks read it
+	 * without proc_lock (nvme_uring_zc_busy). */
+	_Atomic uint32_t zc_inflight;
 	uint32_t held;
 	uint64_t bounce_bytes;
 	/* statistics: any thread reads */
-	_Atomic uint64_t subs, reaped, inline_writes, inline_reads;
+	_Atomic uint64_t subs, reaped, inline_writes, inline_reads, drained;
 };
 
 /* ---- set up ------------------------------------------------------- */
@@ -189,7 +191,7 @@ uint32_t nvme_uring_room(const struct nvme_emu *n)
 
 bool nvme_uring_zc_busy(const struct nvme_emu *n)
 {
-	return n->ur && n->ur->zc_inflight;
+	return n->ur && atomic_load(&n->ur->zc_inflight);
 }
 
 /* ---- requests ----------------------------------------------------- */
@@ -242,7 +244,7 @@ static bool req_queue(struct nvme_uring *u, struct ur_req *r)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(r - u->req));
 	u->inflight++;
 	if (r->zc)
-		u->zc_inflight++;
+		atomic_fetch_add(&u->zc_inflight, 1);
 	atomic_fetch_add_explicit(&u->subs, 1, memory_order_relaxed);
 	return true;
 }
@@ -318,13 +320,6 @@ static bool build_zc(struct nvme_emu *n, struct ur_req *r, bool to_guest)
 		r->iov[i].iov_base = p;
 		r->iov[i].iov_len = s->len;
 	}
-	if (to_guest) {
-		r->segs = malloc(sizeof(*r->segs) * l->nseg);
-		if (!r->segs)
-			goto no;
-		memcpy(r->segs, l->seg, sizeof(*r->segs) * l->nseg);
-		r->nseg = l->nseg;
-	}
 	r->niov = l->nseg;
 	r->zc = true;
 	return true;
@@ -332,6 +327,16 @@ no:
 	free(r->iov_alloc);
 	r->iov_alloc = NULL;
 	return false;
+}
+
+static bool keep_segs(struct nvme_emu *n, struct ur_req *r)
+{
+	r->segs = malloc(sizeof(*r->segs) * n->sgl.nseg);
+	if (!r->segs)
+		return false;
+	memcpy(r->segs, n->sgl.seg, sizeof(*r->segs) * n->sgl.nseg);
+	r->nseg = n->sgl.nseg;
+	return true;
 }
 
 /* A bounce buffer; a Write's data is copied in now, a Read's segments
@@ -373,8 +378,9 @@ static uint16_t build_bounce(struct nvme_emu *n, struct nvme_uring *u, struct ur
  * of its pass, is written here instead, straight from guest memory: one
  * copy into the page cache, as fast as pwrite. Larger writes (the copy
  * then outweighs the hop, and overlaps the next fetch), the rest of the
- * pass's and all while requests are in flight go through the ring. Like
- * pwrite, this one write may block the loop under writeback throttling.
+ * pass's, FUA writes (and all with the write cache off: their fdatasync)
+ * and all while requests are in flight go through the ring. Like pwrite,
+ * this one write may block the loop under writeback throttling.
  */
 static uint16_t write_inline(struct nvme_emu *n, struct ur_req *r)
 {
@@ -389,8 +395,6 @@ static uint16_t write_inline(struct nvme_emu *n, struct ur_req *r)
 		iov_advance(r, (uint64_t)w);
 		r->off += (uint64_t)w;
 	}
-	if ((r->fua || !n->feat.vwc) && nvme_ns_flush(r->ns) < 0)
-		return media_error(n, true);
 	atomic_fetch_add_explicit(&n->smart.host_writes, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->smart.units_written, r->len >> 9, memory_order_relaxed);
 	return 0;
@@ -422,8 +426,9 @@ static uint16_t read_nowait(struct nvme_emu *n, struct ur_req *r)
 		iov_advance(r, (uint64_t)got);
 		r->off += (uint64_t)got;
 	}
-	for (uint32_t i = 0; i < r->nseg; i++)
-		vus_dma_mark_dirty(n->dev, r->segs[i].iova, r->segs[i].len);
+	/* n->sgl still describes this command (no fetch since). */
+	for (uint32_t i = 0; i < n->sgl.nseg; i++)
+		vus_dma_mark_dirty(n->dev, n->sgl.seg[i].iova, n->sgl.seg[i].len);
 	atomic_fetch_add_explicit(&n->smart.host_reads, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->smart.units_read, r->len >> 9, memory_order_relaxed);
 	return 0;
@@ -456,8 +461,10 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 	r->len = len;
 	r->fua = fua;
 	r->stage = c->opc == NVME_IO_FLUSH ? UR_SYNC : UR_DATA;
+	/* Not with FUA or the cache off: their fdatasync goes through the
+	 * ring, never blocks the loop. */
 	if (r->stage == UR_DATA && !read && !ns->odirect && len <= UR_INLINE_WRITE_MAX &&
-	    !u->inflight && !u->wrote_inline && build_zc(n, r, false)) {
+	    !fua && n->feat.vwc && !u->inflight && !u->wrote_inline && build_zc(n, r, false)) {
 		u->wrote_inline = true;
 		s = write_inline(n, r);
 		atomic_fetch_add_explicit(&u->inline_writes, 1, memory_order_relaxed);
@@ -471,7 +478,18 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 			req_release(u, r);
 			return s;
 		}
-	} else if (r->stage == UR_DATA && !build_zc(n, r, read)) {
+		/* Not cached: through the ring; the segments are kept to
+		 * mark dirty when the data is in (on_cqe). */
+		if (!keep_segs(n, r)) {
+			req_release(u, r);
+			return NVME_URING_SYNC;
+		}
+	} else if (r->stage == UR_DATA && build_zc(n, r, read)) {
+		if (read && !keep_segs(n, r)) {
+			req_release(u, r);
+			return NVME_URING_SYNC;
+		}
+	} else if (r->stage == UR_DATA) {
 		s = build_bounce(n, u, r, read);
 		if (s) {
 			req_release(u, r);
@@ -501,7 +519,7 @@ static void on_cqe(struct nvme_emu *n, struct nvme_uring *u, uint64_t data, int 
 		return;
 	u->inflight--;
 	if (r->zc)
-		u->zc_inflight--;
+		atomic_fetch_sub(&u->zc_inflight, 1);
 	atomic_fetch_add_explicit(&u->reaped, 1, memory_order_relaxed);
 	write = r->opc == NVME_IO_WRITE;
 	if (res == -EAGAIN || res == -EINTR) {
@@ -677,6 +695,7 @@ static void wait_all(struct nvme_emu *n, struct nvme_uring *u)
 	bool cancelled = false;
 
 	(void)io_uring_submit(&u->ring);
+	atomic_fetch_add_explicit(&u->drained, u->inflight, memory_order_relaxed);
 	while (u->inflight) {
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
 		struct io_uring_cqe *cqe;
@@ -744,4 +763,5 @@ void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out)
 							  memory_order_relaxed) : 0;
 	out->inline_reads = n->ur ? atomic_load_explicit(&n->ur->inline_reads,
 							 memory_order_relaxed) : 0;
+	out->drained = n->ur ? atomic_load_explicit(&n->ur->drained, memory_order_relaxed) : 0;
 }
