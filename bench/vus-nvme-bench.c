@@ -245,6 +245,7 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	struct nvme_emu *emu;
 	struct vus_client *c;
 	struct nvme_drv *d;
+	bool shadow;
 	uint64_t iova;
 	size_t i;
 	int r;
@@ -275,10 +276,11 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		r = nvme_drv_set_num_queues(d, 1, 1, NULL, NULL);
 	if (r == 0)
 		r = nvme_drv_create_qpair(d, 1, QDEPTH);
-	if (r == 0 && !cf->no_shadow)
-		r = nvme_drv_dbbuf_enable(d);
 	if (r != 0)
 		die("controller set-up", r);
+	/* The controller refuses Doorbell Buffer Config without DMA fds
+	 * (every shadow access would be a message): plain doorbells then. */
+	shadow = !cf->no_shadow && nvme_drv_dbbuf_enable(d) == 0;
 	if (!nvme_drv_alloc(d, QDEPTH * 131072u, &iova))
 		die("buffers", -ENOMEM);
 
@@ -286,9 +288,21 @@ static void run_config(const struct config *cf, double secs, const char *only)
 
 	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
 	       cf->no_fd ? "message (no fds)" : "fd-mapped",
-	       cf->no_shadow ? ", no shadow doorbells" : ", shadow doorbells + EventIdx",
+	       shadow ? ", shadow doorbells + EventIdx" : cf->no_shadow ? ", no shadow doorbells" :
+	       ", shadow doorbells refused (no fds): doorbell messages",
 	       cf->poll ? "poll=true" : "inline on doorbells", cf->poll ? "polls its CQ" :
 	       "sleeps on MSI-X eventfds");
+	{
+		/* Idle: queues set up, nothing submitted. */
+		struct timespec nap = { 0, 500000000L };
+		double c0 = process_cpu(), t0 = now();
+
+		nanosleep(&nap, NULL);
+		double cpu = (process_cpu() - c0) / (now() - t0) * 100;
+
+		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
+		       cpu > 0 ? cpu : 0, now() - t0);
+	}
 	printf("%-20s %10s %9s %11s %7s %13s %8s\n", "job", "IOPS", "MB/s", "server CPU", "batch",
 	       "memcpy ops/s", "ratio");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {

@@ -186,6 +186,7 @@ struct nvme_emu {
 	bool on_worker;          /* the processor runs on the worker thread */
 	uint64_t executed;       /* commands fetched and run (the poller's idle test) */
 	_Atomic bool intx_busy;  /* INTx: some CQ held unconsumed entries */
+	_Atomic bool poller_asleep; /* polling mode, idle: waits on worker_cv */
 
 	/* Worker thread (started when the first fd-less map arrives). */
 	pthread_t worker;
@@ -231,6 +232,10 @@ void nvme_features_default(struct nvme_emu *n);
 
 /* nvme_queue.c (proc_lock held) */
 bool nvme_queues_run(struct nvme_emu *n);
+/* Before the poller sleeps: EventIdx of every shadowed SQ set to its tail
+ * (the host rings on its next submission), tails read again; true when
+ * one moved (work: do not sleep). */
+bool nvme_queues_arm(struct nvme_emu *n);
 int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t status,
 		 uint32_t dw0);
 void nvme_irqs_flush(struct nvme_emu *n);

@@ -365,3 +365,21 @@ bool nvme_queues_run(struct nvme_emu *n)
 		nvme_aer_flush(n);
 	return more && !atomic_load(&n->stopping);
 }
+
+bool nvme_queues_arm(struct nvme_emu *n)
+{
+	bool moved = false;
+	int q;
+
+	if (!n->ready || n->fatal || atomic_load(&n->mig_stopped))
+		return false;
+	for (q = 1; q < NVME_NR_QUEUES; q++)
+		if (n->sq[q].live && shadowed(n, (uint16_t)q))
+			(void)eventidx_write(n, (uint16_t)q, false, n->sq[q].tail);
+	atomic_thread_fence(memory_order_seq_cst);
+	for (q = 1; q < NVME_NR_QUEUES; q++)
+		if (n->sq[q].live && shadowed(n, (uint16_t)q) &&
+		    sq_tail_now(n, (uint16_t)q) != n->sq[q].tail)
+			moved = true;
+	return moved;
+}
