@@ -15,6 +15,9 @@
  *   bit  4    send on the twin socket, if the server gave one
  *   bit  5    signal the record's eventfds once sent (an INTx resample
  *             fd then polls readable in the server)
+ *   bit  6    shrink the record's memfds to 0 bytes once sent: the
+ *             client's memory goes away under the server's maps, whose
+ *             copies then fault (SIGBUS; docs/security.md)
  * A truncated last record sends what is there. Messages longer than a
  * record are split over several; the recorder puts a message's fds on
  * the record holding its header, as a real client does (docs/protocol.md
@@ -34,6 +37,7 @@
 #define FUZZ_CTL_NO_READ  0x08u
 #define FUZZ_CTL_TWIN     0x10u
 #define FUZZ_CTL_SIGNAL   0x20u
+#define FUZZ_CTL_SHRINK   0x40u
 #define FUZZ_REC_HDR      3u
 #define FUZZ_REC_MAX      0xffffu
 /* Guest memory the recorder's client maps with an fd stays inside this. */

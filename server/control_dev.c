@@ -326,6 +326,7 @@ int vusd_ctl_info(struct vusd *d, struct json_object *req, struct json_object *r
 		return rc;
 	json_object_object_add(reply, "name", json_object_new_string(vd->spec.name));
 	json_object_object_add(reply, "type", json_object_new_string(vd->spec.type->name));
+	json_object_object_add(reply, "spec", vusd_spec_json(&vd->spec));
 	if (vd->spec.socket)
 		json_object_object_add(reply, "socket", json_object_new_string(vd->spec.socket));
 	json_object_object_add(reply, "attached",

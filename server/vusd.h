@@ -10,6 +10,7 @@
  *   devtypes.c     the device-type registry (how to add a type: its top)
  *   type_*.c       one device type each
  *   devices.c      running devices: create, listen, watch, remove
+ *   spec_json.c    a running device's spec as `add` takes it (info)
  *   loop.c         the libevent loop, signals, shutdown
  *   control.c      the control socket: connections and framing
  *   control_cmds.c daemon-wide requests (list, add, remove, stats, ...)
@@ -207,6 +208,13 @@ void vusd_dev_remove_all(struct vusd *d);
 struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
 /* Is path the socket of a device already? */
 bool vusd_dev_socket_used(struct vusd *d, const char *path);
+
+/* ---- spec_json.c ---------------------------------------------------- */
+
+/* The object `add` would take to make this device again, without its
+ * name and socket: type, socket_mode, dma_layout and every type option
+ * (docs/control.md "info"). NULL without memory. */
+struct json_object *vusd_spec_json(const struct vusd_spec *spec);
 
 /* ---- loop.c --------------------------------------------------------- */
 

@@ -67,7 +67,7 @@ run 0 "$vc" reset "$b"
 run 0 "$vc" write "$a" bar0 0x4 0x600dcafe
 run 0 "$vc" migrate "$a" "$b"
 has '^round 1: [0-9]+ bytes'
-has "^migrated .* pre-copy rounds .*downtime [0-9.]+ ms, total [0-9.]+ ms$"
+has "^migrated .* pre-copy rounds .*downtime [0-9.]+ ms \(estimated [0-9.]+\), total [0-9.]+ ms$"
 regs=()
 for off in 0x04 0x08 0x0c 0x10 0x14 0x18 0x1c 0x20 0x24 0x28 0x2c 0x30 0x34 0x38; do
 	regs+=("bar0 $off")

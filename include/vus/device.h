@@ -598,6 +598,28 @@ VUS_API void vus_dev_stop(struct vus_dev *dev);
 
 VUS_API bool vus_dev_client_attached(const struct vus_dev *dev);
 
+/*
+ * A device's own fd on the loop that serves it: cb(dev, opaque, fd) runs
+ * on the loop thread whenever fd polls readable, like the library's own
+ * fds. The fd joins the set behind vus_dev_poll_fd(), so it is served by
+ * vus_dev_run() and by any loop that polls vus_dev_poll_fd() and calls
+ * vus_dev_process() (vusd's, an application's) with no change to that
+ * loop. Level-triggered: cb must consume what made the fd readable (read
+ * an eventfd), or it runs again on the next pass. Meant for completions
+ * a device waits for: an io_uring's eventfd, a timerfd
+ * (docs/architecture.md "Device fds on the loop").
+ * The fd stays the caller's: unwatch it before closing it. At most
+ * VUS_DEV_MAX_WATCHES per device. Call from the setup thread before
+ * serving or from the loop thread. -EBADF (fd < 0), -EINVAL (no cb),
+ * -EEXIST (already watched), -ENOSPC (table full), or epoll_ctl's errno.
+ */
+#define VUS_DEV_MAX_WATCHES 8
+typedef void (*vus_fd_ready_fn)(struct vus_dev *dev, void *opaque, int fd);
+VUS_API int vus_dev_watch_fd(struct vus_dev *dev, int fd, vus_fd_ready_fn cb, void *opaque);
+/* Stop watching fd (a report already taken for it is dropped). 0 or
+ * -ENOENT. Same threads as vus_dev_watch_fd(). */
+VUS_API int vus_dev_unwatch_fd(struct vus_dev *dev, int fd);
+
 /* ---- statistics ----------------------------------------------------- */
 
 /*

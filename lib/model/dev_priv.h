@@ -288,6 +288,12 @@ struct vus_dev {
 
 	struct vus_counters stats;
 	struct vus_fault *fault;      /* dispatch/fault.c; NULL until used */
+	/* serve.c: the device's own fds on the loop (vus_dev_watch_fd). */
+	struct vus_watch {
+		int fd;               /* -1: free slot */
+		vus_fd_ready_fn cb;
+		void *opaque;
+	} watches[VUS_DEV_MAX_WATCHES];
 };
 
 /* Listening built config space: the layout the client sees is fixed. */

@@ -8,7 +8,8 @@
  * dev->epfd holds every fd the loop waits on, each registered with its own
  * number as epoll data: the listener, the client socket, the twin socket,
  * the wake eventfd, the timerfd (reply deadlines of our DMA requests,
- * dma_rw.c) and the INTx resample fd (irq.c adds that one). An event
+ * dma_rw.c), the INTx resample fd (irq.c adds that one) and the fds the
+ * device asked us to watch (vus_dev_watch_fd: its callback runs). An event
  * is matched against the fds the device holds *now*, so a report for an
  * fd that was closed earlier in the same batch matches nothing, and a
  * stale report for a reused number is harmless: every handler copes with
@@ -129,6 +130,8 @@ int vus_serve_init(struct vus_dev *dev)
 
 	dev->timer_fd = -1;
 	dev->spare_fd = -1;
+	for (int i = 0; i < VUS_DEV_MAX_WATCHES; i++)
+		dev->watches[i].fd = -1;
 	dev->limits = (struct vus_limits){
 		.max_fds = VUS_MAX_FDS_PER_MSG,
 		.out_queue = VUS_DEF_OUT_QUEUE,
@@ -543,6 +546,61 @@ static void note_loop_thread(struct vus_dev *dev)
 	}
 }
 
+/* ---- the device's own fds (device.h vus_dev_watch_fd) ---------------- */
+
+static struct vus_watch *watch_find(struct vus_dev *dev, int fd)
+{
+	for (int i = 0; i < VUS_DEV_MAX_WATCHES; i++)
+		if (dev->watches[i].fd == fd)
+			return &dev->watches[i];
+	return NULL;
+}
+
+int vus_dev_watch_fd(struct vus_dev *dev, int fd, vus_fd_ready_fn cb, void *opaque)
+{
+	struct vus_watch *w;
+	int err;
+
+	if (fd < 0)
+		return -EBADF;
+	if (!cb)
+		return -EINVAL;
+	if (watch_find(dev, fd))
+		return -EEXIST;
+	w = watch_find(dev, -1);
+	if (!w)
+		return -ENOSPC;
+	/* Same epoll data as the library's fds: the number itself. */
+	err = watch(dev, fd);
+	if (err)
+		return err;
+	*w = (struct vus_watch){ .fd = fd, .cb = cb, .opaque = opaque };
+	return 0;
+}
+
+int vus_dev_unwatch_fd(struct vus_dev *dev, int fd)
+{
+	struct vus_watch *w = fd >= 0 ? watch_find(dev, fd) : NULL;
+
+	if (!w)
+		return -ENOENT;
+	unwatch(dev, fd);
+	w->fd = -1;
+	w->cb = NULL;
+	w->opaque = NULL;
+	return 0;
+}
+
+/* A report for none of the library's fds: a watched one, or a stale
+ * report for an fd unwatched earlier in this batch (matches nothing). */
+static void on_watched(struct vus_dev *dev, int fd)
+{
+	struct vus_watch *w = watch_find(dev, fd);
+
+	if (w)
+		w->cb(dev, w->opaque, fd);
+}
+
 int vus_dev_poll_fd(const struct vus_dev *dev)
 {
 	return dev->epfd;
@@ -576,6 +634,8 @@ static int process(struct vus_dev *dev, int timeout_ms)
 			vus_irq_resample(dev);
 		else if (fd == vus_fault_timer_fd(dev))
 			vus_fault_on_timer(dev);
+		else
+			on_watched(dev, fd);
 		/* Whatever ran may have queued output. */
 		vus_session_sync_out(&dev->sess);
 	}

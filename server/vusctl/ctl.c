@@ -217,6 +217,12 @@ static int call(const struct vusctl *v, struct json_object *req, struct json_obj
 	return VUSCTL_OK;
 }
 
+int vusctl_ctl_call(const struct vusctl *v, struct json_object *req,
+		    struct json_object **reply)
+{
+	return call(v, req, reply);
+}
+
 static struct json_object *request(const char *cmd)
 {
 	struct json_object *o = json_object_new_object();

@@ -46,6 +46,12 @@ static void usage(FILE *f)
 		"  write NAME REGION OFFSET VALUE [--width N | --hex] [--force]\n"
 		"  reset NAME [--force]\n"
 		"  TYPE NAME ARG...                 the device type's own commands\n"
+		"  migrate NAME --to CTL2 --socket PATH [--name NEW] [--remove-source]\n"
+		"          [--create-only] [--max-rounds N] [--max-time MS] [--downtime MS]\n"
+		"                                   make the same device in the vusd of CTL2\n"
+		"                                   (type, options) and move NAME's state there\n"
+		"                                   (NAME without a client; --create-only only\n"
+		"                                   makes it, for a VMM that migrates it)\n"
 		"  (write, reset, remove and a read served by device callbacks need --force\n"
 		"   while a client is attached)\n"
 		"\n"
@@ -129,6 +135,9 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	/* migrate by name: its own file, above ctl.c (which it calls). */
+	if (v.control && strcmp(argv[0], "migrate") == 0)
+		return vusctl_migrate_ctl(&v, argc, argv);
 	if (v.control)
 		return vusctl_ctl(&v, argc, argv);
 	for (i = 0; i < sizeof(direct_cmds) / sizeof(direct_cmds[0]); i++)

@@ -121,6 +121,15 @@ void vusctl_print_info(struct json_object *info)
 		       get_u64(pci, "vendor"), get_u64(pci, "device"),
 		       get_u64(pci, "subsystem_vendor"), get_u64(pci, "subsystem"),
 		       get_u64(pci, "class"), get_u64(pci, "revision"));
+	if (get(info, "spec")) {
+		/* As `add` takes it: what another vusd needs to make it again. */
+		struct json_object *spec = get(info, "spec");
+
+		printf("spec:");
+		json_object_object_foreach(spec, key, val)
+			printf(" %s=%s", key, json_object_get_string(val));
+		printf("\n");
+	}
 	if (get(info, "reset"))
 		printf("reset: %s\n", get_bool(info, "reset") ? "supported" : "not supported");
 	printf("regions:\n");

@@ -8,6 +8,8 @@
  *             (info, config, read, write, reset)
  *   irqs.c    irqs [--watch]: eventfds assigned and interrupts printed
  *   migrate.c save, load, migrate: device state through migration v2
+ *   migrate_ctl.c migrate by name: the destination made from the
+ *             source's spec through the control sockets, then migrate.c
  *   ctl.c     commands through vusd's control socket
  *   print.c   output shared by both paths: the same JSON object from a
  *             device socket or from vusd, printed as text or as JSON
@@ -94,6 +96,43 @@ int vusctl_direct_reset(const struct vusctl *v, int argc, char **argv);
 int vusctl_save(const struct vusctl *v, int argc, char **argv);
 int vusctl_load(const struct vusctl *v, int argc, char **argv);
 int vusctl_migrate(const struct vusctl *v, int argc, char **argv);
+
+/* Pre-copy limits of a move (docs/migration.md "vusctl save, load, migrate"). */
+struct vusctl_mig_opts {
+	unsigned max_rounds;          /* pre-copy rounds at most */
+	uint64_t max_precopy_ms;      /* pre-copy time at most; 0: no limit */
+	uint64_t target_downtime_ms;  /* stop converging once the estimate is within */
+};
+#define VUSCTL_MIG_OPTS_DEFAULT { .max_rounds = 16, .max_precopy_ms = 0, \
+				  .target_downtime_ms = 0 }
+struct vusctl_mig_result {
+	bool pre_copy;                /* the source offered PRE_COPY */
+	bool source_stopped;          /* the source reached STOP_COPY */
+	unsigned rounds;
+	uint64_t pre, last, fin;      /* bytes: pre-copy, its last round, stop-copy */
+	uint64_t estimated_downtime_ns, downtime_ns, total_ns;
+};
+/*
+ * Move the state of src (a client of the source device) into dst: dst
+ * RESUMING, pre-copy rounds (a progress line each on stderr), stop-copy,
+ * dst STOP and RUNNING; src is left in STOP. The names are for messages.
+ * An exit code (failures printed).
+ */
+int vusctl_mig_move(const struct vusctl *v, struct vus_client *src, const char *src_name,
+		    struct vus_client *dst, const char *dst_name, const struct vusctl_mig_opts *o,
+		    struct vusctl_mig_result *r);
+/* The final report on stdout (text or JSON). */
+void vusctl_mig_report(const struct vusctl *v, const char *src_name, const char *dst_name,
+		       const struct vusctl_mig_result *r);
+
+/* ---- migrate_ctl.c -------------------------------------------------- */
+
+/* migrate NAME --to CTL ... through control sockets (argv[0] "migrate"). */
+int vusctl_migrate_ctl(const struct vusctl *v, int argc, char **argv);
+/* ctl.c's request: send req (consumed) to v->control, *reply without "ok";
+ * failures printed, an exit code. */
+int vusctl_ctl_call(const struct vusctl *v, struct json_object *req,
+		    struct json_object **reply);
 
 /* ---- irqs.c --------------------------------------------------------- */
 
