@@ -55,7 +55,7 @@ static void nvme_process(struct nvme_emu *n)
 
 /*
  * Polling mode: passes back to back while there is work, a pause between
- * idle passes (no system call), and after POLL_IDLE_NS without a command
+ * idle passes (no system call), and after POLL_IDLE_NS (50 us) without a command
  * the poller arms EventIdx as the inline mode does (nvme_queues_arm) and
  * sleeps until a doorbell kicks it: a polling controller that costs no
  * CPU while idle and never spins while the host is not submitting.
@@ -65,7 +65,7 @@ static void nvme_process(struct nvme_emu *n)
  * runnable one; 4 KiB writes at QD1: 110 IOPS), and one that spun all
  * the time took the slices the host's own threads needed.
  */
-#define POLL_IDLE_NS 200000ull
+#define POLL_IDLE_NS 50000ull
 
 static bool poller_sleep(struct nvme_emu *n)
 {
