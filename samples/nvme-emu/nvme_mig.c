@@ -78,6 +78,9 @@ static int quiesce(struct nvme_emu *n)
 		atomic_store(&n->mig_stopped, false);
 		return -EBUSY;
 	}
+	/* Interrupts that Interrupt Coalescing holds back are not in the
+	 * record: raise them now, while the device still runs. */
+	nvme_irqs_release(n);
 	pthread_mutex_unlock(&n->proc_lock);
 	return 0;
 }

@@ -27,19 +27,11 @@
 #define cpu_relax() do { } while (0)
 #endif
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* One pass after another until nothing is left (proc_lock held). The
  * time spent is SMART's Controller Busy Time. */
 static void nvme_process(struct nvme_emu *n)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = nvme_now_ns();
 	bool more;
 
 	do {
@@ -50,7 +42,7 @@ static void nvme_process(struct nvme_emu *n)
 			more = nvme_queues_run(n);
 		nvme_irqs_flush(n);
 	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst));
-	atomic_fetch_add_explicit(&n->smart.busy_ns, now_ns() - t0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->smart.busy_ns, nvme_now_ns() - t0, memory_order_relaxed);
 }
 
 /*
@@ -67,33 +59,49 @@ static void nvme_process(struct nvme_emu *n)
  */
 #define POLL_IDLE_NS 50000ull
 
-static bool poller_sleep(struct nvme_emu *n)
+/*
+ * One wait of the worker or the sleeping poller on worker_cv (regs_lock
+ * held): untimed, unless INTx entries stay unconsumed (a pass within
+ * 5 ms, nvme_queue.c intx_flush) or Interrupt Coalescing holds an
+ * interrupt (a pass when it falls due). True when that time came.
+ */
+static bool cv_wait_step(struct nvme_emu *n)
 {
-	bool woke_by_work;
+	uint64_t due = atomic_load(&n->coalesce_due_ns), wait_ns = UINT64_MAX, now;
+	struct timespec ts;
 
+	if (atomic_load(&n->intx_busy))
+		wait_ns = 5000000;
+	if (due) {
+		now = nvme_now_ns();
+		if (due <= now)
+			return true;
+		if (due - now < wait_ns)
+			wait_ns = due - now;
+	}
+	if (wait_ns == UINT64_MAX) {
+		pthread_cond_wait(&n->worker_cv, &n->regs_lock);
+		return false;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(wait_ns / 1000000000u);
+	ts.tv_nsec += (long)(wait_ns % 1000000000u);
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT;
+}
+
+static void poller_sleep(struct nvme_emu *n)
+{
 	pthread_mutex_lock(&n->regs_lock);
 	atomic_store(&n->poller_asleep, true);
-	while (!n->worker_stop && !atomic_load(&n->work) && !atomic_load(&n->stopping)) {
-		struct timespec ts;
-
-		if (!atomic_load(&n->intx_busy)) {
-			pthread_cond_wait(&n->worker_cv, &n->regs_lock);
-			continue;
-		}
-		/* INTx with entries not consumed: a pass within 5 ms. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 5000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		if (pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT)
+	while (!n->worker_stop && !atomic_load(&n->work) && !atomic_load(&n->stopping))
+		if (cv_wait_step(n))
 			break;
-	}
 	atomic_store(&n->poller_asleep, false);
-	woke_by_work = atomic_load(&n->work);
 	pthread_mutex_unlock(&n->regs_lock);
-	return woke_by_work;
 }
 
 static void *poller_main(struct nvme_emu *n)
@@ -109,8 +117,8 @@ static void *poller_main(struct nvme_emu *n)
 		if (n->executed != before) {
 			idle_since = 0;
 		} else if (!idle_since) {
-			idle_since = now_ns();
-		} else if (now_ns() - idle_since >= POLL_IDLE_NS) {
+			idle_since = nvme_now_ns();
+		} else if (nvme_now_ns() - idle_since >= POLL_IDLE_NS) {
 			/* Idle long enough: ask the host to ring, then look
 			 * once more (a submission before the arm is seen now,
 			 * one after it rings and kicks). */
@@ -119,7 +127,7 @@ static void *poller_main(struct nvme_emu *n)
 			pthread_mutex_unlock(&n->proc_lock);
 			idle_since = 0;
 			if (!found)
-				(void)poller_sleep(n);
+				poller_sleep(n);
 			continue;
 		}
 		n->on_worker = false;
@@ -139,24 +147,9 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&n->regs_lock);
 	for (;;) {
-		while (!n->worker_stop && !atomic_load(&n->work)) {
-			struct timespec ts;
-
-			if (!atomic_load(&n->intx_busy)) {
-				pthread_cond_wait(&n->worker_cv, &n->regs_lock);
-				continue;
-			}
-			/* INTx with entries not consumed: pass again within
-			 * 5 ms even without a kick (nvme_queue.c, intx_flush). */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 5000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			if (pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT)
+		while (!n->worker_stop && !atomic_load(&n->work))
+			if (cv_wait_step(n))
 				break;
-		}
 		if (n->worker_stop)
 			break;
 		pthread_mutex_unlock(&n->regs_lock);
