@@ -228,6 +228,8 @@ enum server_kind {
 	SRV_POLL, /* an application's poll() loop calling vus_dev_process() */
 	SRV_VUSD, /* vusd --device testdev, a process of its own */
 	SRV_VUSD256, /* vusd --config: that testdev and 255 idle devices beside */
+	SRV_VUSD_PROC, /* vusd --device testdev,isolation=process: its own child */
+	SRV_VUSD_NOSEC, /* vusd --no-seccomp --device testdev */
 	SRV_KINDS
 };
 
@@ -350,6 +352,12 @@ static bool vusd_start(const struct bench_opts *o, struct served *s, const char 
 		sched_setaffinity(0, sizeof(set), &set);
 		if (s->kind == SRV_VUSD256)
 			execl(vusd, "vusd", "--config", s->conf, (char *)NULL);
+		else if (s->kind == SRV_VUSD_PROC)
+			execl(vusd, "vusd", "--device", "testdev,isolation=process",
+			      "--socket-path", s->path, "--log-level", "warn", (char *)NULL);
+		else if (s->kind == SRV_VUSD_NOSEC)
+			execl(vusd, "vusd", "--no-seccomp", "--device", "testdev", "--socket-path",
+			      s->path, "--log-level", "warn", (char *)NULL);
 		else
 			execl(vusd, "vusd", "--device", "testdev", "--socket-path", s->path,
 			      "--log-level", "warn", (char *)NULL);
@@ -661,6 +669,8 @@ static const char *const kind_name[] = {
 	[SRV_POLL] = "app poll loop",
 	[SRV_VUSD] = "vusd",
 	[SRV_VUSD256] = "vusd, 255 idle beside",
+	[SRV_VUSD_PROC] = "vusd, process-isolated",
+	[SRV_VUSD_NOSEC] = "vusd --no-seccomp",
 };
 
 int main(int argc, char **argv)
@@ -699,15 +709,15 @@ int main(int argc, char **argv)
 	served_start(&o, &s[SRV_RUN], SRV_RUN);
 	served_start(&o, &s[SRV_POLL], SRV_POLL);
 	if (find_vusd(vusd, sizeof(vusd))) {
-		memset(&s[SRV_VUSD], 0, 2 * sizeof(s[0]));
-		s[SRV_VUSD].kind = SRV_VUSD;
-		s[SRV_VUSD256].kind = SRV_VUSD256;
-		if (vusd_start(&o, &s[SRV_VUSD], vusd)) {
-			nsrv = 3;
-			if (vusd_start(&o, &s[SRV_VUSD256], vusd)) {
-				nsrv = 4;
+		memset(&s[SRV_VUSD], 0, (SRV_KINDS - SRV_VUSD) * sizeof(s[0]));
+		/* In order; the first that does not start ends the list. */
+		for (k = SRV_VUSD; k < SRV_KINDS; k++) {
+			s[k].kind = (enum server_kind)k;
+			if (!vusd_start(&o, &s[k], vusd))
+				break;
+			nsrv = k + 1;
+			if (k == SRV_VUSD256)
 				scale_report(&s[SRV_VUSD256]);
-			}
 		}
 	} else {
 		printf("(no vusd beside vus-bench: its rows are left out)\n");

@@ -7,7 +7,7 @@ set -euo pipefail
 # make, gcc-12, libelf1, libssl3: guest tests build a kernel module against
 # Debian's linux-headers (test/helpers/guest_kmod.bash); kbuild's tools
 # link libelf and libssl.
-vus_deps=(cmake gcc pkg-config libjson-c-dev libevent-dev libseccomp-dev libcmocka-dev pciutils help2man
+vus_deps=(cmake gcc pkg-config libjson-c-dev libevent-dev libseccomp-dev liburing-dev libcmocka-dev pciutils help2man
 	make gcc-12 libelf1 libssl3)
 
 vus_install_deps() {

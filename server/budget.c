@@ -3,7 +3,8 @@
  * Per-device budgets (docs/security.md section 2, docs/control.md
  * "budget"): what one client may make vusd hold on its device's behalf.
  * One set of values, from the config file's "budget" object, applies to
- * every device; each device has its own account. Over budget, that
+ * every device, unless the device's own "budget" object (budget.KEY=N in
+ * --device) overrides some keys; each device has its own account. Over budget, that
  * client's request fails with an errno and nothing else changes:
  *
  *   dma_bytes         mapped guest memory (address space)  DMA_MAP: ENOSPC
@@ -21,6 +22,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -84,6 +86,18 @@ int vusd_budget_parse_json(struct json_object *obj, struct vusd_budget *b, const
 			return rc;
 	}
 	return 0;
+}
+
+int vusd_budget_effective(const struct vusd_budget *global, const struct vusd_spec *spec,
+			  struct vusd_budget *out, struct vusd_err *err)
+{
+	char where[128];
+
+	*out = *global;
+	if (!spec->budget)
+		return 0;
+	snprintf(where, sizeof(where), "device %s: key \"budget\"", spec->name);
+	return vusd_budget_parse_json(spec->budget, out, where, err);
 }
 
 int vusd_budget_apply(struct vus_dev *dev, const struct vusd_budget *b)

@@ -89,6 +89,8 @@ static void usage(FILE *f)
 		"Keys every device takes (key=value in --device, JSON keys in --config):\n");
 	for (const struct vusd_opt *o = vusd_common_opts; o->key; o++)
 		fprintf(f, "  %-14s %s\n", o->key, o->help);
+	fprintf(f, "  %-14s %s\n", "budget.KEY=N",
+		"this device's budget KEY over the global one (JSON: \"budget\": {...})");
 	fprintf(f, "\nDevice types and their own keys:\n");
 	vusd_types_print(f);
 	fprintf(f,

@@ -105,9 +105,17 @@ int vusd_config_set(struct vusd_config *cfg, const char *key, const char *value,
 int vusd_config_add_device(struct vusd_config *cfg, struct vusd_spec *spec, const char *where,
 			   struct vusd_err *err)
 {
+	struct vusd_budget global, own;
+	struct vusd_err e;
 	struct vusd_spec *grown;
 	size_t i;
 
+	/* Its own budget keys, checked now: a usage error, not a setup one. */
+	vusd_budget_init(&global);
+	if (vusd_budget_effective(&global, spec, &own, &e) < 0) {
+		vusd_errf(err, "%s: %s", where, e.msg);
+		return -EINVAL;
+	}
 	for (i = 0; i < cfg->nr_devices; i++) {
 		const struct vusd_spec *o = &cfg->devices[i];
 

@@ -27,11 +27,14 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
-static struct json_object *device_entry(struct vusd_dev *vd)
+struct json_object *vusd_dev_entry(struct vusd_dev *vd)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
 	struct vus_dev_stats st;
 
+	if (vd->child)
+		return vusd_child_entry(vd);
+	o = json_object_new_object();
 	if (!o)
 		return NULL;
 	vus_dev_get_stats(vd->inst.dev, &st);
@@ -65,7 +68,7 @@ static int ctl_list(struct vusd *d, struct json_object *req, struct json_object 
 	if (!arr)
 		return -ENOMEM;
 	for (vd = d->devs; vd; vd = vd->next)
-		json_object_array_add(arr, device_entry(vd));
+		json_object_array_add(arr, vusd_dev_entry(vd));
 	json_object_object_add(reply, "devices", arr);
 	return 0;
 }
@@ -161,7 +164,7 @@ static int ctl_add(struct vusd *d, struct json_object *req, struct json_object *
 		vusd_spec_free(&spec);
 		return rc;
 	}
-	json_object_object_add(reply, "device", device_entry(vd));
+	json_object_object_add(reply, "device", vusd_dev_entry(vd));
 	return 0;
 }
 
@@ -175,7 +178,8 @@ static int ctl_remove(struct vusd *d, struct json_object *req, struct json_objec
 	if ((rc = vusd_req_device(d, req, &vd, err)) < 0 ||
 	    (rc = vusd_req_bool(req, "force", &force, err)) < 0)
 		return rc;
-	if (vus_dev_client_attached(vd->inst.dev) && !force) {
+	if (!force && (vd->child ? vusd_child_attached(vd)
+				 : vus_dev_client_attached(vd->inst.dev))) {
 		vusd_errf(err, "device \"%s\" has a client attached (a VMM?); removing it "
 			  "drops that client: repeat with \"force\": true (vusctl --force)",
 			  vd->spec.name);
@@ -185,16 +189,33 @@ static int ctl_remove(struct vusd *d, struct json_object *req, struct json_objec
 	return 0;
 }
 
+/* A process-isolated device's stats are its child's. */
+static struct json_object *child_stats(struct vusd_dev *vd)
+{
+	struct json_object *req = json_object_new_object(), *o;
+
+	if (!req)
+		return NULL;
+	json_object_object_add(req, "cmd", json_object_new_string("stats"));
+	json_object_object_add(req, "name", json_object_new_string(vd->spec.name));
+	o = vusd_child_device_obj(vd, req);
+	json_object_put(req);
+	return o;
+}
+
 static struct json_object *stats_json(struct vusd_dev *vd)
 {
-	struct json_object *o = device_entry(vd), *msgs, *errnos;
+	struct json_object *o, *msgs, *errnos;
 	struct vus_dev_stats st;
 	size_t i;
 
+	if (vd->child)
+		return child_stats(vd);
+	o = vusd_dev_entry(vd);
 	if (!o)
 		return NULL;
 	vus_dev_get_stats(vd->inst.dev, &st);
-	json_object_object_add(o, "budget", vusd_budget_json(&vd->d->budget, &st));
+	json_object_object_add(o, "budget", vusd_budget_json(&vd->budget, &st));
 	msgs = json_object_new_object();
 	for (i = 0; i <= VUS_CMD_MAX; i++) {
 		uint64_t n = vus_dev_stat_cmd(vd->inst.dev, (unsigned)i);
@@ -272,8 +293,16 @@ static int ctl_log_level(struct vusd *d, struct json_object *req, struct json_ob
 		vusd_log_set_level(c->value);
 		/* The library filters before formatting (device.h), so each
 		 * device's own level must follow. */
-		for (vd = d->devs; vd; vd = vd->next)
-			vus_dev_set_log_level(vd->inst.dev, c->value);
+		for (vd = d->devs; vd; vd = vd->next) {
+			struct json_object *r = json_object_new_object();
+			struct vusd_err e;
+
+			if (!vd->child)
+				vus_dev_set_log_level(vd->inst.dev, c->value);
+			else if (r && !vusd_child_dead(vd))
+				vusd_child_forward(vd, req, r, &e); /* its own level */
+			json_object_put(r);
+		}
 		vusd_log(VUS_LOG_INFO, "log level %s", c->name);
 	}
 	json_object_object_add(reply, "level",
@@ -287,22 +316,23 @@ struct ctl_cmd {
 	const char *name;
 	vusd_ctl_fn fn;
 	const char *const keys[6]; /* besides "cmd" and "id" */
+	bool forward;              /* a process-isolated device's child answers */
 };
 
 static const struct ctl_cmd cmds[] = {
-	{ "version", ctl_version, { NULL } },
-	{ "list", ctl_list, { NULL } },
-	{ "types", ctl_types, { NULL } },
-	{ "add", ctl_add, { "device", "spec", NULL } },
-	{ "remove", ctl_remove, { "name", "force", NULL } },
-	{ "stats", ctl_stats, { "name", NULL } },
-	{ "log-level", ctl_log_level, { "level", NULL } },
-	{ "info", vusd_ctl_info, { "name", NULL } },
-	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", "force", NULL } },
-	{ "write", vusd_ctl_write, { "name", "region", "offset", "data", "force", NULL } },
-	{ "config", vusd_ctl_config, { "name", NULL } },
-	{ "reset", vusd_ctl_reset, { "name", "force", NULL } },
-	{ "device", vusd_ctl_device, { "name", "type", "args", NULL } },
+	{ "version", ctl_version, { NULL }, false },
+	{ "list", ctl_list, { NULL }, false },
+	{ "types", ctl_types, { NULL }, false },
+	{ "add", ctl_add, { "device", "spec", NULL }, false },
+	{ "remove", ctl_remove, { "name", "force", NULL }, false },
+	{ "stats", ctl_stats, { "name", NULL }, false },
+	{ "log-level", ctl_log_level, { "level", NULL }, false },
+	{ "info", vusd_ctl_info, { "name", NULL }, true },
+	{ "read", vusd_ctl_read, { "name", "region", "offset", "len", "force", NULL }, true },
+	{ "write", vusd_ctl_write, { "name", "region", "offset", "data", "force", NULL }, true },
+	{ "config", vusd_ctl_config, { "name", NULL }, true },
+	{ "reset", vusd_ctl_reset, { "name", "force", NULL }, true },
+	{ "device", vusd_ctl_device, { "name", "type", "args", NULL }, true },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -344,6 +374,15 @@ int vusd_control_dispatch(struct vusd *d, struct json_object *req, struct json_o
 				return rc;
 			vusd_log(VUS_LOG_DEBUG, "control: %s",
 				 json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+			if (cmds[i].forward) {
+				struct vusd_dev *vd;
+
+				rc = vusd_req_device(d, req, &vd, err);
+				if (rc < 0)
+					return rc;
+				if (vd->child)
+					return vusd_child_forward(vd, req, reply, err);
+			}
 			return cmds[i].fn(d, req, reply, err);
 		}
 	}

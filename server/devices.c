@@ -9,6 +9,8 @@
  * refused, a stale socket file replaced and a symlink never followed; it
  * then hands the listener to the device (vus_dev_listen_fd) and unlinks
  * the path when the device goes. An inherited --fd socket is left alone.
+ * A process-isolated device's socket is bound here too, then handed to
+ * its child (isolate.c), which creates and serves the device.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -33,17 +35,16 @@ static void on_device(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static int listen_socket(struct vusd_dev *vd, struct vusd_err *err)
+/* The device's listening socket: created at spec.socket, or the
+ * inherited --fd. */
+static int bind_socket(struct vusd_dev *vd, int *out, struct vusd_err *err)
 {
 	const struct vusd_spec *s = &vd->spec;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if (!s->socket) {
-		rc = vus_dev_listen_fd(vd->inst.dev, s->fd);
-		if (rc < 0)
-			vusd_errf(err, "--fd %d is not a usable listening socket: %s", s->fd,
-				  strerror(-rc));
-		return rc;
+		*out = s->fd;
+		return 0;
 	}
 	rc = vus_listen_path(s->socket, s->socket_mode, &fd);
 	if (rc == -EADDRINUSE) {
@@ -68,14 +69,8 @@ static int listen_socket(struct vusd_dev *vd, struct vusd_err *err)
 		vusd_errf(err, "cannot listen on %s: %s", s->socket, strerror(-rc));
 		return rc;
 	}
-	rc = vus_dev_listen_fd(vd->inst.dev, fd);
-	if (rc < 0) {
-		vusd_errf(err, "cannot serve %s: %s", s->socket, strerror(-rc));
-		unlink(s->socket);
-		close(fd);
-		return rc;
-	}
 	vd->created_socket = true;
+	*out = fd;
 	return 0;
 }
 
@@ -93,7 +88,7 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 		 struct vusd_err *err)
 {
 	struct vusd_dev *vd, **tail;
-	int rc;
+	int fd = -1, rc;
 
 	if (vusd_dev_find(d, spec->name)) {
 		vusd_errf(err, "a device named \"%s\" exists already", spec->name);
@@ -110,37 +105,41 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 	}
 	vd->d = d;
 	vd->spec = *spec;
-	err->msg[0] = '\0';
-	rc = spec->type->create(spec->name, spec->opts, &vd->inst, err);
+	rc = vusd_budget_effective(&d->budget, spec, &vd->budget, err);
+	if (rc == 0)
+		rc = bind_socket(vd, &fd, err);
 	if (rc < 0) {
-		if (!err->msg[0])
-			vusd_errf(err, "cannot create %s \"%s\": %s", spec->type->name, spec->name,
-				  strerror(-rc));
 		free(vd);
 		return rc;
 	}
-	vus_dev_set_log(vd->inst.dev, vusd_log_device, (void *)vus_dev_name(vd->inst.dev),
-			vusd_log_level());
-	rc = vus_dev_set_dma_layout(vd->inst.dev, spec->dma_layout);
-	if (rc < 0) {
-		vusd_errf(err, "device %s: cannot set the DMA layout: %s", spec->name,
-			  strerror(-rc));
-		goto err_destroy;
-	}
-	rc = vusd_budget_apply(vd->inst.dev, &d->budget);
-	if (rc < 0) {
-		vusd_errf(err, "device %s: cannot set its budget: %s", spec->name, strerror(-rc));
-		goto err_destroy;
-	}
-	rc = listen_socket(vd, err);
-	if (rc < 0)
-		goto err_destroy;
-	vd->ev = event_new(d->base, vus_dev_poll_fd(vd->inst.dev), EV_READ | EV_PERSIST,
-			   on_device, vd);
-	if (!vd->ev || event_add(vd->ev, NULL) < 0) {
-		vusd_errf(err, "device %s: cannot watch its poll fd", spec->name);
-		rc = -ENOMEM;
-		goto err_event;
+	if (spec->isolation == VUSD_ISOLATION_PROCESS) {
+		rc = vusd_child_spawn(d, vd, fd, err);
+		if (rc < 0)
+			goto err_socket;
+	} else {
+		rc = vusd_dev_create(vd, err);
+		if (rc < 0)
+			goto err_listen;
+		rc = vus_dev_listen_fd(vd->inst.dev, fd);
+		if (rc < 0) {
+			if (spec->socket)
+				vusd_errf(err, "cannot serve %s: %s", spec->socket, strerror(-rc));
+			else
+				vusd_errf(err, "--fd %d is not a usable listening socket: %s",
+					  spec->fd, strerror(-rc));
+			vd->spec.type->destroy(&vd->inst);
+			goto err_listen;
+		}
+		vd->ev = event_new(d->base, vus_dev_poll_fd(vd->inst.dev),
+				   EV_READ | EV_PERSIST, on_device, vd);
+		if (!vd->ev || event_add(vd->ev, NULL) < 0) {
+			vusd_errf(err, "device %s: cannot watch its poll fd", spec->name);
+			rc = -ENOMEM;
+			if (vd->ev)
+				event_free(vd->ev);
+			vd->spec.type->destroy(&vd->inst); /* closes the listener */
+			goto err_socket;
+		}
 	}
 	for (tail = &d->devs; *tail; tail = &(*tail)->next)
 		;
@@ -158,13 +157,47 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 		*out = vd;
 	return 0;
 
-err_event:
-	if (vd->ev)
-		event_free(vd->ev);
-	unlink_socket(vd);
-err_destroy:
-	vd->spec.type->destroy(&vd->inst);
+err_listen:
+	unlink_socket(vd); /* before the listener closes, as in remove */
+	if (spec->socket)
+		close(fd);
 	free(vd);
+	return rc;
+err_socket:
+	unlink_socket(vd);
+	free(vd);
+	return rc;
+}
+
+int vusd_dev_create(struct vusd_dev *vd, struct vusd_err *err)
+{
+	const struct vusd_spec *spec = &vd->spec;
+	int rc;
+
+	err->msg[0] = '\0';
+	rc = spec->type->create(spec->name, spec->opts, &vd->inst, err);
+	if (rc < 0) {
+		if (!err->msg[0])
+			vusd_errf(err, "cannot create %s \"%s\": %s", spec->type->name, spec->name,
+				  strerror(-rc));
+		return rc;
+	}
+	vus_dev_set_log(vd->inst.dev, vusd_log_device, (void *)vus_dev_name(vd->inst.dev),
+			vusd_log_level());
+	rc = vus_dev_set_dma_layout(vd->inst.dev, spec->dma_layout);
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot set the DMA layout: %s", spec->name,
+			  strerror(-rc));
+		goto err_destroy;
+	}
+	rc = vusd_budget_apply(vd->inst.dev, &vd->budget);
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot set its budget: %s", spec->name, strerror(-rc));
+		goto err_destroy;
+	}
+	return 0;
+err_destroy:
+	spec->type->destroy(&vd->inst);
 	return rc;
 }
 
@@ -178,12 +211,16 @@ void vusd_dev_remove(struct vusd *d, struct vusd_dev *vd)
 		*p = vd->next;
 		d->nr_devs--;
 	}
-	event_free(vd->ev);
+	if (vd->ev)
+		event_free(vd->ev);
 	unlink_socket(vd);
 	vusd_log(VUS_LOG_INFO, "removed %s \"%s\"", vd->spec.type->name, vd->spec.name);
 	/* Frees the vus device: its client is dropped (session end), its
-	 * listener closed. */
-	vd->spec.type->destroy(&vd->inst);
+	 * listener closed; or ends its child process, which does the same. */
+	if (vd->child)
+		vusd_child_free(vd);
+	else
+		vd->spec.type->destroy(&vd->inst);
 	vusd_spec_free(&vd->spec);
 	free(vd);
 }

@@ -29,6 +29,12 @@ static const struct vusd_choice dma_layouts[] = {
 	{ NULL, 0 },
 };
 
+static const struct vusd_choice isolations[] = {
+	{ "shared", VUSD_ISOLATION_SHARED },
+	{ "process", VUSD_ISOLATION_PROCESS },
+	{ NULL, 0 },
+};
+
 const struct vusd_opt vusd_common_opts[] = {
 	{ .key = "name", .kind = VUSD_OPT_STRING, .offset = offsetof(struct vusd_spec, name),
 	  .help = "instance name for logs and control requests (default: the type)" },
@@ -40,6 +46,10 @@ const struct vusd_opt vusd_common_opts[] = {
 	{ .key = "dma_layout", .kind = VUSD_OPT_CHOICE,
 	  .offset = offsetof(struct vusd_spec, dma_layout),
 	  .help = "DMA_READ/WRITE layout: auto (default), spec, qemu", .choices = dma_layouts },
+	{ .key = "isolation", .kind = VUSD_OPT_CHOICE,
+	  .offset = offsetof(struct vusd_spec, isolation),
+	  .help = "shared (default: vusd's loop) or process (a sandboxed child process of "
+		  "its own, docs/security.md)", .choices = isolations },
 	{ .key = NULL },
 };
 
@@ -306,6 +316,7 @@ static void spec_clear(struct vusd_spec *s, unsigned mode)
 void vusd_spec_free(struct vusd_spec *spec)
 {
 	vusd_opts_free(vusd_common_opts, spec);
+	json_object_put(spec->budget);
 	if (spec->type && spec->opts)
 		vusd_opts_free(spec->type->opts, spec->opts);
 	free(spec->opts);
@@ -352,6 +363,49 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * The device's own budget: "budget": {...} in JSON, budget.KEY=N in the
+ * key=value form; kept as a JSON object, checked against the budget
+ * schema by vusd_budget_effective() (budget.c) when the device is
+ * configured or added.
+ */
+static int spec_set_budget(struct vusd_spec *s, const char *key, const char *sval,
+			   struct json_object *jval, const char *where, struct vusd_err *err)
+{
+	struct json_object *v;
+	unsigned long long u;
+	char *end;
+
+	if (!s->budget && !(s->budget = json_object_new_object()))
+		goto nomem;
+	if (jval) {
+		if (!json_object_is_type(jval, json_type_object)) {
+			vusd_errf(err, "%s: key \"budget\": expected an object such as "
+				  "{\"dma_bytes\": 1073741824}", where);
+			return -EINVAL;
+		}
+		json_object_object_foreach(jval, k, val)
+			if (json_object_object_add(s->budget, k, json_object_get(val)) < 0)
+				goto nomem;
+	} else {
+		errno = 0;
+		u = strtoull(sval, &end, 0);
+
+		if (errno || end == sval || *end || *sval < '0' || *sval > '9') {
+			vusd_errf(err, "%s: key \"budget.%s\": expected an integer, got \"%s\"",
+				  where, key, sval);
+			return -EINVAL;
+		}
+		v = json_object_new_uint64(u);
+		if (!v || json_object_object_add(s->budget, key, v) < 0)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	vusd_errf(err, "%s: out of memory", where);
+	return -ENOMEM;
+}
+
 /* Set one key, common or the type's; seen[] marks the type's keys set. */
 static int spec_set(struct vusd_spec *s, const char *key, const char *sval,
 		    struct json_object *jval, const char *where, bool *seen, struct vusd_err *err)
@@ -360,6 +414,10 @@ static int spec_set(struct vusd_spec *s, const char *key, const char *sval,
 	void *base = s;
 	char keys[512], type_keys[512];
 
+	if (!o && jval && strcmp(key, "budget") == 0)
+		return spec_set_budget(s, NULL, NULL, jval, where, err);
+	if (!o && !jval && strncmp(key, "budget.", 7) == 0)
+		return spec_set_budget(s, key + 7, sval, NULL, where, err);
 	if (!o) {
 		o = vusd_opt_find(s->type->opts, key);
 		base = s->opts;
@@ -369,7 +427,7 @@ static int spec_set(struct vusd_spec *s, const char *key, const char *sval,
 	if (!o) {
 		vusd_opts_keys(vusd_common_opts, keys, sizeof(keys));
 		vusd_opts_keys(s->type->opts, type_keys, sizeof(type_keys));
-		vusd_errf(err, "%s: unknown key \"%s\" (a %s takes: type, %s%s%s)", where, key,
+		vusd_errf(err, "%s: unknown key \"%s\" (a %s takes: type, budget, %s%s%s)", where, key,
 			  s->type->name, keys, type_keys[0] ? ", " : "", type_keys);
 		return -EINVAL;
 	}

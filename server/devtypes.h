@@ -114,6 +114,15 @@ struct vusd_spec {
 	const struct vusd_type *type;
 	void *opts;                        /* the type's options struct */
 	int fd;                            /* inherited listening socket or -1 */
+	int isolation;                     /* enum vusd_isolation */
+	struct json_object *budget;        /* this device's budget keys over the
+					    * global "budget" (checked), or NULL */
+};
+
+/* Where a device runs (docs/security.md "Isolation"). */
+enum vusd_isolation {
+	VUSD_ISOLATION_SHARED,  /* vusd's own loop, with every other shared device */
+	VUSD_ISOLATION_PROCESS, /* a child process of its own, its own loop */
 };
 
 /* The common keys' schema (for help texts). */

@@ -48,6 +48,14 @@ void vusd_log_open(enum vusd_log_target target)
 		openlog("vusd", LOG_PID, LOG_DAEMON);
 }
 
+void vusd_log_reopen(void)
+{
+	if (log_target == VUSD_LOG_SYSLOG) {
+		closelog();
+		openlog("vusd", LOG_PID, LOG_DAEMON); /* connects on first use */
+	}
+}
+
 void vusd_log_close(void)
 {
 	if (log_target == VUSD_LOG_SYSLOG)

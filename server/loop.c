@@ -8,6 +8,7 @@
  * SIGTERM and SIGINT (spec "Backend Program Conventions": honour SIGTERM)
  * are libevent signal events, so the shutdown itself -- dropping clients,
  * unlinking sockets -- runs in main() after the loop, not in a handler.
+ * SIGCHLD says a process-isolated device's child ended (isolate.c).
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -17,13 +18,18 @@
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	if (sig == SIGCHLD) {
+		/* A process-isolated device's child ended (isolate.c). */
+		vusd_children_reap(arg);
+		return;
+	}
 	vusd_log(VUS_LOG_INFO, "%s, shutting down", strsignal((int)sig));
 	vusd_loop_stop(arg, VUSD_EXIT_OK);
 }
 
 int vusd_loop_init(struct vusd *d)
 {
-	static const int signals[] = { SIGTERM, SIGINT };
+	static const int signals[] = { SIGTERM, SIGINT, SIGCHLD };
 	size_t i;
 
 	d->base = event_base_new();
@@ -31,7 +37,7 @@ int vusd_loop_init(struct vusd *d)
 		vusd_log(VUS_LOG_ERR, "cannot create the libevent event base");
 		return -1;
 	}
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		d->sig[i] = evsignal_new(d->base, signals[i], on_signal, d);
 		if (!d->sig[i] || event_add(d->sig[i], NULL) < 0) {
 			vusd_log(VUS_LOG_ERR, "cannot handle signal %s", strsignal(signals[i]));
@@ -61,7 +67,7 @@ void vusd_loop_free(struct vusd *d)
 {
 	size_t i;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (d->sig[i])
 			event_free(d->sig[i]);
 	if (d->base)

@@ -51,6 +51,10 @@ int main(int argc, char **argv)
 	d.socket_mode = cfg.socket_mode;
 	d.budget = cfg.budget;
 	d.policy = cfg.policy; /* strings stay cfg's, freed after the loop */
+	d.user = cfg.user;
+	d.group = cfg.group;
+	d.seccomp = cfg.seccomp;
+	d.child_main = vusd_child_main;
 	vusd_raise_nofile();
 
 	rc = VUSD_EXIT_SETUP;
@@ -59,7 +63,7 @@ int main(int argc, char **argv)
 
 		/* Sockets bound: what is left to do needs no privilege. */
 		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0 ||
-		    (cfg.seccomp && vusd_sandbox_enter(&err) < 0))
+		    (cfg.seccomp && vusd_sandbox_enter(NULL, &err) < 0))
 			vusd_log(VUS_LOG_ERR, "%s", err.msg);
 		else
 			rc = vusd_loop_run(&d);

@@ -74,8 +74,13 @@ static const char *const base_syscalls[] = {
 	"unlink", "unlinkat", "chmod", "fchmod", "fchmodat", "umask", "rename", "renameat",
 	"readlink", "readlinkat", "access", "faccessat", "faccessat2", "getdents64", "getcwd",
 	/* identity, limits, misc */
+	/* process-isolated devices' children: reaped by vusd (isolate.c) */
+	"wait4", "waitid",
 	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
 	"prlimit64", "getrlimit", "uname", "sysinfo", "prctl",
+	/* a process-isolated device added at run time adds its own, narrower
+	 * filter (filters only stack: nothing is allowed that was not) */
+	"seccomp",
 	/* nvme backends' asynchronous I/O */
 	"io_setup", "io_destroy", "io_submit", "io_getevents", "io_pgetevents", "io_cancel",
 	NULL,
@@ -134,7 +139,7 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, unsigned *
 	return 0;
 }
 
-int vusd_sandbox_enter(struct vusd_err *err)
+int vusd_sandbox_enter(const struct vusd_type *type, struct vusd_err *err)
 {
 	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
 	scmp_filter_ctx ctx;
@@ -153,7 +158,9 @@ int vusd_sandbox_enter(struct vusd_err *err)
 		return -ENOMEM;
 	}
 	rc = allow_names(ctx, base_syscalls, &count, err);
-	for (i = 0; rc == 0 && i < vusd_type_count(); i++)
+	if (type && rc == 0)
+		rc = allow_names(ctx, type->syscalls, &count, err);
+	for (i = 0; !type && rc == 0 && i < vusd_type_count(); i++)
 		rc = allow_names(ctx, vusd_type_at(i)->syscalls, &count, err);
 	if (rc == 0) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,

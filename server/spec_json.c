@@ -69,5 +69,8 @@ struct json_object *vusd_spec_json(const struct vusd_spec *spec)
 			opt_json(o, opt, spec);
 	for (opt = spec->type->opts; opt && opt->key; opt++)
 		opt_json(o, opt, spec->opts);
+	/* The device's own budget keys, as given (docs/control.md "Budgets"). */
+	if (spec->budget)
+		json_object_object_add(o, "budget", json_object_get(spec->budget));
 	return o;
 }

@@ -10,11 +10,13 @@
  *   qsize=N         entries per I/O queue (CAP.MQES + 1)
  *   mdts=N          largest transfer 2^N * 4 KiB (1..10)
  *   serial=, model= Identify strings
- *   odirect=true    open the file with O_DIRECT
+ *   direct=true     open the file with O_DIRECT (odirect= is the same)
+ *   io_uring=false  file I/O with pread/pwrite instead of io_uring
  *   shadow=false    no Doorbell Buffer Config (every doorbell a posted write)
  *   poll=true       a thread polls the queues (a whole host core)
  *   namespaces=N    N RAM namespaces of size bytes each (NSID 1..N)
- * Control: vusctl --control CTL nvme NAME stats  (per-queue counters)
+ * Control: vusctl --control CTL nvme NAME stats  (per-queue counters, and
+ *          the file backend's: io_uring in use, SQEs, CQEs, inline I/O)
  */
 #include <errno.h>
 #include <stddef.h>
@@ -36,6 +38,8 @@ struct nvme_type_opts {
 	char *serial;
 	char *model;
 	bool odirect;
+	bool direct;
+	bool io_uring;
 	bool shadow;
 	bool poll;
 	uint64_t namespaces;
@@ -43,6 +47,7 @@ struct nvme_type_opts {
 
 static const struct nvme_type_opts nvme_type_defaults = {
 	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8, .shadow = true, .namespaces = 1,
+	.io_uring = true,
 };
 
 static const struct vusd_opt nvme_type_opts_schema[] = {
@@ -65,9 +70,16 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	{ .key = "model", .kind = VUSD_OPT_STRING,
 	  .offset = offsetof(struct nvme_type_opts, model),
 	  .help = "model number, <= 40 characters" },
+	{ .key = "direct", .kind = VUSD_OPT_BOOL,
+	  .offset = offsetof(struct nvme_type_opts, direct),
+	  .help = "open the backing file with O_DIRECT (refused if the file system has none "
+		  "or its block is larger than lba)" },
 	{ .key = "odirect", .kind = VUSD_OPT_BOOL,
 	  .offset = offsetof(struct nvme_type_opts, odirect),
-	  .help = "open the backing file with O_DIRECT" },
+	  .help = "the same as direct" },
+	{ .key = "io_uring", .kind = VUSD_OPT_BOOL,
+	  .offset = offsetof(struct nvme_type_opts, io_uring),
+	  .help = "file I/O through io_uring, asynchronous (default true; false: pread/pwrite)" },
 	{ .key = "shadow", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, shadow),
 	  .help = "offer shadow doorbells with EventIdx (default true)" },
 	{ .key = "namespaces", .kind = VUSD_OPT_UINT,
@@ -133,7 +145,8 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	o.mdts = (uint32_t)t->mdts;
 	o.serial = t->serial;
 	o.model = t->model;
-	o.odirect = t->odirect;
+	o.odirect = t->odirect || t->direct;
+	o.sync_io = !t->io_uring;
 	o.no_shadow = !t->shadow;
 	o.poll = t->poll;
 	o.namespaces = (uint32_t)t->namespaces;
@@ -145,7 +158,8 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	if (rc < 0) {
 		vusd_errf(err, "cannot create nvme '%s': %s%s", name, strerror(-rc),
 			  rc == -EINVAL ? " (size below one block, serial > 20 or model > 40 "
-					  "printable characters?)" : "");
+					  "printable characters, or direct=true on a file system "
+					  "without O_DIRECT or with blocks larger than lba?)" : "");
 		return rc;
 	}
 	out->dev = nvme_emu_dev(n);
@@ -187,8 +201,28 @@ static int nvme_type_control(struct vusd_inst *inst, int argc, const char *const
 		json_object_array_add(arr, q);
 	}
 	json_object_object_add(result, "queues", arr);
+	{
+		struct nvme_emu_io_stats io;
+		struct json_object *b = json_object_new_object();
+
+		nvme_emu_io_stats(inst->handle, &io);
+		json_object_object_add(b, "io_uring", json_object_new_boolean(io.uring));
+		json_object_object_add(b, "submitted", json_object_new_int64((int64_t)io.submitted));
+		json_object_object_add(b, "completed", json_object_new_int64((int64_t)io.completed));
+		json_object_object_add(b, "inline_reads",
+				       json_object_new_int64((int64_t)io.inline_reads));
+		json_object_object_add(b, "inline_writes",
+				       json_object_new_int64((int64_t)io.inline_writes));
+		json_object_object_add(result, "backend", b);
+	}
 	return 0;
 }
+
+/* File backends: io_uring (samples/nvme-emu/nvme_uring.c); a block
+ * device's size and block size are ioctls. */
+static const char *const nvme_type_syscalls[] = {
+	"io_uring_setup", "io_uring_enter", "io_uring_register", "ioctl", NULL,
+};
 
 const struct vusd_type vusd_type_nvme = {
 	.name = "nvme",
@@ -200,4 +234,5 @@ const struct vusd_type vusd_type_nvme = {
 	.destroy = nvme_type_destroy,
 	.control = nvme_type_control,
 	.control_usage = "stats",
+	.syscalls = nvme_type_syscalls,
 };

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -73,7 +74,7 @@ static void testdev_type_destroy(struct vusd_inst *inst)
 #define TESTDEV_CONTROL_USAGE                                                              \
 	"fail CMD ERRNO [COUNT] | delay CMD MS [COUNT] | clear | disconnect [AFTER] | "    \
 	"dma-fail ERRNO [COUNT] | dma-fail off | err [AER_BITS] | req | "                 \
-	"storm VECTOR RATE_HZ MS | storm-status | sandbox-probe"
+	"storm VECTOR RATE_HZ MS | storm-status | sandbox-probe | stall MS"
 
 /* A number in [0, max]: decimal or 0x hex. */
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -279,6 +280,24 @@ static int testdev_type_control(struct vusd_inst *inst, int argc, const char *co
 		json_object_object_add(result, "call", json_object_new_string("getpgid"));
 		json_object_object_add(result, "ret", json_object_new_int(rc));
 		json_object_object_add(result, "errno", json_object_new_int(rc < 0 ? errno : 0));
+		return 0;
+	}
+	if (strcmp(c, "stall") == 0 && argc == 2) {
+		struct timespec ts;
+
+		/* Hold the loop thread, as a device callback that blocks
+		 * would (a slow backend, a page fault on stuck memory): the
+		 * other devices of that loop wait too, unless isolated
+		 * (docs/security.md "Isolation"). */
+		if (parse_u32(argv[1], 10000, &a) < 0 || a == 0) {
+			vusd_errf(err, "stall: usage: stall MS (1-10000)");
+			return -EINVAL;
+		}
+		ts.tv_sec = a / 1000;
+		ts.tv_nsec = (long)(a % 1000) * 1000000;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		json_object_object_add(result, "stalled_ms", json_object_new_int64(a));
 		return 0;
 	}
 	vusd_errf(err, "unknown testdev command; usage: %s", TESTDEV_CONTROL_USAGE);

@@ -15,6 +15,10 @@
  *   control.c      the control socket: connections and framing
  *   control_cmds.c daemon-wide requests (list, add, remove, stats, ...)
  *   control_dev.c  requests addressed to one device (read, write, info, ...)
+ *   isolate.c      process-isolated devices, vusd's side: fork, forward
+ *                  control requests, notice a death, remove
+ *   child.c        process-isolated devices, the child's side: close what
+ *                  is not its own, sandbox, serve one device
  *   log.c          logging to stderr or syslog
  *
  * Threads (docs/control.md "Threads"): one libevent loop thread runs
@@ -23,6 +27,8 @@
  * the library's any-thread functions (vus_irq_trigger(), vus_dma_*_async())
  * from them; those wake the loop through the device's poll fd. Nothing in
  * vusd itself is shared with such threads except the log (log.c).
+ * A device with "isolation": "process" runs in a child process instead,
+ * with a loop of its own (isolate.c, child.c, docs/security.md).
  */
 #ifndef VUSD_H
 #define VUSD_H
@@ -63,6 +69,9 @@ enum vusd_log_target {
 };
 void vusd_log_open(enum vusd_log_target target);
 void vusd_log_close(void);
+/* In a device's child process, before it closes vusd's fds: syslog's
+ * socket closed, to be opened again on first use. */
+void vusd_log_reopen(void);
 /* Any thread. */
 void vusd_log_set_level(enum vus_log_level level);
 enum vus_log_level vusd_log_level(void);
@@ -111,15 +120,17 @@ int vusd_drop_privileges(const char *user, const char *group, struct vusd_err *e
 /* ---- sandbox.c ------------------------------------------------------ */
 
 /* Install the seccomp allow-list (vusd's calls and every registered
- * type's syscalls) on every thread; others then fail with EPERM, each
- * logged once. Left off, with a warning, in sanitizer builds. 0, or
- * -errno with err set. */
-int vusd_sandbox_enter(struct vusd_err *err);
+ * type's syscalls, or only type's when it is not NULL: a device's child
+ * process) on every thread; others then fail with EPERM, each logged
+ * once. Left off, with a warning, in sanitizer builds. 0, or -errno with
+ * err set. */
+int vusd_sandbox_enter(const struct vusd_type *type, struct vusd_err *err);
 
 /* ---- budget.c ------------------------------------------------------- */
 
-/* Per-device budgets (docs/security.md section 2); the same for every
- * device, each device its own account. */
+/* Per-device budgets (docs/security.md section 2): the global one for
+ * every device, a device's own "budget" keys over it; each device its
+ * own account. */
 struct vusd_budget {
 	uint64_t dma_bytes;
 	uint64_t dma_windows;
@@ -133,6 +144,11 @@ int vusd_budget_parse_json(struct json_object *obj, struct vusd_budget *b, const
 			   struct vusd_err *err);
 /* Before the device listens. 0 or -errno. */
 int vusd_budget_apply(struct vus_dev *dev, const struct vusd_budget *b);
+/* The device's effective budget: global, then spec's own keys. 0, or
+ * -EINVAL with err naming the bad key (config.c checks every configured
+ * device's this way before anything starts). */
+int vusd_budget_effective(const struct vusd_budget *global, const struct vusd_spec *spec,
+			  struct vusd_budget *out, struct vusd_err *err);
 /* {"dma_bytes": {"used", "limit"}, ...} for stats and info. */
 struct json_object *vusd_budget_json(const struct vusd_budget *b, const struct vus_dev_stats *st);
 /* RLIMIT_NOFILE soft limit up to the hard one (logged if refused). */
@@ -175,11 +191,16 @@ int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg);
 
 /* ---- devices.c ------------------------------------------------------ */
 
+struct vusd_child;
+
 struct vusd_dev {
 	struct vusd_dev *next;
 	struct vusd *d;
 	struct vusd_spec spec;         /* owned */
-	struct vusd_inst inst;         /* the type's device */
+	struct vusd_budget budget;     /* effective: global + spec's own keys */
+	struct vusd_inst inst;         /* the type's device; .dev NULL in vusd for
+					* a process-isolated one (it is the child's) */
+	struct vusd_child *child;      /* process-isolated: its child, else NULL */
 	struct event *ev;              /* the device's poll fd */
 	bool created_socket;           /* spec.socket is ours to unlink */
 };
@@ -193,8 +214,15 @@ struct vusd {
 	struct vusd_ctl_policy policy; /* who may do what on the control socket */
 	const struct vusd_peer *peer;  /* the control request being handled, or NULL */
 	struct vusd_control *ctl;      /* NULL without a control socket */
-	struct event *sig[2];          /* SIGTERM, SIGINT */
+	struct event *sig[3];          /* SIGTERM, SIGINT, SIGCHLD */
 	int exit_code;
+	/* What a device's child process needs of the configuration. */
+	const char *user, *group;      /* cfg's: drop to these */
+	bool seccomp;
+	/* vusd_child_main (child.c), set by main(): the child serves with
+	 * control_cmds.c and devices.c, which sit above isolate.c, so
+	 * isolate.c reaches it through this pointer, not a call up. */
+	void (*child_main)(struct vusd *d, struct vusd_dev *vd, int listen_fd, int ctl_fd);
 };
 
 /* Create the device spec describes, listen on its socket and watch it.
@@ -205,6 +233,49 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
  * socket vusd created. */
 void vusd_dev_remove(struct vusd *d, struct vusd_dev *vd);
 void vusd_dev_remove_all(struct vusd *d);
+/* Create spec's device (type, log, DMA layout, vd->budget) into vd->inst;
+ * vusd's loop, or a device's child process. */
+int vusd_dev_create(struct vusd_dev *vd, struct vusd_err *err);
+/* The device's entry in list, add and stats: name, type, socket,
+ * attached, clients (control_cmds.c). */
+struct json_object *vusd_dev_entry(struct vusd_dev *vd);
+
+/* ---- isolate.c ------------------------------------------------------ */
+
+/* Fork vd's child process, which serves listen_fd (taken over, closed
+ * here) and nothing else; returns once the child is serving or has
+ * failed. 0, or -errno with err set (the child's own message). */
+int vusd_child_spawn(struct vusd *d, struct vusd_dev *vd, int listen_fd, struct vusd_err *err);
+/* Send req to vd's child and copy its reply's members into reply; the
+ * child's error as -errno with err set. Blocks up to a few seconds. */
+int vusd_child_forward(struct vusd_dev *vd, struct json_object *req, struct json_object *reply,
+		       struct vusd_err *err);
+/* The one object in the "devices" array of the child's reply to req
+ * (list, stats), with isolation, pid and state ("running", "dead",
+ * "unresponsive"); without the child's part if it cannot answer. */
+struct json_object *vusd_child_device_obj(struct vusd_dev *vd, struct json_object *req);
+/* vd's list entry from its child, with isolation, pid and state. */
+struct json_object *vusd_child_entry(struct vusd_dev *vd);
+/* Is the child's client attached? (false if it is dead; true if it
+ * does not answer: it may be) */
+bool vusd_child_attached(struct vusd_dev *vd);
+/* info for a dead child: who, and how it ended. */
+void vusd_child_dead_info(struct vusd_dev *vd, struct json_object *reply);
+bool vusd_child_dead(const struct vusd_dev *vd);
+/* SIGCHLD: reap every child that ended, log it, mark its device dead. */
+void vusd_children_reap(struct vusd *d);
+/* Stop the child (SIGKILL: it holds nothing to save) and reap it. */
+void vusd_child_free(struct vusd_dev *vd);
+
+/* ---- child.c -------------------------------------------------------- */
+
+/* In the forked child: serve vd alone on listen_fd, answering control
+ * requests on ctl_fd. Never returns. */
+void vusd_child_main(struct vusd *parent, struct vusd_dev *vd, int listen_fd, int ctl_fd)
+	__attribute__((noreturn));
+/* Close every fd but 0, 1, 2 and keep[0..n): close_range(), or a walk
+ * of /proc/self/fd where the kernel lacks it. 0 or -errno. */
+int vusd_close_fds_except(const int *keep, size_t n);
 struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
 /* Is path the socket of a device already? */
 bool vusd_dev_socket_used(struct vusd *d, const char *path);

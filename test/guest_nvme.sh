@@ -16,7 +16,9 @@
 #      on the host (copied into the guest; skipped with a message if not).
 # With guest RAM shared with vusd (DMA through mapped memory);
 # test/guest_nvme_message_dma.sh runs the same with plain RAM (every DMA a
-# DMA_READ/DMA_WRITE message) through VUS_GUEST_NVME_MODES=message-dma.
+# DMA_READ/DMA_WRITE message) through VUS_GUEST_NVME_MODES=message-dma;
+# test/guest_nvme_file.sh with a file-backed namespace (io_uring) through
+# VUS_GUEST_NVME_MODES=file.
 # How the guest is built: docs/guests.md; what is tested and why:
 # docs/nvme-testing.md.
 #
@@ -125,10 +127,14 @@ guest_pack "$root" "$work/initrd.gz"
 
 run_guest() {
 	local mode=$1 sock=$GUEST_SOCKS/nvme-$1.sock log=$work/vusd-$1.log args=() rc=0
+	local spec="nvme,size=${size_mb}M" img=$work/ns-$1.img
 	[ "$mode" = message-dma ] && args=(--no-shared-ram)
+	# file: the namespace is a file vusd creates, I/O through io_uring
+	# under vusd's seccomp filter (docs/nvme.md section 7b).
+	[ "$mode" = file ] && spec="nvme,file=$img,size=${size_mb}M"
 	# VUS_GUEST_NVME_VUSD_ARGS: more vusd options (e.g. --log-level trace).
 	# shellcheck disable=SC2086
-	"$vusd" ${VUS_GUEST_NVME_VUSD_ARGS:-} --device "nvme,size=${size_mb}M" --socket-path "$sock" \
+	"$vusd" ${VUS_GUEST_NVME_VUSD_ARGS:-} --device "$spec" --socket-path "$sock" \
 		>"$log" 2>&1 &
 	local pid=$!
 	guest_track "$pid"
@@ -144,9 +150,29 @@ run_guest() {
 		guest_fail "$mode: guest result $rc (0 = passed, 124 = timed out, 125 = no result)"
 	fi
 	grep "^GUEST:" "$GUEST_LOG" | sed "s/^/$mode: /"
+	if [ "$mode" = file ]; then
+		local vlog
+		vlog=$(cat "$log")
+		[[ $vlog != *"io_uring unavailable"* ]] || guest_fail "file: vusd fell back to pread/pwrite"
+		[[ $vlog != *"seccomp: denied"* ]] || guest_fail "file: the seccomp filter denied a call"
+		# The guest's data is in the file itself: with fio's raw-device
+		# job (the first 4 MiB) the file system no longer checks, so
+		# e2fsck only without it; always, the file is the namespace's
+		# size and holds data past fio's range.
+		[ "$(stat -c %s "$img")" = $((size_mb << 20)) ] || guest_fail "file: backing file size"
+		if cmp -s -n $((32 << 20)) <(tail -c +$(((4 << 20) + 1)) "$img") /dev/zero; then
+			guest_fail "file: nothing written past 4 MiB of the backing file"
+		fi
+		if ! grep -q "GUEST: fio verify passed" "$GUEST_LOG"; then
+			e2fsck -fn "$img" >"$work/fsck-host.txt" 2>&1 ||
+				{ cat "$work/fsck-host.txt"; guest_fail "file: e2fsck of the backing file"; }
+			echo "file: the backing file holds a clean ext4 (host e2fsck)"
+		fi
+		echo "file: the backing file holds the guest's data"
+	fi
 }
 
-# VUS_GUEST_NVME_MODES: the runs, shared-ram (default) and/or message-dma.
+# VUS_GUEST_NVME_MODES: the runs, shared-ram (default), message-dma, file.
 modes=${VUS_GUEST_NVME_MODES:-shared-ram}
 for mode in $modes; do
 	SECONDS_START=$SECONDS

@@ -218,8 +218,34 @@ static void test_other_version_refused(void **state)
 {
 	struct pair *p = *state;
 
-	p->stream[4] = 2;
+	p->stream[4] = VUS_MIG_STREAM_VERSION + 1;
 	header_reseal(p->stream);
+	check_refused(p, load(&p->dst, p->stream, p->len));
+}
+
+/* The interrupt state (docs/migration.md "Interrupts in the stream") of a
+ * device with another vector layout: refused before load() sees a byte. */
+static void test_other_interrupt_layout_refused(void **state)
+{
+	struct pair *p = *state;
+	size_t off = VUS_MIG_STREAM_HDR;
+	uint32_t tag, len, crc, count;
+
+	for (;;) {
+		assert_true(off + VUS_MIG_FRAME_HDR <= p->len);
+		memcpy(&tag, p->stream + off, 4);
+		memcpy(&len, p->stream + off + 4, 4);
+		if (tag == VUS_MIG_FRAME_IRQS)
+			break;
+		off += VUS_MIG_FRAME_HDR + len;
+	}
+	/* MSI-X's vector count (the third u32), then the section resealed. */
+	memcpy(&count, p->stream + off + VUS_MIG_FRAME_HDR + 8, 4);
+	ASSERT_EQ(count, TESTDEV_NR_VECTORS);
+	count = 16;
+	memcpy(p->stream + off + VUS_MIG_FRAME_HDR + 8, &count, 4);
+	crc = vus_crc32c(0, p->stream + off + VUS_MIG_FRAME_HDR, len);
+	memcpy(p->stream + off + 8, &crc, 4);
 	check_refused(p, load(&p->dst, p->stream, p->len));
 }
 
@@ -252,6 +278,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_device_type_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_stream_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_interrupt_layout_refused, setup,
+						teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

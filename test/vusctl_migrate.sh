@@ -90,7 +90,7 @@ run 0 "$vc" write "$dir/a/gp.sock" bar2 0 0x5a --width 1
 run 0 "$vc" write "$dir/a/gp.sock" bar2 4 0xc3 --width 1
 run 0 "$vc" read "$dir/a/gp.sock" bar2 2 --len 1 # reading IRQ_CTL enables it
 run 0 "$vc" migrate "$dir/a/gp.sock" "$dir/b/gp.sock"
-has 'stop-copy 80 bytes' # stream header 32, the 16-byte record in a section, the end marker
+has 'stop-copy 121 bytes' # stream header 32, the 16-byte record in a section (28), the interrupt state (12 + 29: one INTx vector), the end marker (20)
 run 0 "$vc" read "$dir/b/gp.sock" bar2 0 --len 1
 has '^0x5a$'
 run 0 "$vc" read "$dir/b/gp.sock" bar2 4 --len 1

@@ -2,6 +2,7 @@
 # Issue 12 sandbox, the seccomp filter (docs/security.md "Seccomp filter"):
 #  - by default /proc/PID/status shows Seccomp 2 (filter) and NoNewPrivs 1,
 #    and clients are still served, on a device added at run time too;
+#  - an nvme with a file backend added at run time gets its io_uring;
 #  - a call outside the list made on vusd's behalf (testdev's
 #    sandbox-probe: getpgid) fails with EPERM, and vusd logs it once;
 #  - --no-seccomp (and "seccomp": false in the config): Seccomp 0, and
@@ -49,12 +50,24 @@ has "errno: 1$"
 	fail "the denied call was not logged exactly once"
 run 0 "$bin/vusctl" read "$dir/td0.sock" bar0 0
 has '0x7e570001'
+# An nvme with a file backend added under the filter sets up its io_uring
+# (io_uring_setup and io_uring_register, which the nvme type declares):
+# no fallback line, no denied call.
+run 0 "${ctl[@]}" add "nvme,name=nv1,file=$dir/nv1.img,size=1M,socket=$dir/nv1.sock"
+run 0 "$bin/vusctl" read "$dir/nv1.sock" bar0 0x8
+has '0x00010400'
+run 0 "${ctl[@]}" nvme nv1 stats
+has 'io_uring.*true'
+log=$(cat "$dir/vusd.log")
+[[ $log != *"io_uring unavailable"* ]] || fail "nvme fell back to pread/pwrite under the filter"
+[[ $(grep -c 'seccomp: denied system call' "$dir/vusd.log") == 1 ]] ||
+	fail "adding an nvme with a file backend made a call the filter denied"
 stop
 
 # --no-seccomp: no filter, and the same call goes through.
 "$bin/vusd" --config "$dir/vusd.json" --no-seccomp 2>"$dir/vusd.log" &
 vusd_pid=$!
-wait_for "$dir/vusd.log" 'serving testdev "td0"'
+wait_for "$dir/vusd.log" 'control socket on'
 run 0 "${ctl[@]}" testdev td0 sandbox-probe
 has "errno: 0$"
 [[ $(status_field Seccomp) == 0 ]] || fail "--no-seccomp: Seccomp $(status_field Seccomp), expected 0"
@@ -65,7 +78,7 @@ stop
 sed -i 's/^{ /{ "seccomp": false, /' "$dir/vusd.json"
 "$bin/vusd" --config "$dir/vusd.json" 2>"$dir/vusd.log" &
 vusd_pid=$!
-wait_for "$dir/vusd.log" 'serving testdev "td0"'
+wait_for "$dir/vusd.log" 'control socket on'
 run 0 "${ctl[@]}" testdev td0 sandbox-probe
 has "errno: 0$"
 [[ $(status_field Seccomp) == 0 ]] || fail "\"seccomp\": false: Seccomp $(status_field Seccomp)"

@@ -53,6 +53,7 @@ struct vus_region {
 	uint32_t nr_areas;
 	bool has_type;
 	uint32_t type, subtype;
+	bool msix_mappable;      /* MSIX_MAPPABLE cap (passthrough.h) */
 };
 
 /* region.c: the table (vus_dev_new/free), and vus_dev_setup_region()
@@ -106,6 +107,8 @@ struct vus_irq_index {
 	vus_irq_passthrough_fn pt;
 	void *pt_opaque;
 	int resample_fd;          /* INTx only: UNMASK eventfd (in dev->epfd) or -1 */
+	uint32_t info_flags;      /* GET_IRQ_INFO flags set by the device, if info_flags_set */
+	bool info_flags_set;
 };
 /* irq_setup.c: vus_dev_setup_irq() without the "not listening yet"
  * check, for the MSI and MSI-X capabilities. */
@@ -123,6 +126,14 @@ void vus_irq_session_end(struct vus_dev *dev);
 /* Migration: hold (true) every interrupt as pending while the device is
  * stopped; release (false) delivers what is owed. */
 void vus_irq_hold(struct vus_dev *dev, bool hold);
+/* irq_state.c: pending bits and INTx sources for the migration stream
+ * (docs/migration.md "Interrupts in the stream"). check: 0, or -EINVAL
+ * with why filled; load replaces this device's state with the checked one. */
+size_t vus_irq_state_size(const struct vus_dev *dev);
+void vus_irq_state_save(struct vus_dev *dev, uint8_t *out);
+int vus_irq_state_check(const struct vus_dev *dev, const uint8_t *p, size_t len, char *why,
+			size_t why_len);
+void vus_irq_state_load(struct vus_dev *dev, const uint8_t *p);
 void vus_irq_free(struct vus_dev *dev);
 
 /* ---- dma.c / dma_map.c ---------------------------------------------- */
@@ -242,6 +253,10 @@ int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+/* migration/feature_passthrough.c: the same three when dev->feat_pt is set. */
+int vus_feat_pt_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_feat_pt_mig_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+int vus_feat_pt_mig_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 
 /* ---- the device ----------------------------------------------------- */
 
@@ -256,6 +271,9 @@ struct vus_dev {
 	/* config_passthrough.c: config space forwarded to the device */
 	const struct vus_region_ops *cfg_pt;
 	void *cfg_pt_opaque;
+	/* migration/feature_passthrough.c: DEVICE_FEATURE, MIG_DATA_* forwarded */
+	const struct vus_feature_passthrough_ops *feat_pt;
+	void *feat_pt_opaque;
 	struct vus_region *regions;   /* nr_regions entries, >= 9 */
 	uint32_t nr_regions;
 	struct vus_irq_index irqs[VUS_PCI_NUM_IRQS];

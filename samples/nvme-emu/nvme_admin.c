@@ -99,8 +99,9 @@ static struct nvme_res create_sq(struct nvme_emu *n, const struct nvme_sqe *c)
 	return ok(0);
 }
 
-/* Delete I/O Submission Queue (5.7). Commands are executed as they are
- * fetched, so none of its commands is outstanding: nothing to abort. */
+/* Delete I/O Submission Queue (5.7). Backend requests in flight are
+ * completed into its CQ first (nvme_uring.c), so none of its commands is
+ * outstanding when it goes: nothing to abort. */
 static struct nvme_res delete_sq(struct nvme_emu *n, const struct nvme_sqe *c)
 {
 	uint32_t qid = c->cdw10 & 0xffff;
@@ -108,6 +109,7 @@ static struct nvme_res delete_sq(struct nvme_emu *n, const struct nvme_sqe *c)
 
 	if (!qid || qid >= NVME_NR_QUEUES || !n->sq[qid].live)
 		return err(NVME_SC_QID_INVALID);
+	nvme_uring_drain(n, NVME_DRAIN_POST);
 	sq = &n->sq[qid];
 	n->cq[sq->cqid].nsq--;
 	sq->live = false;

@@ -16,6 +16,10 @@ void nvme_ctrl_reset_queues(struct nvme_emu *n)
 {
 	int i;
 
+	/* Backend requests in flight finish (or are cancelled) first; their
+	 * completions are not posted: the queues are going. */
+	nvme_uring_drain(n, NVME_DRAIN_DROP);
+
 	for (i = 0; i < NVME_NR_QUEUES; i++) {
 		uint64_t cmds = atomic_load(&n->sq[i].cmds), errs = atomic_load(&n->sq[i].errors);
 
@@ -122,7 +126,9 @@ void nvme_ctrl_apply(struct nvme_emu *n)
 	}
 	if (NVME_CC_SHN(cc) && !NVME_CC_SHN(was)) {
 		/* Normal or abrupt shutdown: make written data durable, then
-		 * report it complete. The queues stay (the host resets next). */
+		 * report it complete. The queues stay (the host resets next);
+		 * commands in flight complete into them first. */
+		nvme_uring_drain(n, NVME_DRAIN_POST);
 		(void)nvme_ns_flush_all(n);
 		pthread_mutex_lock(&n->regs_lock);
 		if (NVME_CC_SHN(n->r.cc))

@@ -108,6 +108,15 @@ static int nvme_dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_
 
 	if (r->vaddr)
 		return 0;
+	/* From now on the processor may run on the worker, which never
+	 * uses guest pointers: backend requests holding some finish first
+	 * (only the loop thread's processor made them, so proc_lock is
+	 * never held across a DMA message here). */
+	if (nvme_uring_zc_busy(n)) {
+		pthread_mutex_lock(&n->proc_lock);
+		nvme_uring_drain(n, NVME_DRAIN_WAIT);
+		pthread_mutex_unlock(&n->proc_lock);
+	}
 	rc = nvme_worker_start(n);
 	if (rc < 0)
 		return rc;
@@ -119,8 +128,18 @@ static void nvme_dma_unmap(struct vus_dev *dev, void *opaque, const struct vus_d
 {
 	struct nvme_emu *n = opaque;
 
-	/* No pointer into guest memory outlives a processor pass (every
-	 * access goes through vus_dma_read/write), so nothing to drop. */
+	/* The only guest pointers kept past a pass are those of backend
+	 * requests in flight (nvme_uring.c): the window must not be written
+	 * once this returns, so they finish first; their completions are
+	 * posted by the next pass (the ring's eventfd asks for it). Such
+	 * requests exist only while every window has an fd, so the
+	 * processor runs inline and never holds proc_lock waiting for this
+	 * thread. */
+	if (nvme_uring_zc_busy(n)) {
+		pthread_mutex_lock(&n->proc_lock);
+		nvme_uring_drain(n, NVME_DRAIN_WAIT);
+		pthread_mutex_unlock(&n->proc_lock);
+	}
 	if (!r->vaddr)
 		atomic_fetch_sub(&n->nofd_maps, 1);
 }
@@ -259,6 +278,9 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 		h = fnv1a(label, n->model);
 		memcpy(n->ns[i].nguid + 8, &h, 8);
 	}
+	rc = nvme_uring_init(n, !o->sync_io);
+	if (rc < 0)
+		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	n->smart.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	n->smart.power_cycles = 1;
@@ -272,6 +294,9 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	}
 	vus_dev_set_private(n->dev, n);
 	rc = nvme_pci_setup(n);
+	if (rc < 0)
+		goto fail;
+	rc = nvme_uring_watch(n);
 	if (rc < 0)
 		goto fail;
 	if (n->poll) {
@@ -298,6 +323,10 @@ void nvme_emu_free(struct nvme_emu *n)
 	/* The worker may be inside a DMA the library is about to fail:
 	 * stop it before the device goes away. */
 	nvme_worker_stop(n);
+	/* Backend requests may point into guest memory that goes with the
+	 * device (vus_dev_free runs no unmap callbacks). */
+	nvme_uring_drain(n, NVME_DRAIN_DROP);
+	nvme_uring_free(n);
 	if (n->dev)
 		vus_dev_free(n->dev);
 	for (uint32_t i = 0; i < NVME_EMU_MAX_NS; i++)

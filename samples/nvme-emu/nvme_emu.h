@@ -50,12 +50,17 @@ struct nvme_emu_opts {
 	const char *model;     /* Model Number, <= 40 chars; NULL: "vus nvme-emu" */
 	uint32_t max_qsize;    /* entries per I/O queue (CAP.MQES + 1), 2..65536 */
 	uint32_t mdts;         /* Maximum Data Transfer Size, 2^mdts pages, 1..10 */
-	bool odirect;          /* open file with O_DIRECT */
+	bool odirect;          /* open file with O_DIRECT; an LBA size below the
+				* file's O_DIRECT block size, or a file system
+				* without O_DIRECT (tmpfs), fails with -EINVAL */
 	bool no_shadow;        /* do not offer Doorbell Buffer Config (OACS bit 8) */
 	bool poll;             /* a thread polls the queues (a whole core), and
 				* shadow doorbells never ask the guest to ring */
 	uint32_t namespaces;   /* RAM namespaces of size bytes each, NSID 1..n,
 				* 1..NVME_EMU_MAX_NS (0: 1); a file gives one */
+	bool sync_io;          /* file: pread/pwrite on the processor thread,
+				* not io_uring (also the fallback when
+				* io_uring cannot be set up) */
 };
 
 #define NVME_EMU_MAX_NS 16
@@ -84,6 +89,17 @@ struct nvme_emu_qstats {
 /* Fill up to max entries for the live SQs (admin first); returns the
  * count, or -EAGAIN while the processor is busy (try again). */
 int nvme_emu_queue_stats(struct nvme_emu *n, struct nvme_emu_qstats *out, int max);
+
+/* The file backend's I/O path (vusctl, tests). Any thread. */
+struct nvme_emu_io_stats {
+	bool uring;          /* io_uring in use (else pread/pwrite, or RAM) */
+	uint64_t submitted;  /* SQEs handed to the kernel */
+	uint64_t completed;  /* CQEs reaped */
+	uint64_t inline_writes; /* buffered writes made inline, ring idle */
+	uint64_t inline_reads;  /* reads served from the page cache inline */
+	uint64_t drained;       /* requests a drain waited for (reset, unmap, ...) */
+};
+void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,8 @@
  * Write Zeroes, Dataset Management (deallocate). Namespace id, LBA range
  * and transfer size (MDTS) are checked before any data moves; the RAM
  * backend's data is copied straight between guest memory and the
- * namespace mapping. docs/nvme.md "I/O commands".
+ * namespace mapping; a file's goes through io_uring (nvme_uring.c).
+ * docs/nvme.md "I/O commands".
  */
 #include <endian.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static bool range_ok(const struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
 static struct nvme_res flush(struct nvme_emu *n, const struct nvme_sqe *c)
 {
 	struct nvme_ns *ns = nvme_ns_get(n, c->nsid);
+	uint16_t s;
 
 	/* FFFFFFFFh: every namespace (6.8). */
 	if (c->nsid == 0xffffffff) {
@@ -40,6 +42,11 @@ static struct nvme_res flush(struct nvme_emu *n, const struct nvme_sqe *c)
 	}
 	if (!ns)
 		return bad(NVME_SC_INVALID_NSID);
+	/* A file's fdatasync goes through the ring: the command stays in
+	 * flight and the queues go on. */
+	s = nvme_uring_submit(n, ns, c, 0, 0, false);
+	if (s != NVME_URING_SYNC)
+		return res(s);
 	if (nvme_ns_flush(ns) < 0)
 		return res(NVME_SC_WRITE_FAULT);
 	return res(0);
@@ -87,6 +94,14 @@ static struct nvme_res rw(struct nvme_emu *n, const struct nvme_sqe *c)
 	s = nvme_dptr_map(n, c, len, false);
 	if (s)
 		return res(s);
+	/* A file or block device: asynchronous through io_uring, straight
+	 * between the file and guest memory (nvme_uring.c); completed by a
+	 * later pass. Without a ring, or out of room: synchronous below. */
+	if (!ns->ram && c->opc != NVME_IO_COMPARE) {
+		s = nvme_uring_submit(n, ns, c, off, len, fua);
+		if (s != NVME_URING_SYNC)
+			return res(s);
+	}
 
 	switch (c->opc) {
 	case NVME_IO_READ:
@@ -122,7 +137,7 @@ static struct nvme_res rw(struct nvme_emu *n, const struct nvme_sqe *c)
 		if (ns->ram)
 			return res(memcmp(ns->ram + off, n->bounce, len) ?
 				   nvme_sc(NVME_SC_COMPARE_FAILED, true) : 0);
-		cmp = malloc(len);
+		cmp = aligned_alloc(4096, (len + 4095) & ~4095ull); /* O_DIRECT */
 		if (!cmp)
 			return res(NVME_SC_INTERNAL);
 		if (nvme_ns_read(ns, off, cmp, len) < 0)

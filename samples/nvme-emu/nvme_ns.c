@@ -2,7 +2,8 @@
 /*
  * Namespace backends: RAM (a memfd mapped into the server, so data moves
  * with one copy straight between guest memory and it), a regular file or
- * a block device (pread/pwrite; O_DIRECT on request). Write Zeroes and
+ * a block device (io_uring in nvme_uring.c, or pread/pwrite here; O_DIRECT
+ * on request). Write Zeroes and
  * deallocation punch holes, so the range reads back as zeroes and RAM is
  * given back. docs/nvme.md "Backends".
  */
@@ -20,19 +21,60 @@
 
 #include "nvme_priv.h"
 
+/*
+ * O_DIRECT needs offsets and lengths in multiples of the file's direct-I/O
+ * block (the device's logical block) and buffers aligned to its memory
+ * alignment. Offsets and lengths are whole LBAs, so an LBA smaller than
+ * that block cannot work: refused here, with the reason on stderr.
+ * Buffers that are not aligned (a PRP1 offset) are bounced (nvme_uring.c).
+ */
+static int dio_limits(struct nvme_ns *ns, const struct nvme_emu_opts *o, bool blk)
+{
+	uint32_t off_align = 512, mem_align = 512;
+	struct statx sx;
+	int ssz;
+
+	if (blk && ioctl(ns->fd, BLKSSZGET, &ssz) == 0 && ssz > 0)
+		off_align = mem_align = (uint32_t)ssz;
+	if (statx(ns->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
+		off_align = sx.stx_dio_offset_align;
+		mem_align = sx.stx_dio_mem_align;
+	}
+	if (o->lba_size < off_align) {
+		fprintf(stderr, "nvme-emu: %s: O_DIRECT needs %u-byte blocks, lba=%u is smaller\n",
+			o->file, off_align, o->lba_size);
+		return -EINVAL;
+	}
+	ns->odirect = true;
+	ns->dio_mem_align = mem_align ? mem_align : 1;
+	return 0;
+}
+
 static int open_file(struct nvme_ns *ns, const struct nvme_emu_opts *o)
 {
 	struct stat sb;
 	uint64_t bytes;
 	int flags = O_RDWR | O_CLOEXEC | (o->odirect ? O_DIRECT : 0);
+	int rc;
 
 	ns->fd = open(o->file, flags);
 	if (ns->fd < 0 && errno == ENOENT && o->size)
 		ns->fd = open(o->file, flags | O_CREAT, 0600);
+	if (ns->fd < 0 && errno == EINVAL && o->odirect) {
+		/* tmpfs and some others have no O_DIRECT: say so, and fail
+		 * (the user asked for it; silently buffered would lie). */
+		fprintf(stderr, "nvme-emu: %s: the file system does not support O_DIRECT "
+			"(tmpfs?): drop the direct option or use another file system\n",
+			o->file);
+		return -EINVAL;
+	}
 	if (ns->fd < 0)
 		return -errno;
 	if (fstat(ns->fd, &sb) < 0)
 		return -errno;
+	if (o->odirect && (rc = dio_limits(ns, o, S_ISBLK(sb.st_mode))) < 0)
+		return rc;
 	if (S_ISBLK(sb.st_mode)) {
 		if (ioctl(ns->fd, BLKGETSIZE64, &bytes) < 0)
 			return -errno;
@@ -158,7 +200,7 @@ int nvme_ns_write(struct nvme_ns *ns, uint64_t off, const void *buf, uint64_t le
  * zero it, or write zeroes. */
 int nvme_ns_zero(struct nvme_ns *ns, uint64_t off, uint64_t len)
 {
-	static const uint8_t zeroes[65536];
+	static _Alignas(4096) const uint8_t zeroes[65536]; /* O_DIRECT */
 	uint64_t range[2] = { off, len };
 	int rc;
 

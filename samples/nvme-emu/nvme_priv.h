@@ -13,6 +13,7 @@
  *   nvme_io.c        I/O commands
  *   nvme_dptr.c      PRP and SGL walkers: data pointer -> segment list
  *   nvme_ns.c        namespace backends (memfd RAM, file, block device)
+ *   nvme_uring.c     asynchronous file/block I/O through io_uring
  *   nvme_mig.c       migration: quiesce at STOP, save/load of all state
  *
  * Threads. Region and reset callbacks run on the vus loop thread; they
@@ -74,6 +75,7 @@ struct nvme_cq {
 	uint32_t head;       /* last head the host reported */
 	uint8_t phase;
 	uint32_t nsq;        /* SQs posting here */
+	uint32_t resv;       /* entries kept for commands in flight (nvme_uring.c) */
 	bool notify;         /* entries posted since the last interrupt */
 	uint32_t held;       /* how many (Interrupt Coalescing's threshold) */
 	uint64_t held_since_ns; /* CLOCK_MONOTONIC of the first one held, 0 none */
@@ -132,6 +134,8 @@ struct nvme_ns {
 	uint32_t lba_shift;
 	bool is_file;
 	bool is_blkdev;
+	bool odirect;            /* opened with O_DIRECT */
+	uint32_t dio_mem_align;  /* O_DIRECT buffer alignment (bytes) */
 	uint8_t nguid[16];
 };
 
@@ -205,6 +209,8 @@ struct nvme_emu {
 
 	struct nvme_smart smart;
 	struct nvme_ns ns[NVME_EMU_MAX_NS];
+	struct nvme_uring *ur;   /* file backends' io_uring, NULL: pread/pwrite */
+	uint16_t cur_sqid;       /* SQ of the command being executed */
 	uint32_t nn;             /* namespaces: NSID 1..nn */
 
 	/* Migration (nvme_mig.c): loop thread. */
@@ -294,6 +300,33 @@ uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn 
 /* nvme_mig.c */
 int nvme_mig_setup(struct nvme_emu *n);
 void nvme_mig_clear(struct nvme_emu *n);
+/* Has migration stopped the device's DMA (the library refuses or cancels
+ * every transfer, docs/migration.md "Stopped means stopped")? A command
+ * caught by it is not done: it goes back into its SQ (nvme_queue.c) and
+ * runs again on RUNNING, here or on the destination. */
+bool nvme_mig_dma_stopped(struct nvme_emu *n);
+
+/* nvme_uring.c (proc_lock held unless said otherwise). Submit: NVME_DEFER
+ * (in flight, completed by a later pass), an NVMe status, or
+ * NVME_URING_SYNC: run the command synchronously instead. */
+#define NVME_URING_SYNC 0xfffeu
+enum nvme_drain {
+	NVME_DRAIN_POST,  /* wait, then post the completions */
+	NVME_DRAIN_WAIT,  /* wait; completions posted by a later pass */
+	NVME_DRAIN_DROP,  /* wait, post nothing (the queues are going) */
+};
+int nvme_uring_init(struct nvme_emu *n, bool want);
+int nvme_uring_watch(struct nvme_emu *n);
+void nvme_uring_free(struct nvme_emu *n);
+bool nvme_uring_active(const struct nvme_emu *n);
+uint32_t nvme_uring_room(const struct nvme_emu *n);
+bool nvme_uring_zc_busy(const struct nvme_emu *n);
+uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct nvme_sqe *c,
+			   uint64_t off, uint64_t len, bool fua);
+void nvme_uring_complete(struct nvme_emu *n);
+bool nvme_uring_flush(struct nvme_emu *n);
+bool nvme_uring_idle(struct nvme_emu *n);
+void nvme_uring_drain(struct nvme_emu *n, enum nvme_drain how);
 
 /* nvme_ns.c */
 /* The namespace of an NSID, NULL for 0, FFFFFFFFh and inactive ids. */

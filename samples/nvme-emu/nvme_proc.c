@@ -4,9 +4,11 @@
  *
  * Inline (default): a doorbell or register write runs the processor right
  * in the region callback on the loop thread. With guest memory mapped
- * through fds every DMA is a memcpy, the backend is RAM or a file, so a
+ * through fds every DMA is a memcpy and a RAM namespace a mapping, so a
  * command completes within the callback: no thread hop, no wakeup, and
- * zero CPU while idle.
+ * zero CPU while idle. A file's I/O that would block stays in flight in
+ * io_uring; the ring's eventfd kicks the pass that completes it
+ * (nvme_uring.c).
  *
  * Worker: while the client has mapped guest memory without fds, DMA is a
  * DMA_READ/DMA_WRITE exchange that the loop thread itself must serve, so
@@ -38,10 +40,16 @@ static void nvme_process(struct nvme_emu *n)
 		atomic_store_explicit(&n->work, false, memory_order_seq_cst);
 		nvme_ctrl_apply(n);
 		more = false;
+		/* Backend completions first: they free CQ entries and
+		 * request slots for the fetches below (nvme_uring.c). */
+		nvme_uring_complete(n);
 		if (n->ready && !n->fatal)
 			more = nvme_queues_run(n);
+		if (nvme_uring_flush(n))
+			more = true;
 		nvme_irqs_flush(n);
-	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst));
+	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst) ||
+		 !nvme_uring_idle(n));
 	atomic_fetch_add_explicit(&n->smart.busy_ns, nvme_now_ns() - t0, memory_order_relaxed);
 }
 

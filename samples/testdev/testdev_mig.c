@@ -195,7 +195,10 @@ static void record_apply(struct testdev *td, const uint8_t *rec)
 	p += TESTDEV_MIG_REGS;
 	memcpy(td->bar1, p, TESTDEV_BAR1_SIZE);
 	memcpy(td->bar2, p + TESTDEV_BAR1_SIZE, TESTDEV_BAR2_SIZE);
-	/* Causes that arrived pending hold their lines here too. */
+	/* Causes that arrived pending hold their lines here too; with the
+	 * framed stream the library then replaces the pending bits with the
+	 * source's, so an interrupt the source delivered is not sent twice
+	 * (docs/migration.md "Interrupts in the stream"). */
 	testdev_sync_irqs(td);
 }
 

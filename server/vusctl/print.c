@@ -103,6 +103,20 @@ void vusctl_print_irqs(struct json_object *info)
 	}
 }
 
+/* A process-isolated device (docs/security.md "Isolation"): its process
+ * and, once it ended, how. */
+static void print_isolation(struct json_object *d)
+{
+	if (!get_str(d, "isolation"))
+		return;
+	printf("  process %" PRIu64 ", %s", get_u64(d, "pid"), get_str(d, "state"));
+	if (get_str(d, "signal_name"))
+		printf(", killed by SIG%s", get_str(d, "signal_name"));
+	else if (get(d, "exit_status"))
+		printf(", exit status %" PRIu64, get_u64(d, "exit_status"));
+	printf("\n");
+}
+
 void vusctl_print_info(struct json_object *info)
 {
 	struct json_object *pci = get(info, "pci"), *regions = get(info, "regions");
@@ -115,6 +129,7 @@ void vusctl_print_info(struct json_object *info)
 		       get_bool(info, "attached") ? "yes" : "no");
 	else if (sock)
 		printf("device on %s\n", sock);
+	print_isolation(info);
 	if (pci)
 		printf("PCI %04" PRIx64 ":%04" PRIx64 " subsystem %04" PRIx64 ":%04" PRIx64
 		       " class %06" PRIx64 " rev %02" PRIx64 "\n",
@@ -229,8 +244,11 @@ void vusctl_print_list(struct json_object *reply)
 	for (i = 0; devs && i < json_object_array_length(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
 
+		const char *state = get_str(d, "state");
+
 		printf("%-16s %-10s %-8s %s\n", get_str(d, "name"), get_str(d, "type"),
-		       get_bool(d, "attached") ? "attached" : "-",
+		       state && strcmp(state, "running") ? state
+			     : get_bool(d, "attached") ? "attached" : "-",
 		       get_str(d, "socket") ? get_str(d, "socket") : "(inherited fd)");
 	}
 }
@@ -247,6 +265,26 @@ static void print_counts(const char *title, struct json_object *o)
 	printf("%s\n", first ? " none" : "");
 }
 
+/* The device's effective budget (docs/security.md section 2). */
+static void print_budget(struct json_object *b)
+{
+	static const char *const keys[] = { "dma_bytes", "dma_windows", "dirty_log_bytes" };
+	size_t i;
+
+	if (!b)
+		return;
+	printf("  budget:");
+	for (i = 0; i < 3; i++) {
+		struct json_object *p = get(b, keys[i]);
+
+		if (p)
+			printf(" %s %" PRIu64 "/%" PRIu64 ",", keys[i], get_u64(p, "used"),
+			       get_u64(p, "limit"));
+	}
+	printf(" output_bytes %" PRIu64 ", dma_pending %" PRIu64 "\n",
+	       get_u64(b, "output_bytes"), get_u64(b, "dma_pending"));
+}
+
 void vusctl_print_stats(struct json_object *reply)
 {
 	struct json_object *devs = get(reply, "devices");
@@ -257,6 +295,8 @@ void vusctl_print_stats(struct json_object *reply)
 
 		printf("%s: client %s, clients served %" PRIu64 "\n", get_str(d, "name"),
 		       get_bool(d, "attached") ? "attached" : "none", get_u64(d, "clients"));
+		print_isolation(d);
+		print_budget(get(d, "budget"));
 		print_counts("messages", get(d, "messages"));
 		printf("  errors: %" PRIu64 "\n", get_u64(d, "errors"));
 		print_counts("errors by errno", get(d, "errnos"));

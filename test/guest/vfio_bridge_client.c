@@ -9,12 +9,19 @@
  *                                      ways through the IOMMU, read-only and
  *                                      unmapped windows blocked, a map
  *                                      without fd refused; N timed reads
- *   vfio_bridge_client edu-after SOCK  a second client finds bus master off
+ *   vfio_bridge_client edu-after SOCK  a second client finds bus master off;
+ *                                      DEVICE_RESET of a function the kernel
+ *                                      cannot reset: ENOTTY
+ *   vfio_bridge_client hot-reset S0 S1 two functions of one group, one vusd;
+ *                                      DEVICE_RESET by a hot reset of the bus
  *   vfio_bridge_client nvme SOCK       the tests' userspace NVMe driver
  *                                      (test/helpers/nvme_drv.h), unchanged;
  *                                      then DEVICE_RESET
- *   vfio_bridge_client direct BDF N    N reads of the same register through
- *                                      kernel VFIO directly: the baseline
+ *   vfio_bridge_client direct BDF N [legacy|iommufd]
+ *                                      N reads of the same register, N/4
+ *                                      map/unmap pairs and N/2 MSIs through
+ *                                      kernel VFIO directly (the container,
+ *                                      or iommufd's IOAS): the baseline
  *
  * Prints "GUEST: FAIL ..." and exits 1 on the first failed check.
  */
@@ -117,9 +124,51 @@ static void edu_dma(struct vus_client *c, uint32_t src, uint32_t dst, uint32_t c
 	CHECK(!(rd(c, EDU_DMA_CMD) & 1), "edu DMA %#x -> %#x did not finish", src, dst);
 }
 
+/* Interrupt latency: an MSI raised by a store into the mmapped BAR (no
+ * message involved) until the eventfd is readable, n rounds after 10
+ * untimed ones; the median in ns. The eventfd is whoever's the kernel signals: the client's through
+ * the bridge, or a direct VFIO user's. */
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int64_t msi_latency(volatile uint32_t *bar, int efd, int n)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	int64_t t0, *ns, med;
+	uint64_t one;
+	int i;
+
+	n = n > 0 ? n : 1;
+	ns = calloc((size_t)n, sizeof(*ns));
+	CHECK(ns, "calloc");
+	/* Untimed rounds first: under TCG the first interrupts also pay for
+	 * translating the guest kernel's interrupt path. */
+	for (i = -10; i < n; i++) {
+		t0 = now_ns();
+		bar[EDU_IRQ_RAIS / 4] = 0x77;
+		CHECK(poll(&pfd, 1, 5000) == 1, "no MSI within 5 s (timed round %d)", i);
+		if (i >= 0)
+			ns[i] = now_ns() - t0;
+		CHECK(read(efd, &one, 8) == 8, "eventfd read");
+		bar[EDU_IRQ_ACK / 4] = 0x77;
+	}
+	/* The median: a loaded host stalls the guest's vCPU now and then. */
+	qsort(ns, (size_t)n, sizeof(*ns), cmp_i64);
+	med = ns[n / 2];
+	free(ns);
+	return med;
+}
+
 static int connect_to(const char *sock, struct vus_client **c)
 {
-	int rc = vus_client_connect(sock, NULL, c);
+	/* 30 s per reply, not QEMU's 5: a TCG guest on a loaded host stalls
+	 * for seconds now and then. */
+	struct vus_client_opts o = { .timeout_ms = 30000 };
+	int rc = vus_client_connect(sock, &o, c);
 
 	CHECK(rc == 0, "connect %s: %s", sock, strerror(-rc));
 	return 0;
@@ -189,6 +238,7 @@ static void edu(const char *sock, int n)
 	CHECK(rd(c, EDU_IRQ_STAT) == 0x5a, "irq status %#x", rd(c, EDU_IRQ_STAT));
 	wr(c, EDU_IRQ_ACK, 0x5a);
 	printf("GUEST: edu MSI delivered to the client's eventfd\n");
+	printf("GUEST: bridge_irq_ns %lld\n", (long long)msi_latency(map, efd, n / 2));
 
 	/* INTx with the kernel's auto-mask, twice: UNMASK through SET_IRQS. */
 	rc = vus_client_set_irqs(c, VUS_PCI_MSI_IRQ,
@@ -314,13 +364,84 @@ static void edu(const char *sock, int n)
 static void edu_after(const char *sock)
 {
 	struct vus_client *c;
+	int rc;
 
 	connect_to(sock, &c);
 	CHECK(!(cfg16(c, 4) & 0x4), "bus master still on after the client left (%#x)",
 	      cfg16(c, 4));
 	CHECK(rd(c, EDU_ID) == 0x010000ed, "identity after reconnect");
 	printf("GUEST: after disconnect: bus master off, device still served\n");
+	/* edu on the root bus: no FLR, no PM reset, no slot or bus to reset. */
+	rc = vus_client_reset(c);
+	CHECK(rc == -ENOTTY, "DEVICE_RESET of a function with no reset: %d, expected -ENOTTY", rc);
+	printf("GUEST: DEVICE_RESET of edu on the root bus: ENOTTY (the kernel has no reset)\n");
+
+	/* Migration is absent, as kernel VFIO says for vfio-pci without a
+	 * migration driver: every feature answers the kernel's ENOTTY. */
+	{
+		uint8_t out[64];
+		size_t got;
+		uint32_t n;
+		enum vus_mig_state st;
+		static const uint32_t features[] = {
+			VUS_FEATURE_MIGRATION | VUS_DEVICE_FEATURE_GET,
+			VUS_FEATURE_MIGRATION | VUS_DEVICE_FEATURE_PROBE,
+			VUS_FEATURE_DMA_LOGGING_START | VUS_DEVICE_FEATURE_PROBE |
+				VUS_DEVICE_FEATURE_SET,
+			VUS_FEATURE_DMA_LOGGING_STOP | VUS_DEVICE_FEATURE_SET,
+		};
+
+		for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+			rc = vus_client_device_feature(c, features[i], NULL, 0, out, sizeof(out),
+						       &got);
+			CHECK(rc == -ENOTTY, "DEVICE_FEATURE %#x: %d, expected -ENOTTY", features[i],
+			      rc);
+		}
+		rc = vus_client_mig_get_state(c, &st);
+		CHECK(rc == -ENOTTY, "MIG_DEVICE_STATE GET: %d, expected -ENOTTY", rc);
+		rc = vus_client_mig_set_state(c, VUS_MIG_STATE_STOP);
+		CHECK(rc == -ENOTTY, "MIG_DEVICE_STATE SET STOP: %d, expected -ENOTTY", rc);
+		rc = vus_client_mig_data_read(c, out, sizeof(out), &n);
+		CHECK(rc == -EINVAL, "MIG_DATA_READ: %d, expected -EINVAL", rc);
+		/* A feature vfio-pci itself answers (the SR-IOV VF token, 0):
+		 * ENOTTY too on a function that is no PF. */
+		rc = vus_client_device_feature(c, 0 | VUS_DEVICE_FEATURE_PROBE | VUS_DEVICE_FEATURE_SET,
+					       NULL, 0, out, sizeof(out), &got);
+		CHECK(rc == -ENOTTY, "DEVICE_FEATURE VF token probe: %d", rc);
+		CHECK(rd(c, EDU_ID) == 0x010000ed, "identity after the feature requests");
+	}
+	printf("GUEST: migration absent, as the kernel says: DEVICE_FEATURE MIGRATION, "
+	       "MIG_DEVICE_STATE, DMA_LOGGING ENOTTY; MIG_DATA_READ EINVAL\n");
 	vus_client_close(c);
+}
+
+/*
+ * Two functions of one IOMMU group (edu at 00.0 and 00.1 behind a PCIe
+ * root port, a multifunction device without ACS) served by one vusd; the
+ * function has no function reset (a bus reset would hit its sibling), so
+ * DEVICE_RESET is a hot reset of the root port's bus with the one group.
+ */
+static void hot_reset(const char *sock0, const char *sock1)
+{
+	struct vus_client *c0, *c1;
+	int rc;
+
+	connect_to(sock0, &c0);
+	connect_to(sock1, &c1);
+	CHECK(rd(c0, EDU_ID) == 0x010000ed && rd(c1, EDU_ID) == 0x010000ed, "identity");
+	wr(c0, EDU_LIVE, 0x1111);
+	wr(c1, EDU_LIVE, 0x2222);
+	CHECK(rd(c0, EDU_LIVE) == ~0x1111u && rd(c1, EDU_LIVE) == ~0x2222u,
+	      "the two functions are not distinct");
+	printf("GUEST: two functions of one group served by one vusd\n");
+	rc = vus_client_reset(c0);
+	CHECK(rc == 0, "DEVICE_RESET (hot reset): %s", strerror(-rc));
+	CHECK(rd(c0, EDU_ID) == 0x010000ed && rd(c1, EDU_ID) == 0x010000ed,
+	      "identity after the hot reset");
+	CHECK(cfg16(c0, 0) == 0x1234, "config after the hot reset");
+	printf("GUEST: DEVICE_RESET by hot reset of the bus: both functions still served\n");
+	vus_client_close(c0);
+	vus_client_close(c1);
 }
 
 static void nvme(const char *sock)
@@ -334,6 +455,23 @@ static void nvme(const char *sock)
 	int rc, i;
 
 	connect_to(sock, &c);
+	/* The kernel lets QEMU's nvme BAR with the MSI-X table be mapped
+	 * whole (MSIX_MAPPABLE): the capability comes through. */
+	{
+		struct vus_client_region r;
+		int bar = -1;
+
+		for (i = 0; i < 6 && bar < 0; i++) {
+			rc = vus_client_region_info(c, (uint32_t)i, &r);
+			CHECK(rc == 0, "region %d info: %s", i, strerror(-rc));
+			if (r.caps.msix_mappable)
+				bar = i;
+			if (r.fd >= 0)
+				close(r.fd);
+		}
+		CHECK(bar >= 0, "no BAR with the MSIX_MAPPABLE capability");
+		printf("GUEST: nvme BAR%d carries MSIX_MAPPABLE, as the kernel reports it\n", bar);
+	}
 	rc = nvme_drv_client_transport(c, NULL, &tr);
 	CHECK(rc == 0, "nvme transport: %s", strerror(-rc));
 	rc = nvme_drv_open(&tr, &o, &d);
@@ -377,10 +515,12 @@ static void nvme(const char *sock)
 }
 
 /* The baseline: the same register read through kernel VFIO directly. */
-static void direct(const char *bdf, int n)
+static void direct(const char *bdf, int n, const char *mode)
 {
 	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = 0 };
-	struct vfio_bridge b = { .name = "direct" };
+	struct vfio_bridge b = { .name = "direct",
+				 .iommu_mode = strcmp(mode, "iommufd") == 0 ? VFIO_BRIDGE_IOMMUFD
+									    : VFIO_BRIDGE_IOMMU_LEGACY };
 	char err[1024];
 	int64_t t0;
 	uint32_t v, sink = 0;
@@ -395,7 +535,8 @@ static void direct(const char *bdf, int n)
 		sink += v;
 	}
 	printf("GUEST: direct_ns %lld (%u)\n", (long long)((now_ns() - t0) / n), sink & 1);
-	/* VFIO_IOMMU_MAP_DMA + UNMAP of 4 KiB of anonymous memory. */
+	/* MAP + UNMAP of 4 KiB of anonymous memory: VFIO_IOMMU_MAP_DMA, or
+	 * IOMMU_IOAS_MAP with iommufd. */
 	{
 		struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .iova = 0x500000,
 			.size = 4096, .flags = VFIO_DMA_MAP_FLAG_READ };
@@ -406,8 +547,20 @@ static void direct(const char *bdf, int n)
 		CHECK(p != MAP_FAILED, "mmap");
 		memset(p, 1, 4096);
 		m.vaddr = (uintptr_t)p;
+		struct iommu_ioas_map im = { .size = sizeof(im), .iova = 0x500000, .length = 4096,
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE,
+			.ioas_id = vfio_bridge_ioas(&b), .user_va = (uintptr_t)p };
+		struct iommu_ioas_unmap iu = { .size = sizeof(iu), .iova = 0x500000,
+			.length = 4096, .ioas_id = vfio_bridge_ioas(&b) };
+
 		t0 = now_ns();
-		for (i = 0; i < n / 4; i++) {
+		for (i = 0; i < n / 4 && b.iommufd >= 0; i++) {
+			CHECK(ioctl(b.iommufd, IOMMU_IOAS_MAP, &im) == 0, "IOAS_MAP: %s",
+			      strerror(errno));
+			CHECK(ioctl(b.iommufd, IOMMU_IOAS_UNMAP, &iu) == 0, "IOAS_UNMAP: %s",
+			      strerror(errno));
+		}
+		for (i = 0; i < n / 4 && b.iommufd < 0; i++) {
 			CHECK(ioctl(b.container, VFIO_IOMMU_MAP_DMA, &m) == 0, "MAP_DMA: %s",
 			      strerror(errno));
 			CHECK(ioctl(b.container, VFIO_IOMMU_UNMAP_DMA, &u) == 0, "UNMAP_DMA: %s",
@@ -416,6 +569,41 @@ static void direct(const char *bdf, int n)
 		printf("GUEST: direct_map_ns %lld\n",
 		       (long long)((now_ns() - t0) / (n / 4 > 0 ? n / 4 : 1)));
 		munmap(p, 4096);
+	}
+	/* MSI latency with the eventfd given to VFIO_DEVICE_SET_IRQS directly. */
+	{
+		struct {
+			struct vfio_irq_set s;
+			int32_t fd;
+		} set = { .s = { .argsz = sizeof(set), .index = VFIO_PCI_MSI_IRQ_INDEX,
+				 .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+				 .count = 1 } };
+		struct vfio_region_info cfg = { .argsz = sizeof(cfg),
+						.index = VFIO_PCI_CONFIG_REGION_INDEX };
+		uint16_t cmd;
+		void *bar;
+
+		CHECK(ioctl(b.device, VFIO_DEVICE_GET_REGION_INFO, &cfg) == 0, "config info");
+		CHECK(pread(b.device, &cmd, 2, (off_t)cfg.offset + 4) == 2, "command read");
+		cmd |= 0x6;
+		CHECK(pwrite(b.device, &cmd, 2, (off_t)cfg.offset + 4) == 2, "command write");
+		set.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		CHECK(set.fd >= 0, "eventfd");
+		CHECK(ioctl(b.device, VFIO_DEVICE_SET_IRQS, &set) == 0, "SET_IRQS MSI: %s",
+		      strerror(errno));
+		bar = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, b.device,
+			   (off_t)ri.offset);
+		CHECK(bar != MAP_FAILED, "mmap BAR0: %s", strerror(errno));
+		printf("GUEST: direct_irq_ns %lld\n", (long long)msi_latency(bar, set.fd, n / 2));
+		set.s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+		set.s.count = 0;
+		set.s.argsz = sizeof(set.s);
+		CHECK(ioctl(b.device, VFIO_DEVICE_SET_IRQS, &set.s) == 0, "MSI off: %s",
+		      strerror(errno));
+		cmd &= (uint16_t)~0x6;
+		CHECK(pwrite(b.device, &cmd, 2, (off_t)cfg.offset + 4) == 2, "command write");
+		munmap(bar, ri.size);
+		close(set.fd);
 	}
 	vfio_bridge_close_fds(&b);
 }
@@ -426,12 +614,15 @@ int main(int argc, char **argv)
 		edu(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
 	else if (argc >= 3 && strcmp(argv[1], "edu-after") == 0)
 		edu_after(argv[2]);
+	else if (argc >= 4 && strcmp(argv[1], "hot-reset") == 0)
+		hot_reset(argv[2], argv[3]);
 	else if (argc >= 3 && strcmp(argv[1], "nvme") == 0)
 		nvme(argv[2]);
 	else if (argc >= 4 && strcmp(argv[1], "direct") == 0)
-		direct(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
+		direct(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1, argc >= 5 ? argv[4] : "legacy");
 	else {
-		fprintf(stderr, "usage: %s edu SOCK N | edu-after SOCK | nvme SOCK | direct BDF N\n",
+		fprintf(stderr, "usage: %s edu SOCK N | edu-after SOCK | hot-reset SOCK0 SOCK1 | nvme SOCK | "
+			"direct BDF N [legacy|iommufd]\n",
 			argv[0]);
 		return 2;
 	}

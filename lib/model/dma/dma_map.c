@@ -155,6 +155,11 @@ static int map_fd(struct vus_dma_region *r)
 	p = mmap(NULL, (size_t)len, prot, MAP_SHARED, r->fd, (off_t)(r->fd_offset - delta));
 	if (p == MAP_FAILED)
 		return -errno;
+	/* Client memory never goes to a child process: vusd forks its
+	 * process-isolated devices from a process that may serve other
+	 * tenants (docs/security.md "Isolation"). Advice only: on failure
+	 * the window still works. */
+	(void)madvise(p, (size_t)len, MADV_DONTFORK);
 	r->vaddr = (uint8_t *)p + delta;
 	return 0;
 }

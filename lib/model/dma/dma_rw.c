@@ -750,7 +750,12 @@ void vus_dma_quiesce(struct vus_dev *dev)
 	 */
 	adopt_queue(d);
 	for (req = d->inflight; req; req = req->next) {
-		if (req->result == 0 && req->pos < req->len)
+		/* Waiting on the client: chunks left to send, or every chunk
+		 * sent and replies outstanding (nbusy). The latter used to be
+		 * missed: its done() ran after the device had saved it as
+		 * busy, and the destination dropped the transfer
+		 * (test_migration_storm found it). */
+		if (req->result == 0 && (req->pos < req->len || req->nbusy))
 			req->result = -ECANCELED;
 		if (req->result == -ECANCELED && req->nbusy && req->done) {
 			req->done(dev, req->arg, req->result);

@@ -16,11 +16,16 @@
 struct vus_dev;
 
 #define VUS_MIG_STREAM_MAGIC   0x4d535556u /* "VUSM" */
-#define VUS_MIG_STREAM_VERSION 1u
+/* 2: the IRQS section (interrupts the library owes) before the end. */
+#define VUS_MIG_STREAM_VERSION 2u
 #define VUS_MIG_STREAM_HDR     32u
 #define VUS_MIG_FRAME_HDR      12u
 #define VUS_MIG_FRAME_DATA     0x41544144u /* "DATA" */
 #define VUS_MIG_FRAME_END      0x21444e45u /* "END!" */
+#define VUS_MIG_FRAME_IRQS     0x53515249u /* "IRQS" */
+/* Largest IRQS section: 3 indices of at most 2048 vectors and the INTx
+ * sources (lib/model/irq/irq_state.c). */
+#define VUS_MIG_IRQS_MAX       4096u
 /* Largest section accepted (the sender's sections are at most one
  * MIG_DATA_READ, itself at most 64 MiB). */
 #define VUS_MIG_FRAME_MAX      (64u << 20)
@@ -41,8 +46,14 @@ int vus_mig_stream_load_begin(struct vus_dev *dev);
 int vus_mig_stream_write(struct vus_dev *dev, const uint8_t *data, size_t len);
 /* RESUMING -> STOP, before the device's transition: the whole stream
  * checked, then fed to load(). An empty stream feeds nothing (an aborted
- * migration). -EINVAL with a log line naming what is wrong. */
+ * migration). -EINVAL with a log line naming what is wrong. The stream
+ * stays until vus_mig_stream_end() (vus_mig_stream_loaded() first). */
 int vus_mig_stream_commit(struct vus_dev *dev);
+/* After the device's transition out of RESUMING succeeded: the stream's
+ * interrupt state replaces the device's (whatever its transition raised
+ * again for causes in its registers), so an interrupt the source delivered
+ * is not delivered twice and one it held is delivered once. */
+void vus_mig_stream_loaded(struct vus_dev *dev);
 /* Drop whatever is buffered (leaving the saving/resuming states, reset). */
 void vus_mig_stream_end(struct vus_dev *dev);
 
