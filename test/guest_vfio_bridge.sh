@@ -54,6 +54,11 @@ guest_init
 # kernel with iommufd and the VFIO cdev, vusd with iommu=iommufd.
 iommu=${VFIO_BRIDGE_IOMMU:-legacy}
 if [ "$iommu" = iommufd ]; then
+	# Fetching trixie-backports' kernel costs a ~100 MB download only to
+	# find that Debian builds it without CONFIG_IOMMUFD (6.1, 6.12 and 7.3
+	# checked): opt in with VUS_GUEST_IOMMUFD=1 to check again.
+	[ "${VUS_GUEST_IOMMUFD:-0}" = 1 ] ||
+		guest_skip "no Debian kernel has CONFIG_IOMMUFD (6.1, 6.12, 7.3 checked); set VUS_GUEST_IOMMUFD=1 to fetch trixie-backports' kernel and try"
 	# shellcheck source=test/helpers/guest_kernel_iommufd.bash
 	source "$src/test/helpers/guest_kernel_iommufd.bash"
 	guest_kernel_iommufd
