@@ -5,10 +5,11 @@
  * The client sends each record of the input, lets the loop handle what is
  * ready and, unless the record says otherwise, reads and drops what came
  * back -- keeping the twin socket if the VERSION reply carried one.
- * Costs per record are a handful of system calls (5 for a request and
- * its reply): the send, the device's own read and reply, one poll() over
- * the loop's devices per pump turn after the first, and the read of what
- * came back (fuzz/README.md "Speed").
+ * Costs per record over a socket are a handful of system calls (5 for a
+ * request and its reply): the send, the device's own read and reply, one
+ * poll() over the loop's devices per pump turn after the first, and the
+ * read of what came back. Over the in-memory connection (c->mem,
+ * fuzz_memq.h) only the poll() is left (fuzz/README.md "Speed").
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <dirent.h>
