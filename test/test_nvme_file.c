@@ -94,8 +94,9 @@ static void expect_uring(struct nvme_rig *r, bool on)
 /*
  * NQ queue pairs of depth 128, PERQ commands in flight on each at once,
  * sizes from 4 KiB to 124 KiB, PRP and SGL, some at an offset in their
- * first page; everything read back crosswise (queue q reads what q + 1
- * wrote), compared, and checked in the file itself.
+ * first page, every fourth with FUA; the file dropped from the page
+ * cache; everything read back crosswise (queue q reads what q + 1 wrote),
+ * compared, and checked in the file itself.
  */
 static uint32_t slot_len(size_t k)
 {
@@ -132,12 +133,18 @@ static void many_queues(struct nvme_rig_opts *o, int fd, const char *path)
 			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1, k * SLOT / r.lba,
 						  slot_len(k) / r.lba, w.iova + k * SLOT + slot_off(k),
 						  slot_len(k), i % 2 ? NVME_DRV_PRP : NVME_DRV_SGL_LIST));
+			/* Every fourth with FUA (write + fdatasync in the ring). */
+			if (k % 4 == 0)
+				cmd.sqe.cdw12 |= 1u << 30;
 			ASSERT_OK(nvme_drv_submit(r.d, (uint16_t)(q + 1), &cmd, &cids[q][i]));
 		}
 	for (q = 0; q < NQ; q++)
 		for (i = 0; i < PERQ; i++)
 			assert_nvme_ok(nvme_drv_wait(r.d, (uint16_t)(q + 1), cids[q][i], NULL));
 	memset(rd.p, 0, rd.size);
+	/* Out of the page cache: the reads wait for the disk, in the ring. */
+	ASSERT_OK(fdatasync(fd));
+	ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
 	for (i = 0; i < PERQ; i++)
 		for (q = 0; q < NQ; q++) {
 			size_t k = (size_t)((q + 1) % NQ) * PERQ + i;
