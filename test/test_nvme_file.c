@@ -538,6 +538,52 @@ static void test_unmap_in_flight(void **state)
 	file_done(fd, path);
 }
 
+/*
+ * A Read into a window the client mapped read-only: the controller has a
+ * pointer into it (mapped read-only here too), the kernel's copy fails,
+ * and the command completes with Data Transfer Error (not a media error),
+ * cached (inline) and uncached (through the ring) alike; a Write from it
+ * works.
+ */
+static void test_read_into_readonly_window(void **state)
+{
+	const uint64_t win_iova = 12ull << 30;
+	struct nvme_rig_opts o = { 0 };
+	struct nvme_rig r;
+	char path[128];
+	int fd = file_new("/tmp", path, sizeof(path)), round;
+	uint8_t smart[512];
+	struct buf b;
+	void *host;
+
+	(void)state;
+	start_file(&r, &o, path);
+	nvme_rig_io_queues(&r, 1, 16);
+	b = buf_new(&r, 65536);
+	nvme_rig_pattern(b.p, 65536, 1001);
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 0, 65536 / r.lba, b.iova, 65536,
+				   NVME_DRV_PRP));
+	ASSERT_OK(vus_client_dma_map(r.c, win_iova, 65536, VUS_DMA_MAP_FLAG_READ, true, &host));
+	for (round = 0; round < 2; round++) {
+		if (round == 1) {
+			ASSERT_OK(fdatasync(fd));
+			ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+		}
+		assert_nvme_status(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 65536 / r.lba, win_iova,
+					       65536, NVME_DRV_PRP),
+				   0, 0x04);
+	}
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 256, 65536 / r.lba, win_iova, 65536,
+				   NVME_DRV_PRP));
+	/* SMART Media and Data Integrity Errors (bytes 160..175): none. */
+	assert_nvme_ok(nvme_drv_get_log(r.d, 0x02, 0xffffffff, smart, sizeof(smart)));
+	for (int i = 160; i < 176; i++)
+		ASSERT_EQ(smart[i], 0);
+	ASSERT_OK(vus_client_dma_unmap(r.c, win_iova, 65536, 0));
+	nvme_rig_stop(&r);
+	file_done(fd, path);
+}
+
 /* O_DIRECT on a file system that has it: guest buffers at odd offsets
  * (PRP1 at 512 bytes into a page) are bounced, aligned ones go straight. */
 static void test_odirect(void **state)
@@ -715,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_flr_in_flight),
 		cmocka_unit_test(test_mig_stop_in_flight),
 		cmocka_unit_test(test_unmap_in_flight),
+		cmocka_unit_test(test_read_into_readonly_window),
 		cmocka_unit_test(test_odirect),
 		cmocka_unit_test(test_odirect_tmpfs),
 	};

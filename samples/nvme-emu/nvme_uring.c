@@ -202,6 +202,15 @@ static uint16_t media_error(struct nvme_emu *n, bool write)
 	return write ? NVME_SC_WRITE_FAULT : NVME_SC_UNRECOVERED_READ;
 }
 
+/* EFAULT is the guest's memory (a window mapped read-only, or gone), not
+ * the medium: Data Transfer Error, as a failed DMA is elsewhere. */
+static uint16_t io_error(struct nvme_emu *n, int err, bool write)
+{
+	if (err == -EFAULT)
+		return nvme_sc(NVME_SC_DATA_XFER_ERROR, false);
+	return media_error(n, write);
+}
+
 
 static void req_release(struct nvme_uring *u, struct ur_req *r)
 {
@@ -391,7 +400,7 @@ static uint16_t write_inline(struct nvme_emu *n, struct ur_req *r)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return media_error(n, true);
+			return w < 0 ? io_error(n, -errno, true) : media_error(n, true);
 		iov_advance(r, (uint64_t)w);
 		r->off += (uint64_t)w;
 	}
@@ -418,7 +427,7 @@ static uint16_t read_nowait(struct nvme_emu *n, struct ur_req *r)
 		if (got < 0 && (errno == EAGAIN || errno == EOPNOTSUPP))
 			return NVME_DEFER;
 		if (got < 0)
-			return media_error(n, false);
+			return io_error(n, -errno, false);
 		if (got == 0) { /* a file shrunk behind us: zeroes */
 			iov_zero(r);
 			break;
@@ -528,7 +537,7 @@ static void on_cqe(struct nvme_emu *n, struct nvme_uring *u, uint64_t data, int 
 		res = -EIO;
 	}
 	if (res < 0) {
-		r->status = r->opc == NVME_IO_FLUSH ? NVME_SC_WRITE_FAULT : media_error(n, write);
+		r->status = r->opc == NVME_IO_FLUSH ? NVME_SC_WRITE_FAULT : io_error(n, res, write);
 	} else if (r->stage == UR_DATA) {
 		uint64_t left = 0;
 		uint32_t i;
