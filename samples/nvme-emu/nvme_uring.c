@@ -211,7 +211,6 @@ static uint16_t io_error(struct nvme_emu *n, int err, bool write)
 	return media_error(n, write);
 }
 
-
 static void req_release(struct nvme_uring *u, struct ur_req *r)
 {
 	if (r->bounce) {
@@ -291,7 +290,7 @@ static bool aligned(const void *p, uint64_t len, uint32_t a)
  * Guest pointers for every segment of n->sgl, or false: a window without
  * an fd, not the loop thread, a bit bucket, O_DIRECT misalignment.
  */
-static bool build_zc(struct nvme_emu *n, struct ur_req *r, bool to_guest)
+static bool build_zc(struct nvme_emu *n, struct ur_req *r)
 {
 	const struct nvme_sglist *l = &n->sgl;
 	uint32_t i;
@@ -473,14 +472,14 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 	/* Not with FUA or the cache off: their fdatasync goes through the
 	 * ring, never blocks the loop. */
 	if (r->stage == UR_DATA && !read && !ns->odirect && len <= UR_INLINE_WRITE_MAX &&
-	    !fua && n->feat.vwc && !u->inflight && !u->wrote_inline && build_zc(n, r, false)) {
+	    !fua && n->feat.vwc && !u->inflight && !u->wrote_inline && build_zc(n, r)) {
 		u->wrote_inline = true;
 		s = write_inline(n, r);
 		atomic_fetch_add_explicit(&u->inline_writes, 1, memory_order_relaxed);
 		req_release(u, r);
 		return s;
 	}
-	if (r->stage == UR_DATA && read && !ns->odirect && build_zc(n, r, true)) {
+	if (r->stage == UR_DATA && read && !ns->odirect && build_zc(n, r)) {
 		s = read_nowait(n, r);
 		if (s != NVME_DEFER) {
 			atomic_fetch_add_explicit(&u->inline_reads, 1, memory_order_relaxed);
@@ -493,7 +492,7 @@ uint16_t nvme_uring_submit(struct nvme_emu *n, struct nvme_ns *ns, const struct 
 			req_release(u, r);
 			return NVME_URING_SYNC;
 		}
-	} else if (r->stage == UR_DATA && build_zc(n, r, read)) {
+	} else if (r->stage == UR_DATA && build_zc(n, r)) {
 		if (read && !keep_segs(n, r)) {
 			req_release(u, r);
 			return NVME_URING_SYNC;
