@@ -13,10 +13,14 @@
  * its control socket as for any device, then sends it to the child as
  * one JSON line with a sequence number and waits for the one-line reply
  * (the same JSON the control socket answers with). The wait is bounded
- * (VUSD_CHILD_TIMEOUT_MS): a child stuck in a callback costs a control
- * request that long, never the other devices' messages, whose clients
- * talk to their own processes. A late reply carries an old sequence
- * number and is dropped.
+ * (VUSD_CHILD_TIMEOUT_MS) but blocks vusd's loop: a child stuck in a
+ * callback costs one control request that long, and the shared devices
+ * of vusd's own loop wait with it (never the other isolated devices,
+ * whose clients talk to their own processes). Until the late reply
+ * arrives (it carries the old sequence number and is dropped), further
+ * requests to that child fail at once with EBUSY instead of waiting
+ * again, so a stuck child costs vusd's loop one timeout, not one per
+ * request.
  *
  * A child that ends (a crash, SIGKILL, its listener failing) is reaped
  * on SIGCHLD and logged; its device stays listed as dead, with how it
@@ -41,7 +45,10 @@
 #include "vusd.h"
 
 /* How long a control request waits for a child (and its start). */
-#define VUSD_CHILD_TIMEOUT_MS 5000
+#define VUSD_CHILD_TIMEOUT_MS 2000
+/* The same for one device's entry in list and stats, which ask every
+ * child: a stuck one shows "unresponsive" sooner. */
+#define VUSD_CHILD_ENTRY_MS 250
 /* Longest reply line: a 1 MiB read is 2 MiB of hex. */
 #define VUSD_CHILD_LINE_MAX (4u << 20)
 #define VUSD_CHILD_JSON_DEPTH 32
@@ -52,6 +59,7 @@ struct vusd_child {
 	bool dead;       /* reaped */
 	int status;      /* its wait status, once dead */
 	uint64_t seq;    /* number of the last request sent */
+	uint64_t late;   /* a request that timed out, its reply not yet in; 0: none */
 	char *buf;       /* bytes received, not yet a whole line */
 	size_t len, cap;
 };
@@ -226,11 +234,46 @@ static void reap_soon(struct vusd_dev *vd)
 	}
 }
 
-static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_object *reply,
-		      struct vusd_err *err)
+/* Read what the child has sent without waiting: a late reply clears
+ * c->late. 0, or the channel's error. */
+static int drain_late(struct vusd_child *c)
+{
+	struct json_object *r, *v;
+	int rc;
+
+	while (c->late) {
+		rc = recv_line(c, now_ms(), &r);
+		if (rc == -ETIMEDOUT)
+			return 0;
+		if (rc < 0)
+			return rc;
+		if (json_object_object_get_ex(r, "seq", &v) && json_object_get_uint64(v) >= c->late)
+			c->late = 0;
+		json_object_put(r);
+	}
+	return 0;
+}
+
+/* EOF, a reset, a broken line, an oversized one: the channel is done,
+ * and most likely the child with it (before SIGCHLD says so). */
+static int channel_broken(struct vusd_dev *vd, struct vusd_err *err)
 {
 	struct vusd_child *c = vd->child;
-	int64_t deadline = now_ms() + VUSD_CHILD_TIMEOUT_MS;
+	char how[96];
+
+	channel_close(c);
+	reap_soon(vd);
+	ended_how(c, how, sizeof(how));
+	vusd_errf(err, "device \"%s\": its process %d %s; remove it (docs/security.md "
+		  "\"Isolation\")", vd->spec.name, (int)c->pid, how);
+	return -ESRCH;
+}
+
+static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_object *reply,
+		      int timeout_ms, struct vusd_err *err)
+{
+	struct vusd_child *c = vd->child;
+	int64_t deadline = now_ms() + timeout_ms;
 	struct json_object *fwd, *r = NULL, *v;
 	char how[96];
 	const char *s;
@@ -242,6 +285,14 @@ static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_
 		vusd_errf(err, "device \"%s\": its process %d %s; remove it (docs/security.md "
 			  "\"Isolation\")", vd->spec.name, (int)c->pid, how);
 		return -ESRCH;
+	}
+	if (drain_late(c) < 0)
+		return channel_broken(vd, err);
+	if (c->late) {
+		vusd_errf(err, "device \"%s\": its process %d is still busy with an earlier "
+			  "request it did not answer in time (a callback still running?)",
+			  vd->spec.name, (int)c->pid);
+		return -EBUSY;
 	}
 	fwd = json_object_new_object();
 	if (!fwd)
@@ -274,19 +325,12 @@ static int child_call(struct vusd_dev *vd, struct json_object *req, struct json_
 	}
 	json_object_put(r);
 	if (rc == -ETIMEDOUT) {
+		c->late = c->seq;
 		vusd_errf(err, "device \"%s\": its process %d did not answer within %d ms (a "
-			  "callback still running?)", vd->spec.name, (int)c->pid,
-			  VUSD_CHILD_TIMEOUT_MS);
+			  "callback still running?)", vd->spec.name, (int)c->pid, timeout_ms);
 		return rc;
 	}
-	/* EOF, a reset, a broken line, an oversized one: the channel is
-	 * done, and most likely the child with it (before SIGCHLD says so). */
-	channel_close(c);
-	reap_soon(vd);
-	ended_how(c, how, sizeof(how));
-	vusd_errf(err, "device \"%s\": its process %d %s; remove it (docs/security.md "
-		  "\"Isolation\")", vd->spec.name, (int)c->pid, how);
-	return -ESRCH;
+	return channel_broken(vd, err);
 }
 
 static void add_state(struct vusd_dev *vd, struct json_object *o, const char *state);
@@ -303,7 +347,7 @@ int vusd_child_forward(struct vusd_dev *vd, struct json_object *req, struct json
 		vusd_child_dead_info(vd, reply);
 		return 0;
 	}
-	rc = child_call(vd, req, reply, err);
+	rc = child_call(vd, req, reply, VUSD_CHILD_TIMEOUT_MS, err);
 	if (rc == 0 && info)
 		add_state(vd, reply, "running");
 	if (rc < 0 && info && vd->child->fd < 0) {
@@ -359,7 +403,7 @@ struct json_object *vusd_child_device_obj(struct vusd_dev *vd, struct json_objec
 		return NULL;
 	if (vd->child->fd >= 0) {
 		state = "unresponsive";
-		if (child_call(vd, req, reply, &err) == 0 &&
+		if (child_call(vd, req, reply, VUSD_CHILD_ENTRY_MS, &err) == 0 &&
 		    json_object_object_get_ex(reply, "devices", &arr) &&
 		    json_object_array_length(arr) == 1) {
 			o = json_object_get(json_object_array_get_idx(arr, 0));
@@ -389,9 +433,13 @@ struct json_object *vusd_child_entry(struct vusd_dev *vd)
 bool vusd_child_attached(struct vusd_dev *vd)
 {
 	struct json_object *o = vusd_child_entry(vd), *v;
-	bool attached = o && json_object_object_get_ex(o, "attached", &v) &&
-			json_object_get_boolean(v);
+	bool attached = !o;
 
+	/* A process that cannot say may have a client: only force removes it. */
+	if (o && json_object_object_get_ex(o, "state", &v))
+		attached = strcmp(json_object_get_string(v), "unresponsive") == 0;
+	if (o && json_object_object_get_ex(o, "attached", &v) && json_object_get_boolean(v))
+		attached = true;
 	json_object_put(o);
 	return attached;
 }

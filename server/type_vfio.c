@@ -2,10 +2,11 @@
 /*
  * Device type "vfio": a PCI function bound to the kernel's vfio-pci,
  * served over vfio-user by the bridge of samples/vfio-bridge
- * (docs/vfio-bridge.md). Option: host, the function's address
- * (0000:01:00.0) or its sysfs path.
+ * (docs/vfio-bridge.md). Options: host, the function's address
+ * (0000:01:00.0) or its sysfs path; iommu, auto|legacy|iommufd.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -14,12 +15,16 @@
 
 struct vfio_type_opts {
 	char *host;
+	char *iommu;
 };
 
 static const struct vusd_opt vfio_type_opts_schema[] = {
 	{ .key = "host", .kind = VUSD_OPT_STRING, .required = true,
 	  .offset = offsetof(struct vfio_type_opts, host),
 	  .help = "PCI address (0000:01:00.0) or sysfs path of a device bound to vfio-pci" },
+	{ .key = "iommu", .kind = VUSD_OPT_STRING,
+	  .offset = offsetof(struct vfio_type_opts, iommu),
+	  .help = "auto (default: iommufd when the kernel has it), legacy or iommufd" },
 	{ .key = NULL },
 };
 
@@ -27,10 +32,20 @@ static int vfio_type_create(const char *name, const void *opts, struct vusd_inst
 			    struct vusd_err *err)
 {
 	const struct vfio_type_opts *o = opts;
+	enum vfio_bridge_iommu iommu = VFIO_BRIDGE_IOMMU_AUTO;
 	struct vfio_bridge *b;
 	int rc;
 
-	rc = vfio_bridge_open(name, o->host, &b, err->msg, sizeof(err->msg));
+	if (o->iommu && strcmp(o->iommu, "legacy") == 0) {
+		iommu = VFIO_BRIDGE_IOMMU_LEGACY;
+	} else if (o->iommu && strcmp(o->iommu, "iommufd") == 0) {
+		iommu = VFIO_BRIDGE_IOMMUFD;
+	} else if (o->iommu && strcmp(o->iommu, "auto") != 0) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "vfio: iommu=%s: expected auto, legacy or iommufd", o->iommu);
+		return -EINVAL;
+	}
+	rc = vfio_bridge_open(name, o->host, iommu, &b, err->msg, sizeof(err->msg));
 	if (rc < 0)
 		return rc;
 	out->dev = vfio_bridge_dev(b);

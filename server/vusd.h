@@ -256,7 +256,8 @@ int vusd_child_forward(struct vusd_dev *vd, struct json_object *req, struct json
 struct json_object *vusd_child_device_obj(struct vusd_dev *vd, struct json_object *req);
 /* vd's list entry from its child, with isolation, pid and state. */
 struct json_object *vusd_child_entry(struct vusd_dev *vd);
-/* Is the child's client attached? (false if it is dead) */
+/* Is the child's client attached? (false if it is dead; true if it
+ * does not answer: it may be) */
 bool vusd_child_attached(struct vusd_dev *vd);
 /* info for a dead child: who, and how it ended. */
 void vusd_child_dead_info(struct vusd_dev *vd, struct json_object *reply);

@@ -32,4 +32,9 @@ has 'td1'
 [[ $(stat -c %a "$dir/td1.sock") == 600 ]] || fail "td1.sock mode $(stat -c %a "$dir/td1.sock")"
 run 0 "$bin/vusctl" read "$dir/td1.sock" bar0 0
 has '^0x7e570001$'
+# td1 runs in a process of its own, with its own budget.
+run 0 "${ctl[@]}" info td1
+has '^  process [0-9]+, running$'
+run 0 "${ctl[@]}" stats td1
+has 'dma_windows 0/256,'
 echo "$name: ok"

@@ -46,6 +46,16 @@ for d in edu nvme intel-iommu; do
 	grep -q "\"$d\"" <<<"$qemu_devices" || guest_skip "VUS_QEMU has no $d device"
 done
 guest_init
+# The iommufd pass (test/guest_vfio_bridge_iommufd.sh): the same test on a
+# kernel with iommufd and the VFIO cdev, vusd with iommu=iommufd.
+iommu=${VFIO_BRIDGE_IOMMU:-legacy}
+if [ "$iommu" = iommufd ]; then
+	# shellcheck source=test/helpers/guest_kernel_iommufd.bash
+	source "$src/test/helpers/guest_kernel_iommufd.bash"
+	guest_kernel_iommufd
+fi
+iommufd_mod=${GUEST_IOMMUFD_MODULE:-}
+echo "guest kernel: $GUEST_KPKG, iommu=$iommu"
 
 work=$(mktemp -d "$GUEST_BUILD/guest-vfio.XXXXXX")
 trap 'guest_cleanup; rm -rf "$work"' EXIT
@@ -54,11 +64,13 @@ root=$(guest_root_new "$work/root")
 guest_add_module "$root" vfio
 guest_add_module "$root" vfio_iommu_type1
 guest_add_module "$root" vfio_pci
+[ -z "$iommufd_mod" ] || guest_add_module "$root" iommufd
 guest_add_module "$root" nvme # a host driver, for the "bound elsewhere" and group errors
 guest_add_binary "$root" "$vusd" /bin/vusd
 guest_add_binary "$root" "$client" /bin/vfio_bridge_client
 {
 	echo "VUSD_TRACE=${VUSD_TRACE:-}"
+	echo "IOMMU=$iommu"
 	cat <<'EOF_GUEST'
 fail() {
 	echo "GUEST: FAIL $*"
@@ -77,14 +89,19 @@ edu=$(find_dev 0x1234 0x11e8)
 nvme=$(find_dev 0x1b36 0x0010)
 [ -n "$edu" ] && [ -n "$nvme" ] || fail "edu ($edu) or nvme ($nvme) missing"
 [ -e "/sys/bus/pci/devices/$edu/iommu_group" ] || fail "no IOMMU group: intel_iommu not on?"
+if [ "$IOMMU" = iommufd ] && [ ! -e /dev/iommu ]; then
+	echo "GUEST: skipped: the guest kernel $(uname -r) has no /dev/iommu"
+	exit 77
+fi
+echo "GUEST: kernel $(uname -r), iommu=$IOMMU"
 
 # Not bound to vfio-pci (edu has no guest driver): a clear error, vusd exits.
-if vusd --device "vfio,host=$edu" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+if vusd --device "vfio,iommu=$IOMMU,host=$edu" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
 	fail "vusd served an unbound device"
 fi
 grep -q "not bound to vfio-pci.*drivers_probe" /tmp/err.log || fail "unbound: $(cat /tmp/err.log)"
 echo "GUEST: unbound device refused: $(cat /tmp/err.log)"
-if vusd --device "vfio,host=0000:00:1f.7" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+if vusd --device "vfio,iommu=$IOMMU,host=0000:00:1f.7" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
 	fail "vusd served a nonexistent device"
 fi
 grep -q "no PCI device" /tmp/err.log || fail "nonexistent: $(cat /tmp/err.log)"
@@ -92,7 +109,7 @@ grep -q "no PCI device" /tmp/err.log || fail "nonexistent: $(cat /tmp/err.log)"
 # Bound to another driver (the guest's nvme driver took it).
 [ "$(basename "$(readlink "/sys/bus/pci/devices/$nvme/driver")")" = nvme ] ||
 	fail "$nvme is not bound to nvme"
-if vusd --device "vfio,host=$nvme" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+if vusd --device "vfio,iommu=$IOMMU,host=$nvme" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
 	fail "vusd served a device bound to nvme"
 fi
 grep -q "is bound to nvme, not vfio-pci; rebind it" /tmp/err.log || fail "bound: $(cat /tmp/err.log)"
@@ -106,7 +123,7 @@ echo vfio-pci >"/sys/bus/pci/devices/$edu2/driver_override"
 echo "$edu2" >/sys/bus/pci/drivers_probe
 [ "$(readlink /sys/bus/pci/devices/$edu2/iommu_group)" = "$(readlink /sys/bus/pci/devices/0000:00:06.1/iommu_group)" ] ||
 	fail "06.0 and 06.1 are not in one IOMMU group"
-if vusd --device "vfio,host=$edu2" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
+if vusd --device "vfio,iommu=$IOMMU,host=$edu2" --socket-path /tmp/x.sock >/tmp/err.log 2>&1; then
 	fail "vusd served a device of a group that is not viable"
 fi
 grep -q "is not viable.*0000:00:06.1 (nvme)" /tmp/err.log || fail "viable: $(cat /tmp/err.log)"
@@ -137,22 +154,27 @@ echo "GUEST: edu $edu, nvme $nvme, edu $hr0 and $hr1 bound to vfio-pci"
 # Permission: an ordinary user cannot open /dev/vfio/N (root's, 0600).
 echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>/etc/passwd
 echo 'nogroup:x:65534:' >>/etc/group
-if su -s /bin/sh nobody -c "vusd --device vfio,host=$hr0 --socket-path /tmp/x.sock" \
+if su -s /bin/sh nobody -c "vusd --device vfio,iommu=$IOMMU,host=$hr0 --socket-path /tmp/x.sock" \
 	>/tmp/err.log 2>&1; then
 	fail "vusd as nobody opened the device"
 fi
-grep -q "/dev/vfio/[0-9]*: permission denied; run vusd as root or give its user the group" /tmp/err.log ||
+grep -q "/dev/[a-z/]*[0-9]*: permission denied; run vusd as root or give its user the" /tmp/err.log ||
 	fail "permission: $(cat /tmp/err.log)"
-echo "GUEST: permission on /dev/vfio/N refused: $(cat /tmp/err.log)"
+echo "GUEST: permission on the VFIO node refused: $(cat /tmp/err.log)"
+
+# The served devices: the pass's mode, the default (auto) in the legacy
+# pass (no /dev/iommu on Debian 12's kernel: legacy, which the log says).
+MAIN_IOMMU=$IOMMU
+[ "$IOMMU" = legacy ] && MAIN_IOMMU=auto
 
 # Baseline before vusd holds the group.
-vfio_bridge_client direct "$edu" 200 >/tmp/direct.log || fail "direct: $(cat /tmp/direct.log)"
+vfio_bridge_client direct "$edu" 200 "$IOMMU" >/tmp/direct.log || fail "direct: $(cat /tmp/direct.log)"
 cat /tmp/direct.log
 
-vusd ${VUSD_TRACE:-} --device "vfio,name=edu,host=$edu" --socket-path /tmp/edu.sock \
-	--device "vfio,name=nvme,host=/sys/bus/pci/devices/$nvme" --socket-path /tmp/nvme.sock \
-	--device "vfio,name=hr0,host=$hr0" --socket-path /tmp/hr0.sock \
-	--device "vfio,name=hr1,host=$hr1" --socket-path /tmp/hr1.sock \
+vusd ${VUSD_TRACE:-} --device "vfio,name=edu,iommu=$MAIN_IOMMU,host=$edu" --socket-path /tmp/edu.sock \
+	--device "vfio,name=nvme,iommu=$MAIN_IOMMU,host=/sys/bus/pci/devices/$nvme" --socket-path /tmp/nvme.sock \
+	--device "vfio,name=hr0,iommu=$MAIN_IOMMU,host=$hr0" --socket-path /tmp/hr0.sock \
+	--device "vfio,name=hr1,iommu=$MAIN_IOMMU,host=$hr1" --socket-path /tmp/hr1.sock \
 	>/tmp/vusd.log 2>&1 &
 vusd_pid=$!
 i=0
@@ -168,9 +190,18 @@ vfio_bridge_client edu /tmp/edu.sock 200 >/tmp/edu.log 2>&1 || { cat /tmp/edu.lo
 cat /tmp/edu.log
 vfio_bridge_client edu-after /tmp/edu.sock || fail "edu after disconnect"
 vfio_bridge_client hot-reset /tmp/hr0.sock /tmp/hr1.sock || fail "hot reset"
-grep -q "hr0 ($hr0): hot reset (1 group) reset $hr0 (group [0-9]*), $hr1" /tmp/vusd.log ||
-	grep -q "hr0 ($hr0): hot reset (1 group) reset $hr1 (group [0-9]*), $hr0" /tmp/vusd.log ||
-	fail "no hot reset log line"
+if [ "$IOMMU" = iommufd ]; then
+	grep -q "edu ($edu): opened through its VFIO cdev, bound to iommufd" /tmp/vusd.log ||
+		fail "edu not opened through iommufd"
+	grep -q "hr0 ($hr0): hot reset (iommufd) reset .*$hr1" /tmp/vusd.log ||
+		fail "no hot reset log line"
+else
+	grep -q "edu ($edu): opened through IOMMU group [0-9]*, legacy container" /tmp/vusd.log ||
+		fail "edu not opened through the legacy container"
+	grep -q "hr0 ($hr0): hot reset (1 group) reset $hr0 (group [0-9]*), $hr1" /tmp/vusd.log ||
+		grep -q "hr0 ($hr0): hot reset (1 group) reset $hr1 (group [0-9]*), $hr0" /tmp/vusd.log ||
+		fail "no hot reset log line"
+fi
 grep -q "edu ($edu): migration: not offered by the kernel driver (Inappropriate ioctl" /tmp/vusd.log ||
 	fail "no log line for migration absent"
 grep -q "edu ($edu): reset refused: the kernel offers neither" /tmp/vusd.log ||
@@ -188,7 +219,7 @@ echo "GUEST: 4 KiB map+unmap: bridge ${bmap} ns, kernel VFIO ${dmap} ns," \
 kill "$vusd_pid"
 wait "$vusd_pid" || true
 # The direct baseline once more, after the bridge: the host's load drifts.
-vfio_bridge_client direct "$edu" 200 >/tmp/direct2.log || fail "direct: $(cat /tmp/direct2.log)"
+vfio_bridge_client direct "$edu" 200 "$IOMMU" >/tmp/direct2.log || fail "direct: $(cat /tmp/direct2.log)"
 dirq=$(sed -n 's/.*direct_irq_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
 dirq2=$(sed -n 's/.*direct_irq_ns \([0-9]*\).*/\1/p' /tmp/direct2.log)
 birq=$(sed -n 's/.*bridge_irq_ns \([0-9]*\).*/\1/p' /tmp/edu.log)
@@ -218,8 +249,11 @@ guest_start "$work/initrd.gz" "$work/guest.log" --append "intel_iommu=on" -- \
 	-device edu,bus=rp1,addr=00.0,multifunction=on -device edu,bus=rp1,addr=00.1
 guest_wait 280 || rc=$?
 grep '^GUEST' "$GUEST_LOG" || true
+if ((rc == 77)); then
+	guest_skip "$(sed -n 's/^GUEST: skipped: //p' "$GUEST_LOG" | head -n 1)"
+fi
 if ((rc != 0)); then
 	guest_show_log
 	guest_fail "guest exited with $rc"
 fi
-echo "guest_vfio_bridge: passed in $((SECONDS - start)) s"
+echo "guest_vfio_bridge (iommu=$iommu, $GUEST_KPKG): passed in $((SECONDS - start)) s"

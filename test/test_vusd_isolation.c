@@ -13,11 +13,17 @@
  *                            REGION_READ round trips stay under 500 ms;
  *                            the same stall on sh delays sh2, its loop
  *                            mate (printed, not asserted).
+ *   stuck_child_costs_one_wait  a child stuck past vusd's 2 s wait: the
+ *                            next requests to it fail at once with EBUSY
+ *                            (not another wait), then it answers again.
  *   killed_child             SIGKILL td0's child: td1 still serves, info
  *                            says td0 is dead (signal 9), remove cleans up.
  *   sandboxed_child          Seccomp: 2 and NoNewPrivs in the child; a call
  *                            outside the filter fails with EPERM; with
- *                            "user" (root only) the child runs as it.
+ *                            "user" (root only) the child runs as it. The
+ *                            child closes vusd's fds by walking
+ *                            /proc/self/fd here (VUSD_TEST_FD_WALK), the
+ *                            fallback for kernels without close_range().
  *   forwarded_requests       info, stats (the device's own budget), read,
  *                            write, reset, config, device, log-level,
  *                            remove, through vusd to the child.
@@ -315,20 +321,57 @@ static void vusd_stop(void)
 
 static int test_teardown(void **state)
 {
+	/* SIGTERM: vusd ends and reaps its children, whose listeners would
+	 * otherwise outlive a SIGKILLed vusd for a moment and make the next
+	 * case's vusd find its sockets taken. */
 	if (T.pid > 0) {
-		kill(T.pid, SIGKILL);
+		kill(T.pid, SIGTERM);
 		waitpid(T.pid, NULL, 0);
 	}
 	T.pid = -1;
 	return 0;
 }
 
-/* Every fd of pid: none may be a socket or memfd it has no business with. */
+/* The files behind vusd's own fds 3 and up (anon inodes left out: they
+ * all share one inode). */
+static size_t vusd_files(ino_t *out, size_t max)
+{
+	char path[64], link[320], target[256];
+	struct dirent *e;
+	struct stat st;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < max) {
+		ssize_t len;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) < 3)
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		/* Anon inodes share one inode, as do opens of one device node
+		 * (/dev/null): neither tells whose fd it is. */
+		if (len < 0 || !strncmp(target, "anon_inode:", 11) || stat(link, &st) < 0 ||
+		    S_ISCHR(st.st_mode))
+			continue;
+		out[n++] = st.st_ino;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Every fd of pid: none may be one of vusd's, nor a socket or memfd it
+ * has no business with. */
 static void check_fds(pid_t pid, const char *what)
 {
 	char path[64], link[320], target[256];
 	struct dirent *e;
 	int sockets = 0, n = 0;
+	ino_t theirs[512];
+	size_t nr_theirs = vusd_files(theirs, 512);
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
@@ -346,6 +389,15 @@ static void check_fds(pid_t pid, const char *what)
 		target[len] = '\0';
 		n++;
 		fprintf(stderr, "%s: fd %s -> %s\n", what, e->d_name, target);
+		if (atoi(e->d_name) >= 3 && strncmp(target, "anon_inode:", 11)) {
+			struct stat st;
+
+			assert_int_equal(stat(link, &st), 0);
+			for (size_t i = 0; i < nr_theirs && !S_ISCHR(st.st_mode); i++)
+				if (theirs[i] == st.st_ino)
+					fail_msg("%s holds vusd's fd %s (%s)", what, e->d_name,
+						 target);
+		}
 		sockets += !strncmp(target, "socket:", 7);
 		if (strstr(target, "vus-client-dma"))
 			fail_msg("%s holds a client's guest memory fd (%s)", what, target);
@@ -436,7 +488,9 @@ static void *stall_main(void *arg)
 	struct stall *s = arg;
 	const char *r = ctl(s->req, bound(SETTLE_MS) * 3);
 
-	s->ok = r && strstr(r, "\"ok\":true");
+	/* A process-isolated device's stall outlasts vusd's 2 s wait for
+	 * its answer: ETIMEDOUT then, the stall itself goes on. */
+	s->ok = r && (strstr(r, "\"ok\":true") || strstr(r, "\"error\":\"ETIMEDOUT\""));
 	return NULL;
 }
 
@@ -488,6 +542,41 @@ static void stall_does_not_delay(void **state)
 	assert_true(n_iso >= 3);
 	if (iso > bound(RTT_BOUND_MS) * 1000ll)
 		fail_msg("td1's round trip took %.1f ms while td0 stalled", iso / 1000.0);
+	vusd_stop();
+}
+
+/* A child stuck past vusd's 2 s wait costs vusd's loop that one wait:
+ * later requests to it fail at once (EBUSY), the others are answered at
+ * once, and it answers again once unstuck. */
+static void stuck_child_costs_one_wait(void **state)
+{
+	struct stall s = { 0 };
+	const char *r;
+	int64_t t0, dt;
+
+	vusd_start("");
+	snprintf(s.req, sizeof(s.req), "{\"cmd\":\"device\",\"name\":\"td0\",\"args\":"
+		 "[\"stall\",\"4500\"]}");
+	ASSERT_OK(pthread_create(&s.th, NULL, stall_main, &s));
+	pthread_join(s.th, NULL); /* vusd gave up after 2 s */
+	assert_true(s.ok);
+	t0 = now_us();
+	r = ctl("{\"cmd\":\"info\",\"name\":\"td0\"}", bound(SETTLE_MS));
+	dt = now_us() - t0;
+	fprintf(stderr, "info of a stuck child: %.1f ms: %s", dt / 1000.0, r ? r : "(none)\n");
+	assert_non_null(r);
+	assert_non_null(strstr(r, "\"error\":\"EBUSY\""));
+	assert_true(dt < bound(RTT_BOUND_MS) * 1000ll);
+	t0 = now_us();
+	r = ctl_ok("{\"cmd\":\"list\"}");
+	dt = now_us() - t0;
+	fprintf(stderr, "list with a stuck child: %.1f ms\n", dt / 1000.0);
+	assert_non_null(strstr(r, "\"state\":\"unresponsive\""));
+	assert_true(dt < bound(RTT_BOUND_MS) * 1000ll);
+	ctl_ok("{\"cmd\":\"info\",\"name\":\"td1\"}");
+	test_sleep_ms(3000); /* the stall is over */
+	r = ctl_ok("{\"cmd\":\"info\",\"name\":\"td0\"}");
+	assert_non_null(strstr(r, "\"state\":\"running\""));
 	vusd_stop();
 }
 
@@ -554,7 +643,6 @@ static void killed_child(void **state)
 static void sandboxed_child(void **state)
 {
 	char v[128], extra[64] = "";
-	const char *r;
 	bool as_user = geteuid() == 0;
 	pid_t p0;
 
@@ -565,15 +653,18 @@ static void sandboxed_child(void **state)
 			"here; seccomp and no_new_privs are\n");
 	/* The sockets' directory must be the user's to reach. */
 	ASSERT_OK(chmod(T.dir, 0755));
+	ASSERT_OK(setenv("VUSD_TEST_FD_WALK", "1", 1));
 	vusd_start(extra);
+	ASSERT_OK(unsetenv("VUSD_TEST_FD_WALK"));
 	p0 = child_pid("td0");
+	check_fds(p0, "td0's process (fds closed by the /proc walk)");
 	proc_status(p0, "Seccomp", v, sizeof(v));
 #ifdef VUS_SANITIZED
 	ASSERT_EQ(strcmp(v, "0"), 0); /* off in sanitizer builds (docs/security.md) */
 #else
 	fprintf(stderr, "td0's process: Seccomp %s\n", v);
 	ASSERT_EQ(strcmp(v, "2"), 0);
-	r = ctl_ok("{\"cmd\":\"device\",\"name\":\"td0\",\"args\":[\"sandbox-probe\"]}");
+	const char *r = ctl_ok("{\"cmd\":\"device\",\"name\":\"td0\",\"args\":[\"sandbox-probe\"]}");
 	fprintf(stderr, "sandbox-probe in td0's process: %s", r);
 	ASSERT_EQ(field_num(r, "errno"), EPERM);
 #endif
@@ -684,6 +775,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(holds_nothing_of_others, test_teardown),
 		cmocka_unit_test_teardown(stall_does_not_delay, test_teardown),
+		cmocka_unit_test_teardown(stuck_child_costs_one_wait, test_teardown),
 		cmocka_unit_test_teardown(killed_child, test_teardown),
 		cmocka_unit_test_teardown(sandboxed_child, test_teardown),
 		cmocka_unit_test_teardown(forwarded_requests, test_teardown),

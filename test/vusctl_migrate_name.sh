@@ -20,7 +20,8 @@ mkdir -p "$dir/a" "$dir/b"
 cat >"$dir/a/vusd.json" <<JSON
 { "control": "$dir/a/ctl.sock", "admin_uid": $uid, "add_socket_dir": "$dir/a",
   "devices": [ { "name": "td", "type": "testdev", "socket": "$dir/a/td.sock",
-                 "pcie": true, "msix": false, "dma_layout": "spec" },
+                 "pcie": true, "msix": false, "dma_layout": "spec",
+                 "budget": { "dma_windows": 64 } },
                { "name": "gp", "type": "gpio", "socket": "$dir/a/gp.sock", "loopback": true } ] }
 JSON
 cat >"$dir/b/vusd.json" <<JSON
@@ -79,6 +80,7 @@ has "^migrated td \(.*\) -> td2 \(.*\): [0-9]+ pre-copy rounds .*downtime [0-9.]
 has 'stays in its vusd'
 run 0 "${B[@]}" --json info td2
 has '"migration":"running"'
+has '"budget":\{"dma_windows":64\}'
 dst_spec=$(grep -oE '"spec":\{[^}]*\}' <<<"$out")
 [[ $dst_spec == "$src_spec" ]] || fail "spec differs: source $src_spec, destination $dst_spec"
 for r in "bar0 0x04" "bar0 0x08" "bar0 0x0c" "bar0 0x10" "bar0 0x18" "bar0 0x20" \
@@ -92,8 +94,18 @@ for r in "bar0 0x04" "bar0 0x08" "bar0 0x0c" "bar0 0x10" "bar0 0x18" "bar0 0x20"
 done
 run 0 "$vc" --json read "$dir/b/td2.sock" bar1 0x2000 --len 512
 has "\"data\":\"$pat1\""
+# And back again, with JSON progress, the source removed.
+run 0 "${B[@]}" --json migrate td2 --to "$dir/a/ctl.sock" --name td-back \
+	--socket "$dir/a/td-back.sock" --remove-source
+has '^\{"event":"round","round":1,"bytes":[0-9]+,"dirty_bytes_per_s":[0-9]+,"estimated_downtime_us":[0-9]+\}$'
+has '"stop":"converged: nothing new"'
+has '^\{"rounds":[0-9]+,"precopy_bytes":[0-9]+,"stopcopy_bytes":[0-9]+,"estimated_downtime_us":[0-9]+,"downtime_us":[0-9]+,"total_us":[0-9]+\}$'
+run 0 "$vc" --json read "$dir/a/td-back.sock" bar1 0x2000 --len 512
+has "\"data\":\"$pat1\""
+run 0 "${B[@]}" list
+[[ $out != *td2* ]] || fail "--remove-source left td2: $out"
 # The name is taken now: a second move is refused before anything moves.
-run 1 "${A[@]}" migrate td --to "$dir/b/ctl.sock" --name td2 --socket "$dir/b/td3.sock"
+run 1 "${A[@]}" migrate td --to "$dir/a/ctl.sock" --name td-back --socket "$dir/a/td3.sock"
 has 'nothing moved'
 
 # ---- gpio, JSON, the source removed ---------------------------------------

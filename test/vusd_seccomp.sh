@@ -67,7 +67,7 @@ stop
 # --no-seccomp: no filter, and the same call goes through.
 "$bin/vusd" --config "$dir/vusd.json" --no-seccomp 2>"$dir/vusd.log" &
 vusd_pid=$!
-wait_for "$dir/vusd.log" 'serving testdev "td0"'
+wait_for "$dir/vusd.log" 'control socket on'
 run 0 "${ctl[@]}" testdev td0 sandbox-probe
 has "errno: 0$"
 [[ $(status_field Seccomp) == 0 ]] || fail "--no-seccomp: Seccomp $(status_field Seccomp), expected 0"
@@ -78,7 +78,7 @@ stop
 sed -i 's/^{ /{ "seccomp": false, /' "$dir/vusd.json"
 "$bin/vusd" --config "$dir/vusd.json" 2>"$dir/vusd.log" &
 vusd_pid=$!
-wait_for "$dir/vusd.log" 'serving testdev "td0"'
+wait_for "$dir/vusd.log" 'control socket on'
 run 0 "${ctl[@]}" testdev td0 sandbox-probe
 has "errno: 0$"
 [[ $(status_field Seccomp) == 0 ]] || fail "\"seccomp\": false: Seccomp $(status_field Seccomp)"

@@ -30,6 +30,22 @@ VUS_API int vus_dev_set_config_passthrough(struct vus_dev *dev, size_t size,
 					   const struct vus_region_ops *ops, void *opaque);
 
 /*
+ * GET_REGION_INFO of region index carries the MSIX_MAPPABLE capability
+ * (docs/protocol.md 3.5): the client may mmap the MSI-X table's part of
+ * the region, as the kernel says for a BAR of a vfio-pci device. Any
+ * region with a size but config space; -EINVAL otherwise.
+ */
+VUS_API int vus_dev_region_set_msix_mappable(struct vus_dev *dev, uint32_t index);
+
+/*
+ * GET_IRQ_INFO of index reports flags (VUS_IRQ_INFO_*) instead of the
+ * library's own for that index: a device that passes SET_IRQS on
+ * (vus_dev_set_irq_passthrough()) reports what its backend supports, as
+ * the bridge copies the kernel's VFIO_DEVICE_GET_IRQ_INFO flags.
+ */
+VUS_API int vus_dev_set_irq_info_flags(struct vus_dev *dev, uint32_t index, uint32_t flags);
+
+/*
  * DEVICE_FEATURE, MIG_DATA_READ and MIG_DATA_WRITE handed to the device
  * instead of the library's migration (vus_dev_set_migration() is then not
  * used): a bridge forwards them to a device that implements them itself

@@ -186,9 +186,10 @@ int vus_h_region_info(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 			caps.type = reg->type;
 			caps.subtype = reg->subtype;
 		}
+		caps.msix_mappable = reg->msix_mappable;
 	}
 
-	need = sizeof(ri) + sizeof(struct vus_cap_type) +
+	need = sizeof(ri) + sizeof(struct vus_cap_type) + sizeof(struct vus_cap_hdr) +
 	       (caps.sparse ? sizeof(struct vus_cap_sparse_mmap) +
 			      (size_t)caps.nr_areas * sizeof(struct vus_sparse_area) : 0);
 	if (need > sizeof(r->small)) {

@@ -53,6 +53,7 @@ struct vus_region {
 	uint32_t nr_areas;
 	bool has_type;
 	uint32_t type, subtype;
+	bool msix_mappable;      /* MSIX_MAPPABLE cap (passthrough.h) */
 };
 
 /* region.c: the table (vus_dev_new/free), and vus_dev_setup_region()
@@ -106,6 +107,8 @@ struct vus_irq_index {
 	vus_irq_passthrough_fn pt;
 	void *pt_opaque;
 	int resample_fd;          /* INTx only: UNMASK eventfd (in dev->epfd) or -1 */
+	uint32_t info_flags;      /* GET_IRQ_INFO flags set by the device, if info_flags_set */
+	bool info_flags_set;
 };
 /* irq_setup.c: vus_dev_setup_irq() without the "not listening yet"
  * check, for the MSI and MSI-X capabilities. */

@@ -69,19 +69,36 @@ static int proc_lock_brief(struct nvme_emu *n)
 	return -EBUSY;
 }
 
-/* Wait until no pass runs; later passes fetch nothing (mig_stopped). */
+bool nvme_mig_dma_stopped(struct nvme_emu *n)
+{
+	/* vus_dma_translate() answers EBUSY whatever the address while
+	 * migration has stopped DMA (docs/migration.md "Stopped means
+	 * stopped"); prot 0 marks nothing dirty. */
+	errno = 0;
+	return !vus_dma_translate(n->dev, 0, 1, 0) && errno == EBUSY;
+}
+
+/*
+ * RUNNING -> STOP, before the library stops DMA (docs/migration.md): let
+ * the running pass finish its current command while DMA still works.
+ * Later passes fetch nothing (mig_stopped). A pass waiting for a DMA
+ * message cannot finish -- the loop thread that would carry the answer is
+ * in this callback -- so with windows without fd it is not waited for:
+ * the library then cancels the transfer, and the command goes back into
+ * its SQ (nvme_mig_dma_stopped()), to run again on RUNNING.
+ */
 static int quiesce(struct nvme_emu *n)
 {
 	atomic_store(&n->mig_stopped, true);
 	atomic_store(&n->ctrl_change, true); /* ends a running pass */
-	if (proc_lock_brief(n) < 0) {
-		atomic_store(&n->mig_stopped, false);
-		return -EBUSY;
+	if (atomic_load(&n->nofd_maps))
+		return 0;
+	if (proc_lock_brief(n) == 0) {
+		/* Backend I/O in flight finishes now; its completions are
+		 * posted once RUNNING again (nvme_uring.c). */
+		nvme_uring_drain(n, NVME_DRAIN_WAIT);
+		pthread_mutex_unlock(&n->proc_lock);
 	}
-	/* Backend I/O in flight finishes now (the library already stopped
-	 * DMA: completions are posted once RUNNING again; nvme_uring.c). */
-	nvme_uring_drain(n, NVME_DRAIN_WAIT);
-	pthread_mutex_unlock(&n->proc_lock);
 	return 0;
 }
 
@@ -359,7 +376,11 @@ static int mig_transition(struct vus_dev *dev, void *opaque, enum vus_mig_state 
 int nvme_mig_setup(struct nvme_emu *n)
 {
 	static const struct vus_migration_ops ops = {
-		.flags = VUS_MIGRATION_STOP_COPY,
+		/* FRAMED: the library's checked stream carries the record
+		 * (docs/migration.md "Stream format"): magic, version, PCI
+		 * identity, checksums, the interrupts owed; the record's own
+		 * header still checks the options that shape the state. */
+		.flags = VUS_MIGRATION_STOP_COPY | VUS_MIGRATION_FRAMED,
 		.transition = mig_transition,
 		.save = mig_save,
 		.load = mig_load,

@@ -287,6 +287,11 @@ uint16_t nvme_sgl_walk(const struct nvme_sqe *c, uint64_t len, nvme_mem_read_fn 
 /* nvme_mig.c */
 int nvme_mig_setup(struct nvme_emu *n);
 void nvme_mig_clear(struct nvme_emu *n);
+/* Has migration stopped the device's DMA (the library refuses or cancels
+ * every transfer, docs/migration.md "Stopped means stopped")? A command
+ * caught by it is not done: it goes back into its SQ (nvme_queue.c) and
+ * runs again on RUNNING, here or on the destination. */
+bool nvme_mig_dma_stopped(struct nvme_emu *n);
 
 /* nvme_uring.c (proc_lock held unless said otherwise). Submit: NVME_DEFER
  * (in flight, completed by a later pass), an NVMe status, or

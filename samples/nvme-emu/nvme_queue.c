@@ -149,7 +149,15 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 			rc = vus_dma_write(n->dev, addr + 12, &w[3], 4);
 		}
 	}
-	if (rc < 0) {
+	if (rc < 0 && nvme_mig_dma_stopped(n)) {
+		/* Migration stopped DMA. Into fd-backed memory nothing was
+		 * written: the command goes back into its SQ (-ECANCELED).
+		 * A DMA message may have gone out before the library
+		 * cancelled it, and the client then writes the entry: count
+		 * it as posted rather than risk a second completion. */
+		if (!atomic_load(&n->nofd_maps))
+			return -ECANCELED;
+	} else if (rc < 0) {
 		nvme_ctrl_fatal(n, "cannot write a completion queue entry");
 		return rc;
 	}
@@ -268,7 +276,9 @@ void nvme_irqs_flush(struct nvme_emu *n)
 
 /* ---- submissions --------------------------------------------------- */
 
-static void execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
+/* false: not done, migration stopped its DMA (nvme_mig_dma_stopped()):
+ * the caller puts it back into the SQ. */
+static bool execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 {
 	struct nvme_res res;
 
@@ -277,10 +287,14 @@ static void execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 	n->cur_sqid = qid;
 	res = qid ? nvme_io_exec(n, c) : nvme_admin_exec(n, c);
 	if (res.status == NVME_DEFER)
-		return;
+		return true;
+	/* A transfer refused or cancelled by migration is no error: the
+	 * command runs again (reads and writes are idempotent). */
+	if (res.status && nvme_mig_dma_stopped(n))
+		return false;
 	if (res.status)
 		nvme_errlog_add(n, qid, c, res.status);
-	(void)nvme_cq_post(n, qid, c->cid, res.status, res.dw0);
+	return nvme_cq_post(n, qid, c->cid, res.status, res.dw0) != -ECANCELED;
 }
 
 /*
@@ -342,13 +356,19 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 			}
 			if (vus_dma_read(n->dev, sq->base + (uint64_t)sq->head * 64, batch,
 					 cnt * 64) < 0) {
-				nvme_ctrl_fatal(n, "cannot read a submission queue entry");
+				if (!nvme_mig_dma_stopped(n))
+					nvme_ctrl_fatal(n, "cannot read a submission queue entry");
 				return false;
 			}
 			for (i = 0; i < cnt && n->gen == gen && sq->live; i++) {
 				sq->head = (sq->head + 1) % sq->size;
 				budget--;
-				execute(n, qid, &batch[i]);
+				if (!execute(n, qid, &batch[i])) {
+					/* Back into the SQ, and the pass ends: the
+					 * device is stopping (docs/nvme.md "Migration"). */
+					sq->head = (sq->head + sq->size - 1) % sq->size;
+					return false;
+				}
 				if (n->fatal)
 					return false;
 			}

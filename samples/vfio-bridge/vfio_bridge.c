@@ -12,7 +12,8 @@
  *              they are (vfio-user's SET_IRQS is VFIO's, docs/protocol.md),
  *              eventfds included: no interrupt passes through vusd;
  *   DMA        each DMA_MAP's mapping of the client's fd mapped into the
- *              type1 IOMMU at the client's IOVA with its protection.
+ *              type1 IOMMU (or the iommufd IOAS) at the client's IOVA
+ *              with its protection.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -170,6 +171,10 @@ static int region_add(struct vfio_bridge *b, const struct vfio_region_info *ri)
 	ty = (const void *)region_cap(ri, VFIO_REGION_INFO_CAP_TYPE);
 	if (ty && ri->index >= 9)
 		rc = vus_dev_region_set_type(b->dev, ri->index, ty->type, ty->subtype);
+	/* The kernel lets the MSI-X table's BAR be mapped whole (interrupt
+	 * remapping isolates it): say so, as it does. */
+	if (rc == 0 && region_cap(ri, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE))
+		rc = vus_dev_region_set_msix_mappable(b->dev, ri->index);
 	return rc;
 }
 
@@ -366,6 +371,9 @@ static int irqs_setup(struct vfio_bridge *b, char *err, size_t errlen)
 		rc = vus_dev_setup_irq(b->dev, i, ii.count);
 		if (rc == 0)
 			rc = vus_dev_set_irq_passthrough(b->dev, i, irq_set, b);
+		/* The kernel's flags, as they are (VFIO_IRQ_INFO_* = VUS_IRQ_INFO_*). */
+		if (rc == 0)
+			rc = vus_dev_set_irq_info_flags(b->dev, i, ii.flags & 0xf);
 		if (rc == 0 && is_msi(i) && ii.count) {
 			typeof(b->msi[0]) *m = &b->msi[i - VFIO_PCI_MSI_IRQ_INDEX];
 
@@ -386,6 +394,30 @@ static int irqs_setup(struct vfio_bridge *b, char *err, size_t errlen)
 }
 
 /* ---- DMA ------------------------------------------------------------ */
+
+/* iommufd: the same window into the group's IOAS at the client's IOVA. */
+static int ioas_map(struct vfio_bridge *b, const struct vus_dma_region *r)
+{
+	struct iommu_ioas_map m = { .size = sizeof(m), .flags = IOMMU_IOAS_MAP_FIXED_IOVA,
+				    .ioas_id = vfio_bridge_ioas(b) };
+
+	m.user_va = (uintptr_t)r->vaddr;
+	m.length = r->size;
+	m.iova = r->iova;
+	if (r->prot & VUS_DMA_MAP_FLAG_READ)
+		m.flags |= IOMMU_IOAS_MAP_READABLE;
+	if (r->prot & VUS_DMA_MAP_FLAG_WRITE)
+		m.flags |= IOMMU_IOAS_MAP_WRITEABLE;
+	if (ioctl(b->iommufd, IOMMU_IOAS_MAP, &m) < 0) {
+		int rc = -errno;
+
+		vfio_bridge_log(b, "IOMMU_IOAS_MAP [%#llx, +%#llx): %s",
+				(unsigned long long)r->iova, (unsigned long long)r->size,
+				strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
 
 static int dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r)
 {
@@ -409,6 +441,8 @@ static int dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_regio
 		m.flags |= VFIO_DMA_MAP_FLAG_READ;
 	if (r->prot & VUS_DMA_MAP_FLAG_WRITE)
 		m.flags |= VFIO_DMA_MAP_FLAG_WRITE;
+	if (b->iommufd >= 0)
+		return ioas_map(b, r);
 	if (ioctl(b->container, VFIO_IOMMU_MAP_DMA, &m) < 0) {
 		int rc = -errno;
 
@@ -428,6 +462,16 @@ static void dma_unmap(struct vus_dev *dev, void *opaque, const struct vus_dma_re
 	(void)dev;
 	if (!r->vaddr)
 		return; /* never mapped (refused above) */
+	if (b->iommufd >= 0) {
+		struct iommu_ioas_unmap iu = { .size = sizeof(iu), .ioas_id = vfio_bridge_ioas(b),
+					       .iova = r->iova, .length = r->size };
+
+		if (ioctl(b->iommufd, IOMMU_IOAS_UNMAP, &iu) < 0)
+			vfio_bridge_log(b, "IOMMU_IOAS_UNMAP [%#llx, +%#llx): %s",
+					(unsigned long long)r->iova, (unsigned long long)r->size,
+					strerror(errno));
+		return;
+	}
 	u.iova = r->iova;
 	u.size = r->size;
 	if (ioctl(b->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
@@ -466,8 +510,8 @@ static int reset(struct vus_dev *dev, void *opaque, enum vus_reset_reason why)
 
 /* ---- life cycle ----------------------------------------------------- */
 
-int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **out, char *err,
-		     size_t errlen)
+int vfio_bridge_open(const char *name, const char *host, enum vfio_bridge_iommu iommu,
+		     struct vfio_bridge **out, char *err, size_t errlen)
 {
 	struct vfio_bridge *b = calloc(1, sizeof(*b));
 	struct vus_pci_id id = { 0 };
@@ -478,6 +522,7 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 		return -ENOMEM;
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	b->mig_fd = -1;
+	b->iommu_mode = iommu;
 	rc = vfio_bridge_open_fds(b, host, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -513,6 +558,12 @@ int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **ou
 		goto fail;
 	}
 	vus_dev_set_private(b->dev, b);
+	if (b->iommufd >= 0)
+		vfio_bridge_log(b, "opened through its VFIO cdev, bound to iommufd (device id %u, "
+				"IOAS %u)", b->devid, vfio_bridge_ioas(b));
+	else
+		vfio_bridge_log(b, "opened through IOMMU group %d, legacy container (type1)",
+				b->group_id);
 	vfio_bridge_describe_reset(b);
 	*out = b;
 	return 0;

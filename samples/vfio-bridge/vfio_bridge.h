@@ -16,14 +16,22 @@
 
 struct vfio_bridge;
 
+/* How the device is opened and its DMA mapped. */
+enum vfio_bridge_iommu {
+	VFIO_BRIDGE_IOMMU_AUTO,   /* iommufd when the kernel offers it, else legacy */
+	VFIO_BRIDGE_IOMMU_LEGACY, /* container/group API, type1 IOMMU */
+	VFIO_BRIDGE_IOMMUFD,      /* VFIO device cdev bound to /dev/iommu */
+};
+
 /*
  * Open host ("0000:01:00.0", "01:00.0" or a sysfs path of the device)
- * through the legacy container/group API with the type1 IOMMU and build
- * the vus device (set up, not listening). On failure -errno with a
- * message for the user in err (what is wrong and what to do).
+ * through the legacy container/group API with the type1 IOMMU, or its
+ * VFIO cdev with iommufd, and build the vus device (set up, not
+ * listening). On failure -errno with a message for the user in err (what
+ * is wrong and what to do).
  */
-int vfio_bridge_open(const char *name, const char *host, struct vfio_bridge **out, char *err,
-		     size_t errlen);
+int vfio_bridge_open(const char *name, const char *host, enum vfio_bridge_iommu iommu,
+		     struct vfio_bridge **out, char *err, size_t errlen);
 struct vus_dev *vfio_bridge_dev(struct vfio_bridge *b);
 /* Frees the vus device, closes the VFIO device, group and container. */
 void vfio_bridge_free(struct vfio_bridge *b);

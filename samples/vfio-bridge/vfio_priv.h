@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <linux/vfio.h>
+#include "vfio_uapi.h"
 
 #include "vfio_bridge.h"
 
@@ -19,6 +19,12 @@ struct vfio_bridge {
 	int container, group, device;
 	int group_id;
 	struct vfio_group_ref *grp;
+	/* iommufd mode (docs/vfio-bridge.md "iommufd"): the device fd is the
+	 * cdev, iommufd the process's /dev/iommu (not owned), ioas the
+	 * group's; container and group are -1. */
+	enum vfio_bridge_iommu iommu_mode; /* asked for, before opening */
+	int iommufd;
+	uint32_t devid;
 	struct vfio_device_info info;
 	uint64_t cfg_offset;     /* config region's offset in the device fd */
 	uint64_t cfg_size;
@@ -38,7 +44,10 @@ struct vfio_bridge {
 /* vfio_open.c: container, group and device fd, with user-facing errors. */
 int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, size_t errlen);
 void vfio_bridge_close_fds(struct vfio_bridge *b);
-/* The fd of IOMMU group `group` if this process holds it, else -1. */
+/* The IOAS of b's group (iommufd mode). */
+uint32_t vfio_bridge_ioas(const struct vfio_bridge *b);
+/* The fd of IOMMU group `group` if this process holds it through the
+ * legacy API, else -1. */
 int vfio_bridge_group_fd(int group);
 
 /* vfio_reset.c: DEVICE_RESET, a function reset or else a hot (bus)

@@ -55,22 +55,37 @@ static void dep_name(const struct vfio_pci_dependent_device *d, char *out, size_
 		 PCI_FUNC(d->devfn));
 }
 
-/* "0000:01:00.0 (group 7), ..." of the list; only those whose group this
- * process does not hold when missing_only. */
+/* Does this process hold the function? Legacy: its group; cdev (device
+ * id mode): the kernel says, -1 is "not owned". */
+static bool dep_owned(const struct vfio_pci_hot_reset_info *info, uint32_t i)
+{
+	if (info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)
+		return (int32_t)info->devices[i].group_id != VFIO_PCI_DEVID_NOT_OWNED;
+	return vfio_bridge_group_fd((int)info->devices[i].group_id) >= 0;
+}
+
+/* "0000:01:00.0 (group 7), ..." of the list (device ids in cdev mode);
+ * only those this process does not hold when missing_only. */
 static size_t dep_list(const struct vfio_pci_hot_reset_info *info, bool missing_only, char *out,
 		       size_t len)
 {
+	bool devid = info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID;
 	char name[32];
 	size_t used = 0, n = 0;
 	uint32_t i;
 
 	out[0] = '\0';
 	for (i = 0; i < info->count && used < len; i++) {
-		if (missing_only && vfio_bridge_group_fd((int)info->devices[i].group_id) >= 0)
+		if (missing_only && dep_owned(info, i))
 			continue;
 		dep_name(&info->devices[i], name, sizeof(name));
-		used += (size_t)snprintf(out + used, len - used, "%s%s (group %u)",
-					 used ? ", " : "", name, info->devices[i].group_id);
+		if (devid && (int32_t)info->devices[i].group_id == VFIO_PCI_DEVID_NOT_OWNED)
+			used += (size_t)snprintf(out + used, len - used, "%s%s (not ours)",
+						 used ? ", " : "", name);
+		else
+			used += (size_t)snprintf(out + used, len - used, "%s%s (%s %u)",
+						 used ? ", " : "", name, devid ? "device" : "group",
+						 info->devices[i].group_id);
 		n++;
 	}
 	return n;
@@ -113,11 +128,24 @@ static int hot_reset(struct vfio_bridge *b)
 		return -ENOTTY;
 	}
 	if (dep_list(info, true, list, sizeof(list))) {
-		vfio_bridge_log(b, "hot reset refused (EPERM): it would also reset %s, whose IOMMU "
-				"group this vusd does not hold; serve them from this vusd "
+		vfio_bridge_log(b, "hot reset refused (EPERM): it would also reset %s, which this "
+				"vusd does not hold; serve them from this vusd "
 				"(--device vfio,host=...) to allow it", list);
 		free(info);
 		return -EPERM;
+	}
+	if (info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID) {
+		/* cdev: ownership is proven by the iommufd context, no fds. */
+		struct vfio_pci_hot_reset none = { .argsz = sizeof(none) };
+
+		rc = ioctl(b->device, VFIO_DEVICE_PCI_HOT_RESET, &none) < 0 ? -errno : 0;
+		dep_list(info, false, list, sizeof(list));
+		if (rc < 0)
+			vfio_bridge_log(b, "hot reset (iommufd) of %s: %s", list, strerror(-rc));
+		else
+			vfio_bridge_log(b, "hot reset (iommufd) reset %s", list);
+		free(info);
+		return rc;
 	}
 	hr = calloc(1, sizeof(*hr) + (size_t)info->count * sizeof(hr->group_fds[0]));
 	if (!hr) {

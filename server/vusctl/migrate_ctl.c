@@ -145,9 +145,10 @@ static char *absolute(const char *path)
 	return out;
 }
 
-/* Budgets are one vusd's setting for all its devices (docs/control.md
- * "Budgets"), not a device option: warn when the destination's limits are
- * below the source's, since the VMM's mappings may not fit there. */
+/* A device's own budget keys travel in its spec; the rest come from each
+ * vusd's top-level budget (docs/control.md "Budgets"): warn when the
+ * destination's effective limits are below the source's, since the VMM's
+ * mappings may not fit there. */
 static void budget_check(const struct vusctl *src, const struct vusctl *dst, const char *name,
 			 const char *new_name)
 {

@@ -17,9 +17,11 @@
  *   vfio_bridge_client nvme SOCK       the tests' userspace NVMe driver
  *                                      (test/helpers/nvme_drv.h), unchanged;
  *                                      then DEVICE_RESET
- *   vfio_bridge_client direct BDF N    N reads of the same register, N/4
+ *   vfio_bridge_client direct BDF N [legacy|iommufd]
+ *                                      N reads of the same register, N/4
  *                                      map/unmap pairs and N/2 MSIs through
- *                                      kernel VFIO directly: the baseline
+ *                                      kernel VFIO directly (the container,
+ *                                      or iommufd's IOAS): the baseline
  *
  * Prints "GUEST: FAIL ..." and exits 1 on the first failed check.
  */
@@ -453,6 +455,23 @@ static void nvme(const char *sock)
 	int rc, i;
 
 	connect_to(sock, &c);
+	/* The kernel lets QEMU's nvme BAR with the MSI-X table be mapped
+	 * whole (MSIX_MAPPABLE): the capability comes through. */
+	{
+		struct vus_client_region r;
+		int bar = -1;
+
+		for (i = 0; i < 6 && bar < 0; i++) {
+			rc = vus_client_region_info(c, (uint32_t)i, &r);
+			CHECK(rc == 0, "region %d info: %s", i, strerror(-rc));
+			if (r.caps.msix_mappable)
+				bar = i;
+			if (r.fd >= 0)
+				close(r.fd);
+		}
+		CHECK(bar >= 0, "no BAR with the MSIX_MAPPABLE capability");
+		printf("GUEST: nvme BAR%d carries MSIX_MAPPABLE, as the kernel reports it\n", bar);
+	}
 	rc = nvme_drv_client_transport(c, NULL, &tr);
 	CHECK(rc == 0, "nvme transport: %s", strerror(-rc));
 	rc = nvme_drv_open(&tr, &o, &d);
@@ -496,10 +515,12 @@ static void nvme(const char *sock)
 }
 
 /* The baseline: the same register read through kernel VFIO directly. */
-static void direct(const char *bdf, int n)
+static void direct(const char *bdf, int n, const char *mode)
 {
 	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = 0 };
-	struct vfio_bridge b = { .name = "direct" };
+	struct vfio_bridge b = { .name = "direct",
+				 .iommu_mode = strcmp(mode, "iommufd") == 0 ? VFIO_BRIDGE_IOMMUFD
+									    : VFIO_BRIDGE_IOMMU_LEGACY };
 	char err[1024];
 	int64_t t0;
 	uint32_t v, sink = 0;
@@ -514,7 +535,8 @@ static void direct(const char *bdf, int n)
 		sink += v;
 	}
 	printf("GUEST: direct_ns %lld (%u)\n", (long long)((now_ns() - t0) / n), sink & 1);
-	/* VFIO_IOMMU_MAP_DMA + UNMAP of 4 KiB of anonymous memory. */
+	/* MAP + UNMAP of 4 KiB of anonymous memory: VFIO_IOMMU_MAP_DMA, or
+	 * IOMMU_IOAS_MAP with iommufd. */
 	{
 		struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .iova = 0x500000,
 			.size = 4096, .flags = VFIO_DMA_MAP_FLAG_READ };
@@ -525,8 +547,20 @@ static void direct(const char *bdf, int n)
 		CHECK(p != MAP_FAILED, "mmap");
 		memset(p, 1, 4096);
 		m.vaddr = (uintptr_t)p;
+		struct iommu_ioas_map im = { .size = sizeof(im), .iova = 0x500000, .length = 4096,
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE,
+			.ioas_id = vfio_bridge_ioas(&b), .user_va = (uintptr_t)p };
+		struct iommu_ioas_unmap iu = { .size = sizeof(iu), .iova = 0x500000,
+			.length = 4096, .ioas_id = vfio_bridge_ioas(&b) };
+
 		t0 = now_ns();
-		for (i = 0; i < n / 4; i++) {
+		for (i = 0; i < n / 4 && b.iommufd >= 0; i++) {
+			CHECK(ioctl(b.iommufd, IOMMU_IOAS_MAP, &im) == 0, "IOAS_MAP: %s",
+			      strerror(errno));
+			CHECK(ioctl(b.iommufd, IOMMU_IOAS_UNMAP, &iu) == 0, "IOAS_UNMAP: %s",
+			      strerror(errno));
+		}
+		for (i = 0; i < n / 4 && b.iommufd < 0; i++) {
 			CHECK(ioctl(b.container, VFIO_IOMMU_MAP_DMA, &m) == 0, "MAP_DMA: %s",
 			      strerror(errno));
 			CHECK(ioctl(b.container, VFIO_IOMMU_UNMAP_DMA, &u) == 0, "UNMAP_DMA: %s",
@@ -585,10 +619,10 @@ int main(int argc, char **argv)
 	else if (argc >= 3 && strcmp(argv[1], "nvme") == 0)
 		nvme(argv[2]);
 	else if (argc >= 4 && strcmp(argv[1], "direct") == 0)
-		direct(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
+		direct(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1, argc >= 5 ? argv[4] : "legacy");
 	else {
 		fprintf(stderr, "usage: %s edu SOCK N | edu-after SOCK | hot-reset SOCK0 SOCK1 | nvme SOCK | "
-			"direct BDF N\n",
+			"direct BDF N [legacy|iommufd]\n",
 			argv[0]);
 		return 2;
 	}

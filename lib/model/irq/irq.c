@@ -36,6 +36,8 @@
 
 uint32_t vus_irq_info_flags(const struct vus_dev *dev, uint32_t index)
 {
+	if (index < VUS_PCI_NUM_IRQS && dev->irqs[index].info_flags_set)
+		return dev->irqs[index].info_flags; /* the backend's (passthrough.h) */
 	switch (index) {
 	case VUS_PCI_INTX_IRQ:
 		return VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE | VUS_IRQ_INFO_AUTOMASKED;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <vus/passthrough.h>
+
 #include "dev_priv.h"
 
 /* Vectors per IRQ index (device.h): INTx 0/1, MSI and MSI-X as their
@@ -80,6 +82,20 @@ int vus_dev_setup_irq(struct vus_dev *dev, uint32_t index, uint32_t count)
 	if (vus_dev_started(dev))
 		return -EBUSY;
 	return vus_irq_setup_index(dev, index, count);
+}
+
+int vus_dev_set_irq_info_flags(struct vus_dev *dev, uint32_t index, uint32_t flags)
+{
+	const uint32_t known = VUS_IRQ_INFO_EVENTFD | VUS_IRQ_INFO_MASKABLE |
+			       VUS_IRQ_INFO_AUTOMASKED | VUS_IRQ_INFO_NORESIZE;
+
+	if (vus_dev_started(dev))
+		return -EBUSY;
+	if (index >= VUS_PCI_NUM_IRQS || (flags & ~known))
+		return -EINVAL;
+	dev->irqs[index].info_flags = flags;
+	dev->irqs[index].info_flags_set = true;
+	return 0;
 }
 
 int vus_dev_set_irq_passthrough(struct vus_dev *dev, uint32_t index, vus_irq_passthrough_fn cb,

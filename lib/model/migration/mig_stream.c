@@ -203,6 +203,49 @@ int vus_mig_stream_save_begin(struct vus_dev *dev)
 	return 0;
 }
 
+/* In STOP_COPY, after the device's last data: the interrupts the library
+ * still owes its guest (the device is quiesced), then the end marker,
+ * queued in pend. -ENOMEM. */
+static int queue_tail(struct vus_dev *dev, struct vus_mig_stream *s)
+{
+	size_t ni = vus_irq_state_size(dev);
+	uint8_t *e;
+
+	if (reserve(&s->pend, &s->pend_cap, s->pend_len + 2 * VUS_MIG_FRAME_HDR + 8 + ni) < 0)
+		return -ENOMEM;
+	e = s->pend + s->pend_len;
+	vus_irq_state_save(dev, e + VUS_MIG_FRAME_HDR);
+	frame_put(e, VUS_MIG_FRAME_IRQS, e + VUS_MIG_FRAME_HDR, (uint32_t)ni);
+	s->pend_len += VUS_MIG_FRAME_HDR + ni;
+	e = s->pend + s->pend_len;
+	put64(e + VUS_MIG_FRAME_HDR, s->total);
+	frame_put(e, VUS_MIG_FRAME_END, e + VUS_MIG_FRAME_HDR, 8);
+	s->pend_len += VUS_MIG_FRAME_HDR + 8;
+	s->end_sent = true;
+	return 0;
+}
+
+/* One section of what save() gives now, built at dst (room for its header
+ * and want bytes). Returns the data bytes (0: none, the section not
+ * written), or -errno. */
+static ssize_t section_save(struct vus_dev *dev, struct vus_mig_stream *s, uint8_t *dst,
+			    size_t want)
+{
+	ssize_t got = dev->mig.ops.save(dev, dev->mig.opaque, dst + VUS_MIG_FRAME_HDR, want);
+
+	if (got < 0)
+		return got;
+	if ((size_t)got > want) {
+		vus_log(dev, VUS_LOG_ERR, "migration save returned %zd > %zu bytes", got, want);
+		return -EIO;
+	}
+	if (got) {
+		frame_put(dst, VUS_MIG_FRAME_DATA, dst + VUS_MIG_FRAME_HDR, (uint32_t)got);
+		s->total += (uint64_t)got;
+	}
+	return got;
+}
+
 ssize_t vus_mig_stream_read(struct vus_dev *dev, uint8_t *buf, size_t len, int stop_copy)
 {
 	struct vus_mig_stream *s = dev->mig.stream;
@@ -225,42 +268,34 @@ ssize_t vus_mig_stream_read(struct vus_dev *dev, uint8_t *buf, size_t len, int s
 		s->pend_len = s->pend_pos = 0;
 		if (dry || s->end_sent)
 			break;
-		want = len - out < VUS_MIG_FRAME_MAX ? len - out : VUS_MIG_FRAME_MAX;
-		if (reserve(&s->pend, &s->pend_cap, 3 * VUS_MIG_FRAME_HDR + 8 +
-			    vus_irq_state_size(dev) + want) < 0)
-			return -ENOMEM;
-		got = dev->mig.ops.save(dev, dev->mig.opaque, s->pend + VUS_MIG_FRAME_HDR, want);
-		if (got < 0)
-			return got;
-		if ((size_t)got > want) {
-			vus_log(dev, VUS_LOG_ERR, "migration save returned %zd > %zu bytes", got,
-				want);
-			return -EIO;
-		}
-		if (got) {
-			frame_put(s->pend, VUS_MIG_FRAME_DATA, s->pend + VUS_MIG_FRAME_HDR,
-				  (uint32_t)got);
-			s->pend_len = VUS_MIG_FRAME_HDR + (size_t)got;
-			s->total += (uint64_t)got;
+		if (len - out > VUS_MIG_FRAME_HDR) {
+			/* Straight into the reply: the device's save() writes
+			 * where the client's bytes go, one copy less per byte
+			 * than through pend (docs/migration.md "Benchmark"). */
+			want = len - out - VUS_MIG_FRAME_HDR;
+			if (want > VUS_MIG_FRAME_MAX)
+				want = VUS_MIG_FRAME_MAX;
+			got = section_save(dev, s, buf + out, want);
+			if (got < 0)
+				return got;
+			if (got)
+				out += VUS_MIG_FRAME_HDR + (size_t)got;
+		} else {
+			/* Not even a section header fits: a section into pend,
+			 * its rest goes out with the next read. */
+			want = 64u << 10;
+			if (reserve(&s->pend, &s->pend_cap, VUS_MIG_FRAME_HDR + want) < 0)
+				return -ENOMEM;
+			got = section_save(dev, s, s->pend, want);
+			if (got < 0)
+				return got;
+			if (got)
+				s->pend_len = VUS_MIG_FRAME_HDR + (size_t)got;
 		}
 		if ((size_t)got < want) {
 			dry = true; /* the device has no more for now */
-			if (stop_copy) {
-				uint8_t *e = s->pend + s->pend_len;
-				size_t ni = vus_irq_state_size(dev);
-
-				/* The device is quiesced and its last data read:
-				 * what the library still owes its guest goes now. */
-				vus_irq_state_save(dev, e + VUS_MIG_FRAME_HDR);
-				frame_put(e, VUS_MIG_FRAME_IRQS, e + VUS_MIG_FRAME_HDR,
-					  (uint32_t)ni);
-				s->pend_len += VUS_MIG_FRAME_HDR + ni;
-				e = s->pend + s->pend_len;
-				put64(e + VUS_MIG_FRAME_HDR, s->total);
-				frame_put(e, VUS_MIG_FRAME_END, e + VUS_MIG_FRAME_HDR, 8);
-				s->pend_len += VUS_MIG_FRAME_HDR + 8;
-				s->end_sent = true;
-			}
+			if (stop_copy && queue_tail(dev, s) < 0)
+				return -ENOMEM;
 		}
 	}
 	return (ssize_t)out;

@@ -210,13 +210,19 @@ static int feature_get_small(struct vus_reply *r, const struct vus_device_featur
 static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 {
 	struct vus_dev *dev = ctx;
+	bool device_first = to == VUS_MIG_STATE_STOP && !stopped_state(from);
 	int rc;
 
-	/* Into a stopped state the library quiesces first, so the device's
-	 * callback (and what it saves) sees every transfer finished; out of
-	 * one, DMA is allowed before the callback restarts the device and
-	 * interrupts held meanwhile go out after it. */
-	if (stopped_state(to))
+	/* Into STOP_COPY or RESUMING the library quiesces first, so the
+	 * device's callback (and what it saves) sees every transfer
+	 * finished. Into STOP from a running state the device goes first:
+	 * it parks its own workers there, and a worker in the middle of a
+	 * command still needs DMA to finish it (nvme-emu drains its queue
+	 * pass that way); the library quiesces right after, before the arc
+	 * completes. Out of a stopped state, DMA is allowed before the
+	 * callback restarts the device and interrupts held meanwhile go out
+	 * after it (docs/migration.md "Stopped means stopped"). */
+	if (stopped_state(to) && !device_first)
 		quiesce(dev);
 	else
 		vus_dma_unquiesce(dev);
@@ -227,6 +233,8 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 		rc = vus_mig_stream_commit(dev);
 	if (rc == 0)
 		rc = dev->mig.ops.transition(dev, dev->mig.opaque, from, to);
+	if (device_first)
+		quiesce(dev); /* whatever the device's transition returned */
 	if (rc == 0 && framed(dev) && from == VUS_MIG_STATE_RESUMING)
 		vus_mig_stream_loaded(dev);
 	if (rc == 0 && framed(dev)) {

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vus/passthrough.h>
+
 #include "bits.h"
 #include "dev_priv.h"
 
@@ -229,6 +231,16 @@ int vus_dev_region_set_fd(struct vus_dev *dev, uint32_t index, int fd, uint64_t 
 	r->mmap = mmap;
 	r->areas = copy;
 	r->nr_areas = nr_areas;
+	return 0;
+}
+
+int vus_dev_region_set_msix_mappable(struct vus_dev *dev, uint32_t index)
+{
+	if (vus_dev_started(dev))
+		return -EBUSY;
+	if (index >= dev->nr_regions || index == VUS_PCI_CONFIG_REGION || !dev->regions[index].size)
+		return -EINVAL;
+	dev->regions[index].msix_mappable = true;
 	return 0;
 }
 
