@@ -43,7 +43,7 @@
 
 #include "nvme_priv.h"
 
-#define UR_DEPTH       256            /* requests in flight per controller */
+#define UR_DEPTH       NVME_REDO_MAX  /* requests in flight per controller */
 #define UR_INLINE_IOV  4
 #define UR_BOUNCE_MAX  (64ull << 20)  /* bounce bytes in flight */
 #define UR_CANCEL_DATA UINT64_MAX      /* user_data of our cancel SQEs */
@@ -747,7 +747,7 @@ void nvme_uring_drain(struct nvme_emu *n, enum nvme_drain how)
 	if (!u)
 		return;
 	wait_all(n, u);
-	if (how == NVME_DRAIN_POST && !atomic_load(&n->mig_stopped)) {
+	if ((how == NVME_DRAIN_POST && !atomic_load(&n->mig_stopped)) || how == NVME_DRAIN_STOP) {
 		post_held(n, u);
 	} else if (how == NVME_DRAIN_DROP) {
 		for (i = 0; i < UR_DEPTH && u->held; i++) {
@@ -759,6 +759,24 @@ void nvme_uring_drain(struct nvme_emu *n, enum nvme_drain how)
 			}
 		}
 	}
+}
+
+uint32_t nvme_uring_inflight_cmds(const struct nvme_emu *n, struct nvme_redo *out, uint32_t max)
+{
+	const struct nvme_uring *u = n->ur;
+	uint32_t i, k = 0;
+
+	for (i = 0; u && i < UR_DEPTH && k < max; i++) {
+		const struct ur_req *r = &u->req[i];
+
+		if (!r->busy || r->gen != n->gen || !n->sq[r->sqid].live)
+			continue;
+		out[k].sqid = r->sqid;
+		out[k].pad = 0;
+		out[k].sqe = r->sqe;
+		k++;
+	}
+	return k;
 }
 
 void nvme_emu_io_stats(struct nvme_emu *n, struct nvme_emu_io_stats *out)
