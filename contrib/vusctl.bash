@@ -26,7 +26,7 @@ _vusctl() {
 	if [[ -z $cmd ]]; then
 		if [[ -n $ctl ]]; then
 			mapfile -t COMPREPLY < <(compgen -W "list types stats log-level add remove
-				info config irqs read write reset" -- "$cur")
+				info config irqs read write reset upgrade" -- "$cur")
 		else
 			mapfile -t COMPREPLY < <(compgen -W "info config read write reset irqs" \
 				-- "$cur")

@@ -57,6 +57,10 @@ struct fuzz_client {
 	int sock;   /* our end of the main socket */
 	int twin;   /* our end of the twin socket, or -1 */
 	unsigned sndbuf; /* server-side SO_SNDBUF; 0: the kernel's */
+	/* Called after each record has been sent and the loop has had its
+	 * turn (NULL: nothing); record counts from 0. */
+	void (*after_record)(void *opaque, unsigned record);
+	void *opaque;
 };
 
 /* Connect a new client to c->dev (socketpair, vus_dev_attach_fd()). */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * What fuzz_dispatch and the seed recorder (record.c) agree on: the
- * device they serve and the input format of fuzz_dispatch.
+ * What fuzz_dispatch, fuzz_tenants and the seed recorder (record.c) agree
+ * on: the device they serve and the input format of fuzz_dispatch (also
+ * fuzz_tenants' after its setup byte).
  *
  * fuzz_dispatch input: one client's byte stream as a list of records,
  *
@@ -13,11 +14,13 @@
  *   bit  3    do not read the server's output after this record (lets
  *             the output queue fill)
  *   bit  4    send on the twin socket, if the server gave one
- *   bit  5    signal the record's eventfds once sent (an INTx resample
- *             fd then polls readable in the server)
- *   bit  6    shrink the record's memfds to 0 bytes once sent: the
- *             client's memory goes away under the server's maps, whose
- *             copies then fault (SIGBUS; docs/security.md)
+ *   bit  5    signal the record's eventfds once the server has had its
+ *             turn on the record (an INTx resample fd then polls
+ *             readable in the server)
+ *   bit  6    shrink the record's memfds to 0 bytes once the server has
+ *             had its turn on the record: the client's memory goes away
+ *             under the server's maps, whose copies then fault (SIGBUS;
+ *             docs/security.md)
  * A truncated last record sends what is there. Messages longer than a
  * record are split over several; the recorder puts a message's fds on
  * the record holding its header, as a real client does (docs/protocol.md

@@ -8,6 +8,11 @@
  *                                    as fuzz_dispatch records (fuzz_stream.h)
  *   OUTDIR/codec/<scenario>-<n>      each distinct message of either side up
  *                                    to 8 KiB, as fuzz_codec input
+ *   OUTDIR/tenants/<scenario>[-<fault>]  the dispatch stream behind
+ *                                    fuzz_tenants' setup byte: no fault, and
+ *                                    for some scenarios a fault on device A
+ *   OUTDIR/{dispatch,tenants}/dma-shrink  the dma scenario with its memfds
+ *                                    shrunk under the server's maps
  *
  * The relay uses the library's own transport (vus_conn), so fds travel
  * with their message's header both ways. Twin-socket traffic bypasses the
@@ -407,6 +412,84 @@ static void sc_edges(struct vus_client *c)
 	reg_read(c, TESTDEV_REG_ID);
 }
 
+/* A 64-bit address space mapped sparsely, without fds, as a VMM with
+ * memory far apart maps it: huge maps, many small ones, one ending at the
+ * top of the space; dirty logging over more than the log may hold; DMA
+ * into the sparse part. */
+static void sc_sparse(struct vus_client *c)
+{
+	struct {
+		struct vus_feature_dma_logging_control ctl;
+		struct vus_dma_logging_range range;
+	} start = { { 4096, 1, 0 }, { 1ull << 40, 1ull << 40 } };
+	struct vus_dma_map m = { .argsz = sizeof(m),
+				 .flags = VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE };
+	struct vus_hdr rh;
+	uint8_t reply[64];
+	size_t rlen;
+	unsigned i;
+
+	m.addr = 1ull << 40;
+	m.size = 1ull << 40;
+	vus_client_raw(c, VUS_CMD_DMA_MAP, 0, &m, sizeof(m), NULL, 0, &rh, reply, sizeof(reply),
+		       &rlen);
+	for (i = 1; i < 17; i++) {
+		m.addr = (uint64_t)i << 36;
+		m.size = 1u << 20;
+		vus_client_raw(c, VUS_CMD_DMA_MAP, 0, &m, sizeof(m), NULL, 0, &rh, reply,
+			       sizeof(reply), &rlen);
+	}
+	m.addr = 0xfffff00000000000ull;
+	m.size = 0x100000000000ull;
+	vus_client_raw(c, VUS_CMD_DMA_MAP, 0, &m, sizeof(m), NULL, 0, &rh, reply, sizeof(reply),
+		       &rlen);
+	vus_client_device_feature(c, VUS_FEATURE_DMA_LOGGING_START | VUS_DEVICE_FEATURE_SET,
+				  &start, sizeof(start), NULL, 0, &rlen);
+	start.range.length = 1u << 20;
+	vus_client_device_feature(c, VUS_FEATURE_DMA_LOGGING_START | VUS_DEVICE_FEATURE_SET,
+				  &start, sizeof(start), NULL, 0, &rlen);
+	reg_write(c, TESTDEV_REG_DMA_SRC_LO, 0);
+	reg_write(c, TESTDEV_REG_DMA_DST_LO, 0);
+	reg_write(c, TESTDEV_REG_DMA_DST_HI, 1u << 8);
+	reg_write(c, TESTDEV_REG_DMA_LEN, 64);
+	reg_write(c, TESTDEV_REG_DMA_CMD, TESTDEV_DMA_START | TESTDEV_DMA_TO_HOST);
+	reg_read(c, TESTDEV_REG_DMA_STATUS);
+	m.addr = 1ull << 36;
+	vus_client_raw(c, VUS_CMD_DMA_UNMAP, 0, &m, sizeof(m), NULL, 0, &rh, reply,
+		       sizeof(reply), &rlen);
+	vus_client_dma_unmap(c, 0, 0, VUS_DMA_UNMAP_FLAG_ALL);
+}
+
+/* Many fds at once: fd-backed maps the server keeps, interrupt eventfds,
+ * region fds the server hands out again and again. */
+static void sc_flood(struct vus_client *c)
+{
+	int efd[3];
+	unsigned i;
+
+	for (i = 0; i < 48; i++) {
+		void *mem = NULL;
+
+		vus_client_dma_map(c, IOVA_FD + (uint64_t)i * 0x10000, 4096,
+				   VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, true, &mem);
+	}
+	for (i = 0; i < 3; i++)
+		efd[i] = eventfd(0, EFD_CLOEXEC);
+	for (i = 0; i < 4; i++)
+		vus_client_set_irqs(c, VUS_PCI_MSIX_IRQ,
+				    VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER, i, 3, efd,
+				    NULL);
+	for (i = 0; i < 3; i++)
+		close(efd[i]);
+	for (i = 0; i < 16; i++) {
+		struct vus_client_region r;
+
+		if (vus_client_region_info(c, 2, &r) == 0 && r.fd >= 0)
+			close(r.fd);
+	}
+	vus_client_dma_unmap(c, 0, 0, VUS_DMA_UNMAP_FLAG_ALL);
+}
+
 struct scenario {
 	const char *name;
 	struct vus_client_opts opts;
@@ -421,7 +504,62 @@ static const struct scenario scenarios[] = {
 	{ "twin", { .twin_socket = true }, sc_twin },
 	{ "migration", { .minor = 1 }, sc_migration },
 	{ "edges", { .max_msg_fds = 1, .max_data_xfer_size = 4096 }, sc_edges },
+	{ "sparse", { 0 }, sc_sparse },
+	{ "flood", { 0 }, sc_flood },
 };
+
+static void write_file(const char *dir, const char *name, const void *p, size_t n);
+
+/*
+ * fuzz_tenants seeds: a setup byte (fuzz_tenants.c) before a scenario's
+ * stream. Each scenario plain, and some with a fault on A.
+ */
+static const struct tenant_seed {
+	const char *scenario, *suffix;
+	uint8_t setup;
+} tenant_seeds[] = {
+	{ "dma", "-fault-map", VUS_CMD_DMA_MAP | 4u << 5 },        /* ENOMEM */
+	{ "irq", "-fault-irqs", VUS_CMD_DEVICE_SET_IRQS | 1u << 5 }, /* EINVAL */
+	{ "migration", "-fault-mig-read", VUS_CMD_MIG_DATA_READ },  /* EIO */
+	{ "spec", "-disconnect", 31u | 4u << 5 },                  /* after 5 */
+};
+
+/* The same stream with every memfd shrunk once sent (FUZZ_CTL_SHRINK). */
+static void shrink_memfds(uint8_t *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off + FUZZ_REC_HDR <= len) {
+		size_t n = (size_t)p[off + 1] | (size_t)p[off + 2] << 8;
+
+		if (p[off] & FUZZ_CTL_MEMFD)
+			p[off] |= FUZZ_CTL_SHRINK;
+		off += FUZZ_REC_HDR + n;
+	}
+}
+
+static void write_tenant_seeds(const char *outdir, const char *name, const uint8_t *stream,
+			       size_t len)
+{
+	uint8_t *buf = malloc(1 + len);
+	char dir[400], file[128];
+	size_t i;
+
+	if (!buf)
+		die("memory", ENOMEM);
+	snprintf(dir, sizeof(dir), "%s/tenants", outdir);
+	memcpy(buf + 1, stream, len);
+	buf[0] = 0;
+	write_file(dir, name, buf, 1 + len);
+	for (i = 0; i < sizeof(tenant_seeds) / sizeof(tenant_seeds[0]); i++) {
+		if (strcmp(tenant_seeds[i].scenario, name))
+			continue;
+		buf[0] = tenant_seeds[i].setup;
+		snprintf(file, sizeof(file), "%s%s", name, tenant_seeds[i].suffix);
+		write_file(dir, file, buf, 1 + len);
+	}
+	free(buf);
+}
 
 static void write_file(const char *dir, const char *name, const void *p, size_t n)
 {
@@ -478,6 +616,15 @@ static void run_scenario(const struct scenario *sc, const char *outdir)
 
 	snprintf(dir, sizeof(dir), "%s/dispatch", outdir);
 	write_file(dir, sc->name, r.stream, r.len);
+	write_tenant_seeds(outdir, sc->name, r.stream, r.len);
+	if (!strcmp(sc->name, "dma")) {
+		char name[64];
+
+		shrink_memfds(r.stream, r.len);
+		snprintf(name, sizeof(name), "%s-shrink", sc->name);
+		write_file(dir, name, r.stream, r.len);
+		write_tenant_seeds(outdir, name, r.stream, r.len);
+	}
 	printf("%-10s %6zu bytes of client stream, %3u new codec seeds\n", sc->name, r.len,
 	       nseeds - seeds0);
 	free(r.stream);
@@ -509,6 +656,8 @@ int main(int argc, char **argv)
 	mkdir(argv[1], 0755);
 	mkdir(dir, 0755);
 	snprintf(dir, sizeof(dir), "%s/codec", argv[1]);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/tenants", argv[1]);
 	mkdir(dir, 0755);
 	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
 		run_scenario(&scenarios[i], argv[1]);

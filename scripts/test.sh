@@ -3,7 +3,8 @@
 #   1. the whole test suite, warnings as errors        (build/)
 #   2. the whole suite again under ASan + UBSan       (build-asan/)
 #   3. the whole suite again under TSan               (build-tsan/)
-#   4. each libFuzzer harness for FUZZ_SECONDS (25)   (build-fuzz/, clang)
+#   4. each libFuzzer harness for FUZZ_SECONDS        (build-fuzz/, clang)
+#      (default: 100 s of fuzzing shared out; 50 s each on 2 CPUs)
 #   after each ctest stage: the skipped tests with their reasons
 # The sanitizer stages leave out the guest tests (label "guest": QEMU
 # booting Linux under TCG; they run once, in stage 1).
@@ -72,7 +73,12 @@ if want tsan; then
 fi
 
 if want fuzz; then
-	echo "== fuzzers, ${FUZZ_SECONDS:=25} s each"
+	# 100 s of fuzzing in all: the four harnesses run FUZZ_JOBS (= CPUs)
+	# at a time (fuzz/run.sh), so on CI's 2 CPUs each gets 50 s, twice
+	# the inputs four 25 s runs one after another fed them.
+	fuzz_batches=$(((4 + jobs - 1) / jobs))
+	: "${FUZZ_SECONDS:=$((100 / fuzz_batches))}"
+	echo "== fuzzers, ${FUZZ_SECONDS} s each, ${jobs} at a time"
 	# Only the fuzzers and what they need are built; warnings are the
 	# gcc builds' business above, not clang's here.
 	CC=clang cmake -S "$root" -B "$root/build-fuzz" -DVUS_FUZZ=ON -DVUS_BUILD_TESTS=OFF \

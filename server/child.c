@@ -237,7 +237,7 @@ static int setup(struct child *c, struct vusd *parent, int listen_fd, struct vus
 	rc = vusd_drop_privileges(geteuid() == 0 ? parent->user : NULL,
 				  geteuid() == 0 ? parent->group : NULL, err);
 	if (rc == 0 && parent->seccomp)
-		rc = vusd_sandbox_enter(c->vd.spec.type, err);
+		rc = vusd_sandbox_enter(c->vd.spec.type, false, err);
 	return rc;
 }
 

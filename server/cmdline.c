@@ -42,6 +42,7 @@ struct cmdline {
 	int level;      /* -1: not given */
 	bool syslog;
 	bool no_seccomp;
+	bool live_update;
 	/* Access options: config keys given on the command line, applied
 	 * over the file's (control_auth.c). */
 	struct { const char *key, *value; } access[8];
@@ -80,6 +81,9 @@ static void usage(FILE *f)
 		"      --no-seccomp        serve without the seccomp filter (for debugging; it\n"
 		"                          allows only the calls serving needs, others fail with\n"
 		"                          EPERM, docs/security.md)\n"
+		"      --live-update       allow vusctl upgrade and SIGHUP to replace vusd's code\n"
+		"                          under attached clients (keeps DMA fds open; allows\n"
+		"                          execve in the seccomp filter; docs/live-update.md)\n"
 		"  -l, --log-level L       err, warn, info (default), debug, trace\n"
 		"  -t, --trace             same as --log-level trace: one line per message\n"
 		"      --syslog            log to syslog instead of stderr\n"
@@ -154,7 +158,7 @@ static int twice(const struct cmdline_dev *cur, const char *opt)
 /* Returns -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, struct cmdline *cl)
 {
-	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG, OPT_ACCESS, OPT_NO_SECCOMP };
+	enum { OPT_DMA_LAYOUT = 256, OPT_SYSLOG, OPT_ACCESS, OPT_NO_SECCOMP, OPT_LIVE_UPDATE };
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "socket-path", required_argument, NULL, 's' },
@@ -166,6 +170,7 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 		{ "trace", no_argument, NULL, 't' },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "live-update", no_argument, NULL, OPT_LIVE_UPDATE },
 		{ "control-mode", required_argument, NULL, OPT_ACCESS },
 		{ "admin-uid", required_argument, NULL, OPT_ACCESS },
 		{ "admin-gid", required_argument, NULL, OPT_ACCESS },
@@ -242,6 +247,9 @@ static int parse(int argc, char **argv, struct cmdline *cl)
 			break;
 		case OPT_NO_SECCOMP:
 			cl->no_seccomp = true;
+			break;
+		case OPT_LIVE_UPDATE:
+			cl->live_update = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -363,6 +371,8 @@ int vusd_cmdline(int argc, char **argv, struct vusd_config *cfg)
 		cfg->log_target = VUSD_LOG_SYSLOG;
 	if (cl.no_seccomp)
 		cfg->seccomp = false;
+	if (cl.live_update)
+		cfg->live_update = true;
 	if (!cfg->nr_devices && !cfg->control) {
 		fprintf(stderr, "vusd: nothing to serve: give --device, a --config file with "
 			"devices, or a --control socket to add them at run time\n");

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE /* strerrorname_np */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -159,8 +160,13 @@ static void handle_line(struct ctl_conn *c, const char *line, size_t len)
 		rc = vusd_ctl_authorize(&c->peer, req, &err);
 		if (rc == 0) {
 			c->ctl->d->peer = &c->peer;
+			/* An upgrade answers from the next image, on this fd. */
+			c->ctl->d->req_fd = bufferevent_getfd(c->bev);
+			c->ctl->d->req_id = id;
 			rc = vusd_control_dispatch(c->ctl->d, req, reply, &err);
 			c->ctl->d->peer = NULL;
+			c->ctl->d->req_fd = -1;
+			c->ctl->d->req_id = NULL;
 		}
 	}
 	if (rc < 0) {
@@ -358,7 +364,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-int vusd_control_open(struct vusd *d, const char *path, unsigned mode, struct vusd_err *err)
+static int control_open(struct vusd *d, const char *path, unsigned mode, int fd,
+			struct vusd_err *err)
 {
 	struct vusd_control *ctl;
 	int rc;
@@ -370,7 +377,9 @@ int vusd_control_open(struct vusd *d, const char *path, unsigned mode, struct vu
 		return -ENOMEM;
 	}
 	ctl->d = d;
-	rc = vus_listen_path(path, mode, &ctl->fd);
+	rc = fd >= 0 ? 0 : vus_listen_path(path, mode, &ctl->fd);
+	if (fd >= 0)
+		ctl->fd = fd;
 	if (rc < 0) {
 		if (rc == -EADDRINUSE)
 			vusd_errf(err, "control socket %s: another server is listening there",
@@ -389,7 +398,9 @@ int vusd_control_open(struct vusd *d, const char *path, unsigned mode, struct vu
 		goto err_fd;
 	}
 	d->ctl = ctl;
-	vusd_log(VUS_LOG_INFO, "control socket on %s", path);
+	d->ctl_fd = ctl->fd;
+	d->ctl_path = ctl->path;
+	vusd_log(VUS_LOG_INFO, "control socket on %s%s", path, fd >= 0 ? " (inherited)" : "");
 	return 0;
 
 err_fd:
@@ -419,4 +430,22 @@ void vusd_control_close(struct vusd *d)
 	free(ctl->path);
 	free(ctl);
 	d->ctl = NULL;
+	d->ctl_fd = -1;
+	d->ctl_path = NULL;
 }
+
+int vusd_control_open(struct vusd *d, const char *path, unsigned mode, struct vusd_err *err)
+{
+	return control_open(d, path, mode, -1, err);
+}
+
+int vusd_control_adopt(struct vusd *d, const char *path, int fd, struct vusd_err *err)
+{
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		vusd_errf(err, "control socket %s: inherited fd %d: %s", path, fd,
+			  strerror(errno));
+		return -errno;
+	}
+	return control_open(d, path, 0, fd, err);
+}
+

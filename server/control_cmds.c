@@ -319,6 +319,20 @@ struct ctl_cmd {
 	bool forward;              /* a process-isolated device's child answers */
 };
 
+/* Live update (upgrade.c): answered by the next image on success. */
+int vusd_ctl_upgrade(struct vusd *d, struct json_object *req, struct json_object *reply,
+		     struct vusd_err *err)
+{
+	const char *binary = NULL;
+	int rc;
+
+	(void)reply;
+	rc = vusd_req_string(req, "binary", false, &binary, err);
+	if (rc < 0)
+		return rc;
+	return vusd_upgrade(d, binary, err);
+}
+
 static const struct ctl_cmd cmds[] = {
 	{ "version", ctl_version, { NULL }, false },
 	{ "list", ctl_list, { NULL }, false },
@@ -333,6 +347,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "config", vusd_ctl_config, { "name", NULL }, true },
 	{ "reset", vusd_ctl_reset, { "name", "force", NULL }, true },
 	{ "device", vusd_ctl_device, { "name", "type", "args", NULL }, true },
+	{ "upgrade", vusd_ctl_upgrade, { "binary", NULL }, false },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vus/live.h>
 #include <vus/socket.h>
 
 #include "vusd.h"
@@ -84,8 +85,28 @@ static void unlink_socket(struct vusd_dev *vd)
 	vd->created_socket = false;
 }
 
-int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
-		 struct vusd_err *err)
+/* A new device listens on its socket; a live update's takes over the
+ * listener and client the previous image had (docs/live-update.md). */
+struct live_src {
+	const void *state;
+	size_t len;
+	bool created_socket;
+};
+
+static int take_over(struct vusd_dev *vd, const struct live_src *src, struct vusd_err *err)
+{
+	int rc = vus_dev_live_adopt(vd->inst.dev, src->state, src->len);
+
+	if (rc < 0) {
+		vusd_errf(err, "device %s: cannot take it over: %s", vd->spec.name, strerror(-rc));
+		return rc;
+	}
+	vd->created_socket = src->created_socket && vd->spec.socket;
+	return 0;
+}
+
+static int dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
+		   const struct live_src *src, struct vusd_err *err)
 {
 	struct vusd_dev *vd, **tail;
 	int fd = -1, rc;
@@ -106,6 +127,22 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 	vd->d = d;
 	vd->spec = *spec;
 	rc = vusd_budget_effective(&d->budget, spec, &vd->budget, err);
+	if (rc == 0 && src && spec->isolation == VUSD_ISOLATION_PROCESS) {
+		vusd_errf(err, "device %s: a process-isolated device is not live-updated",
+			  spec->name);
+		rc = -EOPNOTSUPP;
+	}
+	if (rc == 0 && src) {
+		/* The listener is the previous image's: adopted below. */
+		rc = vusd_dev_create(vd, err);
+		if (rc == 0 && (rc = take_over(vd, src, err)) < 0)
+			vd->spec.type->destroy(&vd->inst);
+		if (rc < 0) {
+			free(vd);
+			return rc;
+		}
+		goto watch;
+	}
 	if (rc == 0)
 		rc = bind_socket(vd, &fd, err);
 	if (rc < 0) {
@@ -130,6 +167,7 @@ int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
 			vd->spec.type->destroy(&vd->inst);
 			goto err_listen;
 		}
+watch:
 		vd->ev = event_new(d->base, vus_dev_poll_fd(vd->inst.dev),
 				   EV_READ | EV_PERSIST, on_device, vd);
 		if (!vd->ev || event_add(vd->ev, NULL) < 0) {
@@ -195,6 +233,12 @@ int vusd_dev_create(struct vusd_dev *vd, struct vusd_err *err)
 		vusd_errf(err, "device %s: cannot set its budget: %s", spec->name, strerror(-rc));
 		goto err_destroy;
 	}
+	/* Live update needs each window's fd to map it again in the next
+	 * image (docs/live-update.md): kept, and counted by the fd budget. */
+	if (vd->d->live_update && (rc = vus_dev_set_dma_close_fds(vd->inst.dev, false)) < 0) {
+		vusd_errf(err, "device %s: cannot keep DMA fds: %s", spec->name, strerror(-rc));
+		goto err_destroy;
+	}
 	return 0;
 err_destroy:
 	spec->type->destroy(&vd->inst);
@@ -249,4 +293,19 @@ bool vusd_dev_socket_used(struct vusd *d, const char *path)
 		if (vd->spec.socket && strcmp(vd->spec.socket, path) == 0)
 			return true;
 	return false;
+}
+
+int vusd_dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out,
+		 struct vusd_err *err)
+{
+	return dev_add(d, spec, out, NULL, err);
+}
+
+int vusd_dev_add_live(struct vusd *d, struct vusd_spec *spec, bool created_socket,
+		      const void *state, size_t len, struct vusd_err *err)
+{
+	const struct live_src src = { .state = state, .len = len,
+				      .created_socket = created_socket };
+
+	return dev_add(d, spec, NULL, &src, err);
 }

@@ -27,9 +27,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	vusd_loop_stop(arg, VUSD_EXIT_OK);
 }
 
+/* SIGHUP: live update to the same binary path (docs/live-update.md). */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct vusd *d = arg;
+	struct vusd_err err = { "" };
+
+	vusd_log(VUS_LOG_INFO, "%s: live update", strsignal((int)sig));
+	if (vusd_upgrade(d, NULL, &err) < 0)
+		vusd_log(VUS_LOG_ERR, "%s", err.msg);
+}
+
 int vusd_loop_init(struct vusd *d)
 {
-	static const int signals[] = { SIGTERM, SIGINT, SIGCHLD };
+	static const int signals[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
 	size_t i;
 
 	d->base = event_base_new();
@@ -37,8 +48,9 @@ int vusd_loop_init(struct vusd *d)
 		vusd_log(VUS_LOG_ERR, "cannot create the libevent event base");
 		return -1;
 	}
-	for (i = 0; i < 3; i++) {
-		d->sig[i] = evsignal_new(d->base, signals[i], on_signal, d);
+	for (i = 0; i < 4; i++) {
+		d->sig[i] = evsignal_new(d->base, signals[i],
+					 signals[i] == SIGHUP ? on_sighup : on_signal, d);
 		if (!d->sig[i] || event_add(d->sig[i], NULL) < 0) {
 			vusd_log(VUS_LOG_ERR, "cannot handle signal %s", strsignal(signals[i]));
 			return -1;
@@ -67,7 +79,7 @@ void vusd_loop_free(struct vusd *d)
 {
 	size_t i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		if (d->sig[i])
 			event_free(d->sig[i]);
 	if (d->base)

@@ -9,6 +9,7 @@
  * Any setup failure undoes what was done and exits 3, so a half-started
  * vusd never leaves socket files behind.
  */
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -37,12 +38,26 @@ int main(int argc, char **argv)
 {
 	struct vusd_config cfg;
 	struct vusd d = { 0 };
+	bool live = vusd_live_started();
 	int rc;
 
 	vusd_config_init(&cfg);
 	rc = vusd_cmdline(argc, argv, &cfg);
 	if (rc >= 0)
 		goto out_cfg;
+	/* The dry run of a live update: load every state, report, exit. */
+	if (live && getenv("VUSD_LIVE_CHECK")) {
+		vusd_log_set_level(cfg.log_level);
+		vusd_log_open(cfg.log_target);
+		rc = vusd_live_check_main();
+		vusd_log_close();
+		goto out_cfg;
+	}
+	d.argv = argv;
+	d.exe = realpath("/proc/self/exe", NULL);
+	d.req_fd = -1;
+	d.ctl_fd = -1;
+	d.live_update = cfg.live_update;
 
 	/* A client vanishing mid-send must end that client, not vusd. */
 	signal(SIGPIPE, SIG_IGN);
@@ -58,12 +73,20 @@ int main(int argc, char **argv)
 	vusd_raise_nofile();
 
 	rc = VUSD_EXIT_SETUP;
-	if (vusd_loop_init(&d) == 0 && start(&d, &cfg) == 0) {
+	if (live) {
+		/* Started by a live update: the devices, clients and sockets are
+		 * the previous image's; its privileges and seccomp filter hold
+		 * already (both survive execve). */
+		if (vusd_loop_init(&d) == 0) {
+			vusd_live_take_over(&d);
+			rc = vusd_loop_run(&d);
+		}
+	} else if (vusd_loop_init(&d) == 0 && start(&d, &cfg) == 0) {
 		struct vusd_err err;
 
 		/* Sockets bound: what is left to do needs no privilege. */
 		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0 ||
-		    (cfg.seccomp && vusd_sandbox_enter(NULL, &err) < 0))
+		    (cfg.seccomp && vusd_sandbox_enter(NULL, cfg.live_update, &err) < 0))
 			vusd_log(VUS_LOG_ERR, "%s", err.msg);
 		else
 			rc = vusd_loop_run(&d);
@@ -71,6 +94,7 @@ int main(int argc, char **argv)
 	vusd_control_close(&d);
 	vusd_dev_remove_all(&d);
 	vusd_loop_free(&d);
+	free(d.exe);
 	vusd_log_close();
 out_cfg:
 	vusd_config_free(&cfg);

@@ -86,6 +86,21 @@ static const char *const base_syscalls[] = {
 	NULL,
 };
 
+/*
+ * Live update (docs/live-update.md) runs the next image under this
+ * filter: the dry-run child is forked and waited for, and the new image
+ * starts (dynamic loader, libc, libevent, json-c) before it serves. The
+ * calls below are what that start needs beyond serving; without
+ * --live-update they stay denied. A call missing here kills the dry-run
+ * child (SIGSYS: its image has no handler yet), and the upgrade is
+ * refused with the old image serving.
+ */
+static const char *const live_update_syscalls[] = {
+	"execve", "execveat", "wait4", "waitid", "arch_prctl", "set_tid_address",
+	"pkey_mprotect", "ioctl", "vfork", "fork",
+	NULL,
+};
+
 static atomic_uchar denied_logged[1024];
 
 
@@ -139,7 +154,7 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, unsigned *
 	return 0;
 }
 
-int vusd_sandbox_enter(const struct vusd_type *type, struct vusd_err *err)
+int vusd_sandbox_enter(const struct vusd_type *type, bool live_update, struct vusd_err *err)
 {
 	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
 	scmp_filter_ctx ctx;
@@ -158,6 +173,8 @@ int vusd_sandbox_enter(const struct vusd_type *type, struct vusd_err *err)
 		return -ENOMEM;
 	}
 	rc = allow_names(ctx, base_syscalls, &count, err);
+	if (rc == 0 && live_update)
+		rc = allow_names(ctx, live_update_syscalls, &count, err);
 	if (type && rc == 0)
 		rc = allow_names(ctx, type->syscalls, &count, err);
 	for (i = 0; !type && rc == 0 && i < vusd_type_count(); i++)

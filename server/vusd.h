@@ -121,10 +121,11 @@ int vusd_drop_privileges(const char *user, const char *group, struct vusd_err *e
 
 /* Install the seccomp allow-list (vusd's calls and every registered
  * type's syscalls, or only type's when it is not NULL: a device's child
- * process) on every thread; others then fail with EPERM, each logged
+ * process; with live_update also what exec'ing the next image needs) on
+ * every thread; others then fail with EPERM, each logged
  * once. Left off, with a warning, in sanitizer builds. 0, or -errno with
  * err set. */
-int vusd_sandbox_enter(const struct vusd_type *type, struct vusd_err *err);
+int vusd_sandbox_enter(const struct vusd_type *type, bool live_update, struct vusd_err *err);
 
 /* ---- budget.c ------------------------------------------------------- */
 
@@ -167,6 +168,7 @@ struct vusd_config {
 	struct vusd_ctl_policy policy; /* control socket access (control_auth.c) */
 	char *user, *group;            /* run as these once the sockets are bound */
 	bool seccomp;                  /* "seccomp": the filter (sandbox.c), default on */
+	bool live_update;              /* "live_update": upgrade allowed (upgrade.c) */
 };
 /* Defaults: no control socket, mode 0600, level info, stderr. */
 void vusd_config_init(struct vusd_config *cfg);
@@ -214,7 +216,7 @@ struct vusd {
 	struct vusd_ctl_policy policy; /* who may do what on the control socket */
 	const struct vusd_peer *peer;  /* the control request being handled, or NULL */
 	struct vusd_control *ctl;      /* NULL without a control socket */
-	struct event *sig[3];          /* SIGTERM, SIGINT, SIGCHLD */
+	struct event *sig[4];          /* SIGTERM, SIGINT, SIGCHLD, SIGHUP */
 	int exit_code;
 	/* What a device's child process needs of the configuration. */
 	const char *user, *group;      /* cfg's: drop to these */
@@ -223,6 +225,14 @@ struct vusd {
 	 * control_cmds.c and devices.c, which sit above isolate.c, so
 	 * isolate.c reaches it through this pointer, not a call up. */
 	void (*child_main)(struct vusd *d, struct vusd_dev *vd, int listen_fd, int ctl_fd);
+	/* live update (upgrade.c; docs/live-update.md) */
+	bool live_update;              /* allowed: DMA fds kept, execve allowed */
+	char **argv;                   /* main()'s, for the next image */
+	char *exe;                     /* this image's binary (resolved at start) */
+	int req_fd;                    /* the control request's connection, or -1 */
+	struct json_object *req_id;    /* its "id", or NULL */
+	int ctl_fd;                    /* control.c: its listener, or -1 */
+	const char *ctl_path;          /* control.c: its path, or NULL */
 };
 
 /* Create the device spec describes, listen on its socket and watch it.
@@ -280,6 +290,28 @@ struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
 /* Is path the socket of a device already? */
 bool vusd_dev_socket_used(struct vusd *d, const char *path);
 
+/* ---- upgrade.c, upgrade_in.c: live update ----------- */
+
+/*
+ * Replace this image by binary (NULL: the running one) with every device
+ * and client kept (docs/live-update.md). Returns only on failure, with
+ * every device serving again and err saying why; on success the next
+ * image answers the control request on d->req_fd and serves.
+ */
+int vusd_upgrade(struct vusd *d, const char *binary, struct vusd_err *err);
+/* main(): this image was started by an upgrade (VUSD_LIVE_STATE in the
+ * environment)? Then run the dry run (exit code) or take every device
+ * over (0, -1 on failure, logged). */
+bool vusd_live_started(void);
+int vusd_live_check_main(void);
+int vusd_live_take_over(struct vusd *d);
+/* devices.c: add a device taking over its listener and client from the
+ * live-update state instead of binding its socket. */
+int vusd_dev_add_live(struct vusd *d, struct vusd_spec *spec, bool created_socket,
+		      const void *state, size_t len, struct vusd_err *err);
+/* control.c: serve the control socket on an inherited listener. */
+int vusd_control_adopt(struct vusd *d, const char *path, int fd, struct vusd_err *err);
+
 /* ---- spec_json.c ---------------------------------------------------- */
 
 /* The object `add` would take to make this device again, without its
@@ -328,6 +360,8 @@ int vusd_ctl_reset(struct vusd *d, struct json_object *req, struct json_object *
 		   struct vusd_err *err);
 int vusd_ctl_device(struct vusd *d, struct json_object *req, struct json_object *reply,
 		    struct vusd_err *err);
+int vusd_ctl_upgrade(struct vusd *d, struct json_object *req, struct json_object *reply,
+		     struct vusd_err *err);
 
 /* Request fields (control_cmds.c): -EINVAL with err naming the key. */
 int vusd_req_string(struct json_object *req, const char *key, bool required, const char **out,

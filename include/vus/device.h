@@ -529,7 +529,9 @@ VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque
 
 /*
  * What the library does around the callbacks (docs/migration.md):
- *  - Entering STOP, STOP_COPY or RESUMING, before transition() runs: new
+ *  - Entering STOP_COPY or RESUMING, before transition() runs, and
+ *    entering STOP from RUNNING or RUNNING_P2P right after it (park your
+ *    workers there; their DMA still works until you return): new
  *    DMA is refused (vus_dma_*() return -EBUSY, translate NULL/EBUSY),
  *    copies in progress are waited for, transfers already copied complete
  *    (their done() runs now), those still waiting on the client are
@@ -537,6 +539,9 @@ VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque
  *    keep it in your saved state). vus_irq_trigger() holds interrupts as
  *    pending. Leaving for RUNNING/PRE_COPY/RUNNING_P2P/PRE_COPY_P2P: DMA
  *    is allowed before transition() runs, held interrupts go out after.
+ *    The framed stream carries the interrupts held or pending at the end
+ *    of STOP_COPY and replaces the destination's after its transition
+ *    out of RESUMING (docs/migration.md "Interrupts in the stream").
  *  - A failed transition() puts the device in ERROR (only a reset leaves it).
  *  - DEVICE_RESET, FLR, vus_dev_reset() and the client's disconnect bring
  *    a device not in RUNNING back to it by calling transition(state,
@@ -700,9 +705,11 @@ VUS_API int vus_dev_irq_desc(struct vus_dev *dev, uint32_t index, struct vus_dev
 VUS_API int vus_dev_access_region(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 			  uint32_t count, bool is_write);
 
-/* DEVICE_RESET done locally: PCI command register cleared, migration
- * state back to RUNNING, reset callback with VUS_RESET_CLIENT. -EINVAL if
- * the device has no reset callback. */
+/* DEVICE_RESET done locally: config space back to its power-on values
+ * (Command cleared: no decoding, no DMA; MSI/MSI-X off; the INTx line and
+ * pending interrupts dropped), migration state back to RUNNING, reset
+ * callback with VUS_RESET_CLIENT. Also with no client attached, e.g.
+ * between two clients. -EINVAL if the device has no reset callback. */
 VUS_API int vus_dev_reset(struct vus_dev *dev);
 
 /* ---- limits ---- */

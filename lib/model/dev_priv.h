@@ -195,12 +195,20 @@ void vus_dma_on_timer(struct vus_dev *dev);
 /* Client gone (session end): fail every transfer with -ENOTCONN, unmap
  * everything. Migration's part is vus_mig_session_end(). */
 void vus_dma_session_end(struct vus_dev *dev);
+/* Live update: a window the previous owner of the client had; on
+ * success its fd (or -1) was taken (a copy kept, w->fd closed) and the
+ * device's map callback heard it; on failure w->fd stays the caller's. */
+int vus_dma_adopt_window(struct vus_dev *dev, const struct vus_dma_region *w);
 /* Migration, loop thread (dma_rw.c): on entering a stopped state, refuse
  * new DMA (EBUSY), wait for copies in progress, complete transfers already
  * copied and cancel (-ECANCELED, done() now) those waiting on the client;
  * unquiesce on leaving it. docs/migration.md "Stopped means stopped". */
 void vus_dma_quiesce(struct vus_dev *dev);
 void vus_dma_unquiesce(struct vus_dev *dev);
+/* Live update, stopped device: cancel (-ECANCELED, done() now) also the
+ * transfers sent whole and waiting for replies, which the next owner of
+ * the session could not match (dma_rw.c). */
+void vus_dma_cancel_sent(struct vus_dev *dev);
 /* dma_pin.c (struct vus_dma_pins above). remark marks every pin, or all of
  * [iova, iova + len) once the list overflowed. */
 int vus_dma_pins_init(struct vus_dev *dev);
@@ -229,6 +237,40 @@ void vus_mig_reset(struct vus_dev *dev);
 /* Client gone (session end, after vus_dma_session_end()): stop dirty
  * logging; the migration state stays for the next client. */
 void vus_mig_session_end(struct vus_dev *dev);
+
+/* The state machine walked from inside (migration.c), as a client's SET
+ * would: each arc through the device's callback and the library's
+ * quiescing; a failed arc leaves ERROR. -EINVAL: no path. */
+int vus_mig_walk_local(struct vus_dev *dev, enum vus_mig_state to);
+/* mig_local.c: the device's state through its migration callbacks without
+ * a client, for live update (docs/live-update.md). save: RUNNING ->
+ * STOP_COPY, the whole stream into *buf (malloc'ed), the device stays
+ * stopped; load: RUNNING -> RESUMING, the stream, -> STOP; run: -> RUNNING
+ * (also after a failed save or load, through a reset if the walk fails). */
+int vus_mig_local_save(struct vus_dev *dev, uint8_t **buf, size_t *len);
+int vus_mig_local_load(struct vus_dev *dev, const uint8_t *buf, size_t len);
+int vus_mig_local_run(struct vus_dev *dev);
+
+/* ---- live_state.c: live update (docs/live-update.md) ---------------- */
+
+struct vus_blob;
+struct vus_blob_rd;
+/* Region layout, config space, MSI-X table, INTx line. load checks the
+ * layout against this device (-EINVAL, logged) and applies the rest only
+ * if apply (a dry run checks). */
+int vus_live_save_config(struct vus_dev *dev, struct vus_blob *b);
+int vus_live_load_config(struct vus_dev *dev, struct vus_blob_rd *r, bool apply);
+/* IRQ eventfds, masks, pending bits; DMA windows with their fds; the next
+ * request id. -EOPNOTSUPP for what cannot be handed on (passed-through
+ * IRQs, windows whose fd was closed). */
+int vus_live_save_fds(struct vus_dev *dev, struct vus_blob *b);
+/* Take over what save_fds named: every fd named is this device's or
+ * closed afterwards, whatever is returned. */
+int vus_live_adopt_fds(struct vus_dev *dev, struct vus_blob_rd *r);
+/* Those fds kept across execve (on false) or not (on true). */
+void vus_live_fds_cloexec(struct vus_dev *dev, bool on);
+/* Drop those fds without closing them: another owner has them. */
+void vus_live_forget_fds(struct vus_dev *dev);
 
 /* ---- serve/ -------------------------------------------------------- */
 
@@ -303,6 +345,7 @@ struct vus_dev {
 	bool loop_thread_known;
 	unsigned shortcuts;           /* serve.c vus_dev_process(): reads left before an epoll_wait */
 	struct vus_session sess;
+	bool live_out;                /* serve/live.c: exported, serving nothing */
 
 	struct vus_counters stats;
 	struct vus_fault *fault;      /* dispatch/fault.c; NULL until used */

@@ -243,14 +243,20 @@ bool vus_dev_client_attached(const struct vus_dev *dev)
 	return vus_session_attached(&dev->sess);
 }
 
-static int session_start(struct vus_dev *dev, int fd)
+void vus_serve_session_limits(const struct vus_dev *dev, struct vus_session_limits *lim)
 {
-	const struct vus_session_limits lim = {
+	*lim = (struct vus_session_limits){
 		.max_msg = max_msg(dev),
 		.max_fds = dev->limits.max_fds,
 		.out_queue = dev->limits.out_queue,
 	};
+}
 
+static int session_start(struct vus_dev *dev, int fd)
+{
+	struct vus_session_limits lim;
+
+	vus_serve_session_limits(dev, &lim);
 	return vus_session_start(&dev->sess, fd, &lim);
 }
 
@@ -667,6 +673,9 @@ static bool may_shortcut(const struct vus_dev *dev)
  */
 int vus_dev_process(struct vus_dev *dev)
 {
+	/* Handed over (live update): the client is paused, not ours to read. */
+	if (dev->live_out)
+		return 0;
 	if (may_shortcut(dev)) {
 		note_loop_thread(dev);
 		dev->shortcuts--;
@@ -683,7 +692,7 @@ int vus_dev_run(struct vus_dev *dev)
 	int err = 0;
 
 	/* Blocking in epoll_wait itself saves a poll() per wake-up. */
-	while (!err && !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE))
+	while (!err && !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE) && !dev->live_out)
 		err = process(dev, -1);
 	/* Consumed: a later vus_dev_run() serves again. */
 	__atomic_store_n(&dev->stop, 0, __ATOMIC_RELEASE);

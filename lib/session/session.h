@@ -90,6 +90,25 @@ void vus_session_sync_out(struct vus_session *s);
 int vus_session_send_request(struct vus_session *s, struct vus_hdr *h,
 			     const struct iovec *iov, int iovcnt);
 
+/* ---- live update (session_live.c; docs/live-update.md) -------------- */
+
+struct vus_blob;
+struct vus_blob_rd;
+/* Write both output queues out (bounded wait): 0, -ETIMEDOUT, -errno. */
+int vus_session_live_flush(struct vus_session *s);
+/* Sockets by number, the negotiated state, unhandled input. -EAGAIN when
+ * input cannot travel now (transport.h vus_conn_input_peek()). */
+int vus_session_live_save(struct vus_session *s, struct vus_blob *b);
+/* The sockets kept across execve (on false) or not. */
+void vus_session_live_cloexec(struct vus_session *s, bool on);
+/* Take over a session saved so; nothing if none was attached. On error
+ * the sockets it took are closed (the session ended). */
+int vus_session_live_adopt(struct vus_session *s, struct vus_blob_rd *r,
+			   const struct vus_session_limits *lim);
+/* Let go of the client without closing its sockets and without the
+ * on_end hook: another owner serves it now. */
+void vus_session_live_release(struct vus_session *s);
+
 /* ---- replies (reply.c) ---------------------------------------------- */
 
 /* A reply under construction: fixed part in small[], data by pointer. */

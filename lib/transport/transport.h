@@ -173,6 +173,18 @@ int vus_conn_send_reply_owned(struct vus_conn *c, const struct vus_hdr *req,
 int vus_conn_send_reply(struct vus_conn *c, const struct vus_hdr *req,
 			const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds);
 
+/* ---- live update (transport_live.c; docs/live-update.md) ------------ */
+
+/* The bytes received and not yet returned as messages (a message already
+ * returned counts as handled). -EAGAIN while fds wait for their header or
+ * an oversized body is being drained. Valid until the next receive. */
+int vus_conn_input_peek(struct vus_conn *c, const uint8_t **bytes, size_t *len);
+/* A fresh connection takes such bytes as if it had received them. */
+int vus_conn_input_put(struct vus_conn *c, const uint8_t *bytes, size_t len);
+/* Write the output queue out, waiting up to timeout_ms: 0, -ETIMEDOUT,
+ * or -errno from the socket. */
+int vus_conn_flush_wait(struct vus_conn *c, int timeout_ms);
+
 /* ---- listening sockets ---------------------------------------------- */
 
 /* vus_listen_path(), vus_listen_fd_check(), vus_accept(): public, since

@@ -60,7 +60,8 @@ static ssize_t mig_state(struct vfio_bridge *b, uint32_t flags, const void *data
 
 	if (len > sizeof(st) || cap < sizeof(st))
 		return -EINVAL;
-	memcpy(&st, data, len);
+	if (len)
+		memcpy(&st, data, len);
 	st.data_fd = -1;
 	rc = vfio_feature(b, flags, &st, sizeof(st));
 	if (rc < 0)
@@ -161,12 +162,13 @@ static ssize_t feature(struct vus_dev *dev, void *opaque, uint32_t flags, const 
 		/* Same layout both sides (MIGRATION, DMA_LOGGING_STOP, and
 		 * whatever the kernel adds): the data in place, GET's answer
 		 * as long as the room the client gave. */
-		if (flags & VFIO_DEVICE_FEATURE_GET)
-			len = cap;
-		else if (len > cap)
+		if (len > cap)
 			return -EINVAL;
 		memset(out, 0, cap);
-		memcpy(out, data, len < cap ? len : cap);
+		if (len)
+			memcpy(out, data, len);
+		if (flags & VFIO_DEVICE_FEATURE_GET)
+			len = cap;
 		rc = vfio_feature(b, flags, out, len);
 		return rc < 0 ? rc : (ssize_t)len;
 	}

@@ -174,6 +174,7 @@ struct vfio_group_ref {
 	bool iommufd;        /* the group's functions are opened through their cdevs */
 	int fd, container;   /* legacy: group and container fds; iommufd: -1 */
 	uint32_t ioas;       /* iommufd: the group's IOAS (one domain per group) */
+	int ictx;            /* iommufd: the process's /dev/iommu (not owned) */
 	unsigned refs;
 	struct vfio_group_ref *next;
 };
@@ -244,6 +245,7 @@ static int group_open_iommufd(int group, struct vfio_group_ref **out, char *err,
 	g->iommufd = true;
 	g->fd = g->container = -1;
 	g->ioas = a.out_ioas_id;
+	g->ictx = iommufd;
 	*out = g;
 	return 0;
 }
@@ -465,7 +467,7 @@ static int open_cdev(struct vfio_bridge *b, char *err, size_t errlen)
 				    "RLIMIT_MEMLOCK for the client's DMA maps", cdev, cdev);
 		return fail(err, errlen, rc, "vfio: %s: %s", cdev, strerror(-rc));
 	}
-	bind.iommufd = iommufd;
+	bind.iommufd = b->iommufd;
 	if (ioctl(b->device, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
 		rc = -errno;
 		if (!group_viable_sysfs(b->group_id)) {
@@ -520,7 +522,7 @@ int vfio_bridge_open_fds(struct vfio_bridge *b, const char *host, char *err, siz
 	if (rc < 0)
 		return rc;
 	if (use_iommufd) {
-		b->iommufd = iommufd;
+		b->iommufd = b->grp->ictx;
 		rc = open_cdev(b, err, errlen);
 		if (rc < 0)
 			return rc;

@@ -497,6 +497,40 @@ static int cmd_device(const struct vusctl *v, int argc, char **argv)
 	return simple(v, req, NULL);
 }
 
+#define VUSCTL_UPGRADE_TIMEOUT_MS 60000
+
+/* upgrade's report: the pause, whole and per device (docs/live-update.md). */
+static void print_upgrade(struct json_object *reply)
+{
+	struct json_object *devs, *o;
+	size_t i;
+
+	if (json_object_object_get_ex(reply, "pid", &o))
+		printf("upgraded: pid %d\n", json_object_get_int(o));
+	if (json_object_object_get_ex(reply, "pause_us", &o))
+		printf("pause: %.3f ms\n", (double)json_object_get_int64(o) / 1000.0);
+	if (json_object_object_get_ex(reply, "save_us", &o)) {
+		struct json_object *dr = NULL, *ex = NULL;
+
+		json_object_object_get_ex(reply, "dry_run_us", &dr);
+		json_object_object_get_ex(reply, "exec_us", &ex);
+		printf("  (save %.3f ms, dry run %.3f ms, exec and take-over %.3f ms)\n",
+		       (double)json_object_get_int64(o) / 1000.0,
+		       (double)json_object_get_int64(dr) / 1000.0,
+		       (double)json_object_get_int64(ex) / 1000.0);
+	}
+	if (!json_object_object_get_ex(reply, "devices", &devs))
+		return;
+	for (i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i), *n, *p;
+
+		if (json_object_object_get_ex(d, "name", &n) &&
+		    json_object_object_get_ex(d, "pause_us", &p))
+			printf("  %s: %.3f ms\n", json_object_get_string(n),
+			       (double)json_object_get_int64(p) / 1000.0);
+	}
+}
+
 int vusctl_ctl(const struct vusctl *v, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -525,5 +559,15 @@ int vusctl_ctl(const struct vusctl *v, int argc, char **argv)
 		return cmd_write(v, argc, argv);
 	if (strcmp(cmd, "irqs") == 0)
 		return cmd_irqs(v, argc, argv);
+	if (strcmp(cmd, "upgrade") == 0) {
+		/* The reply comes once the new image serves: the dry run and
+		 * the saves grow with the devices' state (vusd gives the dry
+		 * run 30 s; docs/live-update.md). */
+		struct vusctl up = *v;
+
+		if (!up.timeout_set)
+			up.timeout_ms = VUSCTL_UPGRADE_TIMEOUT_MS;
+		return cmd_optional_arg(&up, argc, argv, "binary", print_upgrade);
+	}
 	return cmd_device(v, argc, argv);
 }

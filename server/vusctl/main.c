@@ -45,6 +45,10 @@ static void usage(FILE *f)
 		"  read NAME REGION OFFSET [--len N] [--force]\n"
 		"  write NAME REGION OFFSET VALUE [--width N | --hex] [--force]\n"
 		"  reset NAME [--force]\n"
+		"  upgrade [BINARY]                 live update: vusd execs BINARY (default: its\n"
+		"                                   own) keeping every client; prints the pause\n"
+		"                                   (vusd --live-update; docs/live-update.md);\n"
+		"                                   waits up to 60 s unless --timeout says\n"
 		"  TYPE NAME ARG...                 the device type's own commands\n"
 		"  migrate NAME --to CTL2 --socket PATH [--name NEW] [--remove-source]\n"
 		"          [--create-only] [--max-rounds N] [--max-time MS] [--downtime MS]\n"
@@ -117,6 +121,7 @@ int main(int argc, char **argv)
 				return VUSCTL_USAGE;
 			}
 			v.timeout_ms = (int)ms;
+			v.timeout_set = true;
 			break;
 		case 'h':
 			usage(stdout);

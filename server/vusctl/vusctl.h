@@ -41,6 +41,7 @@ struct vusctl {
 	const char *control;  /* --control PATH, or NULL */
 	bool json;            /* --json */
 	int timeout_ms;       /* --timeout */
+	bool timeout_set;     /* given: upgrade keeps it, else waits longer */
 };
 
 /* ---- args.c --------------------------------------------------------- */

@@ -472,6 +472,18 @@ static void nvme(const char *sock)
 		CHECK(bar >= 0, "no BAR with the MSIX_MAPPABLE capability");
 		printf("GUEST: nvme BAR%d carries MSIX_MAPPABLE, as the kernel reports it\n", bar);
 	}
+	/* GET_IRQ_INFO flags are the kernel's: vfio-pci's MSI-X is not
+	 * maskable (the library's own flags would say MASKABLE). */
+	{
+		struct vus_irq_info ii;
+
+		rc = vus_client_irq_info(c, VUS_PCI_MSIX_IRQ, &ii);
+		CHECK(rc == 0, "MSI-X info: %s", strerror(-rc));
+		CHECK((ii.flags & VUS_IRQ_INFO_EVENTFD) && !(ii.flags & VUS_IRQ_INFO_MASKABLE),
+		      "MSI-X flags %#x are not vfio-pci's", ii.flags);
+		printf("GUEST: nvme MSI-X GET_IRQ_INFO flags %#x (%u vectors), the kernel's\n",
+		       ii.flags, ii.count);
+	}
 	rc = nvme_drv_client_transport(c, NULL, &tr);
 	CHECK(rc == 0, "nvme transport: %s", strerror(-rc));
 	rc = nvme_drv_open(&tr, &o, &d);

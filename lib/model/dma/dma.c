@@ -6,7 +6,9 @@
  * are dma_rw.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dev_priv.h"
 #include "dma_dirty.h"
@@ -275,4 +277,41 @@ void vus_dma_session_end(struct vus_dev *dev)
 	stats_update(dev, 0, c.count);
 	vus_ratelimit_reset(&dev->dma.stray);
 	__atomic_store_n(&dev->dma.faulted, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- live update (docs/live-update.md) ------------------------------- */
+
+int vus_dma_adopt_window(struct vus_dev *dev, const struct vus_dma_region *w)
+{
+	struct vus_dma_region reg;
+	int fd = -1, rc;
+
+	if (w->fd >= 0) {
+		rc = vus_dma_guard_install();
+		if (rc < 0)
+			return rc;
+		/* The table owns a copy: every failure below closes only
+		 * that, and the caller's fd stays for its error path. */
+		fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+	}
+	rc = vus_dma_table_add(&dev->dma.table, w->iova, w->size, w->prot, fd, w->fd_offset,
+			       &reg);
+	if (rc) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	if (dev->dma.ops.map) {
+		rc = dev->dma.ops.map(dev, dev->dma.ops_opaque, &reg);
+		if (rc < 0) {
+			vus_dma_table_remove(&dev->dma.table, w->iova, w->size, NULL, NULL);
+			return rc;
+		}
+	}
+	stats_update(dev, 1, 0);
+	if (w->fd >= 0)
+		close(w->fd);
+	return 0;
 }

@@ -373,3 +373,13 @@ void vus_dma_table_destroy(struct vus_dma_table *t)
 	t->dirty_pgsize = 0;
 	pthread_rwlock_destroy(&t->lock);
 }
+
+void vus_dma_table_forget_fds(struct vus_dma_table *t)
+{
+	uint32_t i;
+
+	pthread_rwlock_wrlock(&t->lock);
+	for (i = 0; i < t->n; i++)
+		t->r[i].fd = -1;
+	pthread_rwlock_unlock(&t->lock);
+}

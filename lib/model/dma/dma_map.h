@@ -72,6 +72,9 @@ int vus_dma_table_remove(struct vus_dma_table *t, uint64_t iova, uint64_t size,
 /* Remove every window, calling cb for each. */
 void vus_dma_table_remove_all(struct vus_dma_table *t,
 			      void (*cb)(const struct vus_dma_region *r, void *arg), void *arg);
+/* Live update: every window forgets its fd (left open, now another
+ * owner's), so removing or destroying never closes it. Loop thread. */
+void vus_dma_table_forget_fds(struct vus_dma_table *t);
 /*
  * Find the window holding [iova, iova+len) entirely. Caller holds the lock
  * (read or write). Returns the region or NULL (-EFAULT case); *off is

@@ -770,3 +770,27 @@ void vus_dma_unquiesce(struct vus_dev *dev)
 {
 	__atomic_store_n(&dev->dma.stopped, 0, __ATOMIC_RELEASE);
 }
+
+void vus_dma_cancel_sent(struct vus_dev *dev)
+{
+	struct vus_dma *d = &dev->dma;
+	struct vus_dma_req *req;
+
+	/*
+	 * Live update: requests sent whole but not yet answered would be
+	 * answered to the next owner, which does not know them; the device
+	 * hears -ECANCELED now, while stopped and before it saves, and runs
+	 * them again after the hand-over (a write twice with the same bytes,
+	 * a read once more: harmless). Their late replies are strays.
+	 */
+	for (req = d->inflight; req; req = req->next) {
+		if (req->result == 0 && (req->pos < req->len || req->nbusy))
+			req->result = -ECANCELED;
+		if (req->result == -ECANCELED && req->nbusy && req->done) {
+			req->done(dev, req->arg, req->result);
+			req->done = NULL;
+			req->buf = NULL;
+		}
+	}
+	complete_finished(dev);
+}

@@ -262,6 +262,19 @@ static int arc(void *ctx, enum vus_mig_state from, enum vus_mig_state to)
 	return rc < 0 ? rc : 0;
 }
 
+int vus_mig_walk_local(struct vus_dev *dev, enum vus_mig_state to)
+{
+	enum vus_mig_state path[VUS_MIG_STATE_NR];
+	int rc;
+
+	if (vus_mig_path(dev->mig.state, to, dev->mig.ops.flags, path) < 0)
+		return -EINVAL;
+	rc = vus_mig_walk(&dev->mig.state, to, dev->mig.ops.flags, arc, dev);
+	if (rc)
+		dev->mig.state = VUS_MIG_STATE_ERROR;
+	return rc;
+}
+
 static int set_state(struct vus_dev *dev, const struct vus_device_feature *f,
 		     const uint8_t *data, size_t len, struct vus_reply *r)
 {
