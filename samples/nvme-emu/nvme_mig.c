@@ -105,7 +105,9 @@ static int quiesce(struct nvme_emu *n)
 		 * windows without fd) travels as SQEs to run again
 		 * (nvme_redo_run). */
 		nvme_uring_drain(n, NVME_DRAIN_STOP);
-		nvme_irqs_flush(n);
+		/* Interrupts that Interrupt Coalescing holds back are not
+		 * in the record: raise them now, while the device runs. */
+		nvme_irqs_release(n);
 		pthread_mutex_unlock(&n->proc_lock);
 	}
 	return 0;

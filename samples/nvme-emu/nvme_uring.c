@@ -577,8 +577,10 @@ held:
 	u->held++;
 }
 
-/* The post step of one held request (DMA allowed). */
-static void post(struct nvme_emu *n, struct nvme_uring *u, struct ur_req *r)
+/* The post step of one held request (DMA allowed). False, and the
+ * request stays held, when migration stopped DMA meanwhile: it is posted
+ * on RUNNING, or runs again on the destination (nvme_redo_run). */
+static bool post(struct nvme_emu *n, struct nvme_uring *u, struct ur_req *r)
 {
 	struct nvme_smart *sm = &n->smart;
 	uint16_t st = r->status;
@@ -589,10 +591,21 @@ static void post(struct nvme_emu *n, struct nvme_uring *u, struct ur_req *r)
 
 		for (i = 0; i < r->nseg && !st; i++) {
 			if (r->segs[i].iova != NVME_SEG_BITBUCKET &&
-			    vus_dma_write(n->dev, r->segs[i].iova, r->bounce + o, r->segs[i].len) < 0)
+			    vus_dma_write(n->dev, r->segs[i].iova, r->bounce + o, r->segs[i].len) < 0) {
+				if (nvme_mig_dma_stopped(n))
+					return false;
 				st = nvme_sc(NVME_SC_DATA_XFER_ERROR, false);
+			}
 			o += r->segs[i].len;
 		}
+	}
+	/* A reset since: its queues are gone, nothing is posted (7.3.2). */
+	if (r->gen == n->gen && n->sq[r->sqid].live) {
+		if (nvme_cq_post(n, r->sqid, r->sqe.cid, st, 0) == -ECANCELED)
+			return false;
+		reserve(n, r, -1);
+		if (st)
+			nvme_errlog_add(n, r->sqid, &r->sqe, st);
 	}
 	if (!st && r->opc == NVME_IO_READ) {
 		atomic_fetch_add_explicit(&sm->host_reads, 1, memory_order_relaxed);
@@ -601,15 +614,9 @@ static void post(struct nvme_emu *n, struct nvme_uring *u, struct ur_req *r)
 		atomic_fetch_add_explicit(&sm->host_writes, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&sm->units_written, r->len >> 9, memory_order_relaxed);
 	}
-	/* A reset since: its queues are gone, nothing is posted (7.3.2). */
-	if (r->gen == n->gen && n->sq[r->sqid].live) {
-		reserve(n, r, -1);
-		if (st)
-			nvme_errlog_add(n, r->sqid, &r->sqe, st);
-		(void)nvme_cq_post(n, r->sqid, r->sqe.cid, st, 0);
-	}
 	u->held--;
 	req_release(u, r);
+	return true;
 }
 
 static void reap(struct nvme_emu *n, struct nvme_uring *u)
@@ -629,8 +636,8 @@ static void post_held(struct nvme_emu *n, struct nvme_uring *u)
 	uint32_t i;
 
 	for (i = 0; i < UR_DEPTH && u->held; i++)
-		if (u->req[i].busy && u->req[i].held)
-			post(n, u, &u->req[i]);
+		if (u->req[i].busy && u->req[i].held && !post(n, u, &u->req[i]))
+			return;
 }
 
 void nvme_uring_complete(struct nvme_emu *n)
