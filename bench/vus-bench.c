@@ -181,13 +181,23 @@ struct raw_pair {
 	char *buf;
 };
 
+/*
+ * The send buffer libvus asks for on its sockets (lib/transport/
+ * transport.h vus_conn_grow_sndbuf: a whole largest message, 1 MiB of data
+ * plus headroom; the kernel clamps it to net.core.wmem_max). The floor
+ * gets the same, so it moves the same bytes through the same sockets.
+ */
+#define FLOOR_SNDBUF ((1 << 20) + (64 << 10) + 16)
+
 static void raw_open(const struct bench_opts *o, struct raw_pair *p, size_t req, size_t rep)
 {
 	size_t big = req > rep ? req : rep;
-	int sv[2], rc;
+	int sv[2], rc, sndbuf = FLOOR_SNDBUF;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		die("socketpair", errno);
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	p->peer = (struct raw_peer){ .fd = sv[1], .cpu = o->cpu_server, .req = req, .rep = rep };
 	p->fd = sv[0];
 	p->buf = calloc(1, big);

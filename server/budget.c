@@ -18,8 +18,10 @@
  *
  * And for the process: windows hold no fds (closed once mapped),
  * RLIMIT_NOFILE raised to its hard limit at start, and the library's fd
- * reserve (VUS_FD_RESERVE) on top of it.
+ * reserve (VUS_FD_RESERVE) on top of it. A device that cannot be made
+ * for want of fds is refused with the numbers (vusd_fds_check/explain).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -160,5 +162,76 @@ void vusd_raise_nofile(void)
 				 strerror(errno));
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		vusd_log(VUS_LOG_DEBUG, "open file limit %llu", (unsigned long long)rl.rlim_cur);
+		vusd_log(VUS_LOG_INFO, "open file limit %llu (about %u devices; each needs about %u "
+			 "fds)", (unsigned long long)rl.rlim_cur,
+			 rl.rlim_cur == RLIM_INFINITY ? 0u :
+			 (unsigned)(rl.rlim_cur / VUSD_FDS_PER_DEVICE), VUSD_FDS_PER_DEVICE);
+}
+
+/* fds open in this process now; at the limit (opendir() itself needs
+ * one) the limit is the answer. */
+static unsigned long long open_fds(unsigned long long limit)
+{
+	unsigned long long n = 0;
+	struct dirent *e;
+	DIR *dir = opendir("/proc/self/fd");
+
+	if (!dir)
+		return errno == EMFILE ? limit : 0;
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n ? n - 1 : 0; /* not the directory's own fd */
+}
+
+/* 1 with the numbers when fewer than `need` fds are left below the soft
+ * limit, else 0. */
+static int fds_short(unsigned need, unsigned long long *open, unsigned long long *limit)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	*limit = rl.rlim_cur;
+	*open = open_fds(*limit);
+	return *open + need > *limit;
+}
+
+static void fds_message(const char *name, unsigned long long open, unsigned long long limit,
+			struct vusd_err *err)
+{
+	vusd_errf(err, "device %s: too many open files: %llu open, limit %llu; each device "
+		  "needs about %u (raise the limit: ulimit -n, LimitNOFILE= in the unit)",
+		  name, open, limit, VUSD_FDS_PER_DEVICE);
+}
+
+int vusd_fds_check(const char *name, struct vusd_err *err)
+{
+	unsigned long long open, limit;
+
+	if (!fds_short(VUSD_FDS_PER_DEVICE, &open, &limit))
+		return 0;
+	fds_message(name, open, limit, err);
+	return -EMFILE;
+}
+
+int vusd_fds_explain(const char *name, int rc, struct vusd_err *err)
+{
+	unsigned long long open = 0, limit = 0;
+
+	/* A library call that ran out of fds may report it as anything
+	 * (ENOMEM from an allocation that needed an fd): look. */
+	if (fds_short(VUSD_FDS_PER_DEVICE, &open, &limit) || rc == -EMFILE || rc == -ENFILE) {
+		if (!limit) {
+			struct rlimit rl;
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+				limit = rl.rlim_cur;
+			open = open_fds(limit);
+		}
+		fds_message(name, open, limit, err);
+		return -EMFILE;
+	}
+	return rc;
 }

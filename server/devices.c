@@ -119,6 +119,9 @@ static int dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out
 		vusd_errf(err, "%s is the socket of another device already", spec->socket);
 		return -EEXIST;
 	}
+	rc = vusd_fds_check(spec->name, err);
+	if (rc < 0)
+		return rc;
 	vd = calloc(1, sizeof(*vd));
 	if (!vd) {
 		vusd_errf(err, "out of memory");
@@ -146,6 +149,7 @@ static int dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out
 	if (rc == 0)
 		rc = bind_socket(vd, &fd, err);
 	if (rc < 0) {
+		rc = vusd_fds_explain(spec->name, rc, err);
 		free(vd);
 		return rc;
 	}
@@ -200,11 +204,11 @@ err_listen:
 	if (spec->socket)
 		close(fd);
 	free(vd);
-	return rc;
+	return vusd_fds_explain(spec->name, rc, err);
 err_socket:
 	unlink_socket(vd);
 	free(vd);
-	return rc;
+	return vusd_fds_explain(spec->name, rc, err);
 }
 
 int vusd_dev_create(struct vusd_dev *vd, struct vusd_err *err)
@@ -218,7 +222,7 @@ int vusd_dev_create(struct vusd_dev *vd, struct vusd_err *err)
 		if (!err->msg[0])
 			vusd_errf(err, "cannot create %s \"%s\": %s", spec->type->name, spec->name,
 				  strerror(-rc));
-		return rc;
+		return vusd_fds_explain(spec->name, rc, err);
 	}
 	vus_dev_set_log(vd->inst.dev, vusd_log_device, (void *)vus_dev_name(vd->inst.dev),
 			vusd_log_level());

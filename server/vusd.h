@@ -152,8 +152,21 @@ int vusd_budget_effective(const struct vusd_budget *global, const struct vusd_sp
 			  struct vusd_budget *out, struct vusd_err *err);
 /* {"dma_bytes": {"used", "limit"}, ...} for stats and info. */
 struct json_object *vusd_budget_json(const struct vusd_budget *b, const struct vus_dev_stats *st);
-/* RLIMIT_NOFILE soft limit up to the hard one (logged if refused). */
+/* RLIMIT_NOFILE soft limit up to the hard one (logged at info; a refusal
+ * as a warning). */
 void vusd_raise_nofile(void);
+/*
+ * fds one device holds while no client is attached: its listener, the
+ * library's epoll set and wake eventfd, plus one per fd-backed region
+ * (testdev's BAR2) -- 3 or 4 (docs/performance.md "fds per device").
+ */
+#define VUSD_FDS_PER_DEVICE 4u
+/* -EMFILE with err saying so ("too many open files: N open, limit L; each
+ * device needs about K") if device `name` would not fit under the limit. */
+int vusd_fds_check(const char *name, struct vusd_err *err);
+/* After device `name` failed to come up with rc: if the process is out of
+ * fds, err says so and -EMFILE is returned; else rc, err untouched. */
+int vusd_fds_explain(const char *name, int rc, struct vusd_err *err);
 
 /* ---- config.c ------------------------------------------------------- */
 

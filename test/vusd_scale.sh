@@ -31,16 +31,15 @@ fail() { echo "vusd_scale: $*" >&2; [ -f "$dir/vusd.err" ] && tail -5 "$dir/vusd
 } >"$dir/vusd.json"
 
 start=$(date +%s%N)
-# Each device holds 6 fds (1544 for 256: listener, epoll set, wake
-# eventfd, DMA timerfd, the spare fd for shedding accepts, ...): a hard
-# limit of 1024 cannot serve 256 (vusd raises its soft limit itself).
+# An idle device holds 3 fds (listener, the library's epoll set and wake
+# eventfd) and testdev one more (its BAR2 memfd): 256 devices fit under
+# 1024, the usual hard limit, which the run is held to (soft and hard).
 hard=$(ulimit -Hn)
-if [ "$hard" != unlimited ] && ((hard < 8 * ndev + 64)); then
-	echo "skipped: fd hard limit $hard is below what $ndev devices need" >&2
+if [ "$hard" != unlimited ] && ((hard < 1024)); then
+	echo "skipped: fd hard limit $hard is below 1024" >&2
 	exit 77
 fi
-ulimit -n $((8 * ndev + 64))
-"$build/bin/vusd" --config "$dir/vusd.json" 2>"$dir/vusd.err" &
+(ulimit -n 1024 && exec "$build/bin/vusd" --config "$dir/vusd.json") 2>"$dir/vusd.err" &
 pid=$!
 for ((t = 0; t < 300; t++)); do
 	n=$(find "$dir" -name '*.sock' -type s | wc -l)

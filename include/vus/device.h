@@ -49,7 +49,8 @@ struct vus_dev;
 
 /* ---- creation ------------------------------------------------------- */
 
-/* name is copied; used in logs. NULL on ENOMEM (errno set). */
+/* name is copied; used in logs. NULL with errno set: ENOMEM, or EMFILE/ENFILE
+ * when the process is out of fds (an idle device holds 3). */
 VUS_API struct vus_dev *vus_dev_new(const char *name);
 /* Stops serving, closes the client, sockets and every fd the library holds.
  * Unlinks the socket path if vus_dev_listen() created it. */
@@ -116,8 +117,9 @@ struct vus_region_ops {
  * Define region index (0-5 BARs, 6 ROM, 8 VGA, >= 9 device-specific;
  * 7 is the library's config space and is refused with -EINVAL).
  * BAR and ROM sizes must be powers of two (-EINVAL). ops may be NULL if
- * the region is backed by an fd (vus_dev_region_set_fd), in which case
- * accesses are pread/pwrite on that fd.
+ * the region is backed by memory (vus_dev_region_set_mem) or an fd
+ * (vus_dev_region_set_fd), in which case accesses go to that memory, or
+ * are pread/pwrite on that fd.
  */
 VUS_API int vus_dev_setup_region(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t flags,
 			 const struct vus_region_ops *ops, void *opaque);
@@ -132,6 +134,18 @@ VUS_API int vus_dev_setup_region(struct vus_dev *dev, uint32_t index, uint64_t s
  */
 VUS_API int vus_dev_region_set_fd(struct vus_dev *dev, uint32_t index, int fd, uint64_t fd_offset,
 			  bool mmap, const struct vus_sparse_area *areas, uint32_t nr_areas);
+
+/*
+ * Back a region by memory: region byte x is mem[x] (mem holds the region's
+ * whole size and outlives the device). REGION_READ replies are sent
+ * straight from it and large REGION_WRITE payloads received straight into
+ * it, with no copy in between (docs/performance.md "Zero-copy bulk
+ * transfers"); a write whose client vanishes mid-payload leaves the bytes
+ * that arrived written, as an interrupted write to a mapped BAR would.
+ * A direction with a callback in ops still goes through the callback;
+ * the device must not free or move mem while it serves.
+ */
+VUS_API int vus_dev_region_set_mem(struct vus_dev *dev, uint32_t index, void *mem);
 
 /* Mark a device-specific region (index >= 9) with a TYPE capability. */
 VUS_API int vus_dev_region_set_type(struct vus_dev *dev, uint32_t index, uint32_t type,

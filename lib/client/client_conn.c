@@ -435,6 +435,8 @@ int vus_client_connect_fd(int fd, const struct vus_client_opts *opts, struct vus
 		free(c);
 		return r;
 	}
+	/* A 1 MiB REGION_WRITE leaves in one sendmsg where the system allows. */
+	vus_conn_grow_sndbuf(&c->conn);
 	r = negotiate(c, opts && opts->qemu_fingerprint);
 	if (r == 0 && !c->twin_active)
 		r = blocking_waits(c);

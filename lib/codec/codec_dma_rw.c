@@ -22,6 +22,7 @@
 
 #include <vus/codec.h>
 
+#include "codec_bulk.h"
 #include "codec_priv.h"
 
 static bool is_qemu(enum vus_dma_layout layout)
@@ -119,5 +120,19 @@ int vus_dma_rw_reply_decode(const struct vus_msg_view *m, enum vus_dma_layout la
 		return -EPROTO;
 	if (!is_write)
 		*data = m->payload + vus_dma_rw_data_off(layout);
+	return 0;
+}
+
+int vus_dma_rw_reply_head_decode(const struct vus_msg_view *m, enum vus_dma_layout layout,
+				 uint64_t bulk, uint64_t addr, uint64_t count)
+{
+	struct vus_dma_rw r;
+	uint64_t echo = is_qemu(layout) ? (uint32_t)count : count;
+
+	if (m->nfds != 0 || m->len != vus_dma_rw_payload_len(layout, 0) || bulk != count)
+		return -EPROTO;
+	dma_rw_get(m->payload, layout, &r);
+	if (r.addr != addr || r.count != echo)
+		return -EPROTO;
 	return 0;
 }

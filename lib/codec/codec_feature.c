@@ -7,6 +7,7 @@
 
 #include <vus/codec.h>
 
+#include "codec_bulk.h"
 #include "codec_priv.h"
 
 /* ---- DEVICE_FEATURE ------------------------------------------------- */
@@ -155,6 +156,19 @@ int vus_mig_data_write_decode(const struct vus_msg_view *m, uint32_t max_xfer,
 	if (!mig_argsz_ok(out) || m->len - sizeof(*out) != out->size)
 		return -EINVAL;
 	*data = m->payload + sizeof(*out);
+	return 0;
+}
+
+int vus_mig_data_write_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				   uint32_t max_xfer, struct vus_mig_data *out)
+{
+	if (m->len != sizeof(*out) || m->nfds != 0)
+		return -EINVAL;
+	mig_data_get(m->payload, out);
+	if (out->size > max_xfer)
+		return -E2BIG;
+	if (!mig_argsz_ok(out) || out->size != bulk)
+		return -EINVAL;
 	return 0;
 }
 

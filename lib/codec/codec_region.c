@@ -8,6 +8,7 @@
 
 #include <vus/codec.h>
 
+#include "codec_bulk.h"
 #include "codec_priv.h"
 
 static void region_access_get(const uint8_t *p, struct vus_region_access *out)
@@ -45,6 +46,19 @@ int vus_region_access_decode(const struct vus_msg_view *m, bool is_write,
 	return 0;
 }
 
+int vus_region_write_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				 uint32_t max_xfer, struct vus_region_access *out)
+{
+	if (m->len != sizeof(*out) || m->nfds != 0)
+		return -EINVAL;
+	region_access_get(m->payload, out);
+	if (out->count > max_xfer)
+		return -E2BIG;
+	if (!range_ok(out->offset, out->count) || out->count != bulk)
+		return -EINVAL;
+	return 0;
+}
+
 /*
  * A READ reply may be short (count < asked, QEMU accepts that too) but
  * never longer; a WRITE reply echoes the request exactly.
@@ -70,6 +84,21 @@ int vus_region_access_reply_decode(const struct vus_msg_view *m, bool is_write,
 		return -EINVAL;
 	if (!is_write)
 		*data = m->payload + sizeof(r);
+	*count = r.count;
+	return 0;
+}
+
+int vus_region_read_reply_head_decode(const struct vus_msg_view *m, uint64_t bulk,
+				      const struct vus_region_access *asked, uint32_t *count)
+{
+	struct vus_region_access r;
+
+	if (m->len != sizeof(r) || m->nfds != 0)
+		return -EINVAL;
+	region_access_get(m->payload, &r);
+	if (r.offset != asked->offset || r.region != asked->region || r.count > asked->count ||
+	    r.count != bulk)
+		return -EINVAL;
 	*count = r.count;
 	return 0;
 }

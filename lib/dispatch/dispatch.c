@@ -233,6 +233,9 @@ static void trace_rx(const struct vus_dev *dev, const struct vus_rx_msg *m)
 
 	if (m->status)
 		snprintf(fields, sizeof(fields), " | body dropped (%s)", errno_name(-m->status));
+	else if (m->bulk)
+		snprintf(fields, sizeof(fields), " | %u bytes straight into region memory",
+			 m->bulk);
 	else if (fmt && (rc = fmt(dev, &m->v, fields + 3, sizeof(fields) - 3)) < 0)
 		snprintf(fields, sizeof(fields), " | malformed (%s)", errno_name(-rc));
 	else if (fmt)

@@ -12,6 +12,11 @@
 /* Handle one command from the client (in order). */
 void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m);
 
+/* bulk.c: the client socket's zero-copy sink (transport.h vus_conn_sink;
+ * opaque is the device, head VUS_REGION_WRITE_HEAD). */
+int vus_dispatch_sink(void *opaque, const struct vus_hdr *h, const uint8_t *head,
+		      struct vus_sink_dst *d);
+
 /* handlers.c */
 int vus_h_version(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_device_info(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);

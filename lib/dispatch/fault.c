@@ -136,6 +136,11 @@ static const struct vus_fault_rule *take_rule(struct vus_fault *f, unsigned cmd)
 	return NULL;
 }
 
+bool vus_fault_armed(const struct vus_dev *dev)
+{
+	return dev->fault && dev->fault->nr_rules > 0;
+}
+
 bool vus_fault_command(struct vus_dev *dev, const struct vus_hdr *h, int *err)
 {
 	const struct vus_fault_rule *r;

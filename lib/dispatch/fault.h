@@ -12,6 +12,9 @@ struct vus_dev;
 struct vus_hdr;
 struct vus_reply;
 
+/* Rules are set: any command may be failed or delayed (bulk.c then lets
+ * nothing land before the command runs). */
+bool vus_fault_armed(const struct vus_dev *dev);
 /* Before running a command: true (and *err) when a rule fails it. */
 bool vus_fault_command(struct vus_dev *dev, const struct vus_hdr *h, int *err);
 /* Before sending its reply: true when the reply is held (r's fds and

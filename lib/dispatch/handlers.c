@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec_bulk.h"
 #include "dispatch.h"
 
 /* What vus speaks: 0.2 (docs/protocol.md 3.1). */
@@ -97,9 +98,15 @@ int vus_h_version(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r
 		return (int)len;
 
 	if (rep.caps.twin_socket) {
+		const struct vus_conn_sink sink = {
+			.fn = vus_dispatch_sink, .opaque = dev, .head = VUS_REGION_WRITE_HEAD,
+		};
+
 		err = vus_session_twin_open(&dev->sess, &peer);
 		if (err)
 			return err;
+		/* Our DMA_READs' answers arrive there (bulk.c). */
+		vus_conn_set_sink(&dev->sess.twin, &sink);
 		r->fds[0] = peer;
 		r->nfds = 1;
 	}
@@ -272,11 +279,25 @@ int vus_h_region_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 	const size_t echo = sizeof(ra);
 	const uint8_t *none;
 	uint8_t *data;
+	void *mem;
 	int err;
 
 	err = vus_region_access_decode(&m->v, false, dev->max_xfer, &ra, &none);
 	if (err)
 		return err;
+	memcpy(r->small, &ra, echo);
+	/* Memory the device backs the region with is sent as it is: the
+	 * reply's second iovec points into it, and only what the socket does
+	 * not take at once is copied, into the output queue
+	 * (docs/performance.md "Zero-copy bulk transfers"). */
+	err = vus_region_access_direct(dev, ra.region, ra.offset, ra.count, false, &mem);
+	if (err)
+		return err;
+	if (mem && ra.count > sizeof(r->small) - echo) {
+		vus_reply_add(r, r->small, echo);
+		vus_reply_add(r, mem, ra.count);
+		return 0;
+	}
 	/* Small reads land right after the echo: one iovec. */
 	if (ra.count <= sizeof(r->small) - echo) {
 		data = r->small + echo;
@@ -292,7 +313,6 @@ int vus_h_region_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_repl
 	err = vus_region_access(dev, ra.region, ra.offset, data, ra.count, false);
 	if (err)
 		return err;
-	memcpy(r->small, &ra, echo);
 	if (data == r->small + echo) {
 		vus_reply_add(r, r->small, echo + ra.count);
 	} else {
@@ -308,14 +328,22 @@ int vus_h_region_write(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_rep
 	const uint8_t *data;
 	int err;
 
-	err = vus_region_access_decode(&m->v, true, dev->max_xfer, &ra, &data);
-	if (err)
-		return err;
-	/* vus_region_access() takes one buffer for both directions; on a
-	 * write it only reads from it. */
-	err = vus_region_access(dev, ra.region, ra.offset, (void *)data, ra.count, true);
-	if (err)
-		return err;
+	if (m->bulk) {
+		/* The data went straight into the region's memory (bulk.c
+		 * checked all this before it did); only the answer is left. */
+		err = vus_region_write_head_decode(&m->v, m->bulk, dev->max_xfer, &ra);
+		if (err)
+			return err;
+	} else {
+		err = vus_region_access_decode(&m->v, true, dev->max_xfer, &ra, &data);
+		if (err)
+			return err;
+		/* vus_region_access() takes one buffer for both directions; on
+		 * a write it only reads from it. */
+		err = vus_region_access(dev, ra.region, ra.offset, (void *)data, ra.count, true);
+		if (err)
+			return err;
+	}
 	memcpy(r->small, &ra, sizeof(ra));
 	vus_reply_add(r, r->small, sizeof(ra));
 	return 0;

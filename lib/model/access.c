@@ -35,3 +35,23 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 	return vus_region_dev_access(dev, index, offset, buf, count, is_write);
 }
 
+
+int vus_region_access_direct(struct vus_dev *dev, uint32_t index, uint64_t offset,
+			     uint32_t count, bool is_write, void **p)
+{
+	const struct vus_region *r;
+
+	*p = NULL;
+	/* The checks of vus_region_access(), in its order. */
+	if (index >= dev->nr_regions)
+		return -EINVAL;
+	r = &dev->regions[index];
+	if (!r->size || offset > r->size || count > r->size - offset)
+		return -EINVAL;
+	if (!(r->flags & (is_write ? VUS_REGION_WRITE : VUS_REGION_READ)))
+		return -EINVAL;
+	if (!count || index == VUS_PCI_CONFIG_REGION || vus_msix_in_bar(dev, index))
+		return 0;
+	*p = vus_region_dev_mem(dev, index, offset, is_write);
+	return 0;
+}

@@ -46,6 +46,7 @@ struct vus_region {
 	uint32_t flags;           /* VUS_REGION_* */
 	struct vus_region_ops ops;
 	void *opaque;
+	uint8_t *mem;             /* backing memory (the device's) or NULL */
 	int fd;                   /* backing fd (library's dup) or -1 */
 	uint64_t fd_offset;
 	bool mmap;
@@ -68,8 +69,19 @@ int vus_region_add(struct vus_dev *dev, uint32_t index, uint64_t size, uint32_t 
  * MSI-X table and PBA to config_msix.c. */
 int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 		      uint32_t count, bool is_write);
-/* The device's part of a region: its ops, else its fd (the caller
- * checked the bounds). */
+/*
+ * The same checks as vus_region_access(); then, when the access would go
+ * to memory the device backs the region with (no callback, not config
+ * space, not the MSI-X BAR), *p points at its first byte, else *p is NULL
+ * and the access takes the copying path. 0 or the -errno that
+ * vus_region_access() would return. For zero-copy REGION_READ/WRITE.
+ */
+int vus_region_access_direct(struct vus_dev *dev, uint32_t index, uint64_t offset,
+			     uint32_t count, bool is_write, void **p);
+/* region.c: the device's part of the above, past the checks. */
+void *vus_region_dev_mem(struct vus_dev *dev, uint32_t index, uint64_t offset, bool is_write);
+/* The device's part of a region: its ops, else its memory, else its fd
+ * (the caller checked the bounds). */
 int vus_region_dev_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
 			  uint32_t count, bool is_write);
 
@@ -146,8 +158,9 @@ struct vus_dma_loop {
 	/* Any thread: have the loop thread call vus_dma_kick() soon. */
 	void (*wake)(void *opaque);
 	/* Loop thread: call vus_dma_on_timer() at CLOCK_MONOTONIC time
-	 * deadline_ns (0 disarms). */
-	void (*timer_arm)(void *opaque, uint64_t deadline_ns);
+	 * deadline_ns (0 disarms). 0, or -errno if no timer could be made
+	 * (the engine tries again at its next request). */
+	int (*timer_arm)(void *opaque, uint64_t deadline_ns);
 	void *opaque;
 };
 
@@ -189,6 +202,11 @@ void vus_dma_free(struct vus_dev *dev);
 void vus_dma_kick(struct vus_dev *dev);
 /* A Reply-type message arrived (main or twin socket). Consumes m. */
 void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m);
+/* The sockets' sink (transport.h vus_conn_sink) for replies: the data of
+ * the exact answer to one of our DMA_READs goes straight into the
+ * device's buffer (docs/performance.md "Zero-copy bulk transfers"). */
+int vus_dma_reply_sink(struct vus_dev *dev, const struct vus_hdr *h, const uint8_t *head,
+		       struct vus_sink_dst *d);
 /* The loop timer fired: end a session whose client left a request
  * unanswered past the reply timeout (dma_rw.c). Loop thread. */
 void vus_dma_on_timer(struct vus_dev *dev);
@@ -295,6 +313,10 @@ int vus_h_dma_unmap(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_device_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_h_mig_data_write(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
+/* The sink (transport.h vus_conn_sink) for MIG_DATA_WRITE in a framed
+ * stream: the data straight into the stream's buffer (migration.c). */
+int vus_mig_data_sink(struct vus_dev *dev, const struct vus_hdr *h, const uint8_t *head,
+		      struct vus_sink_dst *d);
 /* migration/feature_passthrough.c: the same three when dev->feat_pt is set. */
 int vus_feat_pt_feature(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
 int vus_feat_pt_mig_read(struct vus_dev *, struct vus_rx_msg *, struct vus_reply *);
@@ -336,10 +358,10 @@ struct vus_dev {
 	char *listen_path;            /* set if we created the socket file */
 	int epfd;
 	int wake_fd;                  /* eventfd */
-	int timer_fd;                 /* timerfd: DMA reply deadlines */
+	int timer_fd;                 /* timerfd: DMA reply deadlines; -1 until the first */
 	struct vus_limits limits;
 	struct vus_ratelimit accept_log; /* accept() out of fds (loop thread) */
-	int spare_fd;                 /* fd_reserve.h; -1 if none */
+	bool spare_held;              /* counted in fd_reserve.h's spare (listening) */
 	volatile int stop;
 	pthread_t loop_thread;
 	bool loop_thread_known;

@@ -222,6 +222,8 @@ int vus_dev_live_adopt(struct vus_dev *dev, const void *state, size_t len)
 	if (err == 0)
 		err = vus_session_live_adopt(&dev->sess, &r, &lim);
 	if (err == 0 && dev->sess.attached)
+		vus_serve_set_sink(dev);
+	if (err == 0 && dev->sess.attached)
 		err = vus_live_adopt_fds(dev, &r);
 	if (err)
 		vus_log(dev, VUS_LOG_ERR, "live update: cannot take the device over: %s",

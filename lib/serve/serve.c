@@ -8,8 +8,11 @@
  * dev->epfd holds every fd the loop waits on, each registered with its own
  * number as epoll data: the listener, the client socket, the twin socket,
  * the wake eventfd, the timerfd (reply deadlines of our DMA requests,
- * dma_rw.c), the INTx resample fd (irq.c adds that one) and the fds the
- * device asked us to watch (vus_dev_watch_fd: its callback runs). An event
+ * dma_rw.c; made at the first deadline, so a device that never sends DMA
+ * requests holds none), the INTx resample fd (irq.c adds that one) and the
+ * fds the device asked us to watch (vus_dev_watch_fd: its callback runs).
+ * An idle device holds three fds: its listener, the epoll set and the
+ * wake eventfd (docs/performance.md "fds per device"). An event
  * is matched against the fds the device holds *now*, so a report for an
  * fd that was closed earlier in the same batch matches nothing, and a
  * stale report for a reused number is harmless: every handler copes with
@@ -37,6 +40,7 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "codec_bulk.h"
 #include "dispatch.h"
 #include "fault.h"
 #include "fd_reserve.h"
@@ -129,7 +133,7 @@ int vus_serve_init(struct vus_dev *dev)
 	int err;
 
 	dev->timer_fd = -1;
-	dev->spare_fd = -1;
+	dev->spare_held = false;
 	for (int i = 0; i < VUS_DEV_MAX_WATCHES; i++)
 		dev->watches[i].fd = -1;
 	dev->limits = (struct vus_limits){
@@ -149,20 +153,9 @@ int vus_serve_init(struct vus_dev *dev)
 	err = watch(dev, dev->wake_fd);
 	if (err)
 		goto err_wake;
-	dev->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (dev->timer_fd < 0) {
-		err = -errno;
-		goto err_wake;
-	}
-	err = watch(dev, dev->timer_fd);
-	if (err)
-		goto err_timer;
 	vus_session_init(&dev->sess, dev->epfd, &dev->log, &dev->stats, session_ended, dev);
 	return 0;
 
-err_timer:
-	close(dev->timer_fd);
-	dev->timer_fd = -1;
 err_wake:
 	close(dev->wake_fd);
 	dev->wake_fd = -1;
@@ -186,7 +179,9 @@ void vus_serve_free(struct vus_dev *dev)
 		free(dev->listen_path);
 		dev->listen_path = NULL;
 	}
-	vus_fd_spare_close(&dev->spare_fd);
+	if (dev->spare_held)
+		vus_fd_spare_put();
+	dev->spare_held = false;
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
 	if (dev->timer_fd >= 0)
@@ -252,12 +247,26 @@ void vus_serve_session_limits(const struct vus_dev *dev, struct vus_session_limi
 	};
 }
 
+void vus_serve_set_sink(struct vus_dev *dev)
+{
+	const struct vus_conn_sink sink = {
+		.fn = vus_dispatch_sink, .opaque = dev, .head = VUS_REGION_WRITE_HEAD,
+	};
+
+	vus_conn_set_sink(&dev->sess.conn, &sink);
+}
+
 static int session_start(struct vus_dev *dev, int fd)
 {
 	struct vus_session_limits lim;
+	int err;
 
 	vus_serve_session_limits(dev, &lim);
-	return vus_session_start(&dev->sess, fd, &lim);
+	err = vus_session_start(&dev->sess, fd, &lim);
+	/* Large REGION_WRITEs to memory-backed regions skip the buffer. */
+	if (err == 0)
+		vus_serve_set_sink(dev);
+	return err;
 }
 
 /* ---- listening ------------------------------------------------------ */
@@ -286,7 +295,8 @@ int vus_dev_listen(struct vus_dev *dev, const char *path)
 	if (err)
 		goto err_fd;
 	dev->listen_fd = fd;
-	vus_fd_spare_open(&dev->spare_fd);
+	vus_fd_spare_get();
+	dev->spare_held = true;
 	dev->listen_path = copy;
 	return 0;
 
@@ -320,7 +330,8 @@ int vus_dev_listen_fd(struct vus_dev *dev, int fd)
 	if (err)
 		return err;
 	dev->listen_fd = fd;
-	vus_fd_spare_open(&dev->spare_fd);
+	vus_fd_spare_get();
+	dev->spare_held = true;
 	return 0;
 }
 
@@ -393,7 +404,7 @@ static int on_listen(struct vus_dev *dev)
 			/* Out of fds: the connection would stay queued and the
 			 * listener report ready again at once. Turn it away
 			 * (fd_reserve.h) instead of spinning. */
-			err = vus_accept_shed(dev->listen_fd, &dev->spare_fd);
+			err = vus_accept_shed(dev->listen_fd);
 			if (vus_ratelimit_pass(&dev->accept_log, &quiet))
 				vus_log(dev, VUS_LOG_WARN, "accept: out of fds: connection "
 					"closed (%llu so far)",
@@ -511,7 +522,28 @@ static void on_timer(struct vus_dev *dev)
 	vus_dma_on_timer(dev);
 }
 
-void vus_loop_timer_arm(void *opaque, uint64_t deadline_ns)
+/* The timerfd is made at the first deadline: most devices never send a
+ * DMA request, and an fd per idle device is what limits a vusd's device
+ * count (docs/performance.md "fds per device"). Loop thread only. */
+static int timer_open(struct vus_dev *dev)
+{
+	int fd, err;
+
+	if (dev->timer_fd >= 0)
+		return 0;
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = watch(dev, fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	dev->timer_fd = fd;
+	return 0;
+}
+
+int vus_loop_timer_arm(void *opaque, uint64_t deadline_ns)
 {
 	struct vus_dev *dev = opaque;
 	struct itimerspec its = {
@@ -520,9 +552,22 @@ void vus_loop_timer_arm(void *opaque, uint64_t deadline_ns)
 			.tv_nsec = (long)(deadline_ns % 1000000000u),
 		},
 	};
+	int err = deadline_ns ? timer_open(dev) : 0;
 
-	if (timerfd_settime(dev->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-		vus_log(dev, VUS_LOG_ERR, "timer fd: %s", strerror(errno));
+	if (err) {
+		/* Without a timer a dead client's DMA replies are not reclaimed
+		 * until it goes; the engine tries again at its next request. */
+		vus_log(dev, VUS_LOG_ERR, "DMA reply timer: %s", strerror(-err));
+		return err;
+	}
+	if (dev->timer_fd < 0)
+		return 0;
+	if (timerfd_settime(dev->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		err = -errno;
+		vus_log(dev, VUS_LOG_ERR, "timer fd: %s", strerror(-err));
+		return err;
+	}
+	return 0;
 }
 
 static void on_wake(struct vus_dev *dev)

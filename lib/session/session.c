@@ -61,6 +61,7 @@ static int conn_open(struct vus_session *s, struct vus_conn *c, int fd, bool *ou
 		return err;
 	c->max_fds = s->lim.max_fds;
 	vus_conn_set_out_limit(c, s->lim.out_queue);
+	vus_conn_grow_sndbuf(c);
 	*out_armed = false;
 	err = watch(s, fd);
 	if (err) {
@@ -161,6 +162,14 @@ int vus_session_recv(struct vus_session *s, struct vus_conn *c, struct vus_rx_ms
 	slog(s, VUS_LOG_TRACE, "rx %s id=%u reply size=%u (twin)", vus_cmd_name(m->v.hdr.cmd),
 	     m->v.hdr.id, m->v.hdr.size);
 	return 1;
+}
+
+void vus_session_bulk_discard(struct vus_session *s, const void *p, size_t len)
+{
+	if (s->conn.fd >= 0)
+		vus_conn_bulk_discard(&s->conn, p, len);
+	if (s->twin.fd >= 0)
+		vus_conn_bulk_discard(&s->twin, p, len);
 }
 
 int vus_session_flush(struct vus_session *s, struct vus_conn *c)

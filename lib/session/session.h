@@ -79,6 +79,10 @@ bool vus_session_attached(const struct vus_session *s);
  * (spec VERSION "twin_socket": the client reads no replies on it).
  */
 int vus_session_recv(struct vus_session *s, struct vus_conn *c, struct vus_rx_msg *m);
+/* [p, p + len) may no longer be written: a zero-copy receive going there
+ * (on either socket) throws the rest of its data away (transport.h
+ * vus_conn_bulk_discard). */
+void vus_session_bulk_discard(struct vus_session *s, const void *p, size_t len);
 /* c reported EPOLLOUT: write what is queued; an error ends the session. */
 int vus_session_flush(struct vus_session *s, struct vus_conn *c);
 /* Watch for EPOLLOUT exactly while output is queued. */

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,29 +33,51 @@ int vus_fd_check_reserve(int fd)
 	return 0;
 }
 
-void vus_fd_spare_open(int *spare)
+/* The process's spare fd and the listeners that count on it. */
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static int spare_fd = -1;
+static unsigned spare_users;
+
+static void spare_reopen(void)
 {
-	if (*spare < 0)
-		*spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void vus_fd_spare_close(int *spare)
+void vus_fd_spare_get(void)
 {
-	if (*spare >= 0)
-		close(*spare);
-	*spare = -1;
+	pthread_mutex_lock(&spare_lock);
+	spare_users++;
+	spare_reopen();
+	pthread_mutex_unlock(&spare_lock);
 }
 
-int vus_accept_shed(int lfd, int *spare)
+void vus_fd_spare_put(void)
+{
+	pthread_mutex_lock(&spare_lock);
+	if (spare_users > 0 && --spare_users == 0 && spare_fd >= 0) {
+		close(spare_fd);
+		spare_fd = -1;
+	}
+	pthread_mutex_unlock(&spare_lock);
+}
+
+int vus_accept_shed(int lfd)
 {
 	int fd, rc = 0;
 
-	vus_fd_spare_close(spare);
+	pthread_mutex_lock(&spare_lock);
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
 	else
 		rc = errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	vus_fd_spare_open(spare);
+	/* Opened again while some device still listens (its put() closes it). */
+	if (spare_users > 0)
+		spare_reopen();
+	pthread_mutex_unlock(&spare_lock);
 	return rc;
 }

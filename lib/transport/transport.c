@@ -38,6 +38,10 @@
 /* iovecs handled without allocation by vus_conn_send (header + 7). */
 #define SEND_IOV_STACK 8
 
+/* A message whose data the sink took makes the next read header-first
+ * (conn_recv) when it had at least this much data: a large transfer. */
+#define BULK_RECENT_MIN (16u * 1024u)
+
 /* Smallest chunk: small replies queued back to back share one. */
 #define OUT_CHUNK_MIN 4096u
 
@@ -119,6 +123,14 @@ int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg)
 	return 0;
 }
 
+void vus_conn_grow_sndbuf(struct vus_conn *c)
+{
+	int want = c->max_msg < INT_MAX / 2 ? (int)c->max_msg : INT_MAX / 2;
+
+	/* The kernel clamps to net.core.wmem_max (and doubles): best effort. */
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+}
+
 static bool has_pending(const struct vus_conn *c)
 {
 	return c->npending > 0 || c->pending_trunc;
@@ -158,6 +170,9 @@ void vus_conn_close(struct vus_conn *c)
 	c->skip = 0;
 	c->msg_out = false;
 	c->msg_len = 0;
+	c->bulk_on = false;
+	c->bulk_dst = NULL;
+	c->bulk_left = c->bulk_tail_left = 0;
 }
 
 void vus_rx_msg_close_fds(struct vus_rx_msg *m)
@@ -303,6 +318,9 @@ static void rx_msg_reset(struct vus_rx_msg *m)
 	for (i = 0; i < VUS_MAX_FDS_PER_MSG; i++)
 		m->fds[i] = -1;
 	m->status = 0;
+	m->bulk = 0;
+	m->bulk_skip = 0;
+	m->bulk_discarded = false;
 }
 
 /* Hand the pending fds to m if they belong to the header at start. */
@@ -471,6 +489,156 @@ static int attribute(struct vus_conn *c, size_t a, struct fd_batch *b, struct vu
 	return r;
 }
 
+/* ---- receive: zero-copy bodies (transport.h vus_conn_sink) ----------- */
+
+void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink)
+{
+	c->sink = sink ? *sink : (struct vus_conn_sink){ 0 };
+	c->bulk_recent = false;
+	if (!sink && c->bulk_on) {
+		/* The owner gives up on a body half in its memory (a client's
+		 * call timed out): the memory is no longer ours to write, so
+		 * the rest is drained unseen and the message dropped, as an
+		 * oversized one is. The stream stays in sync. */
+		c->skip = c->bulk_left + c->bulk_tail_left;
+		c->bulk_on = false;
+		c->bulk_dst = NULL;
+		c->bulk_left = c->bulk_tail_left = 0;
+		c->start = c->end;
+		c->scan = c->start;
+	}
+}
+
+bool vus_conn_bulk_discard(struct vus_conn *c, const void *lo, size_t len)
+{
+	const uint8_t *p = lo;
+
+	if (!c->bulk_on || !c->bulk_dst || !p || c->bulk_dst < p || c->bulk_dst > p + len)
+		return false;
+	c->bulk_dst = NULL; /* the rest goes to scratch (bulk_recv) */
+	return true;
+}
+
+/*
+ * Offer the incomplete message at start to the sink (parse() returned 0
+ * for it, so its header passed vus_hdr_check and no earlier message is
+ * unreturned). 1 when the sink took it: the data bytes already buffered
+ * are copied to the sink's memory and the buffer keeps header, the skip
+ * bytes before the data and whatever of the tail arrived.
+ */
+static int bulk_offer(struct vus_conn *c)
+{
+	size_t avail = c->end - c->start, body, data_have, tail_have, keep;
+	uint8_t *p = c->buf + c->start;
+	struct vus_sink_dst d = { 0 };
+	struct vus_hdr h;
+
+	if (!c->sink.fn || has_pending(c) || avail < VUS_HDR_SIZE + (size_t)c->sink.head)
+		return 0;
+	vus_hdr_decode(p, &h);
+	if (h.size <= avail || h.size - VUS_HDR_SIZE <= c->sink.head)
+		return 0;
+	if (c->sink.fn(c->sink.opaque, &h, p + VUS_HDR_SIZE, &d) != 1)
+		return 0;
+	body = h.size - VUS_HDR_SIZE;
+	if (!d.base || !d.len || d.skip > c->sink.head || d.tail > VUS_SINK_TAIL_MAX ||
+	    (uint64_t)d.skip + d.len + d.tail != body)
+		return 0;
+	/* The buffered payload: skip bytes, data bytes, then tail bytes. */
+	body = avail - VUS_HDR_SIZE;
+	data_have = body - d.skip < d.len ? body - d.skip : d.len;
+	tail_have = body - d.skip - data_have;
+	memcpy(d.base, p + VUS_HDR_SIZE + d.skip, data_have);
+	keep = VUS_HDR_SIZE + d.skip;
+	memmove(p + keep, p + keep + data_have, tail_have);
+	c->end = c->start + keep + tail_have;
+	/* Room behind for the tail and for discarded data (bulk_recv). */
+	if (c->cap - c->end < VUS_SINK_TAIL_MAX + 4096)
+		shift_to_front(c);
+	c->scan = c->start;
+	c->bulk_on = true;
+	c->bulk_dst = d.base + data_have;
+	c->bulk_left = d.len - data_have;
+	c->bulk_len = d.len;
+	c->bulk_skip = d.skip;
+	c->bulk_tail_left = d.tail - tail_have;
+	c->rx_bulk_bytes += data_have;
+	c->rx_bulk_copied += data_have;
+	return 1;
+}
+
+/*
+ * Read the rest of a sink's body: the data straight into its memory (or,
+ * once vus_conn_bulk_discard() took that memory away, into scratch room
+ * behind the buffered bytes), then the tail into the buffer. 1 with m the
+ * message once all is in, 0 when the socket ran dry first, or -errno.
+ * block: the first read may wait (vus_conn_recv_wait(): a client waiting
+ * for a large REGION_READ reply). Only this message's bytes are read, so
+ * fds arriving meanwhile rode on body bytes and belong to no header:
+ * closed.
+ */
+static int bulk_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
+{
+	while (c->bulk_left > 0 || c->bulk_tail_left > 0) {
+		struct fd_batch b;
+		size_t want;
+		uint8_t *dst;
+		ssize_t n;
+
+		if (c->bulk_left > 0 && c->bulk_dst) {
+			dst = c->bulk_dst;
+			want = c->bulk_left;
+		} else if (c->bulk_left > 0) {
+			dst = c->buf + c->end + VUS_SINK_TAIL_MAX;
+			want = c->cap - c->end - VUS_SINK_TAIL_MAX;
+			want = want < c->bulk_left ? want : c->bulk_left;
+		} else {
+			dst = c->buf + c->end;
+			want = c->bulk_tail_left;
+		}
+		n = rx_once(c, dst, want, &b, block);
+		block = false; /* only the first read may wait */
+		if (n == -EAGAIN) {
+			c->drained = true;
+			return 0;
+		}
+		if (n < 0) {
+			c->bulk_on = false;
+			c->bulk_dst = NULL;
+			c->bulk_left = c->bulk_tail_left = 0;
+			return (int)n;
+		}
+		if (b.n > 0)
+			stray(c, &b);
+		c->drained = (size_t)n < want && !b.trunc;
+		if (c->bulk_left > 0) {
+			if (c->bulk_dst) {
+				c->bulk_dst += n;
+				c->rx_bulk_bytes += (uint64_t)n;
+			}
+			c->bulk_left -= (size_t)n;
+		} else {
+			c->end += (size_t)n;
+			c->bulk_tail_left -= (size_t)n;
+		}
+		if (c->drained && (c->bulk_left > 0 || c->bulk_tail_left > 0))
+			return 0;
+	}
+	vus_hdr_decode(c->buf + c->start, &m->v.hdr);
+	m->v.payload = c->buf + c->start + VUS_HDR_SIZE;
+	m->v.len = c->end - c->start - VUS_HDR_SIZE;
+	m->bulk = c->bulk_len;
+	m->bulk_skip = c->bulk_skip;
+	m->bulk_discarded = !c->bulk_dst;
+	c->bulk_recent = c->sink.fn != NULL && c->bulk_len >= BULK_RECENT_MIN;
+	c->bulk_on = false;
+	c->bulk_dst = NULL;
+	c->rx_msgs++;
+	c->msg_out = true;
+	c->msg_len = c->end - c->start;
+	return 1;
+}
+
 /*
  * Syscalls: none when a whole message is buffered; one recvmsg() when
  * that read brings one (the common case). Another read follows only when
@@ -499,15 +667,30 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 		size_t a, room;
 		ssize_t n;
 
+		if (c->bulk_on)
+			return bulk_recv(c, m, block);
 		r = parse(c, m);
 		if (r != 0)
 			return r;
+		if (bulk_offer(c))
+			continue;
 
 		r = make_room(c);
 		if (r < 0)
 			return r;
 		a = c->end;
 		room = c->cap - a;
+		/*
+		 * After a message the sink took, the next is likely another
+		 * (a stream of large writes): read its header and head alone,
+		 * so its data is not read into the buffer first and copied.
+		 * A small message costs a second receive once, then this
+		 * stops (bulk_recent). A sink that expects the next message
+		 * (a client waiting for a large reply) asks the same.
+		 */
+		if ((c->bulk_recent || c->sink.expect) && c->start == c->end &&
+		    room > VUS_HDR_SIZE + (size_t)c->sink.head)
+			room = VUS_HDR_SIZE + c->sink.head;
 		n = rx_once(c, c->buf + a, room, &b, block);
 		block = false; /* only the first read may wait */
 		if (n == -EAGAIN)
@@ -529,8 +712,14 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 		 * caller may wait for readability after a 0 (edge-triggered
 		 * too). A full read may have left bytes behind: read again.
 		 */
-		if ((size_t)n < room)
-			return parse(c, m);
+		if ((size_t)n < room) {
+			r = parse(c, m);
+			/* Taken by the sink: its data is read at the next
+			 * readiness, straight where it goes. */
+			if (r == 0 && bulk_offer(c))
+				return 0;
+			return r;
+		}
 	}
 }
 
@@ -548,14 +737,22 @@ bool vus_conn_has_buffered(const struct vus_conn *c)
 	return h.size <= c->end - pos;
 }
 
+/* A message that was not a large one for the sink ends bulk_recent. */
+static int recv_note(struct vus_conn *c, struct vus_rx_msg *m, int r)
+{
+	if (r == 1 && m->bulk < BULK_RECENT_MIN)
+		c->bulk_recent = false;
+	return r;
+}
+
 int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m)
 {
-	return conn_recv(c, m, false);
+	return recv_note(c, m, conn_recv(c, m, false));
 }
 
 int vus_conn_recv_wait(struct vus_conn *c, struct vus_rx_msg *m)
 {
-	return conn_recv(c, m, true);
+	return recv_note(c, m, conn_recv(c, m, true));
 }
 
 bool vus_conn_may_have_more(const struct vus_conn *c)

@@ -51,9 +51,48 @@ struct vus_rx_msg {
 	int fds[VUS_MAX_FDS_PER_MSG];
 	int status;             /* 0, or -E2BIG (body skipped, v.payload NULL,
 				 * v.len 0), or -EMSGSIZE (control data truncated) */
+	uint32_t bulk;          /* > 0: the sink took this many data bytes (see
+				 * vus_conn_sink); v.payload then holds only the
+				 * bulk_skip bytes before them and the tail after */
+	uint32_t bulk_skip;
+	bool bulk_discarded;    /* the data went nowhere (vus_conn_bulk_discard) */
 };
 
 struct vus_out_chunk;
+
+/*
+ * Zero-copy receive (docs/performance.md "Zero-copy bulk transfers"):
+ * when a message's header and its first `head` payload bytes are buffered
+ * but the rest is not, the sink may name memory for its data (the region
+ * a REGION_WRITE targets, the caller's buffer a REGION_READ reply fills,
+ * the device's buffer a DMA_READ reply fills): return 1 with *d, or 0 for
+ * the buffered path. The payload is then skip bytes (<= head, kept in the
+ * buffer), len data bytes (read into base with no copy; what the first
+ * read already brought is copied once), and tail bytes (<=
+ * VUS_SINK_TAIL_MAX, kept in the buffer right after the skip bytes; QEMU's
+ * DMA_READ reply ends in 4 pad bytes). The sink runs before any data is
+ * read, so it checks everything that decides whether the bytes may land
+ * there. A message with fds is never offered (its fds make it a command
+ * that takes none: the buffered path answers it). If the peer goes
+ * mid-body, the bytes that arrived stay in base and the receive fails as
+ * usual.
+ */
+#define VUS_SINK_TAIL_MAX 16u
+
+struct vus_sink_dst {
+	uint8_t *base;
+	uint32_t skip, len, tail;
+};
+
+struct vus_conn_sink {
+	int (*fn)(void *opaque, const struct vus_hdr *h, const uint8_t *head,
+		  struct vus_sink_dst *d);
+	void *opaque;
+	uint32_t head;
+	bool expect;            /* the next message is most likely this sink's:
+				 * read its header alone (a client waiting for
+				 * a large reply) */
+};
 
 struct vus_conn {
 	int fd;
@@ -80,13 +119,48 @@ struct vus_conn {
 	uint64_t rx_syscalls;    /* recvmsg() calls made */
 	uint64_t stray_fds;      /* fds closed because no header owned them */
 	bool drained;            /* the last recvmsg() emptied the socket queue */
+	/* zero-copy receive */
+	struct vus_conn_sink sink;
+	bool bulk_on;            /* a sink's message is being received */
+	uint8_t *bulk_dst;       /* next data byte in the sink's memory; NULL:
+				  * discarded (vus_conn_bulk_discard) */
+	size_t bulk_left;        /* data bytes still to read */
+	size_t bulk_tail_left;   /* tail bytes still to read into the buffer */
+	uint32_t bulk_len, bulk_skip;
+	bool bulk_recent;        /* the last message went to the sink: read the
+				  * next header alone (conn_recv) */
+	uint64_t rx_bulk_bytes;  /* statistics: bytes received into sinks */
+	uint64_t rx_bulk_copied; /* of those, copied from the buffer (they came
+				  * with the read that brought the header) */
 };
+
+/* Offer large messages to sink (NULL: none): the server's REGION_WRITEs,
+ * the client's REGION_READ replies. NULL while a body is half received
+ * into the old sink's memory: that message is dropped (the rest drained
+ * unseen), so the memory is never written again. */
+void vus_conn_set_sink(struct vus_conn *c, const struct vus_conn_sink *sink);
+/*
+ * The memory [lo, lo + len) may no longer be written (a cancelled DMA's
+ * buffer the device may free): if the data being received goes there, the
+ * rest of it is read and thrown away instead; the message still arrives,
+ * with bulk_discarded set. True if it did.
+ */
+bool vus_conn_bulk_discard(struct vus_conn *c, const void *lo, size_t len);
 
 /*
  * Take ownership of a connected stream socket (made non-blocking).
  * On failure fd stays the caller's and c is safe to vus_conn_close().
  */
 int vus_conn_init(struct vus_conn *c, int fd, uint32_t max_msg);
+/*
+ * Ask for room in the socket for a whole largest message (max_msg), where
+ * the system allows it (the kernel clamps to net.core.wmem_max: 208 KiB by
+ * default, then nothing changes). A 1 MiB reply sent from region memory
+ * then leaves at once instead of its unsent part being copied into the
+ * output queue (docs/performance.md "Zero-copy bulk transfers"). Sessions
+ * and the client library call it; best effort.
+ */
+void vus_conn_grow_sndbuf(struct vus_conn *c);
 /* Close the socket, close pending fds, free the buffer. Idempotent. */
 void vus_conn_close(struct vus_conn *c);
 

@@ -22,9 +22,10 @@ int vus_conn_input_peek(struct vus_conn *c, const uint8_t **bytes, size_t *len)
 		c->start += c->msg_len;
 		c->msg_out = false;
 	}
-	/* fds waiting for their header, or an oversized body half drained:
-	 * rare, and a moment later they are gone. */
-	if (c->npending || c->pending_trunc || c->skip)
+	/* fds waiting for their header, an oversized body half drained, or a
+	 * large payload half received straight into device memory (the sink,
+	 * docs/performance.md): rare, and a moment later they are gone. */
+	if (c->npending || c->pending_trunc || c->skip || c->bulk_on)
 		return -EAGAIN;
 	*bytes = c->buf ? c->buf + c->start : NULL;
 	*len = c->end - c->start;

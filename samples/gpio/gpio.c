@@ -355,7 +355,7 @@ int gpio_create(const char *name, const struct gpio_opts *opts, struct gpio **ou
 	g->st.loopback = opts && opts->loopback;
 	g->dev = vus_dev_new(name);
 	if (!g->dev) {
-		rc = -ENOMEM;
+		rc = errno ? -errno : -ENOMEM; /* EMFILE: out of fds */
 		goto fail;
 	}
 	vus_dev_set_private(g->dev, g);

@@ -40,7 +40,8 @@
  *   0x044 RESETS      RO  client resets seen (VUS_RESET_CLIENT)
  *   0x800 MSI-X table (8 x 16 bytes) and 0xc00 PBA: served by the
  *         library; the rest of BAR0 reads 0
- * BAR1  1 MiB memory, RAM served through callbacks (no mmap)
+ * BAR1  1 MiB memory, RAM the library serves itself (vus_dev_region_set_mem:
+ *       no callbacks, no copy in between; no mmap)
  * BAR2  64 KiB memory, RAM in a memfd: mmap-able areas [0, 16 KiB) and
  *       [32 KiB, 64 KiB); the hole [16 KiB, 32 KiB) is trapped (served by
  *       callbacks from the same memory, counted in HOLE_HITS)

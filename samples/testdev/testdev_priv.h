@@ -59,7 +59,7 @@ struct testdev {
 	struct testdev_regs r;
 	uint8_t *bar1;         /* TESTDEV_BAR1_SIZE bytes, malloc'ed */
 	uint8_t *bar2;         /* TESTDEV_BAR2_SIZE bytes, mapping of bar2_fd */
-	int bar2_fd;           /* memfd, also handed to the client for mmap */
+	int bar2_fd;           /* memfd until the library has its copy (setup), then -1 */
 	uint32_t nr_vectors;   /* cause b goes to vector b % nr_vectors: 8, or
 				* 4 (the MSI messages) without MSI-X */
 	uint32_t dma_gen;      /* bumped by reset: older completions are stale */

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "codec_bulk.h"
 #include "dev_priv.h"
 #include "dma_dirty.h"
 #include "dma_guard.h"
@@ -309,6 +310,9 @@ void vus_dma_rw_fail_all(struct vus_dev *dev, int err)
 
 	adopt_queue(&dev->dma);
 	for (req = dev->dma.inflight; req; req = req->next) {
+		/* done() may free the buffer: no reply data may land in it. */
+		if (!req->is_write && req->nbusy)
+			vus_session_bulk_discard(&dev->sess, req->buf, req->len);
 		if (req->result == 0 && (req->pos < req->len || req->nbusy))
 			req->result = err;
 		req->nbusy = 0;
@@ -405,10 +409,8 @@ static int send_chunk(struct vus_dev *dev, struct vus_dma_req *req, uint64_t add
 		c->deadline = now_ns() + (uint64_t)dev->limits.dma_timeout_ms * 1000000u;
 		/* Deadlines only grow: an armed timer is already the earliest;
 		 * vus_dma_on_timer() moves it on. */
-		if (!d->timer_armed) {
-			d->loop.timer_arm(d->loop.opaque, c->deadline);
-			d->timer_armed = true;
-		}
+		if (!d->timer_armed)
+			d->timer_armed = d->loop.timer_arm(d->loop.opaque, c->deadline) == 0;
 	}
 	req->nbusy++;
 	vus_counters_add(&dev->stats, &dev->stats.dma_msgs, 1);
@@ -522,6 +524,15 @@ static int chunk_reply(struct vus_dev *dev, struct vus_dma_req *req,
 		return -EPROTO;
 	if (h->flags & VUS_F_ERROR)
 		return h->error > 0 && h->error < 4096 ? -(int)h->error : -EIO;
+	if (m->bulk) {
+		/* The data is in req->buf already (vus_dma_reply_sink checked
+		 * the reply before it landed), or was thrown away because the
+		 * request was cancelled meanwhile (vus_dma_quiesce). */
+		if (req->is_write)
+			return -EPROTO;
+		return vus_dma_rw_reply_head_decode(&m->v, dev->sess.layout, m->bulk,
+						    req->iova + c->off, c->count);
+	}
 	rc = vus_dma_rw_reply_decode(&m->v, dev->sess.layout, req->is_write, req->iova + c->off,
 				     c->count, &data);
 	if (rc)
@@ -529,6 +540,35 @@ static int chunk_reply(struct vus_dev *dev, struct vus_dma_req *req,
 	if (!req->is_write && req->result == 0)
 		memcpy(req->buf + c->off, data, c->count);
 	return 0;
+}
+
+int vus_dma_reply_sink(struct vus_dev *dev, const struct vus_hdr *h, const uint8_t *head,
+		       struct vus_sink_dst *d)
+{
+	enum vus_dma_layout layout = dev->sess.layout;
+	const struct vus_msg_view v = {
+		.hdr = *h, .payload = head, .len = vus_dma_rw_payload_len(layout, 0),
+	};
+	struct vus_dma_req *req;
+	struct vus_dma_chunk *c;
+	size_t off = vus_dma_rw_data_off(layout);
+
+	if (h->cmd != VUS_CMD_DMA_READ || (h->flags & VUS_F_ERROR))
+		return 0;
+	c = find_chunk(&dev->dma, h->id, &req);
+	/* A request that failed or was cancelled takes no more data. */
+	if (!c || req->is_write || req->result || !req->buf)
+		return 0;
+	/* Only the exact reply (QEMU may send more; the buffered path reads
+	 * that leniently). */
+	if (h->size != VUS_HDR_SIZE + vus_dma_rw_payload_len(layout, c->count) ||
+	    vus_dma_rw_reply_head_decode(&v, layout, c->count, req->iova + c->off, c->count) < 0)
+		return 0;
+	*d = (struct vus_sink_dst){
+		.base = req->buf + c->off, .skip = (uint32_t)off, .len = c->count,
+		.tail = (uint32_t)(vus_dma_rw_payload_len(layout, c->count) - off - c->count),
+	};
+	return 1;
 }
 
 void vus_dma_on_reply(struct vus_dev *dev, struct vus_rx_msg *m)
@@ -594,10 +634,8 @@ void vus_dma_on_timer(struct vus_dev *dev)
 		vus_session_end(&dev->sess, "DMA request timed out");
 		return;
 	}
-	if (next) {
-		d->loop.timer_arm(d->loop.opaque, next);
-		d->timer_armed = true;
-	}
+	if (next)
+		d->timer_armed = d->loop.timer_arm(d->loop.opaque, next) == 0;
 }
 
 /* ---- the public calls ----------------------------------------------- */
@@ -758,6 +796,10 @@ void vus_dma_quiesce(struct vus_dev *dev)
 		if (req->result == 0 && (req->pos < req->len || req->nbusy))
 			req->result = -ECANCELED;
 		if (req->result == -ECANCELED && req->nbusy && req->done) {
+			/* A reply being received into the buffer goes to
+			 * scratch from here on (transport.h). */
+			if (!req->is_write)
+				vus_session_bulk_discard(&dev->sess, req->buf, req->len);
 			req->done(dev, req->arg, req->result);
 			req->done = NULL;
 			req->buf = NULL; /* the device may free it now */

@@ -412,6 +412,26 @@ int vus_mig_stream_write(struct vus_dev *dev, const uint8_t *data, size_t len)
 	return verify(dev, s);
 }
 
+uint8_t *vus_mig_stream_write_place(struct vus_dev *dev, size_t len)
+{
+	struct vus_mig_stream *s = dev->mig.stream;
+
+	if (!s || s->refused || reserve(&s->in, &s->in_cap, s->in_len + len) < 0)
+		return NULL;
+	return s->in + s->in_len;
+}
+
+int vus_mig_stream_write_placed(struct vus_dev *dev, size_t len)
+{
+	struct vus_mig_stream *s = dev->mig.stream;
+
+	/* _place reserved the room; checked again in case the stream went. */
+	if (!s || s->refused || s->in_len + len > s->in_cap)
+		return -EINVAL;
+	s->in_len += len;
+	return verify(dev, s);
+}
+
 int vus_mig_stream_commit(struct vus_dev *dev)
 {
 	struct vus_mig_stream *s = dev->mig.stream;

@@ -44,6 +44,15 @@ int vus_mig_stream_load_begin(struct vus_dev *dev);
 /* MIG_DATA_WRITE: buffered; the header and each section are checked as
  * they complete (-EINVAL, logged, and the stream is refused for good). */
 int vus_mig_stream_write(struct vus_dev *dev, const uint8_t *data, size_t len);
+/*
+ * The same in two steps, for data received straight into the stream's
+ * buffer (docs/performance.md "Zero-copy bulk transfers"): _place
+ * returns where len bytes go (NULL: no stream, refused, or no memory),
+ * _placed takes them once they are there. Data placed but never taken
+ * (the client went mid-payload) is ignored.
+ */
+uint8_t *vus_mig_stream_write_place(struct vus_dev *dev, size_t len);
+int vus_mig_stream_write_placed(struct vus_dev *dev, size_t len);
 /* RESUMING -> STOP, before the device's transition: the whole stream
  * checked, then fed to load(). An empty stream feeds nothing (an aborted
  * migration). -EINVAL with a log line naming what is wrong. The stream

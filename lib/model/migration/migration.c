@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_bulk.h"
 #include "dev_priv.h"
 #include "dma_dirty.h"
 #include "mig_stream.h"
@@ -481,12 +482,48 @@ int vus_h_mig_data_read(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_re
 	return 0;
 }
 
+/*
+ * Zero-copy MIG_DATA_WRITE (dispatch/bulk.c offers it): in a framed
+ * stream the data goes straight into the library's stream buffer, where
+ * the handler would have copied it; checked as the handler checks it
+ * before a byte lands. The device's own load() keeps its one copy, and a
+ * forwarded device (feature passthrough) takes the buffered path.
+ */
+int vus_mig_data_sink(struct vus_dev *dev, const struct vus_hdr *h, const uint8_t *head,
+		      struct vus_sink_dst *d)
+{
+	const struct vus_msg_view v = { .hdr = *h, .payload = head, .len = VUS_MIG_DATA_HEAD };
+	struct vus_mig_data md;
+	uint8_t *p;
+
+	if (dev->feat_pt || !dev->mig.enabled || dev->mig.state != VUS_MIG_STATE_RESUMING ||
+	    !framed(dev) ||
+	    vus_mig_data_write_head_decode(&v, h->size - VUS_HDR_SIZE - VUS_MIG_DATA_HEAD,
+					   dev->max_xfer, &md) < 0 || !md.size)
+		return 0;
+	p = vus_mig_stream_write_place(dev, md.size);
+	if (!p)
+		return 0;
+	*d = (struct vus_sink_dst){ .base = p, .skip = VUS_MIG_DATA_HEAD, .len = md.size };
+	return 1;
+}
+
 int vus_h_mig_data_write(struct vus_dev *dev, struct vus_rx_msg *m, struct vus_reply *r)
 {
 	struct vus_mig_data md;
 	const uint8_t *data;
 	int rc;
 
+	if (m->bulk) {
+		/* The data is in the stream's buffer already (vus_mig_data_sink). */
+		rc = vus_mig_data_write_head_decode(&m->v, m->bulk, dev->max_xfer, &md);
+		if (rc)
+			return rc;
+		if (dev->feat_pt || !dev->mig.enabled || dev->mig.state != VUS_MIG_STATE_RESUMING ||
+		    !framed(dev))
+			return -EINVAL;
+		return vus_mig_stream_write_placed(dev, md.size);
+	}
 	if (dev->feat_pt)
 		return vus_feat_pt_mig_write(dev, m, r);
 	rc = vus_mig_data_write_decode(&m->v, dev->max_xfer, &md, &data);

@@ -234,6 +234,17 @@ int vus_dev_region_set_fd(struct vus_dev *dev, uint32_t index, int fd, uint64_t 
 	return 0;
 }
 
+int vus_dev_region_set_mem(struct vus_dev *dev, uint32_t index, void *mem)
+{
+	if (vus_dev_started(dev))
+		return -EBUSY;
+	if (index == VUS_PCI_CONFIG_REGION || index >= dev->nr_regions || !mem ||
+	    !dev->regions[index].size)
+		return -EINVAL;
+	dev->regions[index].mem = mem;
+	return 0;
+}
+
 int vus_dev_region_set_msix_mappable(struct vus_dev *dev, uint32_t index)
 {
 	if (vus_dev_started(dev))
@@ -308,9 +319,27 @@ int vus_region_dev_access(struct vus_dev *dev, uint32_t index, uint64_t offset, 
 	if ((is_write && wr) || (!is_write && rd))
 		return callback_result(dev, index, is_write ? wr(dev, r->opaque, offset, buf, count) :
 							    rd(dev, r->opaque, offset, buf, count));
+	if (r->mem) {
+		if (is_write)
+			memcpy(r->mem + offset, buf, count);
+		else
+			memcpy(buf, r->mem + offset, count);
+		return 0;
+	}
 	if (r->fd >= 0)
 		return fd_io(r->fd, r->fd_offset + offset, buf, count, is_write);
 	/* Readable or writable by its flags, yet nothing backs it. */
 	return -EIO;
+}
+
+/* Memory serves the access only where no callback of its direction does:
+ * callback regions keep their one copy. */
+void *vus_region_dev_mem(struct vus_dev *dev, uint32_t index, uint64_t offset, bool is_write)
+{
+	const struct vus_region *r = &dev->regions[index];
+
+	if (!r->mem || (is_write ? r->ops.write != NULL : r->ops.read != NULL))
+		return NULL;
+	return r->mem + offset;
 }
 
