@@ -6,9 +6,15 @@
 #   4. each libFuzzer harness for FUZZ_SECONDS        (build-fuzz/, clang)
 #      (default: 100 s of fuzzing shared out; 50 s each on 2 CPUs)
 #   after each ctest stage: the skipped tests with their reasons
+#   valgrind (only when asked for): the C test programs under valgrind's
+#      memcheck, Debug build without sanitizers (build-valgrind/);
+#      VALGRIND_TESTS=REGEX picks the tests (default: every C test),
+#      VALGRIND_EXCLUDE=REGEX leaves some out (default: the one that
+#      cannot hold under valgrind); docs/testing.md "valgrind"
 # The sanitizer stages leave out the guest tests (label "guest": QEMU
 # booting Linux under TCG; they run once, in stage 1).
-# Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz]   (no argument: all)
+# Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz] [valgrind]
+#   (no argument: normal asan tsan fuzz)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +31,8 @@ want() {
 
 for s in "${stages[@]}"; do
 	case $s in
-	normal | asan | tsan | fuzz) ;;
-	*) echo "usage: $0 [normal] [asan] [tsan] [fuzz]" >&2; exit 2 ;;
+	normal | asan | tsan | fuzz | valgrind) ;;
+	*) echo "usage: $0 [normal] [asan] [tsan] [fuzz] [valgrind]" >&2; exit 2 ;;
 	esac
 done
 
@@ -34,6 +40,7 @@ done
 source "$root/scripts/deps.sh"
 # libFuzzer comes with clang's runtime libraries (Debian 12: clang 14).
 want fuzz && vus_deps+=(clang libclang-rt-14-dev)
+want valgrind && vus_deps+=(valgrind)
 vus_install_deps
 
 jobs=$(nproc)
@@ -70,6 +77,20 @@ if want tsan; then
 	cmake --build "$root/build-tsan" -j"$jobs"
 	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
 		run_ctest "$root/build-tsan" -LE guest
+fi
+
+if want valgrind; then
+	# Each C test under scripts/valgrind_run.sh (memcheck errors, definite
+	# and indirect leaks, fds left open: exit 99; a skip stays 77), with
+	# the sample programs it starts (not vusd: its seccomp filter).
+	# Suppressions, each with its reason: scripts/valgrind.supp.
+	echo "== C tests under valgrind"
+	cmake -S "$root" -B "$root/build-valgrind" -DCMAKE_BUILD_TYPE=Debug -DVUS_WERROR=ON \
+		-DVUS_TEST_WRAPPER="$root/scripts/valgrind_run.sh"
+	cmake --build "$root/build-valgrind" -j"$jobs"
+	VUS_VALGRIND_LOGS=${VUS_VALGRIND_LOGS:-$root/build-valgrind/valgrind-logs} \
+		run_ctest "$root/build-valgrind" -LE guest -R "${VALGRIND_TESTS:-^test_}" \
+		-E "${VALGRIND_EXCLUDE:-^test_migration_stop\$}"
 fi
 
 if want fuzz; then
