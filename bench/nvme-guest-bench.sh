@@ -5,7 +5,8 @@
 # same QEMU, against vus's nvme (samples/nvme-emu in vusd, attached with
 # vfio-user-pci) and against QEMU's own in-process `-device nvme` on a
 # RAM-backed file (/dev/shm) of the same size; runs alternate (vus, QEMU,
-# vus, QEMU, ...) and the script prints every run, then vus/QEMU ratios of
+# vus, QEMU, ...) and the script prints every run, the guest nvme driver's
+# complaints (timeouts, aborts, resets) if any, then vus/QEMU ratios of
 # the medians of IOPS and bandwidth. A benchmark, not a test: it asserts nothing.
 #
 #   VUS_QEMU=/path/to/qemu-system-x86_64 bench/nvme-guest-bench.sh [ROUNDS] [SECONDS]
@@ -67,6 +68,9 @@ run seqwrite-128k --rw=write --bs=128k --iodepth=8
 run seqread-128k --rw=read --bs=128k --iodepth=8
 run randread-4k-qd1 --rw=randread --bs=4k --iodepth=1
 run randread-4k-qd32 --rw=randread --bs=4k --iodepth=32
+# The driver's complaints (I/O timeouts, aborts, resets) explain a run
+# far off the others: the console is quiet, so print them.
+dmesg | grep -iE 'nvme.*(timeout|abort|reset|polled|fail)' | sed 's/^/KMSG /'
 exit 0
 EOF_GUEST
 } | guest_script "$root"
@@ -103,6 +107,7 @@ run_one() {
 		guest_fail "$kind run $n: guest result $rc"
 	fi
 	grep '^RESULT ' "$log" | tr -d '\r' >"$work/$kind-$n.txt"
+	grep '^KMSG ' "$log" | tr -d '\r' | sed "s/^KMSG /  $kind-$n guest kernel: /" >>"$work/kmsg.txt" || true
 }
 
 for ((n = 1; n <= rounds; n++)); do
@@ -115,6 +120,7 @@ for f in "$work"/vus-*.txt "$work"/qemu-*.txt; do
 	n=${f##*/}
 	awk -v r="${n%.txt}" '{ printf "  run %-7s %-18s %8d IOPS %10d KiB/s\n", r, $2, $3, $4 }' "$f"
 done
+[ -s "$work/kmsg.txt" ] && cat "$work/kmsg.txt"
 # Medians over the rounds (a loaded machine throws single runs far off;
 # the median of 3+ rounds ignores one), then the ratios.
 median() {

@@ -9,7 +9,9 @@
  * memory. Jobs: 4 KiB random read and write at QD1 and QD32, 128 KiB
  * sequential read and write at QD8, each against a floor measured in the
  * same run, memcpy of the same bytes. Prints IOPS, MB/s, the server
- * threads' CPU use and the ratios; asserts nothing (docs/nvme-testing.md).
+ * threads' CPU use (and per I/O: 1 / that is what one fully fed server
+ * core would serve), the mean completions per reap (batch) and the
+ * ratios; asserts nothing (docs/nvme-testing.md).
  *
  *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|poll|all]
  *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME]
@@ -245,6 +247,7 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	struct nvme_emu *emu;
 	struct vus_client *c;
 	struct nvme_drv *d;
+	bool shadow;
 	uint64_t iova;
 	size_t i;
 	int r;
@@ -275,10 +278,11 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		r = nvme_drv_set_num_queues(d, 1, 1, NULL, NULL);
 	if (r == 0)
 		r = nvme_drv_create_qpair(d, 1, QDEPTH);
-	if (r == 0 && !cf->no_shadow)
-		r = nvme_drv_dbbuf_enable(d);
 	if (r != 0)
 		die("controller set-up", r);
+	/* The controller refuses Doorbell Buffer Config without DMA fds
+	 * (every shadow access would be a message): plain doorbells then. */
+	shadow = !cf->no_shadow && nvme_drv_dbbuf_enable(d) == 0;
 	if (!nvme_drv_alloc(d, QDEPTH * 131072u, &iova))
 		die("buffers", -ENOMEM);
 
@@ -286,11 +290,23 @@ static void run_config(const struct config *cf, double secs, const char *only)
 
 	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
 	       cf->no_fd ? "message (no fds)" : "fd-mapped",
-	       cf->no_shadow ? ", no shadow doorbells" : ", shadow doorbells + EventIdx",
+	       shadow ? ", shadow doorbells + EventIdx" : cf->no_shadow ? ", no shadow doorbells" :
+	       ", shadow doorbells refused (no fds): doorbell messages",
 	       cf->poll ? "poll=true" : "inline on doorbells", cf->poll ? "polls its CQ" :
 	       "sleeps on MSI-X eventfds");
-	printf("%-20s %10s %9s %11s %7s %13s %8s\n", "job", "IOPS", "MB/s", "server CPU", "batch",
-	       "memcpy ops/s", "ratio");
+	{
+		/* Idle: queues set up, nothing submitted. */
+		struct timespec nap = { 0, 500000000L };
+		double c0 = process_cpu(), t0 = now();
+
+		nanosleep(&nap, NULL);
+		double cpu = (process_cpu() - c0) / (now() - t0) * 100;
+
+		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
+		       cpu > 0 ? cpu : 0, now() - t0);
+	}
+	printf("%-20s %10s %9s %11s %9s %7s %13s %8s\n", "job", "IOPS", "MB/s", "server CPU",
+	       "server/IO", "batch", "memcpy ops/s", "ratio");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
 		struct result res;
 		double floor_ops;
@@ -299,8 +315,9 @@ static void run_config(const struct config *cf, double secs, const char *only)
 			continue;
 		res = run(d, &jobs[i], secs, iova);
 		floor_ops = memcpy_ops(jobs[i].bs, secs / 4);
-		printf("%-20s %10.0f %9.1f %10.0f%% %7.1f %13.0f %8.4f\n", jobs[i].name, res.iops,
-		       res.mbs, res.cpu * 100, res.batch, floor_ops, res.iops / floor_ops);
+		printf("%-20s %10.0f %9.1f %10.0f%% %7.2fus %7.1f %13.0f %8.4f\n", jobs[i].name,
+		       res.iops, res.mbs, res.cpu * 100, res.cpu / res.iops * 1e6, res.batch,
+		       floor_ops, res.iops / floor_ops);
 		fflush(stdout);
 	}
 	nvme_drv_close(d);

@@ -97,6 +97,9 @@ static int quiesce(struct nvme_emu *n)
 		/* Backend I/O in flight finishes now; its completions are
 		 * posted once RUNNING again (nvme_uring.c). */
 		nvme_uring_drain(n, NVME_DRAIN_WAIT);
+		/* Interrupts that Interrupt Coalescing holds back are not
+		 * in the record: raise them now, while the device runs. */
+		nvme_irqs_release(n);
 		pthread_mutex_unlock(&n->proc_lock);
 	}
 	return 0;

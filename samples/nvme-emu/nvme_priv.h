@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "nvme_emu.h"
 #include "nvme_spec.h"
@@ -76,6 +77,8 @@ struct nvme_cq {
 	uint32_t nsq;        /* SQs posting here */
 	uint32_t resv;       /* entries kept for commands in flight (nvme_uring.c) */
 	bool notify;         /* entries posted since the last interrupt */
+	uint32_t held;       /* how many (Interrupt Coalescing's threshold) */
+	uint64_t held_since_ns; /* CLOCK_MONOTONIC of the first one held, 0 none */
 	uint64_t irqs;
 };
 
@@ -190,6 +193,10 @@ struct nvme_emu {
 	bool on_worker;          /* the processor runs on the worker thread */
 	uint64_t executed;       /* commands fetched and run (the poller's idle test) */
 	_Atomic bool intx_busy;  /* INTx: some CQ held unconsumed entries */
+	_Atomic bool poller_asleep; /* polling mode, idle: waits on worker_cv */
+	/* Interrupt Coalescing: when the earliest held interrupt is due
+	 * (CLOCK_MONOTONIC ns), 0 none; the worker (or poller) wakes then. */
+	_Atomic uint64_t coalesce_due_ns;
 
 	/* Worker thread (started when the first fd-less map arrives). */
 	pthread_t worker;
@@ -237,9 +244,15 @@ void nvme_features_default(struct nvme_emu *n);
 
 /* nvme_queue.c (proc_lock held) */
 bool nvme_queues_run(struct nvme_emu *n);
+/* Before the poller sleeps: EventIdx of every shadowed SQ set to its tail
+ * (the host rings on its next submission), tails read again; true when
+ * one moved (work: do not sleep). */
+bool nvme_queues_arm(struct nvme_emu *n);
 int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t status,
 		 uint32_t dw0);
 void nvme_irqs_flush(struct nvme_emu *n);
+/* Raise every interrupt coalescing holds back (before a STOP). */
+void nvme_irqs_release(struct nvme_emu *n);
 void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid);
 bool nvme_on_intx(struct nvme_emu *n);
 
@@ -325,6 +338,14 @@ int nvme_ns_read(struct nvme_ns *ns, uint64_t off, void *buf, uint64_t len);
 int nvme_ns_write(struct nvme_ns *ns, uint64_t off, const void *buf, uint64_t len);
 int nvme_ns_zero(struct nvme_ns *ns, uint64_t off, uint64_t len);
 int nvme_ns_flush(struct nvme_ns *ns);
+
+static inline uint64_t nvme_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static inline uint16_t nvme_sc(uint16_t sc, bool dnr)
 {

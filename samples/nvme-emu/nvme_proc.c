@@ -29,19 +29,11 @@
 #define cpu_relax() do { } while (0)
 #endif
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* One pass after another until nothing is left (proc_lock held). The
  * time spent is SMART's Controller Busy Time. */
 static void nvme_process(struct nvme_emu *n)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = nvme_now_ns();
 	bool more;
 
 	do {
@@ -58,40 +50,98 @@ static void nvme_process(struct nvme_emu *n)
 		nvme_irqs_flush(n);
 	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst) ||
 		 !nvme_uring_idle(n));
-	atomic_fetch_add_explicit(&n->smart.busy_ns, now_ns() - t0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->smart.busy_ns, nvme_now_ns() - t0, memory_order_relaxed);
 }
 
 /*
- * Polling mode: passes back to back. An idle pass spins (a pause, no
- * system call); after POLL_IDLE_YIELD idle passes in a row the poller
- * yields the CPU once (on small hosts the guest's vCPU may share this
- * core). Yielding after every idle pass, as this did first, starved the
- * poller on a loaded host: the scheduler ranks a task that keeps
- * yielding behind every other runnable one (measured with
- * vus-nvme-bench, 4 KiB writes at QD1: 110 IOPS with the poller at
- * 0 % CPU; samples/nvme-emu/README.md).
+ * Polling mode: passes back to back while there is work, a pause between
+ * idle passes (no system call), and after POLL_IDLE_NS (50 us) without a command
+ * the poller arms EventIdx as the inline mode does (nvme_queues_arm) and
+ * sleeps until a doorbell kicks it: a polling controller that costs no
+ * CPU while idle and never spins while the host is not submitting.
+ * Measured first (vus-nvme-bench, samples/nvme-emu/README.md): a poller
+ * that yielded after every idle pass got almost no CPU on a loaded host
+ * (the scheduler ranks a task that keeps yielding behind every other
+ * runnable one; 4 KiB writes at QD1: 110 IOPS), and one that spun all
+ * the time took the slices the host's own threads needed.
  */
-#define POLL_IDLE_YIELD 4096u
+#define POLL_IDLE_NS 50000ull
+
+/*
+ * One wait of the worker or the sleeping poller on worker_cv (regs_lock
+ * held): untimed, unless INTx entries stay unconsumed (a pass within
+ * 5 ms, nvme_queue.c intx_flush) or Interrupt Coalescing holds an
+ * interrupt (a pass when it falls due). True when that time came.
+ */
+static bool cv_wait_step(struct nvme_emu *n)
+{
+	uint64_t due = atomic_load(&n->coalesce_due_ns), wait_ns = UINT64_MAX, now;
+	struct timespec ts;
+
+	if (atomic_load(&n->intx_busy))
+		wait_ns = 5000000;
+	if (due) {
+		now = nvme_now_ns();
+		if (due <= now)
+			return true;
+		if (due - now < wait_ns)
+			wait_ns = due - now;
+	}
+	if (wait_ns == UINT64_MAX) {
+		pthread_cond_wait(&n->worker_cv, &n->regs_lock);
+		return false;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(wait_ns / 1000000000u);
+	ts.tv_nsec += (long)(wait_ns % 1000000000u);
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT;
+}
+
+static void poller_sleep(struct nvme_emu *n)
+{
+	pthread_mutex_lock(&n->regs_lock);
+	atomic_store(&n->poller_asleep, true);
+	while (!n->worker_stop && !atomic_load(&n->work) && !atomic_load(&n->stopping))
+		if (cv_wait_step(n))
+			break;
+	atomic_store(&n->poller_asleep, false);
+	pthread_mutex_unlock(&n->regs_lock);
+}
 
 static void *poller_main(struct nvme_emu *n)
 {
-	unsigned idle = 0;
-	uint64_t before;
+	uint64_t before, idle_since = 0;
+	bool found;
 
 	while (!atomic_load(&n->stopping)) {
 		pthread_mutex_lock(&n->proc_lock);
 		before = n->executed;
 		n->on_worker = true;
 		nvme_process(n);
-		n->on_worker = false;
-		idle = n->executed == before ? idle + 1 : 0;
-		pthread_mutex_unlock(&n->proc_lock);
-		if (idle >= POLL_IDLE_YIELD) {
-			idle = 0;
-			sched_yield();
-		} else if (idle) {
-			cpu_relax();
+		if (n->executed != before) {
+			idle_since = 0;
+		} else if (!idle_since) {
+			idle_since = nvme_now_ns();
+		} else if (nvme_now_ns() - idle_since >= POLL_IDLE_NS) {
+			/* Idle long enough: ask the host to ring, then look
+			 * once more (a submission before the arm is seen now,
+			 * one after it rings and kicks). */
+			found = nvme_queues_arm(n);
+			n->on_worker = false;
+			pthread_mutex_unlock(&n->proc_lock);
+			idle_since = 0;
+			if (!found)
+				poller_sleep(n);
+			continue;
 		}
+		n->on_worker = false;
+		pthread_mutex_unlock(&n->proc_lock);
+		if (idle_since)
+			cpu_relax();
 	}
 	return NULL;
 }
@@ -105,24 +155,9 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&n->regs_lock);
 	for (;;) {
-		while (!n->worker_stop && !atomic_load(&n->work)) {
-			struct timespec ts;
-
-			if (!atomic_load(&n->intx_busy)) {
-				pthread_cond_wait(&n->worker_cv, &n->regs_lock);
-				continue;
-			}
-			/* INTx with entries not consumed: pass again within
-			 * 5 ms even without a kick (nvme_queue.c, intx_flush). */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 5000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			if (pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT)
+		while (!n->worker_stop && !atomic_load(&n->work))
+			if (cv_wait_step(n))
 				break;
-		}
 		if (n->worker_stop)
 			break;
 		pthread_mutex_unlock(&n->regs_lock);
@@ -140,8 +175,18 @@ static void *worker_main(void *arg)
 void nvme_kick(struct nvme_emu *n)
 {
 	atomic_store_explicit(&n->work, true, memory_order_seq_cst);
-	if (n->poll)
-		return; /* the poller sees it on its next pass */
+	if (n->poll) {
+		/* The poller sees it on its next pass, or sleeps: wake it.
+		 * 'work' is stored before 'poller_asleep' is loaded and the
+		 * poller stores 'poller_asleep' before it loads 'work' (both
+		 * sequentially consistent): one of the two sees the other. */
+		if (atomic_load(&n->poller_asleep)) {
+			pthread_mutex_lock(&n->regs_lock);
+			pthread_cond_signal(&n->worker_cv);
+			pthread_mutex_unlock(&n->regs_lock);
+		}
+		return;
+	}
 	if (atomic_load(&n->nofd_maps) == 0 && pthread_mutex_trylock(&n->proc_lock) == 0) {
 		nvme_process(n);
 		pthread_mutex_unlock(&n->proc_lock);

@@ -166,6 +166,7 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 		cq->phase ^= 1;
 	}
 	cq->notify = true;
+	cq->held++;
 	if (status)
 		atomic_fetch_add_explicit(&sq->errors, 1, memory_order_relaxed);
 	return 0;
@@ -218,6 +219,8 @@ static void intx_flush(struct nvme_emu *n)
 				continue;
 			if (cq->notify) {
 				cq->notify = false;
+				cq->held = 0;
+				cq->held_since_ns = 0;
 				cq->irqs++;
 			}
 			if (!cq_refresh(n, (uint16_t)q) || cq->head != cq->tail)
@@ -233,21 +236,71 @@ static void intx_flush(struct nvme_emu *n)
 }
 
 /*
- * MSI-X and MSI: one interrupt per CQ with new entries per pass (the
- * coalescing that matters: one eventfd write per batch). With shadow
- * doorbells the host is never asked for CQ head updates here; a full CQ
- * asks for one (sq_run).
+ * Interrupt Coalescing (NVMe 1.4 5.21.1.8, Feature 08h): an I/O CQ's
+ * interrupt waits until THR + 1 entries are held (bits 7:0, 0's based)
+ * or TIME x 100 us have passed since the first one held (bits 15:8);
+ * TIME = 0 means no delay, so the feature is off. Never for the admin
+ * CQ (the specification applies it to I/O CQs only), never for a vector
+ * whose Interrupt Vector Configuration (Feature 09h) sets CD, never when
+ * the CQ is full (the host could not free it without the interrupt).
+ * True: hold it; *due then the earliest deadline.
  */
-void nvme_irqs_flush(struct nvme_emu *n)
+static bool coalesce_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint64_t *now,
+			  uint64_t *due)
 {
+	uint32_t f = n->feat.irq_coalesce;
+	uint64_t time_ns = (uint64_t)((f >> 8) & 0xff) * 100000u, d;
+
+	if (!qid || !time_ns || cq->held >= (f & 0xff) + 1u || !cq_free(cq) ||
+	    (cq->vector < NVME_NR_QUEUES && n->feat.irq_cd[cq->vector]))
+		return false;
+	if (!*now)
+		*now = nvme_now_ns();
+	if (!cq->held_since_ns)
+		cq->held_since_ns = *now;
+	if (*now - cq->held_since_ns >= time_ns)
+		return false;
+	d = cq->held_since_ns + time_ns;
+	if (!*due || d < *due)
+		*due = d;
+	return true;
+}
+
+/* A held interrupt falls due later: the worker thread (started for it
+ * when needed) or the poller wakes then and runs a pass. */
+static void coalesce_arm(struct nvme_emu *n, uint64_t due)
+{
+	uint64_t was = atomic_exchange(&n->coalesce_due_ns, due);
+
+	if (!due || was == due || n->on_worker)
+		return;
+	if (!n->worker_started)
+		(void)nvme_worker_start(n);
+	pthread_mutex_lock(&n->regs_lock);
+	pthread_cond_signal(&n->worker_cv);
+	pthread_mutex_unlock(&n->regs_lock);
+}
+
+/*
+ * MSI-X and MSI: one interrupt per CQ with new entries per pass (the
+ * coalescing that matters: one eventfd write per batch), unless Interrupt
+ * Coalescing holds it. With shadow doorbells the host is never asked for
+ * CQ head updates here; a full CQ asks for one (sq_run).
+ */
+static void irqs_flush(struct nvme_emu *n, bool release)
+{
+	uint64_t now = 0, due = 0;
 	bool any = false;
 	int q;
 
 	for (q = 0; q < NVME_NR_QUEUES; q++)
 		if (n->cq[q].live && n->cq[q].ien && n->cq[q].notify)
 			any = true;
-	if (!any && !n->intx_busy)
+	if (!any && !n->intx_busy) {
+		if (atomic_load_explicit(&n->coalesce_due_ns, memory_order_relaxed))
+			atomic_store(&n->coalesce_due_ns, 0);
 		return;
+	}
 	if (nvme_on_intx(n)) {
 		bool busy = false;
 
@@ -268,10 +321,25 @@ void nvme_irqs_flush(struct nvme_emu *n)
 
 		if (!cq->live || !cq->ien || !cq->notify)
 			continue;
+		if (!release && coalesce_hold(n, (uint16_t)q, cq, &now, &due))
+			continue;
 		cq->notify = false;
+		cq->held = 0;
+		cq->held_since_ns = 0;
 		cq->irqs++;
 		(void)vus_irq_raise(n->dev, cq->vector);
 	}
+	coalesce_arm(n, due);
+}
+
+void nvme_irqs_flush(struct nvme_emu *n)
+{
+	irqs_flush(n, false);
+}
+
+void nvme_irqs_release(struct nvme_emu *n)
+{
+	irqs_flush(n, true);
 }
 
 /* ---- submissions --------------------------------------------------- */
@@ -401,4 +469,22 @@ bool nvme_queues_run(struct nvme_emu *n)
 	if (n->ready && !n->fatal)
 		nvme_aer_flush(n);
 	return more && !atomic_load(&n->stopping);
+}
+
+bool nvme_queues_arm(struct nvme_emu *n)
+{
+	bool moved = false;
+	int q;
+
+	if (!n->ready || n->fatal || atomic_load(&n->mig_stopped))
+		return false;
+	for (q = 1; q < NVME_NR_QUEUES; q++)
+		if (n->sq[q].live && shadowed(n, (uint16_t)q))
+			(void)eventidx_write(n, (uint16_t)q, false, n->sq[q].tail);
+	atomic_thread_fence(memory_order_seq_cst);
+	for (q = 1; q < NVME_NR_QUEUES; q++)
+		if (n->sq[q].live && shadowed(n, (uint16_t)q) &&
+		    sq_tail_now(n, (uint16_t)q) != n->sq[q].tail)
+			moved = true;
+	return moved;
 }

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -591,8 +590,6 @@ static int wait_cq(struct nvme_drv *d, struct cq *cq, unsigned *spins)
 			cpu_relax();
 		}
 		*spins += POLL_SERVE;
-		/* Let a poller sharing this core run (a busy host). */
-		sched_yield();
 		return d->tr.ops->wait(d->tr.ctx, NULL, 0, 0);
 	}
 	return d->tr.ops->wait(d->tr.ctx, NULL, 0, (*spins)++ < POLL_SPINS ? 0 : 1);
