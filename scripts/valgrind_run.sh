@@ -17,8 +17,16 @@
 # they exit with the parent's heap and fds, which is not a leak.
 # Programs outside the build (bash, sleep, lspci, ...) are not followed.
 #
+# With VUS_VALGRIND_VUSD=1, vusd runs under memcheck too: VUS_BUILD_DIR
+# (where the tests find vusd and vusctl) is pointed at a copy of the build
+# tree made of symlinks, whose bin/vusd starts the real one under valgrind
+# with --no-seccomp (valgrind 3.19 cannot apply vusd's filter: its thread
+# sync flag is unsupported). Its logs are checked like the program's.
+# PROGRAM may then be bash running a shell test.
+#
 # Environment:
 #   VUS_VALGRIND       valgrind to use (default: valgrind)
+#   VUS_VALGRIND_VUSD  1: vusd under memcheck too (above)
 #   VUS_VALGRIND_LOGS  keep the logs in this directory (default: a temp
 #                      directory removed unless something was found)
 set -uo pipefail
@@ -27,6 +35,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 prog=${1:?usage: $0 PROGRAM [ARGS...]}
 vg=${VUS_VALGRIND:-valgrind}
 name=$(basename "$prog")
+# A shell test is named after its script.
+[[ $name == bash && $# -ge 2 ]] && name=$(basename "$2" .sh)
 
 if [[ -n ${VUS_VALGRIND_LOGS:-} ]]; then
 	mkdir -p "$VUS_VALGRIND_LOGS"
@@ -40,16 +50,52 @@ fi
 # Time bounds in tests stretch for slow builds (test_vusd_hostile etc.).
 export VUS_TEST_TIME_SCALE=${VUS_TEST_TIME_SCALE:-20}
 
+# shellcheck disable=SC2054 # the commas are inside option values
+memcheck=(-q --tool=memcheck
+	--leak-check=full --show-leak-kinds=definite,indirect
+	--errors-for-leak-kinds=definite,indirect
+	--track-fds=yes --num-callers=30
+	--child-silent-after-fork=yes
+	--suppressions="$root/scripts/valgrind.supp")
+
+if [[ ${VUS_VALGRIND_VUSD:-0} == 1 ]]; then
+	build=${VUS_BUILD_DIR:?VUS_BUILD_DIR must point at the build tree}
+	shadow=$logs/build
+	mkdir -p "$shadow/bin"
+	for f in "$build"/* "$build"/bin/*; do
+		case $f in
+		"$build/bin" | "$build/bin/vusd") ;;
+		"$build"/bin/*) ln -s "$f" "$shadow/bin/" ;;
+		*) ln -s "$f" "$shadow/" ;;
+		esac
+	done
+	{
+		cat <<'EOF'
+#!/bin/bash
+# vusd under memcheck, written by scripts/valgrind_run.sh
+extra=(--no-seccomp)
+for a in "$@"; do case $a in --help | --version | --no-seccomp) extra=() ;; esac; done
+EOF
+		printf 'exec %q' "$vg"
+		printf ' %q' "${memcheck[@]}" "--log-file=$logs/vusd.%p.log" "$build/bin/vusd"
+		# shellcheck disable=SC2016 # expanded by the script written
+		printf ' "${extra[@]}" "$@"\n'
+	} >"$shadow/bin/vusd"
+	chmod +x "$shadow/bin/vusd"
+	export VUS_BUILD_DIR=$shadow
+fi
+
 status=0
-"$vg" -q --tool=memcheck \
-	--leak-check=full --show-leak-kinds=definite,indirect \
-	--errors-for-leak-kinds=definite,indirect \
-	--track-fds=yes --num-callers=30 \
-	--trace-children=yes --child-silent-after-fork=yes \
-	--trace-children-skip='/usr/*,/bin/*,/sbin/*,*/bash,*/sh,*/vusd' \
-	--suppressions="$root/scripts/valgrind.supp" \
-	--log-file="$logs/$name.%p.log" \
+if [[ $(basename "$prog") == bash ]]; then
+	# A shell test: bash itself is not ours; vusd is (above).
 	"$@" || status=$?
+else
+	"$vg" "${memcheck[@]}" \
+		--trace-children=yes \
+		--trace-children-skip='/usr/*,/bin/*,/sbin/*,*/bash,*/sh,*/vusd' \
+		--log-file="$logs/$name.%p.log" \
+		"$@" || status=$?
+fi
 
 # What each log says: "ERROR SUMMARY: N errors" (memcheck errors plus the
 # leaks counted as errors) and "Open file descriptor N:" blocks; an fd
