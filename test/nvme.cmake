@@ -15,9 +15,9 @@ foreach(name test_nvme_admin test_nvme_io test_nvme_errors test_nvme_file)
   endif()
   add_executable(${name} ${name}.c)
   target_link_libraries(${name} PRIVATE vus_nvme_rig)
-  add_test(NAME ${name} COMMAND ${name})
+  add_test(NAME ${name} COMMAND ${VUS_TEST_WRAPPER} $<TARGET_FILE:${name}>)
   # A check the controller is known to fail (docs/nvme-testing.md, "Known
   # issues") ends its test with VUS_SKIP: the program exits 77, skipped.
-  set_tests_properties(${name} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${VUS_C_TEST_TIMEOUT} SKIP_RETURN_CODE 77
     ENVIRONMENT "VUS_BUILD_DIR=${CMAKE_BINARY_DIR};VUS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endforeach()

@@ -387,9 +387,9 @@ static void set_irqs_chunks(void **state)
 	int fds[5], i;
 	uint32_t v[5];
 
+	/* [2] is the hole: no eventfd made for it, none leaked. */
 	for (i = 0; i < 5; i++)
-		fds[i] = eventfd(0, EFD_CLOEXEC);
-	fds[2] = -1;
+		fds[i] = i == 2 ? -1 : eventfd(0, EFD_CLOEXEC);
 	peer_init(&p, script_ack_all, "{\"capabilities\":{\"max_msg_fds\":2}}");
 	ASSERT_OK(peer_start(&p, NULL, &c));
 	/* [a b] [-1] [c d] */

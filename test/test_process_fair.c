@@ -29,6 +29,7 @@
 #include <vus/client.h>
 #include <vus/device.h>
 
+#include "clock.h"
 #include "testdev.h"
 #include "vus_test.h"
 
@@ -51,6 +52,9 @@ struct rig {
 static void *busy_client(void *arg)
 {
 	struct rig *r = arg;
+	/* The final read waits for the whole burst to be served: its reply
+	 * bound stretches for slow runs (valgrind) with the test's. */
+	struct vus_client_opts o = { .timeout_ms = 5000 * test_time_scale() };
 	struct vus_client *c;
 	struct vus_hdr h = { .cmd = VUS_CMD_REGION_WRITE, .size = POSTED_SIZE,
 			     .flags = VUS_F_NO_REPLY };
@@ -60,7 +64,7 @@ static void *busy_client(void *arg)
 	size_t done = 0;
 	ssize_t n;
 
-	if (!buf || vus_client_connect(r->path, NULL, &c) < 0) {
+	if (!buf || vus_client_connect(r->path, &o, &c) < 0) {
 		__atomic_store_n(&r->busy_errors, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&r->connected, -1, __ATOMIC_RELEASE);
 		free(buf);
@@ -169,7 +173,7 @@ static void second_client_answered_while_first_is_busy(void **state)
 	/* The listener gets its turn (the second client is refused: one at
 	 * a time) while the burst is still being served. */
 	answered = 0;
-	deadline = time(NULL) + 20;
+	deadline = time(NULL) + 20 * test_time_scale();
 	while (!answered && time(NULL) < deadline) {
 		loop_once(&r);
 		p = (struct pollfd){ .fd = fd, .events = POLLIN };
@@ -182,7 +186,7 @@ static void second_client_answered_while_first_is_busy(void **state)
 	close(fd);
 
 	/* The rest of the burst and the final read are served. */
-	deadline = time(NULL) + 20;
+	deadline = time(NULL) + 20 * test_time_scale();
 	while (time(NULL) < deadline) {
 		loop_once(&r);
 		if (!vus_dev_client_attached(r.dev) &&

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "clock.h"
@@ -23,4 +24,12 @@ void test_sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+int test_time_scale(void)
+{
+	const char *s = getenv("VUS_TEST_TIME_SCALE");
+	int n = s ? atoi(s) : 0;
+
+	return n > 0 ? n : 1;
 }

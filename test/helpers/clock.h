@@ -10,5 +10,9 @@ int64_t test_now_us(void);
 int64_t test_now_ms(void);
 /* Sleep ms milliseconds (resumed after a signal). */
 void test_sleep_ms(int ms);
+/* How much to stretch a test's time bounds (never its assertions):
+ * VUS_TEST_TIME_SCALE when set to a positive number (valgrind runs set
+ * 20, docs/testing.md "valgrind"), else 1. */
+int test_time_scale(void);
 
 #endif /* VUS_TEST_CLOCK_H */
