@@ -406,6 +406,8 @@ bool fuzz_client_close(struct fuzz_client *c)
 	/* The client leaves: what it sent is served first (its EOF comes
 	 * after), and the replies are read, as in a clean disconnect. */
 	shutdown(c->sock, SHUT_WR);
+	if (c->mem)
+		fuzz_memq_shutdown();
 	fuzz_pump(c->loop);
 	fuzz_client_drain(c);
 	if (c->mem)

@@ -37,6 +37,10 @@ struct dir {
 static struct dir to_server, to_client;
 static int srv_fd = -1, cli_fd = -1;
 static bool hung_up, junk_out, srv_blocked;
+/* What the real socket may hold for the server: junk bytes sent, the
+ * client's EOF, or the EOF of the server's own shutdown(). None: nothing,
+ * and a receive needs no system call. */
+static bool junk_in, client_eof, srv_shut;
 static uint64_t moved;
 
 static void dir_init(struct dir *d, size_t limit)
@@ -189,8 +193,13 @@ static ssize_t seam_recvmsg(int fd, struct msghdr *msg, int flags)
 		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
 		ssize_t r;
 
+		if (!junk_in && !client_eof && !srv_shut) {
+			errno = EAGAIN;
+			return -1;
+		}
 		while ((r = vus_io_real.recvmsg(fd, &m, MSG_DONTWAIT)) > 0)
 			;
+		junk_in = false;
 		if (r == 0) {
 			msg->msg_controllen = 0;
 			msg->msg_flags = 0;
@@ -240,7 +249,7 @@ static ssize_t seam_sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (fd != srv_fd)
 		return vus_io_real.sendmsg(fd, msg, flags);
-	if (hung_up) {
+	if (hung_up || srv_shut) {
 		errno = EPIPE;
 		return -1;
 	}
@@ -266,7 +275,16 @@ static ssize_t seam_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return n;
 }
 
-static const struct vus_io_ops memq_ops = { seam_recvmsg, seam_sendmsg };
+/* The server ends the stream itself (a half-sent request): its loop
+ * must see the EOF the kernel gives it. */
+static int seam_shutdown(int fd, int how)
+{
+	if (fd == srv_fd)
+		srv_shut = true;
+	return vus_io_real.shutdown(fd, how);
+}
+
+static const struct vus_io_ops memq_ops = { seam_recvmsg, seam_sendmsg, seam_shutdown };
 
 /* ---- the harness's side ----------------------------------------------- */
 
@@ -281,12 +299,17 @@ void fuzz_memq_open(int server_fd, int client_fd)
 {
 	srv_fd = server_fd;
 	cli_fd = client_fd;
-	hung_up = junk_out = srv_blocked = false;
+	hung_up = junk_out = srv_blocked = junk_in = client_eof = srv_shut = false;
+}
+
+void fuzz_memq_shutdown(void)
+{
+	client_eof = true;
 }
 
 void fuzz_memq_hangup(void)
 {
-	hung_up = true;
+	client_eof = hung_up = true;
 }
 
 void fuzz_memq_close(void)
@@ -303,8 +326,8 @@ ssize_t fuzz_memq_client_send(const void *p, size_t len, const int *fds, unsigne
 
 	/* The server waits for room to write and reads only what its epoll
 	 * reports: let its real socket report input. */
-	if (n > 0 && srv_blocked)
-		(void)!send(cli_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n > 0 && srv_blocked && send(cli_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		junk_in = true;
 	return n;
 }
 

@@ -23,9 +23,13 @@
  *    the client reading makes it writable again. While the server has
  *    output waiting, each client send also puts a junk byte on the real
  *    socket so the server's epoll sees input, as it would.
- *  - after the client has closed, the server's sends fail EPIPE.
- * Not modelled: the server's own shutdown() on its end (its later sends
- * still land in the queue, where nobody reads them).
+ *  - after the client has closed, or the server shut its end down
+ *    (lib/session/session.c, through the seam), the server's sends fail
+ *    EPIPE; the server's receives see the EOF of its shutdown() once
+ *    the queue is empty.
+ * A receive that finds the queue empty asks the real socket only if the
+ * client put junk or its EOF there (nothing else can be): otherwise it is
+ * EAGAIN without a system call.
  */
 #ifndef VUS_FUZZ_MEMQ_H
 #define VUS_FUZZ_MEMQ_H
@@ -45,6 +49,8 @@ void fuzz_memq_install(void);
 /* The server's end server_fd of a real socketpair whose other end is
  * client_fd (kept by the client) now carries its bytes in memory. */
 void fuzz_memq_open(int server_fd, int client_fd);
+/* The client has shut its end down for writing (shutdown(SHUT_WR)). */
+void fuzz_memq_shutdown(void);
 /* The client has hung up: the server's sends fail EPIPE from now on. */
 void fuzz_memq_hangup(void);
 /* The session is over: drop what nobody read, closing its fds. */

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io_seam.h"
 #include "session.h"
 
 #define slog(s, lvl, ...) vus_log_to((s)->log, lvl, __VA_ARGS__)
@@ -228,7 +229,7 @@ int vus_session_send_request(struct vus_session *s, struct vus_hdr *h,
 		 * session here would pull it from under the caller (the DMA
 		 * engine is mid-queue); shutdown makes the loop see EOF and
 		 * end it at its next turn. */
-		shutdown(c->fd, SHUT_RDWR);
+		vus_io_shutdown(c->fd, SHUT_RDWR);
 		return err;
 	}
 	vus_counters_add(s->ctr, &s->ctr->bytes_out, h->size);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The system calls that move a connection's bytes (library-internal).
+ * The system calls that move a connection's bytes, and the shutdown()
+ * that ends them (library-internal).
  *
  * In a fuzz build (VUS_FUZZ_IO, defined by fuzz/CMakeLists.txt for its
  * own copy of the library, never by the normal build) they go through
@@ -19,15 +20,18 @@
 struct vus_io_ops {
 	ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
 	ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
+	int (*shutdown)(int fd, int how);
 };
 /* The real system calls unless a harness set it (before any I/O). */
 extern const struct vus_io_ops *vus_io;
 extern const struct vus_io_ops vus_io_real;
 #define vus_io_recvmsg(fd, msg, flags) (vus_io->recvmsg((fd), (msg), (flags)))
 #define vus_io_sendmsg(fd, msg, flags) (vus_io->sendmsg((fd), (msg), (flags)))
+#define vus_io_shutdown(fd, how) (vus_io->shutdown((fd), (how)))
 #else
 #define vus_io_recvmsg(fd, msg, flags) recvmsg((fd), (msg), (flags))
 #define vus_io_sendmsg(fd, msg, flags) sendmsg((fd), (msg), (flags))
+#define vus_io_shutdown(fd, how) shutdown((fd), (how))
 #endif
 
 #endif /* VUS_IO_SEAM_H */

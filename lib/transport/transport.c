@@ -33,7 +33,7 @@
 #include "transport.h"
 
 #ifdef VUS_FUZZ_IO
-const struct vus_io_ops vus_io_real = { recvmsg, sendmsg };
+const struct vus_io_ops vus_io_real = { recvmsg, sendmsg, shutdown };
 const struct vus_io_ops *vus_io = &vus_io_real;
 #endif
 
