@@ -233,7 +233,12 @@ static ssize_t seam_recvmsg(int fd, struct msghdr *msg, int flags)
 static void fill_junk(void)
 {
 	static const uint8_t junk[4096];
+	int small = 4096;
 
+	/* The session asks for a send buffer as large as a message
+	 * (lib/transport/transport.c vus_conn_grow_sndbuf()); only junk
+	 * goes through this socket, so a small one fills in a few sends. */
+	(void)setsockopt(srv_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	while (send(srv_fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
 		;
 	junk_out = true;
