@@ -356,8 +356,6 @@ int fuzz_client_open(struct fuzz_client *c)
 	c->sock = c->twin = -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	if (buf)
-		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	if (c->mem)
 		fuzz_memq_open(sv[0], sv[1]);
 	err = vus_dev_attach_fd(c->dev, sv[0]);
@@ -368,6 +366,10 @@ int fuzz_client_open(struct fuzz_client *c)
 		close(sv[1]);
 		return err;
 	}
+	/* After the attach: the session asks for a send buffer as large as
+	 * a message (vus_conn_grow_sndbuf()), and a small one is the point. */
+	if (buf)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	c->sock = sv[1];
 	return 0;
 }
