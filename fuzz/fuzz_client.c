@@ -5,10 +5,11 @@
  * The client sends each record of the input, lets the loop handle what is
  * ready and, unless the record says otherwise, reads and drops what came
  * back -- keeping the twin socket if the VERSION reply carried one.
- * Costs per record are a handful of system calls (5 for a request and
- * its reply): the send, the device's own read and reply, one poll() over
- * the loop's devices per pump turn after the first, and the read of what
- * came back (fuzz/README.md "Speed").
+ * Costs per record over a socket are a handful of system calls (5 for a
+ * request and its reply): the send, the device's own read and reply, one
+ * poll() over the loop's devices per pump turn after the first, and the
+ * read of what came back. Over the in-memory connection (c->mem,
+ * fuzz_memq.h) only the poll() is left (fuzz/README.md "Speed").
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <dirent.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "fuzz_client.h"
+#include "fuzz_memq.h"
 #include "fuzz_stream.h"
 
 /* Pump turns: each vus_dev_process() handles up to 256 messages. */
@@ -128,12 +130,23 @@ void fuzz_pump(const struct fuzz_loop *loop)
 	for (i = 0; i < loop->n; i++)
 		p[i] = (struct pollfd){ .fd = vus_dev_poll_fd(loop->devs[i]), .events = POLLIN };
 	for (turn = 0; turn < PUMP_TURNS; turn++) {
-		if (poll(p, loop->n, 0) <= 0)
+		/* In-memory bytes for a server: its epoll cannot see them,
+		 * vus_dev_process() reads them first thing (fuzz_memq.h). */
+		bool input = fuzz_memq_input_pending();
+		uint64_t moved = fuzz_memq_moved();
+		int ready = poll(p, loop->n, 0);
+
+		if (ready <= 0 && !input)
 			return;
 		for (i = 0; i < loop->n; i++) {
-			if (p[i].revents)
+			if (p[i].revents || input)
 				vus_dev_process(loop->devs[i]);
 		}
+		/* Input the server does not take now (a held reply, output
+		 * waiting for the client): leave it for later, as a socket
+		 * would. */
+		if (ready <= 0 && fuzz_memq_moved() == moved)
+			return;
 	}
 }
 
@@ -154,18 +167,47 @@ static bool is_socket(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* A received fd: the VERSION reply's is the twin socket; region fds
+ * are memfds, dropped. */
+static void take_fd(struct fuzz_client *c, int f)
+{
+	if (c->twin < 0 && is_socket(f))
+		c->twin = f;
+	else
+		close(f);
+}
+
+/* Static: a 64 KiB stack array costs ASan its shadow per call. */
+static uint8_t drain_buf[65536];
+
+/* drain() for the in-memory connection. */
+static void drain_mem(struct fuzz_client *c)
+{
+	int fds[FUZZ_MEMQ_MAX_FDS];
+	unsigned nfds = FUZZ_MEMQ_MAX_FDS, i;
+
+	while (fuzz_memq_client_recv(drain_buf, sizeof(drain_buf), fds, &nfds)) {
+		for (i = 0; i < nfds; i++)
+			take_fd(c, fds[i]);
+		nfds = FUZZ_MEMQ_MAX_FDS;
+	}
+}
+
 /* Read and drop what the server sent on fd; keep a twin socket. */
 static void drain(struct fuzz_client *c, int fd)
 {
-	/* Static: a 64 KiB stack array costs ASan its shadow per call. */
-	static uint8_t buf[65536];
+	uint8_t *buf = drain_buf;
 
+	if (c->mem && fd == c->sock) {
+		drain_mem(c);
+		return;
+	}
 	for (;;) {
 		union {
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(8 * sizeof(int))];
 		} ctl;
-		struct iovec iov = { buf, sizeof(buf) };
+		struct iovec iov = { buf, sizeof(drain_buf) };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 				      .msg_controllen = sizeof(ctl.buf) };
 		struct cmsghdr *cm;
@@ -177,7 +219,7 @@ static void drain(struct fuzz_client *c, int fd)
 		 * stops early only after a message's fds): no second
 		 * recvmsg() just to hear EAGAIN. */
 		if (!msg.msg_controllen) {
-			if ((size_t)n < sizeof(buf))
+			if ((size_t)n < sizeof(drain_buf))
 				return;
 			continue;
 		}
@@ -191,12 +233,7 @@ static void drain(struct fuzz_client *c, int fd)
 				int f;
 
 				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(f));
-				/* The VERSION reply's fd is the twin socket;
-				 * region fds are memfds. */
-				if (c->twin < 0 && is_socket(f))
-					c->twin = f;
-				else
-					close(f);
+				take_fd(c, f);
 			}
 		}
 	}
@@ -263,7 +300,11 @@ static int send_record(struct fuzz_client *c, uint8_t ctl, const uint8_t *p, siz
 		iov = (struct iovec){ (void *)p, len };
 		msg.msg_iov = &iov;
 		msg.msg_iovlen = 1;
-		n = sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (c->mem && sock == c->sock)
+			n = fuzz_memq_client_send(p, len, msg.msg_controllen ? fds : NULL,
+						  msg.msg_controllen ? (unsigned)nfds : 0);
+		else
+			n = sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN)
 			break; /* the server hung up */
 		if (n > 0) {
@@ -317,8 +358,12 @@ int fuzz_client_open(struct fuzz_client *c)
 		return -errno;
 	if (buf)
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	if (c->mem)
+		fuzz_memq_open(sv[0], sv[1]);
 	err = vus_dev_attach_fd(c->dev, sv[0]);
 	if (err) {
+		if (c->mem)
+			fuzz_memq_close();
 		close(sv[0]);
 		close(sv[1]);
 		return err;
@@ -363,11 +408,16 @@ bool fuzz_client_close(struct fuzz_client *c)
 	shutdown(c->sock, SHUT_WR);
 	fuzz_pump(c->loop);
 	fuzz_client_drain(c);
+	if (c->mem)
+		fuzz_memq_hangup();
 	close(c->sock);
 	if (c->twin >= 0)
 		close(c->twin);
 	c->sock = c->twin = -1;
 	for (i = 0; i < CLOSE_TURNS && vus_dev_client_attached(c->dev); i++)
 		fuzz_pump(c->loop);
+	/* What the client never read goes with its socket. */
+	if (c->mem)
+		fuzz_memq_close();
 	return !vus_dev_client_attached(c->dev);
 }

@@ -57,6 +57,9 @@ struct fuzz_client {
 	int sock;   /* our end of the main socket */
 	int twin;   /* our end of the twin socket, or -1 */
 	unsigned sndbuf; /* server-side SO_SNDBUF; 0: the kernel's */
+	/* The main socket's bytes go through memory (fuzz_memq.h; needs
+	 * fuzz_memq_install() first); the twin socket stays real. */
+	bool mem;
 	/* Called after each record has been sent and the loop has had its
 	 * turn (NULL: nothing); record counts from 0. */
 	void (*after_record)(void *opaque, unsigned record);

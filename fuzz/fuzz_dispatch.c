@@ -2,13 +2,16 @@
 /*
  * libFuzzer harness for the whole server: transport, dispatch, handlers,
  * the DMA engine, migration and the testdev device behind them, fed one
- * client's byte stream over a real socketpair with real fds attached
- * (input format: fuzz_stream.h; the client: fuzz_client.c).
+ * client's byte stream with real fds attached (input format:
+ * fuzz_stream.h; the client: fuzz_client.c). The bytes go through memory
+ * (fuzz_memq.h: no system call per record in the common case);
+ * FUZZ_SOCKETS=1 sends them over the kernel's socketpair.
  *
  * One device serves every input, as vusd's devices serve client after
  * client: it is made once, and each input is one client session on a
- * new socketpair with a small server-side send buffer (so partial sends
- * and the output queue are exercised). When the client leaves, the
+ * new socketpair. Either way the path toward the client is small (a
+ * 32 KiB queue, or a 16 KiB send buffer), so partial sends and the
+ * output queue are exercised. When the client leaves, the
  * session ends as on any disconnect and vus_dev_reset() brings the
  * device back to power-on state (config space, registers, migration
  * RUNNING); the device's RAM (testdev BAR1/BAR2) keeps what earlier
@@ -26,6 +29,7 @@
 #include <string.h>
 
 #include "fuzz_client.h"
+#include "fuzz_memq.h"
 #include "fuzz_stream.h"
 
 /* Server-side socket buffer: small, so replies often do not fit. */
@@ -36,6 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct fuzz_loop loop;
 static struct vus_dev *dev;
+/* The client's bytes go through memory (fuzz_memq.h) unless
+ * FUZZ_SOCKETS=1 asks for the kernel's socketpair. */
+static bool mem;
 
 static void quiet(void *opaque, enum vus_log_level level, const char *msg)
 {
@@ -51,6 +58,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_fd_init();
+	mem = !getenv("FUZZ_SOCKETS") || !strcmp(getenv("FUZZ_SOCKETS"), "0");
+	if (mem)
+		fuzz_memq_install();
 	/* Never freed: the device lives as long as the process. */
 	dev = fuzz_dev_new(&td);
 	if (!dev)
@@ -64,7 +74,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_client c = { .loop = &loop, .dev = dev, .sndbuf = SNDBUF };
+	struct fuzz_client c = { .loop = &loop, .dev = dev, .sndbuf = SNDBUF, .mem = mem };
 	struct fuzz_fds before, after;
 	int err;
 

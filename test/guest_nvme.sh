@@ -128,10 +128,11 @@ guest_pack "$root" "$work/initrd.gz"
 run_guest() {
 	local mode=$1 sock=$GUEST_SOCKS/nvme-$1.sock log=$work/vusd-$1.log args=() rc=0
 	local spec="nvme,size=${size_mb}M" img=$work/ns-$1.img
-	[ "$mode" = message-dma ] && args=(--no-shared-ram)
+	case $mode in *message-dma) args=(--no-shared-ram) ;; esac
 	# file: the namespace is a file vusd creates, I/O through io_uring
-	# under vusd's seccomp filter (docs/nvme.md section 7b).
-	[ "$mode" = file ] && spec="nvme,file=$img,size=${size_mb}M"
+	# under vusd's seccomp filter (docs/nvme.md section 7b);
+	# file-message-dma: the same without shared RAM (bounce buffers).
+	case $mode in file*) spec="nvme,file=$img,size=${size_mb}M" ;; esac
 	# VUS_GUEST_NVME_VUSD_ARGS: more vusd options (e.g. --log-level trace).
 	# shellcheck disable=SC2086
 	"$vusd" ${VUS_GUEST_NVME_VUSD_ARGS:-} --device "$spec" --socket-path "$sock" \
@@ -150,7 +151,7 @@ run_guest() {
 		guest_fail "$mode: guest result $rc (0 = passed, 124 = timed out, 125 = no result)"
 	fi
 	grep "^GUEST:" "$GUEST_LOG" | sed "s/^/$mode: /"
-	if [ "$mode" = file ]; then
+	if [[ $mode == file* ]]; then
 		local vlog
 		vlog=$(cat "$log")
 		[[ $vlog != *"io_uring unavailable"* ]] || guest_fail "file: vusd fell back to pread/pwrite"
@@ -172,7 +173,8 @@ run_guest() {
 	fi
 }
 
-# VUS_GUEST_NVME_MODES: the runs, shared-ram (default), message-dma, file.
+# VUS_GUEST_NVME_MODES: the runs, shared-ram (default), message-dma, file,
+# file-message-dma.
 modes=${VUS_GUEST_NVME_MODES:-shared-ram}
 for mode in $modes; do
 	SECONDS_START=$SECONDS

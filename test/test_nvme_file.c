@@ -94,8 +94,9 @@ static void expect_uring(struct nvme_rig *r, bool on)
 /*
  * NQ queue pairs of depth 128, PERQ commands in flight on each at once,
  * sizes from 4 KiB to 124 KiB, PRP and SGL, some at an offset in their
- * first page; everything read back crosswise (queue q reads what q + 1
- * wrote), compared, and checked in the file itself.
+ * first page, every fourth with FUA; the file dropped from the page
+ * cache; everything read back crosswise (queue q reads what q + 1 wrote),
+ * compared, and checked in the file itself.
  */
 static uint32_t slot_len(size_t k)
 {
@@ -132,12 +133,18 @@ static void many_queues(struct nvme_rig_opts *o, int fd, const char *path)
 			ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_WRITE, 1, k * SLOT / r.lba,
 						  slot_len(k) / r.lba, w.iova + k * SLOT + slot_off(k),
 						  slot_len(k), i % 2 ? NVME_DRV_PRP : NVME_DRV_SGL_LIST));
+			/* Every fourth with FUA (write + fdatasync in the ring). */
+			if (k % 4 == 0)
+				cmd.sqe.cdw12 |= 1u << 30;
 			ASSERT_OK(nvme_drv_submit(r.d, (uint16_t)(q + 1), &cmd, &cids[q][i]));
 		}
 	for (q = 0; q < NQ; q++)
 		for (i = 0; i < PERQ; i++)
 			assert_nvme_ok(nvme_drv_wait(r.d, (uint16_t)(q + 1), cids[q][i], NULL));
 	memset(rd.p, 0, rd.size);
+	/* Out of the page cache: the reads wait for the disk, in the ring. */
+	ASSERT_OK(fdatasync(fd));
+	ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
 	for (i = 0; i < PERQ; i++)
 		for (q = 0; q < NQ; q++) {
 			size_t k = (size_t)((q + 1) % NQ) * PERQ + i;
@@ -531,6 +538,52 @@ static void test_unmap_in_flight(void **state)
 	file_done(fd, path);
 }
 
+/*
+ * A Read into a window the client mapped read-only: the controller has a
+ * pointer into it (mapped read-only here too), the kernel's copy fails,
+ * and the command completes with Data Transfer Error (not a media error),
+ * cached (inline) and uncached (through the ring) alike; a Write from it
+ * works.
+ */
+static void test_read_into_readonly_window(void **state)
+{
+	const uint64_t win_iova = 12ull << 30;
+	struct nvme_rig_opts o = { 0 };
+	struct nvme_rig r;
+	char path[128];
+	int fd = file_new("/tmp", path, sizeof(path)), round;
+	uint8_t smart[512];
+	struct buf b;
+	void *host;
+
+	(void)state;
+	start_file(&r, &o, path);
+	nvme_rig_io_queues(&r, 1, 16);
+	b = buf_new(&r, 65536);
+	nvme_rig_pattern(b.p, 65536, 1001);
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 0, 65536 / r.lba, b.iova, 65536,
+				   NVME_DRV_PRP));
+	ASSERT_OK(vus_client_dma_map(r.c, win_iova, 65536, VUS_DMA_MAP_FLAG_READ, true, &host));
+	for (round = 0; round < 2; round++) {
+		if (round == 1) {
+			ASSERT_OK(fdatasync(fd));
+			ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+		}
+		assert_nvme_status(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 0, 65536 / r.lba, win_iova,
+					       65536, NVME_DRV_PRP),
+				   0, 0x04);
+	}
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 256, 65536 / r.lba, win_iova, 65536,
+				   NVME_DRV_PRP));
+	/* SMART Media and Data Integrity Errors (bytes 160..175): none. */
+	assert_nvme_ok(nvme_drv_get_log(r.d, 0x02, 0xffffffff, smart, sizeof(smart)));
+	for (int i = 160; i < 176; i++)
+		ASSERT_EQ(smart[i], 0);
+	ASSERT_OK(vus_client_dma_unmap(r.c, win_iova, 65536, 0));
+	nvme_rig_stop(&r);
+	file_done(fd, path);
+}
+
 /* O_DIRECT on a file system that has it: guest buffers at odd offsets
  * (PRP1 at 512 bytes into a page) are bounced, aligned ones go straight. */
 static void test_odirect(void **state)
@@ -708,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_flr_in_flight),
 		cmocka_unit_test(test_mig_stop_in_flight),
 		cmocka_unit_test(test_unmap_in_flight),
+		cmocka_unit_test(test_read_into_readonly_window),
 		cmocka_unit_test(test_odirect),
 		cmocka_unit_test(test_odirect_tmpfs),
 	};

@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,6 +84,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+static char file_path[64]; /* non-empty: both controllers on this file (shared storage) */
 static bool poller; /* the controllers' queues processed by a polling thread */
 static bool worker; /* ... by the worker thread (a window without fd is mapped) */
 
@@ -96,6 +98,12 @@ static void srv_start(struct srv *s, const char *name)
 	o.size = NS_BYTES;
 	o.max_queues = 2;
 	o.serial = "VUSMIG1";
+	if (file_path[0]) {
+		/* O_DIRECT: the writes wait for the disk, so they are still in
+		 * flight when the source stops. */
+		o.file = file_path;
+		o.odirect = true;
+	}
 	ASSERT_OK(nvme_emu_create(name, &o, &s->emu));
 	s->dev = nvme_emu_dev(s->emu);
 	vus_dev_set_log_level(s->dev, VUS_LOG_ERR);
@@ -261,6 +269,30 @@ static int setup_worker(void **state)
 	return setup(state);
 }
 
+/* A file namespace (io_uring, docs/nvme.md section 7b): the writes are in
+ * flight in the backend when the source stops; their SQEs travel in the
+ * record and the destination runs them again. */
+static int setup_file(void **state)
+{
+	int fd;
+
+	snprintf(file_path, sizeof(file_path), "/tmp/vus-nvme-mig-XXXXXX");
+	fd = mkstemp(file_path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return setup(state);
+}
+
+/* The same with a window without fd: the worker runs the commands with
+ * bounce buffers, STOP does not wait for it, and what is in flight then
+ * travels as SQEs that the destination runs again. */
+static int setup_file_worker(void **state)
+{
+	worker = true;
+	return setup_file(state);
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -274,6 +306,9 @@ static int teardown(void **state)
 	free(f->stream);
 	free(f);
 	poller = worker = false;
+	if (file_path[0])
+		unlink(file_path);
+	file_path[0] = 0;
 	return 0;
 }
 
@@ -404,8 +439,9 @@ static void test_migrate_mid_io(void **state)
 			(void)nvme_drv_poll(f->d, 1);
 	}
 	save(f);
-	/* A framed stream: the library's header first. */
-	assert_true(f->len > VUS_MIG_STREAM_HDR + NS_BYTES);
+	/* A framed stream: the library's header first (and a RAM
+	 * namespace's contents; a file is shared storage). */
+	assert_true(f->len > VUS_MIG_STREAM_HDR + (file_path[0] ? 0 : NS_BYTES));
 	ASSERT_EQ(f->stream[0] | f->stream[1] << 8 | f->stream[2] << 16 |
 		  (uint32_t)f->stream[3] << 24, VUS_MIG_STREAM_MAGIC);
 	ASSERT_OK(load(f, f->stream, f->len));
@@ -424,8 +460,18 @@ static void test_migrate_mid_io(void **state)
 		for (i = 0; i < n; i++)
 			if (qs[i].qid == 1)
 				printf("nvme migration%s: %llu of %u commands ran on the source\n",
+				       file_path[0] ? (worker ? " (file, io_uring, worker)" :
+						       " (file, io_uring)") :
 				       poller ? " (poller)" : worker ? " (worker)" : "",
 				       (unsigned long long)qs[i].cmds - NCMD, NCMD);
+		/* Those in flight in the source's backend ran again here. */
+		while ((n = nvme_emu_queue_stats(f->dst.emu, qs, 4)) == -EAGAIN)
+			sched_yield();
+		for (i = 0; i < n && file_path[0]; i++)
+			if (qs[i].qid == 1)
+				printf("nvme migration (file, io_uring%s): %llu commands in flight in "
+				       "the source's backend ran again on the destination\n",
+				       worker ? ", worker" : "", (unsigned long long)qs[i].cmds);
 	}
 	verify(f, 7);
 }
@@ -629,6 +675,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_mid_io, setup_poller, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_mid_io, setup_worker, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_mid_io, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_mid_io, setup_file_worker, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_message_dma_in_flight, setup_worker,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_refused, setup, teardown),

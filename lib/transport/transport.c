@@ -29,7 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io_seam.h"
 #include "transport.h"
+
+#ifdef VUS_FUZZ_IO
+const struct vus_io_ops vus_io_real = { recvmsg, sendmsg };
+const struct vus_io_ops *vus_io = &vus_io_real;
+#endif
 
 /* QEMU waits 5 s for a reply (x-msg-timeout, docs/protocol.md 6); a peer
  * that does not drain its socket for that long is treated as dead. */
@@ -242,7 +248,7 @@ static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batc
 	b->trunc = false;
 	do {
 		c->rx_syscalls++;
-		n = recvmsg(c->fd, &msg, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
+		n = vus_io_recvmsg(c->fd, &msg, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
@@ -834,7 +840,7 @@ static void attach_fds(struct msghdr *msg, union fd_ctrl *ctrl, const int *fds, 
 static int send_some(struct vus_conn *c, struct msghdr *msg, size_t *sent)
 {
 	while (msg->msg_iovlen > 0) {
-		ssize_t n = sendmsg(c->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = vus_io_sendmsg(c->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1029,7 +1035,7 @@ int vus_conn_flush(struct vus_conn *c)
 			return -EBADF;
 		if (k->nfds)
 			attach_fds(&msg, &ctrl, k->fds, k->nfds);
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = vus_io_sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

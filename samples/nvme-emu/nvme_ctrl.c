@@ -32,6 +32,7 @@ void nvme_ctrl_reset_queues(struct nvme_emu *n)
 		atomic_store(&n->cq_db[i], 0);
 	}
 	n->dbbuf_sh = n->dbbuf_ei = 0;
+	n->nredo = 0; /* a migrated-in command's queue is gone too */
 	memset(&n->aer, 0, sizeof(n->aer));
 	n->ready = false;
 	n->fatal = false;

@@ -4,9 +4,11 @@
  * docs/nvme.md "Migration".
  *
  * RUNNING -> STOP quiesces the processor: doorbell writes are still
- * recorded but no command is fetched, and since commands execute to
- * completion one at a time, nothing is in flight once the current pass
- * ends. STOP -> STOP_COPY snapshots one record: controller state, every
+ * recorded but no command is fetched; commands execute to completion one
+ * at a time, except a file backend's, in flight in io_uring: their I/O is
+ * waited for, and since DMA is already stopped their completions are not
+ * posted: the record carries their SQEs and the destination runs them
+ * again (nvme_redo_run), or the source posts them if it runs on. STOP -> STOP_COPY snapshots one record: controller state, every
  * queue, features, SMART counters, and a RAM namespace's contents (a
  * file backend is assumed to be shared storage). RESUMING collects the
  * record; RESUMING -> STOP validates all of it (the stream is as hostile
@@ -25,7 +27,7 @@
 #include "nvme_priv.h"
 
 #define MIG_MAGIC   0x474d564eu /* "NVMG" */
-#define MIG_VERSION 1u
+#define MIG_VERSION 2u /* 2: commands in flight in the backend */
 
 struct mig_q {
 	uint8_t sq_live, cq_live, cq_ien, cq_phase;
@@ -49,6 +51,10 @@ struct mig_hdr {
 	struct nvme_aer aer;
 	uint64_t units_read, units_written, host_reads, host_writes, busy_ns, power_cycles;
 	uint64_t media_errors, err_count;
+	/* File backends: commands in flight at STOP (their completions not
+	 * posted), run again by the destination (nvme_queue.c). */
+	uint32_t nredo;
+	struct nvme_redo redo[NVME_REDO_MAX];
 };
 
 /* ---- quiesce ---------------------------------------------------------- */
@@ -94,9 +100,11 @@ static int quiesce(struct nvme_emu *n)
 	if (atomic_load(&n->nofd_maps))
 		return 0;
 	if (proc_lock_brief(n) == 0) {
-		/* Backend I/O in flight finishes now; its completions are
-		 * posted once RUNNING again (nvme_uring.c). */
-		nvme_uring_drain(n, NVME_DRAIN_WAIT);
+		/* Backend I/O in flight finishes now and is completed while
+		 * DMA still works (nvme_uring.c); what cannot be (no lock, or
+		 * windows without fd) travels as SQEs to run again
+		 * (nvme_redo_run). */
+		nvme_uring_drain(n, NVME_DRAIN_STOP);
 		/* Interrupts that Interrupt Coalescing holds back are not
 		 * in the record: raise them now, while the device runs. */
 		nvme_irqs_release(n);
@@ -187,6 +195,7 @@ static int snapshot(struct nvme_emu *n)
 	pthread_mutex_lock(&n->regs_lock);
 	h->r = n->r;
 	pthread_mutex_unlock(&n->regs_lock);
+	h->nredo = nvme_uring_inflight_cmds(n, h->redo, NVME_REDO_MAX);
 	q = (struct mig_q *)(p + sizeof(*h));
 	for (i = 0; i < NVME_NR_QUEUES; i++) {
 		const struct nvme_sq *sq = &n->sq[i];
@@ -290,6 +299,26 @@ static int load_commit(struct nvme_emu *n)
 		if (q[i].sq_live && !q[q[i].sq_cqid].cq_live)
 			goto bad;
 	}
+	/* Commands to run again: on live I/O queues, one reserved CQ entry
+	 * each, which the CQ must have free. */
+	if (h->nredo > NVME_REDO_MAX)
+		goto bad;
+	{
+		uint32_t need[NVME_NR_QUEUES] = { 0 };
+
+		for (uint32_t k = 0; k < h->nredo; k++) {
+			uint16_t sqid = h->redo[k].sqid;
+
+			if (!sqid || sqid >= NVME_NR_QUEUES || !q[sqid].sq_live)
+				goto bad;
+			need[q[sqid].sq_cqid]++;
+		}
+		for (i = 0; i < NVME_NR_QUEUES; i++)
+			if (need[i] && (!q[i].cq_live ||
+					need[i] >= (q[i].cq_head + q[i].cq_size - q[i].cq_tail - 1) %
+						   q[i].cq_size + 1))
+				goto bad;
+	}
 	if (proc_lock_brief(n) < 0)
 		/* The arc fails: the device goes to ERROR, a reset recovers
 		 * it (docs/migration.md). */
@@ -332,6 +361,10 @@ static int load_commit(struct nvme_emu *n)
 	for (i = 0; i < NVME_NR_QUEUES; i++)
 		if (n->sq[i].live)
 			n->cq[n->sq[i].cqid].nsq++;
+	n->nredo = h->nredo;
+	memcpy(n->redo, h->redo, sizeof(n->redo[0]) * h->nredo);
+	for (uint32_t k = 0; k < n->nredo; k++)
+		n->cq[n->sq[n->redo[k].sqid].cqid].resv++;
 	ram_copy(n, n->mig.load + sizeof(*h) + NVME_NR_QUEUES * sizeof(*q), false);
 	pthread_mutex_unlock(&n->proc_lock);
 	load_end(n);

@@ -48,6 +48,7 @@
 #define NVME_ERRLOG      16       /* error log entries kept (ELPE + 1) */
 #define NVME_MAX_SEGS    1040     /* data segments per command */
 #define NVME_SGL_MAX_DESC 4096    /* SGL descriptors walked per command */
+#define NVME_REDO_MAX    256      /* backend requests in flight (nvme_uring.c) */
 
 struct nvme_emu;
 
@@ -210,6 +211,14 @@ struct nvme_emu {
 	struct nvme_smart smart;
 	struct nvme_ns ns[NVME_EMU_MAX_NS];
 	struct nvme_uring *ur;   /* file backends' io_uring, NULL: pread/pwrite */
+	/* Commands in flight in the backend when the source stopped, to run
+	 * again here after a migration (nvme_mig.c; proc_lock). */
+	struct nvme_redo {
+		uint16_t sqid;
+		uint16_t pad;
+		struct nvme_sqe sqe;
+	} redo[NVME_REDO_MAX];
+	uint32_t nredo;
 	uint16_t cur_sqid;       /* SQ of the command being executed */
 	uint32_t nn;             /* namespaces: NSID 1..nn */
 
@@ -244,6 +253,7 @@ void nvme_features_default(struct nvme_emu *n);
 
 /* nvme_queue.c (proc_lock held) */
 bool nvme_queues_run(struct nvme_emu *n);
+void nvme_redo_run(struct nvme_emu *n);
 /* Before the poller sleeps: EventIdx of every shadowed SQ set to its tail
  * (the host rings on its next submission), tails read again; true when
  * one moved (work: do not sleep). */
@@ -314,6 +324,8 @@ enum nvme_drain {
 	NVME_DRAIN_POST,  /* wait, then post the completions */
 	NVME_DRAIN_WAIT,  /* wait; completions posted by a later pass */
 	NVME_DRAIN_DROP,  /* wait, post nothing (the queues are going) */
+	NVME_DRAIN_STOP,  /* migration STOP: wait and post, though mig_stopped
+			   * is set (the library still allows DMA then) */
 };
 int nvme_uring_init(struct nvme_emu *n, bool want);
 int nvme_uring_watch(struct nvme_emu *n);
@@ -327,6 +339,9 @@ void nvme_uring_complete(struct nvme_emu *n);
 bool nvme_uring_flush(struct nvme_emu *n);
 bool nvme_uring_idle(struct nvme_emu *n);
 void nvme_uring_drain(struct nvme_emu *n, enum nvme_drain how);
+/* The SQ and SQE of every command in flight in the backend (held ones
+ * included), at most max; for the migration record. */
+uint32_t nvme_uring_inflight_cmds(const struct nvme_emu *n, struct nvme_redo *out, uint32_t max);
 
 /* nvme_ns.c */
 /* The namespace of an NSID, NULL for 0, FFFFFFFFh and inactive ids. */

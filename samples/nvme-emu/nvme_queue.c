@@ -455,6 +455,37 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 	}
 }
 
+/*
+ * After a migration: the commands that were in flight in the source's
+ * backend (their I/O done or not, their completions not posted) run
+ * again here, before anything new is fetched. Reads read the shared file
+ * again; a write writes the same guest buffer again (the host may not
+ * touch it before the completion); a flush flushes. Each kept one entry
+ * of its CQ reserved (nvme_mig.c).
+ */
+void nvme_redo_run(struct nvme_emu *n)
+{
+	uint32_t i, k = n->nredo;
+
+	n->nredo = 0;
+	for (i = 0; i < k && n->ready && !n->fatal; i++) {
+		const struct nvme_redo *r = &n->redo[i];
+		struct nvme_sq *sq = &n->sq[r->sqid];
+
+		if (!sq->live)
+			continue;
+		if (n->cq[sq->cqid].resv)
+			n->cq[sq->cqid].resv--;
+		if (!execute(n, r->sqid, &r->sqe)) {
+			/* Migration stopped DMA again: the rest waits. */
+			n->cq[sq->cqid].resv++;
+			memmove(n->redo, r, sizeof(*r) * (k - i));
+			n->nredo = k - i;
+			return;
+		}
+	}
+}
+
 bool nvme_queues_run(struct nvme_emu *n)
 {
 	bool more = false;
@@ -462,6 +493,8 @@ bool nvme_queues_run(struct nvme_emu *n)
 
 	if (atomic_load(&n->mig_stopped))
 		return false;
+	if (n->nredo && n->ready && !n->fatal)
+		nvme_redo_run(n);
 	/* Admin first: queue creation must precede I/O on the new queue. */
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The in-memory connection of fuzz_dispatch; the contract is in fuzz_memq.h. */
+#define _GNU_SOURCE /* F_DUPFD_CLOEXEC */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fuzz_memq.h"
+#include "io_seam.h"
+
+#ifndef VUS_FUZZ_IO
+#error "fuzz_memq.c needs the library's I/O seam (VUS_FUZZ_IO)"
+#endif
+
+#define MAX_MARKS 64u
+#define MARK_FDS 64u /* as many as one message may carry */
+
+/* The bytes [start, end) were sent with fds. */
+struct mark {
+	size_t start, end;
+	int fds[MARK_FDS];
+	unsigned nfds;
+	bool given; /* handed over with the first byte read */
+};
+
+/* One direction: bytes buf[head, tail), marks in byte order. */
+struct dir {
+	uint8_t *buf;
+	size_t limit, head, tail;
+	struct mark marks[MAX_MARKS];
+	unsigned nmarks;
+};
+
+static struct dir to_server, to_client;
+static int srv_fd = -1, cli_fd = -1;
+static bool hung_up, junk_out, srv_blocked;
+static uint64_t moved;
+
+static void dir_init(struct dir *d, size_t limit)
+{
+	d->buf = malloc(limit);
+	if (!d->buf)
+		abort();
+	d->limit = limit;
+}
+
+static void dir_clear(struct dir *d)
+{
+	unsigned i, k;
+
+	for (i = 0; i < d->nmarks; i++) {
+		if (d->marks[i].given)
+			continue;
+		for (k = 0; k < d->marks[i].nfds; k++)
+			close(d->marks[i].fds[k]);
+	}
+	d->nmarks = 0;
+	d->head = d->tail = 0;
+}
+
+static size_t dir_room(const struct dir *d)
+{
+	return d->limit - (d->tail - d->head);
+}
+
+/* Append up to len bytes gathered from iov (fds, dup'ed, on the first). */
+static ssize_t dir_put(struct dir *d, const struct iovec *iov, size_t iovcnt, const int *fds,
+		       unsigned nfds)
+{
+	size_t room = dir_room(d), want = 0, n, i;
+	struct mark *m = NULL;
+
+	for (i = 0; i < iovcnt; i++)
+		want += iov[i].iov_len;
+	if (!want)
+		return 0;
+	if (!room || (nfds && d->nmarks == MAX_MARKS)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (nfds > MARK_FDS) {
+		errno = ETOOMANYREFS;
+		return -1;
+	}
+	if (d->tail + room > d->limit) {
+		memmove(d->buf, d->buf + d->head, d->tail - d->head);
+		for (i = 0; i < d->nmarks; i++) {
+			d->marks[i].start -= d->head;
+			d->marks[i].end -= d->head;
+		}
+		d->tail -= d->head;
+		d->head = 0;
+	}
+	n = want < room ? want : room;
+	if (nfds) {
+		m = &d->marks[d->nmarks];
+		m->nfds = 0;
+		m->given = false;
+		for (i = 0; i < nfds; i++) {
+			int f = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+
+			if (f < 0) {
+				int e = errno;
+
+				while (m->nfds)
+					close(m->fds[--m->nfds]);
+				errno = e;
+				return -1;
+			}
+			m->fds[m->nfds++] = f;
+		}
+		m->start = d->tail;
+		m->end = d->tail + n;
+		d->nmarks++;
+	}
+	for (i = 0, want = n; want; i++) {
+		size_t k = iov[i].iov_len < want ? iov[i].iov_len : want;
+
+		memcpy(d->buf + d->tail, iov[i].iov_base, k);
+		d->tail += k;
+		want -= k;
+	}
+	moved += n + nfds;
+	return (ssize_t)n;
+}
+
+/*
+ * Take up to len bytes, as a stream socket's receive would: the bytes
+ * sent with fds end the read, which carries the fds if it holds the
+ * first of those bytes. *nfds: in, room for fds; out, fds taken. More
+ * fds than room: the rest are closed and *trunc set.
+ */
+static size_t dir_get(struct dir *d, void *p, size_t len, int *fds, unsigned *nfds,
+		      bool *trunc)
+{
+	size_t n = d->tail - d->head;
+	unsigned room = *nfds, i;
+	struct mark *m = d->nmarks ? &d->marks[0] : NULL;
+
+	*nfds = 0;
+	*trunc = false;
+	if (n > len)
+		n = len;
+	if (m && d->head + n > m->start) {
+		if (n > m->end - d->head)
+			n = m->end - d->head;
+		if (!m->given) {
+			for (i = 0; i < m->nfds; i++) {
+				if (i < room) {
+					fds[(*nfds)++] = m->fds[i];
+				} else {
+					close(m->fds[i]);
+					*trunc = true;
+				}
+			}
+			m->given = true;
+			moved += m->nfds;
+		}
+	}
+	memcpy(p, d->buf + d->head, n);
+	d->head += n;
+	if (m && d->head >= m->end)
+		memmove(&d->marks[0], &d->marks[1], --d->nmarks * sizeof(*m));
+	if (d->head == d->tail && !d->nmarks)
+		d->head = d->tail = 0;
+	moved += n;
+	return n;
+}
+
+/* ---- the server's side: the library's seam -------------------------- */
+
+static ssize_t seam_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	int fds[MARK_FDS];
+	unsigned nfds, room = 0;
+	bool trunc;
+	size_t n;
+
+	if (fd != srv_fd || !msg->msg_iovlen)
+		return vus_io_real.recvmsg(fd, msg, flags);
+	if (to_server.head == to_server.tail) {
+		/* Nothing queued: what the real socket has is junk (see
+		 * fuzz_memq.h) or the client's EOF. */
+		static uint8_t junk[256];
+		struct iovec v = { junk, sizeof(junk) };
+		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+		ssize_t r;
+
+		while ((r = vus_io_real.recvmsg(fd, &m, MSG_DONTWAIT)) > 0)
+			;
+		if (r == 0) {
+			msg->msg_controllen = 0;
+			msg->msg_flags = 0;
+		}
+		return r;
+	}
+	if (msg->msg_controllen >= CMSG_LEN(0))
+		room = (unsigned)((msg->msg_controllen - CMSG_LEN(0)) / sizeof(int));
+	if (room > MARK_FDS)
+		room = MARK_FDS;
+	nfds = room;
+	/* The library reads into one iovec. */
+	n = dir_get(&to_server, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len, fds, &nfds,
+		    &trunc);
+	msg->msg_flags = trunc ? MSG_CTRUNC : 0;
+	if (nfds) {
+		struct cmsghdr *cm = CMSG_FIRSTHDR(msg);
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+		msg->msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+	} else {
+		msg->msg_controllen = 0;
+	}
+	return (ssize_t)n;
+}
+
+/* Make the server's real end poll not writable while the queue is full. */
+static void fill_junk(void)
+{
+	static const uint8_t junk[4096];
+
+	while (send(srv_fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		;
+	junk_out = true;
+}
+
+static ssize_t seam_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	int fds[MARK_FDS];
+	unsigned nfds = 0;
+	struct cmsghdr *cm;
+	size_t want = 0, i;
+	ssize_t n;
+
+	if (fd != srv_fd)
+		return vus_io_real.sendmsg(fd, msg, flags);
+	if (hung_up) {
+		errno = EPIPE;
+		return -1;
+	}
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfds + k > MARK_FDS) {
+			errno = ETOOMANYREFS;
+			return -1;
+		}
+		memcpy(fds + nfds, CMSG_DATA(cm), k * sizeof(int));
+		nfds += (unsigned)k;
+	}
+	for (i = 0; i < msg->msg_iovlen; i++)
+		want += msg->msg_iov[i].iov_len;
+	n = dir_put(&to_client, msg->msg_iov, msg->msg_iovlen, fds, nfds);
+	srv_blocked = n < 0 || (size_t)n < want;
+	if (n < 0 && errno == EAGAIN && !junk_out)
+		fill_junk();
+	return n;
+}
+
+static const struct vus_io_ops memq_ops = { seam_recvmsg, seam_sendmsg };
+
+/* ---- the harness's side ----------------------------------------------- */
+
+void fuzz_memq_install(void)
+{
+	dir_init(&to_server, FUZZ_MEMQ_TO_SERVER);
+	dir_init(&to_client, FUZZ_MEMQ_TO_CLIENT);
+	vus_io = &memq_ops;
+}
+
+void fuzz_memq_open(int server_fd, int client_fd)
+{
+	srv_fd = server_fd;
+	cli_fd = client_fd;
+	hung_up = junk_out = srv_blocked = false;
+}
+
+void fuzz_memq_hangup(void)
+{
+	hung_up = true;
+}
+
+void fuzz_memq_close(void)
+{
+	dir_clear(&to_server);
+	dir_clear(&to_client);
+	srv_fd = cli_fd = -1;
+}
+
+ssize_t fuzz_memq_client_send(const void *p, size_t len, const int *fds, unsigned nfds)
+{
+	struct iovec v = { (void *)p, len };
+	ssize_t n = dir_put(&to_server, &v, 1, fds, nfds);
+
+	/* The server waits for room to write and reads only what its epoll
+	 * reports: let its real socket report input. */
+	if (n > 0 && srv_blocked)
+		(void)!send(cli_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n;
+}
+
+size_t fuzz_memq_client_recv(void *p, size_t len, int *fds, unsigned *nfds)
+{
+	bool trunc;
+	size_t n = dir_get(&to_client, p, len, fds, nfds, &trunc);
+
+	if (n && junk_out) {
+		static uint8_t junk[4096];
+
+		while (recv(cli_fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		junk_out = false;
+	}
+	return n;
+}
+
+bool fuzz_memq_input_pending(void)
+{
+	return srv_fd >= 0 && to_server.head != to_server.tail;
+}
+
+uint64_t fuzz_memq_moved(void)
+{
+	return moved;
+}
