@@ -27,6 +27,8 @@
 # Environment:
 #   VUS_VALGRIND       valgrind to use (default: valgrind)
 #   VUS_VALGRIND_VUSD  1: vusd under memcheck too (above)
+#   VUS_VALGRIND_VUSD_NATIVE  a regex: the tests so named keep a native
+#                      vusd even then (scripts/test.sh says which, and why)
 #   VUS_VALGRIND_LOGS  keep the logs in this directory (default: a temp
 #                      directory removed unless something was found)
 set -uo pipefail
@@ -58,7 +60,7 @@ memcheck=(-q --tool=memcheck
 	--child-silent-after-fork=yes
 	--suppressions="$root/scripts/valgrind.supp")
 
-if [[ ${VUS_VALGRIND_VUSD:-0} == 1 ]]; then
+if [[ ${VUS_VALGRIND_VUSD:-0} == 1 && ! $name =~ ${VUS_VALGRIND_VUSD_NATIVE:-^$} ]]; then
 	build=${VUS_BUILD_DIR:?VUS_BUILD_DIR must point at the build tree}
 	shadow=$logs/build
 	mkdir -p "$shadow/bin"

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,10 @@ static void ex_start(struct ex *e, bool loopback)
 	e->pid = fork();
 	assert_true(e->pid >= 0);
 	if (e->pid == 0) {
+		/* A failed test returns without ex_wait(): the program must
+		 * not outlive us (it would hold ctest's output pipe open and
+		 * hang the run, as it did under valgrind). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(in[0], STDIN_FILENO);
 		dup2(out[1], STDOUT_FILENO);
 		execl(prog, prog, "--socket-path", e->path, loopback ? "--loopback" : NULL,
@@ -67,10 +72,11 @@ static void ex_start(struct ex *e, bool loopback)
 	e->out = out[0];
 }
 
-/* The next stdout line (without '\n') within 5 s, or fail the test. */
+/* The next stdout line (without '\n') within 5 s (times
+ * VUS_TEST_TIME_SCALE), or fail the test. */
 static void ex_line(struct ex *e, char *line, size_t cap)
 {
-	int64_t deadline = test_now_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000 * test_time_scale();
 	struct pollfd pfd = { .fd = e->out, .events = POLLIN };
 	char *nl;
 	ssize_t n;
@@ -107,7 +113,7 @@ static void ex_cmd(struct ex *e, const char *cmd)
 /* Wait for the program to exit; returns its exit status. */
 static int ex_wait(struct ex *e)
 {
-	int64_t deadline = test_now_ms() + 5000;
+	int64_t deadline = test_now_ms() + 5000 * test_time_scale();
 	int status;
 	pid_t r;
 
@@ -155,7 +161,7 @@ static void test_stdin_stdout(void **state)
 	/* An input set on stdin interrupts the client. */
 	ex_cmd(&e, "set-input 3 1\n");
 	ex_expect(&e, "state outputs=0x0001 inputs=0x0008 status=0x5 irq=1 filters=0");
-	assert_true(gpio_efd_wait(efd, 2000) > 0);
+	assert_true(gpio_efd_wait(efd, 2000 * test_time_scale()) > 0);
 	gpio_wr(c, GPIO_REG_IN0_7, 0);
 	ex_expect(&e, "state outputs=0x0001 inputs=0x0008 status=0x0 irq=1 filters=0");
 

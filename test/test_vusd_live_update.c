@@ -33,6 +33,7 @@
 
 #include <vus/client.h>
 
+#include "clock.h"
 #include "efd.h"
 #include "test_server.h"
 #include "testdev.h"
@@ -56,7 +57,8 @@ static int ctl_connect(void)
 	int fd, i;
 
 	memcpy(sa.sun_path, ctl_path, sizeof(ctl_path));
-	for (i = 0; i < 500; i++) {
+	/* 5 s, stretched for slow runs (vusd under valgrind). */
+	for (i = 0; i < 500 * test_time_scale(); i++) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		ASSERT_NONNEG(fd);
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
