@@ -75,7 +75,7 @@ static void usage(FILE *f)
 		"      --admin-gid N       a group allowed to change state through it\n"
 		"      --add-socket-dir D  where its add may create sockets (default: none, so\n"
 		"                          only root may add)\n"
-		"      --add-socket-mode M the most open socket_mode an add may ask (0660)\n"
+		"      --add-socket-mode M the most open socket_mode an add may ask (default 0660)\n"
 		"      --user U, --group G run as U:G once the sockets are bound (and always\n"
 		"                          with no_new_privs)\n"
 		"      --no-seccomp        serve without the seccomp filter (for debugging; it\n"
@@ -100,6 +100,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"SIGTERM or SIGINT: stop, drop clients, remove the sockets vusd created.\n"
+		"SIGHUP: a live update to the binary vusd was started from (with --live-update;\n"
+		"without it, refused and logged).\n"
 		"Exit status: %d stopped by a signal, %d a listening socket failed while serving,\n"
 		"%d bad command line or configuration, %d device, socket or event loop setup failed.\n",
 		VUSD_EXIT_OK, VUSD_EXIT_RUNTIME, VUSD_EXIT_USAGE, VUSD_EXIT_SETUP);

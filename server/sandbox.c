@@ -81,8 +81,6 @@ static const char *const base_syscalls[] = {
 	/* a process-isolated device added at run time adds its own, narrower
 	 * filter (filters only stack: nothing is allowed that was not) */
 	"seccomp",
-	/* nvme backends' asynchronous I/O */
-	"io_setup", "io_destroy", "io_submit", "io_getevents", "io_pgetevents", "io_cancel",
 	NULL,
 };
 
@@ -135,8 +133,10 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_)
 	}
 }
 
+/* seen[] marks the calls already allowed, so *count is of distinct calls
+ * when two lists name the same one (base and live update: wait4). */
 static int allow_names(scmp_filter_ctx ctx, const char *const *names, unsigned *count,
-		       struct vusd_err *err)
+		       bool seen[], size_t nseen, struct vusd_err *err)
 {
 	for (; names && *names; names++) {
 		int nr = seccomp_syscall_resolve_name(*names);
@@ -149,6 +149,11 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, unsigned *
 			vusd_errf(err, "seccomp: cannot allow %s: %s", *names, strerror(-rc));
 			return rc;
 		}
+		if (nr >= 0 && (size_t)nr < nseen) {
+			if (seen[nr])
+				continue;
+			seen[nr] = true;
+		}
 		(*count)++;
 	}
 	return 0;
@@ -159,6 +164,7 @@ int vusd_sandbox_enter(const struct vusd_type *type, bool live_update, struct vu
 	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
 	scmp_filter_ctx ctx;
 	unsigned count = 1; /* socket */
+	bool seen[1024] = { false };
 	size_t i;
 	int rc;
 
@@ -172,13 +178,13 @@ int vusd_sandbox_enter(const struct vusd_type *type, bool live_update, struct vu
 		vusd_errf(err, "seccomp: cannot create the filter");
 		return -ENOMEM;
 	}
-	rc = allow_names(ctx, base_syscalls, &count, err);
+	rc = allow_names(ctx, base_syscalls, &count, seen, sizeof(seen) / sizeof(seen[0]), err);
 	if (rc == 0 && live_update)
-		rc = allow_names(ctx, live_update_syscalls, &count, err);
+		rc = allow_names(ctx, live_update_syscalls, &count, seen, sizeof(seen) / sizeof(seen[0]), err);
 	if (type && rc == 0)
-		rc = allow_names(ctx, type->syscalls, &count, err);
+		rc = allow_names(ctx, type->syscalls, &count, seen, sizeof(seen) / sizeof(seen[0]), err);
 	for (i = 0; !type && rc == 0 && i < vusd_type_count(); i++)
-		rc = allow_names(ctx, vusd_type_at(i)->syscalls, &count, err);
+		rc = allow_names(ctx, vusd_type_at(i)->syscalls, &count, seen, sizeof(seen) / sizeof(seen[0]), err);
 	if (rc == 0) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));

@@ -56,7 +56,7 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	{ .key = "file", .kind = VUSD_OPT_STRING, .offset = offsetof(struct nvme_type_opts, file),
 	  .help = "backing file or block device (default: RAM, a memfd)" },
 	{ .key = "lba", .kind = VUSD_OPT_UINT, .offset = offsetof(struct nvme_type_opts, lba),
-	  .help = "logical block size, 512 or 4096", .min = 512, .max = 4096 },
+	  .help = "logical block size, 512 (default) or 4096", .min = 512, .max = 4096 },
 	{ .key = "queues", .kind = VUSD_OPT_UINT,
 	  .offset = offsetof(struct nvme_type_opts, queues),
 	  .help = "I/O queue pairs (default 4)", .min = 1, .max = NVME_EMU_MAX_QUEUES },
@@ -69,11 +69,11 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	  .help = "serial number, <= 20 characters (default VUS + name)" },
 	{ .key = "model", .kind = VUSD_OPT_STRING,
 	  .offset = offsetof(struct nvme_type_opts, model),
-	  .help = "model number, <= 40 characters" },
+	  .help = "model number, <= 40 characters (default \"vus nvme-emu\")" },
 	{ .key = "direct", .kind = VUSD_OPT_BOOL,
 	  .offset = offsetof(struct nvme_type_opts, direct),
 	  .help = "open the backing file with O_DIRECT (refused if the file system has none "
-		  "or its block is larger than lba)" },
+		  "or its block is larger than lba; default false)" },
 	{ .key = "odirect", .kind = VUSD_OPT_BOOL,
 	  .offset = offsetof(struct nvme_type_opts, odirect),
 	  .help = "the same as direct" },
@@ -87,7 +87,8 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	  .help = "RAM namespaces of size bytes each (default 1; a file gives one)", .min = 1,
 	  .max = NVME_EMU_MAX_NS },
 	{ .key = "poll", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, poll),
-	  .help = "poll the queues from a thread: a whole core, fewer guest doorbells" },
+	  .help = "poll the queues from a thread: a whole core, fewer guest doorbells "
+		  "(default false)" },
 	{ .key = NULL },
 };
 
@@ -226,7 +227,7 @@ static const char *const nvme_type_syscalls[] = {
 
 const struct vusd_type vusd_type_nvme = {
 	.name = "nvme",
-	.help = "NVMe 1.4 controller 1234:7e59, one namespace in RAM or a file (docs/nvme.md)",
+	.help = "NVMe 1.4 controller 1234:7e59, namespaces in RAM or one in a file (docs/nvme.md)",
 	.opts = nvme_type_opts_schema,
 	.opts_size = sizeof(struct nvme_type_opts),
 	.opts_default = &nvme_type_defaults,

@@ -69,7 +69,8 @@ static void usage(FILE *f)
 		"  -V, --version       print the version\n"
 		"\n"
 		"Exit status: %d ok, %d the request failed, %d bad usage, %d no server there,\n"
-		"%d busy (the device has a client already), %d not vfio-user (or not vusd).\n",
+		"%d busy (the device has a client already; through vusd: a client is attached\n"
+		"and the request needs --force), %d not vfio-user (or not vusd).\n",
 		DEFAULT_TIMEOUT_MS, VUSCTL_OK, VUSCTL_FAILED, VUSCTL_USAGE, VUSCTL_NO_SERVER,
 		VUSCTL_BUSY, VUSCTL_NOT_VUS);
 }
