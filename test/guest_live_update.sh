@@ -132,7 +132,7 @@ done
 # The gpios: outputs each guest set before the upgrades, then an input
 # edge whose interrupt goes out on QEMU's eventfd from before them.
 for ram in shared plain; do
-	deadline=$((SECONDS + 60))
+	deadline=$((SECONDS + $(guest_secs 60)))
 	while :; do
 		outs=$("$vusctl" --control "$ctl" gpio "g-$ram" get-outputs 2>&1 || true)
 		grep -q 513 <<<"$outs" && break

@@ -73,7 +73,7 @@ for d in /sys/bus/pci/devices/*; do
 done
 [ -n "$dev" ] || fail "no 1234:7e59 PCI device"
 i=0
-while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do
+while [ ! -b /dev/nvme0n1 ] && [ $i -lt $((300 * GUEST_SCALE)) ]; do
 	sleep 0.1
 	i=$((i + 1))
 done

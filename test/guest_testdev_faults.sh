@@ -50,10 +50,10 @@ insmod /vus_testdev.ko irq_mode=msix || exit 1
 for d in "$td" "$tdx"; do
 	case $(cat "$d/selftest") in PASS*) ;; *) echo "GUEST: FAIL self-test ${d##*/}"; exit 1 ;; esac
 done
-# step N DEV: announce, give the host 1 s to inject, read ID timed.
+# step N DEV: announce, give the host 1 s (scaled) to inject, read ID timed.
 step() {
 	echo "GUEST: step $1 ready"
-	sleep 1
+	sleep "$GUEST_SCALE"
 	t=$(cut -d' ' -f1 /proc/uptime)
 	v=$(cat "$2/id")
 	e=$(cut -d' ' -f1 /proc/uptime)
@@ -64,13 +64,13 @@ step 2 "$tdx"
 step 3 "$tdx"
 before=$(cat "$tdx/spurious")
 echo "GUEST: step storm ready"
-sleep 2
+sleep $((2 * GUEST_SCALE))
 echo "GUEST: storm: $(($(cat "$tdx/spurious") - before)) interrupts without a cause"
 step 4 "$td"
 step 5 "$td"
 echo "GUEST: tdx after td's disconnect: id=$(cat "$tdx/id")"
 echo "GUEST: step 6 ready"
-sleep 3
+sleep $((3 * GUEST_SCALE))
 echo "GUEST: still running after ERR"
 exit 0
 EOF_GUEST
@@ -101,7 +101,7 @@ guest_wait_for "$GUEST_LOG" "GUEST: step 5 ready" 30
 ctl testdev td disconnect || echo "td: no client to drop (QEMU already dropped it)"
 guest_wait_for "$GUEST_LOG" "GUEST: step 6 ready" 30
 ctl testdev tdx err
-sleep 4
+sleep "$(guest_secs 4)"
 status=0
 stopped=0
 if kill -0 "$GUEST_QEMU_PID" 2>/dev/null && ! grep -q "still running after ERR" "$GUEST_LOG"; then

@@ -44,14 +44,14 @@ slot_of() {
 # wait_dev present|absent
 wait_dev() {
 	i=0
-	while [ $i -lt 600 ]; do
+	while [ $i -lt $((600 * GUEST_SCALE)) ]; do
 		s=$(slot_of)
 		[ "$1" = present ] && [ -n "$s" ] && return 0
 		[ "$1" = absent ] && [ -z "$s" ] && return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
-	echo "GUEST: FAIL device not $1 after 60 s"
+	echo "GUEST: FAIL device not $1 after $((60 * GUEST_SCALE)) s"
 	exit 1
 }
 # The driver's "mark" attribute: BAR2 offset 0x100.
@@ -62,7 +62,7 @@ selftest() {
 	d=/sys/bus/pci/devices/$(slot_of)
 	i=0
 	# The attributes appear once probe (which runs the self-test) is done.
-	while [ ! -e "$d/selftest" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	while [ ! -e "$d/selftest" ] && [ $i -lt $((300 * GUEST_SCALE)) ]; do sleep 0.1; i=$((i + 1)); done
 	[ -e "$d/selftest" ] || { echo "GUEST: FAIL vus_testdev did not bind to ${d##*/}"; exit 1; }
 	r=$(cat "$d/selftest")
 	echo "GUEST: ${d##*/} $r"
@@ -139,7 +139,7 @@ qmp_ok '{"execute":"device_del","arguments":{"id":"hp1"}}'
 guest_wait_for "$GUEST_LOG" "GUEST: unplugged" 60
 echo "device_del: the guest saw the device go"
 # QEMU has dropped the connection once the device is finalized.
-for i in $(seq 50); do
+for i in $(seq $(($(guest_secs 5) * 10))); do
 	grep -q 'tdx.*client session ends' "$work/vusd.log" && break
 	sleep 0.1
 done

@@ -187,7 +187,7 @@ vusd ${VUSD_TRACE:-} --device "vfio,name=edu,iommu=$MAIN_IOMMU,host=$edu" --sock
 	>/tmp/vusd.log 2>&1 &
 vusd_pid=$!
 i=0
-while { [ ! -S /tmp/edu.sock ] || [ ! -S /tmp/hr1.sock ]; } && [ $i -lt 100 ]; do
+while { [ ! -S /tmp/edu.sock ] || [ ! -S /tmp/hr1.sock ]; } && [ $i -lt $((100 * GUEST_SCALE)) ]; do
 	sleep 0.1
 	i=$((i + 1))
 done

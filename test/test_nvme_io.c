@@ -537,8 +537,28 @@ static bool efd_fired(int efd, int ms)
 	return read(efd, &v, sizeof(v)) == (ssize_t)sizeof(v) && v > 0;
 }
 
+/*
+ * Wait until the processor has finished the pass that posted the last
+ * completion the driver has seen. A pass posts its CQ entries first and
+ * raises the interrupts at its end (docs/nvme.md section 5), so the
+ * driver can reap an admin completion before vector 0 is signalled; that
+ * late signal is the admin CQ's own, legitimate interrupt. The queue
+ * statistics only try-lock the processor: success means no pass runs.
+ */
+static void processor_settle(struct nvme_rig *r)
+{
+	struct nvme_emu_qstats st[1];
+	int tries = 0;
+
+	while (nvme_emu_queue_stats(r->emu, st, 1) == -EAGAIN && tries++ < 10000)
+		usleep(1000);
+	assert_true(tries <= 10000);
+}
+
 /* One MSI-X vector per completion queue (issue 13): a completion on CQ
- * 2 signals vector 2's eventfd and no other. */
+ * 2 signals vector 2's eventfd and no other. Vector 0 belongs to the
+ * admin CQ, whose completions (creating the queues) signal it
+ * legitimately: they are let finish first. */
 static void test_msix_vector_per_queue(void **state)
 {
 	struct nvme_drv_cmd cmd;
@@ -552,6 +572,7 @@ static void test_msix_vector_per_queue(void **state)
 	assert_true(nvme_drv_nvec(r.d) >= 4);
 	assert_non_null(nvme_drv_alloc(r.d, 4096, &iova));
 	for (uint16_t q = 1; q <= 3; q++) {
+		processor_settle(&r);
 		for (v = 0; v < 4; v++)
 			efd_fired(nvme_drv_vector_efd(r.d, v), 0);
 		ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, 0, 1, iova, r.lba,

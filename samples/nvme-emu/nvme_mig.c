@@ -61,18 +61,29 @@ struct mig_hdr {
 
 /* Take proc_lock, waiting at most 200 ms. The worker may hold it while
  * it needs the loop thread for a DMA message, which this callback
- * occupies: give up with EBUSY rather than deadlock. */
+ * occupies: give up with EBUSY rather than deadlock. A poller or worker
+ * that is merely busy must not make the arc fail: 'proc_wanted' asks it
+ * to leave the lock free once its current pass ends (nvme_proc.c). A
+ * mutex is not fair, so without it a thread that unlocks and relocks
+ * back to back wins every try-lock in between (docs/nvme.md section 7). */
 static int proc_lock_brief(struct nvme_emu *n)
 {
-	struct timespec ts = { 0, 1000000 };
-	int i;
+	struct timespec ts = { 0, 100000 };
+	uint64_t end = nvme_now_ns() + 200000000u;
+	int rc = -EBUSY;
 
-	for (i = 0; i < 200; i++) {
-		if (pthread_mutex_trylock(&n->proc_lock) == 0)
-			return 0;
+	atomic_fetch_add(&n->proc_wanted, 1);
+	for (;;) {
+		if (pthread_mutex_trylock(&n->proc_lock) == 0) {
+			rc = 0;
+			break;
+		}
+		if (nvme_now_ns() >= end)
+			break;
 		nanosleep(&ts, NULL);
 	}
-	return -EBUSY;
+	atomic_fetch_sub(&n->proc_wanted, 1);
+	return rc;
 }
 
 bool nvme_mig_dma_stopped(struct nvme_emu *n)

@@ -195,6 +195,10 @@ struct nvme_emu {
 	uint64_t executed;       /* commands fetched and run (the poller's idle test) */
 	_Atomic bool intx_busy;  /* INTx: some CQ held unconsumed entries */
 	_Atomic bool poller_asleep; /* polling mode, idle: waits on worker_cv */
+	/* Loop-thread callbacks waiting for proc_lock (nvme_mig.c): the
+	 * poller and the worker step aside between passes while it is not
+	 * 0, so a busy thread cannot keep the lock (nvme_proc.c). */
+	_Atomic uint32_t proc_wanted;
 	/* Interrupt Coalescing: when the earliest held interrupt is due
 	 * (CLOCK_MONOTONIC ns), 0 none; the worker (or poller) wakes then. */
 	_Atomic uint64_t coalesce_due_ns;

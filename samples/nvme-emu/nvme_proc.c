@@ -48,6 +48,13 @@ static void nvme_process(struct nvme_emu *n)
 		if (nvme_uring_flush(n))
 			more = true;
 		nvme_irqs_flush(n);
+		if (atomic_load(&n->proc_wanted)) {
+			/* A loop-thread callback waits for proc_lock: end
+			 * here; the work left is seen again (work). */
+			if (more || !nvme_uring_idle(n))
+				atomic_store_explicit(&n->work, true, memory_order_seq_cst);
+			break;
+		}
 	} while (more || atomic_load_explicit(&n->work, memory_order_seq_cst) ||
 		 !nvme_uring_idle(n));
 	atomic_fetch_add_explicit(&n->smart.busy_ns, nvme_now_ns() - t0, memory_order_relaxed);
@@ -112,12 +119,29 @@ static void poller_sleep(struct nvme_emu *n)
 	pthread_mutex_unlock(&n->regs_lock);
 }
 
+/*
+ * Between passes of the poller or the worker: while a loop-thread
+ * callback waits for proc_lock (nvme_mig.c proc_lock_brief), leave it
+ * free. A mutex is not fair: a thread that unlocks and relocks back to
+ * back would win against the callback's try-locks for its whole wait,
+ * and a migration STOP would fail with EBUSY only because the device
+ * was busy. The callback holds 'proc_wanted' at most 200 ms.
+ */
+static void step_aside(struct nvme_emu *n)
+{
+	struct timespec ts = { 0, 50000 };
+
+	while (atomic_load(&n->proc_wanted) && !atomic_load(&n->stopping))
+		nanosleep(&ts, NULL);
+}
+
 static void *poller_main(struct nvme_emu *n)
 {
 	uint64_t before, idle_since = 0;
 	bool found;
 
 	while (!atomic_load(&n->stopping)) {
+		step_aside(n);
 		pthread_mutex_lock(&n->proc_lock);
 		before = n->executed;
 		n->on_worker = true;
@@ -161,6 +185,7 @@ static void *worker_main(void *arg)
 		if (n->worker_stop)
 			break;
 		pthread_mutex_unlock(&n->regs_lock);
+		step_aside(n);
 		pthread_mutex_lock(&n->proc_lock);
 		n->on_worker = true;
 		nvme_process(n);

@@ -227,10 +227,16 @@ guest_add_binary() {
 }
 
 # guest_script ROOT: stdin becomes the guest's /test.sh (busybox sh); its
-# exit status is the guest's result.
+# exit status is the guest's result. The script finds the host's time
+# factor (guest_secs) in GUEST_SCALE, from the kernel command line
+# (guest_start): its own waits scale with it as the host's do.
 guest_script() {
 	{
-		echo '#!/bin/busybox sh'
+		cat <<'EOF'
+#!/bin/busybox sh
+GUEST_SCALE=$(sed -n 's/.*vus_time_scale=\([0-9][0-9]*\).*/\1/p' /proc/cmdline)
+[ "${GUEST_SCALE:-0}" -gt 0 ] 2>/dev/null || GUEST_SCALE=1
+EOF
 		cat
 	} >"$1/test.sh"
 	chmod +x "$1/test.sh"
@@ -277,21 +283,35 @@ guest_start() {
 	"$GUEST_QEMU" "${args[@]}" -nodefaults -no-user-config -display none -serial stdio \
 		-monitor none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$GUEST_KERNEL" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 no_timer_check $append" "$@" \
+		-append "console=ttyS0 panic=-1 loglevel=4 no_timer_check vus_time_scale=$(guest_secs 1) $append" "$@" \
 		</dev/null >"$log" 2>&1 &
 	GUEST_QEMU_PID=$!
 	GUEST_PIDS+=("$GUEST_QEMU_PID")
 }
 
+# guest_secs SECONDS: a time bound stretched by VUS_TEST_TIME_SCALE, the
+# factor the C tests use (test/helpers/clock.h): a positive integer, else
+# 1 (docs/testing.md "Time bounds"). Every wait below goes through it, so
+# a loaded or slow host stretches the bounds, never the assertions.
+guest_secs() {
+	local k=${VUS_TEST_TIME_SCALE:-1}
+	[[ $k =~ ^[0-9]+$ ]] && ((k > 0)) || k=1
+	echo $(($1 * k))
+}
+
 # guest_wait SECONDS: wait for the guest to power off; returns the guest
 # script's exit status (0 passed), 124 on time-out (QEMU is killed), 125
 # when QEMU exited without the guest reporting (panic, QEMU error).
+# SECONDS is scaled (guest_secs); a time-out says so on stdout.
 guest_wait() {
-	local deadline=$((SECONDS + $1)) rc=0
+	local limit rc=0
+	limit=$(guest_secs "$1")
+	local deadline=$((SECONDS + limit))
 	while kill -0 "$GUEST_QEMU_PID" 2>/dev/null && ((SECONDS < deadline)); do
 		sleep 0.2
 	done
 	if kill -0 "$GUEST_QEMU_PID" 2>/dev/null; then
+		echo "guest still running after $limit s (guest_wait $1, VUS_TEST_TIME_SCALE=${VUS_TEST_TIME_SCALE:-1}): killed"
 		kill "$GUEST_QEMU_PID" 2>/dev/null || true
 		wait "$GUEST_QEMU_PID" 2>/dev/null || true
 		GUEST_QEMU_PID=
@@ -308,9 +328,12 @@ guest_wait() {
 }
 
 # guest_wait_for FILE PATTERN SECONDS: grep FILE until PATTERN shows up;
-# fails when time runs out or the guest (once started) exits first.
+# fails when time runs out (SECONDS scaled: guest_secs) or the guest
+# (once started) exits first.
 guest_wait_for() {
-	local deadline=$((SECONDS + $3))
+	local limit
+	limit=$(guest_secs "$3")
+	local deadline=$((SECONDS + limit))
 	until grep -q -- "$2" "$1" 2>/dev/null; do
 		if [ -n "$GUEST_QEMU_PID" ] && ! kill -0 "$GUEST_QEMU_PID" 2>/dev/null; then
 			guest_show_log
@@ -318,7 +341,7 @@ guest_wait_for() {
 		fi
 		if ((SECONDS >= deadline)); then
 			guest_show_log
-			guest_fail "no '$2' in ${1##*/} within $3 s"
+			guest_fail "no '$2' in ${1##*/} within $limit s (VUS_TEST_TIME_SCALE=${VUS_TEST_TIME_SCALE:-1})"
 		fi
 		sleep 0.2
 	done
@@ -349,11 +372,14 @@ guest_cleanup() {
 	[ -z "$GUEST_SOCKS" ] || rm -rf "$GUEST_SOCKS"
 }
 
-# guest_wait_socket PATH SECONDS: until a UNIX socket exists at PATH.
+# guest_wait_socket PATH SECONDS: until a UNIX socket exists at PATH
+# (SECONDS scaled: guest_secs).
 guest_wait_socket() {
-	local deadline=$((SECONDS + $2))
+	local limit
+	limit=$(guest_secs "$2")
+	local deadline=$((SECONDS + limit))
 	until [ -S "$1" ]; do
-		((SECONDS < deadline)) || guest_fail "no socket at $1 within $2 s"
+		((SECONDS < deadline)) || guest_fail "no socket at $1 within $limit s"
 		sleep 0.05
 	done
 }
