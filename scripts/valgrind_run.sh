@@ -63,6 +63,9 @@ memcheck=(-q --tool=memcheck
 if [[ ${VUS_VALGRIND_VUSD:-0} == 1 && ! $name =~ ${VUS_VALGRIND_VUSD_NATIVE:-^$} ]]; then
 	build=${VUS_BUILD_DIR:?VUS_BUILD_DIR must point at the build tree}
 	shadow=$logs/build
+	# Tests that act as other users run vusctl from here (mktemp's 0700
+	# would make vusd_tenant_ctl skip).
+	chmod 755 "$logs"
 	mkdir -p "$shadow/bin"
 	for f in "$build"/* "$build"/bin/*; do
 		case $f in
