@@ -54,8 +54,9 @@ struct nvme_emu_opts {
 				* file's O_DIRECT block size, or a file system
 				* without O_DIRECT (tmpfs), fails with -EINVAL */
 	bool no_shadow;        /* do not offer Doorbell Buffer Config (OACS bit 8) */
-	bool poll;             /* a thread polls the queues (a whole core), and
-				* shadow doorbells never ask the guest to ring */
+	bool poll;             /* a thread polls the queues while commands come;
+				* after 50 us idle it arms EventIdx and sleeps
+				* until a doorbell (README "Design") */
 	uint32_t namespaces;   /* RAM namespaces of size bytes each, NSID 1..n,
 				* 1..NVME_EMU_MAX_NS (0: 1); a file gives one */
 	bool sync_io;          /* file: pread/pwrite on the processor thread,
