@@ -57,6 +57,7 @@
 
 #include <vus/client.h>
 
+#include "clock.h"
 #include "vus_test.h"
 #include "test_server.h"
 #include "testdev.h"
@@ -79,14 +80,6 @@ static struct {
 	pid_t pid;
 	int scale;
 } T = { .pid = -1 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int bound(int ms)
 {
@@ -131,7 +124,7 @@ static const char *ctl(const char *line, int timeout_ms)
 {
 	static __thread char buf[1 << 16];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = test_now_us() + (int64_t)timeout_ms * 1000;
 	const char *ret = NULL;
 	size_t len = 0;
 	int fd;
@@ -147,7 +140,7 @@ static const char *ctl(const char *line, int timeout_ms)
 	buf[0] = '\0';
 	while (!memchr(buf, '\n', len) && len < sizeof(buf) - 1) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (deadline - now_us()) / 1000;
+		int64_t left = (deadline - test_now_us()) / 1000;
 		ssize_t got;
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
@@ -256,7 +249,7 @@ static void write_config(const char *extra, const char *devices)
 static struct vus_client *connect_to(const char *name)
 {
 	const struct vus_client_opts opts = { .timeout_ms = bound(SETTLE_MS) };
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	struct vus_client *c = NULL;
 	char path[128];
 	int rc;
@@ -264,7 +257,7 @@ static struct vus_client *connect_to(const char *name)
 	sock_path(path, sizeof(path), name);
 	while ((rc = vus_client_connect(path, &opts, &c)) < 0) {
 		assert_vusd_alive();
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("%s: no client accepted within %d ms: %s", name, bound(SETTLE_MS),
 				 strerror(-rc));
 		test_sleep_ms(10);
@@ -508,12 +501,12 @@ static int64_t rtt_during_stall(const char *stalled, const char *name, uint64_t 
 	ASSERT_OK(pthread_create(&s.th, NULL, stall_main, &s));
 	test_sleep_ms(100); /* the stall under way */
 	*trips = 0;
-	start = now_us();
-	while (now_us() - start < (STALL_MS - 300) * 1000ll) {
-		int64_t t0 = now_us(), dt;
+	start = test_now_us();
+	while (test_now_us() - start < (STALL_MS - 300) * 1000ll) {
+		int64_t t0 = test_now_us(), dt;
 
 		ASSERT_OK(vus_client_region_read(c, 0, TESTDEV_REG_SCRATCH, &v, 4));
-		dt = now_us() - t0;
+		dt = test_now_us() - t0;
 		if (dt > max)
 			max = dt;
 		(*trips)++;
@@ -560,16 +553,16 @@ static void stuck_child_costs_one_wait(void **state)
 	ASSERT_OK(pthread_create(&s.th, NULL, stall_main, &s));
 	pthread_join(s.th, NULL); /* vusd gave up after 2 s */
 	assert_true(s.ok);
-	t0 = now_us();
+	t0 = test_now_us();
 	r = ctl("{\"cmd\":\"info\",\"name\":\"td0\"}", bound(SETTLE_MS));
-	dt = now_us() - t0;
+	dt = test_now_us() - t0;
 	fprintf(stderr, "info of a stuck child: %.1f ms: %s", dt / 1000.0, r ? r : "(none)\n");
 	assert_non_null(r);
 	assert_non_null(strstr(r, "\"error\":\"EBUSY\""));
 	assert_true(dt < bound(RTT_BOUND_MS) * 1000ll);
-	t0 = now_us();
+	t0 = test_now_us();
 	r = ctl_ok("{\"cmd\":\"list\"}");
-	dt = now_us() - t0;
+	dt = test_now_us() - t0;
 	fprintf(stderr, "list with a stuck child: %.1f ms\n", dt / 1000.0);
 	assert_non_null(strstr(r, "\"state\":\"unresponsive\""));
 	assert_true(dt < bound(RTT_BOUND_MS) * 1000ll);
@@ -608,9 +601,9 @@ static void killed_child(void **state)
 	test_reg_write(c1, TESTDEV_REG_SCRATCH, 0x1234);
 	p0 = child_pid("td0");
 	ASSERT_OK(kill(p0, SIGKILL));
-	deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	while (!strstr(ctl_ok("{\"cmd\":\"info\",\"name\":\"td0\"}"), "\"state\":\"dead\"")) {
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("td0 not reported dead");
 		test_sleep_ms(20);
 	}

@@ -59,6 +59,7 @@
 #include <vus/codec.h>
 
 #include "raw.h"
+#include "clock.h"
 #include "vus_test.h"
 #include "test_server.h"
 #include "testdev.h"
@@ -106,14 +107,6 @@ static struct {
 	struct vus_client *victim;
 	uint8_t *victim_mem;
 } T = { .pid = -1 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int bound(int ms)
 {
@@ -165,10 +158,10 @@ static int count_fds(void)
 
 static int settle_fds(int want)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	int n;
 
-	while ((n = count_fds()) != want && now_us() < deadline)
+	while ((n = count_fds()) != want && test_now_us() < deadline)
 		test_sleep_ms(20);
 	return n;
 }
@@ -224,7 +217,7 @@ static long log_bytes(void)
 static bool ctl_ok(const char *line, int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = test_now_us() + (int64_t)timeout_ms * 1000;
 	char buf[1 << 14];
 	size_t len = 0;
 	bool ok = false;
@@ -239,7 +232,7 @@ static bool ctl_ok(const char *line, int timeout_ms)
 		goto out;
 	while (!memchr(buf, '\n', len) && len < sizeof(buf) - 1) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (deadline - now_us()) / 1000;
+		int64_t left = (deadline - test_now_us()) / 1000;
 		ssize_t got;
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
@@ -276,7 +269,7 @@ static void *probe_main(void *arg)
 	uint32_t v = 0x600d0000, got;
 
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
-		int64_t t0 = now_us(), dt;
+		int64_t t0 = test_now_us(), dt;
 		int rc;
 
 		v++;
@@ -289,7 +282,7 @@ static void *probe_main(void *arg)
 		if (rc == 0 && p->trips % 8 == 0 && !ctl_ok("{\"cmd\":\"list\"}\n",
 							   bound(SETTLE_MS)))
 			rc = -EPROTO;
-		dt = now_us() - t0;
+		dt = test_now_us() - t0;
 		if (rc < 0 || got != v) {
 			snprintf(p->err, sizeof(p->err), "victim round trip %llu: %s after %lld us",
 				 (unsigned long long)p->trips, rc < 0 ? strerror(-rc) : "wrong value",
@@ -313,9 +306,9 @@ static void probe_start(void)
 
 static void probe_finish(const char *what)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 
-	while (__atomic_load_n(&P.trips, __ATOMIC_ACQUIRE) < 3 && now_us() < deadline && !P.err[0])
+	while (__atomic_load_n(&P.trips, __ATOMIC_ACQUIRE) < 3 && test_now_us() < deadline && !P.err[0])
 		test_sleep_ms(5);
 	__atomic_store_n(&P.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(P.th, NULL);
@@ -336,13 +329,13 @@ static void probe_finish(const char *what)
 static struct vus_client *connect_retry(int i)
 {
 	const struct vus_client_opts opts = { .timeout_ms = bound(SETTLE_MS) };
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	struct vus_client *c = NULL;
 	int rc;
 
 	while ((rc = vus_client_connect(T.sock[i], &opts, &c)) < 0) {
 		assert_vusd_alive();
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("td%d: no client accepted within %d ms: %s", i, bound(SETTLE_MS),
 				 strerror(-rc));
 		test_sleep_ms(10);
@@ -449,7 +442,7 @@ static int test_teardown(void **state)
 
 static int attacker(void)
 {
-	int64_t deadline = now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 
 	for (;;) {
 		int fd = raw_connect(T.sock[0]);
@@ -458,7 +451,7 @@ static int attacker(void)
 		if (raw_version(fd, 0, NULL, NULL) == 0)
 			return fd;
 		close(fd);
-		if (now_us() > deadline)
+		if (test_now_us() > deadline)
 			fail_msg("td0: no VERSION reply");
 		test_sleep_ms(10);
 	}
@@ -612,10 +605,10 @@ static void dirty_log(void **state)
 	ASSERT_OK(err);
 	/* REPORTs of the whole window, a small bitmap each (16 MiB pages). */
 	for (i = 0; i < 20; i++) {
-		t0 = now_us();
+		t0 = test_now_us();
 		err = logging_report(a, 0, win, 1u << 24, 60000);
-		if (now_us() - t0 > longest)
-			longest = now_us() - t0;
+		if (test_now_us() - t0 > longest)
+			longest = test_now_us() - t0;
 		if (err)
 			break;
 	}
@@ -625,7 +618,7 @@ static void dirty_log(void **state)
 	ASSERT_OK(err);
 	/* Pipelined: as many as vusd handles in one loop turn, sent before
 	 * reading any reply. */
-	t0 = now_us();
+	t0 = test_now_us();
 	for (i = 0; i < PIPELINED; i++)
 		report_send(a, 0, win, 1u << 24);
 	for (i = 0; i < PIPELINED; i++) {
@@ -636,7 +629,7 @@ static void dirty_log(void **state)
 		raw_msg_free(&m);
 	}
 	fprintf(stderr, "dirty log: %d pipelined REPORTs took %.1f ms\n", PIPELINED,
-		(double)(now_us() - t0) / 1000);
+		(double)(test_now_us() - t0) / 1000);
 	probe_finish("dirty log");
 	assert_true(longest < (int64_t)bound(RTT_BOUND_MS) * 1000);
 	close(a);
