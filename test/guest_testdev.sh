@@ -27,16 +27,9 @@ source "$src/test/helpers/guest_lib.bash"
 # shellcheck source=test/helpers/guest_kmod.bash
 source "$src/test/helpers/guest_kmod.bash"
 
-vusd=$GUEST_BUILD/bin/vusd
-vusctl=$GUEST_BUILD/bin/vusctl
-[ -x "$vusd" ] || guest_fail "$vusd is not built"
-guest_init
 lspci_bin=$(PATH=$PATH:/usr/sbin:/sbin command -v lspci) ||
 	guest_skip "lspci is not installed (scripts/deps.sh installs pciutils)"
-
-work=$(mktemp -d "$GUEST_BUILD/guest-testdev.XXXXXX")
-trap 'guest_cleanup; [ -n "${VUS_KEEP:-}" ] || rm -rf "$work"' EXIT
-t0=$SECONDS
+guest_setup testdev
 
 guest_kmod_build "$src/test/guest/testdev_kmod" "$work/kmod"
 echo "module built against linux-headers-$GUEST_KVER ($((SECONDS - t0)) s)"

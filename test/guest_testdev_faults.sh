@@ -26,14 +26,7 @@ source "$src/test/helpers/guest_lib.bash"
 # shellcheck source=test/helpers/guest_kmod.bash
 source "$src/test/helpers/guest_kmod.bash"
 
-vusd=$GUEST_BUILD/bin/vusd
-vusctl=$GUEST_BUILD/bin/vusctl
-[ -x "$vusd" ] || guest_fail "$vusd is not built"
-guest_init
-
-work=$(mktemp -d "$GUEST_BUILD/guest-faults.XXXXXX")
-trap 'guest_cleanup; [ -n "${VUS_KEEP:-}" ] || rm -rf "$work"' EXIT
-t0=$SECONDS
+guest_setup faults
 
 guest_kmod_build "$src/test/guest/testdev_kmod" "$work/kmod"
 root=$(guest_root_new "$work/root")

@@ -22,14 +22,7 @@ source "$src/test/helpers/guest_lib.bash"
 # shellcheck source=test/helpers/guest_kmod.bash
 source "$src/test/helpers/guest_kmod.bash"
 
-vusd=$GUEST_BUILD/bin/vusd
-vusctl=$GUEST_BUILD/bin/vusctl
-[ -x "$vusd" ] || guest_fail "$vusd is not built"
-guest_init
-
-work=$(mktemp -d "$GUEST_BUILD/guest-hotplug.XXXXXX")
-trap 'guest_cleanup; [ -n "${VUS_KEEP:-}" ] || rm -rf "$work"' EXIT
-t0=$SECONDS
+guest_setup hotplug
 
 guest_kmod_build "$src/test/guest/testdev_kmod" "$work/kmod"
 root=$(guest_root_new "$work/root")
@@ -125,7 +118,7 @@ qmp_ok() {
 	r=$(qmp "$1")
 	grep -q '"return"' <<<"$r" || { guest_show_log "$work/vusd.log"; guest_fail "QMP $1: $r"; }
 }
-read -r -t 30 greeting <&8 || guest_fail "no QMP greeting"
+read -r -t "$(guest_secs 30)" _ <&8 || guest_fail "no QMP greeting"
 qmp_ok '{"execute":"qmp_capabilities"}'
 add='{"execute":"device_add","arguments":{"driver":"vfio-user-pci","id":"hp1","bus":"rp1",'
 add+='"socket":{"type":"unix","path":"'$GUEST_SOCKS/tdx.sock'"}}}'
@@ -139,7 +132,7 @@ qmp_ok '{"execute":"device_del","arguments":{"id":"hp1"}}'
 guest_wait_for "$GUEST_LOG" "GUEST: unplugged" 60
 echo "device_del: the guest saw the device go"
 # QEMU has dropped the connection once the device is finalized.
-for i in $(seq $(($(guest_secs 5) * 10))); do
+for _ in $(seq $(($(guest_secs 5) * 10))); do
 	grep -q 'tdx.*client session ends' "$work/vusd.log" && break
 	sleep 0.1
 done

@@ -10,6 +10,8 @@
 #   source "$src/test/helpers/guest_lib.bash"
 #   guest_init                   # VUS_QEMU checked, kernel + busybox cached;
 #                                # GUEST_SOCKS: a short directory for sockets
+#   guest_setup NAME             # or: vusd/vusctl of the build, guest_init,
+#                                # $work removed at exit, t0
 #   root=$(guest_root_new)       # an initramfs tree with busybox and /init
 #   guest_add_module "$root" nvme
 #   guest_add_binary "$root" /sbin/mkfs.ext4
@@ -90,6 +92,22 @@ guest_kernel_pkg() {
 			awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
 	fi
 	echo "$k"
+}
+
+# guest_setup NAME: the start the vusd guest tests share: vusd and vusctl
+# of the build (fails if vusd is not built), guest_init, a work directory
+# $work (guest-NAME.XXXXXX in the build tree, kept with VUS_KEEP=1) removed
+# with every tracked process by the EXIT trap, and t0 for timings. Sets
+# vusd, vusctl, work, t0 (read by the calling script, hence SC2034).
+guest_setup() {
+	# shellcheck disable=SC2034
+	vusd=$GUEST_BUILD/bin/vusd vusctl=$GUEST_BUILD/bin/vusctl
+	[ -x "$vusd" ] || guest_fail "$vusd is not built"
+	guest_init
+	work=$(mktemp -d "$GUEST_BUILD/guest-$1.XXXXXX")
+	trap 'guest_cleanup; [ -n "${VUS_KEEP:-}" ] || rm -rf "$work"' EXIT
+	# shellcheck disable=SC2034
+	t0=$SECONDS
 }
 
 # guest_init: QEMU checked; Debian's kernel and busybox in the cache.
