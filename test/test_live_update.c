@@ -76,6 +76,26 @@ static struct testdev *new_testdev(void)
 	return td;
 }
 
+/* Halt the loop, export, adopt the state into a new testdev that serves
+ * the same client from here on, release the old one (the vusd upgrade's
+ * sequence in one process). */
+static void hand_over(struct fx *f)
+{
+	struct testdev *td2;
+	void *blob;
+	size_t len;
+
+	halt(f);
+	ASSERT_OK(vus_dev_live_export(testdev_dev(f->td), &blob, &len));
+	td2 = new_testdev();
+	ASSERT_OK(vus_dev_live_adopt(testdev_dev(td2), blob, len));
+	vus_dev_live_release(testdev_dev(f->td));
+	testdev_free(f->td);
+	free(blob);
+	f->td = td2;
+	run(f);
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -228,9 +248,6 @@ static void test_bad_state_refused_old_serves_on(void **state)
 static void test_pending_interrupt_delivered_once(void **state)
 {
 	struct fx *f = *state;
-	struct testdev *td2;
-	void *blob;
-	size_t len;
 
 	eoi(f);
 	efd_wait(f->efd, 0);
@@ -239,15 +256,7 @@ static void test_pending_interrupt_delivered_once(void **state)
 				      NULL));
 	test_reg_write(f->c, TESTDEV_REG_IRQ_RAISE, 1);
 	ASSERT_EQ(efd_wait(f->efd, 100), 0);
-	halt(f);
-	ASSERT_OK(vus_dev_live_export(testdev_dev(f->td), &blob, &len));
-	td2 = new_testdev();
-	ASSERT_OK(vus_dev_live_adopt(testdev_dev(td2), blob, len));
-	vus_dev_live_release(testdev_dev(f->td));
-	testdev_free(f->td);
-	free(blob);
-	f->td = td2;
-	run(f);
+	hand_over(f);
 	ASSERT_EQ(efd_wait(f->efd, 100), 0); /* still masked */
 	ASSERT_OK(vus_client_set_irqs(f->c, VUS_PCI_INTX_IRQ,
 				      VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_UNMASK, 0, 1, NULL,
@@ -270,11 +279,9 @@ static void test_transfer_in_flight_restarts(void **state)
 {
 	struct fx *f = *state;
 	const uint64_t iova2 = 0x20000000ull;
-	struct testdev *td2;
 	uint8_t want[LEN], bar[LEN], *mem;
 	uint32_t count0, st;
-	void *blob;
-	size_t len, i;
+	size_t i;
 
 	ASSERT_OK(vus_client_dma_map(f->c, iova2, GUEST_SIZE,
 				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
@@ -299,15 +306,7 @@ static void test_transfer_in_flight_restarts(void **state)
 	 * client call would serve them while it waits for its reply). */
 	test_sleep_ms(50);
 	ASSERT_EQ(vus_client_dma_requests(f->c), 0);
-	halt(f);
-	ASSERT_OK(vus_dev_live_export(testdev_dev(f->td), &blob, &len));
-	td2 = new_testdev();
-	ASSERT_OK(vus_dev_live_adopt(testdev_dev(td2), blob, len));
-	vus_dev_live_release(testdev_dev(f->td));
-	testdev_free(f->td);
-	free(blob);
-	f->td = td2;
-	run(f);
+	hand_over(f);
 	for (i = 0; i < 5000; i++) {
 		st = test_reg_read(f->c, TESTDEV_REG_DMA_STATUS);
 		if (!(st & TESTDEV_DMA_BUSY))
