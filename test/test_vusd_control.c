@@ -105,6 +105,7 @@ static ssize_t recv_all(int fd, char *buf, size_t cap)
 }
 
 /* Send one request line (printf format) on a new connection. */
+static struct json_object *request(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static struct json_object *request(const char *fmt, ...)
 {
 	char line[8192];
