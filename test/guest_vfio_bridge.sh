@@ -49,7 +49,7 @@ qemu_devices=$("$GUEST_QEMU" -device help 2>&1 || true)
 for d in edu nvme intel-iommu; do
 	grep -q "\"$d\"" <<<"$qemu_devices" || guest_skip "VUS_QEMU has no $d device"
 done
-guest_init
+guest_setup vfio
 # The iommufd pass (test/guest_vfio_bridge_iommufd.sh): the same test on a
 # kernel with iommufd and the VFIO cdev, vusd with iommu=iommufd.
 iommu=${VFIO_BRIDGE_IOMMU:-legacy}
@@ -65,9 +65,6 @@ if [ "$iommu" = iommufd ]; then
 fi
 iommufd_mod=${GUEST_IOMMUFD_MODULE:-}
 echo "guest kernel: $GUEST_KPKG, iommu=$iommu"
-
-work=$(mktemp -d "$GUEST_BUILD/guest-vfio.XXXXXX")
-trap 'guest_cleanup; rm -rf "$work"' EXIT
 
 root=$(guest_root_new "$work/root")
 guest_add_module "$root" vfio
