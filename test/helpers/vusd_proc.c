@@ -21,7 +21,7 @@
 #include "clock.h"
 #include "vusd_proc.h"
 
-int vusd_proc_start(struct vusd_proc *v, const char *vusd, const char *cfg, const char *ctl,
+int vusd_proc_spawn(struct vusd_proc *v, const char *vusd, char *const argv[], const char *ctl,
 		    const struct vusd_proc_opts *opts)
 {
 	const struct vusd_proc_opts none = { 0 };
@@ -30,7 +30,8 @@ int vusd_proc_start(struct vusd_proc *v, const char *vusd, const char *cfg, cons
 	if (!opts)
 		opts = &none;
 	v->pid = -1;
-	if (snprintf(v->ctl, sizeof(v->ctl), "%s", ctl) >= (int)sizeof(v->ctl) ||
+	v->status = 0;
+	if (snprintf(v->ctl, sizeof(v->ctl), "%s", ctl ? ctl : "") >= (int)sizeof(v->ctl) ||
 	    snprintf(v->log, sizeof(v->log), "%s", opts->log ? opts->log : "") >=
 		    (int)sizeof(v->log))
 		return -ENAMETOOLONG;
@@ -42,6 +43,11 @@ int vusd_proc_start(struct vusd_proc *v, const char *vusd, const char *cfg, cons
 
 		/* A failed assertion ends the test process: vusd goes with it. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (opts->fd3 && *opts->fd3 != 3) {
+			if (dup2(*opts->fd3, 3) < 0)
+				_exit(126);
+			close(*opts->fd3);
+		}
 		if (opts->log) {
 			int log = open(opts->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
 				       0600);
@@ -53,22 +59,35 @@ int vusd_proc_start(struct vusd_proc *v, const char *vusd, const char *cfg, cons
 			_exit(126);
 		if (opts->env_name && setenv(opts->env_name, opts->env_value, 1) < 0)
 			_exit(126);
-		execl(vusd, vusd, "--config", cfg, (char *)NULL);
+		execv(vusd, argv);
 		_exit(127);
 	}
 	v->pid = pid;
 	return 0;
 }
 
+int vusd_proc_start(struct vusd_proc *v, const char *vusd, const char *cfg, const char *ctl,
+		    const struct vusd_proc_opts *opts)
+{
+	char *argv[] = { (char *)vusd, "--config", (char *)cfg, NULL };
+
+	return vusd_proc_spawn(v, vusd, argv, ctl, opts);
+}
+
 bool vusd_proc_alive(struct vusd_proc *v, int *status)
 {
 	int st = 0;
+	pid_t r;
 
-	if (v->pid > 0 && waitpid(v->pid, &st, WNOHANG) == 0)
-		return true;
-	v->pid = -1;
+	if (v->pid > 0) {
+		r = waitpid(v->pid, &st, WNOHANG);
+		if (r == 0)
+			return true;
+		v->status = r > 0 ? st : 0;
+		v->pid = -1;
+	}
 	if (status)
-		*status = st;
+		*status = v->status;
 	return false;
 }
 
@@ -79,10 +98,11 @@ int vusd_proc_stop(struct vusd_proc *v, int sig, int timeout_ms, int *status)
 	pid_t r;
 
 	if (status)
-		*status = 0;
+		*status = v->status;
 	if (v->pid <= 0)
 		return -ECHILD;
-	kill(v->pid, sig);
+	if (sig)
+		kill(v->pid, sig);
 	if (timeout_ms < 0) {
 		r = waitpid(v->pid, &st, 0);
 	} else {
@@ -97,6 +117,7 @@ int vusd_proc_stop(struct vusd_proc *v, int sig, int timeout_ms, int *status)
 	v->pid = -1;
 	if (r < 0)
 		return -ECHILD;
+	v->status = st;
 	if (status)
 		*status = st;
 	return rc;
@@ -213,15 +234,15 @@ out:
 	return rc;
 }
 
-int vusd_proc_client(struct vusd_proc *v, const char *path, int timeout_ms,
-		     struct vus_client **out)
+int vusd_proc_client(struct vusd_proc *v, const char *path, const struct vus_client_opts *opts,
+		     int timeout_ms, struct vus_client **out)
 {
-	const struct vus_client_opts opts = { .timeout_ms = timeout_ms };
+	const struct vus_client_opts dflt = { .timeout_ms = timeout_ms };
 	int64_t deadline = test_now_ms() + timeout_ms;
 	int rc;
 
 	*out = NULL;
-	while ((rc = vus_client_connect(path, &opts, out)) < 0) {
+	while ((rc = vus_client_connect(path, opts ? opts : &dflt, out)) < 0) {
 		if (!vusd_proc_alive(v, NULL))
 			return -ECHILD;
 		if (test_now_ms() > deadline)

@@ -19,9 +19,11 @@
 #include <sys/types.h>
 
 struct vus_client;
+struct vus_client_opts;
 
 struct vusd_proc {
 	pid_t pid;        /* -1: not running (never started, or reaped) */
+	int status;       /* its wait status once reaped */
 	char ctl[108];    /* its control socket (a sun_path) */
 	char log[256];    /* its stderr, or "" (the test's own stderr) */
 };
@@ -31,6 +33,8 @@ struct vusd_proc_opts {
 	unsigned nofile;        /* RLIMIT_NOFILE (soft and hard) when > 0 */
 	const char *env_name;   /* one environment variable set for vusd alone, */
 	const char *env_value;  /* or env_name NULL */
+	const int *fd3;         /* this fd becomes vusd's fd 3 (an inherited
+				 * socket for --fd 3), or NULL */
 };
 
 /*
@@ -44,18 +48,26 @@ struct vusd_proc_opts {
 int vusd_proc_start(struct vusd_proc *v, const char *vusd, const char *cfg, const char *ctl,
 		    const struct vusd_proc_opts *opts);
 
+/* The same with a command line of the test's own (argv[0] included,
+ * NULL-terminated); ctl NULL: no control socket. */
+int vusd_proc_spawn(struct vusd_proc *v, const char *vusd, char *const argv[], const char *ctl,
+		    const struct vusd_proc_opts *opts);
+
 /*
  * vusd still runs: true. Otherwise its wait status in *status (if not
- * NULL; 0 when it was reaped before) and v->pid set to -1. A dead child
- * is a zombie that kill(pid, 0) still finds, so this asks waitpid.
+ * NULL; also when it was reaped before, by any call here) and v->pid -1.
+ * A dead child is a zombie that kill(pid, 0) still finds, so this asks
+ * waitpid.
  */
 bool vusd_proc_alive(struct vusd_proc *v, int *status);
 
 /*
- * Send sig (SIGTERM, SIGKILL) and reap it within timeout_ms, SIGKILL
+ * Send sig (SIGTERM, SIGKILL; 0: none, wait for vusd to exit by itself)
+ * and reap it within timeout_ms, SIGKILL
  * after that (timeout_ms < 0: wait as long as it takes). Its wait status
  * in *status; v->pid -1. 0 if it ended within the bound, -ETIMEDOUT if it
- * had to be killed, -ECHILD if it was not running (reaped before).
+ * had to be killed, -ECHILD if it was not running (reaped before: the
+ * status it had then).
  */
 int vusd_proc_stop(struct vusd_proc *v, int sig, int timeout_ms, int *status);
 
@@ -82,11 +94,12 @@ ssize_t vusd_proc_request(const struct vusd_proc *v, const char *line, int timeo
 
 /*
  * A client of the device socket path, retried every 10 ms for up to
- * timeout_ms (also each request's timeout) while vusd runs: 0 and *out,
- * or -ECHILD if vusd died, or the last connect's -errno after the bound.
+ * timeout_ms while vusd runs: 0 and *out, or -ECHILD if vusd died, or the
+ * last connect's -errno after the bound. opts as vus_client_connect()
+ * takes them; NULL: the defaults with timeout_ms for each reply.
  */
-int vusd_proc_client(struct vusd_proc *v, const char *path, int timeout_ms,
-		     struct vus_client **out);
+int vusd_proc_client(struct vusd_proc *v, const char *path, const struct vus_client_opts *opts,
+		     int timeout_ms, struct vus_client **out);
 
 /* A line of the log contains s (false without a log). */
 bool vusd_proc_log_has(const struct vusd_proc *v, const char *s);
