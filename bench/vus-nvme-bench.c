@@ -300,6 +300,22 @@ static struct floor floor_measure(const struct job *j, double secs)
 	return f;
 }
 
+/* With --thp: did the namespace get huge pages? (/proc/meminfo counts
+ * every shmem huge page of the system; the namespace is 256 MiB of them
+ * when it did.) */
+static void shmem_huge_report(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "ShmemHugePages:", 15) == 0)
+			printf("--thp: %s", line);
+	fclose(f);
+}
+
 struct config {
 	bool poll;      /* controller poll option + polling driver */
 	bool no_fd;     /* DMA by messages */
@@ -368,6 +384,8 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		die("buffers", -ENOMEM);
 
 	warm_up(d, iova);
+	if (thp_wanted)
+		shmem_huge_report();
 
 	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
 	       cf->no_fd ? "message (no fds)" : "fd-mapped",
