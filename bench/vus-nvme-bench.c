@@ -88,7 +88,7 @@ struct result {
 	double iops, mbs, cpu, batch;
 };
 
-static void die(const char *what, int r)
+static _Noreturn void die(const char *what, int r)
 {
 	fprintf(stderr, "vus-nvme-bench: %s: %s (%d)\n", what, r < 0 ? strerror(-r) : "NVMe status",
 		r);

@@ -41,6 +41,14 @@ void fuzz_fd_snapshot(struct fuzz_fds *out);
 /* abort() with the differing fds named if before and after differ. */
 void fuzz_fd_compare(const char *who, const struct fuzz_fds *before,
 		     const struct fuzz_fds *after);
+/*
+ * The oracle with one snapshot per input: the first call records the fd
+ * table (call it once the harness is set up), each later one compares it
+ * with the previous call's and keeps the new one. Between two inputs
+ * nothing opens or closes an fd that stays so (libFuzzer closes what it
+ * writes), so one input's "after" is the next one's "before".
+ */
+void fuzz_fd_check(const char *who);
 
 /* Devices served by one loop in one thread, as vusd serves them. */
 struct fuzz_loop {
