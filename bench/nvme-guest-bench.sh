@@ -64,14 +64,16 @@ while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do
 	i=$((i + 1))
 done
 [ -b /dev/nvme0n1 ] || { echo "GUEST: FAIL no /dev/nvme0n1"; exit 1; }
-# Job markers in QEMU's trace (VUS_NVME_BENCH_TRACE): a read of the
-# controller's config space at 0x2c (subsystem IDs; the driver reads it
-# only at probe), one before and one after each job.
+# Job markers, one before and one after each job: a MARK line on the
+# console (the host then reads the CPU time QEMU and vusd have used) and,
+# for QEMU's trace (VUS_NVME_BENCH_TRACE), a read of the controller's
+# config space at 0x2c (subsystem IDs; the driver reads it only at probe).
 cfg=
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/class")" = 0x010802 ] && cfg=$d/config
 done
 mark() {
+	echo MARK
 	[ -n "$cfg" ] && [ -n "$trace" ] && dd if="$cfg" bs=4 skip=11 count=1 2>/dev/null >/dev/null
 	return 0
 }
@@ -123,9 +125,28 @@ EOF_GUEST
 } | guest_script "$root"
 guest_pack "$root" "$work/initrd.gz"
 
+# cpu_sampler LOG OUT PID...: while the first PID lives, on every new
+# MARK line in the console LOG one line into OUT: the MARK count so far
+# and each PID's CPU time (utime + stime, clock ticks).
+cpu_sampler() {
+	local log=$1 out=$2 seen=0 now p t
+	shift 2
+	while kill -0 "$1" 2>/dev/null; do
+		now=$(grep -c '^MARK' "$log" 2>/dev/null || true)
+		if [ "${now:-0}" != "$seen" ]; then
+			seen=$now t=
+			for p in "$@"; do
+				t="$t $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)"
+			done
+			echo "$seen$t" >>"$out"
+		fi
+		sleep 0.05
+	done
+}
+
 # run_one KIND N: one boot; RESULT lines into $work/KIND-N.txt
 run_one() {
-	local kind=$1 n=$2 log=$work/guest-$1-$2.log rc=0 pid= args=() opts trace=() ev
+	local kind=$1 n=$2 log=$work/guest-$1-$2.log rc=0 pid= args=() opts trace=() ev spid
 	if [ -n "${VUS_NVME_BENCH_TRACE:-}" ]; then
 		trace=(-D "$work/trace-$kind-$n.log" -trace enable=pci_cfg_read)
 		for ev in ${VUS_NVME_BENCH_TRACE//,/ }; do
@@ -148,7 +169,10 @@ run_one() {
 			-drive "file=/dev/shm/vus-nvme-bench.$$,if=none,id=d0,format=raw,aio=threads" \
 			-device nvme,serial=qemu-bench,drive=d0 "${trace[@]}"
 	fi
+	cpu_sampler "$log" "$work/cpu-$kind-$n.txt" "$GUEST_QEMU_PID" $pid &
+	spid=$!
 	guest_wait 600 || rc=$?
+	wait "$spid" 2>/dev/null || true
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
@@ -160,8 +184,16 @@ run_one() {
 		guest_fail "$kind run $n: guest result $rc"
 	fi
 	grep '^RESULT ' "$log" | tr -d '\r' >"$work/$kind-$n.txt"
-	tr -d '\r' <"$log" | awk -v r="$kind-$n" '/^COUNT / { printf "  %-7s %s\n", r, substr($0, 7) }' \
-		>>"$work/counts.txt"
+	# Host CPU per I/O of QEMU (all its threads: the vCPU, its main loop,
+	# its I/O threads) and of vusd, between a job's two marks: what the
+	# host spends per guest I/O, whatever else runs on the machine.
+	tr -d '\r' <"$log" | awk -v r="$kind-$n" -v hz="$(getconf CLK_TCK)" '
+		FNR == NR { for (s = prev + 1; s <= $1; s++) { q[s] = $2; v[s] = $3 } prev = $1; next }
+		/^COUNT / {
+			k++; i = $4 ? $4 : 1
+			printf "  %-7s %s host-cpu-us/io qemu %.1f vusd %.1f\n", r, substr($0, 7),
+				(q[2 * k] - q[2 * k - 1]) * 1e6 / hz / i, (v[2 * k] - v[2 * k - 1]) * 1e6 / hz / i
+		}' "$work/cpu-$kind-$n.txt" - >>"$work/counts.txt"
 	# A trace line is "event args" (the log backend). A read of config
 	# offset 0x2c of the controller (pci_cfg_read; the reads before the
 	# last two per job are the kernel's probe)
