@@ -126,13 +126,14 @@ EOF_GUEST
 guest_pack "$root" "$work/initrd.gz"
 
 # cpu_sampler LOG OUT PID...: while the first PID lives, on every new
-# MARK line in the console LOG one line into OUT: the MARK count so far
+# MARK in the console LOG one line into OUT: the MARK count so far
 # and each PID's CPU time (utime + stime, clock ticks).
 cpu_sampler() {
 	local log=$1 out=$2 seen=0 now p t
 	shift 2
 	while kill -0 "$1" 2>/dev/null; do
-		now=$(grep -c '^MARK' "$log" 2>/dev/null || true)
+		# Anywhere in a line: a kernel message may share it.
+		now=$(grep -o MARK "$log" 2>/dev/null | wc -l)
 		if [ "${now:-0}" != "$seen" ]; then
 			seen=$now t=
 			for p in "$@"; do
@@ -191,8 +192,11 @@ run_one() {
 		FNR == NR { for (s = prev + 1; s <= $1; s++) { q[s] = $2; v[s] = $3 } prev = $1; next }
 		/^COUNT / {
 			k++; i = $4 ? $4 : 1
-			printf "  %-7s %s host-cpu-us/io qemu %.1f vusd %.1f\n", r, substr($0, 7),
-				(q[2 * k] - q[2 * k - 1]) * 1e6 / hz / i, (v[2 * k] - v[2 * k - 1]) * 1e6 / hz / i
+			if ((2 * k) in q)
+				printf "  %-7s %s host-cpu-us/io qemu %.1f vusd %.1f\n", r, substr($0, 7),
+					(q[2 * k] - q[2 * k - 1]) * 1e6 / hz / i, (v[2 * k] - v[2 * k - 1]) * 1e6 / hz / i
+			else
+				printf "  %-7s %s host-cpu-us/io (a mark was missed)\n", r, substr($0, 7)
 		}' "$work/cpu-$kind-$n.txt" - >>"$work/counts.txt"
 	# A trace line is "event args" (the log backend). A read of config
 	# offset 0x2c of the controller (pci_cfg_read; the reads before the
