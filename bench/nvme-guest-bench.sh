@@ -133,7 +133,7 @@ cpu_sampler() {
 	shift 2
 	while kill -0 "$1" 2>/dev/null; do
 		# Anywhere in a line: a kernel message may share it.
-		now=$(grep -o MARK "$log" 2>/dev/null | wc -l)
+		now=$(grep -o MARK "$log" 2>/dev/null | wc -l || true)
 		if [ "${now:-0}" != "$seen" ]; then
 			seen=$now t=
 			for p in "$@"; do
@@ -170,6 +170,7 @@ run_one() {
 			-drive "file=/dev/shm/vus-nvme-bench.$$,if=none,id=d0,format=raw,aio=threads" \
 			-device nvme,serial=qemu-bench,drive=d0 "${trace[@]}"
 	fi
+	: >"$work/cpu-$kind-$n.txt"
 	cpu_sampler "$log" "$work/cpu-$kind-$n.txt" "$GUEST_QEMU_PID" $pid &
 	spid=$!
 	guest_wait 600 || rc=$?
