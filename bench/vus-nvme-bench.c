@@ -14,7 +14,7 @@
  * ratios; asserts nothing (docs/nvme-testing.md).
  *
  *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|poll|all]
- *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME]
+ *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]
  *
  * Modes: irq, the controller's default (work done inline on the doorbell
  * message, interrupts as eventfds the driver sleeps on, no CPU when
@@ -23,14 +23,19 @@
  * DMA: fd (guest memory mapped through fds: memcpy) or nofd (every DMA a
  * DMA_READ/DMA_WRITE message, as QEMU without shared guest RAM).
  * --no-shadow leaves Doorbell Buffer Config off (a doorbell message per
- * batch and per CQ head update). --quick: 0.2 s per job.
+ * batch and per CQ head update). --quick: 0.2 s per job. --thp: the
+ * namespace (and the floor's namespace-sized memfd) madvise'd
+ * MADV_HUGEPAGE; huge only where the kernel's shmem_enabled allows it
+ * (printed).
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +47,9 @@
 
 #define NS_SIZE (256ull << 20)
 #define QDEPTH 64 /* I/O queue entries; jobs use up to 32 */
+#define DMA_SIZE (32u << 20) /* the driver's DMA memory (one memfd window) */
+
+static bool thp_wanted; /* --thp */
 
 static struct vus_dev *dev;
 static pthread_t server;
@@ -80,7 +88,7 @@ struct result {
 	double iops, mbs, cpu, batch;
 };
 
-static void die(const char *what, int r)
+static _Noreturn void die(const char *what, int r)
 {
 	fprintf(stderr, "vus-nvme-bench: %s: %s (%d)\n", what, r < 0 ? strerror(-r) : "NVMe status",
 		r);
@@ -112,6 +120,14 @@ static void queue_one(struct nvme_drv *d, const struct job *j, uint64_t iova, un
 	if (r < 0)
 		die("submit", r);
 	buf_of[cid] = b;
+}
+
+static double thread_cpu(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 static double process_cpu(void)
@@ -191,33 +207,112 @@ static void warm_up(struct nvme_drv *d, uint64_t iova)
 	}
 }
 
-/* The floor: memcpy of the same bytes per operation, at random places
- * in 64 MiB buffers touched once beforehand (no page faults timed). */
-static double memcpy_ops(uint32_t bs, double secs)
+/* A memfd of size bytes mapped shared and touched once (no fault is
+ * timed), madvise'd MADV_HUGEPAGE with --thp. */
+static uint8_t *memfd_map(const char *name, size_t size, bool thp)
 {
-	static uint8_t *src, *dst;
-	static const size_t span = 64u << 20;
-	uint64_t ops = 0, seed = 1;
-	double t0;
+	uint8_t *p;
+	int fd = memfd_create(name, MFD_CLOEXEC);
 
-	if (!src) {
-		src = malloc(span);
-		dst = malloc(span);
-		if (!src || !dst)
-			die("malloc", -ENOMEM);
-		memset(src, 1, span);
-		memset(dst, 2, span);
+	if (fd < 0)
+		die("memfd_create", -errno);
+	if (ftruncate(fd, (off_t)size) < 0)
+		die("ftruncate", -errno);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		die("mmap", -errno);
+	if (thp)
+		(void)madvise(p, size, MADV_HUGEPAGE);
+	memset(p, 1, size);
+	return p;
+}
+
+struct floor {
+	double ops;    /* copies per second of wall time */
+	double us;     /* CPU microseconds per copy */
+	double pf_us;  /* the same, next copy's namespace bytes prefetched */
+};
+
+/*
+ * The floor: the copy an I/O must make and nothing else, between the
+ * same kinds of memory as the I/O path: a memfd the namespace's size
+ * mapped shared (as nvme_ns.c maps a RAM namespace) and one the size of
+ * the driver's DMA memory (as the library maps a DMA_MAP window), both
+ * touched beforehand. Per op the job's namespace place (same generator:
+ * random or sequential) and the next of qd buffers in turn (the I/O path
+ * reuses a completed command's buffer); reads copy namespace -> buffer,
+ * writes buffer -> namespace. Timed in this thread's CPU time, like the
+ * server's per-I/O figure. pf_us: the same with the next op's first
+ * namespace lines prefetched before each copy, as the controller does
+ * for the next Read of a fetched batch (nvme_io_prefetch(); for writes
+ * here too, where it shows why the controller does not).
+ */
+static double floor_run(const struct job *j, double secs, bool prefetch, double *wall_ops)
+{
+	static uint8_t *ns, *mem;
+	static bool thp_done;
+	uint64_t ops = 0, seed = 88172645463325252ull, pos = 0, next;
+	double t0, c0;
+
+	if (!ns || thp_done != thp_wanted) {
+		if (ns) {
+			munmap(ns, NS_SIZE);
+			munmap(mem, DMA_SIZE);
+		}
+		ns = memfd_map("floor-ns", NS_SIZE, thp_wanted);
+		mem = memfd_map("floor-dma", DMA_SIZE, false);
+		thp_done = thp_wanted;
 	}
+	next = next_lba(j, &seed, &pos) * 512;
 	t0 = now();
+	c0 = thread_cpu();
 	do {
 		for (int i = 0; i < 64; i++) {
-			size_t off = rnd(&seed) % (span / bs) * bs;
+			uint64_t off = next;
+			uint8_t *buf = mem + (ops % j->qd) * j->bs;
 
-			memcpy(dst + off, src + (span - bs - off), bs);
+			next = next_lba(j, &seed, &pos) * 512;
+			/* As nvme_io_prefetch(): 4 lines; for reads only
+			 * there, here for writes too (to show why not). */
+			if (prefetch)
+				for (int k = 0; k < 4; k++)
+					__builtin_prefetch(ns + next + k * 64, 0);
+			if (j->opc == NVD_CMD_WRITE)
+				memcpy(ns + off, buf, j->bs);
+			else
+				memcpy(buf, ns + off, j->bs);
 			ops++;
 		}
 	} while (now() - t0 < secs);
-	return ops / (now() - t0) + 0 * dst[seed % span];
+	*wall_ops = ops / (now() - t0);
+	return (thread_cpu() - c0) / ops * 1e6;
+}
+
+static struct floor floor_measure(const struct job *j, double secs)
+{
+	struct floor f;
+	double pf_ops;
+
+	f.us = floor_run(j, secs, false, &f.ops);
+	f.pf_us = floor_run(j, secs, true, &pf_ops);
+	return f;
+}
+
+/* With --thp: did the namespace get huge pages? (/proc/meminfo counts
+ * every shmem huge page of the system; the namespace is 256 MiB of them
+ * when it did.) */
+static void shmem_huge_report(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "ShmemHugePages:", 15) == 0)
+			printf("--thp: %s", line);
+	fclose(f);
 }
 
 struct config {
@@ -236,7 +331,7 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		{ "seqread-128k-qd8", NVD_CMD_READ, 131072, 8, false },
 		{ "seqwrite-128k-qd8", NVD_CMD_WRITE, 131072, 8, false },
 	};
-	struct nvme_drv_client_opts co = { .mem_size = 32u << 20, .no_fd = cf->no_fd };
+	struct nvme_drv_client_opts co = { .mem_size = DMA_SIZE, .no_fd = cf->no_fd };
 	/* Polling: MSI-X for the admin queue, the I/O queue polled (IEN = 0)
 	 * as Linux's poll queues; the controller refuses shadow doorbells
 	 * to a host without MSI or MSI-X (INTx needs head doorbells). */
@@ -259,6 +354,7 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	eo.size = NS_SIZE;
 	eo.max_queues = 1;
 	eo.poll = cf->poll;
+	eo.thp = thp_wanted;
 	r = nvme_emu_create("nvme", &eo, &emu);
 	if (r < 0)
 		die("nvme_emu_create", r);
@@ -287,6 +383,8 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		die("buffers", -ENOMEM);
 
 	warm_up(d, iova);
+	if (thp_wanted)
+		shmem_huge_report();
 
 	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
 	       cf->no_fd ? "message (no fds)" : "fd-mapped",
@@ -305,19 +403,22 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
 		       cpu > 0 ? cpu : 0, now() - t0);
 	}
-	printf("%-20s %10s %9s %11s %9s %7s %13s %8s\n", "job", "IOPS", "MB/s", "server CPU",
-	       "server/IO", "batch", "memcpy ops/s", "ratio");
+	printf("%-20s %9s %8s %6s %9s %6s %8s %8s %9s %7s %7s\n", "job", "IOPS", "MB/s",
+	       "server", "server/IO", "batch", "floor/op", "+prefetch", "floor ops/s", "IOPS/fl",
+	       "fl/srv");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
 		struct result res;
-		double floor_ops;
+		struct floor fl;
+		double per_io;
 
 		if (only && strcmp(only, jobs[i].name) != 0)
 			continue;
 		res = run(d, &jobs[i], secs, iova);
-		floor_ops = memcpy_ops(jobs[i].bs, secs / 4);
-		printf("%-20s %10.0f %9.1f %10.0f%% %7.2fus %7.1f %13.0f %8.4f\n", jobs[i].name,
-		       res.iops, res.mbs, res.cpu * 100, res.cpu / res.iops * 1e6, res.batch,
-		       floor_ops, res.iops / floor_ops);
+		fl = floor_measure(&jobs[i], secs / 8);
+		per_io = res.cpu / res.iops * 1e6;
+		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %6.1f %6.3fus %7.3fus %11.0f %7.3f %7.3f\n",
+		       jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io, res.batch, fl.us,
+		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io);
 		fflush(stdout);
 	}
 	nvme_drv_close(d);
@@ -326,6 +427,25 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	pthread_join(server, NULL);
 	nvme_emu_free(emu);
 	rmdir(dir);
+}
+
+/* Huge pages for memfd mappings come from transparent huge pages for
+ * shmem, which madvise() can ask for only where shmem_enabled allows. */
+static void shmem_thp_report(void)
+{
+	char line[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = 0;
+		fclose(f);
+	}
+	line[strcspn(line, "\n")] = 0;
+	printf("shmem THP (shmem_enabled): %s; --thp %s\n", line[0] ? line : "unknown",
+	       !thp_wanted ? "off: 4 KiB pages" :
+	       strstr(line, "[never]") || strstr(line, "[deny]") ?
+	       "on, but shmem_enabled refuses it: 4 KiB pages" : "on: MADV_HUGEPAGE");
 }
 
 int main(int argc, char **argv)
@@ -337,6 +457,7 @@ int main(int argc, char **argv)
 		{ "dma", required_argument, NULL, 'd' },
 		{ "no-shadow", no_argument, NULL, 'S' },
 		{ "job", required_argument, NULL, 'j' },
+		{ "thp", no_argument, NULL, 'T' },
 		/* Earlier spellings: --no-fd is --dma nofd, --polled --mode poll. */
 		{ "no-fd", no_argument, NULL, 'n' },
 		{ "polled", no_argument, NULL, 'p' },
@@ -348,7 +469,7 @@ int main(int argc, char **argv)
 	double secs = 1;
 	int o, m, f;
 
-	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:nph", lopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:Tnph", lopts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			secs = atof(optarg);
@@ -368,6 +489,9 @@ int main(int argc, char **argv)
 		case 'j':
 			only = optarg;
 			break;
+		case 'T':
+			thp_wanted = true;
+			break;
 		case 'n':
 			dma = "nofd";
 			break;
@@ -376,7 +500,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			printf("usage: %s [--seconds S] [--quick] [--mode irq|poll|all] "
-			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME]\n", argv[0]);
+			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]\n", argv[0]);
 			return o == 'h' ? 0 : 2;
 		}
 	}
@@ -386,8 +510,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("vus-nvme-bench: nvme-emu RAM namespace %llu MiB, one I/O queue of %u, %.1f s per "
-	       "job;\nratio = IOPS / memcpy of the same bytes per op in this run (the floor)\n",
+	       "job;\nfloor = memcpy of the same bytes per op between memfd mappings of the same "
+	       "sizes, measured in this run\n(floor/op, +prefetch: CPU per copy; IOPS/fl = IOPS / "
+	       "floor copies per second; fl/srv = floor/op / server CPU per I/O)\n",
 	       (unsigned long long)(NS_SIZE >> 20), QDEPTH, secs);
+	shmem_thp_report();
 	for (f = 0; f < 2; f++) {
 		for (m = 0; m < 2; m++) {
 			struct config cf = { .poll = m == 1, .no_fd = f == 1, .no_shadow = no_shadow };

@@ -35,6 +35,10 @@ struct dir {
 };
 
 static struct dir to_server, to_client;
+/* The one real socketpair every session's readiness goes through
+ * (fuzz_memq.h): pair_srv is dup'ed for each session's server fd
+ * (srv_fd), pair_cli is the client's end. */
+static int pair_srv = -1, pair_cli = -1;
 static int srv_fd = -1, cli_fd = -1;
 static bool hung_up, junk_out, srv_blocked;
 /* What the real socket may hold for the server: junk bytes sent, the
@@ -174,6 +178,26 @@ static size_t dir_get(struct dir *d, void *p, size_t len, int *fds, unsigned *nf
 	return n;
 }
 
+/* ---- the real socket's readiness ------------------------------------ */
+
+/* A byte for the server's end to poll readable: junk (junk_in) or the
+ * stream's end (client_eof, srv_shut), which recvmsg() tells apart. */
+static void poke(void)
+{
+	if (!junk_in && send(cli_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		junk_in = true;
+}
+
+/* Read and drop what fd holds (junk only). A short read emptied it: no
+ * second recv() just to hear EAGAIN. */
+static void drop_junk(int fd)
+{
+	static uint8_t junk[4096];
+
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) == (ssize_t)sizeof(junk))
+		;
+}
+
 /* ---- the server's side: the library's seam -------------------------- */
 
 static ssize_t seam_recvmsg(int fd, struct msghdr *msg, int flags)
@@ -187,24 +211,21 @@ static ssize_t seam_recvmsg(int fd, struct msghdr *msg, int flags)
 		return vus_io_real.recvmsg(fd, msg, flags);
 	if (to_server.head == to_server.tail) {
 		/* Nothing queued: what the real socket has is junk (see
-		 * fuzz_memq.h) or the client's EOF. */
-		static uint8_t junk[256];
-		struct iovec v = { junk, sizeof(junk) };
-		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
-		ssize_t r;
-
-		if (!junk_in && !client_eof && !srv_shut) {
-			errno = EAGAIN;
-			return -1;
-		}
-		while ((r = vus_io_real.recvmsg(fd, &m, MSG_DONTWAIT)) > 0)
-			;
-		junk_in = false;
-		if (r == 0) {
+		 * fuzz_memq.h) or the stream's end. */
+		if (client_eof || srv_shut) {
+			/* The stream's end. The byte poke() put on the
+			 * real socket stays, so the fd keeps polling
+			 * readable, as at a real EOF. */
 			msg->msg_controllen = 0;
 			msg->msg_flags = 0;
+			return 0;
 		}
-		return r;
+		if (junk_in) {
+			drop_junk(fd);
+			junk_in = false;
+		}
+		errno = EAGAIN;
+		return -1;
 	}
 	if (msg->msg_controllen >= CMSG_LEN(0))
 		room = (unsigned)((msg->msg_controllen - CMSG_LEN(0)) / sizeof(int));
@@ -284,9 +305,16 @@ static ssize_t seam_sendmsg(int fd, const struct msghdr *msg, int flags)
  * must see the EOF the kernel gives it. */
 static int seam_shutdown(int fd, int how)
 {
-	if (fd == srv_fd)
-		srv_shut = true;
-	return vus_io_real.shutdown(fd, how);
+	if (fd != srv_fd)
+		return vus_io_real.shutdown(fd, how);
+	/* Not the real shutdown(): the socket outlives the session. */
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+		errno = EINVAL;
+		return -1;
+	}
+	srv_shut = true;
+	poke();
+	return 0;
 }
 
 static const struct vus_io_ops memq_ops = { seam_recvmsg, seam_sendmsg, seam_shutdown };
@@ -295,32 +323,56 @@ static const struct vus_io_ops memq_ops = { seam_recvmsg, seam_sendmsg, seam_shu
 
 void fuzz_memq_install(void)
 {
+	int sv[2];
+
 	dir_init(&to_server, FUZZ_MEMQ_TO_SERVER);
 	dir_init(&to_client, FUZZ_MEMQ_TO_CLIENT);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	pair_srv = sv[0];
+	pair_cli = sv[1];
 	vus_io = &memq_ops;
 }
 
-void fuzz_memq_open(int server_fd, int client_fd)
+int fuzz_memq_open(int *client_fd)
 {
-	srv_fd = server_fd;
-	cli_fd = client_fd;
+	int fd = fcntl(pair_srv, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	srv_fd = fd;
+	cli_fd = *client_fd = pair_cli;
 	hung_up = junk_out = srv_blocked = junk_in = client_eof = srv_shut = false;
+	return fd;
 }
 
 void fuzz_memq_shutdown(void)
 {
 	client_eof = true;
+	poke();
 }
 
 void fuzz_memq_hangup(void)
 {
 	client_eof = hung_up = true;
+	poke();
+	/* A closed peer leaves the server's end writable (its sends then
+	 * fail EPIPE): take the junk that kept it from polling so. */
+	if (junk_out) {
+		drop_junk(cli_fd);
+		junk_out = false;
+	}
 }
 
 void fuzz_memq_close(void)
 {
 	dir_clear(&to_server);
 	dir_clear(&to_client);
+	/* The next session starts on an empty, writable socket. */
+	if (junk_in)
+		drop_junk(pair_srv);
+	if (junk_out)
+		drop_junk(pair_cli);
 	srv_fd = cli_fd = -1;
 }
 
@@ -331,8 +383,8 @@ ssize_t fuzz_memq_client_send(const void *p, size_t len, const int *fds, unsigne
 
 	/* The server waits for room to write and reads only what its epoll
 	 * reports: let its real socket report input. */
-	if (n > 0 && srv_blocked && send(cli_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-		junk_in = true;
+	if (n > 0 && srv_blocked)
+		poke();
 	return n;
 }
 
@@ -342,10 +394,7 @@ size_t fuzz_memq_client_recv(void *p, size_t len, int *fds, unsigned *nfds)
 	size_t n = dir_get(&to_client, p, len, fds, nfds, &trunc);
 
 	if (n && junk_out) {
-		static uint8_t junk[4096];
-
-		while (recv(cli_fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-			;
+		drop_junk(cli_fd);
 		junk_out = false;
 	}
 	return n;

@@ -17,19 +17,25 @@
  *  - the queue toward the client holds FUZZ_MEMQ_TO_CLIENT bytes: a
  *    reply that does not fit is sent in part or not at all (EAGAIN), so
  *    the server's output queue and partial sends are exercised;
- *  - readiness: the real socketpair stays (the client's hang-up is the
- *    kernel's EOF, as before). While the queue toward the client is full
- *    the server's end is filled with junk so it does not poll writable;
- *    the client reading makes it writable again. While the server has
- *    output waiting, each client send also puts a junk byte on the real
- *    socket so the server's epoll sees input, as it would.
- *  - after the client has closed, or the server shut its end down
- *    (lib/session/session.c, through the seam), the server's sends fail
- *    EPIPE; the server's receives see the EOF of its shutdown() once
- *    the queue is empty.
+ *  - readiness: one real socketpair, made once, carries it for every
+ *    session. Each session's server fd is a new dup of its server end
+ *    (the library closes it when the session ends, and the fd oracle
+ *    sees that it did); the client keeps the other end. While the queue
+ *    toward the client is full the server's end is filled with junk so
+ *    it does not poll writable; the client reading makes it writable
+ *    again. While the server has output waiting, each client send also
+ *    puts a junk byte on the real socket so the server's epoll sees
+ *    input, as it would.
+ *  - the stream's end: the client's shutdown() or hang-up, or the
+ *    server's own shutdown() (lib/session/session.c, through the seam)
+ *    puts a byte on the real socket, so the server's end polls readable
+ *    as at a real EOF, and its receives return 0 once the queue is
+ *    empty; after the client's hang-up or the server's shutdown its
+ *    sends fail EPIPE. Nothing shuts the real socket down: the next
+ *    session finds it empty and writable again (fuzz_memq_close()).
  * A receive that finds the queue empty asks the real socket only if the
- * client put junk or its EOF there (nothing else can be): otherwise it is
- * EAGAIN without a system call.
+ * client put junk there (nothing else can be): otherwise it is EAGAIN or
+ * the EOF without a system call.
  */
 #ifndef VUS_FUZZ_MEMQ_H
 #define VUS_FUZZ_MEMQ_H
@@ -44,16 +50,19 @@
 /* fds one receive of the client takes at most */
 #define FUZZ_MEMQ_MAX_FDS 64u
 
-/* Route the library's socket I/O through here (once, before any I/O). */
+/* Route the library's socket I/O through here and make the real
+ * socketpair (once, before any I/O; its two fds stay open). */
 void fuzz_memq_install(void);
-/* The server's end server_fd of a real socketpair whose other end is
- * client_fd (kept by the client) now carries its bytes in memory. */
-void fuzz_memq_open(int server_fd, int client_fd);
+/* A new session: returns the server's fd (a new dup of the pair's
+ * server end, for vus_dev_attach_fd(), which then owns it) or -1 with
+ * errno; *client_fd is the client's end, which stays the pair's. */
+int fuzz_memq_open(int *client_fd);
 /* The client has shut its end down for writing (shutdown(SHUT_WR)). */
 void fuzz_memq_shutdown(void);
 /* The client has hung up: the server's sends fail EPIPE from now on. */
 void fuzz_memq_hangup(void);
-/* The session is over: drop what nobody read, closing its fds. */
+/* The session is over: drop what nobody read, closing its fds, and the
+ * junk on the real socket. */
 void fuzz_memq_close(void);
 /* Client side, never blocking: bytes taken (fds with the first), -1 with
  * errno EAGAIN when the queue is full. */

@@ -1,10 +1,15 @@
 #!/bin/bash
 # Build vus and run everything CI runs (from anywhere):
 #   1. the whole test suite, warnings as errors        (build/)
+#   clang: everything compiled again with clang -Werror, nothing run
+#      (build-clang/; -O0 without debug info: clang's warnings come from
+#      its front end; about 32 s of CPU, docs/testing.md "clang")
 #   2. the whole suite again under ASan + UBSan       (build-asan/)
 #   3. the whole suite again under TSan               (build-tsan/)
-#   4. each libFuzzer harness for FUZZ_SECONDS        (build-fuzz/, clang)
-#      (default: 100 s of fuzzing shared out; 50 s each on 2 CPUs)
+#   4. each libFuzzer harness, one per CPU at a time  (build-fuzz/, clang):
+#      fuzz_dispatch until FUZZ_DISPATCH_RUNS inputs (default 1,000,000;
+#      fails with fewer within FUZZ_DISPATCH_MAX_SECONDS, default 480),
+#      the others FUZZ_SECONDS each (default 50) beside it
 #   after each ctest stage: the skipped tests with their reasons
 #   valgrind (only when asked for): the C tests and the shell tests that
 #      start vusd, with vusd, under valgrind's memcheck, Debug build
@@ -13,13 +18,13 @@
 #      that cannot hold under valgrind); docs/testing.md "valgrind"
 # The sanitizer stages leave out the guest tests (label "guest": QEMU
 # booting Linux under TCG; they run once, in stage 1).
-# Usage: scripts/test.sh [normal] [asan] [tsan] [fuzz] [valgrind]
-#   (no argument: normal asan tsan fuzz)
+# Usage: scripts/test.sh [normal] [clang] [asan] [tsan] [fuzz] [valgrind]
+#   (no argument: normal clang asan tsan fuzz)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 stages=("$@")
-((${#stages[@]})) || stages=(normal asan tsan fuzz)
+((${#stages[@]})) || stages=(normal clang asan tsan fuzz)
 
 want() {
 	local s
@@ -31,8 +36,8 @@ want() {
 
 for s in "${stages[@]}"; do
 	case $s in
-	normal | asan | tsan | fuzz | valgrind) ;;
-	*) echo "usage: $0 [normal] [asan] [tsan] [fuzz] [valgrind]" >&2; exit 2 ;;
+	normal | clang | asan | tsan | fuzz | valgrind) ;;
+	*) echo "usage: $0 [normal] [clang] [asan] [tsan] [fuzz] [valgrind]" >&2; exit 2 ;;
 	esac
 done
 
@@ -40,6 +45,7 @@ done
 source "$root/scripts/deps.sh"
 # libFuzzer comes with clang's runtime libraries (Debian 12: clang 14).
 want fuzz && vus_deps+=(clang libclang-rt-14-dev)
+want clang && vus_deps+=(clang)
 want valgrind && vus_deps+=(valgrind)
 vus_install_deps
 
@@ -60,6 +66,14 @@ if want normal; then
 	cmake -S "$root" -B "$root/build" -DVUS_WERROR=ON
 	cmake --build "$root/build" -j"$jobs"
 	run_ctest "$root/build"
+fi
+
+if want clang; then
+	# clang warns where gcc does not (and the other way round): the code
+	# must build clean with both. CMAKE_BUILD_TYPE=None: no -O, no -g.
+	echo "== clang -Werror build"
+	CC=clang cmake -S "$root" -B "$root/build-clang" -DCMAKE_BUILD_TYPE=None -DVUS_WERROR=ON
+	cmake --build "$root/build-clang" -j"$jobs"
 fi
 
 if want asan; then
@@ -107,15 +121,20 @@ if want valgrind; then
 fi
 
 if want fuzz; then
-	# 100 s of fuzzing in all: the four harnesses run FUZZ_JOBS (= CPUs)
-	# at a time (fuzz/run.sh), so on CI's 2 CPUs each gets 50 s, twice
-	# the inputs four 25 s runs one after another fed them.
-	fuzz_batches=$(((4 + jobs - 1) / jobs))
-	: "${FUZZ_SECONDS:=$((100 / fuzz_batches))}"
-	echo "== fuzzers, ${FUZZ_SECONDS} s each, ${jobs} at a time"
+	# fuzz_dispatch is fed a million inputs (fuzz/README.md "Speed"):
+	# on CI's 2 CPUs it has one to itself for as long as that takes
+	# (minutes), while the other three take 50 s each, one after
+	# another, on the other.
+	: "${FUZZ_SECONDS:=50}"
+	: "${FUZZ_DISPATCH_RUNS:=1000000}"
+	: "${FUZZ_DISPATCH_MAX_SECONDS:=480}"
+	echo "== fuzzers, ${jobs} at a time: fuzz_dispatch ${FUZZ_DISPATCH_RUNS} inputs" \
+		"(at most ${FUZZ_DISPATCH_MAX_SECONDS} s), the others ${FUZZ_SECONDS} s each"
 	# Only the fuzzers and what they need are built; warnings are the
-	# gcc builds' business above, not clang's here.
+	# business of the builds above (the clang stage's for clang's).
 	CC=clang cmake -S "$root" -B "$root/build-fuzz" -DVUS_FUZZ=ON -DVUS_BUILD_TESTS=OFF \
 		-DVUS_WERROR=OFF
-	FUZZ_SECONDS=$FUZZ_SECONDS cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz-run
+	FUZZ_SECONDS=$FUZZ_SECONDS FUZZ_DISPATCH_RUNS=$FUZZ_DISPATCH_RUNS \
+		FUZZ_DISPATCH_MAX_SECONDS=$FUZZ_DISPATCH_MAX_SECONDS \
+		cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz-run
 fi

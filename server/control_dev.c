@@ -342,6 +342,15 @@ int vusd_ctl_info(struct vusd *d, struct json_object *req, struct json_object *r
 		if (vus_dev_irq_desc(vd->inst.dev, i, &qd) == 0 && qd.count)
 			json_object_array_add(irqs, irq_json(i, &qd));
 	json_object_object_add(reply, "irqs", irqs);
+	if (vd->spec.type->mig_state) {
+		/* Passed through (the vfio bridge: the kernel's); the library's
+		 * state would be a constant "running" here. */
+		rc = vd->spec.type->mig_state(&vd->inst);
+		json_object_object_add(reply, "migration", json_object_new_string(
+			rc >= 0 && rc < VUS_MIG_STATE_NR ? mig_states[rc] : "passthrough"));
+		json_object_object_add(reply, "migration_passthrough", json_object_new_boolean(1));
+		return 0;
+	}
 	ms = vus_dev_mig_state(vd->inst.dev);
 	json_object_object_add(reply, "migration", json_object_new_string(
 		(unsigned)ms < VUS_MIG_STATE_NR ? mig_states[ms] : "?"));

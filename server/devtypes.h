@@ -88,6 +88,14 @@ struct vusd_type {
 		       struct json_object *result, struct vusd_err *err);
 	const char *control_usage;
 	/*
+	 * Optional, for a type whose device migrates by itself rather than
+	 * through the library's migration (the vfio bridge passes it to the
+	 * kernel): its migration state for `info`, a VUS_MIG_STATE_* value,
+	 * or -errno when there is none to tell (no migration there, or the
+	 * device does not say). NULL: the library's state is the device's.
+	 */
+	int (*mig_state)(struct vusd_inst *inst);
+	/*
 	 * System calls the type needs beyond vusd's own list (server/sandbox.c),
 	 * by name, ending with NULL; NULL: none. Allowed whenever the type is
 	 * registered, since the control socket may add one at any time.

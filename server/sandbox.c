@@ -186,8 +186,13 @@ int vusd_sandbox_enter(const struct vusd_type *type, bool live_update, struct vu
 	for (i = 0; !type && rc == 0 && i < vusd_type_count(); i++)
 		rc = allow_names(ctx, vusd_type_at(i)->syscalls, &count, seen, sizeof(seen) / sizeof(seen[0]), err);
 	if (rc == 0) {
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		/* socket(AF_UNIX, ...) only. Spelled out rather than with
+		 * libseccomp's SCMP_A0(), whose positional initializer leaves
+		 * datum_b out and fails clang's -Wmissing-field-initializers. */
+		const struct scmp_arg_cmp unix_only = { .arg = 0, .op = SCMP_CMP_EQ,
+							.datum_a = AF_UNIX, .datum_b = 0 };
+
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, unix_only);
 		if (rc < 0)
 			vusd_errf(err, "seccomp: cannot allow socket: %s", strerror(-rc));
 	}

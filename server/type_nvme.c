@@ -15,6 +15,7 @@
  *   shadow=false    no Doorbell Buffer Config (every doorbell a posted write)
  *   poll=true       a thread polls the queues (a whole host core)
  *   namespaces=N    N RAM namespaces of size bytes each (NSID 1..N)
+ *   thp=true        RAM: ask for transparent huge pages (MADV_HUGEPAGE)
  * Control: vusctl --control CTL nvme NAME stats  (per-queue counters, and
  *          the file backend's: io_uring in use, SQEs, CQEs, inline I/O)
  */
@@ -42,6 +43,7 @@ struct nvme_type_opts {
 	bool io_uring;
 	bool shadow;
 	bool poll;
+	bool thp;
 	uint64_t namespaces;
 };
 
@@ -89,6 +91,9 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	{ .key = "poll", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, poll),
 	  .help = "poll the queues from a thread: a core while I/O flows, asleep after "
 		  "50 us idle; fewer guest doorbells (default false)" },
+	{ .key = "thp", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, thp),
+	  .help = "RAM namespace: madvise(MADV_HUGEPAGE), fewer TLB misses on random I/O where "
+		  "the kernel's shmem_enabled allows advise (default false)" },
 	{ .key = NULL },
 };
 
@@ -150,6 +155,7 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	o.sync_io = !t->io_uring;
 	o.no_shadow = !t->shadow;
 	o.poll = t->poll;
+	o.thp = t->thp;
 	o.namespaces = (uint32_t)t->namespaces;
 	if (t->file && t->namespaces > 1) {
 		vusd_errf(err, "nvme '%s': a file backs one namespace (namespaces=1)", name);

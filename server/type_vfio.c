@@ -58,6 +58,13 @@ static void vfio_type_destroy(struct vusd_inst *inst)
 	vfio_bridge_free(inst->handle);
 }
 
+/* Migration is the kernel's (docs/vfio-bridge.md "DEVICE_FEATURE and
+ * migration"): info shows the kernel device's state. */
+static int vfio_type_mig_state(struct vusd_inst *inst)
+{
+	return vfio_bridge_mig_state(inst->handle);
+}
+
 /* The VFIO container, group and device ioctls (docs/vfio-bridge.md). */
 static const char *const vfio_type_syscalls[] = { "ioctl", NULL };
 
@@ -68,5 +75,6 @@ const struct vusd_type vusd_type_vfio = {
 	.opts_size = sizeof(struct vfio_type_opts),
 	.create = vfio_type_create,
 	.destroy = vfio_type_destroy,
+	.mig_state = vfio_type_mig_state,
 	.syscalls = vfio_type_syscalls,
 };

@@ -23,10 +23,7 @@ source "$src/test/helpers/guest_lib.bash"
 
 example=$GUEST_BUILD/bin/vus-gpio-example
 [ -x "$example" ] || guest_fail "$example is not built"
-guest_init
-
-work=$(mktemp -d "$GUEST_BUILD/guest-gpio.XXXXXX")
-trap 'guest_cleanup; rm -rf "$work"' EXIT
+guest_setup gpio
 
 root=$(guest_root_new "$work/root")
 guest_add_module "$root" gpio-pci-idio-16

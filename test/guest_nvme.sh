@@ -41,10 +41,7 @@ grep -qE '^  nvme ' <<<"$vusd_help" || guest_skip "vusd has no nvme device type"
 for tool in mkfs.ext4 e2fsck; do
 	command -v "$tool" >/dev/null || guest_skip "$tool is not installed (e2fsprogs)"
 done
-guest_init
-
-work=$(mktemp -d "$GUEST_BUILD/guest-nvme.XXXXXX")
-trap 'guest_cleanup; rm -rf "$work"' EXIT
+guest_setup nvme
 
 size_mb=64
 root=$(guest_root_new "$work/root")

@@ -49,7 +49,7 @@ qemu_devices=$("$GUEST_QEMU" -device help 2>&1 || true)
 for d in edu nvme intel-iommu; do
 	grep -q "\"$d\"" <<<"$qemu_devices" || guest_skip "VUS_QEMU has no $d device"
 done
-guest_init
+guest_setup vfio
 # The iommufd pass (test/guest_vfio_bridge_iommufd.sh): the same test on a
 # kernel with iommufd and the VFIO cdev, vusd with iommu=iommufd.
 iommu=${VFIO_BRIDGE_IOMMU:-legacy}
@@ -66,9 +66,6 @@ fi
 iommufd_mod=${GUEST_IOMMUFD_MODULE:-}
 echo "guest kernel: $GUEST_KPKG, iommu=$iommu"
 
-work=$(mktemp -d "$GUEST_BUILD/guest-vfio.XXXXXX")
-trap 'guest_cleanup; rm -rf "$work"' EXIT
-
 root=$(guest_root_new "$work/root")
 guest_add_module "$root" vfio
 guest_add_module "$root" vfio_iommu_type1
@@ -76,6 +73,7 @@ guest_add_module "$root" vfio_pci
 [ -z "$iommufd_mod" ] || guest_add_module "$root" iommufd
 guest_add_module "$root" nvme # a host driver, for the "bound elsewhere" and group errors
 guest_add_binary "$root" "$vusd" /bin/vusd
+guest_add_binary "$root" "$vusctl" /bin/vusctl
 guest_add_binary "$root" "$client" /bin/vfio_bridge_client
 {
 	echo "VUSD_TRACE=${VUSD_TRACE:-}"
@@ -184,7 +182,7 @@ vusd ${VUSD_TRACE:-} --device "vfio,name=edu,iommu=$MAIN_IOMMU,host=$edu" --sock
 	--device "vfio,name=nvme,iommu=$MAIN_IOMMU,host=/sys/bus/pci/devices/$nvme" --socket-path /tmp/nvme.sock \
 	--device "vfio,name=hr0,iommu=$MAIN_IOMMU,host=$hr0" --socket-path /tmp/hr0.sock \
 	--device "vfio,name=hr1,iommu=$MAIN_IOMMU,host=$hr1" --socket-path /tmp/hr1.sock \
-	>/tmp/vusd.log 2>&1 &
+	--control /tmp/ctl.sock >/tmp/vusd.log 2>&1 &
 vusd_pid=$!
 i=0
 while { [ ! -S /tmp/edu.sock ] || [ ! -S /tmp/hr1.sock ]; } && [ $i -lt $((100 * GUEST_SCALE)) ]; do
@@ -216,6 +214,14 @@ grep -q "edu ($edu): migration: not offered by the kernel driver (Inappropriate 
 grep -q "edu ($edu): reset refused: the kernel offers neither" /tmp/vusd.log ||
 	fail "no log line for the reset refused"
 vfio_bridge_client nvme /tmp/nvme.sock || fail nvme
+# Migration is the kernel's, and edu's driver (vfio-pci) has none: info
+# says passthrough, not the library's constant "running".
+vusctl --control /tmp/ctl.sock info edu >/tmp/info.txt 2>&1 || fail "info edu: $(cat /tmp/info.txt)"
+grep -q "^migration state: passthrough$" /tmp/info.txt || fail "info edu: $(cat /tmp/info.txt)"
+vusctl --json --control /tmp/ctl.sock info edu >/tmp/info.json 2>&1 || fail "info edu --json"
+grep -qE '"migration": ?"passthrough"' /tmp/info.json && grep -qE '"migration_passthrough": ?true' /tmp/info.json ||
+	fail "info edu --json: $(cat /tmp/info.json)"
+echo "GUEST: vusctl info edu: $(grep '^migration' /tmp/info.txt)"
 grep -q "without an fd refused" /tmp/vusd.log || fail "no log line for the map without fd"
 direct=$(sed -n 's/.*direct_ns \([0-9]*\).*/\1/p' /tmp/direct.log)
 bridge=$(sed -n 's/.*bridge_ns \([0-9]*\).*/\1/p' /tmp/edu.log)

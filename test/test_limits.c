@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "fdcount.h"
+#include "le.h"
 #include "raw.h"
 #include "transport.h"
 #include "vus_test.h"
@@ -190,16 +191,6 @@ static int call(struct lim *l, int fd, uint16_t cmd, const void *p, size_t len, 
 	return err;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
 /* The device still answers: GET_INFO succeeds. */
 static void still_serving(struct lim *l, int fd)
 {
@@ -212,9 +203,9 @@ static int region_read(struct lim *l, int fd, uint32_t region, uint64_t off, uin
 {
 	uint8_t p[16];
 
-	put64(p, off);
-	put32(p + 8, region);
-	put32(p + 12, count);
+	le_put64(p, off);
+	le_put32(p + 8, region);
+	le_put32(p + 12, count);
 	return call(l, fd, VUS_CMD_REGION_READ, p, sizeof(p), NULL, 0, NULL);
 }
 
@@ -286,11 +277,11 @@ static int set_irqs_fds(struct lim *l, int fd, unsigned n)
 		ASSERT_NONNEG(efd[i]);
 	}
 	vus_hdr_encode(msg, &h);
-	put32(msg + 16, 20);
-	put32(msg + 20, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER);
-	put32(msg + 24, VUS_PCI_MSIX_IRQ);
-	put32(msg + 28, 0);
-	put32(msg + 32, n);
+	le_put32(msg + 16, 20);
+	le_put32(msg + 20, VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER);
+	le_put32(msg + 24, VUS_PCI_MSIX_IRQ);
+	le_put32(msg + 28, 0);
+	le_put32(msg + 32, n);
 	send_fds(fd, msg, sizeof(msg), efd, n);
 	for (i = 0; i < n; i++)
 		close(efd[i]);
@@ -306,11 +297,11 @@ static void irqs_off(struct lim *l, int fd)
 {
 	uint8_t p[20];
 
-	put32(p, 20);
-	put32(p + 4, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER);
-	put32(p + 8, VUS_PCI_MSIX_IRQ);
-	put32(p + 12, 0);
-	put32(p + 16, 0);
+	le_put32(p, 20);
+	le_put32(p + 4, VUS_IRQ_SET_DATA_NONE | VUS_IRQ_SET_ACTION_TRIGGER);
+	le_put32(p + 8, VUS_PCI_MSIX_IRQ);
+	le_put32(p + 12, 0);
+	le_put32(p + 16, 0);
 	ASSERT_OK(call(l, fd, VUS_CMD_DEVICE_SET_IRQS, p, sizeof(p), NULL, 0, NULL));
 }
 
@@ -359,10 +350,10 @@ static int dma_map(struct lim *l, int fd, uint64_t iova, uint64_t size)
 {
 	uint8_t p[32] = { 0 };
 
-	put32(p, 32);
-	put32(p + 4, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE);
-	put64(p + 16, iova);
-	put64(p + 24, size);
+	le_put32(p, 32);
+	le_put32(p + 4, VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE);
+	le_put64(p + 16, iova);
+	le_put64(p + 24, size);
 	return call(l, fd, VUS_CMD_DMA_MAP, p, sizeof(p), NULL, 0, NULL);
 }
 
@@ -370,9 +361,9 @@ static int dma_unmap(struct lim *l, int fd, uint64_t iova, uint64_t size)
 {
 	uint8_t p[24] = { 0 };
 
-	put32(p, 24);
-	put64(p + 8, iova);
-	put64(p + 16, size);
+	le_put32(p, 24);
+	le_put64(p + 8, iova);
+	le_put64(p + 16, size);
 	return call(l, fd, VUS_CMD_DMA_UNMAP, p, sizeof(p), NULL, 0, NULL);
 }
 
@@ -418,8 +409,8 @@ static int region_info(struct lim *l, int fd, uint32_t index)
 {
 	uint8_t p[32] = { 0 };
 
-	put32(p, 32);
-	put32(p + 8, index);
+	le_put32(p, 32);
+	le_put32(p + 8, index);
 	return call(l, fd, VUS_CMD_DEVICE_GET_REGION_INFO, p, sizeof(p), NULL, 0, NULL);
 }
 
@@ -467,9 +458,9 @@ static int send_reads(int fd, uint16_t id0, unsigned n, uint32_t count)
 	uint8_t p[16];
 	unsigned i;
 
-	put64(p, 0);
-	put32(p + 8, 0);
-	put32(p + 12, count);
+	le_put64(p, 0);
+	le_put32(p + 8, 0);
+	le_put32(p + 12, count);
 	for (i = 0; i < n; i++) {
 		int r = raw_send(fd, (uint16_t)(id0 + i), VUS_CMD_REGION_READ, 0, p, sizeof(p),
 				 NULL, 0);

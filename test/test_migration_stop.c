@@ -26,6 +26,7 @@
 #include <vus/device.h>
 
 #include "efd.h"
+#include "le.h"
 #include "testdev.h"
 #include "vus_test.h"
 
@@ -96,14 +97,6 @@ static int intx_eventfd(struct fx *f)
 				      VUS_IRQ_SET_DATA_EVENTFD | VUS_IRQ_SET_ACTION_TRIGGER,
 				      0, 1, &efd, NULL));
 	return efd;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
 }
 
 /*
@@ -181,8 +174,8 @@ static void test_dma_finished_before_the_snapshot(void **state)
 		len += got;
 	} while (got == CHUNK);
 	assert_true(len > REC_DMA_COUNT + 4);
-	ASSERT_EQ(get32(stream + REC_DMA_STATUS) & TESTDEV_DMA_BUSY, 0);
-	ASSERT_EQ(get32(stream + REC_DMA_COUNT), 1);
+	ASSERT_EQ(le_get32(stream + REC_DMA_STATUS) & TESTDEV_DMA_BUSY, 0);
+	ASSERT_EQ(le_get32(stream + REC_DMA_COUNT), 1);
 	ASSERT_EQ(guest[4095], (uint8_t)(4095 * 7 + 1));
 	/* Stopped: the completion interrupt is held. */
 	ASSERT_EQ(efd_wait(efd, 100), 0);
@@ -244,8 +237,8 @@ static void test_reset_leaves_stop_through_the_device(void **state)
 	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_PRE_COPY));
 	ASSERT_OK(vus_client_mig_data_read(f->c, buf, sizeof(buf), &got));
 	ASSERT_EQ(got, sizeof(buf));
-	ASSERT_EQ(get32(buf), 0x4d535556u);      /* a new stream */
-	ASSERT_EQ(get32(buf + REC), 0x47494d54u); /* a record starts: the old one was dropped */
+	ASSERT_EQ(le_get32(buf), 0x4d535556u);      /* a new stream */
+	ASSERT_EQ(le_get32(buf + REC), 0x47494d54u); /* a record starts: the old one was dropped */
 }
 
 /*
@@ -281,7 +274,7 @@ static void test_parked_transfer_finishes_on_the_destination(void **state)
 		len += got;
 	} while (got == CHUNK);
 	/* Saved busy: the transfer travels. */
-	ASSERT_EQ(get32(stream + REC_DMA_STATUS) & TESTDEV_DMA_BUSY, TESTDEV_DMA_BUSY);
+	ASSERT_EQ(le_get32(stream + REC_DMA_STATUS) & TESTDEV_DMA_BUSY, TESTDEV_DMA_BUSY);
 	ASSERT_EQ(src_guest[0], 0);
 
 	ASSERT_OK(setup((void **)&g));

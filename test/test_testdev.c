@@ -46,18 +46,25 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void fx_start(struct fx *f, const struct vus_client_opts *opts)
+/* td_opts NULL: the default testdev. */
+static void fx_start_opts(struct fx *f, const struct vus_client_opts *opts,
+			  const struct testdev_opts *td_opts)
 {
 	int sv[2];
 
 	memset(f, 0, sizeof(*f));
-	ASSERT_OK(testdev_create("test", &f->td));
+	ASSERT_OK(testdev_create_opts("test", td_opts, &f->td));
 	vus_dev_set_log_level(testdev_dev(f->td), VUS_LOG_ERR);
 	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	ASSERT_OK(vus_dev_attach_fd(testdev_dev(f->td), sv[1]));
 	ASSERT_OK(pthread_create(&f->th, NULL, serve, f));
 	f->running = true;
 	ASSERT_OK(vus_client_connect_fd(sv[0], opts, &f->c));
+}
+
+static void fx_start(struct fx *f, const struct vus_client_opts *opts)
+{
+	fx_start_opts(f, opts, NULL);
 }
 
 static void fx_stop(struct fx *f)
@@ -479,6 +486,68 @@ static void test_migration_roundtrip(void **state)
 	free(stream);
 }
 
+/* testdev_opts.bar1_size (the fuzzers' 16 KiB BAR1): the region, the
+ * DMA bound and the snapshot follow it; a snapshot moves only between
+ * devices with the same size; other sizes are refused. */
+static void test_bar1_size(void **state)
+{
+	static const uint32_t bad[] = { 0x800, 0x3000, 2 * TESTDEV_BAR1_SIZE };
+	const struct testdev_opts small = { .bar1_size = 0x4000 };
+	struct vus_client_region ri;
+	struct fx src, dst, big;
+	uint8_t buf[300], back[300], *stream = NULL;
+	struct testdev *td;
+	size_t len = 0, i;
+	uint32_t st;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const struct testdev_opts o = { .bar1_size = bad[i] };
+
+		ASSERT_ERR(testdev_create_opts("bad", &o, &td), -EINVAL);
+	}
+	fx_start_opts(&src, NULL, &small);
+	ASSERT_OK(vus_client_region_info(src.c, 1, &ri));
+	ASSERT_EQ(ri.info.size, 0x4000);
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7);
+	ASSERT_OK(vus_client_region_write(src.c, 1, 0x4000 - 300, buf, 300));
+	ASSERT_OK(vus_client_region_read(src.c, 1, 0x4000 - 300, back, 300));
+	assert_memory_equal(buf, back, 300);
+	assert_true(vus_client_region_write(src.c, 1, 0x4000 - 8, buf, 16) < 0);
+	dma_program(&src, IOVA, 0x4000 - 8, 16, TESTDEV_DMA_START);
+	st = dma_wait(&src);
+	assert_true(st & TESTDEV_DMA_ERROR);
+	ASSERT_ERR(st >> 16, EINVAL);
+
+	ASSERT_OK(vus_client_mig_set_state(src.c, VUS_MIG_STATE_STOP_COPY));
+	mig_drain(&src, &stream, &len);
+	/* header, the registers, BAR1 and BAR2 */
+	assert_true(len > 0x4000 + TESTDEV_BAR2_SIZE && len < 0x4000 + TESTDEV_BAR2_SIZE + 4096);
+	fx_start_opts(&dst, NULL, &small);
+	ASSERT_OK(vus_client_mig_set_state(dst.c, VUS_MIG_STATE_RESUMING));
+	ASSERT_OK(vus_client_mig_data_write(dst.c, stream, (uint32_t)len));
+	ASSERT_OK(vus_client_mig_set_state(dst.c, VUS_MIG_STATE_RUNNING));
+	ASSERT_OK(vus_client_region_read(dst.c, 1, 0x4000 - 300, back, 300));
+	assert_memory_equal(buf, back, 300);
+	/* A 1 MiB BAR1 device refuses it (at its header, which the
+	 * library's framing may hand over only at the commit point), and
+	 * keeps its own state. */
+	fx_start(&big, NULL);
+	ASSERT_OK(vus_client_region_write(big.c, 1, 0x4000 - 300, "big", 3));
+	ASSERT_OK(vus_client_mig_set_state(big.c, VUS_MIG_STATE_RESUMING));
+	rc = vus_client_mig_data_write(big.c, stream, (uint32_t)len);
+	assert_true(rc == 0 || rc == -EINVAL);
+	ASSERT_ERR(vus_client_mig_set_state(big.c, VUS_MIG_STATE_RUNNING), -EINVAL);
+	ASSERT_OK(vus_client_region_read(big.c, 1, 0x4000 - 300, back, 3));
+	assert_memory_equal(back, "big", 3);
+	fx_stop(&big);
+	fx_stop(&dst);
+	fx_stop(&src);
+	free(stream);
+}
+
 static void test_migration_rejects_garbage(void **state)
 {
 	struct fx *f = *state;
@@ -585,6 +654,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test(test_lost_connection),
 		cmocka_unit_test_setup_teardown(test_migration_roundtrip, setup, teardown),
+		cmocka_unit_test(test_bar1_size),
 		cmocka_unit_test_setup_teardown(test_migration_rejects_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_rejects_cut_record, setup, teardown),
 	};

@@ -33,33 +33,19 @@
 #include "test_server.h"
 #include "testdev.h"
 #include "vus_test.h"
+#include "vusd_proc.h"
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusd-XXXXXX";
+static struct vusd_proc V = { .pid = -1 };
 
 /* Start vusd with argv; keep_fd becomes its fd 3; stderr to err_path. */
 static pid_t spawn_vusd(char *const argv[], int keep_fd, const char *err_path)
 {
-	pid_t pid = fork();
-
-	ASSERT_NONNEG(pid);
-	if (pid == 0) {
-		/* A failed assertion ends this process: vusd goes with it. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (keep_fd >= 0 && keep_fd != 3) {
-			dup2(keep_fd, 3);
-			close(keep_fd);
-		}
-		if (err_path) {
-			int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-			if (fd >= 0)
-				dup2(fd, 2);
-		}
-		execv(vusd_path, argv);
-		_exit(127);
-	}
-	return pid;
+	ASSERT_OK(vusd_proc_spawn(&V, vusd_path, argv, NULL,
+				  &(struct vusd_proc_opts){ .log = err_path,
+							    .fd3 = keep_fd >= 0 ? &keep_fd : NULL }));
+	return V.pid;
 }
 
 static void talk(struct vus_client *c, uint32_t scratch)
@@ -78,7 +64,8 @@ static int wait_exit(pid_t pid)
 {
 	int status;
 
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(pid, V.pid);
+	ASSERT_OK(vusd_proc_stop(&V, 0, -1, &status));
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
 }

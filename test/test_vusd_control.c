@@ -38,28 +38,21 @@
 #include "test_server.h"
 #include "testdev.h"
 #include "vus_test.h"
+#include "vusd_proc.h"
 
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-vusdctl-XXXXXX";
-static char ctl_path[100], sock0[100];
-static pid_t vusd_pid;
+static char sock0[100];
+static struct vusd_proc V = { .pid = -1 };
 
+/* A connection of its own (5 s for vusd to start listening). */
 static int ctl_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, i;
+	int fd = vusd_proc_ctl_connect(&V, 5000);
 
-	memcpy(sa.sun_path, ctl_path, sizeof(ctl_path));
-	for (i = 0; i < 500; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ASSERT_NONNEG(fd);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		close(fd);
-		test_sleep_ms(10);
-	}
-	fail_msg("cannot connect to %s", ctl_path);
-	return -1;
+	if (fd < 0)
+		fail_msg("cannot connect to %s: %s", V.ctl, strerror(-fd));
+	return fd;
 }
 
 /* Read one reply line from fd (5 s at most). */
@@ -105,21 +98,20 @@ static ssize_t recv_all(int fd, char *buf, size_t cap)
 }
 
 /* Send one request line (printf format) on a new connection. */
+static struct json_object *request(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static struct json_object *request(const char *fmt, ...)
 {
-	char line[8192];
+	static char reply[1 << 16];
+	char line[8192], why[160];
 	struct json_object *r;
 	va_list ap;
-	int fd, n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	line[n++] = '\n';
-	fd = ctl_connect();
-	ASSERT_EQ(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
-	r = recv_reply(fd);
-	close(fd);
+	if (vusd_proc_request(&V, line, 5000, reply, sizeof(reply), why, sizeof(why)) < 0)
+		fail_msg("%s: %s", line, why);
+	r = json_tokener_parse(reply);
 	assert_non_null(r);
 	return r;
 }
@@ -195,26 +187,18 @@ static void wait_detached(const char *name)
 
 static int setup(void **state)
 {
-	char cfg[4200];
+	char cfg[4200], ctl[100];
 	FILE *f;
 
 	snprintf(cfg, sizeof(cfg), "%s/c.json", tmpdir);
-	assert_true(snprintf(ctl_path, sizeof(ctl_path), "%s/ctl.sock", tmpdir) <
-		    (int)sizeof(ctl_path));
+	assert_true(snprintf(ctl, sizeof(ctl), "%s/ctl.sock", tmpdir) < (int)sizeof(ctl));
 	assert_true(snprintf(sock0, sizeof(sock0), "%s/td0.sock", tmpdir) < (int)sizeof(sock0));
 	f = fopen(cfg, "w");
 	assert_non_null(f);
 	fprintf(f, "{\"control\":\"%s\",\"log_level\":\"warn\",\"devices\":[{\"name\":\"td0\","
-		"\"type\":\"testdev\",\"socket\":\"%s\"}]}\n", ctl_path, sock0);
+		"\"type\":\"testdev\",\"socket\":\"%s\"}]}\n", ctl, sock0);
 	fclose(f);
-	vusd_pid = fork();
-	ASSERT_NONNEG(vusd_pid);
-	if (vusd_pid == 0) {
-		/* A failed assertion ends this process: vusd goes with it. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(vusd_path, "vusd", "--config", cfg, NULL);
-		_exit(127);
-	}
+	ASSERT_OK(vusd_proc_start(&V, vusd_path, cfg, ctl, NULL));
 	close(ctl_connect());
 	return 0;
 }
@@ -223,12 +207,11 @@ static int teardown(void **state)
 {
 	int status;
 
-	kill(vusd_pid, SIGTERM);
-	ASSERT_EQ(waitpid(vusd_pid, &status, 0), vusd_pid);
+	ASSERT_OK(vusd_proc_stop(&V, SIGTERM, -1, &status));
 	/* TSan builds: a data race report makes the exit status 66. */
 	assert_true(WIFEXITED(status));
 	ASSERT_EQ(WEXITSTATUS(status), 0);
-	ASSERT_EQ(access(ctl_path, F_OK), -1);
+	ASSERT_EQ(access(V.ctl, F_OK), -1);
 	ASSERT_EQ(access(sock0, F_OK), -1);
 	return 0;
 }
@@ -523,7 +506,7 @@ static void test_no_fd_growth(void **state)
 	uint32_t v;
 
 	wait_detached("td0");
-	before = settled_fds(vusd_pid, -1);
+	before = settled_fds(V.pid, -1);
 	clients0 = clients("td0");
 	for (i = 0; i < 1000; i++) {
 		c = test_connect_path(sock0, 5000);
@@ -536,7 +519,7 @@ static void test_no_fd_growth(void **state)
 		json_object_put(r);
 	}
 	wait_detached("td0");
-	after = settled_fds(vusd_pid, before);
+	after = settled_fds(V.pid, before);
 	ASSERT_EQ(after, before);
 	ASSERT_EQ(clients("td0"), clients0 + 1000);
 }

@@ -53,6 +53,7 @@
 #include "fdcount.h"
 #include "raw.h"
 #include "testdev.h"
+#include "vusd_proc.h"
 #include "vus_test.h"
 
 #define NDEV        3
@@ -80,11 +81,11 @@ static char tmpdir[] = "/tmp/vus-test-vh-XXXXXX";
 static struct {
 	char vusd[4096];
 	char cfg[100], log[100], ctl[100], sock[NDEV][100];
-	pid_t pid;                 /* -1 once reaped */
+	struct vusd_proc v;        /* v.pid -1 once reaped */
 	int scale;
 	int base_fds;              /* vusd's fds: td2 attached, nothing else */
 	struct vus_client *good;   /* td2's client, the whole run */
-} T = { .pid = -1 };
+} T = { .v.pid = -1 };
 
 /* A bound in ms, scaled for sanitizer builds. */
 static int bound(int ms)
@@ -107,73 +108,26 @@ static int time_scale(void)
 
 /* ---- vusd: its log, its fds, whether it lives ---------------------------- */
 
-static void dump_log_tail(void)
-{
-	char line[1024], ring[40][1024];
-	unsigned n = 0, i;
-	FILE *f = fopen(T.log, "r");
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		snprintf(ring[n++ % 40], sizeof(ring[0]), "%s", line);
-	fclose(f);
-	fprintf(stderr, "---- the last lines of vusd's log (%u lines) ----\n", n);
-	for (i = n > 40 ? n - 40 : 0; i < n; i++)
-		fputs(ring[i % 40], stderr);
-	fprintf(stderr, "----\n");
-}
-
-static bool log_has(const char *s)
-{
-	char line[1024];
-	bool found = false;
-	FILE *f = fopen(T.log, "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, s) != NULL;
-	fclose(f);
-	return found;
-}
-
-static void describe_status(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "status 0x%x", status);
-}
-
 /* vusd is our child: a dead one is a zombie that kill(pid, 0) still
- * finds, so ask waitpid. */
+ * finds, so ask waitpid (vusd_proc_alive()). */
 static void assert_vusd_alive(void)
 {
 	char why[96];
 	int status;
-	pid_t r;
 
-	if (T.pid < 0)
-		fail_msg("vusd died earlier");
-	r = waitpid(T.pid, &status, WNOHANG);
-	if (r == 0)
+	if (vusd_proc_alive(&T.v, &status))
 		return;
-	T.pid = -1;
-	dump_log_tail();
-	describe_status(status, why, sizeof(why));
-	fail_msg("vusd died: %s", r > 0 ? why : strerror(errno));
+	vusd_proc_dump_log(&T.v, 40);
+	vusd_proc_describe(status, why, sizeof(why));
+	fail_msg("vusd died: %s", why);
 }
 
 static int count_fds(void)
 {
-	int n = fdcount_pid(T.pid);
+	int n = fdcount_pid(T.v.pid);
 
 	if (n < 0)
-		fail_msg("/proc/%d/fd: %s", (int)T.pid, strerror(-n));
+		fail_msg("/proc/%d/fd: %s", (int)T.v.pid, strerror(-n));
 	return n;
 }
 
@@ -210,51 +164,14 @@ static int settle_fds(int want)
  */
 static struct json_object *ctl_try(const char *line, int timeout_ms, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = test_now_us() + (int64_t)timeout_ms * 1000;
-	struct json_object *r = NULL;
-	size_t len = 0, n = strlen(line);
 	char buf[1 << 15];
-	int fd;
+	struct json_object *r;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", T.ctl);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(err, errlen, "connect %s: %s", T.ctl, strerror(errno));
-		goto out;
-	}
-	if (send(fd, line, n, MSG_NOSIGNAL) != (ssize_t)n) {
-		snprintf(err, errlen, "send: %s", strerror(errno));
-		goto out;
-	}
-	while (!memchr(buf, '\n', len)) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (deadline - test_now_us()) / 1000;
-		ssize_t got;
-
-		if (len >= sizeof(buf) - 1) {
-			snprintf(err, errlen, "reply longer than %zu bytes", sizeof(buf));
-			goto out;
-		}
-		if (left <= 0 || poll(&pfd, 1, (int)left) != 1) {
-			snprintf(err, errlen, "no reply within %d ms", timeout_ms);
-			goto out;
-		}
-		got = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (got <= 0) {
-			snprintf(err, errlen, "connection ended before the reply: %s",
-				 got ? strerror(errno) : "EOF");
-			goto out;
-		}
-		len += (size_t)got;
-	}
-	buf[len] = '\0';
+	if (vusd_proc_request(&T.v, line, timeout_ms, buf, sizeof(buf), err, errlen) < 0)
+		return NULL;
 	r = json_tokener_parse(buf);
 	if (!r)
 		snprintf(err, errlen, "not JSON: %.200s", buf);
-out:
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 
@@ -517,20 +434,15 @@ static void probe_finish(const char *what)
 
 static struct vus_client *connect_retry(int i)
 {
-	const struct vus_client_opts opts = { .timeout_ms = bound(SETTLE_MS) };
-	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	struct vus_client *c = NULL;
-	int rc;
+	int rc = vusd_proc_client(&T.v, T.sock[i], NULL, bound(SETTLE_MS), &c);
 
-	for (;;) {
-		rc = vus_client_connect(T.sock[i], &opts, &c);
-		if (rc == 0)
-			return c;
-		if (test_now_us() > deadline)
-			fail_msg("td%d: no client accepted within %d ms: %s", i, bound(SETTLE_MS),
-				 strerror(-rc));
-		test_sleep_ms(10);
-	}
+	if (rc == -ECHILD)
+		assert_vusd_alive();
+	if (rc < 0)
+		fail_msg("td%d: no client accepted within %d ms: %s", i, bound(SETTLE_MS),
+			 strerror(-rc));
+	return c;
 }
 
 /*
@@ -589,7 +501,7 @@ static int64_t vusd_cpu_ms(void)
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)T.pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)T.v.pid);
 	f = fopen(path, "r");
 	if (!f)
 		fail_msg("%s: %s", path, strerror(errno));
@@ -799,7 +711,7 @@ static void never_reads(void **state)
 		fail_msg("vusd still holds the session after %d requests of 1 MiB unread", sent);
 	/* The limit, not a fluke: more than 16 MiB was asked for. */
 	assert_true(sent > 16);
-	assert_true(log_has("output queue over its limit"));
+	assert_true(vusd_proc_log_has(&T.v, "output queue over its limit"));
 	probe_finish("never reads");
 	release(fd);
 	after_attack(1);
@@ -1068,7 +980,6 @@ static int setup(void **state)
 {
 	static const char *const names[NDEV] = { "td0", "td1", "td2" };
 	const struct vus_client_opts opts = { .timeout_ms = bound(2 * SETTLE_MS) };
-	int64_t deadline;
 	FILE *f;
 	int i, rc;
 
@@ -1086,66 +997,42 @@ static int setup(void **state)
 	fprintf(f, "]}\n");
 	fclose(f);
 
-	T.pid = fork();
-	ASSERT_NONNEG(T.pid);
-	if (T.pid == 0) {
-		int log = open(T.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-
-		/* A failed assertion ends this process: vusd goes with it. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (log < 0 || dup2(log, STDERR_FILENO) < 0)
-			_exit(126);
-		execl(T.vusd, "vusd", "--config", T.cfg, (char *)NULL);
-		_exit(127);
-	}
+	ASSERT_OK(vusd_proc_start(&T.v, T.vusd, T.cfg, T.ctl,
+				  &(struct vusd_proc_opts){ .log = T.log }));
 	/* td2's client, once vusd is up: the well-behaved side of every attack. */
-	deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
-	while ((rc = vus_client_connect(T.sock[GOOD], &opts, &T.good)) < 0) {
+	rc = vusd_proc_client(&T.v, T.sock[GOOD], &opts, bound(SETTLE_MS), &T.good);
+	if (rc == -ECHILD)
 		assert_vusd_alive();
-		if (test_now_us() > deadline)
-			fail_msg("vusd: td2 not served within %d ms: %s", bound(SETTLE_MS),
-				 strerror(-rc));
-		test_sleep_ms(10);
-	}
+	if (rc < 0)
+		fail_msg("vusd: td2 not served within %d ms: %s", bound(SETTLE_MS), strerror(-rc));
 	assert_false(dev_state(0, NULL));
 	assert_false(dev_state(1, NULL));
 	T.base_fds = settle_fds(-1);
 	fprintf(stderr, "vusd pid %d: %d fds with td2's client attached; time scale %d\n",
-		(int)T.pid, T.base_fds, T.scale);
+		(int)T.v.pid, T.base_fds, T.scale);
 	return 0;
 }
 
 /* SIGTERM: vusd drops td2's client, exits 0, removes every socket file. */
 static int teardown(void **state)
 {
-	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	char why[96];
 	uint32_t v;
-	int status = 0, i;
-	pid_t r = -1;
+	int status = 0, i, rc;
 
-	if (T.pid > 0) {
-		ASSERT_OK(kill(T.pid, SIGTERM));
-		while ((r = waitpid(T.pid, &status, WNOHANG)) == 0 && test_now_us() < deadline)
-			test_sleep_ms(10);
-		if (r == 0) {
-			kill(T.pid, SIGKILL);
-			waitpid(T.pid, &status, 0);
-		}
-		T.pid = -1;
-	}
+	rc = vusd_proc_stop(&T.v, SIGTERM, bound(SETTLE_MS), &status);
 	if (T.good) {
-		if (r > 0)
+		if (rc == 0)
 			assert_true(vus_client_region_read(T.good, 0, TESTDEV_REG_ID, &v, 4) < 0);
 		vus_client_close(T.good);
 		T.good = NULL;
 	}
 	/* TSan builds: a data race report makes the exit status 66. */
-	if (r <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		dump_log_tail();
-		describe_status(status, why, sizeof(why));
-		fail_msg("vusd after SIGTERM: %s", r == 0 ? "still running after the bound" :
-			 r < 0 ? "died before" : why);
+	if (rc < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		vusd_proc_dump_log(&T.v, 40);
+		vusd_proc_describe(status, why, sizeof(why));
+		fail_msg("vusd after SIGTERM: %s", rc == -ETIMEDOUT ? "still running after the bound" :
+			 rc < 0 ? "died before" : why);
 	}
 	ASSERT_EQ(access(T.ctl, F_OK), -1);
 	for (i = 0; i < NDEV; i++)

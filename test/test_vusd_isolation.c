@@ -61,6 +61,7 @@
 #include "vus_test.h"
 #include "test_server.h"
 #include "testdev.h"
+#include "vusd_proc.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define VUS_SANITIZED 1
@@ -77,9 +78,9 @@
 static struct {
 	char vusd[4096];
 	char dir[40], cfg[96], log[96], ctl[96];
-	pid_t pid;
+	struct vusd_proc v;
 	int scale;
-} T = { .pid = -1 };
+} T = { .v.pid = -1 };
 
 static int bound(int ms)
 {
@@ -91,70 +92,26 @@ static void sock_path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s.sock", T.dir, name);
 }
 
-static void dump_log(void)
-{
-	char line[512];
-	unsigned n = 0;
-	FILE *f = fopen(T.log, "r");
-
-	if (!f)
-		return;
-	fprintf(stderr, "---- vusd's log (first 60 lines) ----\n");
-	while (fgets(line, sizeof(line), f) && n++ < 60)
-		fputs(line, stderr);
-	fclose(f);
-}
-
 static void assert_vusd_alive(void)
 {
+	char why[96];
 	int status;
 
-	if (T.pid < 0)
-		fail_msg("vusd died earlier");
-	if (waitpid(T.pid, &status, WNOHANG) == 0)
+	if (vusd_proc_alive(&T.v, &status))
 		return;
-	T.pid = -1;
-	dump_log();
-	fail_msg("vusd died: %s", WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
+	vusd_proc_dump_log(&T.v, 60);
+	vusd_proc_describe(status, why, sizeof(why));
+	fail_msg("vusd died: %s", why);
 }
 
-/* One request on a new connection; the reply line (static buffer), or
- * NULL on timeout. */
+/* One request on a new connection; the reply line (a buffer per
+ * thread), or NULL on timeout. */
 static const char *ctl(const char *line, int timeout_ms)
 {
 	static __thread char buf[1 << 16];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = test_now_us() + (int64_t)timeout_ms * 1000;
-	const char *ret = NULL;
-	size_t len = 0;
-	int fd;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", T.ctl);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line) ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
-		goto out;
-	buf[0] = '\0';
-	while (!memchr(buf, '\n', len) && len < sizeof(buf) - 1) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (deadline - test_now_us()) / 1000;
-		ssize_t got;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
-			goto out;
-		got = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (got <= 0)
-			goto out;
-		len += (size_t)got;
-		buf[len] = '\0';
-	}
-	ret = buf;
-out:
-	close(fd);
-	return ret;
+	return vusd_proc_request(&T.v, line, timeout_ms, buf, sizeof(buf), NULL, 0) < 0 ? NULL
+										       : buf;
 }
 
 /* The request must succeed; its reply. */
@@ -188,7 +145,7 @@ static pid_t child_pid(const char *name)
 	snprintf(req, sizeof(req), "{\"cmd\":\"info\",\"name\":\"%s\"}", name);
 	pid = field_num(ctl_ok(req), "pid");
 	assert_true(pid > 1);
-	assert_true(pid != T.pid);
+	assert_true(pid != T.v.pid);
 	return (pid_t)pid;
 }
 
@@ -209,7 +166,7 @@ static void assert_child_of_vusd(pid_t pid)
 	p = strrchr(buf, ')');
 	assert_non_null(p);
 	ASSERT_EQ(sscanf(p + 1, " %*c %d", &ppid), 1);
-	ASSERT_EQ(ppid, T.pid);
+	ASSERT_EQ(ppid, T.v.pid);
 }
 
 /* /proc/PID/status field, as text after the colon. */
@@ -248,20 +205,17 @@ static void write_config(const char *extra, const char *devices)
 
 static struct vus_client *connect_to(const char *name)
 {
-	const struct vus_client_opts opts = { .timeout_ms = bound(SETTLE_MS) };
-	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	struct vus_client *c = NULL;
 	char path[128];
 	int rc;
 
 	sock_path(path, sizeof(path), name);
-	while ((rc = vus_client_connect(path, &opts, &c)) < 0) {
+	rc = vusd_proc_client(&T.v, path, NULL, bound(SETTLE_MS), &c);
+	if (rc == -ECHILD)
 		assert_vusd_alive();
-		if (test_now_us() > deadline)
-			fail_msg("%s: no client accepted within %d ms: %s", name, bound(SETTLE_MS),
-				 strerror(-rc));
-		test_sleep_ms(10);
-	}
+	if (rc < 0)
+		fail_msg("%s: no client accepted within %d ms: %s", name, bound(SETTLE_MS),
+			 strerror(-rc));
 	return c;
 }
 
@@ -283,32 +237,23 @@ static void vusd_start(const char *extra)
 					 : i == 1 ? ",\"isolation\":\"process\"" : "");
 	}
 	write_config(extra, dev);
-	T.pid = fork();
-	assert_true(T.pid >= 0);
-	if (T.pid == 0) {
-		int log = open(T.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (log < 0 || dup2(log, STDERR_FILENO) < 0)
-			_exit(126);
-		execl(T.vusd, "vusd", "--config", T.cfg, (char *)NULL);
-		_exit(127);
-	}
+	ASSERT_OK(vusd_proc_start(&T.v, T.vusd, T.cfg, T.ctl,
+				  &(struct vusd_proc_opts){ .log = T.log }));
 	vus_client_close(connect_to("sh2")); /* the last one: all are serving */
 	assert_vusd_alive();
 }
 
 static void vusd_stop(void)
 {
+	char why[96];
 	int status;
 
 	assert_vusd_alive();
-	ASSERT_OK(kill(T.pid, SIGTERM));
-	ASSERT_EQ(waitpid(T.pid, &status, 0), T.pid);
-	T.pid = -1;
+	ASSERT_OK(vusd_proc_stop(&T.v, SIGTERM, -1, &status));
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		dump_log();
-		fail_msg("vusd after SIGTERM: status 0x%x", status);
+		vusd_proc_dump_log(&T.v, 60);
+		vusd_proc_describe(status, why, sizeof(why));
+		fail_msg("vusd after SIGTERM: %s", why);
 	}
 }
 
@@ -317,11 +262,7 @@ static int test_teardown(void **state)
 	/* SIGTERM: vusd ends and reaps its children, whose listeners would
 	 * otherwise outlive a SIGKILLed vusd for a moment and make the next
 	 * case's vusd find its sockets taken. */
-	if (T.pid > 0) {
-		kill(T.pid, SIGTERM);
-		waitpid(T.pid, NULL, 0);
-	}
-	T.pid = -1;
+	vusd_proc_stop(&T.v, SIGTERM, -1, NULL);
 	return 0;
 }
 
@@ -335,7 +276,7 @@ static size_t vusd_files(ino_t *out, size_t max)
 	size_t n = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.pid);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.v.pid);
 	d = opendir(path);
 	assert_non_null(d);
 	while ((e = readdir(d)) && n < max) {
@@ -438,7 +379,7 @@ static void holds_nothing_of_others(void **state)
 		bool seen = false;
 		FILE *f;
 
-		snprintf(mpath, sizeof(mpath), "/proc/%d/maps", (int)T.pid);
+		snprintf(mpath, sizeof(mpath), "/proc/%d/maps", (int)T.v.pid);
 		f = fopen(mpath, "r");
 		assert_non_null(f);
 		while (fgets(line, sizeof(line), f))
@@ -575,19 +516,6 @@ static void stuck_child_costs_one_wait(void **state)
 
 /* ---- death --------------------------------------------------------------------- */
 
-static bool log_has(const char *s)
-{
-	char line[1024];
-	bool found = false;
-	FILE *f = fopen(T.log, "r");
-
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, s) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static void killed_child(void **state)
 {
 	struct vus_client *c1;
@@ -610,7 +538,7 @@ static void killed_child(void **state)
 	r = ctl_ok("{\"cmd\":\"info\",\"name\":\"td0\"}");
 	fprintf(stderr, "info td0: %s", r);
 	ASSERT_EQ(field_num(r, "signal"), SIGKILL);
-	assert_true(log_has("killed by signal 9"));
+	assert_true(vusd_proc_log_has(&T.v, "killed by signal 9"));
 	r = ctl_ok("{\"cmd\":\"list\"}");
 	assert_non_null(strstr(r, "\"state\":\"dead\""));
 	/* Requests that need the device say so. */

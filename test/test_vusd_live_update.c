@@ -38,6 +38,7 @@
 #include "test_server.h"
 #include "testdev.h"
 #include "vus_test.h"
+#include "vusd_proc.h"
 
 #define IOVA 0x10000000ull
 #define GUEST_SIZE 0x40000u
@@ -46,53 +47,21 @@
 static char vusd_path[4096];
 static char tmpdir[] = "/tmp/vus-test-live-XXXXXX";
 static char ctl_path[100], sock0[100], sock1[100], sock2[100], cfg[200];
-static pid_t vusd_pid;
+static struct vusd_proc V = { .pid = -1 };
 static struct vus_client *c;
 static uint8_t *guest;
 static int efd;
-
-static int ctl_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, i;
-
-	memcpy(sa.sun_path, ctl_path, sizeof(ctl_path));
-	/* 5 s, stretched for slow runs (vusd under valgrind). */
-	for (i = 0; i < 500 * test_time_scale(); i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ASSERT_NONNEG(fd);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		close(fd);
-		test_sleep_ms(10);
-	}
-	fail_msg("cannot connect to %s", ctl_path);
-	return -1;
-}
 
 /* One request line, its reply (the dry run may take a while: 60 s). */
 static struct json_object *request(const char *line)
 {
 	static char buf[1 << 16];
-	struct pollfd pfd;
-	size_t len = 0;
-	ssize_t n;
-	int fd = ctl_connect();
+	char why[160];
 
-	ASSERT_EQ(send(fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
-	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
-	while (len < sizeof(buf) - 1) {
-		ASSERT_EQ(poll(&pfd, 1, 60000), 1);
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (memchr(buf, '\n', len))
-			break;
+	if (vusd_proc_request(&V, line, 60000, buf, sizeof(buf), why, sizeof(why)) < 0) {
+		fprintf(stderr, "%s: %s\n", line, why);
+		return NULL;
 	}
-	close(fd);
-	buf[len] = '\0';
 	return json_tokener_parse(buf);
 }
 
@@ -109,6 +78,7 @@ static void start_vusd_with(bool live, const char *refuse, bool iso)
 {
 	char extra[256] = "";
 	FILE *f;
+	int fd;
 
 	if (iso)
 		snprintf(extra, sizeof(extra), ",{\"name\":\"td1\",\"type\":\"testdev\","
@@ -120,16 +90,14 @@ static void start_vusd_with(bool live, const char *refuse, bool iso)
 		"{\"name\":\"g0\",\"type\":\"gpio\",\"socket\":\"%s\"}%s]}\n",
 		ctl_path, live ? "true" : "false", sock0, sock1, extra);
 	fclose(f);
-	vusd_pid = fork();
-	ASSERT_NONNEG(vusd_pid);
-	if (vusd_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (refuse)
-			setenv("VUSD_LIVE_REFUSE", refuse, 1);
-		execl(vusd_path, vusd_path, "--config", cfg, NULL);
-		_exit(127);
-	}
-	close(ctl_connect());
+	ASSERT_OK(vusd_proc_start(&V, vusd_path, cfg, ctl_path,
+				  &(struct vusd_proc_opts){ .env_name = refuse ? "VUSD_LIVE_REFUSE" : NULL,
+							    .env_value = refuse }));
+	/* 5 s, stretched for slow runs (vusd under valgrind). */
+	fd = vusd_proc_ctl_connect(&V, 5000 * test_time_scale());
+	if (fd < 0)
+		fail_msg("cannot connect to %s: %s", ctl_path, strerror(-fd));
+	close(fd);
 	c = test_connect_path(sock0, 5000);
 	ASSERT_OK(vus_client_dma_map(c, IOVA, GUEST_SIZE,
 				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, true,
@@ -151,8 +119,7 @@ static int teardown(void **state)
 
 	vus_client_close(c);
 	close(efd);
-	kill(vusd_pid, SIGTERM);
-	ASSERT_EQ(waitpid(vusd_pid, &status, 0), vusd_pid);
+	ASSERT_OK(vusd_proc_stop(&V, SIGTERM, -1, &status));
 	assert_true(WIFEXITED(status));
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 	ASSERT_EQ(access(sock0, F_OK), -1);
@@ -212,7 +179,7 @@ static void test_upgrade_keeps_the_client(void **state)
 		if (!json_object_get_boolean(get(r, "ok")))
 			fail_msg("upgrade failed: %s", json_object_to_json_string(r));
 		ASSERT_EQ(json_object_get_int(get(r, "id")), 7);
-		ASSERT_EQ(json_object_get_int(get(r, "pid")), vusd_pid);
+		ASSERT_EQ(json_object_get_int(get(r, "pid")), V.pid);
 		ASSERT_EQ(json_object_array_length(get(r, "devices")), 2);
 		printf("upgrade %d: pause %.3f ms\n", round,
 		       (double)json_object_get_int64(get(r, "pause_us")) / 1000.0);
@@ -234,7 +201,7 @@ static bool next_image(void)
 	size_t i, n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)vusd_pid);
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)V.pid);
 	f = fopen(path, "r");
 	if (!f)
 		return false;
@@ -257,7 +224,7 @@ static void test_sighup_upgrades(void **state)
 	test_reg_write(c, TESTDEV_REG_SCRATCH, 0x4848);
 	dma_round(11);
 	assert_false(next_image());
-	ASSERT_OK(kill(vusd_pid, SIGHUP));
+	ASSERT_OK(kill(V.pid, SIGHUP));
 	for (i = 0; i < 1000 && !next_image(); i++)
 		test_sleep_ms(10);
 	assert_true(next_image());

@@ -63,6 +63,8 @@
 #include "vus_test.h"
 #include "test_server.h"
 #include "testdev.h"
+#include "fdcount.h"
+#include "vusd_proc.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define VUS_TSAN 1
@@ -101,58 +103,36 @@ static void skip_huge_maps_under_tsan(void)
 static struct {
 	char vusd[4096];
 	char dir[40], cfg[96], log[96], ctl[96], sock[2][96];
-	pid_t pid;
+	struct vusd_proc v;
 	int scale;
 	int base_fds;
 	struct vus_client *victim;
 	uint8_t *victim_mem;
-} T = { .pid = -1 };
+} T = { .v.pid = -1 };
 
 static int bound(int ms)
 {
 	return ms * T.scale;
 }
 
-static void dump_log(void)
-{
-	char line[512];
-	unsigned n = 0;
-	FILE *f = fopen(T.log, "r");
-
-	if (!f)
-		return;
-	fprintf(stderr, "---- vusd's log (first 40 lines) ----\n");
-	while (fgets(line, sizeof(line), f) && n++ < 40)
-		fputs(line, stderr);
-	fclose(f);
-}
-
 static void assert_vusd_alive(void)
 {
+	char why[96];
 	int status;
 
-	if (T.pid < 0)
-		fail_msg("vusd died earlier");
-	if (waitpid(T.pid, &status, WNOHANG) == 0)
+	if (vusd_proc_alive(&T.v, &status))
 		return;
-	T.pid = -1;
-	dump_log();
-	fail_msg("vusd died: %s", WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
+	vusd_proc_dump_log(&T.v, 40);
+	vusd_proc_describe(status, why, sizeof(why));
+	fail_msg("vusd died: %s", why);
 }
 
 static int count_fds(void)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
+	int n = fdcount_pid(T.v.pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)T.pid);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
+	if (n < 0)
+		fail_msg("/proc/%d/fd: %s", (int)T.v.pid, strerror(-n));
 	return n;
 }
 
@@ -174,7 +154,7 @@ static long proc_kb(const char *field)
 	long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)T.pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)T.v.pid);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f))
@@ -191,7 +171,7 @@ static int64_t vusd_cpu_ms(void)
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)T.pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)T.v.pid);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -216,37 +196,10 @@ static long log_bytes(void)
 /* One request on a new connection; true if the reply says "ok":true. */
 static bool ctl_ok(const char *line, int timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = test_now_us() + (int64_t)timeout_ms * 1000;
 	char buf[1 << 14];
-	size_t len = 0;
-	bool ok = false;
-	int fd;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", T.ctl);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line))
-		goto out;
-	while (!memchr(buf, '\n', len) && len < sizeof(buf) - 1) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = (deadline - test_now_us()) / 1000;
-		ssize_t got;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
-			goto out;
-		got = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (got <= 0)
-			goto out;
-		len += (size_t)got;
-	}
-	buf[len] = '\0';
-	ok = strstr(buf, "\"ok\":true") != NULL;
-out:
-	close(fd);
-	return ok;
+	return vusd_proc_request(&T.v, line, timeout_ms, buf, sizeof(buf), NULL, 0) >= 0 &&
+	       strstr(buf, "\"ok\":true") != NULL;
 }
 
 /* ---- the victim: td1, all along ---------------------------------------------- */
@@ -328,18 +281,14 @@ static void probe_finish(const char *what)
 
 static struct vus_client *connect_retry(int i)
 {
-	const struct vus_client_opts opts = { .timeout_ms = bound(SETTLE_MS) };
-	int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
 	struct vus_client *c = NULL;
-	int rc;
+	int rc = vusd_proc_client(&T.v, T.sock[i], NULL, bound(SETTLE_MS), &c);
 
-	while ((rc = vus_client_connect(T.sock[i], &opts, &c)) < 0) {
+	if (rc == -ECHILD)
 		assert_vusd_alive();
-		if (test_now_us() > deadline)
-			fail_msg("td%d: no client accepted within %d ms: %s", i, bound(SETTLE_MS),
-				 strerror(-rc));
-		test_sleep_ms(10);
-	}
+	if (rc < 0)
+		fail_msg("td%d: no client accepted within %d ms: %s", i, bound(SETTLE_MS),
+			 strerror(-rc));
 	return c;
 }
 
@@ -363,20 +312,8 @@ static void vusd_start(unsigned nofile)
 	}
 	fprintf(f, "]}\n");
 	fclose(f);
-	T.pid = fork();
-	assert_true(T.pid >= 0);
-	if (T.pid == 0) {
-		int log = open(T.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		struct rlimit rl = { nofile, nofile };
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (log < 0 || dup2(log, STDERR_FILENO) < 0)
-			_exit(126);
-		if (nofile && setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			_exit(125);
-		execl(T.vusd, "vusd", "--config", T.cfg, (char *)NULL);
-		_exit(127);
-	}
+	ASSERT_OK(vusd_proc_start(&T.v, T.vusd, T.cfg, T.ctl,
+				  &(struct vusd_proc_opts){ .log = T.log, .nofile = nofile }));
 	T.victim = connect_retry(1);
 	ASSERT_OK(vus_client_dma_map(T.victim, VICTIM_IOVA, VICTIM_SIZE,
 					    VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, true,
@@ -393,6 +330,7 @@ static void vusd_finish(void)
 {
 	struct vus_client *c;
 	uint8_t back[4096];
+	char why[96];
 	int status, fds;
 
 	assert_vusd_alive();
@@ -411,12 +349,11 @@ static void vusd_finish(void)
 	ASSERT_EQ(fds, T.base_fds);
 	vus_client_close(T.victim);
 	T.victim = NULL;
-	ASSERT_OK(kill(T.pid, SIGTERM));
-	ASSERT_EQ(waitpid(T.pid, &status, 0), T.pid);
-	T.pid = -1;
+	ASSERT_OK(vusd_proc_stop(&T.v, SIGTERM, -1, &status));
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		dump_log();
-		fail_msg("vusd after SIGTERM: status 0x%x", status);
+		vusd_proc_dump_log(&T.v, 40);
+		vusd_proc_describe(status, why, sizeof(why));
+		fail_msg("vusd after SIGTERM: %s", why);
 	}
 }
 
@@ -430,11 +367,7 @@ static int test_teardown(void **state)
 	if (T.victim)
 		vus_client_close(T.victim);
 	T.victim = NULL;
-	if (T.pid > 0) {
-		kill(T.pid, SIGKILL);
-		waitpid(T.pid, NULL, 0);
-	}
-	T.pid = -1;
+	vusd_proc_stop(&T.v, SIGKILL, -1, NULL);
 	return 0;
 }
 

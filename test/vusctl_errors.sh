@@ -2,7 +2,8 @@
 # vusctl's errors on a device socket (issue 16): an out-of-range,
 # unaligned or absent-region access says which; --control pointed at a
 # device's vfio-user socket fails at once and says what the socket is;
-# a busy device or vusd's control socket are still told apart.
+# a busy device or vusd's control socket are still told apart; --force,
+# which only means something through vusd, is refused there, not ignored.
 set -euo pipefail
 
 name=vusctl_errors
@@ -29,6 +30,17 @@ has 'the device has no region 6'
 # The connection stays usable after the refusal: a good read works.
 run 0 "${vc[@]}" read "$dir/td.sock" bar0 0
 has '^0x7e570001$'
+
+# --force on a device socket: refused with the reason (vusctl is the
+# device's one client there), and nothing written or reset.
+run 0 "${vc[@]}" write "$dir/td.sock" bar0 4 0x1234
+for cmd in "write $dir/td.sock bar0 4 0x5678" "reset $dir/td.sock" "read $dir/td.sock bar0 4"; do
+	# shellcheck disable=SC2086 # the words of cmd are the arguments
+	run 2 "${vc[@]}" $cmd --force
+	has "^vusctl: ${cmd%% *}: --force goes only with --control .* on a device socket vusctl is the device's only client"
+done
+run 0 "${vc[@]}" read "$dir/td.sock" bar0 4
+has '^0x00001234$'
 
 # --control on a device socket: at once (the default timeout is 5 s), and
 # what to do instead.

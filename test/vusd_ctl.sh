@@ -155,6 +155,7 @@ done
 src=${VUS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 mkdir "$dir/run"
 sed "s|/run/vus|$dir/run|g" "$src/contrib/vusd.example.json" >"$dir/example.json"
+: >"$dir/vusd.log" # the last vusd's lines must not answer wait_for
 "$bin/vusd" --config "$dir/example.json" 2>"$dir/vusd.log" &
 vusd_pid=$!
 wait_for "$dir/vusd.log" 'control socket on'

@@ -65,6 +65,7 @@ log=$(cat "$dir/vusd.log")
 stop
 
 # --no-seccomp: no filter, and the same call goes through.
+: >"$dir/vusd.log" # the last vusd's lines must not answer wait_for
 "$bin/vusd" --config "$dir/vusd.json" --no-seccomp 2>"$dir/vusd.log" &
 vusd_pid=$!
 wait_for "$dir/vusd.log" 'control socket on'
@@ -76,6 +77,7 @@ stop
 
 # "seccomp": false in the config file does the same.
 sed -i 's/^{ /{ "seccomp": false, /' "$dir/vusd.json"
+: >"$dir/vusd.log" # the last vusd's lines must not answer wait_for
 "$bin/vusd" --config "$dir/vusd.json" 2>"$dir/vusd.log" &
 vusd_pid=$!
 wait_for "$dir/vusd.log" 'control socket on'

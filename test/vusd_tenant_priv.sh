@@ -57,11 +57,12 @@ for s in td0 td1 td2; do
 done
 
 # Without --user: the same uid, but no_new_privs all the same.
+: >"$dir/vusd.log" # the last vusd's lines must not answer wait_for
 "$bin/vusd" --config "$dir/vusd.json" 2>"$dir/vusd.log" &
 vusd_pid=$!
 wait_for "$dir/vusd.log" 'control socket on'
 [[ $(status_field Uid) == 0 ]] || fail "uid $(status_field Uid) without --user"
-for i in $(seq 50); do [[ $(status_field NoNewPrivs) == 1 ]] && break; sleep 0.05; done
+for _ in $(seq 50); do [[ $(status_field NoNewPrivs) == 1 ]] && break; sleep 0.05; done
 [[ $(status_field NoNewPrivs) == 1 ]] || fail "no_new_privs not set without --user"
 kill "$vusd_pid"
 wait "$vusd_pid" || fail "vusd exited $? after SIGTERM"

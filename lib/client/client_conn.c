@@ -122,14 +122,22 @@ static int wait_readable(struct vus_client *c, int64_t deadline, bool *in_main, 
  * non-blocking recvmsg() first would only add a system call. With one
  * socket (no twin) and the default timeout, the wait is one blocking
  * recvmsg() bounded by SO_RCVTIMEO (set at connect); otherwise poll()
- * both sockets first. The blocking path may overrun the deadline by up
- * to one timeout when a message trickles in.
+ * both sockets first.
+ *
+ * The blocking path reads no clock for a reply that its first wait
+ * brings whole (the common case: a round trip costs the floor's two
+ * system calls and nothing else, docs/performance.md). Only when it must
+ * wait again (a server request served, or part of a message) does the
+ * deadline start, timeout_ms from then; the first wait lasted at most
+ * one timeout (SO_RCVTIMEO) and the last may overrun the deadline by
+ * one, so a server that trickles a reply holds the call at most three
+ * timeouts.
  */
 static int receive(struct vus_client *c, int want_id, int timeout_ms,
 		   struct vus_rx_msg **done, unsigned *served)
 {
-	int64_t deadline = now_ms() + timeout_ms;
 	bool may_block = !c->twin_active && timeout_ms == c->timeout_ms;
+	int64_t deadline = may_block ? -1 : now_ms() + timeout_ms;
 
 	*done = NULL;
 	for (;;) {
@@ -139,10 +147,12 @@ static int receive(struct vus_client *c, int want_id, int timeout_ms,
 		int r;
 
 		if (!in_main && !in_twin && may_block) {
-			if (now_ms() >= deadline)
+			if (deadline >= 0 && now_ms() >= deadline)
 				return 0;
 			in_main = block = true;
 		} else if (!in_main && !in_twin) {
+			if (deadline < 0)
+				deadline = now_ms() + timeout_ms;
 			r = wait_readable(c, deadline, &in_main, &in_twin);
 			if (r <= 0)
 				return r;
@@ -165,6 +175,8 @@ static int receive(struct vus_client *c, int want_id, int timeout_ms,
 		 * already there and return. */
 		if (want_id < 0 && *served)
 			deadline = now_ms();
+		else if (deadline < 0)
+			deadline = now_ms() + timeout_ms;
 	}
 }
 

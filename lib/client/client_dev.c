@@ -282,7 +282,8 @@ static int region_read_chunk(struct vus_client *c, uint32_t index, uint64_t offs
 	if (count > READ_SINK_MIN)
 		vus_conn_set_sink(&c->conn, &sink);
 	r = vus_client_call(c, VUS_CMD_REGION_READ, &iov, 1, NULL, 0, 0, &m);
-	vus_conn_set_sink(&c->conn, NULL);
+	if (count > READ_SINK_MIN)
+		vus_conn_set_sink(&c->conn, NULL);
 	if (r < 0)
 		return r;
 	if (m->bulk)

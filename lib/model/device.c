@@ -106,9 +106,9 @@ void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 	pthread_rwlock_t *tlock = (pthread_rwlock_t *)&dev->dma.table.lock;
 
 	pthread_mutex_lock(&c->lock);
-	out->errors = c->errors;
-	out->bytes_in = c->bytes_in;
-	out->bytes_out = c->bytes_out;
+	out->errors = vus_counters_read(&c->errors);
+	out->bytes_in = vus_counters_read(&c->bytes_in);
+	out->bytes_out = vus_counters_read(&c->bytes_out);
 	out->irqs = c->irqs;
 	out->dma_maps = c->dma_maps;
 	out->dma_unmaps = c->dma_unmaps;
@@ -122,26 +122,19 @@ void vus_dev_get_stats(const struct vus_dev *dev, struct vus_dev_stats *out)
 	pthread_rwlock_unlock(tlock);
 }
 
-/* One counter of an array, under the lock; 0 outside it. */
-static uint64_t stat_at(const struct vus_dev *dev, const uint64_t *arr, size_t n, size_t i)
+/* One counter of an array the loop thread writes alone (base/stats.h);
+ * 0 outside it. */
+static uint64_t stat_at(const uint64_t *arr, size_t n, size_t i)
 {
-	struct vus_counters *c = (struct vus_counters *)&dev->stats;
-	uint64_t v;
-
-	if (i >= n)
-		return 0;
-	pthread_mutex_lock(&c->lock);
-	v = arr[i];
-	pthread_mutex_unlock(&c->lock);
-	return v;
+	return i < n ? vus_counters_read(&arr[i]) : 0;
 }
 
 uint64_t vus_dev_stat_cmd(const struct vus_dev *dev, unsigned cmd)
 {
-	return stat_at(dev, dev->stats.msgs, VUS_CMD_MAX + 1, cmd);
+	return stat_at(dev->stats.msgs, VUS_CMD_MAX + 1, cmd);
 }
 
 uint64_t vus_dev_stat_errno(const struct vus_dev *dev, int err)
 {
-	return err > 0 ? stat_at(dev, dev->stats.errnos, VUS_STATS_ERRNO_MAX, (size_t)err) : 0;
+	return err > 0 ? stat_at(dev->stats.errnos, VUS_STATS_ERRNO_MAX, (size_t)err) : 0;
 }

@@ -61,8 +61,10 @@ int vus_session_reply(struct vus_session *s, const struct vus_hdr *h, struct vus
 	for (f = 0; f < r->nfds; f++)
 		close(r->fds[f]);
 	r->nfds = 0;
-	free(r->heap);
-	r->heap = NULL;
+	if (r->heap) {
+		free(r->heap);
+		r->heap = NULL;
+	}
 	if (sent == -ENOBUFS) {
 		/* Sends never wait: the queue limit is the bound. */
 		vus_log_to(s->log, VUS_LOG_WARN,

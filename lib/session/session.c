@@ -153,7 +153,7 @@ int vus_session_recv(struct vus_session *s, struct vus_conn *c, struct vus_rx_ms
 	}
 	if (c != &s->twin)
 		return 1;
-	vus_counters_add(s->ctr, &s->ctr->bytes_in, m->v.hdr.size);
+	vus_counters_add_loop(&s->ctr->bytes_in, m->v.hdr.size);
 	if (!vus_hdr_is_reply(&m->v.hdr)) {
 		vus_rx_msg_close_fds(m);
 		slog(s, VUS_LOG_WARN, "command %s on the twin socket", vus_cmd_name(m->v.hdr.cmd));
@@ -205,6 +205,10 @@ static void watch_out(struct vus_session *s, const struct vus_conn *c, bool *arm
 
 void vus_session_sync_out(struct vus_session *s)
 {
+	/* The common case after a reply: nothing queued, nothing armed. */
+	if (!s->conn_out && !s->twin_out && !vus_conn_out_pending(&s->conn) &&
+	    !vus_conn_out_pending(&s->twin))
+		return;
 	watch_out(s, &s->conn, &s->conn_out);
 	watch_out(s, &s->twin, &s->twin_out);
 }
@@ -232,6 +236,6 @@ int vus_session_send_request(struct vus_session *s, struct vus_hdr *h,
 		vus_io_shutdown(c->fd, SHUT_RDWR);
 		return err;
 	}
-	vus_counters_add(s->ctr, &s->ctr->bytes_out, h->size);
+	vus_counters_add_loop(&s->ctr->bytes_out, h->size);
 	return 0;
 }

@@ -44,6 +44,12 @@ const struct vus_io_ops *vus_io = &vus_io_real;
 /* iovecs handled without allocation by vus_conn_send (header + 7). */
 #define SEND_IOV_STACK 8
 
+/* A message up to this size without fds is copied into one buffer and
+ * leaves with send(): cheaper in the kernel than sendmsg() with an iovec
+ * array, by more than the copy costs (docs/performance.md "Instructions
+ * per request"). Covers every small request and reply. */
+#define SEND_FLAT_MAX 256u
+
 /* A message whose data the sink took makes the next read header-first
  * (conn_recv) when it had at least this much data: a large transfer. */
 #define BULK_RECENT_MIN (16u * 1024u)
@@ -183,7 +189,11 @@ void vus_conn_close(struct vus_conn *c)
 
 void vus_rx_msg_close_fds(struct vus_rx_msg *m)
 {
-	close_fds(m->fds, VUS_MAX_FDS_PER_MSG);
+	/* Only the first v.nfds slots ever hold fds (take_pending); the rest
+	 * stay -1 from rx_msg_reset. Walking 64 slots per message was a
+	 * fifth of the server's instructions per request
+	 * (docs/performance.md "Instructions per request"). */
+	close_fds(m->fds, m->v.nfds <= VUS_MAX_FDS_PER_MSG ? m->v.nfds : VUS_MAX_FDS_PER_MSG);
 }
 
 /* ---- receive: one recvmsg() ------------------------------------------- */
@@ -252,7 +262,9 @@ static ssize_t rx_once(struct vus_conn *c, void *dst, size_t len, struct fd_batc
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
-	collect_fds(c, &msg, b);
+	/* The kernel sets msg_controllen to what it wrote: 0 without fds. */
+	if (msg.msg_controllen || (msg.msg_flags & MSG_CTRUNC))
+		collect_fds(c, &msg, b);
 	if (n == 0) {
 		/* Orderly EOF, possibly mid-message: the peer is gone. */
 		close_fds(b->fds, b->n);
@@ -318,11 +330,8 @@ static bool last_header_in(struct vus_conn *c, size_t a, size_t *pos)
 
 static void rx_msg_reset(struct vus_rx_msg *m)
 {
-	unsigned i;
-
 	memset(&m->v, 0, sizeof(m->v));
-	for (i = 0; i < VUS_MAX_FDS_PER_MSG; i++)
-		m->fds[i] = -1;
+	memset(m->fds, 0xff, sizeof(m->fds)); /* every slot -1 */
 	m->status = 0;
 	m->bulk = 0;
 	m->bulk_skip = 0;
@@ -525,6 +534,13 @@ bool vus_conn_bulk_discard(struct vus_conn *c, const void *lo, size_t len)
 	return true;
 }
 
+/* bulk_offer()'s first test, inline: most calls find no sink or no
+ * whole header and head buffered (an empty buffer before a read). */
+static inline bool sink_may_take(const struct vus_conn *c)
+{
+	return c->sink.fn && c->end - c->start >= VUS_HDR_SIZE + (size_t)c->sink.head;
+}
+
 /*
  * Offer the incomplete message at start to the sink (parse() returned 0
  * for it, so its header passed vus_hdr_check and no earlier message is
@@ -664,9 +680,11 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 		c->msg_out = false;
 	}
 
-	r = drain(c);
-	if (r < 0)
-		return r == -EAGAIN ? 0 : r;
+	if (c->skip) {
+		r = drain(c);
+		if (r < 0)
+			return r == -EAGAIN ? 0 : r;
+	}
 
 	for (;;) {
 		struct fd_batch b;
@@ -678,7 +696,7 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 		r = parse(c, m);
 		if (r != 0)
 			return r;
-		if (bulk_offer(c))
+		if (sink_may_take(c) && bulk_offer(c))
 			continue;
 
 		r = make_room(c);
@@ -722,7 +740,7 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 			r = parse(c, m);
 			/* Taken by the sink: its data is read at the next
 			 * readiness, straight where it goes. */
-			if (r == 0 && bulk_offer(c))
+			if (r == 0 && sink_may_take(c) && bulk_offer(c))
 				return 0;
 			return r;
 		}
@@ -840,7 +858,10 @@ static void attach_fds(struct msghdr *msg, union fd_ctrl *ctrl, const int *fds, 
 static int send_some(struct vus_conn *c, struct msghdr *msg, size_t *sent)
 {
 	while (msg->msg_iovlen > 0) {
-		ssize_t n = vus_io_sendmsg(c->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = msg->msg_controllen == 0 && msg->msg_iovlen == 1
+			    ? vus_io_send(c->fd, msg->msg_iov->iov_base, msg->msg_iov->iov_len,
+					  MSG_NOSIGNAL | MSG_DONTWAIT)
+			    : vus_io_sendmsg(c->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -999,7 +1020,7 @@ static int send_queued(struct vus_conn *c, struct msghdr *msg, size_t total, con
 {
 	size_t sent = 0;
 	bool was_empty;
-	int r = vus_conn_flush(c);
+	int r = c->out_head ? vus_conn_flush(c) : 0;
 
 	if (r < 0)
 		return r;
@@ -1035,7 +1056,9 @@ int vus_conn_flush(struct vus_conn *c)
 			return -EBADF;
 		if (k->nfds)
 			attach_fds(&msg, &ctrl, k->fds, k->nfds);
-		n = vus_io_sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = k->nfds ? vus_io_sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+			    : vus_io_send(c->fd, iov.iov_base, iov.iov_len,
+					  MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1060,7 +1083,7 @@ static int conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *
 	struct owned_buf ob = { .p = owned }, *obp = NULL;
 	struct iovec stack_iov[SEND_IOV_STACK], *v = stack_iov;
 	struct msghdr msg = { 0 };
-	uint8_t hdr[VUS_HDR_SIZE];
+	uint8_t hdr[VUS_HDR_SIZE], flat[SEND_FLAT_MAX];
 	uint64_t total = VUS_HDR_SIZE;
 	union fd_ctrl ctrl;
 	int i, r;
@@ -1077,6 +1100,27 @@ static int conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *
 		total += iov[i].iov_len;
 	}
 	h->size = (uint32_t)total;
+	if (nfds == 0 && total <= SEND_FLAT_MAX) {
+		size_t off = VUS_HDR_SIZE;
+
+		vus_hdr_encode(flat, h);
+		for (i = 0; i < iovcnt; i++) {
+			if (iov[i].iov_len)
+				memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+		v[0].iov_base = flat;
+		v[0].iov_len = off;
+		msg.msg_iov = v;
+		msg.msg_iovlen = 1;
+		/* No owned buffer can be in flat: the queue copies. */
+		r = c->out_limit ? send_queued(c, &msg, off, NULL, 0, NULL) : send_blocking(c, &msg);
+		if (r < 0)
+			return r;
+		c->tx_bytes += total;
+		c->tx_msgs++;
+		return 0;
+	}
 	vus_hdr_encode(hdr, h);
 
 	if (iovcnt + 1 > SEND_IOV_STACK) {

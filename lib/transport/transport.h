@@ -185,7 +185,8 @@ int vus_conn_recv(struct vus_conn *c, struct vus_rx_msg *m);
  */
 int vus_conn_recv_wait(struct vus_conn *c, struct vus_rx_msg *m);
 
-/* Close every fd still >= 0 in m->fds and set it to -1. */
+/* Close every fd still >= 0 in m->fds[0, m->v.nfds) and set it to -1
+ * (the slots after v.nfds hold none: -1). */
 void vus_rx_msg_close_fds(struct vus_rx_msg *m);
 
 /* True when a whole message is already buffered (no syscall needed). */

@@ -62,6 +62,11 @@ struct nvme_emu_opts {
 	bool sync_io;          /* file: pread/pwrite on the processor thread,
 				* not io_uring (also the fallback when
 				* io_uring cannot be set up) */
+	bool thp;              /* RAM: madvise(MADV_HUGEPAGE) on the namespace
+				* mapping (fewer TLB misses on random I/O;
+				* huge only where the kernel's shmem_enabled
+				* allows "advise"; a 4 KiB write then allocates
+				* 2 MiB) */
 };
 
 #define NVME_EMU_MAX_NS 16

@@ -52,16 +52,24 @@ static struct nvme_res flush(struct nvme_emu *n, const struct nvme_sqe *c)
 	return res(0);
 }
 
+/* Only the processor writes these, under proc_lock: a plain add, not a
+ * locked read-modify-write per command (readers load them atomically). */
+static void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
 static void count(struct nvme_emu *n, bool write, uint64_t bytes)
 {
 	struct nvme_smart *s = &n->smart;
 
 	if (write) {
-		atomic_fetch_add_explicit(&s->host_writes, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->units_written, bytes >> 9, memory_order_relaxed);
+		stat_add(&s->host_writes, 1);
+		stat_add(&s->units_written, bytes >> 9);
 	} else {
-		atomic_fetch_add_explicit(&s->host_reads, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->units_read, bytes >> 9, memory_order_relaxed);
+		stat_add(&s->host_reads, 1);
+		stat_add(&s->units_read, bytes >> 9);
 	}
 }
 
@@ -209,6 +217,34 @@ static struct nvme_res dsm(struct nvme_emu *n, const struct nvme_sqe *c)
 			return res(media_error(n, true));
 	}
 	return res(0);
+}
+
+/*
+ * Start loading the first lines of a RAM namespace's data for command c,
+ * the next Read of a fetched batch, while the current command copies:
+ * the page's translation and first cache lines then arrive in parallel
+ * instead of stalling c's copy (measured: bench/vus-nvme-bench's floor,
+ * "+prefetch", a third less CPU per random 4 KiB copy out of 256 MiB).
+ * Not for Writes: their namespace lines are overwritten whole, and the
+ * same floor shows no gain. Only what rw() will accept, a range inside
+ * the namespace; anything else is left to rw() to refuse. A prefetch
+ * never faults and changes no state.
+ */
+void nvme_io_prefetch(struct nvme_emu *n, const struct nvme_sqe *c)
+{
+	uint64_t slba = (uint64_t)c->cdw10 | ((uint64_t)c->cdw11 << 32);
+	uint64_t nlb = (c->cdw12 & 0xffff) + 1ull;
+	const struct nvme_ns *ns;
+	const uint8_t *p;
+
+	if (c->opc != NVME_IO_READ)
+		return;
+	ns = nvme_ns_get(n, c->nsid);
+	if (!ns || !ns->ram || !range_ok(ns, slba, nlb))
+		return;
+	p = ns->ram + (slba << ns->lba_shift);
+	for (int k = 0; k < 4; k++)
+		__builtin_prefetch(p + 64 * k, 0);
 }
 
 struct nvme_res nvme_io_exec(struct nvme_emu *n, const struct nvme_sqe *c)

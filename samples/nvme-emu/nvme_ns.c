@@ -112,6 +112,10 @@ static int open_ram(struct nvme_ns *ns, const struct nvme_emu_opts *o, const cha
 		ns->ram = NULL;
 		return -errno;
 	}
+	/* A hint: refused or ignored (shmem_enabled "never") it changes
+	 * nothing but the page size. */
+	if (o->thp)
+		(void)madvise(ns->ram, ns->bytes, MADV_HUGEPAGE);
 	return 0;
 }
 

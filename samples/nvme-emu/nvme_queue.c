@@ -351,7 +351,10 @@ static bool execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 	struct nvme_res res;
 
 	n->executed++;
-	atomic_fetch_add_explicit(&n->sq[qid].cmds, 1, memory_order_relaxed);
+	/* Written only here, under proc_lock: no locked add per command. */
+	atomic_store_explicit(&n->sq[qid].cmds,
+			      atomic_load_explicit(&n->sq[qid].cmds, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	n->cur_sqid = qid;
 	res = qid ? nvme_io_exec(n, c) : nvme_admin_exec(n, c);
 	if (res.status == NVME_DEFER)
@@ -450,6 +453,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 				return false;
 			}
 			for (i = 0; i < cnt && n->gen == gen && sq->live; i++) {
+				if (qid && i + 1 < cnt)
+					nvme_io_prefetch(n, &batch[i + 1]);
 				sq->head = (sq->head + 1) % sq->size;
 				budget--;
 				if (!execute(n, qid, &batch[i])) {

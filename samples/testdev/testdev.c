@@ -220,7 +220,7 @@ static int testdev_reset(struct vus_dev *dev, void *opaque, enum vus_reset_reaso
 
 static int testdev_alloc_ram(struct testdev *td)
 {
-	td->bar1 = calloc(1, TESTDEV_BAR1_SIZE);
+	td->bar1 = calloc(1, td->bar1_size);
 	if (!td->bar1)
 		return -ENOMEM;
 	td->bar2_fd = memfd_create("testdev-bar2", MFD_CLOEXEC);
@@ -287,7 +287,7 @@ static int testdev_setup(struct testdev *td, const struct testdev_opts *o)
 	    (rc = vus_dev_setup_irq(dev, VUS_PCI_INTX_IRQ, 1)) < 0 ||
 	    (rc = vus_dev_setup_region(dev, 0, TESTDEV_BAR0_SIZE, VUS_REGION_RW, &bar0_ops,
 				       td)) < 0 ||
-	    (rc = vus_dev_setup_region(dev, 1, TESTDEV_BAR1_SIZE, VUS_REGION_RW, NULL, td)) < 0 ||
+	    (rc = vus_dev_setup_region(dev, 1, td->bar1_size, VUS_REGION_RW, NULL, td)) < 0 ||
 	    (rc = vus_dev_region_set_mem(dev, 1, td->bar1)) < 0 ||
 	    (rc = vus_dev_setup_region(dev, 2, TESTDEV_BAR2_SIZE, VUS_REGION_RW, &bar2_ops,
 				       td)) < 0 ||
@@ -315,11 +315,17 @@ int testdev_create_opts(const char *name, const struct testdev_opts *opts,
 {
 	static const struct testdev_opts defaults;
 	struct testdev *td;
+	uint32_t bar1 = opts && opts->bar1_size ? opts->bar1_size : TESTDEV_BAR1_SIZE;
 	int rc;
 
+	/* A BAR's size is a power of two (PCI); the registers' DMA and the
+	 * snapshot's length are 32-bit. */
+	if (bar1 < 0x1000u || bar1 > TESTDEV_BAR1_SIZE || (bar1 & (bar1 - 1)))
+		return -EINVAL;
 	td = calloc(1, sizeof(*td));
 	if (!td)
 		return -ENOMEM;
+	td->bar1_size = bar1;
 	td->bar2_fd = -1;
 	rc = testdev_alloc_ram(td);
 	if (rc < 0)

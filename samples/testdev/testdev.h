@@ -28,7 +28,7 @@
  *   0x018 IRQ_ACK     WO  clears the value's bits from IRQ_STATUS
  *   0x020 DMA_SRC_LO / 0x024 DMA_SRC_HI
  *   0x028 DMA_DST_LO / 0x02c DMA_DST_HI
- *   0x030 DMA_LEN     bytes (<= TESTDEV_BAR1_SIZE)
+ *   0x030 DMA_LEN     bytes (<= BAR1's size)
  *   0x034 DMA_CMD     WO  bit0 start, bit1 direction, bit2 interrupt on
  *                         completion (IRQ_STATUS |= TESTDEV_IRQ_DMA)
  *                         dir 0: guest IOVA SRC -> BAR1 offset DST
@@ -40,8 +40,9 @@
  *   0x044 RESETS      RO  client resets seen (VUS_RESET_CLIENT)
  *   0x800 MSI-X table (8 x 16 bytes) and 0xc00 PBA: served by the
  *         library; the rest of BAR0 reads 0
- * BAR1  1 MiB memory, RAM the library serves itself (vus_dev_region_set_mem:
- *       no callbacks, no copy in between; no mmap)
+ * BAR1  1 MiB memory (testdev_opts.bar1_size: less), RAM the library
+ *       serves itself (vus_dev_region_set_mem: no callbacks, no copy in
+ *       between; no mmap)
  * BAR2  64 KiB memory, RAM in a memfd: mmap-able areas [0, 16 KiB) and
  *       [32 KiB, 64 KiB); the hole [16 KiB, 32 KiB) is trapped (served by
  *       callbacks from the same memory, counted in HOLE_HITS)
@@ -125,6 +126,12 @@ struct testdev_opts {
 				* vector b % 4): QEMU 10.2 aborts when a
 				* vfio-user-pci with MSI-X is unplugged
 				* (docs/testdev.md, "Hot plug") */
+	uint32_t bar1_size;    /* BAR1's size: a power of two from 4 KiB to
+				* TESTDEV_BAR1_SIZE, 0 for TESTDEV_BAR1_SIZE.
+				* The fuzzers' smaller one keeps a migration
+				* snapshot cheap (fuzz/README.md "Speed");
+				* it travels in the snapshot's length, so
+				* both ends of a migration need the same. */
 };
 
 /* Create a testdev named name: device set up, not yet listening. */

@@ -107,7 +107,7 @@ void testdev_dma_cmd(struct testdev *td, uint32_t cmd)
 		dma_finish(td, cmd, -rc);
 		return;
 	}
-	if (len > TESTDEV_BAR1_SIZE || bar1_off > TESTDEV_BAR1_SIZE - len) {
+	if (len > td->bar1_size || bar1_off > td->bar1_size - len) {
 		dma_finish(td, cmd, -EINVAL);
 		return;
 	}

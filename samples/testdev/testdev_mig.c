@@ -13,7 +13,8 @@
  *   0  u32 magic    TESTDEV_MIG_MAGIC
  *   4  u16 version  TESTDEV_MIG_VERSION
  *   6  u16 hdr_len  16
- *   8  u32 length   payload bytes, exactly TESTDEV_MIG_PAYLOAD for v1
+ *   8  u32 length   payload bytes, exactly mig_payload() (BAR1's size
+ *                   decides it: a device with another one rejects it)
  *  12  u32 reserved 0
  *  16  payload: struct testdev_regs as u32s (version 2: with dma_parked),
  *      BAR1, BAR2
@@ -32,8 +33,16 @@
 #define TESTDEV_MIG_VERSION 2u /* 2: dma_parked added */
 #define TESTDEV_MIG_HDR     16u
 #define TESTDEV_MIG_REGS    (TESTDEV_NR_REGS * 4u)
-#define TESTDEV_MIG_PAYLOAD (TESTDEV_MIG_REGS + TESTDEV_BAR1_SIZE + TESTDEV_BAR2_SIZE)
-#define TESTDEV_MIG_RECORD  (TESTDEV_MIG_HDR + TESTDEV_MIG_PAYLOAD)
+
+static uint32_t mig_payload(const struct testdev *td)
+{
+	return TESTDEV_MIG_REGS + td->bar1_size + TESTDEV_BAR2_SIZE;
+}
+
+static size_t mig_record(const struct testdev *td)
+{
+	return TESTDEV_MIG_HDR + (size_t)mig_payload(td);
+}
 
 _Static_assert(sizeof(struct testdev_regs) == TESTDEV_NR_REGS * sizeof(uint32_t),
 	       "testdev_regs must be a plain array of u32");
@@ -61,15 +70,15 @@ static void record_write(const struct testdev *td, uint8_t *p)
 
 	put32(p, TESTDEV_MIG_MAGIC);
 	put32(p + 4, TESTDEV_MIG_VERSION | TESTDEV_MIG_HDR << 16);
-	put32(p + 8, TESTDEV_MIG_PAYLOAD);
+	put32(p + 8, mig_payload(td));
 	put32(p + 12, 0);
 	p += TESTDEV_MIG_HDR;
 	memcpy(regs, &td->r, sizeof(regs));
 	for (i = 0; i < TESTDEV_NR_REGS; i++)
 		put32(p + 4 * i, regs[i]);
 	p += TESTDEV_MIG_REGS;
-	memcpy(p, td->bar1, TESTDEV_BAR1_SIZE);
-	memcpy(p + TESTDEV_BAR1_SIZE, td->bar2, TESTDEV_BAR2_SIZE);
+	memcpy(p, td->bar1, td->bar1_size);
+	memcpy(p + td->bar1_size, td->bar2, TESTDEV_BAR2_SIZE);
 }
 
 /* Queue a snapshot after the bytes the client has not read yet. */
@@ -79,7 +88,7 @@ static int save_snapshot(struct testdev *td)
 	size_t tail = m->save_len - m->save_pos;
 	uint8_t *buf;
 
-	buf = malloc(tail + TESTDEV_MIG_RECORD);
+	buf = malloc(tail + mig_record(td));
 	if (!buf)
 		return -ENOMEM;
 	if (tail)
@@ -87,7 +96,7 @@ static int save_snapshot(struct testdev *td)
 	record_write(td, buf + tail);
 	free(m->save);
 	m->save = buf;
-	m->save_len = tail + TESTDEV_MIG_RECORD;
+	m->save_len = tail + mig_record(td);
 	m->save_pos = 0;
 	return 0;
 }
@@ -126,8 +135,8 @@ static void load_end(struct testdev *td)
 static int load_begin(struct testdev *td)
 {
 	load_end(td);
-	td->mig.load = malloc(TESTDEV_MIG_RECORD);
-	td->mig.staged = malloc(TESTDEV_MIG_RECORD);
+	td->mig.load = malloc(mig_record(td));
+	td->mig.staged = malloc(mig_record(td));
 	if (!td->mig.load || !td->mig.staged) {
 		load_end(td);
 		return -ENOMEM;
@@ -135,18 +144,20 @@ static int load_begin(struct testdev *td)
 	return 0;
 }
 
-static int header_check(const uint8_t *h)
+static int header_check(const struct testdev *td, const uint8_t *h)
 {
 	if (get32(h) != TESTDEV_MIG_MAGIC ||
 	    get32(h + 4) != (TESTDEV_MIG_VERSION | TESTDEV_MIG_HDR << 16) ||
-	    get32(h + 8) != TESTDEV_MIG_PAYLOAD || get32(h + 12) != 0)
+	    get32(h + 8) != mig_payload(td) || get32(h + 12) != 0)
 		return -EINVAL;
 	return 0;
 }
 
 static int mig_load(struct vus_dev *dev, void *opaque, const void *buf, size_t len)
 {
-	struct testdev_mig *m = &((struct testdev *)opaque)->mig;
+	struct testdev *td = opaque;
+	struct testdev_mig *m = &td->mig;
+	size_t record = mig_record(td);
 	const uint8_t *p = buf;
 	uint8_t *swap;
 	size_t n;
@@ -154,7 +165,7 @@ static int mig_load(struct vus_dev *dev, void *opaque, const void *buf, size_t l
 	if (!m->load)
 		return -EINVAL;
 	while (len) {
-		n = TESTDEV_MIG_RECORD - m->load_len;
+		n = record - m->load_len;
 		if (m->load_len < TESTDEV_MIG_HDR)
 			n = TESTDEV_MIG_HDR - m->load_len;
 		if (n > len)
@@ -163,11 +174,11 @@ static int mig_load(struct vus_dev *dev, void *opaque, const void *buf, size_t l
 		m->load_len += n;
 		p += n;
 		len -= n;
-		if (m->load_len == TESTDEV_MIG_HDR && header_check(m->load) < 0) {
+		if (m->load_len == TESTDEV_MIG_HDR && header_check(td, m->load) < 0) {
 			m->load_len = 0;
 			return -EINVAL;
 		}
-		if (m->load_len == TESTDEV_MIG_RECORD) {
+		if (m->load_len == record) {
 			swap = m->staged;
 			m->staged = m->load;
 			m->load = swap;
@@ -193,8 +204,8 @@ static void record_apply(struct testdev *td, const uint8_t *rec)
 	if (!td->r.dma_parked)
 		td->r.dma_status &= ~TESTDEV_DMA_BUSY;
 	p += TESTDEV_MIG_REGS;
-	memcpy(td->bar1, p, TESTDEV_BAR1_SIZE);
-	memcpy(td->bar2, p + TESTDEV_BAR1_SIZE, TESTDEV_BAR2_SIZE);
+	memcpy(td->bar1, p, td->bar1_size);
+	memcpy(td->bar2, p + td->bar1_size, TESTDEV_BAR2_SIZE);
 	/* Causes that arrived pending hold their lines here too; with the
 	 * framed stream the library then replaces the pending bits with the
 	 * source's, so an interrupt the source delivered is not sent twice

@@ -57,7 +57,8 @@ struct testdev_mig {
 struct testdev {
 	struct vus_dev *dev;
 	struct testdev_regs r;
-	uint8_t *bar1;         /* TESTDEV_BAR1_SIZE bytes, malloc'ed */
+	uint8_t *bar1;         /* bar1_size bytes, malloc'ed */
+	uint32_t bar1_size;    /* testdev_opts.bar1_size, 0 made TESTDEV_BAR1_SIZE */
 	uint8_t *bar2;         /* TESTDEV_BAR2_SIZE bytes, mapping of bar2_fd */
 	int bar2_fd;           /* memfd until the library has its copy (setup), then -1 */
 	uint32_t nr_vectors;   /* cause b goes to vector b % nr_vectors: 8, or

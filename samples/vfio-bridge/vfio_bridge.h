@@ -33,6 +33,14 @@ enum vfio_bridge_iommu {
 int vfio_bridge_open(const char *name, const char *host, enum vfio_bridge_iommu iommu,
 		     struct vfio_bridge **out, char *err, size_t errlen);
 struct vus_dev *vfio_bridge_dev(struct vfio_bridge *b);
+/*
+ * The kernel device's migration state (VFIO_DEVICE_STATE_*, the numbers
+ * of enum vus_mig_state): migration is passed through to the kernel, so
+ * the library's own state says nothing about it. -ENOTTY when the kernel
+ * driver has no migration, another -errno when the kernel does not say.
+ * Call it where the device is served (its loop's thread).
+ */
+int vfio_bridge_mig_state(struct vfio_bridge *b);
 /* Frees the vus device, closes the VFIO device, group and container. */
 void vfio_bridge_free(struct vfio_bridge *b);
 

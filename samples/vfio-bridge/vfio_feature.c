@@ -234,6 +234,18 @@ int vfio_bridge_features_setup(struct vfio_bridge *b)
 	return vus_dev_set_feature_passthrough(b->dev, &feature_ops, b);
 }
 
+int vfio_bridge_mig_state(struct vfio_bridge *b)
+{
+	struct vfio_device_feature_mig_state st = { .data_fd = -1 };
+	int rc;
+
+	if (!b->migratable)
+		return -ENOTTY;
+	rc = vfio_feature(b, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &st,
+			  sizeof(st));
+	return rc < 0 ? rc : (int)st.device_state;
+}
+
 void vfio_bridge_features_end(struct vfio_bridge *b)
 {
 	struct vfio_device_feature_mig_state st = { .device_state = VFIO_DEVICE_STATE_RUNNING,

@@ -277,6 +277,21 @@ static int region_offset(const char *cmd, char **pos, uint32_t *region, uint64_t
 	return -1;
 }
 
+/*
+ * --force lets a request through vusd reach a device while a VMM is
+ * attached (docs/control.md). On the device's own socket vusctl is its
+ * one client (vusctl_open() fails while another is attached), so there
+ * is nothing to force: said rather than ignored.
+ */
+static int no_force(const char *cmd, const struct vusctl_args *a)
+{
+	if (!a->force)
+		return -1;
+	return vusctl_usage_error(cmd, "--force goes only with --control (a device of vusd "
+				  "with a client attached); on a device socket vusctl is "
+				  "the device's only client");
+}
+
 int vusctl_direct_read(const struct vusctl *v, int argc, char **argv)
 {
 	struct vusctl_args a;
@@ -286,7 +301,8 @@ int vusctl_direct_read(const struct vusctl *v, int argc, char **argv)
 	uint8_t *buf;
 	int rc;
 
-	if ((rc = vusctl_args(argc, argv, "read", "l", 3, 3, &a)) >= 0 ||
+	if ((rc = vusctl_args(argc, argv, "read", "lf", 3, 3, &a)) >= 0 ||
+	    (rc = no_force("read", &a)) >= 0 ||
 	    (rc = region_offset("read", a.pos + 1, &region, &offset)) >= 0)
 		return rc;
 	if (!a.len_set)
@@ -327,6 +343,7 @@ int vusctl_direct_write(const struct vusctl *v, int argc, char **argv)
 	int rc;
 
 	if ((rc = vusctl_args(argc, argv, "write", "wxf", 4, 4, &a)) >= 0 ||
+	    (rc = no_force("write", &a)) >= 0 ||
 	    (rc = region_offset("write", a.pos + 1, &region, &offset)) >= 0 ||
 	    (rc = vusctl_write_bytes(&a, a.pos[3], &buf, &len)) >= 0)
 		return rc;
@@ -356,6 +373,7 @@ int vusctl_direct_reset(const struct vusctl *v, int argc, char **argv)
 	int rc;
 
 	if ((rc = vusctl_args(argc, argv, "reset", "f", 1, 1, &a)) >= 0 ||
+	    (rc = no_force("reset", &a)) >= 0 ||
 	    (rc = vusctl_open(v, a.pos[0], &c)) != VUSCTL_OK)
 		return rc;
 	rc = vus_client_reset(c);

@@ -57,7 +57,7 @@ static void usage(FILE *f)
 		"                                   (NAME without a client; --create-only only\n"
 		"                                   makes it, for a VMM that migrates it)\n"
 		"  (write, reset, remove and a read served by device callbacks need --force\n"
-		"   while a client is attached)\n"
+		"   while a client is attached; on a device socket --force is refused)\n"
 		"\n"
 		"REGION: 0-99 or bar0-bar5, rom, config, vga. VALUE: a number written\n"
 		"little-endian in --width bytes (default 4), or with --hex the bytes in hex.\n"

@@ -151,7 +151,11 @@ void vusctl_print_info(struct json_object *info)
 	for (i = 0; regions && i < json_object_array_length(regions); i++)
 		print_region(json_object_array_get_idx(regions, i));
 	vusctl_print_irqs(info);
-	if (get_str(info, "migration"))
+	if (get_str(info, "migration") && get_bool(info, "migration_passthrough") &&
+	    strcmp(get_str(info, "migration"), "passthrough") != 0)
+		printf("migration state: %s (the kernel device's: migration is passed through)\n",
+		       get_str(info, "migration"));
+	else if (get_str(info, "migration"))
 		printf("migration state: %s\n", get_str(info, "migration"));
 }
 

@@ -584,12 +584,16 @@ static void direct(const char *bdf, int n, const char *mode)
 	}
 	/* MSI latency with the eventfd given to VFIO_DEVICE_SET_IRQS directly. */
 	{
-		struct {
+		/* The header and its one eventfd in one buffer: a union, as a
+		 * struct with vfio_irq_set (it ends in a flexible array) inside is
+		 * a GNU extension (clang -Werror refuses it). */
+		union {
 			struct vfio_irq_set s;
-			int32_t fd;
+			uint8_t raw[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
 		} set = { .s = { .argsz = sizeof(set), .index = VFIO_PCI_MSI_IRQ_INDEX,
 				 .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
 				 .count = 1 } };
+		int32_t efd;
 		struct vfio_region_info cfg = { .argsz = sizeof(cfg),
 						.index = VFIO_PCI_CONFIG_REGION_INDEX };
 		uint16_t cmd;
@@ -599,14 +603,15 @@ static void direct(const char *bdf, int n, const char *mode)
 		CHECK(pread(b.device, &cmd, 2, (off_t)cfg.offset + 4) == 2, "command read");
 		cmd |= 0x6;
 		CHECK(pwrite(b.device, &cmd, 2, (off_t)cfg.offset + 4) == 2, "command write");
-		set.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		CHECK(set.fd >= 0, "eventfd");
+		efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		CHECK(efd >= 0, "eventfd");
+		memcpy(set.s.data, &efd, sizeof(efd));
 		CHECK(ioctl(b.device, VFIO_DEVICE_SET_IRQS, &set) == 0, "SET_IRQS MSI: %s",
 		      strerror(errno));
 		bar = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, b.device,
 			   (off_t)ri.offset);
 		CHECK(bar != MAP_FAILED, "mmap BAR0: %s", strerror(errno));
-		printf("GUEST: direct_irq_ns %lld\n", (long long)msi_latency(bar, set.fd, n / 2));
+		printf("GUEST: direct_irq_ns %lld\n", (long long)msi_latency(bar, efd, n / 2));
 		set.s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
 		set.s.count = 0;
 		set.s.argsz = sizeof(set.s);
@@ -615,7 +620,7 @@ static void direct(const char *bdf, int n, const char *mode)
 		cmd &= (uint16_t)~0x6;
 		CHECK(pwrite(b.device, &cmd, 2, (off_t)cfg.offset + 4) == 2, "command write");
 		munmap(bar, ri.size);
-		close(set.fd);
+		close(efd);
 	}
 	vfio_bridge_close_fds(&b);
 }

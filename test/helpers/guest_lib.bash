@@ -94,7 +94,7 @@ guest_kernel_pkg() {
 	echo "$k"
 }
 
-# guest_setup NAME: the start the vusd guest tests share: vusd and vusctl
+# guest_setup NAME: the start the guest tests share: vusd and vusctl
 # of the build (fails if vusd is not built), guest_init, a work directory
 # $work (guest-NAME.XXXXXX in the build tree, kept with VUS_KEEP=1) removed
 # with every tracked process by the EXIT trap, and t0 for timings. Sets
@@ -285,6 +285,7 @@ guest_start() {
 		*) guest_fail "guest_start: unknown argument $1" ;;
 		esac
 	done
+	# shellcheck disable=SC2054 # the commas are inside option values
 	if ((shared)); then
 		args+=(-machine q35,accel=tcg,memory-backend=mem
 			-object "memory-backend-memfd,id=mem,size=$mem,share=on")
@@ -366,6 +367,7 @@ guest_wait_for() {
 }
 
 # guest_show_log [FILE...]: the guest's console (and any other logs named).
+# shellcheck disable=SC2120 # the guest tests pass their logs; some callers none
 guest_show_log() {
 	local f
 	for f in "$@" "$GUEST_LOG"; do

@@ -161,7 +161,9 @@ static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t l
 {
 	struct vus_dma_table *t = &dev->dma.table;
 	uint32_t prot = is_write ? VUS_DMA_MAP_FLAG_WRITE : VUS_DMA_MAP_FLAG_READ;
+	const struct vus_dma_region *r;
 	bool all_fd;
+	uint64_t off;
 	int rc;
 
 	pthread_rwlock_rdlock(&t->lock);
@@ -171,13 +173,27 @@ static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t l
 		pthread_rwlock_unlock(&t->lock);
 		return -EBUSY;
 	}
-	rc = check_range(t, iova, len, prot, &all_fd);
-	if (rc) {
-		pthread_rwlock_unlock(&t->lock);
-		return rc;
+	/* The common case, one fd-backed window holding the whole range (a
+	 * queue entry, a data page): one lookup, not check_range()'s and
+	 * copy_range()'s. */
+	r = vus_dma_table_find(t, iova, len, &off);
+	if (r && r->vaddr) {
+		all_fd = true;
+		rc = (r->prot & prot) != prot ? -EACCES : 0;
+		if (rc) {
+			pthread_rwlock_unlock(&t->lock);
+			return rc;
+		}
+		rc = copy_piece(t, r, off, buf, len, is_write);
+	} else {
+		rc = check_range(t, iova, len, prot, &all_fd);
+		if (rc) {
+			pthread_rwlock_unlock(&t->lock);
+			return rc;
+		}
+		if (all_fd)
+			rc = copy_range(t, iova, buf, len, is_write);
 	}
-	if (all_fd)
-		rc = copy_range(t, iova, buf, len, is_write);
 	pthread_rwlock_unlock(&t->lock);
 	if (rc) {
 		note_fault(dev, iova);

@@ -17,12 +17,12 @@
  *  20  u64 intx_src[nsrc]
  *      u8  pending[ceil(count[i] / 8)] for i = 0, 1, 2 (bit v: vector v)
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dev_priv.h"
+#include "le.h"
 
 #define NIDX 3u /* INTx, MSI, MSI-X */
 
@@ -47,20 +47,6 @@ size_t vus_irq_state_size(const struct vus_dev *dev)
 	return n;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
 void vus_irq_state_save(struct vus_dev *dev, uint8_t *out)
 {
 	uint32_t i, v, nsrc = nsrc_words(dev);
@@ -69,14 +55,11 @@ void vus_irq_state_save(struct vus_dev *dev, uint8_t *out)
 	memset(out, 0, vus_irq_state_size(dev));
 	pthread_mutex_lock(&dev->irq_lock);
 	for (i = 0; i < NIDX; i++)
-		put32(out + 4 * i, dev->irqs[i].count);
-	put32(out + 12, dev->cfg.pci.intx_level);
-	put32(out + 16, nsrc);
-	for (i = 0; i < nsrc; i++) {
-		uint64_t w = htole64(dev->cfg.pci.intx_src[i]);
-
-		memcpy(out + 20 + 8 * i, &w, 8);
-	}
+		le_put32(out + 4 * i, dev->irqs[i].count);
+	le_put32(out + 12, dev->cfg.pci.intx_level);
+	le_put32(out + 16, nsrc);
+	for (i = 0; i < nsrc; i++)
+		le_put64(out + 20 + 8 * i, dev->cfg.pci.intx_src[i]);
 	p = out + 20 + 8 * nsrc;
 	for (i = 0; i < NIDX; i++) {
 		for (v = 0; v < dev->irqs[i].count; v++)
@@ -98,13 +81,13 @@ int vus_irq_state_check(const struct vus_dev *dev, const uint8_t *p, size_t len,
 		return -EINVAL;
 	}
 	for (i = 0; i < NIDX; i++) {
-		if (get32(p + 4 * i) != dev->irqs[i].count) {
+		if (le_get32(p + 4 * i) != dev->irqs[i].count) {
 			snprintf(why, why_len, "interrupt index %u has %u vectors there, %u here",
-				 i, get32(p + 4 * i), dev->irqs[i].count);
+				 i, le_get32(p + 4 * i), dev->irqs[i].count);
 			return -EINVAL;
 		}
 	}
-	if (get32(p + 16) != nsrc_words(dev) || get32(p + 12) > 1) {
+	if (le_get32(p + 16) != nsrc_words(dev) || le_get32(p + 12) > 1) {
 		snprintf(why, why_len, "INTx state malformed");
 		return -EINVAL;
 	}
@@ -124,14 +107,10 @@ void vus_irq_state_load(struct vus_dev *dev, const uint8_t *in)
 	const uint8_t *p;
 
 	pthread_mutex_lock(&dev->irq_lock);
-	dev->cfg.pci.intx_level = get32(in + 12) != 0;
+	dev->cfg.pci.intx_level = le_get32(in + 12) != 0;
 	memset(dev->cfg.pci.intx_src, 0, sizeof(dev->cfg.pci.intx_src));
-	for (i = 0; i < nsrc; i++) {
-		uint64_t w;
-
-		memcpy(&w, in + 20 + 8 * i, 8);
-		dev->cfg.pci.intx_src[i] = le64toh(w);
-	}
+	for (i = 0; i < nsrc; i++)
+		dev->cfg.pci.intx_src[i] = le_get64(in + 20 + 8 * i);
 	p = in + 20 + 8 * nsrc;
 	for (i = 0; i < NIDX; i++) {
 		for (v = 0; v < dev->irqs[i].count; v++)

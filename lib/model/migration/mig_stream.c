@@ -18,7 +18,6 @@
  * the data only at RESUMING -> STOP, once the end marker arrived and every
  * checksum matched, so a wrong stream is never half loaded.
  */
-#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,6 +25,7 @@
 #include <string.h>
 
 #include "dev_priv.h"
+#include "le.h"
 #include "mig_stream.h"
 
 struct vus_mig_stream {
@@ -101,48 +101,6 @@ uint32_t vus_crc32c(uint32_t crc, const void *buf, size_t len)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
 static int reserve(uint8_t **buf, size_t *cap, size_t need)
 {
 	size_t cap2 = *cap ? *cap : 4096;
@@ -170,22 +128,22 @@ static struct vus_mig_stream *stream_get(struct vus_dev *dev)
 static void header_build(const struct vus_dev *dev, uint8_t *h)
 {
 	memset(h, 0, VUS_MIG_STREAM_HDR);
-	put32(h, VUS_MIG_STREAM_MAGIC);
-	put16(h + 4, VUS_MIG_STREAM_VERSION);
-	put16(h + 6, VUS_MIG_STREAM_HDR);
-	put16(h + 8, dev->id.vendor);
-	put16(h + 10, dev->id.device);
-	put16(h + 12, dev->id.subsys_vendor);
-	put16(h + 14, dev->id.subsys);
-	put32(h + 16, (dev->id.class_code & 0xffffffu) | (uint32_t)dev->id.revision << 24);
-	put32(h + 28, vus_crc32c(0, h, 28));
+	le_put32(h, VUS_MIG_STREAM_MAGIC);
+	le_put16(h + 4, VUS_MIG_STREAM_VERSION);
+	le_put16(h + 6, VUS_MIG_STREAM_HDR);
+	le_put16(h + 8, dev->id.vendor);
+	le_put16(h + 10, dev->id.device);
+	le_put16(h + 12, dev->id.subsys_vendor);
+	le_put16(h + 14, dev->id.subsys);
+	le_put32(h + 16, (dev->id.class_code & 0xffffffu) | (uint32_t)dev->id.revision << 24);
+	le_put32(h + 28, vus_crc32c(0, h, 28));
 }
 
 static void frame_put(uint8_t *p, uint32_t tag, const uint8_t *data, uint32_t len)
 {
-	put32(p, tag);
-	put32(p + 4, len);
-	put32(p + 8, vus_crc32c(0, data, len));
+	le_put32(p, tag);
+	le_put32(p + 4, len);
+	le_put32(p + 8, vus_crc32c(0, data, len));
 }
 
 /* ---- saving ------------------------------------------------------------ */
@@ -218,7 +176,7 @@ static int queue_tail(struct vus_dev *dev, struct vus_mig_stream *s)
 	frame_put(e, VUS_MIG_FRAME_IRQS, e + VUS_MIG_FRAME_HDR, (uint32_t)ni);
 	s->pend_len += VUS_MIG_FRAME_HDR + ni;
 	e = s->pend + s->pend_len;
-	put64(e + VUS_MIG_FRAME_HDR, s->total);
+	le_put64(e + VUS_MIG_FRAME_HDR, s->total);
 	frame_put(e, VUS_MIG_FRAME_END, e + VUS_MIG_FRAME_HDR, 8);
 	s->pend_len += VUS_MIG_FRAME_HDR + 8;
 	s->end_sent = true;
@@ -323,20 +281,20 @@ static int header_check(struct vus_dev *dev, struct vus_mig_stream *s)
 	const uint8_t *h = s->in;
 	uint8_t want[VUS_MIG_STREAM_HDR];
 
-	if (get32(h) != VUS_MIG_STREAM_MAGIC)
+	if (le_get32(h) != VUS_MIG_STREAM_MAGIC)
 		REFUSE(dev, s, "not a vus migration stream (magic %#x, want %#x)",
-			      get32(h), VUS_MIG_STREAM_MAGIC);
-	if (get16(h + 4) != VUS_MIG_STREAM_VERSION)
+			      le_get32(h), VUS_MIG_STREAM_MAGIC);
+	if (le_get16(h + 4) != VUS_MIG_STREAM_VERSION)
 		REFUSE(dev, s, "stream version %u; this library reads version %u",
-			      get16(h + 4), VUS_MIG_STREAM_VERSION);
-	if (get16(h + 6) != VUS_MIG_STREAM_HDR || get32(h + 28) != vus_crc32c(0, h, 28))
+			      le_get16(h + 4), VUS_MIG_STREAM_VERSION);
+	if (le_get16(h + 6) != VUS_MIG_STREAM_HDR || le_get32(h + 28) != vus_crc32c(0, h, 28))
 		REFUSE(dev, s, "header damaged (length %u, checksum %#x)",
-			      get16(h + 6), get32(h + 28));
+			      le_get16(h + 6), le_get32(h + 28));
 	header_build(dev, want);
 	if (memcmp(h + 8, want + 8, 12))
 		REFUSE(dev, s, "stream of another device type (PCI %04x:%04x class "
-			      "%06x, this is %04x:%04x class %06x)", get16(h + 8), get16(h + 10),
-			      get32(h + 16) & 0xffffffu, dev->id.vendor, dev->id.device,
+			      "%06x, this is %04x:%04x class %06x)", le_get16(h + 8), le_get16(h + 10),
+			      le_get32(h + 16) & 0xffffffu, dev->id.vendor, dev->id.device,
 			      dev->id.class_code & 0xffffffu);
 	return 0;
 }
@@ -366,8 +324,8 @@ static int verify(struct vus_dev *dev, struct vus_mig_stream *s)
 		}
 		if (left < VUS_MIG_FRAME_HDR)
 			return 0;
-		tag = get32(f);
-		len = get32(f + 4);
+		tag = le_get32(f);
+		len = le_get32(f + 4);
 		if ((tag != VUS_MIG_FRAME_DATA && tag != VUS_MIG_FRAME_END &&
 		     tag != VUS_MIG_FRAME_IRQS) ||
 		    len > VUS_MIG_FRAME_MAX || (tag == VUS_MIG_FRAME_END && len != 8) ||
@@ -375,13 +333,13 @@ static int verify(struct vus_dev *dev, struct vus_mig_stream *s)
 			REFUSE(dev, s, "bad section (tag %#x, length %u)", tag, len);
 		if (left - VUS_MIG_FRAME_HDR < len)
 			return 0;
-		if (vus_crc32c(0, f + VUS_MIG_FRAME_HDR, len) != get32(f + 8))
+		if (vus_crc32c(0, f + VUS_MIG_FRAME_HDR, len) != le_get32(f + 8))
 			REFUSE(dev, s, "checksum mismatch (%u data bytes, stored CRC %#x)",
-				      len, get32(f + 8));
+				      len, le_get32(f + 8));
 		if (tag == VUS_MIG_FRAME_END) {
-			if (get64(f + VUS_MIG_FRAME_HDR) != s->in_total)
+			if (le_get64(f + VUS_MIG_FRAME_HDR) != s->in_total)
 				REFUSE(dev, s, "end marker says %llu data bytes, %llu came",
-					      (unsigned long long)get64(f + VUS_MIG_FRAME_HDR),
+					      (unsigned long long)le_get64(f + VUS_MIG_FRAME_HDR),
 					      (unsigned long long)s->in_total);
 			if (!s->irqs_off)
 				REFUSE(dev, s, "%s", "no interrupt state before the end marker");
@@ -405,6 +363,10 @@ int vus_mig_stream_write(struct vus_dev *dev, const uint8_t *data, size_t len)
 		return -EINVAL;
 	if (s->refused)
 		return -EINVAL;
+	/* An empty MIG_DATA_WRITE adds nothing to check; before the first
+	 * bytes there is no buffer to point into (s->in is NULL). */
+	if (!len)
+		return 0;
 	if (reserve(&s->in, &s->in_cap, s->in_len + len) < 0)
 		return -ENOMEM;
 	memcpy(s->in + s->in_len, data, len);
@@ -454,7 +416,7 @@ int vus_mig_stream_commit(struct vus_dev *dev)
 		return -EINVAL;
 	}
 	for (off = VUS_MIG_STREAM_HDR; off < s->checked;) {
-		uint32_t tag = get32(s->in + off), len = get32(s->in + off + 4);
+		uint32_t tag = le_get32(s->in + off), len = le_get32(s->in + off + 4);
 
 		if (tag == VUS_MIG_FRAME_DATA && len) {
 			rc = dev->mig.ops.load(dev, dev->mig.opaque, s->in + off + VUS_MIG_FRAME_HDR,

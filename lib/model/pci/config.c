@@ -265,6 +265,12 @@ static void function_reset(struct vus_dev *dev)
 		vus_log(dev, VUS_LOG_WARN, "function reset: reset callback: %s", strerror(-err));
 }
 
+/* A vendor capability whose data bytes the device serves. */
+static bool device_owned(const struct vus_cap *c)
+{
+	return c && c->data_off && (c->ops.read || c->ops.write);
+}
+
 /*
  * Length of the run starting at off that one owner serves: the device (a
  * vendor capability's data bytes with ops: *cap set) or the library.
@@ -272,22 +278,28 @@ static void function_reset(struct vus_dev *dev)
 static unsigned run_len(const struct vus_dev *dev, unsigned off, unsigned end,
 			const struct vus_cap **cap)
 {
+	const struct vus_pci *pci = &dev->cfg.pci;
 	const struct vus_cap *c = vus_cap_at(dev, off);
-	unsigned stop;
+	unsigned stop = end, i;
 
 	*cap = NULL;
-	if (c && c->data_off && (c->ops.read || c->ops.write) &&
-	    off >= c->offset + c->data_off) {
+	if (device_owned(c) && off >= c->offset + c->data_off) {
 		*cap = c;
 		stop = c->offset + c->len;
 		return (stop < end ? stop : end) - off;
 	}
-	/* Library bytes up to the next device-owned byte. */
-	for (stop = off + 1; stop < end; stop++) {
-		c = vus_cap_at(dev, stop);
-		if (c && c->data_off && (c->ops.read || c->ops.write) &&
-		    stop == c->offset + c->data_off)
-			break;
+	/*
+	 * Library bytes up to the next device-owned byte: the first data byte
+	 * in (off, end) of a capability that owns it (vus_cap_at: the first
+	 * capability holding a byte owns it). One walk of the list, not one
+	 * per byte of the access.
+	 */
+	for (i = 0; i < pci->nr_caps; i++) {
+		const struct vus_cap *d = &pci->caps[i];
+		unsigned first = (unsigned)d->offset + d->data_off;
+
+		if (device_owned(d) && first > off && first < stop && vus_cap_at(dev, first) == d)
+			stop = first;
 	}
 	return stop - off;
 }
