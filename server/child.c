@@ -3,8 +3,10 @@
  * Process-isolated devices, the child's side (docs/security.md
  * "Isolation"; vusd's side is isolate.c).
  *
- * Just forked from vusd, the child holds a copy of vusd's fds and of its
- * memory. In this order it:
+ * Forked by the spawner (spawner.c) and handed to vusd as its parent,
+ * the child holds a copy of the spawner's memory -- vusd's options and
+ * configuration as parsed before any device existed -- and the spawner's
+ * fds (its socket to vusd, the two it was sent). In this order it:
  *   1. dies with vusd (PR_SET_PDEATHSIG) and leaves vusd's signal
  *      handlers behind: ending devices is vusd's job;
  *   2. closes every fd but stdin/stdout/stderr, its listening socket and
@@ -15,9 +17,9 @@
  *      calls and its own type's only;
  *   4. says so on the channel, then serves: the device's poll fd and the
  *      channel's requests on a loop of its own.
- * Other tenants' guest memory is not in the copy: the library maps DMA
- * windows MADV_DONTFORK (lib/model/dma/dma_map.c), and vusd's own loop
- * holds no isolated device's state.
+ * Other tenants' state is not in the copy: the spawner never held any
+ * device, client or guest memory (test_vusd_isolation checks the
+ * child's maps and fds while a shared nvme device holds guest data).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -232,8 +234,9 @@ static int setup(struct child *c, struct vusd *parent, int listen_fd, struct vus
 		vusd_errf(err, "device %s: cannot watch its fds", c->vd.spec.name);
 		return -ENOMEM;
 	}
-	/* Already the user when vusd dropped before forking (a device
-	 * added at run time): then only no_new_privs is left to set. */
+	/* Already the user when the spawner dropped privileges before
+	 * forking (a device added at run time, when vusd and the spawner
+	 * have dropped theirs): then only no_new_privs is left to set. */
 	rc = vusd_drop_privileges(geteuid() == 0 ? parent->user : NULL,
 				  geteuid() == 0 ? parent->group : NULL, err);
 	if (rc == 0 && parent->seccomp)
@@ -249,8 +252,9 @@ void vusd_child_main(struct vusd *parent, struct vusd_dev *vd, int listen_fd, in
 	int keep[2] = { listen_fd, ctl_fd };
 	int rc;
 
+	/* vusd is the parent already (spawner.c waits for that). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (getppid() != parent->pid)
 		_exit(VUSD_EXIT_RUNTIME); /* vusd died before the line above */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
