@@ -208,6 +208,7 @@ child_start(struct spawner *s, struct vusd_dev *vd, int listen_fd, int ctl_fd)
 	struct timespec ts = { 0, 1000 * 1000 };
 	int i;
 
+	prctl(PR_SET_NAME, "vusd"); /* as before: the spawner's name is its own */
 	for (i = 0; getppid() != s->vusd_pid; i++) {
 		if (i >= SPAWNER_REPARENT_MS)
 			_exit(VUSD_EXIT_SETUP); /* vusd is gone, or no subreaper */
