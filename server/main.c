@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 	d.user = cfg.user;
 	d.group = cfg.group;
 	d.seccomp = cfg.seccomp;
+	d.child_main = vusd_child_main;
 	vusd_raise_nofile();
 	/* Before any device or client exists: isolated devices are forked
 	 * from this process, which has none of them (spawner.c). */

@@ -63,7 +63,7 @@
 #define SPAWNER_MSG_MAX (64u * 1024u)
 /* How long vusd waits for a reply; the child's own start is waited for
  * by isolate.c. */
-#define SPAWNER_TIMEOUT_MS 2000
+#define SPAWNER_TIMEOUT_MS 5000
 /* How long a new child waits to be handed to vusd. */
 #define SPAWNER_REPARENT_MS 2000
 
@@ -214,7 +214,8 @@ child_start(struct spawner *s, struct vusd_dev *vd, int listen_fd, int ctl_fd)
 			_exit(VUSD_EXIT_SETUP); /* vusd is gone, or no subreaper */
 		nanosleep(&ts, NULL);
 	}
-	vusd_child_main(s->d, vd, listen_fd, ctl_fd);
+	s->d->child_main(s->d, vd, listen_fd, ctl_fd);
+	_exit(VUSD_EXIT_SETUP); /* not reached */
 }
 
 /* Fork the middle process, which forks the child and writes its pid (or

@@ -21,6 +21,7 @@
  *                  before any device exists: holds no tenant's state
  *   child.c        process-isolated devices, the child's side: close what
  *                  is not its own, sandbox, serve one device
+ *   closefds.c     close every fd but some (the spawner, a child)
  *   log.c          logging to stderr or syslog
  *
  * Threads (docs/control.md "Threads"): one libevent loop thread runs
@@ -237,6 +238,10 @@ struct vusd {
 	/* What a device's child process needs of the configuration. */
 	const char *user, *group;      /* cfg's: drop to these */
 	bool seccomp;
+	/* vusd_child_main (child.c), set by main(): the child serves with
+	 * control_cmds.c and devices.c, which sit above isolate.c and
+	 * spawner.c, so spawner.c reaches it through this pointer. */
+	void (*child_main)(struct vusd *d, struct vusd_dev *vd, int listen_fd, int ctl_fd);
 	pid_t pid;                     /* vusd's: the parent its children check */
 	int spawner_fd;                /* spawner.c: its socket, -1 once gone */
 	pid_t spawner_pid;             /* 0 once reaped */
@@ -317,8 +322,8 @@ void vusd_spawner_stop(struct vusd *d);
  * requests on ctl_fd. Never returns. */
 void vusd_child_main(struct vusd *parent, struct vusd_dev *vd, int listen_fd, int ctl_fd)
 	__attribute__((noreturn));
-/* Close every fd but 0, 1, 2 and keep[0..n): close_range(), or a walk
- * of /proc/self/fd where the kernel lacks it. 0 or -errno. */
+/* closefds.c: close every fd but 0, 1, 2 and keep[0..n): close_range(),
+ * or a walk of /proc/self/fd where the kernel lacks it. 0 or -errno. */
 int vusd_close_fds_except(const int *keep, size_t n);
 struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
 /* Is path the socket of a device already? */

@@ -606,11 +606,11 @@ static void holds_no_shared_tenant_state(void **state)
 	ctl_ok(req);
 	p0 = child_pid("td0");
 	p3 = child_pid("td3");
-	ps = spawner_pid();
 	assert_child_of_vusd(p0);
 	assert_child_of_vusd(p3);
 	check_clean(p3, "td3's process (added at run time)", marker, sizeof(marker), mem);
 	check_clean(p0, "td0's process (configured)", marker, sizeof(marker), mem);
+	ps = spawner_pid();
 	check_clean(ps, "the spawner", marker, sizeof(marker), mem);
 	/* td3's death is vusd's to report, as any child's. */
 	ASSERT_OK(kill(p3, SIGKILL));
