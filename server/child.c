@@ -5,13 +5,13 @@
  *
  * Forked by the spawner (spawner.c) and handed to vusd as its parent,
  * the child holds a copy of the spawner's memory -- vusd's options and
- * configuration as parsed before any device existed -- and the spawner's
- * fds (its socket to vusd, the two it was sent). In this order it:
- *   1. dies with vusd (PR_SET_PDEATHSIG) and leaves vusd's signal
+ * configuration as parsed before any device existed -- and, besides
+ * stdin/stdout/stderr, the two fds vusd sent for it. In this order it:
+ *   1. dies with vusd (PR_SET_PDEATHSIG) and leaves the inherited signal
  *      handlers behind: ending devices is vusd's job;
  *   2. closes every fd but stdin/stdout/stderr, its listening socket and
- *      its control channel: other devices' sockets and clients, the
- *      control socket, vusd's event loop;
+ *      its control channel (belt and braces now: the spawner holds no
+ *      other device's socket or client, nor the control socket);
  *   3. creates its device, listens, drops privileges (--user/--group,
  *      always no_new_privs) and enters the seccomp filter with vusd's
  *      calls and its own type's only;
