@@ -28,9 +28,10 @@
  * dies with vusd (PR_SET_PDEATHSIG). vusd is a child subreaper
  * (PR_SET_CHILD_SUBREAPER), and the spawner forks twice: the middle
  * process forks the child, reports its pid and exits, and the kernel
- * hands the orphan to vusd. The child waits until getppid() is vusd's
- * pid before it sets its death signal (set earlier, the middle process's
- * exit would fire it).
+ * hands the orphan to vusd. The child waits until it is vusd's before
+ * it sets its death signal (set earlier, the middle process's
+ * exit would fire it): the spawner sends it a byte on a pipe once it has
+ * reaped the middle process, by when the kernel has reparented it.
  *
  * The spawner dies with vusd (PR_SET_PDEATHSIG, and EOF on its socket).
  * If it dies first, vusd logs it when it reaps it and every isolated
@@ -52,7 +53,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -64,8 +64,6 @@
 /* How long vusd waits for a reply; the child's own start is waited for
  * by isolate.c. */
 #define SPAWNER_TIMEOUT_MS 5000
-/* How long a new child waits to be handed to vusd. */
-#define SPAWNER_REPARENT_MS 2000
 
 /* ---- both sides ----------------------------------------------------- */
 
@@ -200,34 +198,44 @@ static void reply_ok(struct spawner *s, pid_t pid)
 	json_object_put(o);
 }
 
-/* In the new child: wait to be vusd's (the middle process exiting hands
- * it over), then become the device's process (child.c). */
+/* In the new child: wait to be vusd's (go is readable once the middle
+ * process has exited and the kernel has handed the child to vusd), then
+ * become the device's process (child.c). */
 static void __attribute__((noreturn))
-child_start(struct spawner *s, struct vusd_dev *vd, int listen_fd, int ctl_fd)
+child_start(struct spawner *s, struct vusd_dev *vd, int listen_fd, int ctl_fd, int go)
 {
-	struct timespec ts = { 0, 1000 * 1000 };
-	int i;
+	char b;
 
 	prctl(PR_SET_NAME, "vusd"); /* as before: the spawner's name is its own */
-	for (i = 0; getppid() != s->vusd_pid; i++) {
-		if (i >= SPAWNER_REPARENT_MS)
-			_exit(VUSD_EXIT_SETUP); /* vusd is gone, or no subreaper */
-		nanosleep(&ts, NULL);
-	}
+	while (read(go, &b, 1) < 0 && errno == EINTR)
+		;
+	close(go);
+	if (getppid() != s->vusd_pid)
+		_exit(VUSD_EXIT_SETUP); /* vusd is gone */
 	s->d->child_main(s->d, vd, listen_fd, ctl_fd);
 	_exit(VUSD_EXIT_SETUP); /* not reached */
 }
 
-/* Fork the middle process, which forks the child and writes its pid (or
- * -errno) to a pipe. The pid, or -errno. */
+/*
+ * Fork the middle process, which forks the child, writes its pid (or
+ * -errno) to a pipe and exits. Once the middle process is reaped its
+ * orphan is vusd's (reparenting precedes the exit becoming waitable):
+ * then a byte on a second pipe lets the child go on. The pid, or -errno.
+ */
 static pid_t fork_child(struct spawner *s, struct vusd_dev *vd, int listen_fd, int ctl_fd)
 {
 	pid_t mid, pid = -EIO;
-	int p[2], st;
+	int p[2], go[2], st;
 	ssize_t n;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		pid = -errno;
+		close(p[0]);
+		close(p[1]);
+		return pid;
+	}
 	mid = fork();
 	if (mid == 0) {
 		close(p[0]);
@@ -235,19 +243,21 @@ static pid_t fork_child(struct spawner *s, struct vusd_dev *vd, int listen_fd, i
 		pid = fork();
 		if (pid == 0) {
 			close(p[1]);
-			child_start(s, vd, listen_fd, ctl_fd);
+			close(go[1]);
+			child_start(s, vd, listen_fd, ctl_fd, go[0]);
 		}
 		if (pid < 0)
 			pid = -errno;
 		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) ? 0 : VUSD_EXIT_RUNTIME);
 	}
+	close(go[0]);
+	close(p[1]);
 	if (mid < 0) {
 		pid = -errno;
 		close(p[0]);
-		close(p[1]);
+		close(go[1]);
 		return pid;
 	}
-	close(p[1]);
 	do
 		n = read(p[0], &pid, sizeof(pid));
 	while (n < 0 && errno == EINTR);
@@ -256,6 +266,12 @@ static pid_t fork_child(struct spawner *s, struct vusd_dev *vd, int listen_fd, i
 	close(p[0]);
 	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
 		;
+	/* Fails only if the child is dead already: vusd then sees its
+	 * channel close. (If this process dies first, the child reads EOF
+	 * and checks getppid() all the same.) */
+	if (write(go[1], "g", 1) < 0)
+		vusd_log(VUS_LOG_DEBUG, "spawner: child %d gone before it started", (int)pid);
+	close(go[1]);
 	return pid;
 }
 
