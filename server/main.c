@@ -91,6 +91,10 @@ int main(int argc, char **argv)
 		 * the previous image's; its privileges and seccomp filter hold
 		 * already (both survive execve). */
 		if (vusd_loop_init(&d) == 0) {
+			/* The previous image's spawner ends when its socket
+			 * closes at execve; its SIGCHLD may have come before
+			 * the loop's handler: reap it now if so. */
+			vusd_children_reap(&d);
 			vusd_live_take_over(&d);
 			rc = vusd_loop_run(&d);
 		}
