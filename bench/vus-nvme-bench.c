@@ -245,7 +245,8 @@ struct floor {
  * writes buffer -> namespace. Timed in this thread's CPU time, like the
  * server's per-I/O figure. pf_us: the same with the next op's first
  * namespace lines prefetched before each copy, as the controller does
- * for the next command of a fetched batch (nvme_io_prefetch()).
+ * for the next Read of a fetched batch (nvme_io_prefetch(); for writes
+ * here too, where it shows why the controller does not).
  */
 static double floor_run(const struct job *j, double secs, bool prefetch, double *wall_ops)
 {
@@ -272,11 +273,9 @@ static double floor_run(const struct job *j, double secs, bool prefetch, double 
 			uint8_t *buf = mem + (ops % j->qd) * j->bs;
 
 			next = next_lba(j, &seed, &pos) * 512;
-			/* As nvme_io_prefetch(): 4 lines, for writing if written. */
-			if (prefetch && j->opc == NVD_CMD_WRITE)
-				for (int k = 0; k < 4; k++)
-					__builtin_prefetch(ns + next + k * 64, 1);
-			else if (prefetch)
+			/* As nvme_io_prefetch(): 4 lines; for reads only
+			 * there, here for writes too (to show why not). */
+			if (prefetch)
 				for (int k = 0; k < 4; k++)
 					__builtin_prefetch(ns + next + k * 64, 0);
 			if (j->opc == NVD_CMD_WRITE)

@@ -297,7 +297,7 @@ void nvme_errlog_add(struct nvme_emu *n, uint16_t sqid, const struct nvme_sqe *c
 
 /* nvme_io.c */
 struct nvme_res nvme_io_exec(struct nvme_emu *n, const struct nvme_sqe *c);
-/* A hint before c runs (the next command of a fetched batch): its RAM
+/* A hint before c runs (the next command of a fetched batch): a Read's RAM
  * namespace data starts loading into the cache. */
 void nvme_io_prefetch(struct nvme_emu *n, const struct nvme_sqe *c);
 
