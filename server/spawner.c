@@ -493,6 +493,13 @@ pid_t vusd_spawner_spawn(struct vusd *d, const struct vusd_spec *spec, int liste
 	json_object_object_add(req, "fd", json_object_new_int(spec->fd));
 	rc = call(d, req, fds, 2, &r, err);
 	if (rc < 0) {
+		char msg[sizeof(err->msg)];
+
+		/* Its own errors name the device already; vusd's say whose. */
+		if (strncmp(err->msg, "device ", 7)) {
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			vusd_errf(err, "device %s: %s", spec->name, msg);
+		}
 		pid = rc;
 		goto out;
 	}
