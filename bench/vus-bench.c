@@ -13,8 +13,20 @@
  * stable; --cpus=split puts them on two CPUs. Rounds are interleaved: each
  * runs the raw floor and then the same operation through every server
  * (the library's own loop, an application's poll() loop, vusd), and a
- * ratio is taken within its round; each figure is the median of several
- * rounds after a warm-up round.
+ * ratio is taken within its round; each figure is the median of the
+ * per-round ratios of --rounds rounds after a warm-up round.
+ *
+ * Two floors: two threads of this process (the library's loop and the
+ * poll loop are threads too), and, when vusd rows are measured, two
+ * processes (the echo peer forked): vusd is another process, so each of
+ * its round trips also switches address spaces, which the thread floor
+ * does not. vusd rows show both ratios.
+ *
+ * Besides wall time, each round takes the CPU time both ends used (this
+ * process's, plus the server process's from /proc/PID/task/TID/schedstat,
+ * its children's included): on a machine that other work loads, the
+ * CPU-time ratio moves far less than the wall-time one, since time spent
+ * running other programs is not counted.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +57,7 @@
 
 #define HDR 16u
 #define ACCESS_HDR (HDR + 16u) /* header + struct vus_region_access */
-#define MAX_ROUNDS 9
+#define MAX_ROUNDS 101
 
 struct bench_opts {
 	unsigned long iters;  /* small-op iterations per round */
@@ -59,6 +72,66 @@ static double now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* CPU time of this process (every thread), nanoseconds. */
+static double self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/*
+ * CPU time of process pid, its threads and (depth levels down) its
+ * children's, in nanoseconds: the first field of each task's schedstat.
+ * 0 when /proc does not say (the ratio is then left out).
+ */
+static double proc_cpu_ns(pid_t pid, int depth)
+{
+	char path[96], line[4096];
+	struct dirent *e;
+	double sum = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		unsigned long long ns;
+		FILE *f;
+		char *p, *end;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%llu", &ns) == 1)
+				sum += (double)ns;
+			fclose(f);
+		}
+		if (depth <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f)) {
+			for (p = line;; p = end) {
+				long child = strtol(p, &end, 10);
+
+				if (end == p)
+					break;
+				sum += proc_cpu_ns((pid_t)child, depth - 1);
+			}
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return sum;
 }
 
 static void die(const char *what, int err)
@@ -173,13 +246,48 @@ static void *raw_echo(void *arg)
 	return NULL;
 }
 
-/* A raw echo peer on its own thread, for rounds interleaved with vus's. */
+/* A raw echo peer on its own thread, or in a forked process (pid > 0),
+ * for rounds interleaved with vus's. */
 struct raw_pair {
 	struct raw_peer peer;
 	pthread_t th;
+	pid_t pid;
 	int fd;
 	char *buf;
 };
+
+/* The forked echo peer: only async-signal-safe calls after fork(). */
+static void raw_echo_child(struct raw_peer *p)
+{
+	cpu_set_t set;
+	size_t got;
+	ssize_t n;
+
+	/* Only its own socket: a copy of another (the thread floor's, a
+	 * client's) would keep that peer from ever seeing EOF. */
+	if (p->fd > 3)
+		close_range(3, (unsigned)p->fd - 1, 0);
+	close_range((unsigned)p->fd + 1, ~0u, 0);
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	for (;;) {
+		for (got = 0; got < p->req; got += (size_t)n) {
+			n = read(p->fd, p->buf + got, p->req - got);
+			if (n < 0 && errno == EINTR)
+				n = 0;
+			else if (n <= 0)
+				_exit(0);
+		}
+		for (got = 0; got < p->rep; got += (size_t)n) {
+			n = write(p->fd, p->buf + got, p->rep - got);
+			if (n < 0 && errno == EINTR)
+				n = 0;
+			else if (n <= 0)
+				_exit(1);
+		}
+	}
+}
 
 /*
  * The send buffer libvus asks for on its sockets (lib/transport/
@@ -189,7 +297,8 @@ struct raw_pair {
  */
 #define FLOOR_SNDBUF ((1 << 20) + (64 << 10) + 16)
 
-static void raw_open(const struct bench_opts *o, struct raw_pair *p, size_t req, size_t rep)
+static void raw_open(const struct bench_opts *o, struct raw_pair *p, size_t req, size_t rep,
+		     bool process)
 {
 	size_t big = req > rep ? req : rep;
 	int sv[2], rc, sndbuf = FLOOR_SNDBUF;
@@ -200,33 +309,85 @@ static void raw_open(const struct bench_opts *o, struct raw_pair *p, size_t req,
 	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	p->peer = (struct raw_peer){ .fd = sv[1], .cpu = o->cpu_server, .req = req, .rep = rep };
 	p->fd = sv[0];
+	p->pid = 0;
 	p->buf = calloc(1, big);
 	p->peer.buf = calloc(1, big);
 	if (!p->buf || !p->peer.buf)
 		die("allocating buffers", ENOMEM);
+	if (process) {
+		fflush(stdout);
+		p->pid = fork();
+		if (p->pid < 0)
+			die("fork", errno);
+		if (p->pid == 0) {
+			close(sv[0]);
+			raw_echo_child(&p->peer);
+		}
+		close(sv[1]);
+		p->peer.fd = -1;
+		return;
+	}
 	rc = pthread_create(&p->th, NULL, raw_echo, &p->peer);
 	if (rc)
 		die("pthread_create", rc);
 }
 
-/* Microseconds per round trip of req bytes out, rep bytes back. */
-static double raw_round(struct raw_pair *p, unsigned long iters)
+/* What one round measured: wall time and CPU time (both ends) per op. */
+struct sample {
+	double us;
+	double cpu_us; /* 0: not known */
+};
+
+/* Measure around a round: the other process's CPU (other > 0) is read
+ * outside this process's CPU and wall interval, so reading /proc is not
+ * counted. */
+struct span {
+	pid_t other;
+	double other0, self0, t0;
+};
+
+static void span_start(struct span *sp, pid_t other)
 {
-	double t0 = now_us();
+	sp->other = other;
+	sp->other0 = other > 0 ? proc_cpu_ns(other, 2) : 0;
+	sp->self0 = self_cpu_ns();
+	sp->t0 = now_us();
+}
+
+static struct sample span_end(const struct span *sp, unsigned long iters)
+{
+	double t1 = now_us(), self1 = self_cpu_ns();
+	double other1 = sp->other > 0 ? proc_cpu_ns(sp->other, 2) : 0;
+	struct sample x = { .us = (t1 - sp->t0) / (double)iters };
+
+	if (sp->other <= 0 || (sp->other0 > 0 && other1 > 0))
+		x.cpu_us = (self1 - sp->self0 + other1 - sp->other0) / 1e3 / (double)iters;
+	return x;
+}
+
+/* One round of req bytes out, rep bytes back, iters times. */
+static struct sample raw_round(struct raw_pair *p, unsigned long iters)
+{
+	struct span sp;
 	unsigned long i;
 
+	span_start(&sp, p->pid);
 	for (i = 0; i < iters; i++) {
 		write_full(p->fd, p->buf, p->peer.req);
 		read_full(p->fd, p->buf, p->peer.rep);
 	}
-	return (now_us() - t0) / (double)iters;
+	return span_end(&sp, iters);
 }
 
 static void raw_close(struct raw_pair *p)
 {
 	close(p->fd);
-	pthread_join(p->th, NULL);
-	close(p->peer.fd);
+	if (p->pid > 0) {
+		waitpid(p->pid, NULL, 0);
+	} else {
+		pthread_join(p->th, NULL);
+		close(p->peer.fd);
+	}
 	free(p->buf);
 	free(p->peer.buf);
 }
@@ -505,13 +666,16 @@ static void check(int rc, const char *what)
 		die(what, -rc);
 }
 
-/* One round of iters operations; returns microseconds per operation. */
-static double lib_round(struct served *s, enum op op, size_t size, void *big,
-			unsigned long iters)
+/* One round of iters operations: time per operation. */
+static struct sample lib_round(struct served *s, enum op op, size_t size, void *big,
+			       unsigned long iters)
 {
 	uint32_t v = 0x5a5a0000u, got;
 	unsigned long i;
-	double t0 = now_us();
+	struct sample x;
+	struct span sp;
+
+	span_start(&sp, s->kind >= SRV_VUSD ? s->vusd : 0);
 
 	for (i = 0; i < iters; i++) {
 		switch (op) {
@@ -547,40 +711,100 @@ static double lib_round(struct served *s, enum op op, size_t size, void *big,
 			exit(1);
 		}
 	}
-	return (now_us() - t0) / (double)iters;
+	x = span_end(&sp, iters);
+	return x;
+}
+
+/* The medians of a row: times, and ratios to the floors (0: none). */
+struct row_fig {
+	double us, ratio, cpu_ratio;     /* against the thread floor */
+	double pratio, pcpu_ratio;       /* against the process floor */
+};
+
+static double median_or_0(double *v, unsigned n)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (v[i] > 0)
+			v[k++] = v[i];
+	return k ? median(v, k) : 0;
+}
+
+/* Ratio of x to floor f, 0 when either is unknown. */
+static double rat(double x, double f)
+{
+	return x > 0 && f > 0 ? x / f : 0;
 }
 
 /*
- * Interleaved: each round runs the raw floor, then every server, back to
- * back, and each ratio is taken within its round; the row shows the
- * median ratio (and the median times). A loaded machine shifts whole
- * rounds, which the per-round ratio cancels.
+ * Interleaved: each round runs the raw floors, then every server, back to
+ * back, and each ratio is taken within its round; a row shows the median
+ * of its per-round ratios (and the median times). A loaded machine shifts
+ * whole rounds, which the per-round ratio cancels. The process floor runs
+ * only when vusd rows are measured (nsrv > SRV_VUSD).
  */
 static void interleaved(const struct bench_opts *o, struct served *s, unsigned nsrv,
 			enum op op, size_t size, void *big, unsigned long iters,
-			size_t req, size_t rep, double *us, double *raw, double *ratio)
+			size_t req, size_t rep, struct row_fig *fig, struct row_fig *tfloor,
+			struct row_fig *pfloor)
 {
-	double t[SRV_KINDS + 1][MAX_ROUNDS], q[SRV_KINDS][MAX_ROUNDS];
-	struct raw_pair p;
+	static double q[SRV_KINDS + 2][5][MAX_ROUNDS];
+	struct sample x[SRV_KINDS], ft, fp = { 0 };
+	bool procs = nsrv > SRV_VUSD;
+	struct raw_pair p, pp;
 	unsigned r, k;
 
-	raw_open(o, &p, req, rep);
+	raw_open(o, &p, req, rep, false);
+	if (procs)
+		raw_open(o, &pp, req, rep, true);
 	raw_round(&p, iters); /* warm-up */
+	if (procs)
+		raw_round(&pp, iters);
 	for (k = 0; k < nsrv; k++)
 		lib_round(&s[k], op, size, big, iters);
 	for (r = 0; r < o->rounds; r++) {
-		t[SRV_KINDS][r] = raw_round(&p, iters);
+		ft = raw_round(&p, iters);
+		if (procs)
+			fp = raw_round(&pp, iters);
+		for (k = 0; k < nsrv; k++)
+			x[k] = lib_round(&s[k], op, size, big, iters);
+		/* [k][0] us, [1] ratio, [2] CPU ratio, [3] to the process
+		 * floor, [4] CPU to the process floor; k = SRV_KINDS: the
+		 * thread floor, SRV_KINDS + 1: the process floor. */
+		q[SRV_KINDS][0][r] = ft.us;
+		q[SRV_KINDS + 1][0][r] = fp.us;
+		q[SRV_KINDS + 1][1][r] = rat(fp.us, ft.us);
+		q[SRV_KINDS + 1][2][r] = rat(fp.cpu_us, ft.cpu_us);
 		for (k = 0; k < nsrv; k++) {
-			t[k][r] = lib_round(&s[k], op, size, big, iters);
-			q[k][r] = t[k][r] / t[SRV_KINDS][r];
+			q[k][0][r] = x[k].us;
+			q[k][1][r] = rat(x[k].us, ft.us);
+			q[k][2][r] = rat(x[k].cpu_us, ft.cpu_us);
+			q[k][3][r] = k >= SRV_VUSD ? rat(x[k].us, fp.us) : 0;
+			q[k][4][r] = k >= SRV_VUSD ? rat(x[k].cpu_us, fp.cpu_us) : 0;
 		}
 	}
 	raw_close(&p);
-	*raw = median(t[SRV_KINDS], o->rounds);
-	for (k = 0; k < nsrv; k++) {
-		us[k] = median(t[k], o->rounds);
-		ratio[k] = median(q[k], o->rounds);
-	}
+	if (procs)
+		raw_close(&pp);
+	*tfloor = (struct row_fig){ .us = median_or_0(q[SRV_KINDS][0], o->rounds), .ratio = 1,
+				    .cpu_ratio = 1 };
+	*pfloor = (struct row_fig){ 0 };
+	if (procs)
+		*pfloor = (struct row_fig){
+			.us = median_or_0(q[SRV_KINDS + 1][0], o->rounds),
+			.ratio = median_or_0(q[SRV_KINDS + 1][1], o->rounds),
+			.cpu_ratio = median_or_0(q[SRV_KINDS + 1][2], o->rounds),
+			.pratio = 1, .pcpu_ratio = 1,
+		};
+	for (k = 0; k < nsrv; k++)
+		fig[k] = (struct row_fig){
+			.us = median_or_0(q[k][0], o->rounds),
+			.ratio = median_or_0(q[k][1], o->rounds),
+			.cpu_ratio = median_or_0(q[k][2], o->rounds),
+			.pratio = median_or_0(q[k][3], o->rounds),
+			.pcpu_ratio = median_or_0(q[k][4], o->rounds),
+		};
 }
 
 /* BAR1 must hold what was written: a wrong answer would make speed moot. */
@@ -604,21 +828,65 @@ static void check_bar1(struct served *s, uint8_t *big, size_t size)
 
 /* ---- main ----------------------------------------------------------- */
 
-static void row(const char *name, unsigned long iters, double us, double floor_us, double ratio)
+static const char *const kind_name[] = {
+	[SRV_RUN] = "library loop",
+	[SRV_POLL] = "app poll loop",
+	[SRV_VUSD] = "vusd",
+	[SRV_VUSD256] = "vusd, 255 idle beside",
+	[SRV_VUSD_PROC] = "vusd, process-isolated",
+	[SRV_VUSD_NOSEC] = "vusd --no-seccomp",
+};
+
+static void ratio_col(double v)
 {
-	printf("%-46s %8lu %10.2f %12.2f %7.2fx\n", name, iters, us, floor_us, ratio);
+	if (v > 0)
+		printf(" %7.2fx", v);
+	else
+		printf(" %8s", "-");
+}
+
+static void row(const char *name, unsigned long iters, const struct row_fig *f, double floor_us)
+{
+	printf("%-46s %8lu %9.2f %9.2f", name, iters, f->us, floor_us);
+	ratio_col(f->ratio);
+	ratio_col(f->cpu_ratio);
+	ratio_col(f->pratio);
+	ratio_col(f->pcpu_ratio);
+	printf("\n");
+}
+
+/* The floor rows and the rows of every server for one operation. */
+static void rows(const char *floor_name, const char *op_name, unsigned long iters, unsigned nsrv,
+		 const struct row_fig *fig, const struct row_fig *tf, const struct row_fig *pf)
+{
+	char name[96];
+	unsigned k;
+
+	snprintf(name, sizeof(name), "%s (floor)", floor_name);
+	row(name, iters, tf, tf->us);
+	if (pf->us > 0) {
+		snprintf(name, sizeof(name), "%s, processes", floor_name);
+		row(name, iters, pf, tf->us);
+	}
+	for (k = 0; k < nsrv; k++) {
+		snprintf(name, sizeof(name), "%s, %s", op_name, kind_name[k]);
+		row(name, iters, &fig[k], tf->us);
+	}
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vus-bench [--iters N] [--quick] [--cpus=same|split]\n"
+		"Usage: vus-bench [--iters N] [--rounds R] [--quick] [--cpus=same|split]\n"
 		"Measure vus against a raw AF_UNIX ping-pong of the same bytes.\n"
 		"  --iters N         small operations per round (default 20000; large\n"
 		"                    transfers use N/20 for 64 KiB and N/200 for 1 MiB)\n"
+		"  --rounds R        interleaved rounds after the warm-up (default 5,\n"
+		"                    at most %d); each row is the median of R per-round\n"
+		"                    ratios\n"
 		"  --quick           few iterations and 3 rounds (a smoke run)\n"
 		"  --cpus=same|split both threads on one CPU (default) or on two\n"
-		"  -h, --help        this text\n");
+		"  -h, --help        this text\n", MAX_ROUNDS);
 }
 
 static int parse_args(int argc, char **argv, struct bench_opts *o)
@@ -626,6 +894,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	static const struct option longopts[] = {
 		{ "iters", required_argument, NULL, 'i' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "rounds", required_argument, NULL, 'r' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -647,6 +916,16 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'q':
 			o->iters = 400;
 			o->rounds = 3;
+			break;
+		case 'r':
+			errno = 0;
+			o->rounds = (unsigned)strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || o->rounds == 0 ||
+			    o->rounds > MAX_ROUNDS) {
+				fprintf(stderr, "vus-bench: --rounds: '%s' is not a count between 1 "
+					"and %d\n", optarg, MAX_ROUNDS);
+				return 2;
+			}
 			break;
 		case 'c':
 			if (strcmp(optarg, "same") == 0) {
@@ -679,14 +958,6 @@ static unsigned long scaled(unsigned long iters, unsigned long div)
 	return iters / div > 3 ? iters / div : 3;
 }
 
-static const char *const kind_name[] = {
-	[SRV_RUN] = "library loop",
-	[SRV_POLL] = "app poll loop",
-	[SRV_VUSD] = "vusd",
-	[SRV_VUSD256] = "vusd, 255 idle beside",
-	[SRV_VUSD_PROC] = "vusd, process-isolated",
-	[SRV_VUSD_NOSEC] = "vusd --no-seccomp",
-};
 
 int main(int argc, char **argv)
 {
@@ -700,11 +971,11 @@ int main(int argc, char **argv)
 	struct bench_opts o = { .iters = 20000, .rounds = 5 };
 	struct served s[SRV_KINDS];
 	char vusd[PATH_MAX];
-	double us[SRV_KINDS], ratio[SRV_KINDS], raw;
+	struct row_fig fig[SRV_KINDS], tf, pf;
 	unsigned long n;
 	unsigned nsrv = 2, k;
 	uint8_t *big;
-	char name[80];
+	char name[80], name2[80];
 	size_t i, j, size;
 	int rc;
 
@@ -737,17 +1008,14 @@ int main(int argc, char **argv)
 	} else {
 		printf("(no vusd beside vus-bench: its rows are left out)\n");
 	}
-	printf("%-46s %8s %10s %12s %8s\n", "operation", "iters", "us/op", "raw us/op", "ratio");
+	printf("%-46s %8s %9s %9s %8s %8s %8s %8s\n", "operation", "iters", "us/op", "floor us",
+	       "ratio", "cpu", "p-ratio", "p-cpu");
 
 	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back */
 	for (j = 0; j < sizeof(small) / sizeof(small[0]); j++) {
 		interleaved(&o, s, nsrv, small[j].op, 4, big, o.iters, ACCESS_HDR,
-			    ACCESS_HDR + 4, us, &raw, ratio);
-		row("raw ping-pong 32/36 B (floor)", o.iters, raw, raw, 1.0);
-		for (k = 0; k < nsrv; k++) {
-			snprintf(name, sizeof(name), "%s, %s", small[j].name, kind_name[k]);
-			row(name, o.iters, us[k], raw, ratio[k]);
-		}
+			    ACCESS_HDR + 4, fig, &tf, &pf);
+		rows("raw ping-pong 32/36 B", small[j].name, o.iters, nsrv, fig, &tf, &pf);
 	}
 
 	/* (e) bulk transfers against a raw ping-pong of the same sizes */
@@ -758,29 +1026,24 @@ int main(int argc, char **argv)
 			check_bar1(&s[k], big, size);
 
 		interleaved(&o, s, nsrv, OP_WRITE_BIG, size, big, n, ACCESS_HDR + size,
-			    ACCESS_HDR, us, &raw, ratio);
+			    ACCESS_HDR, fig, &tf, &pf);
 		snprintf(name, sizeof(name), "raw ping-pong %zu KiB/32 B", size >> 10);
-		row(name, n, raw, raw, 1.0);
-		for (k = 0; k < nsrv; k++) {
-			snprintf(name, sizeof(name), "REGION_WRITE %zu KiB, %s", size >> 10,
-				 kind_name[k]);
-			row(name, n, us[k], raw, ratio[k]);
-		}
+		snprintf(name2, sizeof(name2), "REGION_WRITE %zu KiB", size >> 10);
+		rows(name, name2, n, nsrv, fig, &tf, &pf);
 		interleaved(&o, s, nsrv, OP_READ_BIG, size, big, n, ACCESS_HDR,
-			    ACCESS_HDR + size, us, &raw, ratio);
+			    ACCESS_HDR + size, fig, &tf, &pf);
 		snprintf(name, sizeof(name), "raw ping-pong 32 B/%zu KiB", size >> 10);
-		row(name, n, raw, raw, 1.0);
-		for (k = 0; k < nsrv; k++) {
-			snprintf(name, sizeof(name), "REGION_READ %zu KiB, %s", size >> 10,
-				 kind_name[k]);
-			row(name, n, us[k], raw, ratio[k]);
-		}
+		snprintf(name2, sizeof(name2), "REGION_READ %zu KiB", size >> 10);
+		rows(name, name2, n, nsrv, fig, &tf, &pf);
 	}
 	for (k = 0; k < nsrv; k++)
 		served_stop(&s[k]);
 	free(big);
 	printf("ratio = median over rounds of us/op divided by the raw ping-pong of the same\n"
-	       "bytes in the same round (posted writes: of the 32/36 B floor; below 1 = more\n"
-	       "requests per second than the floor's round trips); us/op are medians too\n");
+	       "bytes (two threads) in the same round (posted writes: of the 32/36 B floor;\n"
+	       "below 1 = more requests per second than the floor's round trips); cpu = the\n"
+	       "same for the CPU time both ends used; p-ratio, p-cpu = against the floor of\n"
+	       "two processes (vusd rows; its own row: against the thread floor); us/op are\n"
+	       "medians too\n");
 	return 0;
 }

@@ -8,6 +8,10 @@
  *       application-owned poll() loop on vus_dev_poll_fd() calling
  *       vus_dev_process() (as samples/gpio/example.c does)
  *   vus-rtt --connect PATH -n N            N 4-byte config-space reads
+ *       [--region R --offset O] [--write]    or reads (writes) of 4 bytes
+ *                                          at offset O of region R
+ *                                          (testdev's BAR0 scratch
+ *                                          register: --region 0 --offset 4)
  *
  * It prints no timings: bench/vus-bench.c measures time, as ratios.
  */
@@ -79,23 +83,26 @@ fail:
 	return 1;
 }
 
-static int connect_and_read(const char *path, unsigned long n)
+static int connect_and_read(const char *path, unsigned long n, uint32_t region,
+			    uint64_t offset, bool write)
 {
 	struct vus_client *c;
 	unsigned long i;
-	uint32_t v;
+	uint32_t v = 0;
 	int rc;
 
 	rc = vus_client_connect(path, NULL, &c);
 	if (rc < 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		rc = vus_client_region_read(c, VUS_PCI_CONFIG_REGION, 0, &v, 4);
+		rc = write ? vus_client_region_write(c, region, offset, &v, 4)
+			   : vus_client_region_read(c, region, offset, &v, 4);
 		if (rc < 0)
 			goto fail;
 	}
 	vus_client_close(c);
-	printf("%lu reads, vendor/device %08x\n", n, v);
+	printf("%lu %s of region %u offset %#llx, last value %08x\n", n,
+	       write ? "writes" : "reads", region, (unsigned long long)offset, v);
 	return 0;
 fail:
 	fprintf(stderr, "vus-rtt: %s\n", strerror(-rc));
@@ -108,12 +115,17 @@ int main(int argc, char **argv)
 		{ "serve", required_argument, NULL, 's' },
 		{ "connect", required_argument, NULL, 'c' },
 		{ "loop", required_argument, NULL, 'l' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "write", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *srv = NULL, *cli = NULL;
 	unsigned long n = 10000;
-	bool own_poll = false;
+	bool own_poll = false, write = false;
+	uint32_t region = VUS_PCI_CONFIG_REGION;
+	uint64_t offset = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -121,13 +133,17 @@ int main(int argc, char **argv)
 		case 's': srv = optarg; break;
 		case 'c': cli = optarg; break;
 		case 'n': n = strtoul(optarg, NULL, 10); break;
+		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'o': offset = strtoull(optarg, NULL, 0); break;
+		case 'w': write = true; break;
 		case 'l':
 			if (strcmp(optarg, "poll") && strcmp(optarg, "run"))
 				goto usage;
 			own_poll = strcmp(optarg, "poll") == 0;
 			break;
 		case 'h':
-			printf("usage: vus-rtt --serve PATH [--loop run|poll] | --connect PATH [-n N]\n");
+			printf("usage: vus-rtt --serve PATH [--loop run|poll] | --connect PATH [-n N] "
+		       "[--region R --offset O] [--write]\n");
 			return 0;
 		default:
 			goto usage;
@@ -136,8 +152,9 @@ int main(int argc, char **argv)
 	if (srv && !cli)
 		return serve(srv, own_poll);
 	if (cli && !srv && n > 0)
-		return connect_and_read(cli, n);
+		return connect_and_read(cli, n, region, offset, write);
 usage:
-	fprintf(stderr, "usage: vus-rtt --serve PATH [--loop run|poll] | --connect PATH [-n N]\n");
+	fprintf(stderr, "usage: vus-rtt --serve PATH [--loop run|poll] | --connect PATH [-n N] "
+		       "[--region R --offset O] [--write]\n");
 	return 2;
 }

@@ -5,9 +5,10 @@
  * lives across inputs, pumps the devices of the harness's loop as a poll
  * loop would, and checks the process's fd table cheaply.
  *
- * Per input, only the client's connection is new (one socketpair; the
- * session ends when the client closes it, as on any disconnect) and the
- * eventfds/memfds the input asks for. The device, its epoll set, its
+ * Per input, only the client's connection is new (the session ends when
+ * the client hangs up, as on any disconnect): in memory a dup of one
+ * socketpair's end made once (fuzz_memq.h), else a new socketpair; and
+ * the eventfds/memfds the input asks for. The device, its epoll set, its
  * timer and wake fds stay; the harness resets the device between inputs
  * through the library (vus_dev_reset()).
  */
@@ -74,7 +75,8 @@ struct fuzz_client {
 	void *opaque;
 };
 
-/* Connect a new client to c->dev (socketpair, vus_dev_attach_fd()). */
+/* Connect a new client to c->dev (vus_dev_attach_fd() of a new server
+ * fd: fuzz_memq_open()'s if c->mem, else one end of a new socketpair). */
 int fuzz_client_open(struct fuzz_client *c);
 /* Play the records of one input (fuzz_stream.h). */
 void fuzz_client_feed(struct fuzz_client *c, const uint8_t *data, size_t size);

@@ -8,8 +8,9 @@
  * FUZZ_SOCKETS=1 sends them over the kernel's socketpair.
  *
  * One device serves every input, as vusd's devices serve client after
- * client: it is made once, and each input is one client session on a
- * new socketpair. Either way the path toward the client is small (a
+ * client: it is made once, and each input is one client session (in
+ * memory, on a new dup of one socketpair's end; with FUZZ_SOCKETS=1 on
+ * a new socketpair). Either way the path toward the client is small (a
  * 32 KiB queue, or a 16 KiB send buffer), so partial sends and the
  * output queue are exercised. When the client leaves, the
  * session ends as on any disconnect and vus_dev_reset() brings the

@@ -14,8 +14,9 @@
  *                   (vus_dev_fault_disconnect()); other values: none
  *   setup bits 5-7  k: the errno of the rule (fault_errnos[k])
  *
- * Each input is one session of A's client, as in fuzz_dispatch (a new
- * socketpair; A reset with vus_dev_reset() when it ends). Then B's client
+ * Each input is one session of A's client, as in fuzz_dispatch (in
+ * memory unless FUZZ_SOCKETS=1; A reset with vus_dev_reset() when it
+ * ends); B's client always talks over a real socket. Then B's client
  * plays a fixed conversation -- GET_INFO, GET_REGION_INFO, GET_IRQ_INFO,
  * REGION_READ of config space, registers, BAR1 and BAR2, and a testdev
  * DMA from BAR1 into B's mapped memfd -- whose answers are compared with

@@ -122,8 +122,9 @@ fi
 
 if want fuzz; then
 	# fuzz_dispatch is fed a million inputs (fuzz/README.md "Speed"):
-	# on CI's 2 CPUs it has one to itself, some 3 to 4 minutes, while the
-	# other three take 50 s each, one after another, on the other.
+	# on CI's 2 CPUs it has one to itself for as long as that takes
+	# (minutes), while the other three take 50 s each, one after
+	# another, on the other.
 	: "${FUZZ_SECONDS:=50}"
 	: "${FUZZ_DISPATCH_RUNS:=1000000}"
 	: "${FUZZ_DISPATCH_MAX_SECONDS:=480}"

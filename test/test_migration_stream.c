@@ -182,6 +182,25 @@ static void test_good_stream_moves_the_device(void **state)
 		ASSERT_EQ(got[i], (uint8_t)(i * 13 + 5));
 }
 
+/* An empty MIG_DATA_WRITE before any data (found by fuzz_dispatch: the
+ * stream had no buffer yet, and UBSan caught the pointer arithmetic on
+ * NULL) and between sections: accepted, nothing added. */
+static void test_empty_writes(void **state)
+{
+	struct pair *p = *state;
+	size_t off, n;
+
+	ASSERT_OK(vus_client_mig_set_state(p->dst.c, VUS_MIG_STATE_RESUMING));
+	for (off = 0; off < p->len; off += n) {
+		n = p->len - off < CHUNK ? p->len - off : CHUNK;
+		ASSERT_OK(vus_client_mig_data_write(p->dst.c, p->stream + off, 0));
+		ASSERT_OK(vus_client_mig_data_write(p->dst.c, p->stream + off, (uint32_t)n));
+	}
+	ASSERT_OK(vus_client_mig_set_state(p->dst.c, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(p->dst.c, VUS_MIG_STATE_RUNNING));
+	ASSERT_EQ(rd(&p->dst, TESTDEV_REG_SCRATCH), 0x1234);
+}
+
 static void test_truncated_refused(void **state)
 {
 	struct pair *p = *state;
@@ -271,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_known_value),
 		cmocka_unit_test_setup_teardown(test_good_stream_moves_the_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_before_the_end_marker_refused, setup,
 						teardown),

@@ -261,6 +261,49 @@ static void test_poll_mode(void **state)
 	nvme_rig_stop(&r);
 }
 
+/*
+ * QEMU maps its ROMs read-only and without fd even when guest RAM has
+ * fds. Such a window must not turn the controller into the no-fd mode
+ * (worker thread, CQEs by message, Doorbell Buffer Config refused): the
+ * I/O in RAM sends no DMA message, shadow doorbells are accepted, and a
+ * Write whose data is in the read-only window still runs (on the worker,
+ * by DMA_READ messages) and reads back.
+ */
+static void test_rom_window_no_fd(void **state)
+{
+	const uint64_t rom = 0xfffc0000ull, rom_size = 65536;
+	struct nvme_rig r;
+	uint8_t *romp;
+	uint64_t before;
+	struct buf rd;
+
+	nvme_rig_start(&r, NULL);
+	ASSERT_OK(vus_client_dma_map(r.c, rom, rom_size, VUS_DMA_MAP_FLAG_READ, false,
+				     (void **)&romp));
+	nvme_rig_pattern(romp, rom_size, 70);
+	assert_nvme_ok(nvme_drv_dbbuf_enable(r.d));
+	nvme_rig_io_queues(&r, 1, 32);
+	before = vus_client_dma_requests(r.c);
+	for (unsigned i = 0; i < 8; i++)
+		round_trip(&r, 1, i * 16u, 8192, 0, NVME_DRV_PRP, NVME_DRV_PRP, 71 + i);
+	ASSERT_EQ(vus_client_dma_requests(r.c), before);
+
+	rd = buf_new(&r, 8192);
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_WRITE, 1, 256, (uint32_t)(8192 / r.lba),
+				   rom + 4096, 8192, NVME_DRV_PRP));
+	assert_true(vus_client_dma_requests(r.c) > before);
+	assert_nvme_ok(nvme_drv_rw(r.d, 1, NVD_CMD_READ, 1, 256, (uint32_t)(8192 / r.lba),
+				   rd.iova, 8192, NVME_DRV_PRP));
+	assert_memory_equal(rd.p, romp + 4096, 8192);
+	buf_free(&r, &rd);
+
+	/* Inline again afterwards. */
+	before = vus_client_dma_requests(r.c);
+	round_trip(&r, 1, 512, 8192, 0, NVME_DRV_PRP, NVME_DRV_PRP, 80);
+	ASSERT_EQ(vus_client_dma_requests(r.c), before);
+	nvme_rig_stop(&r);
+}
+
 static void test_many_queues_no_fd(void **state)
 {
 	struct nvme_rig_opts o = { .no_fd = true };
@@ -753,6 +796,7 @@ int main(void)
 		cmocka_unit_test(test_sgl_scatter),
 		cmocka_unit_test(test_many_queues),
 		cmocka_unit_test(test_many_queues_no_fd),
+		cmocka_unit_test(test_rom_window_no_fd),
 		cmocka_unit_test(test_poll_mode),
 		cmocka_unit_test(test_queue_wrap),
 		cmocka_unit_test(test_write_zeroes),

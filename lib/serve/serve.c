@@ -708,7 +708,7 @@ static bool may_shortcut(const struct vus_dev *dev)
 	const struct vus_session *s = &dev->sess;
 
 	return dev->shortcuts > 0 && s->attached && !s->closing && s->conn.fd >= 0 &&
-	       !s->conn_out && !s->twin_out && !vus_fault_holding(dev);
+	       !s->conn_out && !s->twin_out && !(dev->fault && vus_fault_holding(dev));
 }
 
 /*

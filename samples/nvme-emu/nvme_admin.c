@@ -209,7 +209,7 @@ static struct nvme_res aer(struct nvme_emu *n, const struct nvme_sqe *c)
 /*
  * Doorbell Buffer Config (5.8): PRP1 the shadow doorbell page, PRP2 the
  * EventIdx page, both page aligned; refused while the guest uses INTx or
- * guest memory is mapped without fds. Queues that exist already get their
+ * writable guest memory is mapped without fds. Queues that exist already get their
  * current values written into both (so the host's next shadow write
  * crosses EventIdx and rings).
  */
@@ -225,10 +225,11 @@ static struct nvme_res dbbuf(struct nvme_emu *n, const struct nvme_sqe *c)
 	 * carries on without them. */
 	if (nvme_on_intx(n))
 		return err(NVME_SC_CMD_SEQ_ERROR);
-	/* Guest memory without fds: every shadow read and EventIdx write
-	 * would be a DMA message round trip (three per pass), dearer than
-	 * the posted doorbell writes they save. */
-	if (atomic_load(&n->nofd_maps))
+	/* Writable guest memory without fds: every shadow read and EventIdx
+	 * write would be a DMA message round trip (three per pass), dearer
+	 * than the posted doorbell writes they save. Read-only windows
+	 * without fd (QEMU's ROMs) do not count: the pages are in RAM. */
+	if (atomic_load(&n->nofd_rw_maps))
 		return err(NVME_SC_CMD_SEQ_ERROR);
 	n->dbbuf_sh = c->prp1;
 	n->dbbuf_ei = c->prp2;

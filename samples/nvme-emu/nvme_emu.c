@@ -100,7 +100,11 @@ static int check_opts(const struct nvme_emu_opts *o)
 /* Guest memory without an fd can only be reached by DMA messages, which
  * the loop thread must answer: queue work moves to the worker. "Mapped"
  * is vaddr, not fd: vusd closes each window's fd once it is mapped
- * (vus_dev_set_dma_close_fds(), docs/security.md), so fd is -1 there. */
+ * (vus_dev_set_dma_close_fds(), docs/security.md), so fd is -1 there.
+ * Read-only windows without fd (QEMU's ROMs, mapped so even when guest
+ * RAM has fds) do not move it: a device only reads them, a command that
+ * does is handed to the worker (nvme_queue.c execute), and every other
+ * command stays inline. */
 static int nvme_dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_region *r)
 {
 	struct nvme_emu *n = opaque;
@@ -121,6 +125,8 @@ static int nvme_dma_map(struct vus_dev *dev, void *opaque, const struct vus_dma_
 	if (rc < 0)
 		return rc;
 	atomic_fetch_add(&n->nofd_maps, 1);
+	if (r->prot & VUS_DMA_MAP_FLAG_WRITE)
+		atomic_fetch_add(&n->nofd_rw_maps, 1);
 	return 0;
 }
 
@@ -140,8 +146,11 @@ static void nvme_dma_unmap(struct vus_dev *dev, void *opaque, const struct vus_d
 		nvme_uring_drain(n, NVME_DRAIN_WAIT);
 		pthread_mutex_unlock(&n->proc_lock);
 	}
-	if (!r->vaddr)
+	if (!r->vaddr) {
 		atomic_fetch_sub(&n->nofd_maps, 1);
+		if (r->prot & VUS_DMA_MAP_FLAG_WRITE)
+			atomic_fetch_sub(&n->nofd_rw_maps, 1);
+	}
 }
 
 static const struct vus_dma_ops nvme_dma_ops = {

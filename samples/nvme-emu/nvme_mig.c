@@ -108,7 +108,7 @@ static int quiesce(struct nvme_emu *n)
 {
 	atomic_store(&n->mig_stopped, true);
 	atomic_store(&n->ctrl_change, true); /* ends a running pass */
-	if (atomic_load(&n->nofd_maps))
+	if (atomic_load(&n->nofd_rw_maps))
 		return 0;
 	if (proc_lock_brief(n) == 0) {
 		/* Backend I/O in flight finishes now and is completed while

@@ -210,7 +210,16 @@ struct nvme_emu {
 	_Atomic bool stopping;   /* the controller is being freed: end passes */
 	_Atomic bool ctrl_change; /* CC, NSSR or a reset waits: end the pass */
 	pthread_cond_t worker_cv;
+	/* DMA windows without fd: all of them, and the writable ones. QEMU
+	 * maps its ROMs (BIOS, option ROMs) read-only and without fd even
+	 * when guest RAM is a shared memfd: those alone keep the processor
+	 * inline (nvme_proc.c), since a device only reads them. */
 	_Atomic uint32_t nofd_maps;
+	_Atomic uint32_t nofd_rw_maps;
+	/* An inline pass met a command it could not run on the loop thread
+	 * (a DMA from a window without fd, -EDEADLK): the worker runs the
+	 * passes until the queues are idle again (nvme_queue.c execute). */
+	_Atomic bool handoff;
 
 	struct nvme_smart smart;
 	struct nvme_ns ns[NVME_EMU_MAX_NS];

@@ -189,6 +189,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&n->proc_lock);
 		n->on_worker = true;
 		nvme_process(n);
+		/* Idle again: a handed-over pass is done, kicks run inline
+		 * again (a kick that still saw the flag set 'work', which the
+		 * loop below sees). */
+		atomic_store(&n->handoff, false);
 		n->on_worker = false;
 		pthread_mutex_unlock(&n->proc_lock);
 		pthread_mutex_lock(&n->regs_lock);
@@ -212,10 +216,15 @@ void nvme_kick(struct nvme_emu *n)
 		}
 		return;
 	}
-	if (atomic_load(&n->nofd_maps) == 0 && pthread_mutex_trylock(&n->proc_lock) == 0) {
+	/* Inline unless a writable window has no fd (DMA by messages) or a
+	 * pass handed its queues to the worker (nvme_queue.c execute). */
+	if (atomic_load(&n->nofd_rw_maps) == 0 && !atomic_load(&n->handoff) &&
+	    pthread_mutex_trylock(&n->proc_lock) == 0) {
 		nvme_process(n);
 		pthread_mutex_unlock(&n->proc_lock);
-		return;
+		if (!atomic_load(&n->handoff))
+			return;
+		atomic_store_explicit(&n->work, true, memory_order_seq_cst);
 	}
 	/* The worker runs the processor (or is running it: it re-checks
 	 * 'work' before sleeping, so this kick is not lost). */

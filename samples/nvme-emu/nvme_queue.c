@@ -138,7 +138,7 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 	w[1] = 0;
 	w[2] = htole32((uint32_t)sq->head | ((uint32_t)sqid << 16));
 	w[3] = htole32((uint32_t)cid | ((uint32_t)((status << 1) | cq->phase) << 16));
-	if (atomic_load(&n->nofd_maps)) {
+	if (atomic_load(&n->nofd_rw_maps)) {
 		/* DMA by message: one message, not two (the client writes
 		 * it into guest memory as QEMU's own NVMe writes a CQE). */
 		rc = vus_dma_write(n->dev, addr, w, 16);
@@ -155,7 +155,7 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 		 * A DMA message may have gone out before the library
 		 * cancelled it, and the client then writes the entry: count
 		 * it as posted rather than risk a second completion. */
-		if (!atomic_load(&n->nofd_maps))
+		if (!atomic_load(&n->nofd_rw_maps))
 			return -ECANCELED;
 	} else if (rc < 0) {
 		nvme_ctrl_fatal(n, "cannot write a completion queue entry");
@@ -363,6 +363,19 @@ static bool execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 	 * command runs again (reads and writes are idempotent). */
 	if (res.status && nvme_mig_dma_stopped(n))
 		return false;
+	/* Inline on the loop thread, a DMA into a window without fd cannot
+	 * be done (-EDEADLK: its messages' replies come to this thread) and
+	 * fails the command: it goes back into its SQ and the worker runs it
+	 * again, where DMA messages work (reads and writes are idempotent,
+	 * a failed admin command changed nothing). Only read-only windows
+	 * lack an fd while the processor runs inline (QEMU's ROMs), so only
+	 * a command that fails anyway pays for the thread hop. */
+	if (res.status && !n->on_worker && atomic_load(&n->nofd_maps)) {
+		n->executed--;
+		atomic_fetch_sub_explicit(&n->sq[qid].cmds, 1, memory_order_relaxed);
+		atomic_store(&n->handoff, true);
+		return false;
+	}
 	if (res.status)
 		nvme_errlog_add(n, qid, c, res.status);
 	return nvme_cq_post(n, qid, c->cid, res.status, res.dw0) != -ECANCELED;
@@ -381,6 +394,7 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 	struct nvme_cq *cq = &n->cq[sq->cqid];
 	struct nvme_sqe batch[FETCH_BATCH];
 	uint32_t budget = SQ_BUDGET, tail, cnt, i, gen = n->gen;
+	int rc;
 
 	tail = sq_tail_now(n, qid);
 	for (;;) {
@@ -425,8 +439,15 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 				}
 				return false;
 			}
-			if (vus_dma_read(n->dev, sq->base + (uint64_t)sq->head * 64, batch,
-					 cnt * 64) < 0) {
+			rc = vus_dma_read(n->dev, sq->base + (uint64_t)sq->head * 64, batch,
+					  cnt * 64);
+			if (rc == -EDEADLK) {
+				/* An SQ in a window without fd: the worker reads
+				 * it by messages (execute). */
+				atomic_store(&n->handoff, true);
+				return false;
+			}
+			if (rc < 0) {
 				if (!nvme_mig_dma_stopped(n))
 					nvme_ctrl_fatal(n, "cannot read a submission queue entry");
 				return false;
@@ -498,12 +519,18 @@ bool nvme_queues_run(struct nvme_emu *n)
 
 	if (atomic_load(&n->mig_stopped))
 		return false;
+	/* Handed to the worker: the loop thread fetches nothing until the
+	 * worker has run the queues idle (nvme_proc.c). */
+	if (!n->on_worker && atomic_load(&n->handoff))
+		return false;
 	if (n->nredo && n->ready && !n->fatal)
 		nvme_redo_run(n);
 	/* Admin first: queue creation must precede I/O on the new queue. */
 	for (q = 0; q < NVME_NR_QUEUES && n->ready && !n->fatal; q++)
 		if (n->sq[q].live && sq_run(n, (uint16_t)q))
 			more = true;
+		else if (!n->on_worker && atomic_load(&n->handoff))
+			return false;
 	if (n->ready && !n->fatal)
 		nvme_aer_flush(n);
 	return more && !atomic_load(&n->stopping);

@@ -363,6 +363,10 @@ int vus_mig_stream_write(struct vus_dev *dev, const uint8_t *data, size_t len)
 		return -EINVAL;
 	if (s->refused)
 		return -EINVAL;
+	/* An empty MIG_DATA_WRITE adds nothing to check; before the first
+	 * bytes there is no buffer to point into (s->in is NULL). */
+	if (!len)
+		return 0;
 	if (reserve(&s->in, &s->in_cap, s->in_len + len) < 0)
 		return -ENOMEM;
 	memcpy(s->in + s->in_len, data, len);
