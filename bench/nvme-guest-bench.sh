@@ -147,7 +147,7 @@ cpu_sampler() {
 
 # run_one KIND N: one boot; RESULT lines into $work/KIND-N.txt
 run_one() {
-	local kind=$1 n=$2 log=$work/guest-$1-$2.log rc=0 pid= args=() opts trace=() ev spid
+	local kind=$1 n=$2 log=$work/guest-$1-$2.log rc=0 pid='' args=() opts trace=() ev spid
 	if [ -n "${VUS_NVME_BENCH_TRACE:-}" ]; then
 		trace=(-D "$work/trace-$kind-$n.log" -trace enable=pci_cfg_read)
 		for ev in ${VUS_NVME_BENCH_TRACE//,/ }; do

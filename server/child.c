@@ -3,24 +3,25 @@
  * Process-isolated devices, the child's side (docs/security.md
  * "Isolation"; vusd's side is isolate.c).
  *
- * Just forked from vusd, the child holds a copy of vusd's fds and of its
- * memory. In this order it:
- *   1. dies with vusd (PR_SET_PDEATHSIG) and leaves vusd's signal
+ * Forked by the spawner (spawner.c) and handed to vusd as its parent,
+ * the child holds a copy of the spawner's memory -- vusd's options and
+ * configuration as parsed before any device existed -- and, besides
+ * stdin/stdout/stderr, the two fds vusd sent for it. In this order it:
+ *   1. dies with vusd (PR_SET_PDEATHSIG) and leaves the inherited signal
  *      handlers behind: ending devices is vusd's job;
  *   2. closes every fd but stdin/stdout/stderr, its listening socket and
- *      its control channel: other devices' sockets and clients, the
- *      control socket, vusd's event loop;
+ *      its control channel (belt and braces now: the spawner holds no
+ *      other device's socket or client, nor the control socket);
  *   3. creates its device, listens, drops privileges (--user/--group,
  *      always no_new_privs) and enters the seccomp filter with vusd's
  *      calls and its own type's only;
  *   4. says so on the channel, then serves: the device's poll fd and the
  *      channel's requests on a loop of its own.
- * Other tenants' guest memory is not in the copy: the library maps DMA
- * windows MADV_DONTFORK (lib/model/dma/dma_map.c), and vusd's own loop
- * holds no isolated device's state.
+ * Other tenants' state is not in the copy: the spawner never held any
+ * device, client or guest memory (test_vusd_isolation checks the
+ * child's maps and fds while a shared nvme device holds guest data).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
@@ -28,7 +29,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -45,70 +45,6 @@ struct child {
 	char buf[VUSD_CHILD_REQ_MAX];
 	size_t len;
 };
-
-static bool kept(const int *keep, size_t n, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (keep[i] == fd)
-			return true;
-	return fd <= 2;
-}
-
-static int close_walk(const int *keep, size_t n)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int fds[256];
-	size_t nr;
-
-	if (!dir)
-		return -errno;
-	/* Collect, then close: closing while reading the directory would
-	 * change it under readdir(). Repeat until none is left. */
-	do {
-		nr = 0;
-		rewinddir(dir);
-		while ((e = readdir(dir)) && nr < 256) {
-			char *end;
-			long fd = strtol(e->d_name, &end, 10);
-
-			if (*end || end == e->d_name || fd == dirfd(dir) || kept(keep, n, (int)fd))
-				continue;
-			fds[nr++] = (int)fd;
-		}
-		for (size_t i = 0; i < nr; i++)
-			close(fds[i]);
-	} while (nr);
-	closedir(dir);
-	return 0;
-}
-
-int vusd_close_fds_except(const int *keep, size_t n)
-{
-	unsigned lo = 3, hi;
-	size_t i;
-	int next;
-
-	/* close_range() (Linux 5.9) over the gaps between kept fds, from
-	 * lowest to highest; the /proc walk where the kernel lacks it, or
-	 * when VUSD_TEST_FD_WALK is set (test_vusd_isolation checks both). */
-	if (getenv("VUSD_TEST_FD_WALK"))
-		return close_walk(keep, n);
-	for (;;) {
-		next = -1;
-		for (i = 0; i < n; i++)
-			if (keep[i] >= (int)lo && (next < 0 || keep[i] < next))
-				next = keep[i];
-		hi = next < 0 ? ~0u : (unsigned)next - 1;
-		if (hi >= lo && syscall(SYS_close_range, lo, hi, 0) < 0)
-			return errno == ENOSYS ? close_walk(keep, n) : -errno;
-		if (next < 0)
-			return 0;
-		lo = (unsigned)next + 1;
-	}
-}
 
 static void send_reply(struct child *c, struct json_object *o)
 {
@@ -232,8 +168,9 @@ static int setup(struct child *c, struct vusd *parent, int listen_fd, struct vus
 		vusd_errf(err, "device %s: cannot watch its fds", c->vd.spec.name);
 		return -ENOMEM;
 	}
-	/* Already the user when vusd dropped before forking (a device
-	 * added at run time): then only no_new_privs is left to set. */
+	/* Already the user when the spawner dropped privileges before
+	 * forking (a device added at run time, when vusd and the spawner
+	 * have dropped theirs): then only no_new_privs is left to set. */
 	rc = vusd_drop_privileges(geteuid() == 0 ? parent->user : NULL,
 				  geteuid() == 0 ? parent->group : NULL, err);
 	if (rc == 0 && parent->seccomp)
@@ -249,8 +186,9 @@ void vusd_child_main(struct vusd *parent, struct vusd_dev *vd, int listen_fd, in
 	int keep[2] = { listen_fd, ctl_fd };
 	int rc;
 
+	/* vusd is the parent already (spawner.c waits for that). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (getppid() != parent->pid)
 		_exit(VUSD_EXIT_RUNTIME); /* vusd died before the line above */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);

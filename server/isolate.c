@@ -3,11 +3,14 @@
  * Process-isolated devices, vusd's side (docs/security.md "Isolation").
  *
  * A device with "isolation": "process" is served by a child process of
- * its own: vusd binds its socket (it may be root then), forks, and the
- * child (child.c) keeps only that socket and its end of a socketpair,
- * creates the device, drops privileges, enters the seccomp filter and
- * runs its own loop. vusd never holds the device, its client's
- * connection or its client's memory.
+ * its own: vusd binds its socket (it may be root then) and hands it
+ * with one end of a socketpair to the spawner (spawner.c), a process
+ * forked before any device existed, which forks the child; the child
+ * (child.c), handed to vusd as its parent, keeps only that socket and
+ * its end of the socketpair, creates the device, drops privileges,
+ * enters the seccomp filter and runs its own loop. vusd never holds the
+ * device, its client's connection or its client's memory, and the child
+ * never held a copy of vusd's (the other tenants' devices).
  *
  * The socketpair carries control requests: vusd authorizes a request on
  * its control socket as for any device, then sends it to the child as
@@ -476,21 +479,15 @@ int vusd_child_spawn(struct vusd *d, struct vusd_dev *vd, int listen_fd, struct 
 		close(listen_fd);
 		return rc;
 	}
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		d->child_main(d, vd, listen_fd, sv[1]);
-		_exit(VUSD_EXIT_SETUP); /* not reached */
-	}
-	rc = -errno;
+	/* Forked by the spawner (spawner.c), which holds nothing of any
+	 * tenant; the child is vusd's all the same. */
+	pid = vusd_spawner_spawn(d, &vd->spec, listen_fd, sv[1], err);
 	close(sv[1]);
 	close(listen_fd); /* the child's now */
 	if (pid < 0) {
 		close(sv[0]);
 		free(c);
-		vusd_errf(err, "device %s: cannot fork its process: %s", vd->spec.name,
-			  strerror(-rc));
-		return rc;
+		return (int)pid;
 	}
 	c->pid = pid;
 	c->fd = sv[0];
@@ -521,6 +518,8 @@ void vusd_children_reap(struct vusd *d)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (vusd_spawner_reaped(d, pid, st))
+			continue;
 		for (vd = d->devs; vd && !(vd->child && vd->child->pid == pid); vd = vd->next)
 			;
 		if (vd)

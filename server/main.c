@@ -2,7 +2,8 @@
 /*
  * vusd: serve vus devices on vfio-user sockets.
  *
- * Configuration (command line, config file) -> the event loop with its
+ * Configuration (command line, config file) -> the spawner of isolated
+ * devices (spawner.c) -> the event loop with its
  * signal handlers -> every configured device created and listening -> the
  * control socket -> privileges dropped, seccomp filter on -> serve until SIGTERM/SIGINT -> tear down in reverse:
  * control socket, devices (clients dropped, sockets unlinked), loop.
@@ -71,6 +72,18 @@ int main(int argc, char **argv)
 	d.seccomp = cfg.seccomp;
 	d.child_main = vusd_child_main;
 	vusd_raise_nofile();
+	/* Before any device or client exists: isolated devices are forked
+	 * from this process, which has none of them (spawner.c). */
+	{
+		struct vusd_err err;
+
+		if (vusd_spawner_start(&d, &err) < 0) {
+			vusd_log(VUS_LOG_ERR, "%s", err.msg);
+			rc = VUSD_EXIT_SETUP;
+			vusd_log_close();
+			goto out_d;
+		}
+	}
 
 	rc = VUSD_EXIT_SETUP;
 	if (live) {
@@ -78,6 +91,10 @@ int main(int argc, char **argv)
 		 * the previous image's; its privileges and seccomp filter hold
 		 * already (both survive execve). */
 		if (vusd_loop_init(&d) == 0) {
+			/* The previous image's spawner ends when its socket
+			 * closes at execve; its SIGCHLD may have come before
+			 * the loop's handler: reap it now if so. */
+			vusd_children_reap(&d);
 			vusd_live_take_over(&d);
 			rc = vusd_loop_run(&d);
 		}
@@ -86,16 +103,19 @@ int main(int argc, char **argv)
 
 		/* Sockets bound: what is left to do needs no privilege. */
 		if (vusd_drop_privileges(cfg.user, cfg.group, &err) < 0 ||
-		    (cfg.seccomp && vusd_sandbox_enter(NULL, cfg.live_update, &err) < 0))
+		    (cfg.seccomp && vusd_sandbox_enter(NULL, cfg.live_update, &err) < 0) ||
+		    vusd_spawner_sandbox(&d, &err) < 0)
 			vusd_log(VUS_LOG_ERR, "%s", err.msg);
 		else
 			rc = vusd_loop_run(&d);
 	}
 	vusd_control_close(&d);
 	vusd_dev_remove_all(&d);
+	vusd_spawner_stop(&d);
 	vusd_loop_free(&d);
-	free(d.exe);
 	vusd_log_close();
+out_d:
+	free(d.exe);
 out_cfg:
 	vusd_config_free(&cfg);
 	return rc;

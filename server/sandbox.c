@@ -74,7 +74,10 @@ static const char *const base_syscalls[] = {
 	"unlink", "unlinkat", "chmod", "fchmod", "fchmodat", "umask", "rename", "renameat",
 	"readlink", "readlinkat", "access", "faccessat", "faccessat2", "getdents64", "getcwd",
 	/* identity, limits, misc */
-	/* process-isolated devices' children: reaped by vusd (isolate.c) */
+	/* process-isolated devices' children: reaped by vusd (isolate.c);
+	 * the spawner (spawner.c), under this same list without the
+	 * live-update calls, forks them (clone, pipe2) and reaps its middle
+	 * processes; every child inherits its filter and adds its own */
 	"wait4", "waitid",
 	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
 	"prlimit64", "getrlimit", "uname", "sysinfo", "prctl",

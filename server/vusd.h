@@ -17,8 +17,11 @@
  *   control_dev.c  requests addressed to one device (read, write, info, ...)
  *   isolate.c      process-isolated devices, vusd's side: fork, forward
  *                  control requests, notice a death, remove
+ *   spawner.c      the process isolated devices are forked from, forked
+ *                  before any device exists: holds no tenant's state
  *   child.c        process-isolated devices, the child's side: close what
  *                  is not its own, sandbox, serve one device
+ *   closefds.c     close every fd but some (the spawner, a child)
  *   log.c          logging to stderr or syslog
  *
  * Threads (docs/control.md "Threads"): one libevent loop thread runs
@@ -36,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <vus/device.h>
 
@@ -235,9 +239,12 @@ struct vusd {
 	const char *user, *group;      /* cfg's: drop to these */
 	bool seccomp;
 	/* vusd_child_main (child.c), set by main(): the child serves with
-	 * control_cmds.c and devices.c, which sit above isolate.c, so
-	 * isolate.c reaches it through this pointer, not a call up. */
+	 * control_cmds.c and devices.c, which sit above isolate.c and
+	 * spawner.c, so spawner.c reaches it through this pointer. */
 	void (*child_main)(struct vusd *d, struct vusd_dev *vd, int listen_fd, int ctl_fd);
+	pid_t pid;                     /* vusd's: the parent its children check */
+	int spawner_fd;                /* spawner.c: its socket, -1 once gone */
+	pid_t spawner_pid;             /* 0 once reaped */
 	/* live update (upgrade.c; docs/live-update.md) */
 	bool live_update;              /* allowed: DMA fds kept, execve allowed */
 	char **argv;                   /* main()'s, for the next image */
@@ -265,7 +272,7 @@ struct json_object *vusd_dev_entry(struct vusd_dev *vd);
 
 /* ---- isolate.c ------------------------------------------------------ */
 
-/* Fork vd's child process, which serves listen_fd (taken over, closed
+/* Have the spawner fork vd's child process, which serves listen_fd (taken over, closed
  * here) and nothing else; returns once the child is serving or has
  * failed. 0, or -errno with err set (the child's own message). */
 int vusd_child_spawn(struct vusd *d, struct vusd_dev *vd, int listen_fd, struct vusd_err *err);
@@ -290,14 +297,33 @@ void vusd_children_reap(struct vusd *d);
 /* Stop the child (SIGKILL: it holds nothing to save) and reap it. */
 void vusd_child_free(struct vusd_dev *vd);
 
+/* ---- spawner.c ------------------------------------------------------ */
+
+/* Become a child subreaper and fork the spawner (d->pid, spawner_fd,
+ * spawner_pid set): before any device, client or control connection
+ * exists. 0, or -errno with err set. */
+int vusd_spawner_start(struct vusd *d, struct vusd_err *err);
+/* Have the spawner fork spec's child, which serves listen_fd and answers
+ * on ctl_fd (both stay the caller's to close) and is vusd's child. Its
+ * pid, or -errno with err set (also once the spawner is gone). */
+pid_t vusd_spawner_spawn(struct vusd *d, const struct vusd_spec *spec, int listen_fd,
+			 int ctl_fd, struct vusd_err *err);
+/* The spawner drops privileges and enters its seccomp filter, as vusd
+ * does once its sockets are bound. 0, or -errno with err set. */
+int vusd_spawner_sandbox(struct vusd *d, struct vusd_err *err);
+/* vusd_children_reap(): is pid the spawner? Then its end is logged. */
+bool vusd_spawner_reaped(struct vusd *d, pid_t pid, int status);
+/* Close its socket, kill and reap it. */
+void vusd_spawner_stop(struct vusd *d);
+
 /* ---- child.c -------------------------------------------------------- */
 
-/* In the forked child: serve vd alone on listen_fd, answering control
+/* In the forked child (spawner.c forks it, vusd is its parent): serve vd alone on listen_fd, answering control
  * requests on ctl_fd. Never returns. */
 void vusd_child_main(struct vusd *parent, struct vusd_dev *vd, int listen_fd, int ctl_fd)
 	__attribute__((noreturn));
-/* Close every fd but 0, 1, 2 and keep[0..n): close_range(), or a walk
- * of /proc/self/fd where the kernel lacks it. 0 or -errno. */
+/* closefds.c: close every fd but 0, 1, 2 and keep[0..n): close_range(),
+ * or a walk of /proc/self/fd where the kernel lacks it. 0 or -errno. */
 int vusd_close_fds_except(const int *keep, size_t n);
 struct vusd_dev *vusd_dev_find(struct vusd *d, const char *name);
 /* Is path the socket of a device already? */

@@ -9,6 +9,16 @@
  *                            has td3, added at run time while sh's client
  *                            has memory mapped (DMA windows are
  *                            MADV_DONTFORK).
+ *   holds_no_shared_tenant_state  nv, an nvme device in vusd's loop, holds a
+ *                            client's data in its RAM namespace; td0
+ *                            (configured), td3 (added after the write) and
+ *                            the spawner they are forked from map no such
+ *                            memfd, hold no such fd, and the data is
+ *                            nowhere in their memory (/proc/PID/mem; vusd's
+ *                            own has it: the control). td3's death is
+ *                            reported with its signal.
+ *   spawner_gone             the spawner killed: logged; an isolated add
+ *                            fails naming it; the rest goes on.
  *   stall_does_not_delay     td0's loop held 2 s (testdev "stall"): td1's
  *                            REGION_READ round trips stay under 500 ms;
  *                            the same stall on sh delays sh2, its loop
@@ -46,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,6 +69,7 @@
 #include <vus/client.h>
 
 #include "clock.h"
+#include "nvme_drv.h"
 #include "vus_test.h"
 #include "test_server.h"
 #include "testdev.h"
@@ -333,6 +345,8 @@ static void check_fds(pid_t pid, const char *what)
 						 target);
 		}
 		sockets += !strncmp(target, "socket:", 7);
+		if (strstr(target, "nvme-emu-"))
+			fail_msg("%s holds an nvme namespace's fd (%s)", what, target);
 		if (strstr(target, "vus-client-dma"))
 			fail_msg("%s holds a client's guest memory fd (%s)", what, target);
 		if (strstr(target, "ctl.sock") || strstr(target, "vusd.json"))
@@ -406,6 +420,256 @@ static void holds_nothing_of_others(void **state)
 	ASSERT_OK(test_dma_run(csh, 0x100000, 0, 4096, false));
 	vus_client_close(c1);
 	vus_client_close(csh);
+	vusd_stop();
+}
+
+/* ---- a shared tenant's guest data ---------------------------------------------- */
+
+/* The spawner (server/spawner.c): vusd's child named vusd-spawner. */
+static pid_t spawner_pid(void)
+{
+	char path[300], buf[512], *p;
+	struct dirent *e;
+	pid_t found = -1;
+	DIR *d = opendir("/proc");
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		int ppid = -1;
+		FILE *f;
+		size_t n;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == T.v.pid &&
+		    strstr(buf, "(vusd-spawner)"))
+			found = (pid_t)atoi(e->d_name);
+	}
+	closedir(d);
+	if (found < 0)
+		fail_msg("vusd (%d) has no child named vusd-spawner", (int)T.v.pid);
+	return found;
+}
+
+/*
+ * Scan pid's readable mappings (up to 64 MiB each: a sanitizer's shadow
+ * is terabytes of nothing) for needle through /proc/PID/mem: 1 found, 0
+ * not, -errno if the kernel does not let this process read it.
+ */
+#define SCAN_MAP_MAX (64u << 20)
+static int mem_has(pid_t pid, const void *needle, size_t nlen)
+{
+	char path[64], line[512];
+	static char buf[(1u << 20) + 256];
+	int fd, found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, at;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+		    hi - lo > SCAN_MAP_MAX)
+			continue;
+		/* Chunks overlap by nlen - 1: a needle across two is seen. */
+		for (at = lo; !found && at < hi; at += sizeof(buf) - 256) {
+			size_t want = hi - at < sizeof(buf) ? hi - at : sizeof(buf);
+			ssize_t n = pread(fd, buf, want, (off_t)at);
+
+			if (n <= 0)
+				break; /* [vvar] and the like */
+			found = memmem(buf, (size_t)n, needle, nlen) != NULL;
+		}
+	}
+	fclose(f);
+	close(fd);
+	return found;
+}
+
+/* Does pid map a memfd whose name has s? */
+static bool maps_has(pid_t pid, const char *s)
+{
+	char path[64], line[512];
+	bool seen = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		seen |= strstr(line, s) != NULL;
+	fclose(f);
+	return seen;
+}
+
+/* A client writes marker to LBA 0 of nvme device name's namespace 1. */
+static struct nvme_drv *nvme_write_marker(struct vus_client *c, const uint8_t *marker,
+					  size_t len)
+{
+	struct nvme_drv_client_opts co = { .mem_size = 1u << 20 };
+	struct nvme_drv_opts dopts = { 0 };
+	struct nvme_drv_transport tr;
+	struct nvme_drv *d;
+	uint16_t sq = 0, cq = 0;
+	uint64_t iova;
+	void *p;
+
+	ASSERT_OK(nvme_drv_client_transport(c, &co, &tr));
+	ASSERT_OK(nvme_drv_open(&tr, &dopts, &d));
+	ASSERT_OK(nvme_drv_set_num_queues(d, 1, 1, &sq, &cq));
+	ASSERT_OK(nvme_drv_create_qpair(d, 1, 16));
+	p = nvme_drv_alloc(d, NVD_PAGE, &iova);
+	assert_non_null(p);
+	memset(p, 0, NVD_PAGE);
+	memcpy(p, marker, len);
+	ASSERT_OK(nvme_drv_rw(d, 1, NVD_CMD_WRITE, 1, 0, NVD_PAGE / 512, iova, NVD_PAGE,
+			      NVME_DRV_PRP));
+	/* The arena (the client's guest memory) forgets it: the namespace,
+	 * vusd's, holds the one copy the server side has. */
+	memset(p, 0, NVD_PAGE);
+	nvme_drv_free(d, p, NVD_PAGE);
+	return d;
+}
+
+/* A process that must hold nothing of nv's tenant. */
+static void check_clean(pid_t pid, const char *what, const uint8_t *marker, size_t len,
+			bool mem)
+{
+	check_fds(pid, what);
+	check_maps(pid, what);
+	if (maps_has(pid, "nvme-emu-nv"))
+		fail_msg("%s maps nv's namespace (another tenant's disk)", what);
+	if (mem && mem_has(pid, marker, len) == 1)
+		fail_msg("%s holds nv's guest data in its memory", what);
+	fprintf(stderr, "%s: no mapping of nv's namespace%s\n", what,
+		mem ? ", its data nowhere in its memory" : "");
+}
+
+/*
+ * nv, an nvme device in vusd's loop, holds guest data in its RAM
+ * namespace (a memfd vusd maps). td0 (configured) and td3 (added after
+ * the data was written) are forked from the spawner: neither they nor
+ * the spawner map the namespace, hold its fd, or have the data anywhere
+ * in their memory; vusd has both (the check's own control). Then td3's
+ * death is still reported, with the signal.
+ */
+static void holds_no_shared_tenant_state(void **state)
+{
+	char dev[1024], p0s[128], pnv[128], p3s[128], req[512];
+	uint8_t marker[48] = "vus-isolation-marker:";
+	struct vus_client *cnv;
+	struct nvme_drv *d;
+	pid_t p0, p3, ps;
+	bool mem;
+	int rc;
+
+	assert_int_equal(getrandom(marker + 21, sizeof(marker) - 21, 0),
+			 (ssize_t)(sizeof(marker) - 21));
+	sock_path(p0s, sizeof(p0s), "td0");
+	sock_path(pnv, sizeof(pnv), "nv");
+	snprintf(dev, sizeof(dev),
+		 "{\"name\":\"td0\",\"type\":\"testdev\",\"socket\":\"%s\",\"isolation\":\"process\"},"
+		 "{\"name\":\"nv\",\"type\":\"nvme\",\"socket\":\"%s\",\"size\":\"1M\"}", p0s, pnv);
+	write_config("", dev);
+	ASSERT_OK(vusd_proc_start(&T.v, T.vusd, T.cfg, T.ctl,
+				  &(struct vusd_proc_opts){ .log = T.log }));
+	cnv = connect_to("nv");
+	d = nvme_write_marker(cnv, marker, sizeof(marker));
+	/* The control: vusd maps the namespace, the data is in its memory. */
+	assert_true(maps_has(T.v.pid, "nvme-emu-nv"));
+	rc = mem_has(T.v.pid, marker, sizeof(marker));
+	mem = rc >= 0;
+	if (mem)
+		ASSERT_EQ(rc, 1);
+	else
+		fprintf(stderr, "/proc/%d/mem unreadable here (%s): the maps and fds checks "
+			"only\n", (int)T.v.pid, strerror(-rc));
+	/* Added now, with the data in vusd's memory. */
+	sock_path(p3s, sizeof(p3s), "td3");
+	snprintf(req, sizeof(req), "{\"cmd\":\"add\",\"spec\":\"testdev,name=td3,"
+		 "isolation=process,socket=%s\"}", p3s);
+	ctl_ok(req);
+	p0 = child_pid("td0");
+	p3 = child_pid("td3");
+	assert_child_of_vusd(p0);
+	assert_child_of_vusd(p3);
+	check_clean(p3, "td3's process (added at run time)", marker, sizeof(marker), mem);
+	check_clean(p0, "td0's process (configured)", marker, sizeof(marker), mem);
+	ps = spawner_pid();
+	check_clean(ps, "the spawner", marker, sizeof(marker), mem);
+	/* td3's death is vusd's to report, as any child's. */
+	ASSERT_OK(kill(p3, SIGKILL));
+	{
+		int64_t deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+		const char *r;
+
+		while (!strstr((r = ctl_ok("{\"cmd\":\"info\",\"name\":\"td3\"}")),
+			       "\"state\":\"dead\"")) {
+			if (test_now_us() > deadline)
+				fail_msg("td3 not reported dead: %s", r);
+			test_sleep_ms(20);
+		}
+		ASSERT_EQ(field_num(r, "signal"), SIGKILL);
+	}
+	ctl_ok("{\"cmd\":\"remove\",\"name\":\"td3\"}");
+	nvme_drv_close(d);
+	vus_client_close(cnv);
+	vusd_stop();
+}
+
+/*
+ * The spawner killed: vusd logs it, an isolated add fails with an error
+ * naming the spawner, vusd and its devices go on (td0 isolated, sh
+ * shared), a shared add still works.
+ */
+static void spawner_gone(void **state)
+{
+	struct vus_client *c0;
+	char req[512], path[128];
+	const char *r;
+	int64_t deadline;
+
+	vusd_start("");
+	c0 = connect_to("td0");
+	test_reg_write(c0, TESTDEV_REG_SCRATCH, 0x5a5a);
+	ASSERT_OK(kill(spawner_pid(), SIGKILL));
+	deadline = test_now_us() + (int64_t)bound(SETTLE_MS) * 1000;
+	while (!vusd_proc_log_has(&T.v, "the spawner")) {
+		if (test_now_us() > deadline)
+			fail_msg("the spawner's death not logged");
+		test_sleep_ms(20);
+	}
+	sock_path(path, sizeof(path), "td4");
+	snprintf(req, sizeof(req), "{\"cmd\":\"add\",\"spec\":\"testdev,name=td4,"
+		 "isolation=process,socket=%s\"}", path);
+	r = ctl(req, bound(SETTLE_MS));
+	assert_non_null(r);
+	fprintf(stderr, "isolated add without a spawner: %s", r);
+	assert_non_null(strstr(r, "\"ok\":false"));
+	assert_non_null(strstr(r, "spawner"));
+	ASSERT_ERR(access(path, F_OK) == 0 ? 0 : -errno, -ENOENT);
+	sock_path(path, sizeof(path), "sh4");
+	snprintf(req, sizeof(req), "{\"cmd\":\"add\",\"spec\":\"testdev,name=sh4,socket=%s\"}",
+		 path);
+	ctl_ok(req);
+	vus_client_close(connect_to("sh4"));
+	ASSERT_EQ(test_reg_read(c0, TESTDEV_REG_SCRATCH), 0x5a5a);
+	vus_client_close(c0);
 	vusd_stop();
 }
 
@@ -695,6 +959,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(holds_nothing_of_others, test_teardown),
+		cmocka_unit_test_teardown(holds_no_shared_tenant_state, test_teardown),
+		cmocka_unit_test_teardown(spawner_gone, test_teardown),
 		cmocka_unit_test_teardown(stall_does_not_delay, test_teardown),
 		cmocka_unit_test_teardown(stuck_child_costs_one_wait, test_teardown),
 		cmocka_unit_test_teardown(killed_child, test_teardown),

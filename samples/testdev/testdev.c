@@ -318,8 +318,8 @@ int testdev_create_opts(const char *name, const struct testdev_opts *opts,
 	uint32_t bar1 = opts && opts->bar1_size ? opts->bar1_size : TESTDEV_BAR1_SIZE;
 	int rc;
 
-	/* A BAR's size is a power of two (PCI); the registers' DMA and the
-	 * snapshot's length are 32-bit. */
+	/* A BAR's size is a power of two (PCI), a page at least; at most
+	 * the default, the size the rest of testdev is tested with. */
 	if (bar1 < 0x1000u || bar1 > TESTDEV_BAR1_SIZE || (bar1 & (bar1 - 1)))
 		return -EINVAL;
 	td = calloc(1, sizeof(*td));
