@@ -147,7 +147,7 @@ static int setup(struct child *c, struct vusd *parent, int listen_fd, struct vus
 	struct event *ev_dev, *ev_ctl;
 	int rc;
 
-	c->d.base = event_base_new();
+	c->d.base = vusd_loop_base_new();
 	if (!c->d.base) {
 		vusd_errf(err, "device %s: cannot create its event loop", c->vd.spec.name);
 		return -ENOMEM;

@@ -360,6 +360,9 @@ struct json_object *vusd_spec_json(const struct vusd_spec *spec);
 
 /* ---- loop.c --------------------------------------------------------- */
 
+/* A libevent base configured for vusd's loops (one thread, no cached
+ * time); NULL on failure. */
+struct event_base *vusd_loop_base_new(void);
 /* The event base, with SIGTERM/SIGINT handled from here on. */
 int vusd_loop_init(struct vusd *d);
 /* Run until SIGTERM/SIGINT or a fatal listener error; the exit code. */
