@@ -352,18 +352,17 @@ static void take_pending(struct vus_conn *c, struct vus_rx_msg *m)
 }
 
 /*
- * The message at start, if it can be returned without more bytes:
+ * The message at start (a whole header is buffered), if it can be
+ * returned without more bytes:
  * 1 (m filled), 0 (incomplete), -EPROTO (untrustworthy header).
  */
-static int parse(struct vus_conn *c, struct vus_rx_msg *m)
+static int parse_hdr(struct vus_conn *c, struct vus_rx_msg *m)
 {
 	size_t avail = c->end - c->start;
 	struct vus_hdr h;
 	size_t have;
 	int r;
 
-	if (avail < VUS_HDR_SIZE)
-		return 0;
 	vus_hdr_decode(c->buf + c->start, &h);
 	r = vus_hdr_check(&h, c->max_msg);
 	/* A command with the ERROR bit: framing is garbage
@@ -400,6 +399,15 @@ static int parse(struct vus_conn *c, struct vus_rx_msg *m)
 	return 1;
 }
 
+/* No whole header buffered (every receive, before its read): decided
+ * inline, no call. */
+static inline int parse(struct vus_conn *c, struct vus_rx_msg *m)
+{
+	if (c->end - c->start < VUS_HDR_SIZE)
+		return 0;
+	return parse_hdr(c, m);
+}
+
 /* Read and discard the rest of an oversized body. 0 when done. */
 static int drain(struct vus_conn *c)
 {
@@ -427,7 +435,9 @@ static void shift_to_front(struct vus_conn *c)
 
 	if (off == 0)
 		return;
-	memmove(c->buf, c->buf + off, c->end - off);
+	/* Usually the last message was the whole buffer: nothing to move. */
+	if (c->end > off)
+		memmove(c->buf, c->buf + off, c->end - off);
 	c->end -= off;
 	c->start = 0;
 	c->scan = c->scan > off ? c->scan - off : 0;
