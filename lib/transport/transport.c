@@ -1123,6 +1123,29 @@ static int conn_send(struct vus_conn *c, struct vus_hdr *h, const struct iovec *
 		v[0].iov_len = off;
 		msg.msg_iov = v;
 		msg.msg_iovlen = 1;
+		/*
+		 * The usual case, a small reply or request with nothing
+		 * queued before it: one send() that takes it all, without the
+		 * queue's and send_some()'s bookkeeping. A short send, a full
+		 * socket or EINTR go on below with what is left (in the rare
+		 * full case one send() more, which finds it still full).
+		 */
+		if (!c->out_head) {
+			ssize_t n = vus_io_send(c->fd, flat, off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (n == (ssize_t)off) {
+				c->tx_bytes += total;
+				c->tx_msgs++;
+				return 0;
+			}
+			if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno; /* EPIPE, ECONNRESET, ... */
+			if (n > 0) {
+				v[0].iov_base = flat + n;
+				v[0].iov_len = off - (size_t)n;
+				off -= (size_t)n;
+			}
+		}
 		/* No owned buffer can be in flat: the queue copies. */
 		r = c->out_limit ? send_queued(c, &msg, off, NULL, 0, NULL) : send_blocking(c, &msg);
 		if (r < 0)
