@@ -270,17 +270,22 @@ static int region_read_chunk(struct vus_client *c, uint32_t index, uint64_t offs
 {
 	struct vus_region_access req = { .offset = offset, .region = index, .count = count };
 	struct iovec iov = { &req, sizeof(req) };
-	struct read_sink rs = { .req = &req, .id = c->next_id, .buf = buf };
-	const struct vus_conn_sink sink = {
-		.fn = read_sink, .opaque = &rs, .head = sizeof(req), .expect = true,
-	};
+	struct read_sink rs; /* the sink's, during the call */
 	const uint8_t *data;
 	struct vus_rx_msg *m;
 	uint32_t got;
 	int r;
 
-	if (count > READ_SINK_MIN)
+	/* Set up only for reads large enough to use it: a small read's
+	 * reply is copied, and its set-up would cost every call. */
+	if (count > READ_SINK_MIN) {
+		const struct vus_conn_sink sink = {
+			.fn = read_sink, .opaque = &rs, .head = sizeof(req), .expect = true,
+		};
+
+		rs = (struct read_sink){ .req = &req, .id = c->next_id, .buf = buf };
 		vus_conn_set_sink(&c->conn, &sink);
+	}
 	r = vus_client_call(c, VUS_CMD_REGION_READ, &iov, 1, NULL, 0, 0, &m);
 	if (count > READ_SINK_MIN)
 		vus_conn_set_sink(&c->conn, NULL);

@@ -757,7 +757,7 @@ static int conn_recv(struct vus_conn *c, struct vus_rx_msg *m, bool block)
 	}
 }
 
-bool vus_conn_has_buffered(const struct vus_conn *c)
+bool vus_conn_has_buffered_hdr(const struct vus_conn *c)
 {
 	size_t pos = c->start + (c->msg_out ? c->msg_len : 0);
 	struct vus_hdr h;

@@ -189,8 +189,16 @@ int vus_conn_recv_wait(struct vus_conn *c, struct vus_rx_msg *m);
  * (the slots after v.nfds hold none: -1). */
 void vus_rx_msg_close_fds(struct vus_rx_msg *m);
 
-/* True when a whole message is already buffered (no syscall needed). */
-bool vus_conn_has_buffered(const struct vus_conn *c);
+/* True when a whole message is already buffered (no syscall needed).
+ * Less than a header buffered, the usual case after a reply was read, is
+ * decided inline (docs/performance.md "Instructions per request"). */
+bool vus_conn_has_buffered_hdr(const struct vus_conn *c);
+static inline bool vus_conn_has_buffered(const struct vus_conn *c)
+{
+	size_t pos = c->start + (c->msg_out ? c->msg_len : 0);
+
+	return c->end - pos >= VUS_HDR_SIZE && vus_conn_has_buffered_hdr(c);
+}
 
 /*
  * True when another vus_conn_recv() could return a message without the
