@@ -331,7 +331,8 @@ void vus_dispatch(struct vus_dev *dev, struct vus_rx_msg *m)
 		rc = -err;
 	else
 		rc = run(dev, m, &r);
-	vus_rx_msg_close_fds(m);
+	if (m->v.nfds) /* most commands carry none: no call */
+		vus_rx_msg_close_fds(m);
 	if (rc < 0)
 		err = wire_errno(dev, rc);
 

@@ -9,41 +9,12 @@
  * VERSION the client's end of the twin socketpair). r->heap is freed here.
  */
 #define _GNU_SOURCE
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "session.h"
-
-void vus_reply_init(struct vus_reply *r)
-{
-	r->iovcnt = 0;
-	r->nfds = 0;
-	r->heap = NULL;
-}
-
-void vus_reply_add(struct vus_reply *r, const void *p, size_t len)
-{
-	assert(r->iovcnt < (int)(sizeof(r->iov) / sizeof(r->iov[0])));
-	r->iov[r->iovcnt].iov_base = (void *)p;
-	r->iov[r->iovcnt].iov_len = len;
-	r->iovcnt++;
-}
-
-uint64_t vus_reply_size(const struct vus_hdr *h, const struct vus_reply *r, int err)
-{
-	uint64_t out;
-	int i;
-
-	if (h->flags & VUS_F_NO_REPLY)
-		return 0;
-	out = VUS_HDR_SIZE;
-	for (i = 0; !err && i < r->iovcnt; i++)
-		out += r->iov[i].iov_len;
-	return out;
-}
 
 int vus_session_reply(struct vus_session *s, const struct vus_hdr *h, struct vus_reply *r,
 		      int err)
