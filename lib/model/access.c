@@ -10,12 +10,12 @@
 
 #include "dev_priv.h"
 
-int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
-		      uint32_t count, bool is_write)
+/* docs/protocol.md 3.9: a bad index, range or direction is EINVAL. */
+static int region_check(const struct vus_dev *dev, uint32_t index, uint64_t offset,
+			uint32_t count, bool is_write)
 {
 	const struct vus_region *r;
 
-	/* docs/protocol.md 3.9: all of these are EINVAL. */
 	if (index >= dev->nr_regions)
 		return -EINVAL;
 	r = &dev->regions[index];
@@ -23,6 +23,17 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 		return -EINVAL;
 	if (!(r->flags & (is_write ? VUS_REGION_WRITE : VUS_REGION_READ)))
 		return -EINVAL;
+	return 0;
+}
+
+int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void *buf,
+		      uint32_t count, bool is_write)
+{
+	int rc;
+
+	rc = region_check(dev, index, offset, count, is_write);
+	if (rc)
+		return rc;
 	if (!count)
 		return 0;
 	if (index == VUS_PCI_CONFIG_REGION && dev->cfg_pt)
@@ -35,21 +46,16 @@ int vus_region_access(struct vus_dev *dev, uint32_t index, uint64_t offset, void
 	return vus_region_dev_access(dev, index, offset, buf, count, is_write);
 }
 
-
+/* The checks of vus_region_access(), in its order. */
 int vus_region_access_direct(struct vus_dev *dev, uint32_t index, uint64_t offset,
 			     uint32_t count, bool is_write, void **p)
 {
-	const struct vus_region *r;
+	int rc;
 
 	*p = NULL;
-	/* The checks of vus_region_access(), in its order. */
-	if (index >= dev->nr_regions)
-		return -EINVAL;
-	r = &dev->regions[index];
-	if (!r->size || offset > r->size || count > r->size - offset)
-		return -EINVAL;
-	if (!(r->flags & (is_write ? VUS_REGION_WRITE : VUS_REGION_READ)))
-		return -EINVAL;
+	rc = region_check(dev, index, offset, count, is_write);
+	if (rc)
+		return rc;
 	if (!count || index == VUS_PCI_CONFIG_REGION || vus_msix_in_bar(dev, index))
 		return 0;
 	*p = vus_region_dev_mem(dev, index, offset, is_write);
