@@ -281,6 +281,23 @@ static int new_fd(bool memfd)
 	return fd;
 }
 
+void fuzz_attach_fds(struct msghdr *msg, void *cbuf, size_t cap, const int *fds,
+		     unsigned nfds)
+{
+	struct cmsghdr *cm;
+
+	if (!nfds || CMSG_SPACE(nfds * sizeof(int)) > cap)
+		return;
+	memset(cbuf, 0, cap);
+	msg->msg_control = cbuf;
+	msg->msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+	cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+}
+
 /*
  * Send one record, with fds (made here, kept open in fds[]) on its first
  * byte. While the socket is full the loop gets turns (and the replies are
@@ -303,18 +320,7 @@ static int send_record(struct fuzz_client *c, uint8_t ctl, const uint8_t *p, siz
 	for (i = 0; i < nfds && (fds[i] = new_fd(ctl & FUZZ_CTL_MEMFD)) >= 0; i++)
 		;
 	nfds = i;
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
+	fuzz_attach_fds(&msg, cbuf.buf, sizeof(cbuf), fds, (unsigned)nfds);
 	while (len > 0 && stuck < 4) {
 		ssize_t n;
 

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <vus/device.h>
 
 /*
@@ -34,6 +36,11 @@ struct fuzz_fds {
 	uint8_t open[FUZZ_FD_LIMIT / 8]; /* bit per fd number */
 	unsigned count;
 };
+
+/* Put fds[0..nfds) on msg as one SCM_RIGHTS message built in cbuf, cap
+ * bytes aligned for a struct cmsghdr (nothing when nfds is 0). */
+void fuzz_attach_fds(struct msghdr *msg, void *cbuf, size_t cap, const int *fds,
+		     unsigned nfds);
 
 /* Lower RLIMIT_NOFILE to FUZZ_FD_LIMIT; abort()s if an fd is above it. */
 void fuzz_fd_init(void);

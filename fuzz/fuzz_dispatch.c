@@ -59,9 +59,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_fd_init();
-	mem = !getenv("FUZZ_SOCKETS") || !strcmp(getenv("FUZZ_SOCKETS"), "0");
-	if (mem)
-		fuzz_memq_install();
+	mem = fuzz_memq_setup();
 	/* Never freed: the device lives as long as the process. */
 	dev = fuzz_dev_new(&td);
 	if (!dev)

@@ -409,3 +409,13 @@ uint64_t fuzz_memq_moved(void)
 {
 	return moved;
 }
+
+bool fuzz_memq_setup(void)
+{
+	const char *e = getenv("FUZZ_SOCKETS");
+
+	if (e && strcmp(e, "0"))
+		return false;
+	fuzz_memq_install();
+	return true;
+}

@@ -53,6 +53,9 @@
 /* Route the library's socket I/O through here and make the real
  * socketpair (once, before any I/O; its two fds stay open). */
 void fuzz_memq_install(void);
+/* fuzz_memq_install() unless FUZZ_SOCKETS is set to anything but "0"
+ * (then real socketpairs, fuzz/README.md); true when installed. */
+bool fuzz_memq_setup(void);
 /* A new session: returns the server's fd (a new dup of the pair's
  * server end, for vus_dev_attach_fd(), which then owns it) or -1 with
  * errno; *client_fd is the client's end, which stays the pair's. */

@@ -141,18 +141,7 @@ static void b_send(uint16_t cmd, const void *payload, size_t len, const int *fds
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 
 	vus_hdr_encode(hdr, &h);
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
+	fuzz_attach_fds(&msg, cbuf.buf, sizeof(cbuf), fds, nfds);
 	/* B's messages are small and B reads every reply: the socket
 	 * always has room. */
 	if (sendmsg(b_sock, &msg, MSG_NOSIGNAL) != (ssize_t)(VUS_HDR_SIZE + len))
@@ -461,9 +450,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_fd_init();
-	mem = !getenv("FUZZ_SOCKETS") || !strcmp(getenv("FUZZ_SOCKETS"), "0");
-	if (mem)
-		fuzz_memq_install();
+	mem = fuzz_memq_setup();
 	/* Never freed: the devices live as long as the process. */
 	dev_a = fuzz_dev_new(&ta);
 	dev_b = fuzz_dev_new(&tb);
