@@ -21,6 +21,7 @@
 
 #include "blob.h"
 #include "dev_priv.h"
+#include "fd_cloexec.h"
 
 /* int <-> u32 with -1 kept. */
 static uint32_t fd_u32(int fd)
@@ -158,18 +159,6 @@ int vus_live_save_fds(struct vus_dev *dev, struct vus_blob *b)
 	return b->err;
 }
 
-/* Each fd a client's live state names: close-on-exec off (keep) or on. */
-static void fd_cloexec(int fd, bool on)
-{
-	int fl;
-
-	if (fd < 0)
-		return;
-	fl = fcntl(fd, F_GETFD);
-	if (fl >= 0)
-		fcntl(fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC));
-}
-
 void vus_live_fds_cloexec(struct vus_dev *dev, bool on)
 {
 	struct vus_dma_table *t = &dev->dma.table;
@@ -178,13 +167,13 @@ void vus_live_fds_cloexec(struct vus_dev *dev, bool on)
 	pthread_mutex_lock(&dev->irq_lock);
 	for (i = 0; i < VUS_PCI_NUM_IRQS; i++) {
 		for (v = 0; v < dev->irqs[i].count; v++)
-			fd_cloexec(dev->irqs[i].vec[v].efd, on);
-		fd_cloexec(dev->irqs[i].resample_fd, on);
+			vus_fd_cloexec(dev->irqs[i].vec[v].efd, on);
+		vus_fd_cloexec(dev->irqs[i].resample_fd, on);
 	}
 	pthread_mutex_unlock(&dev->irq_lock);
 	pthread_rwlock_rdlock(&t->lock);
 	for (i = 0; i < t->n; i++)
-		fd_cloexec(t->r[i].fd, on);
+		vus_fd_cloexec(t->r[i].fd, on);
 	pthread_rwlock_unlock(&t->lock);
 }
 
@@ -235,7 +224,7 @@ int vus_live_adopt_fds(struct vus_dev *dev, struct vus_blob_rd *r)
 				rc = -EBADF;
 				efd = -1;
 			}
-			fd_cloexec(efd, true);
+			vus_fd_cloexec(efd, true);
 			irq->vec[v].efd = efd;
 			irq->vec[v].masked = masked;
 			irq->vec[v].pending = pending;
@@ -245,7 +234,7 @@ int vus_live_adopt_fds(struct vus_dev *dev, struct vus_blob_rd *r)
 		if (rfd >= 0 && fd_open(rfd)) {
 			struct epoll_event ev = { .events = EPOLLIN, .data.fd = rfd };
 
-			fd_cloexec(rfd, true);
+			vus_fd_cloexec(rfd, true);
 			if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, rfd, &ev) < 0)
 				rc = -errno;
 			else

@@ -30,26 +30,16 @@
 #include "blob.h"
 #include "dev_priv.h"
 #include "fault.h"
+#include "fd_cloexec.h"
 #include "mig_stream.h"
 #include "serve.h"
 
 #define LIVE_MAGIC   0x4c535556u /* "VUSL" */
 #define LIVE_VERSION 1u
 
-static void listen_cloexec(struct vus_dev *dev, bool on)
-{
-	int fl;
-
-	if (dev->listen_fd < 0)
-		return;
-	fl = fcntl(dev->listen_fd, F_GETFD);
-	if (fl >= 0)
-		fcntl(dev->listen_fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC));
-}
-
 static void all_cloexec(struct vus_dev *dev, bool on)
 {
-	listen_cloexec(dev, on);
+	vus_fd_cloexec(dev->listen_fd, on);
 	vus_session_live_cloexec(&dev->sess, on);
 	vus_live_fds_cloexec(dev, on);
 }

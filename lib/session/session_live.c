@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "fd_cloexec.h"
 #include "session.h"
 
 #define FLUSH_MS 2000
@@ -102,16 +103,8 @@ int vus_session_live_save(struct vus_session *s, struct vus_blob *b)
 
 void vus_session_live_cloexec(struct vus_session *s, bool on)
 {
-	int fds[2] = { s->conn.fd, s->twin.fd };
-	int i, fl;
-
-	for (i = 0; i < 2; i++) {
-		if (fds[i] < 0)
-			continue;
-		fl = fcntl(fds[i], F_GETFD);
-		if (fl >= 0)
-			fcntl(fds[i], F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC));
-	}
+	vus_fd_cloexec(s->conn.fd, on);
+	vus_fd_cloexec(s->twin.fd, on);
 }
 
 /* Watch a socket taken over: as conn_open() does for a new one. */
