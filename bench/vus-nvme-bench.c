@@ -356,6 +356,22 @@ static void shmem_huge_report(void)
 
 static double loadavg(void);
 
+/* I/O queue 1's commands fetched and interrupts raised so far. */
+static void q1_stats(struct nvme_emu *emu, uint64_t *cmds, uint64_t *irqs)
+{
+	struct nvme_emu_qstats st[2];
+	int n, i;
+
+	*cmds = *irqs = 0;
+	while ((n = nvme_emu_queue_stats(emu, st, 2)) == -EAGAIN)
+		sched_yield();
+	for (i = 0; i < n; i++)
+		if (st[i].qid == 1) {
+			*cmds = st[i].cmds;
+			*irqs = st[i].irqs;
+		}
+}
+
 struct config {
 	bool poll;      /* controller poll option + polling driver */
 	bool no_fd;     /* DMA by messages */
@@ -450,24 +466,35 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
 		       cpu > 0 ? cpu : 0, now() - t0);
 	}
-	printf("%-20s %9s %8s %6s %9s %9s %6s %8s %8s %9s %7s %7s %5s\n", "job", "IOPS", "MB/s",
-	       "server", "server/IO", "driver/IO", "batch", "floor/op", "+prefetch", "floor ops/s",
-	       "IOPS/fl", "fl/srv", "load");
+	printf("%-20s %9s %8s %6s %9s %9s %6s %6s %8s %8s %9s %7s %7s %5s\n", "job", "IOPS",
+	       "MB/s", "server", "server/IO", "driver/IO", "batch", "irq/IO", "floor/op",
+	       "+prefetch", "floor ops/s", "IOPS/fl", "fl/srv", "load");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		uint64_t cmds0, irqs0, cmds1, irqs1;
 		struct result res;
 		struct floor fl;
 		double per_io;
 
 		if (only && strcmp(only, jobs[i].name) != 0)
 			continue;
+		q1_stats(emu, &cmds0, &irqs0);
 		res = run(d, &jobs[i], secs, iova, cf->hybrid ? spin_ns : 0);
+		q1_stats(emu, &cmds1, &irqs1);
 		fl = floor_measure(&jobs[i], secs / 8);
 		per_io = res.cpu / res.iops * 1e6;
-		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %7.3fus %6.1f %6.3fus %7.3fus %11.0f %7.3f "
-		       "%7.3f %5.2f\n", jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io,
-		       res.drv_cpu / res.iops * 1e6, res.batch, fl.us, fl.pf_us, fl.ops,
-		       res.iops / fl.ops, fl.us / per_io, loadavg());
+		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %7.3fus %6.1f %6.3f %6.3fus %7.3fus %11.0f "
+		       "%7.3f %7.3f %5.2f\n", jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io,
+		       res.drv_cpu / res.iops * 1e6, res.batch,
+		       cmds1 > cmds0 ? (double)(irqs1 - irqs0) / (double)(cmds1 - cmds0) : 0, fl.us,
+		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io, loadavg());
 		fflush(stdout);
+	}
+	{
+		uint64_t cmds, irqs;
+
+		q1_stats(emu, &cmds, &irqs);
+		printf("I/O queue: %llu commands, %llu interrupts in all (warm-up included)\n",
+		       (unsigned long long)cmds, (unsigned long long)irqs);
 	}
 	nvme_drv_close(d);
 	vus_client_close(c);
