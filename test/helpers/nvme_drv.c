@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -729,13 +730,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#define SPIN_YIELD_LOOKS 8 /* rounds of 32 looks (a few microseconds) */
+
 int nvme_drv_reap_spin(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out,
 		       unsigned max, unsigned spin_ns)
 {
 	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
+	unsigned i, looks = 0;
 	struct cq *cq;
 	uint64_t t0;
-	unsigned i;
 	int n;
 
 	n = nvme_drv_reap(d, qid, out, max, false);
@@ -754,6 +757,12 @@ int nvme_drv_reap_spin(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *o
 				return nvme_drv_reap(d, qid, out, max, true);
 			cpu_relax();
 		}
+		/* Now and then give the CPU away: the controller's thread
+		 * may be waiting for this very CPU (the scheduler often puts
+		 * the two on one), and no completion comes while it waits.
+		 * With the CPU to itself the yield returns at once. */
+		if (++looks % SPIN_YIELD_LOOKS == 0)
+			sched_yield();
 	} while (now_ns() - t0 < spin_ns);
 	return nvme_drv_reap(d, qid, out, max, true);
 }
