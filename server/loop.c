@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The event loop: one libevent base on one thread runs every device's
- * vus_dev_process(), the control socket and the signal handlers. Device
+ * The event loop: one thread runs every device's vus_dev_process() (from
+ * a wait of its own, devloop.c), and one libevent base on it the control
+ * socket and the signal handlers. Device
  * worker threads reach it through each device's poll fd (the library's
  * wake eventfd is in that epoll set), never by touching vusd's state.
  *
@@ -68,7 +69,7 @@ int vusd_loop_init(struct vusd *d)
 	static const int signals[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
 	size_t i;
 
-	d->base = vusd_loop_base_new();
+	d->base = vusd_devloop_open(d);
 	if (!d->base) {
 		vusd_log(VUS_LOG_ERR, "cannot create the libevent event base");
 		return -1;
@@ -87,7 +88,7 @@ int vusd_loop_init(struct vusd *d)
 
 int vusd_loop_run(struct vusd *d)
 {
-	if (event_base_dispatch(d->base) < 0) {
+	if (vusd_devloop_run(d) < 0) {
 		vusd_log(VUS_LOG_ERR, "event loop failed");
 		return VUSD_EXIT_RUNTIME;
 	}
@@ -97,6 +98,7 @@ int vusd_loop_run(struct vusd *d)
 void vusd_loop_stop(struct vusd *d, int exit_code)
 {
 	d->exit_code = exit_code;
+	d->loop_done = true;
 	event_base_loopbreak(d->base);
 }
 
@@ -107,6 +109,7 @@ void vusd_loop_free(struct vusd *d)
 	for (i = 0; i < 4; i++)
 		if (d->sig[i])
 			event_free(d->sig[i]);
+	vusd_devloop_close(d);
 	if (d->base)
 		event_base_free(d->base);
 	d->base = NULL;

@@ -220,7 +220,7 @@ struct vusd_dev {
 	struct vusd_inst inst;         /* the type's device; .dev NULL in vusd for
 					* a process-isolated one (it is the child's) */
 	struct vusd_child *child;      /* process-isolated: its child, else NULL */
-	struct event *ev;              /* the device's poll fd */
+	bool watched;                  /* its poll fd is in d->dev_ep (devloop.c) */
 	bool created_socket;           /* spec.socket is ours to unlink */
 };
 
@@ -235,6 +235,14 @@ struct vusd {
 	struct vusd_control *ctl;      /* NULL without a control socket */
 	struct event *sig[4];          /* SIGTERM, SIGINT, SIGCHLD, SIGHUP */
 	int exit_code;
+	/* devloop.c: the loop's wait, with every device's poll fd */
+	int dev_ep;                    /* the epoll set it waits in, or -1 */
+	int lev_fd;                    /* libevent's epoll set, nested in dev_ep; -1:
+					* libevent waits and watches dev_ep (dev_ev) */
+	struct event *dev_ev;          /* that fallback's event, else NULL */
+	int lev_timeout_ms;            /* a libevent timer is armed: wake at least
+					* this often (-1: none) */
+	bool loop_done;                /* vusd_loop_stop() was called */
 	/* What a device's child process needs of the configuration. */
 	const char *user, *group;      /* cfg's: drop to these */
 	bool seccomp;
@@ -370,6 +378,19 @@ int vusd_loop_run(struct vusd *d);
 /* Leave the loop with this exit code. */
 void vusd_loop_stop(struct vusd *d, int exit_code);
 void vusd_loop_free(struct vusd *d);
+
+/* ---- devloop.c ------------------------------------------------------ */
+
+/* d's device epoll set and a base from vusd_loop_base_new() whose epoll
+ * set is nested in it (or, failing that, which watches it); NULL on
+ * failure. */
+struct event_base *vusd_devloop_open(struct vusd *d);
+void vusd_devloop_close(struct vusd *d);
+/* Serve vd's requests from the loop's wait (its poll fd in d->dev_ep). */
+int vusd_devloop_watch(struct vusd *d, struct vusd_dev *vd);
+void vusd_devloop_unwatch(struct vusd *d, struct vusd_dev *vd);
+/* Wait and serve until vusd_loop_stop(); 0 or -errno. */
+int vusd_devloop_run(struct vusd *d);
 
 /* ---- control.c ------------------------------------------------------ */
 
