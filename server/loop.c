@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The event loop: one thread runs every device's vus_dev_process() (from
- * a wait of its own, devloop.c), and one libevent base on it the control
- * socket and the signal handlers. Device
- * worker threads reach it through each device's poll fd (the library's
- * wake eventfd is in that epoll set), never by touching vusd's state.
+ * The event loop: one thread runs every device's vus_dev_process(), from
+ * a wait of its own (devloop.c), and a libevent base on that thread the
+ * control socket and the signal handlers. Device worker threads reach it
+ * through each device's poll fd (the library's wake eventfd is in that
+ * epoll set), never by touching vusd's state.
  *
  * SIGTERM and SIGINT (spec "Backend Program Conventions": honour SIGTERM)
  * are libevent signal events, so the shutdown itself -- dropping clients,
@@ -37,31 +37,6 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	vusd_log(VUS_LOG_INFO, "%s: live update", strsignal((int)sig));
 	if (vusd_upgrade(d, NULL, &err) < 0)
 		vusd_log(VUS_LOG_ERR, "%s", err.msg);
-}
-
-/*
- * An event base for a vusd loop (this one, a device child's). Every
- * request to a device costs one pass of libevent's loop, so the base
- * skips bookkeeping vusd does not use (docs/performance.md "Instructions
- * per request"): no locks (one thread owns the base), and no cached time,
- * which libevent refreshes with a clock read after every wait; the only
- * timeout vusd sets (control.c's accept backoff) reads the clock itself.
- */
-struct event_base *vusd_loop_base_new(void)
-{
-	struct event_config *cfg = event_config_new();
-	struct event_base *base;
-
-	if (!cfg)
-		return NULL;
-	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK) < 0 ||
-	    event_config_set_flag(cfg, EVENT_BASE_FLAG_NO_CACHE_TIME) < 0) {
-		event_config_free(cfg);
-		return NULL;
-	}
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
 }
 
 int vusd_loop_init(struct vusd *d)
@@ -97,9 +72,7 @@ int vusd_loop_run(struct vusd *d)
 
 void vusd_loop_stop(struct vusd *d, int exit_code)
 {
-	d->exit_code = exit_code;
-	d->loop_done = true;
-	event_base_loopbreak(d->base);
+	vusd_devloop_stop(d, exit_code);
 }
 
 void vusd_loop_free(struct vusd *d)

@@ -242,7 +242,7 @@ struct vusd {
 	struct event *dev_ev;          /* that fallback's event, else NULL */
 	int lev_timeout_ms;            /* a libevent timer is armed: wake at least
 					* this often (-1: none) */
-	bool loop_done;                /* vusd_loop_stop() was called */
+	bool loop_done;                /* vusd_devloop_stop() was called */
 	/* What a device's child process needs of the configuration. */
 	const char *user, *group;      /* cfg's: drop to these */
 	bool seccomp;
@@ -368,9 +368,6 @@ struct json_object *vusd_spec_json(const struct vusd_spec *spec);
 
 /* ---- loop.c --------------------------------------------------------- */
 
-/* A libevent base configured for vusd's loops (one thread, no cached
- * time); NULL on failure. */
-struct event_base *vusd_loop_base_new(void);
 /* The event base, with SIGTERM/SIGINT handled from here on. */
 int vusd_loop_init(struct vusd *d);
 /* Run until SIGTERM/SIGINT or a fatal listener error; the exit code. */
@@ -381,16 +378,18 @@ void vusd_loop_free(struct vusd *d);
 
 /* ---- devloop.c ------------------------------------------------------ */
 
-/* d's device epoll set and a base from vusd_loop_base_new() whose epoll
- * set is nested in it (or, failing that, which watches it); NULL on
- * failure. */
+/* d's device epoll set and a libevent base configured for vusd's loops
+ * (one thread, no cached time) whose epoll set is nested in it (or,
+ * failing that, which watches it); NULL on failure. */
 struct event_base *vusd_devloop_open(struct vusd *d);
 void vusd_devloop_close(struct vusd *d);
 /* Serve vd's requests from the loop's wait (its poll fd in d->dev_ep). */
 int vusd_devloop_watch(struct vusd *d, struct vusd_dev *vd);
 void vusd_devloop_unwatch(struct vusd *d, struct vusd_dev *vd);
-/* Wait and serve until vusd_loop_stop(); 0 or -errno. */
+/* Wait and serve until vusd_devloop_stop(); 0 or -errno. */
 int vusd_devloop_run(struct vusd *d);
+/* Leave vusd_devloop_run() (and libevent's loop) with this exit code. */
+void vusd_devloop_stop(struct vusd *d, int exit_code);
 
 /* ---- control.c ------------------------------------------------------ */
 
