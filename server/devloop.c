@@ -6,10 +6,13 @@
  * A 4-byte region access is one wake-up, one recvmsg() and one send() on
  * the server; when libevent reported the device's poll fd, its activation
  * and active-queue bookkeeping cost about 465 instructions per request, a
- * third of vusd's user-space work (docs/performance.md "vusd's device
- * path"). So vusd blocks in an epoll set of its own (d->dev_ep) that holds
- * every device's poll fd (vus_dev_poll_fd(), data: the device) and, nested,
- * libevent's own epoll set (data: NULL). A wake-up for devices runs their
+ * third of vusd's user-space work, and the client socket sat two epoll
+ * sets deep (libevent's, the device's), each level a wake-up callback and
+ * a nested poll in the kernel per request (docs/performance.md "vusd's
+ * device path"). So vusd blocks in an epoll set of its own (d->dev_ep)
+ * that holds every device's poll fd and its client's socket
+ * (vus_dev_set_client_epoll(); data: the device) and, nested, libevent's
+ * own epoll set (data: NULL). A wake-up for devices runs their
  * vus_dev_process() directly; one for libevent (control socket, signals,
  * a process-isolated device's channel) runs one non-blocking pass of
  * libevent's loop. The system calls per request stay three (this wait,
@@ -39,6 +42,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -98,6 +102,16 @@ static void dev_ready(struct vusd *d, struct vusd_dev *vd)
 	}
 }
 
+/* A device reports twice when its client socket and its poll fd are
+ * both ready: one turn serves both. */
+static bool seen(const struct epoll_event *ev, int i)
+{
+	for (int j = 0; j < i; j++)
+		if (ev[j].data.ptr == ev[i].data.ptr)
+			return true;
+	return false;
+}
+
 /* One wait of up to timeout_ms and what it reports; true if libevent's
  * set was among it. */
 static int batch(struct vusd *d, int timeout_ms, bool *lev)
@@ -109,10 +123,10 @@ static int batch(struct vusd *d, int timeout_ms, bool *lev)
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (i = 0; i < n && !d->loop_done; i++) {
-		if (ev[i].data.ptr)
-			dev_ready(d, ev[i].data.ptr);
-		else
+		if (!ev[i].data.ptr)
 			*lev = true;
+		else if (!seen(ev, i))
+			dev_ready(d, ev[i].data.ptr);
 	}
 	return n;
 }
@@ -218,9 +232,15 @@ void vusd_devloop_close(struct vusd *d)
 int vusd_devloop_watch(struct vusd *d, struct vusd_dev *vd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = vd };
+	int rc;
 
 	if (epoll_ctl(d->dev_ep, EPOLL_CTL_ADD, vus_dev_poll_fd(vd->inst.dev), &ev) < 0)
 		return -errno;
+	/* Its client's socket right here too, not nested in the poll fd. */
+	rc = vus_dev_set_client_epoll(vd->inst.dev, d->dev_ep, (uint64_t)(uintptr_t)vd);
+	if (rc < 0)
+		vusd_log(VUS_LOG_WARN, "device %s: client socket stays behind its poll fd: %s",
+			 vd->spec.name, strerror(-rc));
 	vd->watched = true;
 	return 0;
 }
@@ -229,6 +249,7 @@ void vusd_devloop_unwatch(struct vusd *d, struct vusd_dev *vd)
 {
 	if (!vd->watched)
 		return;
+	vus_dev_set_client_epoll(vd->inst.dev, -1, 0);
 	epoll_ctl(d->dev_ep, EPOLL_CTL_DEL, vus_dev_poll_fd(vd->inst.dev), NULL);
 	vd->watched = false;
 }
