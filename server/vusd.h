@@ -11,7 +11,9 @@
  *   type_*.c       one device type each
  *   devices.c      running devices: create, listen, watch, remove
  *   spec_json.c    a running device's spec as `add` takes it (info)
- *   loop.c         the libevent loop, signals, shutdown
+ *   loop.c         the loop's setup, signals, shutdown
+ *   devloop.c      the loop's wait: devices served from an epoll set of
+ *                  vusd's own, libevent (control, signals) nested in it
  *   control.c      the control socket: connections and framing
  *   control_cmds.c daemon-wide requests (list, add, remove, stats, ...)
  *   control_dev.c  requests addressed to one device (read, write, info, ...)
@@ -24,9 +26,9 @@
  *   closefds.c     close every fd but some (the spawner, a child)
  *   log.c          logging to stderr or syslog
  *
- * Threads (docs/control.md "Threads"): one libevent loop thread runs
- * everything here -- every device's vus_dev_process(), the control
- * socket, signals. Device code may run its own worker threads and call
+ * Threads (docs/control.md "Threads"): one loop thread runs everything
+ * here -- every device's vus_dev_process() (devloop.c), the control
+ * socket and signals (libevent, on that thread). Device code may run its own worker threads and call
  * the library's any-thread functions (vus_irq_trigger(), vus_dma_*_async())
  * from them; those wake the loop through the device's poll fd. Nothing in
  * vusd itself is shared with such threads except the log (log.c).
