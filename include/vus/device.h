@@ -625,6 +625,21 @@ VUS_API int vus_dev_poll_fd(const struct vus_dev *dev);
  * -errno on a fatal error of the listener (a client's errors only end
  * that client). */
 VUS_API int vus_dev_process(struct vus_dev *dev);
+/*
+ * For a loop that waits in an epoll set of its own (vusd's): the client's
+ * socket is watched in epfd, with `data` as its epoll data, instead of in
+ * the set behind vus_dev_poll_fd() -- now if a client is attached, and
+ * for every later one. The loop keeps the poll fd in epfd too and calls
+ * vus_dev_process() when either reports (level-triggered, EPOLLIN and
+ * EPOLLOUT: the library arms EPOLLOUT there while replies wait). A request
+ * then wakes the loop through one epoll set instead of two nested, which
+ * is most of what the nesting costs per round trip (docs/performance.md
+ * "vusd's device path"). epfd -1 goes back. Loop thread, or before
+ * serving; epfd must stay open while the device serves (or go back
+ * first). vus_dev_run() returns -EINVAL while it is set. 0, or
+ * epoll_ctl's -errno (the socket then stays where it was).
+ */
+VUS_API int vus_dev_set_client_epoll(struct vus_dev *dev, int epfd, uint64_t data);
 /* Block in a loop until vus_dev_stop(). */
 VUS_API int vus_dev_run(struct vus_dev *dev);
 /* Make vus_dev_run() return. Any thread; async-signal-safe. */
