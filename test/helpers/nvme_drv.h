@@ -394,10 +394,12 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, u
 		  bool wait);
 /*
  * nvme_drv_reap() with wait, but when nothing is there yet the driver
- * first spins on the CQ's phase tag for up to spin_ns (no system call)
- * and sleeps on the interrupt only after that: hybrid polling, for a
- * driver that keeps a controller fed while completions flow (it picks
- * each up as it is posted, not at the end of the controller's pass).
+ * first spins on the CQ's phase tag for up to spin_ns (no system call but
+ * a sched_yield() every few microseconds, for a controller thread that
+ * shares the CPU) and sleeps on the interrupt only after that: hybrid
+ * polling, for a driver that keeps a controller fed while completions
+ * flow (it picks each up as it is posted, not at the end of the
+ * controller's pass).
  * spin_ns 0, or a transport that serves DMA messages (its wait() must
  * run): nvme_drv_reap(wait = true).
  */
