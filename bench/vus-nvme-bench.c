@@ -15,6 +15,7 @@
  *
  *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|poll|all]
  *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]
+ *                  [--holdoff US]
  *
  * Modes: irq, the controller's default (work done inline on the doorbell
  * message, interrupts as eventfds the driver sleeps on, no CPU when
@@ -26,12 +27,15 @@
  * batch and per CQ head update). --quick: 0.2 s per job. --thp: the
  * namespace (and the floor's namespace-sized memfd) madvise'd
  * MADV_HUGEPAGE; huge only where the kernel's shmem_enabled allows it
- * (printed).
+ * (printed). --holdoff US: the controller's adaptive interrupt holdoff
+ * bound (docs/nvme.md section 5; 0 turns it off), default the
+ * controller's.
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +54,8 @@
 #define DMA_SIZE (32u << 20) /* the driver's DMA memory (one memfd window) */
 
 static bool thp_wanted; /* --thp */
+/* --holdoff US: the controller's interrupt holdoff bound (0 off); -1 its default. */
+static long holdoff_us = -1;
 
 static struct vus_dev *dev;
 static pthread_t server;
@@ -86,6 +92,7 @@ struct job {
 
 struct result {
 	double iops, mbs, cpu, batch;
+	uint64_t ops;
 };
 
 static _Noreturn void die(const char *what, int r)
@@ -183,7 +190,24 @@ static struct result run(struct nvme_drv *d, const struct job *j, double secs, u
 	return (struct result){ .iops = ops / (t1 - t0),
 				.mbs = ops * (double)j->bs / (t1 - t0) / 1e6,
 				.cpu = (process_cpu() - c0) / (t1 - t0),
-				.batch = batches ? (double)ops / batches : 0 };
+				.batch = batches ? (double)ops / batches : 0, .ops = ops };
+}
+
+/* I/O queue 1's interrupts and holdoff holds so far (controller stats;
+ * the processor may be mid-pass: try again). */
+static void queue_counts(struct nvme_emu *emu, uint64_t *irqs, uint64_t *holds)
+{
+	struct nvme_emu_qstats st[2];
+	int n, i, tries = 0;
+
+	*irqs = *holds = 0;
+	while ((n = nvme_emu_queue_stats(emu, st, 2)) == -EAGAIN && tries++ < 100000)
+		sched_yield();
+	for (i = 0; i < n; i++)
+		if (st[i].qid == 1) {
+			*irqs = st[i].irqs;
+			*holds = st[i].holds;
+		}
 }
 
 /* Write the whole namespace once, untimed: the memfd's pages exist
@@ -355,6 +379,10 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	eo.max_queues = 1;
 	eo.poll = cf->poll;
 	eo.thp = thp_wanted;
+	if (holdoff_us >= 0) {
+		eo.holdoff_us = (uint32_t)holdoff_us;
+		eo.no_holdoff = holdoff_us == 0;
+	}
 	r = nvme_emu_create("nvme", &eo, &emu);
 	if (r < 0)
 		die("nvme_emu_create", r);
@@ -403,22 +431,28 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
 		       cpu > 0 ? cpu : 0, now() - t0);
 	}
-	printf("%-20s %9s %8s %6s %9s %6s %8s %8s %9s %7s %7s\n", "job", "IOPS", "MB/s",
+	printf("%-20s %9s %8s %6s %9s %6s %8s %8s %9s %7s %7s %6s %6s\n", "job", "IOPS", "MB/s",
 	       "server", "server/IO", "batch", "floor/op", "+prefetch", "floor ops/s", "IOPS/fl",
-	       "fl/srv");
+	       "fl/srv", "irq/IO", "held/IO");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
 		struct result res;
 		struct floor fl;
 		double per_io;
+		uint64_t irq0, irq1, held0, held1;
 
 		if (only && strcmp(only, jobs[i].name) != 0)
 			continue;
+		queue_counts(emu, &irq0, &held0);
 		res = run(d, &jobs[i], secs, iova);
+		queue_counts(emu, &irq1, &held1);
 		fl = floor_measure(&jobs[i], secs / 8);
 		per_io = res.cpu / res.iops * 1e6;
-		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %6.1f %6.3fus %7.3fus %11.0f %7.3f %7.3f\n",
+		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %6.1f %6.3fus %7.3fus %11.0f %7.3f %7.3f "
+		       "%6.3f %6.3f\n",
 		       jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io, res.batch, fl.us,
-		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io);
+		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io,
+		       res.ops ? (double)(irq1 - irq0) / (double)res.ops : 0,
+		       res.ops ? (double)(held1 - held0) / (double)res.ops : 0);
 		fflush(stdout);
 	}
 	nvme_drv_close(d);
@@ -458,6 +492,7 @@ int main(int argc, char **argv)
 		{ "no-shadow", no_argument, NULL, 'S' },
 		{ "job", required_argument, NULL, 'j' },
 		{ "thp", no_argument, NULL, 'T' },
+		{ "holdoff", required_argument, NULL, 'H' },
 		/* Earlier spellings: --no-fd is --dma nofd, --polled --mode poll. */
 		{ "no-fd", no_argument, NULL, 'n' },
 		{ "polled", no_argument, NULL, 'p' },
@@ -469,7 +504,7 @@ int main(int argc, char **argv)
 	double secs = 1;
 	int o, m, f;
 
-	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:Tnph", lopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:TH:nph", lopts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			secs = atof(optarg);
@@ -492,6 +527,13 @@ int main(int argc, char **argv)
 		case 'T':
 			thp_wanted = true;
 			break;
+		case 'H':
+			holdoff_us = atol(optarg);
+			if (holdoff_us < 0 || holdoff_us > 10000) {
+				fprintf(stderr, "vus-nvme-bench: --holdoff takes 0..10000 (us)\n");
+				return 2;
+			}
+			break;
 		case 'n':
 			dma = "nofd";
 			break;
@@ -500,7 +542,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			printf("usage: %s [--seconds S] [--quick] [--mode irq|poll|all] "
-			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]\n", argv[0]);
+			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp] [--holdoff US]\n",
+			       argv[0]);
 			return o == 'h' ? 0 : 2;
 		}
 	}

@@ -5,35 +5,36 @@
  * doorbell runs, so a host that submits one command per doorbell gets one
  * interrupt per command even with many commands in flight: a Linux guest
  * running fio at queue depth 32 under TCG took 0.7-0.8 interrupts per
- * I/O, each costing it far more than its posted doorbell. From the
- * controller's side that host looks like one at queue depth 1 (each
- * command is complete before the next doorbell), so the controller has to
- * find out whether another doorbell would come soon:
+ * I/O, each costing it far more than its posted doorbell. Seen from the
+ * controller that host looks like one at queue depth 1 (each command is
+ * complete before the next doorbell), so the controller finds out whether
+ * another doorbell comes while an interrupt waits:
  *
- *   - evidence: a pass posted two or more entries (two submissions per
- *     doorbell), or the CQ still holds entries the host has not consumed
- *     from a pass whose interrupt was raised (it submitted before it
- *     reaped), or the CQ's last interrupt told the host of two or more
- *     entries ("deep");
- *   - a probe: without evidence, one lone completion in probe_every is
- *     held anyway. A probe that no doorbell joins doubles probe_every
- *     (8 up to 1024), so a host at queue depth 1 pays one interval on
- *     one completion in 1024 once settled; one that is joined makes the
- *     CQ deep.
+ *   - a probe: one lone pass in probe_every holds its interrupt. A hold
+ *     no later pass joins doubles probe_every (8 up to 1024): a host at
+ *     queue depth 1, or one that submits a whole batch per doorbell and
+ *     waits for it, pays one interval on one pass in 1024 once settled
+ *     (a probe is how a pass of many entries is treated too: one such
+ *     pass says nothing about the next doorbell);
+ *   - a hold that three or more later passes joined makes the CQ "deep":
+ *     the next pass holds too, for as long as holds keep being joined;
+ *   - a host that submits before it has consumed entries whose interrupt
+ *     was raised has several commands in flight: held too.
  *
- * A held interrupt is raised when no new completion came for one
- * interval (twice the mean time between the CQ's passes with completions,
- * within [HOLDOFF_MIN_NS, holdoff_ns]), or four intervals after the first
- * held completion, or when 32 entries wait. Entries held earlier keep a
- * hold going only while the host has not consumed them (a host that reaps
- * by polling is not kept waiting). Never held: the admin CQ, a CQ three
- * quarters full, a CQ whose vector has CD set, every CQ once the host has
- * set Interrupt Coalescing (its own rules then apply, nvme_queue.c), INTx
- * (nvme_queue.c intx_flush). The deadline is the one Interrupt Coalescing
- * uses: the next pass that finds it due raises the interrupt, else the
- * worker thread wakes for it (nvme_proc.c cv_wait_step); a migration STOP
- * raises every held interrupt first (nvme_irqs_release). So no completion
- * waits for its interrupt longer than four intervals.
+ * A held interrupt is raised when no later pass joined it for one
+ * interval (twice the mean time between joining passes, or between any
+ * two passes with completions before a hold was ever joined, within
+ * [HOLDOFF_MIN_NS, holdoff_ns]), or four intervals after the first held
+ * completion, or when 32 entries wait, or when the host has consumed the
+ * held entries without it (it polls). Never held: the admin CQ, a CQ
+ * three quarters full, a CQ whose vector has CD set, every CQ once the
+ * host has set Interrupt Coalescing (its own rules then apply,
+ * nvme_queue.c), INTx (nvme_queue.c intx_flush). The deadline is the one
+ * Interrupt Coalescing uses: the next pass that finds it due raises the
+ * interrupt, else the worker thread wakes for it (nvme_proc.c
+ * cv_wait_step); a migration STOP raises every held interrupt first
+ * (nvme_irqs_release). So no completion waits for its interrupt longer
+ * than four intervals.
  */
 #include "nvme_priv.h"
 
@@ -42,6 +43,11 @@
 #define HOLDOFF_MIN_NS      10000ull /* an interval is at least 10 us */
 #define PROBE_FIRST         8       /* lone passes before the first probe */
 #define PROBE_MAX           1024    /* and at most between two probes */
+/* Passes that must join a hold for the CQ to be deep: a hold gathering
+ * two or three passes' completions saves one or two interrupts for a
+ * wait of up to an interval in which a host at queue depth 2 or 3 may
+ * have nothing left to do (argued, not measured). */
+#define DEEP_JOINS          3
 
 /* Unconsumed entries: the shadow head (or the register) says what the
  * host consumed; false when it holds an invalid value. */
@@ -53,21 +59,20 @@ static bool unconsumed(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
 	return true;
 }
 
-/* Whether the host has shown more than one command in flight on this CQ
- * (fresh: the entries this pass posted). Entries held earlier count only
- * while the host has not consumed them. */
-static bool host_deep(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint32_t fresh)
+/* Whether to hold (fresh: the entries this pass posted). A running hold
+ * goes on while the host has not consumed the held entries; a new one
+ * starts on a deep CQ, when the host has not consumed entries it was
+ * interrupted for, or as a probe. */
+static bool want_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint32_t fresh)
 {
 	uint32_t u;
 
-	if (fresh >= 2 || (cq->deep && !cq->held_before))
+	if (!unconsumed(n, qid, cq, &u))
+		return false;
+	if (cq->held_before)
+		return u > fresh;
+	if (cq->deep || u > fresh)
 		return true;
-	return unconsumed(n, qid, cq, &u) && u > fresh;
-}
-
-/* A lone completion without evidence: is it this one's turn to probe? */
-static bool probe_due(struct nvme_cq *cq)
-{
 	if (!cq->probe_every) {
 		cq->probe_every = PROBE_FIRST;
 		cq->probe_in = PROBE_FIRST;
@@ -80,27 +85,32 @@ static bool probe_due(struct nvme_cq *cq)
 	return true;
 }
 
-/* The interval: twice the mean time between passes with completions. */
+static uint64_t ewma(uint64_t avg, uint64_t d)
+{
+	return avg ? avg - avg / 8 + d / 8 : d;
+}
+
+/* The interval: twice the mean gap between joining passes (between any
+ * passes with completions until a hold was joined). */
 static uint64_t interval(const struct nvme_emu *n, const struct nvme_cq *cq)
 {
-	uint64_t g = 2 * cq->gap_avg_ns;
+	uint64_t g = 2 * (cq->join_avg_ns ? cq->join_avg_ns : cq->gap_avg_ns);
 
 	if (g < HOLDOFF_MIN_NS)
 		g = HOLDOFF_MIN_NS;
 	return g < n->holdoff_ns ? g : n->holdoff_ns;
 }
 
-/* Fold the time since the previous pass with completions into the mean;
- * a pause longer than the longest hold is idleness, not a gap. */
+/* A pass posted entries: fold its distance from the previous one into
+ * the means (a pause longer than the longest hold is idleness). */
 static void gap_sample(struct nvme_emu *n, struct nvme_cq *cq, uint64_t now)
 {
 	uint64_t d = now - cq->post_last_ns;
 
 	if (cq->post_last_ns && d <= HOLDOFF_MAX_GAPS * n->holdoff_ns) {
-		if (!cq->gap_avg_ns)
-			cq->gap_avg_ns = d;
-		else
-			cq->gap_avg_ns = cq->gap_avg_ns - cq->gap_avg_ns / 8 + d / 8;
+		cq->gap_avg_ns = ewma(cq->gap_avg_ns, d);
+		if (cq->held_before)
+			cq->join_avg_ns = ewma(cq->join_avg_ns, d);
 	}
 	cq->post_last_ns = now;
 }
@@ -116,11 +126,13 @@ bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
 		return false;
 	if (!*now)
 		*now = nvme_now_ns();
-	if (fresh)
+	if (fresh) {
 		gap_sample(n, cq, *now);
-	if (cq->held >= HOLDOFF_MAX_ENTRIES || nvme_cq_free(cq) < cq->size / 4)
-		return false;
-	if (!host_deep(n, qid, cq, fresh) && (cq->held_before || !probe_due(cq)))
+		if (cq->held_before)
+			cq->joins++;
+	}
+	if (cq->held >= HOLDOFF_MAX_ENTRIES || nvme_cq_free(cq) < cq->size / 4 ||
+	    !want_hold(n, qid, cq, fresh))
 		return false;
 	if (!cq->held_since_ns)
 		cq->held_since_ns = *now;
@@ -141,21 +153,22 @@ bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
 	return true;
 }
 
-void nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq)
+void nvme_holdoff_raised(struct nvme_cq *cq)
 {
-	uint32_t u;
-	bool was_held = cq->held_before != 0;
-
-	/* Deep: this interrupt tells the host of two or more entries. */
-	cq->deep = n->holdoff_ns && qid && cq->held >= 2 && unconsumed(n, qid, cq, &u) && u >= 2;
-	if (cq->deep) {
-		cq->probe_every = PROBE_FIRST;
-		cq->probe_in = PROBE_FIRST;
-	} else if (was_held && cq->probe_every < PROBE_MAX) {
-		/* A hold nothing joined: probe half as often. */
-		cq->probe_every *= 2;
-		cq->probe_in = cq->probe_every;
+	if (cq->held_before) {
+		/* Joined often enough: the host submits one doorbell at a time
+		 * with more in flight; hold the next pass too. Otherwise
+		 * probe half as often. */
+		cq->deep = cq->joins >= DEEP_JOINS;
+		if (cq->deep) {
+			cq->probe_every = PROBE_FIRST;
+			cq->probe_in = PROBE_FIRST;
+		} else if (cq->probe_every < PROBE_MAX) {
+			cq->probe_every = cq->probe_every ? 2 * cq->probe_every : PROBE_FIRST;
+			cq->probe_in = cq->probe_every;
+		}
 	}
+	cq->joins = 0;
 	cq->held_before = 0;
 	cq->held_last_ns = 0;
 }

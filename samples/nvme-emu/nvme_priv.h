@@ -82,13 +82,15 @@ struct nvme_cq {
 	uint64_t held_since_ns; /* CLOCK_MONOTONIC of the first one held, 0 none */
 	/* Adaptive holdoff (nvme_holdoff.c): of the entries held, how many
 	 * an earlier pass held back; when the last pass added one; whether
-	 * the last interrupt told the host of more than one entry (it has
-	 * several commands in flight). */
+	 * the last hold was joined by a later pass (the host has several
+	 * commands in flight and submits them one doorbell each). */
 	uint32_t held_before;
 	uint64_t held_last_ns;
 	bool deep;
 	uint64_t post_last_ns;  /* the last pass that posted entries here */
 	uint64_t gap_avg_ns;    /* mean time between such passes (1/8 EWMA) */
+	uint64_t join_avg_ns;   /* and between those within one hold */
+	uint32_t joins;         /* passes that joined the running hold */
 	uint32_t probe_in;      /* lone passes until the next probe hold */
 	uint32_t probe_every;   /* and between probes (doubles per miss) */
 	uint64_t irqs;
@@ -302,7 +304,7 @@ uint32_t nvme_cq_free(const struct nvme_cq *cq);
  * its interrupt is raised. */
 bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint64_t *now,
 		       uint64_t *due);
-void nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq);
+void nvme_holdoff_raised(struct nvme_cq *cq);
 
 /* Command result: status (SCT|SC|DNR) and DW0. NVME_DEFER: no completion
  * now (held AER). */

@@ -218,8 +218,7 @@ static void intx_flush(struct nvme_emu *n)
 			if (!cq->live || !cq->ien || cq->vector != v)
 				continue;
 			if (cq->notify) {
-				cq->deep = false;
-				cq->held_before = 0;
+				nvme_holdoff_raised(cq);
 				cq->notify = false;
 				cq->held = 0;
 				cq->held_since_ns = 0;
@@ -329,7 +328,7 @@ static void irqs_flush(struct nvme_emu *n, bool release)
 		if (!release && (coalesce_hold(n, (uint16_t)q, cq, &now, &due) ||
 				 nvme_holdoff_hold(n, (uint16_t)q, cq, &now, &due)))
 			continue;
-		nvme_holdoff_raised(n, (uint16_t)q, cq);
+		nvme_holdoff_raised(cq);
 		cq->notify = false;
 		cq->held = 0;
 		cq->held_since_ns = 0;
