@@ -98,7 +98,8 @@ struct nvme_emu_qstats {
 	uint64_t cmds;       /* commands fetched */
 	uint64_t errors;     /* completed with a non-zero status */
 	uint64_t irqs;       /* interrupts raised for its CQ */
-	uint64_t holds;      /* passes whose interrupt the holdoff held back */
+	uint64_t holds;      /* interrupts the holdoff held back (each then
+			      * covers one pass or more, or is dropped) */
 };
 /* Fill up to max entries for the live SQs (admin first); returns the
  * count, or -EAGAIN while the processor is busy (try again). */

@@ -81,20 +81,20 @@ struct nvme_cq {
 	uint32_t held;       /* how many (Interrupt Coalescing's threshold) */
 	uint64_t held_since_ns; /* CLOCK_MONOTONIC of the first one held, 0 none */
 	/* Adaptive holdoff (nvme_holdoff.c): of the entries held, how many
-	 * an earlier pass held back; when the last pass added one; whether
-	 * the last hold was joined by a later pass (the host has several
-	 * commands in flight and submits them one doorbell each). */
+	 * an earlier pass held back; when the last pass added one; "deep"
+	 * credit, > 0 while holds keep being joined by later passes (the
+	 * host has several commands in flight, one doorbell each). */
 	uint32_t held_before;
 	uint64_t held_last_ns;
-	bool deep;
+	uint8_t deep;
 	uint64_t post_last_ns;  /* the last pass that posted entries here */
 	uint64_t gap_avg_ns;    /* mean time between such passes (1/8 EWMA) */
-	uint64_t join_avg_ns;   /* and between those within one hold */
 	uint32_t joins;         /* passes that joined the running hold */
+	bool probing;           /* the running hold began as a probe */
 	uint32_t probe_in;      /* lone passes until the next probe hold */
 	uint32_t probe_every;   /* and between probes (doubles per miss) */
 	uint64_t irqs;
-	uint64_t holds;      /* passes whose interrupt the holdoff held back */
+	uint64_t holds;      /* interrupts the holdoff held back */
 };
 
 struct nvme_sq {
@@ -301,10 +301,11 @@ uint32_t nvme_cq_free(const struct nvme_cq *cq);
 /* nvme_holdoff.c (proc_lock held): whether to hold I/O CQ qid's
  * interrupt after this pass (*now: 0 or the time, read once per pass;
  * *due: the earliest deadline so far, updated); and the bookkeeping when
- * its interrupt is raised. */
+ * its interrupt is raised (false: drop it, the host consumed every
+ * entry while it was held). */
 bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint64_t *now,
 		       uint64_t *due);
-void nvme_holdoff_raised(struct nvme_cq *cq);
+bool nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq);
 
 /* Command result: status (SCT|SC|DNR) and DW0. NVME_DEFER: no completion
  * now (held AER). */

@@ -218,7 +218,7 @@ static void intx_flush(struct nvme_emu *n)
 			if (!cq->live || !cq->ien || cq->vector != v)
 				continue;
 			if (cq->notify) {
-				nvme_holdoff_raised(cq);
+				(void)nvme_holdoff_raised(n, (uint16_t)q, cq);
 				cq->notify = false;
 				cq->held = 0;
 				cq->held_since_ns = 0;
@@ -294,7 +294,7 @@ static void coalesce_arm(struct nvme_emu *n, uint64_t due)
 static void irqs_flush(struct nvme_emu *n, bool release)
 {
 	uint64_t now = 0, due = 0;
-	bool any = false;
+	bool any = false, raise;
 	int q;
 
 	for (q = 0; q < NVME_NR_QUEUES; q++)
@@ -328,10 +328,12 @@ static void irqs_flush(struct nvme_emu *n, bool release)
 		if (!release && (coalesce_hold(n, (uint16_t)q, cq, &now, &due) ||
 				 nvme_holdoff_hold(n, (uint16_t)q, cq, &now, &due)))
 			continue;
-		nvme_holdoff_raised(cq);
+		raise = nvme_holdoff_raised(n, (uint16_t)q, cq);
 		cq->notify = false;
 		cq->held = 0;
 		cq->held_since_ns = 0;
+		if (!raise)
+			continue;
 		cq->irqs++;
 		(void)vus_irq_raise(n->dev, cq->vector);
 	}
