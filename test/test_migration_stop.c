@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -303,6 +304,89 @@ static void test_parked_transfer_finishes_on_the_destination(void **state)
 	teardown((void **)&g);
 }
 
+/*
+ * A DMA_WRITE the server sent whole, unanswered when STOP_COPY comes: the
+ * client applies it (it answers it while it waits for its own reply), so
+ * for the device it is done, not cancelled. testdev saves the transfer
+ * finished and the destination does not write it again. Before, the
+ * library cancelled it: the destination wrote it a second time, and a
+ * device that counted it as posted instead (nvme-emu's CQEs) lost the ones
+ * never sent (test_nvme_migration found it under TSan).
+ */
+static void test_sent_write_is_done_at_stop(void **state)
+{
+	struct fx *f = *state, *g;
+	uint8_t *src_guest, *dst_guest, pat[4096], *stream = NULL;
+	struct pollfd pfd = { .fd = vus_client_fd(f->c), .events = POLLIN };
+	uint32_t got, st = 0;
+	size_t len = 0, off;
+	int i;
+
+	for (i = 0; i < (int)sizeof(pat); i++)
+		pat[i] = (uint8_t)(i * 3 + 11);
+	ASSERT_OK(vus_client_dma_map(f->c, IOVA, GUEST_SIZE,
+				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
+				     (void **)&src_guest));
+	ASSERT_OK(vus_client_region_write(f->c, 1, 0, pat, sizeof(pat)));
+	wr(f, TESTDEV_REG_DMA_SRC_LO, 0);
+	wr(f, TESTDEV_REG_DMA_SRC_HI, 0);
+	wr(f, TESTDEV_REG_DMA_DST_LO, (uint32_t)IOVA);
+	wr(f, TESTDEV_REG_DMA_DST_HI, (uint32_t)(IOVA >> 32));
+	wr(f, TESTDEV_REG_DMA_LEN, sizeof(pat));
+	{
+		/* A posted DMA_CMD write, sent raw: nothing comes back but the
+		 * device's DMA_WRITE (4 KiB: one message), which then waits on
+		 * the socket, unanswered (the client library would read it
+		 * while waiting for a reply of its own). */
+		struct vus_hdr h = { .id = 0xfff0, .cmd = VUS_CMD_REGION_WRITE,
+				     .size = 16 + 16 + 4, .flags = VUS_F_NO_REPLY };
+		uint32_t w[4] = { 0, 4, TESTDEV_DMA_START | TESTDEV_DMA_TO_HOST, 0 };
+		uint64_t roff = TESTDEV_REG_DMA_CMD;
+		uint8_t msg[36];
+
+		memcpy(msg, &h, 16);
+		memcpy(msg + 16, &roff, 8);
+		memcpy(msg + 24, w, 12); /* region 0, count 4, the value */
+		ASSERT_EQ(send(pfd.fd, msg, sizeof(msg), MSG_NOSIGNAL), (ssize_t)sizeof(msg));
+	}
+	ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+	ASSERT_EQ(vus_client_dma_requests(f->c), 0);
+	/* The server reads STOP_COPY before the answer, which the client
+	 * sends while it waits for its reply. */
+	ASSERT_OK(vus_client_mig_set_state(f->c, VUS_MIG_STATE_STOP_COPY));
+	ASSERT_EQ(vus_client_dma_requests(f->c), 1);
+	do {
+		stream = realloc(stream, len + CHUNK);
+		assert_non_null(stream);
+		ASSERT_OK(vus_client_mig_data_read(f->c, stream + len, CHUNK, &got));
+		len += got;
+	} while (got == CHUNK);
+	assert_true(len > REC_DMA_COUNT + 4);
+	ASSERT_EQ(le_get32(stream + REC_DMA_STATUS) & (TESTDEV_DMA_BUSY | TESTDEV_DMA_ERROR), 0);
+	ASSERT_EQ(le_get32(stream + REC_DMA_COUNT), 1);
+	assert_memory_equal(src_guest, pat, sizeof(pat));
+
+	ASSERT_OK(setup((void **)&g));
+	ASSERT_OK(vus_client_dma_map(g->c, IOVA, GUEST_SIZE,
+				     VUS_DMA_MAP_FLAG_READ | VUS_DMA_MAP_FLAG_WRITE, false,
+				     (void **)&dst_guest));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RESUMING));
+	for (off = 0; off < len; off += CHUNK)
+		ASSERT_OK(vus_client_mig_data_write(g->c, stream + off,
+						    len - off < CHUNK ? len - off : CHUNK));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_STOP));
+	ASSERT_OK(vus_client_mig_set_state(g->c, VUS_MIG_STATE_RUNNING));
+	ASSERT_OK(vus_client_region_read(g->c, 0, TESTDEV_REG_DMA_STATUS, &st, 4));
+	ASSERT_EQ(st & (TESTDEV_DMA_BUSY | TESTDEV_DMA_ERROR), 0);
+	ASSERT_OK(vus_client_region_read(g->c, 0, TESTDEV_REG_DMA_COUNT, &st, 4));
+	ASSERT_EQ(st, 1);
+	/* Not written again on the destination. */
+	ASSERT_EQ(vus_client_dma_requests(g->c), 0);
+	ASSERT_EQ(dst_guest[0], 0);
+	free(stream);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +398,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_parked_transfer_finishes_on_the_destination,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sent_write_is_done_at_stop, setup, teardown),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

@@ -549,8 +549,9 @@ VUS_API int vus_dev_set_reset(struct vus_dev *dev, vus_reset_fn cb, void *opaque
  *    DMA is refused (vus_dma_*() return -EBUSY, translate NULL/EBUSY),
  *    copies in progress are waited for, transfers already copied complete
  *    (their done() runs now), those still waiting on the client are
- *    cancelled (done(-ECANCELED) now; treat the transfer as not done and
- *    keep it in your saved state). vus_irq_trigger() holds interrupts as
+ *    settled now: a DMA_WRITE sent whole is done (done(0): the client
+ *    applies it), anything else is cancelled (done(-ECANCELED); treat the
+ *    transfer as not done and keep it in your saved state). vus_irq_trigger() holds interrupts as
  *    pending. Leaving for RUNNING/PRE_COPY/RUNNING_P2P/PRE_COPY_P2P: DMA
  *    is allowed before transition() runs, held interrupts go out after.
  *    The framed stream carries the interrupts held or pending at the end

@@ -219,13 +219,13 @@ void vus_dma_session_end(struct vus_dev *dev);
 int vus_dma_adopt_window(struct vus_dev *dev, const struct vus_dma_region *w);
 /* Migration, loop thread (dma_rw.c): on entering a stopped state, refuse
  * new DMA (EBUSY), wait for copies in progress, complete transfers already
- * copied and cancel (-ECANCELED, done() now) those waiting on the client;
- * unquiesce on leaving it. docs/migration.md "Stopped means stopped". */
+ * copied and settle those waiting on the client (a DMA_WRITE sent whole:
+ * done(0) now; the rest: -ECANCELED, done() now); unquiesce on leaving it. docs/migration.md "Stopped means stopped". */
 void vus_dma_quiesce(struct vus_dev *dev);
 void vus_dma_unquiesce(struct vus_dev *dev);
-/* Live update, stopped device: cancel (-ECANCELED, done() now) also the
- * transfers sent whole and waiting for replies, which the next owner of
- * the session could not match (dma_rw.c). */
+/* Live update, stopped device: settle as vus_dma_quiesce() does the
+ * transfers still waiting for replies, which the next owner of the session
+ * could not match (dma_rw.c). */
 void vus_dma_cancel_sent(struct vus_dev *dev);
 /* dma_pin.c (struct vus_dma_pins above). remark marks every pin, or all of
  * [iova, iova + len) once the list overflowed. */

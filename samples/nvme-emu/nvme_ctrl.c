@@ -44,10 +44,19 @@ void nvme_ctrl_reset_queues(struct nvme_emu *n)
  * SQ or CQ it cannot reach). The host resets the controller. */
 void nvme_ctrl_fatal(struct nvme_emu *n, const char *why)
 {
+	nvme_ctrl_fatal_err(n, why, 0);
+}
+
+/* The same with the error (-errno) that caused it, for the log. */
+void nvme_ctrl_fatal_err(struct nvme_emu *n, const char *why, int err)
+{
 	if (n->fatal)
 		return;
 	n->fatal = true;
-	nvme_log(n, VUS_LOG_WARN, "controller fatal status: %s", why);
+	if (err)
+		nvme_log(n, VUS_LOG_WARN, "controller fatal status: %s: %s", why, strerror(-err));
+	else
+		nvme_log(n, VUS_LOG_WARN, "controller fatal status: %s", why);
 	pthread_mutex_lock(&n->regs_lock);
 	n->r.csts |= NVME_CSTS_CFS;
 	pthread_mutex_unlock(&n->regs_lock);

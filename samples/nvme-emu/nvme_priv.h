@@ -279,6 +279,7 @@ void nvme_worker_stop(struct nvme_emu *n);
 void nvme_ctrl_apply(struct nvme_emu *n);
 void nvme_ctrl_reset_queues(struct nvme_emu *n);
 void nvme_ctrl_fatal(struct nvme_emu *n, const char *why);
+void nvme_ctrl_fatal_err(struct nvme_emu *n, const char *why, int err);
 void nvme_features_default(struct nvme_emu *n);
 
 /* nvme_queue.c (proc_lock held) */

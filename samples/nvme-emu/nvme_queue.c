@@ -150,15 +150,13 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 		}
 	}
 	if (rc < 0 && nvme_mig_dma_stopped(n)) {
-		/* Migration stopped DMA. Into fd-backed memory nothing was
-		 * written: the command goes back into its SQ (-ECANCELED).
-		 * A DMA message may have gone out before the library
-		 * cancelled it, and the client then writes the entry: count
-		 * it as posted rather than risk a second completion. */
-		if (!atomic_load(&n->nofd_rw_maps))
-			return -ECANCELED;
+		/* Migration stopped DMA before the entry went out: nothing was
+		 * written (a DMA message sent whole counts as written, the
+		 * client applies it: docs/migration.md "Stopped means
+		 * stopped"), so the command goes back into its SQ. */
+		return -ECANCELED;
 	} else if (rc < 0) {
-		nvme_ctrl_fatal(n, "cannot write a completion queue entry");
+		nvme_ctrl_fatal_err(n, "cannot write a completion queue entry", rc);
 		return rc;
 	}
 	if (++cq->tail == cq->size) {
@@ -457,7 +455,8 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 			}
 			if (rc < 0) {
 				if (!nvme_mig_dma_stopped(n))
-					nvme_ctrl_fatal(n, "cannot read a submission queue entry");
+					nvme_ctrl_fatal_err(n, "cannot read a submission queue entry",
+							    rc);
 				return false;
 			}
 			for (i = 0; i < cnt && n->gen == gen && sq->live; i++) {

@@ -780,6 +780,41 @@ int vus_dma_write_async(struct vus_dev *dev, uint64_t iova, const void *buf, siz
 
 /* ---- migration: quiescing a stopped device (dev_priv.h) ------------- */
 
+/*
+ * A transfer still waiting on the client when the device stops (migration,
+ * live update). A DMA_WRITE whose every byte went out is done: the client
+ * applies the messages it receives (docs/protocol.md 4), whether or not
+ * its reply comes back before the device saves, so the device hears
+ * done(0) now -- telling it -ECANCELED would have it write again later, a
+ * second completion where the first may already have been seen (an NVMe
+ * CQE). Anything else still waiting -- bytes not yet sent, a read's data
+ * not yet back -- is cancelled (-ECANCELED): the client has not applied
+ * it, or the data never reached the buffer, and the device runs it again.
+ * Chunks already sent stay in flight (their ids are not reused) and their
+ * replies are dropped (no data copied, no second done()).
+ */
+static void settle_waiting(struct vus_dev *dev, struct vus_dma_req *req)
+{
+	if (req->result == 0 && req->is_write && req->pos == req->len && req->nbusy) {
+		if (req->done)
+			req->done(dev, req->arg, 0);
+		req->done = NULL;
+		req->buf = NULL;
+		return;
+	}
+	if (req->result == 0 && (req->pos < req->len || req->nbusy))
+		req->result = -ECANCELED;
+	if (req->result == -ECANCELED && req->nbusy && req->done) {
+		/* A reply being received into the buffer goes to scratch from
+		 * here on (transport.h). */
+		if (!req->is_write)
+			vus_session_bulk_discard(&dev->sess, req->buf, req->len);
+		req->done(dev, req->arg, req->result);
+		req->done = NULL;
+		req->buf = NULL; /* the device may free it now */
+	}
+}
+
 void vus_dma_quiesce(struct vus_dev *dev)
 {
 	struct vus_dma *d = &dev->dma;
@@ -796,31 +831,17 @@ void vus_dma_quiesce(struct vus_dev *dev)
 	/*
 	 * Transfers copied but not yet completed complete now, so the device's
 	 * state holds them before it saves. Those still waiting on the client
-	 * are cancelled: the protocol cannot recall a request, and waiting for
-	 * the client's replies on the loop thread, in the middle of its own
-	 * command, could never end. The device hears -ECANCELED now; chunks
-	 * already sent stay in flight (their ids are not reused) and their
-	 * replies are dropped (no data copied, no second done()).
+	 * are settled (settle_waiting()): the protocol cannot recall a
+	 * request, and waiting for the client's replies on the loop thread,
+	 * in the middle of its own command, could never end. Waiting on the
+	 * client means chunks left to send, or every chunk sent and replies
+	 * outstanding (nbusy); the latter used to be missed: its done() ran
+	 * after the device had saved it as busy, and the destination dropped
+	 * the transfer (test_migration_storm found it).
 	 */
 	adopt_queue(d);
-	for (req = d->inflight; req; req = req->next) {
-		/* Waiting on the client: chunks left to send, or every chunk
-		 * sent and replies outstanding (nbusy). The latter used to be
-		 * missed: its done() ran after the device had saved it as
-		 * busy, and the destination dropped the transfer
-		 * (test_migration_storm found it). */
-		if (req->result == 0 && (req->pos < req->len || req->nbusy))
-			req->result = -ECANCELED;
-		if (req->result == -ECANCELED && req->nbusy && req->done) {
-			/* A reply being received into the buffer goes to
-			 * scratch from here on (transport.h). */
-			if (!req->is_write)
-				vus_session_bulk_discard(&dev->sess, req->buf, req->len);
-			req->done(dev, req->arg, req->result);
-			req->done = NULL;
-			req->buf = NULL; /* the device may free it now */
-		}
-	}
+	for (req = d->inflight; req; req = req->next)
+		settle_waiting(dev, req);
 	complete_finished(dev);
 }
 
@@ -831,24 +852,16 @@ void vus_dma_unquiesce(struct vus_dev *dev)
 
 void vus_dma_cancel_sent(struct vus_dev *dev)
 {
-	struct vus_dma *d = &dev->dma;
 	struct vus_dma_req *req;
 
 	/*
-	 * Live update: requests sent whole but not yet answered would be
+	 * Live update: reads sent whole but not yet answered would be
 	 * answered to the next owner, which does not know them; the device
-	 * hears -ECANCELED now, while stopped and before it saves, and runs
-	 * them again after the hand-over (a write twice with the same bytes,
-	 * a read once more: harmless). Their late replies are strays.
+	 * hears -ECANCELED now, while stopped and before it saves, and reads
+	 * again after the hand-over (harmless). Writes sent whole are done
+	 * (settle_waiting()). Their late replies are strays.
 	 */
-	for (req = d->inflight; req; req = req->next) {
-		if (req->result == 0 && (req->pos < req->len || req->nbusy))
-			req->result = -ECANCELED;
-		if (req->result == -ECANCELED && req->nbusy && req->done) {
-			req->done(dev, req->arg, req->result);
-			req->done = NULL;
-			req->buf = NULL;
-		}
-	}
+	for (req = dev->dma.inflight; req; req = req->next)
+		settle_waiting(dev, req);
 	complete_finished(dev);
 }
