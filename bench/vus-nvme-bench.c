@@ -193,7 +193,7 @@ static struct result run(struct nvme_drv *d, const struct job *j, double secs, u
 				.batch = batches ? (double)ops / batches : 0, .ops = ops };
 }
 
-/* I/O queue 1's interrupts and holdoff holds so far (controller stats;
+/* I/O queue 1's interrupts raised and held back so far (controller stats;
  * the processor may be mid-pass: try again). */
 static void queue_counts(struct nvme_emu *emu, uint64_t *irqs, uint64_t *holds)
 {
