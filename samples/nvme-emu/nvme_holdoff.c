@@ -23,10 +23,7 @@
  *   - a host that submits before it has consumed entries whose interrupt
  *     was raised has several commands in flight: held too.
  *
- * A held interrupt is raised when the hold has gathered as many entries
- * as the last hold that ran out of time (the host's batch: it has
- * nothing more in flight; one more is waited for every 8 such holds, in
- * case its depth grew), or when no later pass joined it for one
+ * A held interrupt is raised when no later pass joined it for one
  * interval (twice the mean time between passes with completions, the
  * waits for held interrupts left out, within [HOLDOFF_MIN_NS,
  * holdoff_ns]), or four intervals after the first held
@@ -147,21 +144,14 @@ bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
 	if (cq->held >= HOLDOFF_MAX_ENTRIES || nvme_cq_free(cq) < cq->size / 4 ||
 	    !want_hold(n, qid, cq, fresh))
 		return false;
-	/* The host's usual batch is complete: it is waiting now. */
-	if (cq->held_before && cq->batch_est >= 2 && cq->held >= cq->batch_est) {
-		cq->batch_full = true;
-		return false;
-	}
 	if (!cq->held_since_ns)
 		cq->held_since_ns = *now;
 	if (fresh)
 		cq->held_last_ns = *now;
 	last = cq->held_last_ns ? cq->held_last_ns : cq->held_since_ns;
 	gap = interval(n, cq);
-	if (*now - last >= gap || *now - cq->held_since_ns >= HOLDOFF_MAX_GAPS * gap) {
-		cq->timed_out = true;
+	if (*now - last >= gap || *now - cq->held_since_ns >= HOLDOFF_MAX_GAPS * gap)
 		return false;
-	}
 	d = last + gap;
 	if (d > cq->held_since_ns + HOLDOFF_MAX_GAPS * gap)
 		d = cq->held_since_ns + HOLDOFF_MAX_GAPS * gap;
@@ -195,13 +185,6 @@ bool nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq)
 			cq->probe_every *= 2;
 		}
 		cq->probe_in = cq->probe_every;
-		/* The batch: what a hold gathered before its time ran out
-		 * (the host had no more in flight then); one more every 8
-		 * holds ended by it, in case the host's depth grew. */
-		if (cq->timed_out)
-			cq->batch_est = cq->held;
-		else if (cq->batch_full && !(++cq->batch_fills % 8))
-			cq->batch_est++;
 		/* The wait for a held interrupt is no gap of the host's. */
 		cq->post_last_ns = 0;
 		/* The host consumed every entry meanwhile (the handler of an
@@ -211,8 +194,6 @@ bool nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq)
 			raise = false;
 	}
 	cq->probing = false;
-	cq->timed_out = false;
-	cq->batch_full = false;
 	cq->joins = 0;
 	cq->held_before = 0;
 	cq->held_last_ns = 0;

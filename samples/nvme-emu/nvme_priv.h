@@ -91,10 +91,6 @@ struct nvme_cq {
 	uint64_t gap_avg_ns;    /* mean time between such passes (1/8 EWMA) */
 	uint32_t joins;         /* passes that joined the running hold */
 	bool probing;           /* the running hold began as a probe */
-	bool timed_out;         /* it ended by its interval or its bound */
-	bool batch_full;        /* it ended by gathering batch_est entries */
-	uint32_t batch_est;     /* entries the last timed-out hold gathered */
-	uint32_t batch_fills;   /* holds ended by batch_est (it grows per 8) */
 	uint32_t probe_in;      /* lone passes until the next probe hold */
 	uint32_t probe_every;   /* and between probes (doubles per miss) */
 	uint64_t irqs;
