@@ -4,7 +4,7 @@
  * "Holdoff"). The controller completes a RAM command inside the pass its
  * doorbell runs, so a host that submits one command per doorbell gets one
  * interrupt per command even with many commands in flight: a Linux guest
- * running fio at queue depth 32 under TCG took 0.7-0.8 interrupts per
+ * running fio at queue depth 32 under TCG took up to 0.8 interrupts per
  * I/O, each costing it far more than its posted doorbell. Seen from the
  * controller that host looks like one at queue depth 1 (each command is
  * complete before the next doorbell), so the controller finds out whether
@@ -23,12 +23,15 @@
  *   - a host that submits before it has consumed entries whose interrupt
  *     was raised has several commands in flight: held too.
  *
- * A held interrupt is raised when no later pass joined it for one
- * interval (twice the mean time between passes with completions, the
- * waits for held interrupts left out, within [HOLDOFF_MIN_NS,
- * holdoff_ns]), or four intervals after the first held
- * completion, or when 32 entries wait, or when the host has consumed the
- * held entries without it (it polls). Never held: the admin CQ, a CQ
+ * A join counts only while the host still has held entries to reap. A
+ * held interrupt is raised when no later pass joined it for one interval
+ * (twice the mean time between passes with completions, the waits for
+ * held interrupts left out, within [HOLDOFF_MIN_NS, holdoff_ns]), or
+ * four intervals after the first held completion, or when 32 entries
+ * wait; it is dropped instead when the host has consumed every entry
+ * meanwhile (the handler of an earlier interrupt, delivered late, took
+ * them, or the host polls), as QEMU's own nvme signals only a CQ that
+ * holds entries. Never held: the admin CQ, a CQ
  * three quarters full, a CQ whose vector has CD set, every CQ once the
  * host has set Interrupt Coalescing (its own rules then apply,
  * nvme_queue.c), INTx (nvme_queue.c intx_flush). The deadline is the one
@@ -45,8 +48,8 @@
 #define HOLDOFF_MIN_NS      10000ull /* an interval is at least 10 us */
 #define PROBE_FIRST         8       /* lone passes before the first probe */
 #define PROBE_AGAIN         2       /* and after a deep spell */
+#define PROBE_MAX           1024    /* at most between two probes */
 #define DEEP_CREDIT         2       /* deep through DEEP_CREDIT - 1 unjoined holds */
-#define PROBE_MAX           1024    /* and at most between two probes */
 /* Passes that must join a hold for the CQ to be deep: a hold gathering
  * two passes' completions saves one interrupt for a wait of up to an
  * interval in which a host at queue depth 2 may have nothing left to do
