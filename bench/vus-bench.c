@@ -742,69 +742,84 @@ static double rat(double x, double f)
  * back, and each ratio is taken within its round; a row shows the median
  * of its per-round ratios (and the median times). A loaded machine shifts
  * whole rounds, which the per-round ratio cancels. The process floor runs
- * only when vusd rows are measured (nsrv > SRV_VUSD).
+ * only when vusd rows are measured (nsrv > SRV_VUSD). With two operations
+ * (nops 2: the 4-byte read and write) both run in every round against the
+ * same floors, so their ratios compare with each other: apart, each had
+ * floors of its own, which differ by a few percent between blocks of
+ * rounds (docs/performance.md "Reads against writes").
  */
 static void interleaved(const struct bench_opts *o, struct served *s, unsigned nsrv,
-			enum op op, size_t size, void *big, unsigned long iters,
-			size_t req, size_t rep, struct row_fig *fig, struct row_fig *tfloor,
+			const enum op *ops, unsigned nops, size_t size, void *big,
+			unsigned long iters, size_t req, size_t rep,
+			struct row_fig fig[][SRV_KINDS], struct row_fig *tfloor,
 			struct row_fig *pfloor)
 {
-	static double q[SRV_KINDS + 2][5][MAX_ROUNDS];
-	struct sample x[SRV_KINDS], ft, fp = { 0 };
+	static double q[2][SRV_KINDS + 2][5][MAX_ROUNDS];
+	struct sample x[2][SRV_KINDS], ft, fp = { 0 };
 	bool procs = nsrv > SRV_VUSD;
 	struct raw_pair p, pp;
-	unsigned r, k;
+	unsigned r, k, j, i;
 
+	if (nops < 1 || nops > 2)
+		die("interleaved: one or two operations", EINVAL);
 	raw_open(o, &p, req, rep, false);
 	if (procs)
 		raw_open(o, &pp, req, rep, true);
 	raw_round(&p, iters); /* warm-up */
 	if (procs)
 		raw_round(&pp, iters);
-	for (k = 0; k < nsrv; k++)
-		lib_round(&s[k], op, size, big, iters);
+	for (j = 0; j < nops; j++)
+		for (k = 0; k < nsrv; k++)
+			lib_round(&s[k], ops[j], size, big, iters);
 	for (r = 0; r < o->rounds; r++) {
 		ft = raw_round(&p, iters);
 		if (procs)
 			fp = raw_round(&pp, iters);
-		for (k = 0; k < nsrv; k++)
-			x[k] = lib_round(&s[k], op, size, big, iters);
-		/* [k][0] us, [1] ratio, [2] CPU ratio, [3] to the process
-		 * floor, [4] CPU to the process floor; k = SRV_KINDS: the
-		 * thread floor, SRV_KINDS + 1: the process floor. */
-		q[SRV_KINDS][0][r] = ft.us;
-		q[SRV_KINDS + 1][0][r] = fp.us;
-		q[SRV_KINDS + 1][1][r] = rat(fp.us, ft.us);
-		q[SRV_KINDS + 1][2][r] = rat(fp.cpu_us, ft.cpu_us);
-		for (k = 0; k < nsrv; k++) {
-			q[k][0][r] = x[k].us;
-			q[k][1][r] = rat(x[k].us, ft.us);
-			q[k][2][r] = rat(x[k].cpu_us, ft.cpu_us);
-			q[k][3][r] = k >= SRV_VUSD ? rat(x[k].us, fp.us) : 0;
-			q[k][4][r] = k >= SRV_VUSD ? rat(x[k].cpu_us, fp.cpu_us) : 0;
+		/* Odd rounds take the operations in the other order: neither
+		 * always runs right after the floor. */
+		for (i = 0; i < nops; i++) {
+			j = r % 2 ? nops - 1 - i : i;
+			for (k = 0; k < nsrv; k++)
+				x[j][k] = lib_round(&s[k], ops[j], size, big, iters);
 		}
+		/* [j][k][0] us, [1] ratio, [2] CPU ratio, [3] to the process
+		 * floor, [4] CPU to the process floor; k = SRV_KINDS: the
+		 * thread floor, SRV_KINDS + 1: the process floor (in [0]). */
+		q[0][SRV_KINDS][0][r] = ft.us;
+		q[0][SRV_KINDS + 1][0][r] = fp.us;
+		q[0][SRV_KINDS + 1][1][r] = rat(fp.us, ft.us);
+		q[0][SRV_KINDS + 1][2][r] = rat(fp.cpu_us, ft.cpu_us);
+		for (j = 0; j < nops; j++)
+			for (k = 0; k < nsrv; k++) {
+				q[j][k][0][r] = x[j][k].us;
+				q[j][k][1][r] = rat(x[j][k].us, ft.us);
+				q[j][k][2][r] = rat(x[j][k].cpu_us, ft.cpu_us);
+				q[j][k][3][r] = k >= SRV_VUSD ? rat(x[j][k].us, fp.us) : 0;
+				q[j][k][4][r] = k >= SRV_VUSD ? rat(x[j][k].cpu_us, fp.cpu_us) : 0;
+			}
 	}
 	raw_close(&p);
 	if (procs)
 		raw_close(&pp);
-	*tfloor = (struct row_fig){ .us = median_or_0(q[SRV_KINDS][0], o->rounds), .ratio = 1,
+	*tfloor = (struct row_fig){ .us = median_or_0(q[0][SRV_KINDS][0], o->rounds), .ratio = 1,
 				    .cpu_ratio = 1 };
 	*pfloor = (struct row_fig){ 0 };
 	if (procs)
 		*pfloor = (struct row_fig){
-			.us = median_or_0(q[SRV_KINDS + 1][0], o->rounds),
-			.ratio = median_or_0(q[SRV_KINDS + 1][1], o->rounds),
-			.cpu_ratio = median_or_0(q[SRV_KINDS + 1][2], o->rounds),
+			.us = median_or_0(q[0][SRV_KINDS + 1][0], o->rounds),
+			.ratio = median_or_0(q[0][SRV_KINDS + 1][1], o->rounds),
+			.cpu_ratio = median_or_0(q[0][SRV_KINDS + 1][2], o->rounds),
 			.pratio = 1, .pcpu_ratio = 1,
 		};
-	for (k = 0; k < nsrv; k++)
-		fig[k] = (struct row_fig){
-			.us = median_or_0(q[k][0], o->rounds),
-			.ratio = median_or_0(q[k][1], o->rounds),
-			.cpu_ratio = median_or_0(q[k][2], o->rounds),
-			.pratio = median_or_0(q[k][3], o->rounds),
-			.pcpu_ratio = median_or_0(q[k][4], o->rounds),
-		};
+	for (j = 0; j < nops; j++)
+		for (k = 0; k < nsrv; k++)
+			fig[j][k] = (struct row_fig){
+				.us = median_or_0(q[j][k][0], o->rounds),
+				.ratio = median_or_0(q[j][k][1], o->rounds),
+				.cpu_ratio = median_or_0(q[j][k][2], o->rounds),
+				.pratio = median_or_0(q[j][k][3], o->rounds),
+				.pcpu_ratio = median_or_0(q[j][k][4], o->rounds),
+			};
 }
 
 /* BAR1 must hold what was written: a wrong answer would make speed moot. */
@@ -855,19 +870,23 @@ static void row(const char *name, unsigned long iters, const struct row_fig *f, 
 	printf("\n");
 }
 
-/* The floor rows and the rows of every server for one operation. */
+/* The floor rows (floor_name NULL: none, printed for the operation
+ * before) and the rows of every server for one operation. */
 static void rows(const char *floor_name, const char *op_name, unsigned long iters, unsigned nsrv,
 		 const struct row_fig *fig, const struct row_fig *tf, const struct row_fig *pf)
 {
 	char name[96];
 	unsigned k;
 
+	if (!floor_name)
+		goto ops;
 	snprintf(name, sizeof(name), "%s (floor)", floor_name);
 	row(name, iters, tf, tf->us);
 	if (pf->us > 0) {
 		snprintf(name, sizeof(name), "%s, processes", floor_name);
 		row(name, iters, pf, tf->us);
 	}
+ops:
 	for (k = 0; k < nsrv; k++) {
 		snprintf(name, sizeof(name), "%s, %s", op_name, kind_name[k]);
 		row(name, iters, &fig[k], tf->us);
@@ -963,15 +982,19 @@ int main(int argc, char **argv)
 {
 	static const size_t big_sizes[] = { 64u << 10, 1u << 20 };
 	static const unsigned long big_div[] = { 20, 200 };
-	static const struct { enum op op; const char *name; } small[] = {
-		{ OP_READ4, "REGION_READ 4 B" },
-		{ OP_WRITE4, "REGION_WRITE 4 B" },
-		{ OP_POSTED4, "posted REGION_WRITE 4 B" },
+	/* Reads and writes in the same rounds (interleaved()), posted
+	 * writes apart. */
+	static const enum op rw[] = { OP_READ4, OP_WRITE4 };
+	static const enum op posted[] = { OP_POSTED4 };
+	static const struct { const enum op *ops; unsigned nops; const char *name[2]; } small[] = {
+		{ rw, 2, { "REGION_READ 4 B", "REGION_WRITE 4 B" } },
+		{ posted, 1, { "posted REGION_WRITE 4 B" } },
 	};
+	static const enum op write_big[] = { OP_WRITE_BIG }, read_big[] = { OP_READ_BIG };
 	struct bench_opts o = { .iters = 20000, .rounds = 5 };
 	struct served s[SRV_KINDS];
 	char vusd[PATH_MAX];
-	struct row_fig fig[SRV_KINDS], tf, pf;
+	struct row_fig fig[2][SRV_KINDS], tf, pf;
 	unsigned long n;
 	unsigned nsrv = 2, k;
 	uint8_t *big;
@@ -1013,9 +1036,11 @@ int main(int argc, char **argv)
 
 	/* (a) the floor: a 4-byte REGION_READ's bytes, 32 out and 36 back */
 	for (j = 0; j < sizeof(small) / sizeof(small[0]); j++) {
-		interleaved(&o, s, nsrv, small[j].op, 4, big, o.iters, ACCESS_HDR,
+		interleaved(&o, s, nsrv, small[j].ops, small[j].nops, 4, big, o.iters, ACCESS_HDR,
 			    ACCESS_HDR + 4, fig, &tf, &pf);
-		rows("raw ping-pong 32/36 B", small[j].name, o.iters, nsrv, fig, &tf, &pf);
+		for (k = 0; k < small[j].nops; k++)
+			rows(k ? NULL : "raw ping-pong 32/36 B", small[j].name[k], o.iters, nsrv,
+			     fig[k], &tf, &pf);
 	}
 
 	/* (e) bulk transfers against a raw ping-pong of the same sizes */
@@ -1025,16 +1050,16 @@ int main(int argc, char **argv)
 		for (k = 0; k < nsrv; k++)
 			check_bar1(&s[k], big, size);
 
-		interleaved(&o, s, nsrv, OP_WRITE_BIG, size, big, n, ACCESS_HDR + size,
+		interleaved(&o, s, nsrv, write_big, 1, size, big, n, ACCESS_HDR + size,
 			    ACCESS_HDR, fig, &tf, &pf);
 		snprintf(name, sizeof(name), "raw ping-pong %zu KiB/32 B", size >> 10);
 		snprintf(name2, sizeof(name2), "REGION_WRITE %zu KiB", size >> 10);
-		rows(name, name2, n, nsrv, fig, &tf, &pf);
-		interleaved(&o, s, nsrv, OP_READ_BIG, size, big, n, ACCESS_HDR,
+		rows(name, name2, n, nsrv, fig[0], &tf, &pf);
+		interleaved(&o, s, nsrv, read_big, 1, size, big, n, ACCESS_HDR,
 			    ACCESS_HDR + size, fig, &tf, &pf);
 		snprintf(name, sizeof(name), "raw ping-pong 32 B/%zu KiB", size >> 10);
 		snprintf(name2, sizeof(name2), "REGION_READ %zu KiB", size >> 10);
-		rows(name, name2, n, nsrv, fig, &tf, &pf);
+		rows(name, name2, n, nsrv, fig[0], &tf, &pf);
 	}
 	for (k = 0; k < nsrv; k++)
 		served_stop(&s[k]);

@@ -6,30 +6,41 @@
  * driver drives it: DMA memory shared through an fd (DMA_MAP), shadow
  * doorbells with EventIdx (Doorbell Buffer Config), submissions queued
  * per batch and published once, completions read from the CQ in shared
- * memory. Jobs: 4 KiB random read and write at QD1 and QD32, 128 KiB
- * sequential read and write at QD8, each against a floor measured in the
- * same run, memcpy of the same bytes. Prints IOPS, MB/s, the server
+ * memory, one new command queued per completion and the tail published
+ * once per reap. Jobs: 4 KiB random read and write at QD1 and QD32, 128
+ * KiB sequential read and write at QD8, each against a floor measured in
+ * the same run, memcpy of the same bytes. Prints IOPS, MB/s, the server
  * threads' CPU use (and per I/O: 1 / that is what one fully fed server
- * core would serve), the mean completions per reap (batch) and the
- * ratios; asserts nothing (docs/nvme-testing.md).
+ * core would serve), the driver thread's CPU per I/O, the mean
+ * completions per reap (batch), the ratios and the load average; asserts
+ * nothing (docs/nvme-testing.md) but that every completion matched an
+ * outstanding command with status 0.
  *
- *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|poll|all]
+ *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|hybrid|poll|all]
  *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]
- *                  [--holdoff US]
+ *                  [--spin-us N] [--pin] [--holdoff US]
  *
  * Modes: irq, the controller's default (work done inline on the doorbell
- * message, interrupts as eventfds the driver sleeps on, no CPU when
- * idle); poll, the controller's poll option (a thread polls the shadow
- * doorbells) with a driver polling its CQ: no system call per I/O.
+ * message, interrupts as eventfds the driver sleeps on whenever its CQ is
+ * empty, no CPU when idle); hybrid, the same controller with a driver
+ * that, its CQ empty, looks at it for up to --spin-us (default 50) before
+ * sleeping on the interrupt (Linux's hybrid polling), so it takes each
+ * completion as the controller posts it and the controller, fed while
+ * it works, runs without a doorbell or an interrupt per batch; poll, the
+ * controller's poll option (a thread polls the shadow doorbells) with a
+ * driver polling its CQ: no system call per I/O.
  * DMA: fd (guest memory mapped through fds: memcpy) or nofd (every DMA a
  * DMA_READ/DMA_WRITE message, as QEMU without shared guest RAM).
  * --no-shadow leaves Doorbell Buffer Config off (a doorbell message per
  * batch and per CQ head update). --quick: 0.2 s per job. --thp: the
  * namespace (and the floor's namespace-sized memfd) madvise'd
  * MADV_HUGEPAGE; huge only where the kernel's shmem_enabled allows it
- * (printed). --holdoff US: the controller's adaptive interrupt holdoff
- * bound (docs/nvme.md section 5; 0 turns it off), default the
- * controller's.
+ * (printed). --pin: the server's loop thread on CPU 1, the driver on CPU
+ * 0 (two CPUs needed; the scheduler otherwise tends to put a thread woken
+ * by the other on the waker's CPU, where they take turns). --holdoff US:
+ * the controller's adaptive interrupt holdoff bound (docs/nvme.md section
+ * 5; 0 turns it off), default the controller's; held/IO: the interrupts
+ * it held back per I/O.
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
@@ -60,8 +71,23 @@ static long holdoff_us = -1;
 static struct vus_dev *dev;
 static pthread_t server;
 
+static bool pin; /* --pin: server thread on CPU 1, driver on CPU 0 */
+static unsigned spin_ns = 50000; /* --spin-us: hybrid's spin before sleeping */
+
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		fprintf(stderr, "vus-nvme-bench: --pin: CPU %d not available, not pinned\n", cpu);
+}
+
 static void *server_main(void *arg)
 {
+	if (pin)
+		pin_to(1);
 	vus_dev_run(dev);
 	return NULL;
 }
@@ -91,9 +117,10 @@ struct job {
 };
 
 struct result {
-	double iops, mbs, cpu, batch;
-	uint64_t ops;
+	double iops, mbs, cpu, drv_cpu, batch;
 };
+
+
 
 static _Noreturn void die(const char *what, int r)
 {
@@ -149,15 +176,19 @@ static double process_cpu(void)
 }
 
 /*
- * Keep qd commands in flight: reap what completed, queue one new command
- * per completion, publish the tail once per batch.
+ * Keep qd commands in flight: reap what completed (every status checked;
+ * a completion whose cid is not outstanding is counted by the driver and
+ * fails the run below), queue one new command per completion, publish the
+ * tail once per reap. spin: nvme_drv_reap_spin()'s spin before sleeping
+ * (hybrid), 0: sleep on the interrupt whenever the CQ is empty.
  */
-static struct result run(struct nvme_drv *d, const struct job *j, double secs, uint64_t iova)
+static struct result run(struct nvme_drv *d, const struct job *j, double secs, uint64_t iova,
+			 unsigned spin)
 {
 	uint64_t seed = 88172645463325252ull, pos = 0, ops = 0, batches = 0;
 	struct nvme_drv_done done[QDEPTH];
 	unsigned buf_of[QDEPTH], k;
-	double t0, t1, c0;
+	double t0, t1, c0, c1, dc0, dc1;
 	int n, r, i;
 
 	for (k = 0; k < j->qd; k++)
@@ -167,8 +198,9 @@ static struct result run(struct nvme_drv *d, const struct job *j, double secs, u
 		die("doorbell", r);
 	t0 = now();
 	c0 = process_cpu();
+	dc0 = thread_cpu();
 	for (;;) {
-		n = nvme_drv_reap(d, 1, done, QDEPTH, true);
+		n = nvme_drv_reap_spin(d, 1, done, QDEPTH, spin);
 		if (n < 0)
 			die("reap", n);
 		for (i = 0; i < n; i++)
@@ -184,30 +216,18 @@ static struct result run(struct nvme_drv *d, const struct job *j, double secs, u
 			die("doorbell", r);
 	}
 	t1 = now();
+	dc1 = thread_cpu();
+	c1 = process_cpu();
 	/* Drain what is still in flight (not counted). */
 	while (nvme_drv_inflight(d, 1) && nvme_drv_reap(d, 1, done, QDEPTH, true) > 0)
 		;
+	if (nvme_drv_inflight(d, 1) || nvme_drv_stray(d))
+		die("completions lost or not matching a command", -EPROTO);
 	return (struct result){ .iops = ops / (t1 - t0),
 				.mbs = ops * (double)j->bs / (t1 - t0) / 1e6,
-				.cpu = (process_cpu() - c0) / (t1 - t0),
-				.batch = batches ? (double)ops / batches : 0, .ops = ops };
-}
-
-/* I/O queue 1's interrupts raised and held back so far (controller stats;
- * the processor may be mid-pass: try again). */
-static void queue_counts(struct nvme_emu *emu, uint64_t *irqs, uint64_t *holds)
-{
-	struct nvme_emu_qstats st[2];
-	int n, i, tries = 0;
-
-	*irqs = *holds = 0;
-	while ((n = nvme_emu_queue_stats(emu, st, 2)) == -EAGAIN && tries++ < 100000)
-		sched_yield();
-	for (i = 0; i < n; i++)
-		if (st[i].qid == 1) {
-			*irqs = st[i].irqs;
-			*holds = st[i].holds;
-		}
+				.cpu = (c1 - c0) / (t1 - t0),
+				.drv_cpu = (dc1 - dc0) / (t1 - t0),
+				.batch = batches ? (double)ops / batches : 0 };
 }
 
 /* Write the whole namespace once, untimed: the memfd's pages exist
@@ -339,10 +359,30 @@ static void shmem_huge_report(void)
 	fclose(f);
 }
 
+static double loadavg(void);
+
+/* I/O queue 1's commands fetched and interrupts raised so far. */
+static void q1_stats(struct nvme_emu *emu, uint64_t *cmds, uint64_t *irqs, uint64_t *holds)
+{
+	struct nvme_emu_qstats st[2];
+	int n, i;
+
+	*cmds = *irqs = *holds = 0;
+	while ((n = nvme_emu_queue_stats(emu, st, 2)) == -EAGAIN)
+		sched_yield();
+	for (i = 0; i < n; i++)
+		if (st[i].qid == 1) {
+			*cmds = st[i].cmds;
+			*irqs = st[i].irqs;
+			*holds = st[i].holds;
+		}
+}
+
 struct config {
 	bool poll;      /* controller poll option + polling driver */
 	bool no_fd;     /* DMA by messages */
 	bool no_shadow; /* no Doorbell Buffer Config */
+	bool hybrid;    /* irq controller, driver spins spin_ns before sleeping */
 };
 
 static void run_config(const struct config *cf, double secs, const char *only)
@@ -414,12 +454,17 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	if (thp_wanted)
 		shmem_huge_report();
 
-	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
+	printf("\n== mode %s, %s DMA%s: controller %s, driver %s%s ==\n",
+	       cf->poll ? "poll" : cf->hybrid ? "hybrid" : "irq",
 	       cf->no_fd ? "message (no fds)" : "fd-mapped",
 	       shadow ? ", shadow doorbells + EventIdx" : cf->no_shadow ? ", no shadow doorbells" :
 	       ", shadow doorbells refused (no fds): doorbell messages",
 	       cf->poll ? "poll=true" : "inline on doorbells", cf->poll ? "polls its CQ" :
-	       "sleeps on MSI-X eventfds");
+	       cf->hybrid ? "spins on its CQ, then sleeps on MSI-X eventfds" :
+	       "sleeps on MSI-X eventfds", pin ? "; threads pinned to CPUs 1 and 0" : "");
+	if (cf->hybrid)
+		printf("hybrid: the driver looks at its CQ for up to %.0f us after each reap before "
+		       "sleeping\n", spin_ns / 1e3);
 	{
 		/* Idle: queues set up, nothing submitted. */
 		struct timespec nap = { 0, 500000000L };
@@ -431,29 +476,36 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
 		       cpu > 0 ? cpu : 0, now() - t0);
 	}
-	printf("%-20s %9s %8s %6s %9s %6s %8s %8s %9s %7s %7s %6s %6s\n", "job", "IOPS", "MB/s",
-	       "server", "server/IO", "batch", "floor/op", "+prefetch", "floor ops/s", "IOPS/fl",
-	       "fl/srv", "irq/IO", "held/IO");
+	printf("%-20s %9s %8s %6s %9s %9s %6s %6s %7s %8s %8s %9s %7s %7s %5s\n", "job", "IOPS",
+	       "MB/s", "server", "server/IO", "driver/IO", "batch", "irq/IO", "held/IO", "floor/op",
+	       "+prefetch", "floor ops/s", "IOPS/fl", "fl/srv", "load");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		uint64_t cmds0, irqs0, holds0, cmds1, irqs1, holds1;
 		struct result res;
 		struct floor fl;
 		double per_io;
-		uint64_t irq0, irq1, held0, held1;
 
 		if (only && strcmp(only, jobs[i].name) != 0)
 			continue;
-		queue_counts(emu, &irq0, &held0);
-		res = run(d, &jobs[i], secs, iova);
-		queue_counts(emu, &irq1, &held1);
+		q1_stats(emu, &cmds0, &irqs0, &holds0);
+		res = run(d, &jobs[i], secs, iova, cf->hybrid ? spin_ns : 0);
+		q1_stats(emu, &cmds1, &irqs1, &holds1);
 		fl = floor_measure(&jobs[i], secs / 8);
 		per_io = res.cpu / res.iops * 1e6;
-		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %6.1f %6.3fus %7.3fus %11.0f %7.3f %7.3f "
-		       "%6.3f %6.3f\n",
-		       jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io, res.batch, fl.us,
-		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io,
-		       res.ops ? (double)(irq1 - irq0) / (double)res.ops : 0,
-		       res.ops ? (double)(held1 - held0) / (double)res.ops : 0);
+		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %7.3fus %6.1f %6.3f %7.3f %6.3fus %7.3fus "
+		       "%11.0f %7.3f %7.3f %5.2f\n", jobs[i].name, res.iops, res.mbs, res.cpu * 100,
+		       per_io, res.drv_cpu / res.iops * 1e6, res.batch,
+		       cmds1 > cmds0 ? (double)(irqs1 - irqs0) / (double)(cmds1 - cmds0) : 0,
+		       cmds1 > cmds0 ? (double)(holds1 - holds0) / (double)(cmds1 - cmds0) : 0, fl.us,
+		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io, loadavg());
 		fflush(stdout);
+	}
+	{
+		uint64_t cmds, irqs, holds;
+
+		q1_stats(emu, &cmds, &irqs, &holds);
+		printf("I/O queue: %llu commands, %llu interrupts in all (warm-up included)\n",
+		       (unsigned long long)cmds, (unsigned long long)irqs);
 	}
 	nvme_drv_close(d);
 	vus_client_close(c);
@@ -461,6 +513,20 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	pthread_join(server, NULL);
 	nvme_emu_free(emu);
 	rmdir(dir);
+}
+
+/* The 1-minute load average: the machine may be shared. */
+static double loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
 }
 
 /* Huge pages for memfd mappings come from transparent huge pages for
@@ -492,6 +558,8 @@ int main(int argc, char **argv)
 		{ "no-shadow", no_argument, NULL, 'S' },
 		{ "job", required_argument, NULL, 'j' },
 		{ "thp", no_argument, NULL, 'T' },
+		{ "spin-us", required_argument, NULL, 'P' },
+		{ "pin", no_argument, NULL, 'I' },
 		{ "holdoff", required_argument, NULL, 'H' },
 		/* Earlier spellings: --no-fd is --dma nofd, --polled --mode poll. */
 		{ "no-fd", no_argument, NULL, 'n' },
@@ -504,7 +572,7 @@ int main(int argc, char **argv)
 	double secs = 1;
 	int o, m, f;
 
-	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:TH:nph", lopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:TP:IH:nph", lopts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			secs = atof(optarg);
@@ -527,6 +595,13 @@ int main(int argc, char **argv)
 		case 'T':
 			thp_wanted = true;
 			break;
+		case 'I':
+			pin = true;
+			pin_to(0);
+			break;
+		case 'P':
+			spin_ns = (unsigned)(atof(optarg) * 1000);
+			break;
 		case 'H':
 			holdoff_us = atol(optarg);
 			if (holdoff_us < 0 || holdoff_us > 10000) {
@@ -541,13 +616,14 @@ int main(int argc, char **argv)
 			mode = "poll";
 			break;
 		default:
-			printf("usage: %s [--seconds S] [--quick] [--mode irq|poll|all] "
-			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp] [--holdoff US]\n",
-			       argv[0]);
+			printf("usage: %s [--seconds S] [--quick] [--mode irq|hybrid|poll|all] "
+			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp] [--spin-us N] "
+			       "[--pin] [--holdoff US]\n", argv[0]);
 			return o == 'h' ? 0 : 2;
 		}
 	}
-	if ((strcmp(mode, "all") && strcmp(mode, "irq") && strcmp(mode, "poll")) ||
+	if ((strcmp(mode, "all") && strcmp(mode, "irq") && strcmp(mode, "hybrid") &&
+	     strcmp(mode, "poll")) ||
 	    (strcmp(dma, "all") && strcmp(dma, "fd") && strcmp(dma, "nofd")) || !(secs > 0)) {
 		fprintf(stderr, "vus-nvme-bench: bad --mode, --dma or --seconds (see --help)\n");
 		return 2;
@@ -559,10 +635,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)(NS_SIZE >> 20), QDEPTH, secs);
 	shmem_thp_report();
 	for (f = 0; f < 2; f++) {
-		for (m = 0; m < 2; m++) {
-			struct config cf = { .poll = m == 1, .no_fd = f == 1, .no_shadow = no_shadow };
+		for (m = 0; m < 3; m++) {
+			static const char *const names[] = { "irq", "hybrid", "poll" };
+			struct config cf = { .hybrid = m == 1, .poll = m == 2, .no_fd = f == 1,
+					     .no_shadow = no_shadow };
 
-			if (strcmp(mode, "all") && strcmp(mode, m ? "poll" : "irq"))
+			if (strcmp(mode, "all") && strcmp(mode, names[m]))
 				continue;
 			if (strcmp(dma, "all") && strcmp(dma, f ? "nofd" : "fd"))
 				continue;

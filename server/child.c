@@ -116,7 +116,7 @@ static void on_channel(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (n <= 0) {
 		/* vusd closed it: the device is being removed. */
-		event_base_loopbreak(c->d.base);
+		vusd_loop_stop(&c->d, c->d.exit_code);
 		return;
 	}
 	c->len += (size_t)n;
@@ -129,25 +129,13 @@ static void on_channel(evutil_socket_t fd, short what, void *arg)
 		_exit(VUSD_EXIT_RUNTIME); /* vusd never sends that much */
 }
 
-static void on_device(evutil_socket_t fd, short what, void *arg)
-{
-	struct child *c = arg;
-	int rc = vus_dev_process(c->vd.inst.dev);
-
-	if (rc < 0) {
-		vusd_log(VUS_LOG_ERR, "device %s: listening socket failed: %s", c->vd.spec.name,
-			 strerror(-rc));
-		c->d.exit_code = VUSD_EXIT_RUNTIME;
-		event_base_loopbreak(c->d.base);
-	}
-}
-
 static int setup(struct child *c, struct vusd *parent, int listen_fd, struct vusd_err *err)
 {
-	struct event *ev_dev, *ev_ctl;
+	struct event *ev_ctl;
 	int rc;
 
-	c->d.base = vusd_loop_base_new();
+	/* The device's requests skip libevent, as in vusd (devloop.c). */
+	c->d.base = vusd_devloop_open(&c->d);
 	if (!c->d.base) {
 		vusd_errf(err, "device %s: cannot create its event loop", c->vd.spec.name);
 		return -ENOMEM;
@@ -161,10 +149,8 @@ static int setup(struct child *c, struct vusd *parent, int listen_fd, struct vus
 			  strerror(-rc));
 		return rc;
 	}
-	ev_dev = event_new(c->d.base, vus_dev_poll_fd(c->vd.inst.dev), EV_READ | EV_PERSIST,
-			   on_device, c);
 	ev_ctl = event_new(c->d.base, c->fd, EV_READ | EV_PERSIST, on_channel, c);
-	if (!ev_dev || !ev_ctl || event_add(ev_dev, NULL) < 0 || event_add(ev_ctl, NULL) < 0) {
+	if (vusd_devloop_watch(&c->d, &c->vd) < 0 || !ev_ctl || event_add(ev_ctl, NULL) < 0) {
 		vusd_errf(err, "device %s: cannot watch its fds", c->vd.spec.name);
 		return -ENOMEM;
 	}
@@ -224,7 +210,7 @@ void vusd_child_main(struct vusd *parent, struct vusd_dev *vd, int listen_fd, in
 	json_object_put(ready);
 	if (rc < 0)
 		_exit(VUSD_EXIT_SETUP);
-	if (event_base_dispatch(c.d.base) < 0)
+	if (vusd_devloop_run(&c.d) < 0)
 		c.d.exit_code = VUSD_EXIT_RUNTIME;
 	c.vd.spec.type->destroy(&c.vd.inst);
 	_exit(c.d.exit_code);

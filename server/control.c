@@ -345,6 +345,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		/* Backoff over: back to waiting for connections only. */
 		event_add(ctl->ev, NULL);
+		ctl->d->lev_timeout_ms = -1;
 		return;
 	}
 	for (i = 0; i < VUSD_CTL_ACCEPTS_PER_CALL; i++) {
@@ -354,6 +355,9 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
 			vusd_log(VUS_LOG_WARN, "control: accept: %s", strerror(-rc));
 			event_add(ctl->ev, &backoff);
+			/* vusd's loop waits outside libevent: it must wake
+			 * for the timer (devloop.c). */
+			ctl->d->lev_timeout_ms = VUSD_CTL_BACKOFF_MS;
 			return;
 		}
 		if (rc < 0) {

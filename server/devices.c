@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Running devices: each is a vus device created by its type, listening on
- * its own socket, with one libevent read event on its poll fd that runs
- * vus_dev_process() (device.h "poll vus_dev_poll_fd() in your own loop").
+ * its own socket, its poll fd in the loop's wait, which runs
+ * vus_dev_process() when it is readable (devloop.c; device.h "poll
+ * vus_dev_poll_fd() in your own loop").
  *
  * Sockets: vusd creates them itself (<vus/socket.h> vus_listen_path), so the
  * mode is the configured one from the start, a live server's path is
@@ -13,7 +14,6 @@
  * its child (isolate.c), which creates and serves the device.
  */
 #include <errno.h>
-#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,19 +22,6 @@
 #include <vus/socket.h>
 
 #include "vusd.h"
-
-static void on_device(evutil_socket_t fd, short what, void *arg)
-{
-	struct vusd_dev *vd = arg;
-	int rc;
-
-	rc = vus_dev_process(vd->inst.dev);
-	if (rc < 0) {
-		vusd_log(VUS_LOG_ERR, "device %s: listening socket failed: %s", vd->spec.name,
-			 strerror(-rc));
-		vusd_loop_stop(vd->d, VUSD_EXIT_RUNTIME);
-	}
-}
 
 /* The device's listening socket: created at spec.socket, or the
  * inherited --fd. */
@@ -172,13 +159,10 @@ static int dev_add(struct vusd *d, struct vusd_spec *spec, struct vusd_dev **out
 			goto err_listen;
 		}
 watch:
-		vd->ev = event_new(d->base, vus_dev_poll_fd(vd->inst.dev),
-				   EV_READ | EV_PERSIST, on_device, vd);
-		if (!vd->ev || event_add(vd->ev, NULL) < 0) {
-			vusd_errf(err, "device %s: cannot watch its poll fd", spec->name);
-			rc = -ENOMEM;
-			if (vd->ev)
-				event_free(vd->ev);
+		rc = vusd_devloop_watch(d, vd);
+		if (rc < 0) {
+			vusd_errf(err, "device %s: cannot watch its poll fd: %s", spec->name,
+				  strerror(-rc));
 			vd->spec.type->destroy(&vd->inst); /* closes the listener */
 			goto err_socket;
 		}
@@ -259,8 +243,7 @@ void vusd_dev_remove(struct vusd *d, struct vusd_dev *vd)
 		*p = vd->next;
 		d->nr_devs--;
 	}
-	if (vd->ev)
-		event_free(vd->ev);
+	vusd_devloop_unwatch(d, vd);
 	unlink_socket(vd);
 	vusd_log(VUS_LOG_INFO, "removed %s \"%s\"", vd->spec.type->name, vd->spec.name);
 	/* Frees the vus device: its client is dropped (session end), its

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The event loop: one libevent base on one thread runs every device's
- * vus_dev_process(), the control socket and the signal handlers. Device
- * worker threads reach it through each device's poll fd (the library's
- * wake eventfd is in that epoll set), never by touching vusd's state.
+ * The event loop: one thread runs every device's vus_dev_process(), from
+ * a wait of its own (devloop.c), and a libevent base on that thread the
+ * control socket and the signal handlers. Device worker threads reach it
+ * through each device's poll fd (the library's wake eventfd is in that
+ * epoll set), never by touching vusd's state.
  *
  * SIGTERM and SIGINT (spec "Backend Program Conventions": honour SIGTERM)
  * are libevent signal events, so the shutdown itself -- dropping clients,
@@ -38,37 +39,12 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		vusd_log(VUS_LOG_ERR, "%s", err.msg);
 }
 
-/*
- * An event base for a vusd loop (this one, a device child's). Every
- * request to a device costs one pass of libevent's loop, so the base
- * skips bookkeeping vusd does not use (docs/performance.md "Instructions
- * per request"): no locks (one thread owns the base), and no cached time,
- * which libevent refreshes with a clock read after every wait; the only
- * timeout vusd sets (control.c's accept backoff) reads the clock itself.
- */
-struct event_base *vusd_loop_base_new(void)
-{
-	struct event_config *cfg = event_config_new();
-	struct event_base *base;
-
-	if (!cfg)
-		return NULL;
-	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK) < 0 ||
-	    event_config_set_flag(cfg, EVENT_BASE_FLAG_NO_CACHE_TIME) < 0) {
-		event_config_free(cfg);
-		return NULL;
-	}
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
-}
-
 int vusd_loop_init(struct vusd *d)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
 	size_t i;
 
-	d->base = vusd_loop_base_new();
+	d->base = vusd_devloop_open(d);
 	if (!d->base) {
 		vusd_log(VUS_LOG_ERR, "cannot create the libevent event base");
 		return -1;
@@ -87,7 +63,7 @@ int vusd_loop_init(struct vusd *d)
 
 int vusd_loop_run(struct vusd *d)
 {
-	if (event_base_dispatch(d->base) < 0) {
+	if (vusd_devloop_run(d) < 0) {
 		vusd_log(VUS_LOG_ERR, "event loop failed");
 		return VUSD_EXIT_RUNTIME;
 	}
@@ -96,8 +72,7 @@ int vusd_loop_run(struct vusd *d)
 
 void vusd_loop_stop(struct vusd *d, int exit_code)
 {
-	d->exit_code = exit_code;
-	event_base_loopbreak(d->base);
+	vusd_devloop_stop(d, exit_code);
 }
 
 void vusd_loop_free(struct vusd *d)
@@ -107,6 +82,7 @@ void vusd_loop_free(struct vusd *d)
 	for (i = 0; i < 4; i++)
 		if (d->sig[i])
 			event_free(d->sig[i]);
+	vusd_devloop_close(d);
 	if (d->base)
 		event_base_free(d->base);
 	d->base = NULL;

@@ -11,7 +11,9 @@
  *   type_*.c       one device type each
  *   devices.c      running devices: create, listen, watch, remove
  *   spec_json.c    a running device's spec as `add` takes it (info)
- *   loop.c         the libevent loop, signals, shutdown
+ *   loop.c         the loop's setup, signals, shutdown
+ *   devloop.c      the loop's wait: devices served from an epoll set of
+ *                  vusd's own, libevent (control, signals) nested in it
  *   control.c      the control socket: connections and framing
  *   control_cmds.c daemon-wide requests (list, add, remove, stats, ...)
  *   control_dev.c  requests addressed to one device (read, write, info, ...)
@@ -24,9 +26,9 @@
  *   closefds.c     close every fd but some (the spawner, a child)
  *   log.c          logging to stderr or syslog
  *
- * Threads (docs/control.md "Threads"): one libevent loop thread runs
- * everything here -- every device's vus_dev_process(), the control
- * socket, signals. Device code may run its own worker threads and call
+ * Threads (docs/control.md "Threads"): one loop thread runs everything
+ * here -- every device's vus_dev_process() (devloop.c), the control
+ * socket and signals (libevent, on that thread). Device code may run its own worker threads and call
  * the library's any-thread functions (vus_irq_trigger(), vus_dma_*_async())
  * from them; those wake the loop through the device's poll fd. Nothing in
  * vusd itself is shared with such threads except the log (log.c).
@@ -220,7 +222,7 @@ struct vusd_dev {
 	struct vusd_inst inst;         /* the type's device; .dev NULL in vusd for
 					* a process-isolated one (it is the child's) */
 	struct vusd_child *child;      /* process-isolated: its child, else NULL */
-	struct event *ev;              /* the device's poll fd */
+	bool watched;                  /* its poll fd is in d->dev_ep (devloop.c) */
 	bool created_socket;           /* spec.socket is ours to unlink */
 };
 
@@ -235,6 +237,14 @@ struct vusd {
 	struct vusd_control *ctl;      /* NULL without a control socket */
 	struct event *sig[4];          /* SIGTERM, SIGINT, SIGCHLD, SIGHUP */
 	int exit_code;
+	/* devloop.c: the loop's wait, with every device's poll fd */
+	int dev_ep;                    /* the epoll set it waits in, or -1 */
+	int lev_fd;                    /* libevent's epoll set, nested in dev_ep; -1:
+					* libevent waits and watches dev_ep (dev_ev) */
+	struct event *dev_ev;          /* that fallback's event, else NULL */
+	int lev_timeout_ms;            /* a libevent timer is armed: wake at least
+					* this often (-1: none) */
+	bool loop_done;                /* vusd_devloop_stop() was called */
 	/* What a device's child process needs of the configuration. */
 	const char *user, *group;      /* cfg's: drop to these */
 	bool seccomp;
@@ -360,9 +370,6 @@ struct json_object *vusd_spec_json(const struct vusd_spec *spec);
 
 /* ---- loop.c --------------------------------------------------------- */
 
-/* A libevent base configured for vusd's loops (one thread, no cached
- * time); NULL on failure. */
-struct event_base *vusd_loop_base_new(void);
 /* The event base, with SIGTERM/SIGINT handled from here on. */
 int vusd_loop_init(struct vusd *d);
 /* Run until SIGTERM/SIGINT or a fatal listener error; the exit code. */
@@ -370,6 +377,21 @@ int vusd_loop_run(struct vusd *d);
 /* Leave the loop with this exit code. */
 void vusd_loop_stop(struct vusd *d, int exit_code);
 void vusd_loop_free(struct vusd *d);
+
+/* ---- devloop.c ------------------------------------------------------ */
+
+/* d's device epoll set and a libevent base configured for vusd's loops
+ * (one thread, no cached time) whose epoll set is nested in it (or,
+ * failing that, which watches it); NULL on failure. */
+struct event_base *vusd_devloop_open(struct vusd *d);
+void vusd_devloop_close(struct vusd *d);
+/* Serve vd's requests from the loop's wait (its poll fd in d->dev_ep). */
+int vusd_devloop_watch(struct vusd *d, struct vusd_dev *vd);
+void vusd_devloop_unwatch(struct vusd *d, struct vusd_dev *vd);
+/* Wait and serve until vusd_devloop_stop(); 0 or -errno. */
+int vusd_devloop_run(struct vusd *d);
+/* Leave vusd_devloop_run() (and libevent's loop) with this exit code. */
+void vusd_devloop_stop(struct vusd *d, int exit_code);
 
 /* ---- control.c ------------------------------------------------------ */
 

@@ -81,6 +81,7 @@ wait "$vusd_pid" || fail "vusd exited $? on SIGTERM"
 vusd_pid=
 [[ ! -e $dir/g0.sock && ! -e $dir/g1.sock ]] || fail "sockets left behind"
 # The spec's backend-program form: one device on the command line.
+: >"$dir/vusd.log" # the last vusd's lines must not answer wait_for
 "$bin/vusd" --device gpio,loopback=true --socket-path "$dir/one.sock" 2>"$dir/vusd.log" &
 vusd_pid=$!
 wait_for "$dir/vusd.log" 'serving gpio'

@@ -507,6 +507,20 @@ VUS_API int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t l
 VUS_API int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
 
 /*
+ * vus_dma_write() of a structure whose last 4 bytes tell the guest it is
+ * complete (an NVMe completion entry's phase tag, a ring's index): the
+ * first len - 4 bytes land first, then the last 4 as one 4-byte store
+ * with release order, so a guest that reads those 4 bytes and then the
+ * rest sees the rest written. One call, one window lookup, where the
+ * range lies in one fd-backed window (the usual case; else two copies in
+ * that order); in a window without fd, one DMA_WRITE message, which the
+ * client applies as one copy. len >= 4, else -EINVAL; errors as
+ * vus_dma_write().
+ */
+VUS_API int vus_dma_write_release(struct vus_dev *dev, uint64_t iova, const void *buf,
+				  size_t len);
+
+/*
  * Asynchronous copy: done(dev, arg, result) runs on the loop thread once
  * the copy finished (result 0 or -errno). buf must stay valid until then.
  * May be called from any thread; returns -errno if it could not start
@@ -611,6 +625,21 @@ VUS_API int vus_dev_poll_fd(const struct vus_dev *dev);
  * -errno on a fatal error of the listener (a client's errors only end
  * that client). */
 VUS_API int vus_dev_process(struct vus_dev *dev);
+/*
+ * For a loop that waits in an epoll set of its own (vusd's): the client's
+ * socket is watched in epfd, with `data` as its epoll data, instead of in
+ * the set behind vus_dev_poll_fd() -- now if a client is attached, and
+ * for every later one. The loop keeps the poll fd in epfd too and calls
+ * vus_dev_process() when either reports (level-triggered, EPOLLIN and
+ * EPOLLOUT: the library arms EPOLLOUT there while replies wait). A request
+ * then wakes the loop through one epoll set instead of two nested, which
+ * is most of what the nesting costs per round trip (docs/performance.md
+ * "vusd's device path"). epfd -1 goes back. Loop thread, or before
+ * serving; epfd must stay open while the device serves (or go back
+ * first). vus_dev_run() returns -EINVAL while it is set. 0, or
+ * epoll_ctl's -errno (the socket then stays where it was).
+ */
+VUS_API int vus_dev_set_client_epoll(struct vus_dev *dev, int epfd, uint64_t data);
 /* Block in a loop until vus_dev_stop(). */
 VUS_API int vus_dev_run(struct vus_dev *dev);
 /* Make vus_dev_run() return. Any thread; async-signal-safe. */

@@ -712,9 +712,28 @@ static bool may_shortcut(const struct vus_dev *dev)
 }
 
 /*
- * The caller's loop (vusd's libevent, an application's poll()) has just
- * seen the poll fd readable, and in the common case that is one request
- * on the client socket. Reading it straight away saves the nested
+ * The client socket in the caller's own epoll set (vus_dev_set_client_epoll):
+ * its readiness never shows in the poll fd, so every call serves it --
+ * queued output first (the caller may have been woken for EPOLLOUT), then
+ * what it sent. True if it had something for us.
+ */
+static bool serve_outer_client(struct vus_dev *dev)
+{
+	struct vus_session *s = &dev->sess;
+
+	if (!s->attached || s->closing || s->conn.fd < 0)
+		return false;
+	if (s->conn_out && vus_session_flush(s, &s->conn) < 0)
+		return true; /* the session ended */
+	if (dev->fault && vus_fault_holding(dev))
+		return false;
+	return serve_client(dev);
+}
+
+/*
+ * The caller's loop (vusd's, an application's poll()) has just seen the
+ * poll fd readable, and in the common case that is one request on the
+ * client socket. Reading it straight away saves the nested
  * epoll_wait(): a request costs the caller's wait, one recvmsg() and one
  * sendmsg() (docs/performance.md). When the read finds nothing, the
  * wake-up was for another fd and epoll_wait() finds which: one EAGAIN
@@ -723,9 +742,22 @@ static bool may_shortcut(const struct vus_dev *dev)
  */
 int vus_dev_process(struct vus_dev *dev)
 {
+	bool served;
+
 	/* Handed over (live update): the client is paused, not ours to read. */
 	if (dev->live_out)
 		return 0;
+	if (dev->sess.conn_epfd >= 0) {
+		note_loop_thread(dev);
+		served = serve_outer_client(dev);
+		vus_session_sync_out(&dev->sess);
+		/* The same bound as below: then the other fds get a turn. */
+		if (served && dev->shortcuts > 0) {
+			dev->shortcuts--;
+			return 0;
+		}
+		return process(dev, 0);
+	}
 	if (may_shortcut(dev)) {
 		note_loop_thread(dev);
 		dev->shortcuts--;
@@ -737,10 +769,18 @@ int vus_dev_process(struct vus_dev *dev)
 	return process(dev, 0);
 }
 
+int vus_dev_set_client_epoll(struct vus_dev *dev, int epfd, uint64_t data)
+{
+	return vus_session_set_conn_epoll(&dev->sess, epfd, data);
+}
+
 int vus_dev_run(struct vus_dev *dev)
 {
 	int err = 0;
 
+	/* It waits in the poll fd's set alone: the client is not there. */
+	if (dev->sess.conn_epfd >= 0)
+		return -EINVAL;
 	/* Blocking in epoll_wait itself saves a poll() per wake-up. */
 	while (!err && !__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE) && !dev->live_out)
 		err = process(dev, -1);

@@ -20,17 +20,55 @@
 
 #define slog(s, lvl, ...) vus_log_to((s)->log, lvl, __VA_ARGS__)
 
-static int watch(struct vus_session *s, int fd)
+int vus_session_ctl(struct vus_session *s, const struct vus_conn *c, int fd, int op,
+		    uint32_t events)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	int ep = s->epfd;
 
-	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	if (c == &s->conn && s->conn_epfd >= 0) {
+		ep = s->conn_epfd;
+		ev.data.u64 = s->conn_data;
+	}
+	return epoll_ctl(ep, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-static void unwatch(struct vus_session *s, int fd)
+static int watch(struct vus_session *s, const struct vus_conn *c, int fd)
 {
-	if (fd >= 0)
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+	return vus_session_ctl(s, c, fd, EPOLL_CTL_ADD, EPOLLIN);
+}
+
+static void unwatch(struct vus_session *s, const struct vus_conn *c)
+{
+	if (c->fd >= 0)
+		vus_session_ctl(s, c, c->fd, EPOLL_CTL_DEL, 0);
+}
+
+int vus_session_set_conn_epoll(struct vus_session *s, int epfd, uint64_t data)
+{
+	int old_ep = s->conn_epfd, fd = s->conn.fd, err;
+	uint64_t old_data = s->conn_data;
+	uint32_t events = EPOLLIN | (s->conn_out ? EPOLLOUT : 0);
+
+	if (epfd < 0)
+		epfd = -1;
+	if (!s->attached || fd < 0) {
+		s->conn_epfd = epfd;
+		s->conn_data = data;
+		return 0;
+	}
+	/* The socket moves: out of where it is, into the new set. */
+	unwatch(s, &s->conn);
+	s->conn_epfd = epfd;
+	s->conn_data = data;
+	err = vus_session_ctl(s, &s->conn, fd, EPOLL_CTL_ADD, events);
+	if (err) {
+		s->conn_epfd = old_ep;
+		s->conn_data = old_data;
+		if (vus_session_ctl(s, &s->conn, fd, EPOLL_CTL_ADD, events) < 0)
+			vus_session_end(s, "cannot watch the client socket");
+	}
+	return err;
 }
 
 void vus_session_init(struct vus_session *s, int epfd, const struct vus_log *log,
@@ -41,6 +79,7 @@ void vus_session_init(struct vus_session *s, int epfd, const struct vus_log *log
 	s->twin.fd = -1;
 	s->layout = VUS_DMA_LAYOUT_SPEC;
 	s->epfd = epfd;
+	s->conn_epfd = -1;
 	s->log = log;
 	s->ctr = ctr;
 	s->on_end = on_end;
@@ -64,7 +103,7 @@ static int conn_open(struct vus_session *s, struct vus_conn *c, int fd, bool *ou
 	vus_conn_set_out_limit(c, s->lim.out_queue);
 	vus_conn_grow_sndbuf(c);
 	*out_armed = false;
-	err = watch(s, fd);
+	err = watch(s, c, fd);
 	if (err) {
 		/* fd stays the caller's: detach it from the conn first. */
 		c->fd = -1;
@@ -115,9 +154,9 @@ void vus_session_end(struct vus_session *s, const char *why)
 	s->negotiated = false;
 	if (s->on_end)
 		s->on_end(s->opaque);
-	unwatch(s, s->twin.fd);
+	unwatch(s, &s->twin);
 	vus_conn_close(&s->twin);
-	unwatch(s, s->conn.fd);
+	unwatch(s, &s->conn);
 	vus_conn_close(&s->conn);
 	s->conn_out = s->twin_out = false;
 	s->negotiated = false;
@@ -189,15 +228,13 @@ int vus_session_flush(struct vus_session *s, struct vus_conn *c)
 static void watch_out(struct vus_session *s, const struct vus_conn *c, bool *armed)
 {
 	bool want = vus_conn_out_pending(c);
-	struct epoll_event ev = {
-		.events = EPOLLIN | (want ? EPOLLOUT : 0),
-		.data.fd = c->fd,
-	};
+	int err;
 
 	if (c->fd < 0 || want == *armed)
 		return;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-		slog(s, VUS_LOG_ERR, "epoll (output): %s", strerror(errno));
+	err = vus_session_ctl(s, c, c->fd, EPOLL_CTL_MOD, EPOLLIN | (want ? EPOLLOUT : 0));
+	if (err) {
+		slog(s, VUS_LOG_ERR, "epoll (output): %s", strerror(-err));
 		return;
 	}
 	*armed = want;

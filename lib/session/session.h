@@ -52,6 +52,11 @@ struct vus_session {
 
 	/* The owner's, given to vus_session_init(). */
 	int epfd;                     /* the loop's epoll set */
+	/* The client socket's registration: in the caller's own epoll set
+	 * with the caller's data (vus_session_set_conn_epoll), or, when
+	 * conn_epfd is -1, in epfd with its fd number. */
+	int conn_epfd;
+	uint64_t conn_data;
 	const struct vus_log *log;
 	struct vus_counters *ctr;
 	struct vus_session_limits lim;
@@ -63,6 +68,12 @@ struct vus_session {
  * EPOLLOUT while output waits), with the fd number as epoll data. */
 void vus_session_init(struct vus_session *s, int epfd, const struct vus_log *log,
 		      struct vus_counters *ctr, void (*on_end)(void *opaque), void *opaque);
+/* Watch the client socket, now and in later sessions, in epfd with
+ * epoll data `data` instead of in the loop's set; epfd -1 goes back. */
+int vus_session_set_conn_epoll(struct vus_session *s, int epfd, uint64_t data);
+/* epoll_ctl(op) of c's socket (fd) where it is watched, for events. */
+int vus_session_ctl(struct vus_session *s, const struct vus_conn *c, int fd, int op,
+		    uint32_t events);
 /* A client connected on fd. On error fd stays the caller's. */
 int vus_session_start(struct vus_session *s, int fd, const struct vus_session_limits *lim);
 /* VERSION with twin_socket: make a socketpair, keep one end as s->twin

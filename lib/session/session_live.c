@@ -184,15 +184,13 @@ fail:
 
 void vus_session_live_release(struct vus_session *s)
 {
-	struct epoll_event ev;
-
 	if (!s->attached)
 		return;
 	/* Unwatched and forgotten, not closed: the sockets are the new
 	 * owner's, and the client must see no hang-up. */
 	if (s->twin.fd >= 0)
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->twin.fd, &ev);
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->conn.fd, &ev);
+		vus_session_ctl(s, &s->twin, s->twin.fd, EPOLL_CTL_DEL, 0);
+	vus_session_ctl(s, &s->conn, s->conn.fd, EPOLL_CTL_DEL, 0);
 	s->twin.fd = -1;
 	s->conn.fd = -1;
 	vus_conn_close(&s->twin);

@@ -72,7 +72,7 @@ static bool unconsumed(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
  * for, or as a probe. */
 static bool want_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint32_t fresh)
 {
-	uint32_t u;
+	uint32_t u = 0;
 
 	if (cq->held_before)
 		return true;
@@ -135,7 +135,7 @@ bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
 	if (!*now)
 		*now = nvme_now_ns();
 	if (fresh) {
-		uint32_t u;
+		uint32_t u = 0;
 
 		gap_sample(n, cq, *now);
 		/* A join counts while the host still has held entries to
@@ -169,7 +169,7 @@ bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uin
 bool nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq)
 {
 	bool raise = true;
-	uint32_t u;
+	uint32_t u = 0;
 
 	if (cq->held_before) {
 		if (cq->joins >= DEEP_JOINS) {
