@@ -15,8 +15,9 @@
  * serves queues on the vus loop thread; when the client maps guest memory
  * without fds it moves queue work to a thread of its own (DMA then goes
  * through messages, which the loop thread must be free to answer). That
- * thread also re-pulses an unconsumed INTx level and, with opts.poll,
- * polls the queues.
+ * thread also re-pulses an unconsumed INTx level, raises interrupts that
+ * Interrupt Coalescing or the holdoff held when they fall due and, with
+ * opts.poll, polls the queues.
  */
 #ifndef VUS_NVME_EMU_H
 #define VUS_NVME_EMU_H
