@@ -6,32 +6,44 @@
  * driver drives it: DMA memory shared through an fd (DMA_MAP), shadow
  * doorbells with EventIdx (Doorbell Buffer Config), submissions queued
  * per batch and published once, completions read from the CQ in shared
- * memory. Jobs: 4 KiB random read and write at QD1 and QD32, 128 KiB
- * sequential read and write at QD8, each against a floor measured in the
- * same run, memcpy of the same bytes. Prints IOPS, MB/s, the server
+ * memory, one new command queued per completion and the tail published
+ * once per reap. Jobs: 4 KiB random read and write at QD1 and QD32, 128
+ * KiB sequential read and write at QD8, each against a floor measured in
+ * the same run, memcpy of the same bytes. Prints IOPS, MB/s, the server
  * threads' CPU use (and per I/O: 1 / that is what one fully fed server
- * core would serve), the mean completions per reap (batch) and the
- * ratios; asserts nothing (docs/nvme-testing.md).
+ * core would serve), the driver thread's CPU per I/O, the mean
+ * completions per reap (batch), the ratios and the load average; asserts
+ * nothing (docs/nvme-testing.md) but that every completion matched an
+ * outstanding command with status 0.
  *
- *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|poll|all]
+ *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|hybrid|poll|all]
  *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]
+ *                  [--spin-us N] [--pin]
  *
  * Modes: irq, the controller's default (work done inline on the doorbell
- * message, interrupts as eventfds the driver sleeps on, no CPU when
- * idle); poll, the controller's poll option (a thread polls the shadow
- * doorbells) with a driver polling its CQ: no system call per I/O.
+ * message, interrupts as eventfds the driver sleeps on whenever its CQ is
+ * empty, no CPU when idle); hybrid, the same controller with a driver
+ * that, its CQ empty, looks at it for up to --spin-us (default 50) before
+ * sleeping on the interrupt (Linux's hybrid polling), so it takes each
+ * completion as the controller posts it and the controller, fed while
+ * it works, runs without a doorbell or an interrupt per batch; poll, the
+ * controller's poll option (a thread polls the shadow doorbells) with a
+ * driver polling its CQ: no system call per I/O.
  * DMA: fd (guest memory mapped through fds: memcpy) or nofd (every DMA a
  * DMA_READ/DMA_WRITE message, as QEMU without shared guest RAM).
  * --no-shadow leaves Doorbell Buffer Config off (a doorbell message per
  * batch and per CQ head update). --quick: 0.2 s per job. --thp: the
  * namespace (and the floor's namespace-sized memfd) madvise'd
  * MADV_HUGEPAGE; huge only where the kernel's shmem_enabled allows it
- * (printed).
+ * (printed). --pin: the server's loop thread on CPU 1, the driver on CPU
+ * 0 (two CPUs needed; the scheduler otherwise tends to put a thread woken
+ * by the other on the waker's CPU, where they take turns).
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +66,23 @@ static bool thp_wanted; /* --thp */
 static struct vus_dev *dev;
 static pthread_t server;
 
+static bool pin; /* --pin: server thread on CPU 1, driver on CPU 0 */
+static unsigned spin_ns = 50000; /* --spin-us: hybrid's spin before sleeping */
+
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		fprintf(stderr, "vus-nvme-bench: --pin: CPU %d not available, not pinned\n", cpu);
+}
+
 static void *server_main(void *arg)
 {
+	if (pin)
+		pin_to(1);
 	vus_dev_run(dev);
 	return NULL;
 }
@@ -85,8 +112,10 @@ struct job {
 };
 
 struct result {
-	double iops, mbs, cpu, batch;
+	double iops, mbs, cpu, drv_cpu, batch;
 };
+
+
 
 static _Noreturn void die(const char *what, int r)
 {
@@ -142,15 +171,19 @@ static double process_cpu(void)
 }
 
 /*
- * Keep qd commands in flight: reap what completed, queue one new command
- * per completion, publish the tail once per batch.
+ * Keep qd commands in flight: reap what completed (every status checked;
+ * a completion whose cid is not outstanding is counted by the driver and
+ * fails the run below), queue one new command per completion, publish the
+ * tail once per reap. spin: nvme_drv_reap_spin()'s spin before sleeping
+ * (hybrid), 0: sleep on the interrupt whenever the CQ is empty.
  */
-static struct result run(struct nvme_drv *d, const struct job *j, double secs, uint64_t iova)
+static struct result run(struct nvme_drv *d, const struct job *j, double secs, uint64_t iova,
+			 unsigned spin)
 {
 	uint64_t seed = 88172645463325252ull, pos = 0, ops = 0, batches = 0;
 	struct nvme_drv_done done[QDEPTH];
 	unsigned buf_of[QDEPTH], k;
-	double t0, t1, c0;
+	double t0, t1, c0, c1, dc0, dc1;
 	int n, r, i;
 
 	for (k = 0; k < j->qd; k++)
@@ -160,8 +193,9 @@ static struct result run(struct nvme_drv *d, const struct job *j, double secs, u
 		die("doorbell", r);
 	t0 = now();
 	c0 = process_cpu();
+	dc0 = thread_cpu();
 	for (;;) {
-		n = nvme_drv_reap(d, 1, done, QDEPTH, true);
+		n = nvme_drv_reap_spin(d, 1, done, QDEPTH, spin);
 		if (n < 0)
 			die("reap", n);
 		for (i = 0; i < n; i++)
@@ -177,12 +211,17 @@ static struct result run(struct nvme_drv *d, const struct job *j, double secs, u
 			die("doorbell", r);
 	}
 	t1 = now();
+	dc1 = thread_cpu();
+	c1 = process_cpu();
 	/* Drain what is still in flight (not counted). */
 	while (nvme_drv_inflight(d, 1) && nvme_drv_reap(d, 1, done, QDEPTH, true) > 0)
 		;
+	if (nvme_drv_inflight(d, 1) || nvme_drv_stray(d))
+		die("completions lost or not matching a command", -EPROTO);
 	return (struct result){ .iops = ops / (t1 - t0),
 				.mbs = ops * (double)j->bs / (t1 - t0) / 1e6,
-				.cpu = (process_cpu() - c0) / (t1 - t0),
+				.cpu = (c1 - c0) / (t1 - t0),
+				.drv_cpu = (dc1 - dc0) / (t1 - t0),
 				.batch = batches ? (double)ops / batches : 0 };
 }
 
@@ -315,10 +354,29 @@ static void shmem_huge_report(void)
 	fclose(f);
 }
 
+static double loadavg(void);
+
+/* I/O queue 1's commands fetched and interrupts raised so far. */
+static void q1_stats(struct nvme_emu *emu, uint64_t *cmds, uint64_t *irqs)
+{
+	struct nvme_emu_qstats st[2];
+	int n, i;
+
+	*cmds = *irqs = 0;
+	while ((n = nvme_emu_queue_stats(emu, st, 2)) == -EAGAIN)
+		sched_yield();
+	for (i = 0; i < n; i++)
+		if (st[i].qid == 1) {
+			*cmds = st[i].cmds;
+			*irqs = st[i].irqs;
+		}
+}
+
 struct config {
 	bool poll;      /* controller poll option + polling driver */
 	bool no_fd;     /* DMA by messages */
 	bool no_shadow; /* no Doorbell Buffer Config */
+	bool hybrid;    /* irq controller, driver spins spin_ns before sleeping */
 };
 
 static void run_config(const struct config *cf, double secs, const char *only)
@@ -386,12 +444,17 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	if (thp_wanted)
 		shmem_huge_report();
 
-	printf("\n== mode %s, %s DMA%s: controller %s, driver %s ==\n", cf->poll ? "poll" : "irq",
+	printf("\n== mode %s, %s DMA%s: controller %s, driver %s%s ==\n",
+	       cf->poll ? "poll" : cf->hybrid ? "hybrid" : "irq",
 	       cf->no_fd ? "message (no fds)" : "fd-mapped",
 	       shadow ? ", shadow doorbells + EventIdx" : cf->no_shadow ? ", no shadow doorbells" :
 	       ", shadow doorbells refused (no fds): doorbell messages",
 	       cf->poll ? "poll=true" : "inline on doorbells", cf->poll ? "polls its CQ" :
-	       "sleeps on MSI-X eventfds");
+	       cf->hybrid ? "spins on its CQ, then sleeps on MSI-X eventfds" :
+	       "sleeps on MSI-X eventfds", pin ? "; threads pinned to CPUs 1 and 0" : "");
+	if (cf->hybrid)
+		printf("hybrid: the driver looks at its CQ for up to %.0f us after each reap before "
+		       "sleeping\n", spin_ns / 1e3);
 	{
 		/* Idle: queues set up, nothing submitted. */
 		struct timespec nap = { 0, 500000000L };
@@ -403,23 +466,35 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
 		       cpu > 0 ? cpu : 0, now() - t0);
 	}
-	printf("%-20s %9s %8s %6s %9s %6s %8s %8s %9s %7s %7s\n", "job", "IOPS", "MB/s",
-	       "server", "server/IO", "batch", "floor/op", "+prefetch", "floor ops/s", "IOPS/fl",
-	       "fl/srv");
+	printf("%-20s %9s %8s %6s %9s %9s %6s %6s %8s %8s %9s %7s %7s %5s\n", "job", "IOPS",
+	       "MB/s", "server", "server/IO", "driver/IO", "batch", "irq/IO", "floor/op",
+	       "+prefetch", "floor ops/s", "IOPS/fl", "fl/srv", "load");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		uint64_t cmds0, irqs0, cmds1, irqs1;
 		struct result res;
 		struct floor fl;
 		double per_io;
 
 		if (only && strcmp(only, jobs[i].name) != 0)
 			continue;
-		res = run(d, &jobs[i], secs, iova);
+		q1_stats(emu, &cmds0, &irqs0);
+		res = run(d, &jobs[i], secs, iova, cf->hybrid ? spin_ns : 0);
+		q1_stats(emu, &cmds1, &irqs1);
 		fl = floor_measure(&jobs[i], secs / 8);
 		per_io = res.cpu / res.iops * 1e6;
-		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %6.1f %6.3fus %7.3fus %11.0f %7.3f %7.3f\n",
-		       jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io, res.batch, fl.us,
-		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io);
+		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %7.3fus %6.1f %6.3f %6.3fus %7.3fus %11.0f "
+		       "%7.3f %7.3f %5.2f\n", jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io,
+		       res.drv_cpu / res.iops * 1e6, res.batch,
+		       cmds1 > cmds0 ? (double)(irqs1 - irqs0) / (double)(cmds1 - cmds0) : 0, fl.us,
+		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io, loadavg());
 		fflush(stdout);
+	}
+	{
+		uint64_t cmds, irqs;
+
+		q1_stats(emu, &cmds, &irqs);
+		printf("I/O queue: %llu commands, %llu interrupts in all (warm-up included)\n",
+		       (unsigned long long)cmds, (unsigned long long)irqs);
 	}
 	nvme_drv_close(d);
 	vus_client_close(c);
@@ -427,6 +502,20 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	pthread_join(server, NULL);
 	nvme_emu_free(emu);
 	rmdir(dir);
+}
+
+/* The 1-minute load average: the machine may be shared. */
+static double loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
 }
 
 /* Huge pages for memfd mappings come from transparent huge pages for
@@ -458,6 +547,8 @@ int main(int argc, char **argv)
 		{ "no-shadow", no_argument, NULL, 'S' },
 		{ "job", required_argument, NULL, 'j' },
 		{ "thp", no_argument, NULL, 'T' },
+		{ "spin-us", required_argument, NULL, 'P' },
+		{ "pin", no_argument, NULL, 'I' },
 		/* Earlier spellings: --no-fd is --dma nofd, --polled --mode poll. */
 		{ "no-fd", no_argument, NULL, 'n' },
 		{ "polled", no_argument, NULL, 'p' },
@@ -469,7 +560,7 @@ int main(int argc, char **argv)
 	double secs = 1;
 	int o, m, f;
 
-	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:Tnph", lopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:TP:Inph", lopts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			secs = atof(optarg);
@@ -492,6 +583,13 @@ int main(int argc, char **argv)
 		case 'T':
 			thp_wanted = true;
 			break;
+		case 'I':
+			pin = true;
+			pin_to(0);
+			break;
+		case 'P':
+			spin_ns = (unsigned)(atof(optarg) * 1000);
+			break;
 		case 'n':
 			dma = "nofd";
 			break;
@@ -499,12 +597,14 @@ int main(int argc, char **argv)
 			mode = "poll";
 			break;
 		default:
-			printf("usage: %s [--seconds S] [--quick] [--mode irq|poll|all] "
-			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]\n", argv[0]);
+			printf("usage: %s [--seconds S] [--quick] [--mode irq|hybrid|poll|all] "
+			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp] [--spin-us N] "
+			       "[--pin]\n", argv[0]);
 			return o == 'h' ? 0 : 2;
 		}
 	}
-	if ((strcmp(mode, "all") && strcmp(mode, "irq") && strcmp(mode, "poll")) ||
+	if ((strcmp(mode, "all") && strcmp(mode, "irq") && strcmp(mode, "hybrid") &&
+	     strcmp(mode, "poll")) ||
 	    (strcmp(dma, "all") && strcmp(dma, "fd") && strcmp(dma, "nofd")) || !(secs > 0)) {
 		fprintf(stderr, "vus-nvme-bench: bad --mode, --dma or --seconds (see --help)\n");
 		return 2;
@@ -516,10 +616,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)(NS_SIZE >> 20), QDEPTH, secs);
 	shmem_thp_report();
 	for (f = 0; f < 2; f++) {
-		for (m = 0; m < 2; m++) {
-			struct config cf = { .poll = m == 1, .no_fd = f == 1, .no_shadow = no_shadow };
+		for (m = 0; m < 3; m++) {
+			static const char *const names[] = { "irq", "hybrid", "poll" };
+			struct config cf = { .hybrid = m == 1, .poll = m == 2, .no_fd = f == 1,
+					     .no_shadow = no_shadow };
 
-			if (strcmp(mode, "all") && strcmp(mode, m ? "poll" : "irq"))
+			if (strcmp(mode, "all") && strcmp(mode, names[m]))
 				continue;
 			if (strcmp(dma, "all") && strcmp(dma, f ? "nofd" : "fd"))
 				continue;

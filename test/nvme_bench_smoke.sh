@@ -1,5 +1,5 @@
 #!/bin/bash
-# One quick vus-nvme-bench run (every mode: irq and poll, fd and fd-less
+# One quick vus-nvme-bench run (every mode: irq, hybrid and poll, fd and fd-less
 # DMA): it must finish, succeed, and print a ratio row for every job in
 # every mode. Speed is never asserted (docs/nvme-testing.md).
 set -euo pipefail
@@ -20,15 +20,15 @@ if ! "$bench" --seconds 0.05 >"$out" 2>&1; then
 fi
 cat "$out"
 modes=$(grep -c '^== mode ' "$out" || true)
-if [ "$modes" -ne 4 ]; then
-	echo "nvme_bench_smoke: expected 4 modes (irq/poll x fd/nofd), saw $modes" >&2
+if [ "$modes" -ne 6 ]; then
+	echo "nvme_bench_smoke: expected 6 modes (irq/hybrid/poll x fd/nofd), saw $modes" >&2
 	exit 1
 fi
 for job in randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 \
 	seqread-128k-qd8 seqwrite-128k-qd8; do
 	rows=$(grep -cE "^$job +[0-9]+ " "$out" || true)
-	if [ "$rows" -ne 4 ]; then
-		echo "nvme_bench_smoke: $job has $rows result rows, expected 4" >&2
+	if [ "$rows" -ne 6 ]; then
+		echo "nvme_bench_smoke: $job has $rows result rows, expected 6" >&2
 		exit 1
 	fi
 done

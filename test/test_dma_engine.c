@@ -96,6 +96,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static void *release_main(void *arg)
+{
+	struct worker *w = arg;
+
+	w->rc = vus_dma_write_release(w->dev, w->iova, w->buf, w->len);
+	return NULL;
+}
+
 static void worker_start(struct worker *w, struct vus_dev *dev, bool is_write, uint64_t iova,
 			 uint8_t *buf, size_t len)
 {
@@ -432,6 +440,49 @@ static void test_split_fd_and_fdless(void **state)
 	ASSERT_OK(vus_dma_read(dev, FD_IOVA + 0x3000, in, 0x1000));
 	assert_memory_equal(in, out, 0x1000);
 	ASSERT_EQ(dma_msgs(dev), 2);
+	close(fd);
+	rig_stop(&r);
+}
+
+/* vus_dma_write_release: fd-backed, one copy; by message, one message. */
+static void test_write_release(void **state)
+{
+	struct vus_dev *dev = rig_dev_new();
+	uint8_t out[16], file[16];
+	struct raw_msg m;
+	struct worker w;
+	struct rig r;
+	size_t i;
+	int fd;
+
+	rig_start(&r, dev, NULL);
+	fd = map_windows(&r);
+	for (i = 0; i < sizeof(out); i++)
+		out[i] = pat(i, 9);
+	ASSERT_OK(vus_dma_write_release(dev, FD_IOVA + 0x100, out, sizeof(out)));
+	ASSERT_EQ(pread(fd, file, sizeof(file), 0x100), (ssize_t)sizeof(file));
+	assert_memory_equal(file, out, sizeof(file));
+	/* Last 4 bytes not 4-byte aligned: two copies, the same bytes. */
+	out[0] ^= 0xff;
+	ASSERT_OK(vus_dma_write_release(dev, FD_IOVA + 0x201, out, sizeof(out)));
+	ASSERT_EQ(pread(fd, file, sizeof(file), 0x201), (ssize_t)sizeof(file));
+	assert_memory_equal(file, out, sizeof(file));
+	ASSERT_EQ(dma_msgs(dev), 0);
+
+	/* Without fd: one DMA_WRITE carrying all 16 bytes. */
+	w = (struct worker){ .dev = dev, .iova = FDLESS_IOVA + 0x10, .buf = out, .len = 16 };
+	ASSERT_OK(pthread_create(&w.th, NULL, release_main, &w));
+	recv_req(&r, false, VUS_CMD_DMA_WRITE, FDLESS_IOVA + 0x10, 16, &m);
+	assert_memory_equal(req_data(&m, false), out, 16);
+	reply_write(&r, &m, false);
+	raw_msg_free(&m);
+	ASSERT_OK(worker_join(&w));
+	ASSERT_EQ(dma_msgs(dev), 1);
+
+	ASSERT_ERR(vus_dma_write_release(dev, FD_IOVA, out, 3), -EINVAL);
+	ASSERT_ERR(vus_dma_write_release(dev, RO_FD_IOVA, out, 16), -EACCES);
+	ASSERT_ERR(vus_dma_write_release(dev, 0x50000, out, 16), -EFAULT);
+	ASSERT_ERR(vus_dma_write_release(dev, UINT64_MAX - 4, out, 16), -EFAULT);
 	close(fd);
 	rig_stop(&r);
 }
@@ -779,6 +830,7 @@ int main(void)
 		cmocka_unit_test(test_mismatched_replies),
 		cmocka_unit_test(test_disconnect_fails_with_enotconn),
 		cmocka_unit_test(test_split_fd_and_fdless),
+		cmocka_unit_test(test_write_release),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_translate),
 		cmocka_unit_test(test_loop_thread_rules),

@@ -507,6 +507,20 @@ VUS_API int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t l
 VUS_API int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len);
 
 /*
+ * vus_dma_write() of a structure whose last 4 bytes tell the guest it is
+ * complete (an NVMe completion entry's phase tag, a ring's index): the
+ * first len - 4 bytes land first, then the last 4 as one 4-byte store
+ * with release order, so a guest that reads those 4 bytes and then the
+ * rest sees the rest written. One call, one window lookup, where the
+ * range lies in one fd-backed window (the usual case; else two copies in
+ * that order); in a window without fd, one DMA_WRITE message, which the
+ * client applies as one copy. len >= 4, else -EINVAL; errors as
+ * vus_dma_write().
+ */
+VUS_API int vus_dma_write_release(struct vus_dev *dev, uint64_t iova, const void *buf,
+				  size_t len);
+
+/*
  * Asynchronous copy: done(dev, arg, result) runs on the loop thread once
  * the copy finished (result 0 or -errno). buf must stay valid until then.
  * May be called from any thread; returns -errno if it could not start

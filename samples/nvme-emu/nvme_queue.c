@@ -120,8 +120,9 @@ static uint32_t cq_room(const struct nvme_cq *cq)
 
 /*
  * Post one CQE: DW0-DW2, then DW3 (command id, status, phase) as one
- * aligned 4-byte store after a release fence, so the host never sees the
- * new phase before the rest of the entry. -ENOSPC if the CQ is full.
+ * aligned 4-byte store with release order (vus_dma_write_release), so
+ * the host never sees the new phase before the rest of the entry.
+ * -ENOSPC if the CQ is full.
  */
 int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
 {
@@ -138,17 +139,10 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 	w[1] = 0;
 	w[2] = htole32((uint32_t)sq->head | ((uint32_t)sqid << 16));
 	w[3] = htole32((uint32_t)cid | ((uint32_t)((status << 1) | cq->phase) << 16));
-	if (atomic_load(&n->nofd_rw_maps)) {
-		/* DMA by message: one message, not two (the client writes
-		 * it into guest memory as QEMU's own NVMe writes a CQE). */
-		rc = vus_dma_write(n->dev, addr, w, 16);
-	} else {
-		rc = vus_dma_write(n->dev, addr, w, 12);
-		if (rc == 0) {
-			atomic_thread_fence(memory_order_release);
-			rc = vus_dma_write(n->dev, addr + 12, &w[3], 4);
-		}
-	}
+	/* One call: DW0-DW2, then DW3 as one release store into an
+	 * fd-backed CQ; by message, one message (the client writes it into
+	 * guest memory as QEMU's own NVMe writes a CQE). */
+	rc = vus_dma_write_release(n->dev, addr, w, 16);
 	if (rc < 0 && nvme_mig_dma_stopped(n)) {
 		/* Migration stopped DMA before the entry went out: nothing was
 		 * written (a DMA message sent whole counts as written, the

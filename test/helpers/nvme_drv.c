@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -54,6 +55,13 @@ struct sq {
 	struct nvd_sqe *ring;
 	uint64_t iova;
 	struct slot *slots; /* depth entries, indexed by cid */
+	/* Completed cids in the order taken off the CQ, for nvme_drv_reap()
+	 * without a scan of every slot. An entry may be stale (the slot was
+	 * handed back by nvme_drv_wait() meanwhile): reap skips those. Full
+	 * (only stale entries can fill it): reap scans the slots instead. */
+	uint16_t *done_list;
+	uint16_t done_head, done_n;
+	bool done_overflow;
 };
 
 struct nvme_drv {
@@ -77,6 +85,7 @@ struct nvme_drv {
 	uint32_t *shadow;   /* written and read with __atomic: the controller */
 	uint32_t *eventidx; /* reads and writes them concurrently */
 	uint64_t shadow_iova, eventidx_iova;
+	unsigned long stray; /* completions for no outstanding command */
 };
 
 static int64_t now_ms(void)
@@ -386,6 +395,7 @@ static void sq_forget(struct nvme_drv *d, uint16_t qid)
 		slot_release(d, &q->slots[i]);
 	free_iova(d, q->iova, (size_t)q->depth * sizeof(struct nvd_sqe));
 	free(q->slots);
+	free(q->done_list);
 	free(q);
 	d->sqs[qid] = NULL;
 }
@@ -425,10 +435,13 @@ static struct sq *sq_new(struct nvme_drv *d, uint16_t depth, uint16_t cqid)
 	if (!q)
 		return NULL;
 	q->slots = calloc(depth, sizeof(*q->slots));
-	q->ring = q->slots ? nvme_drv_alloc(d, (size_t)depth * sizeof(struct nvd_sqe), &q->iova)
-			   : NULL;
+	q->done_list = calloc(depth, sizeof(*q->done_list));
+	q->ring = q->slots && q->done_list
+			  ? nvme_drv_alloc(d, (size_t)depth * sizeof(struct nvd_sqe), &q->iova)
+			  : NULL;
 	if (!q->ring) {
 		free(q->slots);
+		free(q->done_list);
 		free(q);
 		return NULL;
 	}
@@ -456,13 +469,19 @@ static bool cq_take(struct nvme_drv *d, struct cq *q)
 		q->phase ^= 1;
 	}
 	sq = e.sq_id < MAX_QID ? d->sqs[e.sq_id] : NULL;
-	if (!sq || e.cid >= sq->depth || !sq->slots[e.cid].busy || sq->slots[e.cid].done)
-		return true; /* not ours: nothing waits for it */
+	if (!sq || e.cid >= sq->depth || !sq->slots[e.cid].busy || sq->slots[e.cid].done) {
+		d->stray++; /* not ours: nothing waits for it */
+		return true;
+	}
 	sq->head = e.sq_head;
 	s = &sq->slots[e.cid];
 	s->cqe = e;
 	s->done = true;
 	slot_release(d, s);
+	if (sq->done_n < sq->depth)
+		sq->done_list[(sq->done_head + sq->done_n++) % sq->depth] = e.cid;
+	else
+		sq->done_overflow = true;
 	return true;
 }
 
@@ -556,6 +575,11 @@ bool nvme_drv_done(struct nvme_drv *d, uint16_t qid, uint16_t cid)
 	return q && cid < q->depth && q->slots[cid].busy && q->slots[cid].done;
 }
 
+unsigned long nvme_drv_stray(const struct nvme_drv *d)
+{
+	return d->stray;
+}
+
 unsigned nvme_drv_inflight(const struct nvme_drv *d, uint16_t qid)
 {
 	const struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
@@ -628,14 +652,54 @@ int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe
 	return (s->cqe.status >> 1) & 0x7fff;
 }
 
+/* Hand back a completed slot's result (it is free again). */
+static void reap_one(struct sq *q, uint16_t cid, struct nvme_drv_done *out)
+{
+	struct slot *s = &q->slots[cid];
+
+	out->cid = cid;
+	out->status = (uint16_t)((s->cqe.status >> 1) & 0x7fff);
+	out->dw0 = s->cqe.dw0;
+	s->busy = false;
+	s->done = false;
+	q->inflight--;
+}
+
+/* The completed commands taken off the CQ so far, up to max. */
+static unsigned reap_taken(struct sq *q, struct nvme_drv_done *out, unsigned max)
+{
+	unsigned n = 0;
+	uint16_t i;
+
+	if (q->done_overflow) {
+		/* Only stale entries fill the list: scan every slot once. */
+		q->done_overflow = false;
+		q->done_n = 0;
+		for (i = 0; i < q->depth && n < max; i++)
+			if (q->slots[i].busy && q->slots[i].done)
+				reap_one(q, i, &out[n++]);
+		if (n == max)
+			q->done_overflow = true; /* more may be left: scan again */
+		return n;
+	}
+	while (q->done_n && n < max) {
+		uint16_t cid = q->done_list[q->done_head];
+
+		q->done_head = (uint16_t)((q->done_head + 1) % q->depth);
+		q->done_n--;
+		if (q->slots[cid].busy && q->slots[cid].done)
+			reap_one(q, cid, &out[n++]);
+	}
+	return n;
+}
+
 int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, unsigned max,
 		  bool wait)
 {
 	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
 	int64_t deadline = 0;
-	unsigned spins = 0, n = 0;
+	unsigned spins = 0, n;
 	struct cq *cq;
-	uint16_t i;
 	int r;
 
 	if (!q)
@@ -645,19 +709,7 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, u
 		if (!cq)
 			return -ENOENT;
 		cq_reap(d, q->cqid);
-		for (i = 0; i < q->depth && n < max; i++) {
-			struct slot *s = &q->slots[i];
-
-			if (!s->busy || !s->done)
-				continue;
-			out[n].cid = i;
-			out[n].status = (uint16_t)((s->cqe.status >> 1) & 0x7fff);
-			out[n].dw0 = s->cqe.dw0;
-			n++;
-			s->busy = false;
-			s->done = false;
-			q->inflight--;
-		}
+		n = reap_taken(q, out, max);
 		if (n || !wait || !q->inflight || !max)
 			return (int)n;
 		if (!deadline)
@@ -668,6 +720,51 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, u
 		if (r < 0)
 			return r;
 	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define SPIN_YIELD_LOOKS 8 /* rounds of 32 looks (a few microseconds) */
+
+int nvme_drv_reap_spin(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out,
+		       unsigned max, unsigned spin_ns)
+{
+	struct sq *q = qid < MAX_QID ? d->sqs[qid] : NULL;
+	unsigned i, looks = 0;
+	struct cq *cq;
+	uint64_t t0;
+	int n;
+
+	n = nvme_drv_reap(d, qid, out, max, false);
+	/* DMA by messages needs wait() to serve them: no spin then. */
+	if (n || !q || !q->inflight || !max || !spin_ns || d->tr.serve_dma)
+		return n ? n : nvme_drv_reap(d, qid, out, max, true);
+	cq = d->cqs[q->cqid];
+	t0 = now_ns();
+	do {
+		/* The clock every 32 looks: a look is a load, the clock
+		 * tens of nanoseconds. */
+		for (i = 0; i < 32; i++) {
+			uint16_t st = __atomic_load_n(&cq->ring[cq->head].status, __ATOMIC_ACQUIRE);
+
+			if ((st & 1) == cq->phase)
+				return nvme_drv_reap(d, qid, out, max, true);
+			cpu_relax();
+		}
+		/* Now and then give the CPU away: the controller's thread
+		 * may be waiting for this very CPU (the scheduler often puts
+		 * the two on one), and no completion comes while it waits.
+		 * With the CPU to itself the yield returns at once. */
+		if (++looks % SPIN_YIELD_LOOKS == 0)
+			sched_yield();
+	} while (now_ns() - t0 < spin_ns);
+	return nvme_drv_reap(d, qid, out, max, true);
 }
 
 int nvme_drv_exec(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, struct nvd_cqe *cqe)

@@ -392,6 +392,17 @@ struct nvme_drv_done {
 };
 int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out, unsigned max,
 		  bool wait);
+/*
+ * nvme_drv_reap() with wait, but when nothing is there yet the driver
+ * first spins on the CQ's phase tag for up to spin_ns (no system call)
+ * and sleeps on the interrupt only after that: hybrid polling, for a
+ * driver that keeps a controller fed while completions flow (it picks
+ * each up as it is posted, not at the end of the controller's pass).
+ * spin_ns 0, or a transport that serves DMA messages (its wait() must
+ * run): nvme_drv_reap(wait = true).
+ */
+int nvme_drv_reap_spin(struct nvme_drv *d, uint16_t qid, struct nvme_drv_done *out,
+		       unsigned max, unsigned spin_ns);
 /* Wait for cid's completion on qid: the NVMe status (>= 0, see NVD_SC)
  * and *cqe (may be NULL), or -ETIMEDOUT / -errno. */
 int nvme_drv_wait(struct nvme_drv *d, uint16_t qid, uint16_t cid, struct nvd_cqe *cqe);
@@ -401,6 +412,9 @@ int nvme_drv_poll(struct nvme_drv *d, uint16_t qid);
 bool nvme_drv_done(struct nvme_drv *d, uint16_t qid, uint16_t cid);
 /* Submit and wait. */
 int nvme_drv_exec(struct nvme_drv *d, uint16_t qid, struct nvme_drv_cmd *cmd, struct nvd_cqe *cqe);
+/* Completion entries taken off a CQ that matched no outstanding command
+ * (unknown SQ or cid, or a cid completed twice): dropped, and counted. */
+unsigned long nvme_drv_stray(const struct nvme_drv *d);
 /* Outstanding commands on qid. */
 unsigned nvme_drv_inflight(const struct nvme_drv *d, uint16_t qid);
 

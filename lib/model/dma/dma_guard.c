@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "dma_guard.h"
@@ -77,6 +78,23 @@ int vus_dma_guarded_copy(void *dst, const void *src, size_t n)
 	/* The store must be visible to the handler before the copy faults. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	memcpy(dst, src, n);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	recovery = NULL;
+	return 0;
+}
+
+int vus_dma_guarded_copy_release(void *dst, const void *src, size_t n)
+{
+	sigjmp_buf here;
+	uint32_t last;
+
+	if (sigsetjmp(here, 0))
+		return -EFAULT;
+	recovery = &here;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memcpy(dst, src, n - 4);
+	memcpy(&last, (const char *)src + n - 4, 4);
+	__atomic_store_n((uint32_t *)(void *)((char *)dst + n - 4), last, __ATOMIC_RELEASE);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	recovery = NULL;
 	return 0;

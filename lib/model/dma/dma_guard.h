@@ -29,4 +29,9 @@ int vus_dma_guard_install(void);
  * Any thread. */
 int vus_dma_guarded_copy(void *dst, const void *src, size_t n);
 
+/* The same for n >= 4 bytes whose last 4 (at a 4-byte aligned dst + n - 4)
+ * say the rest is there: the first n - 4 are copied, then the last 4 are
+ * stored as one 4-byte store with release order. */
+int vus_dma_guarded_copy_release(void *dst, const void *src, size_t n);
+
 #endif /* VUS_DMA_GUARD_H */

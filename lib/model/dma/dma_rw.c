@@ -106,15 +106,18 @@ static int check_range(const struct vus_dma_table *t, uint64_t iova, size_t len,
 /*
  * Copy one piece inside window r at off (read lock held). -EFAULT if the
  * client's file shrank under the window (SIGBUS, dma_guard.h): the copy
- * is partial and the session must end (note_fault()).
+ * is partial and the session must end (note_fault()). release (writes):
+ * the last 4 bytes stored last, one release store (vus_dma_write_release).
  */
 static int copy_piece(struct vus_dma_table *t, const struct vus_dma_region *r, uint64_t off,
-		      uint8_t *buf, size_t n, bool is_write)
+		      uint8_t *buf, size_t n, bool is_write, bool release)
 {
 	uint8_t *host = (uint8_t *)r->vaddr + off;
 
 	if (is_write) {
 		vus_dma_dirty_mark_locked(t, r->iova + off, n);
+		if (release)
+			return vus_dma_guarded_copy_release(host, buf, n);
 		return vus_dma_guarded_copy(host, buf, n);
 	}
 	return vus_dma_guarded_copy(buf, host, n);
@@ -128,7 +131,7 @@ static int copy_range(struct vus_dma_table *t, uint64_t iova, uint8_t *buf, size
 		uint64_t off;
 		const struct vus_dma_region *r = vus_dma_table_find(t, iova, 1, &off);
 		size_t piece = r->size - off < len ? (size_t)(r->size - off) : len;
-		int rc = copy_piece(t, r, off, buf, piece, is_write);
+		int rc = copy_piece(t, r, off, buf, piece, is_write, false);
 
 		if (rc)
 			return rc;
@@ -154,10 +157,13 @@ static void note_fault(struct vus_dev *dev, uint64_t iova)
 
 /*
  * The fast path: check the range and, if every piece is fd-backed, copy
- * it now. Returns -errno, 0 = copied, 1 = messages needed.
+ * it now. Returns -errno, 0 = copied, 1 = messages needed. release
+ * (vus_dma_write_release): copied only when one window holds the range
+ * at a host address whose last 4 bytes are 4-byte aligned; else nothing
+ * is copied and 2 says the range is fd-backed all the same.
  */
 static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t len,
-		      bool is_write)
+		      bool is_write, bool release)
 {
 	struct vus_dma_table *t = &dev->dma.table;
 	uint32_t prot = is_write ? VUS_DMA_MAP_FLAG_WRITE : VUS_DMA_MAP_FLAG_READ;
@@ -177,19 +183,20 @@ static int try_direct(struct vus_dev *dev, uint64_t iova, uint8_t *buf, size_t l
 	 * queue entry, a data page): one lookup, not check_range()'s and
 	 * copy_range()'s. */
 	r = vus_dma_table_find(t, iova, len, &off);
-	if (r && r->vaddr) {
+	if (r && r->vaddr &&
+	    (!release || ((uintptr_t)r->vaddr + off + len - 4) % 4 == 0)) {
 		all_fd = true;
 		rc = (r->prot & prot) != prot ? -EACCES : 0;
 		if (rc) {
 			pthread_rwlock_unlock(&t->lock);
 			return rc;
 		}
-		rc = copy_piece(t, r, off, buf, len, is_write);
+		rc = copy_piece(t, r, off, buf, len, is_write, release);
 	} else {
 		rc = check_range(t, iova, len, prot, &all_fd);
-		if (rc) {
+		if (rc || (release && all_fd)) {
 			pthread_rwlock_unlock(&t->lock);
-			return rc;
+			return rc ? rc : 2;
 		}
 		if (all_fd)
 			rc = copy_range(t, iova, buf, len, is_write);
@@ -460,7 +467,8 @@ static bool advance(struct vus_dev *dev, struct vus_dma_req *req, unsigned *budg
 		}
 		piece = r->size - off < left ? (size_t)(r->size - off) : left;
 		if (r->vaddr) {
-			rc = copy_piece(t, r, off, req->buf + req->pos, piece, req->is_write);
+			rc = copy_piece(t, r, off, req->buf + req->pos, piece, req->is_write,
+					false);
 			pthread_rwlock_unlock(&t->lock);
 			if (rc) {
 				note_fault(dev, addr);
@@ -683,7 +691,7 @@ static int dma_sync(struct vus_dev *dev, uint64_t iova, const void *buf, size_t 
 		return 0;
 	if (range_wraps(iova, len))
 		return -EFAULT;
-	rc = try_direct(dev, iova, (uint8_t *)buf, len, is_write);
+	rc = try_direct(dev, iova, (uint8_t *)buf, len, is_write, false);
 	if (rc <= 0)
 		return rc;
 	/* Waiting on the loop thread for a reply it would have to read
@@ -732,7 +740,7 @@ static int dma_async(struct vus_dev *dev, uint64_t iova, const void *buf, size_t
 	if (range_wraps(iova, len))
 		return -EFAULT;
 	if (len) {
-		rc = try_direct(dev, iova, (uint8_t *)buf, len, is_write);
+		rc = try_direct(dev, iova, (uint8_t *)buf, len, is_write, false);
 		if (rc < 0)
 			return rc;
 		needs_msgs = rc == 1;
@@ -764,6 +772,29 @@ int vus_dma_read(struct vus_dev *dev, uint64_t iova, void *buf, size_t len)
 int vus_dma_write(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len)
 {
 	return dma_sync(dev, iova, buf, len, true);
+}
+
+int vus_dma_write_release(struct vus_dev *dev, uint64_t iova, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int rc;
+
+	if (len < 4)
+		return -EINVAL;
+	if (range_wraps(iova, len))
+		return -EFAULT;
+	rc = try_direct(dev, iova, (uint8_t *)p, len, true, true);
+	if (rc <= 0)
+		return rc;
+	if (rc == 1) /* messages: one DMA_WRITE, which the client applies whole */
+		return dma_sync(dev, iova, buf, len, true);
+	/* fd-backed, over two windows or misaligned: two copies in order. */
+	rc = dma_sync(dev, iova, buf, len - 4, true);
+	if (rc == 0) {
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		rc = dma_sync(dev, iova + len - 4, p + len - 4, 4, true);
+	}
+	return rc;
 }
 
 int vus_dma_read_async(struct vus_dev *dev, uint64_t iova, void *buf, size_t len,
