@@ -18,7 +18,7 @@
  *
  *   vus-nvme-bench [--seconds S] [--quick] [--mode irq|hybrid|poll|all]
  *                  [--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp]
- *                  [--spin-us N] [--pin]
+ *                  [--spin-us N] [--pin] [--holdoff US]
  *
  * Modes: irq, the controller's default (work done inline on the doorbell
  * message, interrupts as eventfds the driver sleeps on whenever its CQ is
@@ -37,7 +37,10 @@
  * MADV_HUGEPAGE; huge only where the kernel's shmem_enabled allows it
  * (printed). --pin: the server's loop thread on CPU 1, the driver on CPU
  * 0 (two CPUs needed; the scheduler otherwise tends to put a thread woken
- * by the other on the waker's CPU, where they take turns).
+ * by the other on the waker's CPU, where they take turns). --holdoff US:
+ * the controller's adaptive interrupt holdoff bound (docs/nvme.md section
+ * 5; 0 turns it off), default the controller's; held/IO: the interrupts
+ * it held back per I/O.
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
@@ -62,6 +65,8 @@
 #define DMA_SIZE (32u << 20) /* the driver's DMA memory (one memfd window) */
 
 static bool thp_wanted; /* --thp */
+/* --holdoff US: the controller's interrupt holdoff bound (0 off); -1 its default. */
+static long holdoff_us = -1;
 
 static struct vus_dev *dev;
 static pthread_t server;
@@ -357,18 +362,19 @@ static void shmem_huge_report(void)
 static double loadavg(void);
 
 /* I/O queue 1's commands fetched and interrupts raised so far. */
-static void q1_stats(struct nvme_emu *emu, uint64_t *cmds, uint64_t *irqs)
+static void q1_stats(struct nvme_emu *emu, uint64_t *cmds, uint64_t *irqs, uint64_t *holds)
 {
 	struct nvme_emu_qstats st[2];
 	int n, i;
 
-	*cmds = *irqs = 0;
+	*cmds = *irqs = *holds = 0;
 	while ((n = nvme_emu_queue_stats(emu, st, 2)) == -EAGAIN)
 		sched_yield();
 	for (i = 0; i < n; i++)
 		if (st[i].qid == 1) {
 			*cmds = st[i].cmds;
 			*irqs = st[i].irqs;
+			*holds = st[i].holds;
 		}
 }
 
@@ -413,6 +419,10 @@ static void run_config(const struct config *cf, double secs, const char *only)
 	eo.max_queues = 1;
 	eo.poll = cf->poll;
 	eo.thp = thp_wanted;
+	if (holdoff_us >= 0) {
+		eo.holdoff_us = (uint32_t)holdoff_us;
+		eo.no_holdoff = holdoff_us == 0;
+	}
 	r = nvme_emu_create("nvme", &eo, &emu);
 	if (r < 0)
 		die("nvme_emu_create", r);
@@ -466,33 +476,34 @@ static void run_config(const struct config *cf, double secs, const char *only)
 		printf("idle: server CPU %.1f%% (queues set up, no I/O for %.1f s)\n",
 		       cpu > 0 ? cpu : 0, now() - t0);
 	}
-	printf("%-20s %9s %8s %6s %9s %9s %6s %6s %8s %8s %9s %7s %7s %5s\n", "job", "IOPS",
-	       "MB/s", "server", "server/IO", "driver/IO", "batch", "irq/IO", "floor/op",
+	printf("%-20s %9s %8s %6s %9s %9s %6s %6s %7s %8s %8s %9s %7s %7s %5s\n", "job", "IOPS",
+	       "MB/s", "server", "server/IO", "driver/IO", "batch", "irq/IO", "held/IO", "floor/op",
 	       "+prefetch", "floor ops/s", "IOPS/fl", "fl/srv", "load");
 	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
-		uint64_t cmds0, irqs0, cmds1, irqs1;
+		uint64_t cmds0, irqs0, holds0, cmds1, irqs1, holds1;
 		struct result res;
 		struct floor fl;
 		double per_io;
 
 		if (only && strcmp(only, jobs[i].name) != 0)
 			continue;
-		q1_stats(emu, &cmds0, &irqs0);
+		q1_stats(emu, &cmds0, &irqs0, &holds0);
 		res = run(d, &jobs[i], secs, iova, cf->hybrid ? spin_ns : 0);
-		q1_stats(emu, &cmds1, &irqs1);
+		q1_stats(emu, &cmds1, &irqs1, &holds1);
 		fl = floor_measure(&jobs[i], secs / 8);
 		per_io = res.cpu / res.iops * 1e6;
-		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %7.3fus %6.1f %6.3f %6.3fus %7.3fus %11.0f "
-		       "%7.3f %7.3f %5.2f\n", jobs[i].name, res.iops, res.mbs, res.cpu * 100, per_io,
-		       res.drv_cpu / res.iops * 1e6, res.batch,
-		       cmds1 > cmds0 ? (double)(irqs1 - irqs0) / (double)(cmds1 - cmds0) : 0, fl.us,
+		printf("%-20s %9.0f %8.1f %5.0f%% %7.3fus %7.3fus %6.1f %6.3f %7.3f %6.3fus %7.3fus "
+		       "%11.0f %7.3f %7.3f %5.2f\n", jobs[i].name, res.iops, res.mbs, res.cpu * 100,
+		       per_io, res.drv_cpu / res.iops * 1e6, res.batch,
+		       cmds1 > cmds0 ? (double)(irqs1 - irqs0) / (double)(cmds1 - cmds0) : 0,
+		       cmds1 > cmds0 ? (double)(holds1 - holds0) / (double)(cmds1 - cmds0) : 0, fl.us,
 		       fl.pf_us, fl.ops, res.iops / fl.ops, fl.us / per_io, loadavg());
 		fflush(stdout);
 	}
 	{
-		uint64_t cmds, irqs;
+		uint64_t cmds, irqs, holds;
 
-		q1_stats(emu, &cmds, &irqs);
+		q1_stats(emu, &cmds, &irqs, &holds);
 		printf("I/O queue: %llu commands, %llu interrupts in all (warm-up included)\n",
 		       (unsigned long long)cmds, (unsigned long long)irqs);
 	}
@@ -549,6 +560,7 @@ int main(int argc, char **argv)
 		{ "thp", no_argument, NULL, 'T' },
 		{ "spin-us", required_argument, NULL, 'P' },
 		{ "pin", no_argument, NULL, 'I' },
+		{ "holdoff", required_argument, NULL, 'H' },
 		/* Earlier spellings: --no-fd is --dma nofd, --polled --mode poll. */
 		{ "no-fd", no_argument, NULL, 'n' },
 		{ "polled", no_argument, NULL, 'p' },
@@ -560,7 +572,7 @@ int main(int argc, char **argv)
 	double secs = 1;
 	int o, m, f;
 
-	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:TP:Inph", lopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:qm:d:Sj:TP:IH:nph", lopts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			secs = atof(optarg);
@@ -590,6 +602,13 @@ int main(int argc, char **argv)
 		case 'P':
 			spin_ns = (unsigned)(atof(optarg) * 1000);
 			break;
+		case 'H':
+			holdoff_us = atol(optarg);
+			if (holdoff_us < 0 || holdoff_us > 10000) {
+				fprintf(stderr, "vus-nvme-bench: --holdoff takes 0..10000 (us)\n");
+				return 2;
+			}
+			break;
 		case 'n':
 			dma = "nofd";
 			break;
@@ -599,7 +618,7 @@ int main(int argc, char **argv)
 		default:
 			printf("usage: %s [--seconds S] [--quick] [--mode irq|hybrid|poll|all] "
 			       "[--dma fd|nofd|all] [--no-shadow] [--job NAME] [--thp] [--spin-us N] "
-			       "[--pin]\n", argv[0]);
+			       "[--pin] [--holdoff US]\n", argv[0]);
 			return o == 'h' ? 0 : 2;
 		}
 	}

@@ -48,6 +48,7 @@ struct vusd_control {
 	struct vusd *d;
 	char *path;
 	struct event *ev;
+	struct event *backoff; /* out of fds: the listener unwatched until it fires */
 	int fd;
 	struct ctl_conn *conns;
 	unsigned nr_conns;
@@ -336,25 +337,32 @@ static void conn_new(struct vusd_control *ctl, int fd)
 	ctl->nr_conns++;
 }
 
+/* Backoff over: the listener is watched again. */
+static void on_backoff(evutil_socket_t fd, short what, void *arg)
+{
+	struct vusd_control *ctl = arg;
+
+	event_add(ctl->ev, NULL);
+	ctl->d->lev_timeout_ms = -1;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct vusd_control *ctl = arg;
 	const struct timeval backoff = { 0, VUSD_CTL_BACKOFF_MS * 1000 };
 	int i, fd, rc;
 
-	if (what & EV_TIMEOUT) {
-		/* Backoff over: back to waiting for connections only. */
-		event_add(ctl->ev, NULL);
-		ctl->d->lev_timeout_ms = -1;
-		return;
-	}
 	for (i = 0; i < VUSD_CTL_ACCEPTS_PER_CALL; i++) {
 		rc = vus_accept(ctl->fd, &fd);
 		if (rc == -EAGAIN)
 			return;
 		if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
 			vusd_log(VUS_LOG_WARN, "control: accept: %s", strerror(-rc));
-			event_add(ctl->ev, &backoff);
+			/* The pending connection keeps the listener readable:
+			 * unwatched, or this would run again at once (a busy
+			 * loop and a log line each time). */
+			event_del(ctl->ev);
+			evtimer_add(ctl->backoff, &backoff);
 			/* vusd's loop waits outside libevent: it must wake
 			 * for the timer (devloop.c). */
 			ctl->d->lev_timeout_ms = VUSD_CTL_BACKOFF_MS;
@@ -396,7 +404,8 @@ static int control_open(struct vusd *d, const char *path, unsigned mode, int fd,
 		goto err_free;
 	}
 	ctl->ev = event_new(d->base, ctl->fd, EV_READ | EV_PERSIST, on_accept, ctl);
-	if (!ctl->ev || event_add(ctl->ev, NULL) < 0) {
+	ctl->backoff = evtimer_new(d->base, on_backoff, ctl);
+	if (!ctl->ev || !ctl->backoff || event_add(ctl->ev, NULL) < 0) {
 		vusd_errf(err, "control socket %s: cannot watch it", path);
 		rc = -ENOMEM;
 		goto err_fd;
@@ -410,6 +419,8 @@ static int control_open(struct vusd *d, const char *path, unsigned mode, int fd,
 err_fd:
 	if (ctl->ev)
 		event_free(ctl->ev);
+	if (ctl->backoff)
+		event_free(ctl->backoff);
 	unlink(path);
 	close(ctl->fd);
 err_free:
@@ -427,6 +438,8 @@ void vusd_control_close(struct vusd *d)
 	while (ctl->conns)
 		conn_free(ctl->conns);
 	event_free(ctl->ev);
+	event_free(ctl->backoff);
+	d->lev_timeout_ms = -1;
 	/* Unlink first: nobody reaches a closed listener through the path,
 	 * and a server that binds it meanwhile is not ours to remove. */
 	unlink(ctl->path);

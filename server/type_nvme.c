@@ -16,6 +16,8 @@
  *   poll=true       a thread polls the queues (a whole host core)
  *   namespaces=N    N RAM namespaces of size bytes each (NSID 1..N)
  *   thp=true        RAM: ask for transparent huge pages (MADV_HUGEPAGE)
+ *   holdoff=N       adaptive interrupt holdoff's longest interval, microseconds
+ *                   (default 500; 0 off: an interrupt per pass)
  * Control: vusctl --control CTL nvme NAME stats  (per-queue counters, and
  *          the file backend's: io_uring in use, SQEs, CQEs, inline I/O)
  */
@@ -45,11 +47,12 @@ struct nvme_type_opts {
 	bool poll;
 	bool thp;
 	uint64_t namespaces;
+	uint64_t holdoff;
 };
 
 static const struct nvme_type_opts nvme_type_defaults = {
 	.lba = 512, .queues = 4, .qsize = 1024, .mdts = 8, .shadow = true, .namespaces = 1,
-	.io_uring = true,
+	.io_uring = true, .holdoff = 500,
 };
 
 static const struct vusd_opt nvme_type_opts_schema[] = {
@@ -94,6 +97,11 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	{ .key = "thp", .kind = VUSD_OPT_BOOL, .offset = offsetof(struct nvme_type_opts, thp),
 	  .help = "RAM namespace: madvise(MADV_HUGEPAGE), fewer TLB misses on random I/O where "
 		  "the kernel's shmem_enabled allows advise (default false)" },
+	{ .key = "holdoff", .kind = VUSD_OPT_UINT,
+	  .offset = offsetof(struct nvme_type_opts, holdoff),
+	  .help = "while the guest has several commands in flight, an I/O queue's "
+		  "interrupt waits for its next completion, at most N us (4N from the "
+		  "first; default 500, 0 off: one per pass)", .min = 0, .max = 10000 },
 	{ .key = NULL },
 };
 
@@ -156,6 +164,8 @@ static int nvme_type_create(const char *name, const void *opts, struct vusd_inst
 	o.no_shadow = !t->shadow;
 	o.poll = t->poll;
 	o.thp = t->thp;
+	o.holdoff_us = (uint32_t)t->holdoff;
+	o.no_holdoff = t->holdoff == 0;
 	o.namespaces = (uint32_t)t->namespaces;
 	if (t->file && t->namespaces > 1) {
 		vusd_errf(err, "nvme '%s': a file backs one namespace (namespaces=1)", name);
@@ -205,6 +215,7 @@ static int nvme_type_control(struct vusd_inst *inst, int argc, const char *const
 		json_object_object_add(q, "commands", json_object_new_int64((int64_t)st[i].cmds));
 		json_object_object_add(q, "errors", json_object_new_int64((int64_t)st[i].errors));
 		json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)st[i].irqs));
+		json_object_object_add(q, "holdoffs", json_object_new_int64((int64_t)st[i].holds));
 		json_object_array_add(arr, q);
 	}
 	json_object_object_add(result, "queues", arr);

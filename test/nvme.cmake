@@ -9,7 +9,8 @@ endif()
 add_library(vus_nvme_rig STATIC ${CMAKE_CURRENT_SOURCE_DIR}/helpers/nvme_rig.c)
 target_link_libraries(vus_nvme_rig PUBLIC vus_test_helpers vus-nvme-emu PkgConfig::CMOCKA)
 
-foreach(name test_nvme_admin test_nvme_io test_nvme_errors test_nvme_file)
+foreach(name test_nvme_admin test_nvme_io test_nvme_errors test_nvme_file
+    test_nvme_holdoff)
   if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
     continue()
   endif()

@@ -632,9 +632,8 @@ VUS_API int vus_dev_process(struct vus_dev *dev);
  * for every later one. The loop keeps the poll fd in epfd too and calls
  * vus_dev_process() when either reports (level-triggered, EPOLLIN and
  * EPOLLOUT: the library arms EPOLLOUT there while replies wait). A request
- * then wakes the loop through one epoll set instead of two nested, which
- * is most of what the nesting costs per round trip (docs/performance.md
- * "vusd's device path"). epfd -1 goes back. Loop thread, or before
+ * then wakes the loop through one epoll set instead of two nested
+ * (docs/performance.md "vusd's device path"). epfd -1 goes back. Loop thread, or before
  * serving; epfd must stay open while the device serves (or go back
  * first). vus_dev_run() returns -EINVAL while it is set. 0, or
  * epoll_ctl's -errno (the socket then stays where it was).

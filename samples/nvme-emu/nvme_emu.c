@@ -84,6 +84,8 @@ static int check_opts(const struct nvme_emu_opts *o)
 		return -EINVAL;
 	if (o->mdts && o->mdts > 10)
 		return -EINVAL;
+	if (o->holdoff_us > 10000)
+		return -EINVAL;
 	if (o->serial && !printable(o->serial, 20))
 		return -EINVAL;
 	if (o->model && !printable(o->model, 40))
@@ -268,6 +270,7 @@ int nvme_emu_create(const char *name, const struct nvme_emu_opts *o, struct nvme
 	n->nvec = n->max_queues + 1;
 	n->shadow = !o->no_shadow;
 	n->poll = o->poll;
+	n->holdoff_ns = o->no_holdoff ? 0 : 1000ull * (o->holdoff_us ? o->holdoff_us : 500);
 	n->bounce_len = (uint64_t)NVME_PAGE_SIZE << n->mdts;
 	n->bounce = aligned_alloc(4096, n->bounce_len);
 	if (!n->bounce) {
@@ -368,6 +371,7 @@ int nvme_emu_queue_stats(struct nvme_emu *n, struct nvme_emu_qstats *out, int ma
 		out[k].cmds = atomic_load(&sq->cmds);
 		out[k].errors = atomic_load(&sq->errors);
 		out[k].irqs = n->cq[sq->cqid].irqs;
+		out[k].holds = n->cq[sq->cqid].holds;
 		k++;
 	}
 	pthread_mutex_unlock(&n->proc_lock);

@@ -15,8 +15,9 @@
  * serves queues on the vus loop thread; when the client maps guest memory
  * without fds it moves queue work to a thread of its own (DMA then goes
  * through messages, which the loop thread must be free to answer). That
- * thread also re-pulses an unconsumed INTx level and, with opts.poll,
- * polls the queues.
+ * thread also re-pulses an unconsumed INTx level, raises interrupts that
+ * Interrupt Coalescing or the holdoff held when they fall due and, with
+ * opts.poll, polls the queues.
  */
 #ifndef VUS_NVME_EMU_H
 #define VUS_NVME_EMU_H
@@ -67,6 +68,13 @@ struct nvme_emu_opts {
 				* huge only where the kernel's shmem_enabled
 				* allows "advise"; a 4 KiB write then allocates
 				* 2 MiB) */
+	uint32_t holdoff_us;   /* adaptive interrupt holdoff: while the host
+				* has several commands in flight, an I/O CQ's
+				* interrupt waits for its next completion up
+				* to twice the mean gap between completions,
+				* at most this long (4x from the first held);
+				* 0: 500 us, at most 10000 (docs/nvme.md 5) */
+	bool no_holdoff;       /* no adaptive holdoff: an interrupt per pass */
 };
 
 #define NVME_EMU_MAX_NS 16
@@ -91,6 +99,8 @@ struct nvme_emu_qstats {
 	uint64_t cmds;       /* commands fetched */
 	uint64_t errors;     /* completed with a non-zero status */
 	uint64_t irqs;       /* interrupts raised for its CQ */
+	uint64_t holds;      /* interrupts the holdoff held back (each then
+			      * covers one pass or more, or is dropped) */
 };
 /* Fill up to max entries for the live SQs (admin first); returns the
  * count, or -EAGAIN while the processor is busy (try again). */

@@ -80,7 +80,21 @@ struct nvme_cq {
 	bool notify;         /* entries posted since the last interrupt */
 	uint32_t held;       /* how many (Interrupt Coalescing's threshold) */
 	uint64_t held_since_ns; /* CLOCK_MONOTONIC of the first one held, 0 none */
+	/* Adaptive holdoff (nvme_holdoff.c): of the entries held, how many
+	 * an earlier pass held back; when the last pass added one; "deep"
+	 * credit, > 0 while holds keep being joined by later passes (the
+	 * host has several commands in flight, one doorbell each). */
+	uint32_t held_before;
+	uint64_t held_last_ns;
+	uint8_t deep;
+	uint64_t post_last_ns;  /* the last pass that posted entries here */
+	uint64_t gap_avg_ns;    /* mean time between such passes (1/8 EWMA) */
+	uint32_t joins;         /* passes that joined the running hold */
+	bool probing;           /* the running hold began as a probe */
+	uint32_t probe_in;      /* lone passes until the next probe hold */
+	uint32_t probe_every;   /* and between probes (doubles per miss) */
 	uint64_t irqs;
+	uint64_t holds;      /* interrupts the holdoff held back */
 };
 
 struct nvme_sq {
@@ -202,6 +216,9 @@ struct nvme_emu {
 	/* Interrupt Coalescing: when the earliest held interrupt is due
 	 * (CLOCK_MONOTONIC ns), 0 none; the worker (or poller) wakes then. */
 	_Atomic uint64_t coalesce_due_ns;
+	/* Adaptive interrupt holdoff (nvme_holdoff.c): the longest gap
+	 * between completions that one interrupt covers, 0 off. */
+	uint64_t holdoff_ns;
 
 	/* Worker thread (started when the first fd-less map arrives). */
 	pthread_t worker;
@@ -279,6 +296,17 @@ void nvme_irqs_flush(struct nvme_emu *n);
 void nvme_irqs_release(struct nvme_emu *n);
 void nvme_dbbuf_init_queue(struct nvme_emu *n, uint16_t qid);
 bool nvme_on_intx(struct nvme_emu *n);
+bool nvme_cq_refresh(struct nvme_emu *n, uint16_t qid);
+uint32_t nvme_cq_free(const struct nvme_cq *cq);
+
+/* nvme_holdoff.c (proc_lock held): whether to hold I/O CQ qid's
+ * interrupt after this pass (*now: 0 or the time, read once per pass;
+ * *due: the earliest deadline so far, updated); and the bookkeeping when
+ * its interrupt is raised (false: drop it, the host consumed every
+ * entry while it was held). */
+bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint64_t *now,
+		       uint64_t *due);
+bool nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq);
 
 /* Command result: status (SCT|SC|DNR) and DW0. NVME_DEFER: no completion
  * now (held AER). */

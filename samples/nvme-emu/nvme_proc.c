@@ -77,8 +77,9 @@ static void nvme_process(struct nvme_emu *n)
 /*
  * One wait of the worker or the sleeping poller on worker_cv (regs_lock
  * held): untimed, unless INTx entries stay unconsumed (a pass within
- * 5 ms, nvme_queue.c intx_flush) or Interrupt Coalescing holds an
- * interrupt (a pass when it falls due). True when that time came.
+ * 5 ms, nvme_queue.c intx_flush) or Interrupt Coalescing or the
+ * holdoff holds an interrupt (a pass when it falls due). True when that
+ * time came.
  */
 static bool cv_wait_step(struct nvme_emu *n)
 {
@@ -105,7 +106,15 @@ static bool cv_wait_step(struct nvme_emu *n)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-	return pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) == ETIMEDOUT;
+	if (pthread_cond_timedwait(&n->worker_cv, &n->regs_lock, &ts) != ETIMEDOUT)
+		return false;
+	if (atomic_load(&n->intx_busy))
+		return true;
+	/* A held interrupt's deadline may have moved on meanwhile (the
+	 * holdoff's does with every pass, without a wake-up): wait on for
+	 * the new one rather than run a pass that finds nothing due. */
+	due = atomic_load(&n->coalesce_due_ns);
+	return due && due <= nvme_now_ns();
 }
 
 static void poller_sleep(struct nvme_emu *n)

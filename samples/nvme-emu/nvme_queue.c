@@ -89,7 +89,7 @@ static void bad_doorbell(struct nvme_emu *n, uint16_t qid, bool cq, uint32_t v)
 }
 
 /* Refresh a CQ's head from its doorbell; false if the value is invalid. */
-static bool cq_refresh(struct nvme_emu *n, uint16_t qid)
+bool nvme_cq_refresh(struct nvme_emu *n, uint16_t qid)
 {
 	struct nvme_cq *cq = &n->cq[qid];
 	uint32_t h = cq_head_now(n, qid);
@@ -102,7 +102,7 @@ static bool cq_refresh(struct nvme_emu *n, uint16_t qid)
 	return true;
 }
 
-static uint32_t cq_free(const struct nvme_cq *cq)
+uint32_t nvme_cq_free(const struct nvme_cq *cq)
 {
 	return (cq->head + cq->size - cq->tail - 1) % cq->size;
 }
@@ -111,7 +111,7 @@ static uint32_t cq_free(const struct nvme_cq *cq)
  * fetch may use. */
 static uint32_t cq_room(const struct nvme_cq *cq)
 {
-	uint32_t f = cq_free(cq);
+	uint32_t f = nvme_cq_free(cq);
 
 	return f > cq->resv ? f - cq->resv : 0;
 }
@@ -132,7 +132,7 @@ int nvme_cq_post(struct nvme_emu *n, uint16_t sqid, uint16_t cid, uint16_t statu
 	uint64_t addr;
 	int rc;
 
-	if (!cq_free(cq) && (!cq_refresh(n, sq->cqid) || !cq_free(cq)))
+	if (!nvme_cq_free(cq) && (!nvme_cq_refresh(n, sq->cqid) || !nvme_cq_free(cq)))
 		return -ENOSPC;
 	addr = cq->base + (uint64_t)cq->tail * sizeof(struct nvme_cqe);
 	w[0] = htole32(dw0);
@@ -210,12 +210,13 @@ static void intx_flush(struct nvme_emu *n)
 			if (!cq->live || !cq->ien || cq->vector != v)
 				continue;
 			if (cq->notify) {
+				(void)nvme_holdoff_raised(n, (uint16_t)q, cq);
 				cq->notify = false;
 				cq->held = 0;
 				cq->held_since_ns = 0;
 				cq->irqs++;
 			}
-			if (!cq_refresh(n, (uint16_t)q) || cq->head != cq->tail)
+			if (!nvme_cq_refresh(n, (uint16_t)q) || cq->head != cq->tail)
 				busy = true;
 			if (shadowed(n, (uint16_t)q))
 				(void)eventidx_write(n, (uint16_t)q, true, cq->head);
@@ -243,7 +244,7 @@ static bool coalesce_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, 
 	uint32_t f = n->feat.irq_coalesce;
 	uint64_t time_ns = (uint64_t)((f >> 8) & 0xff) * 100000u, d;
 
-	if (!qid || !time_ns || cq->held >= (f & 0xff) + 1u || !cq_free(cq) ||
+	if (!qid || !time_ns || cq->held >= (f & 0xff) + 1u || !nvme_cq_free(cq) ||
 	    (cq->vector < NVME_NR_QUEUES && n->feat.irq_cd[cq->vector]))
 		return false;
 	if (!*now)
@@ -264,7 +265,10 @@ static void coalesce_arm(struct nvme_emu *n, uint64_t due)
 {
 	uint64_t was = atomic_exchange(&n->coalesce_due_ns, due);
 
-	if (!due || was == due || n->on_worker)
+	/* A later deadline needs no wake-up: the worker, woken at the
+	 * earlier one, reads the new one and waits on (nvme_proc.c). The
+	 * holdoff moves its deadline on with every pass. */
+	if (!due || (was && was <= due) || n->on_worker)
 		return;
 	if (!n->worker_started)
 		(void)nvme_worker_start(n);
@@ -282,7 +286,7 @@ static void coalesce_arm(struct nvme_emu *n, uint64_t due)
 static void irqs_flush(struct nvme_emu *n, bool release)
 {
 	uint64_t now = 0, due = 0;
-	bool any = false;
+	bool any = false, raise;
 	int q;
 
 	for (q = 0; q < NVME_NR_QUEUES; q++)
@@ -313,11 +317,15 @@ static void irqs_flush(struct nvme_emu *n, bool release)
 
 		if (!cq->live || !cq->ien || !cq->notify)
 			continue;
-		if (!release && coalesce_hold(n, (uint16_t)q, cq, &now, &due))
+		if (!release && (coalesce_hold(n, (uint16_t)q, cq, &now, &due) ||
+				 nvme_holdoff_hold(n, (uint16_t)q, cq, &now, &due)))
 			continue;
+		raise = nvme_holdoff_raised(n, (uint16_t)q, cq);
 		cq->notify = false;
 		cq->held = 0;
 		cq->held_since_ns = 0;
+		if (!raise)
+			continue;
 		cq->irqs++;
 		(void)vus_irq_raise(n->dev, cq->vector);
 	}
@@ -408,7 +416,7 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 			if (cnt > budget)
 				cnt = budget;
 			if (cnt > cq_room(cq)) {
-				if (!cq_refresh(n, sq->cqid))
+				if (!nvme_cq_refresh(n, sq->cqid))
 					return false;
 				if (cnt > cq_room(cq))
 					cnt = cq_room(cq);
@@ -426,7 +434,7 @@ static bool sq_run(struct nvme_emu *n, uint16_t qid)
 				if (shadowed(n, sq->cqid)) {
 					(void)eventidx_write(n, sq->cqid, true, cq->head);
 					atomic_thread_fence(memory_order_seq_cst);
-					if (cq_refresh(n, sq->cqid) && cq_room(cq))
+					if (nvme_cq_refresh(n, sq->cqid) && cq_room(cq))
 						continue;
 				}
 				return false;

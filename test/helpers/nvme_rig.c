@@ -76,6 +76,8 @@ void nvme_rig_start(struct nvme_rig *r, const struct nvme_rig_opts *opts)
 	r->emu_opts.serial = opts->emu.serial ? opts->emu.serial : NVME_RIG_SERIAL;
 	r->emu_opts.no_shadow = opts->emu.no_shadow;
 	r->emu_opts.poll = opts->emu.poll;
+	r->emu_opts.holdoff_us = opts->emu.holdoff_us;
+	r->emu_opts.no_holdoff = opts->emu.no_holdoff;
 	r->emu_opts.odirect = opts->emu.odirect;
 	r->emu_opts.sync_io = opts->emu.sync_io;
 	snprintf(r->dir, sizeof(r->dir), "/tmp/vus-nvme-XXXXXX");
