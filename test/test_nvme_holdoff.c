@@ -254,6 +254,44 @@ static void test_held_interrupt_delivered(void **state)
 	nvme_rig_stop(&r);
 }
 
+/*
+ * Reads larger than 16 KiB are never held (nvme_holdoff.c): the same burst
+ * as above, 32 KiB each, raises an interrupt per pass and holds none,
+ * where the 512-byte burst on the same controller is held.
+ */
+static void test_large_transfers_not_held(void **state)
+{
+	enum { NBIG = 8, BIG = 32 << 10 };
+	struct nvme_emu_qstats a, b;
+	struct nvme_drv_cmd cmd;
+	struct nvme_rig r;
+	uint64_t iova, big_iova, irqs, holds;
+	uint16_t cids[NBIG];
+	unsigned k;
+
+	(void)state;
+	rig_start(&r, LONG_HOLDOFF_US, false, &iova);
+	assert_non_null(nvme_drv_alloc(r.d, NBIG * BIG, &big_iova));
+	a = qstats(&r, 1);
+	for (k = 0; k < NBIG; k++) {
+		ASSERT_OK(nvme_drv_rw_cmd(r.d, &cmd, NVD_CMD_READ, 1, (uint64_t)k * BIG / r.lba,
+					  BIG / r.lba, big_iova + (uint64_t)k * BIG, BIG,
+					  NVME_DRV_PRP));
+		ASSERT_OK(nvme_drv_submit(r.d, 1, &cmd, &cids[k]));
+	}
+	reap_all(&r, 1, cids, NBIG);
+	b = qstats(&r, 1);
+	print_message("%d single-doorbell 32 KiB reads in flight: %llu interrupts, %llu holds\n",
+		      NBIG, (unsigned long long)(b.irqs - a.irqs),
+		      (unsigned long long)(b.holds - a.holds));
+	assert_int_equal(b.holds - a.holds, 0);
+	assert_true(b.irqs - a.irqs >= 1);
+	/* Small reads on the same controller are still held. */
+	burst(&r, 1, iova, &irqs, &holds);
+	assert_true(holds > 0);
+	nvme_rig_stop(&r);
+}
+
 /* Off where the host decides: CD on the vector (Feature 09h), Interrupt
  * Coalescing set by the host (Feature 08h, its own rules then apply). */
 static void test_holdoff_off_for_cd_and_coalescing(void **state)
@@ -291,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_burst_shares_interrupts),
 		cmocka_unit_test(test_held_interrupt_delivered),
 		cmocka_unit_test(test_holdoff_off_for_cd_and_coalescing),
+		cmocka_unit_test(test_large_transfers_not_held),
 	};
 
 	return VUS_RUN_TESTS(tests, NULL, NULL);

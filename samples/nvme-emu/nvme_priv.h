@@ -93,6 +93,8 @@ struct nvme_cq {
 	bool probing;           /* the running hold began as a probe */
 	uint32_t probe_in;      /* lone passes until the next probe hold */
 	uint32_t probe_every;   /* and between probes (doubles per miss) */
+	bool big_xfer;          /* this pass completed a read/write of more
+				 * than NVME_HOLDOFF_MAX_XFER: no hold */
 	uint64_t irqs;
 	uint64_t holds;      /* interrupts the holdoff held back */
 };
@@ -304,6 +306,8 @@ uint32_t nvme_cq_free(const struct nvme_cq *cq);
  * *due: the earliest deadline so far, updated); and the bookkeeping when
  * its interrupt is raised (false: drop it, the host consumed every
  * entry while it was held). */
+/* Reads and writes larger than this end a hold (nvme_holdoff.c). */
+#define NVME_HOLDOFF_MAX_XFER (16u << 10)
 bool nvme_holdoff_hold(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq, uint64_t *now,
 		       uint64_t *due);
 bool nvme_holdoff_raised(struct nvme_emu *n, uint16_t qid, struct nvme_cq *cq);

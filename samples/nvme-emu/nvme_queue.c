@@ -344,6 +344,20 @@ void nvme_irqs_release(struct nvme_emu *n)
 
 /* ---- submissions --------------------------------------------------- */
 
+/* A large read or write ends the holdoff's hold on its CQ (nvme_holdoff.c
+ * header): the host's time per I/O is its data then, not its interrupt. */
+static void note_xfer(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
+{
+	struct nvme_ns *ns = nvme_ns_get(n, c->nsid);
+	uint64_t bytes;
+
+	if (!ns)
+		return;
+	bytes = ((uint64_t)(c->cdw12 & 0xffff) + 1) << ns->lba_shift;
+	if (bytes > NVME_HOLDOFF_MAX_XFER)
+		n->cq[n->sq[qid].cqid].big_xfer = true;
+}
+
 /* false: not done, migration stopped its DMA (nvme_mig_dma_stopped()):
  * the caller puts it back into the SQ. */
 static bool execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
@@ -378,6 +392,8 @@ static bool execute(struct nvme_emu *n, uint16_t qid, const struct nvme_sqe *c)
 	}
 	if (res.status)
 		nvme_errlog_add(n, qid, c, res.status);
+	if (qid && (c->opc == NVME_IO_READ || c->opc == NVME_IO_WRITE))
+		note_xfer(n, qid, c);
 	return nvme_cq_post(n, qid, c->cid, res.status, res.dw0) != -ECANCELED;
 }
 
