@@ -927,6 +927,7 @@ int nvme_drv_create_sq(struct nvme_drv *d, uint16_t qid, uint16_t qsize, uint16_
 	}
 	free_iova(d, q->iova, (size_t)q->depth * sizeof(struct nvd_sqe));
 	free(q->slots);
+	free(q->done_list);
 	free(q);
 	return r;
 }
