@@ -14,27 +14,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "efd.h"
 #include "nvme_rig.h"
 
 #define BURST 32
 /* The longest bound: holds end by the mean-gap rule, not the bound. */
 #define LONG_HOLDOFF_US 10000
-
-/* Did efd get signalled within ms? Consumes the count. */
-static bool efd_fired(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t v;
-
-	if (poll(&p, 1, ms) != 1)
-		return false;
-	return read(efd, &v, sizeof(v)) == (ssize_t)sizeof(v) && v > 0;
-}
 
 /* I/O queue qid's counters (the processor may be busy: try again). */
 static struct nvme_emu_qstats qstats(struct nvme_rig *r, uint16_t qid)
@@ -234,13 +223,13 @@ static void test_held_interrupt_delivered(void **state)
 	(void)state;
 	rig_start(&r, 2000, false, &iova);
 	efd = nvme_drv_vector_efd(r.d, 1);
-	efd_fired(efd, 0);
+	(void)efd_wait(efd, 0);
 	a = qstats(&r, 1);
 	cids[0] = submit_read(&r, 1, iova, 0);
 	cids[1] = submit_read(&r, 1, iova, 1);
 	/* The first may have been raised at once (lone at its pass); the
 	 * held one must follow without anything else from the driver. */
-	while (efd_fired(efd, 5000))
+	while (efd_wait(efd, 5000))
 		fired++;
 	b = qstats(&r, 1);
 	print_message("2 reads in flight: %d eventfd signals, %llu interrupts, %llu holds\n",

@@ -223,10 +223,6 @@ int vus_dma_adopt_window(struct vus_dev *dev, const struct vus_dma_region *w);
  * done(0) now; the rest: -ECANCELED, done() now); unquiesce on leaving it. docs/migration.md "Stopped means stopped". */
 void vus_dma_quiesce(struct vus_dev *dev);
 void vus_dma_unquiesce(struct vus_dev *dev);
-/* Live update, stopped device: settle as vus_dma_quiesce() does the
- * transfers still waiting for replies, which the next owner of the session
- * could not match (dma_rw.c). */
-void vus_dma_cancel_sent(struct vus_dev *dev);
 /* dma_pin.c (struct vus_dma_pins above). remark marks every pin, or all of
  * [iova, iova + len) once the list overflowed. */
 int vus_dma_pins_init(struct vus_dev *dev);

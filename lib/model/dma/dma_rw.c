@@ -880,19 +880,3 @@ void vus_dma_unquiesce(struct vus_dev *dev)
 {
 	__atomic_store_n(&dev->dma.stopped, 0, __ATOMIC_RELEASE);
 }
-
-void vus_dma_cancel_sent(struct vus_dev *dev)
-{
-	struct vus_dma_req *req;
-
-	/*
-	 * Live update: reads sent whole but not yet answered would be
-	 * answered to the next owner, which does not know them; the device
-	 * hears -ECANCELED now, while stopped and before it saves, and reads
-	 * again after the hand-over (harmless). Writes sent whole are done
-	 * (settle_waiting()). Their late replies are strays.
-	 */
-	for (req = dev->dma.inflight; req; req = req->next)
-		settle_waiting(dev, req);
-	complete_finished(dev);
-}

@@ -65,14 +65,13 @@ int vus_mig_local_save(struct vus_dev *dev, uint8_t **buf, size_t *len)
 	 * stream belongs to it. */
 	if (dev->mig.state != VUS_MIG_STATE_RUNNING || dev->mig.logging)
 		return -EBUSY;
-	/* STOP first: DMA is quiesced and the device parked; then what still
-	 * waits on the client is cancelled into the device's state before
-	 * STOP_COPY takes it (the session's next owner could not finish it). */
+	/* STOP first: DMA is quiesced and the device parked, and what still
+	 * waited on the client is settled into the device's state
+	 * (vus_dma_quiesce(): the session's next owner could not finish it)
+	 * before STOP_COPY takes it. */
 	rc = vus_mig_walk_local(dev, VUS_MIG_STATE_STOP);
-	if (rc == 0) {
-		vus_dma_cancel_sent(dev);
+	if (rc == 0)
 		rc = vus_mig_walk_local(dev, VUS_MIG_STATE_STOP_COPY);
-	}
 	if (rc == 0)
 		rc = read_all(dev, buf, len);
 	if (rc)
