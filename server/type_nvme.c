@@ -101,7 +101,8 @@ static const struct vusd_opt nvme_type_opts_schema[] = {
 	  .offset = offsetof(struct nvme_type_opts, holdoff),
 	  .help = "while the guest has several commands in flight, an I/O queue's "
 		  "interrupt waits for its next completion, at most N us (4N from the "
-		  "first; default 500, 0 off: one per pass)", .min = 0, .max = 10000 },
+		  "first; never after a read or write over 16 KiB; default 500, 0 off: "
+		  "one per pass)", .min = 0, .max = 10000 },
 	{ .key = NULL },
 };
 
